@@ -1,0 +1,474 @@
+//! RecordBatch v2 framing: the unit producers send, the log stores and consumers fetch.
+//!
+//! Odradek stores the bytes a client sent, unchanged but for two fields the broker
+//! owns (`base_offset` and `partition_leader_epoch`). Both sit *before* the CRC field,
+//! and the CRC-32C covers only `attributes` to the end of the batch, so rewriting them
+//! keeps the client's checksum valid: it is checked on append, on recovery and on every
+//! read, end to end.
+//!
+//! ```text
+//! offset  size  field                    covered by CRC
+//!      0     8  base_offset              no   (assigned by the broker)
+//!      8     4  batch_length             no   (bytes after this field)
+//!     12     4  partition_leader_epoch   no   (assigned by the broker)
+//!     16     1  magic (= 2)              no
+//!     17     4  crc (CRC-32C, unsigned)  no
+//!     21     2  attributes               yes  (compression, timestamp type, txn, control)
+//!     23     4  last_offset_delta        yes
+//!     27     8  base_timestamp           yes
+//!     35     8  max_timestamp            yes
+//!     43     8  producer_id              yes
+//!     51     2  producer_epoch           yes
+//!     53     4  base_sequence            yes
+//!     57     4  record_count             yes
+//!     61     …  records (maybe compressed)
+//! ```
+//!
+//! All integers are big-endian, as the Kafka protocol specifies.
+
+/// Bytes before the records: the fixed header of a v2 batch.
+pub const BATCH_HEADER_BYTES: usize = 61;
+/// Bytes of `base_offset` + `batch_length`: what precedes the length-counted part.
+pub const BATCH_LENGTH_PREFIX_BYTES: usize = 12;
+/// The only record format Odradek accepts.
+pub const MAGIC_V2: i8 = 2;
+
+const BASE_OFFSET_AT: usize = 0;
+const BATCH_LENGTH_AT: usize = 8;
+const PARTITION_LEADER_EPOCH_AT: usize = 12;
+const MAGIC_AT: usize = 16;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const BASE_TIMESTAMP_AT: usize = 27;
+const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+const RECORD_COUNT_AT: usize = 57;
+
+const _: () = assert!(RECORD_COUNT_AT + 4 == BATCH_HEADER_BYTES);
+const _: () = assert!(BATCH_LENGTH_AT + 4 == BATCH_LENGTH_PREFIX_BYTES);
+
+/// Attribute bits (Kafka's `DefaultRecordBatch`).
+const COMPRESSION_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
+
+/// A producer id of -1 means "not idempotent".
+pub const NO_PRODUCER_ID: i64 = -1;
+
+/// Why a batch was refused or a stored batch could not be served.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// Fewer bytes than a header, or than `batch_length` promises.
+    #[error("batch truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Bytes the header says the batch spans.
+        needed: u64,
+        /// Bytes that were there.
+        available: u64,
+    },
+    /// `batch_length` is impossible (too small for a header, or over the limit).
+    #[error("invalid batch length {batch_length}")]
+    InvalidLength {
+        /// The length field as read.
+        batch_length: i32,
+    },
+    /// Magic byte other than 2 (message formats v0 and v1 are not supported).
+    #[error("unsupported record format magic {magic}")]
+    UnsupportedMagic {
+        /// The magic byte as read.
+        magic: i8,
+    },
+    /// The stored CRC does not match the bytes.
+    #[error("crc mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC of the bytes.
+        computed: u32,
+    },
+    /// Header fields contradict each other (negative count, count/delta mismatch, ...).
+    #[error("invalid batch header: {reason}")]
+    InvalidHeader {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+}
+
+/// Compression codec named in a batch's attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Records stored as they are.
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy (xerial framing, as the Java client writes it).
+    Snappy,
+    /// LZ4 frame.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+/// The parsed fixed header of one RecordBatch v2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Bytes after the `batch_length` field; the batch spans `12 + batch_length` bytes.
+    pub batch_length: i32,
+    /// Leader epoch of the leader that appended the batch.
+    pub partition_leader_epoch: i32,
+    /// The CRC-32C stored in the header.
+    pub crc: u32,
+    /// Raw attribute bits.
+    pub attributes: i16,
+    /// `last offset - base offset`.
+    pub last_offset_delta: i32,
+    /// Timestamp of the first record.
+    pub base_timestamp: i64,
+    /// Largest timestamp in the batch.
+    pub max_timestamp: i64,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, or -1.
+    pub base_sequence: i32,
+    /// Number of records in the batch.
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Parses the header at the start of `bytes` without checking the CRC or that the
+    /// whole batch is present. Checks magic and that the header is self-consistent.
+    pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+        if bytes.len() < BATCH_HEADER_BYTES {
+            return Err(BatchError::Truncated {
+                needed: BATCH_HEADER_BYTES as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let batch_length = read_i32(bytes, BATCH_LENGTH_AT);
+        let magic = bytes[MAGIC_AT] as i8;
+        if magic != MAGIC_V2 {
+            return Err(BatchError::UnsupportedMagic { magic });
+        }
+        if (batch_length as i64) < (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i64 {
+            return Err(BatchError::InvalidLength { batch_length });
+        }
+        let header = BatchHeader {
+            base_offset: read_i64(bytes, BASE_OFFSET_AT),
+            batch_length,
+            partition_leader_epoch: read_i32(bytes, PARTITION_LEADER_EPOCH_AT),
+            crc: read_u32(bytes, CRC_AT),
+            attributes: read_i16(bytes, ATTRIBUTES_AT),
+            last_offset_delta: read_i32(bytes, LAST_OFFSET_DELTA_AT),
+            base_timestamp: read_i64(bytes, BASE_TIMESTAMP_AT),
+            max_timestamp: read_i64(bytes, MAX_TIMESTAMP_AT),
+            producer_id: read_i64(bytes, PRODUCER_ID_AT),
+            producer_epoch: read_i16(bytes, PRODUCER_EPOCH_AT),
+            base_sequence: read_i32(bytes, BASE_SEQUENCE_AT),
+            record_count: read_i32(bytes, RECORD_COUNT_AT),
+        };
+        if header.record_count < 0 {
+            return Err(BatchError::InvalidHeader {
+                reason: "negative record count",
+            });
+        }
+        if header.last_offset_delta < 0 {
+            return Err(BatchError::InvalidHeader {
+                reason: "negative last offset delta",
+            });
+        }
+        Ok(header)
+    }
+
+    /// Total bytes of the batch on the wire and on disk.
+    pub fn size_bytes(&self) -> u64 {
+        BATCH_LENGTH_PREFIX_BYTES as u64 + self.batch_length as u64
+    }
+
+    /// Offset of the last record (`base_offset + last_offset_delta`).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + self.last_offset_delta as i64
+    }
+
+    /// Offset after the batch: where the next batch starts.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset() + 1
+    }
+
+    /// The compression codec, or `None` if the attribute bits name an unknown one.
+    pub fn compression(&self) -> Option<Compression> {
+        match self.attributes & COMPRESSION_MASK {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
+    /// Whether timestamps are the broker's append time rather than the producer's.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & TIMESTAMP_TYPE_BIT != 0
+    }
+
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    /// Whether the batch holds control records (transaction markers).
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    /// Whether the batch comes from an idempotent producer.
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id != NO_PRODUCER_ID
+    }
+
+    /// Sequence number of the last record, wrapping at `i32::MAX` as Kafka does.
+    pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence < 0 {
+            return self.base_sequence;
+        }
+        let last = self.base_sequence as i64 + self.last_offset_delta as i64;
+        (last % (i32::MAX as i64 + 1)) as i32
+    }
+}
+
+/// CRC-32C of the part of a batch the header's `crc` field covers.
+pub fn compute_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(&batch[ATTRIBUTES_AT..])
+}
+
+/// Parses and fully validates one batch that must span exactly `batch`:
+/// header, length, CRC, and the header rules a producer's batch must meet.
+/// `max_batch_bytes` is the topic's `max.message.bytes`.
+pub fn validate(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.size_bytes() > max_batch_bytes as u64 {
+        return Err(BatchError::InvalidLength {
+            batch_length: header.batch_length,
+        });
+    }
+    if header.size_bytes() != batch.len() as u64 {
+        return Err(BatchError::Truncated {
+            needed: header.size_bytes(),
+            available: batch.len() as u64,
+        });
+    }
+    let computed = compute_crc(batch);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    if header.compression().is_none() {
+        return Err(BatchError::InvalidHeader {
+            reason: "unknown compression codec",
+        });
+    }
+    if header.record_count == 0 {
+        return Err(BatchError::InvalidHeader {
+            reason: "empty batch",
+        });
+    }
+    if !header.is_control() && header.last_offset_delta != header.record_count - 1 {
+        return Err(BatchError::InvalidHeader {
+            reason: "last offset delta does not match record count",
+        });
+    }
+    Ok(header)
+}
+
+/// Overwrites the broker-owned fields of a batch in place. The CRC stays valid
+/// because neither field is covered by it.
+pub fn assign(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
+    assert!(batch.len() >= BATCH_HEADER_BYTES);
+    batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+}
+
+/// Splits a `records` field from a produce request into batch slices, validating each.
+/// A produce request may carry several batches for one partition (Kafka allows it for
+/// magic 2 only if they are all present and whole).
+pub fn split_batches(
+    records: &[u8],
+    max_batch_bytes: u32,
+) -> Result<Vec<(usize, usize, BatchHeader)>, BatchError> {
+    let mut batches = Vec::new();
+    let mut position = 0usize;
+    while position < records.len() {
+        let rest = &records[position..];
+        let header = BatchHeader::parse(rest)?;
+        let size = header.size_bytes();
+        if size > rest.len() as u64 {
+            return Err(BatchError::Truncated {
+                needed: size,
+                available: rest.len() as u64,
+            });
+        }
+        let size = size as usize;
+        let header = validate(&rest[..size], max_batch_bytes)?;
+        batches.push((position, size, header));
+        position += size;
+    }
+    Ok(batches)
+}
+
+fn read_i16(bytes: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn read_i32(bytes: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn read_i64(bytes: &[u8], at: usize) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    i64::from_be_bytes(raw)
+}
+
+/// Builds a valid uncompressed batch of `values` (no keys, no headers), for tests,
+/// the simulator's workloads and the benchmark client. Record encoding follows the
+/// Kafka protocol guide: each record is a varint length, attributes, varint deltas,
+/// key, value and header count.
+pub fn build_batch(
+    base_timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+    values: &[&[u8]],
+) -> Vec<u8> {
+    build_batch_with_keys(base_timestamp, producer, values.iter().map(|v| (None, *v)))
+}
+
+/// Like [`build_batch`], with an optional key per record.
+pub fn build_batch_with_keys<'a>(
+    base_timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+    records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut count: i32 = 0;
+    for (key, value) in records {
+        let mut record = Vec::with_capacity(value.len() + 16);
+        record.push(0); // attributes
+        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, count as i64); // offset delta
+        match key {
+            Some(key) => {
+                put_varlong(&mut record, key.len() as i64);
+                record.extend_from_slice(key);
+            }
+            None => put_varlong(&mut record, -1),
+        }
+        put_varlong(&mut record, value.len() as i64);
+        record.extend_from_slice(value);
+        put_varlong(&mut record, 0); // header count
+        put_varlong(&mut body, record.len() as i64);
+        body.extend_from_slice(&record);
+        count += 1;
+    }
+    assert!(count > 0, "a batch holds at least one record");
+    let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((NO_PRODUCER_ID, -1, -1));
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
+    batch.extend_from_slice(&0i64.to_be_bytes());
+    let batch_length = (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES + body.len()) as i32;
+    batch.extend_from_slice(&batch_length.to_be_bytes());
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    batch.push(MAGIC_V2 as u8);
+    batch.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
+    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    batch.extend_from_slice(&(count - 1).to_be_bytes());
+    batch.extend_from_slice(&base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&producer_id.to_be_bytes());
+    batch.extend_from_slice(&producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&base_sequence.to_be_bytes());
+    batch.extend_from_slice(&count.to_be_bytes());
+    batch.extend_from_slice(&body);
+    let crc = compute_crc(&batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// Appends `value` as a zig-zag varint (Kafka's `varlong`).
+pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    while zigzag >= 0x80 {
+        out.push((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    out.push(zigzag as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_batch_validates_and_survives_offset_assignment() {
+        let mut batch = build_batch(1_700_000_000_000, Some((7, 0, 3)), &[b"a", b"bc", b"def"]);
+        let header = validate(&batch, 1 << 20).expect("valid");
+        assert_eq!(header.record_count, 3);
+        assert_eq!(header.last_offset_delta, 2);
+        assert_eq!(header.base_sequence, 3);
+        assert_eq!(header.last_sequence(), 5);
+        assign(&mut batch, 42, 9);
+        let header = validate(&batch, 1 << 20).expect("still valid after assign");
+        assert_eq!(header.base_offset, 42);
+        assert_eq!(header.partition_leader_epoch, 9);
+        assert_eq!(header.last_offset(), 44);
+    }
+
+    #[test]
+    fn flipped_bit_is_caught() {
+        let mut batch = build_batch(0, None, &[b"hello"]);
+        let last = batch.len() - 1;
+        batch[last] ^= 0x01;
+        assert!(matches!(
+            validate(&batch, 1 << 20),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn split_rejects_half_batch() {
+        let one = build_batch(0, None, &[b"x"]);
+        let mut two = one.clone();
+        two.extend_from_slice(&one[..one.len() - 3]);
+        assert!(matches!(
+            split_batches(&two, 1 << 20),
+            Err(BatchError::Truncated { .. })
+        ));
+        let mut both = one.clone();
+        both.extend_from_slice(&one);
+        assert_eq!(
+            split_batches(&both, 1 << 20)
+                .expect("two whole batches")
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn sequence_wraps_like_kafka() {
+        let batch = build_batch(0, Some((1, 0, i32::MAX)), &[b"a", b"b"]);
+        let header = validate(&batch, 1 << 20).expect("valid");
+        assert_eq!(header.last_sequence(), 0);
+    }
+}

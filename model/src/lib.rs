@@ -1,0 +1,2 @@
+//! `odradek-model`: sequential specifications and checkers.
+#![deny(missing_docs)]

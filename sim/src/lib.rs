@@ -1,0 +1,2 @@
+//! `odradek-sim`: the deterministic simulator.
+#![deny(missing_docs)]
