@@ -2,10 +2,37 @@
 //!
 //! - [`io`]: the only way core code touches clocks, disks, timers and randomness.
 //! - [`batch`]: RecordBatch v2 framing, CRC-32C validation, offset assignment.
+//! - [`partition`]: [`PartitionLog`], one partition's segmented log: appends, group
+//!   commit, reads, recovery, retention, idempotent-producer state.
+//! - [`segment`]: segment file names, the batch scanner (also behind
+//!   `odradek dump-log`), index and checkpoint formats.
+//! - [`producer`]: idempotent-producer sequence checks.
+//! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and
+//!   injected faults, for tests and the simulator.
+//! - [`constants`]: every bound, in one place.
+//!
+//! ```text
+//!  broker node ──append/read/start_sync──► PartitionLog ──write_at/sync──► Disk
+//!       ▲                                       ▲                           │
+//!       └──────── on_sync_complete(DiskCompletion) ◄──────────────────────────┘
+//! ```
 //!
 //! Nothing in this crate uses `std::fs`, `std::time`, threads, sockets or OS
-//! randomness; a tidy test and clippy's `disallowed-methods` enforce it.
+//! randomness; a tidy test and clippy's `disallowed-methods` enforce it. On-disk
+//! formats are described in `docs/storage.md`.
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod constants;
 pub mod io;
+pub mod mem_disk;
+pub mod partition;
+pub mod producer;
+pub mod segment;
+
+pub use partition::{
+    AppendError, AppendOutcome, LogConfig, LogError, MaintenanceReport, OpenReport, PartitionLog,
+    ReadError, ReadResult, Truncation,
+};
+pub use producer::{ProducerBatch, ProducerEntry};
+pub use segment::{SegmentScan, scan_segment};

@@ -1,0 +1,1559 @@
+//! `PartitionLog`: one partition's crash-safe segmented log.
+//!
+//! ```text
+//!  append ──► validate, sequence check ──► write at end of active segment (page cache)
+//!                                                 │
+//!  start_sync ──► Disk::sync(dirty segments) + sync_dir ──► IoIds ──► caller waits
+//!                                                                        │
+//!  on_sync_complete(DiskCompletion) ◄────────────────────────────────────┘
+//!      └─► durable_offset advances once every sync of the round is Ok
+//!
+//!  segments: [00…00.log sealed][00…57.log sealed][00…93.log active]
+//!             ^ log_start_offset                                ^ log_end_offset
+//! ```
+//!
+//! The log does no I/O of its own accord: every effect goes through the [`Disk`] the
+//! caller passes in, and durability is reported only when the caller feeds back the
+//! completions of the syncs the log started. The formats and rules are in
+//! `docs/storage.md`.
+
+use std::collections::BTreeSet;
+
+use crate::batch::{self, BatchError, BatchHeader};
+use crate::constants::{
+    INDEX_ENTRIES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_FILES_OPEN_MAX,
+    SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
+};
+use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
+use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
+use crate::segment::{
+    LOG_START_OFFSET_CHECKPOINT, ScanRange, SegmentFileKind, SegmentSummary, TEMP_SUFFIX,
+    decode_checkpoint, decode_index, encode_checkpoint, encode_index, join,
+    parse_segment_file_name, read_fully, read_whole_file, scan_file, segment_file_name,
+};
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Per-topic storage settings, with Kafka's names and defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: a segment is rolled before it would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: a non-empty segment older than this is rolled.
+    pub segment_ms: i64,
+    /// `retention.ms`: segments whose newest batch is older are deleted; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: oldest segments are deleted while the log is larger; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest batch accepted.
+    pub max_message_bytes: u32,
+    /// `index.interval.bytes`: bytes of batches between two index entries.
+    pub index_interval_bytes: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * DAY_MS,
+            retention_ms: 7 * DAY_MS,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+impl LogConfig {
+    fn segment_bytes_effective(&self) -> u64 {
+        self.segment_bytes
+            .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)
+    }
+}
+
+/// What [`PartitionLog::open`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// First offset of the log after recovery.
+    pub log_start_offset: i64,
+    /// Next offset to assign after recovery.
+    pub log_end_offset: i64,
+    /// Segments in the log.
+    pub segments: usize,
+    /// Set when recovery cut a torn or corrupt tail.
+    pub truncation: Option<Truncation>,
+}
+
+/// A cut recovery made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// Path of the segment file that was cut (or, for a gap, the first one removed).
+    pub segment: String,
+    /// Byte position of the cut in that file.
+    pub position: u64,
+    /// First offset lost, as far as the log can tell.
+    pub offset: i64,
+    /// Why the bytes at `position` were not accepted.
+    pub reason: String,
+    /// Bytes removed, this segment's tail and all later segments together.
+    pub bytes_removed: u64,
+}
+
+/// A successful append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batch was written at these offsets (not durable yet).
+    Appended {
+        /// Offset of the batch's first record.
+        base_offset: i64,
+        /// Offset of the batch's last record.
+        last_offset: i64,
+        /// The batch's `max_timestamp`.
+        max_timestamp: i64,
+    },
+    /// An idempotent producer re-sent a batch that is already in the log (one of the
+    /// last 5 per producer): nothing written, here is where it went.
+    Duplicate {
+        /// Offset of the batch's first record.
+        base_offset: i64,
+        /// Offset of the batch's last record.
+        last_offset: i64,
+    },
+}
+
+/// Why an append was refused. Nothing of a refused batch is left in the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// Malformed batch or bad CRC (Kafka `CORRUPT_MESSAGE`).
+    #[error("invalid batch: {0}")]
+    Batch(BatchError),
+    /// Bigger than `max.message.bytes` (Kafka `MESSAGE_TOO_LARGE`).
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge {
+        /// Size of the batch.
+        size: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// Sequence gap or reordering (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
+    #[error(
+        "out of order sequence for producer {producer_id}: expected {expected}, received {received}"
+    )]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The base sequence the log expected.
+        expected: i32,
+        /// The base sequence of the batch.
+        received: i32,
+    },
+    /// A fenced producer epoch (Kafka `INVALID_PRODUCER_EPOCH`).
+    #[error(
+        "invalid producer epoch for producer {producer_id}: current {current}, received {received}"
+    )]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: i64,
+        /// The producer's current epoch.
+        current: i16,
+        /// The batch's epoch.
+        received: i16,
+    },
+    /// The disk refused the write (`ENOSPC`, `EIO`); the log is unchanged.
+    #[error("disk error: {0}")]
+    Disk(DiskError),
+    /// The log is offline after a failed sync; reopen it to recover.
+    #[error("log is offline after a failed sync")]
+    Failed,
+}
+
+/// Why a read failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The offset is outside `[log_start_offset, log_end_offset]`.
+    #[error("offset out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// First offset of the log.
+        log_start_offset: i64,
+        /// Next offset to assign.
+        log_end_offset: i64,
+    },
+    /// The first batch to return failed its checks; it is never served.
+    #[error("corrupt batch at offset {offset}: {reason}")]
+    Corrupt {
+        /// Offset where the corrupt batch was expected to start.
+        offset: i64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The disk failed the read.
+    #[error("disk error: {0}")]
+    Disk(DiskError),
+    /// The log is offline after a failed sync.
+    #[error("log is offline after a failed sync")]
+    Failed,
+}
+
+/// Errors of the log's maintenance operations.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// The disk failed.
+    #[error("disk error: {0}")]
+    Disk(#[from] DiskError),
+    /// The log is offline after a failed sync (or a failed truncation); reopen it.
+    #[error("log is offline after a failed sync")]
+    Failed,
+    /// The offset is outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// First offset of the log.
+        log_start_offset: i64,
+        /// Next offset to assign.
+        log_end_offset: i64,
+    },
+    /// A batch needed for the operation failed its checks.
+    #[error("corrupt batch at offset {offset}: {reason}")]
+    Corrupt {
+        /// Offset where the corrupt batch was expected.
+        offset: i64,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Whole batches read from the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole batches, concatenated, each CRC-checked.
+    pub bytes: Vec<u8>,
+    /// Base offset of the first batch returned.
+    pub first_offset: Option<i64>,
+    /// Offset after the last batch returned (the offset asked for if none).
+    pub next_offset: i64,
+}
+
+/// What [`PartitionLog::maintain`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Segments deleted by retention.
+    pub segments_deleted: usize,
+    /// Bytes of the deleted segments' data files.
+    pub bytes_deleted: u64,
+    /// Whether `segment.ms` rolled the active segment.
+    pub rolled: bool,
+    /// The log start offset afterwards.
+    pub log_start_offset: i64,
+}
+
+/// Where a segment is on its way from active to trusted-by-recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SealState {
+    /// Takes appends.
+    Active,
+    /// Rolled; its data is not known durable yet.
+    Rolled,
+    /// Data durable; its index files are to be written.
+    NeedsIndex,
+    /// Index files written, their sync is in flight.
+    IndexSyncing,
+    /// Index files durable: recovery trusts the segment without checking CRCs.
+    Sealed,
+}
+
+#[derive(Clone, Debug)]
+struct Segment {
+    base_offset: i64,
+    next_offset: i64,
+    size_bytes: u64,
+    file: Option<FileId>,
+    /// `(base offset of a batch, its position)`, sparse, increasing.
+    offset_index: Vec<(i64, u64)>,
+    /// `(largest timestamp up to and including the batch, base offset of the batch)`,
+    /// sparse, both increasing.
+    time_index: Vec<(i64, i64)>,
+    bytes_since_index_entry: u64,
+    /// `(max timestamp, base offset of its batch)`, `None` while empty.
+    max_timestamp: Option<(i64, i64)>,
+    /// Wall clock time of the first append, for `segment.ms`.
+    first_append_ms: Option<i64>,
+    state: SealState,
+    /// Written (or truncated) since the last sync round started.
+    dirty: bool,
+}
+
+impl Segment {
+    fn new(base_offset: i64) -> Segment {
+        Segment {
+            base_offset,
+            next_offset: base_offset,
+            size_bytes: 0,
+            file: None,
+            offset_index: Vec::new(),
+            time_index: Vec::new(),
+            bytes_since_index_entry: 0,
+            max_timestamp: None,
+            first_append_ms: None,
+            state: SealState::Active,
+            dirty: false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next_offset == self.base_offset
+    }
+
+    /// Accounts for a batch at `position` (appended, or found by a scan).
+    fn add_batch(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u32) {
+        assert_eq!(position, self.size_bytes);
+        assert_eq!(header.base_offset, self.next_offset);
+        let size = header.size_bytes();
+        let max_so_far = match self.max_timestamp {
+            Some((ts, _)) if ts >= header.max_timestamp => ts,
+            _ => {
+                self.max_timestamp = Some((header.max_timestamp, header.base_offset));
+                header.max_timestamp
+            }
+        };
+        if self.bytes_since_index_entry >= u64::from(index_interval_bytes)
+            && self.offset_index.len() < INDEX_ENTRIES_MAX
+        {
+            self.offset_index.push((header.base_offset, position));
+            self.bytes_since_index_entry = 0;
+            if self
+                .time_index
+                .last()
+                .is_none_or(|(ts, _)| *ts < max_so_far)
+            {
+                self.time_index.push((max_so_far, header.base_offset));
+            }
+        }
+        self.bytes_since_index_entry += size;
+        self.size_bytes += size;
+        self.next_offset = header.next_offset();
+    }
+
+    /// Where to start scanning for `offset`: the last index entry at or before it.
+    fn lookup(&self, offset: i64) -> (i64, u64) {
+        let at = self.offset_index.partition_point(|(o, _)| *o <= offset);
+        if at == 0 {
+            (self.base_offset, 0)
+        } else {
+            self.offset_index[at - 1]
+        }
+    }
+
+    fn summary(&self) -> SegmentSummary {
+        SegmentSummary {
+            base_offset: self.base_offset,
+            valid_bytes: self.size_bytes,
+            next_offset: self.next_offset,
+            max_timestamp: self.max_timestamp.map_or(i64::MIN, |(ts, _)| ts),
+            offset_of_max_timestamp: self.max_timestamp.map_or(-1, |(_, o)| o),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SyncRound {
+    pending: BTreeSet<IoId>,
+    /// `durable_offset` once every sync of the round is `Ok`.
+    target_offset: i64,
+    /// Base offsets of the segments whose data files the round syncs.
+    data_segments: Vec<i64>,
+    /// Base offsets of the segments whose index files the round syncs.
+    sealing_segments: Vec<i64>,
+}
+
+/// One partition's log: a directory of segments on a [`Disk`].
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: String,
+    config: LogConfig,
+    /// Sorted by base offset, contiguous; the last one is the active segment.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    durable_offset: i64,
+    failure: Option<DiskError>,
+    producers: ProducerStates,
+    round: Option<SyncRound>,
+    /// Entries were created in the directory since the last directory sync started.
+    dir_dirty: bool,
+    /// Base offsets of non-active segments whose files are open, least recent first.
+    open_segments: Vec<i64>,
+}
+
+impl PartitionLog {
+    /// Opens or creates the log in directory `dir` (relative path on the Disk, e.g.
+    /// "my_topic-0"), recovering from whatever a crash left (see `docs/storage.md`).
+    /// Everything the log holds afterwards is durable.
+    pub fn open(
+        disk: &mut impl Disk,
+        dir: &str,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<(PartitionLog, OpenReport), LogError> {
+        let dir = dir.trim_matches('/').to_string();
+        assert!(!dir.is_empty(), "a partition needs its own directory");
+        if !disk.exists(&dir) {
+            disk.create_dir_all(&dir)?;
+            disk.sync_dir_now(parent_dir(&dir))?;
+        }
+        let mut log = PartitionLog {
+            dir,
+            config,
+            segments: Vec::new(),
+            log_start_offset: 0,
+            durable_offset: 0,
+            failure: None,
+            producers: ProducerStates::default(),
+            round: None,
+            dir_dirty: false,
+            open_segments: Vec::new(),
+        };
+        let truncation = log.recover(disk, now_ms)?;
+        let report = OpenReport {
+            log_start_offset: log.log_start_offset,
+            log_end_offset: log.log_end_offset(),
+            segments: log.segments.len(),
+            truncation,
+        };
+        log.check_invariants();
+        Ok((log, report))
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the settings; they apply from the next append or maintenance.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// The first offset of the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The next offset to assign.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Every offset below this is durable: its data and the directory entries of its
+    /// segment files were synced and the completions arrived `Ok`.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_offset
+    }
+
+    /// `Some` once a sync failed: the log then refuses appends and reads until reopened.
+    pub fn failure(&self) -> Option<&DiskError> {
+        self.failure.as_ref()
+    }
+
+    /// Producer state: epoch, last sequence and cached batches of `producer_id`.
+    pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
+        self.producers.entry(producer_id)
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Total bytes of all segments' data.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size_bytes).sum()
+    }
+
+    /// Validates the batch, checks idempotent-producer sequence and epoch, assigns
+    /// offsets from `log_end_offset` and `leader_epoch`, and writes it at the end of the
+    /// active segment (rolling first if `segment.bytes` would be exceeded or `segment.ms`
+    /// elapsed). Not durable until a sync round covering it completes.
+    pub fn append(
+        &mut self,
+        disk: &mut impl Disk,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, AppendError> {
+        if self.failure.is_some() {
+            return Err(AppendError::Failed);
+        }
+        let max = self.config.max_message_bytes;
+        if batch.len() as u64 > u64::from(max) {
+            return Err(AppendError::TooLarge {
+                size: batch.len() as u64,
+                max,
+            });
+        }
+        let header = batch::validate(batch, max).map_err(AppendError::Batch)?;
+        if header.producer_id >= 0 {
+            match self.producers.check(&header) {
+                SequenceCheck::Accept => {}
+                SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    return Ok(AppendOutcome::Duplicate {
+                        base_offset,
+                        last_offset,
+                    });
+                }
+                SequenceCheck::InvalidEpoch { current } => {
+                    return Err(AppendError::InvalidProducerEpoch {
+                        producer_id: header.producer_id,
+                        current,
+                        received: header.producer_epoch,
+                    });
+                }
+                SequenceCheck::OutOfOrder { expected } => {
+                    return Err(AppendError::OutOfOrderSequence {
+                        producer_id: header.producer_id,
+                        expected,
+                        received: header.base_sequence,
+                    });
+                }
+            }
+        }
+        let size = header.size_bytes();
+        let active = self.active();
+        let full = active.size_bytes + size > self.config.segment_bytes_effective();
+        let old = active
+            .first_append_ms
+            .is_some_and(|first| now_ms.saturating_sub(first) > self.config.segment_ms);
+        if !active.is_empty() && (full || old) {
+            self.roll(disk).map_err(AppendError::Disk)?;
+        }
+        let base_offset = self.log_end_offset();
+        batch::assign(batch, base_offset, leader_epoch);
+        let header = BatchHeader {
+            base_offset,
+            partition_leader_epoch: leader_epoch,
+            ..header
+        };
+        let index = self.segments.len() - 1;
+        let file = self.segment_file(disk, index).map_err(AppendError::Disk)?;
+        let position = self.segments[index].size_bytes;
+        if let Err(error) = disk.write_at(file, position, batch) {
+            // A failed write may have left a prefix: cut it so the log is unchanged.
+            self.segments[index].dirty = true;
+            if let Err(truncate_error) = disk.truncate(file, position) {
+                // Recovery would cut the prefix (it cannot be a whole batch), but the
+                // log can no longer tell what is on disk: take it offline.
+                self.failure = Some(truncate_error);
+            }
+            return Err(AppendError::Disk(error));
+        }
+        let interval = self.config.index_interval_bytes;
+        let segment = &mut self.segments[index];
+        segment.add_batch(position, &header, interval);
+        segment.first_append_ms.get_or_insert(now_ms);
+        segment.dirty = true;
+        self.producers.record(&header);
+        Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+        })
+    }
+
+    /// Group commit: if appended bytes are not durable (or rolled segments wait for
+    /// their index files) and no round is in flight, starts syncs covering everything
+    /// appended so far and returns their ids; otherwise returns an empty `Vec`.
+    pub fn start_sync(&mut self, disk: &mut impl Disk) -> Vec<IoId> {
+        if self.failure.is_some() || self.round.is_some() {
+            return Vec::new();
+        }
+        // Segments whose data needs a sync: dirty ones, and rolled ones (whose sync
+        // proves their data durable before their index is written). They form a suffix.
+        let mut data_indexes: Vec<usize> = (0..self.segments.len())
+            .filter(|&i| self.segments[i].dirty || self.segments[i].state == SealState::Rolled)
+            .collect();
+        let mut target_offset = self.log_end_offset();
+        if data_indexes.len() > SYNC_ROUND_SEGMENTS_MAX {
+            data_indexes.truncate(SYNC_ROUND_SEGMENTS_MAX);
+            let last = *data_indexes.last().expect("non-empty");
+            target_offset = self.segments[last].next_offset;
+        }
+        if data_indexes.is_empty() {
+            assert_eq!(self.durable_offset, self.log_end_offset());
+        }
+        let mut ids = Vec::new();
+        let mut data_segments = Vec::new();
+        for index in data_indexes {
+            match self.segment_file(disk, index) {
+                Ok(file) => {
+                    ids.push(disk.sync(file));
+                    self.segments[index].dirty = false;
+                    data_segments.push(self.segments[index].base_offset);
+                }
+                Err(error) => {
+                    // Without the file there is no way to make it durable.
+                    self.failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if self.failure.is_some() {
+            target_offset = self.durable_offset;
+        }
+        let mut sealing_segments = Vec::new();
+        let needs_index: Vec<usize> = (0..self.segments.len())
+            .filter(|&i| self.segments[i].state == SealState::NeedsIndex)
+            .take(SYNC_ROUND_SEALS_MAX)
+            .collect();
+        for index in needs_index {
+            if self.failure.is_some() {
+                break;
+            }
+            if let Some(mut index_ids) = self.write_index_files(disk, index) {
+                ids.append(&mut index_ids);
+                self.segments[index].state = SealState::IndexSyncing;
+                sealing_segments.push(self.segments[index].base_offset);
+                self.dir_dirty = true;
+            }
+        }
+        if self.dir_dirty && self.failure.is_none() {
+            ids.push(disk.sync_dir(&self.dir));
+            self.dir_dirty = false;
+        }
+        assert!(ids.len() <= SYNCS_IN_FLIGHT_MAX);
+        if ids.is_empty() {
+            return ids;
+        }
+        self.round = Some(SyncRound {
+            pending: ids.iter().copied().collect(),
+            target_offset,
+            data_segments,
+            sealing_segments,
+        });
+        ids
+    }
+
+    /// Whether a sync round is in flight.
+    pub fn sync_in_flight(&self) -> bool {
+        self.round.is_some()
+    }
+
+    /// Feeds a completion of one of the ids [`PartitionLog::start_sync`] returned.
+    /// Returns true if `durable_offset` advanced. An `Err` marks the log failed
+    /// (fsyncgate: a later successful sync proves nothing about the data it covered).
+    pub fn on_sync_complete(&mut self, completion: &DiskCompletion) -> bool {
+        let Some(round) = &mut self.round else {
+            return false;
+        };
+        if !round.pending.remove(&completion.io) {
+            return false;
+        }
+        if let Err(error) = &completion.result {
+            self.failure.get_or_insert_with(|| error.clone());
+            self.round = None;
+            return false;
+        }
+        if !round.pending.is_empty() {
+            return false;
+        }
+        let round = self.round.take().expect("round in flight");
+        if self.failure.is_some() {
+            return false;
+        }
+        for base in round.data_segments {
+            if let Some(segment) = self.segments.iter_mut().find(|s| s.base_offset == base)
+                && segment.state == SealState::Rolled
+                && !segment.dirty
+            {
+                segment.state = SealState::NeedsIndex;
+            }
+        }
+        for base in round.sealing_segments {
+            if let Some(segment) = self.segments.iter_mut().find(|s| s.base_offset == base)
+                && segment.state == SealState::IndexSyncing
+            {
+                segment.state = SealState::Sealed;
+            }
+        }
+        let before = self.durable_offset;
+        let target = round.target_offset.min(self.log_end_offset());
+        self.durable_offset = self.durable_offset.max(target);
+        self.check_invariants();
+        self.durable_offset > before
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, stopping
+    /// before any batch whose last offset is `>= max_offset` (the high watermark) and
+    /// once `max_bytes` is reached, but returning at least one whole batch if one is
+    /// readable (KIP-74). Every batch returned passed its CRC check; a corrupt first
+    /// batch is `Err(Corrupt)`, a later one ends the read before it.
+    pub fn read(
+        &mut self,
+        disk: &mut impl Disk,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: u32,
+    ) -> Result<ReadResult, ReadError> {
+        if self.failure.is_some() {
+            return Err(ReadError::Failed);
+        }
+        let log_end_offset = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut result = ReadResult {
+            bytes: Vec::new(),
+            first_offset: None,
+            next_offset: offset,
+        };
+        if offset == log_end_offset || offset >= max_offset {
+            return Ok(result);
+        }
+        let mut index = self.segment_index(offset);
+        let (mut expected, mut position) = self.segments[index].lookup(offset);
+        let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
+        'segments: while index < self.segments.len() {
+            let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
+            let end = self.segments[index].size_bytes;
+            while position < end {
+                let corrupt = |reason: String| ReadError::Corrupt {
+                    offset: expected,
+                    reason,
+                };
+                let read =
+                    read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
+                let available = (end - position) as usize;
+                let header = match BatchHeader::parse(&header_bytes[..read.min(available)]) {
+                    Ok(header) => header,
+                    Err(error) if result.bytes.is_empty() => {
+                        return Err(corrupt(error.to_string()));
+                    }
+                    Err(_) => break 'segments,
+                };
+                let size = header.size_bytes();
+                let problem = if header.base_offset != expected {
+                    Some(format!(
+                        "batch at position {position} has base offset {}, expected {expected}",
+                        header.base_offset
+                    ))
+                } else if size > end - position {
+                    Some(format!(
+                        "batch at position {position} runs past the segment end"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = problem {
+                    if result.bytes.is_empty() {
+                        return Err(corrupt(reason));
+                    }
+                    break 'segments;
+                }
+                if header.last_offset() < offset {
+                    position += size;
+                    expected = header.next_offset();
+                    continue;
+                }
+                if header.last_offset() >= max_offset {
+                    break 'segments;
+                }
+                if !result.bytes.is_empty()
+                    && result.bytes.len() as u64 + size > u64::from(max_bytes)
+                {
+                    break 'segments;
+                }
+                let start = result.bytes.len();
+                result.bytes.resize(start + size as usize, 0);
+                let got = read_fully(disk, file, position, &mut result.bytes[start..])
+                    .map_err(ReadError::Disk)?;
+                let check = if got < size as usize {
+                    Err(format!("short read at position {position}"))
+                } else {
+                    batch::validate(&result.bytes[start..], u32::MAX)
+                        .map(|_| ())
+                        .map_err(|error| error.to_string())
+                };
+                if let Err(reason) = check {
+                    result.bytes.truncate(start);
+                    if result.bytes.is_empty() {
+                        return Err(corrupt(reason));
+                    }
+                    break 'segments;
+                }
+                result.first_offset.get_or_insert(header.base_offset);
+                result.next_offset = header.next_offset();
+                position += size;
+                expected = header.next_offset();
+                if result.bytes.len() as u64 >= u64::from(max_bytes) {
+                    break 'segments;
+                }
+            }
+            index += 1;
+            position = 0;
+            if let Some(next) = self.segments.get(index) {
+                assert_eq!(next.base_offset, expected);
+            }
+        }
+        Ok(result)
+    }
+
+    /// ListOffsets by timestamp: the base offset of the first batch (wholly below
+    /// `max_offset`) whose `max_timestamp >= timestamp`, with that timestamp; `None`
+    /// if there is none. Uses the time index, then scans.
+    pub fn offset_for_timestamp(
+        &mut self,
+        disk: &mut impl Disk,
+        timestamp: i64,
+        max_offset: i64,
+    ) -> Result<Option<(i64, i64)>, ReadError> {
+        if self.failure.is_some() {
+            return Err(ReadError::Failed);
+        }
+        for index in 0..self.segments.len() {
+            let segment = &self.segments[index];
+            if segment.base_offset >= max_offset {
+                return Ok(None);
+            }
+            if segment.max_timestamp.is_none_or(|(ts, _)| ts < timestamp) {
+                continue;
+            }
+            // Every batch up to and including an entry's batch has a max timestamp
+            // <= the entry's: start from the last entry still below the target.
+            let at = segment
+                .time_index
+                .partition_point(|(ts, _)| *ts < timestamp);
+            let start_offset = if at == 0 {
+                segment.base_offset
+            } else {
+                segment.time_index[at - 1].1
+            };
+            let (mut expected, mut position) = segment.lookup(start_offset);
+            let end = segment.size_bytes;
+            let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
+            let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
+            while position < end {
+                let read =
+                    read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
+                let available = (end - position) as usize;
+                let corrupt = |reason: String| ReadError::Corrupt {
+                    offset: expected,
+                    reason,
+                };
+                let header = BatchHeader::parse(&header_bytes[..read.min(available)])
+                    .map_err(|error| corrupt(error.to_string()))?;
+                if header.base_offset != expected || header.size_bytes() > end - position {
+                    return Err(corrupt(format!("bad batch at position {position}")));
+                }
+                if header.last_offset() >= max_offset {
+                    return Ok(None);
+                }
+                if header.max_timestamp >= timestamp {
+                    // The timestamp is covered by the CRC: check it before trusting it.
+                    let mut body = vec![0u8; header.size_bytes() as usize];
+                    read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
+                    batch::validate(&body, u32::MAX).map_err(|error| corrupt(error.to_string()))?;
+                    return Ok(Some((header.base_offset, header.max_timestamp)));
+                }
+                position += header.size_bytes();
+                expected = header.next_offset();
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest `max_timestamp` in the log and the base offset of the batch that
+    /// has it (the earliest such batch), `None` if the log is empty.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for segment in &self.segments {
+            if let Some((ts, offset)) = segment.max_timestamp
+                && best.is_none_or(|(best_ts, _)| ts > best_ts)
+            {
+                best = Some((ts, offset));
+            }
+        }
+        best
+    }
+
+    /// Time-based roll (`segment.ms`) and retention (`retention.ms` by each segment's
+    /// largest timestamp, `retention.bytes` by total size). Deletes whole segments,
+    /// never the active one and never one holding offsets `>= durable_offset`; persists
+    /// the new `log_start_offset` before deleting any file.
+    pub fn maintain(
+        &mut self,
+        disk: &mut impl Disk,
+        now_ms: i64,
+    ) -> Result<MaintenanceReport, LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        let mut report = MaintenanceReport {
+            log_start_offset: self.log_start_offset,
+            ..MaintenanceReport::default()
+        };
+        let active = self.active();
+        if !active.is_empty()
+            && active
+                .first_append_ms
+                .is_some_and(|first| now_ms.saturating_sub(first) > self.config.segment_ms)
+        {
+            self.roll(disk)?;
+            report.rolled = true;
+        }
+        let mut total_bytes = self.size_bytes();
+        let mut delete_count = 0;
+        for segment in &self.segments[..self.segments.len() - 1] {
+            if segment.next_offset > self.durable_offset {
+                break;
+            }
+            let by_time = self.config.retention_ms >= 0
+                && segment
+                    .max_timestamp
+                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
+            let by_size = self.config.retention_bytes >= 0
+                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
+            if !(by_time || by_size) {
+                break;
+            }
+            total_bytes -= segment.size_bytes;
+            delete_count += 1;
+        }
+        if delete_count == 0 {
+            return Ok(report);
+        }
+        let new_start = self.segments[delete_count].base_offset;
+        assert!(new_start > self.log_start_offset);
+        write_checkpoint(disk, &self.dir, new_start)?;
+        self.log_start_offset = new_start;
+        for segment in self.segments.drain(..delete_count).collect::<Vec<_>>() {
+            report.segments_deleted += 1;
+            report.bytes_deleted += segment.size_bytes;
+            self.close_segment_file(disk, &segment);
+            // The checkpoint already says these offsets are gone: a file that a crash
+            // brings back is deleted again on open, so a failed remove is harmless.
+            let _ = remove_segment_files(disk, &self.dir, segment.base_offset);
+        }
+        self.dir_dirty = true;
+        report.log_start_offset = self.log_start_offset;
+        self.check_invariants();
+        Ok(report)
+    }
+
+    /// Removes every batch at or after `offset` (a follower truncating a divergent
+    /// suffix). If `offset` falls inside a batch, that whole batch goes. Durable
+    /// before it returns; on a disk error the log goes offline (reopen to recover).
+    pub fn truncate_to(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        let log_end_offset = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        if offset == log_end_offset {
+            return Ok(());
+        }
+        let index = self.segment_index(offset);
+        let (cut_position, cut_offset) = self.find_batch_start(disk, index, offset)?;
+        let result = self.cut(disk, index, cut_position, cut_offset);
+        if let Err(error) = &result {
+            self.failure = Some(error.clone());
+            return Err(LogError::Disk(error.clone()));
+        }
+        // Producer state may name batches that are gone: rebuild it from the log.
+        self.rebuild_producers(disk)?;
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Closes the files and removes the partition directory.
+    pub fn delete(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        for segment in std::mem::take(&mut self.segments) {
+            self.close_segment_file(disk, &segment);
+        }
+        disk.remove_dir_all(&self.dir)?;
+        disk.sync_dir_now(parent_dir(&self.dir))?;
+        Ok(())
+    }
+
+    /// Panics if an internal invariant is broken.
+    pub fn check_invariants(&self) {
+        assert!(!self.segments.is_empty(), "a log has an active segment");
+        let first = &self.segments[0];
+        assert!(first.base_offset <= self.log_start_offset);
+        assert!(self.log_start_offset <= first.next_offset.max(first.base_offset));
+        assert!(self.log_start_offset <= self.durable_offset);
+        assert!(self.durable_offset <= self.log_end_offset());
+        for pair in self.segments.windows(2) {
+            assert_eq!(pair[0].next_offset, pair[1].base_offset);
+            assert_ne!(pair[0].state, SealState::Active);
+        }
+        for segment in &self.segments {
+            assert!(segment.base_offset <= segment.next_offset);
+            assert_eq!(segment.is_empty(), segment.size_bytes == 0);
+            assert!(segment.offset_index.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!(segment.offset_index.windows(2).all(|w| w[0].1 < w[1].1));
+            assert!(segment.time_index.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!(segment.offset_index.len() <= INDEX_ENTRIES_MAX);
+            if let Some(&(offset, position)) = segment.offset_index.last() {
+                assert!(offset < segment.next_offset);
+                assert!(position < segment.size_bytes);
+            }
+        }
+        assert_eq!(self.active().state, SealState::Active);
+        assert!(self.open_segments.len() < SEGMENT_FILES_OPEN_MAX);
+        if let Some(round) = &self.round {
+            assert!(round.pending.len() <= SYNCS_IN_FLIGHT_MAX);
+        }
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log has an active segment")
+    }
+
+    /// Index of the segment holding `offset` (the active one for the log end offset).
+    fn segment_index(&self, offset: i64) -> usize {
+        let after = self.segments.partition_point(|s| s.base_offset <= offset);
+        after.saturating_sub(1)
+    }
+
+    /// The open file of segment `index`, opening it (and closing the least recently
+    /// used other one) if needed.
+    fn segment_file(&mut self, disk: &mut impl Disk, index: usize) -> Result<FileId, DiskError> {
+        let base = self.segments[index].base_offset;
+        let is_active = index == self.segments.len() - 1;
+        if let Some(file) = self.segments[index].file {
+            if let Some(at) = self.open_segments.iter().position(|b| *b == base) {
+                let base = self.open_segments.remove(at);
+                self.open_segments.push(base);
+            }
+            return Ok(file);
+        }
+        let path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
+        let file = disk.open(&path, OpenMode::ReadWrite)?;
+        self.segments[index].file = Some(file);
+        if !is_active {
+            self.open_segments.push(base);
+            self.enforce_open_limit(disk);
+        }
+        Ok(file)
+    }
+
+    fn enforce_open_limit(&mut self, disk: &mut impl Disk) {
+        while self.open_segments.len() >= SEGMENT_FILES_OPEN_MAX {
+            let base = self.open_segments.remove(0);
+            if let Some(segment) = self.segments.iter_mut().find(|s| s.base_offset == base)
+                && let Some(file) = segment.file.take()
+            {
+                disk.close(file);
+            }
+        }
+    }
+
+    fn close_segment_file(&mut self, disk: &mut impl Disk, segment: &Segment) {
+        if let Some(file) = segment.file {
+            disk.close(file);
+        }
+        self.open_segments.retain(|b| *b != segment.base_offset);
+    }
+
+    /// Starts a new active segment at the log end offset.
+    fn roll(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
+        let base = self.log_end_offset();
+        let path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
+        let file = disk.open(&path, OpenMode::CreateNew)?;
+        self.dir_dirty = true;
+        let old = self.segments.last_mut().expect("active segment");
+        old.state = SealState::Rolled;
+        let old_base = old.base_offset;
+        if old.file.is_some() {
+            self.open_segments.push(old_base);
+        }
+        let mut segment = Segment::new(base);
+        segment.file = Some(file);
+        self.segments.push(segment);
+        self.enforce_open_limit(disk);
+        Ok(())
+    }
+
+    /// Writes both index files of segment `index` and starts their syncs. On a write
+    /// error the files are removed and `None` returned: the segment stays unsealed
+    /// (recovery will check it batch by batch) and the next round tries again.
+    fn write_index_files(&mut self, disk: &mut impl Disk, index: usize) -> Option<Vec<IoId>> {
+        let segment = &self.segments[index];
+        let summary = segment.summary();
+        let offsets: Vec<(i64, i64)> = segment
+            .offset_index
+            .iter()
+            .map(|(o, p)| (*o, *p as i64))
+            .collect();
+        let files = [
+            (
+                SegmentFileKind::OffsetIndex,
+                encode_index(SegmentFileKind::OffsetIndex, &offsets, &summary),
+            ),
+            (
+                SegmentFileKind::TimeIndex,
+                encode_index(SegmentFileKind::TimeIndex, &segment.time_index, &summary),
+            ),
+        ];
+        let mut ids = Vec::new();
+        for (kind, bytes) in files {
+            let path = join(&self.dir, &segment_file_name(summary.base_offset, kind));
+            let written = (|| {
+                let file = disk.open(&path, OpenMode::Create)?;
+                let result = disk
+                    .truncate(file, 0)
+                    .and_then(|()| disk.write_at(file, 0, &bytes));
+                if result.is_ok() {
+                    ids.push(disk.sync(file));
+                }
+                disk.close(file);
+                result
+            })();
+            if written.is_err() {
+                // A sync already started on the first file completes harmlessly: its
+                // id is in no round, so `on_sync_complete` ignores it.
+                let _ = remove_index_files(disk, &self.dir, summary.base_offset);
+                return None;
+            }
+        }
+        Some(ids)
+    }
+
+    /// Finds the start of the batch holding `offset` in segment `index`.
+    fn find_batch_start(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        offset: i64,
+    ) -> Result<(u64, i64), LogError> {
+        let (mut expected, mut position) = self.segments[index].lookup(offset);
+        let end = self.segments[index].size_bytes;
+        let file = self.segment_file(disk, index)?;
+        let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
+        while position < end {
+            let read = read_fully(disk, file, position, &mut header_bytes)?;
+            let available = (end - position) as usize;
+            let corrupt = |reason: String| LogError::Corrupt {
+                offset: expected,
+                reason,
+            };
+            let header = BatchHeader::parse(&header_bytes[..read.min(available)])
+                .map_err(|error| corrupt(error.to_string()))?;
+            if header.base_offset != expected {
+                return Err(corrupt(format!("bad batch at position {position}")));
+            }
+            if header.last_offset() >= offset {
+                return Ok((position, header.base_offset));
+            }
+            position += header.size_bytes();
+            expected = header.next_offset();
+        }
+        panic!("offset {offset} below the segment's next offset was not found");
+    }
+
+    /// Cuts the log at `position` of segment `index` (the start of the batch at
+    /// `cut_offset`), durably: later segments and the cut segment's index files are
+    /// removed, the file truncated and synced, the directory synced.
+    fn cut(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        position: u64,
+        cut_offset: i64,
+    ) -> Result<(), DiskError> {
+        while self.segments.len() > index + 1 {
+            let segment = self.segments.pop().expect("later segment");
+            self.close_segment_file(disk, &segment);
+            remove_segment_files(disk, &self.dir, segment.base_offset)?;
+        }
+        let base = self.segments[index].base_offset;
+        remove_index_files(disk, &self.dir, base)?;
+        // The segment becomes the active one: it is not in the open-file list.
+        self.open_segments.retain(|b| *b != base);
+        let file = self.segment_file(disk, index)?;
+        disk.truncate(file, position)?;
+        disk.sync_now(file)?;
+        disk.sync_dir_now(&self.dir)?;
+        // Rebuild the segment's in-memory state from its remaining batches.
+        let mut segment = Segment::new(base);
+        segment.file = Some(file);
+        let interval = self.config.index_interval_bytes;
+        let end = scan_file(
+            disk,
+            file,
+            ScanRange {
+                start_position: 0,
+                end_position: position,
+                expected_offset: Some(base),
+                verify_crc_from: u64::MAX,
+            },
+            &mut |at, header| segment.add_batch(at, header, interval),
+        )?;
+        assert!(end.stop.is_none(), "batches before the cut were checked");
+        assert_eq!(segment.next_offset, cut_offset);
+        segment.first_append_ms = self.segments[index].first_append_ms;
+        self.segments[index] = segment;
+        self.durable_offset = self.durable_offset.min(cut_offset);
+        if let Some(round) = &mut self.round {
+            round.target_offset = round.target_offset.min(cut_offset);
+        }
+        Ok(())
+    }
+
+    fn rebuild_producers(&mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        let mut producers = ProducerStates::default();
+        for index in 0..self.segments.len() {
+            let file = self.segment_file(disk, index)?;
+            let segment = &self.segments[index];
+            let end = scan_file(
+                disk,
+                file,
+                ScanRange {
+                    start_position: 0,
+                    end_position: segment.size_bytes,
+                    expected_offset: Some(segment.base_offset),
+                    verify_crc_from: u64::MAX,
+                },
+                &mut |_, header| producers.record(header),
+            )?;
+            if let Some(stop) = end.stop {
+                return Err(LogError::Corrupt {
+                    offset: end.next_offset.unwrap_or(segment.base_offset),
+                    reason: stop.reason,
+                });
+            }
+        }
+        self.producers = producers;
+        Ok(())
+    }
+
+    /// Recovery: see `docs/storage.md`.
+    fn recover(
+        &mut self,
+        disk: &mut impl Disk,
+        now_ms: i64,
+    ) -> Result<Option<Truncation>, LogError> {
+        let names = disk.read_dir(&self.dir)?;
+        let mut logs = Vec::new();
+        let mut indexes = BTreeSet::new();
+        let mut checkpoint_found = false;
+        for name in &names {
+            if name.ends_with(TEMP_SUFFIX) {
+                disk.remove_file(&join(&self.dir, name))?;
+                continue;
+            }
+            if name == LOG_START_OFFSET_CHECKPOINT {
+                checkpoint_found = true;
+                continue;
+            }
+            match parse_segment_file_name(name) {
+                Some((base, SegmentFileKind::Log)) => logs.push(base),
+                Some((base, _)) => {
+                    indexes.insert(base);
+                }
+                None => {}
+            }
+        }
+        logs.sort_unstable();
+        // Index files of no segment are leftovers of deletions.
+        for base in &indexes {
+            if logs.binary_search(base).is_err() {
+                remove_index_files(disk, &self.dir, *base)?;
+            }
+        }
+        let checkpoint = if checkpoint_found {
+            let path = join(&self.dir, LOG_START_OFFSET_CHECKPOINT);
+            decode_checkpoint(&read_whole_file(disk, &path)?)
+        } else {
+            None
+        };
+        let mut log_start_offset = checkpoint.unwrap_or(0);
+        // Segments wholly below the log start offset were being deleted by retention.
+        while logs.len() >= 2 && logs[1] <= log_start_offset {
+            remove_segment_files(disk, &self.dir, logs.remove(0))?;
+        }
+        let mut truncation: Option<Truncation> = None;
+        let mut producers = ProducerStates::default();
+        let mut segments: Vec<Segment> = Vec::new();
+        let interval = self.config.index_interval_bytes;
+        let mut at = 0;
+        while at < logs.len() {
+            let base = logs[at];
+            let path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
+            if let Some(previous) = segments.last()
+                && previous.next_offset != base
+            {
+                let removed = self.remove_segments_from(disk, &logs[at..])?;
+                truncation = Some(Truncation {
+                    segment: path,
+                    position: 0,
+                    offset: previous.next_offset,
+                    reason: format!(
+                        "segment base offset {base} does not follow the previous segment's end {}",
+                        previous.next_offset
+                    ),
+                    bytes_removed: removed,
+                });
+                break;
+            }
+            let file = disk.open(&path, OpenMode::ReadWrite)?;
+            let file_bytes = disk.file_len(file)?;
+            let trusted_bytes = trusted_bytes(disk, &self.dir, base, file_bytes);
+            let mut segment = Segment::new(base);
+            segment.file = Some(file);
+            let end = scan_file(
+                disk,
+                file,
+                ScanRange {
+                    start_position: 0,
+                    end_position: file_bytes,
+                    expected_offset: Some(base),
+                    verify_crc_from: trusted_bytes,
+                },
+                &mut |position, header| {
+                    segment.add_batch(position, header, interval);
+                    producers.record(header);
+                },
+            )?;
+            let sealed = trusted_bytes == file_bytes && end.stop.is_none();
+            segment.state = if sealed {
+                SealState::Sealed
+            } else {
+                SealState::NeedsIndex
+            };
+            segments.push(segment);
+            if let Some(stop) = end.stop {
+                // Cut here: this segment's tail and every later segment go.
+                remove_index_files(disk, &self.dir, base)?;
+                disk.truncate(file, stop.position)?;
+                disk.sync_now(file)?;
+                let removed = self.remove_segments_from(disk, &logs[at + 1..])?;
+                truncation = Some(Truncation {
+                    segment: path,
+                    position: stop.position,
+                    offset: end.next_offset.unwrap_or(base),
+                    reason: stop.reason,
+                    bytes_removed: file_bytes - stop.position + removed,
+                });
+                break;
+            }
+            if !sealed {
+                // Data that survived a crash may still be only in the page cache.
+                disk.sync_now(file)?;
+            }
+            disk.close(file);
+            segments.last_mut().expect("pushed").file = None;
+            at += 1;
+        }
+        if let Some(first) = segments.first() {
+            log_start_offset = log_start_offset.max(first.base_offset);
+        }
+        let log_end_offset = segments.last().map(|s| s.next_offset);
+        if log_end_offset.is_none_or(|end| end < log_start_offset) {
+            // Nothing usable at or after the log start offset: start empty there.
+            for segment in segments.drain(..) {
+                remove_segment_files(disk, &self.dir, segment.base_offset)?;
+            }
+            producers = ProducerStates::default();
+            let path = join(
+                &self.dir,
+                &segment_file_name(log_start_offset, SegmentFileKind::Log),
+            );
+            let file = disk.open(&path, OpenMode::CreateNew)?;
+            disk.sync_now(file)?;
+            disk.close(file);
+            segments.push(Segment::new(log_start_offset));
+        }
+        // The last segment is the active one: it has no index files.
+        let last = segments.last_mut().expect("at least one segment");
+        last.state = SealState::Active;
+        last.first_append_ms = (!last.is_empty()).then_some(now_ms);
+        remove_index_files(disk, &self.dir, last.base_offset)?;
+        disk.sync_dir_now(&self.dir)?;
+        self.segments = segments;
+        self.producers = producers;
+        self.log_start_offset = log_start_offset;
+        if checkpoint != Some(log_start_offset) {
+            write_checkpoint(disk, &self.dir, log_start_offset)?;
+        }
+        // Seal rolled segments recovery had to check, so the next open trusts them.
+        for index in 0..self.segments.len() - 1 {
+            if self.segments[index].state == SealState::NeedsIndex {
+                self.seal_now(disk, index)?;
+            }
+        }
+        self.durable_offset = self.log_end_offset();
+        Ok(truncation)
+    }
+
+    /// Writes and syncs a segment's index files at once (start-up only).
+    fn seal_now(&mut self, disk: &mut impl Disk, index: usize) -> Result<(), DiskError> {
+        let segment = &self.segments[index];
+        let summary = segment.summary();
+        let offsets: Vec<(i64, i64)> = segment
+            .offset_index
+            .iter()
+            .map(|(o, p)| (*o, *p as i64))
+            .collect();
+        let files = [
+            (
+                SegmentFileKind::OffsetIndex,
+                encode_index(SegmentFileKind::OffsetIndex, &offsets, &summary),
+            ),
+            (
+                SegmentFileKind::TimeIndex,
+                encode_index(SegmentFileKind::TimeIndex, &segment.time_index, &summary),
+            ),
+        ];
+        for (kind, bytes) in files {
+            let path = join(&self.dir, &segment_file_name(summary.base_offset, kind));
+            let file = disk.open(&path, OpenMode::Create)?;
+            let result = disk
+                .truncate(file, 0)
+                .and_then(|()| disk.write_at(file, 0, &bytes))
+                .and_then(|()| disk.sync_now(file));
+            disk.close(file);
+            result?;
+        }
+        disk.sync_dir_now(&self.dir)?;
+        self.segments[index].state = SealState::Sealed;
+        Ok(())
+    }
+
+    /// Removes the segments with these base offsets; returns their data bytes.
+    fn remove_segments_from(
+        &mut self,
+        disk: &mut impl Disk,
+        bases: &[i64],
+    ) -> Result<u64, DiskError> {
+        let mut removed = 0;
+        // Newest first, so a crash in between leaves a prefix of the log.
+        for base in bases.iter().rev() {
+            let path = join(&self.dir, &segment_file_name(*base, SegmentFileKind::Log));
+            let file = disk.open(&path, OpenMode::Read)?;
+            removed += disk.file_len(file)?;
+            disk.close(file);
+            remove_segment_files(disk, &self.dir, *base)?;
+        }
+        disk.sync_dir_now(&self.dir)?;
+        Ok(removed)
+    }
+}
+
+/// Bytes at the start of segment `base` that its index files vouch for: their
+/// trailers agree, checksums match, and the data file is at least that long. 0 if not.
+fn trusted_bytes(disk: &mut impl Disk, dir: &str, base: i64, file_bytes: u64) -> u64 {
+    let mut summaries = Vec::new();
+    for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
+        let path = join(dir, &segment_file_name(base, kind));
+        if !disk.exists(&path) {
+            return 0;
+        }
+        let Ok(bytes) = read_whole_file(disk, &path) else {
+            return 0;
+        };
+        match decode_index(kind, &bytes) {
+            Ok((summary, _)) => summaries.push(summary),
+            Err(_) => return 0,
+        }
+    }
+    let summary = summaries[0];
+    if summaries[1] != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
+        return 0;
+    }
+    summary.valid_bytes
+}
+
+fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {
+    match disk.remove_file(path) {
+        Ok(()) | Err(DiskError::NotFound { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+fn remove_index_files(disk: &mut impl Disk, dir: &str, base: i64) -> Result<(), DiskError> {
+    for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
+        let path = join(dir, &segment_file_name(base, kind));
+        if disk.exists(&path) {
+            remove_if_exists(disk, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a segment's files, index files first: a data file never loses its data
+/// while an index still vouches for it.
+fn remove_segment_files(disk: &mut impl Disk, dir: &str, base: i64) -> Result<(), DiskError> {
+    remove_index_files(disk, dir, base)?;
+    remove_if_exists(
+        disk,
+        &join(dir, &segment_file_name(base, SegmentFileKind::Log)),
+    )
+}
+
+/// Persists `log_start_offset` atomically: temp file, sync, rename, directory sync.
+fn write_checkpoint(
+    disk: &mut impl Disk,
+    dir: &str,
+    log_start_offset: i64,
+) -> Result<(), DiskError> {
+    let temp = join(dir, &format!("{LOG_START_OFFSET_CHECKPOINT}{TEMP_SUFFIX}"));
+    let bytes = encode_checkpoint(log_start_offset);
+    let file = disk.open(&temp, OpenMode::Create)?;
+    let result = disk
+        .truncate(file, 0)
+        .and_then(|()| disk.write_at(file, 0, &bytes))
+        .and_then(|()| disk.sync_now(file));
+    disk.close(file);
+    if let Err(error) = result {
+        let _ = disk.remove_file(&temp);
+        return Err(error);
+    }
+    disk.rename(&temp, &join(dir, LOG_START_OFFSET_CHECKPOINT))?;
+    disk.sync_dir_now(dir)
+}
+
+/// The directory holding `path` ("" for the disk's root).
+fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(at) => &path[..at],
+        None => "",
+    }
+}
+
+impl From<DiskError> for AppendError {
+    fn from(error: DiskError) -> AppendError {
+        AppendError::Disk(error)
+    }
+}
+
+impl From<BatchError> for AppendError {
+    fn from(error: BatchError) -> AppendError {
+        AppendError::Batch(error)
+    }
+}
+
+impl From<DiskError> for ReadError {
+    fn from(error: DiskError) -> ReadError {
+        ReadError::Disk(error)
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

@@ -1,0 +1,590 @@
+//! Unit tests of `PartitionLog`, one rule each.
+
+use super::*;
+use crate::batch::build_batch;
+use crate::mem_disk::{MemDisk, WriteFault};
+
+const DIR: &str = "topic-0";
+const NOW: i64 = 1_700_000_000_000;
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 128,
+        ..LogConfig::default()
+    }
+}
+
+fn open(disk: &mut MemDisk) -> (PartitionLog, OpenReport) {
+    PartitionLog::open(disk, DIR, config(), NOW).expect("open")
+}
+
+fn batch(values: usize, value_bytes: usize) -> Vec<u8> {
+    let value = vec![b'x'; value_bytes];
+    let values: Vec<&[u8]> = (0..values).map(|_| value.as_slice()).collect();
+    build_batch(NOW, None, &values)
+}
+
+fn append(log: &mut PartitionLog, disk: &mut MemDisk, mut bytes: Vec<u8>) -> AppendOutcome {
+    log.append(disk, &mut bytes, 1, NOW).expect("append")
+}
+
+/// Runs sync rounds until the log has nothing left to sync.
+fn sync_all(log: &mut PartitionLog, disk: &mut MemDisk) {
+    loop {
+        let ids = log.start_sync(disk);
+        if ids.is_empty() {
+            break;
+        }
+        for completion in disk.complete_all_syncs() {
+            log.on_sync_complete(&completion);
+        }
+    }
+    assert!(!log.sync_in_flight());
+}
+
+fn read_all(log: &mut PartitionLog, disk: &mut MemDisk, offset: i64) -> ReadResult {
+    log.read(disk, offset, i64::MAX, u32::MAX).expect("read")
+}
+
+#[test]
+fn append_assigns_contiguous_offsets_from_log_end() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, report) = open(&mut disk);
+    assert_eq!((report.log_start_offset, report.log_end_offset), (0, 0));
+    assert_eq!(
+        append(&mut log, &mut disk, batch(3, 10)),
+        AppendOutcome::Appended {
+            base_offset: 0,
+            last_offset: 2,
+            max_timestamp: NOW
+        }
+    );
+    assert_eq!(
+        append(&mut log, &mut disk, batch(1, 10)),
+        AppendOutcome::Appended {
+            base_offset: 3,
+            last_offset: 3,
+            max_timestamp: NOW
+        }
+    );
+    assert_eq!(log.log_end_offset(), 4);
+    log.check_invariants();
+}
+
+#[test]
+fn append_is_durable_only_after_its_sync_round_completes() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(2, 10));
+    assert_eq!(log.durable_offset(), 0);
+    let ids = log.start_sync(&mut disk);
+    assert!(!ids.is_empty());
+    assert!(log.sync_in_flight());
+    // A second round waits for the first.
+    append(&mut log, &mut disk, batch(1, 10));
+    assert!(log.start_sync(&mut disk).is_empty());
+    let completions = disk.complete_all_syncs();
+    let (last, rest) = completions.split_last().unwrap();
+    for completion in rest {
+        assert!(!log.on_sync_complete(completion));
+        assert_eq!(log.durable_offset(), 0);
+    }
+    assert!(log.on_sync_complete(last));
+    // The append made during the round is not covered by it.
+    assert_eq!(log.durable_offset(), 2);
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 3);
+}
+
+#[test]
+fn start_sync_with_nothing_to_sync_returns_no_ids() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    assert!(log.start_sync(&mut disk).is_empty());
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    assert!(log.start_sync(&mut disk).is_empty());
+}
+
+#[test]
+fn failed_sync_takes_the_log_offline_for_good() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    log.start_sync(&mut disk);
+    disk.fail_syncs(1);
+    for completion in disk.complete_all_syncs() {
+        assert!(!log.on_sync_complete(&completion));
+    }
+    assert!(log.failure().is_some());
+    assert_eq!(log.durable_offset(), 0);
+    assert!(log.start_sync(&mut disk).is_empty());
+    let mut more = batch(1, 10);
+    assert_eq!(
+        log.append(&mut disk, &mut more, 1, NOW),
+        Err(AppendError::Failed)
+    );
+    assert_eq!(log.read(&mut disk, 0, 10, 100), Err(ReadError::Failed));
+}
+
+#[test]
+fn read_from_inside_a_batch_returns_the_whole_batch() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let first = batch(3, 10);
+    append(&mut log, &mut disk, first.clone());
+    append(&mut log, &mut disk, batch(2, 10));
+    let result = log.read(&mut disk, 1, i64::MAX, 1).unwrap();
+    assert_eq!(result.first_offset, Some(0));
+    assert_eq!(result.next_offset, 3);
+    assert_eq!(result.bytes.len(), first.len());
+    let header = batch::validate(&result.bytes, u32::MAX).unwrap();
+    assert_eq!(header.base_offset, 0);
+    assert_eq!(header.partition_leader_epoch, 1);
+}
+
+#[test]
+fn read_stops_before_the_batch_holding_max_offset() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(2, 10));
+    append(&mut log, &mut disk, batch(2, 10));
+    let result = log.read(&mut disk, 0, 3, u32::MAX).unwrap();
+    assert_eq!(result.next_offset, 2);
+    let at_high_watermark = log.read(&mut disk, 2, 2, u32::MAX).unwrap();
+    assert!(at_high_watermark.bytes.is_empty());
+    assert_eq!(at_high_watermark.first_offset, None);
+}
+
+#[test]
+fn kip_74_read_returns_one_batch_larger_than_max_bytes() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 300));
+    append(&mut log, &mut disk, batch(1, 300));
+    let result = log.read(&mut disk, 0, i64::MAX, 10).unwrap();
+    assert_eq!(result.next_offset, 1);
+    let both = log.read(&mut disk, 0, i64::MAX, 10_000).unwrap();
+    assert_eq!(both.next_offset, 2);
+}
+
+#[test]
+fn read_outside_the_log_is_out_of_range_and_at_the_end_is_empty() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(2, 10));
+    assert_eq!(
+        log.read(&mut disk, 3, i64::MAX, 100),
+        Err(ReadError::OffsetOutOfRange {
+            log_start_offset: 0,
+            log_end_offset: 2
+        })
+    );
+    let end = log.read(&mut disk, 2, i64::MAX, 100).unwrap();
+    assert!(end.bytes.is_empty());
+    assert_eq!(end.next_offset, 2);
+}
+
+#[test]
+fn oversized_batch_is_message_too_large() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    log.set_config(LogConfig {
+        max_message_bytes: 100,
+        ..config()
+    });
+    let mut big = batch(1, 200);
+    assert!(matches!(
+        log.append(&mut disk, &mut big, 1, NOW),
+        Err(AppendError::TooLarge { max: 100, .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+#[test]
+fn batch_with_bad_crc_is_refused() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let mut bad = batch(1, 10);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(matches!(
+        log.append(&mut disk, &mut bad, 1, NOW),
+        Err(AppendError::Batch(BatchError::CrcMismatch { .. }))
+    ));
+}
+
+#[test]
+fn retried_idempotent_batch_is_a_duplicate_and_is_not_written() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let first = build_batch(NOW, Some((7, 0, 0)), &[b"a", b"b"]);
+    append(&mut log, &mut disk, batch(1, 10));
+    append(&mut log, &mut disk, first.clone());
+    assert_eq!(
+        append(&mut log, &mut disk, first),
+        AppendOutcome::Duplicate {
+            base_offset: 1,
+            last_offset: 2
+        }
+    );
+    assert_eq!(log.log_end_offset(), 3);
+    let gap = build_batch(NOW, Some((7, 0, 5)), &[b"c"]);
+    let mut gap_bytes = gap;
+    assert_eq!(
+        log.append(&mut disk, &mut gap_bytes, 1, NOW),
+        Err(AppendError::OutOfOrderSequence {
+            producer_id: 7,
+            expected: 2,
+            received: 5
+        })
+    );
+    let entry = log.producer_state(7).unwrap();
+    assert_eq!(entry.last_sequence, 1);
+}
+
+#[test]
+fn producer_state_is_rebuilt_on_open() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let first = build_batch(NOW, Some((7, 3, 0)), &[b"a"]);
+    append(&mut log, &mut disk, first.clone());
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    disk.crash(9);
+    let (mut log, _) = open(&mut disk);
+    assert_eq!(log.producer_state(7).unwrap().producer_epoch, 3);
+    assert!(matches!(
+        append(&mut log, &mut disk, first),
+        AppendOutcome::Duplicate { base_offset: 0, .. }
+    ));
+}
+
+#[test]
+fn segment_rolls_before_segment_bytes_would_be_exceeded() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..10 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    assert!(log.segment_count() >= 4);
+    for segment in &log.segments {
+        assert!(segment.size_bytes <= 1024);
+    }
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 10);
+    log.check_invariants();
+}
+
+#[test]
+fn durable_batches_survive_a_crash_and_reopen_with_the_same_offsets() {
+    for seed in 0..20 {
+        let mut disk = MemDisk::new(seed);
+        let (mut log, _) = open(&mut disk);
+        for i in 0..12 {
+            append(&mut log, &mut disk, batch(1 + i % 3, 100));
+        }
+        sync_all(&mut log, &mut disk);
+        let durable = read_all(&mut log, &mut disk, 0);
+        for _ in 0..5 {
+            append(&mut log, &mut disk, batch(1, 100));
+        }
+        log.start_sync(&mut disk);
+        drop(log);
+        disk.crash(seed);
+        let (mut log, report) = open(&mut disk);
+        assert!(report.log_end_offset >= durable.next_offset);
+        let after = log
+            .read(&mut disk, 0, durable.next_offset, u32::MAX)
+            .unwrap();
+        assert_eq!(after, durable);
+        log.check_invariants();
+    }
+}
+
+#[test]
+fn recovery_cuts_a_torn_tail_and_reports_it() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    let good_bytes = log.size_bytes();
+    drop(log);
+    // Half a batch after the good one, as a torn write would leave.
+    let path = format!("{DIR}/00000000000000000000.log");
+    let file = disk.open(&path, OpenMode::ReadWrite).unwrap();
+    let mut torn = batch(1, 100);
+    batch::assign(&mut torn, 1, 1);
+    disk.write_at(file, good_bytes, &torn[..40]).unwrap();
+    disk.close(file);
+    let (log, report) = open(&mut disk);
+    let truncation = report.truncation.expect("a cut");
+    assert_eq!(truncation.position, good_bytes);
+    assert_eq!(truncation.offset, 1);
+    assert_eq!(truncation.bytes_removed, 40);
+    assert_eq!(log.log_end_offset(), 1);
+    assert_eq!(
+        disk.durable_contents(&path).unwrap().len() as u64,
+        good_bytes
+    );
+}
+
+#[test]
+fn recovery_cuts_at_a_bad_crc_and_drops_later_segments() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..8 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    // Force a rescan of the first segment by removing its seal.
+    drop(log);
+    let first = format!("{DIR}/00000000000000000000.log");
+    disk.remove_file(&format!("{DIR}/00000000000000000000.index"))
+        .unwrap();
+    let size = disk.file_contents(&first).unwrap().len() as u64;
+    assert!(disk.corrupt_stored(&first, size - 1, 0x40));
+    let (mut log, report) = open(&mut disk);
+    let truncation = report.truncation.expect("a cut");
+    assert!(truncation.reason.contains("crc"), "{}", truncation.reason);
+    assert_eq!(log.segment_count(), 1);
+    let result = read_all(&mut log, &mut disk, 0);
+    assert_eq!(result.next_offset, log.log_end_offset());
+    log.check_invariants();
+}
+
+#[test]
+fn bit_flip_in_a_sealed_segment_is_never_served() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..8 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    let first = format!("{DIR}/00000000000000000000.log");
+    disk.corrupt_stored(&first, 100, 0x01);
+    assert!(matches!(
+        log.read(&mut disk, 0, i64::MAX, u32::MAX),
+        Err(ReadError::Corrupt { offset: 0, .. })
+    ));
+    // Recovery trusts the sealed segment without checking CRCs; reads still check.
+    drop(log);
+    let (mut log, _) = open(&mut disk);
+    assert!(matches!(
+        log.read(&mut disk, 0, i64::MAX, u32::MAX),
+        Err(ReadError::Corrupt { .. })
+    ));
+    assert!(log.read(&mut disk, 1, i64::MAX, u32::MAX).is_ok());
+}
+
+#[test]
+fn enospc_during_append_leaves_the_log_unchanged() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    let before = read_all(&mut log, &mut disk, 0);
+    disk.fail_writes_after(0, WriteFault::NoSpace);
+    let mut next = batch(2, 200);
+    assert_eq!(
+        log.append(&mut disk, &mut next, 1, NOW),
+        Err(AppendError::Disk(DiskError::NoSpace))
+    );
+    disk.clear_write_faults();
+    assert_eq!(log.log_end_offset(), 1);
+    let path = format!("{DIR}/00000000000000000000.log");
+    assert_eq!(disk.file_contents(&path).unwrap().len(), before.bytes.len());
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    let (log, report) = open(&mut disk);
+    assert_eq!(report.truncation, None);
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+#[test]
+fn retention_bytes_deletes_oldest_durable_segments_and_persists_log_start() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    log.set_config(LogConfig {
+        retention_bytes: 1500,
+        ..config()
+    });
+    for _ in 0..12 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    // Nothing durable yet: nothing may go.
+    let report = log.maintain(&mut disk, NOW).unwrap();
+    assert_eq!(report.segments_deleted, 0);
+    sync_all(&mut log, &mut disk);
+    let report = log.maintain(&mut disk, NOW).unwrap();
+    assert!(report.segments_deleted > 0);
+    assert_eq!(report.log_start_offset, log.log_start_offset());
+    assert!(log.size_bytes() >= 1500 - 400);
+    assert!(matches!(
+        log.read(&mut disk, 0, i64::MAX, 100),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
+    let start = log.log_start_offset();
+    drop(log);
+    disk.crash(5);
+    let (log, report) = open(&mut disk);
+    assert_eq!(report.log_start_offset, start);
+    assert_eq!(log.log_end_offset(), 12);
+}
+
+#[test]
+fn retention_ms_deletes_segments_by_their_newest_timestamp() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..6 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    let segments = log.segment_count();
+    assert!(segments > 1);
+    let retention_ms = config().retention_ms;
+    assert_eq!(
+        log.maintain(&mut disk, NOW + retention_ms)
+            .unwrap()
+            .segments_deleted,
+        0
+    );
+    let report = log.maintain(&mut disk, NOW + retention_ms + 1).unwrap();
+    assert_eq!(report.segments_deleted, segments - 1);
+    assert_eq!(log.segment_count(), 1, "only the active segment is left");
+    assert_eq!(log.log_start_offset(), log.segments[0].base_offset);
+}
+
+#[test]
+fn segment_ms_rolls_the_active_segment() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    let segment_ms = config().segment_ms;
+    assert!(!log.maintain(&mut disk, NOW + segment_ms).unwrap().rolled);
+    assert!(
+        log.maintain(&mut disk, NOW + segment_ms + 1)
+            .unwrap()
+            .rolled
+    );
+    assert_eq!(log.segment_count(), 2);
+}
+
+#[test]
+fn truncate_to_removes_the_suffix_durably() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..10 {
+        append(&mut log, &mut disk, batch(2, 150));
+    }
+    sync_all(&mut log, &mut disk);
+    // Offset 7 is inside the batch 6..=7: the whole batch goes.
+    log.truncate_to(&mut disk, 7).unwrap();
+    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(log.durable_offset(), 6);
+    append(&mut log, &mut disk, batch(1, 10));
+    assert_eq!(log.log_end_offset(), 7);
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    disk.crash(3);
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(report.log_end_offset, 7);
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 7);
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_batch_at_or_after_it() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for i in 0..20i64 {
+        let mut b = build_batch(1000 + i * 10, None, &[&[b'x'; 100]]);
+        log.append(&mut disk, &mut b, 1, NOW).unwrap();
+    }
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 1055, i64::MAX).unwrap(),
+        Some((6, 1060))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 0, i64::MAX).unwrap(),
+        Some((0, 1000))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 5000, i64::MAX).unwrap(),
+        None
+    );
+    assert_eq!(log.offset_for_timestamp(&mut disk, 1055, 6).unwrap(), None);
+    assert_eq!(log.max_timestamp(), Some((1190, 19)));
+}
+
+#[test]
+fn missing_or_garbage_index_is_rebuilt_on_open() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..8 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    let all = read_all(&mut log, &mut disk, 0);
+    drop(log);
+    let index = format!("{DIR}/00000000000000000000.index");
+    assert!(disk.corrupt_stored(&index, 3, 0xff));
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(report.truncation, None);
+    assert_eq!(read_all(&mut log, &mut disk, 0), all);
+    let bytes = disk.file_contents(&index).unwrap();
+    assert!(decode_index(SegmentFileKind::OffsetIndex, &bytes).is_ok());
+}
+
+#[test]
+fn rolled_segments_are_sealed_by_later_sync_rounds() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..8 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    let segments = log.segment_count();
+    for segment in &log.segments[..segments - 1] {
+        assert_eq!(segment.state, SealState::Sealed);
+        let index = format!(
+            "{DIR}/{}",
+            segment_file_name(segment.base_offset, SegmentFileKind::TimeIndex)
+        );
+        assert!(disk.durable_contents(&index).is_some());
+    }
+}
+
+#[test]
+fn stray_temp_files_are_removed_on_open() {
+    let mut disk = MemDisk::new(1);
+    let (log, _) = open(&mut disk);
+    drop(log);
+    let temp = format!("{DIR}/log-start-offset.checkpoint.tmp");
+    let file = disk.open(&temp, OpenMode::Create).unwrap();
+    disk.close(file);
+    open(&mut disk);
+    assert!(!disk.exists(&temp));
+}
+
+#[test]
+fn delete_removes_the_partition_directory() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    log.delete(&mut disk).unwrap();
+    assert!(!disk.exists(DIR));
+    assert_eq!(disk.open_file_count(), 0);
+}
+
+#[test]
+fn open_files_stay_bounded_while_reading_many_segments() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..60 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    sync_all(&mut log, &mut disk);
+    assert!(log.segment_count() > SEGMENT_FILES_OPEN_MAX);
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 60);
+    assert!(disk.open_file_count() <= SEGMENT_FILES_OPEN_MAX);
+}
