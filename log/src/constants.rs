@@ -37,6 +37,9 @@ pub const SCAN_HEADER_BYTES: usize = crate::batch::BATCH_HEADER_BYTES;
 /// treated as a corrupt length field. Kafka's `max.message.bytes` is an `int`.
 pub const BATCH_BYTES_MAX: u64 = i32::MAX as u64;
 
+/// Bytes recovery reads and writes back at once (see `docs/storage.md`, recovery).
+pub const RECOVERY_REWRITE_CHUNK_BYTES: usize = 1 << 20;
+
 /// Index entries one segment's offset or time index holds; `index.interval.bytes` is
 /// raised for a segment that would need more.
 pub const INDEX_ENTRIES_MAX: usize = 1 << 20;

@@ -17,9 +17,10 @@
 //! - `sync_dir(dir)` does the same for the entry operations of `dir` (entries directly in
 //!   it). A file whose data is synced but whose creation is not, can vanish at a crash.
 //! - A sync can fail with `EIO` ([`MemDisk::fail_syncs`], or a completion chosen to
-//!   fail). Like Linux after "fsyncgate", the covered operations are then *dropped*: they
-//!   stay visible to reads, but they never become durable, and a later sync that
-//!   succeeds does not bring them back.
+//!   fail). Like Linux after "fsyncgate", the covered file operations are then
+//!   *dropped*: they stay visible to reads, but they never become durable, and a later
+//!   sync that succeeds does not bring them back (only writing the bytes again does).
+//!   A failed directory sync leaves its entry operations unsynced (still at risk).
 //! - `sync_now` / `sync_dir_now` complete at once (and honour [`MemDisk::fail_syncs`]).
 //! - [`MemDisk::crash`] keeps the durable state and a *random subset* of the unsynced
 //!   operations (not only a suffix), in their original order. A kept write may be
@@ -35,7 +36,7 @@
 //!   size exceed the capacity fail with `ENOSPC` (also leaving a strict prefix).
 //! - [`MemDisk::corrupt_reads`]: latent corruption; reads of a file region return bytes
 //!   with bit 0 flipped, the stored bytes stay intact. [`MemDisk::corrupt_stored`]: media
-//!   rot; the stored bytes (durable and current) change for good.
+//!   rot; the stored bytes (durable, current, and unsynced writes) change for good.
 //!
 //! Not modelled: misdirected writes, latency (the simulator orders completions), and
 //! rename between different directories (it belongs to the target's directory only).
@@ -414,6 +415,18 @@ impl MemDisk {
             *byte ^= mask;
             changed = true;
         }
+        // Unsynced writes carry the flip too, so a later sync or a crash keeps it.
+        for (_, op) in &mut inode.unsynced {
+            if let FileOp::Write {
+                offset: start,
+                data,
+            } = op
+                && offset >= *start
+                && offset < *start + data.len() as u64
+            {
+                data[(offset - *start) as usize] ^= mask;
+            }
+        }
         changed
     }
 
@@ -541,14 +554,17 @@ impl MemDisk {
                 }
             }
             PendingSync::Dir { path, upto_seq } => {
+                // A failed directory sync leaves its operations unsynced: directory
+                // entries live in the file system journal, not in dropped data pages.
+                if !ok {
+                    return;
+                }
                 let (covered, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.dir_ops)
                     .into_iter()
                     .partition(|op| op.seq < *upto_seq && op.parent == *path);
                 self.dir_ops = rest;
-                if ok {
-                    for op in covered {
-                        apply_dir_op(&mut self.durable_namespace, &op.op);
-                    }
+                for op in covered {
+                    apply_dir_op(&mut self.durable_namespace, &op.op);
                 }
             }
         }

@@ -21,8 +21,8 @@ use std::collections::BTreeSet;
 
 use crate::batch::{self, BatchError, BatchHeader};
 use crate::constants::{
-    INDEX_ENTRIES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_FILES_OPEN_MAX,
-    SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
+    INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    SEGMENT_FILES_OPEN_MAX, SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
 };
 use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
@@ -979,6 +979,24 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Closes the log's files. If everything appended is durable, first seals the
+    /// active segment (writes and syncs its index files), so the next open trusts it
+    /// without re-checking its batches.
+    pub fn close(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        let mut result = Ok(());
+        if self.failure.is_none()
+            && self.round.is_none()
+            && self.durable_offset == self.log_end_offset()
+        {
+            let active = self.segments.len() - 1;
+            result = self.seal_now(disk, active).map_err(LogError::from);
+        }
+        for segment in std::mem::take(&mut self.segments) {
+            self.close_segment_file(disk, &segment);
+        }
+        result
+    }
+
     /// Closes the files and removes the partition directory.
     pub fn delete(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
         for segment in std::mem::take(&mut self.segments) {
@@ -1185,10 +1203,12 @@ impl PartitionLog {
         remove_index_files(disk, &self.dir, base)?;
         // The segment becomes the active one: it is not in the open-file list.
         self.open_segments.retain(|b| *b != base);
+        // The index files must be gone for good before the data shrinks: a stale
+        // index that came back after a crash would vouch for bytes written later.
+        disk.sync_dir_now(&self.dir)?;
         let file = self.segment_file(disk, index)?;
         disk.truncate(file, position)?;
         disk.sync_now(file)?;
-        disk.sync_dir_now(&self.dir)?;
         // Rebuild the segment's in-memory state from its remaining batches.
         let mut segment = Segment::new(base);
         segment.file = Some(file);
@@ -1207,8 +1227,10 @@ impl PartitionLog {
         assert!(end.stop.is_none(), "batches before the cut were checked");
         assert_eq!(segment.next_offset, cut_offset);
         segment.first_append_ms = self.segments[index].first_append_ms;
-        self.segments[index] = segment;
         self.durable_offset = self.durable_offset.min(cut_offset);
+        // Synced above, but the durable offset advances only through a sync round.
+        segment.dirty = self.durable_offset < cut_offset;
+        self.segments[index] = segment;
         if let Some(round) = &mut self.round {
             round.target_offset = round.target_offset.min(cut_offset);
         }
@@ -1340,6 +1362,8 @@ impl PartitionLog {
             if let Some(stop) = end.stop {
                 // Cut here: this segment's tail and every later segment go.
                 remove_index_files(disk, &self.dir, base)?;
+                disk.sync_dir_now(&self.dir)?;
+                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
                 disk.truncate(file, stop.position)?;
                 disk.sync_now(file)?;
                 let removed = self.remove_segments_from(disk, &logs[at + 1..])?;
@@ -1353,7 +1377,10 @@ impl PartitionLog {
                 break;
             }
             if !sealed {
-                // Data that survived a crash may still be only in the page cache.
+                // Data that survived may be only in the page cache, and after a failed
+                // fsync the kernel may hold it as clean pages that no sync will ever
+                // write: write the checked bytes again, then sync them.
+                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
                 disk.sync_now(file)?;
             }
             disk.close(file);
@@ -1367,6 +1394,9 @@ impl PartitionLog {
         if log_end_offset.is_none_or(|end| end < log_start_offset) {
             // Nothing usable at or after the log start offset: start empty there.
             for segment in segments.drain(..) {
+                if let Some(file) = segment.file {
+                    disk.close(file);
+                }
                 remove_segment_files(disk, &self.dir, segment.base_offset)?;
             }
             producers = ProducerStates::default();
@@ -1453,6 +1483,20 @@ impl PartitionLog {
         disk.sync_dir_now(&self.dir)?;
         Ok(removed)
     }
+}
+
+/// Writes bytes `from..to` of `file` again (see the recovery rules).
+fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(), DiskError> {
+    let mut buf = vec![0u8; RECOVERY_REWRITE_CHUNK_BYTES.min((to - from) as usize)];
+    let mut position = from;
+    while position < to {
+        let len = ((to - position) as usize).min(buf.len());
+        let read = read_fully(disk, file, position, &mut buf[..len])?;
+        assert_eq!(read, len, "bytes just scanned are there");
+        disk.write_at(file, position, &buf[..len])?;
+        position += len as u64;
+    }
+    Ok(())
 }
 
 /// Bytes at the start of segment `base` that its index files vouch for: their

@@ -592,3 +592,43 @@ fn open_files_stay_bounded_while_reading_many_segments() {
     assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 60);
     assert!(disk.open_file_count() <= SEGMENT_FILES_OPEN_MAX);
 }
+
+#[test]
+fn fsyncgate_reopen_writes_surviving_bytes_again_before_calling_them_durable() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    log.start_sync(&mut disk);
+    disk.fail_syncs(1);
+    for completion in disk.complete_all_syncs() {
+        log.on_sync_complete(&completion);
+    }
+    assert!(log.failure().is_some());
+    drop(log);
+    // Reopen in the same "kernel": the bytes are readable but were dropped as clean.
+    let (log, report) = open(&mut disk);
+    assert_eq!(report.log_end_offset, 1);
+    assert_eq!(log.durable_offset(), 1);
+    drop(log);
+    disk.crash(1);
+    let (log, _) = open(&mut disk);
+    assert_eq!(log.log_end_offset(), 1, "what open called durable survived");
+}
+
+#[test]
+fn close_seals_the_active_segment_when_everything_is_durable() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    log.close(&mut disk).unwrap();
+    assert_eq!(disk.open_file_count(), 0);
+    let index = format!("{DIR}/00000000000000000000.index");
+    assert!(disk.durable_contents(&index).is_some());
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(report.log_end_offset, 1);
+    // The active segment has no index files while it takes appends.
+    assert!(!disk.exists(&index));
+    append(&mut log, &mut disk, batch(1, 10));
+    assert_eq!(log.log_end_offset(), 2);
+}
