@@ -1,1 +1,59 @@
-fn main() {}
+//! `odradek`: the broker binary and its command-line tools (DESIGN §8).
+//!
+//! Each subcommand is one module under `cli/` with an `Args` struct and a `run`
+//! function, plus one variant of [`Command`]. A subcommand returns an error for
+//! anything that went wrong; a [`cli::UsageError`] (bad flags or configuration) exits
+//! with status 2, any other error with status 1.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+mod config;
+mod disk;
+mod driver;
+mod guard;
+#[allow(dead_code)] // a stand-in until odradek_replication::node lands
+mod node_shim;
+mod server;
+mod versions;
+mod wire;
+
+/// The node interface the driver is written against.
+mod node_api {
+    pub use crate::node_shim::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
+}
+
+/// Odradek: a Kafka-compatible distributed log.
+#[derive(Parser)]
+#[command(name = "odradek", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker.
+    Broker(cli::broker::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging();
+    let result = match cli.command {
+        Command::Broker(args) => cli::broker::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("odradek: error: {error:#}");
+            if error.is::<cli::UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

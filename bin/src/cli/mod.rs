@@ -1,0 +1,18 @@
+//! The subcommands of `odradek`, one module each.
+
+pub mod broker;
+
+/// An error in what the user asked for (flags, configuration): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct UsageError(pub anyhow::Error);
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,358 @@
+//! The production driver: one event-loop thread that owns the node and its [`ProdIo`].
+//!
+//! ```text
+//!  connection tasks ──ClientRequest──► [requests, bounded] ──┐
+//!  sync threads ─────DiskCompletion──► [completions] ────────┼─► node thread: Node::handle(event)
+//!  ProdIo timers (BTreeSet of deadlines) ─── Timer(id) ───────┘        │
+//!                                                                      └─► ProdIo::respond(id)
+//!                                                                           └─► oneshot to the connection
+//! ```
+//!
+//! The node is a pure state machine (DESIGN §2); this thread is the only one that calls
+//! it, so it needs no locks. Each wake-up drains up to [`EVENTS_PER_WAKE_MAX`] queued
+//! events before it looks at timers again. Responses leave as decoded values: the
+//! connection that asked encodes them, so encoding costs no time on this thread.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Read as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::messages::ResponseKind;
+use odradek_log::io::{
+    Disk, DiskCompletion, DiskError, Duration, FileId, Instant, Io, IoId, OpenMode, TimerId,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::disk::ProdDisk;
+use crate::node_api::{Event, Node, NodeIo, Request, RequestId};
+
+/// Events handled per wake-up before timers are looked at again, so a flood of
+/// requests cannot starve a due timer (a fetch's `max_wait_ms`, retention).
+pub const EVENTS_PER_WAKE_MAX: usize = 1024;
+
+/// Timers fired per wake-up, so a node that keeps re-arming an expired timer cannot
+/// starve requests.
+pub const TIMERS_PER_WAKE_MAX: usize = 1024;
+
+/// Client requests queued for the node thread. A full queue stops connections from
+/// reading more (backpressure), it never drops a request.
+pub const REQUESTS_QUEUED_MAX: usize = 4096;
+
+/// What the node thread runs: the node's three entry points. The real node implements
+/// it; tests drive the loop with fakes.
+pub trait Core {
+    /// Handles one event.
+    fn handle(&mut self, io: &mut ProdIo, event: Event);
+    /// Makes everything durable before the process exits.
+    fn shutdown(&mut self, io: &mut ProdIo);
+    /// Why the node stopped serving, if it did.
+    fn fatal(&self) -> Option<String>;
+}
+
+impl Core for Node {
+    fn handle(&mut self, io: &mut ProdIo, event: Event) {
+        Node::handle(self, io, event);
+    }
+    fn shutdown(&mut self, io: &mut ProdIo) {
+        Node::shutdown(self, io);
+    }
+    fn fatal(&self) -> Option<String> {
+        Node::fatal(self).map(str::to_string)
+    }
+}
+
+/// A request on its way to the node, with the way back to its connection (`None` for
+/// a request that gets no response: Produce with `acks=0`).
+pub struct ClientRequest {
+    /// The request.
+    pub request: Request,
+    /// Where the response goes.
+    pub reply: Option<oneshot::Sender<ResponseKind>>,
+}
+
+/// The node thread's side of its queues.
+pub struct Inbox {
+    /// Client requests from the connection tasks.
+    pub requests: mpsc::Receiver<ClientRequest>,
+    /// Sync completions from the disk's sync threads.
+    pub completions: mpsc::UnboundedReceiver<DiskCompletion>,
+}
+
+/// The senders matching an [`Inbox`].
+pub struct Outbox {
+    /// For connection tasks.
+    pub requests: mpsc::Sender<ClientRequest>,
+    /// For the disk's completion callback.
+    pub completions: mpsc::UnboundedSender<DiskCompletion>,
+}
+
+/// A connected pair of queues.
+pub fn queues() -> (Outbox, Inbox) {
+    let (requests_tx, requests_rx) = mpsc::channel(REQUESTS_QUEUED_MAX);
+    let (completions_tx, completions_rx) = mpsc::unbounded_channel();
+    (
+        Outbox {
+            requests: requests_tx,
+            completions: completions_tx,
+        },
+        Inbox {
+            requests: requests_rx,
+            completions: completions_rx,
+        },
+    )
+}
+
+/// The [`NodeIo`] of a real broker: a [`ProdDisk`], the OS clocks, OS randomness,
+/// timers, and the routes back to waiting connections.
+pub struct ProdIo {
+    disk: ProdDisk,
+    origin: std::time::Instant,
+    timers: BTreeSet<(Instant, TimerId)>,
+    replies: HashMap<RequestId, oneshot::Sender<ResponseKind>>,
+    next_request: u64,
+    entropy: Entropy,
+}
+
+impl ProdIo {
+    /// A driver over `disk`, its monotonic clock starting now.
+    pub fn new(disk: ProdDisk) -> std::io::Result<ProdIo> {
+        Ok(ProdIo {
+            disk,
+            origin: std::time::Instant::now(),
+            timers: BTreeSet::new(),
+            replies: HashMap::new(),
+            next_request: 0,
+            entropy: Entropy::open()?,
+        })
+    }
+
+    /// Gives `request` an id and remembers where its response goes.
+    fn admit(&mut self, client: ClientRequest) -> Event {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        if let Some(reply) = client.reply {
+            self.replies.insert(id, reply);
+        }
+        Event::Client {
+            id,
+            request: client.request,
+        }
+    }
+
+    /// The earliest timer deadline, as a tokio instant.
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        let &(at, _) = self.timers.first()?;
+        Some(tokio::time::Instant::from_std(
+            self.origin + Duration::from_nanos(at.as_nanos()),
+        ))
+    }
+
+    /// Removes and returns a timer that is due, if any.
+    fn pop_due_timer(&mut self) -> Option<TimerId> {
+        let &(at, timer) = self.timers.first()?;
+        if at > self.now() {
+            return None;
+        }
+        self.timers.pop_first();
+        Some(timer)
+    }
+}
+
+impl NodeIo for ProdIo {
+    fn respond(&mut self, id: RequestId, response: ResponseKind) {
+        match self.replies.remove(&id) {
+            // The connection may be gone; its client will retry elsewhere.
+            Some(reply) => drop(reply.send(response)),
+            None => tracing::error!("node answered {id:?}, which is not waiting for a response"),
+        }
+    }
+}
+
+impl Io for ProdIo {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn wall_clock_ms(&self) -> i64 {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.entropy.next_u64()
+    }
+
+    fn set_timer(&mut self, at: Instant, timer: TimerId) {
+        self.timers.insert((at, timer));
+    }
+}
+
+impl Disk for ProdIo {
+    fn open(&mut self, path: &str, mode: OpenMode) -> Result<FileId, DiskError> {
+        self.disk.open(path, mode)
+    }
+    fn close(&mut self, file: FileId) {
+        self.disk.close(file);
+    }
+    fn file_len(&mut self, file: FileId) -> Result<u64, DiskError> {
+        self.disk.file_len(file)
+    }
+    fn read_at(&mut self, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, DiskError> {
+        self.disk.read_at(file, offset, buf)
+    }
+    fn write_at(&mut self, file: FileId, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.disk.write_at(file, offset, data)
+    }
+    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), DiskError> {
+        self.disk.truncate(file, len)
+    }
+    fn sync(&mut self, file: FileId) -> IoId {
+        self.disk.sync(file)
+    }
+    fn sync_dir(&mut self, path: &str) -> IoId {
+        self.disk.sync_dir(path)
+    }
+    fn sync_now(&mut self, file: FileId) -> Result<(), DiskError> {
+        self.disk.sync_now(file)
+    }
+    fn sync_dir_now(&mut self, path: &str) -> Result<(), DiskError> {
+        self.disk.sync_dir_now(path)
+    }
+    fn create_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
+        self.disk.create_dir_all(path)
+    }
+    fn read_dir(&mut self, path: &str) -> Result<Vec<String>, DiskError> {
+        self.disk.read_dir(path)
+    }
+    fn exists(&mut self, path: &str) -> bool {
+        self.disk.exists(path)
+    }
+    fn remove_file(&mut self, path: &str) -> Result<(), DiskError> {
+        self.disk.remove_file(path)
+    }
+    fn remove_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
+        self.disk.remove_dir_all(path)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
+        self.disk.rename(from, to)
+    }
+}
+
+/// OS randomness from `/dev/urandom`, read a block at a time.
+struct Entropy {
+    source: File,
+    block: [u8; 512],
+    used: usize,
+}
+
+impl Entropy {
+    fn open() -> std::io::Result<Entropy> {
+        Ok(Entropy {
+            source: File::open("/dev/urandom")?,
+            block: [0; 512],
+            used: 512,
+        })
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        if self.used + 8 > self.block.len() {
+            // /dev/urandom does not fail once open; if it does, nothing random is safe.
+            self.source
+                .read_exact(&mut self.block)
+                .expect("reading /dev/urandom");
+            self.used = 0;
+        }
+        let bytes: [u8; 8] = self.block[self.used..self.used + 8]
+            .try_into()
+            .expect("eight bytes");
+        self.used += 8;
+        u64::from_le_bytes(bytes)
+    }
+}
+
+/// Why the event loop returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoopEnd {
+    /// Asked to stop (signal), or every connection sender is gone.
+    Shutdown,
+    /// The node declared itself unable to go on.
+    Fatal(String),
+}
+
+/// Runs the node until `stop` fires or the node turns fatal. On a clean stop it calls
+/// [`Core::shutdown`] before returning; on a fatal error it does not (recovery on the
+/// next start is the way out of a failed fsync).
+pub fn run_event_loop<C: Core>(
+    core: &mut C,
+    io: &mut ProdIo,
+    mut inbox: Inbox,
+    mut stop: oneshot::Receiver<()>,
+) -> LoopEnd {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime with only a timer builds");
+    let end = runtime.block_on(async {
+        loop {
+            if let Some(reason) = core.fatal() {
+                return LoopEnd::Fatal(reason);
+            }
+            let deadline = io.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut stop => return LoopEnd::Shutdown,
+                Some(completion) = inbox.completions.recv() => {
+                    core.handle(io, Event::Disk(completion));
+                }
+                request = inbox.requests.recv() => match request {
+                    Some(request) => {
+                        let event = io.admit(request);
+                        core.handle(io, event);
+                    }
+                    None => return LoopEnd::Shutdown,
+                },
+                () = sleep => {}
+            }
+            drain(core, io, &mut inbox);
+            for _ in 0..TIMERS_PER_WAKE_MAX {
+                let Some(timer) = io.pop_due_timer() else {
+                    break;
+                };
+                core.handle(io, Event::Timer(timer));
+            }
+        }
+    });
+    if end == LoopEnd::Shutdown {
+        core.shutdown(io);
+    }
+    end
+}
+
+/// Handles what is already queued, completions first (they release waiting produces),
+/// up to [`EVENTS_PER_WAKE_MAX`] events.
+fn drain<C: Core>(core: &mut C, io: &mut ProdIo, inbox: &mut Inbox) {
+    let mut handled = 0;
+    while handled < EVENTS_PER_WAKE_MAX {
+        if let Ok(completion) = inbox.completions.try_recv() {
+            core.handle(io, Event::Disk(completion));
+        } else if let Ok(request) = inbox.requests.try_recv() {
+            let event = io.admit(request);
+            core.handle(io, event);
+        } else {
+            return;
+        }
+        handled += 1;
+        if core.fatal().is_some() {
+            return;
+        }
+    }
+}

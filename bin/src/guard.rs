@@ -1,0 +1,361 @@
+//! A structural check of a request body before `kafka-protocol` decodes it.
+//!
+//! Why this exists: `kafka-protocol` 0.18 decodes an array by reading its element count
+//! off the wire and calling `Vec::with_capacity(count)` before it reads one element. An
+//! 8-byte Metadata request claiming 2³¹ topics asks the allocator for ~150 GB; the
+//! allocation fails and Rust aborts the process (an allocation failure is not a panic
+//! and cannot be caught). Upstream knows (kafka-protocol-rs pull requests 152, 161, 200,
+//! open at the time of writing). Until a fixed release exists, the front end walks the
+//! body first and refuses any array that claims more elements than bytes remain (every
+//! element takes at least one byte on the wire), so the codec never sees such a count.
+//!
+//! This is not a codec: it produces nothing, it only skips. It follows the field layout
+//! of each request version in the table of [`crate::versions`]; the tests encode every
+//! advertised version with the codec's client side and require the walk to accept it and
+//! end exactly at the end of the body, so a layout slip here shows up as a failing test,
+//! not as a refused client.
+//!
+//! Tagged fields are skipped by their declared size. The codec reads the few tags it
+//! knows (only Fetch's `ClusterId` and `ReplicaState` among the versions served) by type
+//! rather than by size, but neither contains an array, so a lying size cannot lead the
+//! codec to an array this walk did not check.
+
+use kafka_protocol::messages::ApiKey;
+
+/// Why a body was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// The body ended inside a field.
+    #[error("request body ends early")]
+    Truncated,
+    /// A length or count below -1.
+    #[error("negative length {0}")]
+    NegativeLength(i64),
+    /// An array claims more elements than there are bytes left.
+    #[error("array claims {count} elements with only {remaining} bytes left")]
+    ArrayTooLong {
+        /// The claimed element count.
+        count: u64,
+        /// Bytes left in the body at that point.
+        remaining: usize,
+    },
+    /// No walk is written for this API; the front end refuses what it cannot check.
+    #[error("no structural check for {0:?} v{1}")]
+    Unchecked(ApiKey, i16),
+}
+
+/// Checks `body` (the bytes after the request header) of request `key` at `version`.
+pub fn check(key: ApiKey, version: i16, body: &[u8]) -> Result<(), Malformed> {
+    walk(key, version, body).map(|_| ())
+}
+
+/// Walks `body`; returns how many bytes follow the last field, or `None` for an API with
+/// no arrays, which is not walked.
+fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malformed> {
+    let v = version;
+    match key {
+        // No arrays at all: the codec cannot be made to over-allocate.
+        ApiKey::ApiVersions | ApiKey::InitProducerId => Ok(None),
+        ApiKey::Produce => Walk::new(body, v >= 9).run(|w| {
+            w.string()?; // transactional_id
+            w.skip(2 + 4)?; // acks, timeout_ms
+            w.array(|w| {
+                if v <= 12 {
+                    w.string()?; // name
+                }
+                if v >= 13 {
+                    w.skip(16)?; // topic_id
+                }
+                w.array(|w| {
+                    w.skip(4)?; // index
+                    w.bytes()?; // records
+                    w.tagged_fields()
+                })?;
+                w.tagged_fields()
+            })
+        }),
+        ApiKey::Fetch => Walk::new(body, v >= 12).run(|w| {
+            if v <= 14 {
+                w.skip(4)?; // replica_id
+            }
+            w.skip(4 + 4 + 4 + 1)?; // max_wait_ms, min_bytes, max_bytes, isolation_level
+            if v >= 7 {
+                w.skip(4 + 4)?; // session_id, session_epoch
+            }
+            w.array(|w| {
+                if v <= 12 {
+                    w.string()?; // topic
+                }
+                if v >= 13 {
+                    w.skip(16)?; // topic_id
+                }
+                w.array(|w| {
+                    w.skip(4)?; // partition
+                    if v >= 9 {
+                        w.skip(4)?; // current_leader_epoch
+                    }
+                    w.skip(8)?; // fetch_offset
+                    if v >= 12 {
+                        w.skip(4)?; // last_fetched_epoch
+                    }
+                    if v >= 5 {
+                        w.skip(8)?; // log_start_offset
+                    }
+                    w.skip(4)?; // partition_max_bytes
+                    w.tagged_fields()
+                })?;
+                w.tagged_fields()
+            })?;
+            if v >= 7 {
+                w.array(|w| {
+                    if v <= 12 {
+                        w.string()?; // topic
+                    } else {
+                        w.skip(16)?; // topic_id
+                    }
+                    w.array(|w| w.skip(4))?; // partitions
+                    w.tagged_fields()
+                })?;
+            }
+            if v >= 11 {
+                w.string()?; // rack_id
+            }
+            Ok(())
+        }),
+        ApiKey::ListOffsets => Walk::new(body, v >= 6).run(|w| {
+            w.skip(4)?; // replica_id
+            if v >= 2 {
+                w.skip(1)?; // isolation_level
+            }
+            w.array(|w| {
+                w.string()?; // name
+                w.array(|w| {
+                    w.skip(4)?; // partition_index
+                    if v >= 4 {
+                        w.skip(4)?; // current_leader_epoch
+                    }
+                    w.skip(8)?; // timestamp
+                    w.tagged_fields()
+                })?;
+                w.tagged_fields()
+            })?;
+            if v >= 10 {
+                w.skip(4)?; // timeout_ms
+            }
+            Ok(())
+        }),
+        ApiKey::Metadata => Walk::new(body, v >= 9).run(|w| {
+            w.array(|w| {
+                if v >= 10 {
+                    w.skip(16)?; // topic_id
+                }
+                w.string()?; // name
+                w.tagged_fields()
+            })?;
+            if v >= 4 {
+                w.skip(1)?; // allow_auto_topic_creation
+            }
+            if (8..=10).contains(&v) {
+                w.skip(1)?; // include_cluster_authorized_operations
+            }
+            if v >= 8 {
+                w.skip(1)?; // include_topic_authorized_operations
+            }
+            Ok(())
+        }),
+        ApiKey::CreateTopics => Walk::new(body, v >= 5).run(|w| {
+            w.array(|w| {
+                w.string()?; // name
+                w.skip(4 + 2)?; // num_partitions, replication_factor
+                w.array(|w| {
+                    w.skip(4)?; // partition_index
+                    w.array(|w| w.skip(4))?; // broker_ids
+                    w.tagged_fields()
+                })?;
+                w.array(|w| {
+                    w.string()?; // name
+                    w.string()?; // value
+                    w.tagged_fields()
+                })?;
+                w.tagged_fields()
+            })?;
+            w.skip(4 + 1) // timeout_ms, validate_only
+        }),
+        ApiKey::DeleteTopics => Walk::new(body, v >= 4).run(|w| {
+            if v >= 6 {
+                w.array(|w| {
+                    w.string()?; // name
+                    w.skip(16)?; // topic_id
+                    w.tagged_fields()
+                })?;
+            } else {
+                w.array(|w| w.string())?; // topic_names
+            }
+            w.skip(4) // timeout_ms
+        }),
+        ApiKey::DescribeConfigs => Walk::new(body, v >= 4).run(|w| {
+            w.array(|w| {
+                w.skip(1)?; // resource_type
+                w.string()?; // resource_name
+                w.array(|w| w.string())?; // configuration_keys
+                w.tagged_fields()
+            })?;
+            w.skip(1)?; // include_synonyms
+            if v >= 3 {
+                w.skip(1)?; // include_documentation
+            }
+            Ok(())
+        }),
+        ApiKey::CreatePartitions => Walk::new(body, v >= 2).run(|w| {
+            w.array(|w| {
+                w.string()?; // name
+                w.skip(4)?; // count
+                w.array(|w| {
+                    w.array(|w| w.skip(4))?; // broker_ids
+                    w.tagged_fields()
+                })?;
+                w.tagged_fields()
+            })?;
+            w.skip(4 + 1) // timeout_ms, validate_only
+        }),
+        other => Err(Malformed::Unchecked(other, version)),
+    }
+}
+
+/// A cursor that skips fields of one message, in its flexible or classic encoding.
+struct Walk<'a> {
+    rest: &'a [u8],
+    flexible: bool,
+}
+
+impl<'a> Walk<'a> {
+    fn new(body: &'a [u8], flexible: bool) -> Walk<'a> {
+        Walk {
+            rest: body,
+            flexible,
+        }
+    }
+
+    /// Walks the top-level fields with `fields`, then the message's tagged fields;
+    /// returns how many bytes are left after them.
+    fn run(
+        mut self,
+        fields: impl FnOnce(&mut Self) -> Result<(), Malformed>,
+    ) -> Result<Option<usize>, Malformed> {
+        fields(&mut self)?;
+        self.tagged_fields()?;
+        Ok(Some(self.rest.len()))
+    }
+
+    fn skip(&mut self, len: usize) -> Result<(), Malformed> {
+        match self.rest.get(len..) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(())
+            }
+            None => Err(Malformed::Truncated),
+        }
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(Malformed::Truncated)?;
+        self.rest = rest;
+        Ok(*head)
+    }
+
+    /// An unsigned varint exactly as the codec reads it: at most five bytes, the fifth
+    /// taken whole even if its continuation bit is set.
+    fn unsigned_varint(&mut self) -> Result<u32, Malformed> {
+        let mut value: u32 = 0;
+        for index in 0..5 {
+            let [byte] = self.take::<1>()?;
+            value |= u32::from(byte & 0x7f) << (index * 7);
+            if byte < 0x80 {
+                break;
+            }
+        }
+        Ok(value)
+    }
+
+    /// A length-prefixed run of bytes: `STRING`/`NULLABLE_STRING` (i16 prefix) or their
+    /// compact forms (varint length + 1, 0 for null).
+    fn string(&mut self) -> Result<(), Malformed> {
+        if self.flexible {
+            self.compact_run()
+        } else {
+            let len = i16::from_be_bytes(self.take()?);
+            self.classic_run(i64::from(len))
+        }
+    }
+
+    /// `BYTES`/`NULLABLE_BYTES`/`RECORDS` (i32 prefix) or their compact forms.
+    fn bytes(&mut self) -> Result<(), Malformed> {
+        if self.flexible {
+            self.compact_run()
+        } else {
+            let len = i32::from_be_bytes(self.take()?);
+            self.classic_run(i64::from(len))
+        }
+    }
+
+    fn classic_run(&mut self, len: i64) -> Result<(), Malformed> {
+        match len {
+            -1 => Ok(()),
+            len if len < -1 => Err(Malformed::NegativeLength(len)),
+            len => self.skip(usize::try_from(len).map_err(|_| Malformed::Truncated)?),
+        }
+    }
+
+    fn compact_run(&mut self) -> Result<(), Malformed> {
+        match self.unsigned_varint()? {
+            0 => Ok(()),
+            len_plus_one => {
+                self.skip(usize::try_from(len_plus_one - 1).map_err(|_| Malformed::Truncated)?)
+            }
+        }
+    }
+
+    /// An array (nullable or not) whose elements `element` walks.
+    fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), Malformed>,
+    ) -> Result<(), Malformed> {
+        let count: u64 = if self.flexible {
+            match self.unsigned_varint()? {
+                0 => return Ok(()),
+                count_plus_one => u64::from(count_plus_one - 1),
+            }
+        } else {
+            match i32::from_be_bytes(self.take()?) {
+                -1 => return Ok(()),
+                count if count < -1 => return Err(Malformed::NegativeLength(i64::from(count))),
+                count => u64::from(count.unsigned_abs()),
+            }
+        };
+        let remaining = self.rest.len();
+        if count > remaining as u64 {
+            return Err(Malformed::ArrayTooLong { count, remaining });
+        }
+        for _ in 0..count {
+            element(self)?;
+        }
+        Ok(())
+    }
+
+    /// The tagged-field section of a flexible struct; nothing in a classic one.
+    fn tagged_fields(&mut self) -> Result<(), Malformed> {
+        if !self.flexible {
+            return Ok(());
+        }
+        let count = self.unsigned_varint()?;
+        for _ in 0..count {
+            let _tag = self.unsigned_varint()?;
+            let size = self.unsigned_varint()?;
+            self.skip(usize::try_from(size).map_err(|_| Malformed::Truncated)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! The TCP side: accepting connections and serving each with one task.
+//!
+//! Per connection, a reader and a writer run side by side in the same task:
+//!
+//! ```text
+//!  socket ─► reader: frame ─► parse ─┬─ ApiVersions: encoded reply ─────────┐
+//!                                    └─ node request ─► requests queue       │
+//!                                         └─ oneshot receiver ───────────────┤ (FIFO, request order)
+//!  socket ◄─ writer: await the oldest, encode, write ◄───────────────────────┘
+//! ```
+//!
+//! Requests are pipelined: the reader keeps reading while earlier requests wait, up to
+//! [`REQUESTS_IN_FLIGHT_MAX`] per connection, and the writer answers strictly in request
+//! order, as Kafka clients require. A Produce with `acks=0` gets no entry in the queue,
+//! so it never holds back a later response. Anything a client sends that the front end
+//! will not serve closes that connection only, with a log line saying why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::ResponseKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::driver::ClientRequest;
+use crate::node_api::Request;
+use crate::wire::{self, Inbound, Preamble};
+
+/// Requests one connection may have waiting for responses. Kafka clients use 5 or
+/// fewer when idempotent; librdkafka's default is far higher, so it simply waits.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 64;
+
+/// Bytes read from a socket at once while a frame is incomplete. Buffers grow with the
+/// data that actually arrives, never with the size a frame claims.
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// After a failed accept (out of file descriptors, ...), wait this long before the next.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Limits every connection shares.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// `socket.request.max.bytes`.
+    pub request_bytes_max: i32,
+    /// `connections.max.idle.ms`: a connection with nothing in flight that sends nothing
+    /// for this long is closed; so is one whose client stops reading responses.
+    pub idle: Duration,
+    /// `max.connections`: connections beyond it wait in the accept backlog.
+    pub connections_max: usize,
+}
+
+/// Accepts connections on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>, limits: Limits) {
+    let limits = Arc::new(limits);
+    let connections = Arc::new(Semaphore::new(limits.connections_max));
+    loop {
+        let permit = Arc::clone(&connections)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!("accept failed: {error}");
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        let requests = requests.clone();
+        let limits = Arc::clone(&limits);
+        tokio::spawn(async move {
+            connection(stream, peer, requests, &limits).await;
+            drop(permit);
+        });
+    }
+}
+
+/// A response the writer owes, in request order.
+enum Owed {
+    /// Already encoded.
+    Ready(Bytes, OwnedSemaphorePermit),
+    /// The node will answer.
+    Node {
+        preamble: Preamble,
+        response: oneshot::Receiver<ResponseKind>,
+        _permit: OwnedSemaphorePermit,
+    },
+}
+
+/// Serves one connection until the client closes it, breaks a rule, or idles out.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    requests: mpsc::Sender<ClientRequest>,
+    limits: &Limits,
+) {
+    debug!(%peer, "connection opened");
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(%peer, "cannot set TCP_NODELAY: {error}");
+    }
+    let (read_half, write_half) = stream.into_split();
+    let (owed_tx, owed_rx) = mpsc::unbounded_channel();
+    let in_flight = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX));
+    let reader = read_requests(read_half, peer, requests, owed_tx, in_flight, limits);
+    let writer = write_responses(write_half, owed_rx, limits.idle);
+    tokio::pin!(reader, writer);
+    tokio::select! {
+        read = &mut reader => match read {
+            // The client closed its side: answer what it already asked, then close.
+            Ok(()) => {
+                if let Err(error) = writer.await {
+                    debug!(%peer, "closing: {error:#}");
+                }
+            }
+            Err(error) => warn!(%peer, "closing connection: {error:#}"),
+        },
+        written = &mut writer => if let Err(error) = written {
+            debug!(%peer, "closing: {error:#}");
+        },
+    }
+    debug!(%peer, "connection closed");
+}
+
+/// Reads frames until end of stream (`Ok`) or a reason to close (`Err`).
+async fn read_requests(
+    mut socket: OwnedReadHalf,
+    peer: SocketAddr,
+    requests: mpsc::Sender<ClientRequest>,
+    owed: mpsc::UnboundedSender<Owed>,
+    in_flight: Arc<Semaphore>,
+    limits: &Limits,
+) -> anyhow::Result<()> {
+    let mut buffer = BytesMut::new();
+    loop {
+        let Some(frame) = next_frame(&mut socket, &mut buffer, &in_flight, limits).await? else {
+            return Ok(());
+        };
+        // Waits while the connection has the most requests in flight it may have.
+        let permit = Arc::clone(&in_flight)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        match wire::parse_request(frame)? {
+            Inbound::Reply(bytes) => {
+                if owed.send(Owed::Ready(bytes, permit)).is_err() {
+                    return Ok(()); // the writer is gone; the connection is closing
+                }
+            }
+            Inbound::Node {
+                preamble,
+                api_key,
+                client_id,
+                body,
+            } => {
+                let (reply, response) = if wire::expects_response(&body) {
+                    let (reply, response) = oneshot::channel();
+                    (Some(reply), Some(response))
+                } else {
+                    (None, None)
+                };
+                debug!(%peer, ?api_key, version = preamble.api_version, correlation_id = preamble.correlation_id, "request");
+                let request = Request {
+                    api_version: preamble.api_version,
+                    client_id,
+                    body,
+                };
+                if requests
+                    .send(ClientRequest { request, reply })
+                    .await
+                    .is_err()
+                {
+                    anyhow::bail!("the broker is shutting down");
+                }
+                if let Some(response) = response
+                    && owed
+                        .send(Owed::Node {
+                            preamble,
+                            response,
+                            _permit: permit,
+                        })
+                        .is_err()
+                {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Reads the next whole frame (without its size prefix). `None` at a clean end of
+/// stream between frames.
+async fn next_frame(
+    socket: &mut OwnedReadHalf,
+    buffer: &mut BytesMut,
+    in_flight: &Semaphore,
+    limits: &Limits,
+) -> anyhow::Result<Option<Bytes>> {
+    loop {
+        if buffer.len() >= 4 {
+            let size = i32::from_be_bytes(buffer[..4].try_into().expect("four bytes"));
+            let size = wire::check_frame_size(size, limits.request_bytes_max)?;
+            if buffer.len() >= 4 + size {
+                buffer.advance(4);
+                return Ok(Some(buffer.split_to(size).freeze()));
+            }
+            buffer.reserve((4 + size - buffer.len()).min(READ_CHUNK_BYTES));
+        } else {
+            buffer.reserve(READ_CHUNK_BYTES);
+        }
+        let read = match tokio::time::timeout(limits.idle, socket.read_buf(buffer)).await {
+            Ok(read) => read?,
+            Err(_elapsed) => {
+                if in_flight.available_permits() == REQUESTS_IN_FLIGHT_MAX {
+                    anyhow::bail!(
+                        "idle for {} ms (connections.max.idle.ms)",
+                        limits.idle.as_millis()
+                    );
+                }
+                continue; // waiting on the broker is not idleness
+            }
+        };
+        if read == 0 {
+            if buffer.is_empty() {
+                return Ok(None);
+            }
+            anyhow::bail!(
+                "connection closed in the middle of a request ({} bytes received)",
+                buffer.len()
+            );
+        }
+    }
+}
+
+/// Writes responses in request order.
+async fn write_responses(
+    mut socket: OwnedWriteHalf,
+    mut owed: mpsc::UnboundedReceiver<Owed>,
+    idle: Duration,
+) -> anyhow::Result<()> {
+    while let Some(next) = owed.recv().await {
+        let frame = match next {
+            Owed::Ready(bytes, _permit) => bytes,
+            Owed::Node {
+                preamble,
+                response,
+                _permit,
+            } => {
+                let Ok(response) = response.await else {
+                    anyhow::bail!("the broker stopped before answering");
+                };
+                encode(&preamble, &response)?
+            }
+        };
+        match tokio::time::timeout(idle, socket.write_all(&frame)).await {
+            Ok(written) => written?,
+            Err(_elapsed) => anyhow::bail!(
+                "client did not read its responses for {} ms",
+                idle.as_millis()
+            ),
+        }
+    }
+    socket.shutdown().await.ok();
+    Ok(())
+}
+
+fn encode(preamble: &Preamble, response: &ResponseKind) -> anyhow::Result<Bytes> {
+    let expected = preamble.api_key;
+    if wire::response_api_key(response).map(|key| key as i16) != Some(expected) {
+        // A node bug; the client cannot be answered with the wrong message.
+        tracing::error!(
+            api_key = expected,
+            "node answered with a response of another API"
+        );
+        anyhow::bail!("mismatched response for api key {expected}");
+    }
+    wire::encode_response(preamble.correlation_id, preamble.api_version, response).inspect_err(
+        |error| {
+            tracing::error!(
+                api_key = expected,
+                version = preamble.api_version,
+                "cannot encode response: {error:#}"
+            );
+        },
+    )
+}
+
+/// Logs where the broker listens (called once the listener is bound).
+pub fn announce(address: SocketAddr) {
+    info!(%address, "listening");
+}
