@@ -1,0 +1,151 @@
+//! What the client-side commands (`topics`, `produce`, `consume`, `bench`) share: the
+//! `--bootstrap-server` flag, a runtime, connecting, and small parsers.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+
+use crate::cli::UsageError;
+use crate::client::{Client, ClientError, ConnectionOptions, TopicMetadata};
+
+/// Where the tools look for a broker unless told otherwise (`odradek broker`'s default).
+pub const DEFAULT_BOOTSTRAP_SERVER: &str = "127.0.0.1:9092";
+
+/// How long a tool waits for a just-created topic's partitions to get leaders.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `future` on a runtime with `workers` worker threads (1: the current thread).
+pub fn block_on<F: Future<Output = anyhow::Result<()>>>(
+    workers: usize,
+    future: F,
+) -> anyhow::Result<()> {
+    let runtime = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the async runtime")?;
+    runtime.block_on(future)
+}
+
+/// Connects to the cluster with the tools' client id.
+pub async fn connect(bootstrap_server: &str, client_id: &str) -> anyhow::Result<Client> {
+    let options = ConnectionOptions {
+        client_id: client_id.to_string(),
+        ..ConnectionOptions::default()
+    };
+    Client::connect(bootstrap_server, options)
+        .await
+        .with_context(|| format!("cannot reach a broker at {bootstrap_server}"))
+}
+
+/// Metadata of `topic`, waiting (bounded) while its partitions have no leader yet or
+/// the metadata is not there yet; any other error is returned at once.
+pub async fn topic_with_leaders(client: &Client, topic: &str) -> anyhow::Result<TopicMetadata> {
+    let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+    loop {
+        let result = client.topic(topic).await;
+        let retry = match &result {
+            Ok(metadata) => {
+                metadata.partitions.is_empty()
+                    || metadata
+                        .partitions
+                        .iter()
+                        .any(|p| p.leader < 0 || !p.error.is_ok())
+            }
+            // A topic that does not exist will not appear by waiting.
+            Err(error) => {
+                error.is_retriable()
+                    && error.code() != Some(crate::client::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+            }
+        };
+        if !retry || tokio::time::Instant::now() >= deadline {
+            let metadata = result?;
+            if let Some(p) = metadata
+                .partitions
+                .iter()
+                .find(|p| p.leader < 0 || !p.error.is_ok())
+            {
+                return Err(ClientError::kafka(
+                    format!("partition {topic}-{}", p.partition),
+                    p.error.0,
+                    Some("no leader"),
+                )
+                .into());
+            }
+            return Ok(metadata);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Parses `--acks`: `0`, `1`, `all` or `-1`.
+pub fn parse_acks(text: &str) -> Result<i16, String> {
+    match text {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        "all" | "-1" => Ok(-1),
+        other => Err(format!("acks must be 0, 1 or all, not {other:?}")),
+    }
+}
+
+/// Shows acks as users write them.
+pub fn acks_name(acks: i16) -> &'static str {
+    match acks {
+        0 => "0",
+        1 => "1",
+        _ => "all",
+    }
+}
+
+/// Parses a `KEY=VALUE` pair.
+pub fn parse_key_value(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(UsageError(anyhow!("expected KEY=VALUE, got {text:?}")).into()),
+    }
+}
+
+/// Millisecond wall-clock time for record timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_parse_like_kafka() {
+        assert_eq!(parse_acks("0"), Ok(0));
+        assert_eq!(parse_acks("1"), Ok(1));
+        assert_eq!(parse_acks("all"), Ok(-1));
+        assert_eq!(parse_acks("-1"), Ok(-1));
+        assert!(parse_acks("2").is_err());
+        assert_eq!(acks_name(-1), "all");
+    }
+
+    #[test]
+    fn key_values() {
+        assert_eq!(
+            parse_key_value("retention.ms=1000").unwrap(),
+            ("retention.ms".to_string(), "1000".to_string())
+        );
+        assert_eq!(
+            parse_key_value("cleanup.policy=compact,delete").unwrap().1,
+            "compact,delete"
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+}
