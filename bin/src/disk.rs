@@ -377,3 +377,210 @@ impl Disk for ProdDisk {
         fs::rename(self.resolve_entry(from)?, target).map_err(|error| disk_error(error, from))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fresh directory, removed on drop.
+    pub(crate) struct Scratch(pub PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new() -> Scratch {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("odradek-disk-{}-{n}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            Scratch(path)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn open(dir: &Scratch) -> (ProdDisk, mpsc::Receiver<DiskCompletion>) {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let disk = ProdDisk::open(
+            &dir.0,
+            Arc::new(move |done| tx.lock().unwrap().send(done).unwrap()),
+        )
+        .unwrap();
+        (disk, rx)
+    }
+
+    fn completion(rx: &mpsc::Receiver<DiskCompletion>) -> DiskCompletion {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a completion")
+    }
+
+    #[test]
+    fn files_read_back_what_was_written_and_syncs_complete() {
+        let dir = Scratch::new();
+        let (mut disk, done) = open(&dir);
+        disk.create_dir_all("orders-0").unwrap();
+        let file = disk
+            .open("orders-0/00000000000000000000.log", OpenMode::CreateNew)
+            .unwrap();
+        disk.write_at(file, 0, b"hello").unwrap();
+        disk.write_at(file, 5, b" world").unwrap();
+        assert_eq!(disk.file_len(file).unwrap(), 11);
+        let mut buf = [0u8; 32];
+        assert_eq!(disk.read_at(file, 0, &mut buf).unwrap(), 11);
+        assert_eq!(&buf[..11], b"hello world");
+        assert_eq!(disk.read_at(file, 6, &mut buf[..3]).unwrap(), 3);
+        assert_eq!(&buf[..3], b"wor");
+        assert_eq!(disk.read_at(file, 100, &mut buf).unwrap(), 0);
+
+        let sync = disk.sync(file);
+        let dir_sync = disk.sync_dir("orders-0");
+        disk.close(file); // the sync in flight keeps the descriptor
+        let mut results = [completion(&done), completion(&done)];
+        results.sort_by_key(|c| c.io);
+        assert_eq!(
+            results[0],
+            DiskCompletion {
+                io: sync,
+                result: Ok(())
+            }
+        );
+        assert_eq!(
+            results[1],
+            DiskCompletion {
+                io: dir_sync,
+                result: Ok(())
+            }
+        );
+        assert_ne!(sync, dir_sync);
+
+        let file = disk
+            .open("orders-0/00000000000000000000.log", OpenMode::ReadWrite)
+            .unwrap();
+        disk.truncate(file, 5).unwrap();
+        assert_eq!(disk.file_len(file).unwrap(), 5);
+        disk.sync_now(file).unwrap();
+        disk.sync_dir_now("").unwrap();
+    }
+
+    #[test]
+    fn open_modes_and_errors_map_to_the_seam() {
+        let dir = Scratch::new();
+        let (mut disk, _done) = open(&dir);
+        assert_eq!(
+            disk.open("missing", OpenMode::Read),
+            Err(DiskError::NotFound {
+                path: "missing".into()
+            })
+        );
+        assert_eq!(
+            disk.open("missing", OpenMode::ReadWrite),
+            Err(DiskError::NotFound {
+                path: "missing".into()
+            })
+        );
+        disk.open("a", OpenMode::Create).unwrap();
+        disk.open("a", OpenMode::Create).unwrap();
+        assert_eq!(
+            disk.open("a", OpenMode::CreateNew),
+            Err(DiskError::AlreadyExists { path: "a".into() })
+        );
+        let read_only = disk.open("a", OpenMode::Read).unwrap();
+        assert!(matches!(
+            disk.write_at(read_only, 0, b"x"),
+            Err(DiskError::Io { .. })
+        ));
+        assert_eq!(
+            disk_error(io::Error::from_raw_os_error(28), "x"),
+            DiskError::NoSpace
+        );
+        assert_eq!(
+            disk_error(io::Error::from_raw_os_error(122), "x"),
+            DiskError::NoSpace
+        );
+        assert!(matches!(
+            disk_error(io::Error::from_raw_os_error(5), "x"),
+            DiskError::Io { .. }
+        ));
+    }
+
+    #[test]
+    fn paths_stay_inside_the_data_directory() {
+        let dir = Scratch::new();
+        let (mut disk, done) = open(&dir);
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(disk.open(bad, OpenMode::Create), Err(DiskError::Io { .. })),
+                "{bad:?}"
+            );
+            assert!(disk.create_dir_all(bad).is_err(), "{bad:?}");
+            assert!(!disk.exists(bad), "{bad:?}");
+        }
+        let refused = disk.sync_dir("../elsewhere");
+        assert!(
+            matches!(completion(&done), DiskCompletion { io, result: Err(DiskError::Io { .. }) } if io == refused)
+        );
+        // The root and the lock file cannot be removed or renamed away.
+        assert!(disk.remove_dir_all("").is_err());
+        assert!(disk.remove_file(LOCK_FILE).is_err());
+        assert!(disk.rename(LOCK_FILE, "x").is_err());
+        assert!(disk.rename("x", LOCK_FILE).is_err());
+        assert!(dir.0.join(LOCK_FILE).exists());
+    }
+
+    #[test]
+    fn directories_list_sorted_without_the_lock_file() {
+        let dir = Scratch::new();
+        let (mut disk, _done) = open(&dir);
+        disk.create_dir_all("b-0").unwrap();
+        disk.create_dir_all("a-1/deeper").unwrap();
+        disk.open("meta", OpenMode::Create).unwrap();
+        assert_eq!(disk.read_dir("").unwrap(), vec!["a-1", "b-0", "meta"]);
+        assert_eq!(disk.read_dir("a-1").unwrap(), vec!["deeper"]);
+        assert!(disk.exists("a-1/deeper"));
+        disk.rename("meta", "meta.old").unwrap();
+        disk.remove_file("meta.old").unwrap();
+        disk.remove_dir_all("a-1").unwrap();
+        assert_eq!(disk.read_dir("").unwrap(), vec!["b-0"]);
+        assert_eq!(
+            disk.read_dir("nope"),
+            Err(DiskError::NotFound {
+                path: "nope".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_locked_data_directory_cannot_be_opened_twice() {
+        let dir = Scratch::new();
+        let (first, _done) = open(&dir);
+        let (tx, _rx) = mpsc::channel::<DiskCompletion>();
+        let tx = Mutex::new(tx);
+        let on_complete: OnComplete = Arc::new(move |done| drop(tx.lock().unwrap().send(done)));
+        let error = ProdDisk::open(&dir.0, Arc::clone(&on_complete))
+            .err()
+            .expect("locked");
+        assert!(
+            error
+                .to_string()
+                .contains("in use by another odradek process"),
+            "{error}"
+        );
+        drop(first);
+        ProdDisk::open(&dir.0, on_complete).expect("the lock is released with the disk");
+    }
+}

@@ -356,3 +356,216 @@ fn drain<C: Core>(core: &mut C, io: &mut ProdIo, inbox: &mut Inbox) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use kafka_protocol::messages::{
+        CreateTopicsResponse, ListOffsetsResponse, MetadataResponse, ProduceRequest, RequestKind,
+    };
+
+    use super::*;
+    use crate::disk::tests::Scratch;
+
+    /// A node stand-in: answers Metadata at once, ListOffsets when a timer it sets 30 ms
+    /// later fires, CreateTopics when a directory sync completes; Produce never.
+    #[derive(Default)]
+    struct Fake {
+        by_timer: BTreeMap<TimerId, RequestId>,
+        by_sync: BTreeMap<IoId, RequestId>,
+        timers_fired: Vec<(TimerId, Instant)>,
+        produces: usize,
+        fatal: Option<String>,
+        shut_down: Arc<AtomicBool>,
+    }
+
+    impl Core for Fake {
+        fn handle(&mut self, io: &mut ProdIo, event: Event) {
+            match event {
+                Event::Client { id, request } => match request.body {
+                    RequestKind::Metadata(_) => {
+                        io.respond(id, ResponseKind::Metadata(MetadataResponse::default()))
+                    }
+                    RequestKind::ListOffsets(_) => {
+                        let timer = TimerId(id.0);
+                        io.set_timer(io.now() + Duration::from_millis(30), timer);
+                        self.by_timer.insert(timer, id);
+                    }
+                    RequestKind::CreateTopics(_) => {
+                        let sync = io.sync_dir("");
+                        self.by_sync.insert(sync, id);
+                    }
+                    RequestKind::Produce(_) => self.produces += 1,
+                    RequestKind::DeleteTopics(_) => self.fatal = Some("told to fail".to_string()),
+                    _ => unreachable!(),
+                },
+                Event::Timer(timer) => {
+                    self.timers_fired.push((timer, io.now()));
+                    let id = self.by_timer.remove(&timer).unwrap();
+                    io.respond(
+                        id,
+                        ResponseKind::ListOffsets(ListOffsetsResponse::default()),
+                    );
+                }
+                Event::Disk(done) => {
+                    assert_eq!(done.result, Ok(()));
+                    let id = self.by_sync.remove(&done.io).unwrap();
+                    io.respond(
+                        id,
+                        ResponseKind::CreateTopics(CreateTopicsResponse::default()),
+                    );
+                }
+            }
+        }
+        fn shutdown(&mut self, _io: &mut ProdIo) {
+            self.shut_down.store(true, Ordering::SeqCst);
+        }
+        fn fatal(&self) -> Option<String> {
+            self.fatal.clone()
+        }
+    }
+
+    struct Running {
+        outbox: Outbox,
+        stop: oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<(LoopEnd, Fake)>,
+        shut_down: Arc<AtomicBool>,
+        _dir: Scratch,
+    }
+
+    fn start() -> Running {
+        let dir = Scratch::new();
+        let (outbox, inbox) = queues();
+        let completions = outbox.completions.clone();
+        let disk =
+            ProdDisk::open(&dir.0, Arc::new(move |done| drop(completions.send(done)))).unwrap();
+        let (stop, stop_rx) = oneshot::channel();
+        let shut_down = Arc::new(AtomicBool::new(false));
+        let mut fake = Fake {
+            shut_down: Arc::clone(&shut_down),
+            ..Fake::default()
+        };
+        let thread = std::thread::spawn(move || {
+            let mut io = ProdIo::new(disk).unwrap();
+            let end = run_event_loop(&mut fake, &mut io, inbox, stop_rx);
+            (end, fake)
+        });
+        Running {
+            outbox,
+            stop,
+            thread,
+            shut_down,
+            _dir: dir,
+        }
+    }
+
+    fn ask(running: &Running, body: RequestKind) -> oneshot::Receiver<ResponseKind> {
+        let (reply, response) = oneshot::channel();
+        let request = Request {
+            api_version: 1,
+            client_id: None,
+            body,
+        };
+        running
+            .outbox
+            .requests
+            .blocking_send(ClientRequest {
+                request,
+                reply: Some(reply),
+            })
+            .unwrap();
+        response
+    }
+
+    #[test]
+    fn responses_find_their_request_whether_answered_now_by_timer_or_after_a_sync() {
+        let running = start();
+        let later = ask(&running, RequestKind::ListOffsets(Default::default()));
+        let synced = ask(&running, RequestKind::CreateTopics(Default::default()));
+        let now = ask(&running, RequestKind::Metadata(Default::default()));
+        let produce = ProduceRequest::default().with_acks(0);
+        let request = Request {
+            api_version: 3,
+            client_id: None,
+            body: RequestKind::Produce(produce),
+        };
+        running
+            .outbox
+            .requests
+            .blocking_send(ClientRequest {
+                request,
+                reply: None,
+            })
+            .unwrap();
+
+        assert!(matches!(
+            now.blocking_recv().unwrap(),
+            ResponseKind::Metadata(_)
+        ));
+        assert!(matches!(
+            synced.blocking_recv().unwrap(),
+            ResponseKind::CreateTopics(_)
+        ));
+        assert!(matches!(
+            later.blocking_recv().unwrap(),
+            ResponseKind::ListOffsets(_)
+        ));
+
+        running.stop.send(()).unwrap();
+        let (end, fake) = running.thread.join().unwrap();
+        assert_eq!(end, LoopEnd::Shutdown);
+        assert!(running.shut_down.load(Ordering::SeqCst));
+        assert_eq!(fake.produces, 1);
+        let &[(timer, fired_at)] = fake.timers_fired.as_slice() else {
+            panic!("{:?}", fake.timers_fired)
+        };
+        assert_eq!(timer, TimerId(0));
+        assert!(
+            fired_at >= Instant::from_nanos(30_000_000),
+            "fired at {fired_at}"
+        );
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_order() {
+        let running = start();
+        let replies: Vec<_> = (0..5)
+            .map(|_| ask(&running, RequestKind::ListOffsets(Default::default())))
+            .collect();
+        for reply in replies {
+            reply.blocking_recv().unwrap();
+        }
+        running.stop.send(()).unwrap();
+        let (_, fake) = running.thread.join().unwrap();
+        let fired: Vec<u64> = fake.timers_fired.iter().map(|(timer, _)| timer.0).collect();
+        assert_eq!(fired, vec![0, 1, 2, 3, 4]);
+        assert!(
+            fake.timers_fired
+                .windows(2)
+                .all(|pair| pair[0].1 <= pair[1].1)
+        );
+    }
+
+    #[test]
+    fn a_fatal_node_ends_the_loop_without_a_clean_shutdown() {
+        let running = start();
+        let pending = ask(&running, RequestKind::DeleteTopics(Default::default()));
+        let (end, _) = running.thread.join().unwrap();
+        assert_eq!(end, LoopEnd::Fatal("told to fail".to_string()));
+        assert!(!running.shut_down.load(Ordering::SeqCst));
+        assert!(
+            pending.blocking_recv().is_err(),
+            "the waiting connection learns the broker is gone"
+        );
+    }
+
+    #[test]
+    fn entropy_is_not_constant() {
+        let mut entropy = Entropy::open().unwrap();
+        let draws: BTreeSet<u64> = (0..200).map(|_| entropy.next_u64()).collect();
+        assert_eq!(draws.len(), 200);
+    }
+}

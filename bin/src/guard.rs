@@ -359,3 +359,143 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "../tests/common/requests.rs"]
+mod requests;
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::RequestKind;
+
+    use super::requests::{Shape, sample};
+    use super::*;
+    use crate::versions::SUPPORTED;
+
+    /// Every served version of every API, encoded by the codec: both shapes.
+    fn encoded_samples() -> Vec<(ApiKey, i16, Vec<u8>)> {
+        let mut samples = Vec::new();
+        for entry in SUPPORTED {
+            for version in entry.min..=entry.max {
+                for exhaustive in [false, true] {
+                    let request = sample(
+                        entry.key,
+                        version,
+                        Shape {
+                            topic: "orders",
+                            exhaustive,
+                        },
+                    );
+                    let mut body = BytesMut::new();
+                    request.encode(&mut body, version).unwrap();
+                    samples.push((entry.key, version, body.to_vec()));
+                }
+            }
+        }
+        samples
+    }
+
+    fn decodes(key: ApiKey, version: i16, body: &[u8]) -> bool {
+        RequestKind::decode(key, &mut Bytes::copy_from_slice(body), version).is_ok()
+    }
+
+    #[test]
+    fn every_served_version_walks_to_the_exact_end() {
+        for (key, version, body) in encoded_samples() {
+            match walk(key, version, &body) {
+                Ok(Some(trailing)) => assert_eq!(
+                    trailing, 0,
+                    "{key:?} v{version}: walk stopped {trailing} bytes early"
+                ),
+                Ok(None) => assert!(matches!(key, ApiKey::ApiVersions | ApiKey::InitProducerId)),
+                Err(error) => panic!("{key:?} v{version}: {error} in {body:?}"),
+            }
+            assert!(decodes(key, version, &body));
+        }
+    }
+
+    #[test]
+    fn a_cut_body_is_refused_unless_the_codec_reads_it_too() {
+        for (key, version, body) in encoded_samples() {
+            for len in 0..body.len() {
+                let cut = &body[..len];
+                // APIs without arrays are not walked (None): the codec alone judges them.
+                if let Ok(Some(_)) = walk(key, version, cut) {
+                    assert!(
+                        decodes(key, version, cut),
+                        "{key:?} v{version}: accepted a body cut at {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Plants huge counts everywhere a count could be. If the walk let one through to the
+    /// codec, the test process would abort on the allocation.
+    #[test]
+    fn planted_huge_counts_never_reach_the_codec() {
+        let mut refused = 0;
+        for (key, version, body) in encoded_samples() {
+            for at in 0..body.len() {
+                let mut patterns: Vec<Vec<u8>> = vec![
+                    vec![0x7f, 0xff, 0xff, 0xff],
+                    vec![0x40, 0, 0, 0],
+                    vec![0xff, 0xff, 0xff, 0xff, 0x0f],
+                ];
+                patterns.push(vec![0xff, 0xff, 0xff, 0x07]);
+                for pattern in patterns {
+                    let mut mutated = body.clone();
+                    for (offset, byte) in pattern.iter().enumerate() {
+                        if let Some(slot) = mutated.get_mut(at + offset) {
+                            *slot = *byte;
+                        }
+                    }
+                    match check(key, version, &mutated) {
+                        Ok(()) => {
+                            let _ = decodes(key, version, &mutated);
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+            }
+        }
+        assert!(refused > 0);
+    }
+
+    #[test]
+    fn apis_without_a_walk_are_refused() {
+        assert_eq!(
+            check(ApiKey::JoinGroup, 0, &[]),
+            Err(Malformed::Unchecked(ApiKey::JoinGroup, 0))
+        );
+    }
+
+    #[test]
+    fn counts_beyond_the_remaining_bytes_are_refused() {
+        // Metadata v1: topics array of i32::MAX with nothing after it.
+        let body = i32::MAX.to_be_bytes();
+        assert_eq!(
+            check(ApiKey::Metadata, 1, &body),
+            Err(Malformed::ArrayTooLong {
+                count: i32::MAX as u64,
+                remaining: 0
+            })
+        );
+        // Metadata v9 (flexible): a varint count of 2^28.
+        let body = [0x81, 0x80, 0x80, 0x80, 0x01];
+        assert!(matches!(
+            check(ApiKey::Metadata, 9, &body),
+            Err(Malformed::ArrayTooLong { .. })
+        ));
+        // A null array (-1) is fine.
+        let mut body = (-1_i32).to_be_bytes().to_vec();
+        body.push(1);
+        assert_eq!(check(ApiKey::Metadata, 4, &body), Ok(()));
+        // Below -1 is not.
+        assert_eq!(
+            check(ApiKey::Metadata, 1, &(-2_i32).to_be_bytes()),
+            Err(Malformed::NegativeLength(-2))
+        );
+    }
+}
