@@ -764,6 +764,15 @@ impl PartitionLog {
                     continue;
                 }
                 if header.last_offset() >= max_offset {
+                    if result.bytes.is_empty() {
+                        // Returning nothing on the word of an unchecked header could
+                        // stall a consumer forever: check the batch first.
+                        let mut body = vec![0u8; size as usize];
+                        read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
+                        if let Err(error) = batch::validate(&body, u32::MAX) {
+                            return Err(corrupt(error.to_string()));
+                        }
+                    }
                     break 'segments;
                 }
                 if !result.bytes.is_empty()
@@ -968,13 +977,53 @@ impl PartitionLog {
         }
         let index = self.segment_index(offset);
         let (cut_position, cut_offset) = self.find_batch_start(disk, index, offset)?;
-        let result = self.cut(disk, index, cut_position, cut_offset);
-        if let Err(error) = &result {
+        self.cut(disk, index, cut_position, cut_offset)?;
+        // Producer state may name batches that are gone: rebuild it from the log.
+        if let Err(error) = self.rebuild_producers(disk) {
             self.failure = Some(error.clone());
+            return Err(LogError::Disk(error));
+        }
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Makes everything appended durable before returning, with blocking syncs. Only
+    /// for start-up and shutdown, when no event loop runs to deliver sync completions;
+    /// no sync round may be in flight.
+    pub fn flush_now(&mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        if let Some(error) = &self.failure {
             return Err(LogError::Disk(error.clone()));
         }
-        // Producer state may name batches that are gone: rebuild it from the log.
-        self.rebuild_producers(disk)?;
+        assert!(
+            self.round.is_none(),
+            "flush_now while a sync round is in flight"
+        );
+        for index in 0..self.segments.len() {
+            let segment = &self.segments[index];
+            if !(segment.dirty || segment.state == SealState::Rolled) {
+                continue;
+            }
+            let synced = self
+                .segment_file(disk, index)
+                .and_then(|file| disk.sync_now(file));
+            if let Err(error) = synced {
+                self.failure = Some(error.clone());
+                return Err(LogError::Disk(error));
+            }
+            let segment = &mut self.segments[index];
+            segment.dirty = false;
+            if segment.state == SealState::Rolled {
+                segment.state = SealState::NeedsIndex;
+            }
+        }
+        if self.dir_dirty {
+            if let Err(error) = disk.sync_dir_now(&self.dir) {
+                self.failure = Some(error.clone());
+                return Err(LogError::Disk(error));
+            }
+            self.dir_dirty = false;
+        }
+        self.durable_offset = self.log_end_offset();
         self.check_invariants();
         Ok(())
     }
@@ -1172,16 +1221,26 @@ impl PartitionLog {
             };
             let header = BatchHeader::parse(&header_bytes[..read.min(available)])
                 .map_err(|error| corrupt(error.to_string()))?;
-            if header.base_offset != expected {
+            if header.base_offset != expected || header.size_bytes() > end - position {
                 return Err(corrupt(format!("bad batch at position {position}")));
             }
             if header.last_offset() >= offset {
+                // The cut point decides the new log end: trust only a checked batch.
+                check_batch(disk, file, position, header.size_bytes()).map_err(
+                    |error| match error {
+                        CheckError::Disk(error) => LogError::Disk(error),
+                        CheckError::Corrupt(reason) => corrupt(reason),
+                    },
+                )?;
                 return Ok((position, header.base_offset));
             }
             position += header.size_bytes();
             expected = header.next_offset();
         }
-        panic!("offset {offset} below the segment's next offset was not found");
+        Err(LogError::Corrupt {
+            offset: expected,
+            reason: format!("batch headers do not reach offset {offset}"),
+        })
     }
 
     /// Cuts the log at `position` of segment `index` (the start of the batch at
@@ -1193,26 +1252,14 @@ impl PartitionLog {
         index: usize,
         position: u64,
         cut_offset: i64,
-    ) -> Result<(), DiskError> {
-        while self.segments.len() > index + 1 {
-            let segment = self.segments.pop().expect("later segment");
-            self.close_segment_file(disk, &segment);
-            remove_segment_files(disk, &self.dir, segment.base_offset)?;
-        }
+    ) -> Result<(), LogError> {
+        // First rebuild the segment's in-memory state from the batches that stay, so a
+        // corrupt header among them refuses the cut before anything changes.
         let base = self.segments[index].base_offset;
-        remove_index_files(disk, &self.dir, base)?;
-        // The segment becomes the active one: it is not in the open-file list.
-        self.open_segments.retain(|b| *b != base);
-        // The index files must be gone for good before the data shrinks: a stale
-        // index that came back after a crash would vouch for bytes written later.
-        disk.sync_dir_now(&self.dir)?;
         let file = self.segment_file(disk, index)?;
-        disk.truncate(file, position)?;
-        disk.sync_now(file)?;
-        // Rebuild the segment's in-memory state from its remaining batches.
         let mut segment = Segment::new(base);
-        segment.file = Some(file);
         let interval = self.config.index_interval_bytes;
+        let mut last_batch = None;
         let end = scan_file(
             disk,
             file,
@@ -1222,10 +1269,50 @@ impl PartitionLog {
                 expected_offset: Some(base),
                 verify_crc_from: u64::MAX,
             },
-            &mut |at, header| segment.add_batch(at, header, interval),
+            &mut |at, header| {
+                segment.add_batch(at, header, interval);
+                last_batch = Some((at, header.size_bytes()));
+            },
         )?;
-        assert!(end.stop.is_none(), "batches before the cut were checked");
+        if let Some(stop) = end.stop {
+            return Err(LogError::Corrupt {
+                offset: end.next_offset.unwrap_or(base),
+                reason: stop.reason,
+            });
+        }
+        // Contiguity vouches for every header but the last one before the cut: the
+        // next batch's base offset checks each one's length and offset delta.
+        if let Some(&(last_position, last_size)) = last_batch.as_ref() {
+            check_batch(disk, file, last_position, last_size).map_err(|error| match error {
+                CheckError::Disk(error) => LogError::Disk(error),
+                CheckError::Corrupt(reason) => LogError::Corrupt {
+                    offset: segment.next_offset,
+                    reason,
+                },
+            })?;
+        }
         assert_eq!(segment.next_offset, cut_offset);
+        let result = (|| {
+            while self.segments.len() > index + 1 {
+                let later = self.segments.pop().expect("later segment");
+                self.close_segment_file(disk, &later);
+                remove_segment_files(disk, &self.dir, later.base_offset)?;
+            }
+            remove_index_files(disk, &self.dir, base)?;
+            // The index files must be gone for good before the data shrinks: a stale
+            // index that came back after a crash would vouch for bytes written later.
+            disk.sync_dir_now(&self.dir)?;
+            disk.truncate(file, position)?;
+            disk.sync_now(file)
+        })();
+        if let Err(error) = result {
+            // Files are half gone: only recovery can tell what is left.
+            self.failure = Some(error.clone());
+            return Err(LogError::Disk(error));
+        }
+        // The segment becomes the active one: it is not in the open-file list.
+        self.open_segments.retain(|b| *b != base);
+        segment.file = Some(file);
         segment.first_append_ms = self.segments[index].first_append_ms;
         self.durable_offset = self.durable_offset.min(cut_offset);
         // Synced above, but the durable offset advances only through a sync round.
@@ -1237,12 +1324,15 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn rebuild_producers(&mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+    /// Rebuilds producer state from the batch headers in the log. A corrupt header
+    /// ends the scan of its segment: batches that cannot be read cannot be retried
+    /// against either.
+    fn rebuild_producers(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
         let mut producers = ProducerStates::default();
         for index in 0..self.segments.len() {
             let file = self.segment_file(disk, index)?;
             let segment = &self.segments[index];
-            let end = scan_file(
+            scan_file(
                 disk,
                 file,
                 ScanRange {
@@ -1253,12 +1343,6 @@ impl PartitionLog {
                 },
                 &mut |_, header| producers.record(header),
             )?;
-            if let Some(stop) = end.stop {
-                return Err(LogError::Corrupt {
-                    offset: end.next_offset.unwrap_or(segment.base_offset),
-                    reason: stop.reason,
-                });
-            }
         }
         self.producers = producers;
         Ok(())
@@ -1335,23 +1419,50 @@ impl PartitionLog {
             }
             let file = disk.open(&path, OpenMode::ReadWrite)?;
             let file_bytes = disk.file_len(file)?;
-            let trusted_bytes = trusted_bytes(disk, &self.dir, base, file_bytes);
-            let mut segment = Segment::new(base);
-            segment.file = Some(file);
-            let end = scan_file(
-                disk,
-                file,
-                ScanRange {
-                    start_position: 0,
-                    end_position: file_bytes,
-                    expected_offset: Some(base),
-                    verify_crc_from: trusted_bytes,
-                },
-                &mut |position, header| {
-                    segment.add_batch(position, header, interval);
-                    producers.record(header);
-                },
-            )?;
+            let trusted = trusted_summary(disk, &self.dir, base, file_bytes);
+            let mut trusted_bytes = trusted.map_or(0, |t| t.valid_bytes);
+            let scan = |disk: &mut _, producers: &mut ProducerStates, verify_crc_from| {
+                let mut segment = Segment::new(base);
+                segment.file = Some(file);
+                // Whether a batch ends exactly where the index says the trusted part does.
+                let mut boundary_seen = trusted.is_none_or(|t| t.valid_bytes == 0);
+                let end = scan_file(
+                    disk,
+                    file,
+                    ScanRange {
+                        start_position: 0,
+                        end_position: file_bytes,
+                        expected_offset: Some(base),
+                        verify_crc_from,
+                    },
+                    &mut |position, header| {
+                        segment.add_batch(position, header, interval);
+                        producers.record(header);
+                        if let Some(t) = trusted
+                            && segment.size_bytes == t.valid_bytes
+                            && segment.next_offset == t.next_offset
+                        {
+                            boundary_seen = true;
+                        }
+                    },
+                );
+                end.map(|end| (segment, end, boundary_seen))
+            };
+            let producers_before = producers.clone();
+            let (mut segment, mut end, boundary_seen) = scan(disk, &mut producers, trusted_bytes)?;
+            if trusted_bytes > 0
+                && (!boundary_seen
+                    || end
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.position < trusted_bytes))
+            {
+                // Only headers were read in the part the index vouches for, and they do
+                // not agree with it (a flipped length or offset): check every CRC.
+                producers = producers_before;
+                trusted_bytes = 0;
+                (segment, end, _) = scan(disk, &mut producers, 0)?;
+            }
             let sealed = trusted_bytes == file_bytes && end.stop.is_none();
             segment.state = if sealed {
                 SealState::Sealed
@@ -1485,6 +1596,30 @@ impl PartitionLog {
     }
 }
 
+enum CheckError {
+    Disk(DiskError),
+    Corrupt(String),
+}
+
+/// Reads the batch at `position` and checks it whole (length, CRC, header rules).
+fn check_batch(
+    disk: &mut impl Disk,
+    file: FileId,
+    position: u64,
+    size: u64,
+) -> Result<(), CheckError> {
+    let mut body = vec![0u8; size as usize];
+    let read = read_fully(disk, file, position, &mut body).map_err(CheckError::Disk)?;
+    if read < body.len() {
+        return Err(CheckError::Corrupt(format!(
+            "short batch at position {position}"
+        )));
+    }
+    batch::validate(&body, u32::MAX)
+        .map(|_| ())
+        .map_err(|error| CheckError::Corrupt(error.to_string()))
+}
+
 /// Writes bytes `from..to` of `file` again (see the recovery rules).
 fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(), DiskError> {
     let mut buf = vec![0u8; RECOVERY_REWRITE_CHUNK_BYTES.min((to - from) as usize)];
@@ -1499,28 +1634,29 @@ fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(),
     Ok(())
 }
 
-/// Bytes at the start of segment `base` that its index files vouch for: their
-/// trailers agree, checksums match, and the data file is at least that long. 0 if not.
-fn trusted_bytes(disk: &mut impl Disk, dir: &str, base: i64, file_bytes: u64) -> u64 {
+/// What segment `base`'s index files vouch for: their trailers agree, their checksums
+/// match, and the data file is at least as long as they say. `None` if not.
+fn trusted_summary(
+    disk: &mut impl Disk,
+    dir: &str,
+    base: i64,
+    file_bytes: u64,
+) -> Option<SegmentSummary> {
     let mut summaries = Vec::new();
     for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
         let path = join(dir, &segment_file_name(base, kind));
         if !disk.exists(&path) {
-            return 0;
+            return None;
         }
-        let Ok(bytes) = read_whole_file(disk, &path) else {
-            return 0;
-        };
-        match decode_index(kind, &bytes) {
-            Ok((summary, _)) => summaries.push(summary),
-            Err(_) => return 0,
-        }
+        let bytes = read_whole_file(disk, &path).ok()?;
+        let (summary, _) = decode_index(kind, &bytes).ok()?;
+        summaries.push(summary);
     }
     let summary = summaries[0];
     if summaries[1] != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
-        return 0;
+        return None;
     }
-    summary.valid_bytes
+    Some(summary)
 }
 
 fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {
