@@ -10,23 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-/// Settings of the storage engine, by their broker-level Kafka names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogSettings {
-    /// `log.segment.bytes`.
-    pub segment_bytes: i64,
-    /// `log.roll.ms` (or `log.roll.hours`).
-    pub segment_ms: i64,
-    /// `log.retention.ms` (or `.minutes`, `.hours`); -1 keeps data forever.
-    pub retention_ms: i64,
-    /// `log.retention.bytes`; -1 means no size limit.
-    pub retention_bytes: i64,
-    /// `message.max.bytes`: the largest record batch accepted.
-    pub max_message_bytes: i32,
-    /// `log.index.interval.bytes`.
-    pub index_interval_bytes: i32,
-}
+use odradek_log::partition::LogConfig;
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,8 +32,10 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `min.insync.replicas`.
     pub min_insync_replicas: i32,
-    /// The storage engine's settings.
-    pub log: LogSettings,
+    /// Broker-wide defaults of the storage engine: `log.segment.bytes`, `log.roll.ms`,
+    /// `log.retention.ms`, `log.retention.bytes`, `message.max.bytes`,
+    /// `log.index.interval.bytes`.
+    pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: i64,
     /// `socket.request.max.bytes`.
@@ -76,14 +62,7 @@ impl Default for BrokerConfig {
             auto_create_topics_enable: true,
             default_replication_factor: 1,
             min_insync_replicas: 1,
-            log: LogSettings {
-                segment_bytes: 1 << 30,
-                segment_ms: 168 * HOUR_MS,
-                retention_ms: 168 * HOUR_MS,
-                retention_bytes: -1,
-                max_message_bytes: 1_048_588,
-                index_interval_bytes: 4096,
-            },
+            log: LogConfig::default(),
             retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
@@ -276,7 +255,7 @@ impl Builder {
         if let Some(value) = self.positive::<i32>("min.insync.replicas")? {
             config.min_insync_replicas = value;
         }
-        if let Some(value) = self.positive::<i64>("log.segment.bytes")? {
+        if let Some(value) = self.positive::<u64>("log.segment.bytes")? {
             config.log.segment_bytes = value;
         }
         if let Some(ms) = self.positive::<i64>("log.roll.ms")? {
@@ -295,10 +274,10 @@ impl Builder {
             config.log.retention_bytes = if value < 0 { -1 } else { value };
         }
         if let Some(value) = self.positive::<i32>("message.max.bytes")? {
-            config.log.max_message_bytes = value;
+            config.log.max_message_bytes = value.unsigned_abs();
         }
         if let Some(value) = self.non_negative::<i32>("log.index.interval.bytes")? {
-            config.log.index_interval_bytes = value;
+            config.log.index_interval_bytes = value.unsigned_abs();
         }
         if let Some(value) = self.positive::<i64>("log.retention.check.interval.ms")? {
             config.retention_check_interval_ms = value;
@@ -389,6 +368,7 @@ fn type_name<T>() -> &'static str {
     match std::any::type_name::<T>() {
         "bool" => "true or false",
         "i16" | "i32" | "i64" => "an integer",
+        "u64" => "a positive integer",
         other => other,
     }
 }
