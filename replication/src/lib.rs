@@ -1,2 +1,31 @@
 //! `odradek-replication`: the broker node as a pure state machine over the Io seam.
+//!
+//! ```text
+//!   driver (bin/ or sim/)                       odradek-replication
+//!   ─────────────────────                       ───────────────────
+//!   decoded Kafka request ── Event::Client ──►  Node::handle ──► handlers (produce, fetch, admin, ...)
+//!   fsync finished        ── Event::Disk   ──►      │              │
+//!   timer due             ── Event::Timer  ──►      │              ▼
+//!                                                   │        PartitionLog / MetadataLog (odradek-log)
+//!   NodeIo::respond ◄──────────────────────────────┘
+//! ```
+//!
+//! - [`node`]: the [`Node`], its events, configuration and the [`NodeIo`] seam.
+//! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
+//! - [`topics`]: topic names, ids and per-topic configuration.
+//! - [`error`]: Kafka error codes and where our errors map to them.
+//!
+//! Request handlers live in `produce`, `fetch`, `list_offsets` and `admin`.
+//! Nothing here touches the OS: see `log/src/io.rs` for the seam's contract.
 #![deny(missing_docs)]
+
+mod admin;
+pub mod error;
+mod fetch;
+mod list_offsets;
+pub mod metadata;
+pub mod node;
+mod produce;
+pub mod topics;
+
+pub use node::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId, TopicPartition};

@@ -1,0 +1,762 @@
+//! Metadata, topic administration, DescribeConfigs and InitProducerId.
+//!
+//! Changes (a topic created or deleted, partitions added, producer ids reserved) go
+//! through the metadata log: the request appends a record and is answered once the
+//! record is durable and applied (see [`crate::metadata`]). A Metadata or Produce request
+//! that names a missing topic, with `auto.create.topics.enable` on, creates it the same
+//! way and is then handled again, so the client sees the topic at once instead of a
+//! LEADER_NOT_AVAILABLE and a retry.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+    DescribeConfigsResponse, InitProducerIdResponse, MetadataResponse, ProducerId, RequestKind,
+    ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::ErrorCode;
+use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
+use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition};
+use crate::topics::{
+    TOPIC_CONFIG_KEYS, TOPIC_PARTITIONS_MAX, Topic, TopicConfig, TopicId, default_config_value,
+    validate_topic_name,
+};
+
+/// (key, value, source) rows of a DescribeConfigs answer.
+type ConfigEntries = Vec<(String, String, i8)>;
+
+/// Kafka's "authorized operations were not asked for" marker.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+/// DescribeConfigs resource types.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+/// DescribeConfigs config sources.
+const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+fn text(value: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(value.into())
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(text(name))
+}
+
+fn uuid_of(id: TopicId) -> uuid::Uuid {
+    uuid::Uuid::from_u64_pair(id.high, id.low)
+}
+
+impl Node {
+    /// If any of `names` is a legal topic that does not exist, starts creating it
+    /// (auto-create) and parks the request until the creation is durable. Returns
+    /// whether the request was parked.
+    pub(crate) fn auto_create_then_redispatch(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: &Request,
+        names: &[String],
+    ) -> bool {
+        let mut wait_for = None;
+        for name in names {
+            if self.cluster.topics.contains_key(name) || validate_topic_name(name).is_err() {
+                continue;
+            }
+            let offset = match self.topics_being_created.get(name) {
+                Some(offset) => *offset,
+                None => {
+                    let partitions = self.config.num_partitions;
+                    match self.begin_create_topic(io, name, partitions, TopicConfig::default()) {
+                        Ok(offset) => offset,
+                        Err(_) => continue, // answered as unknown topic by the normal path
+                    }
+                }
+            };
+            wait_for = Some(wait_for.map_or(offset, |w: i64| w.max(offset)));
+        }
+        match wait_for {
+            Some(offset) => {
+                self.metadata_waits
+                    .push((offset, id, MetadataWait::Redispatch(request.clone())));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends a create-topic record. Returns its offset.
+    fn begin_create_topic(
+        &mut self,
+        io: &mut impl NodeIo,
+        name: &str,
+        partitions: i32,
+        config: TopicConfig,
+    ) -> Result<i64, (ErrorCode, String)> {
+        let id = TopicId::random(io.random(), io.random());
+        let record = MetadataRecord::CreateTopic {
+            name: name.to_string(),
+            id,
+            partitions,
+            config: config.overrides().clone(),
+        };
+        let offset = self
+            .append_metadata(io, record)
+            .map_err(|message| (ErrorCode::KafkaStorageError, message))?;
+        self.topics_being_created.insert(name.to_string(), offset);
+        Ok(offset)
+    }
+
+    pub(crate) fn handle_metadata(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+        auto_create: bool,
+    ) {
+        let RequestKind::Metadata(metadata) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        // v0: an empty list means all topics; v1+: null means all, empty means none.
+        let wanted: Option<Vec<String>> = match &metadata.topics {
+            None => None,
+            Some(topics) if topics.is_empty() && request.api_version == 0 => None,
+            Some(topics) => Some(
+                topics
+                    .iter()
+                    .map(|t| match &t.name {
+                        Some(name) => name.0.as_str().to_string(),
+                        None => self.resolve_topic_name(&TopicName::default(), t.topic_id),
+                    })
+                    .collect(),
+            ),
+        };
+        let allow_auto_create = request.api_version < 4 || metadata.allow_auto_topic_creation;
+        if auto_create
+            && allow_auto_create
+            && self.config.auto_create_topics_enable
+            && let Some(names) = &wanted
+            && self.auto_create_then_redispatch(io, id, &request, names)
+        {
+            return;
+        }
+        let include_topic_operations = metadata.include_topic_authorized_operations;
+        let mut response = MetadataResponse::default()
+            .with_brokers(vec![
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(self.config.node_id))
+                    .with_host(text(self.config.advertised_host.clone()))
+                    .with_port(self.config.advertised_port),
+            ])
+            .with_cluster_id(self.cluster.cluster_id.clone().map(text))
+            .with_controller_id(BrokerId(self.config.node_id))
+            .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        let names: Vec<String> = match wanted {
+            Some(names) => names,
+            None => self.cluster.topics.keys().cloned().collect(),
+        };
+        for name in names {
+            let mut topic_response = MetadataResponseTopic::default()
+                .with_name(Some(topic_name(&name)))
+                .with_is_internal(false)
+                .with_topic_authorized_operations(if include_topic_operations {
+                    0
+                } else {
+                    AUTHORIZED_OPERATIONS_OMITTED
+                });
+            match self.cluster.topics.get(&name) {
+                None => {
+                    let error = if validate_topic_name(&name).is_err() {
+                        ErrorCode::InvalidTopicException
+                    } else {
+                        ErrorCode::UnknownTopicOrPartition
+                    };
+                    topic_response.error_code = error.code();
+                }
+                Some(topic) => {
+                    topic_response.topic_id = uuid_of(topic.id);
+                    for partition in 0..topic.partitions {
+                        let key = TopicPartition::new(name.clone(), partition);
+                        let (error, leader_epoch) = match self.partitions.get(&key) {
+                            Some(p) if p.log.failure().is_none() => {
+                                (ErrorCode::None, p.leader_epoch)
+                            }
+                            Some(p) => (ErrorCode::KafkaStorageError, p.leader_epoch),
+                            None => (ErrorCode::KafkaStorageError, 0),
+                        };
+                        let me = BrokerId(self.config.node_id);
+                        let offline = if error == ErrorCode::None {
+                            vec![]
+                        } else {
+                            vec![me]
+                        };
+                        topic_response.partitions.push(
+                            MetadataResponsePartition::default()
+                                .with_error_code(error.code())
+                                .with_partition_index(partition)
+                                .with_leader_id(me)
+                                .with_leader_epoch(leader_epoch)
+                                .with_replica_nodes(vec![me])
+                                .with_isr_nodes(vec![me])
+                                .with_offline_replicas(offline),
+                        );
+                    }
+                }
+            }
+            response.topics.push(topic_response);
+        }
+        io.respond(id, ResponseKind::Metadata(response));
+    }
+
+    pub(crate) fn handle_create_topics(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::CreateTopics(create) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut response = CreateTopicsResponse::default();
+        let mut wait_for: Option<i64> = None;
+        let mut seen = BTreeMap::new();
+        for topic in &create.topics {
+            let name = topic.name.0.as_str().to_string();
+            *seen.entry(name.clone()).or_insert(0) += 1;
+        }
+        for topic in &create.topics {
+            let name = topic.name.0.as_str().to_string();
+            let partitions = if topic.num_partitions == -1 {
+                self.config.num_partitions
+            } else {
+                topic.num_partitions
+            };
+            let replication_factor = if topic.replication_factor == -1 {
+                self.config.default_replication_factor
+            } else {
+                topic.replication_factor
+            };
+            let configs = topic
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.value.as_ref().map_or("", |v| v.as_str())));
+            let checked = if seen[&name] > 1 {
+                Err((
+                    ErrorCode::InvalidRequest,
+                    format!("topic {name} appears more than once in the request"),
+                ))
+            } else {
+                self.check_new_topic(
+                    &name,
+                    partitions,
+                    replication_factor,
+                    topic.assignments.len(),
+                    configs,
+                )
+            };
+            let mut result = CreatableTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
+            match checked {
+                Err((code, message)) => {
+                    result.error_code = code.code();
+                    result.error_message = Some(text(message));
+                }
+                Ok(config) => {
+                    let partitions = if topic.assignments.is_empty() {
+                        partitions
+                    } else {
+                        topic.assignments.len() as i32
+                    };
+                    result.num_partitions = partitions;
+                    result.replication_factor = replication_factor;
+                    result.configs = Some(self.describe_topic_configs(&config));
+                    if !create.validate_only {
+                        match self.begin_create_topic(io, &name, partitions, config) {
+                            Ok(offset) => {
+                                wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
+                                // The id is assigned when the record is applied; read it back then.
+                            }
+                            Err((code, message)) => {
+                                result.error_code = code.code();
+                                result.error_message = Some(text(message));
+                            }
+                        }
+                    }
+                }
+            }
+            response.topics.push(result);
+        }
+        match wait_for {
+            Some(offset) => self.wait_then_fill_topic_ids(id, offset, response),
+            None => io.respond(id, ResponseKind::CreateTopics(response)),
+        }
+    }
+
+    /// CreateTopics answers carry topic ids (v7+); they are known once the records are
+    /// applied, so the response is completed then.
+    fn wait_then_fill_topic_ids(
+        &mut self,
+        id: RequestId,
+        offset: i64,
+        response: CreateTopicsResponse,
+    ) {
+        // Topic ids were drawn when the records were built; fill them in now from the
+        // pending records so the answer is complete when it is released.
+        let mut response = response;
+        for result in &mut response.topics {
+            if result.error_code == 0
+                && let Some(uuid) = self.pending_topic_id(result.name.0.as_str())
+            {
+                result.topic_id = uuid;
+            }
+        }
+        self.metadata_waits.push((
+            offset,
+            id,
+            MetadataWait::Respond(ResponseKind::CreateTopics(response)),
+        ));
+    }
+
+    fn pending_topic_id(&self, name: &str) -> Option<uuid::Uuid> {
+        self.metadata
+            .pending_records()
+            .find_map(|record| match record {
+                MetadataRecord::CreateTopic { name: n, id, .. } if n == name => Some(uuid_of(*id)),
+                _ => None,
+            })
+    }
+
+    /// Validates a new topic against the rules and the current state.
+    fn check_new_topic<'a>(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignments: usize,
+        configs: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TopicConfig, (ErrorCode, String)> {
+        validate_topic_name(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+        if self.cluster.topics.contains_key(name) || self.topics_being_created.contains_key(name) {
+            return Err((
+                ErrorCode::TopicAlreadyExists,
+                format!("topic {name} already exists"),
+            ));
+        }
+        if self.topics_being_deleted.contains(name) {
+            return Err((
+                ErrorCode::TopicAlreadyExists,
+                format!("topic {name} is being deleted; try again"),
+            ));
+        }
+        if assignments == 0 && !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, not {partitions}"
+                ),
+            ));
+        }
+        if replication_factor != 1 {
+            return Err((
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication_factor} is impossible: this cluster has 1 broker"
+                ),
+            ));
+        }
+        TopicConfig::from_entries(configs)
+    }
+
+    /// Every topic-level config with its effective value and where it comes from.
+    fn describe_topic_configs(&self, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+        TOPIC_CONFIG_KEYS
+            .iter()
+            .map(|key| {
+                let (value, source) = match config.get(key.name) {
+                    Some(value) => (value.to_string(), SOURCE_DYNAMIC_TOPIC),
+                    None => (
+                        default_config_value(
+                            key.name,
+                            &self.config.log,
+                            self.config.min_insync_replicas,
+                        ),
+                        SOURCE_DEFAULT,
+                    ),
+                };
+                CreatableTopicConfigs::default()
+                    .with_name(text(key.name))
+                    .with_value(Some(text(value)))
+                    .with_read_only(false)
+                    .with_config_source(source)
+                    .with_is_sensitive(false)
+            })
+            .collect()
+    }
+
+    pub(crate) fn handle_delete_topics(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::DeleteTopics(delete) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        // v0-5 name topics in `topic_names`; v6+ in `topics`, by name or by id.
+        let mut wanted: Vec<(Option<String>, uuid::Uuid)> = delete
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
+            .collect();
+        wanted.extend(delete.topics.iter().map(|t| {
+            (
+                t.name.as_ref().map(|n| n.0.as_str().to_string()),
+                t.topic_id,
+            )
+        }));
+        let mut response = DeleteTopicsResponse::default();
+        let mut wait_for: Option<i64> = None;
+        for (name, topic_id) in wanted {
+            let found: Option<Topic> = match &name {
+                Some(name) => self.cluster.topics.get(name).cloned(),
+                None => {
+                    let (high, low) = topic_id.as_u64_pair();
+                    self.cluster
+                        .topics
+                        .values()
+                        .find(|t| t.id == TopicId { high, low })
+                        .cloned()
+                }
+            };
+            let mut result = DeletableTopicResult::default()
+                .with_name(name.as_deref().map(topic_name))
+                .with_topic_id(topic_id);
+            match found {
+                None => {
+                    let code = if name.is_some() {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        ErrorCode::UnknownTopicId
+                    };
+                    result.error_code = code.code();
+                    result.error_message = Some(text("no such topic"));
+                }
+                Some(topic) if self.topics_being_deleted.contains(&topic.name) => {
+                    result.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                    result.error_message = Some(text("topic is already being deleted"));
+                }
+                Some(topic) => {
+                    result.name = Some(topic_name(&topic.name));
+                    result.topic_id = uuid_of(topic.id);
+                    let record = MetadataRecord::DeleteTopic {
+                        name: topic.name.clone(),
+                        id: topic.id,
+                    };
+                    match self.append_metadata(io, record) {
+                        Ok(offset) => {
+                            self.topics_being_deleted.insert(topic.name.clone());
+                            wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
+                        }
+                        Err(message) => {
+                            result.error_code = ErrorCode::KafkaStorageError.code();
+                            result.error_message = Some(text(message));
+                        }
+                    }
+                }
+            }
+            response.responses.push(result);
+        }
+        match wait_for {
+            Some(offset) => {
+                self.metadata_waits.push((
+                    offset,
+                    id,
+                    MetadataWait::Respond(ResponseKind::DeleteTopics(response)),
+                ));
+            }
+            None => io.respond(id, ResponseKind::DeleteTopics(response)),
+        }
+    }
+
+    pub(crate) fn handle_create_partitions(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::CreatePartitions(create) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut response = CreatePartitionsResponse::default();
+        let mut wait_for: Option<i64> = None;
+        for topic in &create.topics {
+            let name = topic.name.0.as_str().to_string();
+            let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+            let checked = match self.cluster.topics.get(&name) {
+                None => Err((
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                )),
+                Some(_) if self.topics_being_deleted.contains(&name) => Err((
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic {name} is being deleted"),
+                )),
+                Some(existing) if topic.count <= existing.partitions => Err((
+                    ErrorCode::InvalidPartitions,
+                    format!(
+                        "topic {name} has {} partitions; the new count must be larger, not {}",
+                        existing.partitions, topic.count
+                    ),
+                )),
+                Some(_) if topic.count > TOPIC_PARTITIONS_MAX => Err((
+                    ErrorCode::InvalidPartitions,
+                    format!("number of partitions must be at most {TOPIC_PARTITIONS_MAX}"),
+                )),
+                Some(_) => Ok(()),
+            };
+            match checked {
+                Err((code, message)) => {
+                    result.error_code = code.code();
+                    result.error_message = Some(text(message));
+                }
+                Ok(()) if create.validate_only => {}
+                Ok(()) => {
+                    let record = MetadataRecord::CreatePartitions {
+                        name: name.clone(),
+                        partitions: topic.count,
+                    };
+                    match self.append_metadata(io, record) {
+                        Ok(offset) => wait_for = Some(wait_for.map_or(offset, |w| w.max(offset))),
+                        Err(message) => {
+                            result.error_code = ErrorCode::KafkaStorageError.code();
+                            result.error_message = Some(text(message));
+                        }
+                    }
+                }
+            }
+            response.results.push(result);
+        }
+        match wait_for {
+            Some(offset) => {
+                self.metadata_waits.push((
+                    offset,
+                    id,
+                    MetadataWait::Respond(ResponseKind::CreatePartitions(response)),
+                ));
+            }
+            None => io.respond(id, ResponseKind::CreatePartitions(response)),
+        }
+    }
+
+    pub(crate) fn handle_describe_configs(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::DescribeConfigs(describe) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut response = DescribeConfigsResponse::default();
+        for resource in &describe.resources {
+            let name = resource.resource_name.as_str().to_string();
+            let mut result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries: Result<ConfigEntries, (ErrorCode, String)> = match resource.resource_type {
+                RESOURCE_TOPIC => match self.cluster.topics.get(&name) {
+                    None => Err((
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("topic {name} does not exist"),
+                    )),
+                    Some(topic) => Ok(self
+                        .describe_topic_configs(&topic.config)
+                        .into_iter()
+                        .map(|c| {
+                            let value = c.value.map(|v| v.as_str().to_string()).unwrap_or_default();
+                            (c.name.as_str().to_string(), value, c.config_source)
+                        })
+                        .collect()),
+                },
+                RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
+                    Ok(self.broker_configs())
+                }
+                RESOURCE_BROKER => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("this is broker {}, not {name}", self.config.node_id),
+                )),
+                other => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("resource type {other} is not supported"),
+                )),
+            };
+            match entries {
+                Err((code, message)) => {
+                    result.error_code = code.code();
+                    result.error_message = Some(text(message));
+                }
+                Ok(entries) => {
+                    let keys: Option<Vec<&str>> = resource
+                        .configuration_keys
+                        .as_ref()
+                        .map(|keys| keys.iter().map(|k| k.as_str()).collect());
+                    for (key, value, source) in entries {
+                        if keys
+                            .as_ref()
+                            .is_some_and(|keys| !keys.contains(&key.as_str()))
+                        {
+                            continue;
+                        }
+                        let config_type = TOPIC_CONFIG_KEYS
+                            .iter()
+                            .find(|k| k.name == key)
+                            .map_or(0, |k| k.config_type.code());
+                        let documentation = if describe.include_documentation {
+                            TOPIC_CONFIG_KEYS
+                                .iter()
+                                .find(|k| k.name == key)
+                                .map(|k| text(k.documentation))
+                        } else {
+                            None
+                        };
+                        result.configs.push(
+                            DescribeConfigsResourceResult::default()
+                                .with_name(text(key))
+                                .with_value(Some(text(value)))
+                                .with_read_only(resource.resource_type == RESOURCE_BROKER)
+                                .with_config_source(source)
+                                .with_is_sensitive(false)
+                                .with_config_type(config_type)
+                                .with_documentation(documentation),
+                        );
+                    }
+                }
+            }
+            response.results.push(result);
+        }
+        io.respond(id, ResponseKind::DescribeConfigs(response));
+    }
+
+    /// The broker-level settings a DescribeConfigs on the broker shows.
+    fn broker_configs(&self) -> ConfigEntries {
+        const SOURCE_STATIC_BROKER: i8 = 4;
+        let log = &self.config.log;
+        [
+            ("node.id", self.config.node_id.to_string()),
+            (
+                "auto.create.topics.enable",
+                self.config.auto_create_topics_enable.to_string(),
+            ),
+            ("num.partitions", self.config.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.config.default_replication_factor.to_string(),
+            ),
+            (
+                "min.insync.replicas",
+                self.config.min_insync_replicas.to_string(),
+            ),
+            ("log.segment.bytes", log.segment_bytes.to_string()),
+            ("log.roll.ms", log.segment_ms.to_string()),
+            ("log.retention.ms", log.retention_ms.to_string()),
+            ("log.retention.bytes", log.retention_bytes.to_string()),
+            ("message.max.bytes", log.max_message_bytes.to_string()),
+            (
+                "log.index.interval.bytes",
+                log.index_interval_bytes.to_string(),
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.config.retention_check_interval_ms.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v, SOURCE_STATIC_BROKER))
+        .collect()
+    }
+
+    pub(crate) fn handle_init_producer_id(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::InitProducerId(init) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut response = InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        if init.transactional_id.is_some() {
+            response.error_code = ErrorCode::InvalidRequest.code();
+            io.respond(id, ResponseKind::InitProducerId(response));
+            return;
+        }
+        // KIP-360: a producer that already has an id may ask for its epoch to be bumped
+        // (after a timeout left its sequence numbers in doubt). An exhausted epoch gets
+        // a fresh id instead.
+        if init.producer_id.0 >= 0
+            && init.producer_epoch >= 0
+            && init.producer_id.0 < self.next_producer_id
+            && init.producer_epoch < i16::MAX - 1
+        {
+            response.producer_id = init.producer_id;
+            response.producer_epoch = init.producer_epoch + 1;
+            io.respond(id, ResponseKind::InitProducerId(response));
+            return;
+        }
+        let producer_id = self.next_producer_id;
+        self.next_producer_id += 1;
+        response.producer_id = ProducerId(producer_id);
+        response.producer_epoch = 0;
+        if producer_id < self.cluster.producer_ids_reserved_until {
+            io.respond(id, ResponseKind::InitProducerId(response));
+            return;
+        }
+        if let Some((reserving_until, offset)) = self.producer_id_reservation
+            && producer_id < reserving_until
+        {
+            self.metadata_waits.push((
+                offset,
+                id,
+                MetadataWait::Respond(ResponseKind::InitProducerId(response)),
+            ));
+            return;
+        }
+        // The block is used up: reserve the next one durably before handing this id out,
+        // so no id is ever given twice, even across a crash.
+        let next = producer_id + PRODUCER_ID_BLOCK_SIZE;
+        match self.append_metadata(io, MetadataRecord::ProducerIds { next }) {
+            Ok(offset) => {
+                self.producer_id_reservation = Some((next, offset));
+                self.metadata_waits.push((
+                    offset,
+                    id,
+                    MetadataWait::Respond(ResponseKind::InitProducerId(response)),
+                ));
+            }
+            Err(message) => {
+                tracing::warn!("reserving producer ids: {message}");
+                self.next_producer_id -= 1;
+                response.producer_id = ProducerId(-1);
+                response.producer_epoch = -1;
+                response.error_code = ErrorCode::KafkaStorageError.code();
+                io.respond(id, ResponseKind::InitProducerId(response));
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Fetch: read committed batches, or park until there are enough of them.
+//!
+//! A fetch reads every partition it names up to that partition's high watermark (never
+//! above: what is above may still be lost). If it gathered at least `min_bytes`, or an
+//! error must be reported, it is answered at once; otherwise it is parked until a high
+//! watermark it cares about moves or `max_wait_ms` passes on the node's clock, and then
+//! read again. Odradek has no transactions yet, so the last stable offset is the high
+//! watermark and `read_committed` sees what `read_uncommitted` sees.
+//!
+//! Fetch sessions (KIP-227) are not created: every answer carries session id 0, which
+//! tells clients to keep sending full fetches.
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
+use odradek_log::io::Duration;
+
+use crate::error::ErrorCode;
+use crate::node::{
+    Node, NodeIo, PendingFetch, Request, RequestId, TimerPurpose, TopicPartition,
+    WAITING_REQUESTS_MAX,
+};
+
+/// Isolation level `READ_COMMITTED` in a Fetch or ListOffsets request.
+const READ_COMMITTED: i8 = 1;
+
+/// What one pass over a fetch's partitions produced.
+struct FetchRead {
+    response: FetchResponse,
+    bytes: usize,
+    /// A partition reported an error: Kafka answers such a fetch at once.
+    has_error: bool,
+    partitions: Vec<TopicPartition>,
+}
+
+impl Node {
+    pub(crate) fn handle_fetch(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
+        let RequestKind::Fetch(fetch) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        if request.api_version >= 7 && fetch.session_id != 0 {
+            let response = FetchResponse::default()
+                .with_error_code(ErrorCode::FetchSessionIdNotFound.code())
+                .with_session_id(0);
+            io.respond(id, ResponseKind::Fetch(response));
+            return;
+        }
+        let read = self.read_fetch(io, fetch);
+        let satisfied = read.bytes >= fetch.min_bytes.max(0) as usize;
+        if satisfied
+            || read.has_error
+            || fetch.max_wait_ms <= 0
+            || self.parked_fetches.len() >= WAITING_REQUESTS_MAX
+        {
+            io.respond(id, ResponseKind::Fetch(read.response));
+            return;
+        }
+        let deadline = io.now() + Duration::from_millis(fetch.max_wait_ms as u64);
+        self.set_timer(io, deadline, TimerPurpose::FetchDeadline(id));
+        self.parked_fetches.insert(
+            id,
+            PendingFetch {
+                request,
+                deadline,
+                partitions: read.partitions,
+            },
+        );
+    }
+
+    /// A high watermark moved (or a partition failed or vanished): re-read the fetches
+    /// parked on `key` and answer those that are now satisfied.
+    pub(crate) fn wake_fetches(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        let ids: Vec<RequestId> = self
+            .parked_fetches
+            .iter()
+            .filter(|(_, parked)| parked.partitions.contains(key))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let parked = self.parked_fetches.remove(&id).expect("listed");
+            let RequestKind::Fetch(fetch) = &parked.request.body else {
+                unreachable!("only fetches are parked")
+            };
+            let read = self.read_fetch(io, fetch);
+            if read.bytes >= fetch.min_bytes.max(1) as usize
+                || read.has_error
+                || io.now() >= parked.deadline
+            {
+                io.respond(id, ResponseKind::Fetch(read.response));
+            } else {
+                self.parked_fetches.insert(id, parked);
+            }
+        }
+    }
+
+    /// A parked fetch's `max_wait_ms` passed: answer with whatever is there.
+    pub(crate) fn fetch_deadline(&mut self, io: &mut impl NodeIo, id: RequestId) {
+        let Some(parked) = self.parked_fetches.remove(&id) else {
+            return; // answered earlier
+        };
+        let RequestKind::Fetch(fetch) = &parked.request.body else {
+            unreachable!("only fetches are parked")
+        };
+        let read = self.read_fetch(io, fetch);
+        io.respond(id, ResponseKind::Fetch(read.response));
+    }
+
+    fn read_fetch(&mut self, io: &mut impl NodeIo, fetch: &FetchRequest) -> FetchRead {
+        let response_max_bytes = if fetch.max_bytes <= 0 {
+            i32::MAX
+        } else {
+            fetch.max_bytes
+        } as usize;
+        let mut remaining = response_max_bytes;
+        let mut total = 0usize;
+        let mut has_error = false;
+        let mut partitions = Vec::new();
+        let mut response = FetchResponse::default().with_session_id(0);
+        for topic in &fetch.topics {
+            let name = self.resolve_topic_name(&topic.topic, topic.topic_id);
+            let mut topic_response = FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id);
+            for wanted in &topic.partitions {
+                let key = TopicPartition::new(name.clone(), wanted.partition);
+                let mut data = PartitionData::default()
+                    .with_partition_index(wanted.partition)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
+                    .with_preferred_read_replica((-1).into())
+                    .with_records(Some(Bytes::new()));
+                if fetch.isolation_level == READ_COMMITTED {
+                    data.aborted_transactions = Some(Vec::new());
+                }
+                let error = match self.partitions.get_mut(&key) {
+                    None if name.is_empty() => ErrorCode::UnknownTopicId,
+                    None => ErrorCode::UnknownTopicOrPartition,
+                    Some(partition) if partition.log.failure().is_some() => {
+                        ErrorCode::KafkaStorageError
+                    }
+                    Some(partition) if wanted.current_leader_epoch > partition.leader_epoch => {
+                        ErrorCode::UnknownLeaderEpoch
+                    }
+                    Some(partition)
+                        if wanted.current_leader_epoch >= 0
+                            && wanted.current_leader_epoch < partition.leader_epoch =>
+                    {
+                        ErrorCode::FencedLeaderEpoch
+                    }
+                    Some(partition) => {
+                        let high_watermark = partition.high_watermark;
+                        data.high_watermark = high_watermark;
+                        data.last_stable_offset = high_watermark;
+                        data.log_start_offset = partition.log.log_start_offset();
+                        let partition_max = wanted.partition_max_bytes.max(0) as usize;
+                        let budget = partition_max.min(remaining);
+                        // KIP-74: the first partition with data may exceed the limits by
+                        // one batch so that a consumer never gets stuck behind a big batch.
+                        let first_with_data = total == 0;
+                        if budget == 0 && !first_with_data {
+                            ErrorCode::None
+                        } else {
+                            let limit = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
+                            match partition
+                                .log
+                                .read(io, wanted.fetch_offset, high_watermark, limit)
+                            {
+                                Ok(read) if read.bytes.len() <= budget || first_with_data => {
+                                    total += read.bytes.len();
+                                    remaining = remaining.saturating_sub(read.bytes.len());
+                                    data.records = Some(Bytes::from(read.bytes));
+                                    ErrorCode::None
+                                }
+                                Ok(_) => ErrorCode::None, // over budget: this partition waits for the next fetch
+                                Err(error) => {
+                                    if !matches!(
+                                        error,
+                                        odradek_log::partition::ReadError::OffsetOutOfRange { .. }
+                                    ) {
+                                        tracing::warn!(
+                                            "fetch {key:?} at {}: {error:?}",
+                                            wanted.fetch_offset
+                                        );
+                                    }
+                                    ErrorCode::from(&error)
+                                }
+                            }
+                        }
+                    }
+                };
+                if error != ErrorCode::None {
+                    has_error = true;
+                }
+                data.error_code = error.code();
+                topic_response.partitions.push(data);
+                partitions.push(key);
+            }
+            response.responses.push(topic_response);
+        }
+        FetchRead {
+            response,
+            bytes: total,
+            has_error,
+            partitions,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! ListOffsets: where a partition starts, ends, or reaches a timestamp.
+//!
+//! Special timestamps, as Kafka defines them: -2 earliest (the log start offset),
+//! -1 latest (the high watermark: what a consumer can read), -3 the offset of the
+//! record with the largest timestamp (KIP-734), -4 earliest local (same as -2 here:
+//! there is no tiered storage). Any other value finds the first offset whose batch has
+//! a timestamp at or after it (KIP-79), or -1 if there is none.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsResponse, RequestKind, ResponseKind};
+
+use crate::error::ErrorCode;
+use crate::node::{Node, NodeIo, Request, RequestId, TopicPartition};
+
+const EARLIEST_TIMESTAMP: i64 = -2;
+const LATEST_TIMESTAMP: i64 = -1;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+
+impl Node {
+    pub(crate) fn handle_list_offsets(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::ListOffsets(list) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut response = ListOffsetsResponse::default();
+        for topic in &list.topics {
+            let mut topic_response =
+                ListOffsetsTopicResponse::default().with_name(topic.name.clone());
+            for wanted in &topic.partitions {
+                let key = TopicPartition::new(topic.name.0.as_str(), wanted.partition_index);
+                let mut answer = ListOffsetsPartitionResponse::default()
+                    .with_partition_index(wanted.partition_index)
+                    .with_timestamp(-1)
+                    .with_offset(-1)
+                    .with_leader_epoch(-1);
+                let error = match self.partitions.get_mut(&key) {
+                    None => ErrorCode::UnknownTopicOrPartition,
+                    Some(partition) if partition.log.failure().is_some() => {
+                        ErrorCode::KafkaStorageError
+                    }
+                    Some(partition) if wanted.current_leader_epoch > partition.leader_epoch => {
+                        ErrorCode::UnknownLeaderEpoch
+                    }
+                    Some(partition)
+                        if wanted.current_leader_epoch >= 0
+                            && wanted.current_leader_epoch < partition.leader_epoch =>
+                    {
+                        ErrorCode::FencedLeaderEpoch
+                    }
+                    Some(partition) => {
+                        answer.leader_epoch = partition.leader_epoch;
+                        let high_watermark = partition.high_watermark;
+                        match wanted.timestamp {
+                            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
+                                answer.offset = partition.log.log_start_offset();
+                                ErrorCode::None
+                            }
+                            LATEST_TIMESTAMP => {
+                                answer.offset = high_watermark;
+                                ErrorCode::None
+                            }
+                            MAX_TIMESTAMP => {
+                                if let Some((timestamp, offset)) = partition.log.max_timestamp()
+                                    && offset < high_watermark
+                                {
+                                    answer.timestamp = timestamp;
+                                    answer.offset = offset;
+                                }
+                                ErrorCode::None
+                            }
+                            timestamp if timestamp >= 0 => {
+                                match partition.log.offset_for_timestamp(
+                                    io,
+                                    timestamp,
+                                    high_watermark,
+                                ) {
+                                    Ok(Some((offset, found))) => {
+                                        answer.offset = offset;
+                                        answer.timestamp = found;
+                                        ErrorCode::None
+                                    }
+                                    Ok(None) => ErrorCode::None,
+                                    Err(error) => ErrorCode::from(&error),
+                                }
+                            }
+                            _ => ErrorCode::InvalidRequest,
+                        }
+                    }
+                };
+                answer.error_code = error.code();
+                topic_response.partitions.push(answer);
+            }
+            response.topics.push(topic_response);
+        }
+        io.respond(id, ResponseKind::ListOffsets(response));
+    }
+}

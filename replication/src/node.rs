@@ -1,0 +1,696 @@
+//! The broker node: one state machine that owns every partition on a broker and answers
+//! client requests, driven one [`Event`] at a time through the [`NodeIo`] seam.
+//!
+//! ```text
+//!  Event::Client{id, Produce}  ──► append to PartitionLog (page cache) ──► start_sync (group commit)
+//!                                   └─ waiter: respond when durable > last offset
+//!  Event::Disk(DiskDone)       ──► durable offset advances ──► high watermark advances
+//!                                   ├─► waiting produces answered
+//!                                   └─► parked fetches re-read and answered
+//!  Event::Client{id, Fetch}    ──► read up to the high watermark; park until min_bytes or max_wait
+//!  Event::Timer(id)            ──► fetch deadline, or periodic retention
+//! ```
+//!
+//! The node never blocks and never reaches past the seam. A request that needs a
+//! durable change (a produce with acks≠0, a topic creation) waits for the sync
+//! completion event before it is answered; nothing is acknowledged that a crash can lose.
+//!
+//! Single-replica for now: each partition's high watermark is its log's durable offset
+//! and its leader epoch is 0. Raft slots in behind [`Partition`] without changing the
+//! request handlers (DESIGN §4).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
+use odradek_log::partition::{LogConfig, LogError, PartitionLog};
+
+use crate::metadata::{Applied, ClusterState, MetadataError, MetadataLog, MetadataRecord};
+use crate::topics::{Topic, partition_dir};
+
+/// Identifies one client request; allocated by the driver, unique for the node's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// A decoded client request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The API version the client used; responses are encoded with the same version.
+    pub api_version: i16,
+    /// The client's `client.id`, for logs.
+    pub client_id: Option<String>,
+    /// The request itself.
+    pub body: RequestKind,
+}
+
+/// Everything that can happen to a node.
+// A request is moved once from the driver into the node; boxing it would only add an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A client sent a request.
+    Client {
+        /// The driver's id for it; the response carries the same id.
+        id: RequestId,
+        /// The request.
+        request: Request,
+    },
+    /// A timer the node asked for came due.
+    Timer(TimerId),
+    /// An asynchronous disk operation completed.
+    Disk(DiskCompletion),
+}
+
+/// The seam as the node sees it: [`Io`] plus the way back to clients.
+pub trait NodeIo: Io {
+    /// Delivers the response to request `id`. Called exactly once per client request,
+    /// except a Produce with `acks=0`, which is never answered (Kafka's rule).
+    fn respond(&mut self, id: RequestId, response: ResponseKind);
+}
+
+/// The node's configuration. Field names follow Kafka's broker config keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Host clients are told to connect to (from `advertised.listeners`).
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of an auto-created topic, and of a CreateTopics
+    /// that asks for the default (-1).
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `min.insync.replicas` (broker default).
+    pub min_insync_replicas: i32,
+    /// Broker-wide log defaults (`log.segment.bytes`, `log.retention.ms`, ...).
+    pub log: LogConfig,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: i64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> NodeConfig {
+        NodeConfig {
+            node_id: 1,
+            advertised_host: "127.0.0.1".to_string(),
+            advertised_port: 9092,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            log: LogConfig::default(),
+            retention_check_interval_ms: 300_000,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The metadata log could not be opened or replayed.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// A partition's log could not be opened.
+    #[error("partition {dir}: {error}")]
+    Partition {
+        /// The partition's directory.
+        dir: String,
+        /// Why.
+        error: LogError,
+    },
+    /// The data directory belongs to another node.
+    #[error("data directory belongs to node {found}, but this is node {expected}")]
+    WrongNode {
+        /// Our node id.
+        expected: i32,
+        /// The node id recorded in the data directory.
+        found: i32,
+    },
+    /// The data directory could not be initialised.
+    #[error("data directory: {0}")]
+    Disk(#[from] DiskError),
+    /// The first metadata record could not be written.
+    #[error("metadata log: {0}")]
+    MetadataAppend(String),
+}
+
+/// A topic and a partition number: the key of everything per-partition.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition's number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A key for `topic`'s partition `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// One partition replica on this node.
+pub struct Partition {
+    /// Its log.
+    pub log: PartitionLog,
+    /// Offsets below this are committed and visible to consumers. Never goes back.
+    pub high_watermark: i64,
+    /// The Kafka leader epoch (the Raft term, once replication lands).
+    pub leader_epoch: i32,
+}
+
+/// Who started an asynchronous disk operation, so its completion finds its way back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IoOwner {
+    Metadata,
+    Partition(TopicPartition),
+}
+
+/// Why a timer was set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimerPurpose {
+    /// A parked fetch's `max_wait_ms` ran out.
+    FetchDeadline(RequestId),
+    /// Time to run retention and time-based segment rolls.
+    Maintenance,
+}
+
+/// A request that waits for metadata records to become durable.
+pub(crate) enum MetadataWait {
+    /// Answer with this response once the records are applied.
+    Respond(ResponseKind),
+    /// Handle the request again once the records are applied (auto-created topics).
+    Redispatch(Request),
+}
+
+/// A produce waiting for its batches to become durable.
+pub(crate) struct PendingProduce {
+    pub(crate) response: kafka_protocol::messages::ProduceResponse,
+    /// (topic index, partition index in the response, partition, offset that must be below the high watermark)
+    pub(crate) waits: Vec<(usize, usize, TopicPartition, i64)>,
+}
+
+/// A fetch parked until enough bytes arrive or its deadline passes.
+pub(crate) struct PendingFetch {
+    pub(crate) request: Request,
+    pub(crate) deadline: Instant,
+    pub(crate) partitions: Vec<TopicPartition>,
+}
+
+/// Most client requests that may wait at once for durability or data; beyond it
+/// new waiting requests are answered with an error at once.
+pub const WAITING_REQUESTS_MAX: usize = 100_000;
+
+/// The broker node. See the module documentation.
+pub struct Node {
+    pub(crate) config: NodeConfig,
+    pub(crate) cluster: ClusterState,
+    pub(crate) metadata: MetadataLog,
+    pub(crate) partitions: BTreeMap<TopicPartition, Partition>,
+    pub(crate) io_owners: BTreeMap<IoId, IoOwner>,
+    pub(crate) timers: BTreeMap<TimerId, TimerPurpose>,
+    pub(crate) next_timer: u64,
+    /// Requests waiting on the metadata log, keyed by the offset that must be durable.
+    pub(crate) metadata_waits: Vec<(i64, RequestId, MetadataWait)>,
+    /// Names with a create-topic record appended but not yet applied, with its offset.
+    pub(crate) topics_being_created: BTreeMap<String, i64>,
+    /// Names with a delete-topic record appended but not yet applied.
+    pub(crate) topics_being_deleted: BTreeSet<String>,
+    pub(crate) pending_produces: BTreeMap<RequestId, PendingProduce>,
+    pub(crate) parked_fetches: BTreeMap<RequestId, PendingFetch>,
+    /// Next producer id to hand out; ids below `cluster.producer_ids_reserved_until` are ours.
+    pub(crate) next_producer_id: i64,
+    /// A producer-id block being reserved: (its end, the offset of its record).
+    pub(crate) producer_id_reservation: Option<(i64, i64)>,
+    /// Set when the node cannot go on (its metadata log failed); the driver stops it.
+    pub(crate) fatal: Option<String>,
+}
+
+impl Node {
+    /// Opens the node's data directory: replays the metadata log, opens (and recovers)
+    /// every partition's log, removes directories of topics deleted before a crash, and
+    /// schedules retention.
+    pub fn open(io: &mut impl NodeIo, config: NodeConfig) -> Result<Node, NodeError> {
+        let now_ms = io.wall_clock_ms();
+        let (mut metadata, records) = MetadataLog::open(io, now_ms)?;
+        let mut cluster = ClusterState::default();
+        for record in &records {
+            cluster.apply(record);
+        }
+        match cluster.node_id {
+            Some(found) if found != config.node_id => {
+                return Err(NodeError::WrongNode {
+                    expected: config.node_id,
+                    found,
+                });
+            }
+            Some(_) => {}
+            None => {
+                let cluster_id = random_cluster_id(io);
+                let record = MetadataRecord::ClusterInit {
+                    cluster_id,
+                    node_id: config.node_id,
+                };
+                metadata
+                    .append(io, record, now_ms)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+                // No event loop runs yet to deliver sync completions, so start-up makes
+                // the first record durable the blocking way before serving anyone.
+                let durable = metadata
+                    .flush_now(io)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+                for record in &durable {
+                    cluster.apply(record);
+                }
+            }
+        }
+        let mut partitions = BTreeMap::new();
+        for topic in cluster.topics.values() {
+            let log_config = topic.config.effective(&config.log);
+            for partition in 0..topic.partitions {
+                let dir = partition_dir(&topic.name, partition);
+                let (log, _report) = PartitionLog::open(io, &dir, log_config.clone(), now_ms)
+                    .map_err(|error| NodeError::Partition {
+                        dir: dir.clone(),
+                        error,
+                    })?;
+                let high_watermark = log.durable_offset();
+                partitions.insert(
+                    TopicPartition::new(topic.name.clone(), partition),
+                    Partition {
+                        log,
+                        high_watermark,
+                        leader_epoch: 0,
+                    },
+                );
+            }
+        }
+        remove_orphan_partition_dirs(io, &cluster)?;
+        let next_producer_id = cluster.producer_ids_reserved_until;
+        let mut node = Node {
+            config,
+            cluster,
+            metadata,
+            partitions,
+            io_owners: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            next_timer: 0,
+            metadata_waits: Vec::new(),
+            topics_being_created: BTreeMap::new(),
+            topics_being_deleted: BTreeSet::new(),
+            pending_produces: BTreeMap::new(),
+            parked_fetches: BTreeMap::new(),
+            // Ids reserved before a restart may have been handed out: start a new block.
+            next_producer_id,
+            producer_id_reservation: None,
+            fatal: None,
+        };
+        node.schedule_maintenance(io);
+        node.check_invariants();
+        Ok(node)
+    }
+
+    /// Handles one event. The driver calls this for every event, one at a time.
+    pub fn handle(&mut self, io: &mut impl NodeIo, event: Event) {
+        if self.fatal.is_some() {
+            return;
+        }
+        match event {
+            Event::Client { id, request } => self.handle_request(io, id, request),
+            Event::Timer(timer) => self.handle_timer(io, timer),
+            Event::Disk(completion) => self.handle_disk(io, completion),
+        }
+        self.check_invariants();
+    }
+
+    /// Why the node stopped serving, if it did. The driver exits the process so that
+    /// recovery runs on restart (a failed fsync cannot be retried safely).
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// Clean shutdown: makes everything appended durable, blocking, so the next start
+    /// recovers quickly. Acknowledged data was durable already; this only saves work.
+    pub fn shutdown(&mut self, io: &mut impl NodeIo) {
+        for partition in self.partitions.values_mut() {
+            if let Err(error) = partition.log.flush_now(io) {
+                tracing::warn!("shutdown flush of {}: {error}", partition.log.dir());
+            }
+        }
+    }
+
+    /// The API keys this node answers; the front end routes exactly these to it and
+    /// answers ApiVersions itself.
+    pub fn handles(api_key: kafka_protocol::messages::ApiKey) -> bool {
+        use kafka_protocol::messages::ApiKey;
+        matches!(
+            api_key,
+            ApiKey::Produce
+                | ApiKey::Fetch
+                | ApiKey::ListOffsets
+                | ApiKey::Metadata
+                | ApiKey::CreateTopics
+                | ApiKey::DeleteTopics
+                | ApiKey::CreatePartitions
+                | ApiKey::InitProducerId
+                | ApiKey::DescribeConfigs
+        )
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The cluster metadata as applied so far.
+    pub fn cluster(&self) -> &ClusterState {
+        &self.cluster
+    }
+
+    /// A partition, if this node has it.
+    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
+        self.partitions.get(topic_partition)
+    }
+
+    /// Panics if the node's state contradicts itself. Cheap enough to run after
+    /// every event (TigerBeetle's habit).
+    pub fn check_invariants(&self) {
+        for (key, partition) in &self.partitions {
+            let log = &partition.log;
+            assert!(
+                partition.high_watermark <= log.durable_offset(),
+                "{key:?}: high watermark {} above durable offset {}",
+                partition.high_watermark,
+                log.durable_offset()
+            );
+            assert!(
+                log.log_start_offset() <= log.log_end_offset(),
+                "{key:?}: start after end"
+            );
+            let topic = self.cluster.topics.get(&key.topic);
+            assert!(
+                topic.is_some_and(|t| key.partition < t.partitions),
+                "{key:?}: partition without a topic"
+            );
+        }
+        assert!(self.pending_produces.len() <= WAITING_REQUESTS_MAX);
+        assert!(self.parked_fetches.len() <= WAITING_REQUESTS_MAX);
+    }
+
+    fn handle_request(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
+        match &request.body {
+            RequestKind::Produce(_) => self.handle_produce(io, id, request, true),
+            RequestKind::Fetch(_) => self.handle_fetch(io, id, request),
+            RequestKind::ListOffsets(_) => self.handle_list_offsets(io, id, request),
+            RequestKind::Metadata(_) => self.handle_metadata(io, id, request, true),
+            RequestKind::CreateTopics(_) => self.handle_create_topics(io, id, request),
+            RequestKind::DeleteTopics(_) => self.handle_delete_topics(io, id, request),
+            RequestKind::CreatePartitions(_) => self.handle_create_partitions(io, id, request),
+            RequestKind::InitProducerId(_) => self.handle_init_producer_id(io, id, request),
+            RequestKind::DescribeConfigs(_) => self.handle_describe_configs(io, id, request),
+            other => panic!(
+                "the front end routed a request the node does not handle: {:?}",
+                std::mem::discriminant(other)
+            ),
+        }
+    }
+
+    fn handle_timer(&mut self, io: &mut impl NodeIo, timer: TimerId) {
+        let Some(purpose) = self.timers.remove(&timer) else {
+            return;
+        };
+        match purpose {
+            TimerPurpose::FetchDeadline(id) => self.fetch_deadline(io, id),
+            TimerPurpose::Maintenance => {
+                self.run_maintenance(io);
+                self.schedule_maintenance(io);
+            }
+        }
+    }
+
+    fn handle_disk(&mut self, io: &mut impl NodeIo, completion: DiskCompletion) {
+        let Some(owner) = self.io_owners.remove(&completion.io) else {
+            // The partition was deleted while its sync was in flight.
+            return;
+        };
+        match owner {
+            IoOwner::Metadata => {
+                let durable = self.metadata.on_sync_complete(&completion);
+                if let Some(error) = self.metadata.failure() {
+                    self.fatal = Some(format!(
+                        "metadata log sync failed ({error}); stopping so that recovery runs on restart"
+                    ));
+                    return;
+                }
+                self.apply_metadata(io, durable);
+                self.start_metadata_sync(io);
+            }
+            IoOwner::Partition(key) => {
+                let Some(partition) = self.partitions.get_mut(&key) else {
+                    return;
+                };
+                let advanced = partition.log.on_sync_complete(&completion);
+                if partition.log.failure().is_some() {
+                    self.fail_waiters(io, &key);
+                    return;
+                }
+                if advanced {
+                    let durable = partition.log.durable_offset();
+                    assert!(
+                        durable >= partition.high_watermark,
+                        "durable offset went back"
+                    );
+                    partition.high_watermark = durable;
+                    self.on_high_watermark(io, &key);
+                }
+                self.start_partition_sync(io, &key);
+            }
+        }
+    }
+
+    /// Starts a group-commit round on a partition if it has undurable bytes and no
+    /// round in flight.
+    pub(crate) fn start_partition_sync(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return;
+        };
+        for io_id in partition.log.start_sync(io) {
+            self.io_owners
+                .insert(io_id, IoOwner::Partition(key.clone()));
+        }
+    }
+
+    pub(crate) fn start_metadata_sync(&mut self, io: &mut impl NodeIo) {
+        for io_id in self.metadata.start_sync(io) {
+            self.io_owners.insert(io_id, IoOwner::Metadata);
+        }
+    }
+
+    /// Appends a metadata record and starts making it durable. Returns the offset a
+    /// waiter must see durable.
+    pub(crate) fn append_metadata(
+        &mut self,
+        io: &mut impl NodeIo,
+        record: MetadataRecord,
+    ) -> Result<i64, String> {
+        let now_ms = io.wall_clock_ms();
+        let offset = self
+            .metadata
+            .append(io, record, now_ms)
+            .map_err(|error| error.to_string())?;
+        self.start_metadata_sync(io);
+        Ok(offset)
+    }
+
+    /// Applies newly durable metadata records, then releases the requests that waited
+    /// for them.
+    fn apply_metadata(&mut self, io: &mut impl NodeIo, records: Vec<MetadataRecord>) {
+        let now_ms = io.wall_clock_ms();
+        for record in &records {
+            match record {
+                MetadataRecord::CreateTopic { name, .. } => {
+                    self.topics_being_created.remove(name);
+                }
+                MetadataRecord::DeleteTopic { name, .. } => {
+                    self.topics_being_deleted.remove(name);
+                }
+                _ => {}
+            }
+            match self.cluster.apply(record) {
+                Applied::Nothing => {}
+                Applied::PartitionsCreated { topic, partitions } => {
+                    let log_config = self.cluster.topics[&topic]
+                        .config
+                        .effective(&self.config.log);
+                    for partition in partitions {
+                        let dir = partition_dir(&topic, partition);
+                        match PartitionLog::open(io, &dir, log_config.clone(), now_ms) {
+                            Ok((log, _)) => {
+                                let high_watermark = log.durable_offset();
+                                self.partitions.insert(
+                                    TopicPartition::new(topic.clone(), partition),
+                                    Partition {
+                                        log,
+                                        high_watermark,
+                                        leader_epoch: 0,
+                                    },
+                                );
+                            }
+                            Err(error) => {
+                                // The topic exists but this partition is offline until a
+                                // restart opens it; requests to it get KAFKA_STORAGE_ERROR.
+                                tracing::warn!("cannot create {dir}: {error}");
+                            }
+                        }
+                    }
+                }
+                Applied::TopicDeleted { topic } => self.remove_topic_partitions(io, &topic),
+            }
+        }
+        let durable = self.metadata.log().durable_offset();
+        let mut ready = Vec::new();
+        self.metadata_waits.retain_mut(|(offset, id, wait)| {
+            if *offset < durable {
+                let wait = std::mem::replace(
+                    wait,
+                    MetadataWait::Respond(ResponseKind::ApiVersions(Default::default())),
+                );
+                ready.push((*id, wait));
+                false
+            } else {
+                true
+            }
+        });
+        for (id, wait) in ready {
+            match wait {
+                MetadataWait::Respond(response) => io.respond(id, response),
+                MetadataWait::Redispatch(request) => match &request.body {
+                    RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
+                    RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
+                    _ => unreachable!("only produce and metadata are redispatched"),
+                },
+            }
+        }
+    }
+
+    fn remove_topic_partitions(&mut self, io: &mut impl NodeIo, topic: &Topic) {
+        let keys: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|key| key.topic == topic.name)
+            .cloned()
+            .collect();
+        for key in keys {
+            let partition = self.partitions.remove(&key).expect("listed");
+            self.io_owners
+                .retain(|_, owner| *owner != IoOwner::Partition(key.clone()));
+            if let Err(error) = partition.log.delete(io) {
+                // Left for the orphan sweep at the next start.
+                tracing::warn!(
+                    "deleting {}: {error}",
+                    partition_dir(&key.topic, key.partition)
+                );
+            }
+            self.fail_waiters(io, &key);
+        }
+    }
+
+    /// Allocates a timer id for `purpose` at `at`.
+    pub(crate) fn set_timer(
+        &mut self,
+        io: &mut impl NodeIo,
+        at: Instant,
+        purpose: TimerPurpose,
+    ) -> TimerId {
+        let timer = TimerId(self.next_timer);
+        self.next_timer += 1;
+        self.timers.insert(timer, purpose);
+        io.set_timer(at, timer);
+        timer
+    }
+
+    fn schedule_maintenance(&mut self, io: &mut impl NodeIo) {
+        let interval = Duration::from_millis(self.config.retention_check_interval_ms.max(1) as u64);
+        let at = io.now() + interval;
+        self.set_timer(io, at, TimerPurpose::Maintenance);
+    }
+
+    fn run_maintenance(&mut self, io: &mut impl NodeIo) {
+        let now_ms = io.wall_clock_ms();
+        for (key, partition) in self.partitions.iter_mut() {
+            if let Err(error) = partition.log.maintain(io, now_ms) {
+                tracing::warn!("retention on {key:?}: {error}");
+            }
+        }
+        let keys: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        for key in keys {
+            // A time-based roll creates a file whose directory entry must be synced.
+            self.start_partition_sync(io, &key);
+        }
+    }
+
+    /// Parked fetches and waiting produces on `key` are answered with errors: the
+    /// partition's log failed or the partition is gone.
+    fn fail_waiters(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        self.resolve_produces(io, key);
+        self.wake_fetches(io, key);
+    }
+
+    /// The high watermark of `key` advanced: answer what waited for it.
+    fn on_high_watermark(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        self.resolve_produces(io, key);
+        self.wake_fetches(io, key);
+    }
+}
+
+/// Removes partition directories whose topic is gone (a delete interrupted by a
+/// crash). Only directories named like `<legal topic>-<number>` are touched.
+fn remove_orphan_partition_dirs(
+    disk: &mut impl Disk,
+    cluster: &ClusterState,
+) -> Result<(), NodeError> {
+    for name in disk.read_dir("")? {
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            continue;
+        };
+        if topic == crate::topics::METADATA_TOPIC
+            || crate::topics::validate_topic_name(topic).is_err()
+        {
+            continue;
+        }
+        let live = cluster
+            .topics
+            .get(topic)
+            .is_some_and(|t| partition >= 0 && partition < t.partitions);
+        if !live {
+            tracing::warn!("removing directory {name} of a deleted topic");
+            disk.remove_dir_all(&name)?;
+        }
+    }
+    Ok(())
+}
+
+fn random_cluster_id(io: &mut impl Io) -> String {
+    // 22 characters of URL-safe base64 from 128 random bits, like Kafka's cluster ids.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = [io.random(), io.random()];
+    let mut id = String::with_capacity(22);
+    for index in 0..22 {
+        let word = &mut bits[index / 11];
+        id.push(ALPHABET[(*word & 63) as usize] as char);
+        *word >>= 6;
+    }
+    id
+}

@@ -1,0 +1,292 @@
+//! Produce: validate, append, wait for durability, answer.
+//!
+//! Every batch is appended to its partition's log at once (page cache) and a group-commit
+//! sync starts if none is in flight. With `acks=1` or `acks=all` the answer waits until
+//! the partition's high watermark passes the batch, that is until its sync completed.
+//! On a single replica `acks=1` and `acks=all` therefore promise the same thing: the
+//! batch is on disk. With `acks=0` nothing is answered, as Kafka specifies.
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceResponse, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use odradek_log::batch::BatchHeader;
+use odradek_log::partition::AppendOutcome;
+
+use crate::error::ErrorCode;
+use crate::node::{
+    Node, NodeIo, PendingProduce, Request, RequestId, TopicPartition, WAITING_REQUESTS_MAX,
+};
+
+/// Outcome of appending one partition's records.
+struct PartitionAppend {
+    error: ErrorCode,
+    message: Option<String>,
+    base_offset: i64,
+    /// Offset that must fall below the high watermark before the answer (last offset + 1).
+    durable_needed: Option<i64>,
+}
+
+impl PartitionAppend {
+    fn failed(error: ErrorCode, message: impl Into<Option<String>>) -> PartitionAppend {
+        PartitionAppend {
+            error,
+            message: message.into(),
+            base_offset: -1,
+            durable_needed: None,
+        }
+    }
+}
+
+impl Node {
+    pub(crate) fn handle_produce(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+        auto_create: bool,
+    ) {
+        let RequestKind::Produce(produce) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let acks = produce.acks;
+        if auto_create && self.config.auto_create_topics_enable {
+            let names: Vec<String> = produce
+                .topic_data
+                .iter()
+                .map(|t| t.name.0.as_str().to_string())
+                .collect();
+            if self.auto_create_then_redispatch(io, id, &request, &names) {
+                return;
+            }
+        }
+        let refuse_all = if !matches!(acks, -1..=1) {
+            Some((
+                ErrorCode::InvalidRequiredAcks,
+                format!("acks must be -1, 0 or 1, not {acks}"),
+            ))
+        } else if produce.transactional_id.is_some() {
+            Some((
+                ErrorCode::InvalidRequest,
+                "transactions are not supported yet".to_string(),
+            ))
+        } else {
+            None
+        };
+        let now_ms = io.wall_clock_ms();
+        let mut response = ProduceResponse::default();
+        let mut waits = Vec::new();
+        let mut touched = Vec::new();
+        for (topic_index, topic) in produce.topic_data.iter().enumerate() {
+            let name = self.resolve_topic_name(&topic.name, topic.topic_id);
+            let mut topic_response = TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id);
+            for (partition_index, data) in topic.partition_data.iter().enumerate() {
+                let key = TopicPartition::new(name.clone(), data.index);
+                let outcome = match &refuse_all {
+                    Some((code, message)) => PartitionAppend::failed(*code, message.clone()),
+                    None => self.append_partition(io, &key, data.records.as_deref(), acks, now_ms),
+                };
+                if let Some(needed) = outcome.durable_needed {
+                    touched.push(key.clone());
+                    waits.push((topic_index, partition_index, key.clone(), needed));
+                }
+                let log_start_offset = self
+                    .partitions
+                    .get(&key)
+                    .map_or(-1, |p| p.log.log_start_offset());
+                topic_response.partition_responses.push(
+                    PartitionProduceResponse::default()
+                        .with_index(data.index)
+                        .with_error_code(outcome.error.code())
+                        .with_base_offset(outcome.base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(log_start_offset)
+                        .with_error_message(outcome.message.map(StrBytes::from_string)),
+                );
+            }
+            response.responses.push(topic_response);
+        }
+        touched.dedup();
+        for key in &touched {
+            self.start_partition_sync(io, key);
+        }
+        if acks == 0 {
+            return;
+        }
+        let mut pending = PendingProduce { response, waits };
+        self.settle_produce(&mut pending);
+        if pending.waits.is_empty() {
+            io.respond(id, ResponseKind::Produce(pending.response));
+        } else if self.pending_produces.len() >= WAITING_REQUESTS_MAX {
+            for (topic_index, partition_index, _, _) in pending.waits.drain(..) {
+                let partition = &mut pending.response.responses[topic_index].partition_responses
+                    [partition_index];
+                partition.error_code = ErrorCode::RequestTimedOut.code();
+            }
+            io.respond(id, ResponseKind::Produce(pending.response));
+        } else {
+            self.pending_produces.insert(id, pending);
+        }
+    }
+
+    /// Appends the batches of one partition. The first failing batch ends the
+    /// partition's part of the request; batches before it stay appended (their
+    /// offsets are simply not reported, as in Kafka).
+    fn append_partition(
+        &mut self,
+        io: &mut impl NodeIo,
+        key: &TopicPartition,
+        records: Option<&[u8]>,
+        acks: i16,
+        now_ms: i64,
+    ) -> PartitionAppend {
+        let min_insync = self.min_insync_replicas(&key.topic);
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return PartitionAppend::failed(ErrorCode::UnknownTopicOrPartition, None);
+        };
+        if acks == -1 && min_insync > 1 {
+            // One replica is in sync on a single node; Kafka refuses acks=all writes
+            // when fewer replicas than min.insync.replicas are in sync.
+            return PartitionAppend::failed(
+                ErrorCode::NotEnoughReplicas,
+                format!("min.insync.replicas is {min_insync} but only 1 replica is in sync"),
+            );
+        }
+        let Some(records) = records.filter(|r| !r.is_empty()) else {
+            return PartitionAppend::failed(ErrorCode::CorruptMessage, "no records".to_string());
+        };
+        let batches = match split_batches(records) {
+            Ok(batches) => batches,
+            Err(message) => return PartitionAppend::failed(ErrorCode::CorruptMessage, message),
+        };
+        let mut base_offset = None;
+        let mut last_offset = -1;
+        for (start, end, header) in batches {
+            if header.is_transactional() || header.is_control() {
+                return PartitionAppend::failed(
+                    ErrorCode::InvalidRecord,
+                    "transactional batches are not supported yet".to_string(),
+                );
+            }
+            let mut batch = records[start..end].to_vec();
+            match partition
+                .log
+                .append(io, &mut batch, partition.leader_epoch, now_ms)
+            {
+                Ok(AppendOutcome::Appended {
+                    base_offset: base,
+                    last_offset: last,
+                    ..
+                })
+                | Ok(AppendOutcome::Duplicate {
+                    base_offset: base,
+                    last_offset: last,
+                }) => {
+                    base_offset.get_or_insert(base);
+                    last_offset = last_offset.max(last);
+                }
+                Err(error) => {
+                    return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
+                }
+            }
+        }
+        PartitionAppend {
+            error: ErrorCode::None,
+            message: None,
+            base_offset: base_offset.expect("at least one batch"),
+            durable_needed: Some(last_offset + 1),
+        }
+    }
+
+    /// Drops from `pending.waits` every wait that is satisfied (the high watermark
+    /// passed it) or can never be (partition gone or failed), filling in errors.
+    pub(crate) fn settle_produce(&self, pending: &mut PendingProduce) {
+        let response = &mut pending.response;
+        pending
+            .waits
+            .retain(|(topic_index, partition_index, key, needed)| {
+                let partition_response =
+                    &mut response.responses[*topic_index].partition_responses[*partition_index];
+                match self.partitions.get(key) {
+                    None => {
+                        partition_response.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        partition_response.base_offset = -1;
+                        false
+                    }
+                    Some(partition) if partition.log.failure().is_some() => {
+                        partition_response.error_code = ErrorCode::KafkaStorageError.code();
+                        partition_response.base_offset = -1;
+                        false
+                    }
+                    Some(partition) => partition.high_watermark < *needed,
+                }
+            });
+    }
+
+    /// Answers every waiting produce that `key`'s progress (or failure) settled.
+    pub(crate) fn resolve_produces(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        let ids: Vec<RequestId> = self
+            .pending_produces
+            .iter()
+            .filter(|(_, pending)| pending.waits.iter().any(|(_, _, k, _)| k == key))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let mut pending = self.pending_produces.remove(&id).expect("listed");
+            self.settle_produce(&mut pending);
+            if pending.waits.is_empty() {
+                io.respond(id, ResponseKind::Produce(pending.response));
+            } else {
+                self.pending_produces.insert(id, pending);
+            }
+        }
+    }
+
+    /// The topic's `min.insync.replicas`, or the broker default.
+    pub(crate) fn min_insync_replicas(&self, topic: &str) -> i32 {
+        self.cluster
+            .topics
+            .get(topic)
+            .and_then(|t| t.config.get("min.insync.replicas"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.config.min_insync_replicas)
+    }
+
+    /// A topic's name from a request that names it or, in newer versions, gives its id.
+    pub(crate) fn resolve_topic_name(&self, name: &TopicName, topic_id: uuid::Uuid) -> String {
+        if !name.0.is_empty() || topic_id.is_nil() {
+            return name.0.as_str().to_string();
+        }
+        let (high, low) = topic_id.as_u64_pair();
+        self.cluster
+            .topics
+            .values()
+            .find(|t| t.id.high == high && t.id.low == low)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Splits a partition's `records` into whole batches: (start, end, header).
+fn split_batches(records: &[u8]) -> Result<Vec<(usize, usize, BatchHeader)>, String> {
+    let mut batches = Vec::new();
+    let mut start = 0usize;
+    while start < records.len() {
+        let header = BatchHeader::parse(&records[start..]).map_err(|e| e.to_string())?;
+        let size =
+            usize::try_from(header.size_bytes()).map_err(|_| "batch too large".to_string())?;
+        let end = start
+            .checked_add(size)
+            .filter(|end| *end <= records.len())
+            .ok_or_else(|| {
+                format!(
+                    "batch at byte {start} claims {size} bytes but only {} remain",
+                    records.len() - start
+                )
+            })?;
+        batches.push((start, end, header));
+        start = end;
+    }
+    Ok(batches)
+}

@@ -1,0 +1,358 @@
+//! Topics: legal names, per-topic configuration, and the registry the node keeps.
+//!
+//! A topic's configuration is a set of overrides (what CreateTopics set) on top of the
+//! broker's defaults; [`TopicConfig::effective`] turns both into the [`LogConfig`] its
+//! partitions run with. Keys and meanings are Kafka's topic-level configs.
+
+use std::collections::BTreeMap;
+
+use odradek_log::partition::LogConfig;
+
+use crate::error::ErrorCode;
+
+/// Longest legal topic name (Kafka's limit, from the 255-byte file name limit).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Most partitions one topic may have; bounds the files a CreateTopics can open.
+pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
+/// The internal topic that holds the cluster's metadata records. Reserved.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// A topic as the node knows it once its creation record is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// The topic's id (Kafka's topic UUID), as two halves.
+    pub id: TopicId,
+    /// Number of partitions, numbered `0..partitions`.
+    pub partitions: i32,
+    /// Per-topic configuration overrides.
+    pub config: TopicConfig,
+}
+
+/// A topic's UUID as two big-endian halves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicId {
+    /// The first 8 bytes.
+    pub high: u64,
+    /// The last 8 bytes.
+    pub low: u64,
+}
+
+impl TopicId {
+    /// A random version-4 UUID from two random words.
+    pub fn random(high: u64, low: u64) -> TopicId {
+        // Set the version (4) and variant (10xx) bits as RFC 4122 says.
+        let high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+        let low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+        TopicId { high, low }
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        format!("{:016x}{:016x}", self.high, self.low)
+    }
+
+    /// Parses [`TopicId::to_hex`]'s output.
+    pub fn from_hex(text: &str) -> Option<TopicId> {
+        if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let high = u64::from_str_radix(&text[..16], 16).ok()?;
+        let low = u64::from_str_radix(&text[16..], 16).ok()?;
+        Some(TopicId { high, low })
+    }
+
+    /// Whether this is the all-zero id Kafka uses for "no id".
+    pub fn is_zero(self) -> bool {
+        self.high == 0 && self.low == 0
+    }
+}
+
+/// Checks a topic name against Kafka's rules: 1 to 249 characters of
+/// `[a-zA-Z0-9._-]`, not `.` or `..`, and not reserved.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".to_string());
+    }
+    if name.len() > TOPIC_NAME_BYTES_MAX {
+        return Err(format!(
+            "topic name is longer than {TOPIC_NAME_BYTES_MAX} characters"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be '{name}'"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "topic name contains illegal character {bad:?}; legal are [a-zA-Z0-9._-]"
+        ));
+    }
+    if name == METADATA_TOPIC {
+        return Err(format!("topic name {METADATA_TOPIC} is reserved"));
+    }
+    Ok(())
+}
+
+/// The directory of one partition's log, relative to the data directory (Kafka's layout).
+pub fn partition_dir(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// How a topic-level config value is typed, for validation and DescribeConfigs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigType {
+    /// `true` / `false`.
+    Boolean,
+    /// Free text from a fixed set.
+    String,
+    /// 32-bit integer.
+    Int,
+    /// 64-bit integer.
+    Long,
+}
+
+impl ConfigType {
+    /// Kafka's DescribeConfigs `config_type` number.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Long => 5,
+        }
+    }
+}
+
+/// One topic-level configuration key Odradek understands.
+#[derive(Clone, Copy, Debug)]
+pub struct ConfigKey {
+    /// Kafka's name for it.
+    pub name: &'static str,
+    /// Its type.
+    pub config_type: ConfigType,
+    /// What it does, for DescribeConfigs documentation.
+    pub documentation: &'static str,
+}
+
+/// Every topic-level key CreateTopics accepts, in the order DescribeConfigs lists them.
+pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        name: "cleanup.policy",
+        config_type: ConfigType::String,
+        documentation: "Only 'delete' is supported: old segments are removed by retention.",
+    },
+    ConfigKey {
+        name: "compression.type",
+        config_type: ConfigType::String,
+        documentation: "Only 'producer' is supported: batches are stored as the producer compressed them.",
+    },
+    ConfigKey {
+        name: "max.message.bytes",
+        config_type: ConfigType::Int,
+        documentation: "Largest record batch the topic accepts, in bytes.",
+    },
+    ConfigKey {
+        name: "message.timestamp.type",
+        config_type: ConfigType::String,
+        documentation: "Only 'CreateTime' is supported.",
+    },
+    ConfigKey {
+        name: "min.insync.replicas",
+        config_type: ConfigType::Int,
+        documentation: "Replicas that must have a write before acks=all succeeds.",
+    },
+    ConfigKey {
+        name: "retention.bytes",
+        config_type: ConfigType::Long,
+        documentation: "Delete old segments while the partition is larger than this; -1 for no limit.",
+    },
+    ConfigKey {
+        name: "retention.ms",
+        config_type: ConfigType::Long,
+        documentation: "Delete segments whose newest record is older than this; -1 for no limit.",
+    },
+    ConfigKey {
+        name: "segment.bytes",
+        config_type: ConfigType::Int,
+        documentation: "Roll to a new segment file at this size.",
+    },
+    ConfigKey {
+        name: "segment.ms",
+        config_type: ConfigType::Long,
+        documentation: "Roll to a new segment file after this long.",
+    },
+    ConfigKey {
+        name: "index.interval.bytes",
+        config_type: ConfigType::Int,
+        documentation: "Bytes between entries of the sparse offset index.",
+    },
+    ConfigKey {
+        name: "unclean.leader.election.enable",
+        config_type: ConfigType::Boolean,
+        documentation: "Only 'false' is supported: an out-of-sync replica never becomes leader.",
+    },
+];
+
+/// Smallest `segment.bytes` accepted: room for a header and a small batch.
+pub const SEGMENT_BYTES_MIN: i64 = 512;
+
+/// Per-topic configuration overrides, validated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    overrides: BTreeMap<String, String>,
+}
+
+impl TopicConfig {
+    /// Validates `entries` (key, value) and builds the overrides.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TopicConfig, (ErrorCode, String)> {
+        let mut overrides = BTreeMap::new();
+        for (key, value) in entries {
+            validate_config_value(key, value)
+                .map_err(|message| (ErrorCode::InvalidConfig, message))?;
+            overrides.insert(key.to_string(), value.to_string());
+        }
+        Ok(TopicConfig { overrides })
+    }
+
+    /// The overrides, sorted by key.
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        &self.overrides
+    }
+
+    /// The value set for `key` on this topic, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.overrides.get(key).map(String::as_str)
+    }
+
+    /// The log configuration the topic's partitions use: broker defaults with
+    /// this topic's overrides applied.
+    pub fn effective(&self, defaults: &LogConfig) -> LogConfig {
+        let mut config = defaults.clone();
+        let long = |key: &str| self.get(key).and_then(|v| v.parse::<i64>().ok());
+        if let Some(v) = long("segment.bytes") {
+            config.segment_bytes = v as u64;
+        }
+        if let Some(v) = long("segment.ms") {
+            config.segment_ms = v;
+        }
+        if let Some(v) = long("retention.ms") {
+            config.retention_ms = v;
+        }
+        if let Some(v) = long("retention.bytes") {
+            config.retention_bytes = v;
+        }
+        if let Some(v) = long("max.message.bytes") {
+            config.max_message_bytes = v as u32;
+        }
+        if let Some(v) = long("index.interval.bytes") {
+            config.index_interval_bytes = v as u32;
+        }
+        config
+    }
+}
+
+/// The value a key has when no topic overrides it, as text.
+pub fn default_config_value(key: &str, defaults: &LogConfig, min_insync_replicas: i32) -> String {
+    match key {
+        "cleanup.policy" => "delete".to_string(),
+        "compression.type" => "producer".to_string(),
+        "max.message.bytes" => defaults.max_message_bytes.to_string(),
+        "message.timestamp.type" => "CreateTime".to_string(),
+        "min.insync.replicas" => min_insync_replicas.to_string(),
+        "retention.bytes" => defaults.retention_bytes.to_string(),
+        "retention.ms" => defaults.retention_ms.to_string(),
+        "segment.bytes" => defaults.segment_bytes.to_string(),
+        "segment.ms" => defaults.segment_ms.to_string(),
+        "index.interval.bytes" => defaults.index_interval_bytes.to_string(),
+        "unclean.leader.election.enable" => "false".to_string(),
+        other => panic!("no default for unknown topic config {other}"),
+    }
+}
+
+fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
+    let int_in = |low: i64, high: i64| -> Result<(), String> {
+        match value.parse::<i64>() {
+            Ok(v) if (low..=high).contains(&v) => Ok(()),
+            _ => Err(format!(
+                "invalid value {value:?} for {key}: expected an integer in [{low}, {high}]"
+            )),
+        }
+    };
+    match key {
+        "cleanup.policy" => one_of(key, value, &["delete"]),
+        "compression.type" => one_of(key, value, &["producer"]),
+        "message.timestamp.type" => one_of(key, value, &["CreateTime"]),
+        "unclean.leader.election.enable" => one_of(key, value, &["false"]),
+        "max.message.bytes" => int_in(0, i32::MAX as i64),
+        "min.insync.replicas" => int_in(1, i32::MAX as i64),
+        "retention.bytes" | "retention.ms" => int_in(-1, i64::MAX),
+        "segment.bytes" => int_in(SEGMENT_BYTES_MIN, i32::MAX as i64),
+        "segment.ms" => int_in(1, i64::MAX),
+        "index.interval.bytes" => int_in(0, i32::MAX as i64),
+        _ => Err(format!("unknown topic config {key:?}")),
+    }
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported value {value:?} for {key}: Odradek supports {allowed:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_topic_name_rules() {
+        assert!(validate_topic_name("user-events").is_ok());
+        assert!(validate_topic_name("a.b_c-1").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("has space").is_err());
+        assert!(validate_topic_name("slash/y").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(METADATA_TOPIC).is_err());
+    }
+
+    #[test]
+    fn overrides_apply_over_defaults() {
+        let config =
+            TopicConfig::from_entries([("retention.ms", "1000"), ("segment.bytes", "4096")])
+                .expect("valid");
+        let effective = config.effective(&LogConfig::default());
+        assert_eq!(effective.retention_ms, 1000);
+        assert_eq!(effective.segment_bytes, 4096);
+        assert_eq!(
+            effective.max_message_bytes,
+            LogConfig::default().max_message_bytes
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let (code, message) =
+            TopicConfig::from_entries([("retention.ms", "soon")]).expect_err("invalid");
+        assert_eq!(code, ErrorCode::InvalidConfig);
+        assert!(message.contains("retention.ms"), "{message}");
+        assert!(TopicConfig::from_entries([("cleanup.policy", "compact")]).is_err());
+        assert!(TopicConfig::from_entries([("no.such.key", "1")]).is_err());
+    }
+
+    #[test]
+    fn topic_id_hex_round_trip() {
+        let id = TopicId::random(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        assert_eq!(TopicId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(id.high >> 12 & 0xF, 4, "version 4");
+    }
+}
