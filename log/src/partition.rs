@@ -808,8 +808,20 @@ impl PartitionLog {
             }
             index += 1;
             position = 0;
-            if let Some(next) = self.segments.get(index) {
-                assert_eq!(next.base_offset, expected);
+            if let Some(next) = self.segments.get(index)
+                && next.base_offset != expected
+            {
+                // The last header of the segment lied about its offsets.
+                if result.bytes.is_empty() {
+                    return Err(ReadError::Corrupt {
+                        offset: expected,
+                        reason: format!(
+                            "segment ends at offset {expected}, the next one starts at {}",
+                            next.base_offset
+                        ),
+                    });
+                }
+                break;
             }
         }
         Ok(result)

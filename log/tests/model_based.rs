@@ -15,7 +15,7 @@
 //!   accepted only from the corrupted batch onward;
 //! - a flipped bit is never served (a read is `Corrupt` or stops before it).
 //!
-//! `PROPTEST_CASES` scales the run (default 48 cases).
+//! `PROPTEST_CASES` scales the run (default 256 cases).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -974,7 +974,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(48)
+        .unwrap_or(256)
 }
 
 proptest! {
@@ -992,7 +992,7 @@ proptest! {
     fn partition_log_matches_model_across_crashes_and_faults(
         config in config_strategy(),
         seed in any::<u64>(),
-        ops in prop::collection::vec(op_strategy(), 1..160),
+        ops in prop::collection::vec(op_strategy(), 1..300),
     ) {
         run(config, seed, &ops);
     }
