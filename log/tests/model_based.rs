@@ -335,6 +335,45 @@ struct Harness {
     log: Option<PartitionLog>,
     model: Model,
     config: LogConfig,
+    coverage: Coverage,
+}
+
+/// What a run exercised, so a quiet run cannot pass for a thorough one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Coverage {
+    appended: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    invalid_epoch: u64,
+    append_disk_errors: u64,
+    sync_failures: u64,
+    crashes: u64,
+    crashes_losing_batches: u64,
+    recovery_truncations: u64,
+    corrupt_reads: u64,
+    latent_corruption_caught: u64,
+    segments_deleted: u64,
+    truncations: u64,
+    torn_writes: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, other: &Coverage) {
+        self.appended += other.appended;
+        self.duplicates += other.duplicates;
+        self.out_of_order += other.out_of_order;
+        self.invalid_epoch += other.invalid_epoch;
+        self.append_disk_errors += other.append_disk_errors;
+        self.sync_failures += other.sync_failures;
+        self.crashes += other.crashes;
+        self.crashes_losing_batches += other.crashes_losing_batches;
+        self.recovery_truncations += other.recovery_truncations;
+        self.corrupt_reads += other.corrupt_reads;
+        self.latent_corruption_caught += other.latent_corruption_caught;
+        self.segments_deleted += other.segments_deleted;
+        self.truncations += other.truncations;
+        self.torn_writes += other.torn_writes;
+    }
 }
 
 impl Harness {
@@ -356,6 +395,9 @@ impl Harness {
         let report = self.open();
         let log_start_offset = report.log_start_offset;
         let log_end_offset = report.log_end_offset;
+        self.coverage.recovery_truncations += u64::from(report.truncation.is_some());
+        self.coverage.crashes_losing_batches +=
+            u64::from(log_end_offset < self.model.log_end_offset);
         assert!(
             log_start_offset >= self.model.log_start_offset,
             "log start offset went back"
@@ -523,6 +565,7 @@ impl Harness {
                     .complete_some_syncs(u32::from(*complete_per_mille), fail_per_mille);
                 let log = self.log.as_mut().unwrap();
                 for completion in completions {
+                    self.coverage.sync_failures += u64::from(completion.result.is_err());
                     let before = log.durable_offset();
                     let advanced = log.on_sync_complete(&completion);
                     assert_eq!(advanced, log.durable_offset() > before);
@@ -546,6 +589,7 @@ impl Harness {
                     ..CrashOptions::default()
                 };
                 self.disk.crash_with(*seed, options);
+                self.coverage.crashes += 1;
                 self.reopen_and_check(promised);
             }
             Op::Reopen => {
@@ -590,7 +634,7 @@ impl Harness {
                     Ok(read) => {
                         assert!(read.bytes.is_empty(), "served a batch that read corrupted")
                     }
-                    Err(ReadError::Corrupt { .. }) => {}
+                    Err(ReadError::Corrupt { .. }) => self.coverage.latent_corruption_caught += 1,
                     Err(error) => panic!("latent read: {error:?}"),
                 }
                 self.disk.clear_read_corruption();
@@ -621,6 +665,7 @@ impl Harness {
                             "deleted data that was not durable"
                         );
                         assert_eq!(report.log_start_offset, self.log().log_start_offset());
+                        self.coverage.segments_deleted += report.segments_deleted as u64;
                         self.model.drop_below(report.log_start_offset);
                     }
                     Err(LogError::Disk(_)) if self.model.write_fault_armed => {}
@@ -645,6 +690,7 @@ impl Harness {
                             .map_or(offset, |i| self.model.batches[i].base);
                         assert_eq!(self.log().log_end_offset(), end);
                         if end < self.model.log_end_offset {
+                            self.coverage.truncations += 1;
                             self.model.truncate_to(end);
                             self.model.rebuild_producers();
                         }
@@ -736,6 +782,7 @@ impl Harness {
                     corrupted: false,
                 });
                 self.model.log_end_offset = last_offset + 1;
+                self.coverage.appended += 1;
                 if header.producer_id >= 0 {
                     let client = self.model.clients.get_mut(&header.producer_id).unwrap();
                     if client.0 == header.producer_epoch {
@@ -751,20 +798,23 @@ impl Harness {
                 Expected::Duplicate(base, last),
             ) => {
                 assert_eq!((base_offset, last_offset), (base, last));
+                self.coverage.duplicates += 1;
             }
             (
                 Err(AppendError::InvalidProducerEpoch { current, .. }),
                 Expected::InvalidEpoch(epoch),
             ) => {
                 assert_eq!(current, epoch);
+                self.coverage.invalid_epoch += 1;
             }
             (Err(AppendError::OutOfOrderSequence { expected, .. }), Expected::OutOfOrder(want)) => {
                 assert_eq!(expected, want);
+                self.coverage.out_of_order += 1;
             }
             (
                 Err(AppendError::Disk(DiskError::NoSpace | DiskError::Io { .. })),
                 Expected::Accept,
-            ) if self.model.write_fault_armed => {}
+            ) if self.model.write_fault_armed => self.coverage.append_disk_errors += 1,
             (outcome, expected) => panic!(
                 "unexpected append outcome {outcome:?}, model expected {expected:?}; header {header:?}; log knows {:?}; model knows {:?}",
                 self.log
@@ -892,6 +942,7 @@ impl Harness {
                 }
             }
             Err(ReadError::Corrupt { .. }) => {
+                self.coverage.corrupt_reads += 1;
                 let first = first.expect("corrupt read inside the log");
                 assert!(
                     self.model.batches[..=first].iter().any(|b| b.corrupted),
@@ -919,7 +970,7 @@ impl Harness {
     }
 }
 
-fn run(config: LogConfig, seed: u64, ops: &[Op]) {
+fn run(config: LogConfig, seed: u64, ops: &[Op]) -> Coverage {
     let mut harness = Harness {
         disk: MemDisk::new(seed),
         log: None,
@@ -936,6 +987,7 @@ fn run(config: LogConfig, seed: u64, ops: &[Op]) {
             producers_tainted: false,
         },
         config,
+        coverage: Coverage::default(),
     };
     harness.open();
     for op in ops {
@@ -965,6 +1017,8 @@ fn run(config: LogConfig, seed: u64, ops: &[Op]) {
     harness.disk.crash(seed ^ 0x5eed);
     harness.reopen_and_check(promised);
     harness.check();
+    harness.coverage.torn_writes = harness.disk.stats().crash_writes_torn;
+    harness.coverage
 }
 
 /// Cases to run: `PROPTEST_CASES`, as proptest itself reads it, with a smaller default
@@ -995,5 +1049,52 @@ proptest! {
         ops in prop::collection::vec(op_strategy(), 1..300),
     ) {
         run(config, seed, &ops);
+    }
+}
+
+/// A fixed-seed run that must exercise every kind of fault and outcome at least once:
+/// a nemesis that never fires would let the property test pass vacuously.
+#[test]
+fn model_based_run_exercises_every_fault() {
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    let config = ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let total = std::cell::RefCell::new(Coverage::default());
+    let strategy = (
+        config_strategy(),
+        any::<u64>(),
+        prop::collection::vec(op_strategy(), 1..300),
+    );
+    runner
+        .run(&strategy, |(config, seed, ops)| {
+            total.borrow_mut().add(&run(config, seed, &ops));
+            Ok(())
+        })
+        .expect("model-based run");
+    let total = total.into_inner();
+    println!("{total:#?}");
+    let counters = [
+        ("appended", total.appended),
+        ("duplicates", total.duplicates),
+        ("out_of_order", total.out_of_order),
+        ("invalid_epoch", total.invalid_epoch),
+        ("append_disk_errors", total.append_disk_errors),
+        ("sync_failures", total.sync_failures),
+        ("crashes", total.crashes),
+        ("crashes_losing_batches", total.crashes_losing_batches),
+        ("recovery_truncations", total.recovery_truncations),
+        ("corrupt_reads", total.corrupt_reads),
+        ("latent_corruption_caught", total.latent_corruption_caught),
+        ("segments_deleted", total.segments_deleted),
+        ("truncations", total.truncations),
+        ("torn_writes", total.torn_writes),
+    ];
+    for (name, count) in counters {
+        assert!(count > 0, "{name} never happened: {total:?}");
     }
 }
