@@ -25,7 +25,7 @@ use odradek_log::io::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::disk::ProdDisk;
-use crate::node_api::{Event, Node, NodeIo, Request, RequestId};
+use odradek_replication::{Event, Node, NodeIo, Request, RequestId};
 
 /// Events handled per wake-up before timers are looked at again, so a flood of
 /// requests cannot starve a due timer (a fetch's `max_wait_ms`, retention).

@@ -14,16 +14,9 @@ mod config;
 mod disk;
 mod driver;
 mod guard;
-#[allow(dead_code)] // a stand-in until odradek_replication::node lands
-mod node_shim;
 mod server;
 mod versions;
 mod wire;
-
-/// The node interface the driver is written against.
-mod node_api {
-    pub use crate::node_shim::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
-}
 
 /// Odradek: a Kafka-compatible distributed log.
 #[derive(Parser)]

@@ -28,8 +28,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::driver::ClientRequest;
-use crate::node_api::Request;
 use crate::wire::{self, Inbound, Preamble};
+use odradek_replication::Request;
 
 /// Requests one connection may have waiting for responses. Kafka clients use 5 or
 /// fewer when idempotent; librdkafka's default is far higher, so it simply waits.

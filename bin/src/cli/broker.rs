@@ -20,8 +20,8 @@ use crate::cli::UsageError;
 use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
 use crate::driver::{self, LoopEnd, ProdIo};
-use crate::node_api::{Node, NodeConfig};
 use crate::server::{self, Limits};
+use odradek_replication::{Node, NodeConfig};
 
 /// Flags of `odradek broker`. Precedence: `--config` file, then `--override`s, then
 /// the dedicated flags.
@@ -101,6 +101,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         node_id: config.node_id,
         advertised_host,
         advertised_port: i32::from(advertised_port),
+        auto_create_topics_enable: config.auto_create_topics_enable,
+        num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        min_insync_replicas: config.min_insync_replicas,
+        log: config.log.clone(),
+        retention_check_interval_ms: config.retention_check_interval_ms,
     };
 
     let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();

@@ -2,6 +2,8 @@
 //! directory, and a minimal blocking Kafka client built on `kafka-protocol`'s client side.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod requests;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

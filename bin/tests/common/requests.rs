@@ -221,7 +221,12 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
             RequestKind::DeleteTopics(request)
         }
         ApiKey::InitProducerId => {
-            let mut request = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+            // An idempotent producer sends a null transactional id; a transactional one
+            // names itself (only the exhaustive shape, which is never sent to a broker).
+            let transactional_id = exhaustive.then(|| text("tx").into());
+            let mut request = InitProducerIdRequest::default()
+                .with_transactional_id(transactional_id)
+                .with_transaction_timeout_ms(60_000);
             if v >= 3 {
                 request = request
                     .with_producer_id((-1).into())
