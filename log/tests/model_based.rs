@@ -746,7 +746,11 @@ impl Harness {
             self.disk
                 .corrupt_stored(&path, position + at as u64, 1 << bit)
         );
-        self.model.batches[index].corrupted = true;
+        // Two flips of the same bit cancel out: ask the disk what it holds now.
+        let start = position as usize;
+        let stored = self.disk.file_contents(&path).expect("segment file");
+        let original = &self.model.batches[index].bytes;
+        self.model.batches[index].corrupted = stored[start..start + len] != original[..];
     }
 
     fn append(&mut self, mut bytes: Vec<u8>) {
