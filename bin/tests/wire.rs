@@ -669,3 +669,60 @@ fn kcat_lists_produces_and_consumes() {
         "{listing}"
     );
 }
+
+/// A long-polling Fetch holds back the answers to everything pipelined behind it, even
+/// ones the front end answers itself: Kafka clients match responses by order.
+#[test]
+fn responses_keep_request_order_behind_a_long_poll() {
+    let broker = Broker::start(&[]);
+    let mut client = broker.client();
+    create_topic(&mut client, "quiet", 1);
+    let RequestKind::Fetch(fetch) = sample(
+        ApiKey::Fetch,
+        12,
+        Shape {
+            topic: "quiet",
+            exhaustive: false,
+        },
+    ) else {
+        panic!()
+    };
+    let fetch = RequestKind::Fetch(fetch.with_max_wait_ms(400).with_min_bytes(1));
+    let api_versions = sample(
+        ApiKey::ApiVersions,
+        3,
+        Shape {
+            topic: "",
+            exhaustive: false,
+        },
+    );
+    let metadata = sample(
+        ApiKey::Metadata,
+        12,
+        Shape {
+            topic: "quiet",
+            exhaustive: false,
+        },
+    );
+
+    let started = std::time::Instant::now();
+    let first = client.send(ApiKey::Fetch, 12, &fetch);
+    let second = client.send(ApiKey::ApiVersions, 3, &api_versions);
+    let third = client.send(ApiKey::Metadata, 12, &metadata);
+    let ResponseKind::Fetch(response) = client.receive(ApiKey::Fetch, 12, first) else {
+        panic!()
+    };
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(350),
+        "the fetch waited for data"
+    );
+    assert!(matches!(
+        client.receive(ApiKey::ApiVersions, 3, second),
+        ResponseKind::ApiVersions(_)
+    ));
+    assert!(matches!(
+        client.receive(ApiKey::Metadata, 12, third),
+        ResponseKind::Metadata(_)
+    ));
+}
