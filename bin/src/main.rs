@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod client;
 mod config;
 mod disk;
 mod driver;
@@ -30,6 +31,14 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Broker(cli::broker::Args),
+    /// Create, list, describe, delete and alter topics (like kafka-topics).
+    Topics(cli::topics::Args),
+    /// Write lines from standard input as records (like kafka-console-producer).
+    Produce(cli::produce::Args),
+    /// Print records of a topic (like kafka-console-consumer, without a group).
+    Consume(cli::consume::Args),
+    /// Measure produce or consume throughput and latency.
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,10 @@ fn main() -> ExitCode {
     cli::init_logging();
     let result = match cli.command {
         Command::Broker(args) => cli::broker::run(args),
+        Command::Topics(args) => cli::topics::run(args),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@
 //!                                        CRC-32C)                task stamps each answer
 //! ```
 //!
-//! Every record is distinct (its value starts with a 64-bit counter) yet no record is
+//! Every record is distinct (its value starts with a hex counter) yet no record is
 //! built one by one: a template batch is copied, the counters written in place and the
 //! CRC recomputed. Latency is measured per request, from just before the request is
 //! queued to the moment its response is read off the socket, and counted once for every
@@ -711,7 +711,9 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
                                 } else {
                                     (last - first + 1) as u64
                                 };
-                                fetched_records += counted;
+                                // --records N stops inside a batch if it must.
+                                let room = wanted - records - fetched_records;
+                                fetched_records += counted.min(room);
                             }
                             fetched_bytes += batch.bytes.len() as u64;
                             position.next_offset = position.next_offset.max(batch.last_offset + 1);

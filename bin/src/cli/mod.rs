@@ -1,6 +1,11 @@
 //! The subcommands of `odradek`, one module each.
 
+pub mod bench;
 pub mod broker;
+pub mod client_tools;
+pub mod consume;
+pub mod produce;
+pub mod topics;
 
 /// An error in what the user asked for (flags, configuration): exit status 2.
 #[derive(Debug, thiserror::Error)]

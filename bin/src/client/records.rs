@@ -102,8 +102,8 @@ pub fn split_batches(mut records: Bytes) -> ClientResult<Vec<RawBatch>> {
     Ok(batches)
 }
 
-/// A prebuilt uncompressed batch of fixed-size records whose values start with an
-/// 8-byte big-endian counter. `fill` copies it, writes fresh counters and a timestamp
+/// A prebuilt uncompressed batch of fixed-size records whose values start with a
+/// counter in 16 hex digits (printable, so `odradek consume` shows it whole). `fill` copies it, writes fresh counters and a timestamp
 /// and recomputes the CRC: a memcpy and a hardware CRC-32C per batch, so every record
 /// sent is distinct at almost no cost.
 #[derive(Clone, Debug)]
@@ -174,11 +174,11 @@ impl BatchTemplate {
     /// A batch whose records carry counters `first_counter..first_counter + records()`.
     pub fn fill(&self, first_counter: u64, timestamp_ms: i64) -> Bytes {
         let mut batch = self.bytes.clone();
-        let counter_bytes = self.record_bytes.min(8);
+        let counter_bytes = self.record_bytes.min(COUNTER_DIGITS);
         for (index, &position) in self.value_positions.iter().enumerate() {
-            let counter = (first_counter + index as u64).to_be_bytes();
+            let digits = hex_digits(first_counter + index as u64);
             batch[position..position + counter_bytes]
-                .copy_from_slice(&counter[8 - counter_bytes..]);
+                .copy_from_slice(&digits[COUNTER_DIGITS - counter_bytes..]);
         }
         batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]
             .copy_from_slice(&timestamp_ms.to_be_bytes());
@@ -187,6 +187,15 @@ impl BatchTemplate {
         batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         Bytes::from(batch)
     }
+}
+
+/// Hex digits of the counter at the start of each benchmark record.
+const COUNTER_DIGITS: usize = 16;
+
+/// `value` as 16 lower-case hex digits.
+fn hex_digits(value: u64) -> [u8; COUNTER_DIGITS] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    std::array::from_fn(|i| HEX[((value >> (4 * (COUNTER_DIGITS - 1 - i))) & 0xf) as usize])
 }
 
 #[cfg(test)]
@@ -209,17 +218,14 @@ mod tests {
         for (index, record) in set.records.iter().enumerate() {
             let value = record.value.as_ref().expect("value");
             assert_eq!(value.len(), 100);
-            assert_eq!(
-                u64::from_be_bytes(value[..8].try_into().unwrap()),
-                index as u64
-            );
+            assert_eq!(&value[..16], format!("{index:016x}").as_bytes());
             assert_eq!(record.offset, index as i64);
             assert!(record.key.is_none());
         }
         let mut decoded = second.clone();
         let set = RecordBatchDecoder::decode(&mut decoded).expect("decodes");
         let value = set.records[0].value.as_ref().unwrap();
-        assert_eq!(u64::from_be_bytes(value[..8].try_into().unwrap()), 300);
+        assert_eq!(&value[..16], b"000000000000012c");
     }
 
     #[test]
@@ -229,8 +235,9 @@ mod tests {
         validate(&batch, 1 << 20).expect("valid");
         let mut decoded = batch.clone();
         let set = RecordBatchDecoder::decode(&mut decoded).expect("decodes");
-        assert_eq!(set.records[0].value.as_deref(), Some(&[0x01, 0x02][..]));
-        assert_eq!(set.records[2].value.as_deref(), Some(&[0x01, 0x04][..]));
+        // The last two hex digits of 0x0102, 0x0103, 0x0104.
+        assert_eq!(set.records[0].value.as_deref(), Some(&b"02"[..]));
+        assert_eq!(set.records[2].value.as_deref(), Some(&b"04"[..]));
     }
 
     #[test]
