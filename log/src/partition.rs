@@ -1431,7 +1431,8 @@ impl PartitionLog {
             }
             let file = disk.open(&path, OpenMode::ReadWrite)?;
             let file_bytes = disk.file_len(file)?;
-            let trusted = trusted_summary(disk, &self.dir, base, file_bytes);
+            let trusted_index = trusted_index(disk, &self.dir, base, file_bytes);
+            let trusted = trusted_index.as_ref().map(|t| t.summary);
             let mut trusted_bytes = trusted.map_or(0, |t| t.valid_bytes);
             let scan = |disk: &mut _, producers: &mut ProducerStates, verify_crc_from| {
                 let mut segment = Segment::new(base);
@@ -1476,6 +1477,11 @@ impl PartitionLog {
                 (segment, end, _) = scan(disk, &mut producers, 0)?;
             }
             let sealed = trusted_bytes == file_bytes && end.stop.is_none();
+            if sealed && let Some(index) = trusted_index {
+                // Headers were read without their CRC: take the timestamps and the
+                // index entries from the checksummed index files instead.
+                index.apply_to(&mut segment);
+            }
             segment.state = if sealed {
                 SealState::Sealed
             } else {
@@ -1646,29 +1652,73 @@ fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(),
     Ok(())
 }
 
+/// A sealed segment's index files, decoded and checked.
+struct TrustedIndex {
+    summary: SegmentSummary,
+    offsets: Vec<(i64, i64)>,
+    times: Vec<(i64, i64)>,
+}
+
+impl TrustedIndex {
+    /// Replaces the segment's header-derived indexes and max timestamp with the
+    /// index files' own, if they fit the segment.
+    fn apply_to(self, segment: &mut Segment) {
+        let summary = self.summary;
+        if summary.next_offset != segment.next_offset || summary.valid_bytes != segment.size_bytes {
+            return;
+        }
+        let offsets_fit = self
+            .offsets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+            && self.offsets.iter().all(|&(offset, position)| {
+                offset >= segment.base_offset
+                    && offset < segment.next_offset
+                    && position >= 0
+                    && (position as u64) < segment.size_bytes
+            });
+        let times_fit = self.times.windows(2).all(|w| w[0].0 < w[1].0)
+            && self
+                .times
+                .iter()
+                .all(|&(_, offset)| offset >= segment.base_offset && offset < segment.next_offset);
+        if !offsets_fit || !times_fit || self.offsets.len() > INDEX_ENTRIES_MAX {
+            return;
+        }
+        segment.offset_index = self.offsets.iter().map(|&(o, p)| (o, p as u64)).collect();
+        segment.time_index = self.times;
+        segment.max_timestamp = (summary.offset_of_max_timestamp >= 0)
+            .then_some((summary.max_timestamp, summary.offset_of_max_timestamp));
+    }
+}
+
 /// What segment `base`'s index files vouch for: their trailers agree, their checksums
 /// match, and the data file is at least as long as they say. `None` if not.
-fn trusted_summary(
+fn trusted_index(
     disk: &mut impl Disk,
     dir: &str,
     base: i64,
     file_bytes: u64,
-) -> Option<SegmentSummary> {
-    let mut summaries = Vec::new();
+) -> Option<TrustedIndex> {
+    let mut decoded = Vec::new();
     for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
         let path = join(dir, &segment_file_name(base, kind));
         if !disk.exists(&path) {
             return None;
         }
         let bytes = read_whole_file(disk, &path).ok()?;
-        let (summary, _) = decode_index(kind, &bytes).ok()?;
-        summaries.push(summary);
+        decoded.push(decode_index(kind, &bytes).ok()?);
     }
-    let summary = summaries[0];
-    if summaries[1] != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
+    let (times_summary, times) = decoded.pop().expect("two files");
+    let (summary, offsets) = decoded.pop().expect("two files");
+    if times_summary != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
         return None;
     }
-    Some(summary)
+    Some(TrustedIndex {
+        summary,
+        offsets,
+        times,
+    })
 }
 
 fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {

@@ -632,3 +632,29 @@ fn close_seals_the_active_segment_when_everything_is_durable() {
     append(&mut log, &mut disk, batch(1, 10));
     assert_eq!(log.log_end_offset(), 2);
 }
+
+#[test]
+fn sealed_segment_timestamps_come_from_its_checksummed_index_not_unchecked_headers() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for i in 0..8i64 {
+        let mut b = build_batch(1000 + i, None, &[&[b'x'; 300]]);
+        log.append(&mut disk, &mut b, 1, NOW).unwrap();
+    }
+    sync_all(&mut log, &mut disk);
+    let expected = log.max_timestamp();
+    drop(log);
+    // Flip the top bit of max_timestamp (byte 35) of the first batch, in a sealed segment.
+    let first = format!("{DIR}/00000000000000000000.log");
+    assert!(disk.corrupt_stored(&first, 35, 0x40));
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(
+        report.truncation, None,
+        "sealed: headers are not CRC-checked"
+    );
+    assert_eq!(log.max_timestamp(), expected);
+    assert!(matches!(
+        log.read(&mut disk, 0, i64::MAX, u32::MAX),
+        Err(ReadError::Corrupt { offset: 0, .. })
+    ));
+}
