@@ -233,6 +233,8 @@ pub struct Node {
     pub(crate) producer_id_reservation: Option<(i64, i64)>,
     /// Set when the node cannot go on (its metadata log failed); the driver stops it.
     pub(crate) fatal: Option<String>,
+    /// Set by [`Node::shutdown`]: the node ignores every later event.
+    pub(crate) stopped: bool,
 }
 
 impl Node {
@@ -313,6 +315,7 @@ impl Node {
             next_producer_id,
             producer_id_reservation: None,
             fatal: None,
+            stopped: false,
         };
         node.schedule_maintenance(io);
         node.check_invariants();
@@ -321,7 +324,7 @@ impl Node {
 
     /// Handles one event. The driver calls this for every event, one at a time.
     pub fn handle(&mut self, io: &mut impl NodeIo, event: Event) {
-        if self.fatal.is_some() {
+        if self.fatal.is_some() || self.stopped {
             return;
         }
         match event {
@@ -338,14 +341,24 @@ impl Node {
         self.fatal.as_deref()
     }
 
-    /// Clean shutdown: makes everything appended durable, blocking, so the next start
-    /// recovers quickly. Acknowledged data was durable already; this only saves work.
+    /// Clean shutdown: makes everything appended durable (blocking) and closes every
+    /// log, sealing its active segment so the next start need not re-check it.
+    /// Acknowledged data was durable already; this only saves work at the next start.
+    /// The node serves nothing afterwards.
     pub fn shutdown(&mut self, io: &mut impl NodeIo) {
-        for partition in self.partitions.values_mut() {
-            if let Err(error) = partition.log.flush_now(io) {
-                tracing::warn!("shutdown flush of {}: {error}", partition.log.dir());
+        for (key, mut partition) in std::mem::take(&mut self.partitions) {
+            // A log with a sync in flight cannot be flushed the blocking way; closing it
+            // unsealed only means the next start re-checks its active segment.
+            if !partition.log.sync_in_flight()
+                && let Err(error) = partition.log.flush_now(io)
+            {
+                tracing::warn!("shutdown flush of {key:?}: {error}");
+            }
+            if let Err(error) = partition.log.close(io) {
+                tracing::warn!("closing {key:?}: {error}");
             }
         }
+        self.stopped = true;
     }
 
     /// The API keys this node answers; the front end routes exactly these to it and

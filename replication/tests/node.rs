@@ -807,3 +807,44 @@ fn corrupt_batches_and_bad_acks_are_refused_and_nothing_is_written() {
     };
     assert_eq!(response.topics[0].partitions[0].offset, 0);
 }
+
+#[test]
+fn shutdown_with_a_sync_in_flight_closes_cleanly_and_loses_nothing_acknowledged() {
+    let mut h = Harness::new();
+    h.create_topic("t", 1);
+    h.send(1, 9, produce("t", 0, -1, build_batch(1, None, &[b"acked"])));
+    h.complete_syncs();
+    assert_eq!(
+        produce_result(h.io.take_response(1).expect("acked")),
+        (0, 0)
+    );
+    // A second produce leaves a sync in flight when the node is told to stop.
+    h.send(
+        2,
+        9,
+        produce("t", 0, -1, build_batch(1, None, &[b"in flight"])),
+    );
+    h.node.shutdown(&mut h.io);
+    // Later events are ignored, not answered.
+    h.send(3, 12, fetch("t", 0, 0, 0));
+    assert!(h.io.take_response(3).is_none());
+    let mut io = h.io;
+    io.responses.clear();
+    let mut node = Node::open(&mut io, NodeConfig::default()).expect("reopens");
+    let request = Request {
+        api_version: 12,
+        client_id: None,
+        body: fetch("t", 0, 0, 0),
+    };
+    node.handle(
+        &mut io,
+        Event::Client {
+            id: RequestId(4),
+            request,
+        },
+    );
+    let (error, high_watermark, records) = fetch_result(io.take_response(4).expect("answered"));
+    assert_eq!(error, 0);
+    assert!(high_watermark >= 1);
+    assert!(records.windows(5).any(|w| w == b"acked"));
+}
