@@ -18,6 +18,8 @@ const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// The first ListOffsets version whose response carries `leader_epoch`.
+const LEADER_EPOCH_VERSION_MIN: i16 = 4;
 
 impl Node {
     pub(crate) fn handle_list_offsets(
@@ -55,7 +57,11 @@ impl Node {
                         ErrorCode::FencedLeaderEpoch
                     }
                     Some(partition) => {
-                        answer.leader_epoch = partition.leader_epoch;
+                        // leader_epoch exists from v4 on; an older response must keep
+                        // the default -1, or it cannot be encoded (aiokafka asks v3).
+                        if request.api_version >= LEADER_EPOCH_VERSION_MIN {
+                            answer.leader_epoch = partition.leader_epoch;
+                        }
                         let high_watermark = partition.high_watermark;
                         match wanted.timestamp {
                             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {

@@ -729,6 +729,27 @@ fn list_offsets_earliest_latest_and_by_time() {
     assert_eq!(ask(&mut h, 14, 9_999), -1);
 }
 
+/// ListOffsets v1-v3 responses have no leader_epoch field: it must stay -1 there, or
+/// the response cannot be encoded and the client's connection is closed (aiokafka
+/// 0.14 asks v3 in seek_to_beginning and end_offsets).
+#[test]
+fn list_offsets_before_v4_leaves_leader_epoch_unset() {
+    let mut h = Harness::new();
+    h.create_topic("t", 1);
+    h.send(1, 9, produce("t", 0, -1, build_batch(1_000, None, &[b"a"])));
+    h.complete_syncs();
+    for (id, version, leader_epoch) in [(10, 1, -1), (11, 3, -1), (12, 4, 0), (13, 7, 0)] {
+        h.send(id, version, list_offsets("t", 0, -1));
+        let ResponseKind::ListOffsets(response) = h.io.take_response(id).expect("answered") else {
+            panic!()
+        };
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0, "v{version}");
+        assert_eq!(p.offset, 1, "v{version}");
+        assert_eq!(p.leader_epoch, leader_epoch, "v{version}");
+    }
+}
+
 #[test]
 fn acknowledged_records_and_topics_survive_a_crash() {
     let mut h = Harness::new();
