@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Requests are pipelined: the reader keeps reading while earlier requests wait, up to
-//! [`REQUESTS_IN_FLIGHT_MAX`] per connection, and the writer answers strictly in request
-//! order, as Kafka clients require. A Produce with `acks=0` gets no entry in the queue,
+//! [`REQUESTS_IN_FLIGHT_MAX`] requests and [`REQUEST_BYTES_IN_FLIGHT_MAX`] bytes per
+//! connection, and the writer answers strictly in request order, as Kafka clients
+//! require. A Produce with `acks=0` gets no entry in the queue,
 //! so it never holds back a later response. Anything a client sends that the front end
 //! will not serve closes that connection only, with a log line saying why.
 
@@ -34,6 +35,17 @@ use odradek_replication::Request;
 /// Requests one connection may have waiting for responses. Kafka clients use 5 or
 /// fewer when idempotent; librdkafka's default is far higher, so it simply waits.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 64;
+
+/// Bytes of requests one connection may have read and not yet answered. Apache Kafka
+/// reads one request per connection at a time; pipelining is allowed here, but not
+/// 64 frames of `socket.request.max.bytes` each. A frame bigger than this (up to
+/// `socket.request.max.bytes`) is read once it is the only one in flight.
+pub const REQUEST_BYTES_IN_FLIGHT_MAX: usize = 128 * 1024 * 1024;
+
+const _: () = assert!(
+    REQUEST_BYTES_IN_FLIGHT_MAX <= u32::MAX as usize,
+    "acquired as u32"
+);
 
 /// Bytes read from a socket at once while a frame is incomplete. Buffers grow with the
 /// data that actually arrives, never with the size a frame claims.
@@ -80,15 +92,59 @@ pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>,
     }
 }
 
+/// What one connection may have in flight: requests and their bytes.
+#[derive(Clone)]
+struct Budget {
+    requests: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+}
+
+/// One request's share of its connection's [`Budget`], given back when it is answered.
+struct Share {
+    _request: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            requests: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX)),
+            bytes: Arc::new(Semaphore::new(REQUEST_BYTES_IN_FLIGHT_MAX)),
+        }
+    }
+
+    /// Waits until a request of `size` bytes fits.
+    async fn reserve(&self, size: usize) -> Share {
+        let request = Arc::clone(&self.requests)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let bytes = u32::try_from(size.min(REQUEST_BYTES_IN_FLIGHT_MAX)).expect("bounded above");
+        let bytes = Arc::clone(&self.bytes)
+            .acquire_many_owned(bytes)
+            .await
+            .expect("never closed");
+        Share {
+            _request: request,
+            _bytes: bytes,
+        }
+    }
+
+    /// Requests read and not yet answered, besides `reading` (one being read, or none).
+    fn waiting(&self, reading: bool) -> usize {
+        REQUESTS_IN_FLIGHT_MAX - self.requests.available_permits() - usize::from(reading)
+    }
+}
+
 /// A response the writer owes, in request order.
 enum Owed {
     /// Already encoded.
-    Ready(Bytes, OwnedSemaphorePermit),
+    Ready(Bytes, Share),
     /// The node will answer.
     Node {
         preamble: Preamble,
         response: oneshot::Receiver<ResponseKind>,
-        _permit: OwnedSemaphorePermit,
+        _share: Share,
     },
 }
 
@@ -105,8 +161,7 @@ async fn connection(
     }
     let (read_half, write_half) = stream.into_split();
     let (owed_tx, owed_rx) = mpsc::unbounded_channel();
-    let in_flight = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX));
-    let reader = read_requests(read_half, peer, requests, owed_tx, in_flight, limits);
+    let reader = read_requests(read_half, peer, requests, owed_tx, Budget::new(), limits);
     let writer = write_responses(write_half, owed_rx, limits.idle);
     tokio::pin!(reader, writer);
     tokio::select! {
@@ -132,22 +187,18 @@ async fn read_requests(
     peer: SocketAddr,
     requests: mpsc::Sender<ClientRequest>,
     owed: mpsc::UnboundedSender<Owed>,
-    in_flight: Arc<Semaphore>,
+    budget: Budget,
     limits: &Limits,
 ) -> anyhow::Result<()> {
     let mut buffer = BytesMut::new();
     loop {
-        let Some(frame) = next_frame(&mut socket, &mut buffer, &in_flight, limits).await? else {
+        let Some((frame, share)) = next_frame(&mut socket, &mut buffer, &budget, limits).await?
+        else {
             return Ok(());
         };
-        // Waits while the connection has the most requests in flight it may have.
-        let permit = Arc::clone(&in_flight)
-            .acquire_owned()
-            .await
-            .expect("never closed");
         match wire::parse_request(frame)? {
             Inbound::Reply(bytes) => {
-                if owed.send(Owed::Ready(bytes, permit)).is_err() {
+                if owed.send(Owed::Ready(bytes, share)).is_err() {
                     return Ok(()); // the writer is gone; the connection is closing
                 }
             }
@@ -181,7 +232,7 @@ async fn read_requests(
                         .send(Owed::Node {
                             preamble,
                             response,
-                            _permit: permit,
+                            _share: share,
                         })
                         .is_err()
                 {
@@ -192,22 +243,30 @@ async fn read_requests(
     }
 }
 
-/// Reads the next whole frame (without its size prefix). `None` at a clean end of
-/// stream between frames.
+/// Reads the next whole frame (without its size prefix), once the connection's budget
+/// has room for it. `None` at a clean end of stream between frames.
 async fn next_frame(
     socket: &mut OwnedReadHalf,
     buffer: &mut BytesMut,
-    in_flight: &Semaphore,
+    budget: &Budget,
     limits: &Limits,
-) -> anyhow::Result<Option<Bytes>> {
+) -> anyhow::Result<Option<(Bytes, Share)>> {
+    let mut share = None;
     loop {
         if buffer.len() >= 4 {
             let size = i32::from_be_bytes(buffer[..4].try_into().expect("four bytes"));
             let size = wire::check_frame_size(size, limits.request_bytes_max)?;
+            let reserved = match share.take() {
+                Some(reserved) => reserved,
+                // Waits while the connection has as much in flight as it may have; the
+                // socket is not read meanwhile, so TCP pushes back on the client.
+                None => budget.reserve(size).await,
+            };
             if buffer.len() >= 4 + size {
                 buffer.advance(4);
-                return Ok(Some(buffer.split_to(size).freeze()));
+                return Ok(Some((buffer.split_to(size).freeze(), reserved)));
             }
+            share = Some(reserved);
             buffer.reserve((4 + size - buffer.len()).min(READ_CHUNK_BYTES));
         } else {
             buffer.reserve(READ_CHUNK_BYTES);
@@ -215,7 +274,7 @@ async fn next_frame(
         let read = match tokio::time::timeout(limits.idle, socket.read_buf(buffer)).await {
             Ok(read) => read?,
             Err(_elapsed) => {
-                if in_flight.available_permits() == REQUESTS_IN_FLIGHT_MAX {
+                if budget.waiting(share.is_some()) == 0 {
                     anyhow::bail!(
                         "idle for {} ms (connections.max.idle.ms)",
                         limits.idle.as_millis()
@@ -264,11 +323,11 @@ async fn write_responses(
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
         let frame = match next {
-            Owed::Ready(bytes, _permit) => bytes,
+            Owed::Ready(bytes, _share) => bytes,
             Owed::Node {
                 preamble,
                 mut response,
-                _permit,
+                _share,
             } => {
                 let response = match response.try_recv() {
                     Ok(response) => response,
