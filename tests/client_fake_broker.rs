@@ -267,3 +267,98 @@ fn unreachable_broker_is_a_clear_error() {
         result.stderr
     );
 }
+
+/// CPU seconds (user + system) of this process and of its waited-for children, from
+/// `/proc/self/stat` (fields utime, stime, cutime, cstime, in clock ticks of 1/100 s).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // fields[0] is the state (field 3 of the line): utime is field 14, so index 11.
+    let ticks = 100.0;
+    (
+        (fields[11] + fields[12]) / ticks,
+        (fields[13] + fields[14]) / ticks,
+    )
+}
+
+/// How fast the benchmark client itself is, against a fake broker that answers at
+/// once: not a test of anything but the client. Run it with
+/// `cargo test --release -p odradek --test client_fake_broker -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run by hand in release mode"]
+fn client_capacity() {
+    let fake = FakeBroker::start(FakeOptions {
+        log_end_offset: 20_000_000,
+        ..FakeOptions::default()
+    });
+    fake.stats
+        .topics
+        .lock()
+        .unwrap()
+        .insert("capacity".to_string(), 1);
+    let address = fake.address();
+    for (label, args) in [
+        (
+            "produce",
+            vec![
+                "bench",
+                "produce",
+                "--bootstrap-server",
+                &address,
+                "--topic",
+                "capacity",
+                "--records",
+                "10000000",
+                "--record-size",
+                "100",
+                "--batch-records",
+                "1000",
+            ],
+        ),
+        (
+            "consume",
+            vec![
+                "bench",
+                "consume",
+                "--bootstrap-server",
+                &address,
+                "--topic",
+                "capacity",
+            ],
+        ),
+        (
+            "consume --decode",
+            vec![
+                "bench",
+                "consume",
+                "--bootstrap-server",
+                &address,
+                "--topic",
+                "capacity",
+                "--records",
+                "5000000",
+                "--decode",
+            ],
+        ),
+    ] {
+        let (own_before, children_before) = cpu_seconds();
+        let started = std::time::Instant::now();
+        let result = run(&args, b"").ok();
+        let wall = started.elapsed().as_secs_f64();
+        let (own_after, children_after) = cpu_seconds();
+        println!("== bench {label}\n{}", result.stdout);
+        println!(
+            "client (odradek bench) CPU: {:.2} s over {wall:.2} s wall ({:.0}% of one core); fake broker CPU: {:.2} s\n",
+            children_after - children_before,
+            100.0 * (children_after - children_before) / wall,
+            own_after - own_before
+        );
+    }
+}

@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse};
 
 use crate::cli::UsageError;
 use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
-use crate::client::records::{BatchTemplate, split_batches};
+use crate::client::records::{BatchTemplate, RawBatch, split_batches};
 use crate::client::{
     Client, ClientError, Connection, ErrorCode, FetchOptions, NewTopic, OffsetSpec, Pending,
     fetch_request, produce_acks, produce_request,
@@ -643,34 +643,13 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut bytes: u64 = 0;
     let mut fetches: u64 = 0;
     let result: anyhow::Result<()> = async {
-        while records < wanted {
-            let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
-            for (&partition, position) in &positions {
-                if position.next_offset < position.end_offset {
-                    by_leader
-                        .entry(client.leader_id(&args.topic, partition)?)
-                        .or_default()
-                        .push((partition, position.next_offset));
-                }
-            }
-            if by_leader.is_empty() {
-                break;
-            }
-            let mut pending = Vec::new();
-            for (leader, wanted_positions) in by_leader {
-                let connection = client.broker(leader).await?;
-                let version = connection.version(ApiKey::Fetch)?;
-                pending.push(
-                    connection
-                        .send(
-                            &fetch_request(&args.topic, &wanted_positions, options),
-                            version,
-                        )
-                        .await?,
-                );
-            }
-            for pending in pending {
-                let response = pending.wait().await?;
+        // The next fetch is sent as soon as the batch headers say where it starts, so
+        // the broker works on it while this fetch's records are checked or decoded.
+        let mut pending = send_fetches(&client, &args.topic, &positions, options).await?;
+        while !pending.is_empty() {
+            let mut work: Vec<(RawBatch, i64, i64)> = Vec::new();
+            for fetch in pending.drain(..) {
+                let response = fetch.wait().await?;
                 fetches += 1;
                 if response.error_code != 0 {
                     return Err(ClientError::kafka("fetch", response.error_code, None).into());
@@ -678,55 +657,46 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
                 for topic_response in response.responses {
                     for data in topic_response.partitions {
                         if data.error_code != 0 {
-                            return Err(ClientError::kafka(
-                                format!("fetch {}-{}", args.topic, data.partition_index),
-                                data.error_code,
-                                None,
-                            )
-                            .into());
+                            let context = format!("fetch {}-{}", args.topic, data.partition_index);
+                            return Err(ClientError::kafka(context, data.error_code, None).into());
                         }
                         let Some(position) = positions.get_mut(&data.partition_index) else {
                             continue;
                         };
-                        let mut fetched_records = 0u64;
-                        let mut fetched_bytes = 0u64;
                         for batch in split_batches(data.records.unwrap_or_default())? {
-                            if !batch.crc_is_valid() {
-                                bail!(
-                                    "batch at {}-{} offset {} fails its CRC",
-                                    args.topic,
-                                    data.partition_index,
-                                    batch.base_offset
-                                );
-                            }
+                            // Records of this batch that count: from where we are to the
+                            // end offset, and no more than --records in all.
                             let first = batch.base_offset.max(position.next_offset);
-                            let last = batch.last_offset.min(position.end_offset - 1);
-                            if last >= first && !batch.is_control {
-                                let counted = if args.decode {
-                                    batch
-                                        .records()?
-                                        .iter()
-                                        .filter(|r| r.offset >= first && r.offset <= last)
-                                        .count() as u64
-                                } else {
-                                    (last - first + 1) as u64
-                                };
-                                // --records N stops inside a batch if it must.
-                                let room = wanted - records - fetched_records;
-                                fetched_records += counted.min(room);
+                            let mut last = batch.last_offset.min(position.end_offset - 1);
+                            if batch.is_control {
+                                last = first - 1;
                             }
-                            fetched_bytes += batch.bytes.len() as u64;
+                            let room = (wanted - records) as i64;
+                            last = last.min(first + room - 1);
+                            if last >= first {
+                                records += (last - first + 1) as u64;
+                            }
                             position.next_offset = position.next_offset.max(batch.last_offset + 1);
+                            bytes += batch.bytes.len() as u64;
+                            work.push((batch, first, last));
                         }
-                        records += fetched_records;
-                        bytes += fetched_bytes;
-                        progress
-                            .records
-                            .fetch_add(fetched_records, Ordering::Relaxed);
-                        progress.bytes.fetch_add(fetched_bytes, Ordering::Relaxed);
                     }
                 }
             }
+            if records < wanted {
+                pending = send_fetches(&client, &args.topic, &positions, options).await?;
+            }
+            let mut checked_records = 0u64;
+            let mut checked_bytes = 0u64;
+            for (batch, first, last) in work {
+                check_batch(&args, &batch, first, last)?;
+                checked_records += (last - first + 1).max(0) as u64;
+                checked_bytes += batch.bytes.len() as u64;
+            }
+            progress
+                .records
+                .fetch_add(checked_records, Ordering::Relaxed);
+            progress.bytes.fetch_add(checked_bytes, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -746,6 +716,62 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
     );
     if records < wanted {
         bail!("consumed {records} of {wanted} records");
+    }
+    Ok(())
+}
+
+/// One Fetch per leader for every partition not yet at its end offset.
+async fn send_fetches(
+    client: &Client,
+    topic: &str,
+    positions: &HashMap<i32, ConsumePosition>,
+    options: FetchOptions,
+) -> anyhow::Result<Vec<Pending<FetchResponse>>> {
+    let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
+    for (&partition, position) in positions {
+        if position.next_offset < position.end_offset {
+            by_leader
+                .entry(client.leader_id(topic, partition)?)
+                .or_default()
+                .push((partition, position.next_offset));
+        }
+    }
+    let mut pending = Vec::with_capacity(by_leader.len());
+    for (leader, wanted) in by_leader {
+        let connection = client.broker(leader).await?;
+        let version = connection.version(ApiKey::Fetch)?;
+        pending.push(
+            connection
+                .send(&fetch_request(topic, &wanted, options), version)
+                .await?,
+        );
+    }
+    Ok(pending)
+}
+
+/// Checks one fetched batch: its CRC, and with --decode that decoding yields exactly the
+/// records `first..=last` the header promised.
+fn check_batch(args: &ConsumeArgs, batch: &RawBatch, first: i64, last: i64) -> anyhow::Result<()> {
+    if !batch.crc_is_valid() {
+        bail!(
+            "batch at {} offset {} fails its CRC",
+            args.topic,
+            batch.base_offset
+        );
+    }
+    if args.decode && !batch.is_control {
+        let decoded = batch
+            .records()?
+            .iter()
+            .filter(|r| r.offset >= first && r.offset <= last)
+            .count() as i64;
+        if decoded != (last - first + 1).max(0) {
+            bail!(
+                "batch at {} offset {} decodes to {decoded} records in {first}..={last}",
+                args.topic,
+                batch.base_offset
+            );
+        }
     }
     Ok(())
 }
