@@ -424,3 +424,42 @@ fn encode(preamble: &Preamble, response: &ResponseKind) -> anyhow::Result<Bytes>
 pub fn announce(address: SocketAddr) {
     info!(%address, "listening");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_budget_counts_requests_and_bytes() {
+        let budget = Budget::new();
+        assert_eq!(budget.waiting(false), 0);
+        // A frame larger than the byte budget still fits, alone.
+        let huge = budget.reserve(REQUEST_BYTES_IN_FLIGHT_MAX * 2).await;
+        assert_eq!(budget.waiting(false), 1);
+        assert_eq!(
+            budget.waiting(true),
+            0,
+            "the frame being read is not waited on yet"
+        );
+        let blocked = tokio::time::timeout(Duration::from_millis(50), budget.reserve(1)).await;
+        assert!(
+            blocked.is_err(),
+            "no bytes left while the huge frame is in flight"
+        );
+        drop(huge);
+        let small: Vec<Share> = reserve_many(&budget, REQUESTS_IN_FLIGHT_MAX).await;
+        assert_eq!(budget.waiting(false), REQUESTS_IN_FLIGHT_MAX);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), budget.reserve(1)).await;
+        assert!(blocked.is_err(), "no request slots left");
+        drop(small);
+        assert_eq!(budget.waiting(false), 0);
+    }
+
+    async fn reserve_many(budget: &Budget, count: usize) -> Vec<Share> {
+        let mut shares = Vec::new();
+        for _ in 0..count {
+            shares.push(budget.reserve(100).await);
+        }
+        shares
+    }
+}
