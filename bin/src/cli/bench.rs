@@ -62,8 +62,17 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 enum Mode {
     /// Produce records as fast as the broker acknowledges them (or at --throughput).
+    ///
+    /// Prints a progress line on stderr, then records, bytes, elapsed time, records/s,
+    /// MB/s (1 MB = 10^6 bytes of record values) and latency percentiles. Latency is
+    /// measured per produce request, from sending it to reading its acknowledgement, and
+    /// counted once for every record in that request. Every record is distinct: its
+    /// value starts with a counter.
     Produce(ProduceArgs),
     /// Read a topic from its earliest offset to its end.
+    ///
+    /// Prints records/s and MB/s (1 MB = 10^6 bytes of record batches as fetched). Each
+    /// batch's CRC-32C is checked; --decode also decodes every record.
     Consume(ConsumeArgs),
 }
 
@@ -80,7 +89,12 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     partitions: i32,
     /// Records to send (default 1000000 unless --duration is given).
-    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    #[arg(
+        long,
+        alias = "num-records",
+        value_name = "N",
+        conflicts_with = "duration"
+    )]
     records: Option<u64>,
     /// Send for this many seconds instead of a fixed number of records.
     #[arg(long, value_name = "SECS")]
@@ -92,7 +106,7 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     batch_records: usize,
     /// Acknowledgement: 0, 1 or all.
-    #[arg(long, default_value = "all", value_parser = client_tools::parse_acks)]
+    #[arg(long, value_name = "0|1|all", default_value = "all", value_parser = client_tools::parse_acks)]
     acks: i16,
     /// Produce requests in flight per connection (pipelined).
     #[arg(long, value_name = "N", default_value_t = 8)]

@@ -114,6 +114,15 @@ pub fn parse_key_value(text: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
+/// Splits a `--property KEY=VALUE` (the value is kept as given, so a separator may be
+/// a space or a tab).
+pub fn split_property(text: &str) -> anyhow::Result<(&str, &str)> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim(), value)),
+        _ => Err(UsageError(anyhow!("expected KEY=VALUE, got {text:?}")).into()),
+    }
+}
+
 /// Millisecond wall-clock time for record timestamps.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -98,10 +98,33 @@ pub struct Args {
     /// Separator between the printed fields.
     #[arg(long, value_name = "SEP", default_value = "\t")]
     key_separator: String,
+    /// kafka-console-consumer style setting: print.key=true, print.offset=true,
+    /// print.partition=true, key.separator=SEP.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+}
+
+impl Args {
+    /// Folds `--property` settings into the flags they stand for.
+    fn apply_properties(&mut self) -> anyhow::Result<()> {
+        for property in &self.properties {
+            match client_tools::split_property(property)? {
+                ("print.key", value) => self.print_key = value == "true",
+                ("print.offset", value) => self.print_offset = value == "true",
+                ("print.partition", value) => self.print_partition = value == "true",
+                ("key.separator", value) => self.key_separator = value.to_string(),
+                (other, _) => bail!(UsageError(anyhow!(
+                    "unknown property {other:?} (known: print.key, print.offset, print.partition, key.separator)"
+                ))),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `odradek consume`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
+    args.apply_properties()?;
     client_tools::block_on(1, consume(args))
 }
 
@@ -341,6 +364,33 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_consumer_properties_set_the_print_flags() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: Args,
+        }
+        let argv = [
+            "consume",
+            "--topic",
+            "t",
+            "--property",
+            "print.key=true",
+            "--property",
+            "key.separator=:",
+        ];
+        let mut args = Wrapper::try_parse_from(argv).expect("parses").args;
+        args.apply_properties().expect("known properties");
+        assert!(args.print_key);
+        assert!(!args.print_offset);
+        assert_eq!(args.key_separator, ":");
+        let argv = ["consume", "--topic", "t", "--property", "color=blue"];
+        let mut args = Wrapper::try_parse_from(argv).expect("parses").args;
+        assert!(args.apply_properties().is_err());
+    }
 
     #[test]
     fn start_offsets_parse() {

@@ -58,18 +58,44 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     partition: Option<i32>,
     /// Acknowledgement: 0 (none), 1 (leader) or all (every in-sync replica).
-    #[arg(long, default_value = "all", value_parser = client_tools::parse_acks)]
+    #[arg(long, value_name = "0|1|all", default_value = "all", value_parser = client_tools::parse_acks)]
     acks: i16,
     /// Idempotent producer: a producer id and sequence numbers (needs --acks all).
     #[arg(long)]
     idempotent: bool,
+    /// kafka-console-producer style setting: parse.key=true, key.separator=SEP
+    /// (default separator: a tab).
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+}
+
+impl Args {
+    /// Folds `--property` settings into the flags they stand for.
+    fn apply_properties(&mut self) -> anyhow::Result<()> {
+        let mut parse_key = false;
+        let mut separator = None;
+        for property in &self.properties {
+            match client_tools::split_property(property)? {
+                ("parse.key", value) => parse_key = value == "true",
+                ("key.separator", value) => separator = Some(value.to_string()),
+                (other, _) => bail!(UsageError(anyhow!(
+                    "unknown property {other:?} (known: parse.key, key.separator)"
+                ))),
+            }
+        }
+        if parse_key && self.key_separator.is_none() {
+            self.key_separator = Some(separator.unwrap_or_else(|| "\t".to_string()));
+        }
+        Ok(())
+    }
 }
 
 /// One record: optional key and value.
 type Line = (Option<Vec<u8>>, Vec<u8>);
 
 /// Runs `odradek produce`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
+    args.apply_properties()?;
     if args.idempotent && args.acks != -1 {
         bail!(UsageError(anyhow!("--idempotent needs --acks all")));
     }
@@ -356,7 +382,53 @@ async fn produce(args: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(line: &[&str]) -> Args {
+        let mut argv = vec!["produce", "--topic", "t"];
+        argv.extend_from_slice(line);
+        let mut args = Wrapper::try_parse_from(argv).expect("parses").args;
+        args.apply_properties().expect("known properties");
+        args
+    }
+
+    #[test]
+    fn console_producer_properties_set_the_key_separator() {
+        assert_eq!(
+            parse(&[
+                "--property",
+                "parse.key=true",
+                "--property",
+                "key.separator=:"
+            ])
+            .key_separator
+            .as_deref(),
+            Some(":")
+        );
+        assert_eq!(
+            parse(&["--property", "parse.key=true"])
+                .key_separator
+                .as_deref(),
+            Some("\t")
+        );
+        assert_eq!(
+            parse(&["--property", "key.separator=:"]).key_separator,
+            None
+        );
+        assert_eq!(
+            parse(&["--key-separator", "|"]).key_separator.as_deref(),
+            Some("|")
+        );
+        assert_eq!(parse(&[]).acks, -1);
+    }
 
     #[test]
     fn lines_split_at_the_first_separator() {

@@ -195,7 +195,12 @@ const COUNTER_DIGITS: usize = 16;
 /// `value` as 16 lower-case hex digits.
 fn hex_digits(value: u64) -> [u8; COUNTER_DIGITS] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    std::array::from_fn(|i| HEX[((value >> (4 * (COUNTER_DIGITS - 1 - i))) & 0xf) as usize])
+    let mut digits = [0u8; COUNTER_DIGITS];
+    for (index, byte) in value.to_be_bytes().into_iter().enumerate() {
+        digits[2 * index] = HEX[usize::from(byte >> 4)];
+        digits[2 * index + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    digits
 }
 
 #[cfg(test)]
