@@ -269,6 +269,59 @@ mod tests {
     }
 
     #[test]
+    fn compressed_batches_from_other_clients_decode() {
+        use bytes::BytesMut;
+        use kafka_protocol::records::{
+            Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: -1,
+                timestamp: 1_700_000_000_000,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("value {i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        for compression in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let mut encoded = BytesMut::new();
+            let options = RecordEncodeOptions {
+                version: 2,
+                compression,
+            };
+            RecordBatchEncoder::encode(&mut encoded, &records, &options).expect("encodes");
+            let batches = split_batches(encoded.freeze()).expect("splits");
+            assert_eq!(batches.last().expect("a batch").last_offset, 2);
+            let mut decoded = Vec::new();
+            for batch in &batches {
+                assert!(batch.crc_is_valid(), "{compression:?}");
+                assert_ne!(batch.bytes[22] & 0x07, 0, "{compression:?}: compressed");
+                decoded.extend(batch.records().expect("decodes"));
+            }
+            assert_eq!(decoded.len(), 3);
+            assert_eq!(
+                decoded[2].value.as_deref(),
+                Some(&b"value 2"[..]),
+                "{compression:?}"
+            );
+            assert_eq!(decoded[1].key.as_deref(), Some(&b"k1"[..]));
+        }
+    }
+
+    #[test]
     fn split_refuses_old_formats() {
         let mut batch = build_batch_with_keys(0, None, [(None, &b"v"[..])]);
         batch[MAGIC_AT] = 1;
