@@ -45,8 +45,11 @@ pub struct ProdDisk {
     files: HashMap<FileId, OpenFile>,
     next_file: u64,
     next_io: u64,
-    /// Held for the life of the disk: the lock is released when it closes.
-    _lock: File,
+    /// Held for the life of the disk: the lock is released when it closes. `None` for
+    /// a read-only disk, which takes no lock (see [`ProdDisk::open_read_only`]).
+    _lock: Option<File>,
+    /// Set by [`ProdDisk::open_read_only`]: every change is refused.
+    read_only: bool,
     jobs: Option<mpsc::Sender<SyncJob>>,
     sync_threads: Vec<JoinHandle<()>>,
 }
@@ -121,10 +124,44 @@ impl ProdDisk {
             files: HashMap::new(),
             next_file: 0,
             next_io: 0,
-            _lock: lock,
+            _lock: Some(lock),
+            read_only: false,
             jobs: Some(jobs),
             sync_threads,
         })
+    }
+
+    /// Opens the existing directory `root` for reading only, for `odradek dump-log`:
+    /// no lock is taken and no lock file is created (a running broker may own the
+    /// directory), no sync threads start, and every change (writes, creating, removing
+    /// or renaming, syncs) is refused with an error.
+    pub fn open_read_only(root: &Path) -> anyhow::Result<ProdDisk> {
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve directory {}", root.display()))?;
+        if !root.is_dir() {
+            bail!("{} is not a directory", root.display());
+        }
+        Ok(ProdDisk {
+            root,
+            files: HashMap::new(),
+            next_file: 0,
+            next_io: 0,
+            _lock: None,
+            read_only: true,
+            jobs: None,
+            sync_threads: Vec::new(),
+        })
+    }
+
+    /// Refuses a change to `path` if this disk is read-only.
+    fn check_writable(&self, path: &str) -> Result<(), DiskError> {
+        if self.read_only {
+            return Err(DiskError::Io {
+                message: format!("{path}: opened read-only"),
+            });
+        }
+        Ok(())
     }
 
     /// The data directory, absolute.
@@ -235,6 +272,9 @@ pub fn disk_error(error: io::Error, path: &str) -> DiskError {
 
 impl Disk for ProdDisk {
     fn open(&mut self, path: &str, mode: OpenMode) -> Result<FileId, DiskError> {
+        if mode != OpenMode::Read {
+            self.check_writable(path)?;
+        }
         let full = self.resolve(path)?;
         let mut options = OpenOptions::new();
         options.read(true);
@@ -310,6 +350,7 @@ impl Disk for ProdDisk {
     }
 
     fn sync(&mut self, file: FileId) -> IoId {
+        assert!(!self.read_only, "sync on a read-only disk");
         let open = self.file(file);
         let target = SyncTarget::File {
             file: Arc::clone(&open.file),
@@ -319,6 +360,7 @@ impl Disk for ProdDisk {
     }
 
     fn sync_dir(&mut self, path: &str) -> IoId {
+        assert!(!self.read_only, "sync_dir on a read-only disk");
         let target = match self.resolve(path) {
             Ok(dir) => SyncTarget::Dir {
                 dir,
@@ -342,6 +384,7 @@ impl Disk for ProdDisk {
     }
 
     fn create_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
+        self.check_writable(path)?;
         fs::create_dir_all(self.resolve(path)?).map_err(|error| disk_error(error, path))
     }
 
@@ -365,14 +408,17 @@ impl Disk for ProdDisk {
     }
 
     fn remove_file(&mut self, path: &str) -> Result<(), DiskError> {
+        self.check_writable(path)?;
         fs::remove_file(self.resolve_entry(path)?).map_err(|error| disk_error(error, path))
     }
 
     fn remove_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
+        self.check_writable(path)?;
         fs::remove_dir_all(self.resolve_entry(path)?).map_err(|error| disk_error(error, path))
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
+        self.check_writable(from)?;
         let target = self.resolve_entry(to)?;
         fs::rename(self.resolve_entry(from)?, target).map_err(|error| disk_error(error, from))
     }

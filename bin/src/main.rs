@@ -3,7 +3,8 @@
 //! Each subcommand is one module under `cli/` with an `Args` struct and a `run`
 //! function, plus one variant of [`Command`]. A subcommand returns an error for
 //! anything that went wrong; a [`cli::UsageError`] (bad flags or configuration) exits
-//! with status 2, any other error with status 1.
+//! with status 2, corruption found by `dump-log` with status 3, any other error with
+//! status 1.
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Consume(cli::consume::Args),
     /// Measure produce or consume throughput and latency.
     Bench(cli::bench::Args),
+    /// Decode segment files and check every batch's CRC (exit status 3 on corruption).
+    DumpLog(cli::dump_log::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),
+        Command::DumpLog(args) => cli::dump_log::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
             eprintln!("odradek: error: {error:#}");
             if error.is::<cli::UsageError>() {
                 ExitCode::from(2)
+            } else if error.is::<cli::dump_log::CorruptionFound>() {
+                ExitCode::from(cli::dump_log::EXIT_CORRUPT)
             } else {
                 ExitCode::FAILURE
             }

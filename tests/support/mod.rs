@@ -162,7 +162,9 @@ impl Broker {
 
     /// Path of the stderr capture of the current (or last) process.
     pub fn stderr_path(&self) -> PathBuf {
-        self.dir.path().join(format!("broker-{}.stderr", self.starts))
+        self.dir
+            .path()
+            .join(format!("broker-{}.stderr", self.starts))
     }
 
     /// Everything the current (or last) process wrote to stderr.
@@ -178,7 +180,10 @@ impl Broker {
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "a broker is already running");
         self.starts += 1;
-        let stdout_path = self.dir.path().join(format!("broker-{}.stdout", self.starts));
+        let stdout_path = self
+            .dir
+            .path()
+            .join(format!("broker-{}.stdout", self.starts));
         let stdout = File::create(&stdout_path).expect("creating the stdout capture");
         let stderr = File::create(self.stderr_path()).expect("creating the stderr capture");
         let mut child = odradek()
@@ -188,7 +193,10 @@ impl Broker {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -455,7 +463,14 @@ pub fn python() -> PathBuf {
         );
         run_setup(
             Command::new(&interpreter)
-                .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-r",
+                ])
                 .arg(&requirements),
             "installing tests/python/requirements.txt into target/py-venv failed (the \
              tests need PyPI, or ODRADEK_PYTHON pointing at an interpreter that has them)",
@@ -593,7 +608,7 @@ fn unhex(field: &str) -> Option<Vec<u8>> {
     if field == "-" {
         return None;
     }
-    assert!(field.len() % 2 == 0, "odd hex field {field:?}");
+    assert!(field.len().is_multiple_of(2), "odd hex field {field:?}");
     Some(
         (0..field.len())
             .step_by(2)
@@ -656,7 +671,10 @@ pub fn assert_same_records(acked: &[Record], read: &[Record], offsets_known: boo
     );
     let mut by_partition: std::collections::BTreeMap<i32, Vec<&Record>> = Default::default();
     for record in read {
-        by_partition.entry(record.partition).or_default().push(record);
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record);
     }
     for (partition, records) in &by_partition {
         for (expected, record) in records.iter().enumerate() {
@@ -677,7 +695,10 @@ pub fn assert_same_records(acked: &[Record], read: &[Record], offsets_known: boo
         let mut read_sorted = read.to_vec();
         read_sorted.sort();
         for (a, r) in acked_sorted.iter().zip(&read_sorted) {
-            assert_eq!(a, r, "the acknowledged record is what is read at its offset");
+            assert_eq!(
+                a, r,
+                "the acknowledged record is what is read at its offset"
+            );
         }
     } else {
         let mut acked_content: Vec<_> = acked.iter().map(|r| (&r.key, &r.value)).collect();
@@ -733,7 +754,10 @@ pub fn kcat() -> PathBuf {
     install
         .args(["-c", "apt-get update -q && apt-get install -y -q kcat"])
         .env("DEBIAN_FRONTEND", "noninteractive");
-    run_setup(&mut install, &format!("kcat is not on PATH and installing it failed: {how}"));
+    run_setup(
+        &mut install,
+        &format!("kcat is not on PATH and installing it failed: {how}"),
+    );
     find_on_path("kcat").unwrap_or_else(|| panic!("apt-get installed kcat but it is not on PATH"))
 }
 

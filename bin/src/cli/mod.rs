@@ -4,6 +4,7 @@ pub mod bench;
 pub mod broker;
 pub mod client_tools;
 pub mod consume;
+pub mod dump_log;
 pub mod produce;
 pub mod topics;
 
