@@ -547,3 +547,110 @@ fn bench_produce_then_consume_counts_agree() {
     assert_eq!(values.len(), 3);
     assert_ne!(values[0], values[1]);
 }
+
+#[test]
+fn consumer_waits_for_records_and_stops_on_its_own() {
+    let broker = Broker::start();
+    let address = broker.address();
+    topics(
+        &broker,
+        &["create", "--topic", "later", "--partitions", "1"],
+    )
+    .ok();
+    // Following an empty topic from offset 0: the consumer long-polls until records come.
+    let consumer = std::thread::spawn({
+        let address = address.clone();
+        move || {
+            run(
+                &[
+                    "consume",
+                    "--bootstrap-server",
+                    &address,
+                    "--topic",
+                    "later",
+                    "--offset",
+                    "0",
+                    "--max-messages",
+                    "3",
+                ],
+                b"",
+            )
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &address,
+            "--topic",
+            "later",
+        ],
+        b"one\ntwo\nthree\nfour\n",
+    )
+    .ok();
+    let consumed = consumer.join().unwrap().ok();
+    assert_eq!(consumed.stdout, "one\ntwo\nthree\n");
+    // --timeout-ms ends a consumer that has nothing more to read.
+    let started = std::time::Instant::now();
+    let consumed = run(
+        &[
+            "consume",
+            "--bootstrap-server",
+            &address,
+            "--topic",
+            "later",
+            "--from-beginning",
+            "--timeout-ms",
+            "1000",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(consumed.stdout, "one\ntwo\nthree\nfour\n");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn console_tool_properties_work_like_kafkas() {
+    let broker = Broker::start();
+    let address = broker.address();
+    topics(
+        &broker,
+        &["create", "--topic", "props", "--partitions", "1"],
+    )
+    .ok();
+    run(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &address,
+            "--topic",
+            "props",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ],
+        b"k1:v1\nk2:v2\n",
+    )
+    .ok();
+    let consumed = run(
+        &[
+            "consume",
+            "--bootstrap-server",
+            &address,
+            "--topic",
+            "props",
+            "--from-beginning",
+            "-e",
+            "--property",
+            "print.key=true",
+            "--property",
+            "key.separator=|",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(consumed.stdout, "k1|v1\nk2|v2\n");
+}
