@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::driver::ClientRequest;
 use crate::wire::{self, Inbound, Preamble};
@@ -418,11 +418,6 @@ fn encode(preamble: &Preamble, response: &ResponseKind) -> anyhow::Result<Bytes>
             );
         },
     )
-}
-
-/// Logs where the broker listens (called once the listener is bound).
-pub fn announce(address: SocketAddr) {
-    info!(%address, "listening");
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(Err(error)) => return Err(error),
             Err(_) => return Err(anyhow!("the node thread died while opening")),
         }
-        server::announce(address);
+        info!(%address, "listening");
         println!("odradek broker listening on {address}");
         std::io::stdout().flush().ok();
         let accept = tokio::spawn(server::serve(listener, outbox.requests, limits));
