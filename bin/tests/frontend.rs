@@ -178,6 +178,11 @@ fn hostile_input_closes_only_that_connection() {
         "a 2 GiB length prefix",
         &0x7fff_ffff_i32.to_be_bytes(),
     );
+    assert_refused(
+        &mut broker,
+        "a 2^31 length prefix (negative as i32)",
+        &0x8000_0000_u32.to_be_bytes(),
+    );
     assert_refused(&mut broker, "a negative size", &(-5_i32).to_be_bytes());
     assert_refused(&mut broker, "a zero size", &0_i32.to_be_bytes());
     assert_refused(&mut broker, "a size below a header", &sized(&[0, 18, 0]));
