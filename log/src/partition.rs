@@ -1462,7 +1462,14 @@ impl PartitionLog {
                 end.map(|end| (segment, end, boundary_seen))
             };
             let producers_before = producers.clone();
-            let (mut segment, mut end, boundary_seen) = scan(disk, &mut producers, trusted_bytes)?;
+            // The last segment becomes the active one again: check every CRC in it even
+            // when its index vouches for it (close() seals it). Trusted, a corrupt batch
+            // there would stall every reader at it for good and hide each later append
+            // behind it; checked, it is cut here like any corrupt tail.
+            let is_last = at + 1 == logs.len();
+            let verify_crc_from = if is_last { 0 } else { trusted_bytes };
+            let (mut segment, mut end, boundary_seen) =
+                scan(disk, &mut producers, verify_crc_from)?;
             if trusted_bytes > 0
                 && (!boundary_seen
                     || end

@@ -615,6 +615,36 @@ fn fsyncgate_reopen_writes_surviving_bytes_again_before_calling_them_durable() {
     assert_eq!(log.log_end_offset(), 1, "what open called durable survived");
 }
 
+/// close() seals the active segment, but open still checks the CRCs of the last
+/// segment (the active one again): a corrupt batch there is cut, not left to stall
+/// readers. Found by tests/crash.rs (kill the broker with SIGTERM, flip a byte).
+#[test]
+fn a_flipped_byte_in_the_last_segment_after_a_clean_close_is_cut_at_open() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..3 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    sync_all(&mut log, &mut disk);
+    log.close(&mut disk).unwrap();
+    let path = format!("{DIR}/00000000000000000000.log");
+    let index = format!("{DIR}/00000000000000000000.index");
+    assert!(disk.durable_contents(&index).is_some(), "close sealed it");
+    let len = disk.file_contents(&path).unwrap().len() as u64;
+    let last_batch_at = len - batch(1, 10).len() as u64;
+    assert!(disk.corrupt_stored(&path, len - 3, 0x40));
+    let (mut log, report) = open(&mut disk);
+    let truncation = report.truncation.expect("a cut");
+    assert!(truncation.reason.contains("crc"), "{}", truncation.reason);
+    assert_eq!(truncation.position, last_batch_at);
+    assert_eq!(truncation.offset, 2);
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 2);
+    append(&mut log, &mut disk, batch(1, 10));
+    assert_eq!(log.log_end_offset(), 3);
+    log.check_invariants();
+}
+
 #[test]
 fn close_seals_the_active_segment_when_everything_is_durable() {
     let mut disk = MemDisk::new(1);
