@@ -151,6 +151,49 @@ fn bench_produce_with_several_connections_and_a_rate_limit() {
 }
 
 #[test]
+fn bench_produce_for_a_duration() {
+    let fake = FakeBroker::start(FakeOptions::default());
+    let address = fake.address();
+    let result = run(
+        &[
+            "bench",
+            "produce",
+            "--bootstrap-server",
+            &address,
+            "--topic",
+            "timed",
+            "--duration",
+            "0.5",
+            "--batch-records",
+            "100",
+            "--throughput",
+            "20000",
+        ],
+        b"",
+    )
+    .ok();
+    let records = field(&result.stdout, "records");
+    let sent: u64 = records.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(
+        records,
+        format!("{sent} sent, {sent} acknowledged, 0 failed")
+    );
+    // About 0.5 s at 20000 records/s: 10000, give or take the last batches.
+    assert!(
+        (5_000..=12_000).contains(&sent),
+        "{sent} records in 0.5 s at 20000/s"
+    );
+    assert_eq!(fake.stats.records_produced.load(Ordering::Relaxed), sent);
+    assert!(
+        result
+            .stdout
+            .contains("latency ms from the scheduled send time"),
+        "{}",
+        result.stdout
+    );
+}
+
+#[test]
 fn bench_consume_reads_to_the_end_offset() {
     let fake = FakeBroker::start(FakeOptions {
         log_end_offset: 100_000,
