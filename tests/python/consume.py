@@ -14,7 +14,7 @@ within --timeout seconds (a broker that serves too little, or a wrong last stabl
 offset under read_committed, shows up here).
 
 Usage: consume.py --client confluent|kafka-python|aiokafka --bootstrap HOST:PORT
-                  --topic T [--partitions N] [--timeout S] [--isolation read_committed]
+                  --topic T [--partitions N] [--timeout S] [--isolation LEVEL] [--group-id G]
 """
 
 import argparse
@@ -53,12 +53,13 @@ def confluent(args):
         "bootstrap.servers": args.bootstrap,
         "enable.auto.commit": False,
         "enable.partition.eof": False,
-        # librdkafka's own default, stated: the last stable offset must be right.
-        "isolation.level": args.isolation,
         "error_cb": lambda err: print(f"client error: {err}", file=sys.stderr),
     }
-    if args.group_id:
-        config["group.id"] = args.group_id
+    if args.isolation:
+        config["isolation.level"] = args.isolation
+    # confluent-kafka refuses to build a Consumer without group.id ("group.id must be
+    # set"), even for assign(); auto commit is off, so no offsets are ever committed.
+    config["group.id"] = args.group_id
     consumer = Consumer(config)
     try:
         metadata = consumer.list_topics(args.topic, timeout=30)
@@ -97,13 +98,10 @@ def confluent(args):
 def kafka_python(args):
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=args.bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level=args.isolation,
-        consumer_timeout_ms=1000,
-    )
+    config = {"bootstrap_servers": args.bootstrap, "group_id": None, "enable_auto_commit": False}
+    if args.isolation:
+        config["isolation_level"] = args.isolation
+    consumer = KafkaConsumer(**config)
     try:
         deadline = time.monotonic() + args.timeout
         found = None
@@ -139,28 +137,29 @@ def aiokafka_client(args):
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def run():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=args.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level=args.isolation,
-            auto_offset_reset="earliest",
-        )
+        config = {"bootstrap_servers": args.bootstrap, "group_id": None, "enable_auto_commit": False}
+        if args.isolation:
+            config["isolation_level"] = args.isolation
+        consumer = AIOKafkaConsumer(**config)
         await consumer.start()
         try:
             deadline = time.monotonic() + args.timeout
+            # aiokafka's consumer tracks the metadata of assigned topics only (topics()
+            # fetches into a separate object), so assign the partitions the test says
+            # the topic has, then check the broker agrees.
+            if args.partitions is None:
+                fail("aiokafka needs --partitions")
+            tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
+            consumer.assign(tps)
             found = None
             while not found:
-                await consumer.topics()  # refreshes the metadata of every topic
                 found = consumer.partitions_for_topic(args.topic)
                 if not found:
                     if time.monotonic() > deadline:
                         fail(f"no metadata for {args.topic}")
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(0.1)
             partitions = sorted(found)
             check_partitions(args, partitions)
-            tps = [TopicPartition(args.topic, p) for p in partitions]
-            consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = {tp.partition: off for tp, off in (await consumer.end_offsets(tps)).items()}
             for p in partitions:
@@ -180,7 +179,12 @@ def aiokafka_client(args):
         finally:
             await consumer.stop()
 
-    asyncio.run(run())
+    # aiokafka retries some failures forever (a closed connection in end_offsets):
+    # bound the whole run so such a hang is a failure with a message.
+    try:
+        asyncio.run(asyncio.wait_for(run(), args.timeout + 30))
+    except asyncio.TimeoutError:
+        fail(f"aiokafka did not finish within {args.timeout + 30} s")
 
 
 def main():
@@ -190,9 +194,11 @@ def main():
     parser.add_argument("--topic", required=True)
     parser.add_argument("--partitions", type=int)
     parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--isolation", default="read_committed",
-                        choices=["read_committed", "read_uncommitted"])
-    parser.add_argument("--group-id", help="confluent only: set group.id (no group APIs are used)")
+    parser.add_argument("--isolation", choices=["read_committed", "read_uncommitted"],
+                        help="isolation level; default: the client's own default "
+                             "(librdkafka: read_committed, the others: read_uncommitted)")
+    parser.add_argument("--group-id", default="odradek-tests-assign-only",
+                        help="confluent only: its required group.id (assign() joins no group)")
     args = parser.parse_args()
     {"confluent": confluent, "kafka-python": kafka_python, "aiokafka": aiokafka_client}[args.client](args)
 

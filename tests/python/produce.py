@@ -1,7 +1,7 @@
 """Produces --count records with one of three real Kafka clients and prints every
 acknowledgement, for the Rust tests to compare with what a consumer reads back.
 
-Record i has the value "<i>:<topic>:" padded with 'x' to --value-bytes, and the key
+Record i (counting from --first) has the value "<i>:<topic>:" padded with 'x' to --value-bytes, and the key
 "key-<i mod --keys>" (no key when --keys is 0). Output, one line each:
 
     ack <partition> <offset> <key hex or -> <value hex>      (offset -1: not told, acks=0)
@@ -13,7 +13,7 @@ Exits 1 if any record failed.
 Usage: produce.py --client confluent|kafka-python|aiokafka --bootstrap HOST:PORT --topic T
                   --count N [--acks all|1|0] [--idempotence default|true|false]
                   [--compression none|gzip|snappy|lz4|zstd] [--keys K] [--value-bytes B]
-                  [--linger-ms L]
+                  [--linger-ms L] [--first F]
 """
 
 import argparse
@@ -30,6 +30,7 @@ def hexed(data):
 
 
 def record(args, i):
+    i += args.first
     key = None if args.keys == 0 else f"key-{i % args.keys}".encode()
     value = f"{i}:{args.topic}:".encode()
     value += b"x" * max(0, args.value_bytes - len(value))
@@ -152,6 +153,8 @@ def main():
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--first", type=int, default=0,
+                        help="number of the first record (several runs into one topic)")
     parser.add_argument("--acks", default="all", choices=["all", "1", "0"])
     parser.add_argument("--idempotence", default="default", choices=["default", "true", "false"])
     parser.add_argument("--compression", default="none",
