@@ -366,6 +366,25 @@ fn client_capacity() {
             ],
         ),
         (
+            "produce at 50000 records/s",
+            vec![
+                "bench",
+                "produce",
+                "--bootstrap-server",
+                &address,
+                "--topic",
+                "capacity",
+                "--throughput",
+                "50000",
+                "--duration",
+                "3",
+                "--batch-records",
+                "100",
+                "--in-flight",
+                "64",
+            ],
+        ),
+        (
             "consume",
             vec![
                 "bench",
