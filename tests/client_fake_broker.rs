@@ -178,9 +178,10 @@ fn bench_produce_for_a_duration() {
         records,
         format!("{sent} sent, {sent} acknowledged, 0 failed")
     );
-    // About 0.5 s at 20000 records/s: 10000, give or take the last batches.
+    // About 0.5 s at 20000 records/s: up to 10000 and the batches in flight; fewer on
+    // a machine too busy to keep the pace.
     assert!(
-        (5_000..=12_000).contains(&sent),
+        (1_000..=12_000).contains(&sent),
         "{sent} records in 0.5 s at 20000/s"
     );
     assert_eq!(fake.stats.records_produced.load(Ordering::Relaxed), sent);
