@@ -12,7 +12,7 @@
 //!   (a write cut short) is dropped, every acknowledged record stays.
 //!
 //! Hostile bytes on the socket (garbage, a half-sent frame, a 2 GiB length prefix) are
-//! tested in bin/tests/frontend.rs, against the same binary.
+//! tested in tests/frontend.rs, against the same binary.
 //!
 //! The kill moments are drawn from a seed printed by the test; set `ODRADEK_SEED` to
 //! rerun one.

@@ -361,7 +361,8 @@ impl<'a> Walk<'a> {
 }
 
 #[cfg(test)]
-#[path = "../tests/common/requests.rs"]
+#[path = "../../tests/support/requests.rs"]
+#[allow(dead_code)] // the unit tests take only `sample` and `Shape`; tests/wire.rs takes the rest
 mod requests;
 
 #[cfg(test)]

@@ -7,14 +7,19 @@
 //! ```text
 //!  test ──► Broker::start() ──► odradek broker --listen 127.0.0.1:0 --data-dir target/odradek-tests/..
 //!            │  waits for "odradek broker listening on ADDR" on its stdout
-//!            ├─ kill_9() / stop() / restart()  (same data dir, same port)
+//!            ├─ client() ──► wire_client::Client (raw Kafka frames, requests::sample())
+//!            ├─ log_lines() (its stderr so far)
+//!            ├─ kill_9() / stop() / signal_and_wait() / restart()  (same data dir, same port)
 //!            └─ drop: SIGKILL; if the test is failing, its stderr is printed
+//!  test ──► run(args, stdin) ──► odradek ARGS to its exit
 //!  test ──► python() ──► target/py-venv/bin/python (made once, under a file lock)
 //!  test ──► kcat()   ──► kcat on PATH (apt-get installs it when run as root)
 //! ```
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod fake_broker;
+pub mod requests;
+pub mod wire_client;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write as _};
@@ -170,6 +175,16 @@ impl Broker {
     /// Everything the current (or last) process wrote to stderr.
     pub fn stderr(&self) -> String {
         fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// The lines the current (or last) process wrote to stderr so far: its log.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stderr().lines().map(str::to_string).collect()
+    }
+
+    /// A new connection of the raw wire client.
+    pub fn client(&self) -> wire_client::Client {
+        wire_client::Client::connect(self.port)
     }
 
     /// The process id of the running broker.

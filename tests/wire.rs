@@ -3,17 +3,14 @@
 //! This test is what makes "advertise only tested versions" (DESIGN §5) true: it reads
 //! the broker's own ApiVersions answer and fails if any advertised (API, version) pair
 //! was not exercised, so widening `src/versions.rs` without a check here fails CI.
-//! Requests come from the codec's client side (`common/requests.rs`); responses are
+//! Requests come from the codec's client side (`support/requests.rs`); responses are
 //! decoded with the same version and their error codes and key fields checked.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use bytes::Bytes;
-use common::requests::{RESOURCE_TOPIC, Shape, record_batch, sample, text, topic_name};
-use common::{Broker, Client};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -24,6 +21,9 @@ use kafka_protocol::messages::{
     ProduceRequest, RequestKind, ResponseKind,
 };
 use kafka_protocol::records::RecordBatchDecoder;
+use support::Broker;
+use support::requests::{RESOURCE_TOPIC, Shape, record_batch, sample, text, topic_name};
+use support::wire_client::{Client, RESPONSE_PATIENCE};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
@@ -37,18 +37,9 @@ impl Coverage {
 }
 
 fn advertised(client: &mut Client) -> Vec<(ApiKey, i16, i16)> {
-    let ResponseKind::ApiVersions(response) = client.call(
-        ApiKey::ApiVersions,
-        3,
-        &sample(
-            ApiKey::ApiVersions,
-            3,
-            Shape {
-                topic: "",
-                exhaustive: true,
-            },
-        ),
-    ) else {
+    let ResponseKind::ApiVersions(response) =
+        call_sample(client, ApiKey::ApiVersions, 3, Shape::exhaustive(""))
+    else {
         panic!("not an ApiVersions response");
     };
     assert_eq!(response.error_code, 0);
@@ -63,6 +54,11 @@ fn advertised(client: &mut Client) -> Vec<(ApiKey, i16, i16)> {
             )
         })
         .collect()
+}
+
+/// Sends the sample request of `key` at `version` shaped as `shape`; returns the response.
+fn call_sample(client: &mut Client, key: ApiKey, version: i16, shape: Shape<'_>) -> ResponseKind {
+    client.call(key, version, &sample(key, version, shape))
 }
 
 fn versions(table: &[(ApiKey, i16, i16)], key: ApiKey) -> std::ops::RangeInclusive<i16> {
@@ -111,23 +107,17 @@ fn describe_topic(client: &mut Client, name: &str) -> (i16, usize) {
 
 #[test]
 fn every_advertised_version_of_every_api_round_trips() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     let table = advertised(&mut client);
     let mut coverage = Coverage(BTreeSet::new());
 
     for version in versions(&table, ApiKey::ApiVersions) {
-        let ResponseKind::ApiVersions(response) = client.call(
+        let ResponseKind::ApiVersions(response) = call_sample(
+            &mut client,
             ApiKey::ApiVersions,
             version,
-            &sample(
-                ApiKey::ApiVersions,
-                version,
-                Shape {
-                    topic: "",
-                    exhaustive: true,
-                },
-            ),
+            Shape::exhaustive(""),
         ) else {
             panic!()
         };
@@ -139,17 +129,12 @@ fn every_advertised_version_of_every_api_round_trips() {
     // CreateTopics: a topic of two partitions per version.
     for version in versions(&table, ApiKey::CreateTopics) {
         let name = format!("created-v{version}");
-        let request = sample(
+        let ResponseKind::CreateTopics(response) = call_sample(
+            &mut client,
             ApiKey::CreateTopics,
             version,
-            Shape {
-                topic: &name,
-                exhaustive: false,
-            },
-        );
-        let ResponseKind::CreateTopics(response) =
-            client.call(ApiKey::CreateTopics, version, &request)
-        else {
+            Shape::common(&name),
+        ) else {
             panic!()
         };
         let [created] = response.topics.as_slice() else {
@@ -171,16 +156,12 @@ fn every_advertised_version_of_every_api_round_trips() {
 
     // Metadata: the broker itself and one topic.
     for version in versions(&table, ApiKey::Metadata) {
-        let request = sample(
+        let ResponseKind::Metadata(response) = call_sample(
+            &mut client,
             ApiKey::Metadata,
             version,
-            Shape {
-                topic: "created-v2",
-                exhaustive: true,
-            },
-        );
-        let ResponseKind::Metadata(response) = client.call(ApiKey::Metadata, version, &request)
-        else {
+            Shape::exhaustive("created-v2"),
+        ) else {
             panic!()
         };
         let [me] = response.brokers.as_slice() else {
@@ -188,7 +169,7 @@ fn every_advertised_version_of_every_api_round_trips() {
         };
         assert_eq!(me.node_id, BrokerId(1), "Metadata v{version}");
         assert_eq!(me.host.as_str(), "127.0.0.1", "Metadata v{version}");
-        assert_eq!(me.port, i32::from(broker.port), "Metadata v{version}");
+        assert_eq!(me.port, i32::from(broker.port()), "Metadata v{version}");
         if version >= 1 {
             assert_eq!(response.controller_id, BrokerId(1), "Metadata v{version}");
         }
@@ -226,15 +207,8 @@ fn every_advertised_version_of_every_api_round_trips() {
     create_topic(&mut client, "wire", 1);
     let mut produced: Vec<String> = Vec::new();
     for version in versions(&table, ApiKey::Produce) {
-        let request = sample(
-            ApiKey::Produce,
-            version,
-            Shape {
-                topic: "wire",
-                exhaustive: false,
-            },
-        );
-        let ResponseKind::Produce(response) = client.call(ApiKey::Produce, version, &request)
+        let ResponseKind::Produce(response) =
+            call_sample(&mut client, ApiKey::Produce, version, Shape::common("wire"))
         else {
             panic!()
         };
@@ -267,15 +241,9 @@ fn every_advertised_version_of_every_api_round_trips() {
 
     // Fetch: everything back, read_committed, from offset 0.
     for version in versions(&table, ApiKey::Fetch) {
-        let request = sample(
-            ApiKey::Fetch,
-            version,
-            Shape {
-                topic: "wire",
-                exhaustive: false,
-            },
-        );
-        let ResponseKind::Fetch(response) = client.call(ApiKey::Fetch, version, &request) else {
+        let ResponseKind::Fetch(response) =
+            call_sample(&mut client, ApiKey::Fetch, version, Shape::common("wire"))
+        else {
             panic!()
         };
         assert_eq!(response.error_code, 0, "Fetch v{version}");
@@ -309,14 +277,9 @@ fn every_advertised_version_of_every_api_round_trips() {
     // ListOffsets: latest and earliest.
     for version in versions(&table, ApiKey::ListOffsets) {
         for (timestamp, expected) in [(-1, end), (-2, 0)] {
-            let RequestKind::ListOffsets(request) = sample(
-                ApiKey::ListOffsets,
-                version,
-                Shape {
-                    topic: "wire",
-                    exhaustive: false,
-                },
-            ) else {
+            let RequestKind::ListOffsets(request) =
+                sample(ApiKey::ListOffsets, version, Shape::common("wire"))
+            else {
                 panic!()
             };
             let mut partition = ListOffsetsPartition::default()
@@ -352,17 +315,12 @@ fn every_advertised_version_of_every_api_round_trips() {
 
     // InitProducerId: an idempotent producer id (kafka-python asks by default).
     for version in versions(&table, ApiKey::InitProducerId) {
-        let request = sample(
+        let ResponseKind::InitProducerId(response) = call_sample(
+            &mut client,
             ApiKey::InitProducerId,
             version,
-            Shape {
-                topic: "",
-                exhaustive: false,
-            },
-        );
-        let ResponseKind::InitProducerId(response) =
-            client.call(ApiKey::InitProducerId, version, &request)
-        else {
+            Shape::common(""),
+        ) else {
             panic!()
         };
         assert_eq!(response.error_code, 0, "InitProducerId v{version}");
@@ -374,17 +332,15 @@ fn every_advertised_version_of_every_api_round_trips() {
     // DescribeConfigs: the topic's settings, all of them and two by name.
     for version in versions(&table, ApiKey::DescribeConfigs) {
         for exhaustive in [false, true] {
-            let request = sample(
+            let ResponseKind::DescribeConfigs(response) = call_sample(
+                &mut client,
                 ApiKey::DescribeConfigs,
                 version,
                 Shape {
                     topic: "wire",
                     exhaustive,
                 },
-            );
-            let ResponseKind::DescribeConfigs(response) =
-                client.call(ApiKey::DescribeConfigs, version, &request)
-            else {
+            ) else {
                 panic!()
             };
             let [result] = response.results.as_slice() else {
@@ -457,17 +413,12 @@ fn every_advertised_version_of_every_api_round_trips() {
         if describe_topic(&mut client, &name).0 != 0 {
             create_topic(&mut client, &name, 2);
         }
-        let request = sample(
+        let ResponseKind::DeleteTopics(response) = call_sample(
+            &mut client,
             ApiKey::DeleteTopics,
             version,
-            Shape {
-                topic: &name,
-                exhaustive: false,
-            },
-        );
-        let ResponseKind::DeleteTopics(response) =
-            client.call(ApiKey::DeleteTopics, version, &request)
-        else {
+            Shape::common(&name),
+        ) else {
             panic!()
         };
         let [result] = response.responses.as_slice() else {
@@ -504,7 +455,7 @@ fn every_advertised_version_of_every_api_round_trips() {
 
 #[test]
 fn acks_0_produce_gets_no_response_and_does_not_block_the_next_one() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     create_topic(&mut client, "fire-and-forget", 1);
     for version in [3, 9] {
@@ -520,33 +471,19 @@ fn acks_0_produce_gets_no_response_and_does_not_block_the_next_one() {
             .with_topic_data(vec![topic]);
         client.send(ApiKey::Produce, version, &RequestKind::Produce(request));
         // The next response on the wire belongs to the next request.
-        let ResponseKind::ApiVersions(response) = client.call(
-            ApiKey::ApiVersions,
-            0,
-            &sample(
-                ApiKey::ApiVersions,
-                0,
-                Shape {
-                    topic: "",
-                    exhaustive: false,
-                },
-            ),
-        ) else {
+        let ResponseKind::ApiVersions(response) =
+            call_sample(&mut client, ApiKey::ApiVersions, 0, Shape::common(""))
+        else {
             panic!()
         };
         assert_eq!(response.error_code, 0);
     }
     // Both records landed (acks=0 still writes; nothing acknowledged it).
-    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let deadline = std::time::Instant::now() + RESPONSE_PATIENCE;
     loop {
-        let RequestKind::ListOffsets(request) = sample(
-            ApiKey::ListOffsets,
-            7,
-            Shape {
-                topic: "fire-and-forget",
-                exhaustive: false,
-            },
-        ) else {
+        let RequestKind::ListOffsets(request) =
+            sample(ApiKey::ListOffsets, 7, Shape::common("fire-and-forget"))
+        else {
             panic!()
         };
         let ResponseKind::ListOffsets(response) =
@@ -567,16 +504,9 @@ fn acks_0_produce_gets_no_response_and_does_not_block_the_next_one() {
 
 #[test]
 fn records_survive_a_restart() {
-    let mut broker = Broker::start(&[]);
+    let mut broker = Broker::start();
     let mut client = broker.client();
-    let request = sample(
-        ApiKey::Produce,
-        9,
-        Shape {
-            topic: "durable",
-            exhaustive: false,
-        },
-    );
+    let request = sample(ApiKey::Produce, 9, Shape::common("durable"));
     // Auto-created by the produce's metadata request first.
     let wanted = MetadataRequestTopic::default().with_name(Some(topic_name("durable")));
     client.call(
@@ -595,18 +525,11 @@ fn records_survive_a_restart() {
     drop(client);
     assert!(broker.signal_and_wait("TERM").success());
 
-    let data = std::mem::replace(&mut broker.data, common::TempDir::new("unused"));
-    let broker = Broker::start_in(data, &[]);
+    broker.restart();
     let mut client = broker.client();
-    let request = sample(
-        ApiKey::Fetch,
-        12,
-        Shape {
-            topic: "durable",
-            exhaustive: false,
-        },
-    );
-    let ResponseKind::Fetch(response) = client.call(ApiKey::Fetch, 12, &request) else {
+    let ResponseKind::Fetch(response) =
+        call_sample(&mut client, ApiKey::Fetch, 12, Shape::common("durable"))
+    else {
         panic!()
     };
     let partition = &response.responses[0].partitions[0];
@@ -621,89 +544,19 @@ fn records_survive_a_restart() {
     assert_eq!(count, 2);
 }
 
-/// Debian's kcat (librdkafka 2.0.2), when installed: metadata, produce, consume.
-#[test]
-fn kcat_lists_produces_and_consumes() {
-    if Command::new("kcat").arg("-V").output().is_err() {
-        eprintln!("kcat not installed; skipping");
-        return;
-    }
-    let broker = Broker::start(&[]);
-    let bootstrap = format!("127.0.0.1:{}", broker.port);
-    let run = |args: &[&str], input: Option<&str>| -> String {
-        use std::io::Write;
-        let mut child = Command::new("timeout")
-            .arg("30")
-            .arg("kcat")
-            .args(["-b", &bootstrap])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        if let Some(input) = input {
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
-        drop(stdin);
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "kcat {args:?} failed: {stderr}");
-        String::from_utf8(output.stdout).unwrap()
-    };
-    let listing = run(&["-L"], None);
-    assert!(
-        listing.contains(&format!("broker 1 at 127.0.0.1:{}", broker.port)),
-        "{listing}"
-    );
-    run(&["-P", "-t", "kcat-topic"], Some("one\ntwo\nthree\n"));
-    let consumed = run(
-        &["-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q"],
-        None,
-    );
-    assert_eq!(consumed, "one\ntwo\nthree\n");
-    let listing = run(&["-L", "-t", "kcat-topic"], None);
-    assert!(
-        listing.contains("topic \"kcat-topic\" with 1 partitions"),
-        "{listing}"
-    );
-}
-
 /// A long-polling Fetch holds back the answers to everything pipelined behind it, even
 /// ones the front end answers itself: Kafka clients match responses by order.
 #[test]
 fn responses_keep_request_order_behind_a_long_poll() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     create_topic(&mut client, "quiet", 1);
-    let RequestKind::Fetch(fetch) = sample(
-        ApiKey::Fetch,
-        12,
-        Shape {
-            topic: "quiet",
-            exhaustive: false,
-        },
-    ) else {
+    let RequestKind::Fetch(fetch) = sample(ApiKey::Fetch, 12, Shape::common("quiet")) else {
         panic!()
     };
     let fetch = RequestKind::Fetch(fetch.with_max_wait_ms(400).with_min_bytes(1));
-    let api_versions = sample(
-        ApiKey::ApiVersions,
-        3,
-        Shape {
-            topic: "",
-            exhaustive: false,
-        },
-    );
-    let metadata = sample(
-        ApiKey::Metadata,
-        12,
-        Shape {
-            topic: "quiet",
-            exhaustive: false,
-        },
-    );
+    let api_versions = sample(ApiKey::ApiVersions, 3, Shape::common(""));
+    let metadata = sample(ApiKey::Metadata, 12, Shape::common("quiet"));
 
     let started = std::time::Instant::now();
     let first = client.send(ApiKey::Fetch, 12, &fetch);

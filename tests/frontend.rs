@@ -2,17 +2,18 @@
 //! ApiVersions in every version, and hostile input that must close one connection and
 //! nothing more.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use common::{Broker, Client, TempDir, run_to_exit};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use support::wire_client::Client;
+use support::{Broker, Port, Run, TempDir, run};
 
 /// The versions the broker must advertise. Kept apart from `src/versions.rs` on
 /// purpose: changing what is advertised means changing what is tested.
@@ -55,7 +56,7 @@ fn assert_serving(broker: &mut Broker) {
 
 #[test]
 fn api_versions_in_every_served_version_lists_the_table() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     for version in 0..=3 {
         let response = api_versions(&mut client, version);
@@ -75,7 +76,7 @@ fn api_versions_in_every_served_version_lists_the_table() {
 
 #[test]
 fn a_too_new_api_versions_gets_unsupported_version_in_a_v0_body() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     for (index, version) in [4, 5, 100, i16::MAX].into_iter().enumerate() {
         // Sent the way a newer client would (flexible header v2, a body this broker
@@ -117,7 +118,7 @@ fn a_too_new_api_versions_gets_unsupported_version_in_a_v0_body() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let mut client = broker.client();
     let mut batch = Vec::new();
     for index in 0..200 {
@@ -164,7 +165,7 @@ fn sized(body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn hostile_input_closes_only_that_connection() {
-    let mut broker = Broker::start(&[]);
+    let mut broker = Broker::start();
     // A connection that stays open and idle throughout must not be disturbed.
     let mut bystander = broker.client();
 
@@ -270,7 +271,8 @@ fn hostile_input_closes_only_that_connection() {
 
 #[test]
 fn a_half_sent_frame_neither_stalls_others_nor_lives_forever() {
-    let mut broker = Broker::start(&["--override", "connections.max.idle.ms=1000"]);
+    let mut broker =
+        Broker::start_with(Port::Free, &["--override", "connections.max.idle.ms=1000"]);
     let frame = Client::frame(ApiKey::ApiVersions, 3, 1, &api_versions_request(3));
     let mut stalled = broker.client();
     stalled.stream.write_all(&frame[..frame.len() / 2]).unwrap();
@@ -287,7 +289,7 @@ fn a_half_sent_frame_neither_stalls_others_nor_lives_forever() {
 
 #[test]
 fn idle_connections_are_closed_and_busy_ones_are_not() {
-    let broker = Broker::start(&["--override", "connections.max.idle.ms=500"]);
+    let broker = Broker::start_with(Port::Free, &["--override", "connections.max.idle.ms=500"]);
     let mut idle = broker.client();
     idle.assert_closed_within(Duration::from_secs(10));
     let mut busy = broker.client();
@@ -300,45 +302,52 @@ fn idle_connections_are_closed_and_busy_ones_are_not() {
 #[test]
 fn sigterm_and_sigint_stop_the_broker_cleanly() {
     for signal in ["TERM", "INT"] {
-        let mut broker = Broker::start(&[]);
+        let mut broker = Broker::start();
         assert_serving(&mut broker);
         let status = broker.signal_and_wait(signal);
         assert!(status.success(), "SIG{signal}: {status:?}");
     }
 }
 
+/// Asserts that `odradek` exited with `code` and that its stderr says each of `phrases`.
+fn assert_exit(failed: &Run, code: i32, phrases: &[&str]) {
+    assert_eq!(failed.code, Some(code), "{}", failed.stderr);
+    for phrase in phrases {
+        assert!(
+            failed.stderr.contains(phrase),
+            "stderr does not say {phrase:?}:\n{}",
+            failed.stderr
+        );
+    }
+}
+
 #[test]
 fn a_second_broker_on_the_same_data_directory_refuses_to_start() {
-    let broker = Broker::start(&[]);
-    let data = broker.data.path().to_str().unwrap().to_string();
-    let failed = run_to_exit(&["broker", "--listen", "127.0.0.1:0", "--data-dir", &data]);
-    assert_eq!(failed.status.code(), Some(1), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("in use by another odradek process"),
-        "{}",
-        failed.stderr
+    let broker = Broker::start();
+    let data = broker.data_dir().to_str().unwrap().to_string();
+    let failed = run(
+        &["broker", "--listen", "127.0.0.1:0", "--data-dir", &data],
+        b"",
     );
+    assert_exit(&failed, 1, &["in use by another odradek process"]);
 }
 
 #[test]
 fn a_taken_port_is_reported() {
-    let broker = Broker::start(&[]);
+    let broker = Broker::start();
     let other = TempDir::new("second");
-    let listen = format!("127.0.0.1:{}", broker.port);
-    let failed = run_to_exit(&[
-        "broker",
-        "--listen",
-        &listen,
-        "--data-dir",
-        other.path().to_str().unwrap(),
-    ]);
-    assert_eq!(failed.status.code(), Some(1), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("cannot listen on"),
-        "{}",
-        failed.stderr
+    let listen = format!("127.0.0.1:{}", broker.port());
+    let failed = run(
+        &[
+            "broker",
+            "--listen",
+            &listen,
+            "--data-dir",
+            other.path().to_str().unwrap(),
+        ],
+        b"",
     );
-    assert!(failed.stderr.contains("port is taken"), "{}", failed.stderr);
+    assert_exit(&failed, 1, &["cannot listen on", "port is taken"]);
 }
 
 #[test]
@@ -346,30 +355,23 @@ fn an_unusable_data_directory_is_reported() {
     let dir = TempDir::new("file-not-dir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    let failed = run_to_exit(&[
-        "broker",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(failed.status.code(), Some(1), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("data directory"),
-        "{}",
-        failed.stderr
+    let failed = run(
+        &[
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            file.to_str().unwrap(),
+        ],
+        b"",
     );
+    assert_exit(&failed, 1, &["data directory"]);
 }
 
 #[test]
 fn bad_configuration_exits_with_status_2_naming_the_key() {
-    let failed = run_to_exit(&["broker", "--override", "num.partitions=lots"]);
-    assert_eq!(failed.status.code(), Some(2), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("num.partitions"),
-        "{}",
-        failed.stderr
-    );
+    let failed = run(&["broker", "--override", "num.partitions=lots"], b"");
+    assert_exit(&failed, 2, &["num.partitions"]);
 
     let dir = TempDir::new("config");
     let path = dir.path().join("server.properties");
@@ -378,21 +380,18 @@ fn bad_configuration_exits_with_status_2_naming_the_key() {
         "# a config file\nbroker.id=1\nsocket.request.max.bytes=-3\n",
     )
     .unwrap();
-    let failed = run_to_exit(&["broker", "--config", path.to_str().unwrap()]);
-    assert_eq!(failed.status.code(), Some(2), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("socket.request.max.bytes"),
-        "{}",
-        failed.stderr
-    );
-    assert!(
-        failed.stderr.contains("server.properties:3"),
-        "{}",
-        failed.stderr
+    let failed = run(&["broker", "--config", path.to_str().unwrap()], b"");
+    assert_exit(
+        &failed,
+        2,
+        &["socket.request.max.bytes", "server.properties:3"],
     );
 
-    let failed = run_to_exit(&["broker", "--config", "/nonexistent/server.properties"]);
-    assert_eq!(failed.status.code(), Some(2), "{}", failed.stderr);
+    let failed = run(
+        &["broker", "--config", "/nonexistent/server.properties"],
+        b"",
+    );
+    assert_exit(&failed, 2, &[]);
 }
 
 #[test]
@@ -410,8 +409,7 @@ fn a_kafka_server_properties_file_is_accepted() {
          socket.receive.buffer.bytes=102400\nsocket.request.max.bytes=104857600\n",
     )
     .unwrap();
-    let data = TempDir::new("properties-data");
-    let mut broker = Broker::start_in(data, &["--config", path.to_str().unwrap()]);
+    let mut broker = Broker::start_with(Port::Free, &["--config", path.to_str().unwrap()]);
     assert_serving(&mut broker);
     let warnings = broker.log_lines();
     assert!(
@@ -424,7 +422,8 @@ fn a_kafka_server_properties_file_is_accepted() {
 
 #[test]
 fn a_small_socket_request_max_bytes_is_enforced() {
-    let mut broker = Broker::start(&["--override", "socket.request.max.bytes=1000"]);
+    let mut broker =
+        Broker::start_with(Port::Free, &["--override", "socket.request.max.bytes=1000"]);
     let mut big = header(ApiKey::Metadata as i16, 1);
     big.put_i32(1);
     big.put_i16(1000);

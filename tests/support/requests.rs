@@ -1,8 +1,8 @@
 //! Sample requests for every API and version the broker serves, built with the codec's
 //! client side. Every field and array that a version has is filled in, so an encoded
 //! sample exercises the whole layout of its version. Shared by the wire round-trip test
-//! and by the structural check's unit tests (`src/guard.rs`).
-#![allow(dead_code)] // each user takes what it needs
+//! (`tests/wire.rs`) and by the structural check's unit tests (`bin/src/guard.rs`, which
+//! includes this file by path).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_partitions_request::{
@@ -80,6 +80,24 @@ pub struct Shape<'a> {
     /// Fill in optional arrays and nullable fields too (for layout tests), or keep the
     /// request to what a client sends in the common case (for round trips).
     pub exhaustive: bool,
+}
+
+impl<'a> Shape<'a> {
+    /// What a client sends in the common case, naming `topic`.
+    pub fn common(topic: &'a str) -> Shape<'a> {
+        Shape {
+            topic,
+            exhaustive: false,
+        }
+    }
+
+    /// Every optional array and nullable field filled in, naming `topic`.
+    pub fn exhaustive(topic: &'a str) -> Shape<'a> {
+        Shape {
+            topic,
+            exhaustive: true,
+        }
+    }
 }
 
 /// A request of `key` at `version` shaped as `shape` says.

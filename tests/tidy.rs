@@ -1,0 +1,195 @@
+//! Tidy: the core crates (`log`, `replication`, `model`) reach the world only through
+//! the Io seam (`log/src/io.rs`). Clippy's `disallowed-methods`/`disallowed-types`
+//! (each core crate's clippy.toml) catch calls; this test catches what clippy cannot:
+//! `use` of forbidden modules, forbidden dependencies in the manifests, and a
+//! clippy.toml that went missing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const CORE_CRATES: &[&str] = &["log", "replication", "model"];
+
+/// Source patterns a core crate must never contain, and why.
+const FORBIDDEN_SOURCE: &[(&str, &str)] = &[
+    (
+        "std::time::Instant",
+        "use odradek_log::io::Instant and Io::now",
+    ),
+    ("std::time::SystemTime", "use Io::wall_clock_ms"),
+    ("SystemTime::now", "use Io::wall_clock_ms"),
+    ("Instant::now", "use Io::now"),
+    ("std::thread", "core state machines are single-threaded"),
+    ("std::fs", "use the Disk trait"),
+    ("std::net", "the network belongs to the driver"),
+    ("std::process", "the core never exits or spawns"),
+    (
+        "std::env",
+        "configuration arrives through the node's config",
+    ),
+    (
+        "tokio::",
+        "the core is driven by events, not an async runtime",
+    ),
+    ("thread_rng", "use Io::random"),
+    ("rand::", "use Io::random"),
+    ("OsRng", "use Io::random"),
+    ("getrandom", "use Io::random"),
+    (
+        "HashMap",
+        "iteration order differs per process; use BTreeMap",
+    ),
+    (
+        "HashSet",
+        "iteration order differs per process; use BTreeSet",
+    ),
+    ("println!", "the core does not print; use tracing"),
+    ("eprintln!", "the core does not print; use tracing"),
+];
+
+/// Dependencies a core crate must never have.
+const FORBIDDEN_DEPENDENCIES: &[&str] = &[
+    "tokio",
+    "rand",
+    "rand_chacha",
+    "getrandom",
+    "mio",
+    "async-std",
+    "libc",
+    "nix",
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bin/ has a parent")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Drops `//` comments and string contents so that documentation may name the
+/// forbidden things it explains.
+fn code_only(line: &str) -> String {
+    let mut code = String::new();
+    let mut in_string = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            if c == '\\' {
+                chars.next();
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            continue;
+        }
+        if c == '/' && chars.peek() == Some(&'/') {
+            break;
+        }
+        code.push(c);
+    }
+    code
+}
+
+#[test]
+fn core_sources_do_not_reach_past_the_seam() {
+    let root = workspace_root();
+    let mut violations = Vec::new();
+    for krate in CORE_CRATES {
+        let mut files = Vec::new();
+        rust_files(&root.join(krate).join("src"), &mut files);
+        assert!(
+            !files.is_empty(),
+            "{krate}/src has no Rust files: is the layout still right?"
+        );
+        for file in files {
+            let text = fs::read_to_string(&file).expect("readable source");
+            for (number, line) in text.lines().enumerate() {
+                let code = code_only(line);
+                for (pattern, why) in FORBIDDEN_SOURCE {
+                    if code.contains(pattern) {
+                        violations.push(format!(
+                            "{}:{}: `{pattern}`: {why}",
+                            file.display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "core crates reach past the Io seam:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn core_manifests_have_no_forbidden_dependencies() {
+    let root = workspace_root();
+    for krate in CORE_CRATES {
+        let manifest = fs::read_to_string(root.join(krate).join("Cargo.toml")).expect("manifest");
+        let mut section = String::new();
+        for line in manifest.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line.to_string();
+                continue;
+            }
+            // Dev-dependencies may use anything: tests are not the core.
+            if section != "[dependencies]" {
+                continue;
+            }
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            assert!(
+                !FORBIDDEN_DEPENDENCIES.contains(&name),
+                "{krate}/Cargo.toml depends on {name}, which the core must not use"
+            );
+        }
+    }
+}
+
+#[test]
+fn core_crates_keep_their_clippy_rules() {
+    let root = workspace_root();
+    for krate in CORE_CRATES {
+        let path = root.join(krate).join("clippy.toml");
+        let rules =
+            fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
+        for needed in [
+            "std::time::Instant::now",
+            "std::thread::spawn",
+            "std::fs::File",
+            "std::collections::HashMap",
+        ] {
+            assert!(
+                rules.contains(needed),
+                "{} no longer forbids {needed}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checker_sees_through_comments_but_not_code() {
+    assert_eq!(
+        code_only(r#"let x = 1; // std::fs is fine here"#),
+        "let x = 1; "
+    );
+    assert_eq!(code_only(r#"warn!("std::fs in a message")"#), "warn!()");
+    assert!(code_only("use std::fs::File;").contains("std::fs"));
+}
