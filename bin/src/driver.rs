@@ -19,9 +19,7 @@ use std::io::Read as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::ResponseKind;
-use odradek_log::io::{
-    Disk, DiskCompletion, DiskError, Duration, FileId, Instant, Io, IoId, OpenMode, TimerId,
-};
+use odradek_log::io::{DiskCompletion, Duration, Instant, Io, TimerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::disk::ProdDisk;
@@ -190,56 +188,7 @@ impl Io for ProdIo {
     }
 }
 
-impl Disk for ProdIo {
-    fn open(&mut self, path: &str, mode: OpenMode) -> Result<FileId, DiskError> {
-        self.disk.open(path, mode)
-    }
-    fn close(&mut self, file: FileId) {
-        self.disk.close(file);
-    }
-    fn file_len(&mut self, file: FileId) -> Result<u64, DiskError> {
-        self.disk.file_len(file)
-    }
-    fn read_at(&mut self, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, DiskError> {
-        self.disk.read_at(file, offset, buf)
-    }
-    fn write_at(&mut self, file: FileId, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.disk.write_at(file, offset, data)
-    }
-    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), DiskError> {
-        self.disk.truncate(file, len)
-    }
-    fn sync(&mut self, file: FileId) -> IoId {
-        self.disk.sync(file)
-    }
-    fn sync_dir(&mut self, path: &str) -> IoId {
-        self.disk.sync_dir(path)
-    }
-    fn sync_now(&mut self, file: FileId) -> Result<(), DiskError> {
-        self.disk.sync_now(file)
-    }
-    fn sync_dir_now(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.sync_dir_now(path)
-    }
-    fn create_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.create_dir_all(path)
-    }
-    fn read_dir(&mut self, path: &str) -> Result<Vec<String>, DiskError> {
-        self.disk.read_dir(path)
-    }
-    fn exists(&mut self, path: &str) -> bool {
-        self.disk.exists(path)
-    }
-    fn remove_file(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.remove_file(path)
-    }
-    fn remove_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.remove_dir_all(path)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        self.disk.rename(from, to)
-    }
-}
+odradek_log::forward_disk!(ProdIo => disk);
 
 /// OS randomness from `/dev/urandom`, read a block at a time.
 struct Entropy {
@@ -369,6 +318,7 @@ mod tests {
 
     use super::*;
     use crate::disk::tests::Scratch;
+    use odradek_log::io::{Disk, IoId};
 
     /// A node stand-in: answers Metadata at once, ListOffsets when a timer it sets 30 ms
     /// later fires, CreateTopics when a directory sync completes; Produce never.

@@ -222,6 +222,83 @@ pub trait Io: Disk {
     fn set_timer(&mut self, at: Instant, timer: TimerId);
 }
 
+/// Implements [`Disk`] for a type by forwarding every call to one of its fields, so an
+/// [`Io`] built around a disk (production's, the simulator's, a test's) says so in one
+/// line: `odradek_log::forward_disk!(ProdIo => disk);`.
+#[macro_export]
+macro_rules! forward_disk {
+    ($type:ty => $field:ident) => {
+        impl $crate::io::Disk for $type {
+            fn open(
+                &mut self,
+                path: &str,
+                mode: $crate::io::OpenMode,
+            ) -> Result<$crate::io::FileId, $crate::io::DiskError> {
+                self.$field.open(path, mode)
+            }
+            fn close(&mut self, file: $crate::io::FileId) {
+                self.$field.close(file)
+            }
+            fn file_len(&mut self, file: $crate::io::FileId) -> Result<u64, $crate::io::DiskError> {
+                self.$field.file_len(file)
+            }
+            fn read_at(
+                &mut self,
+                file: $crate::io::FileId,
+                offset: u64,
+                buf: &mut [u8],
+            ) -> Result<usize, $crate::io::DiskError> {
+                self.$field.read_at(file, offset, buf)
+            }
+            fn write_at(
+                &mut self,
+                file: $crate::io::FileId,
+                offset: u64,
+                data: &[u8],
+            ) -> Result<(), $crate::io::DiskError> {
+                self.$field.write_at(file, offset, data)
+            }
+            fn truncate(
+                &mut self,
+                file: $crate::io::FileId,
+                len: u64,
+            ) -> Result<(), $crate::io::DiskError> {
+                self.$field.truncate(file, len)
+            }
+            fn sync(&mut self, file: $crate::io::FileId) -> $crate::io::IoId {
+                self.$field.sync(file)
+            }
+            fn sync_dir(&mut self, path: &str) -> $crate::io::IoId {
+                self.$field.sync_dir(path)
+            }
+            fn sync_now(&mut self, file: $crate::io::FileId) -> Result<(), $crate::io::DiskError> {
+                self.$field.sync_now(file)
+            }
+            fn sync_dir_now(&mut self, path: &str) -> Result<(), $crate::io::DiskError> {
+                self.$field.sync_dir_now(path)
+            }
+            fn create_dir_all(&mut self, path: &str) -> Result<(), $crate::io::DiskError> {
+                self.$field.create_dir_all(path)
+            }
+            fn read_dir(&mut self, path: &str) -> Result<Vec<String>, $crate::io::DiskError> {
+                self.$field.read_dir(path)
+            }
+            fn exists(&mut self, path: &str) -> bool {
+                self.$field.exists(path)
+            }
+            fn remove_file(&mut self, path: &str) -> Result<(), $crate::io::DiskError> {
+                self.$field.remove_file(path)
+            }
+            fn remove_dir_all(&mut self, path: &str) -> Result<(), $crate::io::DiskError> {
+                self.$field.remove_dir_all(path)
+            }
+            fn rename(&mut self, from: &str, to: &str) -> Result<(), $crate::io::DiskError> {
+                self.$field.rename(from, to)
+            }
+        }
+    };
+}
+
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.nanos / 1_000_000;

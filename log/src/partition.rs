@@ -344,6 +344,27 @@ impl Segment {
         }
     }
 
+    /// The bytes of both index files (offset index, then time index), each with the
+    /// checksummed trailer that lets recovery trust the segment.
+    fn encoded_index_files(&self) -> [(SegmentFileKind, Vec<u8>); 2] {
+        let summary = self.summary();
+        let offsets: Vec<(i64, i64)> = self
+            .offset_index
+            .iter()
+            .map(|(o, p)| (*o, *p as i64))
+            .collect();
+        [
+            (
+                SegmentFileKind::OffsetIndex,
+                encode_index(SegmentFileKind::OffsetIndex, &offsets, &summary),
+            ),
+            (
+                SegmentFileKind::TimeIndex,
+                encode_index(SegmentFileKind::TimeIndex, &self.time_index, &summary),
+            ),
+        ]
+    }
+
     fn summary(&self) -> SegmentSummary {
         SegmentSummary {
             base_offset: self.base_offset,
@@ -1174,21 +1195,7 @@ impl PartitionLog {
     fn write_index_files(&mut self, disk: &mut impl Disk, index: usize) -> Option<Vec<IoId>> {
         let segment = &self.segments[index];
         let summary = segment.summary();
-        let offsets: Vec<(i64, i64)> = segment
-            .offset_index
-            .iter()
-            .map(|(o, p)| (*o, *p as i64))
-            .collect();
-        let files = [
-            (
-                SegmentFileKind::OffsetIndex,
-                encode_index(SegmentFileKind::OffsetIndex, &offsets, &summary),
-            ),
-            (
-                SegmentFileKind::TimeIndex,
-                encode_index(SegmentFileKind::TimeIndex, &segment.time_index, &summary),
-            ),
-        ];
+        let files = segment.encoded_index_files();
         let mut ids = Vec::new();
         for (kind, bytes) in files {
             let path = join(&self.dir, &segment_file_name(summary.base_offset, kind));
@@ -1571,21 +1578,7 @@ impl PartitionLog {
     fn seal_now(&mut self, disk: &mut impl Disk, index: usize) -> Result<(), DiskError> {
         let segment = &self.segments[index];
         let summary = segment.summary();
-        let offsets: Vec<(i64, i64)> = segment
-            .offset_index
-            .iter()
-            .map(|(o, p)| (*o, *p as i64))
-            .collect();
-        let files = [
-            (
-                SegmentFileKind::OffsetIndex,
-                encode_index(SegmentFileKind::OffsetIndex, &offsets, &summary),
-            ),
-            (
-                SegmentFileKind::TimeIndex,
-                encode_index(SegmentFileKind::TimeIndex, &segment.time_index, &summary),
-            ),
-        ];
+        let files = segment.encoded_index_files();
         for (kind, bytes) in files {
             let path = join(&self.dir, &segment_file_name(summary.base_offset, kind));
             let file = disk.open(&path, OpenMode::Create)?;

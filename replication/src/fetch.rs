@@ -136,17 +136,10 @@ impl Node {
                 let error = match self.partitions.get_mut(&key) {
                     None if name.is_empty() => ErrorCode::UnknownTopicId,
                     None => ErrorCode::UnknownTopicOrPartition,
-                    Some(partition) if partition.log.failure().is_some() => {
-                        ErrorCode::KafkaStorageError
-                    }
-                    Some(partition) if wanted.current_leader_epoch > partition.leader_epoch => {
-                        ErrorCode::UnknownLeaderEpoch
-                    }
                     Some(partition)
-                        if wanted.current_leader_epoch >= 0
-                            && wanted.current_leader_epoch < partition.leader_epoch =>
+                        if let Err(code) = partition.check_serving(wanted.current_leader_epoch) =>
                     {
-                        ErrorCode::FencedLeaderEpoch
+                        code
                     }
                     Some(partition) => {
                         let high_watermark = partition.high_watermark;

@@ -44,17 +44,10 @@ impl Node {
                     .with_leader_epoch(-1);
                 let error = match self.partitions.get_mut(&key) {
                     None => ErrorCode::UnknownTopicOrPartition,
-                    Some(partition) if partition.log.failure().is_some() => {
-                        ErrorCode::KafkaStorageError
-                    }
-                    Some(partition) if wanted.current_leader_epoch > partition.leader_epoch => {
-                        ErrorCode::UnknownLeaderEpoch
-                    }
                     Some(partition)
-                        if wanted.current_leader_epoch >= 0
-                            && wanted.current_leader_epoch < partition.leader_epoch =>
+                        if let Err(code) = partition.check_serving(wanted.current_leader_epoch) =>
                     {
-                        ErrorCode::FencedLeaderEpoch
+                        code
                     }
                     Some(partition) => {
                         // leader_epoch exists from v4 on; an older response must keep

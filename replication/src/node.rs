@@ -168,6 +168,27 @@ pub struct Partition {
     pub leader_epoch: i32,
 }
 
+impl Partition {
+    /// Whether this replica may answer a read for a client that believes the leader
+    /// epoch is `current_leader_epoch` (-1: the client does not say). Kafka's fencing
+    /// (KIP-320): a newer epoch than ours means we are behind (`UNKNOWN_LEADER_EPOCH`,
+    /// retriable), an older one means the client is (`FENCED_LEADER_EPOCH`). A failed
+    /// log serves nothing.
+    pub fn check_serving(&self, current_leader_epoch: i32) -> Result<(), crate::error::ErrorCode> {
+        use crate::error::ErrorCode;
+        if self.log.failure().is_some() {
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        if current_leader_epoch > self.leader_epoch {
+            return Err(ErrorCode::UnknownLeaderEpoch);
+        }
+        if current_leader_epoch >= 0 && current_leader_epoch < self.leader_epoch {
+            return Err(ErrorCode::FencedLeaderEpoch);
+        }
+        Ok(())
+    }
+}
+
 /// Who started an asynchronous disk operation, so its completion finds its way back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum IoOwner {

@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
-use odradek_log::io::{Disk, DiskError, Duration, FileId, Instant, Io, IoId, OpenMode, TimerId};
+use odradek_log::io::{Disk, DiskError, Duration, Instant, Io, TimerId};
 use odradek_log::mem_disk::MemDisk;
 use odradek_replication::error::ErrorCode;
 use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
@@ -55,56 +55,7 @@ impl TestIo {
     }
 }
 
-impl Disk for TestIo {
-    fn open(&mut self, path: &str, mode: OpenMode) -> Result<FileId, DiskError> {
-        self.disk.open(path, mode)
-    }
-    fn close(&mut self, file: FileId) {
-        self.disk.close(file)
-    }
-    fn file_len(&mut self, file: FileId) -> Result<u64, DiskError> {
-        self.disk.file_len(file)
-    }
-    fn read_at(&mut self, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, DiskError> {
-        self.disk.read_at(file, offset, buf)
-    }
-    fn write_at(&mut self, file: FileId, offset: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.disk.write_at(file, offset, data)
-    }
-    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), DiskError> {
-        self.disk.truncate(file, len)
-    }
-    fn sync(&mut self, file: FileId) -> IoId {
-        self.disk.sync(file)
-    }
-    fn sync_dir(&mut self, path: &str) -> IoId {
-        self.disk.sync_dir(path)
-    }
-    fn sync_now(&mut self, file: FileId) -> Result<(), DiskError> {
-        self.disk.sync_now(file)
-    }
-    fn sync_dir_now(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.sync_dir_now(path)
-    }
-    fn create_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.create_dir_all(path)
-    }
-    fn read_dir(&mut self, path: &str) -> Result<Vec<String>, DiskError> {
-        self.disk.read_dir(path)
-    }
-    fn exists(&mut self, path: &str) -> bool {
-        self.disk.exists(path)
-    }
-    fn remove_file(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.remove_file(path)
-    }
-    fn remove_dir_all(&mut self, path: &str) -> Result<(), DiskError> {
-        self.disk.remove_dir_all(path)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        self.disk.rename(from, to)
-    }
-}
+odradek_log::forward_disk!(TestIo => disk);
 
 impl Io for TestIo {
     fn now(&self) -> Instant {
