@@ -220,6 +220,16 @@ pub trait Io: Disk {
     /// Asks for a timer event with id `timer` at or after `at`. Timers are not
     /// cancelled: a state machine ignores a timer it no longer needs.
     fn set_timer(&mut self, at: Instant, timer: TimerId);
+
+    /// A BUGGIFY site (FoundationDB's name): core code asks whether to take a rare but
+    /// legal path here — an extra sync round, a smaller read, a roll now — so that the
+    /// simulator exercises paths that production reaches only under load. Production
+    /// never overrides this: it is always `false` there. The simulator turns sites on
+    /// per seed and fires them with a per-seed probability, counting each firing.
+    fn buggify(&mut self, site: &'static str) -> bool {
+        let _ = site;
+        false
+    }
 }
 
 /// Implements [`Disk`] for a type by forwarding every call to one of its fields, so an
