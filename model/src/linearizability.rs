@@ -1,0 +1,1329 @@
+//! Linearizability of a history against [`LogSpec`], one partition at a time.
+//!
+//! A history is linearizable if every operation can be given a point in time (its
+//! linearization point) inside its own interval, such that performing the operations
+//! one at a time in that order on [`LogSpec`] gives exactly the replies the clients saw
+//! (Herlihy & Wing 1990). What each outcome allows:
+//!
+//! - [`Outcome::Ok`]: the point lies between invocation and completion;
+//! - [`Outcome::Fail`]: the operation never took effect; it is dropped;
+//! - [`Outcome::Indefinite`] (or never completed): the point lies anywhere after the
+//!   invocation, or nowhere. An indefinite send may or may not be in the log; an
+//!   indefinite poll constrains nothing and is dropped.
+//!
+//! Operation A must precede B when A completed strictly before B was invoked; equal
+//! times count as concurrent.
+//!
+//! ## P-compositionality
+//!
+//! Partitions are independent objects, so a history is linearizable iff each
+//! partition's sub-history is (Herlihy & Wing 1990 §3.3; Horn & Kroening 2015 use the
+//! same split inside one object). [`check_partition`] checks one; the search never
+//! sees more than one partition's operations.
+//!
+//! ## Two searches
+//!
+//! [`Search::Exhaustive`] is the textbook search of Wing & Gong (1993) with Lowe's
+//! (2017) memoisation: depth-first over "linearize one of the minimal pending
+//! operations next", remembering each configuration (set of linearized operations as a
+//! bitset, log state interned to a number) so that it is never explored twice. It
+//! relies on nothing but [`LogSpec::step`], and is exponential in the number of
+//! concurrent operations: it is the reference the fast search is tested against.
+//!
+//! [`Search::Pruned`] (the default) is the same search with four pruning rules that
+//! follow from the log's specification. Together they leave at most one move worth
+//! trying at every configuration, so the search never backtracks and runs in
+//! O(n log n):
+//!
+//! 1. **Observations fix positions.** Values are unique, and the log only grows, so
+//!    every `Ok` reply names records of one final log: an acknowledged send says
+//!    "value v is at offset o", a poll says the same of each record it returned. If
+//!    two observations disagree (one offset, two values; one value, two offsets), or a
+//!    poll's records are not consecutive from the requested offset, or a polled value
+//!    was never sent or was sent by a send that failed, no order can help: the history
+//!    is illegal before any search starts.
+//! 2. **Sends are placed by offset.** The next send to linearize is the one whose value
+//!    belongs at the log end offset. If no observation names that offset (a *hole*),
+//!    any indefinite send that no one observed may fill it; they are interchangeable
+//!    (none has a deadline or a known position), so the earliest invoked is taken.
+//!    Linearizing that send as soon as it is allowed never hurts: only sends change
+//!    the state, the order of sends is forced, and a longer log satisfies every poll
+//!    that a shorter one does.
+//! 3. **Polls are linearized eagerly.** An `Ok` poll only needs the log to reach past
+//!    its last returned record (or to its requested offset, if it returned nothing);
+//!    it does not change the state, so once that holds, linearizing it at once is as
+//!    good as any later point.
+//! 4. **Nothing is appended past the extent**, the highest offset any `Ok` operation
+//!    needs: records there are observed by no one and help no one.
+//!
+//! An exchange argument shows each rule keeps a linearization if one exists (swap the
+//! chosen move to the front of any valid completion). The proptest suite checks the
+//! two searches agree on small random histories, legal and not.
+//!
+//! ## Answers
+//!
+//! [`Verdict::Ok`] carries a witness: the linearization found, which is replayed
+//! through [`LogSpec::apply`] and checked against real-time order before it is
+//! returned (a failure there is a bug in this module, and panics).
+//! [`Verdict::Illegal`] carries a [`Violation`]: the operation that could not be
+//! placed, the operations that explain why, the longest linearizable prefix found and
+//! the frontier of pending operations at that point. [`Verdict::Unknown`] is the
+//! answer when the search explored more configurations than its budget allows: never
+//! a silent pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::history::{Call, History, Operation, Outcome, PartitionKey, Reply};
+use crate::log_spec::LogSpec;
+
+/// The default cap on configurations explored per partition. The pruned search visits
+/// one configuration per operation, so this is far beyond any simulated history; the
+/// exhaustive search keeps each configuration in memory (a bitset of the partition's
+/// operations), so it should be given small histories or a smaller cap.
+pub const CONFIGURATIONS_MAX_DEFAULT: u64 = 1_000_000;
+
+/// Which search to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Search {
+    /// The search with the log-specific pruning rules: linear in practice.
+    #[default]
+    Pruned,
+    /// Wing & Gong with Lowe's memoisation and no pruning: exponential, a reference.
+    Exhaustive,
+}
+
+/// How to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinearizabilityOptions {
+    /// The search answers [`Verdict::Unknown`] after exploring more configurations
+    /// than this.
+    pub configurations_max: u64,
+    /// Which search to run.
+    pub search: Search,
+}
+
+impl Default for LinearizabilityOptions {
+    fn default() -> LinearizabilityOptions {
+        LinearizabilityOptions {
+            configurations_max: CONFIGURATIONS_MAX_DEFAULT,
+            search: Search::Pruned,
+        }
+    }
+}
+
+/// The answer for one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Linearizable.
+    Ok {
+        /// A witness: operation indexes in linearization order. Indefinite sends that
+        /// appear took effect; those that do not need never have.
+        linearization: Vec<usize>,
+        /// Configurations explored.
+        explored: u64,
+    },
+    /// Not linearizable, and why.
+    Illegal(Box<Violation>),
+    /// The search ran out of budget: nothing is known.
+    Unknown {
+        /// Configurations explored before giving up.
+        explored: u64,
+        /// Why the search stopped.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// Whether the partition is linearizable.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Verdict::Ok { .. })
+    }
+
+    /// Whether the partition is proven not linearizable.
+    pub fn is_illegal(&self) -> bool {
+        matches!(self, Verdict::Illegal(_))
+    }
+
+    /// Whether the search gave up.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Verdict::Unknown { .. })
+    }
+
+    /// Configurations explored to reach the verdict.
+    pub fn explored(&self) -> u64 {
+        match self {
+            Verdict::Ok { explored, .. } | Verdict::Unknown { explored, .. } => *explored,
+            Verdict::Illegal(violation) => violation.explored,
+        }
+    }
+}
+
+/// Why a partition's history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The operation that could not be placed.
+    pub operation: usize,
+    /// Other operations the explanation names (a send whose value was read too early,
+    /// the other side of a contradiction).
+    pub related: Vec<usize>,
+    /// The longest linearizable prefix found, in linearization order. Empty when the
+    /// replies contradict each other whatever the order (pruning rule 1).
+    pub prefix: Vec<usize>,
+    /// The `Ok` operations invoked but not linearized at the end of that prefix, the
+    /// candidates that were all stuck (includes `operation`). Empty with `prefix`.
+    pub frontier: Vec<usize>,
+    /// Configurations explored.
+    pub explored: u64,
+    /// One or two sentences a person can act on.
+    pub explanation: String,
+}
+
+impl Violation {
+    /// Every operation to mark on a timeline: the stuck one, the related ones and the
+    /// frontier.
+    pub fn marked(&self) -> BTreeSet<usize> {
+        let mut marked: BTreeSet<usize> = self.related.iter().copied().collect();
+        marked.insert(self.operation);
+        marked.extend(self.frontier.iter().copied());
+        marked
+    }
+}
+
+/// Checks the operations of `history` on `partition`, whose log starts at
+/// `start_offset` (0 for a partition created during the run).
+pub fn check_partition(
+    history: &History,
+    partition: &PartitionKey,
+    start_offset: i64,
+    options: &LinearizabilityOptions,
+) -> Verdict {
+    let operations: Vec<&Operation> = history.on_partition(partition).collect();
+    check_operations(&operations, start_offset, options)
+}
+
+/// Checks `operations`, which must all be on one partition whose log starts at
+/// `start_offset`. Panics on a malformed recording (a reply of the wrong kind, an
+/// `Ok` without a completion time, two sends of one value): those are recorder bugs.
+pub fn check_operations(
+    operations: &[&Operation],
+    start_offset: i64,
+    options: &LinearizabilityOptions,
+) -> Verdict {
+    assert!(start_offset >= 0, "log start offset {start_offset} < 0");
+    if let Some(first) = operations.first() {
+        for operation in operations {
+            assert_eq!(
+                operation.partition, first.partition,
+                "check_operations takes one partition at a time (P-compositionality)"
+            );
+        }
+    }
+    let prepared = Prepared::new(operations);
+    match options.search {
+        Search::Pruned => Pruned::new(&prepared, start_offset, options).run(),
+        Search::Exhaustive => exhaustive(&prepared, start_offset, options),
+    }
+}
+
+/// An operation as the search sees it.
+#[derive(Debug)]
+struct Entry<'a> {
+    operation: &'a Operation,
+    /// `Some(completion)` for an `Ok` operation, which must take effect by then;
+    /// `None` for an indefinite send, which may take effect at any time, or never.
+    deadline: Option<u64>,
+    /// The reply, for an `Ok` operation.
+    reply: Option<&'a Reply>,
+}
+
+impl Entry<'_> {
+    fn invoked(&self) -> u64 {
+        self.operation.invoked_at
+    }
+
+    fn is_ok(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// An `Ok` poll's records, or an empty slice.
+    fn records(&self) -> &[(i64, u64)] {
+        match self.reply {
+            Some(Reply::Polled { records }) => records,
+            _ => &[],
+        }
+    }
+}
+
+/// The operations that matter, sorted by invocation, and the failed sends.
+struct Prepared<'a> {
+    /// Sorted by (invocation time, index).
+    entries: Vec<Entry<'a>>,
+    /// Sends that failed, by value: they certainly never took effect.
+    failed_sends: BTreeMap<u64, &'a Operation>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(operations: &[&'a Operation]) -> Prepared<'a> {
+        let mut entries = Vec::new();
+        let mut failed_sends = BTreeMap::new();
+        let mut sent_values: BTreeMap<u64, usize> = BTreeMap::new();
+        for &operation in operations {
+            if let Call::Send { value } = operation.call
+                && let Some(other) = sent_values.insert(value, operation.index)
+            {
+                panic!(
+                    "value {value} sent by both #{other} and #{}: the workload must send unique values",
+                    operation.index
+                );
+            }
+            match (&operation.call, &operation.outcome) {
+                (_, Some(Outcome::Fail(_))) => {
+                    if let Call::Send { value } = operation.call {
+                        failed_sends.insert(value, operation);
+                    }
+                }
+                (call, Some(Outcome::Ok(reply))) => {
+                    let fits = matches!(
+                        (call, reply),
+                        (Call::Send { .. }, Reply::Sent { .. })
+                            | (Call::Poll { .. }, Reply::Polled { .. })
+                    );
+                    assert!(
+                        fits,
+                        "operation #{} recorded reply {reply:?} to call {call:?}",
+                        operation.index
+                    );
+                    let completed_at = operation.completed_at.unwrap_or_else(|| {
+                        panic!("operation #{} is Ok but never completed", operation.index)
+                    });
+                    entries.push(Entry {
+                        operation,
+                        deadline: Some(completed_at),
+                        reply: Some(reply),
+                    });
+                }
+                (Call::Send { .. }, None | Some(Outcome::Indefinite(_))) => {
+                    entries.push(Entry {
+                        operation,
+                        deadline: None,
+                        reply: None,
+                    });
+                }
+                // An indefinite poll: nobody saw what it read, so it constrains nothing.
+                (Call::Poll { .. }, None | Some(Outcome::Indefinite(_))) => {}
+            }
+        }
+        entries.sort_by_key(|entry| (entry.invoked(), entry.operation.index));
+        Prepared {
+            entries,
+            failed_sends,
+        }
+    }
+
+    /// `m`, the bound on the window: the earliest deadline among the `Ok` entries not
+    /// yet linearized. Entries invoked at or before it may be linearized next.
+    fn window_by_scan(&self, linearized: impl Fn(usize) -> bool) -> u64 {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(id, _)| !linearized(*id))
+            .filter_map(|(_, entry)| entry.deadline)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// The `Ok` entries invoked by `window` and not linearized, as operation indexes.
+    fn frontier(&self, window: u64, linearized: impl Fn(usize) -> bool) -> Vec<usize> {
+        let mut frontier: Vec<usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .take_while(|(_, entry)| entry.invoked() <= window)
+            .filter(|(id, entry)| entry.is_ok() && !linearized(*id))
+            .map(|(_, entry)| entry.operation.index)
+            .collect();
+        frontier.sort_unstable();
+        frontier
+    }
+
+    /// Replays a witness on the specification and checks it against real-time order.
+    /// Any failure is a bug in the search.
+    fn assert_witness(&self, witness: &[usize], start_offset: i64) {
+        let mut log = LogSpec::starting_at(start_offset);
+        let mut invoked_max = 0;
+        let mut in_witness = vec![false; self.entries.len()];
+        for &id in witness {
+            let entry = &self.entries[id];
+            assert!(
+                !in_witness[id],
+                "witness linearizes #{} twice",
+                entry.operation.index
+            );
+            in_witness[id] = true;
+            if let Err(violation) = log.apply(&entry.operation.call, entry.reply) {
+                panic!(
+                    "witness fails the specification at #{}: {violation}",
+                    entry.operation.index
+                );
+            }
+            invoked_max = invoked_max.max(entry.invoked());
+            if let Some(deadline) = entry.deadline {
+                assert!(
+                    deadline >= invoked_max,
+                    "witness puts #{} after an operation invoked after it completed",
+                    entry.operation.index
+                );
+            }
+        }
+        for (id, entry) in self.entries.iter().enumerate() {
+            assert!(
+                in_witness[id] || !entry.is_ok(),
+                "witness leaves out the Ok operation #{}",
+                entry.operation.index
+            );
+        }
+    }
+}
+
+/// Who says which value is at which offset.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    offset: i64,
+    value: u64,
+    /// The operation index of the send that was acknowledged or the poll that read it.
+    by: usize,
+    acknowledged: bool,
+}
+
+impl Claim {
+    fn sentence(&self) -> String {
+        if self.acknowledged {
+            format!(
+                "send #{} of value {} was acknowledged at offset {}",
+                self.by, self.value, self.offset
+            )
+        } else {
+            format!(
+                "poll #{} read value {} at offset {}",
+                self.by, self.value, self.offset
+            )
+        }
+    }
+}
+
+/// The pruned search: see the module documentation for its rules.
+struct Pruned<'p, 'a> {
+    prepared: &'p Prepared<'a>,
+    start_offset: i64,
+    configurations_max: u64,
+}
+
+/// The positions fixed by the observations (rule 1), and what the search needs.
+struct Placement {
+    /// Entry placed at each observed offset.
+    filler_at: BTreeMap<i64, usize>,
+    /// Indefinite sends no operation observed, by (invocation, index): hole fillers.
+    unobserved: Vec<usize>,
+    /// One past the highest offset an `Ok` operation needs (rule 4).
+    extent: i64,
+}
+
+impl<'p, 'a> Pruned<'p, 'a> {
+    fn new(
+        prepared: &'p Prepared<'a>,
+        start_offset: i64,
+        options: &LinearizabilityOptions,
+    ) -> Pruned<'p, 'a> {
+        Pruned {
+            prepared,
+            start_offset,
+            configurations_max: options.configurations_max,
+        }
+    }
+
+    fn entries(&self) -> &'p [Entry<'a>] {
+        &self.prepared.entries
+    }
+
+    fn run(&self) -> Verdict {
+        match self.place() {
+            Ok(placement) => self.search(&placement),
+            Err(violation) => Verdict::Illegal(violation),
+        }
+    }
+
+    /// Rule 1: collect every claim of every `Ok` reply and fix positions, or find the
+    /// contradiction that makes any order fail.
+    fn place(&self) -> Result<Placement, Box<Violation>> {
+        let entries = self.entries();
+        // Visit in index order, so that the contradiction reported is the first one
+        // recorded whatever the invocation times.
+        let mut by_index: Vec<usize> = (0..entries.len()).collect();
+        by_index.sort_by_key(|&id| entries[id].operation.index);
+
+        let mut send_of_value: BTreeMap<u64, usize> = BTreeMap::new();
+        for (id, entry) in entries.iter().enumerate() {
+            if let Call::Send { value } = entry.operation.call {
+                send_of_value.insert(value, id);
+            }
+        }
+
+        let mut at_offset: BTreeMap<i64, Claim> = BTreeMap::new();
+        let mut of_value: BTreeMap<u64, Claim> = BTreeMap::new();
+        let mut extent = self.start_offset;
+        for &id in &by_index {
+            let entry = &entries[id];
+            let index = entry.operation.index;
+            let mut claims = Vec::new();
+            match (&entry.operation.call, entry.reply) {
+                (&Call::Send { value }, Some(&Reply::Sent { offset })) => {
+                    if offset < self.start_offset {
+                        return Err(self.contradiction(
+                            index,
+                            Vec::new(),
+                            format!(
+                                "send #{index} was acknowledged at offset {offset}, below the log start offset {}",
+                                self.start_offset
+                            ),
+                        ));
+                    }
+                    claims.push(Claim {
+                        offset,
+                        value,
+                        by: index,
+                        acknowledged: true,
+                    });
+                    extent = extent.max(offset + 1);
+                }
+                (&Call::Poll { offset: requested }, Some(Reply::Polled { records })) => {
+                    if requested < self.start_offset {
+                        return Err(self.contradiction(
+                            index,
+                            Vec::new(),
+                            format!(
+                                "poll #{index} succeeded at offset {requested}, below the log start offset {}",
+                                self.start_offset
+                            ),
+                        ));
+                    }
+                    for (position, &(offset, value)) in records.iter().enumerate() {
+                        let expected =
+                            requested + i64::try_from(position).expect("poll size fits i64");
+                        if offset != expected {
+                            return Err(self.contradiction(
+                                index,
+                                Vec::new(),
+                                format!(
+                                    "poll #{index} from offset {requested} returned offset {offset} as its record {position}, where the log could only hold offset {expected}: records come back in order, without gaps, from the requested offset"
+                                ),
+                            ));
+                        }
+                        match send_of_value.get(&value) {
+                            Some(_) => {}
+                            None => {
+                                let (related, why) = match self.prepared.failed_sends.get(&value) {
+                                    Some(failed) => (
+                                        vec![failed.index],
+                                        format!(
+                                            "its send #{} failed, so it was never written",
+                                            failed.index
+                                        ),
+                                    ),
+                                    None => (
+                                        Vec::new(),
+                                        "no send on this partition wrote it".to_string(),
+                                    ),
+                                };
+                                return Err(self.contradiction(
+                                    index,
+                                    related,
+                                    format!(
+                                        "poll #{index} read value {value} at offset {offset}, but {why}"
+                                    ),
+                                ));
+                            }
+                        }
+                        claims.push(Claim {
+                            offset,
+                            value,
+                            by: index,
+                            acknowledged: false,
+                        });
+                    }
+                    extent = extent.max(requested + self.len_as_offset(records.len()));
+                }
+                // Indefinite sends claim nothing.
+                _ => {}
+            }
+            for claim in claims {
+                let conflict = match at_offset.get(&claim.offset) {
+                    Some(earlier) if earlier.value != claim.value => {
+                        Some((earlier, "one offset holds one record"))
+                    }
+                    _ => match of_value.get(&claim.value) {
+                        Some(earlier) if earlier.offset != claim.offset => {
+                            Some((earlier, "one send writes one record"))
+                        }
+                        _ => None,
+                    },
+                };
+                if let Some((earlier, rule)) = conflict {
+                    let related = if earlier.by == index {
+                        Vec::new()
+                    } else {
+                        vec![earlier.by]
+                    };
+                    return Err(self.contradiction(
+                        index,
+                        related,
+                        format!("{}, but {}: {rule}", earlier.sentence(), claim.sentence()),
+                    ));
+                }
+                at_offset.entry(claim.offset).or_insert(claim);
+                of_value.entry(claim.value).or_insert(claim);
+            }
+        }
+
+        let filler_at: BTreeMap<i64, usize> = at_offset
+            .iter()
+            .map(|(&offset, claim)| (offset, send_of_value[&claim.value]))
+            .collect();
+        // `entries` is sorted by invocation, so these are too.
+        let unobserved: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| !entry.is_ok())
+            .filter(|(_, entry)| match entry.operation.call {
+                Call::Send { value } => !of_value.contains_key(&value),
+                Call::Poll { .. } => false,
+            })
+            .map(|(id, _)| id)
+            .collect();
+        Ok(Placement {
+            filler_at,
+            unobserved,
+            extent,
+        })
+    }
+
+    /// Rules 2-4: place sends by offset and polls as soon as they can be.
+    fn search(&self, placement: &Placement) -> Verdict {
+        let entries = self.entries();
+        let mut linearized = vec![false; entries.len()];
+        let mut witness: Vec<usize> = Vec::new();
+
+        // The Ok entries by deadline: the first one not linearized bounds the window.
+        let mut by_deadline: Vec<usize> = (0..entries.len())
+            .filter(|&id| entries[id].is_ok())
+            .collect();
+        by_deadline.sort_by_key(|&id| (entries[id].deadline, entries[id].operation.index));
+        let mut deadline_cursor = 0;
+
+        // Ok polls by how far the log must reach for them.
+        let mut polls_by_need: Vec<(i64, usize)> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(id, entry)| match (&entry.operation.call, entry.reply) {
+                (&Call::Poll { offset }, Some(Reply::Polled { records })) => {
+                    Some((offset + self.len_as_offset(records.len()), id))
+                }
+                _ => None,
+            })
+            .collect();
+        polls_by_need.sort_unstable();
+        let mut need_cursor = 0;
+        // Polls whose need is met, by invocation: linearizable once in the window.
+        let mut ready_polls: BTreeSet<(u64, usize)> = BTreeSet::new();
+
+        let mut end_offset = self.start_offset;
+        let mut holes_filled = 0;
+        let mut explored: u64 = 0;
+
+        loop {
+            while deadline_cursor < by_deadline.len() && linearized[by_deadline[deadline_cursor]] {
+                deadline_cursor += 1;
+            }
+            let Some(&bottleneck) = by_deadline.get(deadline_cursor) else {
+                let linearization: Vec<usize> = witness
+                    .iter()
+                    .map(|&id| entries[id].operation.index)
+                    .collect();
+                self.prepared.assert_witness(&witness, self.start_offset);
+                return Verdict::Ok {
+                    linearization,
+                    explored,
+                };
+            };
+            let window = entries[bottleneck]
+                .deadline
+                .expect("only Ok entries have deadlines");
+            if explored >= self.configurations_max {
+                return Verdict::Unknown {
+                    explored,
+                    reason: format!(
+                        "budget of {} configurations exhausted with {} of {} operations linearized",
+                        self.configurations_max,
+                        witness.len(),
+                        entries.len()
+                    ),
+                };
+            }
+            explored += 1;
+
+            // Rule 3: polls whose records the log now holds.
+            while need_cursor < polls_by_need.len() && polls_by_need[need_cursor].0 <= end_offset {
+                let id = polls_by_need[need_cursor].1;
+                ready_polls.insert((entries[id].invoked(), id));
+                need_cursor += 1;
+            }
+            if let Some(&(invoked, id)) = ready_polls.first()
+                && invoked <= window
+            {
+                ready_polls.pop_first();
+                linearized[id] = true;
+                witness.push(id);
+                continue;
+            }
+
+            // Rules 2 and 4: the send that belongs at the end offset, if any is needed.
+            let filler = if end_offset >= placement.extent {
+                None
+            } else {
+                match placement.filler_at.get(&end_offset) {
+                    Some(&id) => Some((id, false)),
+                    None => placement.unobserved.get(holes_filled).map(|&id| (id, true)),
+                }
+            };
+            if let Some((id, hole)) = filler
+                && entries[id].invoked() <= window
+            {
+                debug_assert!(!linearized[id], "a send fills one offset");
+                linearized[id] = true;
+                witness.push(id);
+                end_offset += 1;
+                if hole {
+                    holes_filled += 1;
+                }
+                continue;
+            }
+
+            return Verdict::Illegal(Box::new(self.stuck(
+                placement,
+                bottleneck,
+                window,
+                end_offset,
+                filler.map(|(id, _)| id),
+                &witness,
+                &linearized,
+                explored,
+            )));
+        }
+    }
+
+    /// Explains why the `Ok` operation with the earliest deadline cannot be placed.
+    #[allow(clippy::too_many_arguments)]
+    fn stuck(
+        &self,
+        placement: &Placement,
+        bottleneck: usize,
+        window: u64,
+        end_offset: i64,
+        filler: Option<usize>,
+        witness: &[usize],
+        linearized: &[bool],
+        explored: u64,
+    ) -> Violation {
+        let entries = self.entries();
+        let stuck = &entries[bottleneck];
+        let index = stuck.operation.index;
+        let needs = match (&stuck.operation.call, stuck.reply) {
+            (Call::Send { .. }, Some(Reply::Sent { offset })) => format!(
+                "send #{index} was acknowledged at offset {offset}, so offset {end_offset} had to be written before it completed at {window}"
+            ),
+            (Call::Poll { offset }, _) if stuck.records().is_empty() => format!(
+                "poll #{index} succeeded at offset {offset}, so the log had to reach offset {offset} before it completed at {window}"
+            ),
+            (Call::Poll { .. }, _) => format!(
+                "poll #{index} read up to offset {}, so offset {end_offset} had to be written before it completed at {window}",
+                stuck.records().last().expect("not empty").0
+            ),
+            _ => unreachable!("Ok entries have replies of their call's kind"),
+        };
+        let hole = !placement.filler_at.contains_key(&end_offset);
+        let why = match filler {
+            Some(id) if hole => format!(
+                "no reply names the record at offset {end_offset}, and the earliest unacknowledged send that could have written it (#{}) was invoked only at {}",
+                entries[id].operation.index,
+                entries[id].invoked()
+            ),
+            Some(id) => format!(
+                "the record at offset {end_offset} is value {}, whose send #{} was invoked only at {}",
+                match entries[id].operation.call {
+                    Call::Send { value } => value,
+                    Call::Poll { .. } => unreachable!("fillers are sends"),
+                },
+                entries[id].operation.index,
+                entries[id].invoked()
+            ),
+            None => format!(
+                "no reply names the record at offset {end_offset}, and no unacknowledged send is left that could have written it"
+            ),
+        };
+        Violation {
+            operation: index,
+            related: filler
+                .map(|id| vec![entries[id].operation.index])
+                .unwrap_or_default(),
+            prefix: witness
+                .iter()
+                .map(|&id| entries[id].operation.index)
+                .collect(),
+            frontier: self.prepared.frontier(window, |id| linearized[id]),
+            explored,
+            explanation: format!("{needs}; but {why}"),
+        }
+    }
+
+    fn contradiction(
+        &self,
+        operation: usize,
+        related: Vec<usize>,
+        explanation: String,
+    ) -> Box<Violation> {
+        Box::new(Violation {
+            operation,
+            related,
+            prefix: Vec::new(),
+            frontier: Vec::new(),
+            explored: 0,
+            explanation,
+        })
+    }
+
+    fn len_as_offset(&self, len: usize) -> i64 {
+        i64::try_from(len).expect("poll size fits i64")
+    }
+}
+
+/// Wing & Gong's search with Lowe's memoisation, over [`LogSpec::step`] and nothing else.
+fn exhaustive(
+    prepared: &Prepared<'_>,
+    start_offset: i64,
+    options: &LinearizabilityOptions,
+) -> Verdict {
+    let entries = &prepared.entries;
+    let words = entries.len().div_ceil(64);
+    let ok_total = entries.iter().filter(|entry| entry.is_ok()).count();
+
+    // Log states, interned: a configuration holds a number, not a log.
+    let mut states: Vec<LogSpec> = vec![LogSpec::starting_at(start_offset)];
+    let mut state_ids: BTreeMap<LogSpec, u32> = BTreeMap::new();
+    state_ids.insert(states[0].clone(), 0);
+    let mut memo: BTreeSet<(Vec<u64>, u32)> = BTreeSet::new();
+
+    struct Frame {
+        entry: usize,
+        state_before: u32,
+        /// Where to resume the scan of candidates after backtracking to this level.
+        resume_at: usize,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut linearized = vec![0u64; words];
+    let mut state: u32 = 0;
+    let mut ok_done = 0;
+    let mut scan_from = 0;
+    let mut longest: Vec<usize> = Vec::new();
+    let is_set = |bits: &[u64], id: usize| bits[id / 64] & (1 << (id % 64)) != 0;
+    memo.insert((linearized.clone(), state));
+
+    loop {
+        if ok_done == ok_total {
+            let witness: Vec<usize> = stack.iter().map(|frame| frame.entry).collect();
+            prepared.assert_witness(&witness, start_offset);
+            return Verdict::Ok {
+                linearization: witness
+                    .iter()
+                    .map(|&id| entries[id].operation.index)
+                    .collect(),
+                explored: memo.len() as u64,
+            };
+        }
+        if memo.len() as u64 > options.configurations_max {
+            return Verdict::Unknown {
+                explored: memo.len() as u64,
+                reason: format!(
+                    "budget of {} configurations exhausted (exhaustive search)",
+                    options.configurations_max
+                ),
+            };
+        }
+        let window = prepared.window_by_scan(|id| is_set(&linearized, id));
+        let mut advanced = false;
+        let mut id = scan_from;
+        while id < entries.len() && entries[id].invoked() <= window {
+            if !is_set(&linearized, id) {
+                let entry = &entries[id];
+                let mut next = states[state as usize].clone();
+                if next.apply(&entry.operation.call, entry.reply).is_ok() {
+                    let next_id = match state_ids.get(&next) {
+                        Some(&known) => known,
+                        None => {
+                            let fresh = u32::try_from(states.len()).expect("states fit u32");
+                            state_ids.insert(next.clone(), fresh);
+                            states.push(next);
+                            fresh
+                        }
+                    };
+                    linearized[id / 64] |= 1 << (id % 64);
+                    if memo.insert((linearized.clone(), next_id)) {
+                        stack.push(Frame {
+                            entry: id,
+                            state_before: state,
+                            resume_at: id + 1,
+                        });
+                        state = next_id;
+                        if entry.is_ok() {
+                            ok_done += 1;
+                        }
+                        scan_from = 0;
+                        advanced = true;
+                        break;
+                    }
+                    linearized[id / 64] &= !(1 << (id % 64));
+                }
+            }
+            id += 1;
+        }
+        if advanced {
+            if stack.len() > longest.len() {
+                longest = stack.iter().map(|frame| frame.entry).collect();
+            }
+            continue;
+        }
+        let Some(frame) = stack.pop() else {
+            return Verdict::Illegal(Box::new(exhaustive_violation(
+                prepared,
+                &longest,
+                start_offset,
+                memo.len() as u64,
+            )));
+        };
+        linearized[frame.entry / 64] &= !(1 << (frame.entry % 64));
+        if entries[frame.entry].is_ok() {
+            ok_done -= 1;
+        }
+        state = frame.state_before;
+        scan_from = frame.resume_at;
+    }
+}
+
+/// Explains an exhaustive search that found no linearization: the longest prefix and
+/// the operation with the earliest deadline that could not follow it.
+fn exhaustive_violation(
+    prepared: &Prepared<'_>,
+    longest: &[usize],
+    start_offset: i64,
+    explored: u64,
+) -> Violation {
+    let entries = &prepared.entries;
+    let mut in_prefix = vec![false; entries.len()];
+    let mut log = LogSpec::starting_at(start_offset);
+    for &id in longest {
+        in_prefix[id] = true;
+        log.apply(&entries[id].operation.call, entries[id].reply)
+            .expect("the prefix was linearized");
+    }
+    let window = prepared.window_by_scan(|id| in_prefix[id]);
+    let stuck = entries
+        .iter()
+        .enumerate()
+        .filter(|(id, entry)| !in_prefix[*id] && entry.deadline == Some(window))
+        .map(|(_, entry)| entry.operation.index)
+        .min()
+        .expect("a dead end has an Ok operation left");
+    Violation {
+        operation: stuck,
+        related: Vec::new(),
+        prefix: longest
+            .iter()
+            .map(|&id| entries[id].operation.index)
+            .collect(),
+        frontier: prepared.frontier(window, |id| in_prefix[id]),
+        explored,
+        explanation: format!(
+            "no order of the operations gets past {} of them: after the longest prefix the log ends at offset {}, and #{stuck} must take effect by {window} but neither it nor any operation allowed before it fits the log",
+            longest.len(),
+            log.end_offset()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::ProcessId;
+
+    fn key() -> PartitionKey {
+        PartitionKey {
+            topic: "t".into(),
+            partition: 0,
+        }
+    }
+
+    /// A hand-built history: each call names its interval and outcome.
+    #[derive(Default)]
+    struct Builder {
+        history: History,
+    }
+
+    impl Builder {
+        fn send(
+            &mut self,
+            process: u64,
+            value: u64,
+            interval: (u64, u64),
+            offset: Option<i64>,
+        ) -> usize {
+            let index =
+                self.history
+                    .invoke(ProcessId(process), key(), Call::Send { value }, interval.0);
+            let outcome = match offset {
+                Some(offset) => Outcome::Ok(Reply::Sent { offset }),
+                None => Outcome::Indefinite("timeout".into()),
+            };
+            self.history.complete(index, outcome, interval.1);
+            index
+        }
+
+        fn failed_send(&mut self, process: u64, value: u64, interval: (u64, u64)) -> usize {
+            let index =
+                self.history
+                    .invoke(ProcessId(process), key(), Call::Send { value }, interval.0);
+            self.history
+                .complete(index, Outcome::Fail("refused".into()), interval.1);
+            index
+        }
+
+        fn pending_send(&mut self, process: u64, value: u64, invoked: u64) -> usize {
+            self.history
+                .invoke(ProcessId(process), key(), Call::Send { value }, invoked)
+        }
+
+        fn poll(
+            &mut self,
+            process: u64,
+            offset: i64,
+            interval: (u64, u64),
+            records: &[(i64, u64)],
+        ) -> usize {
+            let index =
+                self.history
+                    .invoke(ProcessId(process), key(), Call::Poll { offset }, interval.0);
+            self.history.complete(
+                index,
+                Outcome::Ok(Reply::Polled {
+                    records: records.to_vec(),
+                }),
+                interval.1,
+            );
+            index
+        }
+
+        fn check_with(&self, search: Search) -> Verdict {
+            let options = LinearizabilityOptions {
+                search,
+                ..LinearizabilityOptions::default()
+            };
+            check_partition(&self.history, &key(), 0, &options)
+        }
+
+        /// Both searches, which must agree; returns the pruned one's verdict.
+        fn check(&self) -> Verdict {
+            let pruned = self.check_with(Search::Pruned);
+            let exhaustive = self.check_with(Search::Exhaustive);
+            assert_eq!(
+                pruned.is_ok(),
+                exhaustive.is_ok(),
+                "searches disagree: pruned {pruned:?}, exhaustive {exhaustive:?}"
+            );
+            pruned
+        }
+    }
+
+    fn violation(verdict: Verdict) -> Violation {
+        match verdict {
+            Verdict::Illegal(violation) => *violation,
+            other => panic!("expected Illegal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_history_is_linearizable() {
+        assert!(Builder::default().check().is_ok());
+    }
+
+    #[test]
+    fn sequential_sends_and_a_poll() {
+        let mut h = Builder::default();
+        let a = h.send(1, 10, (0, 1), Some(0));
+        let b = h.send(1, 11, (2, 3), Some(1));
+        let p = h.poll(2, 0, (4, 5), &[(0, 10), (1, 11)]);
+        match h.check() {
+            Verdict::Ok { linearization, .. } => assert_eq!(linearization, vec![a, b, p]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn concurrent_sends_may_take_either_order() {
+        let mut h = Builder::default();
+        // Invoked in one order, acknowledged in the other: fine while they overlap.
+        h.send(1, 10, (0, 10), Some(1));
+        h.send(2, 11, (1, 9), Some(0));
+        h.poll(3, 0, (11, 12), &[(0, 11), (1, 10)]);
+        assert!(h.check().is_ok());
+    }
+
+    #[test]
+    fn reordered_offsets_of_sequential_sends_are_illegal() {
+        let mut h = Builder::default();
+        let first = h.send(1, 10, (0, 1), Some(1));
+        let second = h.send(1, 11, (2, 3), Some(0));
+        let v = violation(h.check());
+        assert_eq!(v.operation, first, "{v:?}");
+        assert_eq!(v.related, vec![second]);
+        assert!(
+            v.explanation.contains("invoked only at 2"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn a_concurrent_indefinite_send_explains_a_poll() {
+        let mut h = Builder::default();
+        let send = h.send(1, 10, (0, 100), None);
+        h.poll(2, 0, (5, 6), &[(0, 10)]);
+        match h.check() {
+            Verdict::Ok { linearization, .. } => assert_eq!(linearization[0], send),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_indefinite_send_invoked_after_the_poll_cannot_explain_it() {
+        let mut h = Builder::default();
+        let poll = h.poll(2, 0, (5, 6), &[(0, 10)]);
+        let send = h.send(1, 10, (7, 100), None);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert_eq!(v.related, vec![send]);
+        assert!(v.prefix.is_empty());
+        assert_eq!(v.frontier, vec![poll]);
+    }
+
+    #[test]
+    fn a_poll_returning_a_value_before_its_send_was_invoked_is_illegal() {
+        let mut h = Builder::default();
+        let poll = h.poll(2, 0, (0, 5), &[(0, 10)]);
+        let send = h.send(1, 10, (6, 7), Some(0));
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert_eq!(v.related, vec![send]);
+    }
+
+    #[test]
+    fn never_completed_sends_may_or_may_not_have_happened() {
+        let mut h = Builder::default();
+        h.pending_send(1, 10, 0);
+        h.pending_send(2, 11, 1);
+        h.poll(3, 0, (2, 3), &[(0, 11)]);
+        assert!(h.check().is_ok(), "11 happened, 10 not (yet)");
+    }
+
+    #[test]
+    fn unobserved_indefinite_sends_fill_holes_below_acknowledged_offsets() {
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), None);
+        h.send(2, 11, (0, 1), None);
+        h.send(3, 12, (2, 3), Some(2));
+        assert!(h.check().is_ok(), "10 and 11 took offsets 0 and 1");
+
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), None);
+        let acked = h.send(3, 12, (2, 3), Some(2));
+        let v = violation(h.check());
+        assert_eq!(
+            v.operation, acked,
+            "one indefinite send cannot fill two offsets"
+        );
+        assert!(v.related.is_empty());
+        assert!(
+            v.explanation.contains("no unacknowledged send is left"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn a_hole_filler_must_be_invoked_in_time() {
+        let mut h = Builder::default();
+        let acked = h.send(1, 12, (0, 3), Some(1));
+        let late = h.send(2, 10, (4, 5), None);
+        let v = violation(h.check());
+        assert_eq!(v.operation, acked);
+        assert_eq!(v.related, vec![late]);
+    }
+
+    #[test]
+    fn failed_sends_never_take_effect() {
+        let mut h = Builder::default();
+        let failed = h.failed_send(1, 10, (0, 1));
+        let poll = h.poll(2, 0, (2, 3), &[(0, 10)]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert_eq!(v.related, vec![failed]);
+        assert!(v.explanation.contains("failed"), "{}", v.explanation);
+
+        let mut h = Builder::default();
+        h.failed_send(1, 10, (0, 1));
+        h.send(1, 11, (2, 3), Some(0));
+        assert!(h.check().is_ok(), "a failed send leaves no hole");
+    }
+
+    #[test]
+    fn a_phantom_value_is_illegal() {
+        let mut h = Builder::default();
+        let poll = h.poll(2, 0, (2, 3), &[(0, 99)]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert!(v.explanation.contains("no send"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn polls_may_return_fewer_records_but_not_more() {
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(0));
+        h.send(1, 11, (2, 3), Some(1));
+        h.poll(2, 0, (4, 5), &[(0, 10)]);
+        h.poll(2, 1, (6, 7), &[]);
+        h.poll(2, 2, (8, 9), &[]);
+        assert!(h.check().is_ok());
+
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(0));
+        let beyond = h.poll(2, 2, (4, 5), &[]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, beyond, "an Ok poll beyond the end");
+    }
+
+    #[test]
+    fn a_poll_with_a_gap_is_illegal() {
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(0));
+        h.send(1, 11, (2, 3), Some(1));
+        h.send(1, 12, (4, 5), Some(2));
+        let poll = h.poll(2, 0, (6, 7), &[(0, 10), (2, 12)]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert!(v.explanation.contains("without gaps"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn two_values_at_one_offset_are_illegal() {
+        let mut h = Builder::default();
+        let send = h.send(1, 10, (0, 1), Some(0));
+        h.send(1, 11, (2, 3), None);
+        let poll = h.poll(2, 0, (6, 7), &[(0, 11)]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert_eq!(v.related, vec![send]);
+    }
+
+    #[test]
+    fn a_duplicate_after_a_retry_is_illegal() {
+        let mut h = Builder::default();
+        // The first attempt timed out but was written; the client's retry is a new
+        // operation with a new value, yet the log shows the first value twice.
+        h.send(1, 10, (0, 5), None);
+        h.send(1, 11, (6, 7), Some(1));
+        let poll = h.poll(2, 0, (8, 9), &[(0, 10), (1, 11), (2, 10)]);
+        let v = violation(h.check());
+        assert_eq!(v.operation, poll);
+        assert!(
+            v.explanation.contains("one send writes one record"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn a_stale_read_after_a_later_read_is_linearizable() {
+        // Polls have no upper bound: returning fewer records than exist is allowed.
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(0));
+        h.send(1, 11, (2, 3), Some(1));
+        h.poll(2, 0, (4, 5), &[(0, 10), (1, 11)]);
+        h.poll(2, 0, (6, 7), &[(0, 10)]);
+        assert!(h.check().is_ok());
+    }
+
+    #[test]
+    fn a_log_starting_past_zero() {
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(100));
+        h.poll(2, 100, (2, 3), &[(100, 10)]);
+        let options = LinearizabilityOptions::default();
+        assert!(check_partition(&h.history, &key(), 100, &options).is_ok());
+        // Against a log starting at 0, offsets 0..99 have no writer.
+        assert!(check_partition(&h.history, &key(), 0, &options).is_illegal());
+        // Below the start, nothing can be acknowledged.
+        assert!(check_partition(&h.history, &key(), 101, &options).is_illegal());
+    }
+
+    #[test]
+    fn the_budget_yields_unknown_never_a_pass() {
+        let mut h = Builder::default();
+        for i in 0..100u64 {
+            h.send(
+                1,
+                i,
+                (2 * i, 2 * i + 1),
+                Some(i64::try_from(i).expect("small")),
+            );
+        }
+        for search in [Search::Pruned, Search::Exhaustive] {
+            let options = LinearizabilityOptions {
+                configurations_max: 10,
+                search,
+            };
+            match check_partition(&h.history, &key(), 0, &options) {
+                Verdict::Unknown { explored, reason } => {
+                    assert!(explored >= 10, "{search:?}: {explored}");
+                    assert!(reason.contains("budget"), "{reason}");
+                }
+                other => panic!("{search:?}: expected Unknown, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_exhaustive_search_reports_its_longest_prefix() {
+        let mut h = Builder::default();
+        let a = h.send(1, 10, (0, 1), Some(0));
+        let b = h.send(1, 11, (2, 3), Some(2));
+        let v = violation(h.check_with(Search::Exhaustive));
+        assert_eq!(v.prefix, vec![a]);
+        assert_eq!(v.operation, b);
+        assert_eq!(v.frontier, vec![b]);
+    }
+
+    #[test]
+    #[should_panic(expected = "unique values")]
+    fn two_sends_of_one_value_are_a_workload_bug() {
+        let mut h = Builder::default();
+        h.send(1, 10, (0, 1), Some(0));
+        h.send(2, 10, (0, 1), Some(1));
+        h.check_with(Search::Pruned);
+    }
+}
