@@ -18,6 +18,8 @@
 //! Records carry a unique `u64` value chosen by the workload, so every check can tell
 //! which send a polled record came from.
 
+use std::fmt;
+
 /// A client process of the workload. One process has at most one operation in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProcessId(pub u64);
@@ -29,6 +31,13 @@ pub struct PartitionKey {
     pub topic: String,
     /// The partition number.
     pub partition: i32,
+}
+
+impl fmt::Display for PartitionKey {
+    /// `topic-partition`, as Kafka writes a `TopicPartition`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
 }
 
 /// What a client asked for.
@@ -103,6 +112,44 @@ impl Operation {
     /// (indefinite, or never completed).
     pub fn is_indefinite(&self) -> bool {
         matches!(self.outcome, None | Some(Outcome::Indefinite(_)))
+    }
+}
+
+/// How many polled records [`Operation`]'s `Display` shows before eliding the rest.
+const DISPLAY_RECORDS_MAX: usize = 4;
+
+impl fmt::Display for Operation {
+    /// One line for reports: `#12 p3 send 17 -> ok offset 4 [1000..1400]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} p{} ", self.index, self.process.0)?;
+        match &self.call {
+            Call::Send { value } => write!(f, "send {value}")?,
+            Call::Poll { offset } => write!(f, "poll from {offset}")?,
+        }
+        match &self.outcome {
+            Some(Outcome::Ok(Reply::Sent { offset })) => write!(f, " -> ok offset {offset}")?,
+            Some(Outcome::Ok(Reply::Polled { records })) => {
+                write!(f, " -> ok {} records [", records.len())?;
+                for (position, (offset, value)) in
+                    records.iter().take(DISPLAY_RECORDS_MAX).enumerate()
+                {
+                    let separator = if position == 0 { "" } else { " " };
+                    write!(f, "{separator}{offset}:{value}")?;
+                }
+                if records.len() > DISPLAY_RECORDS_MAX {
+                    let (offset, value) = records.last().expect("not empty");
+                    write!(f, " .. {offset}:{value}")?;
+                }
+                write!(f, "]")?;
+            }
+            Some(Outcome::Fail(why)) => write!(f, " -> fail ({why})")?,
+            Some(Outcome::Indefinite(why)) => write!(f, " -> indefinite ({why})")?,
+            None => write!(f, " -> never completed")?,
+        }
+        match self.completed_at {
+            Some(completed_at) => write!(f, " [{}..{completed_at}]", self.invoked_at),
+            None => write!(f, " [{}..]", self.invoked_at),
+        }
     }
 }
 
@@ -206,6 +253,27 @@ mod tests {
             "never completed"
         );
         assert_eq!(history.partitions(), vec![key()]);
+    }
+
+    #[test]
+    fn operations_display_on_one_line() {
+        let mut history = History::new();
+        let send = history.invoke(ProcessId(3), key(), Call::Send { value: 17 }, 1000);
+        history.complete(send, Outcome::Ok(Reply::Sent { offset: 4 }), 1400);
+        let poll = history.invoke(ProcessId(2), key(), Call::Poll { offset: 0 }, 1500);
+        let records = (0..6).map(|offset| (offset, 10 + offset as u64)).collect();
+        history.complete(poll, Outcome::Ok(Reply::Polled { records }), 1600);
+        history.invoke(ProcessId(1), key(), Call::Send { value: 9 }, 1700);
+        let lines: Vec<String> = history.operations().iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "#0 p3 send 17 -> ok offset 4 [1000..1400]",
+                "#1 p2 poll from 0 -> ok 6 records [0:10 1:11 2:12 3:13 .. 5:15] [1500..1600]",
+                "#2 p1 send 9 -> never completed [1700..]",
+            ]
+        );
+        assert_eq!(key().to_string(), "t-0");
     }
 
     #[test]
