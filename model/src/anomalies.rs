@@ -283,6 +283,15 @@ impl Observer {
     }
 }
 
+/// "offset 6" or "offsets 6 to 9".
+fn offsets(first: i64, last: i64) -> String {
+    if first == last {
+        format!("offset {first}")
+    } else {
+        format!("offsets {first} to {last}")
+    }
+}
+
 /// "acknowledged to send #3; read by polls #7, #9".
 fn describe_observers(observers: &BTreeSet<Observer>) -> String {
     let acknowledged: Vec<String> = observers
@@ -532,7 +541,8 @@ impl PartitionChecks<'_> {
                     kind,
                     [index, poll],
                     format!(
-                        "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, though poll #{poll} read across offset {offset} (offsets {start}..{end})"
+                        "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, though poll #{poll} read across offset {offset} ({})",
+                        offsets(start, end)
                     ),
                 );
             } else if self.options.final_reads {
@@ -585,8 +595,8 @@ impl PartitionChecks<'_> {
                         },
                         [previous, index],
                         format!(
-                            "{between}: offsets {expected}..{} were skipped (a workload that seeks on purpose turns sequential_polls off)",
-                            requested - 1
+                            "{between}: {} skipped (a workload that seeks on purpose turns sequential_polls off)",
+                            offsets(expected, requested - 1)
                         ),
                     );
                 } else {
@@ -620,9 +630,9 @@ impl PartitionChecks<'_> {
                         },
                         [index],
                         format!(
-                            "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: offsets {position}..{} were skipped within one poll",
+                            "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: {} skipped within one poll",
                             process.0,
-                            offset - 1
+                            offsets(position, offset - 1)
                         ),
                     );
                 } else if offset < position && !went_back {

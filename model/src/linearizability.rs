@@ -411,6 +411,21 @@ impl Claim {
     }
 }
 
+/// Where the pruned search stopped.
+#[derive(Clone, Copy, Debug)]
+struct Stuck {
+    /// The `Ok` entry with the earliest deadline not yet linearized.
+    bottleneck: usize,
+    /// Its deadline: entries invoked after it could not come before it.
+    window: u64,
+    /// The log end offset reached.
+    end_offset: i64,
+    /// The send that belonged at `end_offset`, if any, not invoked in time.
+    filler: Option<usize>,
+    /// Configurations explored.
+    explored: u64,
+}
+
 /// The pruned search: see the module documentation for its rules.
 struct Pruned<'p, 'a> {
     prepared: &'p Prepared<'a>,
@@ -707,32 +722,37 @@ impl<'p, 'a> Pruned<'p, 'a> {
                 continue;
             }
 
-            return Verdict::Illegal(Box::new(self.stuck(
-                placement,
+            let stuck = Stuck {
                 bottleneck,
                 window,
                 end_offset,
-                filler.map(|(id, _)| id),
+                filler: filler.map(|(id, _)| id),
+                explored,
+            };
+            return Verdict::Illegal(Box::new(self.explain(
+                placement,
+                &stuck,
                 &witness,
                 &linearized,
-                explored,
             )));
         }
     }
 
     /// Explains why the `Ok` operation with the earliest deadline cannot be placed.
-    #[allow(clippy::too_many_arguments)]
-    fn stuck(
+    fn explain(
         &self,
         placement: &Placement,
-        bottleneck: usize,
-        window: u64,
-        end_offset: i64,
-        filler: Option<usize>,
+        stuck_at: &Stuck,
         witness: &[usize],
         linearized: &[bool],
-        explored: u64,
     ) -> Violation {
+        let Stuck {
+            bottleneck,
+            window,
+            end_offset,
+            filler,
+            explored,
+        } = *stuck_at;
         let entries = self.entries();
         let stuck = &entries[bottleneck];
         let index = stuck.operation.index;
