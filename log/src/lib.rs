@@ -10,6 +10,7 @@
 //! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and
 //!   injected faults, for tests and the simulator.
 //! - [`constants`]: every bound, in one place.
+//! - `mutants` (cargo feature `mutants` only): deliberate bugs the simulator must catch.
 //!
 //! ```text
 //!  broker node ──append/read/start_sync──► PartitionLog ──write_at/sync──► Disk
@@ -26,6 +27,8 @@ pub mod batch;
 pub mod constants;
 pub mod io;
 pub mod mem_disk;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod partition;
 pub mod producer;
 pub mod segment;

@@ -49,6 +49,9 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `index.interval.bytes`: bytes of batches between two index entries.
     pub index_interval_bytes: u32,
+    /// Deliberate bugs for the simulator's mutation tests (feature `mutants` only).
+    #[cfg(feature = "mutants")]
+    pub mutants: crate::mutants::Mutants,
 }
 
 impl Default for LogConfig {
@@ -60,6 +63,8 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
+            #[cfg(feature = "mutants")]
+            mutants: crate::mutants::Mutants::default(),
         }
     }
 }
@@ -805,8 +810,14 @@ impl PartitionLog {
                 result.bytes.resize(start + size as usize, 0);
                 let got = read_fully(disk, file, position, &mut result.bytes[start..])
                     .map_err(ReadError::Disk)?;
+                #[cfg(feature = "mutants")]
+                let skip_crc = self.config.mutants.skip_read_crc;
+                #[cfg(not(feature = "mutants"))]
+                let skip_crc = false;
                 let check = if got < size as usize {
                     Err(format!("short read at position {position}"))
+                } else if skip_crc {
+                    Ok(())
                 } else {
                     batch::validate(&result.bytes[start..], u32::MAX)
                         .map(|_| ())
@@ -1170,6 +1181,16 @@ impl PartitionLog {
         self.open_segments.retain(|b| *b != segment.base_offset);
     }
 
+    /// Rolls the active segment now if it holds anything: a legal early roll (the
+    /// simulator's `produce-early-roll` BUGGIFY site), as if `segment.bytes` were
+    /// reached. On a disk error nothing changed.
+    pub fn roll_now(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
+        if self.failure.is_some() || self.active().is_empty() {
+            return Ok(());
+        }
+        self.roll(disk)
+    }
+
     /// Starts a new active segment at the log end offset.
     fn roll(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
         let base = self.log_end_offset();
@@ -1475,6 +1496,12 @@ impl PartitionLog {
             // behind it; checked, it is cut here like any corrupt tail.
             let is_last = at + 1 == logs.len();
             let verify_crc_from = if is_last { 0 } else { trusted_bytes };
+            #[cfg(feature = "mutants")]
+            let verify_crc_from = if is_last && self.config.mutants.recovery_keeps_torn_tail {
+                u64::MAX
+            } else {
+                verify_crc_from
+            };
             let (mut segment, mut end, boundary_seen) =
                 scan(disk, &mut producers, verify_crc_from)?;
             if trusted_bytes > 0

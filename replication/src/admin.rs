@@ -723,7 +723,11 @@ impl Node {
         self.next_producer_id += 1;
         response.producer_id = ProducerId(producer_id);
         response.producer_epoch = 0;
-        if producer_id < self.cluster.producer_ids_reserved_until {
+        // BUGGIFY: reserve a new block before this one is used up (ids are skipped,
+        // which is legal), exercising the durable metadata path of InitProducerId.
+        if producer_id < self.cluster.producer_ids_reserved_until
+            && !io.buggify("producer-id-new-block")
+        {
             io.respond(id, ResponseKind::InitProducerId(response));
             return;
         }

@@ -154,10 +154,24 @@ impl Node {
                         if budget == 0 && !first_with_data {
                             ErrorCode::None
                         } else {
-                            let limit = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
+                            let mut limit = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
+                            // BUGGIFY: the smallest legal read (one batch, KIP-74), so
+                            // consumers exercise continuation across many fetches.
+                            if io.buggify("fetch-short-read") {
+                                limit = 1;
+                            }
+                            #[cfg(feature = "mutants")]
+                            let read_up_to =
+                                if partition.log.config().mutants.serve_above_high_watermark {
+                                    partition.log.log_end_offset()
+                                } else {
+                                    high_watermark
+                                };
+                            #[cfg(not(feature = "mutants"))]
+                            let read_up_to = high_watermark;
                             match partition
                                 .log
-                                .read(io, wanted.fetch_offset, high_watermark, limit)
+                                .read(io, wanted.fetch_offset, read_up_to, limit)
                             {
                                 Ok(read) if read.bytes.len() <= budget || first_with_data => {
                                     total += read.bytes.len();

@@ -497,6 +497,14 @@ impl Node {
                     self.fail_waiters(io, &key);
                     return;
                 }
+                // BUGGIFY: run maintenance (time-based roll, retention) now rather
+                // than at its timer, between two sync rounds.
+                if io.buggify("maintenance-early") {
+                    let now_ms = io.wall_clock_ms();
+                    if let Err(error) = partition.log.maintain(io, now_ms) {
+                        tracing::warn!("early maintenance of {key:?}: {error}");
+                    }
+                }
                 if advanced {
                     let durable = partition.log.durable_offset();
                     assert!(

@@ -160,6 +160,13 @@ impl Node {
             Ok(batches) => batches,
             Err(message) => return PartitionAppend::failed(ErrorCode::CorruptMessage, message),
         };
+        // BUGGIFY: roll the active segment early, as a full segment would, so that
+        // sealing, multi-segment reads and recovery across segments get exercised.
+        if io.buggify("produce-early-roll")
+            && let Err(error) = partition.log.roll_now(io)
+        {
+            tracing::warn!("early roll of {key:?}: {error}");
+        }
         let mut base_offset = None;
         let mut last_offset = -1;
         for (start, end, header) in batches {

@@ -1,0 +1,21 @@
+//! Deliberately broken behaviours, compiled only with the `mutants` cargo feature.
+//!
+//! The simulator must not be vacuous: for each class of fault it injects, a broken
+//! component has to be flagged within a bounded number of seeds (`tests/sim_mutants.rs`).
+//! Three of those broken components live inside core code, where the real check or
+//! rule is; each one is switched on at run time by a field of [`Mutants`], which
+//! travels in [`crate::LogConfig`]. Without the feature neither the field nor any of
+//! the hooks exist, so `cargo build --release -p odradek` ships none of it. See
+//! `docs/decisions/0005-mutants.md` for the choice and its limits.
+
+/// Which deliberate bugs are on. All off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mutants {
+    /// `PartitionLog::read` returns batches without checking their CRC.
+    pub skip_read_crc: bool,
+    /// Recovery checks only the framing (headers) of the active segment, not CRCs,
+    /// so a torn batch whose length and offsets survived stays in the log.
+    pub recovery_keeps_torn_tail: bool,
+    /// The node's fetch reads up to the log end offset instead of the high watermark.
+    pub serve_above_high_watermark: bool,
+}
