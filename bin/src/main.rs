@@ -4,7 +4,7 @@
 //! function, plus one variant of [`Command`]. A subcommand returns an error for
 //! anything that went wrong; a [`cli::UsageError`] (bad flags or configuration) exits
 //! with status 2, corruption found by `dump-log` with status 3, any other error with
-//! status 1.
+//! status 1; `sim` exits with its own statuses (10 safety, 11 liveness, 12 crash).
 
 use std::process::ExitCode;
 
@@ -42,6 +42,8 @@ enum Command {
     Bench(cli::bench::Args),
     /// Decode segment files and check every batch's CRC (exit status 3 on corruption).
     DumpLog(cli::dump_log::Args),
+    /// Run the deterministic simulator (exit status 10 safety, 11 liveness, 12 crash).
+    Sim(cli::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::DumpLog(args) => cli::dump_log::run(args),
+        Command::Sim(args) => cli::sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +64,8 @@ fn main() -> ExitCode {
             eprintln!("odradek: error: {error:#}");
             if error.is::<cli::UsageError>() {
                 ExitCode::from(2)
+            } else if let Some(failed) = error.downcast_ref::<cli::sim::SimFailed>() {
+                ExitCode::from(failed.code)
             } else if error.is::<cli::dump_log::CorruptionFound>() {
                 ExitCode::from(cli::dump_log::EXIT_CORRUPT)
             } else {

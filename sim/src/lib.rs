@@ -1,2 +1,464 @@
-//! `odradek-sim`: the deterministic simulator.
+//! `odradek-sim`: the deterministic simulator. The real broker code (`Node` from
+//! `odradek-replication`, the storage of `odradek-log`) runs against a simulated world
+//! that breaks disks, networks, processes and clocks on purpose, from one seed, and
+//! every history is checked.
+//!
+//! ```text
+//!   seed ──► FaultPlan (which faults, how hard: swarm)   WorkloadPlan (topics, clients)
+//!              │                                             │
+//!              ▼                                             ▼
+//!   World: event queue (time, seq) ── nodes (Node + SimIo: SimDisk, NodeClock, BUGGIFY)
+//!              │                    ── clients (admin, producers, consumers, final reader)
+//!              │                    ── network (delay, loss, duplication, partitions, clogs)
+//!              ▼
+//!   safety phase (faults on) ──► heal ──► liveness phase ──► final reads
+//!              │ checks after every step                        │
+//!              ▼                                                ▼
+//!   RunReport: verdict, trace hash, fault counters ◄── odradek_model::check::check_history
+//! ```
+//!
+//! Entry points: [`run`] for one seed, [`run_seeds`] for many (threads across runs,
+//! never inside one). The CLI is `odradek sim` (`bin/src/cli/sim.rs`); the guide is
+//! `docs/simulation.md`.
+//!
+//! Determinism: everything random comes from `rand_chacha`'s ChaCha8 seeded from the
+//! seed; every collection iterates in a fixed order; no clock, thread or OS call is
+//! used inside a run. The same seed on the same commit gives the same trace hash.
 #![deny(missing_docs)]
+
+pub mod clock;
+pub mod disk;
+pub mod faults;
+pub mod network;
+pub mod node;
+pub mod records;
+pub mod rng;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use odradek_model::check::{CheckOptions, check_history};
+use odradek_model::history::{History, Outcome};
+
+pub use faults::{FaultClass, FaultSet};
+#[cfg(feature = "mutants")]
+pub use odradek_log::mutants::Mutants;
+
+use world::{Ending, World, WorldConfig};
+
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// How to run a seed. [`Options::default`] is what `odradek sim --seed N` runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Broker nodes (1 until replication lands, issue 4).
+    pub nodes: u32,
+    /// Fault classes a seed may draw from.
+    pub faults: FaultSet,
+    /// Simulated length of the safety phase.
+    pub duration_ns: u64,
+    /// Simulated time the liveness phase may take after faults heal.
+    pub liveness_bound_ns: u64,
+    /// Idempotent producers (Kafka's default). Off: plain producers whose retries may
+    /// write a record twice, so duplicates are expected and not reported (and the
+    /// linearizability checker, whose log model appends each send at most once, is
+    /// not consulted).
+    pub idempotent: bool,
+    /// Run the model's checkers on the history (linearizability and anomalies).
+    pub check_history: bool,
+    /// Keep the trace as text lines in the report.
+    pub keep_trace: bool,
+    /// Print the trace to stdout as the run goes (`--verbose`).
+    pub verbose: bool,
+    /// Mutant: syncs report success without making anything durable.
+    pub fsync_lies: bool,
+    /// Mutants inside the core crates (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub mutants: Mutants,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            nodes: 1,
+            faults: FaultSet::all(),
+            duration_ns: 60 * SECOND_NS,
+            liveness_bound_ns: 30 * SECOND_NS,
+            idempotent: true,
+            check_history: true,
+            keep_trace: false,
+            verbose: false,
+            fsync_lies: false,
+            #[cfg(feature = "mutants")]
+            mutants: Mutants::default(),
+        }
+    }
+}
+
+impl Options {
+    /// The flags that reproduce a run with these options (after `--seed N`).
+    pub fn to_flags(&self) -> String {
+        let mut flags = format!("--nodes {} --faults {}", self.nodes, self.faults.to_text());
+        if self.duration_ns % SECOND_NS == 0 {
+            flags.push_str(&format!(" --duration {}", self.duration_ns / SECOND_NS));
+        } else {
+            flags.push_str(&format!(" --duration {}", self.duration_ns as f64 / 1e9));
+        }
+        if !self.idempotent {
+            flags.push_str(" --non-idempotent");
+        }
+        flags
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed.
+    Pass,
+    /// A safety property was violated (a check after a step, or the history checkers).
+    Safety(String),
+    /// The system did not finish within the liveness bound after faults healed.
+    Liveness(String),
+    /// The simulated code panicked (an assertion, an invariant).
+    Crash(String),
+}
+
+impl Verdict {
+    /// The process exit code `odradek sim` uses: 0 pass, 10 safety, 11 liveness,
+    /// 12 crash.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Safety(_) => 10,
+            Verdict::Liveness(_) => 11,
+            Verdict::Crash(_) => 12,
+        }
+    }
+
+    /// A short name: `pass`, `safety`, `liveness`, `crash`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Safety(_) => "safety",
+            Verdict::Liveness(_) => "liveness",
+            Verdict::Crash(_) => "crash",
+        }
+    }
+
+    /// The explanation, if it failed.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Safety(m) | Verdict::Liveness(m) | Verdict::Crash(m) => Some(m),
+        }
+    }
+
+    /// Whether the run passed.
+    pub fn is_pass(&self) -> bool {
+        *self == Verdict::Pass
+    }
+}
+
+/// Counts of the history's operations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OperationCounts {
+    /// Operations invoked.
+    pub invoked: u64,
+    /// Completed `Ok`.
+    pub ok: u64,
+    /// Completed `Fail`.
+    pub failed: u64,
+    /// Indefinite or never completed.
+    pub indefinite: u64,
+}
+
+/// What one run did and found.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// FNV-1a of every event in order.
+    pub trace_hash: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated nanoseconds the run took.
+    pub simulated_ns: u64,
+    /// The fault classes the seed turned on.
+    pub faults_on: String,
+    /// How often each fault actually fired (names like `disk.sync-error`).
+    pub faults: BTreeMap<String, u64>,
+    /// Client behaviour counters (retries, seeks, epoch bumps).
+    pub client_stats: BTreeMap<String, u64>,
+    /// Operation counts.
+    pub operations: OperationCounts,
+    /// The history checkers' report, rendered (`None` if they did not run).
+    pub check: Option<String>,
+    /// Whether a linearizability search ran out of budget (not a pass, not a failure).
+    pub check_unknown: bool,
+    /// The history.
+    pub history: Option<History>,
+    /// The trace as text, if asked for.
+    pub trace: Vec<String>,
+    /// A one-line description of the seed's workload.
+    pub workload: String,
+}
+
+impl RunReport {
+    fn crashed(seed: u64, message: String) -> RunReport {
+        RunReport {
+            seed,
+            verdict: Verdict::Crash(message),
+            trace_hash: 0,
+            events: 0,
+            simulated_ns: 0,
+            faults_on: String::new(),
+            faults: BTreeMap::new(),
+            client_stats: BTreeMap::new(),
+            operations: OperationCounts::default(),
+            check: None,
+            check_unknown: false,
+            history: None,
+            trace: Vec::new(),
+            workload: String::new(),
+        }
+    }
+}
+
+/// Runs one seed. A panic inside the simulated code is caught and reported as
+/// [`Verdict::Crash`] (the panic hook still prints it, unless the caller replaced it).
+pub fn run(seed: u64, options: &Options) -> RunReport {
+    assert!(options.nodes >= 1, "a run needs a node");
+    let config = WorldConfig {
+        seed,
+        nodes: options.nodes,
+        faults: options.faults.clone(),
+        duration_ns: options.duration_ns,
+        liveness_bound_ns: options.liveness_bound_ns,
+        idempotent: options.idempotent,
+        fsync_lies: options.fsync_lies,
+        keep_trace: options.keep_trace,
+        echo_trace: options.verbose,
+        #[cfg(feature = "mutants")]
+        mutants: options.mutants,
+    };
+    // The core logs warnings through `tracing` (injected faults cause many): they are
+    // not the simulator's output, so they are silenced unless the run is verbose.
+    let silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if options.verbose {
+            run_world(&config, options)
+        } else {
+            tracing::dispatcher::with_default(&silent, || run_world(&config, options))
+        }
+    }));
+    match outcome {
+        Ok(report) => report,
+        Err(payload) => {
+            if let Some(message) = LAST_PANIC.with(|last| last.borrow_mut().take()) {
+                return RunReport::crashed(seed, message);
+            }
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic with a non-text payload".to_string());
+            RunReport::crashed(seed, message)
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces the panic hook with one that prints nothing and keeps the panic's message
+/// and location for [`run`] to report (a multi-seed run would otherwise spray
+/// backtraces). Call it once, from a binary, not from a library.
+pub fn install_quiet_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".to_string());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some(format!("{message}{location}")));
+    }));
+}
+
+fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
+    let mut world = World::new(config);
+    let ending = world.run();
+    let mut verdict = match ending {
+        Ending::Complete => Verdict::Pass,
+        Ending::Safety(message) => Verdict::Safety(message),
+        Ending::Liveness(message) => Verdict::Liveness(message),
+    };
+    if verdict.is_pass()
+        && let Err(message) = world.check_final_reads()
+    {
+        verdict = Verdict::Safety(message);
+    }
+    let mut check = None;
+    let mut check_unknown = false;
+    // The checkers need complete final reads; after a liveness failure they would only
+    // report the records nobody got to read.
+    if options.check_history && !matches!(verdict, Verdict::Liveness(_)) {
+        let check_options = CheckOptions::new()
+            .final_reads(matches!(verdict, Verdict::Pass))
+            .sequential_polls(true);
+        let report = check_history(&world.history, &check_options);
+        check_unknown = report.has_unknown();
+        let rendered = report.render();
+        let valid = if options.idempotent {
+            report.is_valid()
+        } else {
+            // At-least-once producers: duplicates are allowed, and the log model of
+            // the linearizability checker cannot express them.
+            report
+                .anomaly_counts
+                .keys()
+                .all(|name| *name == "duplicate")
+        };
+        if !valid && verdict.is_pass() {
+            verdict = Verdict::Safety(format!(
+                "the history checkers found a violation:\n{rendered}"
+            ));
+        }
+        check = Some(rendered);
+    }
+    let mut operations = OperationCounts::default();
+    for operation in world.history.operations() {
+        operations.invoked += 1;
+        match operation.outcome {
+            Some(Outcome::Ok(_)) => operations.ok += 1,
+            Some(Outcome::Fail(_)) => operations.failed += 1,
+            Some(Outcome::Indefinite(_)) | None => operations.indefinite += 1,
+        }
+    }
+    let workload = &world.workload;
+    let workload_text = format!(
+        "topics {:?}, {} producers ({}{}), {} consumers, batches of <= {} records of <= {} bytes",
+        workload.topics,
+        workload.producers,
+        if workload.idempotent {
+            "idempotent"
+        } else {
+            "plain"
+        },
+        if workload.acks_zero_producer {
+            " + one acks=0"
+        } else {
+            ""
+        },
+        workload.consumers,
+        workload.records_per_batch_max,
+        workload.value_bytes_max
+    );
+    RunReport {
+        seed: world.seed(),
+        verdict,
+        trace_hash: world.trace.hash(),
+        events: world.events(),
+        simulated_ns: world.now_ns(),
+        faults_on: world.plan.on_text(),
+        faults: world.fault_counters(),
+        client_stats: world.client_stats(),
+        operations,
+        check,
+        check_unknown,
+        trace: world.trace.take_lines(),
+        history: Some(std::mem::take(&mut world.history)),
+        workload: workload_text,
+    }
+}
+
+/// What [`run_seeds`] found.
+#[derive(Debug, Default)]
+pub struct SeedsSummary {
+    /// Seeds run.
+    pub runs: u64,
+    /// Seeds that passed.
+    pub passed: u64,
+    /// Failing seeds with their verdicts, in seed order.
+    pub failures: Vec<(u64, Verdict)>,
+    /// Seeds whose checker answered Unknown somewhere.
+    pub unknown: Vec<u64>,
+    /// Fault counters summed over every run.
+    pub faults: BTreeMap<String, u64>,
+    /// Seeds on which each fault fired at least once.
+    pub seeds_with_fault: BTreeMap<String, u64>,
+    /// Operations over every run.
+    pub operations: u64,
+    /// Simulated nanoseconds over every run.
+    pub simulated_ns: u64,
+    /// Events over every run.
+    pub events: u64,
+}
+
+/// Runs `count` seeds from `start` on `threads` threads (each run alone on its thread).
+/// `on_done` is called after each run, from the thread that ran it.
+pub fn run_seeds(
+    start: u64,
+    count: u64,
+    threads: usize,
+    options: &Options,
+    on_done: &(dyn Fn(&RunReport) + Sync),
+) -> SeedsSummary {
+    let next = AtomicU64::new(0);
+    let summary = Mutex::new(SeedsSummary::default());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        break;
+                    }
+                    let seed = start.wrapping_add(index);
+                    let mut options = options.clone();
+                    options.verbose = false;
+                    options.keep_trace = false;
+                    let mut report = run(seed, &options);
+                    report.history = None;
+                    on_done(&report);
+                    let mut summary = summary.lock().expect("no panics while held");
+                    summary.runs += 1;
+                    summary.operations += report.operations.invoked;
+                    summary.simulated_ns += report.simulated_ns;
+                    summary.events += report.events;
+                    for (name, count) in &report.faults {
+                        *summary.faults.entry(name.clone()).or_insert(0) += count;
+                        if *count > 0 {
+                            *summary.seeds_with_fault.entry(name.clone()).or_insert(0) += 1;
+                        }
+                    }
+                    if report.check_unknown {
+                        summary.unknown.push(seed);
+                    }
+                    if report.verdict.is_pass() {
+                        summary.passed += 1;
+                    } else {
+                        summary.failures.push((seed, report.verdict.clone()));
+                    }
+                }
+            });
+        }
+    });
+    let mut summary = summary.into_inner().expect("threads joined");
+    summary.failures.sort_by_key(|(seed, _)| *seed);
+    summary.unknown.sort_unstable();
+    summary
+}

@@ -6,6 +6,7 @@ pub mod client_tools;
 pub mod consume;
 pub mod dump_log;
 pub mod produce;
+pub mod sim;
 pub mod topics;
 
 /// An error in what the user asked for (flags, configuration): exit status 2.

@@ -1,0 +1,306 @@
+//! `odradek sim`: run the deterministic simulator (`sim/`, guide in docs/simulation.md).
+//!
+//! ```text
+//! odradek sim --seed N  [--faults all] [--duration 60] [--nodes 1] [--verbose]
+//! odradek sim --seeds N [--start S] [--threads T] ...
+//! ```
+//!
+//! Exit status: 0 pass, 10 safety violation, 11 liveness failure, 12 crash (a panic in
+//! the simulated code), 2 usage. A failing seed prints the command that reproduces it.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use odradek_sim::{FaultSet, Options, RunReport, Verdict};
+
+use crate::cli::UsageError;
+
+/// Exit status of a safety violation.
+pub const EXIT_SAFETY: u8 = 10;
+/// Exit status of a liveness failure.
+pub const EXIT_LIVENESS: u8 = 11;
+/// Exit status of a crash (panic) in the simulated code.
+pub const EXIT_CRASH: u8 = 12;
+
+/// A run that did not pass; `main` turns it into the exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SimFailed {
+    /// The exit status.
+    pub code: u8,
+    /// What failed.
+    pub message: String,
+}
+
+/// Flags of `odradek sim`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run this seed (default: $ODRADEK_SEED, else a fresh seed that is printed).
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// Run this many seeds across all cores and summarise.
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// First seed of --seeds.
+    #[arg(long, default_value_t = 0, requires = "seeds")]
+    start: u64,
+    /// Threads for --seeds (default: every core).
+    #[arg(long, requires = "seeds")]
+    threads: Option<usize>,
+    /// Broker nodes; only 1 until replication lands.
+    #[arg(long, default_value_t = 1)]
+    nodes: u32,
+    /// Fault classes: presets none, all, disk, network, process, clock, buggify, or
+    /// single classes (crash, kill, pause, restart, sync-error, read-flip, ...),
+    /// comma-separated. Each seed turns on a random subset (swarm testing).
+    #[arg(long, default_value = "all")]
+    faults: String,
+    /// Simulated seconds of the safety phase (faults on).
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Simulated seconds the liveness phase may take after faults heal.
+    #[arg(long, default_value_t = 30.0)]
+    liveness_bound: f64,
+    /// Plain producers (retries may duplicate; duplicates are then not reported).
+    #[arg(long)]
+    non_idempotent: bool,
+    /// Print every event of the trace (single seed only).
+    #[arg(long, conflicts_with = "seeds")]
+    verbose: bool,
+    /// Print the history checkers' full report even when the run passes.
+    #[arg(long)]
+    show_check: bool,
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(anyhow!(message.into())))
+}
+
+/// Runs `odradek sim`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.nodes != 1 {
+        return Err(usage(format!(
+            "--nodes {}: the simulator runs a single node until replication lands (issue 4)",
+            args.nodes
+        )));
+    }
+    let faults = FaultSet::parse(&args.faults).map_err(usage)?;
+    let seconds = |value: f64, flag: &str| {
+        if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+            Ok((value * 1e9) as u64)
+        } else {
+            Err(usage(format!("{flag} must be between 0 and 86400 seconds")))
+        }
+    };
+    let options = Options {
+        nodes: args.nodes,
+        faults,
+        duration_ns: seconds(args.duration, "--duration")?,
+        liveness_bound_ns: seconds(args.liveness_bound, "--liveness-bound")?,
+        idempotent: !args.non_idempotent,
+        verbose: args.verbose,
+        ..Options::default()
+    };
+    match args.seeds {
+        Some(count) => run_many(&args, &options, count),
+        None => run_one(&args, &options),
+    }
+}
+
+fn seed_from_environment(args: &Args) -> anyhow::Result<u64> {
+    if let Some(seed) = args.seed {
+        return Ok(seed);
+    }
+    if let Ok(text) = std::env::var("ODRADEK_SEED") {
+        return text
+            .trim()
+            .parse()
+            .map_err(|_| usage(format!("ODRADEK_SEED={text:?} is not a number")));
+    }
+    // No seed given: a fresh one (printed, so the run can be repeated).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    Ok(nanos ^ u64::from(std::process::id()).rotate_left(32))
+}
+
+fn rerun_command(seed: u64, options: &Options) -> String {
+    format!("odradek sim --seed {seed} {}", options.to_flags())
+}
+
+fn run_one(args: &Args, options: &Options) -> anyhow::Result<()> {
+    let seed = seed_from_environment(args)?;
+    if !options.verbose {
+        odradek_sim::install_quiet_panic_hook();
+    }
+    let started = Instant::now();
+    let report = odradek_sim::run(seed, options);
+    let wall = started.elapsed().as_secs_f64();
+    print_report(&report, wall, args.show_check);
+    finish(&report, options)
+}
+
+fn print_report(report: &RunReport, wall_seconds: f64, show_check: bool) {
+    let simulated = report.simulated_ns as f64 / 1e9;
+    println!("seed: {}", report.seed);
+    println!("faults on: {}", report.faults_on);
+    println!("workload: {}", report.workload);
+    println!("trace-hash: {:016x}", report.trace_hash);
+    println!("faults: {}", counters(&report.faults));
+    println!("clients: {}", counters(&report.client_stats));
+    let ops = report.operations;
+    println!(
+        "ops: {} invoked, {} ok, {} failed, {} indefinite",
+        ops.invoked, ops.ok, ops.failed, ops.indefinite
+    );
+    println!(
+        "stats: {} events, {simulated:.1} simulated s, {wall_seconds:.3} wall s, sim/wall {:.0}x",
+        report.events,
+        simulated / wall_seconds.max(1e-9)
+    );
+    if let Some(check) = &report.check {
+        if show_check || !report.verdict.is_pass() {
+            print!("{check}");
+        } else if let Some(first) = check.lines().next() {
+            println!("check: {first}");
+        }
+    }
+    match &report.verdict {
+        Verdict::Pass => println!("verdict: pass"),
+        other => println!(
+            "verdict: {}: {}",
+            other.kind(),
+            other.message().unwrap_or_default()
+        ),
+    }
+}
+
+fn counters(counters: &std::collections::BTreeMap<String, u64>) -> String {
+    counters
+        .iter()
+        .map(|(name, count)| format!("{name}={count}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn finish(report: &RunReport, options: &Options) -> anyhow::Result<()> {
+    if report.verdict.is_pass() {
+        return Ok(());
+    }
+    let command = rerun_command(report.seed, options);
+    println!("reproduce with: {command}");
+    Err(SimFailed {
+        code: report.verdict.exit_code(),
+        message: format!(
+            "seed {} failed ({}); rerun: {command}",
+            report.seed,
+            report.verdict.kind()
+        ),
+    }
+    .into())
+}
+
+fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
+    if count == 0 {
+        return Err(usage("--seeds must be at least 1"));
+    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    odradek_sim::install_quiet_panic_hook();
+    let started = Instant::now();
+    let done = Mutex::new(0u64);
+    let summary = odradek_sim::run_seeds(args.start, count, threads, options, &|report| {
+        let mut done = done.lock().expect("progress lock");
+        *done += 1;
+        if !report.verdict.is_pass() {
+            let message = report.verdict.message().unwrap_or_default();
+            let first_line = message.lines().next().unwrap_or_default();
+            println!(
+                "FAIL seed {} ({}): {first_line}\n  reproduce with: {}",
+                report.seed,
+                report.verdict.kind(),
+                rerun_command(report.seed, options)
+            );
+        } else if *done % 1000 == 0 {
+            eprintln!("... {} seeds done", *done);
+        }
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let mut by_kind = std::collections::BTreeMap::new();
+    for (_, verdict) in &summary.failures {
+        *by_kind.entry(verdict.kind()).or_insert(0u64) += 1;
+    }
+    println!(
+        "seeds: {} from {} on {threads} threads: {} passed, {} failed {}",
+        summary.runs,
+        args.start,
+        summary.passed,
+        summary.failures.len(),
+        by_kind
+            .iter()
+            .map(|(kind, n)| format!("{kind}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if !summary.failures.is_empty() {
+        let seeds: Vec<String> = summary
+            .failures
+            .iter()
+            .map(|(seed, verdict)| format!("{seed}({})", verdict.kind()))
+            .collect();
+        println!("failing seeds: {}", seeds.join(" "));
+    }
+    if !summary.unknown.is_empty() {
+        println!(
+            "checker unknown (budget) on {} seeds: {:?}",
+            summary.unknown.len(),
+            summary.unknown
+        );
+    }
+    let faults: Vec<String> = summary
+        .faults
+        .iter()
+        .map(|(name, total)| {
+            format!(
+                "{name}={total}/{}",
+                summary.seeds_with_fault.get(name).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    println!("faults (fired/seeds): {}", faults.join(" "));
+    let simulated = summary.simulated_ns as f64 / 1e9;
+    println!(
+        "stats: {} ops, {} events, {simulated:.0} simulated s, {wall:.1} wall s, sim/wall {:.0}x, {:.1} seeds/minute/core",
+        summary.operations,
+        summary.events,
+        simulated / wall.max(1e-9),
+        summary.runs as f64 / (wall / 60.0) / threads as f64
+    );
+    let worst = summary
+        .failures
+        .iter()
+        .map(|(_, verdict)| verdict.exit_code())
+        .max_by_key(|code| match *code {
+            EXIT_SAFETY => 3,
+            EXIT_CRASH => 2,
+            EXIT_LIVENESS => 1,
+            _ => 0,
+        });
+    match worst {
+        None => Ok(()),
+        Some(code) => Err(SimFailed {
+            code,
+            message: format!(
+                "{} of {} seeds failed",
+                summary.failures.len(),
+                summary.runs
+            ),
+        }
+        .into()),
+    }
+}

@@ -1,0 +1,364 @@
+//! Which faults a run injects: the classes a user allows (`--faults`), and the plan a
+//! seed draws from them (swarm testing, Groce et al. 2012: each seed first draws which
+//! allowed classes are on and how hard they hit, then the schedule, so that some seeds
+//! hammer one mechanism while others mix many).
+//!
+//! The fault model of each layer is written out where it is implemented:
+//! `disk.rs` (storage), `network.rs` (links), `clock.rs` (clocks), and `world.rs`
+//! (process crashes, kills, pauses, clean restarts and the BUGGIFY sites).
+
+use std::collections::BTreeSet;
+
+use crate::disk::{CrashRates, DiskFaults, SyncLatency};
+use crate::network::NetworkFaults;
+use crate::rng::SimRng;
+
+/// One class of fault a run may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultClass {
+    /// Reads return a flipped bit.
+    ReadFlip,
+    /// Reads fail with `EIO` (latent sector errors).
+    ReadError,
+    /// Writes fail with `EIO`.
+    WriteError,
+    /// Episodes in which every write fails with `ENOSPC`.
+    Enospc,
+    /// Syncs fail with `EIO` (fsyncgate semantics).
+    SyncError,
+    /// Sync latency with spikes.
+    SyncLatency,
+    /// Crashes keep an adversarial share of unsynced writes and tear many of them.
+    TornWrites,
+    /// Messages are lost.
+    Loss,
+    /// Messages are delivered twice.
+    Duplicate,
+    /// Messages take extra delay and overtake each other.
+    Reorder,
+    /// Links are cut (a node isolated from some or all clients, maybe one way only).
+    Partition,
+    /// Links are held and released in a burst.
+    Clog,
+    /// Power loss: the node stops and the disk keeps only a subset of unsynced state.
+    Crash,
+    /// Process kill: the node stops, the page cache survives.
+    Kill,
+    /// The node stops handling events for a while, then gets them in a burst.
+    Pause,
+    /// Clean shutdown and restart.
+    Restart,
+    /// Clock drift (per node).
+    Drift,
+    /// Monotonic clock forward steps and stalls.
+    ClockStep,
+    /// Wall clock steps, forwards and backwards.
+    WallStep,
+    /// BUGGIFY sites in core code.
+    Buggify,
+}
+
+impl FaultClass {
+    /// Every class, in a fixed order.
+    pub const ALL: &'static [FaultClass] = &[
+        FaultClass::ReadFlip,
+        FaultClass::ReadError,
+        FaultClass::WriteError,
+        FaultClass::Enospc,
+        FaultClass::SyncError,
+        FaultClass::SyncLatency,
+        FaultClass::TornWrites,
+        FaultClass::Loss,
+        FaultClass::Duplicate,
+        FaultClass::Reorder,
+        FaultClass::Partition,
+        FaultClass::Clog,
+        FaultClass::Crash,
+        FaultClass::Kill,
+        FaultClass::Pause,
+        FaultClass::Restart,
+        FaultClass::Drift,
+        FaultClass::ClockStep,
+        FaultClass::WallStep,
+        FaultClass::Buggify,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultClass::ReadFlip => "read-flip",
+            FaultClass::ReadError => "read-error",
+            FaultClass::WriteError => "write-error",
+            FaultClass::Enospc => "enospc",
+            FaultClass::SyncError => "sync-error",
+            FaultClass::SyncLatency => "sync-latency",
+            FaultClass::TornWrites => "torn-writes",
+            FaultClass::Loss => "loss",
+            FaultClass::Duplicate => "duplicate",
+            FaultClass::Reorder => "reorder",
+            FaultClass::Partition => "partition",
+            FaultClass::Clog => "clog",
+            FaultClass::Crash => "crash",
+            FaultClass::Kill => "kill",
+            FaultClass::Pause => "pause",
+            FaultClass::Restart => "restart",
+            FaultClass::Drift => "drift",
+            FaultClass::ClockStep => "clock-step",
+            FaultClass::WallStep => "wall-step",
+            FaultClass::Buggify => "buggify",
+        }
+    }
+
+    /// The preset group the class belongs to.
+    pub fn group(self) -> &'static str {
+        use FaultClass::*;
+        match self {
+            ReadFlip | ReadError | WriteError | Enospc | SyncError | SyncLatency | TornWrites => {
+                "disk"
+            }
+            Loss | Duplicate | Reorder | Partition | Clog => "network",
+            Crash | Kill | Pause | Restart => "process",
+            Drift | ClockStep | WallStep => "clock",
+            Buggify => "buggify",
+        }
+    }
+}
+
+/// The set of fault classes a run may draw from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSet {
+    classes: BTreeSet<FaultClass>,
+}
+
+impl FaultSet {
+    /// No faults.
+    pub fn none() -> FaultSet {
+        FaultSet {
+            classes: BTreeSet::new(),
+        }
+    }
+
+    /// Every fault.
+    pub fn all() -> FaultSet {
+        FaultSet {
+            classes: FaultClass::ALL.iter().copied().collect(),
+        }
+    }
+
+    /// Parses `--faults`: comma-separated presets (`none`, `all`, `disk`, `network`,
+    /// `process`, `clock`, `buggify`) and single classes (`crash`, `sync-error`, ...).
+    pub fn parse(text: &str) -> Result<FaultSet, String> {
+        let mut classes = BTreeSet::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "none" => {}
+                "all" => classes.extend(FaultClass::ALL.iter().copied()),
+                group @ ("disk" | "network" | "process" | "clock") => classes.extend(
+                    FaultClass::ALL
+                        .iter()
+                        .copied()
+                        .filter(|class| class.group() == group),
+                ),
+                name => {
+                    let class = FaultClass::ALL
+                        .iter()
+                        .copied()
+                        .find(|class| class.name() == name)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown fault class {name:?}; presets: none, all, disk, network, process, clock; classes: {}",
+                                FaultClass::ALL
+                                    .iter()
+                                    .map(|c| c.name())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        })?;
+                    classes.insert(class);
+                }
+            }
+        }
+        Ok(FaultSet { classes })
+    }
+
+    /// Whether `class` is allowed.
+    pub fn contains(&self, class: FaultClass) -> bool {
+        self.classes.contains(&class)
+    }
+
+    /// The allowed classes.
+    pub fn classes(&self) -> impl Iterator<Item = FaultClass> + '_ {
+        self.classes.iter().copied()
+    }
+
+    /// The canonical text form (what `parse` reads back).
+    pub fn to_text(&self) -> String {
+        if self.classes.is_empty() {
+            return "none".to_string();
+        }
+        if self.classes.len() == FaultClass::ALL.len() {
+            return "all".to_string();
+        }
+        self.classes
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Mean time between episodes of a process, network or clock fault (absent: off).
+pub type Interval = Option<u64>;
+
+/// What one seed injects: drawn once at the start of the run.
+#[derive(Clone, Debug)]
+pub struct FaultPlan {
+    /// Classes this seed turned on (a subset of the allowed ones).
+    pub on: BTreeSet<FaultClass>,
+    /// Disk faults (every node the same rates; draws differ).
+    pub disk: DiskFaults,
+    /// Network faults.
+    pub network: NetworkFaults,
+    /// Mean time between ENOSPC episodes.
+    pub enospc_every_ns: Interval,
+    /// Mean time between partitions.
+    pub partition_every_ns: Interval,
+    /// Mean time between clogged links.
+    pub clog_every_ns: Interval,
+    /// Mean time between power losses.
+    pub crash_every_ns: Interval,
+    /// Mean time between process kills.
+    pub kill_every_ns: Interval,
+    /// Mean time between pauses.
+    pub pause_every_ns: Interval,
+    /// Mean time between clean restarts.
+    pub restart_every_ns: Interval,
+    /// Largest drift of a node's clock (0: none).
+    pub drift_ppm_max: i64,
+    /// Mean time between monotonic steps or stalls.
+    pub clock_step_every_ns: Interval,
+    /// Mean time between wall-clock steps.
+    pub wall_step_every_ns: Interval,
+    /// Chance an enabled BUGGIFY site fires when asked (0: BUGGIFY off).
+    pub buggify_ppm: u64,
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+impl FaultPlan {
+    /// Draws the plan of one seed from the allowed classes.
+    pub fn draw(allowed: &FaultSet, rng: &mut SimRng) -> FaultPlan {
+        // Swarm: each allowed class is on with probability 3/4.
+        let on: BTreeSet<FaultClass> = allowed.classes().filter(|_| rng.below(4) != 0).collect();
+        let has = |class| on.contains(&class);
+        let rate = |rng: &mut SimRng, menu: &[u64]| rng.pick(menu);
+        let every =
+            |rng: &mut SimRng, class: FaultClass, menu: &[u64]| has(class).then(|| rng.pick(menu));
+        let mut disk = DiskFaults {
+            latency: SyncLatency::default(),
+            crash: CrashRates::default(),
+            ..DiskFaults::default()
+        };
+        if has(FaultClass::ReadFlip) {
+            disk.read_flip_ppm = rate(rng, &[100, 1_000, 10_000, 50_000]);
+        }
+        if has(FaultClass::ReadError) {
+            disk.read_error_ppm = rate(rng, &[100, 1_000, 10_000]);
+        }
+        if has(FaultClass::WriteError) {
+            disk.write_error_ppm = rate(rng, &[100, 1_000, 10_000]);
+        }
+        if has(FaultClass::SyncError) {
+            disk.sync_error_ppm = rate(rng, &[100, 1_000, 5_000, 20_000]);
+        }
+        if has(FaultClass::SyncLatency) {
+            let min_ns = rate(rng, &[20_000, 200_000, 1_000_000]);
+            disk.latency = SyncLatency {
+                min_ns,
+                max_ns: min_ns * rate(rng, &[2, 5, 20]),
+                spike_ppm: rate(rng, &[1_000, 10_000, 50_000]),
+                spike_max_ns: rate(rng, &[50_000_000, 500_000_000, 2 * SECOND]),
+            };
+        }
+        if has(FaultClass::TornWrites) {
+            disk.crash = CrashRates {
+                keep_file_op_per_mille: rng.pick(&[100, 500, 900]),
+                tear_write_per_mille: rng.pick(&[300, 700, 1000]),
+                keep_dir_op_per_mille: rng.pick(&[100, 500, 900]),
+            };
+        }
+        let mut network = NetworkFaults::default();
+        if has(FaultClass::Loss) {
+            network.loss_ppm = rate(rng, &[1_000, 10_000, 50_000]);
+        }
+        if has(FaultClass::Duplicate) {
+            network.duplicate_ppm = rate(rng, &[1_000, 10_000, 50_000]);
+        }
+        if has(FaultClass::Reorder) {
+            network.reorder_ppm = rate(rng, &[1_000, 10_000, 100_000]);
+            network.delay_max_ns = rate(rng, &[500_000, 5_000_000, 20_000_000]);
+        }
+        FaultPlan {
+            enospc_every_ns: every(rng, FaultClass::Enospc, &[5 * SECOND, 20 * SECOND]),
+            partition_every_ns: every(rng, FaultClass::Partition, &[2 * SECOND, 10 * SECOND]),
+            clog_every_ns: every(rng, FaultClass::Clog, &[SECOND, 5 * SECOND]),
+            crash_every_ns: every(
+                rng,
+                FaultClass::Crash,
+                &[3 * SECOND, 10 * SECOND, 30 * SECOND],
+            ),
+            kill_every_ns: every(rng, FaultClass::Kill, &[5 * SECOND, 20 * SECOND]),
+            pause_every_ns: every(rng, FaultClass::Pause, &[3 * SECOND, 10 * SECOND]),
+            restart_every_ns: every(rng, FaultClass::Restart, &[10 * SECOND, 30 * SECOND]),
+            drift_ppm_max: if has(FaultClass::Drift) {
+                rng.pick(&[50, 300, 1000])
+            } else {
+                0
+            },
+            clock_step_every_ns: every(rng, FaultClass::ClockStep, &[2 * SECOND, 10 * SECOND]),
+            wall_step_every_ns: every(rng, FaultClass::WallStep, &[2 * SECOND, 10 * SECOND]),
+            buggify_ppm: if has(FaultClass::Buggify) {
+                rng.pick(&[10_000, 50_000, 200_000])
+            } else {
+                0
+            },
+            on,
+            disk,
+            network,
+        }
+    }
+
+    /// Whether this seed turned `class` on.
+    pub fn is_on(&self, class: FaultClass) -> bool {
+        self.on.contains(&class)
+    }
+
+    /// The classes on, as text.
+    pub fn on_text(&self) -> String {
+        if self.on.is_empty() {
+            return "none".to_string();
+        }
+        self.on
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_classes_parse() {
+        assert_eq!(FaultSet::parse("none").unwrap(), FaultSet::none());
+        assert_eq!(FaultSet::parse("all").unwrap(), FaultSet::all());
+        let set = FaultSet::parse("disk,crash").unwrap();
+        assert!(set.contains(FaultClass::SyncError));
+        assert!(set.contains(FaultClass::Crash));
+        assert!(!set.contains(FaultClass::Kill));
+        assert_eq!(FaultSet::parse(&set.to_text()).unwrap(), set);
+        assert!(FaultSet::parse("gremlins").is_err());
+    }
+}

@@ -1,0 +1,1297 @@
+//! Workloads: client processes as small state machines that speak the same Kafka
+//! request structs the wire front end hands to the node, and record every operation
+//! in a [`History`].
+//!
+//! ```text
+//!  Admin ──CreateTopics──► (topics ready) ─┐
+//!  Producer ──InitProducerId──► Produce(batch, seq) ──► ok / retry SAME batch / give up
+//!  Consumer ──Fetch(offset) / ListOffsets──► Poll ops
+//!  FinalReader (after faults heal and every client finished) ──► read every partition
+//!                                              from offset 0 up to its high watermark
+//! ```
+//!
+//! Kafka client behaviour the producers follow: an idempotent producer gets an id
+//! (InitProducerId), numbers its batches, keeps one batch in flight per partition
+//! (`max.in.flight` = 1 per partition here), retries the *same* bytes on a timeout or a
+//! retriable error until `delivery.timeout.ms`, and after giving up bumps its epoch
+//! (KIP-360) before writing again, because its sequence numbers are in doubt. Every
+//! record is one logical `Send` operation with a workload-unique `u64` value; a batch's
+//! records are invoked and completed together, each on its own process lane, so that
+//! each process has at most one operation in flight (what the checkers assume).
+//!
+//! Outcomes: a response without error is `Ok`; a refusal that no earlier attempt could
+//! have been mistaken for is `Fail`; anything after a timeout, a lost connection or a
+//! `KAFKA_STORAGE_ERROR` (the append may have reached the disk before the sync failed)
+//! is `Indefinite`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
+    ProducerId, RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use odradek_log::batch::build_batch;
+use odradek_model::history::{Call, History, Outcome, PartitionKey, ProcessId, Reply};
+use odradek_replication::Request;
+
+use crate::clock::WALL_CLOCK_ORIGIN_MS;
+use crate::records::{decode_batches, encode_value};
+use crate::rng::SimRng;
+
+const MS: u64 = 1_000_000;
+
+/// API versions the workload speaks (each implemented by the node).
+pub const PRODUCE_VERSION: i16 = 8;
+/// Fetch by topic name (v13 moved to topic ids).
+pub const FETCH_VERSION: i16 = 11;
+/// ListOffsets with leader epochs.
+pub const LIST_OFFSETS_VERSION: i16 = 5;
+/// CreateTopics.
+pub const CREATE_TOPICS_VERSION: i16 = 5;
+/// InitProducerId with producer id and epoch (KIP-360 bumps).
+pub const INIT_PRODUCER_ID_VERSION: i16 = 3;
+
+/// Kafka error codes the clients tell apart.
+mod code {
+    pub const NONE: i16 = 0;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+}
+
+/// The workload of one seed.
+#[derive(Clone, Debug)]
+pub struct WorkloadPlan {
+    /// Topics and their partition counts.
+    pub topics: Vec<(String, i32)>,
+    /// Producers writing with `acks=all`.
+    pub producers: u32,
+    /// Whether those producers are idempotent.
+    pub idempotent: bool,
+    /// An extra producer that writes with `acks=0` (never answered).
+    pub acks_zero_producer: bool,
+    /// Consumers polling every partition.
+    pub consumers: u32,
+    /// Records per batch, at most.
+    pub records_per_batch_max: u32,
+    /// Bytes of a record value, at most (values are padded so batches span sectors).
+    pub value_bytes_max: u32,
+    /// Pause between two batches of a producer lane.
+    pub think_min_ns: u64,
+    /// Longest pause between two batches.
+    pub think_max_ns: u64,
+    /// A request not answered within this is given up (`request.timeout.ms`).
+    pub request_timeout_ns: u64,
+    /// A batch not acknowledged within this is given up (`delivery.timeout.ms`).
+    pub delivery_timeout_ns: u64,
+    /// Fetch `max_wait_ms`.
+    pub fetch_max_wait_ms: i32,
+    /// Chance a consumer poll is replaced by a seek to a listed offset.
+    pub seek_ppm: u64,
+}
+
+impl WorkloadPlan {
+    /// Draws a busy workload.
+    pub fn draw(rng: &mut SimRng, idempotent: bool) -> WorkloadPlan {
+        let topic_count = rng.range(1, 3);
+        let topics = (0..topic_count)
+            .map(|t| (format!("sim-{t}"), rng.range(1, 5) as i32))
+            .collect();
+        let think_min_ns = rng.pick(&[1, 5, 20]) * MS;
+        WorkloadPlan {
+            topics,
+            producers: rng.range(1, 4) as u32,
+            idempotent,
+            acks_zero_producer: rng.below(4) == 0,
+            consumers: rng.range(1, 3) as u32,
+            records_per_batch_max: rng.pick(&[1, 4, 8]),
+            value_bytes_max: rng.pick(&[8, 200, 1500]),
+            think_min_ns,
+            think_max_ns: think_min_ns * rng.pick(&[2, 10]),
+            request_timeout_ns: rng.pick(&[500, 2_000, 5_000]) * MS,
+            delivery_timeout_ns: rng.pick(&[10_000, 30_000]) * MS,
+            fetch_max_wait_ms: rng.pick(&[10, 100, 500]) as i32,
+            seek_ppm: rng.pick(&[0, 10_000, 50_000]),
+        }
+    }
+
+    /// Every partition of every topic.
+    pub fn partitions(&self) -> Vec<PartitionKey> {
+        self.topics
+            .iter()
+            .flat_map(|(topic, count)| {
+                (0..*count).map(move |partition| PartitionKey {
+                    topic: topic.clone(),
+                    partition,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Where the run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Faults on; clients write and read freely.
+    Safety,
+    /// Faults healed; clients finish what is in flight and each producer lane gets one
+    /// new batch acknowledged.
+    Liveness,
+    /// Every client finished; the final reader reads every partition completely.
+    FinalRead,
+    /// The final reads are complete.
+    Done,
+}
+
+/// Client statistics (names as printed).
+pub type ClientStats = BTreeMap<&'static str, u64>;
+
+/// State every client shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Topics and partition counts.
+    pub topics: Vec<(String, i32)>,
+    /// The admin created every topic.
+    pub topics_ready: bool,
+    /// The phase.
+    pub phase: Phase,
+    next_value: u64,
+    next_process: u64,
+    /// What the final reads found: per partition, offset -> value.
+    pub final_values: BTreeMap<PartitionKey, BTreeMap<i64, u64>>,
+    /// Counters of client events.
+    pub stats: ClientStats,
+}
+
+impl Shared {
+    /// Fresh shared state.
+    pub fn new(topics: Vec<(String, i32)>) -> Shared {
+        Shared {
+            topics,
+            topics_ready: false,
+            phase: Phase::Safety,
+            next_value: 1,
+            next_process: 1,
+            final_values: BTreeMap::new(),
+            stats: ClientStats::new(),
+        }
+    }
+
+    fn process(&mut self) -> ProcessId {
+        let id = ProcessId(self.next_process);
+        self.next_process += 1;
+        id
+    }
+
+    fn value(&mut self) -> u64 {
+        let value = self.next_value;
+        self.next_value += 1;
+        value
+    }
+
+    fn count(&mut self, name: &'static str) {
+        *self.stats.entry(name).or_insert(0) += 1;
+    }
+}
+
+/// A request a client sends.
+pub struct Outgoing {
+    /// The client's correlation id (unique in the run).
+    pub correlation: u64,
+    /// The node it goes to.
+    pub node: u32,
+    /// The request.
+    pub request: Request,
+    /// A Produce with `acks=0`.
+    pub acks_zero: bool,
+    /// Give up after this long (`None`: never answered, nothing to wait for).
+    pub timeout_ns: Option<u64>,
+}
+
+/// What a client sees of the world while it handles one event.
+pub struct Ctx<'a> {
+    /// Global time.
+    pub now: u64,
+    /// The world's random stream.
+    pub rng: &'a mut SimRng,
+    /// The history being recorded.
+    pub history: &'a mut History,
+    /// Shared client state.
+    pub shared: &'a mut Shared,
+    /// Requests to send.
+    pub out: Vec<Outgoing>,
+    /// Times the client wants to be woken.
+    pub wakes: Vec<u64>,
+    /// Next correlation id.
+    pub next_correlation: &'a mut u64,
+}
+
+impl Ctx<'_> {
+    fn send(&mut self, body: RequestKind, version: i16, timeout_ns: Option<u64>) -> u64 {
+        let correlation = *self.next_correlation;
+        *self.next_correlation += 1;
+        let acks_zero = matches!(&body, RequestKind::Produce(p) if p.acks == 0);
+        self.out.push(Outgoing {
+            correlation,
+            // One node for now; with replication clients will route by metadata.
+            node: 0,
+            request: Request {
+                api_version: version,
+                client_id: Some("odradek-sim".to_string()),
+                body,
+            },
+            acks_zero,
+            timeout_ns,
+        });
+        correlation
+    }
+
+    fn wake_at(&mut self, at: u64) {
+        self.wakes.push(at.max(self.now));
+    }
+
+    fn invoke(&mut self, process: ProcessId, key: &PartitionKey, call: Call) -> usize {
+        self.history.invoke(process, key.clone(), call, self.now)
+    }
+
+    fn complete(&mut self, op: usize, outcome: Outcome) {
+        self.history.complete(op, outcome, self.now);
+    }
+
+    fn backoff(&mut self) -> u64 {
+        self.now + self.rng.range(20 * MS, 300 * MS)
+    }
+}
+
+/// One client process.
+pub enum Client {
+    /// Creates the topics.
+    Admin(Admin),
+    /// Writes.
+    Producer(Producer),
+    /// Reads.
+    Consumer(Consumer),
+    /// Reads everything at the end.
+    FinalReader(FinalReader),
+}
+
+impl Client {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        match self {
+            Client::Admin(c) => c.tick(ctx),
+            Client::Producer(c) => c.tick(ctx),
+            Client::Consumer(c) => c.tick(ctx),
+            Client::FinalReader(c) => c.tick(ctx),
+        }
+    }
+
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        match self {
+            Client::Admin(c) => c.on_response(ctx, correlation, response),
+            Client::Producer(c) => c.on_response(ctx, correlation, response),
+            Client::Consumer(c) => c.on_response(ctx, correlation, response),
+            Client::FinalReader(c) => c.on_response(ctx, correlation, response),
+        }
+    }
+
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+        match self {
+            Client::Admin(c) => c.on_lost(ctx, correlation),
+            Client::Producer(c) => c.on_lost(ctx, correlation, why),
+            Client::Consumer(c) => c.on_lost(ctx, correlation, why),
+            Client::FinalReader(c) => c.on_lost(ctx, correlation),
+        }
+    }
+
+    /// Whether the client has finished what the liveness phase asks of it.
+    pub fn is_done(&self, shared: &Shared) -> bool {
+        match self {
+            Client::Admin(_) => shared.topics_ready,
+            Client::Producer(c) => c.is_done(shared),
+            Client::Consumer(c) => shared.phase >= Phase::Liveness && c.pending.is_none(),
+            Client::FinalReader(c) => c.lanes.iter().all(|l| l.done),
+        }
+    }
+
+    /// What the client still waits for (for a liveness failure report).
+    pub fn describe(&self) -> String {
+        match self {
+            Client::Admin(c) => format!("admin: created {:?}", c.created),
+            Client::Producer(c) => c.describe(),
+            Client::Consumer(c) => format!("consumer: pending {:?}", c.pending.is_some()),
+            Client::FinalReader(c) => c
+                .lanes
+                .iter()
+                .map(|l| {
+                    format!(
+                        "final read {}-{}: position {} target {:?} done {}",
+                        l.key.topic, l.key.partition, l.position, l.target, l.done
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}
+
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+fn produce_request(key: &PartitionKey, acks: i16, records: Bytes, timeout_ms: i32) -> RequestKind {
+    RequestKind::Produce(
+        ProduceRequest::default()
+            .with_transactional_id(None)
+            .with_acks(acks)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(topic_name(&key.topic))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(key.partition)
+                            .with_records(Some(records)),
+                    ]),
+            ]),
+    )
+}
+
+fn fetch_request(key: &PartitionKey, offset: i64, max_wait_ms: i32, isolation: i8) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_replica_id((-1).into())
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_isolation_level(isolation)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(topic_name(&key.topic))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(key.partition)
+                            .with_fetch_offset(offset)
+                            .with_current_leader_epoch(-1)
+                            .with_log_start_offset(-1)
+                            .with_partition_max_bytes(64 << 10),
+                    ]),
+            ]),
+    )
+}
+
+/// ListOffsets `timestamp`: -1 latest (the high watermark), -2 earliest.
+fn list_offsets_request(key: &PartitionKey, timestamp: i64) -> RequestKind {
+    RequestKind::ListOffsets(
+        ListOffsetsRequest::default()
+            .with_replica_id((-1).into())
+            .with_isolation_level(0)
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(topic_name(&key.topic))
+                    .with_partitions(vec![
+                        ListOffsetsPartition::default()
+                            .with_partition_index(key.partition)
+                            .with_current_leader_epoch(-1)
+                            .with_timestamp(timestamp),
+                    ]),
+            ]),
+    )
+}
+
+/// The only partition of a one-partition Fetch response: (error, high watermark, records).
+fn fetch_partition(response: &ResponseKind) -> Option<(i16, i64, Bytes)> {
+    let ResponseKind::Fetch(fetch) = response else {
+        return None;
+    };
+    if fetch.error_code != code::NONE {
+        return Some((fetch.error_code, -1, Bytes::new()));
+    }
+    let data = fetch.responses.first()?.partitions.first()?;
+    Some((
+        data.error_code,
+        data.high_watermark,
+        data.records.clone().unwrap_or_default(),
+    ))
+}
+
+/// The only partition of a one-partition ListOffsets response: (error, offset).
+fn list_offsets_partition(response: &ResponseKind) -> Option<(i16, i64)> {
+    let ResponseKind::ListOffsets(list) = response else {
+        return None;
+    };
+    let data = list.topics.first()?.partitions.first()?;
+    Some((data.error_code, data.offset))
+}
+
+/// Records of a fetch at or after `from`, as (offset, value).
+fn polled_records(records: &Bytes, from: i64) -> Result<Vec<(i64, u64)>, String> {
+    let batches = decode_batches(records)?;
+    let mut out = Vec::new();
+    for batch in batches {
+        for record in batch.records {
+            if record.offset < from {
+                continue;
+            }
+            let value = record.value.ok_or_else(|| {
+                format!("record at offset {} has no workload value", record.offset)
+            })?;
+            out.push((record.offset, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the workload's topics, retrying until each exists.
+pub struct Admin {
+    pending: Option<u64>,
+    created: BTreeSet<String>,
+}
+
+impl Admin {
+    /// An admin that has done nothing yet.
+    pub fn new() -> Admin {
+        Admin {
+            pending: None,
+            created: BTreeSet::new(),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.shared.topics_ready || self.pending.is_some() {
+            return;
+        }
+        let topics = ctx
+            .shared
+            .topics
+            .iter()
+            .filter(|(name, _)| !self.created.contains(name))
+            .map(|(name, partitions)| {
+                CreatableTopic::default()
+                    .with_name(topic_name(name))
+                    .with_num_partitions(*partitions)
+                    .with_replication_factor(-1)
+            })
+            .collect();
+        let request = RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(topics),
+        );
+        self.pending = Some(ctx.send(request, CREATE_TOPICS_VERSION, Some(2_000 * MS)));
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        if self.pending != Some(correlation) {
+            return;
+        }
+        self.pending = None;
+        if let ResponseKind::CreateTopics(created) = response {
+            for topic in &created.topics {
+                if matches!(topic.error_code, code::NONE | code::TOPIC_ALREADY_EXISTS) {
+                    self.created.insert(topic.name.0.to_string());
+                }
+            }
+        }
+        if ctx
+            .shared
+            .topics
+            .iter()
+            .all(|(name, _)| self.created.contains(name))
+        {
+            ctx.shared.topics_ready = true;
+        } else {
+            let at = ctx.backoff();
+            ctx.wake_at(at);
+        }
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+        if self.pending == Some(correlation) {
+            self.pending = None;
+            let at = ctx.backoff();
+            ctx.wake_at(at);
+        }
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Admin {
+        Admin::new()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Identity {
+    /// No producer id (or one to bump); none requested.
+    None,
+    /// InitProducerId in flight.
+    Requesting(u64),
+    /// Writing with this id and epoch.
+    Ready { producer_id: i64, epoch: i16 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// Not in the liveness phase yet.
+    NotNeeded,
+    /// A new batch must be written and acknowledged.
+    Needed,
+    /// That batch is in flight.
+    InFlight,
+    /// It was acknowledged.
+    Done,
+}
+
+struct Batch {
+    values: Vec<u64>,
+    ops: Vec<usize>,
+    bytes: Bytes,
+    attempt: Option<u64>,
+    retry_at: u64,
+    outcome_unknown: bool,
+    deadline: u64,
+    attempts: u32,
+}
+
+struct ProducerLane {
+    key: PartitionKey,
+    processes: Vec<ProcessId>,
+    next_sequence: i32,
+    batch: Option<Batch>,
+    next_batch_at: u64,
+    probe: Probe,
+}
+
+/// A producer writing to every partition, one batch in flight per partition.
+pub struct Producer {
+    acks: i16,
+    idempotent: bool,
+    identity: Identity,
+    /// The last id and epoch, to bump (KIP-360).
+    last_identity: Option<(i64, i16)>,
+    bump_needed: bool,
+    lanes: Vec<ProducerLane>,
+    plan: WorkloadPlan,
+}
+
+impl Producer {
+    /// A producer with `acks` (-1 or 0) over the plan's partitions.
+    pub fn new(shared: &mut Shared, plan: &WorkloadPlan, acks: i16, idempotent: bool) -> Producer {
+        let lanes = plan
+            .partitions()
+            .into_iter()
+            .map(|key| ProducerLane {
+                key,
+                processes: (0..plan.records_per_batch_max)
+                    .map(|_| shared.process())
+                    .collect(),
+                next_sequence: 0,
+                batch: None,
+                next_batch_at: 0,
+                probe: Probe::NotNeeded,
+            })
+            .collect();
+        Producer {
+            acks,
+            idempotent: idempotent && acks != 0,
+            identity: Identity::None,
+            last_identity: None,
+            bump_needed: false,
+            lanes,
+            plan: plan.clone(),
+        }
+    }
+
+    fn is_done(&self, shared: &Shared) -> bool {
+        if shared.phase < Phase::Liveness {
+            return false;
+        }
+        if self.acks == 0 {
+            return true;
+        }
+        self.lanes
+            .iter()
+            .all(|lane| lane.batch.is_none() && lane.probe == Probe::Done)
+    }
+
+    fn describe(&self) -> String {
+        let lanes: Vec<String> = self
+            .lanes
+            .iter()
+            .map(|lane| {
+                format!(
+                    "{}-{}: batch {} probe {:?}",
+                    lane.key.topic,
+                    lane.key.partition,
+                    lane.batch.as_ref().map_or("none".to_string(), |b| format!(
+                        "{} records, {} attempts",
+                        b.values.len(),
+                        b.attempts
+                    )),
+                    lane.probe
+                )
+            })
+            .collect();
+        format!(
+            "producer acks={} identity {:?} bump {}: {}",
+            self.acks,
+            self.identity,
+            self.bump_needed,
+            lanes.join("; ")
+        )
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !ctx.shared.topics_ready {
+            ctx.wake_at(ctx.now + 20 * MS);
+            return;
+        }
+        if ctx.shared.phase >= Phase::Liveness && self.acks != 0 {
+            for lane in &mut self.lanes {
+                if lane.probe == Probe::NotNeeded {
+                    lane.probe = Probe::Needed;
+                }
+            }
+        }
+        if self.idempotent && !self.ensure_identity(ctx) {
+            return;
+        }
+        let mut next_wake = u64::MAX;
+        for index in 0..self.lanes.len() {
+            if let Some(batch) = &self.lanes[index].batch {
+                if batch.attempt.is_none() {
+                    if batch.retry_at <= ctx.now {
+                        self.send_attempt(ctx, index);
+                    } else {
+                        next_wake = next_wake.min(batch.retry_at);
+                    }
+                }
+                continue;
+            }
+            let lane = &self.lanes[index];
+            let may_start = !self.bump_needed
+                && match ctx.shared.phase {
+                    Phase::Safety => true,
+                    _ => lane.probe == Probe::Needed,
+                };
+            if !may_start {
+                continue;
+            }
+            if lane.next_batch_at <= ctx.now {
+                self.start_batch(ctx, index);
+            } else {
+                next_wake = next_wake.min(lane.next_batch_at);
+            }
+        }
+        if next_wake != u64::MAX {
+            ctx.wake_at(next_wake);
+        }
+    }
+
+    /// Makes sure the producer has an id; returns whether it may write now.
+    fn ensure_identity(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        if self.bump_needed && self.lanes.iter().all(|l| l.batch.is_none()) {
+            if let Identity::Ready { producer_id, epoch } = self.identity {
+                self.last_identity = Some((producer_id, epoch));
+                self.identity = Identity::None;
+            }
+            self.bump_needed = false;
+            ctx.shared.count("producer.epoch-bump");
+        }
+        match self.identity {
+            Identity::Ready { .. } => true,
+            Identity::Requesting(_) => false,
+            Identity::None => {
+                let (producer_id, epoch) = self.last_identity.unwrap_or((-1, -1));
+                let request = RequestKind::InitProducerId(
+                    InitProducerIdRequest::default()
+                        .with_transactional_id(None)
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(ProducerId(producer_id))
+                        .with_producer_epoch(epoch),
+                );
+                let correlation = ctx.send(
+                    request,
+                    INIT_PRODUCER_ID_VERSION,
+                    Some(self.plan.request_timeout_ns),
+                );
+                self.identity = Identity::Requesting(correlation);
+                false
+            }
+        }
+    }
+
+    fn start_batch(&mut self, ctx: &mut Ctx<'_>, index: usize) {
+        let count = ctx
+            .rng
+            .range(1, u64::from(self.plan.records_per_batch_max) + 1) as usize;
+        let value_bytes =
+            ctx.rng
+                .range(8, u64::from(self.plan.value_bytes_max.max(8)) + 1) as usize;
+        let values: Vec<u64> = (0..count).map(|_| ctx.shared.value()).collect();
+        let encoded: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| encode_value(*v, value_bytes))
+            .collect();
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let lane = &mut self.lanes[index];
+        let producer = match self.identity {
+            Identity::Ready { producer_id, epoch } if self.idempotent => {
+                let sequence = lane.next_sequence;
+                lane.next_sequence += count as i32;
+                Some((producer_id, epoch, sequence))
+            }
+            _ => None,
+        };
+        let timestamp = WALL_CLOCK_ORIGIN_MS + (ctx.now / MS) as i64;
+        let bytes = Bytes::from(build_batch(timestamp, producer, &refs));
+        let key = lane.key.clone();
+        let ops = values
+            .iter()
+            .zip(&lane.processes)
+            .map(|(value, process)| ctx.invoke(*process, &key, Call::Send { value: *value }))
+            .collect();
+        if lane.probe == Probe::Needed {
+            lane.probe = Probe::InFlight;
+        }
+        lane.batch = Some(Batch {
+            values,
+            ops,
+            bytes,
+            attempt: None,
+            retry_at: ctx.now,
+            outcome_unknown: false,
+            deadline: ctx.now + self.plan.delivery_timeout_ns,
+            attempts: 0,
+        });
+        self.send_attempt(ctx, index);
+    }
+
+    fn send_attempt(&mut self, ctx: &mut Ctx<'_>, index: usize) {
+        let acks = self.acks;
+        let timeout_ns = self.plan.request_timeout_ns;
+        let lane = &mut self.lanes[index];
+        let batch = lane.batch.as_mut().expect("a batch to send");
+        let request = produce_request(
+            &lane.key,
+            acks,
+            batch.bytes.clone(),
+            (timeout_ns / MS) as i32,
+        );
+        batch.attempts += 1;
+        if batch.attempts > 1 {
+            ctx.shared.count("producer.retry");
+        }
+        if acks == 0 {
+            ctx.send(request, PRODUCE_VERSION, None);
+            self.finish(
+                ctx,
+                index,
+                Outcome::Indefinite("acks=0 is never answered".into()),
+            );
+            return;
+        }
+        batch.attempt = Some(ctx.send(request, PRODUCE_VERSION, Some(timeout_ns)));
+    }
+
+    /// Completes the lane's batch: every record's operation gets `outcome` (offsets
+    /// counted from the base offset for `Ok`).
+    fn finish(&mut self, ctx: &mut Ctx<'_>, index: usize, outcome: Outcome) {
+        let lane = &mut self.lanes[index];
+        let batch = lane.batch.take().expect("a batch to finish");
+        match &outcome {
+            Outcome::Ok(Reply::Sent { offset: base }) => {
+                for (i, op) in batch.ops.iter().enumerate() {
+                    ctx.history.complete(
+                        *op,
+                        Outcome::Ok(Reply::Sent {
+                            offset: base + i as i64,
+                        }),
+                        ctx.now,
+                    );
+                }
+                if lane.probe == Probe::InFlight {
+                    lane.probe = Probe::Done;
+                }
+            }
+            other => {
+                for op in &batch.ops {
+                    ctx.history.complete(*op, other.clone(), ctx.now);
+                }
+                if lane.probe == Probe::InFlight {
+                    lane.probe = Probe::Needed;
+                }
+                if self.idempotent {
+                    // The sequence numbers of this batch are in doubt: bump the epoch
+                    // before writing again (Kafka's KIP-360 behaviour).
+                    self.bump_needed = true;
+                }
+            }
+        }
+        let think = ctx
+            .rng
+            .range(self.plan.think_min_ns, self.plan.think_max_ns + 1);
+        lane.next_batch_at = ctx.now + think;
+        ctx.wake_at(lane.next_batch_at);
+    }
+
+    fn lane_of(&self, correlation: u64) -> Option<usize> {
+        self.lanes.iter().position(|lane| {
+            lane.batch
+                .as_ref()
+                .is_some_and(|b| b.attempt == Some(correlation))
+        })
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        if let ResponseKind::InitProducerId(init) = response {
+            if self.identity != Identity::Requesting(correlation) {
+                return;
+            }
+            if init.error_code == code::NONE {
+                self.identity = Identity::Ready {
+                    producer_id: init.producer_id.0,
+                    epoch: init.producer_epoch,
+                };
+                for lane in &mut self.lanes {
+                    lane.next_sequence = 0;
+                }
+                ctx.wake_at(ctx.now);
+            } else {
+                self.identity = Identity::None;
+                let at = ctx.backoff();
+                ctx.wake_at(at);
+            }
+            return;
+        }
+        let Some(index) = self.lane_of(correlation) else {
+            ctx.shared.count("client.late-response");
+            return;
+        };
+        let ResponseKind::Produce(produce) = response else {
+            panic!("a produce request got another kind of response")
+        };
+        let partition = &produce.responses[0].partition_responses[0];
+        let batch = self.lanes[index].batch.as_mut().expect("found by lane_of");
+        batch.attempt = None;
+        match partition.error_code {
+            code::NONE => self.finish(
+                ctx,
+                index,
+                Outcome::Ok(Reply::Sent {
+                    offset: partition.base_offset,
+                }),
+            ),
+            error @ (code::UNKNOWN_TOPIC_OR_PARTITION
+            | code::LEADER_NOT_AVAILABLE
+            | code::NOT_LEADER_OR_FOLLOWER
+            | code::REQUEST_TIMED_OUT
+            | code::NOT_ENOUGH_REPLICAS
+            | code::KAFKA_STORAGE_ERROR) => {
+                // A storage error may come after the append reached the page cache and
+                // its sync failed: whether it is on disk is unknown.
+                if matches!(error, code::KAFKA_STORAGE_ERROR | code::REQUEST_TIMED_OUT) {
+                    batch.outcome_unknown = true;
+                }
+                ctx.shared.count("producer.retriable-error");
+                self.retry_or_give_up(ctx, index, &format!("error {error}"));
+            }
+            error @ (code::OUT_OF_ORDER_SEQUENCE_NUMBER
+            | code::INVALID_PRODUCER_EPOCH
+            | code::UNKNOWN_PRODUCER_ID) => {
+                ctx.shared.count("producer.sequence-error");
+                self.finish(
+                    ctx,
+                    index,
+                    Outcome::Indefinite(format!("producer state error {error}")),
+                );
+            }
+            error => {
+                let unknown = batch.outcome_unknown;
+                let reason = format!("error {error}");
+                let outcome = if unknown {
+                    Outcome::Indefinite(reason)
+                } else {
+                    Outcome::Fail(reason)
+                };
+                self.finish(ctx, index, outcome);
+            }
+        }
+    }
+
+    fn retry_or_give_up(&mut self, ctx: &mut Ctx<'_>, index: usize, why: &str) {
+        let batch = self.lanes[index].batch.as_mut().expect("a batch");
+        if ctx.now >= batch.deadline {
+            let outcome = if batch.outcome_unknown {
+                Outcome::Indefinite(format!("delivery timeout after {why}"))
+            } else {
+                Outcome::Fail(format!("delivery timeout after {why}"))
+            };
+            ctx.shared.count("producer.gave-up");
+            self.finish(ctx, index, outcome);
+            return;
+        }
+        batch.retry_at = ctx.now + ctx.rng.range(10 * MS, 200 * MS);
+        ctx.wake_at(batch.retry_at);
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+        if self.identity == Identity::Requesting(correlation) {
+            self.identity = Identity::None;
+            let at = ctx.backoff();
+            ctx.wake_at(at);
+            return;
+        }
+        let Some(index) = self.lane_of(correlation) else {
+            return;
+        };
+        let batch = self.lanes[index].batch.as_mut().expect("found by lane_of");
+        batch.attempt = None;
+        batch.outcome_unknown = true;
+        self.retry_or_give_up(ctx, index, why);
+    }
+}
+
+enum ConsumerPending {
+    Poll {
+        correlation: u64,
+        lane: usize,
+        op: usize,
+        offset: i64,
+    },
+    Seek {
+        correlation: u64,
+        lane: usize,
+    },
+}
+
+impl ConsumerPending {
+    fn correlation(&self) -> u64 {
+        match self {
+            ConsumerPending::Poll { correlation, .. }
+            | ConsumerPending::Seek { correlation, .. } => *correlation,
+        }
+    }
+}
+
+struct ConsumerLane {
+    key: PartitionKey,
+    position: i64,
+    process: ProcessId,
+}
+
+/// A consumer polling every partition in turn (one fetch in flight), from offset 0 or
+/// from offsets it learned with ListOffsets. A seek starts a new process lane, so each
+/// process's polls move forward only.
+pub struct Consumer {
+    lanes: Vec<ConsumerLane>,
+    next_lane: usize,
+    pending: Option<ConsumerPending>,
+    isolation: i8,
+    plan: WorkloadPlan,
+}
+
+impl Consumer {
+    /// A consumer of every partition of the plan.
+    pub fn new(shared: &mut Shared, plan: &WorkloadPlan, isolation: i8) -> Consumer {
+        let lanes = plan
+            .partitions()
+            .into_iter()
+            .map(|key| ConsumerLane {
+                key,
+                position: 0,
+                process: shared.process(),
+            })
+            .collect();
+        Consumer {
+            lanes,
+            next_lane: 0,
+            pending: None,
+            isolation,
+            plan: plan.clone(),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !ctx.shared.topics_ready {
+            ctx.wake_at(ctx.now + 20 * MS);
+            return;
+        }
+        if self.pending.is_some() || ctx.shared.phase >= Phase::Liveness || self.lanes.is_empty() {
+            return;
+        }
+        let lane = self.next_lane;
+        self.next_lane = (self.next_lane + 1) % self.lanes.len();
+        if ctx.rng.chance(self.plan.seek_ppm) {
+            let timestamp = if ctx.rng.below(2) == 0 { -1 } else { -2 };
+            let request = list_offsets_request(&self.lanes[lane].key, timestamp);
+            let correlation = ctx.send(
+                request,
+                LIST_OFFSETS_VERSION,
+                Some(self.plan.request_timeout_ns),
+            );
+            self.pending = Some(ConsumerPending::Seek { correlation, lane });
+            return;
+        }
+        let offset = self.lanes[lane].position;
+        let key = self.lanes[lane].key.clone();
+        let op = ctx.invoke(self.lanes[lane].process, &key, Call::Poll { offset });
+        let request = fetch_request(&key, offset, self.plan.fetch_max_wait_ms, self.isolation);
+        let timeout = self.plan.request_timeout_ns + self.plan.fetch_max_wait_ms as u64 * MS;
+        let correlation = ctx.send(request, FETCH_VERSION, Some(timeout));
+        self.pending = Some(ConsumerPending::Poll {
+            correlation,
+            lane,
+            op,
+            offset,
+        });
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
+            ctx.shared.count("client.late-response");
+            return;
+        }
+        match self.pending.take().expect("checked") {
+            ConsumerPending::Seek { lane, .. } => {
+                if let Some((code::NONE, offset)) = list_offsets_partition(response)
+                    && offset >= 0
+                {
+                    let process = ctx.shared.process();
+                    let lane = &mut self.lanes[lane];
+                    lane.position = offset;
+                    lane.process = process;
+                    ctx.shared.count("consumer.seek");
+                }
+                ctx.wake_at(ctx.now + MS);
+            }
+            ConsumerPending::Poll {
+                lane, op, offset, ..
+            } => {
+                let (error, _, records) =
+                    fetch_partition(response).expect("a fetch answered with a fetch response");
+                match error {
+                    code::NONE => match polled_records(&records, offset) {
+                        Ok(records) => {
+                            if let Some((last, _)) = records.last() {
+                                self.lanes[lane].position = last + 1;
+                            }
+                            ctx.complete(op, Outcome::Ok(Reply::Polled { records }));
+                            let at = ctx.now + ctx.rng.below(5 * MS);
+                            ctx.wake_at(at);
+                        }
+                        Err(reason) => {
+                            // The world flags a served corrupt batch as a safety
+                            // violation; the consumer only records that it read nothing.
+                            ctx.complete(op, Outcome::Fail(reason));
+                            let at = ctx.backoff();
+                            ctx.wake_at(at);
+                        }
+                    },
+                    code::OFFSET_OUT_OF_RANGE => {
+                        ctx.complete(op, Outcome::Fail("offset out of range".into()));
+                        ctx.shared.count("consumer.out-of-range");
+                        // Start over from the earliest offset, as auto.offset.reset would.
+                        let request = list_offsets_request(&self.lanes[lane].key, -2);
+                        let correlation = ctx.send(
+                            request,
+                            LIST_OFFSETS_VERSION,
+                            Some(self.plan.request_timeout_ns),
+                        );
+                        self.pending = Some(ConsumerPending::Seek { correlation, lane });
+                    }
+                    error => {
+                        ctx.complete(op, Outcome::Fail(format!("error {error}")));
+                        let at = ctx.backoff();
+                        ctx.wake_at(at);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+        if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
+            return;
+        }
+        if let Some(ConsumerPending::Poll { op, .. }) = self.pending.take() {
+            ctx.complete(op, Outcome::Indefinite(why.to_string()));
+        }
+        let at = ctx.backoff();
+        ctx.wake_at(at);
+    }
+}
+
+struct FinalLane {
+    key: PartitionKey,
+    process: ProcessId,
+    target: Option<i64>,
+    position: i64,
+    done: bool,
+}
+
+enum FinalPending {
+    Target {
+        correlation: u64,
+        lane: usize,
+    },
+    Poll {
+        correlation: u64,
+        lane: usize,
+        op: usize,
+        offset: i64,
+    },
+}
+
+/// Reads every partition from offset 0 up to its high watermark once every other
+/// client has finished: the history's final reads, so that every acknowledged record
+/// must be seen.
+pub struct FinalReader {
+    lanes: Vec<FinalLane>,
+    pending: Option<FinalPending>,
+}
+
+impl FinalReader {
+    /// A final reader of every partition of the plan.
+    pub fn new(shared: &mut Shared, plan: &WorkloadPlan) -> FinalReader {
+        let lanes = plan
+            .partitions()
+            .into_iter()
+            .map(|key| FinalLane {
+                key,
+                process: shared.process(),
+                target: None,
+                position: 0,
+                done: false,
+            })
+            .collect();
+        FinalReader {
+            lanes,
+            pending: None,
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.shared.phase != Phase::FinalRead || self.pending.is_some() {
+            return;
+        }
+        let Some(lane) = self.lanes.iter().position(|l| !l.done) else {
+            return;
+        };
+        let state = &mut self.lanes[lane];
+        match state.target {
+            None => {
+                let request = list_offsets_request(&state.key, -1);
+                let correlation = ctx.send(request, LIST_OFFSETS_VERSION, Some(1_000 * MS));
+                self.pending = Some(FinalPending::Target { correlation, lane });
+            }
+            Some(target) if state.position >= target => {
+                state.done = true;
+                ctx.wake_at(ctx.now);
+            }
+            Some(_) => {
+                let offset = state.position;
+                let key = state.key.clone();
+                let op = ctx.invoke(state.process, &key, Call::Poll { offset });
+                let request = fetch_request(&key, offset, 100, 0);
+                let correlation = ctx.send(request, FETCH_VERSION, Some(1_000 * MS));
+                self.pending = Some(FinalPending::Poll {
+                    correlation,
+                    lane,
+                    op,
+                    offset,
+                });
+            }
+        }
+    }
+
+    fn pending_correlation(&self) -> Option<u64> {
+        match self.pending.as_ref()? {
+            FinalPending::Target { correlation, .. } | FinalPending::Poll { correlation, .. } => {
+                Some(*correlation)
+            }
+        }
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        if self.pending_correlation() != Some(correlation) {
+            return;
+        }
+        match self.pending.take().expect("checked") {
+            FinalPending::Target { lane, .. } => {
+                if let Some((code::NONE, offset)) = list_offsets_partition(response) {
+                    self.lanes[lane].target = Some(offset);
+                    ctx.wake_at(ctx.now);
+                } else {
+                    let at = ctx.backoff();
+                    ctx.wake_at(at);
+                }
+            }
+            FinalPending::Poll {
+                lane, op, offset, ..
+            } => {
+                let (error, _, records) =
+                    fetch_partition(response).expect("a fetch answered with a fetch response");
+                let polled = if error == code::NONE {
+                    polled_records(&records, offset)
+                } else {
+                    Err(format!("error {error}"))
+                };
+                match polled {
+                    Ok(records) => {
+                        let state = &mut self.lanes[lane];
+                        let values = ctx
+                            .shared
+                            .final_values
+                            .entry(state.key.clone())
+                            .or_default();
+                        for (offset, value) in &records {
+                            values.insert(*offset, *value);
+                        }
+                        if let Some((last, _)) = records.last() {
+                            state.position = last + 1;
+                        }
+                        ctx.complete(op, Outcome::Ok(Reply::Polled { records }));
+                        ctx.wake_at(ctx.now);
+                    }
+                    Err(reason) => {
+                        ctx.complete(op, Outcome::Fail(reason));
+                        ctx.shared.count("final-read.error");
+                        let at = ctx.backoff();
+                        ctx.wake_at(at);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+        if self.pending_correlation() != Some(correlation) {
+            return;
+        }
+        if let Some(FinalPending::Poll { op, .. }) = self.pending.take() {
+            ctx.complete(op, Outcome::Indefinite("final read timed out".into()));
+        }
+        let at = ctx.backoff();
+        ctx.wake_at(at);
+    }
+}

@@ -1,0 +1,1612 @@
+//! The simulated world: one seeded event queue, global time, nodes, clients, the
+//! network between them, the nemesis that breaks things, and the checks that run
+//! after every step.
+//!
+//! ```text
+//!   BinaryHeap<(time, seq)> ──pop──► node event ──► Node::handle ──► SimIo buffers
+//!        ▲                              │                            (timers, syncs, responses)
+//!        │                              ▼                                    │
+//!        └──── schedule ◄──── checks (invariants) ◄──────────────────────────┘
+//!                                       │
+//!   client event ──► Client state machine ──► requests through the Network
+//!   nemesis event ──► crash / kill / pause / restart / partition / clog / ENOSPC / clock
+//! ```
+//!
+//! Ties in time are broken by insertion order, so the run is a pure function of the
+//! seed. Nothing here reads a clock, spawns a thread or touches the OS.
+//!
+//! # Fault model (process) and BUGGIFY
+//!
+//! - **crash** (power loss): the `Node` is dropped mid-flight; the disk keeps its
+//!   durable state plus a random subset of unsynced writes, torn at sector granularity
+//!   (`disk.rs`); in-flight requests are lost (their clients see the connection drop)
+//!   and pending syncs never complete. The node is restarted after a seeded delay with
+//!   `Node::open` on the same disk.
+//! - **kill** (process crash): the same, but the page cache survives: unsynced writes
+//!   stay readable, and syncs already issued still complete in the "kernel".
+//! - **pause** (a GC-like stall): no event reaches the node for a while; then they
+//!   arrive in a burst, in their original order.
+//! - **restart**: a clean `Node::shutdown` and a new `Node::open`.
+//! - **fatal**: when the node declares itself unable to go on (`Node::fatal`, after its
+//!   metadata log failed a sync), the supervisor restarts it like a kill.
+//! - A failure of `Node::open` is a finding unless an injected disk fault fired while
+//!   it ran (then recovery may legitimately be impossible for now: it is retried, and
+//!   succeeds once faults heal). Disk wipes need a replica to copy from: issue 4.
+//! - **BUGGIFY**: core code asks `Io::buggify(site)`; a site is on for a seed with
+//!   probability 1/2 and then fires with the seed's rate (`node.rs`). Sites:
+//!   `produce-early-roll`, `fetch-short-read`, `producer-id-new-block`,
+//!   `maintenance-early`.
+//!
+//! # Checks after every step
+//!
+//! - `Node::check_invariants()` (the node's own assertions);
+//! - per partition, the high watermark and log start offset a node reports never go
+//!   back within one incarnation, and never fall below an acknowledged offset, across
+//!   restarts too (also checked on the node's state right after it opens);
+//! - every batch a fetch returns passes its CRC and lies wholly below the high
+//!   watermark reported with it;
+//! - no response to a request that was never delivered (or was answered already);
+//!   a Produce with `acks=0` is never answered;
+//! - after the final reads: every acknowledged record is at its acknowledged offset.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use odradek_log::io::{Instant, IoId, TimerId};
+use odradek_model::history::{Call, History, Outcome, PartitionKey, Reply};
+use odradek_replication::{
+    Event as NodeEvent, Node, NodeConfig, Request, RequestId, TopicPartition,
+};
+
+use crate::clock::{NodeClock, WALL_STEP_MS_MAX};
+use crate::disk::SimDisk;
+use crate::faults::FaultPlan;
+use crate::network::{Endpoint, Network};
+use crate::node::{Buggify, HeldRequest, SimIo, SimNode};
+use crate::records::decode_batches;
+use crate::rng::{SimRng, mix};
+use crate::trace::{Fnv64, Trace};
+use crate::workload::{
+    Admin, Client, Consumer, Ctx, FinalReader, Outgoing, Phase, Producer, Shared, WorkloadPlan,
+};
+
+const MS: u64 = 1_000_000;
+
+/// Random streams, so adding draws to one part does not shift the others.
+mod stream {
+    pub const PLAN: u64 = 1;
+    pub const WORLD: u64 = 2;
+    pub const CLIENTS: u64 = 3;
+    pub const NODE_BASE: u64 = 100;
+}
+
+/// What the nemesis does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nemesis {
+    /// Power loss of a node.
+    Crash,
+    /// Process kill of a node.
+    Kill,
+    /// Pause a node.
+    Pause,
+    /// Clean restart of a node.
+    Restart,
+    /// Cut some links.
+    Partition,
+    /// Repair every cut link.
+    Repair,
+    /// Hold a link.
+    Clog,
+    /// An ENOSPC episode starts.
+    DiskFull,
+    /// An ENOSPC episode ends.
+    DiskSpace,
+    /// A monotonic clock step or stall.
+    ClockStep,
+    /// A wall clock step.
+    WallStep,
+}
+
+impl Nemesis {
+    fn tag(self) -> u64 {
+        self as u64
+    }
+}
+
+/// One queued event.
+#[derive(Debug)]
+enum Event {
+    NodeStart {
+        node: u32,
+    },
+    NodeTimer {
+        node: u32,
+        incarnation: u64,
+        at: Instant,
+        timer: TimerId,
+    },
+    NodeSync {
+        node: u32,
+        incarnation: u64,
+        io: IoId,
+    },
+    NodeRequest {
+        node: u32,
+        client: u32,
+        correlation: u64,
+        acks_zero: bool,
+        request: Box<Request>,
+    },
+    ClientResponse {
+        client: u32,
+        correlation: u64,
+        response: Box<ResponseKind>,
+    },
+    ClientLost {
+        client: u32,
+        correlation: u64,
+        why: &'static str,
+    },
+    ClientWake {
+        client: u32,
+    },
+    Nemesis(Nemesis),
+    Heal,
+    LivenessDeadline,
+}
+
+struct Queued {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Queued) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Queued) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Queued) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Events processed at most in one run: a bound that turns a livelock in the
+/// simulated code into a failure instead of a hang.
+pub const EVENTS_MAX: u64 = 50_000_000;
+
+/// What the world needs to build a run.
+pub struct WorldConfig {
+    /// The seed.
+    pub seed: u64,
+    /// Nodes.
+    pub nodes: u32,
+    /// Faults allowed.
+    pub faults: crate::faults::FaultSet,
+    /// Length of the safety phase.
+    pub duration_ns: u64,
+    /// Bound of the liveness phase.
+    pub liveness_bound_ns: u64,
+    /// Idempotent producers (else plain ones whose retries may duplicate).
+    pub idempotent: bool,
+    /// Syncs lie (mutant).
+    pub fsync_lies: bool,
+    /// Keep the trace as text.
+    pub keep_trace: bool,
+    /// Print the trace as it goes.
+    pub echo_trace: bool,
+    /// The node configuration's log mutants.
+    #[cfg(feature = "mutants")]
+    pub mutants: odradek_log::mutants::Mutants,
+}
+
+/// How a run ended, before the history checkers ran.
+#[derive(Debug)]
+pub enum Ending {
+    /// The final reads completed.
+    Complete,
+    /// A safety check failed.
+    Safety(String),
+    /// The liveness phase did not finish in time.
+    Liveness(String),
+}
+
+/// The simulated world.
+pub struct World {
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    rng: SimRng,
+    client_rng: SimRng,
+    nodes: Vec<SimNode>,
+    node_config: NodeConfig,
+    clients: Vec<Client>,
+    client_wake_ns: Vec<u64>,
+    network: Network,
+    /// The history every client records into.
+    pub history: History,
+    /// State the clients share.
+    pub shared: Shared,
+    /// The trace.
+    pub trace: Trace,
+    /// The seed's fault plan.
+    pub plan: FaultPlan,
+    /// The seed's workload.
+    pub workload: WorkloadPlan,
+    counters: BTreeMap<&'static str, u64>,
+    violation: Option<String>,
+    next_correlation: u64,
+    seed: u64,
+    duration_ns: u64,
+    liveness_bound_ns: u64,
+    liveness_deadline_ns: u64,
+    /// High watermark and log start offset each node incarnation reported, per partition.
+    reported: BTreeMap<(u32, u64, TopicPartition), (i64, i64)>,
+    /// Offset after the last acknowledged record, per partition.
+    acknowledged_end: BTreeMap<TopicPartition, i64>,
+    /// Topics whose creation was acknowledged.
+    topics_acknowledged: BTreeSet<String>,
+    ending: Option<Ending>,
+    events: u64,
+}
+
+impl World {
+    /// Builds the world of one seed: draws the fault plan and the workload, creates
+    /// nodes and clients, and schedules the first events.
+    pub fn new(config: &WorldConfig) -> World {
+        let seed = config.seed;
+        let mut plan_rng = SimRng::new(seed, stream::PLAN);
+        let plan = FaultPlan::draw(&config.faults, &mut plan_rng);
+        let workload = WorkloadPlan::draw(&mut plan_rng, config.idempotent);
+        let mut log = odradek_log::LogConfig {
+            segment_bytes: plan_rng.pick(&[4 << 10, 16 << 10, 256 << 10, 1 << 30]),
+            segment_ms: plan_rng.pick(&[2_000, 10_000, 7 * 24 * 3_600_000]),
+            // Retention off: deleting acknowledged records by time or size is Kafka's
+            // rule, and the checkers would call it a lost write (next increment).
+            retention_ms: -1,
+            retention_bytes: -1,
+            index_interval_bytes: plan_rng.pick(&[128, 1024, 4096]) as u32,
+            ..odradek_log::LogConfig::default()
+        };
+        #[cfg(feature = "mutants")]
+        {
+            log.mutants = config.mutants;
+        }
+        log.max_message_bytes = log.max_message_bytes.max(1 << 20);
+        let node_config = NodeConfig {
+            auto_create_topics_enable: false,
+            log,
+            retention_check_interval_ms: plan_rng.pick(&[500, 5_000, 60_000]) as i64,
+            ..NodeConfig::default()
+        };
+        let mut nodes = Vec::new();
+        for index in 0..config.nodes {
+            let node_stream = stream::NODE_BASE + u64::from(index) * 10;
+            let mut node_rng = SimRng::new(seed, node_stream);
+            let drift = if plan.drift_ppm_max > 0 {
+                node_rng.range(0, 2 * plan.drift_ppm_max as u64 + 1) as i64 - plan.drift_ppm_max
+            } else {
+                0
+            };
+            let clock = NodeClock::new(drift, node_rng.below(1_000_000_000_000));
+            let mut disk = SimDisk::new(
+                SimRng::new(seed, node_stream + 1),
+                node_rng.next_u64(),
+                plan.disk.clone(),
+            );
+            disk.set_fsync_lies(config.fsync_lies);
+            let io = SimIo::new(
+                disk,
+                clock,
+                SimRng::new(seed, node_stream + 2),
+                Buggify::new(mix(seed, node_stream + 3), plan.buggify_ppm),
+            );
+            nodes.push(SimNode::new(index, io));
+        }
+        let mut shared = Shared::new(workload.topics.clone());
+        let mut clients = vec![Client::Admin(Admin::new())];
+        for _ in 0..workload.producers {
+            clients.push(Client::Producer(Producer::new(
+                &mut shared,
+                &workload,
+                -1,
+                workload.idempotent,
+            )));
+        }
+        if workload.acks_zero_producer {
+            clients.push(Client::Producer(Producer::new(
+                &mut shared,
+                &workload,
+                0,
+                false,
+            )));
+        }
+        for consumer in 0..workload.consumers {
+            let isolation = (consumer % 2) as i8;
+            clients.push(Client::Consumer(Consumer::new(
+                &mut shared,
+                &workload,
+                isolation,
+            )));
+        }
+        clients.push(Client::FinalReader(FinalReader::new(
+            &mut shared,
+            &workload,
+        )));
+        let client_count = clients.len();
+        let mut world = World {
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng: SimRng::new(seed, stream::WORLD),
+            client_rng: SimRng::new(seed, stream::CLIENTS),
+            nodes,
+            node_config,
+            clients,
+            client_wake_ns: vec![u64::MAX; client_count],
+            network: Network::new(plan.network.clone()),
+            history: History::new(),
+            shared,
+            trace: Trace::new(config.keep_trace, config.echo_trace),
+            plan,
+            workload,
+            counters: BTreeMap::new(),
+            violation: None,
+            next_correlation: 1,
+            seed,
+            duration_ns: config.duration_ns,
+            liveness_bound_ns: config.liveness_bound_ns,
+            liveness_deadline_ns: u64::MAX,
+            reported: BTreeMap::new(),
+            acknowledged_end: BTreeMap::new(),
+            topics_acknowledged: BTreeSet::new(),
+            ending: None,
+            events: 0,
+        };
+        for counter in PROCESS_COUNTERS {
+            world.counters.insert(counter, 0);
+        }
+        for node in 0..config.nodes {
+            world.schedule(0, Event::NodeStart { node });
+        }
+        for client in 0..client_count as u32 {
+            world.schedule_wake(client, MS);
+        }
+        world.schedule_nemeses();
+        world.schedule(world.duration_ns, Event::Heal);
+        world
+    }
+
+    /// Runs to the end: the final reads complete, a check fails, or the liveness
+    /// bound passes.
+    pub fn run(&mut self) -> Ending {
+        while self.ending.is_none() {
+            let Some(Reverse(queued)) = self.queue.pop() else {
+                self.ending = Some(Ending::Liveness(
+                    "the event queue ran dry before the final reads completed".to_string(),
+                ));
+                break;
+            };
+            assert!(queued.at >= self.now, "time went back");
+            self.now = queued.at;
+            self.events += 1;
+            if self.events > EVENTS_MAX {
+                self.ending = Some(Ending::Liveness(format!(
+                    "more than {EVENTS_MAX} events: a livelock?"
+                )));
+                break;
+            }
+            self.handle(queued.event);
+            if let Some(violation) = self.violation.take() {
+                self.ending = Some(Ending::Safety(violation));
+            }
+        }
+        self.ending.take().expect("set by the loop")
+    }
+
+    /// Global time now.
+    pub fn now_ns(&self) -> u64 {
+        self.now
+    }
+
+    /// Events processed.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Every fault counter: process and nemesis counters, each node's disk, the
+    /// network, BUGGIFY firings.
+    pub fn fault_counters(&self) -> BTreeMap<String, u64> {
+        let mut all: BTreeMap<String, u64> = self
+            .counters
+            .iter()
+            .map(|(name, count)| (name.to_string(), *count))
+            .collect();
+        for (name, count) in self.network.counters() {
+            *all.entry(name.to_string()).or_insert(0) += count;
+        }
+        for node in &self.nodes {
+            for (name, count) in node.io.disk.counters() {
+                *all.entry(name.to_string()).or_insert(0) += count;
+            }
+            for (site, count) in node.io.buggify.fired() {
+                *all.entry(format!("buggify.{site}")).or_insert(0) += count;
+            }
+        }
+        all
+    }
+
+    /// Counters of client behaviour (retries, seeks, ...).
+    pub fn client_stats(&self) -> BTreeMap<String, u64> {
+        self.shared
+            .stats
+            .iter()
+            .map(|(name, count)| (name.to_string(), *count))
+            .collect()
+    }
+
+    /// The sim-side final check: every acknowledged record is in the final reads at
+    /// the offset it was acknowledged with. (The model's checkers do this and much
+    /// more; this one needs nothing but the history and runs even without them.)
+    pub fn check_final_reads(&self) -> Result<(), String> {
+        for operation in self.history.operations() {
+            let (Call::Send { value }, Some(Outcome::Ok(Reply::Sent { offset }))) =
+                (&operation.call, &operation.outcome)
+            else {
+                continue;
+            };
+            let found = self
+                .shared
+                .final_values
+                .get(&operation.partition)
+                .and_then(|values| values.get(offset));
+            if found != Some(value) {
+                return Err(format!(
+                    "acknowledged record lost: value {value} acknowledged at {}-{} offset {offset}, the final read found {found:?} there",
+                    operation.partition.topic, operation.partition.partition
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        let at = at.max(self.now);
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn schedule_wake(&mut self, client: u32, at: u64) {
+        let scheduled = &mut self.client_wake_ns[client as usize];
+        // One pending wake-up per client is enough: an earlier one replaces a later
+        // one (the later one then runs as a harmless extra tick).
+        if *scheduled > self.now && *scheduled <= at {
+            return;
+        }
+        *scheduled = at;
+        self.schedule(at, Event::ClientWake { client });
+    }
+
+    fn count(&mut self, name: &'static str) {
+        *self.counters.entry(name).or_insert(0) += 1;
+    }
+
+    fn fail(&mut self, violation: String) {
+        if self.violation.is_none() {
+            self.violation = Some(violation);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::NodeStart { node } => self.start_node(node),
+            Event::NodeTimer {
+                node,
+                incarnation,
+                at,
+                timer,
+            } => self.node_timer(node, incarnation, at, timer),
+            Event::NodeSync {
+                node,
+                incarnation,
+                io,
+            } => self.node_sync(node, incarnation, io),
+            Event::NodeRequest {
+                node,
+                client,
+                correlation,
+                acks_zero,
+                request,
+            } => self.node_request(node, client, correlation, acks_zero, request),
+            Event::ClientResponse {
+                client,
+                correlation,
+                response,
+            } => {
+                self.trace
+                    .event(self.now, 5, &[u64::from(client), correlation]);
+                self.trace.line(self.now, || {
+                    format!("client {client} <- response #{correlation}")
+                });
+                self.with_client(client, |c, ctx| c.on_response(ctx, correlation, &response));
+            }
+            Event::ClientLost {
+                client,
+                correlation,
+                why,
+            } => {
+                self.trace
+                    .event(self.now, 6, &[u64::from(client), correlation]);
+                self.trace.line(self.now, || {
+                    format!("client {client} lost #{correlation}: {why}")
+                });
+                self.with_client(client, |c, ctx| c.on_lost(ctx, correlation, why));
+            }
+            Event::ClientWake { client } => {
+                if self.client_wake_ns[client as usize] == self.now {
+                    self.client_wake_ns[client as usize] = u64::MAX;
+                }
+                self.trace.event(self.now, 7, &[u64::from(client)]);
+                self.with_client(client, |c, ctx| c.tick(ctx));
+            }
+            Event::Nemesis(nemesis) => self.nemesis(nemesis),
+            Event::Heal => self.heal(),
+            Event::LivenessDeadline => {
+                if self.shared.phase != Phase::Done {
+                    let stuck: Vec<String> = self
+                        .clients
+                        .iter()
+                        .filter(|c| !c.is_done(&self.shared))
+                        .map(Client::describe)
+                        .collect();
+                    let nodes: Vec<String> = self
+                        .nodes
+                        .iter()
+                        .map(|n| match &n.node {
+                            Some(node) => format!(
+                                "node {} up (incarnation {}, fatal {:?})",
+                                n.index,
+                                n.incarnation,
+                                node.fatal()
+                            ),
+                            None => format!("node {} down", n.index),
+                        })
+                        .collect();
+                    self.ending = Some(Ending::Liveness(format!(
+                        "not done {} ms after faults healed (phase {:?}); nodes: {}; waiting: {}",
+                        self.liveness_bound_ns / MS,
+                        self.shared.phase,
+                        nodes.join(", "),
+                        stuck.join(" | ")
+                    )));
+                }
+            }
+        }
+    }
+
+    // ----- clients -----------------------------------------------------------------
+
+    fn with_client(&mut self, client: u32, f: impl FnOnce(&mut Client, &mut Ctx<'_>)) {
+        let mut ctx = Ctx {
+            now: self.now,
+            rng: &mut self.client_rng,
+            history: &mut self.history,
+            shared: &mut self.shared,
+            out: Vec::new(),
+            wakes: Vec::new(),
+            next_correlation: &mut self.next_correlation,
+        };
+        f(&mut self.clients[client as usize], &mut ctx);
+        let Ctx { out, wakes, .. } = ctx;
+        for outgoing in out {
+            self.client_send(client, outgoing);
+        }
+        if let Some(&at) = wakes.iter().min() {
+            self.schedule_wake(client, at);
+        }
+        self.advance_phase();
+    }
+
+    fn client_send(&mut self, client: u32, outgoing: Outgoing) {
+        let Outgoing {
+            correlation,
+            node,
+            request,
+            acks_zero,
+            timeout_ns,
+        } = outgoing;
+        if let Some(timeout) = timeout_ns {
+            self.schedule(
+                self.now + timeout,
+                Event::ClientLost {
+                    client,
+                    correlation,
+                    why: "request timed out",
+                },
+            );
+        }
+        let arrivals = self.network.send(
+            &mut self.rng,
+            self.now,
+            Endpoint::Client(client),
+            Endpoint::Node(node),
+        );
+        self.trace.event(
+            self.now,
+            8,
+            &[u64::from(client), correlation, arrivals.len() as u64],
+        );
+        self.trace.line(self.now, || {
+            format!(
+                "client {client} -> node {node} #{correlation} {:?} ({} copies)",
+                api_name(&request.body),
+                arrivals.len()
+            )
+        });
+        let request = Box::new(request);
+        for at in arrivals {
+            self.schedule(
+                at,
+                Event::NodeRequest {
+                    node,
+                    client,
+                    correlation,
+                    acks_zero,
+                    request: request.clone(),
+                },
+            );
+        }
+    }
+
+    /// Moves the phases on once everyone has finished what the current one asks.
+    fn advance_phase(&mut self) {
+        match self.shared.phase {
+            Phase::Liveness => {
+                let done = self
+                    .clients
+                    .iter()
+                    .all(|c| matches!(c, Client::FinalReader(_)) || c.is_done(&self.shared));
+                if done {
+                    self.shared.phase = Phase::FinalRead;
+                    self.trace.event(self.now, 9, &[2]);
+                    self.trace
+                        .line(self.now, || "phase: final reads".to_string());
+                    for client in 0..self.clients.len() as u32 {
+                        self.schedule_wake(client, self.now);
+                    }
+                }
+            }
+            Phase::FinalRead => {
+                if self.clients.iter().all(|c| c.is_done(&self.shared)) {
+                    self.shared.phase = Phase::Done;
+                    self.trace.event(self.now, 9, &[3]);
+                    self.trace.line(self.now, || "phase: done".to_string());
+                    self.ending = Some(Ending::Complete);
+                }
+            }
+            Phase::Safety | Phase::Done => {}
+        }
+    }
+
+    // ----- nodes -------------------------------------------------------------------
+
+    fn start_node(&mut self, index: u32) {
+        let now = self.now;
+        let sim_node = &mut self.nodes[index as usize];
+        sim_node.restart_scheduled = false;
+        if sim_node.is_up() {
+            return;
+        }
+        sim_node.io.clock.advance_to(now);
+        sim_node.io.disk.set_recovering(true);
+        sim_node.io.disk.take_fired();
+        let opened = Node::open(&mut sim_node.io, self.node_config.clone());
+        sim_node.io.disk.set_recovering(false);
+        let faults_during_open = sim_node.io.disk.take_fired();
+        self.trace
+            .event(now, 1, &[u64::from(index), u64::from(opened.is_ok())]);
+        match opened {
+            Ok(node) => {
+                let sim_node = &mut self.nodes[index as usize];
+                sim_node.incarnation += 1;
+                sim_node.node = Some(node);
+                sim_node.paused_until_ns = 0;
+                let incarnation = sim_node.incarnation;
+                self.trace.line(now, || {
+                    format!("node {index} started (incarnation {incarnation})")
+                });
+                self.check_after_open(index);
+                self.after_node_step(index);
+            }
+            Err(error) => {
+                self.trace
+                    .line(now, || format!("node {index} failed to start: {error}"));
+                if faults_during_open > 0 {
+                    // Recovery may be impossible while faults are injected: retry.
+                    self.count("process.start-failed-by-fault");
+                    let delay = self.rng.log_range(MS, 2_000 * MS);
+                    self.schedule_restart(index, now + delay);
+                } else {
+                    self.fail(format!(
+                        "node {index} failed to start with no injected fault during start-up: {error}"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn schedule_restart(&mut self, index: u32, at: u64) {
+        let node = &mut self.nodes[index as usize];
+        if node.restart_scheduled {
+            return;
+        }
+        node.restart_scheduled = true;
+        self.schedule(at, Event::NodeStart { node: index });
+    }
+
+    /// Whether an event for `index` of `incarnation` should be delivered now; puts it
+    /// back (returns false) while the node is paused.
+    fn node_ready(&self, index: u32, incarnation: u64) -> bool {
+        let node = &self.nodes[index as usize];
+        node.is_up() && node.incarnation == incarnation
+    }
+
+    fn node_timer(&mut self, index: u32, incarnation: u64, at: Instant, timer: TimerId) {
+        if !self.node_ready(index, incarnation) {
+            return;
+        }
+        let now = self.now;
+        let node = &mut self.nodes[index as usize];
+        if node.paused_until_ns > now {
+            let until = node.paused_until_ns;
+            self.schedule(
+                until,
+                Event::NodeTimer {
+                    node: index,
+                    incarnation,
+                    at,
+                    timer,
+                },
+            );
+            return;
+        }
+        node.io.clock.advance_to(now);
+        if node.io.clock.now() < at {
+            // The clock stalled or runs slow: not due yet on the node's own clock.
+            let again = node.io.clock.global_time_of(at).max(now + 1);
+            self.schedule(
+                again,
+                Event::NodeTimer {
+                    node: index,
+                    incarnation,
+                    at,
+                    timer,
+                },
+            );
+            return;
+        }
+        self.trace.event(now, 2, &[u64::from(index), timer.0]);
+        self.deliver(index, NodeEvent::Timer(timer));
+    }
+
+    fn node_sync(&mut self, index: u32, incarnation: u64, io: IoId) {
+        let now = self.now;
+        let node = &mut self.nodes[index as usize];
+        let current = node.is_up() && node.incarnation == incarnation;
+        if current && node.paused_until_ns > now {
+            let until = node.paused_until_ns;
+            self.schedule(
+                until,
+                Event::NodeSync {
+                    node: index,
+                    incarnation,
+                    io,
+                },
+            );
+            return;
+        }
+        // The device finishes the flush whether or not the process that asked for it
+        // is still there (after a power loss `MemDisk` forgot it: `None`).
+        let Some(completion) = node.io.disk.complete(io) else {
+            return;
+        };
+        if !current {
+            return;
+        }
+        node.io.clock.advance_to(now);
+        self.trace.event(
+            now,
+            3,
+            &[u64::from(index), io.0, u64::from(completion.result.is_ok())],
+        );
+        self.trace.line(now, || {
+            format!("node {index} sync {} done: {:?}", io.0, completion.result)
+        });
+        self.deliver(index, NodeEvent::Disk(completion));
+    }
+
+    fn node_request(
+        &mut self,
+        index: u32,
+        client: u32,
+        correlation: u64,
+        acks_zero: bool,
+        request: Box<Request>,
+    ) {
+        let now = self.now;
+        let node = &mut self.nodes[index as usize];
+        if !node.is_up() {
+            // Connection refused: the client learns it after a round trip.
+            self.trace
+                .event(now, 4, &[u64::from(index), correlation, 0]);
+            self.refuse(index, client, correlation);
+            return;
+        }
+        if node.paused_until_ns > now {
+            let until = node.paused_until_ns;
+            self.schedule(
+                until,
+                Event::NodeRequest {
+                    node: index,
+                    client,
+                    correlation,
+                    acks_zero,
+                    request,
+                },
+            );
+            return;
+        }
+        node.io.clock.advance_to(now);
+        let id = RequestId(node.next_request);
+        node.next_request += 1;
+        node.held.insert(
+            id,
+            HeldRequest {
+                client,
+                correlation,
+                acks_zero,
+                produce_records: produce_records(&request.body),
+                list_offsets_latest: list_offsets_latest(&request.body),
+            },
+        );
+        self.trace
+            .event(now, 4, &[u64::from(index), correlation, id.0]);
+        self.trace.line(now, || {
+            format!(
+                "node {index} <- client {client} #{correlation} as request {} {}",
+                id.0,
+                api_name(&request.body)
+            )
+        });
+        self.deliver(
+            index,
+            NodeEvent::Client {
+                id,
+                request: *request,
+            },
+        );
+    }
+
+    fn refuse(&mut self, index: u32, client: u32, correlation: u64) {
+        let arrivals = self.network.send(
+            &mut self.rng,
+            self.now,
+            Endpoint::Node(index),
+            Endpoint::Client(client),
+        );
+        if let Some(&at) = arrivals.first() {
+            self.schedule(
+                at,
+                Event::ClientLost {
+                    client,
+                    correlation,
+                    why: "connection refused or reset",
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, index: u32, event: NodeEvent) {
+        let sim_node = &mut self.nodes[index as usize];
+        let node = sim_node.node.as_mut().expect("delivered to a running node");
+        node.handle(&mut sim_node.io, event);
+        node.check_invariants();
+        self.after_node_step(index);
+    }
+
+    /// Turns what the node asked for into events, and checks what it answered.
+    fn after_node_step(&mut self, index: u32) {
+        let now = self.now;
+        let sim_node = &mut self.nodes[index as usize];
+        let incarnation = sim_node.incarnation;
+        let timers = std::mem::take(&mut sim_node.io.timers);
+        let responses = std::mem::take(&mut sim_node.io.responses);
+        let syncs = sim_node.io.disk.take_started();
+        let mut scheduled = Vec::new();
+        for (at, timer) in timers {
+            let global = sim_node.io.clock.global_time_of(at);
+            scheduled.push((
+                global,
+                Event::NodeTimer {
+                    node: index,
+                    incarnation,
+                    at,
+                    timer,
+                },
+            ));
+        }
+        for io in syncs {
+            let latency = sim_node.io.disk.sync_latency_ns();
+            scheduled.push((
+                now + latency,
+                Event::NodeSync {
+                    node: index,
+                    incarnation,
+                    io,
+                },
+            ));
+        }
+        for (at, event) in scheduled {
+            self.schedule(at, event);
+        }
+        for (id, response) in responses {
+            self.node_responded(index, id, response);
+        }
+        let fatal = self.nodes[index as usize]
+            .node
+            .as_ref()
+            .and_then(|n| n.fatal().map(str::to_string));
+        if let Some(reason) = fatal {
+            // The driver exits and the supervisor starts the node again.
+            self.trace
+                .line(now, || format!("node {index} fatal: {reason}"));
+            self.count("process.fatal-exit");
+            self.stop_node(index, false);
+            let delay = self.rng.log_range(MS, 1_000 * MS);
+            self.schedule_restart(index, now + delay);
+        }
+    }
+
+    fn node_responded(&mut self, index: u32, id: RequestId, response: ResponseKind) {
+        let now = self.now;
+        let sim_node = &mut self.nodes[index as usize];
+        let incarnation = sim_node.incarnation;
+        let Some(held) = sim_node.held.remove(&id) else {
+            self.fail(format!(
+                "node {index} answered request {} that it was never sent or answered already",
+                id.0
+            ));
+            return;
+        };
+        if held.acks_zero {
+            self.fail(format!(
+                "node {index} answered an acks=0 produce (request {})",
+                id.0
+            ));
+            return;
+        }
+        self.check_response(index, incarnation, &held, &response);
+        let digest = response_digest(&response);
+        self.trace
+            .event(now, 10, &[u64::from(index), held.correlation, digest]);
+        self.trace.line(now, || {
+            format!(
+                "node {index} -> client {} #{} {}",
+                held.client,
+                held.correlation,
+                describe_response(&response)
+            )
+        });
+        let arrivals = self.network.send(
+            &mut self.rng,
+            now,
+            Endpoint::Node(index),
+            Endpoint::Client(held.client),
+        );
+        let response = Box::new(response);
+        for at in arrivals {
+            self.schedule(
+                at,
+                Event::ClientResponse {
+                    client: held.client,
+                    correlation: held.correlation,
+                    response: response.clone(),
+                },
+            );
+        }
+    }
+
+    /// The per-response checks (see the module documentation).
+    fn check_response(
+        &mut self,
+        index: u32,
+        incarnation: u64,
+        held: &HeldRequest,
+        response: &ResponseKind,
+    ) {
+        match response {
+            ResponseKind::Produce(produce) => {
+                for topic in &produce.responses {
+                    for partition in &topic.partition_responses {
+                        if partition.error_code != 0 {
+                            continue;
+                        }
+                        let key = TopicPartition::new(topic.name.0.to_string(), partition.index);
+                        let end = partition.base_offset + held.produce_records;
+                        let acknowledged = self.acknowledged_end.entry(key).or_insert(0);
+                        *acknowledged = (*acknowledged).max(end);
+                    }
+                }
+            }
+            ResponseKind::Fetch(fetch) => {
+                for topic in &fetch.responses {
+                    for data in &topic.partitions {
+                        if data.error_code != 0 {
+                            continue;
+                        }
+                        let key =
+                            TopicPartition::new(topic.topic.0.to_string(), data.partition_index);
+                        self.check_reported(
+                            index,
+                            incarnation,
+                            &key,
+                            data.high_watermark,
+                            data.log_start_offset,
+                        );
+                        let records = data.records.clone().unwrap_or_default();
+                        match decode_batches(&records) {
+                            Err(reason) => self.fail(format!(
+                                "node {index} served a batch of {}-{} that fails its checks: {reason}",
+                                key.topic, key.partition
+                            )),
+                            Ok(batches) => {
+                                for batch in batches {
+                                    if batch.header.last_offset() >= data.high_watermark {
+                                        self.fail(format!(
+                                            "node {index} served offsets {}..={} of {}-{} above the high watermark {}",
+                                            batch.header.base_offset,
+                                            batch.header.last_offset(),
+                                            key.topic,
+                                            key.partition,
+                                            data.high_watermark
+                                        ));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            ResponseKind::ListOffsets(list) => {
+                if !held.list_offsets_latest {
+                    return;
+                }
+                for topic in &list.topics {
+                    for data in &topic.partitions {
+                        if data.error_code != 0 {
+                            continue;
+                        }
+                        let key =
+                            TopicPartition::new(topic.name.0.to_string(), data.partition_index);
+                        self.check_reported(index, incarnation, &key, data.offset, -1);
+                    }
+                }
+            }
+            ResponseKind::CreateTopics(created) => {
+                for topic in &created.topics {
+                    if topic.error_code == 0 {
+                        self.topics_acknowledged.insert(topic.name.0.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A high watermark (and maybe a log start offset, -1 if not reported) a node
+    /// incarnation reported for `key`.
+    fn check_reported(
+        &mut self,
+        index: u32,
+        incarnation: u64,
+        key: &TopicPartition,
+        high_watermark: i64,
+        log_start_offset: i64,
+    ) {
+        let acknowledged = self.acknowledged_end.get(key).copied().unwrap_or(0);
+        if high_watermark < acknowledged {
+            self.fail(format!(
+                "node {index} reported high watermark {high_watermark} for {}-{}, below the acknowledged offset {acknowledged}",
+                key.topic, key.partition
+            ));
+        }
+        let entry = self
+            .reported
+            .entry((index, incarnation, key.clone()))
+            .or_insert((high_watermark, log_start_offset));
+        if high_watermark < entry.0 {
+            let before = entry.0;
+            self.fail(format!(
+                "node {index} (incarnation {incarnation}) high watermark of {}-{} went back from {before} to {high_watermark}",
+                key.topic, key.partition
+            ));
+            return;
+        }
+        if log_start_offset >= 0 && log_start_offset < entry.1 {
+            let before = entry.1;
+            self.fail(format!(
+                "node {index} (incarnation {incarnation}) log start offset of {}-{} went back from {before} to {log_start_offset}",
+                key.topic, key.partition
+            ));
+            return;
+        }
+        entry.0 = high_watermark;
+        entry.1 = entry.1.max(log_start_offset);
+    }
+
+    /// Right after a start: every acknowledged topic exists and no partition's high
+    /// watermark is below an acknowledged offset.
+    fn check_after_open(&mut self, index: u32) {
+        let node = self.nodes[index as usize]
+            .node
+            .as_ref()
+            .expect("just opened");
+        let mut problems = Vec::new();
+        for topic in &self.topics_acknowledged {
+            if !node.cluster().topics.contains_key(topic) {
+                problems.push(format!(
+                    "acknowledged topic {topic} is gone after a restart"
+                ));
+            }
+        }
+        for (key, acknowledged) in &self.acknowledged_end {
+            match node.partition(key) {
+                Some(partition) if partition.high_watermark < *acknowledged => problems.push(format!(
+                    "after a restart {}-{} has high watermark {}, below the acknowledged offset {acknowledged}",
+                    key.topic, key.partition, partition.high_watermark
+                )),
+                Some(_) => {}
+                None => problems.push(format!(
+                    "after a restart {}-{} (with acknowledged records) is missing",
+                    key.topic, key.partition
+                )),
+            }
+        }
+        if let Some(problem) = problems.into_iter().next() {
+            self.fail(format!("node {index}: {problem}"));
+        }
+    }
+
+    /// Stops a node: `power_loss` crashes its disk too.
+    fn stop_node(&mut self, index: u32, power_loss: bool) {
+        let crash_seed = self.rng.next_u64();
+        let sim_node = &mut self.nodes[index as usize];
+        sim_node.node = None;
+        sim_node.paused_until_ns = 0;
+        sim_node.io.timers.clear();
+        sim_node.io.responses.clear();
+        if power_loss {
+            sim_node.io.disk.crash(crash_seed);
+        }
+        // Syncs issued before a kill still complete in the kernel (`node_sync`);
+        // after a power loss MemDisk forgot them.
+        let held = std::mem::take(&mut sim_node.held);
+        for request in held.values() {
+            self.refuse(index, request.client, request.correlation);
+        }
+    }
+
+    // ----- the nemesis -------------------------------------------------------------
+
+    fn schedule_nemeses(&mut self) {
+        let plan = &self.plan;
+        let kinds = [
+            (plan.crash_every_ns, Nemesis::Crash),
+            (plan.kill_every_ns, Nemesis::Kill),
+            (plan.pause_every_ns, Nemesis::Pause),
+            (plan.restart_every_ns, Nemesis::Restart),
+            (plan.partition_every_ns, Nemesis::Partition),
+            (plan.clog_every_ns, Nemesis::Clog),
+            (plan.enospc_every_ns, Nemesis::DiskFull),
+            (plan.clock_step_every_ns, Nemesis::ClockStep),
+            (plan.wall_step_every_ns, Nemesis::WallStep),
+        ];
+        for (every, nemesis) in kinds {
+            if every.is_some() {
+                self.schedule_next(nemesis);
+            }
+        }
+    }
+
+    fn mean_interval(&self, nemesis: Nemesis) -> Option<u64> {
+        let plan = &self.plan;
+        match nemesis {
+            Nemesis::Crash => plan.crash_every_ns,
+            Nemesis::Kill => plan.kill_every_ns,
+            Nemesis::Pause => plan.pause_every_ns,
+            Nemesis::Restart => plan.restart_every_ns,
+            Nemesis::Partition => plan.partition_every_ns,
+            Nemesis::Clog => plan.clog_every_ns,
+            Nemesis::DiskFull => plan.enospc_every_ns,
+            Nemesis::ClockStep => plan.clock_step_every_ns,
+            Nemesis::WallStep => plan.wall_step_every_ns,
+            Nemesis::Repair | Nemesis::DiskSpace => None,
+        }
+    }
+
+    fn schedule_next(&mut self, nemesis: Nemesis) {
+        let Some(mean) = self.mean_interval(nemesis) else {
+            return;
+        };
+        let at = self.now + self.rng.range(1, 2 * mean);
+        if at < self.duration_ns {
+            self.schedule(at, Event::Nemesis(nemesis));
+        }
+    }
+
+    fn nemesis(&mut self, nemesis: Nemesis) {
+        if self.shared.phase != Phase::Safety {
+            return;
+        }
+        let now = self.now;
+        let index = self.rng.below(self.nodes.len() as u64) as u32;
+        self.trace
+            .event(now, 11, &[nemesis.tag(), u64::from(index)]);
+        self.trace
+            .line(now, || format!("nemesis: {nemesis:?} on node {index}"));
+        match nemesis {
+            Nemesis::Crash | Nemesis::Kill => {
+                if self.nodes[index as usize].is_up() {
+                    let power_loss = nemesis == Nemesis::Crash;
+                    self.count(if power_loss {
+                        "process.crash"
+                    } else {
+                        "process.kill"
+                    });
+                    self.stop_node(index, power_loss);
+                    let delay = self.rng.log_range(MS, 3_000 * MS);
+                    self.schedule_restart(index, now + delay);
+                }
+            }
+            Nemesis::Restart => {
+                let sim_node = &mut self.nodes[index as usize];
+                if let Some(node) = sim_node.node.as_mut() {
+                    node.shutdown(&mut sim_node.io);
+                    self.count("process.restart");
+                    self.stop_node(index, false);
+                    let delay = self.rng.log_range(MS, 500 * MS);
+                    self.schedule_restart(index, now + delay);
+                }
+            }
+            Nemesis::Pause => {
+                let sim_node = &mut self.nodes[index as usize];
+                if sim_node.is_up() {
+                    let until = now + self.rng.log_range(10 * MS, 3_000 * MS);
+                    sim_node.paused_until_ns = sim_node.paused_until_ns.max(until);
+                    self.count("process.pause");
+                }
+            }
+            Nemesis::Partition => {
+                let node = Endpoint::Node(index);
+                let clients = self.clients.len() as u32;
+                let mode = self.rng.below(3);
+                let mut cut = 0;
+                for client in 0..clients {
+                    let all = mode != 1;
+                    if !all && self.rng.below(2) == 0 {
+                        continue;
+                    }
+                    let client = Endpoint::Client(client);
+                    // Mode 2 is asymmetric: requests still arrive, responses are lost.
+                    if mode != 2 {
+                        self.network.cut(client, node);
+                    }
+                    self.network.cut(node, client);
+                    cut += 1;
+                }
+                if cut > 0 {
+                    self.count(match mode {
+                        0 => "net.partition-isolate",
+                        1 => "net.partition-some",
+                        _ => "net.partition-asymmetric",
+                    });
+                }
+                let until = now + self.rng.log_range(50 * MS, 5_000 * MS);
+                self.schedule(until.min(self.duration_ns), Event::Nemesis(Nemesis::Repair));
+            }
+            Nemesis::Repair => {
+                self.network.repair();
+                return;
+            }
+            Nemesis::Clog => {
+                let client = Endpoint::Client(self.rng.below(self.clients.len() as u64) as u32);
+                let node = Endpoint::Node(index);
+                let (from, to) = if self.rng.below(2) == 0 {
+                    (client, node)
+                } else {
+                    (node, client)
+                };
+                let until = now + self.rng.log_range(10 * MS, 3_000 * MS);
+                self.network.hold(from, to, until);
+                self.count("net.clog");
+            }
+            Nemesis::DiskFull => {
+                self.nodes[index as usize].io.disk.set_full(true);
+                self.count("disk.enospc-episode");
+                let until = now + self.rng.log_range(10 * MS, 2_000 * MS);
+                self.schedule(until, Event::Nemesis(Nemesis::DiskSpace));
+            }
+            Nemesis::DiskSpace => {
+                for node in &mut self.nodes {
+                    node.io.disk.set_full(false);
+                }
+                return;
+            }
+            Nemesis::ClockStep => {
+                let clock = &mut self.nodes[index as usize].io.clock;
+                clock.advance_to(now);
+                if self.rng.below(2) == 0 {
+                    clock.step_forward(self.rng.log_range(MS, 5_000 * MS));
+                    self.count("clock.step");
+                } else {
+                    clock.stall_until(now + self.rng.log_range(MS, 2_000 * MS));
+                    self.count("clock.stall");
+                }
+            }
+            Nemesis::WallStep => {
+                let clock = &mut self.nodes[index as usize].io.clock;
+                let step =
+                    self.rng.range(0, 2 * WALL_STEP_MS_MAX as u64 + 1) as i64 - WALL_STEP_MS_MAX;
+                clock.step_wall(step);
+                self.count("clock.wall-step");
+            }
+        }
+        self.schedule_next(nemesis);
+    }
+
+    /// The end of the safety phase: every fault heals, down nodes come back, nodes
+    /// that took a partition offline (or could not open one) are restarted, and the
+    /// liveness clock starts.
+    fn heal(&mut self) {
+        let now = self.now;
+        self.shared.phase = Phase::Liveness;
+        self.trace.event(now, 9, &[1]);
+        self.trace
+            .line(now, || "phase: faults heal, liveness".to_string());
+        self.network.heal();
+        for index in 0..self.nodes.len() as u32 {
+            let sim_node = &mut self.nodes[index as usize];
+            sim_node.io.disk.set_faults_active(false);
+            sim_node.io.clock.heal(now);
+            sim_node.paused_until_ns = sim_node.paused_until_ns.min(now);
+            let unhealthy = sim_node.node.as_ref().map(|node| {
+                node.fatal().is_some()
+                    || node.cluster().topics.values().any(|topic| {
+                        (0..topic.partitions).any(|p| {
+                            node.partition(&TopicPartition::new(topic.name.clone(), p))
+                                .is_none_or(|partition| partition.log.failure().is_some())
+                        })
+                    })
+            });
+            match unhealthy {
+                Some(true) => {
+                    // An offline partition stays offline until a restart runs recovery
+                    // (decision 0003): the operator's (here the supervisor's) job.
+                    self.count("process.heal-restart");
+                    self.stop_node(index, false);
+                    self.schedule_restart(index, now);
+                }
+                Some(false) => {}
+                None => self.schedule_restart(index, now),
+            }
+        }
+        self.liveness_deadline_ns = now + self.liveness_bound_ns;
+        self.schedule(self.liveness_deadline_ns, Event::LivenessDeadline);
+        for client in 0..self.clients.len() as u32 {
+            self.schedule_wake(client, now);
+        }
+    }
+}
+
+/// Names of the process and nemesis counters, always printed (zero too).
+const PROCESS_COUNTERS: &[&str] = &[
+    "process.crash",
+    "process.kill",
+    "process.pause",
+    "process.restart",
+    "process.fatal-exit",
+    "process.heal-restart",
+    "process.start-failed-by-fault",
+    "net.clog",
+    "disk.enospc-episode",
+    "clock.step",
+    "clock.stall",
+    "clock.wall-step",
+];
+
+/// Records in a one-partition Produce (what the response's base offset covers).
+fn produce_records(body: &RequestKind) -> i64 {
+    let RequestKind::Produce(produce) = body else {
+        return 0;
+    };
+    let mut count = 0;
+    for topic in &produce.topic_data {
+        for partition in &topic.partition_data {
+            if let Some(records) = &partition.records
+                && let Ok(header) = odradek_log::batch::BatchHeader::parse(records)
+            {
+                count += i64::from(header.record_count);
+            }
+        }
+    }
+    count
+}
+
+/// Whether a ListOffsets asks for the latest offset (the high watermark).
+fn list_offsets_latest(body: &RequestKind) -> bool {
+    let RequestKind::ListOffsets(list) = body else {
+        return false;
+    };
+    list.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .all(|p| p.timestamp == -1)
+}
+
+/// A hash of what matters in a response, for the trace.
+fn response_digest(response: &ResponseKind) -> u64 {
+    let mut hash = Fnv64::default();
+    match response {
+        ResponseKind::Produce(produce) => {
+            hash.word(1);
+            for topic in &produce.responses {
+                for partition in &topic.partition_responses {
+                    hash.word(partition.error_code as u64);
+                    hash.word(partition.base_offset as u64);
+                }
+            }
+        }
+        ResponseKind::Fetch(fetch) => {
+            hash.word(2);
+            hash.word(fetch.error_code as u64);
+            for topic in &fetch.responses {
+                for data in &topic.partitions {
+                    hash.word(data.error_code as u64);
+                    hash.word(data.high_watermark as u64);
+                    hash.word(data.log_start_offset as u64);
+                    if let Some(records) = &data.records {
+                        hash.bytes(records);
+                    }
+                }
+            }
+        }
+        ResponseKind::ListOffsets(list) => {
+            hash.word(3);
+            for topic in &list.topics {
+                for data in &topic.partitions {
+                    hash.word(data.error_code as u64);
+                    hash.word(data.offset as u64);
+                }
+            }
+        }
+        ResponseKind::CreateTopics(created) => {
+            hash.word(4);
+            for topic in &created.topics {
+                hash.word(topic.error_code as u64);
+            }
+        }
+        ResponseKind::InitProducerId(init) => {
+            hash.word(5);
+            hash.word(init.error_code as u64);
+            hash.word(init.producer_id.0 as u64);
+            hash.word(init.producer_epoch as u64);
+        }
+        _ => hash.word(6),
+    }
+    hash.finish()
+}
+
+/// One line about a response, for the text trace.
+fn describe_response(response: &ResponseKind) -> String {
+    match response {
+        ResponseKind::Produce(produce) => {
+            let parts: Vec<String> = produce
+                .responses
+                .iter()
+                .flat_map(|t| {
+                    t.partition_responses.iter().map(move |p| {
+                        format!(
+                            "{}-{} error {} base {}",
+                            t.name.0, p.index, p.error_code, p.base_offset
+                        )
+                    })
+                })
+                .collect();
+            format!("Produce [{}]", parts.join(", "))
+        }
+        ResponseKind::Fetch(fetch) => {
+            let parts: Vec<String> = fetch
+                .responses
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}-{} error {} hw {} bytes {}",
+                            t.topic.0,
+                            p.partition_index,
+                            p.error_code,
+                            p.high_watermark,
+                            p.records.as_ref().map_or(0, |r| r.len())
+                        )
+                    })
+                })
+                .collect();
+            format!("Fetch [{}]", parts.join(", "))
+        }
+        ResponseKind::ListOffsets(list) => {
+            let parts: Vec<String> = list
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}-{} error {} offset {}",
+                            t.name.0, p.partition_index, p.error_code, p.offset
+                        )
+                    })
+                })
+                .collect();
+            format!("ListOffsets [{}]", parts.join(", "))
+        }
+        ResponseKind::CreateTopics(created) => {
+            let parts: Vec<String> = created
+                .topics
+                .iter()
+                .map(|t| format!("{} error {}", t.name.0, t.error_code))
+                .collect();
+            format!("CreateTopics [{}]", parts.join(", "))
+        }
+        ResponseKind::InitProducerId(init) => format!(
+            "InitProducerId error {} id {} epoch {}",
+            init.error_code, init.producer_id.0, init.producer_epoch
+        ),
+        _ => "other".to_string(),
+    }
+}
+
+impl World {
+    /// The seed this world runs.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The history so far, with the partitions of the workload (for reports).
+    pub fn partitions(&self) -> Vec<PartitionKey> {
+        self.workload.partitions()
+    }
+}
+
+/// The name of a request's API, for the text trace.
+fn api_name(body: &RequestKind) -> &'static str {
+    match body {
+        RequestKind::Produce(_) => "Produce",
+        RequestKind::Fetch(_) => "Fetch",
+        RequestKind::ListOffsets(_) => "ListOffsets",
+        RequestKind::CreateTopics(_) => "CreateTopics",
+        RequestKind::InitProducerId(_) => "InitProducerId",
+        RequestKind::Metadata(_) => "Metadata",
+        _ => "other",
+    }
+}
