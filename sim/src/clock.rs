@@ -30,10 +30,13 @@ pub const WALL_STEP_MS_MAX: i64 = 10 * 60 * 1000;
 /// The wall clock at global time zero (2023-11-14T22:13:20Z).
 pub const WALL_CLOCK_ORIGIN_MS: i64 = 1_700_000_000_000;
 
-/// One node's clock.
+/// One node's clock. Local time is computed from an anchor (a global time and the
+/// local time then) at the node's rate, never accumulated step by step: rounding a
+/// slow clock's many tiny steps down would stop it for good.
 #[derive(Clone, Debug)]
 pub struct NodeClock {
-    local_ns: u64,
+    anchor_local_ns: u64,
+    anchor_global_ns: u64,
     last_global_ns: u64,
     drift_ppm: i64,
     stalled_until_ns: u64,
@@ -45,7 +48,8 @@ impl NodeClock {
     pub fn new(drift_ppm: i64, start_ns: u64) -> NodeClock {
         assert!(drift_ppm.abs() <= DRIFT_PPM_MAX);
         NodeClock {
-            local_ns: start_ns,
+            anchor_local_ns: start_ns,
+            anchor_global_ns: 0,
             last_global_ns: 0,
             drift_ppm,
             stalled_until_ns: 0,
@@ -53,48 +57,68 @@ impl NodeClock {
         }
     }
 
+    fn rate(&self) -> u128 {
+        (1_000_000 + self.drift_ppm) as u128
+    }
+
+    /// Local time at global time `global_ns` (not before the anchor).
+    fn local_at(&self, global_ns: u64) -> u64 {
+        let from = self.anchor_global_ns.max(self.stalled_until_ns);
+        if global_ns <= from {
+            return self.anchor_local_ns;
+        }
+        let elapsed = u128::from(global_ns - from) * self.rate() / 1_000_000;
+        self.anchor_local_ns.saturating_add(elapsed as u64)
+    }
+
     /// Moves the clock to global time `global_ns` (never backwards).
     pub fn advance_to(&mut self, global_ns: u64) {
-        if global_ns <= self.last_global_ns {
-            return;
-        }
-        let from = self.last_global_ns.max(self.stalled_until_ns);
-        if global_ns > from {
-            let elapsed = u128::from(global_ns - from);
-            let rate = (1_000_000 + self.drift_ppm) as u128;
-            let local = elapsed * rate / 1_000_000;
-            self.local_ns = self.local_ns.saturating_add(local as u64);
-        }
-        self.last_global_ns = global_ns;
+        self.last_global_ns = self.last_global_ns.max(global_ns);
     }
 
     /// The monotonic clock.
     pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.local_ns)
+        Instant::from_nanos(self.local_at(self.last_global_ns))
     }
 
     /// The wall clock, in milliseconds since the Unix epoch.
     pub fn wall_clock_ms(&self) -> i64 {
-        WALL_CLOCK_ORIGIN_MS + (self.local_ns / 1_000_000) as i64 + self.wall_offset_ms
+        WALL_CLOCK_ORIGIN_MS + (self.now().as_nanos() / 1_000_000) as i64 + self.wall_offset_ms
     }
 
-    /// The global time at which the local clock reaches `at`, assuming no stall and
-    /// no step from now on (the caller re-checks when that time comes).
+    /// The earliest global time at which the local clock reaches `at`, assuming no
+    /// stall and no step from now on (the caller re-checks when that time comes).
     pub fn global_time_of(&self, at: Instant) -> u64 {
-        let start = self.last_global_ns.max(self.stalled_until_ns);
-        let ahead = at.as_nanos().saturating_sub(self.local_ns);
-        let rate = (1_000_000 + self.drift_ppm) as u128;
-        let global = (u128::from(ahead) * 1_000_000).div_ceil(rate);
-        start.saturating_add(global as u64)
+        if at.as_nanos() <= self.local_at(self.last_global_ns) {
+            return self.last_global_ns;
+        }
+        let from = self.anchor_global_ns.max(self.stalled_until_ns);
+        let ahead = u128::from(at.as_nanos() - self.anchor_local_ns);
+        let global = (ahead * 1_000_000).div_ceil(self.rate());
+        from.saturating_add(global as u64).max(self.last_global_ns)
+    }
+
+    /// Makes the current instant the anchor (before a step or a stall).
+    fn reanchor(&mut self) {
+        self.anchor_local_ns = self.local_at(self.last_global_ns);
+        self.anchor_global_ns = self.last_global_ns.max(self.anchor_global_ns);
+        self.stalled_until_ns = self.stalled_until_ns.max(self.anchor_global_ns);
+        if self.stalled_until_ns > self.last_global_ns {
+            // Still stalled: the anchor is the stall's local time, kept as it is.
+            return;
+        }
+        self.stalled_until_ns = 0;
     }
 
     /// Jumps the monotonic clock forward.
     pub fn step_forward(&mut self, by_ns: u64) {
-        self.local_ns = self.local_ns.saturating_add(by_ns);
+        self.reanchor();
+        self.anchor_local_ns = self.anchor_local_ns.saturating_add(by_ns);
     }
 
     /// Stops the monotonic clock until global time `until_ns`.
     pub fn stall_until(&mut self, until_ns: u64) {
+        self.reanchor();
         self.stalled_until_ns = self.stalled_until_ns.max(until_ns);
     }
 
@@ -106,7 +130,8 @@ impl NodeClock {
     /// Ends any stall (faults heal).
     pub fn heal(&mut self, global_ns: u64) {
         self.advance_to(global_ns);
-        self.stalled_until_ns = self.stalled_until_ns.min(global_ns);
+        self.reanchor();
+        self.stalled_until_ns = 0;
     }
 }
 
@@ -124,6 +149,21 @@ mod tests {
         assert_eq!(clock.now().as_nanos(), 1_000_500_000);
         clock.advance_to(3_000_000_000);
         assert_eq!(clock.now().as_nanos(), 2_001_000_000);
+    }
+
+    #[test]
+    fn a_slow_clock_advances_in_tiny_steps() {
+        let mut clock = NodeClock::new(-1000, 0);
+        for global in 1..=10_000 {
+            clock.advance_to(global);
+        }
+        assert_eq!(clock.now().as_nanos(), 9_990);
+        let at = Instant::from_nanos(20_000);
+        let global = clock.global_time_of(at);
+        clock.advance_to(global);
+        assert!(clock.now() >= at);
+        clock.advance_to(global - 1);
+        assert!(clock.now() >= at, "advance_to never goes back");
     }
 
     #[test]

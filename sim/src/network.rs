@@ -92,13 +92,15 @@ impl Network {
     }
 
     /// When the message sent now on `from -> to` arrives: no time if it is lost, two if
-    /// it is duplicated.
+    /// it is duplicated (only if `may_duplicate`: duplication models a replay by the
+    /// sender's stack, and an `acks=0` producer never resends anything).
     pub fn send(
         &mut self,
         rng: &mut SimRng,
         now_ns: u64,
         from: Endpoint,
         to: Endpoint,
+        may_duplicate: bool,
     ) -> Vec<u64> {
         let mut arrivals = Vec::new();
         if self.cut.contains(&(from, to)) {
@@ -109,7 +111,7 @@ impl Network {
             self.count("net.drop-loss");
             return arrivals;
         }
-        let copies = if self.active && rng.chance(self.faults.duplicate_ppm) {
+        let copies = if may_duplicate && self.active && rng.chance(self.faults.duplicate_ppm) {
             self.count("net.duplicate");
             2
         } else {

@@ -111,7 +111,7 @@ impl WorkloadPlan {
         let topics = (0..topic_count)
             .map(|t| (format!("sim-{t}"), rng.range(1, 5) as i32))
             .collect();
-        let think_min_ns = rng.pick(&[1, 5, 20]) * MS;
+        let think_min_ns = rng.pick(&[5, 10, 20]) * MS;
         WorkloadPlan {
             topics,
             producers: rng.range(1, 4) as u32,
@@ -121,7 +121,7 @@ impl WorkloadPlan {
             records_per_batch_max: rng.pick(&[1, 4, 8]),
             value_bytes_max: rng.pick(&[8, 200, 1500]),
             think_min_ns,
-            think_max_ns: think_min_ns * rng.pick(&[2, 10]),
+            think_max_ns: think_min_ns * rng.pick(&[3, 10]),
             request_timeout_ns: rng.pick(&[500, 2_000, 5_000]) * MS,
             delivery_timeout_ns: rng.pick(&[10_000, 30_000]) * MS,
             fetch_max_wait_ms: rng.pick(&[10, 100, 500]) as i32,

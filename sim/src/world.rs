@@ -249,7 +249,7 @@ pub struct World {
     liveness_bound_ns: u64,
     liveness_deadline_ns: u64,
     /// High watermark and log start offset each node incarnation reported, per partition.
-    reported: BTreeMap<(u32, u64, TopicPartition), (i64, i64)>,
+    reported: BTreeMap<TopicPartition, BTreeMap<(u32, u64), (i64, i64)>>,
     /// Offset after the last acknowledged record, per partition.
     acknowledged_end: BTreeMap<TopicPartition, i64>,
     /// Topics whose creation was acknowledged.
@@ -267,7 +267,7 @@ impl World {
         let plan = FaultPlan::draw(&config.faults, &mut plan_rng);
         let workload = WorkloadPlan::draw(&mut plan_rng, config.idempotent);
         let mut log = odradek_log::LogConfig {
-            segment_bytes: plan_rng.pick(&[4 << 10, 16 << 10, 256 << 10, 1 << 30]),
+            segment_bytes: plan_rng.pick(&[16 << 10, 64 << 10, 1 << 20, 1 << 30]),
             segment_ms: plan_rng.pick(&[2_000, 10_000, 7 * 24 * 3_600_000]),
             // Retention off: deleting acknowledged records by time or size is Kafka's
             // rule, and the checkers would call it a lost write (next increment).
@@ -642,6 +642,7 @@ impl World {
             self.now,
             Endpoint::Client(client),
             Endpoint::Node(node),
+            !acks_zero,
         );
         self.trace.event(
             self.now,
@@ -905,6 +906,7 @@ impl World {
             self.now,
             Endpoint::Node(index),
             Endpoint::Client(client),
+            false,
         );
         if let Some(&at) = arrivals.first() {
             self.schedule(
@@ -1014,6 +1016,7 @@ impl World {
             now,
             Endpoint::Node(index),
             Endpoint::Client(held.client),
+            true,
         );
         let response = Box::new(response);
         for at in arrivals {
@@ -1132,9 +1135,14 @@ impl World {
                 key.topic, key.partition
             ));
         }
+        if !self.reported.contains_key(key) {
+            self.reported.insert(key.clone(), BTreeMap::new());
+        }
         let entry = self
             .reported
-            .entry((index, incarnation, key.clone()))
+            .get_mut(key)
+            .expect("inserted above")
+            .entry((index, incarnation))
             .or_insert((high_watermark, log_start_offset));
         if high_watermark < entry.0 {
             let before = entry.0;
