@@ -104,7 +104,7 @@ impl Options {
     /// The flags that reproduce a run with these options (after `--seed N`).
     pub fn to_flags(&self) -> String {
         let mut flags = format!("--nodes {} --faults {}", self.nodes, self.faults.to_text());
-        if self.duration_ns % SECOND_NS == 0 {
+        if self.duration_ns.is_multiple_of(SECOND_NS) {
             flags.push_str(&format!(" --duration {}", self.duration_ns / SECOND_NS));
         } else {
             flags.push_str(&format!(" --duration {}", self.duration_ns as f64 / 1e9));

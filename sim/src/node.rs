@@ -41,7 +41,7 @@ impl Buggify {
     fn site_on(&self, site: &str) -> bool {
         let mut hash = Fnv64::default();
         hash.bytes(site.as_bytes());
-        mix(self.seed, hash.finish()) % 2 == 0
+        mix(self.seed, hash.finish()).is_multiple_of(2)
     }
 
     fn ask(&mut self, rng: &mut SimRng, site: &'static str) -> bool {
@@ -150,6 +150,9 @@ pub struct SimNode {
     pub next_request: u64,
     /// A restart is scheduled (the node is down and will come back).
     pub restart_scheduled: bool,
+    /// A crash (`Some(true)`: power loss) or kill (`Some(false)`) waits for the next
+    /// moment the node has writes in flight.
+    pub crash_armed: Option<bool>,
 }
 
 impl SimNode {
@@ -164,6 +167,7 @@ impl SimNode {
             held: BTreeMap::new(),
             next_request: 1,
             restart_scheduled: false,
+            crash_armed: None,
         }
     }
 

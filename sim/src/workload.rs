@@ -124,7 +124,7 @@ impl WorkloadPlan {
             think_max_ns: think_min_ns * rng.pick(&[3, 10]),
             request_timeout_ns: rng.pick(&[500, 2_000, 5_000]) * MS,
             delivery_timeout_ns: rng.pick(&[10_000, 30_000]) * MS,
-            fetch_max_wait_ms: rng.pick(&[10, 100, 500]) as i32,
+            fetch_max_wait_ms: rng.pick(&[10, 100, 500]),
             seek_ppm: rng.pick(&[0, 10_000, 50_000]),
         }
     }

@@ -84,7 +84,7 @@ mod stream {
 /// What the nemesis does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Nemesis {
-    /// Power loss of a node.
+    /// Power loss of a node (armed: it strikes when writes are in flight).
     Crash,
     /// Process kill of a node.
     Kill,
@@ -152,6 +152,10 @@ enum Event {
         client: u32,
     },
     Nemesis(Nemesis),
+    /// An armed crash or kill that found no writes in flight strikes now.
+    CrashNow {
+        node: u32,
+    },
     Heal,
     LivenessDeadline,
 }
@@ -182,6 +186,10 @@ impl Ord for Queued {
 /// Events processed at most in one run: a bound that turns a livelock in the
 /// simulated code into a failure instead of a hang.
 pub const EVENTS_MAX: u64 = 50_000_000;
+
+/// Per node incarnation `(node, incarnation)`: the highest `(high watermark, log start
+/// offset)` it reported for one partition.
+type Reported = BTreeMap<(u32, u64), (i64, i64)>;
 
 /// What the world needs to build a run.
 pub struct WorldConfig {
@@ -249,7 +257,7 @@ pub struct World {
     liveness_bound_ns: u64,
     liveness_deadline_ns: u64,
     /// High watermark and log start offset each node incarnation reported, per partition.
-    reported: BTreeMap<TopicPartition, BTreeMap<(u32, u64), (i64, i64)>>,
+    reported: BTreeMap<TopicPartition, Reported>,
     /// Offset after the last acknowledged record, per partition.
     acknowledged_end: BTreeMap<TopicPartition, i64>,
     /// Topics whose creation was acknowledged.
@@ -562,6 +570,11 @@ impl World {
                 self.with_client(client, |c, ctx| c.tick(ctx));
             }
             Event::Nemesis(nemesis) => self.nemesis(nemesis),
+            Event::CrashNow { node } => {
+                if self.shared.phase == Phase::Safety {
+                    self.crash_armed_node(node);
+                }
+            }
             Event::Heal => self.heal(),
             Event::LivenessDeadline => {
                 if self.shared.phase != Phase::Done {
@@ -936,6 +949,7 @@ impl World {
         let timers = std::mem::take(&mut sim_node.io.timers);
         let responses = std::mem::take(&mut sim_node.io.responses);
         let syncs = sim_node.io.disk.take_started();
+        let syncs_started = !syncs.is_empty();
         let mut scheduled = Vec::new();
         for (at, timer) in timers {
             let global = sim_node.io.clock.global_time_of(at);
@@ -965,6 +979,10 @@ impl World {
         }
         for (id, response) in responses {
             self.node_responded(index, id, response);
+        }
+        if syncs_started && self.nodes[index as usize].crash_armed.is_some() {
+            self.crash_armed_node(index);
+            return;
         }
         let fatal = self.nodes[index as usize]
             .node
@@ -1203,6 +1221,7 @@ impl World {
         let sim_node = &mut self.nodes[index as usize];
         sim_node.node = None;
         sim_node.paused_until_ns = 0;
+        sim_node.crash_armed = None;
         sim_node.io.timers.clear();
         sim_node.io.responses.clear();
         if power_loss {
@@ -1214,6 +1233,37 @@ impl World {
         for request in held.values() {
             self.refuse(index, request.client, request.correlation);
         }
+    }
+
+    /// Fires an armed crash or kill on a running node.
+    fn crash_armed_node(&mut self, index: u32) {
+        let Some(power_loss) = self.nodes[index as usize].crash_armed.take() else {
+            return;
+        };
+        if !self.nodes[index as usize].is_up() {
+            return;
+        }
+        let now = self.now;
+        self.trace
+            .event(now, 12, &[u64::from(index), u64::from(power_loss)]);
+        self.trace.line(now, || {
+            format!(
+                "node {index} {}",
+                if power_loss {
+                    "loses power"
+                } else {
+                    "is killed"
+                }
+            )
+        });
+        self.count(if power_loss {
+            "process.crash"
+        } else {
+            "process.kill"
+        });
+        self.stop_node(index, power_loss);
+        let delay = self.rng.log_range(MS, 3_000 * MS);
+        self.schedule_restart(index, now + delay);
     }
 
     // ----- the nemesis -------------------------------------------------------------
@@ -1277,15 +1327,12 @@ impl World {
         match nemesis {
             Nemesis::Crash | Nemesis::Kill => {
                 if self.nodes[index as usize].is_up() {
-                    let power_loss = nemesis == Nemesis::Crash;
-                    self.count(if power_loss {
-                        "process.crash"
-                    } else {
-                        "process.kill"
-                    });
-                    self.stop_node(index, power_loss);
-                    let delay = self.rng.log_range(MS, 3_000 * MS);
-                    self.schedule_restart(index, now + delay);
+                    // Armed, not fired: the crash strikes the next time the node starts
+                    // a sync (writes in flight, the interesting moment), or after a
+                    // short while anyway.
+                    self.nodes[index as usize].crash_armed = Some(nemesis == Nemesis::Crash);
+                    let fallback = now + self.rng.log_range(10 * MS, 1_000 * MS);
+                    self.schedule(fallback, Event::CrashNow { node: index });
                 }
             }
             Nemesis::Restart => {
@@ -1397,6 +1444,7 @@ impl World {
         for index in 0..self.nodes.len() as u32 {
             let sim_node = &mut self.nodes[index as usize];
             sim_node.io.disk.set_faults_active(false);
+            sim_node.crash_armed = None;
             sim_node.io.clock.heal(now);
             sim_node.paused_until_ns = sim_node.paused_until_ns.min(now);
             let unhealthy = sim_node.node.as_ref().map(|node| {

@@ -226,7 +226,7 @@ fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
                 report.verdict.kind(),
                 rerun_command(report.seed, options)
             );
-        } else if *done % 1000 == 0 {
+        } else if done.is_multiple_of(1000) {
             eprintln!("... {} seeds done", *done);
         }
     });
