@@ -267,6 +267,7 @@ pub struct MemDisk {
     next_io_id: u64,
     write_fault: Option<WriteFaultArm>,
     syncs_to_fail: u64,
+    syncs_ok_before_one_failure: Option<u64>,
     capacity_bytes: Option<u64>,
     read_corruption: Vec<(String, u64, u64)>,
     stats: MemDiskStats,
@@ -289,6 +290,7 @@ impl MemDisk {
             next_io_id: 1,
             write_fault: None,
             syncs_to_fail: 0,
+            syncs_ok_before_one_failure: None,
             capacity_bytes: None,
             read_corruption: Vec::new(),
             stats: MemDiskStats::default(),
@@ -366,6 +368,11 @@ impl MemDisk {
     /// Makes the next `count` sync completions (async or `*_now`) fail with `EIO`.
     pub fn fail_syncs(&mut self, count: u64) {
         self.syncs_to_fail = count;
+    }
+
+    /// Lets `syncs_ok` more syncs (async or `*_now`) succeed, then fails exactly one.
+    pub fn fail_one_sync_after(&mut self, syncs_ok: u64) {
+        self.syncs_ok_before_one_failure = Some(syncs_ok);
     }
 
     /// After `writes_ok` more successful writes, every write fails with `fault` until
@@ -529,6 +536,14 @@ impl MemDisk {
     }
 
     fn take_sync_fault(&mut self) -> Result<(), DiskError> {
+        match self.syncs_ok_before_one_failure {
+            Some(0) => {
+                self.syncs_ok_before_one_failure = None;
+                return Err(eio("injected sync failure"));
+            }
+            Some(ref mut count) => *count -= 1,
+            None => {}
+        }
         if self.syncs_to_fail > 0 {
             self.syncs_to_fail -= 1;
             return Err(eio("injected sync failure"));

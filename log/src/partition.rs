@@ -424,8 +424,11 @@ impl PartitionLog {
         assert!(!dir.is_empty(), "a partition needs its own directory");
         if !disk.exists(&dir) {
             disk.create_dir_all(&dir)?;
-            disk.sync_dir_now(parent_dir(&dir))?;
         }
+        // Always, not only when the directory was just made: an earlier open may have
+        // made it and failed (or crashed) before its entry was durable, and a directory
+        // that exists in the page cache is lost at power loss with everything in it.
+        disk.sync_dir_now(parent_dir(&dir))?;
         let mut log = PartitionLog {
             dir,
             config,
@@ -1554,6 +1557,37 @@ impl PartitionLog {
                 SealState::NeedsIndex
             };
             segments.push(segment);
+            let next_base = logs.get(at + 1).copied();
+            if let Some(stop) = end.stop.as_ref()
+                && next_base.is_some()
+                && end.next_offset == next_base
+            {
+                // A bad tail in a segment that is not the last, yet its checked batches
+                // end exactly where the next segment begins: the tail holds no offset
+                // the log needs (a cut that an earlier recovery made only in the page
+                // cache, before a failed fsync dropped it). Cut the tail, keep the rest.
+                remove_index_files(disk, &self.dir, base)?;
+                disk.sync_dir_now(&self.dir)?;
+                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
+                disk.truncate(file, stop.position)?;
+                disk.sync_now(file)?;
+                let segment = segments.last_mut().expect("pushed");
+                segment.state = SealState::NeedsIndex;
+                truncation.get_or_insert(Truncation {
+                    segment: path.clone(),
+                    position: stop.position,
+                    offset: end.next_offset.unwrap_or(base),
+                    reason: format!(
+                        "{} (the next segment follows on, so only this tail goes)",
+                        stop.reason
+                    ),
+                    bytes_removed: file_bytes - stop.position,
+                });
+                disk.close(file);
+                segment.file = None;
+                at += 1;
+                continue;
+            }
             if let Some(stop) = end.stop {
                 // Cut here: this segment's tail and every later segment go.
                 remove_index_files(disk, &self.dir, base)?;

@@ -688,3 +688,74 @@ fn sealed_segment_timestamps_come_from_its_checksummed_index_not_unchecked_heade
         Err(ReadError::Corrupt { offset: 0, .. })
     ));
 }
+
+/// Found by `odradek sim --seed 100507`: the first open made the directory and failed
+/// to sync its parent; the second open saw the directory and skipped the sync, so a
+/// power loss later took the directory, and every acknowledged batch in it, away.
+#[test]
+fn open_after_a_failed_directory_sync_still_makes_the_directory_durable() {
+    let mut disk = MemDisk::new(1);
+    disk.fail_syncs(1);
+    assert!(PartitionLog::open(&mut disk, DIR, config(), NOW).is_err());
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, batch(2, 10));
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 2);
+    let lose_everything_unsynced = crate::mem_disk::CrashOptions {
+        keep_file_op_per_mille: 0,
+        tear_write_per_mille: 0,
+        keep_dir_op_per_mille: 0,
+    };
+    disk.crash_with(7, lose_everything_unsynced);
+    let (log, _) = open(&mut disk);
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+/// Found by `odradek sim --seed 104547`: recovery cut a torn tail (rewrite, truncate,
+/// sync) and the sync failed, so the cut existed only in the page cache (fsyncgate).
+/// The next open saw a clean segment, the log rolled and acknowledged records in a new
+/// segment; after a power loss the old tail was back, and recovery cut it together
+/// with every later segment. A bad tail whose checked batches end where the next
+/// segment begins is cut alone now.
+#[test]
+fn a_cut_undone_by_a_failed_sync_does_not_take_later_segments_with_it() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..3 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    sync_all(&mut log, &mut disk);
+    log.close(&mut disk).expect("close");
+    // A torn write that reached the medium after the last batch.
+    let path = join(DIR, &segment_file_name(0, SegmentFileKind::Log));
+    let file = disk.open(&path, OpenMode::ReadWrite).expect("open segment");
+    let end = disk.file_len(file).expect("len");
+    disk.write_at(file, end, &[0x5a; 40]).expect("write junk");
+    disk.sync_now(file).expect("sync junk");
+    disk.close(file);
+    // Open: parent directory sync, partition directory sync, then the sync of the
+    // cut segment fails.
+    disk.fail_one_sync_after(2);
+    assert!(PartitionLog::open(&mut disk, DIR, config(), NOW).is_err());
+    let (mut log, _) = open(&mut disk);
+    assert_eq!(log.log_end_offset(), 3);
+    log.roll_now(&mut disk).expect("roll");
+    for _ in 0..2 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 5);
+    drop(log);
+    disk.crash_with(
+        3,
+        crate::mem_disk::CrashOptions {
+            keep_file_op_per_mille: 0,
+            tear_write_per_mille: 0,
+            keep_dir_op_per_mille: 0,
+        },
+    );
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(report.log_end_offset, 5, "{report:?}");
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 5);
+    log.check_invariants();
+}
