@@ -12,6 +12,8 @@
 //!
 //! - [`node`]: the [`Node`], its events, configuration and the [`NodeIo`] seam.
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
+//! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
+//!   a pure state machine not yet wired into the node.
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
 //!
@@ -26,6 +28,7 @@ mod list_offsets;
 pub mod metadata;
 pub mod node;
 mod produce;
+pub mod raft;
 pub mod topics;
 
 pub use node::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId, TopicPartition};
