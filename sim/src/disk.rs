@@ -52,6 +52,25 @@ pub struct DiskFaults {
     pub crash: CrashRates,
     /// Sync latency.
     pub latency: SyncLatency,
+    /// Classes switched off after the draw (`--keep-faults`).
+    pub muted: DiskMuted,
+}
+
+/// Disk fault classes switched off after the seed drew them (`--keep-faults`): their
+/// random draws are still made, so the disk's random stream stays as it was for the
+/// classes kept, and their effects are dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskMuted {
+    /// Read bit flips.
+    pub read_flip: bool,
+    /// Read errors.
+    pub read_error: bool,
+    /// Write errors.
+    pub write_error: bool,
+    /// Sync errors.
+    pub sync_error: bool,
+    /// Sync latency: latencies fall in the default range.
+    pub sync_latency: bool,
 }
 
 /// Per-mille rates given to `MemDisk::crash_with`.
@@ -195,20 +214,33 @@ impl SimDisk {
     /// A latency for the next sync.
     pub fn sync_latency_ns(&mut self) -> u64 {
         let latency = self.faults.latency;
-        if self.active && self.rng.chance(latency.spike_ppm) {
-            self.count("disk.sync-spike");
-            return self
+        let latency_ns = if self.active && self.rng.chance(latency.spike_ppm) {
+            let spike_ns = self
                 .rng
                 .log_range(latency.max_ns.max(1), latency.spike_max_ns.max(2));
+            if !self.faults.muted.sync_latency {
+                self.count("disk.sync-spike");
+                return spike_ns;
+            }
+            spike_ns
+        } else {
+            self.rng
+                .range(latency.min_ns, latency.max_ns.max(latency.min_ns + 1))
+        };
+        if self.faults.muted.sync_latency {
+            // The draw is made as drawn; its value is folded into the default range.
+            let default = SyncLatency::default();
+            return default.min_ns + latency_ns % (default.max_ns - default.min_ns);
         }
-        self.rng
-            .range(latency.min_ns, latency.max_ns.max(latency.min_ns + 1))
+        latency_ns
     }
 
     /// Completes pending sync `io` (`None` if it is not pending any more: a crash
     /// cleared it). Fails it with the seed's rate; lies if the mutant is on.
     pub fn complete(&mut self, io: IoId) -> Option<DiskCompletion> {
-        let fail = self.active && self.rng.chance(self.faults.sync_error_ppm);
+        let fail = self.active
+            && self.rng.chance(self.faults.sync_error_ppm)
+            && !self.faults.muted.sync_error;
         if fail {
             let completion = self.inner.complete_sync(io, Err(injected("sync")))?;
             self.count("disk.sync-error");
@@ -300,7 +332,10 @@ impl Disk for SimDisk {
     }
 
     fn read_at(&mut self, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, DiskError> {
-        if self.read_faults_on() && self.rng.chance(self.faults.read_error_ppm) {
+        if self.read_faults_on()
+            && self.rng.chance(self.faults.read_error_ppm)
+            && !self.faults.muted.read_error
+        {
             self.count("disk.read-error");
             return Err(injected("read (latent sector error)"));
         }
@@ -308,8 +343,10 @@ impl Disk for SimDisk {
         if read > 0 && self.read_faults_on() && self.rng.chance(self.faults.read_flip_ppm) {
             let at = self.rng.below(read as u64) as usize;
             let bit = self.rng.below(8);
-            buf[at] ^= 1 << bit;
-            self.count("disk.read-flip");
+            if !self.faults.muted.read_flip {
+                buf[at] ^= 1 << bit;
+                self.count("disk.read-flip");
+            }
         }
         Ok(read)
     }
@@ -322,7 +359,10 @@ impl Disk for SimDisk {
             }
             return result;
         }
-        if self.active && self.rng.chance(self.faults.write_error_ppm) {
+        if self.active
+            && self.rng.chance(self.faults.write_error_ppm)
+            && !self.faults.muted.write_error
+        {
             self.inner.fail_writes_after(0, WriteFault::Io);
             let result = self.inner.write_at(file, offset, data);
             self.inner.clear_write_faults();
@@ -351,7 +391,10 @@ impl Disk for SimDisk {
     }
 
     fn sync_now(&mut self, file: FileId) -> Result<(), DiskError> {
-        if self.active && self.rng.chance(self.faults.sync_error_ppm) {
+        if self.active
+            && self.rng.chance(self.faults.sync_error_ppm)
+            && !self.faults.muted.sync_error
+        {
             self.inner.fail_syncs(1);
             let result = self.inner.sync_now(file);
             self.inner.fail_syncs(0);
@@ -369,7 +412,10 @@ impl Disk for SimDisk {
     }
 
     fn sync_dir_now(&mut self, path: &str) -> Result<(), DiskError> {
-        if self.active && self.rng.chance(self.faults.sync_error_ppm) {
+        if self.active
+            && self.rng.chance(self.faults.sync_error_ppm)
+            && !self.faults.muted.sync_error
+        {
             self.inner.fail_syncs(1);
             let result = self.inner.sync_dir_now(path);
             self.inner.fail_syncs(0);

@@ -213,8 +213,11 @@ pub type Interval = Option<u64>;
 /// What one seed injects: drawn once at the start of the run.
 #[derive(Clone, Debug)]
 pub struct FaultPlan {
-    /// Classes this seed turned on (a subset of the allowed ones).
+    /// Classes this seed turned on (a subset of the allowed ones), and kept.
     pub on: BTreeSet<FaultClass>,
+    /// Classes this seed turned on that `--keep-faults` switched off
+    /// ([`FaultPlan::keep_only`]).
+    pub muted: BTreeSet<FaultClass>,
     /// Disk faults (every node the same rates; draws differ).
     pub disk: DiskFaults,
     /// Network faults.
@@ -323,9 +326,68 @@ impl FaultPlan {
                 0
             },
             on,
+            muted: BTreeSet::new(),
             disk,
             network,
         }
+    }
+
+    /// Switches off every class not in `keep`, after the draw (`--keep-faults`). A
+    /// class switched off is *muted*: everything random it would draw is still drawn,
+    /// and its effects are dropped. So the rates of the classes kept, the workload
+    /// drawn after the plan, and every random stream stay exactly as they were, and
+    /// the run is the same up to the first moment the class would have struck: a
+    /// shrinker can drop one class without reshuffling the others.
+    pub fn keep_only(&mut self, keep: &FaultSet) {
+        let dropped: Vec<FaultClass> = self
+            .on
+            .iter()
+            .copied()
+            .filter(|class| !keep.contains(*class))
+            .collect();
+        for class in dropped {
+            self.mute(class);
+        }
+    }
+
+    fn mute(&mut self, class: FaultClass) {
+        self.on.remove(&class);
+        self.muted.insert(class);
+        match class {
+            FaultClass::ReadFlip => self.disk.muted.read_flip = true,
+            FaultClass::ReadError => self.disk.muted.read_error = true,
+            FaultClass::WriteError => self.disk.muted.write_error = true,
+            FaultClass::SyncError => self.disk.muted.sync_error = true,
+            FaultClass::SyncLatency => self.disk.muted.sync_latency = true,
+            // Only values, read at a power loss: nothing random depends on them.
+            FaultClass::TornWrites => self.disk.crash = CrashRates::default(),
+            FaultClass::Loss => self.network.muted.loss = true,
+            FaultClass::Duplicate => self.network.muted.duplicate = true,
+            FaultClass::Reorder => {
+                self.network.muted.reorder = true;
+                // One draw per message either way; only the range changes back.
+                self.network.delay_max_ns = NetworkFaults::default().delay_max_ns;
+            }
+            // The world mutes these where it uses them: nemesis events of the class are
+            // drawn and skipped, drift is drawn and not applied, BUGGIFY sites draw and
+            // never fire.
+            FaultClass::Enospc
+            | FaultClass::Partition
+            | FaultClass::Clog
+            | FaultClass::Crash
+            | FaultClass::Kill
+            | FaultClass::Pause
+            | FaultClass::Restart
+            | FaultClass::Drift
+            | FaultClass::ClockStep
+            | FaultClass::WallStep
+            | FaultClass::Buggify => {}
+        }
+    }
+
+    /// Whether the seed drew `class` and `--keep-faults` switched it off.
+    pub fn is_muted(&self, class: FaultClass) -> bool {
+        self.muted.contains(&class)
     }
 
     /// Whether this seed turned `class` on.
@@ -360,5 +422,37 @@ mod tests {
         assert!(!set.contains(FaultClass::Kill));
         assert_eq!(FaultSet::parse(&set.to_text()).unwrap(), set);
         assert!(FaultSet::parse("gremlins").is_err());
+    }
+
+    /// Keeping every class changes nothing; a class switched off is muted, with its
+    /// drawn rates kept for the draws.
+    #[test]
+    fn keep_only_mutes_the_classes_dropped() {
+        for seed in 0..20 {
+            let drawn = FaultPlan::draw(&FaultSet::all(), &mut SimRng::new(seed, 1));
+            let mut kept = drawn.clone();
+            kept.keep_only(&FaultSet::all());
+            assert_eq!(format!("{kept:?}"), format!("{drawn:?}"));
+            let mut off = drawn.clone();
+            off.keep_only(&FaultSet::none());
+            assert!(off.on.is_empty());
+            assert_eq!(off.muted, drawn.on, "seed {seed}");
+            assert_eq!(off.on_text(), "none");
+            assert_eq!(off.disk.read_flip_ppm, drawn.disk.read_flip_ppm);
+            assert_eq!(
+                off.disk.muted.read_flip,
+                drawn.is_on(FaultClass::ReadFlip),
+                "seed {seed}"
+            );
+            assert_eq!(off.crash_every_ns, drawn.crash_every_ns);
+            let mut some = drawn.clone();
+            some.keep_only(&FaultSet::parse("crash,disk").expect("valid"));
+            assert!(
+                some.on
+                    .iter()
+                    .all(|class| *class == FaultClass::Crash || class.group() == "disk")
+            );
+            assert_eq!(some.disk, drawn.disk, "disk classes kept as drawn");
+        }
     }
 }

@@ -18,8 +18,9 @@
 //! ```
 //!
 //! Entry points: [`run`] for one seed, [`run_seeds`] for many (threads across runs,
-//! never inside one). The CLI is `odradek sim` (`bin/src/cli/sim.rs`); the guide is
-//! `docs/simulation.md`.
+//! never inside one), [`shrink`] to make a failing run smaller, [`html::render`] to
+//! draw a run's timeline as a page. The CLI is `odradek sim` (`bin/src/cli/sim.rs`);
+//! the guide is `docs/simulation.md`.
 //!
 //! Determinism: everything random comes from `rand_chacha`'s ChaCha8 seeded from the
 //! seed; every collection iterates in a fixed order; no clock, thread or OS call is
@@ -29,29 +30,37 @@
 pub mod clock;
 pub mod disk;
 pub mod faults;
+pub mod html;
 pub mod network;
 pub mod node;
 pub mod records;
 pub mod rng;
+pub mod shrink;
+pub mod timeline;
 pub mod trace;
 pub mod workload;
 pub mod world;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use odradek_model::check::{CheckOptions, check_history};
+use odradek_model::check::{CheckOptions, CheckReport, check_history};
 use odradek_model::history::{History, Outcome};
+use odradek_model::linearizability::Verdict as LinearizabilityVerdict;
 
 pub use faults::{FaultClass, FaultSet};
 #[cfg(feature = "mutants")]
 pub use odradek_log::mutants::Mutants;
+pub use shrink::{RunSize, ShrinkLimits, Shrunk, shrink};
+pub use timeline::{TimelineEvent, TimelineKind};
 
 use world::{Ending, World, WorldConfig};
 
 const SECOND_NS: u64 = 1_000_000_000;
+/// The default of [`Options::liveness_bound_ns`] (`--liveness-bound 30`).
+const LIVENESS_BOUND_NS_DEFAULT: u64 = 30 * SECOND_NS;
 
 /// How to run a seed. [`Options::default`] is what `odradek sim --seed N` runs.
 #[derive(Clone, Debug)]
@@ -69,6 +78,18 @@ pub struct Options {
     /// linearizability checker, whose log model appends each send at most once, is
     /// not consulted).
     pub idempotent: bool,
+    /// After the seed drew its fault plan from `faults`, switch off every class not
+    /// in this set (`--keep-faults`; `None`: keep what the seed drew). Unlike a
+    /// smaller `faults`, this leaves the rates of the classes kept, the workload and
+    /// every random draw as they were (a class switched off still draws, and does
+    /// nothing), which is what shrinking needs.
+    pub keep_faults: Option<FaultSet>,
+    /// Apply only the nemesis events numbered below this (`--nemeses-max`); later
+    /// ones are drawn and skipped. Nemesis events are numbered in the order they
+    /// come, from 0, repairs not counted.
+    pub nemeses_max: Option<u64>,
+    /// Skip the nemesis events with these numbers (`--nemesis-skip`).
+    pub nemesis_skip: BTreeSet<u64>,
     /// Run the model's checkers on the history (linearizability and anomalies).
     pub check_history: bool,
     /// Keep the trace as text lines in the report.
@@ -88,8 +109,11 @@ impl Default for Options {
             nodes: 1,
             faults: FaultSet::all(),
             duration_ns: 60 * SECOND_NS,
-            liveness_bound_ns: 30 * SECOND_NS,
+            liveness_bound_ns: LIVENESS_BOUND_NS_DEFAULT,
             idempotent: true,
+            keep_faults: None,
+            nemeses_max: None,
+            nemesis_skip: BTreeSet::new(),
             check_history: true,
             keep_trace: false,
             verbose: false,
@@ -102,18 +126,49 @@ impl Default for Options {
 
 impl Options {
     /// The flags that reproduce a run with these options (after `--seed N`).
+    /// Options that select mutants (`fsync_lies`, `mutants`) have no flag.
     pub fn to_flags(&self) -> String {
         let mut flags = format!("--nodes {} --faults {}", self.nodes, self.faults.to_text());
-        if self.duration_ns.is_multiple_of(SECOND_NS) {
-            flags.push_str(&format!(" --duration {}", self.duration_ns / SECOND_NS));
-        } else {
-            flags.push_str(&format!(" --duration {}", self.duration_ns as f64 / 1e9));
+        if let Some(keep) = &self.keep_faults {
+            flags.push_str(&format!(" --keep-faults {}", keep.to_text()));
+        }
+        flags.push_str(&format!(" --duration {}", seconds_text(self.duration_ns)));
+        if self.liveness_bound_ns != LIVENESS_BOUND_NS_DEFAULT {
+            flags.push_str(&format!(
+                " --liveness-bound {}",
+                seconds_text(self.liveness_bound_ns)
+            ));
+        }
+        if let Some(max) = self.nemeses_max {
+            flags.push_str(&format!(" --nemeses-max {max}"));
+        }
+        if !self.nemesis_skip.is_empty() {
+            let numbers: Vec<String> = self.nemesis_skip.iter().map(u64::to_string).collect();
+            flags.push_str(&format!(" --nemesis-skip {}", numbers.join(",")));
         }
         if !self.idempotent {
             flags.push_str(" --non-idempotent");
         }
         flags
     }
+}
+
+/// Nanoseconds as exact decimal seconds: `60`, `7.3`, `0.000001`. The CLI reads them
+/// back with [`nanoseconds_of_seconds`], so a flag round-trips to the nanosecond.
+pub fn seconds_text(nanoseconds: u64) -> String {
+    let whole = nanoseconds / SECOND_NS;
+    let fraction = nanoseconds % SECOND_NS;
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{fraction:09}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// Seconds as given on the command line, to nanoseconds (rounded: `7.3` is 7.3e9, not
+/// one below it).
+pub fn nanoseconds_of_seconds(seconds: f64) -> u64 {
+    (seconds * 1e9).round() as u64
 }
 
 /// How a run ended.
@@ -209,6 +264,17 @@ pub struct RunReport {
     pub trace: Vec<String>,
     /// A one-line description of the seed's workload.
     pub workload: String,
+    /// Operations a timeline should mark, by history index, with why: those the
+    /// history checkers name when they fail the run, and the operations a failed
+    /// check of the world concerns. Empty when the run passed.
+    pub marked: BTreeMap<usize, String>,
+    /// What the nemesis and the supervisor did, the phases, and where a check failed,
+    /// in time order.
+    pub timeline: Vec<TimelineEvent>,
+    /// Nemesis events applied (repairs and skipped events not counted).
+    pub nemeses: u64,
+    /// Who each process of the history belongs to: `client 3 (consumer)`.
+    pub processes: BTreeMap<u64, String>,
 }
 
 impl RunReport {
@@ -228,6 +294,10 @@ impl RunReport {
             history: None,
             trace: Vec::new(),
             workload: String::new(),
+            marked: BTreeMap::new(),
+            timeline: Vec::new(),
+            nemeses: 0,
+            processes: BTreeMap::new(),
         }
     }
 }
@@ -246,31 +316,48 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         fsync_lies: options.fsync_lies,
         keep_trace: options.keep_trace,
         echo_trace: options.verbose,
+        keep_faults: options.keep_faults.clone(),
+        nemeses_max: options.nemeses_max,
+        nemesis_skip: options.nemesis_skip.clone(),
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
     };
     // The core logs warnings through `tracing` (injected faults cause many): they are
     // not the simulator's output, so they are silenced unless the run is verbose.
     let silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    // The world lives outside the unwinding closure, so that after a panic its history
+    // and timeline up to the panic can still be reported.
+    let mut world = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if options.verbose {
-            run_world(&config, options)
+            run_world(&config, options, &mut world)
         } else {
-            tracing::dispatcher::with_default(&silent, || run_world(&config, options))
+            tracing::dispatcher::with_default(&silent, || run_world(&config, options, &mut world))
         }
     }));
     match outcome {
         Ok(report) => report,
         Err(payload) => {
-            if let Some(message) = LAST_PANIC.with(|last| last.borrow_mut().take()) {
-                return RunReport::crashed(seed, message);
+            let message = LAST_PANIC
+                .with(|last| last.borrow_mut().take())
+                .unwrap_or_else(|| {
+                    payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panic with a non-text payload".to_string())
+                });
+            match world.as_mut() {
+                Some(world) => {
+                    let now = world.now_ns();
+                    world.timeline.push(TimelineEvent {
+                        at_ns: now,
+                        kind: TimelineKind::Violation(format!("panic: {message}")),
+                    });
+                    describe(world, Verdict::Crash(message), None)
+                }
+                None => RunReport::crashed(seed, message),
             }
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic with a non-text payload".to_string());
-            RunReport::crashed(seed, message)
         }
     }
 }
@@ -298,8 +385,8 @@ pub fn install_quiet_panic_hook() {
     }));
 }
 
-fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
-    let mut world = World::new(config);
+fn run_world(config: &WorldConfig, options: &Options, slot: &mut Option<World>) -> RunReport {
+    let world = slot.insert(World::new(config));
     let ending = world.run();
     let mut verdict = match ending {
         Ending::Complete => Verdict::Pass,
@@ -311,8 +398,7 @@ fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
     {
         verdict = Verdict::Safety(message);
     }
-    let mut check = None;
-    let mut check_unknown = false;
+    let mut checked = None;
     // The checkers need complete final reads; after a liveness failure they would only
     // report the records nobody got to read.
     if options.check_history && !matches!(verdict, Verdict::Liveness(_)) {
@@ -320,8 +406,6 @@ fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
             .final_reads(matches!(verdict, Verdict::Pass))
             .sequential_polls(true);
         let report = check_history(&world.history, &check_options);
-        check_unknown = report.has_unknown();
-        let rendered = report.render();
         let valid = if options.idempotent {
             report.is_valid()
         } else {
@@ -334,18 +418,52 @@ fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
         };
         if !valid && verdict.is_pass() {
             verdict = Verdict::Safety(format!(
-                "the history checkers found a violation:\n{rendered}"
+                "the history checkers found a violation:\n{}",
+                report.render()
             ));
         }
-        check = Some(rendered);
+        checked = Some((report, valid));
     }
+    describe(world, verdict, checked)
+}
+
+/// The report of a run that ended with `verdict`, and the history checkers' report
+/// with whether it counted as valid.
+fn describe(
+    world: &mut World,
+    verdict: Verdict,
+    checked: Option<(CheckReport, bool)>,
+) -> RunReport {
+    let mut marked = BTreeMap::new();
+    if !verdict.is_pass() {
+        marked = world.violation_marks(matches!(verdict, Verdict::Liveness(_)));
+        if let Some((report, false)) = &checked {
+            for (index, why) in checker_marks(report) {
+                marked.entry(index).or_insert(why);
+            }
+        }
+    }
+    let check_unknown = checked
+        .as_ref()
+        .is_some_and(|(report, _)| report.has_unknown());
+    let check = checked.map(|(report, _)| report.render());
     let mut operations = OperationCounts::default();
+    let mut processes = BTreeMap::new();
+    let client_names = world.client_names();
     for operation in world.history.operations() {
         operations.invoked += 1;
         match operation.outcome {
             Some(Outcome::Ok(_)) => operations.ok += 1,
             Some(Outcome::Fail(_)) => operations.failed += 1,
             Some(Outcome::Indefinite(_)) | None => operations.indefinite += 1,
+        }
+        if let Some(name) = world
+            .operation_client(operation.index)
+            .and_then(|client| client_names.get(client as usize))
+        {
+            processes
+                .entry(operation.process.0)
+                .or_insert_with(|| name.clone());
         }
     }
     let workload = &world.workload;
@@ -382,7 +500,43 @@ fn run_world(config: &WorldConfig, options: &Options) -> RunReport {
         trace: world.trace.take_lines(),
         history: Some(std::mem::take(&mut world.history)),
         workload: workload_text,
+        marked,
+        timeline: std::mem::take(&mut world.timeline),
+        nemeses: world.nemeses_applied(),
+        processes,
     }
+}
+
+/// The operations the history checkers name, with why (see
+/// [`CheckReport::marked`], which this follows).
+fn checker_marks(report: &CheckReport) -> BTreeMap<usize, String> {
+    let mut marks = BTreeMap::new();
+    for (partition, verdict) in &report.partitions {
+        if let LinearizabilityVerdict::Illegal(violation) = verdict {
+            marks.insert(
+                violation.operation,
+                format!("{partition} is not linearizable: this operation could not be placed"),
+            );
+            for &index in &violation.related {
+                marks.entry(index).or_insert_with(|| {
+                    format!("named by the {partition} linearizability violation")
+                });
+            }
+            for &index in &violation.frontier {
+                marks.entry(index).or_insert_with(|| {
+                    format!("pending when the {partition} linearizability search got stuck")
+                });
+            }
+        }
+    }
+    for anomaly in &report.anomalies {
+        for &index in &anomaly.operations {
+            marks
+                .entry(index)
+                .or_insert_with(|| format!("{} on {}", anomaly.kind.name(), anomaly.partition));
+        }
+    }
+    marks
 }
 
 /// What [`run_seeds`] found.
@@ -461,4 +615,49 @@ pub fn run_seeds(
     summary.failures.sort_by_key(|(seed, _)| *seed);
     summary.unknown.sort_unstable();
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_trip_through_their_text() {
+        for nanoseconds in [
+            1,
+            999,
+            100_000_000,
+            7_300_000_000,
+            60 * SECOND_NS,
+            86_400 * SECOND_NS,
+            12_345_678_901,
+        ] {
+            let text = seconds_text(nanoseconds);
+            let seconds: f64 = text.parse().expect("a number");
+            assert_eq!(nanoseconds_of_seconds(seconds), nanoseconds, "{text}");
+        }
+        assert_eq!(seconds_text(7_300_000_000), "7.3");
+        assert_eq!(seconds_text(60 * SECOND_NS), "60");
+    }
+
+    #[test]
+    fn flags_name_every_option_that_has_one() {
+        let options = Options {
+            keep_faults: Some(FaultSet::parse("crash,kill").expect("valid")),
+            duration_ns: 7_300_000_000,
+            liveness_bound_ns: 10 * SECOND_NS,
+            nemeses_max: Some(4),
+            nemesis_skip: BTreeSet::from([0, 2]),
+            idempotent: false,
+            ..Options::default()
+        };
+        assert_eq!(
+            options.to_flags(),
+            "--nodes 1 --faults all --keep-faults crash,kill --duration 7.3 --liveness-bound 10 --nemeses-max 4 --nemesis-skip 0,2 --non-idempotent"
+        );
+        assert_eq!(
+            Options::default().to_flags(),
+            "--nodes 1 --faults all --duration 60"
+        );
+    }
 }

@@ -47,6 +47,21 @@ pub struct NetworkFaults {
     pub duplicate_ppm: u64,
     /// Chance a message is delayed extra (reordering).
     pub reorder_ppm: u64,
+    /// Classes switched off after the draw (`--keep-faults`).
+    pub muted: NetworkMuted,
+}
+
+/// Network fault classes switched off after the seed drew them (`--keep-faults`):
+/// their random draws are still made, so the stream stays as it was for the classes
+/// kept, and their effects are dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetworkMuted {
+    /// Loss.
+    pub loss: bool,
+    /// Duplication.
+    pub duplicate: bool,
+    /// Reordering (extra delays; ordinary delays back to the default range).
+    pub reorder: bool,
 }
 
 impl Default for NetworkFaults {
@@ -57,6 +72,7 @@ impl Default for NetworkFaults {
             loss_ppm: 0,
             duplicate_ppm: 0,
             reorder_ppm: 0,
+            muted: NetworkMuted::default(),
         }
     }
 }
@@ -107,11 +123,15 @@ impl Network {
             self.count("net.drop-partition");
             return arrivals;
         }
-        if self.active && rng.chance(self.faults.loss_ppm) {
+        if self.active && rng.chance(self.faults.loss_ppm) && !self.faults.muted.loss {
             self.count("net.drop-loss");
             return arrivals;
         }
-        let copies = if may_duplicate && self.active && rng.chance(self.faults.duplicate_ppm) {
+        let copies = if may_duplicate
+            && self.active
+            && rng.chance(self.faults.duplicate_ppm)
+            && !self.faults.muted.duplicate
+        {
             self.count("net.duplicate");
             2
         } else {
@@ -123,8 +143,11 @@ impl Network {
                 self.faults.delay_max_ns.max(self.faults.delay_min_ns + 1),
             );
             if self.active && rng.chance(self.faults.reorder_ppm) {
-                delay += rng.log_range(1_000_000, 200_000_000);
-                self.count("net.reorder");
+                let extra = rng.log_range(1_000_000, 200_000_000);
+                if !self.faults.muted.reorder {
+                    delay += extra;
+                    self.count("net.reorder");
+                }
             }
             let mut at = now_ns + delay;
             if let Some(&until) = self.held_until_ns.get(&(from, to))

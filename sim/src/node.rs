@@ -22,6 +22,7 @@ pub struct Buggify {
     seed: u64,
     fire_ppm: u64,
     active: bool,
+    muted: bool,
     fired: BTreeMap<&'static str, u64>,
 }
 
@@ -34,8 +35,15 @@ impl Buggify {
             seed,
             fire_ppm,
             active: fire_ppm > 0,
+            muted: false,
             fired: BTreeMap::new(),
         }
+    }
+
+    /// Switched off after the draw (`--keep-faults`): sites are still asked and draw
+    /// as they would, and never fire.
+    pub fn mute(&mut self) {
+        self.muted = true;
     }
 
     fn site_on(&self, site: &str) -> bool {
@@ -46,6 +54,9 @@ impl Buggify {
 
     fn ask(&mut self, rng: &mut SimRng, site: &'static str) -> bool {
         if !self.active || !self.site_on(site) || !rng.chance(self.fire_ppm.min(PPM)) {
+            return false;
+        }
+        if self.muted {
             return false;
         }
         *self.fired.entry(site).or_insert(0) += 1;

@@ -61,11 +61,12 @@ use odradek_replication::{
 
 use crate::clock::{NodeClock, WALL_STEP_MS_MAX};
 use crate::disk::SimDisk;
-use crate::faults::FaultPlan;
+use crate::faults::{FaultClass, FaultPlan};
 use crate::network::{Endpoint, Network};
 use crate::node::{Buggify, HeldRequest, SimIo, SimNode};
 use crate::records::decode_batches;
 use crate::rng::{SimRng, mix};
+use crate::timeline::{TimelineEvent, TimelineKind};
 use crate::trace::{Fnv64, Trace};
 use crate::workload::{
     Admin, Client, Consumer, Ctx, FinalReader, Outgoing, Phase, Producer, Shared, WorkloadPlan,
@@ -111,6 +112,22 @@ pub enum Nemesis {
 impl Nemesis {
     fn tag(self) -> u64 {
         self as u64
+    }
+
+    /// The fault class that schedules it (none for the follow-ups ending an episode).
+    pub fn class(self) -> Option<FaultClass> {
+        match self {
+            Nemesis::Crash => Some(FaultClass::Crash),
+            Nemesis::Kill => Some(FaultClass::Kill),
+            Nemesis::Pause => Some(FaultClass::Pause),
+            Nemesis::Restart => Some(FaultClass::Restart),
+            Nemesis::Partition => Some(FaultClass::Partition),
+            Nemesis::Clog => Some(FaultClass::Clog),
+            Nemesis::DiskFull => Some(FaultClass::Enospc),
+            Nemesis::ClockStep => Some(FaultClass::ClockStep),
+            Nemesis::WallStep => Some(FaultClass::WallStep),
+            Nemesis::Repair | Nemesis::DiskSpace => None,
+        }
     }
 }
 
@@ -211,6 +228,12 @@ pub struct WorldConfig {
     pub keep_trace: bool,
     /// Print the trace as it goes.
     pub echo_trace: bool,
+    /// Classes switched off after the plan is drawn (`None`: keep what the seed drew).
+    pub keep_faults: Option<crate::faults::FaultSet>,
+    /// Nemesis events from this number on are skipped.
+    pub nemeses_max: Option<u64>,
+    /// Nemesis events skipped by number.
+    pub nemesis_skip: BTreeSet<u64>,
     /// The node configuration's log mutants.
     #[cfg(feature = "mutants")]
     pub mutants: odradek_log::mutants::Mutants,
@@ -264,6 +287,20 @@ pub struct World {
     topics_acknowledged: BTreeSet<String>,
     ending: Option<Ending>,
     events: u64,
+    /// What the nemesis and the supervisor did, for people (not hashed).
+    pub timeline: Vec<TimelineEvent>,
+    /// The client that invoked each operation of the history, by index.
+    operation_clients: Vec<u32>,
+    /// Nemesis events drawn so far (skipped ones too): the next one's number.
+    nemeses_drawn: u64,
+    /// Nemesis events applied.
+    nemeses_applied: u64,
+    nemeses_max: Option<u64>,
+    nemesis_skip: BTreeSet<u64>,
+    /// The client whose response failed a check, if one did.
+    violation_client: Option<u32>,
+    /// Operations a failed check concerns, with why.
+    violation_marks: BTreeMap<usize, String>,
 }
 
 impl World {
@@ -272,7 +309,10 @@ impl World {
     pub fn new(config: &WorldConfig) -> World {
         let seed = config.seed;
         let mut plan_rng = SimRng::new(seed, stream::PLAN);
-        let plan = FaultPlan::draw(&config.faults, &mut plan_rng);
+        let mut plan = FaultPlan::draw(&config.faults, &mut plan_rng);
+        if let Some(keep) = &config.keep_faults {
+            plan.keep_only(keep);
+        }
         let workload = WorkloadPlan::draw(&mut plan_rng, config.idempotent);
         let mut log = odradek_log::LogConfig {
             segment_bytes: plan_rng.pick(&[16 << 10, 64 << 10, 1 << 20, 1 << 30]),
@@ -299,11 +339,14 @@ impl World {
         for index in 0..config.nodes {
             let node_stream = stream::NODE_BASE + u64::from(index) * 10;
             let mut node_rng = SimRng::new(seed, node_stream);
-            let drift = if plan.drift_ppm_max > 0 {
+            let mut drift = if plan.drift_ppm_max > 0 {
                 node_rng.range(0, 2 * plan.drift_ppm_max as u64 + 1) as i64 - plan.drift_ppm_max
             } else {
                 0
             };
+            if plan.is_muted(FaultClass::Drift) {
+                drift = 0;
+            }
             let clock = NodeClock::new(drift, node_rng.below(1_000_000_000_000));
             let mut disk = SimDisk::new(
                 SimRng::new(seed, node_stream + 1),
@@ -311,12 +354,11 @@ impl World {
                 plan.disk.clone(),
             );
             disk.set_fsync_lies(config.fsync_lies);
-            let io = SimIo::new(
-                disk,
-                clock,
-                SimRng::new(seed, node_stream + 2),
-                Buggify::new(mix(seed, node_stream + 3), plan.buggify_ppm),
-            );
+            let mut buggify = Buggify::new(mix(seed, node_stream + 3), plan.buggify_ppm);
+            if plan.is_muted(FaultClass::Buggify) {
+                buggify.mute();
+            }
+            let io = SimIo::new(disk, clock, SimRng::new(seed, node_stream + 2), buggify);
             nodes.push(SimNode::new(index, io));
         }
         let mut shared = Shared::new(workload.topics.clone());
@@ -378,6 +420,14 @@ impl World {
             topics_acknowledged: BTreeSet::new(),
             ending: None,
             events: 0,
+            timeline: Vec::new(),
+            operation_clients: Vec::new(),
+            nemeses_drawn: 0,
+            nemeses_applied: 0,
+            nemeses_max: config.nemeses_max,
+            nemesis_skip: config.nemesis_skip.clone(),
+            violation_client: None,
+            violation_marks: BTreeMap::new(),
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -416,6 +466,10 @@ impl World {
             if let Some(violation) = self.violation.take() {
                 self.ending = Some(Ending::Safety(violation));
             }
+        }
+        if let Some(Ending::Liveness(message)) = &self.ending {
+            let message = message.clone();
+            self.note(TimelineKind::Violation(message));
         }
         self.ending.take().expect("set by the loop")
     }
@@ -464,7 +518,7 @@ impl World {
     /// The sim-side final check: every acknowledged record is in the final reads at
     /// the offset it was acknowledged with. (The model's checkers do this and much
     /// more; this one needs nothing but the history and runs even without them.)
-    pub fn check_final_reads(&self) -> Result<(), String> {
+    pub fn check_final_reads(&mut self) -> Result<(), String> {
         for operation in self.history.operations() {
             let (Call::Send { value }, Some(Outcome::Ok(Reply::Sent { offset }))) =
                 (&operation.call, &operation.outcome)
@@ -477,6 +531,10 @@ impl World {
                 .get(&operation.partition)
                 .and_then(|values| values.get(offset));
             if found != Some(value) {
+                self.violation_marks.insert(
+                    operation.index,
+                    "acknowledged, and not found at its offset by the final reads".to_string(),
+                );
                 return Err(format!(
                     "acknowledged record lost: value {value} acknowledged at {}-{} offset {offset}, the final read found {found:?} there",
                     operation.partition.topic, operation.partition.partition
@@ -513,8 +571,91 @@ impl World {
 
     fn fail(&mut self, violation: String) {
         if self.violation.is_none() {
+            self.timeline.push(TimelineEvent {
+                at_ns: self.now,
+                kind: TimelineKind::Violation(violation.clone()),
+            });
             self.violation = Some(violation);
         }
+    }
+
+    /// A check of a response `client` was sent failed.
+    fn fail_response(&mut self, client: u32, violation: String) {
+        if self.violation.is_none() {
+            self.violation_client = Some(client);
+        }
+        self.fail(violation);
+    }
+
+    fn note(&mut self, kind: TimelineKind) {
+        self.timeline.push(TimelineEvent {
+            at_ns: self.now,
+            kind,
+        });
+    }
+
+    /// Nemesis events applied so far (skipped ones and repairs not counted).
+    pub fn nemeses_applied(&self) -> u64 {
+        self.nemeses_applied
+    }
+
+    /// The client that invoked operation `index`.
+    pub fn operation_client(&self, index: usize) -> Option<u32> {
+        self.operation_clients.get(index).copied()
+    }
+
+    /// A short name of each client: `client 3 (consumer)`.
+    pub fn client_names(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .enumerate()
+            .map(|(index, client)| {
+                let role = match client {
+                    Client::Admin(_) => "admin",
+                    Client::Producer(_) => "producer",
+                    Client::Consumer(_) => "consumer",
+                    Client::FinalReader(_) => "final reader",
+                };
+                format!("client {index} ({role})")
+            })
+            .collect()
+    }
+
+    /// The operations the failed check of the world concerns, with why: the
+    /// operations in flight on the client whose response failed a check, an
+    /// acknowledged send the final reads did not find, the acknowledged sends a
+    /// restarted node no longer had, the operations still waiting when the liveness
+    /// bound passed. Empty if no world check failed.
+    pub fn violation_marks(&self, liveness: bool) -> BTreeMap<usize, String> {
+        let mut marks = self.violation_marks.clone();
+        if liveness {
+            for operation in self.history.operations() {
+                if operation.completed_at.is_none() {
+                    marks.insert(
+                        operation.index,
+                        "still waiting when the liveness bound passed".to_string(),
+                    );
+                }
+            }
+        }
+        let at = self.timeline.iter().find_map(|event| match event.kind {
+            TimelineKind::Violation(_) => Some(event.at_ns),
+            _ => None,
+        });
+        if let (Some(client), Some(at)) = (self.violation_client, at) {
+            for operation in self.history.operations() {
+                let in_flight = operation.invoked_at <= at
+                    && operation
+                        .completed_at
+                        .is_none_or(|completed| completed >= at);
+                if in_flight && self.operation_client(operation.index) == Some(client) {
+                    marks.entry(operation.index).or_insert_with(|| {
+                        format!("in flight on client {client} when a check of its response failed")
+                    });
+                }
+            }
+        }
+        marks
     }
 
     fn handle(&mut self, event: Event) {
@@ -623,6 +764,8 @@ impl World {
         };
         f(&mut self.clients[client as usize], &mut ctx);
         let Ctx { out, wakes, .. } = ctx;
+        let invoked = self.history.operations().len();
+        self.operation_clients.resize(invoked, client);
         for outgoing in out {
             self.client_send(client, outgoing);
         }
@@ -694,6 +837,7 @@ impl World {
                     .all(|c| matches!(c, Client::FinalReader(_)) || c.is_done(&self.shared));
                 if done {
                     self.shared.phase = Phase::FinalRead;
+                    self.note(TimelineKind::Phase("final reads"));
                     self.trace.event(self.now, 9, &[2]);
                     self.trace
                         .line(self.now, || "phase: final reads".to_string());
@@ -705,6 +849,7 @@ impl World {
             Phase::FinalRead => {
                 if self.clients.iter().all(|c| c.is_done(&self.shared)) {
                     self.shared.phase = Phase::Done;
+                    self.note(TimelineKind::Phase("done"));
                     self.trace.event(self.now, 9, &[3]);
                     self.trace.line(self.now, || "phase: done".to_string());
                     self.ending = Some(Ending::Complete);
@@ -738,6 +883,10 @@ impl World {
                 sim_node.node = Some(node);
                 sim_node.paused_until_ns = 0;
                 let incarnation = sim_node.incarnation;
+                self.note(TimelineKind::NodeUp {
+                    node: index,
+                    incarnation,
+                });
                 self.trace.line(now, || {
                     format!("node {index} started (incarnation {incarnation})")
                 });
@@ -745,6 +894,10 @@ impl World {
                 self.after_node_step(index);
             }
             Err(error) => {
+                self.note(TimelineKind::NodeStartFailed {
+                    node: index,
+                    error: error.to_string(),
+                });
                 self.trace
                     .line(now, || format!("node {index} failed to start: {error}"));
                 if faults_during_open > 0 {
@@ -993,7 +1146,7 @@ impl World {
             self.trace
                 .line(now, || format!("node {index} fatal: {reason}"));
             self.count("process.fatal-exit");
-            self.stop_node(index, false);
+            self.stop_node(index, false, format!("fatal exit: {reason}"));
             let delay = self.rng.log_range(MS, 1_000 * MS);
             self.schedule_restart(index, now + delay);
         }
@@ -1011,10 +1164,10 @@ impl World {
             return;
         };
         if held.acks_zero {
-            self.fail(format!(
-                "node {index} answered an acks=0 produce (request {})",
-                id.0
-            ));
+            self.fail_response(
+                held.client,
+                format!("node {index} answered an acks=0 produce (request {})", id.0),
+            );
             return;
         }
         self.check_response(index, incarnation, &held, &response);
@@ -1080,6 +1233,7 @@ impl World {
                         let key =
                             TopicPartition::new(topic.topic.0.to_string(), data.partition_index);
                         self.check_reported(
+                            held.client,
                             index,
                             incarnation,
                             &key,
@@ -1088,21 +1242,27 @@ impl World {
                         );
                         let records = data.records.clone().unwrap_or_default();
                         match decode_batches(&records) {
-                            Err(reason) => self.fail(format!(
-                                "node {index} served a batch of {}-{} that fails its checks: {reason}",
-                                key.topic, key.partition
-                            )),
+                            Err(reason) => self.fail_response(
+                                held.client,
+                                format!(
+                                    "node {index} served a batch of {}-{} that fails its checks: {reason}",
+                                    key.topic, key.partition
+                                ),
+                            ),
                             Ok(batches) => {
                                 for batch in batches {
                                     if batch.header.last_offset() >= data.high_watermark {
-                                        self.fail(format!(
-                                            "node {index} served offsets {}..={} of {}-{} above the high watermark {}",
-                                            batch.header.base_offset,
-                                            batch.header.last_offset(),
-                                            key.topic,
-                                            key.partition,
-                                            data.high_watermark
-                                        ));
+                                        self.fail_response(
+                                            held.client,
+                                            format!(
+                                                "node {index} served offsets {}..={} of {}-{} above the high watermark {}",
+                                                batch.header.base_offset,
+                                                batch.header.last_offset(),
+                                                key.topic,
+                                                key.partition,
+                                                data.high_watermark
+                                            ),
+                                        );
                                     }
                                 }
                             }
@@ -1121,7 +1281,7 @@ impl World {
                         }
                         let key =
                             TopicPartition::new(topic.name.0.to_string(), data.partition_index);
-                        self.check_reported(index, incarnation, &key, data.offset, -1);
+                        self.check_reported(held.client, index, incarnation, &key, data.offset, -1);
                     }
                 }
             }
@@ -1140,6 +1300,7 @@ impl World {
     /// incarnation reported for `key`.
     fn check_reported(
         &mut self,
+        client: u32,
         index: u32,
         incarnation: u64,
         key: &TopicPartition,
@@ -1148,10 +1309,13 @@ impl World {
     ) {
         let acknowledged = self.acknowledged_end.get(key).copied().unwrap_or(0);
         if high_watermark < acknowledged {
-            self.fail(format!(
-                "node {index} reported high watermark {high_watermark} for {}-{}, below the acknowledged offset {acknowledged}",
-                key.topic, key.partition
-            ));
+            self.fail_response(
+                client,
+                format!(
+                    "node {index} reported high watermark {high_watermark} for {}-{}, below the acknowledged offset {acknowledged}",
+                    key.topic, key.partition
+                ),
+            );
         }
         if !self.reported.contains_key(key) {
             self.reported.insert(key.clone(), BTreeMap::new());
@@ -1164,18 +1328,24 @@ impl World {
             .or_insert((high_watermark, log_start_offset));
         if high_watermark < entry.0 {
             let before = entry.0;
-            self.fail(format!(
-                "node {index} (incarnation {incarnation}) high watermark of {}-{} went back from {before} to {high_watermark}",
-                key.topic, key.partition
-            ));
+            self.fail_response(
+                client,
+                format!(
+                    "node {index} (incarnation {incarnation}) high watermark of {}-{} went back from {before} to {high_watermark}",
+                    key.topic, key.partition
+                ),
+            );
             return;
         }
         if log_start_offset >= 0 && log_start_offset < entry.1 {
             let before = entry.1;
-            self.fail(format!(
-                "node {index} (incarnation {incarnation}) log start offset of {}-{} went back from {before} to {log_start_offset}",
-                key.topic, key.partition
-            ));
+            self.fail_response(
+                client,
+                format!(
+                    "node {index} (incarnation {incarnation}) log start offset of {}-{} went back from {before} to {log_start_offset}",
+                    key.topic, key.partition
+                ),
+            );
             return;
         }
         entry.0 = high_watermark;
@@ -1189,34 +1359,72 @@ impl World {
             .node
             .as_ref()
             .expect("just opened");
-        let mut problems = Vec::new();
+        // Each problem with what it lost: sends of (topic, partition, or every
+        // partition) acknowledged at or above an offset.
+        let mut problems: Vec<(String, LostSends)> = Vec::new();
         for topic in &self.topics_acknowledged {
             if !node.cluster().topics.contains_key(topic) {
-                problems.push(format!(
-                    "acknowledged topic {topic} is gone after a restart"
+                problems.push((
+                    format!("acknowledged topic {topic} is gone after a restart"),
+                    LostSends {
+                        topic: topic.clone(),
+                        partition: None,
+                        from_offset: 0,
+                    },
                 ));
             }
         }
         for (key, acknowledged) in &self.acknowledged_end {
-            match node.partition(key) {
-                Some(partition) if partition.high_watermark < *acknowledged => problems.push(format!(
-                    "after a restart {}-{} has high watermark {}, below the acknowledged offset {acknowledged}",
-                    key.topic, key.partition, partition.high_watermark
-                )),
-                Some(_) => {}
-                None => problems.push(format!(
-                    "after a restart {}-{} (with acknowledged records) is missing",
-                    key.topic, key.partition
-                )),
-            }
+            let (problem, from_offset) = match node.partition(key) {
+                Some(partition) if partition.high_watermark < *acknowledged => (
+                    format!(
+                        "after a restart {}-{} has high watermark {}, below the acknowledged offset {acknowledged}",
+                        key.topic, key.partition, partition.high_watermark
+                    ),
+                    partition.high_watermark,
+                ),
+                Some(_) => continue,
+                None => (
+                    format!(
+                        "after a restart {}-{} (with acknowledged records) is missing",
+                        key.topic, key.partition
+                    ),
+                    0,
+                ),
+            };
+            let lost = LostSends {
+                topic: key.topic.clone(),
+                partition: Some(key.partition),
+                from_offset,
+            };
+            problems.push((problem, lost));
         }
-        if let Some(problem) = problems.into_iter().next() {
+        if let Some((problem, lost)) = problems.into_iter().next() {
+            if self.violation.is_none() {
+                for operation in self.history.operations() {
+                    let Some(Outcome::Ok(Reply::Sent { offset })) = operation.outcome else {
+                        continue;
+                    };
+                    if operation.partition.topic == lost.topic
+                        && lost
+                            .partition
+                            .is_none_or(|p| p == operation.partition.partition)
+                        && offset >= lost.from_offset
+                    {
+                        self.violation_marks.insert(
+                            operation.index,
+                            format!("acknowledged, and gone after node {index} restarted"),
+                        );
+                    }
+                }
+            }
             self.fail(format!("node {index}: {problem}"));
         }
     }
 
     /// Stops a node: `power_loss` crashes its disk too.
-    fn stop_node(&mut self, index: u32, power_loss: bool) {
+    fn stop_node(&mut self, index: u32, power_loss: bool, why: String) {
+        self.note(TimelineKind::NodeDown { node: index, why });
         let crash_seed = self.rng.next_u64();
         let sim_node = &mut self.nodes[index as usize];
         sim_node.node = None;
@@ -1261,7 +1469,8 @@ impl World {
         } else {
             "process.kill"
         });
-        self.stop_node(index, power_loss);
+        let why = if power_loss { "power loss" } else { "killed" };
+        self.stop_node(index, power_loss, why.to_string());
         let delay = self.rng.log_range(MS, 3_000 * MS);
         self.schedule_restart(index, now + delay);
     }
@@ -1320,11 +1529,51 @@ impl World {
         }
         let now = self.now;
         let index = self.rng.below(self.nodes.len() as u64) as u32;
+        let follow_up = matches!(nemesis, Nemesis::Repair | Nemesis::DiskSpace);
+        let number = (!follow_up).then(|| {
+            self.nemeses_drawn += 1;
+            self.nemeses_drawn - 1
+        });
+        let muted = nemesis
+            .class()
+            .is_some_and(|class| self.plan.is_muted(class));
+        if let Some(number) = number
+            && (muted
+                || self.nemeses_max.is_some_and(|max| number >= max)
+                || self.nemesis_skip.contains(&number))
+        {
+            // Drawn, not applied (`--nemesis-skip`, `--nemeses-max`, or a class
+            // switched off by `--keep-faults`): the run is the same up to here; the
+            // next event of this kind is still scheduled.
+            self.trace
+                .event(now, 13, &[nemesis.tag(), u64::from(index), number]);
+            self.trace.line(now, || {
+                format!("nemesis #{number}: {nemesis:?} on node {index} skipped")
+            });
+            self.note(TimelineKind::Nemesis {
+                number: Some(number),
+                nemesis,
+                node: index,
+                skipped: true,
+                until_ns: None,
+                detail: if muted {
+                    "skipped: its class is switched off".to_string()
+                } else {
+                    "skipped".to_string()
+                },
+            });
+            self.schedule_next(nemesis);
+            return;
+        }
+        if !follow_up {
+            self.nemeses_applied += 1;
+        }
         self.trace
             .event(now, 11, &[nemesis.tag(), u64::from(index)]);
         self.trace
             .line(now, || format!("nemesis: {nemesis:?} on node {index}"));
-        match nemesis {
+        let mut until_ns = None;
+        let detail: String = match nemesis {
             Nemesis::Crash | Nemesis::Kill => {
                 if self.nodes[index as usize].is_up() {
                     // Armed, not fired: the crash strikes the next time the node starts
@@ -1333,6 +1582,12 @@ impl World {
                     self.nodes[index as usize].crash_armed = Some(nemesis == Nemesis::Crash);
                     let fallback = now + self.rng.log_range(10 * MS, 1_000 * MS);
                     self.schedule(fallback, Event::CrashNow { node: index });
+                    format!(
+                        "armed: strikes at the node's next sync, at the latest at {} ms",
+                        fallback / MS
+                    )
+                } else {
+                    "the node is down: nothing to do".to_string()
                 }
             }
             Nemesis::Restart => {
@@ -1340,9 +1595,12 @@ impl World {
                 if let Some(node) = sim_node.node.as_mut() {
                     node.shutdown(&mut sim_node.io);
                     self.count("process.restart");
-                    self.stop_node(index, false);
+                    self.stop_node(index, false, "clean restart".to_string());
                     let delay = self.rng.log_range(MS, 500 * MS);
                     self.schedule_restart(index, now + delay);
+                    "clean shutdown, then open".to_string()
+                } else {
+                    "the node is down: nothing to do".to_string()
                 }
             }
             Nemesis::Pause => {
@@ -1350,7 +1608,11 @@ impl World {
                 if sim_node.is_up() {
                     let until = now + self.rng.log_range(10 * MS, 3_000 * MS);
                     sim_node.paused_until_ns = sim_node.paused_until_ns.max(until);
+                    until_ns = Some(sim_node.paused_until_ns);
                     self.count("process.pause");
+                    "no events reach the node until then".to_string()
+                } else {
+                    "the node is down: nothing to do".to_string()
                 }
             }
             Nemesis::Partition => {
@@ -1379,45 +1641,67 @@ impl World {
                     });
                 }
                 let until = now + self.rng.log_range(50 * MS, 5_000 * MS);
-                self.schedule(until.min(self.duration_ns), Event::Nemesis(Nemesis::Repair));
+                let repair_at = until.min(self.duration_ns);
+                self.schedule(repair_at, Event::Nemesis(Nemesis::Repair));
+                until_ns = Some(repair_at);
+                let how = match mode {
+                    0 => "isolated from every client",
+                    1 => "cut from some clients",
+                    _ => "responses to every client lost (asymmetric)",
+                };
+                format!("{how}: {cut} clients")
             }
             Nemesis::Repair => {
                 self.network.repair();
-                return;
+                "every cut link repaired".to_string()
             }
             Nemesis::Clog => {
-                let client = Endpoint::Client(self.rng.below(self.clients.len() as u64) as u32);
+                let client = self.rng.below(self.clients.len() as u64) as u32;
                 let node = Endpoint::Node(index);
-                let (from, to) = if self.rng.below(2) == 0 {
-                    (client, node)
+                let towards_node = self.rng.below(2) == 0;
+                let (from, to) = if towards_node {
+                    (Endpoint::Client(client), node)
                 } else {
-                    (node, client)
+                    (node, Endpoint::Client(client))
                 };
                 let until = now + self.rng.log_range(10 * MS, 3_000 * MS);
                 self.network.hold(from, to, until);
                 self.count("net.clog");
+                until_ns = Some(until);
+                if towards_node {
+                    format!("link client {client} -> node {index} held")
+                } else {
+                    format!("link node {index} -> client {client} held")
+                }
             }
             Nemesis::DiskFull => {
                 self.nodes[index as usize].io.disk.set_full(true);
                 self.count("disk.enospc-episode");
                 let until = now + self.rng.log_range(10 * MS, 2_000 * MS);
                 self.schedule(until, Event::Nemesis(Nemesis::DiskSpace));
+                until_ns = Some(until);
+                "writes fail with ENOSPC".to_string()
             }
             Nemesis::DiskSpace => {
                 for node in &mut self.nodes {
                     node.io.disk.set_full(false);
                 }
-                return;
+                "disks have space again".to_string()
             }
             Nemesis::ClockStep => {
                 let clock = &mut self.nodes[index as usize].io.clock;
                 clock.advance_to(now);
                 if self.rng.below(2) == 0 {
-                    clock.step_forward(self.rng.log_range(MS, 5_000 * MS));
+                    let step = self.rng.log_range(MS, 5_000 * MS);
+                    clock.step_forward(step);
                     self.count("clock.step");
+                    format!("monotonic clock steps {} ms forward", step / MS)
                 } else {
-                    clock.stall_until(now + self.rng.log_range(MS, 2_000 * MS));
+                    let until = now + self.rng.log_range(MS, 2_000 * MS);
+                    clock.stall_until(until);
                     self.count("clock.stall");
+                    until_ns = Some(until);
+                    "monotonic clock stalls".to_string()
                 }
             }
             Nemesis::WallStep => {
@@ -1426,9 +1710,20 @@ impl World {
                     self.rng.range(0, 2 * WALL_STEP_MS_MAX as u64 + 1) as i64 - WALL_STEP_MS_MAX;
                 clock.step_wall(step);
                 self.count("clock.wall-step");
+                format!("wall clock steps {step} ms")
             }
+        };
+        self.note(TimelineKind::Nemesis {
+            number,
+            nemesis,
+            node: index,
+            skipped: false,
+            until_ns,
+            detail,
+        });
+        if !follow_up {
+            self.schedule_next(nemesis);
         }
-        self.schedule_next(nemesis);
     }
 
     /// The end of the safety phase: every fault heals, down nodes come back, nodes
@@ -1437,6 +1732,7 @@ impl World {
     fn heal(&mut self) {
         let now = self.now;
         self.shared.phase = Phase::Liveness;
+        self.note(TimelineKind::Phase("liveness"));
         self.trace.event(now, 9, &[1]);
         self.trace
             .line(now, || "phase: faults heal, liveness".to_string());
@@ -1461,7 +1757,11 @@ impl World {
                     // An offline partition stays offline until a restart runs recovery
                     // (decision 0003): the operator's (here the supervisor's) job.
                     self.count("process.heal-restart");
-                    self.stop_node(index, false);
+                    self.stop_node(
+                        index,
+                        false,
+                        "restarted at heal (a partition offline)".to_string(),
+                    );
                     self.schedule_restart(index, now);
                 }
                 Some(false) => {}
@@ -1474,6 +1774,14 @@ impl World {
             self.schedule_wake(client, now);
         }
     }
+}
+
+/// Acknowledged sends a check after a restart found missing: those of `topic` (one
+/// partition of it, or all) at or above `from_offset`.
+struct LostSends {
+    topic: String,
+    partition: Option<i32>,
+    from_offset: i64,
 }
 
 /// Names of the process and nemesis counters, always printed (zero too).

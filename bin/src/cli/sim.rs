@@ -2,17 +2,24 @@
 //!
 //! ```text
 //! odradek sim --seed N  [--faults all] [--duration 60] [--nodes 1] [--verbose]
+//!                       [--html FILE] [--no-shrink]
+//!                       [--keep-faults C] [--nemeses-max K] [--nemesis-skip I,J]
 //! odradek sim --seeds N [--start S] [--threads T] ...
 //! ```
 //!
 //! Exit status: 0 pass, 10 safety violation, 11 liveness failure, 12 crash (a panic in
-//! the simulated code), 2 usage. A failing seed prints the command that reproduces it.
+//! the simulated code), 2 usage. A failing seed prints the command that reproduces it,
+//! then shrinks the run (`odradek_sim::shrink`) and prints the command of the smallest
+//! run found that fails the same way. `--html` writes the run's timeline as a page
+//! (`odradek_sim::html`).
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use odradek_sim::{FaultSet, Options, RunReport, Verdict};
+use odradek_sim::{FaultSet, Options, RunReport, ShrinkLimits, Verdict};
 
 use crate::cli::UsageError;
 
@@ -71,6 +78,28 @@ pub struct Args {
     /// Print the history checkers' full report even when the run passes.
     #[arg(long)]
     show_check: bool,
+    /// Write the run's timeline (operations, nemesis, nodes, what a check marked) as
+    /// a self-contained HTML page to FILE (single seed only).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    html: Option<PathBuf>,
+    /// Do not shrink a failing seed's run (single seed only; --seeds never shrinks).
+    #[arg(long)]
+    no_shrink: bool,
+    /// Runs a shrink may spend at most.
+    #[arg(long, default_value_t = odradek_sim::shrink::SHRINK_RUNS_MAX)]
+    shrink_runs: u32,
+    /// After the seed drew its faults from --faults, keep only these classes on (same
+    /// words as --faults); the others are switched off, the rest of the run's draws
+    /// stay as they were. Shrunk commands use it.
+    #[arg(long, value_name = "CLASSES")]
+    keep_faults: Option<String>,
+    /// Apply only the first K nemesis events (numbered from 0 in the order they come,
+    /// repairs not counted); later ones are skipped.
+    #[arg(long, value_name = "K")]
+    nemeses_max: Option<u64>,
+    /// Skip the nemesis events with these numbers (comma-separated).
+    #[arg(long, value_name = "NUMBERS", value_delimiter = ',')]
+    nemesis_skip: Vec<u64>,
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -86,9 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )));
     }
     let faults = FaultSet::parse(&args.faults).map_err(usage)?;
+    let keep_faults = match &args.keep_faults {
+        Some(text) => Some(FaultSet::parse(text).map_err(usage)?),
+        None => None,
+    };
     let seconds = |value: f64, flag: &str| {
         if value.is_finite() && value > 0.0 && value <= 86_400.0 {
-            Ok((value * 1e9) as u64)
+            Ok(odradek_sim::nanoseconds_of_seconds(value))
         } else {
             Err(usage(format!("{flag} must be between 0 and 86400 seconds")))
         }
@@ -100,6 +133,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         liveness_bound_ns: seconds(args.liveness_bound, "--liveness-bound")?,
         idempotent: !args.non_idempotent,
         verbose: args.verbose,
+        keep_faults,
+        nemeses_max: args.nemeses_max,
+        nemesis_skip: args.nemesis_skip.iter().copied().collect::<BTreeSet<u64>>(),
         ..Options::default()
     };
     match args.seeds {
@@ -139,7 +175,13 @@ fn run_one(args: &Args, options: &Options) -> anyhow::Result<()> {
     let report = odradek_sim::run(seed, options);
     let wall = started.elapsed().as_secs_f64();
     print_report(&report, wall, args.show_check);
-    finish(&report, options)
+    if let Some(path) = &args.html {
+        let page = odradek_sim::html::render(&report, &rerun_command(seed, options));
+        std::fs::write(path, page)
+            .map_err(|error| anyhow!("writing {}: {error}", path.display()))?;
+        println!("html: {}", path.display());
+    }
+    finish(&report, options, args)
 }
 
 fn print_report(report: &RunReport, wall_seconds: f64, show_check: bool) {
@@ -185,12 +227,15 @@ fn counters(counters: &std::collections::BTreeMap<String, u64>) -> String {
         .join(" ")
 }
 
-fn finish(report: &RunReport, options: &Options) -> anyhow::Result<()> {
+fn finish(report: &RunReport, options: &Options, args: &Args) -> anyhow::Result<()> {
     if report.verdict.is_pass() {
         return Ok(());
     }
     let command = rerun_command(report.seed, options);
     println!("reproduce with: {command}");
+    if !args.no_shrink {
+        shrink(report, options, args.shrink_runs);
+    }
     Err(SimFailed {
         code: report.verdict.exit_code(),
         message: format!(
@@ -200,6 +245,39 @@ fn finish(report: &RunReport, options: &Options) -> anyhow::Result<()> {
         ),
     }
     .into())
+}
+
+/// Shrinks the failing run and prints what it found.
+fn shrink(report: &RunReport, options: &Options, runs_max: u32) {
+    println!("shrinking (at most {runs_max} runs; --no-shrink skips this) ...");
+    odradek_sim::install_quiet_panic_hook();
+    let started = Instant::now();
+    let limits = ShrinkLimits { runs_max };
+    let shrunk = odradek_sim::shrink(report.seed, options, report, &limits);
+    let wall = started.elapsed().as_secs_f64();
+    if !shrunk.is_smaller() {
+        println!(
+            "shrink: nothing smaller fails the same way ({} runs, {wall:.1} wall s)",
+            shrunk.runs
+        );
+        return;
+    }
+    println!(
+        "shrunk from {} to {} ({} runs, {wall:.1} wall s); still {}: {}",
+        shrunk.before,
+        shrunk.after,
+        shrunk.runs,
+        shrunk.verdict.kind(),
+        shrunk
+            .verdict
+            .message()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+    );
+    println!("shrunk trace-hash: {:016x}", shrunk.trace_hash);
+    println!("shrunk: {}", rerun_command(report.seed, &shrunk.options));
 }
 
 fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
