@@ -373,7 +373,13 @@ fn produce_request(key: &PartitionKey, acks: i16, records: Bytes, timeout_ms: i3
     )
 }
 
-fn fetch_request(key: &PartitionKey, offset: i64, max_wait_ms: i32, isolation: i8) -> RequestKind {
+fn fetch_request(
+    key: &PartitionKey,
+    offset: i64,
+    max_wait_ms: i32,
+    isolation: i8,
+    partition_max_bytes: i32,
+) -> RequestKind {
     RequestKind::Fetch(
         FetchRequest::default()
             .with_replica_id((-1).into())
@@ -392,7 +398,7 @@ fn fetch_request(key: &PartitionKey, offset: i64, max_wait_ms: i32, isolation: i
                             .with_fetch_offset(offset)
                             .with_current_leader_epoch(-1)
                             .with_log_start_offset(-1)
-                            .with_partition_max_bytes(64 << 10),
+                            .with_partition_max_bytes(partition_max_bytes),
                     ]),
             ]),
     )
@@ -1055,7 +1061,13 @@ impl Consumer {
         let offset = self.lanes[lane].position;
         let key = self.lanes[lane].key.clone();
         let op = ctx.invoke(self.lanes[lane].process, &key, Call::Poll { offset });
-        let request = fetch_request(&key, offset, self.plan.fetch_max_wait_ms, self.isolation);
+        let request = fetch_request(
+            &key,
+            offset,
+            self.plan.fetch_max_wait_ms,
+            self.isolation,
+            CONSUMER_READ_BYTES,
+        );
         let timeout = self.plan.request_timeout_ns + self.plan.fetch_max_wait_ms as u64 * MS;
         let correlation = ctx.send(request, FETCH_VERSION, Some(timeout));
         self.pending = Some(ConsumerPending::Poll {
@@ -1147,28 +1159,45 @@ struct FinalLane {
     target: Option<i64>,
     position: i64,
     done: bool,
+    pending: Option<FinalPending>,
 }
 
 enum FinalPending {
     Target {
         correlation: u64,
-        lane: usize,
     },
     Poll {
         correlation: u64,
-        lane: usize,
         op: usize,
         offset: i64,
     },
 }
 
+impl FinalPending {
+    fn correlation(&self) -> u64 {
+        match self {
+            FinalPending::Target { correlation } | FinalPending::Poll { correlation, .. } => {
+                *correlation
+            }
+        }
+    }
+}
+
 /// Reads every partition from offset 0 up to its high watermark once every other
 /// client has finished: the history's final reads, so that every acknowledged record
-/// must be seen.
+/// must be seen. The partitions are read side by side, one request in flight each,
+/// with large fetches: a busy seed leaves tens of thousands of records per partition,
+/// and the liveness bound is about the broker, not about a slow reader.
 pub struct FinalReader {
     lanes: Vec<FinalLane>,
-    pending: Option<FinalPending>,
 }
+
+/// Bytes a consumer's poll asks for per partition (small: many polls, many chances to
+/// see a fault).
+const CONSUMER_READ_BYTES: i32 = 64 << 10;
+
+/// Bytes a final read asks for per partition.
+const FINAL_READ_BYTES: i32 = 1 << 20;
 
 impl FinalReader {
     /// A final reader of every partition of the plan.
@@ -1182,62 +1211,61 @@ impl FinalReader {
                 target: None,
                 position: 0,
                 done: false,
+                pending: None,
             })
             .collect();
-        FinalReader {
-            lanes,
-            pending: None,
-        }
+        FinalReader { lanes }
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
-        if ctx.shared.phase != Phase::FinalRead || self.pending.is_some() {
+        if ctx.shared.phase != Phase::FinalRead {
             return;
         }
-        let Some(lane) = self.lanes.iter().position(|l| !l.done) else {
-            return;
-        };
-        let state = &mut self.lanes[lane];
-        match state.target {
-            None => {
-                let request = list_offsets_request(&state.key, -1);
-                let correlation = ctx.send(request, LIST_OFFSETS_VERSION, Some(1_000 * MS));
-                self.pending = Some(FinalPending::Target { correlation, lane });
+        for state in &mut self.lanes {
+            if state.done || state.pending.is_some() {
+                continue;
             }
-            Some(target) if state.position >= target => {
-                state.done = true;
-                ctx.wake_at(ctx.now);
-            }
-            Some(_) => {
-                let offset = state.position;
-                let key = state.key.clone();
-                let op = ctx.invoke(state.process, &key, Call::Poll { offset });
-                let request = fetch_request(&key, offset, 100, 0);
-                let correlation = ctx.send(request, FETCH_VERSION, Some(1_000 * MS));
-                self.pending = Some(FinalPending::Poll {
-                    correlation,
-                    lane,
-                    op,
-                    offset,
-                });
+            match state.target {
+                None => {
+                    let request = list_offsets_request(&state.key, -1);
+                    let correlation = ctx.send(request, LIST_OFFSETS_VERSION, Some(1_000 * MS));
+                    state.pending = Some(FinalPending::Target { correlation });
+                }
+                Some(target) if state.position >= target => {
+                    state.done = true;
+                    ctx.wake_at(ctx.now);
+                }
+                Some(_) => {
+                    let offset = state.position;
+                    let key = state.key.clone();
+                    let op = ctx.invoke(state.process, &key, Call::Poll { offset });
+                    let request = fetch_request(&key, offset, 100, 0, FINAL_READ_BYTES);
+                    let correlation = ctx.send(request, FETCH_VERSION, Some(1_000 * MS));
+                    state.pending = Some(FinalPending::Poll {
+                        correlation,
+                        op,
+                        offset,
+                    });
+                }
             }
         }
     }
 
-    fn pending_correlation(&self) -> Option<u64> {
-        match self.pending.as_ref()? {
-            FinalPending::Target { correlation, .. } | FinalPending::Poll { correlation, .. } => {
-                Some(*correlation)
-            }
-        }
+    /// The lane waiting for `correlation`, if any.
+    fn lane_of(&self, correlation: u64) -> Option<usize> {
+        self.lanes.iter().position(|lane| {
+            lane.pending
+                .as_ref()
+                .is_some_and(|pending| pending.correlation() == correlation)
+        })
     }
 
     fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
-        if self.pending_correlation() != Some(correlation) {
+        let Some(lane) = self.lane_of(correlation) else {
             return;
-        }
-        match self.pending.take().expect("checked") {
-            FinalPending::Target { lane, .. } => {
+        };
+        match self.lanes[lane].pending.take().expect("checked") {
+            FinalPending::Target { .. } => {
                 if let Some((code::NONE, offset)) = list_offsets_partition(response) {
                     self.lanes[lane].target = Some(offset);
                     ctx.wake_at(ctx.now);
@@ -1246,9 +1274,7 @@ impl FinalReader {
                     ctx.wake_at(at);
                 }
             }
-            FinalPending::Poll {
-                lane, op, offset, ..
-            } => {
+            FinalPending::Poll { op, offset, .. } => {
                 let (error, _, records) =
                     fetch_partition(response).expect("a fetch answered with a fetch response");
                 let polled = if error == code::NONE {
@@ -1285,10 +1311,10 @@ impl FinalReader {
     }
 
     fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
-        if self.pending_correlation() != Some(correlation) {
+        let Some(lane) = self.lane_of(correlation) else {
             return;
-        }
-        if let Some(FinalPending::Poll { op, .. }) = self.pending.take() {
+        };
+        if let Some(FinalPending::Poll { op, .. }) = self.lanes[lane].pending.take() {
             ctx.complete(op, Outcome::Indefinite("final read timed out".into()));
         }
         let at = ctx.backoff();
