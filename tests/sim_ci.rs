@@ -41,12 +41,7 @@ fn two_hundred_seeds_across_fault_classes_pass() {
                 "odradek sim --seed {seed} {}  -> {}: {}",
                 options.to_flags(),
                 verdict.kind(),
-                verdict
-                    .message()
-                    .unwrap_or_default()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
+                verdict.headline()
             ));
         }
     }

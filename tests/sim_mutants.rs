@@ -37,13 +37,7 @@ fn detect(name: &str, broken: &Options, healthy: &Options) -> (u64, Verdict) {
             "{name}: caught at seed {seed} ({} seeds): {}: {}",
             seed + 1,
             report.verdict.kind(),
-            report
-                .verdict
-                .message()
-                .unwrap_or_default()
-                .lines()
-                .next()
-                .unwrap_or_default()
+            report.verdict.headline()
         );
         return (seed, report.verdict);
     }

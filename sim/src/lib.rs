@@ -214,6 +214,13 @@ impl Verdict {
         }
     }
 
+    /// The first line of the message (empty for a pass): what a summary line shows.
+    pub fn headline(&self) -> &str {
+        self.message()
+            .and_then(|message| message.lines().next())
+            .unwrap_or_default()
+    }
+
     /// Whether the run passed.
     pub fn is_pass(&self) -> bool {
         *self == Verdict::Pass

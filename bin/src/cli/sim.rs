@@ -268,13 +268,7 @@ fn shrink(report: &RunReport, options: &Options, runs_max: u32) {
         shrunk.after,
         shrunk.runs,
         shrunk.verdict.kind(),
-        shrunk
-            .verdict
-            .message()
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default()
+        shrunk.verdict.headline()
     );
     println!("shrunk trace-hash: {:016x}", shrunk.trace_hash);
     println!("shrunk: {}", rerun_command(report.seed, &shrunk.options));
