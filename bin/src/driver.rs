@@ -165,6 +165,14 @@ impl NodeIo for ProdIo {
             None => tracing::error!("node answered {id:?}, which is not waiting for a response"),
         }
     }
+
+    fn send(&mut self, to: i32, message: odradek_replication::peer::PeerMessage) {
+        // The peer transport is being built (issue 4); a single node has no peers.
+        tracing::debug!(
+            "no transport to broker {to}: {} raft messages dropped",
+            message.raft.len()
+        );
+    }
 }
 
 impl Io for ProdIo {
@@ -368,6 +376,7 @@ mod tests {
                         ResponseKind::CreateTopics(CreateTopicsResponse::default()),
                     );
                 }
+                Event::Peer { .. } => unreachable!("no peers in this test"),
             }
         }
         fn shutdown(&mut self, _io: &mut ProdIo) {

@@ -14,6 +14,7 @@
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
 //!   a pure state machine not yet wired into the node.
+//! - [`peer`]: the bundles brokers send each other.
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
 //!
@@ -27,6 +28,7 @@ mod fetch;
 mod list_offsets;
 pub mod metadata;
 pub mod node;
+pub mod peer;
 mod produce;
 pub mod raft;
 pub mod topics;

@@ -26,6 +26,7 @@ use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, Io
 use odradek_log::partition::{LogConfig, LogError, PartitionLog};
 
 use crate::metadata::{Applied, ClusterState, MetadataError, MetadataLog, MetadataRecord};
+use crate::peer::{BrokerId, PeerMessage};
 use crate::topics::{Topic, partition_dir};
 
 /// Identifies one client request; allocated by the driver, unique for the node's life.
@@ -60,6 +61,13 @@ pub enum Event {
     Timer(TimerId),
     /// An asynchronous disk operation completed.
     Disk(DiskCompletion),
+    /// Another broker of the cluster sent a bundle.
+    Peer {
+        /// The sender's `node.id`, as the transport authenticated it.
+        from: BrokerId,
+        /// The bundle.
+        message: PeerMessage,
+    },
 }
 
 /// The seam as the node sees it: [`Io`] plus the way back to clients.
@@ -67,6 +75,10 @@ pub trait NodeIo: Io {
     /// Delivers the response to request `id`. Called exactly once per client request,
     /// except a Produce with `acks=0`, which is never answered (Kafka's rule).
     fn respond(&mut self, id: RequestId, response: ResponseKind);
+
+    /// Sends `message` to broker `to`, best effort: it may be lost, delayed, duplicated
+    /// or reordered, and nothing says so. Sending to an unknown broker drops it.
+    fn send(&mut self, to: BrokerId, message: PeerMessage);
 }
 
 /// The node's configuration. Field names follow Kafka's broker config keys.
@@ -91,6 +103,15 @@ pub struct NodeConfig {
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: i64,
+    /// The metadata quorum's voters (`controller.quorum.voters`), this node included.
+    /// Every voter is also a broker that hosts replicas. Empty means a single-node
+    /// cluster of this node alone.
+    pub voters: Vec<BrokerId>,
+    /// How often the node ticks every Raft group it is in.
+    pub raft_tick_ms: i64,
+    /// Raft's election timeout, in ticks: a follower that hears no leader for a random
+    /// time in `[T, 2T)` ticks starts an election.
+    pub election_timeout_ticks: u64,
 }
 
 impl Default for NodeConfig {
@@ -105,6 +126,9 @@ impl Default for NodeConfig {
             min_insync_replicas: 1,
             log: LogConfig::default(),
             retention_check_interval_ms: 300_000,
+            voters: Vec::new(),
+            raft_tick_ms: 100,
+            election_timeout_ticks: 10,
         }
     }
 }
@@ -352,6 +376,14 @@ impl Node {
             Event::Client { id, request } => self.handle_request(io, id, request),
             Event::Timer(timer) => self.handle_timer(io, timer),
             Event::Disk(completion) => self.handle_disk(io, completion),
+            // Replication is being wired in (issue 4); until then a single node has no
+            // peers and a bundle is dropped.
+            Event::Peer { from, message } => {
+                tracing::debug!(
+                    "bundle from broker {from} dropped: {} raft messages",
+                    message.raft.len()
+                );
+            }
         }
         self.check_invariants();
     }

@@ -22,6 +22,7 @@ use odradek_log::batch::build_batch;
 use odradek_log::io::{Disk, DiskError, Duration, Instant, Io, TimerId};
 use odradek_log::mem_disk::MemDisk;
 use odradek_replication::error::ErrorCode;
+use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
 
 /// The seam over a `MemDisk`, with a hand-moved clock.
@@ -83,6 +84,9 @@ impl NodeIo for TestIo {
             "request {id:?} answered twice"
         );
         self.responses.push((id, response));
+    }
+    fn send(&mut self, to: BrokerId, message: PeerMessage) {
+        panic!("a single node sent {message:?} to broker {to}");
     }
 }
 

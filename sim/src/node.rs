@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::{Instant, Io, TimerId};
+use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Node, NodeIo, RequestId};
 
 use crate::clock::NodeClock;
@@ -82,6 +83,8 @@ pub struct SimIo {
     pub timers: Vec<(Instant, TimerId)>,
     /// Responses given since the world last looked.
     pub responses: Vec<(RequestId, ResponseKind)>,
+    /// Bundles the node sent to other brokers, in order.
+    pub sent: Vec<(BrokerId, PeerMessage)>,
 }
 
 odradek_log::forward_disk!(SimIo => disk);
@@ -96,6 +99,7 @@ impl SimIo {
             buggify,
             timers: Vec::new(),
             responses: Vec::new(),
+            sent: Vec::new(),
         }
     }
 }
@@ -125,6 +129,10 @@ impl Io for SimIo {
 impl NodeIo for SimIo {
     fn respond(&mut self, id: RequestId, response: ResponseKind) {
         self.responses.push((id, response));
+    }
+
+    fn send(&mut self, to: BrokerId, message: PeerMessage) {
+        self.sent.push((to, message));
     }
 }
 

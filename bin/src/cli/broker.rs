@@ -107,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         min_insync_replicas: config.min_insync_replicas,
         log: config.log.clone(),
         retention_check_interval_ms: config.retention_check_interval_ms,
+        ..NodeConfig::default()
     };
 
     let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
