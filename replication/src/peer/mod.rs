@@ -16,9 +16,15 @@
 //! Delivery is best effort: a bundle may be lost, delayed or (in the simulator)
 //! duplicated or reordered; every protocol that rides on it tolerates that. Bundles on
 //! one connection arrive in order in production, but nothing depends on it.
+//!
+//! On the network a bundle travels in Odradek's own binary format (not Kafka's):
+//! [`PeerMessage::encode`] and [`PeerMessage::decode`], described in `peer/codec.rs`.
 
 use crate::node::TopicPartition;
 use crate::raft::Message;
+
+mod codec;
+pub use codec::*;
 
 /// A broker's `node.id`. Raft's `NodeId` is the same number as a `u32`.
 pub type BrokerId = i32;
