@@ -14,6 +14,8 @@
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
 //!   a pure state machine not yet wired into the node.
+//! - [`group`]: the consumer-group coordinator (Kafka's classic group protocol and
+//!   committed offsets in `__consumer_offsets`), a pure state machine not yet wired in.
 //! - [`peer`]: the bundles brokers send each other.
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
@@ -25,6 +27,7 @@
 mod admin;
 pub mod error;
 mod fetch;
+pub mod group;
 mod list_offsets;
 pub mod metadata;
 pub mod node;
