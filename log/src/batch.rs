@@ -362,6 +362,70 @@ pub fn build_batch_with_keys<'a>(
     producer: Option<(i64, i16, i32)>,
     records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
 ) -> Vec<u8> {
+    encode_batch(0, base_timestamp, producer, records)
+}
+
+/// Kafka's control record type of a leader-change marker (`ControlRecordType.LEADER_CHANGE`;
+/// 0 and 1 are the transaction markers ABORT and COMMIT).
+pub const CONTROL_TYPE_LEADER_CHANGE: i16 = 2;
+
+/// Builds the leader-change control batch a new leader writes as the first entry of its
+/// epoch (Raft's no-op entry; Kafka's KRaft writes the same record), at `base_offset`
+/// with `partition_leader_epoch = leader_epoch`.
+///
+/// The batch is a control batch (attribute bit 0x20) that is not transactional, with
+/// producer id, producer epoch and base sequence all -1, holding one control record:
+///
+/// ```text
+/// key   (4 bytes):  version i16 = 0, type i16 = 2 (LEADER_CHANGE)
+/// value (9 bytes):  Kafka's LeaderChangeMessage v0, a "flexible" message, exactly as
+///                   Kafka writes it (no version prefix of its own):
+///                   Version i16 = 0, LeaderId i32,
+///                   Voters: compact array, empty (unsigned varint 1),
+///                   GrantingVoters: compact array, empty (unsigned varint 1),
+///                   tagged fields: none (unsigned varint 0)
+/// ```
+///
+/// Consumers skip control batches and move past them, whatever their control type:
+/// librdkafka (`rdkafka_msgset_reader.c`) logs "Unsupported ctrl message type ...:
+/// ignoring" and still stores the offset past it; kafka-python and aiokafka
+/// (`consumer/fetcher.py`) skip every control batch in both isolation levels and set
+/// their next fetch offset to the batch's next offset. librdkafka insists on a key of
+/// exactly 4 bytes and aiokafka unpacks the key of any control batch it sees under
+/// `read_committed`, hence the exact key above.
+pub fn build_leader_change_batch(
+    base_offset: i64,
+    leader_epoch: i32,
+    leader_id: i32,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&CONTROL_TYPE_LEADER_CHANGE.to_be_bytes());
+    let mut value = Vec::with_capacity(9);
+    value.extend_from_slice(&0i16.to_be_bytes()); // LeaderChangeMessage.Version
+    value.extend_from_slice(&leader_id.to_be_bytes());
+    value.push(1); // Voters: compact array of length 0 (length + 1)
+    value.push(1); // GrantingVoters: likewise
+    value.push(0); // no tagged fields
+    let mut batch = encode_batch(
+        CONTROL_BIT,
+        timestamp_ms,
+        None,
+        [(Some(key.as_slice()), value.as_slice())],
+    );
+    assign(&mut batch, base_offset, leader_epoch);
+    batch
+}
+
+/// Encodes a v2 batch of `records` with the given attribute bits, base offset 0 and
+/// partition leader epoch -1 (the broker assigns both).
+fn encode_batch<'a>(
+    attributes: i16,
+    base_timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+    records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
+) -> Vec<u8> {
     let mut body = Vec::new();
     let mut count: i32 = 0;
     for (key, value) in records {
@@ -392,7 +456,7 @@ pub fn build_batch_with_keys<'a>(
     batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
     batch.push(MAGIC_V2 as u8);
     batch.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
-    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    batch.extend_from_slice(&attributes.to_be_bytes());
     batch.extend_from_slice(&(count - 1).to_be_bytes());
     batch.extend_from_slice(&base_timestamp.to_be_bytes());
     batch.extend_from_slice(&base_timestamp.to_be_bytes());
@@ -463,6 +527,70 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// Reads a zig-zag varint; returns it and the position after it.
+    fn get_varlong(bytes: &[u8], mut at: usize) -> (i64, usize) {
+        let mut raw = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = bytes[at];
+            at += 1;
+            raw |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        (((raw >> 1) as i64) ^ -((raw & 1) as i64), at)
+    }
+
+    #[test]
+    fn leader_change_batch_is_a_valid_non_transactional_control_batch() {
+        let batch = build_leader_change_batch(42, 7, 3, 1_700_000_000_000);
+        let header = validate(&batch, 1 << 20).expect("valid, CRC included");
+        assert_eq!(header.base_offset, 42);
+        assert_eq!(header.partition_leader_epoch, 7);
+        assert!(header.is_control());
+        assert!(!header.is_transactional());
+        assert_eq!(header.compression(), Some(Compression::None));
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (-1, -1, -1)
+        );
+        assert_eq!((header.record_count, header.last_offset_delta), (1, 0));
+        assert_eq!(header.next_offset(), 43);
+        assert_eq!(header.max_timestamp, 1_700_000_000_000);
+
+        // The one record: length, attributes, timestamp delta, offset delta, key,
+        // value, header count.
+        let (length, at) = get_varlong(&batch, BATCH_HEADER_BYTES);
+        assert_eq!(
+            at + length as usize,
+            batch.len(),
+            "one record fills the batch"
+        );
+        assert_eq!(batch[at], 0, "record attributes");
+        let (timestamp_delta, at) = get_varlong(&batch, at + 1);
+        let (offset_delta, at) = get_varlong(&batch, at);
+        assert_eq!((timestamp_delta, offset_delta), (0, 0));
+        let (key_length, at) = get_varlong(&batch, at);
+        assert_eq!(key_length, 4, "librdkafka wants exactly version and type");
+        assert_eq!(
+            &batch[at..at + 4],
+            &[0, 0, 0, 2],
+            "version 0, LEADER_CHANGE"
+        );
+        let (value_length, at) = get_varlong(&batch, at + 4);
+        let value = &batch[at..at + value_length as usize];
+        assert_eq!(value, &[0, 0, 0, 0, 0, 3, 1, 1, 0]);
+        let (header_count, at) = get_varlong(&batch, at + value_length as usize);
+        assert_eq!(header_count, 0);
+        assert_eq!(at, batch.len());
     }
 
     #[test]
