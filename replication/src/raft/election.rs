@@ -176,17 +176,24 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         }
         let epoch = self.hard_state.leader_epoch;
         let epoch_start_offset = log.end_offset();
-        if let Err(error) = log.append_leader_marker(epoch) {
-            self.fail_storage(error);
-            self.become_follower(epoch, None);
-            return;
+        // The marker exists to commit entries of older epochs (Figure 8). A group of
+        // one voter needs none: it commits whatever it holds durably, since no other
+        // member can ever lead with a different log. Skipping it there keeps the
+        // offsets of a partition with one replica free of gaps across restarts.
+        let marker = self.voters.len() > 1;
+        if marker {
+            if let Err(error) = log.append_leader_marker(epoch) {
+                self.fail_storage(error);
+                self.become_follower(epoch, None);
+                return;
+            }
+            assert!(
+                log.end_offset() > epoch_start_offset,
+                "the leader marker takes an offset"
+            );
+            assert_eq!(log.epoch_at(epoch_start_offset), Some(epoch));
         }
-        assert!(
-            log.end_offset() > epoch_start_offset,
-            "the leader marker takes an offset"
-        );
-        assert_eq!(log.epoch_at(epoch_start_offset), Some(epoch));
-        tracing::debug!(group = ?self.group, node = self.id, epoch, epoch_start_offset, "raft: leader");
+        tracing::debug!(group = ?self.group, node = self.id, epoch, epoch_start_offset, marker, "raft: leader");
         self.sync_log = true;
         let now = self.now_tick;
         let followers = self
@@ -197,6 +204,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             .collect();
         self.role = RoleState::Leader(LeaderState {
             epoch_start_offset,
+            marker,
             elected_tick: now,
             heartbeat_elapsed_ticks: 0,
             followers,

@@ -305,6 +305,10 @@ struct LeaderState {
     /// The offset of this epoch's marker: the epoch's first entry. Only offsets past it
     /// can become the high watermark by counting (Raft §5.4.2).
     epoch_start_offset: i64,
+    /// Whether a marker was written at `epoch_start_offset`. Without one (an empty log,
+    /// or a single voter) nothing of an older epoch waits to be committed, and the
+    /// high watermark may advance as soon as a quorum holds offsets durably.
+    marker: bool,
     /// When this member became leader (check-quorum waits a full timeout first).
     elected_tick: u64,
     heartbeat_elapsed_ticks: u64,
@@ -523,6 +527,18 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         in_sync
     }
 
+    /// Starts an election now instead of waiting for the election timeout: for a
+    /// group of one voter (which would otherwise sit leaderless for a timeout after
+    /// every start), and for a partition's preferred replica when the partition is
+    /// created. A member that leads already, or whose log failed, does nothing. The
+    /// usual pre-vote comes first, so a healthy leader elsewhere is not disturbed.
+    pub fn campaign(&mut self, log: &mut impl RaftLog) {
+        if !matches!(self.role, RoleState::Leader(_)) {
+            self.start_pre_vote(log);
+        }
+        self.check_invariants(log);
+    }
+
     /// One tick of the owner's timer: elections time out, leaders heartbeat, resend
     /// and check their quorum.
     pub fn tick(&mut self, log: &mut impl RaftLog) {
@@ -699,7 +715,11 @@ impl<G: Clone + fmt::Debug> Raft<G> {
                 assert_eq!(self.hard_state.voted_for, Some(self.id));
                 assert!(self.persisted_hard_state.covers(&self.hard_state));
                 assert_eq!(leader.followers.len(), self.voters.len() - 1);
-                assert!(leader.epoch_start_offset < end_offset);
+                if leader.marker {
+                    assert!(leader.epoch_start_offset < end_offset);
+                } else {
+                    assert!(leader.epoch_start_offset <= end_offset);
+                }
                 for (node_id, progress) in &leader.followers {
                     assert!(self.voters.contains(node_id));
                     assert!(progress.match_offset <= end_offset);

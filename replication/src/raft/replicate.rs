@@ -560,7 +560,8 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             .collect();
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matches[quorum - 1];
-        if candidate > self.high_watermark && candidate > leader.epoch_start_offset {
+        let past_marker = !leader.marker || candidate > leader.epoch_start_offset;
+        if candidate > self.high_watermark && past_marker {
             assert!(candidate <= log.end_offset());
             self.high_watermark = candidate;
         }

@@ -350,17 +350,30 @@ fn a_one_voter_group_leads_once_its_own_vote_is_durable() {
     assert_eq!(persisted, hard_state(1, Some(1)));
     solo.raft.on_hard_state_persisted(&mut solo.log, persisted);
     assert_eq!(solo.raft.role(), Role::Leader);
-    assert_eq!(solo.log.current.entries.len(), 1, "the leader marker");
-    solo.settle();
-    assert_eq!(solo.raft.high_watermark(), 1, "committed once durable");
+    assert_eq!(
+        solo.log.current.entries.len(),
+        0,
+        "one voter writes no leader marker"
+    );
     let proposed = solo
         .raft
         .propose(&mut solo.log, 3, Bytes::from_static(b"abc"))
         .expect("leads");
-    assert_eq!((proposed.base_offset, proposed.last_offset), (1, 3));
-    assert_eq!(solo.raft.high_watermark(), 1, "not durable yet");
+    assert_eq!((proposed.base_offset, proposed.last_offset), (0, 2));
+    assert_eq!(solo.raft.high_watermark(), 0, "not durable yet");
     solo.settle();
-    assert_eq!(solo.raft.high_watermark(), 4);
+    assert_eq!(solo.raft.high_watermark(), 3, "committed once durable");
+}
+
+#[test]
+fn a_one_voter_group_campaigns_at_once_when_asked() {
+    let mut solo = Member::new(1, &[1], MemLog::new(), hard_state(4, None));
+    solo.raft.campaign(&mut solo.log);
+    let ready = solo.raft.take_ready();
+    let persisted = ready.hard_state.expect("its vote");
+    assert_eq!(persisted, hard_state(5, Some(1)));
+    solo.raft.on_hard_state_persisted(&mut solo.log, persisted);
+    assert_eq!(solo.raft.role(), Role::Leader, "no tick needed");
 }
 
 // --------------------------------------------------------- pre-vote, stickiness
