@@ -1,7 +1,8 @@
 //! `PartitionLog`: one partition's crash-safe segmented log.
 //!
 //! ```text
-//!  append ──► validate, sequence check ──► write at end of active segment (page cache)
+//!  append ──► validate, sequence check ──┬─► write at end of active segment (page cache)
+//!  append_replicated ──► validate ───────┘   (a follower: offsets and epoch as its leader's)
 //!                                                 │
 //!  start_sync ──► Disk::sync(dirty segments) + sync_dir ──► IoIds ──► caller waits
 //!                                                                        │
@@ -283,6 +284,9 @@ struct Segment {
     max_timestamp: Option<(i64, i64)>,
     /// Wall clock time of the first append, for `segment.ms`.
     first_append_ms: Option<i64>,
+    /// `partition_leader_epoch` of the last batch, `None` while empty: what retention
+    /// persists as the epoch before the new log start when it deletes the segment.
+    last_epoch: Option<i32>,
     state: SealState,
     /// Written (or truncated) since the last sync round started.
     dirty: bool,
@@ -300,6 +304,7 @@ impl Segment {
             bytes_since_index_entry: 0,
             max_timestamp: None,
             first_append_ms: None,
+            last_epoch: None,
             state: SealState::Active,
             dirty: false,
         }
@@ -337,6 +342,7 @@ impl Segment {
         self.bytes_since_index_entry += size;
         self.size_bytes += size;
         self.next_offset = header.next_offset();
+        self.last_epoch = Some(header.partition_leader_epoch);
     }
 
     /// Where to start scanning for `offset`: the last index entry at or before it.
@@ -400,6 +406,9 @@ pub struct PartitionLog {
     /// Sorted by base offset, contiguous; the last one is the active segment.
     segments: Vec<Segment>,
     log_start_offset: i64,
+    /// The `partition_leader_epoch` of the batch just below `log_start_offset`, when it is
+    /// known: see [`PartitionLog::epoch_before_start`].
+    epoch_before_start: Option<i32>,
     durable_offset: i64,
     failure: Option<DiskError>,
     producers: ProducerStates,
@@ -434,6 +443,7 @@ impl PartitionLog {
             config,
             segments: Vec::new(),
             log_start_offset: 0,
+            epoch_before_start: None,
             durable_offset: 0,
             failure: None,
             producers: ProducerStates::default(),
@@ -481,6 +491,19 @@ impl PartitionLog {
     /// segment files were synced and the completions arrived `Ok`.
     pub fn durable_offset(&self) -> i64 {
         self.durable_offset
+    }
+
+    /// The `partition_leader_epoch` of the batch just below the log start, if the log
+    /// knows it; `None` at log start 0 (nothing is below).
+    ///
+    /// A replica needs it (Raft's "last included term"): followers are matched against
+    /// the epoch of the entry before the first one sent, and an emptied log still has to
+    /// say how up to date it is. No batch header is left to scan for it once retention
+    /// or [`PartitionLog::reset`] moved the log start, so the log persists it beside the
+    /// log start offset (`leader-epoch.checkpoint`), written before the log start moves.
+    /// `None` also if that file was lost or damaged.
+    pub fn epoch_before_start(&self) -> Option<i32> {
+        self.epoch_before_start
     }
 
     /// `Some` once a sync failed: the log then refuses appends and reads until reopened.
@@ -553,7 +576,61 @@ impl PartitionLog {
                 }
             }
         }
-        let size = header.size_bytes();
+        self.make_room(disk, header.size_bytes(), now_ms)?;
+        let base_offset = self.log_end_offset();
+        batch::assign(batch, base_offset, leader_epoch);
+        let header = BatchHeader {
+            base_offset,
+            partition_leader_epoch: leader_epoch,
+            ..header
+        };
+        self.write_at_end(disk, batch, &header, now_ms)?;
+        Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+        })
+    }
+
+    /// A follower's append: `batch` is a whole batch its leader already wrote, carrying
+    /// its base offset and partition leader epoch, and it must start at
+    /// `log_end_offset()`. Framing and CRC are checked (not `max.message.bytes`: the
+    /// leader took the batch, and a follower that refused it could never catch up); the
+    /// idempotent-producer checks are not (the follower copies the leader, duplicates
+    /// and all), but the producer state is recorded, so a follower that becomes leader
+    /// deduplicates retries as its predecessor would have. Rolls, writes and indexes
+    /// exactly like [`PartitionLog::append`]. Not durable until a sync round covering
+    /// it completes.
+    pub fn append_replicated(
+        &mut self,
+        disk: &mut impl Disk,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
+        if self.failure.is_some() {
+            return Err(AppendError::Failed);
+        }
+        let header = batch::validate(batch, u32::MAX).map_err(AppendError::Batch)?;
+        if header.base_offset != self.log_end_offset() {
+            // No variant of its own: `AppendError` is matched exhaustively by the Kafka
+            // error mapping, and a follower's caller checks the offset before (this is
+            // the backstop that keeps a gap or an overlap out of the log).
+            return Err(AppendError::Batch(BatchError::InvalidHeader {
+                reason: "a replicated batch must start at the log end offset",
+            }));
+        }
+        self.make_room(disk, header.size_bytes(), now_ms)?;
+        self.write_at_end(disk, batch, &header, now_ms)
+    }
+
+    /// Rolls the active segment first if a batch of `size` bytes would overflow
+    /// `segment.bytes` or `segment.ms` elapsed (an empty segment is never rolled).
+    fn make_room(
+        &mut self,
+        disk: &mut impl Disk,
+        size: u64,
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
         let active = self.active();
         let full = active.size_bytes + size > self.config.segment_bytes_effective();
         let old = active
@@ -562,13 +639,21 @@ impl PartitionLog {
         if !active.is_empty() && (full || old) {
             self.roll(disk).map_err(AppendError::Disk)?;
         }
-        let base_offset = self.log_end_offset();
-        batch::assign(batch, base_offset, leader_epoch);
-        let header = BatchHeader {
-            base_offset,
-            partition_leader_epoch: leader_epoch,
-            ..header
-        };
+        Ok(())
+    }
+
+    /// Writes a checked batch whose `header` (offsets assigned) starts at the log end
+    /// offset at the end of the active segment, indexes it and records its producer.
+    /// On a disk error the log is unchanged (or offline).
+    fn write_at_end(
+        &mut self,
+        disk: &mut impl Disk,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
+        assert_eq!(header.base_offset, self.log_end_offset());
+        assert_eq!(header.size_bytes(), batch.len() as u64);
         let index = self.segments.len() - 1;
         let file = self.segment_file(disk, index).map_err(AppendError::Disk)?;
         let position = self.segments[index].size_bytes;
@@ -584,15 +669,11 @@ impl PartitionLog {
         }
         let interval = self.config.index_interval_bytes;
         let segment = &mut self.segments[index];
-        segment.add_batch(position, &header, interval);
+        segment.add_batch(position, header, interval);
         segment.first_append_ms.get_or_insert(now_ms);
         segment.dirty = true;
-        self.producers.record(&header);
-        Ok(AppendOutcome::Appended {
-            base_offset,
-            last_offset: header.last_offset(),
-            max_timestamp: header.max_timestamp,
-        })
+        self.producers.record(header);
+        Ok(())
     }
 
     /// Group commit: if appended bytes are not durable (or rolled segments wait for
@@ -960,11 +1041,24 @@ impl PartitionLog {
     /// Time-based roll (`segment.ms`) and retention (`retention.ms` by each segment's
     /// largest timestamp, `retention.bytes` by total size). Deletes whole segments,
     /// never the active one and never one holding offsets `>= durable_offset`; persists
-    /// the new `log_start_offset` before deleting any file.
+    /// the epoch before the new log start ([`PartitionLog::epoch_before_start`]) and the
+    /// new `log_start_offset` before deleting any file.
     pub fn maintain(
         &mut self,
         disk: &mut impl Disk,
         now_ms: i64,
+    ) -> Result<MaintenanceReport, LogError> {
+        self.maintain_below(disk, now_ms, i64::MAX)
+    }
+
+    /// [`PartitionLog::maintain`] that also never deletes a segment holding an offset
+    /// `>= offset_max`. A replicated partition passes its high watermark: only committed
+    /// offsets may go (Kafka's retention stops at the high watermark too).
+    pub fn maintain_below(
+        &mut self,
+        disk: &mut impl Disk,
+        now_ms: i64,
+        offset_max: i64,
     ) -> Result<MaintenanceReport, LogError> {
         if self.failure.is_some() {
             return Err(LogError::Failed);
@@ -984,8 +1078,9 @@ impl PartitionLog {
         }
         let mut total_bytes = self.size_bytes();
         let mut delete_count = 0;
+        let deletable_end = self.durable_offset.min(offset_max);
         for segment in &self.segments[..self.segments.len() - 1] {
-            if segment.next_offset > self.durable_offset {
+            if segment.next_offset > deletable_end {
                 break;
             }
             let by_time = self.config.retention_ms >= 0
@@ -1005,8 +1100,17 @@ impl PartitionLog {
         }
         let new_start = self.segments[delete_count].base_offset;
         assert!(new_start > self.log_start_offset);
+        // Before the log start moves: once it has, no header is left to tell the epoch.
+        let epoch_before_new_start = self.segments[..delete_count]
+            .iter()
+            .rev()
+            .find_map(|segment| segment.last_epoch);
+        if let Some(epoch) = epoch_before_new_start {
+            self.write_epoch_checkpoint(disk, new_start, epoch)?;
+        }
         write_checkpoint(disk, &self.dir, new_start)?;
         self.log_start_offset = new_start;
+        self.epoch_before_start = epoch_before_new_start;
         for segment in self.segments.drain(..delete_count).collect::<Vec<_>>() {
             report.segments_deleted += 1;
             report.bytes_deleted += segment.size_bytes;
@@ -1024,6 +1128,8 @@ impl PartitionLog {
     /// Removes every batch at or after `offset` (a follower truncating a divergent
     /// suffix). If `offset` falls inside a batch, that whole batch goes. Durable
     /// before it returns; on a disk error the log goes offline (reopen to recover).
+    /// `durable_offset` drops to the cut at once, and a sync round already in flight
+    /// completes no higher than the cut: it never vouches for bytes appended after.
     pub fn truncate_to(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
         if self.failure.is_some() {
             return Err(LogError::Failed);
@@ -1047,6 +1153,112 @@ impl PartitionLog {
             self.failure = Some(error.clone());
             return Err(LogError::Disk(error));
         }
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// The `(partition_leader_epoch, base_offset)` of every batch whose epoch differs
+    /// from the one before it, oldest first, from a scan of the batch headers of every
+    /// segment (batches a segment keeps below the log start included): the input of a
+    /// replica's leader epoch cache, rebuilt at open. Reads one header per batch, no
+    /// CRCs. A header that does not follow its predecessor is `Corrupt`: a cache built
+    /// from part of the log would answer epoch questions wrongly.
+    pub fn batch_epochs(&mut self, disk: &mut impl Disk) -> Result<Vec<(i32, i64)>, LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        let mut epochs: Vec<(i32, i64)> = Vec::new();
+        let stop = self.scan_headers(disk, &mut |header| {
+            if epochs
+                .last()
+                .is_none_or(|&(epoch, _)| epoch != header.partition_leader_epoch)
+            {
+                epochs.push((header.partition_leader_epoch, header.base_offset));
+            }
+        })?;
+        if let Some((offset, reason)) = stop {
+            return Err(LogError::Corrupt { offset, reason });
+        }
+        Ok(epochs)
+    }
+
+    /// Drops every segment and starts the log empty at `start_offset` (a new, empty
+    /// active segment based there), remembering `epoch_before_start` as the epoch of the
+    /// batch below it ([`PartitionLog::epoch_before_start`]). A follower does this when
+    /// its log cannot meet its leader's above the leader's log start. `start_offset`
+    /// may not be below the log start. Durable before it returns (blocking syncs: rare).
+    ///
+    /// Crash safety: it first cuts the batch holding `start_offset - 1` and everything
+    /// after it (durably, like [`PartitionLog::truncate_to`]), then persists the epoch,
+    /// then the log start offset, then removes the files. A crash leaves either that
+    /// prefix of the old log (none of it at or above `start_offset`) or, once the log
+    /// start offset is durable, the new empty log: recovery deletes what lies below it.
+    /// On a disk error after the cut the log goes offline (reopen to recover).
+    pub fn reset(
+        &mut self,
+        disk: &mut impl Disk,
+        start_offset: i64,
+        epoch_before_start: i32,
+    ) -> Result<(), LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        if start_offset < self.log_start_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: start_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        let cut_from = (start_offset - 1).max(self.log_start_offset);
+        if cut_from < self.log_end_offset() {
+            self.truncate_to(disk, cut_from)?;
+        }
+        assert!(self.log_end_offset() <= start_offset);
+        let result: Result<FileId, DiskError> = (|| {
+            self.write_epoch_checkpoint(disk, start_offset, epoch_before_start)?;
+            write_checkpoint(disk, &self.dir, start_offset)?;
+            // Newest first, as everywhere: a crash in between leaves a prefix.
+            while let Some(segment) = self.segments.pop() {
+                self.close_segment_file(disk, &segment);
+                remove_segment_files(disk, &self.dir, segment.base_offset)?;
+            }
+            let path = join(
+                &self.dir,
+                &segment_file_name(start_offset, SegmentFileKind::Log),
+            );
+            let file = disk.open(&path, OpenMode::CreateNew)?;
+            disk.sync_dir_now(&self.dir)?;
+            Ok(file)
+        })();
+        let file = match result {
+            Ok(file) => file,
+            Err(error) => {
+                // Files are half gone: only recovery can tell what is left. Keep the
+                // segments not removed yet (at least an active one) so that offsets
+                // stay consistent until then.
+                if self.segments.is_empty() {
+                    self.segments.push(Segment::new(self.log_start_offset));
+                }
+                if let Some(last) = self.segments.last_mut() {
+                    last.state = SealState::Active;
+                }
+                self.durable_offset = self.durable_offset.min(self.log_end_offset());
+                self.failure = Some(error.clone());
+                return Err(LogError::Disk(error));
+            }
+        };
+        let mut segment = Segment::new(start_offset);
+        segment.file = Some(file);
+        self.segments = vec![segment];
+        self.open_segments.clear();
+        self.log_start_offset = start_offset;
+        self.epoch_before_start = Some(epoch_before_start);
+        self.durable_offset = start_offset;
+        self.producers = ProducerStates::default();
+        // A round in flight covered files that are gone; its completions are ignored.
+        self.round = None;
+        self.dir_dirty = false;
         self.check_invariants();
         Ok(())
     }
@@ -1397,10 +1609,24 @@ impl PartitionLog {
     /// against either.
     fn rebuild_producers(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
         let mut producers = ProducerStates::default();
+        self.scan_headers(disk, &mut |header| producers.record(header))?;
+        self.producers = producers;
+        Ok(())
+    }
+
+    /// Visits the header of every batch of every segment in offset order, reading
+    /// headers only (no CRCs); each batch must follow the one before. Returns the offset
+    /// at which, and why, the first segment whose scan stopped early stopped.
+    fn scan_headers(
+        &mut self,
+        disk: &mut impl Disk,
+        visit: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<Option<(i64, String)>, DiskError> {
+        let mut first_stop = None;
         for index in 0..self.segments.len() {
             let file = self.segment_file(disk, index)?;
             let segment = &self.segments[index];
-            scan_file(
+            let end = scan_file(
                 disk,
                 file,
                 ScanRange {
@@ -1409,11 +1635,40 @@ impl PartitionLog {
                     expected_offset: Some(segment.base_offset),
                     verify_crc_from: u64::MAX,
                 },
-                &mut |_, header| producers.record(header),
+                &mut |_, header| visit(header),
             )?;
+            if let Some(stop) = end.stop
+                && first_stop.is_none()
+            {
+                first_stop = Some((end.next_offset.unwrap_or(segment.base_offset), stop.reason));
+            }
         }
-        self.producers = producers;
-        Ok(())
+        Ok(first_stop)
+    }
+
+    /// Persists `epoch` as the epoch before `new_start` (see
+    /// [`PartitionLog::epoch_before_start`]), keeping the pair of the current log start
+    /// too: until the log start offset checkpoint names `new_start`, a crash reopens the
+    /// log at the current start, and its pair must still be there.
+    fn write_epoch_checkpoint(
+        &self,
+        disk: &mut impl Disk,
+        new_start: i64,
+        epoch: i32,
+    ) -> Result<(), DiskError> {
+        let mut pairs = Vec::with_capacity(2);
+        if let Some(current) = self.epoch_before_start
+            && self.log_start_offset != new_start
+        {
+            pairs.push((self.log_start_offset, current));
+        }
+        pairs.push((new_start, epoch));
+        write_file_atomically(
+            disk,
+            &self.dir,
+            LEADER_EPOCH_CHECKPOINT,
+            &encode_epoch_checkpoint(&pairs),
+        )
     }
 
     /// Recovery: see `docs/storage.md`.
@@ -1647,6 +1902,10 @@ impl PartitionLog {
         self.segments = segments;
         self.producers = producers;
         self.log_start_offset = log_start_offset;
+        self.epoch_before_start = read_epoch_checkpoint(disk, &self.dir)?
+            .into_iter()
+            .find(|&(start, _)| start == log_start_offset && start > 0)
+            .map(|(_, epoch)| epoch);
         if checkpoint != Some(log_start_offset) {
             write_checkpoint(disk, &self.dir, log_start_offset)?;
         }
@@ -1840,20 +2099,102 @@ fn write_checkpoint(
     dir: &str,
     log_start_offset: i64,
 ) -> Result<(), DiskError> {
-    let temp = join(dir, &format!("{LOG_START_OFFSET_CHECKPOINT}{TEMP_SUFFIX}"));
-    let bytes = encode_checkpoint(log_start_offset);
+    write_file_atomically(
+        disk,
+        dir,
+        LOG_START_OFFSET_CHECKPOINT,
+        &encode_checkpoint(log_start_offset),
+    )
+}
+
+/// Replaces `dir/name` with `bytes` atomically: temp file, sync, rename, directory sync.
+fn write_file_atomically(
+    disk: &mut impl Disk,
+    dir: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), DiskError> {
+    let temp = join(dir, &format!("{name}{TEMP_SUFFIX}"));
     let file = disk.open(&temp, OpenMode::Create)?;
     let result = disk
         .truncate(file, 0)
-        .and_then(|()| disk.write_at(file, 0, &bytes))
+        .and_then(|()| disk.write_at(file, 0, bytes))
         .and_then(|()| disk.sync_now(file));
     disk.close(file);
     if let Err(error) = result {
         let _ = disk.remove_file(&temp);
         return Err(error);
     }
-    disk.rename(&temp, &join(dir, LOG_START_OFFSET_CHECKPOINT))?;
+    disk.rename(&temp, &join(dir, name))?;
     disk.sync_dir_now(dir)
+}
+
+/// File of the epoch before the log start ([`PartitionLog::epoch_before_start`]), in the
+/// partition directory beside `log-start-offset.checkpoint`. Kafka keeps a whole
+/// `leader-epoch-checkpoint` there; Odradek rebuilds the rest of the epochs from the
+/// batch headers and keeps only what no header can tell any more.
+pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch.checkpoint";
+
+/// Magic of the leader epoch checkpoint.
+const EPOCH_CHECKPOINT_MAGIC: [u8; 4] = *b"OXLE";
+/// Version of its format.
+const EPOCH_CHECKPOINT_VERSION: u16 = 1;
+/// Pairs it holds at most: the current log start's and the next one's.
+const EPOCH_CHECKPOINT_PAIRS_MAX: usize = 2;
+
+/// `magic "OXLE" | version u16 = 1 | count u16 (1..=2) | count x (log start offset i64,
+/// epoch of the batch before it i32) | CRC-32C u32 of all before`, big-endian.
+fn encode_epoch_checkpoint(pairs: &[(i64, i32)]) -> Vec<u8> {
+    assert!(!pairs.is_empty() && pairs.len() <= EPOCH_CHECKPOINT_PAIRS_MAX);
+    let mut out = Vec::with_capacity(8 + 12 * pairs.len() + 4);
+    out.extend_from_slice(&EPOCH_CHECKPOINT_MAGIC);
+    out.extend_from_slice(&EPOCH_CHECKPOINT_VERSION.to_be_bytes());
+    out.extend_from_slice(&(pairs.len() as u16).to_be_bytes());
+    for &(start_offset, epoch) in pairs {
+        out.extend_from_slice(&start_offset.to_be_bytes());
+        out.extend_from_slice(&epoch.to_be_bytes());
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// The pairs of a valid leader epoch checkpoint; `None` if the bytes are not one.
+fn decode_epoch_checkpoint(bytes: &[u8]) -> Option<Vec<(i64, i32)>> {
+    if bytes.len() < 12 || bytes[..4] != EPOCH_CHECKPOINT_MAGIC {
+        return None;
+    }
+    if u16::from_be_bytes([bytes[4], bytes[5]]) != EPOCH_CHECKPOINT_VERSION {
+        return None;
+    }
+    let count = usize::from(u16::from_be_bytes([bytes[6], bytes[7]]));
+    if count == 0 || count > EPOCH_CHECKPOINT_PAIRS_MAX || bytes.len() != 8 + 12 * count + 4 {
+        return None;
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body) != u32::from_be_bytes(crc.try_into().expect("4 bytes")) {
+        return None;
+    }
+    let pairs = body[8..]
+        .chunks_exact(12)
+        .map(|pair| {
+            let start_offset = i64::from_be_bytes(pair[..8].try_into().expect("8 bytes"));
+            let epoch = i32::from_be_bytes(pair[8..].try_into().expect("4 bytes"));
+            (start_offset, epoch)
+        })
+        .collect();
+    Some(pairs)
+}
+
+/// The pairs of the partition's leader epoch checkpoint; empty if it is missing or
+/// damaged (the epoch before the log start is then unknown).
+fn read_epoch_checkpoint(disk: &mut impl Disk, dir: &str) -> Result<Vec<(i64, i32)>, DiskError> {
+    let path = join(dir, LEADER_EPOCH_CHECKPOINT);
+    if !disk.exists(&path) {
+        return Ok(Vec::new());
+    }
+    let bytes = read_whole_file(disk, &path)?;
+    Ok(decode_epoch_checkpoint(&bytes).unwrap_or_default())
 }
 
 /// The directory holding `path` ("" for the disk's root).

@@ -759,3 +759,352 @@ fn a_cut_undone_by_a_failed_sync_does_not_take_later_segments_with_it() {
     assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 5);
     log.check_invariants();
 }
+
+/// A batch of `records` one-byte records, as a leader wrote it: at `base_offset`, in
+/// `epoch`.
+fn leader_batch(
+    base_offset: i64,
+    epoch: i32,
+    records: usize,
+    producer: Option<(i64, i16, i32)>,
+) -> Vec<u8> {
+    let values: Vec<&[u8]> = (0..records).map(|_| b"r".as_slice()).collect();
+    let mut bytes = build_batch(NOW, producer, &values);
+    crate::batch::assign(&mut bytes, base_offset, epoch);
+    bytes
+}
+
+#[test]
+fn append_replicated_keeps_the_leaders_offsets_and_epochs_and_rolls_like_append() {
+    let mut disk = MemDisk::new(1);
+    let (mut leader, _) = PartitionLog::open(&mut disk, "leader-0", config(), NOW).unwrap();
+    let (mut follower, _) = PartitionLog::open(&mut disk, "follower-0", config(), NOW).unwrap();
+    for i in 0..12 {
+        let mut bytes = batch(1 + i % 3, 100);
+        leader
+            .append(&mut disk, &mut bytes, 1 + (i / 5) as i32, NOW)
+            .unwrap();
+    }
+    let copied = read_all(&mut leader, &mut disk, 0);
+    let mut position = 0;
+    while position < copied.bytes.len() {
+        let header = BatchHeader::parse(&copied.bytes[position..]).unwrap();
+        let end = position + header.size_bytes() as usize;
+        follower
+            .append_replicated(&mut disk, &copied.bytes[position..end], NOW)
+            .unwrap();
+        position = end;
+    }
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+    assert_eq!(follower.segment_count(), leader.segment_count());
+    assert_eq!(read_all(&mut follower, &mut disk, 0), copied);
+    assert_eq!(
+        follower.durable_offset(),
+        0,
+        "not durable before a sync round"
+    );
+    sync_all(&mut follower, &mut disk);
+    assert_eq!(follower.durable_offset(), follower.log_end_offset());
+    follower.check_invariants();
+}
+
+#[test]
+fn append_replicated_refuses_gaps_overlaps_and_bad_crcs_and_leaves_the_log_unchanged() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    log.append_replicated(&mut disk, &leader_batch(0, 1, 2, None), NOW)
+        .unwrap();
+    let not_at_end = AppendError::Batch(BatchError::InvalidHeader {
+        reason: "a replicated batch must start at the log end offset",
+    });
+    for base_offset in [0, 1, 3] {
+        assert_eq!(
+            log.append_replicated(&mut disk, &leader_batch(base_offset, 1, 1, None), NOW),
+            Err(not_at_end.clone())
+        );
+    }
+    let mut corrupt = leader_batch(2, 1, 1, None);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    assert!(matches!(
+        log.append_replicated(&mut disk, &corrupt, NOW),
+        Err(AppendError::Batch(BatchError::CrcMismatch { .. }))
+    ));
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 2);
+    log.check_invariants();
+}
+
+#[test]
+fn append_replicated_skips_sequence_checks_but_records_producers_for_a_later_leader() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    // Sequence 5 of an unknown producer: a leader would refuse it here, a follower
+    // copies what its leader accepted.
+    let replicated = leader_batch(0, 1, 2, Some((7, 0, 5)));
+    log.append_replicated(&mut disk, &replicated, NOW).unwrap();
+    let entry = log.producer_state(7).unwrap();
+    assert_eq!(entry.last_sequence, 6);
+    // Promoted to leader, the log answers the producer's retry as a duplicate...
+    let mut retry = build_batch(NOW, Some((7, 0, 5)), &[b"r", b"r"]);
+    assert_eq!(
+        log.append(&mut disk, &mut retry, 2, NOW),
+        Ok(AppendOutcome::Duplicate {
+            base_offset: 0,
+            last_offset: 1
+        })
+    );
+    // ...and takes the next sequence.
+    let mut next = build_batch(NOW, Some((7, 0, 7)), &[b"r"]);
+    assert!(matches!(
+        log.append(&mut disk, &mut next, 2, NOW),
+        Ok(AppendOutcome::Appended { base_offset: 2, .. })
+    ));
+}
+
+#[test]
+fn batch_epochs_lists_each_epoch_change_across_segments_and_reopens() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    assert_eq!(log.batch_epochs(&mut disk).unwrap(), vec![]);
+    // Epoch 1 at 0..6, epoch 2 at 6..9, epoch 5 at 9..12 (3 records per batch).
+    for epoch in [1, 1, 2, 5] {
+        let mut bytes = batch(3, 300);
+        log.append(&mut disk, &mut bytes, epoch, NOW).unwrap();
+    }
+    assert!(log.segment_count() >= 3, "the changes span segments");
+    let expected = vec![(1, 0), (2, 6), (5, 9)];
+    assert_eq!(log.batch_epochs(&mut disk).unwrap(), expected);
+    sync_all(&mut log, &mut disk);
+    log.close(&mut disk).unwrap();
+    let (mut log, _) = open(&mut disk);
+    assert_eq!(log.batch_epochs(&mut disk).unwrap(), expected);
+    log.truncate_to(&mut disk, 7).unwrap();
+    assert_eq!(log.batch_epochs(&mut disk).unwrap(), vec![(1, 0)]);
+}
+
+#[test]
+fn reset_starts_an_empty_log_at_the_offset_durably_and_remembers_the_epoch_before_it() {
+    for seed in 0..10 {
+        let mut disk = MemDisk::new(seed);
+        let (mut log, _) = open(&mut disk);
+        for _ in 0..8 {
+            append(&mut log, &mut disk, batch(2, 200));
+        }
+        sync_all(&mut log, &mut disk);
+        append(&mut log, &mut disk, batch(1, 10));
+        // A round in flight when the reset comes covers files that are gone.
+        assert!(!log.start_sync(&mut disk).is_empty());
+        log.reset(&mut disk, 100, 7).unwrap();
+        assert_eq!(
+            (
+                log.log_start_offset(),
+                log.log_end_offset(),
+                log.durable_offset()
+            ),
+            (100, 100, 100)
+        );
+        assert_eq!(log.epoch_before_start(), Some(7));
+        assert_eq!(log.segment_count(), 1);
+        for completion in disk.complete_all_syncs() {
+            assert!(!log.on_sync_complete(&completion));
+        }
+        assert_eq!(log.durable_offset(), 100);
+        assert_eq!(log.batch_epochs(&mut disk).unwrap(), vec![]);
+        assert!(matches!(
+            log.read(&mut disk, 99, i64::MAX, u32::MAX),
+            Err(ReadError::OffsetOutOfRange {
+                log_start_offset: 100,
+                ..
+            })
+        ));
+        log.append_replicated(&mut disk, &leader_batch(100, 8, 2, None), NOW)
+            .unwrap();
+        log.check_invariants();
+        drop(log);
+        // Durable when it returned: a crash right away keeps the reset.
+        disk.crash(seed);
+        let (log, report) = open(&mut disk);
+        assert_eq!(report.log_start_offset, 100);
+        assert!(report.log_end_offset == 100 || report.log_end_offset == 102);
+        assert_eq!(log.epoch_before_start(), Some(7));
+        let names = disk.read_dir(DIR).unwrap();
+        assert!(
+            names
+                .iter()
+                .all(|name| !name.starts_with("00000000000000000000")),
+            "old segments are gone: {names:?}"
+        );
+        log.check_invariants();
+    }
+}
+
+#[test]
+fn reset_interrupted_by_a_crash_leaves_the_old_prefix_or_the_new_empty_log() {
+    // Write faults strike the leader epoch checkpoint (0), the log start checkpoint (1),
+    // or nothing (2); a crash follows at once.
+    for writes_ok in 0..3 {
+        for seed in 0..10 {
+            let mut disk = MemDisk::new(seed);
+            let (mut log, _) = open(&mut disk);
+            for _ in 0..10 {
+                append(&mut log, &mut disk, batch(2, 150));
+            }
+            sync_all(&mut log, &mut disk);
+            // Offset 11 is in the batch 10..=11: it and everything after it go first.
+            let kept = log.read(&mut disk, 0, 10, u32::MAX).unwrap();
+            disk.fail_writes_after(writes_ok, WriteFault::Io);
+            let reset = log.reset(&mut disk, 12, 4);
+            assert_eq!(reset.is_ok(), writes_ok >= 2, "{reset:?}");
+            disk.clear_write_faults();
+            drop(log);
+            disk.crash(seed);
+            let (mut log, report) = open(&mut disk);
+            if report.log_start_offset == 12 {
+                assert_eq!(report.log_end_offset, 12);
+                assert_eq!(log.epoch_before_start(), Some(4));
+            } else {
+                assert!(writes_ok < 2);
+                assert_eq!(report.log_start_offset, 0);
+                assert_eq!(
+                    report.log_end_offset, 10,
+                    "the durable prefix, nothing above"
+                );
+                assert_eq!(read_all(&mut log, &mut disk, 0), kept);
+            }
+            log.check_invariants();
+        }
+    }
+}
+
+#[test]
+fn reset_below_the_log_start_is_refused() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    log.reset(&mut disk, 50, 3).unwrap();
+    assert!(matches!(
+        log.reset(&mut disk, 49, 3),
+        Err(LogError::OffsetOutOfRange { offset: 49, .. })
+    ));
+    // At the log start itself: the log is emptied there again.
+    log.append_replicated(&mut disk, &leader_batch(50, 4, 1, None), NOW)
+        .unwrap();
+    log.reset(&mut disk, 50, 3).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (50, 50));
+}
+
+#[test]
+fn retention_persists_the_epoch_before_the_new_log_start() {
+    let mut disk = MemDisk::new(1);
+    let mut config = config();
+    config.retention_bytes = 0;
+    let (mut log, _) = PartitionLog::open(&mut disk, DIR, config.clone(), NOW).unwrap();
+    for epoch in [1, 2, 2, 3, 3] {
+        let mut bytes = batch(2, 400);
+        log.append(&mut disk, &mut bytes, epoch, NOW).unwrap();
+    }
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.epoch_before_start(), None);
+    // One batch per segment; the bound keeps what holds offsets at or above 4.
+    let report = log.maintain_below(&mut disk, NOW, 4).unwrap();
+    assert_eq!(report.log_start_offset, 4);
+    assert_eq!(log.epoch_before_start(), Some(2));
+    // One batch per segment: all but the active one ([8, 10), epoch 3) go.
+    assert_eq!(log.maintain(&mut disk, NOW).unwrap().log_start_offset, 8);
+    assert_eq!(log.epoch_before_start(), Some(3));
+    drop(log);
+    disk.crash(3);
+    let (log, report) = PartitionLog::open(&mut disk, DIR, config, NOW).unwrap();
+    assert_eq!(report.log_start_offset, 8);
+    assert_eq!(log.epoch_before_start(), Some(3));
+}
+
+#[test]
+fn maintain_below_never_deletes_a_segment_holding_the_bound() {
+    let mut disk = MemDisk::new(1);
+    let mut config = config();
+    config.retention_bytes = 0;
+    let (mut log, _) = PartitionLog::open(&mut disk, DIR, config, NOW).unwrap();
+    for _ in 0..6 {
+        append(&mut log, &mut disk, batch(2, 400));
+    }
+    sync_all(&mut log, &mut disk);
+    // One batch per segment: [0, 2), [2, 4), ..., [10, 12) the active one.
+    assert_eq!(log.segment_count(), 6);
+    assert_eq!(
+        log.maintain_below(&mut disk, NOW, 1)
+            .unwrap()
+            .segments_deleted,
+        0
+    );
+    assert_eq!(
+        log.maintain_below(&mut disk, NOW, 3)
+            .unwrap()
+            .log_start_offset,
+        2
+    );
+    assert_eq!(
+        log.maintain_below(&mut disk, NOW, 4)
+            .unwrap()
+            .log_start_offset,
+        4
+    );
+    assert_eq!(
+        log.maintain_below(&mut disk, NOW, 100)
+            .unwrap()
+            .log_start_offset,
+        10
+    );
+}
+
+#[test]
+fn epoch_checkpoint_round_trips_and_damage_reads_as_unknown() {
+    let bytes = encode_epoch_checkpoint(&[(10, 3), (20, 4)]);
+    assert_eq!(
+        decode_epoch_checkpoint(&bytes),
+        Some(vec![(10, 3), (20, 4)])
+    );
+    for at in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        assert_eq!(decode_epoch_checkpoint(&damaged), None, "byte {at}");
+    }
+    assert_eq!(decode_epoch_checkpoint(&bytes[..bytes.len() - 1]), None);
+}
+
+/// A sync round started before a truncation covers only the bytes written before it:
+/// when it completes after the truncation and new appends, `durable_offset` stays at
+/// the cut, and a crash then keeps everything below it.
+#[test]
+fn a_sync_round_started_before_a_truncation_never_covers_what_was_appended_after_it() {
+    for seed in 0..20 {
+        let mut disk = MemDisk::new(seed);
+        let (mut log, _) = open(&mut disk);
+        for _ in 0..4 {
+            append(&mut log, &mut disk, build_batch(NOW, None, &[b"a", b"a"]));
+        }
+        assert!(!log.start_sync(&mut disk).is_empty());
+        log.truncate_to(&mut disk, 4).unwrap();
+        assert_eq!(log.log_end_offset(), 4);
+        assert!(log.durable_offset() <= 4, "a truncation lowers it at once");
+        for _ in 0..3 {
+            append(&mut log, &mut disk, build_batch(NOW, None, &[b"b", b"b"]));
+        }
+        for completion in disk.complete_all_syncs() {
+            log.on_sync_complete(&completion);
+        }
+        assert_eq!(
+            log.durable_offset(),
+            4,
+            "the old round covers the cut, not past it"
+        );
+        let durable = log.read(&mut disk, 0, 4, u32::MAX).unwrap();
+        assert_eq!(durable.next_offset, 4);
+        drop(log);
+        disk.crash(seed);
+        let (mut log, report) = open(&mut disk);
+        assert!(report.log_end_offset >= 4);
+        assert_eq!(log.read(&mut disk, 0, 4, u32::MAX).unwrap(), durable);
+        log.check_invariants();
+    }
+}
