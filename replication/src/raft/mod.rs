@@ -182,6 +182,7 @@
 mod config;
 mod election;
 mod message;
+mod partition_log;
 mod progress;
 mod replicate;
 mod storage;
@@ -198,6 +199,7 @@ pub use message::{
     Append, AppendResponse, AppendResult, Entry, Envelope, HardState, Message, NO_EPOCH, NodeId,
     Ready, VoteRequest, VoteResponse,
 };
+pub use partition_log::{PartitionRaftLog, ReplicaLogState};
 pub use progress::FollowerView;
 pub use storage::{EpochCache, RaftLog, StorageError};
 
