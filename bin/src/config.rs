@@ -4,6 +4,37 @@
 //! Keys Kafka has but Odradek does not use (`zookeeper.connect`, `num.network.threads`,
 //! ...) are accepted with a one-line warning, so an existing `server.properties` works
 //! as it is. A value that does not parse is an error naming the key.
+//!
+//! ## A cluster
+//!
+//! A broker is one of a cluster when it is given the cluster's voters, exactly as a
+//! KRaft broker is (`controller.quorum.voters`, or `--voters`):
+//!
+//! ```text
+//! node.id=1
+//! listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093
+//! controller.listener.names=CONTROLLER
+//! controller.quorum.voters=1@broker-1:9093,2@broker-2:9093,3@broker-3:9093
+//! log.dirs=/var/lib/odradek
+//! ```
+//!
+//! Every voter is a broker that also serves clients (Kafka's combined mode,
+//! `process.roles=broker,controller`). Brokers talk to each other on the peer listener:
+//! the listener of `listeners` named in `controller.listener.names` (`CONTROLLER` when
+//! that key is not set), or `--peer-listen`. There is no separate `peer.listener` key:
+//! Kafka's form says the same thing, and one way to say it leaves no precedence to
+//! explain. Without a peer listener, a broker listens for peers on its own voter
+//! entry's address. The rules, each an error at start-up when broken:
+//!
+//! - voter ids are unique and 0 or more, addresses are unique and have a port;
+//! - `node.id` is one of the voters;
+//! - the peer listener is not the client listener.
+//!
+//! A peer listener whose port differs from this node's voter entry is only a warning:
+//! behind port mapping (containers) or a proxy the address others dial is not the one
+//! bound. Without voters the broker is the single-node broker it always was: no peer
+//! listener is opened, and a `CONTROLLER` listener in the file is ignored with a warning
+//! (Kafka's own quick-start file has one, for a quorum of one).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +75,47 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: i64,
     /// `max.connections`.
     pub max_connections: i32,
+    /// `controller.quorum.voters` (or `--voters`), sorted by id: every broker of the
+    /// cluster, this one included. Empty: a single-node broker.
+    pub voters: Vec<Voter>,
+    /// Where to listen for other brokers: the controller listener of `listeners`, or
+    /// `--peer-listen`. After [`BrokerConfig::resolve_cluster`], `Some` exactly when
+    /// there are voters (this node's voter address unless set).
+    pub peer_listen: Option<String>,
+    /// `raft.tick.ms`: how often every Raft group ticks (Odradek's own key).
+    pub raft_tick_ms: i64,
+    /// `controller.quorum.election.timeout.ms`: a follower that hears from no leader
+    /// for this long (up to twice this, randomised) starts an election. Applies to
+    /// every Raft group, partitions included.
+    pub election_timeout_ms: i64,
+}
+
+/// One entry of `controller.quorum.voters`: `ID@HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voter {
+    /// The voter's `node.id`.
+    pub id: i32,
+    /// The host other brokers dial.
+    pub host: String,
+    /// The port of its peer listener.
+    pub port: u16,
+}
+
+impl Voter {
+    /// `host:port`, with an IPv6 host in brackets: what `connect` and `bind` take.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Voter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.id, self.address())
+    }
 }
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
@@ -67,6 +139,10 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
             max_connections: 10_000,
+            voters: Vec::new(),
+            peer_listen: None,
+            raft_tick_ms: 100,
+            election_timeout_ms: 1000,
         }
     }
 }
@@ -91,8 +167,7 @@ const IGNORED_KEYS: &[&str] = &[
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "process.roles",
-    "controller.quorum.voters",
-    "controller.listener.names",
+    "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
     "log.cleanup.policy",
@@ -224,8 +299,28 @@ impl Builder {
             }
             config.node_id = id;
         }
+        let controller_names: Vec<String> = match self.raw("controller.listener.names") {
+            Some(value) => value
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => vec!["CONTROLLER".to_string()],
+        };
         if let Some(value) = self.raw("listeners") {
-            config.listen = listener_address("listeners", value)?;
+            let (client, peer) = client_and_peer_listeners(value, &controller_names)?;
+            config.listen = client;
+            config.peer_listen = peer;
+        }
+        if let Some(value) = self.raw("controller.quorum.voters") {
+            config.voters = parse_voters("controller.quorum.voters", value)?;
+        }
+        if let Some(value) = self.positive::<i64>("raft.tick.ms")? {
+            config.raft_tick_ms = value;
+        }
+        if let Some(value) = self.positive::<i64>("controller.quorum.election.timeout.ms")? {
+            config.election_timeout_ms = value;
         }
         if let Some(value) = self.raw("advertised.listeners") {
             let address = listener_address("advertised.listeners", value)?;
@@ -398,12 +493,16 @@ const KNOWN_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "max.connections",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "raft.tick.ms",
+    "controller.quorum.election.timeout.ms",
 ];
 
-/// The `host:port` of the PLAINTEXT listener in a Kafka listener list
-/// (`PLAINTEXT://host:port[,NAME://host:port...]`).
-fn listener_address(key: &str, value: &str) -> anyhow::Result<String> {
-    let mut others = Vec::new();
+/// The `(name, host:port)` pairs of a Kafka listener list
+/// (`PLAINTEXT://host:port[,NAME://host:port...]`), each address checked.
+fn parse_listeners(key: &str, value: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut listeners = Vec::new();
     for listener in value
         .split(',')
         .map(str::trim)
@@ -412,19 +511,128 @@ fn listener_address(key: &str, value: &str) -> anyhow::Result<String> {
         let Some((name, address)) = listener.split_once("://") else {
             bail!("{key}: {listener:?} is not of the form PLAINTEXT://host:port");
         };
-        if name.eq_ignore_ascii_case("PLAINTEXT") {
-            split_host_port(key, address)?;
-            return Ok(address.to_string());
-        }
-        others.push(name.to_string());
+        split_host_port(key, address)?;
+        listeners.push((name.to_string(), address.to_string()));
     }
-    if others.is_empty() {
+    if listeners.is_empty() {
         bail!("{key}: no listener given");
     }
-    bail!(
-        "{key}: only a PLAINTEXT listener is supported (no TLS or SASL yet), got {}",
-        others.join(", ")
-    )
+    Ok(listeners)
+}
+
+/// The `host:port` of the PLAINTEXT listener in a Kafka listener list; other
+/// listeners are passed over.
+fn listener_address(key: &str, value: &str) -> anyhow::Result<String> {
+    let listeners = parse_listeners(key, value)?;
+    let found = listeners
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("PLAINTEXT"));
+    match found {
+        Some((_, address)) => Ok(address.clone()),
+        None => bail!(
+            "{key}: only a PLAINTEXT listener is supported (no TLS or SASL yet), got {}",
+            names(&listeners)
+        ),
+    }
+}
+
+fn names(listeners: &[(String, String)]) -> String {
+    let names: Vec<&str> = listeners.iter().map(|(name, _)| name.as_str()).collect();
+    names.join(", ")
+}
+
+/// The client listener (the one named PLAINTEXT) and the peer listener (the one named
+/// in `controller.listener.names`, if any) of `listeners`. Any other listener is an
+/// error: it would name a protocol (TLS, SASL) that is not served.
+fn client_and_peer_listeners(
+    value: &str,
+    controller_names: &[String],
+) -> anyhow::Result<(String, Option<String>)> {
+    let key = "listeners";
+    let listeners = parse_listeners(key, value)?;
+    let mut client = None;
+    let mut peer = None;
+    for (name, address) in &listeners {
+        if controller_names
+            .iter()
+            .any(|controller| controller.eq_ignore_ascii_case(name))
+        {
+            if peer.is_some() {
+                bail!(
+                    "{key}: more than one controller listener ({}): odradek listens for peers on one",
+                    controller_names.join(", ")
+                );
+            }
+            peer = Some(address.clone());
+        } else if name.eq_ignore_ascii_case("PLAINTEXT") {
+            if client.is_some() {
+                bail!("{key}: more than one PLAINTEXT listener");
+            }
+            client = Some(address.clone());
+        } else {
+            bail!(
+                "{key}: listener {name} is neither PLAINTEXT nor named in \
+                 controller.listener.names ({}): only a PLAINTEXT listener is supported \
+                 (no TLS or SASL yet)",
+                controller_names.join(", ")
+            );
+        }
+    }
+    match client {
+        Some(client) => Ok((client, peer)),
+        None => bail!(
+            "{key}: only a PLAINTEXT listener is supported (no TLS or SASL yet), and every \
+             odradek broker serves clients (no controller-only nodes), got {}",
+            names(&listeners)
+        ),
+    }
+}
+
+/// Parses a voter list, Kafka's `controller.quorum.voters` form
+/// `ID@HOST:PORT[,ID@HOST:PORT...]` (`ID@[v6]:PORT` too), sorted by id. `key` names
+/// the setting or flag in errors.
+pub fn parse_voters(key: &str, value: &str) -> anyhow::Result<Vec<Voter>> {
+    let mut voters: Vec<Voter> = Vec::new();
+    for entry in value.split(',').map(str::trim) {
+        if entry.is_empty() {
+            bail!("{key}: empty entry in {value:?} (expected ID@HOST:PORT,ID@HOST:PORT,...)");
+        }
+        let Some((id, address)) = entry.split_once('@') else {
+            bail!("{key}: {entry:?} is not of the form ID@HOST:PORT");
+        };
+        let id: i32 = id
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{key}: {entry:?}: the voter id is not an integer"))?;
+        if id < 0 {
+            bail!("{key}: {entry:?}: a voter id must be 0 or more");
+        }
+        let (host, port) = split_host_port(key, address)?;
+        if host.is_empty() {
+            bail!("{key}: {entry:?}: a voter needs a host other brokers can dial");
+        }
+        if port == 0 {
+            bail!("{key}: {entry:?}: port 0 cannot be dialled");
+        }
+        let voter = Voter { id, host, port };
+        if let Some(other) = voters.iter().find(|other| other.id == id) {
+            bail!("{key}: voter id {id} appears twice ({other} and {voter})");
+        }
+        if let Some(other) = voters
+            .iter()
+            .find(|other| other.host == voter.host && other.port == voter.port)
+        {
+            bail!(
+                "{key}: voters {} and {} have the same address {}",
+                other.id,
+                id,
+                voter.address()
+            );
+        }
+        voters.push(voter);
+    }
+    voters.sort_by_key(|voter| voter.id);
+    Ok(voters)
 }
 
 /// Splits `host:port` (`[v6]:port` too); an empty host means every interface.
@@ -443,6 +651,61 @@ pub fn split_host_port(key: &str, address: &str) -> anyhow::Result<(String, u16)
 }
 
 impl BrokerConfig {
+    /// Checks the cluster settings once every source (file, overrides, flags) is in,
+    /// and fills in the peer listener (see the module documentation). Returns warnings
+    /// to log.
+    pub fn resolve_cluster(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        if self.election_timeout_ms < self.raft_tick_ms {
+            bail!(
+                "controller.quorum.election.timeout.ms ({}) must be at least raft.tick.ms ({})",
+                self.election_timeout_ms,
+                self.raft_tick_ms
+            );
+        }
+        if self.voters.is_empty() {
+            if let Some(peer) = self.peer_listen.take() {
+                warnings.push(format!(
+                    "ignoring the controller listener {peer}: without \
+                     controller.quorum.voters (--voters) this is a single-node broker"
+                ));
+            }
+            return Ok(warnings);
+        }
+        let ids: Vec<String> = self.voters.iter().map(|v| v.id.to_string()).collect();
+        let Some(own) = self.voters.iter().find(|voter| voter.id == self.node_id) else {
+            bail!(
+                "node.id {} is not one of the voters ({}): every broker of a cluster is a voter",
+                self.node_id,
+                ids.join(", ")
+            );
+        };
+        let peer = self.peer_listen.clone().unwrap_or_else(|| own.address());
+        let (peer_host, peer_port) = split_host_port("peer listener", &peer)?;
+        if peer_port != own.port {
+            warnings.push(format!(
+                "the peer listener {peer} is not on the port of this node's voter entry {own}: \
+                 fine behind port mapping or a proxy, otherwise other brokers cannot reach this one"
+            ));
+        }
+        let (client_host, client_port) = split_host_port("listen", &self.listen)?;
+        if peer_port != 0 && peer_port == client_port && peer_host == client_host {
+            bail!(
+                "the peer listener and the client listener are the same address {peer}: \
+                 give them different ports"
+            );
+        }
+        self.peer_listen = Some(peer);
+        Ok(warnings)
+    }
+
+    /// `controller.quorum.election.timeout.ms` in ticks of `raft.tick.ms`, rounded up.
+    pub fn election_timeout_ticks(&self) -> u64 {
+        let timeout_ms = u64::try_from(self.election_timeout_ms).unwrap_or(1);
+        let tick_ms = u64::try_from(self.raft_tick_ms).unwrap_or(1).max(1);
+        timeout_ms.div_ceil(tick_ms).max(1)
+    }
+
     /// `connections.max.idle.ms` as a duration.
     pub fn idle(&self) -> Duration {
         Duration::from_millis(u64::try_from(self.connections_max_idle_ms).unwrap_or(u64::MAX))
@@ -561,5 +824,156 @@ mod tests {
             split_host_port("k", "[::1]:9092").unwrap(),
             ("::1".to_string(), 9092)
         );
+    }
+
+    fn cluster(lines: &[&str]) -> anyhow::Result<(BrokerConfig, Vec<String>)> {
+        let mut config = build(lines)?;
+        let warnings = config.resolve_cluster()?;
+        Ok((config, warnings))
+    }
+
+    fn error_of(lines: &[&str]) -> String {
+        format!("{:#}", cluster(lines).unwrap_err())
+    }
+
+    #[test]
+    fn a_kraft_combined_mode_file_configures_a_cluster() {
+        let (config, warnings) = cluster(&[
+            "process.roles=broker,controller",
+            "node.id=2",
+            "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=3@h3:9093,1@h1:9093,2@h2:9093",
+            "log.dirs=/var/lib/odradek",
+        ])
+        .unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
+        assert_eq!(config.node_id, 2);
+        assert_eq!(config.listen, "0.0.0.0:9092");
+        assert_eq!(config.peer_listen.as_deref(), Some("0.0.0.0:9093"));
+        let voters: Vec<String> = config.voters.iter().map(Voter::to_string).collect();
+        assert_eq!(
+            voters,
+            ["1@h1:9093", "2@h2:9093", "3@h3:9093"],
+            "sorted by id"
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/odradek"));
+    }
+
+    #[test]
+    fn the_controller_listener_is_the_one_controller_listener_names_names() {
+        let (config, _) = cluster(&[
+            "node.id=1",
+            "listeners=PLAINTEXT://:9092,RAFT://:7000",
+            "controller.listener.names=RAFT",
+            "controller.quorum.voters=1@localhost:7000",
+        ])
+        .unwrap();
+        assert_eq!(config.peer_listen.as_deref(), Some(":7000"));
+        // CONTROLLER is not a controller listener when another name is configured.
+        let error = error_of(&[
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            "controller.listener.names=RAFT",
+        ]);
+        assert!(error.contains("listener CONTROLLER is neither"), "{error}");
+        let error = error_of(&["listeners=PLAINTEXT://:9092,SSL://:9094"]);
+        assert!(error.contains("no TLS or SASL"), "{error}");
+        let error = error_of(&["listeners=CONTROLLER://:9093"]);
+        assert!(error.contains("no controller-only nodes"), "{error}");
+        let error = error_of(&["listeners=CONTROLLER://:9093,CONTROLLER://:9094"]);
+        assert!(
+            error.contains("more than one controller listener"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn without_a_controller_listener_peers_are_heard_on_the_voter_address() {
+        let (config, warnings) = cluster(&[
+            "node.id=3",
+            "controller.quorum.voters=1@10.0.0.1:9093,2@10.0.0.2:9093,3@[::1]:9093",
+        ])
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.peer_listen.as_deref(), Some("[::1]:9093"));
+    }
+
+    #[test]
+    fn without_voters_a_broker_is_a_single_node_and_opens_no_peer_listener() {
+        let (config, warnings) = cluster(&["node.id=1"]).unwrap();
+        assert_eq!(config.voters, Vec::new());
+        assert_eq!(config.peer_listen, None);
+        assert!(warnings.is_empty());
+        // Kafka's own quick-start file names a CONTROLLER listener for its quorum of one.
+        let (config, warnings) = cluster(&[
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            "controller.quorum.bootstrap.servers=localhost:9093",
+        ])
+        .unwrap();
+        assert_eq!(config.peer_listen, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("single-node broker"), "{warnings:?}");
+    }
+
+    #[test]
+    fn voter_lists_are_checked() {
+        let voters = |value: &str| format!("{:#}", parse_voters("--voters", value).unwrap_err());
+        assert!(voters("1@h:1,1@g:2").contains("voter id 1 appears twice"));
+        assert!(voters("-1@h:1").contains("0 or more"));
+        assert!(voters("x@h:1").contains("not an integer"));
+        assert!(voters("1@h:1,2@h:1").contains("same address h:1"));
+        assert!(voters("1@h:0").contains("port 0"));
+        assert!(voters("1@:9093").contains("host"));
+        assert!(voters("1@h").contains("no port"));
+        assert!(voters("h:9093").contains("ID@HOST:PORT"));
+        assert!(voters("1@h:1,,2@g:1").contains("empty entry"));
+        assert!(voters("").contains("empty entry"));
+        let error = error_of(&["controller.quorum.voters=1@h:1,x"]);
+        assert!(error.starts_with("controller.quorum.voters:"), "{error}");
+    }
+
+    #[test]
+    fn cluster_rules_are_checked() {
+        let error = error_of(&["node.id=4", "controller.quorum.voters=1@h:1,2@g:1"]);
+        assert!(
+            error.contains("node.id 4 is not one of the voters (1, 2)"),
+            "{error}"
+        );
+        let error = error_of(&[
+            "listeners=PLAINTEXT://h:9092,CONTROLLER://h:9092",
+            "controller.quorum.voters=1@h:9092",
+        ]);
+        assert!(error.contains("same address"), "{error}");
+        let error = error_of(&[
+            "raft.tick.ms=500",
+            "controller.quorum.election.timeout.ms=100",
+        ]);
+        assert!(error.contains("at least raft.tick.ms"), "{error}");
+        // A peer port other than the voter entry's is only a warning (port mapping).
+        let (config, warnings) = cluster(&[
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:19093",
+            "controller.quorum.voters=1@h:9093",
+        ])
+        .unwrap();
+        assert_eq!(config.peer_listen.as_deref(), Some(":19093"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("not on the port"), "{warnings:?}");
+    }
+
+    #[test]
+    fn election_timeouts_become_ticks() {
+        let (config, _) = cluster(&[]).unwrap();
+        assert_eq!(
+            config.election_timeout_ticks(),
+            10,
+            "Kafka's 1000 ms over 100 ms ticks"
+        );
+        let (config, _) = cluster(&[
+            "raft.tick.ms=30",
+            "controller.quorum.election.timeout.ms=100",
+        ])
+        .unwrap();
+        assert_eq!(config.raft_tick_ms, 30);
+        assert_eq!(config.election_timeout_ticks(), 4, "rounded up");
     }
 }
