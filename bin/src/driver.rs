@@ -2,16 +2,21 @@
 //!
 //! ```text
 //!  connection tasks ──ClientRequest──► [requests, bounded] ──┐
+//!  peer connections ─PeerDelivery────► [peers, bounded] ─────┤
 //!  sync threads ─────DiskCompletion──► [completions] ────────┼─► node thread: Node::handle(event)
 //!  ProdIo timers (BTreeSet of deadlines) ─── Timer(id) ───────┘        │
-//!                                                                      └─► ProdIo::respond(id)
-//!                                                                           └─► oneshot to the connection
+//!                                                                      ├─► ProdIo::respond(id)
+//!                                                                      │    └─► oneshot to the connection
+//!                                                                      └─► ProdIo::send(to, bundle)
+//!                                                                           └─► PeerOutbox (crate::peers)
 //! ```
 //!
 //! The node is a pure state machine (DESIGN §2); this thread is the only one that calls
 //! it, so it needs no locks. Each wake-up drains up to [`EVENTS_PER_WAKE_MAX`] queued
-//! events before it looks at timers again. Responses leave as decoded values: the
-//! connection that asked encodes them, so encoding costs no time on this thread.
+//! events before it looks at timers again, taking client requests and peer bundles in
+//! turn so that neither starves the other. Responses leave as decoded values: the
+//! connection that asked encodes them, and bundles are encoded by their peer's link
+//! task, so encoding costs no time on this thread.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -23,6 +28,8 @@ use odradek_log::io::{DiskCompletion, Duration, Instant, Io, TimerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::disk::ProdDisk;
+use crate::peers::PeerOutbox;
+use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeIo, Request, RequestId};
 
 /// Events handled per wake-up before timers are looked at again, so a flood of
@@ -36,6 +43,11 @@ pub const TIMERS_PER_WAKE_MAX: usize = 1024;
 /// Client requests queued for the node thread. A full queue stops connections from
 /// reading more (backpressure), it never drops a request.
 pub const REQUESTS_QUEUED_MAX: usize = 4096;
+
+/// Bundles from other brokers queued for the node thread. A full queue stops the peer
+/// connections from reading (TCP pushes back on the senders, whose own queues then
+/// drop); it never drops a bundle that was read.
+pub const PEER_BUNDLES_QUEUED_MAX: usize = 1024;
 
 /// What the node thread runs: the node's three entry points. The real node implements
 /// it; tests drive the loop with fakes.
@@ -69,10 +81,20 @@ pub struct ClientRequest {
     pub reply: Option<oneshot::Sender<ResponseKind>>,
 }
 
+/// A bundle from another broker, as the peer transport received it.
+pub struct PeerDelivery {
+    /// The sender, as its connection's handshake established.
+    pub from: BrokerId,
+    /// The bundle.
+    pub message: PeerMessage,
+}
+
 /// The node thread's side of its queues.
 pub struct Inbox {
     /// Client requests from the connection tasks.
     pub requests: mpsc::Receiver<ClientRequest>,
+    /// Bundles from the peer transport.
+    pub peers: mpsc::Receiver<PeerDelivery>,
     /// Sync completions from the disk's sync threads.
     pub completions: mpsc::UnboundedReceiver<DiskCompletion>,
 }
@@ -81,6 +103,8 @@ pub struct Inbox {
 pub struct Outbox {
     /// For connection tasks.
     pub requests: mpsc::Sender<ClientRequest>,
+    /// For the peer transport.
+    pub peers: mpsc::Sender<PeerDelivery>,
     /// For the disk's completion callback.
     pub completions: mpsc::UnboundedSender<DiskCompletion>,
 }
@@ -88,14 +112,17 @@ pub struct Outbox {
 /// A connected pair of queues.
 pub fn queues() -> (Outbox, Inbox) {
     let (requests_tx, requests_rx) = mpsc::channel(REQUESTS_QUEUED_MAX);
+    let (peers_tx, peers_rx) = mpsc::channel(PEER_BUNDLES_QUEUED_MAX);
     let (completions_tx, completions_rx) = mpsc::unbounded_channel();
     (
         Outbox {
             requests: requests_tx,
+            peers: peers_tx,
             completions: completions_tx,
         },
         Inbox {
             requests: requests_rx,
+            peers: peers_rx,
             completions: completions_rx,
         },
     )
@@ -110,6 +137,7 @@ pub struct ProdIo {
     replies: HashMap<RequestId, oneshot::Sender<ResponseKind>>,
     next_request: u64,
     entropy: Entropy,
+    peers: Option<PeerOutbox>,
 }
 
 impl ProdIo {
@@ -122,7 +150,14 @@ impl ProdIo {
             replies: HashMap::new(),
             next_request: 0,
             entropy: Entropy::open()?,
+            peers: None,
         })
+    }
+
+    /// Sends bundles through `peers` from now on; without it (a single-node broker)
+    /// every bundle is dropped.
+    pub fn set_peers(&mut self, peers: PeerOutbox) {
+        self.peers = Some(peers);
     }
 
     /// Gives `request` an id and remembers where its response goes.
@@ -166,12 +201,15 @@ impl NodeIo for ProdIo {
         }
     }
 
-    fn send(&mut self, to: i32, message: odradek_replication::peer::PeerMessage) {
-        // The peer transport is being built (issue 4); a single node has no peers.
-        tracing::debug!(
-            "no transport to broker {to}: {} raft messages dropped",
-            message.raft.len()
-        );
+    fn send(&mut self, to: BrokerId, message: PeerMessage) {
+        match &mut self.peers {
+            Some(peers) => peers.send(to, message),
+            // A single-node broker has no peers.
+            None => tracing::debug!(
+                "no peer transport: bundle for broker {to} ({} raft messages) dropped",
+                message.raft.len()
+            ),
+        }
     }
 }
 
@@ -277,6 +315,9 @@ pub fn run_event_loop<C: Core>(
                     }
                     None => return LoopEnd::Shutdown,
                 },
+                Some(PeerDelivery { from, message }) = inbox.peers.recv() => {
+                    core.handle(io, Event::Peer { from, message });
+                }
                 () = sleep => {}
             }
             drain(core, io, &mut inbox);
@@ -294,24 +335,44 @@ pub fn run_event_loop<C: Core>(
     end
 }
 
-/// Handles what is already queued, completions first (they release waiting produces),
-/// up to [`EVENTS_PER_WAKE_MAX`] events.
+/// Handles what is already queued, up to [`EVENTS_PER_WAKE_MAX`] events: completions
+/// first (they release waiting produces), then client requests and peer bundles in
+/// turn, one of each, so a flood of either cannot starve the other.
 fn drain<C: Core>(core: &mut C, io: &mut ProdIo, inbox: &mut Inbox) {
     let mut handled = 0;
+    let mut peer_next = false;
     while handled < EVENTS_PER_WAKE_MAX {
-        if let Ok(completion) = inbox.completions.try_recv() {
-            core.handle(io, Event::Disk(completion));
-        } else if let Ok(request) = inbox.requests.try_recv() {
-            let event = io.admit(request);
-            core.handle(io, event);
+        let event = if let Ok(completion) = inbox.completions.try_recv() {
+            Event::Disk(completion)
         } else {
-            return;
-        }
+            let taken = if peer_next {
+                take_peer(inbox).or_else(|| take_request(io, inbox))
+            } else {
+                take_request(io, inbox).or_else(|| take_peer(inbox))
+            };
+            let Some(event) = taken else {
+                return;
+            };
+            // The other queue goes first next time.
+            peer_next = !matches!(event, Event::Peer { .. });
+            event
+        };
+        core.handle(io, event);
         handled += 1;
         if core.fatal().is_some() {
             return;
         }
     }
+}
+
+fn take_request(io: &mut ProdIo, inbox: &mut Inbox) -> Option<Event> {
+    let request = inbox.requests.try_recv().ok()?;
+    Some(io.admit(request))
+}
+
+fn take_peer(inbox: &mut Inbox) -> Option<Event> {
+    let PeerDelivery { from, message } = inbox.peers.try_recv().ok()?;
+    Some(Event::Peer { from, message })
 }
 
 #[cfg(test)]
@@ -519,6 +580,57 @@ mod tests {
             pending.blocking_recv().is_err(),
             "the waiting connection learns the broker is gone"
         );
+    }
+
+    /// Records the order in which events reach it: `C` client, `P` peer, `D` disk.
+    #[derive(Default)]
+    struct Recorder {
+        order: String,
+    }
+
+    impl Core for Recorder {
+        fn handle(&mut self, _io: &mut ProdIo, event: Event) {
+            self.order.push(match event {
+                Event::Client { .. } => 'C',
+                Event::Peer { .. } => 'P',
+                Event::Disk(_) => 'D',
+                Event::Timer(_) => 'T',
+            });
+        }
+        fn shutdown(&mut self, _io: &mut ProdIo) {}
+        fn fatal(&self) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn client_requests_and_peer_bundles_take_turns() {
+        let dir = Scratch::new();
+        let (outbox, mut inbox) = queues();
+        let disk = ProdDisk::open(&dir.0, Arc::new(|_| {})).unwrap();
+        let mut io = ProdIo::new(disk).unwrap();
+        for _ in 0..5 {
+            let request = Request {
+                api_version: 1,
+                client_id: None,
+                body: RequestKind::Metadata(Default::default()),
+            };
+            let client = ClientRequest {
+                request,
+                reply: None,
+            };
+            outbox.requests.try_send(client).unwrap();
+        }
+        for _ in 0..3 {
+            let delivery = PeerDelivery {
+                from: 2,
+                message: PeerMessage::default(),
+            };
+            outbox.peers.try_send(delivery).unwrap();
+        }
+        let mut recorder = Recorder::default();
+        drain(&mut recorder, &mut io, &mut inbox);
+        assert_eq!(recorder.order, "CPCPCPCC");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod config;
 mod disk;
 mod driver;
 mod guard;
+mod peers;
 mod server;
 mod versions;
 mod wire;
