@@ -1,10 +1,20 @@
-//! `odradek broker`: runs a single-node broker.
+//! `odradek broker`: runs a broker, alone or as one of a cluster.
+//!
+//! Alone by default. With `--voters` (Kafka: `controller.quorum.voters`) it is one of a
+//! cluster: it also listens for the other brokers on its peer listener and dials them
+//! (see `crate::peers` for the transport, `crate::config` for the rules).
+//!
+//! ```text
+//! odradek broker --node-id 1 --listen 127.0.0.1:9092 --peer-listen 127.0.0.1:9093 \
+//!     --voters 1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293 --data-dir data-1
+//! ```
 //!
 //! Start-up order, each step failing with a clear message before the next:
-//! configuration → lock the data directory → bind the port → open the node (recovery)
-//! → print `odradek broker listening on HOST:PORT` → accept connections. SIGINT or
-//! SIGTERM stops accepting, lets the node make everything durable and exits 0; a second
-//! signal exits at once with status 130.
+//! configuration → lock the data directory → bind the port → bind the peer port (a
+//! cluster) → open the node (recovery) → print `odradek broker listening on HOST:PORT`
+//! (and `odradek broker peer listener on HOST:PORT`) → accept connections and dial
+//! peers. SIGINT or SIGTERM stops accepting, closes the peer connections, lets the node
+//! make everything durable and exits 0; a second signal exits at once with status 130.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -20,6 +30,7 @@ use crate::cli::UsageError;
 use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
 use crate::driver::{self, LoopEnd, ProdIo};
+use crate::peers::{PeerConfig, Transport};
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -39,6 +50,15 @@ pub struct Args {
     /// This broker's id (Kafka: `node.id`). Default: 1
     #[arg(long, value_name = "N")]
     node_id: Option<i32>,
+    /// Every broker of the cluster, this one included (Kafka: `controller.quorum.voters`),
+    /// each at the address of its peer listener, e.g. 1@host1:9093,2@host2:9093,3@host3:9093.
+    /// Without it the broker runs alone and opens no peer listener.
+    #[arg(long, value_name = "ID@HOST:PORT,...")]
+    voters: Option<String>,
+    /// Address to listen on for the other brokers (Kafka: the CONTROLLER listener in
+    /// `listeners`). Needs --voters. Default: this broker's own entry in --voters.
+    #[arg(long, value_name = "HOST:PORT")]
+    peer_listen: Option<String>,
     /// Sets one configuration key, as in the config file.
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -53,9 +73,6 @@ fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
     for pair in &args.overrides {
         builder.override_pair(pair)?;
     }
-    for warning in builder.warnings() {
-        warn!("{warning}");
-    }
     let mut config = builder.build()?;
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
@@ -69,6 +86,23 @@ fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
             anyhow::bail!("--node-id must be 0 or more, got {node_id}");
         }
         config.node_id = node_id;
+    }
+    if let Some(voters) = &args.voters {
+        config.voters = config::parse_voters("--voters", voters)?;
+    }
+    if let Some(peer_listen) = &args.peer_listen {
+        config::split_host_port("--peer-listen", peer_listen)?;
+        if config.voters.is_empty() {
+            anyhow::bail!(
+                "--peer-listen needs --voters (or controller.quorum.voters): a broker \
+                 without voters runs alone and has no peers"
+            );
+        }
+        config.peer_listen = Some(peer_listen.clone());
+    }
+    let cluster_warnings = config.resolve_cluster()?;
+    for warning in builder.warnings().iter().chain(&cluster_warnings) {
+        warn!("{warning}");
     }
     Ok(config)
 }
@@ -93,6 +127,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let listener = runtime.block_on(bind(&config.listen))?;
     let address = listener.local_addr().context("listener address")?;
+    let peer_listener = match &config.peer_listen {
+        Some(peer_listen) => Some(
+            runtime
+                .block_on(bind(peer_listen))
+                .context("peer listener")?,
+        ),
+        None => None,
+    };
     let (advertised_host, advertised_port) = match &config.advertised {
         Some((host, port)) => (host.clone(), *port),
         None => (advertised_host(&config.listen, &address), address.port()),
@@ -107,7 +149,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         min_insync_replicas: config.min_insync_replicas,
         log: config.log.clone(),
         retention_check_interval_ms: config.retention_check_interval_ms,
-        ..NodeConfig::default()
+        voters: config.voters.iter().map(|voter| voter.id).collect(),
+        raft_tick_ms: config.raft_tick_ms,
+        election_timeout_ticks: config.election_timeout_ticks(),
+    };
+    // Bundles that arrive before the node is open wait in its peer queue.
+    let (transport, peer_outbox) = match peer_listener {
+        Some(peer_listener) => {
+            let peer_config = PeerConfig {
+                node_id: config.node_id,
+                voters: config
+                    .voters
+                    .iter()
+                    .map(|voter| (voter.id, voter.address()))
+                    .collect(),
+            };
+            let (transport, peer_outbox) =
+                Transport::start(runtime.handle(), peer_config, peer_listener, outbox.peers)
+                    .context("cannot start the peer transport")?;
+            (Some(transport), Some(peer_outbox))
+        }
+        None => (None, None),
     };
 
     let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
@@ -125,6 +187,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     return LoopEnd::Shutdown;
                 }
             };
+            if let Some(peer_outbox) = peer_outbox {
+                io.set_peers(peer_outbox);
+            }
             let mut node = match Node::open(&mut io, node_config) {
                 Ok(node) => node,
                 Err(error) => {
@@ -150,6 +215,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         info!(%address, "listening");
         println!("odradek broker listening on {address}");
+        if let Some(transport) = &transport {
+            println!("odradek broker peer listener on {}", transport.local_addr());
+        }
         std::io::stdout().flush().ok();
         let accept = tokio::spawn(server::serve(listener, outbox.requests, limits));
         let stopped_by_signal = tokio::select! {
@@ -157,6 +225,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ = ended_rx => false,
         };
         accept.abort();
+        if let Some(transport) = transport {
+            transport.shutdown().await;
+        }
         if stopped_by_signal {
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -227,5 +298,122 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    #[command(name = "odradek broker")]
+    struct Flags {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn configure_with(flags: &[&str]) -> anyhow::Result<BrokerConfig> {
+        let flags = Flags::try_parse_from(std::iter::once("broker").chain(flags.iter().copied()))?;
+        configure(&flags.args)
+    }
+
+    fn error_of(flags: &[&str]) -> String {
+        format!("{:#}", configure_with(flags).unwrap_err())
+    }
+
+    const THREE: &str = "1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293";
+
+    #[test]
+    fn without_voters_the_broker_runs_alone() {
+        let config = configure_with(&["--node-id", "4"]).unwrap();
+        assert_eq!(config.voters, Vec::new());
+        assert_eq!(config.peer_listen, None);
+    }
+
+    #[test]
+    fn voters_without_peer_listen_listen_on_their_own_entry() {
+        let config = configure_with(&["--node-id", "2", "--voters", THREE]).unwrap();
+        let ids: Vec<i32> = config.voters.iter().map(|voter| voter.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(config.peer_listen.as_deref(), Some("127.0.0.1:9193"));
+        let config = configure_with(&[
+            "--node-id",
+            "2",
+            "--voters",
+            THREE,
+            "--peer-listen",
+            "0.0.0.0:9193",
+            "--listen",
+            "0.0.0.0:9192",
+        ])
+        .unwrap();
+        assert_eq!(config.peer_listen.as_deref(), Some("0.0.0.0:9193"));
+        assert_eq!(config.listen, "0.0.0.0:9192");
+    }
+
+    #[test]
+    fn cluster_flags_override_the_config_keys() {
+        let config = configure_with(&[
+            "--override",
+            "controller.quorum.voters=1@a:1,2@b:1",
+            "--override",
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9999",
+            "--voters",
+            "1@c:7000,5@d:7000",
+            "--peer-listen",
+            "127.0.0.1:7000",
+        ])
+        .unwrap();
+        let voters: Vec<String> = config.voters.iter().map(ToString::to_string).collect();
+        assert_eq!(voters, ["1@c:7000", "5@d:7000"]);
+        assert_eq!(config.peer_listen.as_deref(), Some("127.0.0.1:7000"));
+        // Voters from the file, this node's id from a flag.
+        let config = configure_with(&[
+            "--override",
+            "controller.quorum.voters=1@a:1,2@b:1",
+            "--node-id",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(config.peer_listen.as_deref(), Some("b:1"));
+    }
+
+    #[test]
+    fn bad_cluster_flags_are_explained() {
+        let error = error_of(&["--peer-listen", "127.0.0.1:9093"]);
+        assert!(error.contains("--peer-listen needs --voters"), "{error}");
+        let error = error_of(&["--voters", "2@h:1,3@h:2"]);
+        assert!(
+            error.contains("node.id 1 is not one of the voters (2, 3)"),
+            "{error}"
+        );
+        let error = error_of(&["--voters", "1@h:1,1@h:2"]);
+        assert!(
+            error.contains("--voters: voter id 1 appears twice"),
+            "{error}"
+        );
+        let error = error_of(&["--voters", "1@h:1", "--peer-listen", "nowhere"]);
+        assert!(error.contains("--peer-listen"), "{error}");
+        let error = error_of(&["--voters", "1@127.0.0.1:9092", "--listen", "127.0.0.1:9092"]);
+        assert!(error.contains("same address"), "{error}");
+    }
+
+    #[test]
+    fn help_documents_the_cluster_flags() {
+        let help = Flags::command().render_long_help().to_string();
+        for expected in [
+            "--voters <ID@HOST:PORT,...>",
+            "controller.quorum.voters",
+            "--peer-listen <HOST:PORT>",
+            "CONTROLLER listener",
+            "--node-id <N>",
+        ] {
+            assert!(
+                help.contains(expected),
+                "{expected:?} missing from:\n{help}"
+            );
+        }
     }
 }
