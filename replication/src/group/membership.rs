@@ -16,6 +16,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::state::{Group, GroupState, JoinDeadline, Member, Parked};
 use super::{Coordinator, Cx, GroupErrorCode, NEW_MEMBER_JOIN_TIMEOUT_MS, Now, StaticRejoin, Then};
 
+/// How many rounds of due deadlines one timer call runs at most (see
+/// `Coordinator::expire`); what is left is due at the next call.
+const EXPIRE_ROUNDS_MAX: usize = 8;
+
 pub(super) fn text(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_string())
 }
@@ -479,20 +483,20 @@ impl Coordinator {
     /// Runs every deadline that has passed: KIP-394 member ids that were never used,
     /// silent members, join phases and pending syncs; then offsets retention.
     pub(super) fn expire(&mut self, now: Now) {
-        let partition_ids: Vec<i32> = self.partitions.keys().copied().collect();
-        for partition in partition_ids {
-            let (partitions, mut cx) = self.split(now);
-            let loaded = partitions.get_mut(&partition).expect("listed above");
-            for group in loaded.groups.values_mut() {
-                if group
-                    .next_deadline()
-                    .is_some_and(|deadline| deadline <= now.instant)
-                {
-                    cx.expire_group(group);
-                }
-            }
-            if loaded.next_retention_check <= now.instant {
-                self.expire_offsets(now, partition);
+        // A deadline may set another one that is already due (a zero initial delay
+        // taken again): run rounds until none is due, so that the node need not call
+        // back at once. Each round ends a join phase or removes someone, so few run.
+        for _ in 0..EXPIRE_ROUNDS_MAX {
+            self.expire_round(now);
+            let due = self.partitions.values().any(|loaded| {
+                loaded.next_retention_check <= now.instant
+                    || loaded
+                        .groups
+                        .values()
+                        .any(|group| group.next_deadline().is_some_and(|at| at <= now.instant))
+            });
+            if !due {
+                break;
             }
         }
         // Ask to be woken for the earliest deadline left.
@@ -510,6 +514,25 @@ impl Coordinator {
         if let Some(at) = earliest {
             let (_, mut cx) = self.split(now);
             cx.deadline(at);
+        }
+    }
+
+    fn expire_round(&mut self, now: Now) {
+        let partition_ids: Vec<i32> = self.partitions.keys().copied().collect();
+        for partition in partition_ids {
+            let (partitions, mut cx) = self.split(now);
+            let loaded = partitions.get_mut(&partition).expect("listed above");
+            for group in loaded.groups.values_mut() {
+                if group
+                    .next_deadline()
+                    .is_some_and(|deadline| deadline <= now.instant)
+                {
+                    cx.expire_group(group);
+                }
+            }
+            if loaded.next_retention_check <= now.instant {
+                self.expire_offsets(now, partition);
+            }
         }
     }
 }

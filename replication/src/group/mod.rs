@@ -101,6 +101,9 @@ mod offsets;
 pub mod records;
 mod state;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
