@@ -102,6 +102,8 @@ pub mod records;
 mod state;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
