@@ -34,21 +34,25 @@
 //! # The states of a group
 //!
 //! ```text
-//!                 first JoinGroup                       all members rejoined,
-//!   ┌───────┐  ─────────────────────►  ┌────────────────────┐  or rebalance timeout   ┌─────────────────────┐
-//!   │ Empty │                          │ PreparingRebalance │ ──────────────────────► │ CompletingRebalance │
-//!   └───────┘  ◄─────────────────────  └────────────────────┘                         └─────────────────────┘
-//!     │  ▲      nobody left when the       ▲          ▲   a member joins, leaves, changes      │
-//!     │  │      join phase ends            │          └── its metadata, or misses its ─────────┤
-//!     │  │                                 │              session / its SyncGroup              │ the leader's
-//!     │  │                                 │                                                   │ SyncGroup is
-//!     │  │                                 │   a member joins, leaves or dies; the     ┌────────┐ │ committed
-//!     │  │                                 └────── leader rejoins ──────────────────── │ Stable │◄┘
-//!     │  │                                                                             └────────┘
-//!     ▼  │
-//!   ┌──────┐   DeleteGroups, or the offsets expired, or the partition moved away
-//!   │ Dead │   (any state may go to Dead when its partition is unloaded)
-//!   └──────┘
+//!                 a JoinGroup (first member)
+//!   ┌───────┐ ───────────────────────────────► ┌────────────────────┐
+//!   │ Empty │                                  │ PreparingRebalance │ ◄────────────────┐
+//!   └───────┘ ◄─────────────────────────────── └────────────────────┘                  │
+//!       │       the join phase ends and                  │                              │
+//!       │       nobody is left                           │ the join phase ends: every   │
+//!       │                                                │ member rejoined, or the      │
+//!       │ DeleteGroups, or                               │ rebalance timeout fired      │ a member joins, leaves,
+//!       │ its offsets expired                            ▼                              │ changes its metadata or
+//!       ▼                                     ┌─────────────────────┐                   │ misses its session; the
+//!   ┌──────┐                                  │ CompletingRebalance │ ──────────────────┤ leader rejoins; a member
+//!   │ Dead │                                  └─────────────────────┘                   │ never sent SyncGroup
+//!   └──────┘                                             │                              │
+//!   (from any state when the offsets                     │ the leader's SyncGroup       │
+//!    partition is unloaded; a Dead                       │ is committed                 │
+//!    group is forgotten)                                 ▼                              │
+//!                                                   ┌────────┐                          │
+//!                                                   │ Stable │ ─────────────────────────┘
+//!                                                   └────────┘
 //! ```
 //!
 //! - **Empty**: no members. The group may still hold committed offsets (a consumer that
@@ -94,6 +98,24 @@
 //!
 //! An answer that reports something durable (an offset commit, the end of a rebalance)
 //! leaves only after its records are committed in `__consumer_offsets`.
+//!
+//! # Wiring it into a node
+//!
+//! - Build one with [`Coordinator::new`], the seed from `Io::random`.
+//! - When the node becomes leader of `__consumer_offsets` partition `p`, it reads the
+//!   partition's records in log order and calls [`Coordinator::load`], then
+//!   [`Coordinator::on_committed`] with the partition's high watermark. When it stops
+//!   leading `p`, it calls [`Coordinator::unload`].
+//! - Requests for which [`Coordinator::handles`] is true go to [`Coordinator::handle`].
+//!   FindCoordinator stays with the node: the coordinator of group `g` is the leader of
+//!   partition [`Coordinator::partition_for`]`(g, offsets.topic.num.partitions)`.
+//! - [`Effect::Respond`] goes to `NodeIo::respond`. [`Effect::Append`] becomes one
+//!   record batch (keys always set, a `None` value is a null value: a tombstone)
+//!   appended to the partition as its leader; the node then reports the batch's last
+//!   offset with [`Coordinator::on_appended`] (or the failure with
+//!   [`Coordinator::on_append_failed`]) and every advance of the partition's high
+//!   watermark with [`Coordinator::on_committed`]. [`Effect::Wake`] becomes a timer
+//!   whose firing calls [`Coordinator::on_timer`].
 
 mod error;
 mod membership;

@@ -1911,3 +1911,86 @@ fn wake_effects_cover_every_deadline() {
         .expect("a wake-up is pending");
     assert!(wake <= deadline);
 }
+
+#[test]
+fn kip_211_a_stable_consumer_group_expires_only_offsets_of_topics_nobody_subscribes_to() {
+    let mut h = Harness::new(GroupConfig {
+        offsets_retention_minutes: 1,
+        offsets_retention_check_interval_ms: 10_000,
+        ..test_config()
+    });
+    // A ConsumerProtocolSubscription v0: version 0, topics ["t"], null user data.
+    let subscription: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff];
+    let a = h.new_member_id("g");
+    let join = h.join_with(7, "g", &a, None, &[("range", subscription)]);
+    h.tick();
+    assert_eq!(h.join_answer(join).generation_id, 1);
+    h.sync("g", 1, &a, &[(&a, b"t-0")]);
+    h.commit_offsets("g", 1, &a, &[("t", 0, 1, ""), ("u", 0, 2, "")]);
+    for _ in 0..20 {
+        h.advance(5_000);
+        assert_eq!(h.heartbeat("g", 1, &a), NONE);
+    }
+    let left: Vec<(String, i32)> = h.fetch("g", None, false).1.into_keys().collect();
+    assert_eq!(
+        left,
+        vec![("t".to_string(), 0)],
+        "u is not subscribed: its offset expired"
+    );
+}
+
+#[test]
+fn group_max_size_turns_new_members_away() {
+    let mut h = Harness::new(GroupConfig {
+        group_max_size: 2,
+        ..test_config()
+    });
+    let (_, members) = h.form_group("g", 2);
+    let id = h.join("g", "");
+    let answer = h.join_answer(id);
+    assert_eq!(answer.error_code, 81, "GROUP_MAX_SIZE_REACHED");
+    assert_eq!(answer.member_id.as_str(), "");
+    // Members already in are welcome back.
+    let rejoin = h.join("g", &members[0]);
+    assert!(!h.answered(rejoin));
+    assert_eq!(h.state("g"), Some(GroupState::PreparingRebalance));
+}
+
+#[test]
+fn a_second_join_of_the_same_member_supersedes_the_first() {
+    let mut h = harness();
+    let (_, members) = h.form_group("g", 2);
+    // The leader rejoins (a rebalance), then rejoins again before it ends.
+    let first = h.join("g", &members[0]);
+    let second = h.join("g", &members[0]);
+    // Kafka drops the first callback; every request is answered here.
+    assert_eq!(h.join_answer(first).error_code, REBALANCE_IN_PROGRESS);
+    assert!(!h.answered(second));
+    h.join("g", &members[1]);
+    assert_eq!(h.join_answer(second).generation_id, 2);
+}
+
+#[test]
+fn join_group_v0_uses_the_session_timeout_as_the_rebalance_timeout() {
+    let mut h = harness();
+    // v0 has no rebalance timeout (and, before v4, no MEMBER_ID_REQUIRED).
+    let request = JoinGroupRequest::default()
+        .with_group_id(GroupId(text("g")))
+        .with_session_timeout_ms(SESSION_MS)
+        .with_protocol_type(text("consumer"))
+        .with_protocols(vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(Bytes::from_static(b"m")),
+        ]);
+    let join = h.send(0, RequestKind::JoinGroup(request));
+    h.tick();
+    let member = h.join_answer(join).member_id.to_string();
+    h.sync("g", 1, &member, &[]);
+    let (_, value) = h.log[&0].last().cloned().unwrap();
+    let value = GroupMetadataValue::decode(&value.unwrap()).unwrap();
+    assert_eq!(value.members[0].rebalance_timeout_ms, SESSION_MS);
+    assert_eq!(value.members[0].session_timeout_ms, SESSION_MS);
+    assert_eq!(value.members[0].client_id, "client");
+    assert_eq!(value.members[0].client_host, "/10.0.0.1");
+}
