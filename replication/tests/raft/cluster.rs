@@ -39,12 +39,176 @@ use std::fmt;
 use bytes::Bytes;
 use odradek_replication::raft::{
     AppendResult, Entry, Envelope, HardState, Message, NodeId, Proposed, Raft, RaftConfig,
-    RaftInit, RaftLog, Role,
+    RaftInit, RaftLog, Role, StorageError,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
 
 use super::mem_log::MemLog;
+
+/// The log of one simulated node as the harness drives and inspects it: the
+/// vector-backed [`MemLog`], or the real storage (`PartitionRaftLog` over a
+/// `PartitionLog` on a `MemDisk`, in `partition_log.rs`). The cluster, its nemesis and
+/// its checks are the same for both.
+pub trait HarnessLog: Sized {
+    /// What the core is handed for one call.
+    type View<'a>: RaftLog
+    where
+        Self: 'a;
+
+    /// The empty log of node `node_id`; `seed` seeds whatever the log draws itself
+    /// (what a crash keeps), so that the cluster's own draws stay those of `MemLog`.
+    fn create(seed: u64, node_id: NodeId) -> Self;
+
+    /// The log as the core sees it, for one call.
+    fn view(&mut self) -> Self::View<'_>;
+
+    /// The payload of a proposal of `records` records, unique by `text`.
+    fn proposal(&self, records: u32, text: &str) -> Bytes;
+
+    /// The entries whose base offset is in `[from, to)`, as the log holds them now.
+    fn entries(&mut self, from: i64, to: i64) -> Vec<Entry>;
+
+    /// The entry starting at `base_offset`, if the log holds one.
+    fn entry_at(&mut self, base_offset: i64) -> Option<Entry> {
+        self.entries(base_offset, base_offset + 1).pop()
+    }
+
+    /// The lowest offset cut by a truncation or a reset since the last call.
+    fn take_lowest_cut(&mut self) -> Option<i64>;
+
+    fn sync_in_flight(&self) -> bool;
+
+    /// Starts a sync of everything appended so far; false if one is in flight.
+    fn begin_sync(&mut self) -> bool;
+
+    /// The sync in flight completed.
+    fn complete_sync(&mut self);
+
+    /// After a completed sync: appended offsets are still not durable, and only a new
+    /// sync will cover them (a real log's round covers a bounded number of segments).
+    fn wants_sync(&self) -> bool {
+        false
+    }
+
+    /// Power failure: what is not durable may be lost; the log is as recovered.
+    fn crash(&mut self);
+
+    /// Retention of a committed, durable prefix below `limit` (the high watermark);
+    /// `draw` picks where. True if the log start moved.
+    fn compact_below(&mut self, limit: i64, draw: &mut dyn FnMut() -> u64) -> bool;
+
+    /// Truncations that removed something, and resets, for the statistics.
+    fn truncations(&self) -> u64;
+    fn resets(&self) -> u64;
+}
+
+/// A `&mut L` handed to the core as a [`RaftLog`].
+pub struct LogRef<'a, L>(pub &'a mut L);
+
+impl<L: RaftLog> RaftLog for LogRef<'_, L> {
+    fn start_offset(&self) -> i64 {
+        self.0.start_offset()
+    }
+    fn end_offset(&self) -> i64 {
+        self.0.end_offset()
+    }
+    fn durable_end_offset(&self) -> i64 {
+        self.0.durable_end_offset()
+    }
+    fn epoch_at(&self, offset: i64) -> Option<i32> {
+        self.0.epoch_at(offset)
+    }
+    fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.0.end_offset_for_epoch(epoch)
+    }
+    fn read(&mut self, from: i64, bytes_max: u64) -> Result<Vec<Entry>, StorageError> {
+        self.0.read(from, bytes_max)
+    }
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.0.append(entries)
+    }
+    fn append_leader_marker(&mut self, leader_epoch: i32) -> Result<(), StorageError> {
+        self.0.append_leader_marker(leader_epoch)
+    }
+    fn truncate(&mut self, end_offset: i64) -> Result<(), StorageError> {
+        self.0.truncate(end_offset)
+    }
+    fn reset(&mut self, start_offset: i64, epoch_before_start: i32) -> Result<(), StorageError> {
+        self.0.reset(start_offset, epoch_before_start)
+    }
+}
+
+impl HarnessLog for MemLog {
+    type View<'a> = LogRef<'a, MemLog>;
+
+    fn create(_seed: u64, _node_id: NodeId) -> MemLog {
+        MemLog::new()
+    }
+
+    fn view(&mut self) -> LogRef<'_, MemLog> {
+        LogRef(self)
+    }
+
+    fn proposal(&self, _records: u32, text: &str) -> Bytes {
+        Bytes::from(text.to_string())
+    }
+
+    fn entries(&mut self, from: i64, to: i64) -> Vec<Entry> {
+        self.current
+            .entries
+            .iter()
+            .filter(|entry| entry.base_offset >= from && entry.base_offset < to)
+            .cloned()
+            .collect()
+    }
+
+    fn entry_at(&mut self, base_offset: i64) -> Option<Entry> {
+        self.current.entry_at(base_offset).cloned()
+    }
+
+    fn take_lowest_cut(&mut self) -> Option<i64> {
+        self.lowest_cut.take()
+    }
+
+    fn sync_in_flight(&self) -> bool {
+        MemLog::sync_in_flight(self)
+    }
+
+    fn begin_sync(&mut self) -> bool {
+        MemLog::begin_sync(self)
+    }
+
+    fn complete_sync(&mut self) {
+        MemLog::complete_sync(self)
+    }
+
+    fn crash(&mut self) {
+        MemLog::crash(self)
+    }
+
+    fn compact_below(&mut self, limit: i64, draw: &mut dyn FnMut() -> u64) -> bool {
+        if MemLog::sync_in_flight(self) {
+            return false;
+        }
+        let limit = limit.min(self.durable_end_offset());
+        let candidates = self.boundaries_up_to(limit);
+        if candidates.is_empty() {
+            return false;
+        }
+        let at = candidates[(draw() % candidates.len() as u64) as usize];
+        self.compact(at);
+        true
+    }
+
+    fn truncations(&self) -> u64 {
+        self.truncations
+    }
+
+    fn resets(&self) -> u64 {
+        self.resets
+    }
+}
 
 /// Ticks the healed cluster gets to elect a leader and commit a new proposal.
 pub const LIVENESS_TICKS_MAX: u64 = 600;
@@ -164,10 +328,10 @@ pub struct Stats {
     pub trace_hash: u64,
 }
 
-struct SimNode {
+struct SimNode<L> {
     id: NodeId,
     raft: Option<Raft<u32>>,
-    log: MemLog,
+    log: L,
     durable_hard_state: HardState,
     hard_state_writes: VecDeque<(u64, HardState)>,
     sync_due: Option<u64>,
@@ -188,13 +352,13 @@ enum Event {
     Propose(usize),
 }
 
-/// The cluster.
-pub struct Cluster {
+/// The cluster, its nodes' logs of type `L`.
+pub struct Cluster<L: HarnessLog = MemLog> {
     plan: FaultPlan,
     config: RaftConfig,
     rng: ChaCha8Rng,
     now: u64,
-    nodes: Vec<SimNode>,
+    nodes: Vec<SimNode<L>>,
     network: BTreeMap<(u64, u64), Envelope<u32>>,
     sequence: u64,
     blocked: BTreeSet<(NodeId, NodeId)>,
@@ -211,12 +375,12 @@ fn voters(count: u32) -> BTreeSet<NodeId> {
     (1..=count).collect()
 }
 
-impl Cluster {
-    pub fn new(seed: u64, plan: FaultPlan, config: RaftConfig) -> Cluster {
+impl<L: HarnessLog> Cluster<L> {
+    pub fn new(seed: u64, plan: FaultPlan, config: RaftConfig) -> Cluster<L> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut nodes = Vec::new();
         for id in 1..=plan.nodes {
-            let log = MemLog::new();
+            let mut log = L::create(seed ^ (u64::from(id) << 56), id);
             let init = RaftInit {
                 group: 0,
                 node_id: id,
@@ -224,7 +388,7 @@ impl Cluster {
                 hard_state: HardState::default(),
                 random_seed: rng.next_u64(),
             };
-            let raft = Raft::new(config.clone(), init, &log).expect("valid group");
+            let raft = Raft::new(config.clone(), init, &log.view()).expect("valid group");
             nodes.push(SimNode {
                 id,
                 raft: Some(raft),
@@ -350,7 +514,7 @@ impl Cluster {
                 let Some(raft) = node.raft.as_mut() else {
                     return Ok(());
                 };
-                raft.tick(&mut node.log);
+                raft.tick(&mut node.log.view());
                 index
             }
             Event::Persisted(index) => {
@@ -361,7 +525,7 @@ impl Cluster {
                 };
                 let (_, hard_state) = node.hard_state_writes.pop_front().expect("due");
                 node.durable_hard_state = hard_state;
-                raft.on_hard_state_persisted(&mut node.log, hard_state);
+                raft.on_hard_state_persisted(&mut node.log.view(), hard_state);
                 index
             }
             Event::Synced(index) => {
@@ -375,7 +539,10 @@ impl Cluster {
                 if node.log.sync_in_flight() {
                     node.log.complete_sync();
                 }
-                raft.on_log_synced(&mut node.log);
+                if node.log.wants_sync() {
+                    node.sync_wanted = true;
+                }
+                raft.on_log_synced(&mut node.log.view());
                 index
             }
             Event::Deliver(envelope) => {
@@ -397,7 +564,7 @@ impl Cluster {
                     self.stats.divergences += 1;
                 }
                 self.stats.messages_delivered += 1;
-                raft.step(&mut node.log, envelope.from, envelope.message);
+                raft.step(&mut node.log.view(), envelope.from, envelope.message);
                 index
             }
             Event::Propose(index) => {
@@ -420,8 +587,9 @@ impl Cluster {
         let node = &mut self.nodes[index];
         let raft = node.raft.as_mut()?;
         raft.check_leader().ok()?;
-        let data = Bytes::from(format!("n{}e{}#{counter}", node.id, raft.leader_epoch()));
-        let proposed = raft.propose(&mut node.log, records, data).ok()?;
+        let text = format!("n{}e{}#{counter}", node.id, raft.leader_epoch());
+        let data = node.log.proposal(records, &text);
+        let proposed = raft.propose(&mut node.log.view(), records, data).ok()?;
         self.stats.proposals += 1;
         Some(proposed)
     }
@@ -544,7 +712,7 @@ impl Cluster {
         };
         let id = node.id;
         let high_watermark = raft.high_watermark();
-        if let Some(cut) = node.log.lowest_cut.take()
+        if let Some(cut) = node.log.take_lowest_cut()
             && cut < node.high_watermark_seen
         {
             let detail = format!(
@@ -560,16 +728,13 @@ impl Cluster {
             );
             return Err(self.violation(ViolationKind::HighWatermarkWentBack, detail));
         }
-        let from = node.high_watermark_seen.max(node.log.start_offset());
+        let from = node.high_watermark_seen.max(node.log.view().start_offset());
         node.high_watermark_seen = high_watermark;
-        let newly_committed: Vec<Entry> = node
-            .log
-            .current
-            .entries
-            .iter()
-            .filter(|entry| entry.base_offset >= from && entry.base_offset < high_watermark)
-            .cloned()
-            .collect();
+        let newly_committed: Vec<Entry> = if from < high_watermark {
+            node.log.entries(from, high_watermark)
+        } else {
+            Vec::new()
+        };
         let leading = (raft.role() == Role::Leader).then(|| raft.leader_epoch());
         for entry in newly_committed {
             self.record_committed(id, entry)?;
@@ -621,15 +786,25 @@ impl Cluster {
         Ok(())
     }
 
-    fn check_leader_completeness(&self, index: usize, epoch: i32) -> Result<(), Violation> {
-        let node = &self.nodes[index];
-        let log = &node.log.current;
-        for (base_offset, entry) in self.committed.range(log.start_offset..) {
-            if log.entry_at(*base_offset) != Some(entry) {
+    fn check_leader_completeness(&mut self, index: usize, epoch: i32) -> Result<(), Violation> {
+        let node = &mut self.nodes[index];
+        let start_offset = node.log.view().start_offset();
+        let held: BTreeMap<i64, Entry> = node
+            .log
+            .entries(start_offset, i64::MAX)
+            .into_iter()
+            .map(|entry| (entry.base_offset, entry))
+            .collect();
+        for (base_offset, entry) in self.committed.range(start_offset..) {
+            if held.get(base_offset) != Some(entry) {
+                let has = held
+                    .range(..=base_offset)
+                    .next_back()
+                    .map(|(_, entry)| entry)
+                    .filter(|held| held.last_offset >= *base_offset);
                 let detail = format!(
-                    "node {} leads epoch {epoch} without committed {entry:?} (has {:?})",
-                    node.id,
-                    log.index_of(*base_offset).map(|i| &log.entries[i])
+                    "node {} leads epoch {epoch} without committed {entry:?} (has {has:?})",
+                    node.id
                 );
                 return Err(self.violation(ViolationKind::LeaderMissesCommittedEntry, detail));
             }
@@ -732,7 +907,7 @@ impl Cluster {
             hard_state: node.durable_hard_state,
             random_seed: seed,
         };
-        let raft = Raft::new(self.config.clone(), init, &node.log).expect("valid group");
+        let raft = Raft::new(self.config.clone(), init, &node.log.view()).expect("valid group");
         node.high_watermark_seen = raft.high_watermark();
         node.leading_epoch_seen = None;
         node.raft = Some(raft);
@@ -745,17 +920,11 @@ impl Cluster {
         let Some(raft) = node.raft.as_ref() else {
             return;
         };
-        if node.log.sync_in_flight() {
-            return;
+        let limit = raft.high_watermark();
+        let rng = &mut self.rng;
+        if node.log.compact_below(limit, &mut || rng.next_u64()) {
+            self.stats.compactions += 1;
         }
-        let limit = raft.high_watermark().min(node.log.durable_end_offset());
-        let candidates = node.log.boundaries_up_to(limit);
-        if candidates.is_empty() {
-            return;
-        }
-        let at = candidates[(self.rng.next_u64() % candidates.len() as u64) as usize];
-        self.nodes[index].log.compact(at);
-        self.stats.compactions += 1;
     }
 
     /// Heals everything and waits for a leader that everyone follows and a committed
@@ -791,7 +960,7 @@ impl Cluster {
         }
         let states: Vec<String> = self
             .nodes
-            .iter()
+            .iter_mut()
             .map(|node| {
                 let raft = node.raft.as_ref().expect("up");
                 format!(
@@ -801,7 +970,7 @@ impl Cluster {
                     raft.leader_epoch(),
                     raft.leader_id(),
                     raft.high_watermark(),
-                    node.log.end_offset()
+                    node.log.view().end_offset()
                 )
             })
             .collect();
@@ -834,13 +1003,12 @@ impl Cluster {
             .then_some(leader)
     }
 
-    fn committed_everywhere(&self, proposed: &Proposed) -> bool {
-        self.nodes.iter().all(|node| {
+    fn committed_everywhere(&mut self, proposed: &Proposed) -> bool {
+        self.nodes.iter_mut().all(|node| {
             node.raft.as_ref().is_some_and(|raft| {
                 raft.high_watermark() > proposed.last_offset
                     && node
                         .log
-                        .current
                         .entry_at(proposed.base_offset)
                         .is_some_and(|entry| entry.leader_epoch == proposed.leader_epoch)
             })
@@ -859,14 +1027,24 @@ pub fn run_seed_with(
     config: RaftConfig,
     check_durability_rule: bool,
 ) -> Result<Stats, Violation> {
+    run_seed_on::<MemLog>(seed, plan, config, check_durability_rule)
+}
+
+/// Runs one seed with logs of type `L`; a panic inside the core counts as a violation.
+pub fn run_seed_on<L: HarnessLog>(
+    seed: u64,
+    plan: FaultPlan,
+    config: RaftConfig,
+    check_durability_rule: bool,
+) -> Result<Stats, Violation> {
     let outcome = std::panic::catch_unwind(move || {
-        let mut cluster = Cluster::new(seed, plan, config);
+        let mut cluster = Cluster::<L>::new(seed, plan, config);
         cluster.check_durability_rule = check_durability_rule;
         cluster.run().map(|()| {
             let mut stats = cluster.stats.clone();
             for node in &cluster.nodes {
-                stats.truncations += node.log.truncations;
-                stats.resets += node.log.resets;
+                stats.truncations += node.log.truncations();
+                stats.resets += node.log.resets();
             }
             stats
         })
