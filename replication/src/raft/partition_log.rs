@@ -704,6 +704,25 @@ mod tests {
     }
 
     #[test]
+    fn a_node_appending_directly_tells_the_cache_with_on_leader_append() {
+        let mut replica = three_epochs();
+        let mut batch = build_batch(NOW, None, &[b"a", b"b", b"c"]);
+        let outcome = replica
+            .log
+            .append(&mut replica.disk, &mut batch, 6, NOW)
+            .unwrap();
+        let AppendOutcome::Appended { base_offset, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        replica.state.on_leader_append(base_offset, 6);
+        let view = replica.view();
+        assert_eq!(view.epoch_at(10), Some(6));
+        assert_eq!(view.epoch_at(12), Some(6));
+        assert_eq!(view.last_epoch(), 6);
+        assert_eq!(view.end_offset_for_epoch(5), Some((4, 10)));
+    }
+
+    #[test]
     fn truncate_cuts_whole_batches_and_forgets_their_epochs() {
         let mut replica = three_epochs();
         replica.sync();
