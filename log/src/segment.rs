@@ -456,7 +456,7 @@ fn be_i64(bytes: &[u8]) -> i64 {
 }
 
 /// Reads a whole small file (index or checkpoint).
-pub(crate) fn read_whole_file(disk: &mut impl Disk, path: &str) -> Result<Vec<u8>, DiskError> {
+pub fn read_whole_file(disk: &mut impl Disk, path: &str) -> Result<Vec<u8>, DiskError> {
     let file = disk.open(path, OpenMode::Read)?;
     let result = (|| {
         let len = disk.file_len(file)?;

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod cluster;
 pub mod error;
 mod fetch;
 pub mod group;
@@ -34,6 +35,7 @@ pub mod node;
 pub mod peer;
 mod produce;
 pub mod raft;
+pub mod replica;
 pub mod topics;
 
 pub use node::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId, TopicPartition};

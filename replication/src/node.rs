@@ -23,10 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
-use odradek_log::partition::{LogConfig, LogError, PartitionLog};
+use odradek_log::partition::LogConfig;
 
 use crate::metadata::{Applied, ClusterState, MetadataError, MetadataLog, MetadataRecord};
 use crate::peer::{BrokerId, PeerMessage};
+use crate::raft::{PartitionRaftLog, RaftConfig};
+pub use crate::replica::Partition;
 use crate::topics::{Topic, partition_dir};
 
 /// Identifies one client request; allocated by the driver, unique for the node's life.
@@ -145,7 +147,7 @@ pub enum NodeError {
         /// The partition's directory.
         dir: String,
         /// Why.
-        error: LogError,
+        error: String,
     },
     /// The data directory belongs to another node.
     #[error("data directory belongs to node {found}, but this is node {expected}")]
@@ -182,37 +184,6 @@ impl TopicPartition {
     }
 }
 
-/// One partition replica on this node.
-pub struct Partition {
-    /// Its log.
-    pub log: PartitionLog,
-    /// Offsets below this are committed and visible to consumers. Never goes back.
-    pub high_watermark: i64,
-    /// The Kafka leader epoch (the Raft term, once replication lands).
-    pub leader_epoch: i32,
-}
-
-impl Partition {
-    /// Whether this replica may answer a read for a client that believes the leader
-    /// epoch is `current_leader_epoch` (-1: the client does not say). Kafka's fencing
-    /// (KIP-320): a newer epoch than ours means we are behind (`UNKNOWN_LEADER_EPOCH`,
-    /// retriable), an older one means the client is (`FENCED_LEADER_EPOCH`). A failed
-    /// log serves nothing.
-    pub fn check_serving(&self, current_leader_epoch: i32) -> Result<(), crate::error::ErrorCode> {
-        use crate::error::ErrorCode;
-        if self.log.failure().is_some() {
-            return Err(ErrorCode::KafkaStorageError);
-        }
-        if current_leader_epoch > self.leader_epoch {
-            return Err(ErrorCode::UnknownLeaderEpoch);
-        }
-        if current_leader_epoch >= 0 && current_leader_epoch < self.leader_epoch {
-            return Err(ErrorCode::FencedLeaderEpoch);
-        }
-        Ok(())
-    }
-}
-
 /// Who started an asynchronous disk operation, so its completion finds its way back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum IoOwner {
@@ -227,6 +198,8 @@ pub(crate) enum TimerPurpose {
     FetchDeadline(RequestId),
     /// Time to run retention and time-based segment rolls.
     Maintenance,
+    /// Time to tick every Raft group with more than one voter.
+    RaftTick,
 }
 
 /// A request that waits for metadata records to become durable.
@@ -240,8 +213,24 @@ pub(crate) enum MetadataWait {
 /// A produce waiting for its batches to become durable.
 pub(crate) struct PendingProduce {
     pub(crate) response: kafka_protocol::messages::ProduceResponse,
-    /// (topic index, partition index in the response, partition, offset that must be below the high watermark)
-    pub(crate) waits: Vec<(usize, usize, TopicPartition, i64)>,
+    pub(crate) waits: Vec<ProduceWait>,
+}
+
+/// One partition's part of a waiting produce.
+pub(crate) struct ProduceWait {
+    /// Where its answer goes in the response: topic index, partition index.
+    pub(crate) topic_index: usize,
+    pub(crate) partition_index: usize,
+    pub(crate) key: TopicPartition,
+    /// The offset after the partition's last appended batch.
+    pub(crate) end_offset: i64,
+    /// The leader epoch it was appended in. If this node stops leading in that epoch
+    /// before the wait is over, the batches may be cut by the next leader: the
+    /// answer is NOT_LEADER_OR_FOLLOWER (the client retries; idempotence dedups).
+    pub(crate) leader_epoch: i32,
+    /// `acks=all` waits for the high watermark (a quorum holds the batches durably);
+    /// `acks=1` only for the leader's own fsync.
+    pub(crate) committed: bool,
 }
 
 /// A fetch parked until enough bytes arrive or its deadline passes.
@@ -280,6 +269,10 @@ pub struct Node {
     pub(crate) fatal: Option<String>,
     /// Set by [`Node::shutdown`]: the node ignores every later event.
     pub(crate) stopped: bool,
+    /// Bundles being collected for each broker; sent at the end of the event.
+    pub(crate) outbox: BTreeMap<BrokerId, PeerMessage>,
+    /// Whether the Raft tick timer runs (only groups of several voters need it).
+    pub(crate) raft_ticking: bool,
 }
 
 impl Node {
@@ -324,21 +317,20 @@ impl Node {
         for topic in cluster.topics.values() {
             let log_config = topic.config.effective(&config.log);
             for partition in 0..topic.partitions {
-                let dir = partition_dir(&topic.name, partition);
-                let (log, _report) = PartitionLog::open(io, &dir, log_config.clone(), now_ms)
-                    .map_err(|error| NodeError::Partition {
-                        dir: dir.clone(),
-                        error,
-                    })?;
-                let high_watermark = log.durable_offset();
-                partitions.insert(
-                    TopicPartition::new(topic.name.clone(), partition),
-                    Partition {
-                        log,
-                        high_watermark,
-                        leader_epoch: 0,
-                    },
-                );
+                let key = TopicPartition::new(topic.name.clone(), partition);
+                let random_seed = io.random();
+                let replica = Partition::open(
+                    io,
+                    &key,
+                    &partition_dir(&topic.name, partition),
+                    log_config.clone(),
+                    vec![config.node_id],
+                    config.node_id,
+                    raft_config(&config),
+                    random_seed,
+                    now_ms,
+                )?;
+                partitions.insert(key, replica);
             }
         }
         remove_orphan_partition_dirs(io, &cluster)?;
@@ -361,8 +353,18 @@ impl Node {
             producer_id_reservation: None,
             fatal: None,
             stopped: false,
+            outbox: BTreeMap::new(),
+            raft_ticking: false,
         };
+        let keys: Vec<TopicPartition> = node.partitions.keys().cloned().collect();
+        for key in &keys {
+            node.drive_partition(io, key);
+        }
+        if let Some(fatal) = node.fatal.take() {
+            return Err(NodeError::MetadataAppend(fatal));
+        }
         node.schedule_maintenance(io);
+        node.schedule_raft_tick(io);
         node.check_invariants();
         Ok(node)
     }
@@ -376,15 +378,9 @@ impl Node {
             Event::Client { id, request } => self.handle_request(io, id, request),
             Event::Timer(timer) => self.handle_timer(io, timer),
             Event::Disk(completion) => self.handle_disk(io, completion),
-            // Replication is being wired in (issue 4); until then a single node has no
-            // peers and a bundle is dropped.
-            Event::Peer { from, message } => {
-                tracing::debug!(
-                    "bundle from broker {from} dropped: {} raft messages",
-                    message.raft.len()
-                );
-            }
+            Event::Peer { from, message } => self.handle_peer(io, from, message),
         }
+        self.flush_outbox(io);
         self.check_invariants();
     }
 
@@ -452,8 +448,11 @@ impl Node {
     pub fn check_invariants(&self) {
         for (key, partition) in &self.partitions {
             let log = &partition.log;
+            assert_eq!(partition.high_watermark, partition.raft.high_watermark());
+            // A follower may know a high watermark above what it holds durably (the
+            // leader's quorum holds it); a group of one has only its own disk.
             assert!(
-                partition.high_watermark <= log.durable_offset(),
+                partition.replicas.len() > 1 || partition.high_watermark <= log.durable_offset(),
                 "{key:?}: high watermark {} above durable offset {}",
                 partition.high_watermark,
                 log.durable_offset()
@@ -500,6 +499,11 @@ impl Node {
                 self.run_maintenance(io);
                 self.schedule_maintenance(io);
             }
+            TimerPurpose::RaftTick => {
+                self.raft_ticking = false;
+                self.tick_groups(io);
+                self.schedule_raft_tick(io);
+            }
         }
     }
 
@@ -533,19 +537,25 @@ impl Node {
                 // than at its timer, between two sync rounds.
                 if io.buggify("maintenance-early") {
                     let now_ms = io.wall_clock_ms();
-                    if let Err(error) = partition.log.maintain(io, now_ms) {
+                    if let Err(error) =
+                        partition
+                            .log
+                            .maintain_below(io, now_ms, partition.high_watermark)
+                    {
                         tracing::warn!("early maintenance of {key:?}: {error}");
                     }
                 }
                 if advanced {
-                    let durable = partition.log.durable_offset();
-                    assert!(
-                        durable >= partition.high_watermark,
-                        "durable offset went back"
+                    let now_ms = io.wall_clock_ms();
+                    let mut view = PartitionRaftLog::new(
+                        &mut partition.log,
+                        &mut partition.replica,
+                        &mut *io,
+                        now_ms,
                     );
-                    partition.high_watermark = durable;
-                    self.on_high_watermark(io, &key);
+                    partition.raft.on_log_synced(&mut view);
                 }
+                self.drive_partition(io, &key);
                 self.start_partition_sync(io, &key);
             }
         }
@@ -606,26 +616,32 @@ impl Node {
                         .config
                         .effective(&self.config.log);
                     for partition in partitions {
-                        let dir = partition_dir(&topic, partition);
-                        match PartitionLog::open(io, &dir, log_config.clone(), now_ms) {
-                            Ok((log, _)) => {
-                                let high_watermark = log.durable_offset();
-                                self.partitions.insert(
-                                    TopicPartition::new(topic.clone(), partition),
-                                    Partition {
-                                        log,
-                                        high_watermark,
-                                        leader_epoch: 0,
-                                    },
-                                );
+                        let key = TopicPartition::new(topic.clone(), partition);
+                        let random_seed = io.random();
+                        let opened = Partition::open(
+                            io,
+                            &key,
+                            &partition_dir(&topic, partition),
+                            log_config.clone(),
+                            vec![self.config.node_id],
+                            self.config.node_id,
+                            raft_config(&self.config),
+                            random_seed,
+                            now_ms,
+                        );
+                        match opened {
+                            Ok(replica) => {
+                                self.partitions.insert(key.clone(), replica);
+                                self.drive_partition(io, &key);
                             }
                             Err(error) => {
                                 // The topic exists but this partition is offline until a
                                 // restart opens it; requests to it get KAFKA_STORAGE_ERROR.
-                                tracing::warn!("cannot create {dir}: {error}");
+                                tracing::warn!("cannot create {key:?}: {error}");
                             }
                         }
                     }
+                    self.schedule_raft_tick(io);
                 }
                 Applied::TopicDeleted { topic } => self.remove_topic_partitions(io, &topic),
             }
@@ -701,7 +717,10 @@ impl Node {
     fn run_maintenance(&mut self, io: &mut impl NodeIo) {
         let now_ms = io.wall_clock_ms();
         for (key, partition) in self.partitions.iter_mut() {
-            if let Err(error) = partition.log.maintain(io, now_ms) {
+            if let Err(error) = partition
+                .log
+                .maintain_below(io, now_ms, partition.high_watermark)
+            {
                 tracing::warn!("retention on {key:?}: {error}");
             }
         }
@@ -715,12 +734,6 @@ impl Node {
     /// Parked fetches and waiting produces on `key` are answered with errors: the
     /// partition's log failed or the partition is gone.
     fn fail_waiters(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
-        self.resolve_produces(io, key);
-        self.wake_fetches(io, key);
-    }
-
-    /// The high watermark of `key` advanced: answer what waited for it.
-    fn on_high_watermark(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
         self.resolve_produces(io, key);
         self.wake_fetches(io, key);
     }
@@ -767,4 +780,12 @@ fn random_cluster_id(io: &mut impl Io) -> String {
         *word >>= 6;
     }
     id
+}
+
+/// The Raft settings of every group on a node with `config`.
+pub(crate) fn raft_config(config: &NodeConfig) -> RaftConfig {
+    RaftConfig {
+        election_timeout_ticks: config.election_timeout_ticks,
+        ..RaftConfig::default()
+    }
 }

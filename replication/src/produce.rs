@@ -1,10 +1,17 @@
-//! Produce: validate, append, wait for durability, answer.
+//! Produce: validate, append, replicate, wait for durability, answer.
 //!
-//! Every batch is appended to its partition's log at once (page cache) and a group-commit
-//! sync starts if none is in flight. With `acks=1` or `acks=all` the answer waits until
-//! the partition's high watermark passes the batch, that is until its sync completed.
-//! On a single replica `acks=1` and `acks=all` therefore promise the same thing: the
-//! batch is on disk. With `acks=0` nothing is answered, as Kafka specifies.
+//! Only the partition's leader accepts writes (others answer NOT_LEADER_OR_FOLLOWER).
+//! Every batch is appended to the leader's log at once (page cache), stamped with the
+//! leader epoch; a group-commit sync starts if none is in flight, and the partition's
+//! Raft member sends the batches to the followers. With `acks=all` the answer waits
+//! until the high watermark passes the batches: a quorum of replicas holds them
+//! durably. With `acks=1` it waits for the leader's own fsync only (Kafka's acks=1
+//! waits for less: the leader's page cache). On a single replica the two promise the
+//! same thing. With `acks=0` nothing is answered, as Kafka specifies.
+//!
+//! `min.insync.replicas` applies to `acks=all`: when fewer replicas are in sync (the
+//! leader's view, with Kafka's `replica.lag.time.max.ms` rule), the write is refused
+//! with NOT_ENOUGH_REPLICAS before anything is appended.
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceResponse, RequestKind, ResponseKind, TopicName};
@@ -14,16 +21,19 @@ use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
 use crate::node::{
-    Node, NodeIo, PendingProduce, Request, RequestId, TopicPartition, WAITING_REQUESTS_MAX,
+    Node, NodeIo, PendingProduce, ProduceWait, Request, RequestId, TopicPartition,
+    WAITING_REQUESTS_MAX,
 };
+use crate::raft::PartitionRaftLog;
 
 /// Outcome of appending one partition's records.
 struct PartitionAppend {
     error: ErrorCode,
     message: Option<String>,
     base_offset: i64,
-    /// Offset that must fall below the high watermark before the answer (last offset + 1).
-    durable_needed: Option<i64>,
+    /// Offset after the last batch, and the epoch it was appended in, if the answer
+    /// must wait.
+    durable_needed: Option<(i64, i32)>,
 }
 
 impl PartitionAppend {
@@ -87,9 +97,16 @@ impl Node {
                     Some((code, message)) => PartitionAppend::failed(*code, message.clone()),
                     None => self.append_partition(io, &key, data.records.as_deref(), acks, now_ms),
                 };
-                if let Some(needed) = outcome.durable_needed {
+                if let Some((end_offset, leader_epoch)) = outcome.durable_needed {
                     touched.push(key.clone());
-                    waits.push((topic_index, partition_index, key.clone(), needed));
+                    waits.push(ProduceWait {
+                        topic_index,
+                        partition_index,
+                        key: key.clone(),
+                        end_offset,
+                        leader_epoch,
+                        committed: acks == -1,
+                    });
                 }
                 let log_start_offset = self
                     .partitions
@@ -109,6 +126,7 @@ impl Node {
         }
         touched.dedup();
         for key in &touched {
+            self.replicate_partition(io, key);
             self.start_partition_sync(io, key);
         }
         if acks == 0 {
@@ -119,9 +137,9 @@ impl Node {
         if pending.waits.is_empty() {
             io.respond(id, ResponseKind::Produce(pending.response));
         } else if self.pending_produces.len() >= WAITING_REQUESTS_MAX {
-            for (topic_index, partition_index, _, _) in pending.waits.drain(..) {
-                let partition = &mut pending.response.responses[topic_index].partition_responses
-                    [partition_index];
+            for wait in pending.waits.drain(..) {
+                let partition = &mut pending.response.responses[wait.topic_index]
+                    .partition_responses[wait.partition_index];
                 partition.error_code = ErrorCode::RequestTimedOut.code();
             }
             io.respond(id, ResponseKind::Produce(pending.response));
@@ -142,16 +160,36 @@ impl Node {
         now_ms: i64,
     ) -> PartitionAppend {
         let min_insync = self.min_insync_replicas(&key.topic);
+        let lag_ticks = self.replica_lag_ticks();
         let Some(partition) = self.partitions.get_mut(key) else {
             return PartitionAppend::failed(ErrorCode::UnknownTopicOrPartition, None);
         };
-        if acks == -1 && min_insync > 1 {
-            // One replica is in sync on a single node; Kafka refuses acks=all writes
-            // when fewer replicas than min.insync.replicas are in sync.
-            return PartitionAppend::failed(
-                ErrorCode::NotEnoughReplicas,
-                format!("min.insync.replicas is {min_insync} but only 1 replica is in sync"),
-            );
+        if let Some(error) = partition.log.failure() {
+            return PartitionAppend::failed(ErrorCode::KafkaStorageError, error.to_string());
+        }
+        let Ok(leader_epoch) = partition.raft.check_leader() else {
+            return PartitionAppend::failed(ErrorCode::NotLeaderOrFollower, None);
+        };
+        if acks == -1 {
+            let in_sync = {
+                let view = PartitionRaftLog::new(
+                    &mut partition.log,
+                    &mut partition.replica,
+                    &mut *io,
+                    now_ms,
+                );
+                partition.raft.in_sync_replicas(&view, lag_ticks).len()
+            };
+            if i64::try_from(in_sync).unwrap_or(i64::MAX) < i64::from(min_insync) {
+                // Kafka refuses acks=all writes when fewer replicas than
+                // min.insync.replicas are in sync.
+                return PartitionAppend::failed(
+                    ErrorCode::NotEnoughReplicas,
+                    format!(
+                        "min.insync.replicas is {min_insync} but only {in_sync} replicas are in sync"
+                    ),
+                );
+            }
         }
         let Some(records) = records.filter(|r| !r.is_empty()) else {
             return PartitionAppend::failed(ErrorCode::CorruptMessage, "no records".to_string());
@@ -177,16 +215,17 @@ impl Node {
                 );
             }
             let mut batch = records[start..end].to_vec();
-            match partition
-                .log
-                .append(io, &mut batch, partition.leader_epoch, now_ms)
-            {
+            match partition.log.append(io, &mut batch, leader_epoch, now_ms) {
                 Ok(AppendOutcome::Appended {
                     base_offset: base,
                     last_offset: last,
                     ..
-                })
-                | Ok(AppendOutcome::Duplicate {
+                }) => {
+                    partition.replica.on_leader_append(base, leader_epoch);
+                    base_offset.get_or_insert(base);
+                    last_offset = last_offset.max(last);
+                }
+                Ok(AppendOutcome::Duplicate {
                     base_offset: base,
                     last_offset: last,
                 }) => {
@@ -202,33 +241,35 @@ impl Node {
             error: ErrorCode::None,
             message: None,
             base_offset: base_offset.expect("at least one batch"),
-            durable_needed: Some(last_offset + 1),
+            durable_needed: Some((last_offset + 1, leader_epoch)),
         }
     }
 
-    /// Drops from `pending.waits` every wait that is satisfied (the high watermark
-    /// passed it) or can never be (partition gone or failed), filling in errors.
+    /// Drops from `pending.waits` every wait that is satisfied (the high watermark, or
+    /// for `acks=1` the durable offset, passed it) or can never be (partition gone or
+    /// failed, leadership lost), filling in errors.
     pub(crate) fn settle_produce(&self, pending: &mut PendingProduce) {
         let response = &mut pending.response;
-        pending
-            .waits
-            .retain(|(topic_index, partition_index, key, needed)| {
-                let partition_response =
-                    &mut response.responses[*topic_index].partition_responses[*partition_index];
-                match self.partitions.get(key) {
-                    None => {
-                        partition_response.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        partition_response.base_offset = -1;
-                        false
-                    }
-                    Some(partition) if partition.log.failure().is_some() => {
-                        partition_response.error_code = ErrorCode::KafkaStorageError.code();
-                        partition_response.base_offset = -1;
-                        false
-                    }
-                    Some(partition) => partition.high_watermark < *needed,
+        pending.waits.retain(|wait| {
+            let partition_response =
+                &mut response.responses[wait.topic_index].partition_responses[wait.partition_index];
+            let mut fail = |error: ErrorCode| {
+                partition_response.error_code = error.code();
+                partition_response.base_offset = -1;
+                false
+            };
+            match self.partitions.get(&wait.key) {
+                None => fail(ErrorCode::UnknownTopicOrPartition),
+                Some(partition) if partition.log.failure().is_some() => {
+                    fail(ErrorCode::KafkaStorageError)
                 }
-            });
+                Some(partition) if partition.raft.check_leader() != Ok(wait.leader_epoch) => {
+                    fail(ErrorCode::NotLeaderOrFollower)
+                }
+                Some(partition) if wait.committed => partition.high_watermark < wait.end_offset,
+                Some(partition) => partition.log.durable_offset() < wait.end_offset,
+            }
+        });
     }
 
     /// Answers every waiting produce that `key`'s progress (or failure) settled.
@@ -236,7 +277,7 @@ impl Node {
         let ids: Vec<RequestId> = self
             .pending_produces
             .iter()
-            .filter(|(_, pending)| pending.waits.iter().any(|(_, _, k, _)| k == key))
+            .filter(|(_, pending)| pending.waits.iter().any(|wait| wait.key == *key))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -248,6 +289,12 @@ impl Node {
                 self.pending_produces.insert(id, pending);
             }
         }
+    }
+
+    /// Kafka's `replica.lag.time.max.ms` (30 s) in Raft ticks: a follower that has not
+    /// caught up to the leader's end within it drops out of the in-sync replicas.
+    pub(crate) fn replica_lag_ticks(&self) -> u64 {
+        (30_000 / self.config.raft_tick_ms.max(1)).max(1) as u64
     }
 
     /// The topic's `min.insync.replicas`, or the broker default.

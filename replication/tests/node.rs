@@ -693,7 +693,7 @@ fn list_offsets_before_v4_leaves_leader_epoch_unset() {
     h.create_topic("t", 1);
     h.send(1, 9, produce("t", 0, -1, build_batch(1_000, None, &[b"a"])));
     h.complete_syncs();
-    for (id, version, leader_epoch) in [(10, 1, -1), (11, 3, -1), (12, 4, 0), (13, 7, 0)] {
+    for (id, version, leader_epoch) in [(10, 1, -1), (11, 3, -1), (12, 4, 1), (13, 7, 1)] {
         h.send(id, version, list_offsets("t", 0, -1));
         let ResponseKind::ListOffsets(response) = h.io.take_response(id).expect("answered") else {
             panic!()

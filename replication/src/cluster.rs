@@ -1,0 +1,172 @@
+//! The node's side of replication: driving each partition's Raft member, ticking,
+//! routing peer bundles, and sending what the members want sent.
+//!
+//! After anything touches a member (a tick, a peer message, a produce, a sync
+//! completion) the node *drives* it: it takes the member's [`crate::raft::Ready`] and
+//! acts on it in the order the core's contract demands.
+//!
+//! 1. A new hard state (epoch, vote) is written to the replica's `raft-state` file
+//!    and fsynced before anything else happens; only then is the member told it is
+//!    durable, which releases the messages that depended on it. Hard states change
+//!    once per election, so a blocking write is cheap enough. If it fails the node
+//!    stops (like a failed metadata sync): it cannot promise its vote any more.
+//! 2. Messages go into the outbox of their destination broker. The outbox is sent at
+//!    the end of the event, one bundle per broker: every partition's heartbeats to a
+//!    broker share one message.
+//! 3. A requested log sync starts a group-commit round (or joins the one in flight).
+//! 4. The partition's high watermark and epoch are copied from the member; waiting
+//!    produces and parked fetches are answered if it moved, or if leadership was lost.
+
+use odradek_log::io::Duration;
+
+use crate::node::{Node, NodeIo, TimerPurpose, TopicPartition};
+use crate::peer::{BrokerId, GroupId, PeerMessage, RaftMessage};
+use crate::raft::PartitionRaftLog;
+use crate::replica::{broker_id, raft_node_id, write_hard_state};
+use crate::topics::partition_dir;
+
+impl Node {
+    /// Acts on everything partition `key`'s member has ready; see the module docs.
+    pub(crate) fn drive_partition(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        let now_ms = io.wall_clock_ms();
+        let mut sync = false;
+        let group = GroupId::Partition(key.clone());
+        loop {
+            let Some(partition) = self.partitions.get_mut(key) else {
+                return;
+            };
+            let ready = partition.raft.take_ready();
+            if ready.is_empty() {
+                break;
+            }
+            for envelope in ready.messages {
+                let to = broker_id(envelope.to);
+                self.outbox.entry(to).or_default().raft.push(RaftMessage {
+                    group: group.clone(),
+                    message: envelope.message,
+                });
+            }
+            sync |= ready.sync_log;
+            if let Some(hard_state) = ready.hard_state {
+                let dir = partition_dir(&key.topic, key.partition);
+                if let Err(error) = write_hard_state(io, &dir, hard_state) {
+                    self.fatal = Some(format!(
+                        "cannot persist the raft state of {key:?} ({error}); stopping so that \
+                         recovery runs on restart"
+                    ));
+                    return;
+                }
+                let mut view = PartitionRaftLog::new(
+                    &mut partition.log,
+                    &mut partition.replica,
+                    &mut *io,
+                    now_ms,
+                );
+                partition
+                    .raft
+                    .on_hard_state_persisted(&mut view, hard_state);
+            }
+        }
+        let partition = self.partitions.get_mut(key).expect("checked in the loop");
+        let high_watermark = partition.raft.high_watermark();
+        let advanced = high_watermark > partition.high_watermark;
+        assert!(
+            high_watermark >= partition.high_watermark,
+            "{key:?}: the high watermark went back from {} to {high_watermark}",
+            partition.high_watermark
+        );
+        partition.high_watermark = high_watermark;
+        partition.leader_epoch = partition.raft.leader_epoch();
+        let leading = partition.raft.check_leader().ok();
+        let lost_leadership = partition.led_epoch.is_some() && partition.led_epoch != leading;
+        partition.led_epoch = leading;
+        if sync {
+            self.start_partition_sync(io, key);
+        }
+        if advanced || lost_leadership {
+            self.resolve_produces(io, key);
+            self.wake_fetches(io, key);
+        }
+    }
+
+    /// Starts the Raft tick timer if some group has other voters and it is not
+    /// running. One timer ticks every group of the node.
+    pub(crate) fn schedule_raft_tick(&mut self, io: &mut impl NodeIo) {
+        if self.raft_ticking || self.partitions.values().all(|p| p.replicas.len() <= 1) {
+            return;
+        }
+        self.raft_ticking = true;
+        let period = Duration::from_millis(self.config.raft_tick_ms.max(1) as u64);
+        let at = io.now() + period;
+        self.set_timer(io, at, TimerPurpose::RaftTick);
+    }
+
+    /// One tick for every group with other voters.
+    pub(crate) fn tick_groups(&mut self, io: &mut impl NodeIo) {
+        let now_ms = io.wall_clock_ms();
+        let keys: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.replicas.len() > 1)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            let partition = self.partitions.get_mut(&key).expect("listed");
+            let mut view =
+                PartitionRaftLog::new(&mut partition.log, &mut partition.replica, &mut *io, now_ms);
+            partition.raft.tick(&mut view);
+            self.drive_partition(io, &key);
+        }
+    }
+
+    /// A bundle from broker `from`: each Raft message goes to its group's member.
+    /// Messages for groups this node does not have (a partition not created here yet,
+    /// or deleted) are dropped; Raft resends.
+    pub(crate) fn handle_peer(
+        &mut self,
+        io: &mut impl NodeIo,
+        from: BrokerId,
+        message: PeerMessage,
+    ) {
+        if from < 0 || from == self.config.node_id {
+            tracing::warn!("a bundle claiming to come from broker {from} was dropped");
+            return;
+        }
+        let now_ms = io.wall_clock_ms();
+        for RaftMessage { group, message } in message.raft {
+            let GroupId::Partition(key) = group else {
+                tracing::debug!("metadata quorum message from {from} dropped: not wired yet");
+                continue;
+            };
+            let Some(partition) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            let mut view =
+                PartitionRaftLog::new(&mut partition.log, &mut partition.replica, &mut *io, now_ms);
+            partition.raft.step(&mut view, raft_node_id(from), message);
+            self.drive_partition(io, &key);
+        }
+    }
+
+    /// Sends every bundle collected during the event, one per broker.
+    pub(crate) fn flush_outbox(&mut self, io: &mut impl NodeIo) {
+        for (to, message) in std::mem::take(&mut self.outbox) {
+            if !message.is_empty() {
+                io.send(to, message);
+            }
+        }
+    }
+
+    /// Tells partition `key`'s member that the leader appended to its log directly
+    /// (a produce), so it replicates the new batches.
+    pub(crate) fn replicate_partition(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        let now_ms = io.wall_clock_ms();
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return;
+        };
+        let mut view =
+            PartitionRaftLog::new(&mut partition.log, &mut partition.replica, &mut *io, now_ms);
+        partition.raft.replicate(&mut view);
+        self.drive_partition(io, key);
+    }
+}

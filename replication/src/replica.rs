@@ -1,0 +1,259 @@
+//! One partition replica on this node: its log, its Raft member, and the glue between.
+//!
+//! ```text
+//!   produce (leader) ── PartitionLog::append ── Raft::replicate ──► appends to followers
+//!   peer bundle ─────── Raft::step(view) ─────── follower appends / leader counts acks
+//!   sync completed ──── Raft::on_log_synced ──── high watermark moves
+//!   Node::drive_partition: take_ready() ──► hard state to `raft-state` (blocking, rare)
+//!                                       ──► messages into the per-broker outbox
+//!                                       ──► start a group-commit sync
+//!                                       ──► high watermark and leadership mirrored here
+//! ```
+//!
+//! The Raft core sees the log through [`PartitionRaftLog`], a view built for one call
+//! at a time over the log, the replica's epoch cache and the node's disk. A partition
+//! with one replica is a Raft group of one voter: it elects itself at once when it
+//! opens, writes no leader marker, and its high watermark is its durable offset, so a
+//! single broker behaves exactly as before replication existed.
+
+use std::collections::BTreeSet;
+
+use odradek_log::io::{Disk, DiskError, OpenMode};
+use odradek_log::partition::{LogConfig, PartitionLog};
+use odradek_log::segment::{join, read_whole_file};
+
+use crate::error::ErrorCode;
+use crate::node::{NodeError, TopicPartition};
+use crate::peer::{BrokerId, GroupId};
+use crate::raft::{HardState, PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
+
+/// The file in a partition's directory (and in the metadata log's) that holds the
+/// Raft hard state: the leader epoch and the vote cast in it.
+pub const HARD_STATE_FILE: &str = "raft-state";
+const HARD_STATE_MAGIC: [u8; 4] = *b"ODHS";
+const HARD_STATE_VERSION: u16 = 1;
+const HARD_STATE_BYTES: usize = 4 + 2 + 4 + 4 + 4;
+
+/// One partition replica on this node.
+pub struct Partition {
+    /// Its log.
+    pub log: PartitionLog,
+    /// Offsets below this are committed and visible to consumers. Never goes back.
+    /// Mirrors the Raft member's high watermark.
+    pub high_watermark: i64,
+    /// The Kafka leader epoch (the Raft term) this replica knows.
+    pub leader_epoch: i32,
+    /// The brokers holding a replica, preferred leader first.
+    pub replicas: Vec<BrokerId>,
+    pub(crate) raft: Raft<GroupId>,
+    pub(crate) replica: ReplicaLogState,
+    /// The epoch this node led in when the partition was last driven, if it led.
+    pub(crate) led_epoch: Option<i32>,
+}
+
+impl Partition {
+    /// Opens (and recovers) the replica's log, reads its hard state, and builds its
+    /// Raft member. A one-replica partition starts campaigning at once; the node's
+    /// next drive makes it leader.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open(
+        disk: &mut impl Disk,
+        key: &TopicPartition,
+        dir: &str,
+        log_config: LogConfig,
+        replicas: Vec<BrokerId>,
+        node_id: BrokerId,
+        raft_config: RaftConfig,
+        random_seed: u64,
+        now_ms: i64,
+    ) -> Result<Partition, NodeError> {
+        let partition_error = |error: String| NodeError::Partition {
+            dir: dir.to_string(),
+            error,
+        };
+        let (mut log, _report) = PartitionLog::open(disk, dir, log_config, now_ms)
+            .map_err(|error| partition_error(error.to_string()))?;
+        let mut replica = ReplicaLogState::open(&mut log, disk, node_id)
+            .map_err(|error| partition_error(error.to_string()))?;
+        let hard_state = read_hard_state(disk, dir).map_err(partition_error)?;
+        let voters: BTreeSet<u32> = replicas.iter().map(|&id| raft_node_id(id)).collect();
+        let init = RaftInit {
+            group: GroupId::Partition(key.clone()),
+            node_id: raft_node_id(node_id),
+            voters,
+            hard_state,
+            random_seed,
+        };
+        let mut raft = {
+            let view = PartitionRaftLog::new(&mut log, &mut replica, &mut *disk, now_ms);
+            Raft::new(raft_config, init, &view)
+                .map_err(|error| partition_error(error.to_string()))?
+        };
+        if replicas.len() == 1 {
+            let mut view = PartitionRaftLog::new(&mut log, &mut replica, &mut *disk, now_ms);
+            raft.campaign(&mut view);
+        }
+        let high_watermark = raft.high_watermark();
+        let leader_epoch = raft.leader_epoch();
+        Ok(Partition {
+            log,
+            high_watermark,
+            leader_epoch,
+            replicas,
+            raft,
+            replica,
+            led_epoch: None,
+        })
+    }
+
+    /// Whether this replica leads its partition now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.check_leader().is_ok()
+    }
+
+    /// The leader this replica knows of (itself included), if any.
+    pub fn leader(&self) -> Option<BrokerId> {
+        self.raft.leader_id().map(broker_id)
+    }
+
+    /// Whether this replica may answer a client read or write for a client that
+    /// believes the leader epoch is `current_leader_epoch` (-1: the client does not
+    /// say). Only the leader serves (`NOT_LEADER_OR_FOLLOWER`, retriable: the client
+    /// refreshes its metadata). Then Kafka's fencing (KIP-320): a newer epoch than ours
+    /// means we are behind (`UNKNOWN_LEADER_EPOCH`, retriable), an older one means the
+    /// client is (`FENCED_LEADER_EPOCH`). A failed log serves nothing.
+    pub fn check_serving(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
+        if self.log.failure().is_some() {
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        if current_leader_epoch > self.leader_epoch {
+            return Err(ErrorCode::UnknownLeaderEpoch);
+        }
+        if current_leader_epoch >= 0 && current_leader_epoch < self.leader_epoch {
+            return Err(ErrorCode::FencedLeaderEpoch);
+        }
+        if !self.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+}
+
+/// Raft's id for broker `id` (node ids are never negative: the config refuses them).
+pub(crate) fn raft_node_id(id: BrokerId) -> u32 {
+    u32::try_from(id).expect("node ids are not negative")
+}
+
+/// The broker of Raft member `id`.
+pub(crate) fn broker_id(id: u32) -> BrokerId {
+    BrokerId::try_from(id).expect("raft ids come from broker ids")
+}
+
+/// Reads the hard state persisted in `dir`; the default (epoch 0, no vote) if the
+/// file does not exist. A file that exists but does not decode is an error: guessing
+/// could let this member vote twice in one epoch.
+pub(crate) fn read_hard_state(disk: &mut impl Disk, dir: &str) -> Result<HardState, String> {
+    let path = join(dir, HARD_STATE_FILE);
+    if !disk.exists(&path) {
+        return Ok(HardState::default());
+    }
+    let bytes = read_whole_file(disk, &path).map_err(|error| format!("{path}: {error}"))?;
+    decode_hard_state(&bytes).ok_or_else(|| format!("{path}: not a valid raft hard state"))
+}
+
+/// Replaces the hard state in `dir`, durably, before returning: a temporary file,
+/// fsynced, renamed over the old one, and the directory fsynced.
+pub(crate) fn write_hard_state(
+    disk: &mut impl Disk,
+    dir: &str,
+    hard_state: HardState,
+) -> Result<(), DiskError> {
+    let temp = join(dir, &format!("{HARD_STATE_FILE}.tmp"));
+    let file = disk.open(&temp, OpenMode::Create)?;
+    let bytes = encode_hard_state(hard_state);
+    let result = disk
+        .truncate(file, 0)
+        .and_then(|()| disk.write_at(file, 0, &bytes))
+        .and_then(|()| disk.sync_now(file));
+    disk.close(file);
+    result?;
+    disk.rename(&temp, &join(dir, HARD_STATE_FILE))?;
+    disk.sync_dir_now(dir)
+}
+
+fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HARD_STATE_BYTES);
+    out.extend_from_slice(&HARD_STATE_MAGIC);
+    out.extend_from_slice(&HARD_STATE_VERSION.to_be_bytes());
+    out.extend_from_slice(&hard_state.leader_epoch.to_be_bytes());
+    let vote = hard_state.voted_for.map_or(-1, broker_id);
+    out.extend_from_slice(&vote.to_be_bytes());
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
+    if bytes.len() != HARD_STATE_BYTES || bytes[..4] != HARD_STATE_MAGIC {
+        return None;
+    }
+    let (body, crc) = bytes.split_at(HARD_STATE_BYTES - 4);
+    if crc32c::crc32c(body).to_be_bytes() != crc {
+        return None;
+    }
+    if u16::from_be_bytes([body[4], body[5]]) != HARD_STATE_VERSION {
+        return None;
+    }
+    let leader_epoch = i32::from_be_bytes(body[6..10].try_into().ok()?);
+    let vote = i32::from_be_bytes(body[10..14].try_into().ok()?);
+    let voted_for = if vote < 0 {
+        None
+    } else {
+        Some(raft_node_id(vote))
+    };
+    Some(HardState {
+        leader_epoch,
+        voted_for,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odradek_log::mem_disk::MemDisk;
+
+    #[test]
+    fn hard_state_round_trips_and_survives_a_crash() {
+        let mut disk = MemDisk::new(7);
+        disk.create_dir_all("t-0").unwrap();
+        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(HardState::default()));
+        let written = HardState {
+            leader_epoch: 9,
+            voted_for: Some(3),
+        };
+        write_hard_state(&mut disk, "t-0", written).unwrap();
+        disk.crash(1);
+        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(written));
+        let none = HardState {
+            leader_epoch: 10,
+            voted_for: None,
+        };
+        write_hard_state(&mut disk, "t-0", none).unwrap();
+        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(none));
+    }
+
+    #[test]
+    fn a_damaged_hard_state_is_an_error_not_a_default() {
+        let mut bytes = encode_hard_state(HardState {
+            leader_epoch: 2,
+            voted_for: Some(1),
+        });
+        assert!(decode_hard_state(&bytes).is_some());
+        for at in 0..bytes.len() {
+            bytes[at] ^= 0x10;
+            assert_eq!(decode_hard_state(&bytes), None, "flip at byte {at}");
+            bytes[at] ^= 0x10;
+        }
+        assert_eq!(decode_hard_state(&bytes[..5]), None);
+    }
+}
