@@ -2107,8 +2107,10 @@ fn write_checkpoint(
     )
 }
 
-/// Replaces `dir/name` with `bytes` atomically: temp file, sync, rename, directory sync.
-fn write_file_atomically(
+/// Replaces `dir/name` with `bytes` atomically and durably before returning: a
+/// temporary file, fsynced, renamed over the old one, and the directory fsynced. For
+/// small, rarely written files (checkpoints, a Raft member's hard state).
+pub fn write_file_atomically(
     disk: &mut impl Disk,
     dir: &str,
     name: &str,

@@ -18,8 +18,8 @@
 
 use std::collections::BTreeSet;
 
-use odradek_log::io::{Disk, DiskError, OpenMode};
-use odradek_log::partition::{LogConfig, PartitionLog};
+use odradek_log::io::{Disk, DiskError};
+use odradek_log::partition::{LogConfig, PartitionLog, write_file_atomically};
 use odradek_log::segment::{join, read_whole_file};
 
 use crate::error::ErrorCode;
@@ -161,24 +161,13 @@ pub(crate) fn read_hard_state(disk: &mut impl Disk, dir: &str) -> Result<HardSta
     decode_hard_state(&bytes).ok_or_else(|| format!("{path}: not a valid raft hard state"))
 }
 
-/// Replaces the hard state in `dir`, durably, before returning: a temporary file,
-/// fsynced, renamed over the old one, and the directory fsynced.
+/// Replaces the hard state in `dir`, durably, before returning.
 pub(crate) fn write_hard_state(
     disk: &mut impl Disk,
     dir: &str,
     hard_state: HardState,
 ) -> Result<(), DiskError> {
-    let temp = join(dir, &format!("{HARD_STATE_FILE}.tmp"));
-    let file = disk.open(&temp, OpenMode::Create)?;
-    let bytes = encode_hard_state(hard_state);
-    let result = disk
-        .truncate(file, 0)
-        .and_then(|()| disk.write_at(file, 0, &bytes))
-        .and_then(|()| disk.sync_now(file));
-    disk.close(file);
-    result?;
-    disk.rename(&temp, &join(dir, HARD_STATE_FILE))?;
-    disk.sync_dir_now(dir)
+    write_file_atomically(disk, dir, HARD_STATE_FILE, &encode_hard_state(hard_state))
 }
 
 fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
