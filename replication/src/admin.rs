@@ -29,10 +29,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
-use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition};
+use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition, quorum_voters};
 use crate::topics::{
     TOPIC_CONFIG_KEYS, TOPIC_PARTITIONS_MAX, Topic, TopicConfig, TopicId, default_config_value,
-    validate_topic_name,
+    place_replicas, validate_topic_name,
 };
 
 /// (key, value, source) rows of a DescribeConfigs answer.
@@ -79,7 +79,9 @@ impl Node {
                 Some(offset) => *offset,
                 None => {
                     let partitions = self.config.num_partitions;
-                    match self.begin_create_topic(io, name, partitions, TopicConfig::default()) {
+                    let rf = self.config.default_replication_factor;
+                    match self.begin_create_topic(io, name, partitions, rf, TopicConfig::default())
+                    {
                         Ok(offset) => offset,
                         Err(_) => continue, // answered as unknown topic by the normal path
                     }
@@ -103,18 +105,22 @@ impl Node {
         io: &mut impl NodeIo,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
         config: TopicConfig,
     ) -> Result<i64, (ErrorCode, String)> {
         let id = TopicId::random(io.random(), io.random());
+        let brokers = quorum_voters(&self.config);
+        let rf = usize::try_from(replication_factor).unwrap_or(1).max(1);
         let record = MetadataRecord::CreateTopic {
             name: name.to_string(),
             id,
             partitions,
+            replicas: place_replicas(&brokers, 0..partitions, rf, placement_start(name)),
             config: config.overrides().clone(),
         };
         let offset = self
             .append_metadata(io, record)
-            .map_err(|message| (ErrorCode::KafkaStorageError, message))?;
+            .map_err(|error| (error.error_code(), error.to_string()))?;
         self.topics_being_created.insert(name.to_string(), offset);
         Ok(offset)
     }
@@ -154,14 +160,24 @@ impl Node {
         }
         let include_topic_operations = metadata.include_topic_authorized_operations;
         let mut response = MetadataResponse::default()
-            .with_brokers(vec![
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(self.config.node_id))
-                    .with_host(text(self.config.advertised_host.clone()))
-                    .with_port(self.config.advertised_port),
-            ])
+            .with_brokers(
+                self.client_endpoints()
+                    .into_iter()
+                    .map(|(id, host, port)| {
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(id))
+                            .with_host(text(host))
+                            .with_port(port)
+                    })
+                    .collect(),
+            )
             .with_cluster_id(self.cluster.cluster_id.clone().map(text))
-            .with_controller_id(BrokerId(self.config.node_id))
+            .with_controller_id(BrokerId(
+                self.metadata
+                    .raft()
+                    .leader_id()
+                    .map_or(-1, crate::replica::broker_id),
+            ))
             .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
         let names: Vec<String> = match wanted {
             Some(names) => names,
@@ -189,27 +205,47 @@ impl Node {
                     topic_response.topic_id = uuid_of(topic.id);
                     for partition in 0..topic.partitions {
                         let key = TopicPartition::new(name.clone(), partition);
-                        let (error, leader_epoch) = match self.partitions.get(&key) {
-                            Some(p) if p.log.failure().is_none() => {
-                                (ErrorCode::None, p.leader_epoch)
+                        let replicas = topic.replicas_of(partition, self.config.node_id);
+                        // Every broker hosting a replica knows its partition's leader
+                        // from Raft; a broker outside the replica set does not (yet).
+                        let lag_ticks = self.replica_lag_ticks();
+                        let (error, leader, leader_epoch, in_sync) = match self
+                            .partitions
+                            .get_mut(&key)
+                        {
+                            Some(p) if p.log.failure().is_some() => {
+                                (ErrorCode::KafkaStorageError, None, p.leader_epoch, vec![])
                             }
-                            Some(p) => (ErrorCode::KafkaStorageError, p.leader_epoch),
-                            None => (ErrorCode::KafkaStorageError, 0),
+                            Some(p) => match p.leader() {
+                                Some(leader) => {
+                                    let in_sync = if p.is_leader() {
+                                        p.in_sync_replicas(io, lag_ticks)
+                                    } else {
+                                        replicas.clone()
+                                    };
+                                    (ErrorCode::None, Some(leader), p.leader_epoch, in_sync)
+                                }
+                                None => {
+                                    (ErrorCode::LeaderNotAvailable, None, p.leader_epoch, vec![])
+                                }
+                            },
+                            None => (ErrorCode::LeaderNotAvailable, None, -1, vec![]),
                         };
-                        let me = BrokerId(self.config.node_id);
-                        let offline = if error == ErrorCode::None {
-                            vec![]
+                        let offline = if error == ErrorCode::KafkaStorageError {
+                            vec![BrokerId(self.config.node_id)]
                         } else {
-                            vec![me]
+                            vec![]
                         };
                         topic_response.partitions.push(
                             MetadataResponsePartition::default()
                                 .with_error_code(error.code())
                                 .with_partition_index(partition)
-                                .with_leader_id(me)
+                                .with_leader_id(BrokerId(leader.unwrap_or(-1)))
                                 .with_leader_epoch(leader_epoch)
-                                .with_replica_nodes(vec![me])
-                                .with_isr_nodes(vec![me])
+                                .with_replica_nodes(
+                                    replicas.iter().map(|&id| BrokerId(id)).collect(),
+                                )
+                                .with_isr_nodes(in_sync.iter().map(|&id| BrokerId(id)).collect())
                                 .with_offline_replicas(offline),
                         );
                     }
@@ -285,7 +321,13 @@ impl Node {
                     result.replication_factor = replication_factor;
                     result.configs = Some(self.describe_topic_configs(&config));
                     if !create.validate_only {
-                        match self.begin_create_topic(io, &name, partitions, config) {
+                        match self.begin_create_topic(
+                            io,
+                            &name,
+                            partitions,
+                            replication_factor,
+                            config,
+                        ) {
                             Ok(offset) => {
                                 wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
                                 // The id is assigned when the record is applied; read it back then.
@@ -370,11 +412,13 @@ impl Node {
                 ),
             ));
         }
-        if replication_factor != 1 {
+        let brokers = quorum_voters(&self.config).len();
+        if replication_factor < 1 || usize::try_from(replication_factor).unwrap_or(0) > brokers {
             return Err((
                 ErrorCode::InvalidReplicationFactor,
                 format!(
-                    "replication factor {replication_factor} is impossible: this cluster has 1 broker"
+                    "replication factor {replication_factor} is impossible: this cluster has {brokers} broker{}",
+                    if brokers == 1 { "" } else { "s" }
                 ),
             ));
         }
@@ -471,9 +515,9 @@ impl Node {
                             self.topics_being_deleted.insert(topic.name.clone());
                             wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
                         }
-                        Err(message) => {
-                            result.error_code = ErrorCode::KafkaStorageError.code();
-                            result.error_message = Some(text(message));
+                        Err(error) => {
+                            result.error_code = error.error_code().code();
+                            result.error_message = Some(text(error.to_string()));
                         }
                     }
                 }
@@ -535,15 +579,29 @@ impl Node {
                 }
                 Ok(()) if create.validate_only => {}
                 Ok(()) => {
+                    let existing = &self.cluster.topics[&name];
+                    let rf = existing.replicas_of(0, self.config.node_id).len();
+                    let replicas = if existing.replicas.is_empty() {
+                        Vec::new()
+                    } else {
+                        let brokers = quorum_voters(&self.config);
+                        place_replicas(
+                            &brokers,
+                            existing.partitions..topic.count,
+                            rf,
+                            placement_start(&name),
+                        )
+                    };
                     let record = MetadataRecord::CreatePartitions {
                         name: name.clone(),
                         partitions: topic.count,
+                        replicas,
                     };
                     match self.append_metadata(io, record) {
                         Ok(offset) => wait_for = Some(wait_for.map_or(offset, |w| w.max(offset))),
-                        Err(message) => {
-                            result.error_code = ErrorCode::KafkaStorageError.code();
-                            result.error_message = Some(text(message));
+                        Err(error) => {
+                            result.error_code = error.error_code().code();
+                            result.error_message = Some(text(error.to_string()));
                         }
                     }
                 }
@@ -753,14 +811,23 @@ impl Node {
                     MetadataWait::Respond(ResponseKind::InitProducerId(response)),
                 ));
             }
-            Err(message) => {
-                tracing::warn!("reserving producer ids: {message}");
+            Err(error) => {
+                tracing::warn!("reserving producer ids: {error}");
                 self.next_producer_id -= 1;
                 response.producer_id = ProducerId(-1);
                 response.producer_epoch = -1;
-                response.error_code = ErrorCode::KafkaStorageError.code();
+                response.error_code = error.error_code().code();
                 io.respond(id, ResponseKind::InitProducerId(response));
             }
         }
     }
+}
+
+/// Where a topic's replica placement starts: a hash of its name, so topics created
+/// one after another do not all lead on the first broker (Kafka draws it at random;
+/// a hash keeps the simulator's runs reproducible without a random draw).
+fn placement_start(name: &str) -> usize {
+    name.bytes().fold(0usize, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(usize::from(byte))
+    })
 }

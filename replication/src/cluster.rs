@@ -17,11 +17,15 @@
 //! 4. The partition's high watermark and epoch are copied from the member; waiting
 //!    produces and parked fetches are answered if it moved, or if leadership was lost.
 
-use odradek_log::io::Duration;
+use std::collections::BTreeMap;
 
-use crate::node::{Node, NodeIo, TimerPurpose, TopicPartition};
-use crate::peer::{BrokerId, GroupId, PeerMessage, RaftMessage};
+use odradek_log::io::{DiskError, Duration};
+
+use crate::metadata::{MetadataLog, MetadataRecord};
+use crate::node::{Node, NodeIo, TimerPurpose, TopicPartition, random_cluster_id};
+use crate::peer::{BrokerId, BrokerInfo, GroupId, PeerMessage, RaftMessage};
 use crate::raft::PartitionRaftLog;
+use crate::raft::{HardState, Ready};
 use crate::replica::{broker_id, raft_node_id, write_hard_state};
 use crate::topics::partition_dir;
 
@@ -31,6 +35,7 @@ impl Node {
         let now_ms = io.wall_clock_ms();
         let mut sync = false;
         let group = GroupId::Partition(key.clone());
+        let dir = partition_dir(&key.topic, key.partition);
         loop {
             let Some(partition) = self.partitions.get_mut(key) else {
                 return;
@@ -39,29 +44,14 @@ impl Node {
             if ready.is_empty() {
                 break;
             }
-            for envelope in ready.messages {
-                let to = broker_id(envelope.to);
-                self.outbox.entry(to).or_default().raft.push(RaftMessage {
-                    group: group.clone(),
-                    message: envelope.message,
-                });
-            }
-            sync |= ready.sync_log;
-            if let Some(hard_state) = ready.hard_state {
-                let dir = partition_dir(&key.topic, key.partition);
+            let hard_state = route_ready(&mut self.outbox, &group, ready, &mut sync);
+            if let Some(hard_state) = hard_state {
                 if let Err(error) = write_hard_state(io, &dir, hard_state) {
-                    self.fatal = Some(format!(
-                        "cannot persist the raft state of {key:?} ({error}); stopping so that \
-                         recovery runs on restart"
-                    ));
+                    self.fatal = Some(hard_state_fatal(&group, &error));
                     return;
                 }
-                let mut view = PartitionRaftLog::new(
-                    &mut partition.log,
-                    &mut partition.replica,
-                    &mut *io,
-                    now_ms,
-                );
+                let mut view =
+                    PartitionRaftLog::new(&mut partition.log, &mut partition.replica, io, now_ms);
                 partition
                     .raft
                     .on_hard_state_persisted(&mut view, hard_state);
@@ -89,10 +79,59 @@ impl Node {
         }
     }
 
+    /// Acts on everything the metadata quorum's member has ready, like
+    /// [`Node::drive_partition`], then applies what it committed. A leader of a
+    /// cluster whose log has no `cluster-init` record yet (its first election) writes
+    /// one.
+    pub(crate) fn drive_metadata(&mut self, io: &mut impl NodeIo) {
+        let now_ms = io.wall_clock_ms();
+        let mut sync = false;
+        let group = GroupId::Metadata;
+        loop {
+            let ready = self
+                .metadata
+                .with_raft(io, now_ms, |raft, _| raft.take_ready());
+            if ready.is_empty() {
+                break;
+            }
+            let hard_state = route_ready(&mut self.outbox, &group, ready, &mut sync);
+            if let Some(hard_state) = hard_state {
+                if let Err(error) = write_hard_state(io, &MetadataLog::dir(), hard_state) {
+                    self.fatal = Some(hard_state_fatal(&group, &error));
+                    return;
+                }
+                self.metadata.with_raft(io, now_ms, |raft, view| {
+                    raft.on_hard_state_persisted(view, hard_state)
+                });
+            }
+        }
+        if sync {
+            self.start_metadata_sync(io);
+        }
+        self.apply_committed_metadata(io);
+        let cluster_of_several = self.metadata.raft().voters().len() > 1;
+        if cluster_of_several
+            && self.metadata.is_leader()
+            && self.cluster.cluster_id.is_none()
+            && self.metadata.pending_records().next().is_none()
+        {
+            let record = MetadataRecord::ClusterInit {
+                cluster_id: random_cluster_id(io),
+                node_id: self.config.node_id,
+            };
+            if let Err(error) = self.metadata.append(io, record, now_ms) {
+                tracing::warn!("cannot write the cluster-init record: {error}");
+            }
+            self.start_metadata_sync(io);
+        }
+    }
+
     /// Starts the Raft tick timer if some group has other voters and it is not
     /// running. One timer ticks every group of the node.
     pub(crate) fn schedule_raft_tick(&mut self, io: &mut impl NodeIo) {
-        if self.raft_ticking || self.partitions.values().all(|p| p.replicas.len() <= 1) {
+        let alone = self.metadata.raft().voters().len() <= 1
+            && self.partitions.values().all(|p| p.replicas.len() <= 1);
+        if self.raft_ticking || alone {
             return;
         }
         self.raft_ticking = true;
@@ -104,6 +143,11 @@ impl Node {
     /// One tick for every group with other voters.
     pub(crate) fn tick_groups(&mut self, io: &mut impl NodeIo) {
         let now_ms = io.wall_clock_ms();
+        if self.metadata.raft().voters().len() > 1 {
+            self.metadata
+                .with_raft(io, now_ms, |raft, view| raft.tick(view));
+            self.drive_metadata(io);
+        }
         let keys: Vec<TopicPartition> = self
             .partitions
             .iter()
@@ -132,10 +176,19 @@ impl Node {
             tracing::warn!("a bundle claiming to come from broker {from} was dropped");
             return;
         }
+        if let Some(info) = &message.broker
+            && info.id == from
+        {
+            self.peer_endpoints
+                .insert(from, (info.host.clone(), info.port));
+        }
         let now_ms = io.wall_clock_ms();
         for RaftMessage { group, message } in message.raft {
             let GroupId::Partition(key) = group else {
-                tracing::debug!("metadata quorum message from {from} dropped: not wired yet");
+                self.metadata.with_raft(io, now_ms, |raft, view| {
+                    raft.step(view, raft_node_id(from), message)
+                });
+                self.drive_metadata(io);
                 continue;
             };
             let Some(partition) = self.partitions.get_mut(&key) else {
@@ -150,11 +203,33 @@ impl Node {
 
     /// Sends every bundle collected during the event, one per broker.
     pub(crate) fn flush_outbox(&mut self, io: &mut impl NodeIo) {
-        for (to, message) in std::mem::take(&mut self.outbox) {
+        for (to, mut message) in std::mem::take(&mut self.outbox) {
             if !message.is_empty() {
+                message.broker = Some(BrokerInfo {
+                    id: self.config.node_id,
+                    host: self.config.advertised_host.clone(),
+                    port: self.config.advertised_port,
+                });
                 io.send(to, message);
             }
         }
+    }
+
+    /// Every broker clients can be sent to, as (id, host, port): this one, and each
+    /// peer that said where clients reach it.
+    pub(crate) fn client_endpoints(&self) -> Vec<(BrokerId, String, i32)> {
+        let mut endpoints = vec![(
+            self.config.node_id,
+            self.config.advertised_host.clone(),
+            self.config.advertised_port,
+        )];
+        endpoints.extend(
+            self.peer_endpoints
+                .iter()
+                .map(|(&id, (host, port))| (id, host.clone(), *port)),
+        );
+        endpoints.sort();
+        endpoints
     }
 
     /// Tells partition `key`'s member that the leader appended to its log directly
@@ -169,4 +244,32 @@ impl Node {
         partition.raft.replicate(&mut view);
         self.drive_partition(io, key);
     }
+}
+
+/// Puts a member's messages into the outbox of their brokers, notes a sync request,
+/// and returns the hard state to persist, if any.
+fn route_ready(
+    outbox: &mut BTreeMap<BrokerId, PeerMessage>,
+    group: &GroupId,
+    ready: Ready<GroupId>,
+    sync: &mut bool,
+) -> Option<HardState> {
+    for envelope in ready.messages {
+        outbox
+            .entry(broker_id(envelope.to))
+            .or_default()
+            .raft
+            .push(RaftMessage {
+                group: group.clone(),
+                message: envelope.message,
+            });
+    }
+    *sync |= ready.sync_log;
+    ready.hard_state
+}
+
+fn hard_state_fatal(group: &GroupId, error: &DiskError) -> String {
+    format!(
+        "cannot persist the raft state of {group:?} ({error}); stopping so that recovery runs on restart"
+    )
 }

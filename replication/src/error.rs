@@ -45,6 +45,9 @@ pub enum ErrorCode {
     InvalidReplicaAssignment = 39,
     /// A configuration key or value we refuse.
     InvalidConfig = 40,
+    /// A metadata change sent to a broker that is not the controller (the metadata
+    /// quorum's leader); the client refreshes its metadata and asks the controller.
+    NotController = 41,
     /// The request is malformed or asks for something we do not support.
     InvalidRequest = 42,
     /// An idempotent producer skipped or reordered sequence numbers.

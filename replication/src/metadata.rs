@@ -27,6 +27,9 @@ use odradek_log::partition::{
     AppendError, AppendOutcome, LogConfig, LogError, PartitionLog, ReadError,
 };
 
+use crate::peer::GroupId;
+use crate::raft::{PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
+use crate::replica::{broker_id, raft_node_id, read_hard_state};
 use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
@@ -54,6 +57,10 @@ pub enum MetadataRecord {
         partitions: i32,
         /// Its configuration overrides.
         config: BTreeMap<String, String>,
+        /// The brokers holding each partition's replicas, preferred leader first.
+        /// Empty in records written before replication: every partition then lives
+        /// on the node that wrote the record alone.
+        replicas: Vec<Vec<i32>>,
     },
     /// A topic was deleted.
     DeleteTopic {
@@ -68,6 +75,8 @@ pub enum MetadataRecord {
         name: String,
         /// The new total.
         partitions: i32,
+        /// The replicas of each new partition (see `CreateTopic::replicas`).
+        replicas: Vec<Vec<i32>>,
     },
     /// Producer ids below `next` are reserved; the node may hand out ids from the
     /// previous reservation up to `next`.
@@ -95,11 +104,13 @@ impl MetadataRecord {
                 id,
                 partitions,
                 config,
+                replicas,
             } => {
                 line.push_str("create-topic");
                 field(&mut line, "name", name);
                 field(&mut line, "id", &id.to_hex());
                 field(&mut line, "partitions", &partitions.to_string());
+                replicas_field(&mut line, replicas);
                 for (key, value) in config {
                     field(&mut line, &format!("config.{key}"), value);
                 }
@@ -109,10 +120,15 @@ impl MetadataRecord {
                 field(&mut line, "name", name);
                 field(&mut line, "id", &id.to_hex());
             }
-            MetadataRecord::CreatePartitions { name, partitions } => {
+            MetadataRecord::CreatePartitions {
+                name,
+                partitions,
+                replicas,
+            } => {
                 line.push_str("create-partitions");
                 field(&mut line, "name", name);
                 field(&mut line, "partitions", &partitions.to_string());
+                replicas_field(&mut line, replicas);
             }
             MetadataRecord::ProducerIds { next } => {
                 line.push_str("producer-ids");
@@ -144,6 +160,12 @@ impl MetadataRecord {
                 .parse::<i64>()
                 .map_err(|_| format!("{kind}: {key} is not a number"))
         };
+        let replicas = || -> Result<Vec<Vec<i32>>, String> {
+            match fields.get("replicas") {
+                None => Ok(Vec::new()),
+                Some(text) => parse_replicas(text).ok_or_else(|| format!("{kind}: bad replicas")),
+            }
+        };
         let topic_id = |key: &str| -> Result<TopicId, String> {
             TopicId::from_hex(&text(key)?).ok_or_else(|| format!("{kind}: bad topic id"))
         };
@@ -163,6 +185,7 @@ impl MetadataRecord {
                             .map(|k| (k.to_string(), v.clone()))
                     })
                     .collect(),
+                replicas: replicas()?,
             },
             "delete-topic" => MetadataRecord::DeleteTopic {
                 name: text("name")?,
@@ -171,6 +194,7 @@ impl MetadataRecord {
             "create-partitions" => MetadataRecord::CreatePartitions {
                 name: text("name")?,
                 partitions: number("partitions")? as i32,
+                replicas: replicas()?,
             },
             "producer-ids" => MetadataRecord::ProducerIds {
                 next: number("next")?,
@@ -179,6 +203,36 @@ impl MetadataRecord {
         };
         Ok(record)
     }
+}
+
+/// `replicas=1,2,3;2,3,1` (one list per partition), left out when empty.
+fn replicas_field(line: &mut String, replicas: &[Vec<i32>]) {
+    if replicas.is_empty() {
+        return;
+    }
+    let text = replicas
+        .iter()
+        .map(|brokers| {
+            brokers
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    field(line, "replicas", &text);
+}
+
+fn parse_replicas(text: &str) -> Option<Vec<Vec<i32>>> {
+    text.split(';')
+        .map(|brokers| {
+            brokers
+                .split(',')
+                .map(|id| id.parse::<i32>().ok().filter(|id| *id >= 0))
+                .collect::<Option<Vec<i32>>>()
+        })
+        .collect()
 }
 
 fn field(line: &mut String, key: &str, value: &str) {
@@ -268,6 +322,7 @@ impl ClusterState {
                 id,
                 partitions,
                 config,
+                replicas,
             } => {
                 if self.topics.contains_key(name) {
                     return Applied::Nothing;
@@ -282,6 +337,7 @@ impl ClusterState {
                         id: *id,
                         partitions: *partitions,
                         config,
+                        replicas: replicas.clone(),
                     },
                 );
                 Applied::PartitionsCreated {
@@ -296,19 +352,24 @@ impl ClusterState {
                 }
                 _ => Applied::Nothing,
             },
-            MetadataRecord::CreatePartitions { name, partitions } => {
-                match self.topics.get_mut(name) {
-                    Some(topic) if *partitions > topic.partitions => {
-                        let old = topic.partitions;
-                        topic.partitions = *partitions;
-                        Applied::PartitionsCreated {
-                            topic: name.clone(),
-                            partitions: old..*partitions,
-                        }
+            MetadataRecord::CreatePartitions {
+                name,
+                partitions,
+                replicas,
+            } => match self.topics.get_mut(name) {
+                Some(topic) if *partitions > topic.partitions => {
+                    let old = topic.partitions;
+                    topic.partitions = *partitions;
+                    if !topic.replicas.is_empty() || !replicas.is_empty() {
+                        topic.replicas.extend(replicas.iter().cloned());
                     }
-                    _ => Applied::Nothing,
+                    Applied::PartitionsCreated {
+                        topic: name.clone(),
+                        partitions: old..*partitions,
+                    }
                 }
-            }
+                _ => Applied::Nothing,
+            },
             MetadataRecord::ProducerIds { next } => {
                 self.producer_ids_reserved_until = self.producer_ids_reserved_until.max(*next);
                 Applied::Nothing
@@ -317,10 +378,22 @@ impl ClusterState {
     }
 }
 
-/// The metadata log: a [`PartitionLog`] of [`MetadataRecord`]s with group commit.
+/// The metadata log: a [`PartitionLog`] of [`MetadataRecord`]s, replicated by the
+/// metadata quorum's Raft group ([`GroupId::Metadata`]) over every voter of the cluster.
+///
+/// Only the quorum's leader (Kafka's *active controller*) appends. A record takes
+/// effect on every broker once it is committed: [`MetadataLog::take_committed`] reads
+/// back the records below the group's high watermark that were not yet applied. On a
+/// single broker the group has one voter, which elects itself when the log opens; its
+/// high watermark is the log's durable offset, so a record applies once it is fsynced,
+/// as before replication existed.
 pub struct MetadataLog {
     log: PartitionLog,
-    /// Records appended but not yet durable, in offset order.
+    replica: ReplicaLogState,
+    raft: Raft<GroupId>,
+    /// Records below this offset were handed out by `take_committed`.
+    applied: i64,
+    /// Records this node appended as leader and that are not applied yet.
     pending: Vec<(i64, MetadataRecord)>,
 }
 
@@ -346,6 +419,33 @@ pub enum MetadataError {
         /// Why.
         reason: String,
     },
+    /// The Raft member could not be built (bad voters, unreadable hard state).
+    #[error("metadata quorum: {0}")]
+    Raft(String),
+}
+
+/// Why a metadata record was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataAppendError {
+    /// This node is not the quorum's leader (Kafka's NOT_CONTROLLER).
+    #[error("this broker is not the controller (the controller is {leader:?})")]
+    NotController {
+        /// The leader this node knows of.
+        leader: Option<i32>,
+    },
+    /// The log refused it.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+impl MetadataAppendError {
+    /// The Kafka error a client gets for it.
+    pub fn error_code(&self) -> crate::error::ErrorCode {
+        match self {
+            MetadataAppendError::NotController { .. } => crate::error::ErrorCode::NotController,
+            MetadataAppendError::Append(_) => crate::error::ErrorCode::KafkaStorageError,
+        }
+    }
 }
 
 impl MetadataLog {
@@ -354,29 +454,124 @@ impl MetadataLog {
         partition_dir(METADATA_TOPIC, 0)
     }
 
-    /// Opens the metadata log and returns it with every durable record, in order.
+    /// Opens (and recovers) the metadata log and builds its Raft member over `voters`
+    /// (this node included). Nothing is applied yet: records come out of
+    /// [`MetadataLog::take_committed`] as the group commits them. A single voter
+    /// starts campaigning at once; the node's next drive makes it leader.
     pub fn open(
         disk: &mut impl Disk,
+        node_id: i32,
+        voters: &[i32],
+        raft_config: RaftConfig,
+        random_seed: u64,
         now_ms: i64,
-    ) -> Result<(MetadataLog, Vec<MetadataRecord>), MetadataError> {
+    ) -> Result<MetadataLog, MetadataError> {
         let config = LogConfig {
             retention_ms: -1,
             retention_bytes: -1,
             segment_bytes: 64 << 20,
             ..LogConfig::default()
         };
-        let (mut log, _report) = PartitionLog::open(disk, &Self::dir(), config, now_ms)?;
+        let dir = Self::dir();
+        let (mut log, _report) = PartitionLog::open(disk, &dir, config, now_ms)?;
+        let mut replica = ReplicaLogState::open(&mut log, disk, node_id)?;
+        let hard_state = read_hard_state(disk, &dir).map_err(MetadataError::Raft)?;
+        let init = RaftInit {
+            group: GroupId::Metadata,
+            node_id: raft_node_id(node_id),
+            voters: voters.iter().map(|&id| raft_node_id(id)).collect(),
+            hard_state,
+            random_seed,
+        };
+        let mut raft = {
+            let view = PartitionRaftLog::new(&mut log, &mut replica, disk, now_ms);
+            Raft::new(raft_config, init, &view)
+                .map_err(|error| MetadataError::Raft(error.to_string()))?
+        };
+        if voters.len() == 1 {
+            let mut view = PartitionRaftLog::new(&mut log, &mut replica, disk, now_ms);
+            raft.campaign(&mut view);
+        }
+        let applied = log.log_start_offset();
+        Ok(MetadataLog {
+            log,
+            replica,
+            raft,
+            applied,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Appends `record` as the quorum's leader and starts replicating it; it applies
+    /// everywhere once committed. Returns its offset. The caller starts a sync.
+    pub fn append(
+        &mut self,
+        disk: &mut impl Disk,
+        record: MetadataRecord,
+        now_ms: i64,
+    ) -> Result<i64, MetadataAppendError> {
+        let leader_epoch =
+            self.raft
+                .check_leader()
+                .map_err(|not_leader| MetadataAppendError::NotController {
+                    leader: not_leader.leader_id.map(broker_id),
+                })?;
+        let value = record.encode();
+        let mut batch = batch::build_batch(now_ms, None, &[value.as_bytes()]);
+        let mut view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, now_ms);
+        let offset = match view.append_produced(&mut batch, leader_epoch)? {
+            AppendOutcome::Appended { base_offset, .. } => base_offset,
+            AppendOutcome::Duplicate { .. } => {
+                unreachable!("metadata batches carry no producer id")
+            }
+        };
+        self.raft.replicate(&mut view);
+        self.pending.push((offset, record));
+        Ok(offset)
+    }
+
+    /// Calls `f` with the Raft member and a view of the log.
+    pub(crate) fn with_raft<D: Disk, R>(
+        &mut self,
+        disk: &mut D,
+        now_ms: i64,
+        f: impl FnOnce(&mut Raft<GroupId>, &mut PartitionRaftLog<'_, D>) -> R,
+    ) -> R {
+        let mut view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, now_ms);
+        f(&mut self.raft, &mut view)
+    }
+
+    /// The quorum member, for reading its state.
+    pub fn raft(&self) -> &Raft<GroupId> {
+        &self.raft
+    }
+
+    /// Whether this node is the quorum's leader: Kafka's active controller.
+    pub fn is_leader(&self) -> bool {
+        self.raft.check_leader().is_ok()
+    }
+
+    /// The records committed since the last call, in offset order, with their offsets.
+    /// Leader markers (control batches) are skipped.
+    pub fn take_committed(
+        &mut self,
+        disk: &mut impl Disk,
+    ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
+        let high_watermark = self.raft.high_watermark();
         let mut records = Vec::new();
-        let mut offset = log.log_start_offset();
-        let end = log.durable_offset();
-        while offset < end {
-            let read = log
-                .read(disk, offset, end, REPLAY_READ_BYTES)
+        let mut offset = self.applied.max(self.log.log_start_offset());
+        while offset < high_watermark {
+            let read = self
+                .log
+                .read(disk, offset, high_watermark, REPLAY_READ_BYTES)
                 .map_err(|error| MetadataError::Read { offset, error })?;
             if read.bytes.is_empty() {
                 break;
             }
             for_each_record(&read.bytes, |record_offset, value| {
+                if record_offset < offset {
+                    return Ok(());
+                }
                 let line = std::str::from_utf8(value).map_err(|_| MetadataError::Record {
                     offset: record_offset,
                     reason: "value is not UTF-8".to_string(),
@@ -386,38 +581,20 @@ impl MetadataLog {
                         offset: record_offset,
                         reason,
                     })?;
-                records.push(record);
+                records.push((record_offset, record));
                 Ok(())
             })?;
             offset = read.next_offset;
         }
-        Ok((
-            MetadataLog {
-                log,
-                pending: Vec::new(),
-            },
-            records,
-        ))
+        self.applied = offset.max(self.applied);
+        let applied = self.applied;
+        self.pending.retain(|(at, _)| *at >= applied);
+        Ok(records)
     }
 
-    /// Appends `record`; it is applied once [`MetadataLog::on_sync_complete`] says it is
-    /// durable. Returns its offset.
-    pub fn append(
-        &mut self,
-        disk: &mut impl Disk,
-        record: MetadataRecord,
-        now_ms: i64,
-    ) -> Result<i64, AppendError> {
-        let value = record.encode();
-        let mut batch = batch::build_batch(now_ms, None, &[value.as_bytes()]);
-        let offset = match self.log.append(disk, &mut batch, 0, now_ms)? {
-            AppendOutcome::Appended { base_offset, .. } => base_offset,
-            AppendOutcome::Duplicate { .. } => {
-                unreachable!("metadata batches carry no producer id")
-            }
-        };
-        self.pending.push((offset, record));
-        Ok(offset)
+    /// Records below this offset were applied.
+    pub fn applied_offset(&self) -> i64 {
+        self.applied
     }
 
     /// Starts a group-commit sync if there is anything to make durable.
@@ -425,40 +602,28 @@ impl MetadataLog {
         self.log.start_sync(disk)
     }
 
-    /// Feeds a sync completion; returns the records that became durable, in order.
-    pub fn on_sync_complete(&mut self, completion: &DiskCompletion) -> Vec<MetadataRecord> {
-        self.log.on_sync_complete(completion);
-        self.take_durable()
+    /// Feeds a sync completion to the log and then to the Raft member.
+    pub fn on_sync_complete(
+        &mut self,
+        disk: &mut impl Disk,
+        completion: &DiskCompletion,
+        now_ms: i64,
+    ) {
+        if self.log.on_sync_complete(completion) {
+            self.with_raft(disk, now_ms, |raft, view| raft.on_log_synced(view));
+        }
     }
 
-    /// Makes everything appended durable before returning (start-up only) and returns
-    /// the records that became durable, in order.
-    pub fn flush_now(&mut self, disk: &mut impl Disk) -> Result<Vec<MetadataRecord>, LogError> {
+    /// Makes everything appended durable before returning (start-up only).
+    pub fn flush_now(&mut self, disk: &mut impl Disk, now_ms: i64) -> Result<(), LogError> {
         self.log.flush_now(disk)?;
-        Ok(self.take_durable())
+        self.with_raft(disk, now_ms, |raft, view| raft.on_log_synced(view));
+        Ok(())
     }
 
-    fn take_durable(&mut self) -> Vec<MetadataRecord> {
-        let durable = self.log.durable_offset();
-        let ready = self
-            .pending
-            .iter()
-            .take_while(|(offset, _)| *offset < durable)
-            .count();
-        self.pending
-            .drain(..ready)
-            .map(|(_, record)| record)
-            .collect()
-    }
-
-    /// Records appended but not yet durable, oldest first.
+    /// Records this node appended and that are not applied yet, oldest first.
     pub fn pending_records(&self) -> impl Iterator<Item = &MetadataRecord> {
         self.pending.iter().map(|(_, record)| record)
-    }
-
-    /// Whether anything appended is not durable yet.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
     }
 
     /// Set once a sync failed: the metadata log accepts nothing more until restart.
@@ -486,6 +651,11 @@ fn for_each_record(
                 reason: error.to_string(),
             })?;
         let end = position + header.size_bytes() as usize;
+        if header.is_control() {
+            // A leader marker of the metadata quorum: no metadata in it.
+            position = end;
+            continue;
+        }
         let mut cursor = Cursor {
             bytes: &bytes[position + batch::BATCH_HEADER_BYTES..end],
             at: 0,
@@ -561,6 +731,14 @@ mod tests {
                 id: TopicId::random(1, 2),
                 partitions: 3,
                 config: [("retention.ms".to_string(), "60000".to_string())].into(),
+                replicas: vec![vec![1, 2, 3], vec![2, 3, 1], vec![3, 1, 2]],
+            },
+            MetadataRecord::CreateTopic {
+                name: "old".into(),
+                id: TopicId::random(1, 2),
+                partitions: 1,
+                config: BTreeMap::new(),
+                replicas: Vec::new(),
             },
             MetadataRecord::DeleteTopic {
                 name: "orders".into(),
@@ -569,6 +747,7 @@ mod tests {
             MetadataRecord::CreatePartitions {
                 name: "x".into(),
                 partitions: 6,
+                replicas: vec![vec![1], vec![2], vec![3]],
             },
             MetadataRecord::ProducerIds { next: 2000 },
         ];
@@ -598,6 +777,7 @@ mod tests {
             id,
             partitions: 2,
             config: BTreeMap::new(),
+            replicas: Vec::new(),
         };
         assert_eq!(
             state.apply(&create),
@@ -625,5 +805,18 @@ mod tests {
         })
         .expect("decodes");
         assert_eq!(seen, vec![(0, b"one".to_vec()), (1, b"two".to_vec())]);
+    }
+
+    #[test]
+    fn leader_markers_carry_no_records() {
+        let mut bytes = batch::build_leader_change_batch(0, 3, 1, 0);
+        bytes.extend(batch::build_batch(0, None, &[b"after"]));
+        let mut seen = Vec::new();
+        for_each_record(&bytes, |offset, value| {
+            seen.push((offset, value.to_vec()));
+            Ok(())
+        })
+        .expect("decodes");
+        assert_eq!(seen, vec![(0, b"after".to_vec())]);
     }
 }

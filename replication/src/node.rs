@@ -25,7 +25,9 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
-use crate::metadata::{Applied, ClusterState, MetadataError, MetadataLog, MetadataRecord};
+use crate::metadata::{
+    Applied, ClusterState, MetadataAppendError, MetadataError, MetadataLog, MetadataRecord,
+};
 use crate::peer::{BrokerId, PeerMessage};
 use crate::raft::{PartitionRaftLog, RaftConfig};
 pub use crate::replica::Partition;
@@ -273,6 +275,10 @@ pub struct Node {
     pub(crate) outbox: BTreeMap<BrokerId, PeerMessage>,
     /// Whether the Raft tick timer runs (only groups of several voters need it).
     pub(crate) raft_ticking: bool,
+    /// Where clients reach each peer, from the peers' own bundles.
+    pub(crate) peer_endpoints: BTreeMap<BrokerId, (String, i32)>,
+    /// Set while [`Node::open`] runs.
+    pub(crate) opening: bool,
 }
 
 impl Node {
@@ -281,65 +287,22 @@ impl Node {
     /// schedules retention.
     pub fn open(io: &mut impl NodeIo, config: NodeConfig) -> Result<Node, NodeError> {
         let now_ms = io.wall_clock_ms();
-        let (mut metadata, records) = MetadataLog::open(io, now_ms)?;
-        let mut cluster = ClusterState::default();
-        for record in &records {
-            cluster.apply(record);
-        }
-        match cluster.node_id {
-            Some(found) if found != config.node_id => {
-                return Err(NodeError::WrongNode {
-                    expected: config.node_id,
-                    found,
-                });
-            }
-            Some(_) => {}
-            None => {
-                let cluster_id = random_cluster_id(io);
-                let record = MetadataRecord::ClusterInit {
-                    cluster_id,
-                    node_id: config.node_id,
-                };
-                metadata
-                    .append(io, record, now_ms)
-                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
-                // No event loop runs yet to deliver sync completions, so start-up makes
-                // the first record durable the blocking way before serving anyone.
-                let durable = metadata
-                    .flush_now(io)
-                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
-                for record in &durable {
-                    cluster.apply(record);
-                }
-            }
-        }
-        let mut partitions = BTreeMap::new();
-        for topic in cluster.topics.values() {
-            let log_config = topic.config.effective(&config.log);
-            for partition in 0..topic.partitions {
-                let key = TopicPartition::new(topic.name.clone(), partition);
-                let random_seed = io.random();
-                let replica = Partition::open(
-                    io,
-                    &key,
-                    &partition_dir(&topic.name, partition),
-                    log_config.clone(),
-                    vec![config.node_id],
-                    config.node_id,
-                    raft_config(&config),
-                    random_seed,
-                    now_ms,
-                )?;
-                partitions.insert(key, replica);
-            }
-        }
-        remove_orphan_partition_dirs(io, &cluster)?;
-        let next_producer_id = cluster.producer_ids_reserved_until;
+        check_node_identity(io, config.node_id)?;
+        let voters = quorum_voters(&config);
+        let random_seed = io.random();
+        let metadata = MetadataLog::open(
+            io,
+            config.node_id,
+            &voters,
+            raft_config(&config),
+            random_seed,
+            now_ms,
+        )?;
         let mut node = Node {
             config,
-            cluster,
+            cluster: ClusterState::default(),
             metadata,
-            partitions,
+            partitions: BTreeMap::new(),
             io_owners: BTreeMap::new(),
             timers: BTreeMap::new(),
             next_timer: 0,
@@ -348,21 +311,48 @@ impl Node {
             topics_being_deleted: BTreeSet::new(),
             pending_produces: BTreeMap::new(),
             parked_fetches: BTreeMap::new(),
-            // Ids reserved before a restart may have been handed out: start a new block.
-            next_producer_id,
+            next_producer_id: 0,
             producer_id_reservation: None,
             fatal: None,
             stopped: false,
             outbox: BTreeMap::new(),
             raft_ticking: false,
+            peer_endpoints: BTreeMap::new(),
+            opening: true,
         };
-        let keys: Vec<TopicPartition> = node.partitions.keys().cloned().collect();
-        for key in &keys {
-            node.drive_partition(io, key);
+        // One voter: the member elects itself now and everything durable in the log is
+        // committed, so the node starts with all its topics and partitions. In a
+        // cluster they arrive when the quorum's leader teaches the high watermark.
+        node.drive_metadata(io);
+        if let Some(fatal) = node.fatal.take() {
+            return Err(NodeError::MetadataAppend(fatal));
+        }
+        if voters.len() == 1 {
+            if node.cluster.cluster_id.is_none() {
+                let cluster_id = random_cluster_id(io);
+                let record = MetadataRecord::ClusterInit {
+                    cluster_id,
+                    node_id: node.config.node_id,
+                };
+                // No event loop runs yet to deliver sync completions, so start-up makes
+                // the first record durable the blocking way before serving anyone.
+                let now_ms = io.wall_clock_ms();
+                node.metadata
+                    .append(io, record, now_ms)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+                node.metadata
+                    .flush_now(io, now_ms)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+                node.drive_metadata(io);
+            }
+            remove_orphan_partition_dirs(io, &node.cluster)?;
         }
         if let Some(fatal) = node.fatal.take() {
             return Err(NodeError::MetadataAppend(fatal));
         }
+        node.opening = false;
+        // Ids reserved before a restart may have been handed out: start a new block.
+        node.next_producer_id = node.cluster.producer_ids_reserved_until;
         node.schedule_maintenance(io);
         node.schedule_raft_tick(io);
         node.check_invariants();
@@ -514,14 +504,15 @@ impl Node {
         };
         match owner {
             IoOwner::Metadata => {
-                let durable = self.metadata.on_sync_complete(&completion);
+                let now_ms = io.wall_clock_ms();
+                self.metadata.on_sync_complete(io, &completion, now_ms);
                 if let Some(error) = self.metadata.failure() {
                     self.fatal = Some(format!(
                         "metadata log sync failed ({error}); stopping so that recovery runs on restart"
                     ));
                     return;
                 }
-                self.apply_metadata(io, durable);
+                self.drive_metadata(io);
                 self.start_metadata_sync(io);
             }
             IoOwner::Partition(key) => {
@@ -585,21 +576,26 @@ impl Node {
         &mut self,
         io: &mut impl NodeIo,
         record: MetadataRecord,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, MetadataAppendError> {
         let now_ms = io.wall_clock_ms();
-        let offset = self
-            .metadata
-            .append(io, record, now_ms)
-            .map_err(|error| error.to_string())?;
+        let offset = self.metadata.append(io, record, now_ms)?;
+        self.drive_metadata(io);
         self.start_metadata_sync(io);
         Ok(offset)
     }
 
-    /// Applies newly durable metadata records, then releases the requests that waited
-    /// for them.
-    fn apply_metadata(&mut self, io: &mut impl NodeIo, records: Vec<MetadataRecord>) {
+    /// Applies newly committed metadata records, then releases the requests that
+    /// waited for them.
+    pub(crate) fn apply_committed_metadata(&mut self, io: &mut impl NodeIo) {
+        let records = match self.metadata.take_committed(io) {
+            Ok(records) => records,
+            Err(error) => {
+                self.fatal = Some(format!("cannot apply the metadata log: {error}"));
+                return;
+            }
+        };
         let now_ms = io.wall_clock_ms();
-        for record in &records {
+        for (_, record) in &records {
             match record {
                 MetadataRecord::CreateTopic { name, .. } => {
                     self.topics_being_created.remove(name);
@@ -616,6 +612,11 @@ impl Node {
                         .config
                         .effective(&self.config.log);
                     for partition in partitions {
+                        let replicas =
+                            self.cluster.topics[&topic].replicas_of(partition, self.config.node_id);
+                        if !replicas.contains(&self.config.node_id) {
+                            continue;
+                        }
                         let key = TopicPartition::new(topic.clone(), partition);
                         let random_seed = io.random();
                         let opened = Partition::open(
@@ -623,7 +624,7 @@ impl Node {
                             &key,
                             &partition_dir(&topic, partition),
                             log_config.clone(),
-                            vec![self.config.node_id],
+                            replicas,
                             self.config.node_id,
                             raft_config(&self.config),
                             random_seed,
@@ -633,6 +634,13 @@ impl Node {
                             Ok(replica) => {
                                 self.partitions.insert(key.clone(), replica);
                                 self.drive_partition(io, &key);
+                            }
+                            Err(error) if self.opening => {
+                                // At start-up a partition that cannot open fails the
+                                // start, as it always did: the driver retries, or the
+                                // operator sees why.
+                                self.fatal = Some(format!("cannot open {key:?}: {error}"));
+                                return;
                             }
                             Err(error) => {
                                 // The topic exists but this partition is offline until a
@@ -646,10 +654,10 @@ impl Node {
                 Applied::TopicDeleted { topic } => self.remove_topic_partitions(io, &topic),
             }
         }
-        let durable = self.metadata.log().durable_offset();
+        let applied = self.metadata.applied_offset();
         let mut ready = Vec::new();
         self.metadata_waits.retain_mut(|(offset, id, wait)| {
-            if *offset < durable {
+            if *offset < applied {
                 let wait = std::mem::replace(
                     wait,
                     MetadataWait::Respond(ResponseKind::ApiVersions(Default::default())),
@@ -769,7 +777,7 @@ fn remove_orphan_partition_dirs(
     Ok(())
 }
 
-fn random_cluster_id(io: &mut impl Io) -> String {
+pub(crate) fn random_cluster_id(io: &mut impl Io) -> String {
     // 22 characters of URL-safe base64 from 128 random bits, like Kafka's cluster ids.
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bits = [io.random(), io.random()];
@@ -788,4 +796,43 @@ pub(crate) fn raft_config(config: &NodeConfig) -> RaftConfig {
         election_timeout_ticks: config.election_timeout_ticks,
         ..RaftConfig::default()
     }
+}
+
+/// The metadata quorum's voters: `controller.quorum.voters`, or this node alone.
+pub(crate) fn quorum_voters(config: &NodeConfig) -> Vec<BrokerId> {
+    if config.voters.is_empty() {
+        vec![config.node_id]
+    } else {
+        config.voters.clone()
+    }
+}
+
+/// The file at the root of the data directory naming the node that owns it (Kafka's
+/// `meta.properties`).
+pub const NODE_IDENTITY_FILE: &str = "meta.properties";
+
+/// Refuses a data directory that belongs to another node; claims a new one.
+fn check_node_identity(disk: &mut impl Disk, node_id: i32) -> Result<(), NodeError> {
+    if disk.exists(NODE_IDENTITY_FILE) {
+        let bytes = odradek_log::segment::read_whole_file(disk, NODE_IDENTITY_FILE)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let found = text
+            .lines()
+            .find_map(|line| line.strip_prefix("node.id="))
+            .and_then(|id| id.trim().parse::<i32>().ok());
+        return match found {
+            Some(found) if found != node_id => Err(NodeError::WrongNode {
+                expected: node_id,
+                found,
+            }),
+            Some(_) => Ok(()),
+            None => Err(NodeError::MetadataAppend(format!(
+                "{NODE_IDENTITY_FILE} names no node.id"
+            ))),
+        };
+    }
+    let text =
+        format!("# written by odradek: the node that owns this directory\nnode.id={node_id}\n");
+    odradek_log::partition::write_file_atomically(disk, "", NODE_IDENTITY_FILE, text.as_bytes())?;
+    Ok(())
 }

@@ -116,6 +116,17 @@ impl Partition {
         self.raft.leader_id().map(broker_id)
     }
 
+    /// The replicas the leader counts as in sync (Kafka's ISR), itself included;
+    /// empty unless this replica leads.
+    pub fn in_sync_replicas(&mut self, disk: &mut impl Disk, lag_ticks: u64) -> Vec<BrokerId> {
+        let view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, 0);
+        self.raft
+            .in_sync_replicas(&view, lag_ticks)
+            .into_iter()
+            .map(broker_id)
+            .collect()
+    }
+
     /// Whether this replica may answer a client read or write for a client that
     /// believes the leader epoch is `current_leader_epoch` (-1: the client does not
     /// say). Only the leader serves (`NOT_LEADER_OR_FOLLOWER`, retriable: the client

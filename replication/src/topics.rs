@@ -28,6 +28,44 @@ pub struct Topic {
     pub partitions: i32,
     /// Per-topic configuration overrides.
     pub config: TopicConfig,
+    /// Each partition's replicas, preferred leader first; empty for a topic created
+    /// before replication (every partition on the one node of that cluster).
+    pub replicas: Vec<Vec<i32>>,
+}
+
+impl Topic {
+    /// The brokers holding partition `partition`; `[node_id]` for a topic from before
+    /// replication, whose partitions all live on the node that created them.
+    pub fn replicas_of(&self, partition: i32, node_id: i32) -> Vec<i32> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|index| self.replicas.get(index))
+            .cloned()
+            .unwrap_or_else(|| vec![node_id])
+    }
+}
+
+/// Kafka's placement without racks: partition `p`'s replicas are `rf` brokers in a
+/// row of the sorted broker list, starting at `(start + p) % n`, so leaders spread
+/// over the brokers. `start` comes from the caller (a hash of the topic name here,
+/// random in Kafka).
+pub fn place_replicas(
+    brokers: &[i32],
+    partitions: std::ops::Range<i32>,
+    rf: usize,
+    start: usize,
+) -> Vec<Vec<i32>> {
+    let mut sorted = brokers.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len().max(1);
+    partitions
+        .map(|p| {
+            let first = (start + usize::try_from(p).unwrap_or(0)) % n;
+            (0..rf.min(sorted.len()))
+                .map(|i| sorted[(first + i) % n])
+                .collect()
+        })
+        .collect()
 }
 
 /// A topic's UUID as two big-endian halves.
@@ -354,5 +392,28 @@ mod tests {
         let id = TopicId::random(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
         assert_eq!(TopicId::from_hex(&id.to_hex()), Some(id));
         assert_eq!(id.high >> 12 & 0xF, 4, "version 4");
+    }
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::place_replicas;
+
+    #[test]
+    fn placement_spreads_leaders_and_never_repeats_a_broker() {
+        let placed = place_replicas(&[3, 1, 2], 0..6, 3, 1);
+        assert_eq!(placed[0], vec![2, 3, 1]);
+        assert_eq!(placed[1], vec![3, 1, 2]);
+        assert_eq!(placed[2], vec![1, 2, 3]);
+        for replicas in &placed {
+            let mut sorted = replicas.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), 3);
+        }
+        assert_eq!(
+            place_replicas(&[1, 2, 3], 0..2, 1, 0),
+            vec![vec![1], vec![2]]
+        );
     }
 }
