@@ -604,8 +604,9 @@ pub fn parse_voters(key: &str, value: &str) -> anyhow::Result<Vec<Voter>> {
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("{key}: {entry:?}: the voter id is not an integer"))?;
-        if id < 0 {
-            bail!("{key}: {entry:?}: a voter id must be 0 or more");
+        if !(0..1024).contains(&id) {
+            // Producer ids of a cluster carry the broker id in their low 10 bits.
+            bail!("{key}: {entry:?}: a voter id must be between 0 and 1023");
         }
         let (host, port) = split_host_port(key, address)?;
         if host.is_empty() {
@@ -919,7 +920,8 @@ mod tests {
     fn voter_lists_are_checked() {
         let voters = |value: &str| format!("{:#}", parse_voters("--voters", value).unwrap_err());
         assert!(voters("1@h:1,1@g:2").contains("voter id 1 appears twice"));
-        assert!(voters("-1@h:1").contains("0 or more"));
+        assert!(voters("-1@h:1").contains("between 0 and 1023"));
+        assert!(voters("1024@h:1").contains("between 0 and 1023"));
         assert!(voters("x@h:1").contains("not an integer"));
         assert!(voters("1@h:1,2@h:1").contains("same address h:1"));
         assert!(voters("1@h:0").contains("port 0"));

@@ -767,13 +767,28 @@ impl Node {
         // KIP-360: a producer that already has an id may ask for its epoch to be bumped
         // (after a timeout left its sequence numbers in doubt). An exhausted epoch gets
         // a fresh id instead.
+        let cluster_of_several = quorum_voters(&self.config).len() > 1;
         if init.producer_id.0 >= 0
             && init.producer_epoch >= 0
-            && init.producer_id.0 < self.next_producer_id
+            && (cluster_of_several || init.producer_id.0 < self.next_producer_id)
             && init.producer_epoch < i16::MAX - 1
         {
             response.producer_id = init.producer_id;
             response.producer_epoch = init.producer_epoch + 1;
+            io.respond(id, ResponseKind::InitProducerId(response));
+            return;
+        }
+        if cluster_of_several {
+            match self.local_producer_id(io) {
+                Ok(producer_id) => {
+                    response.producer_id = ProducerId(producer_id);
+                    response.producer_epoch = 0;
+                }
+                Err(error) => {
+                    tracing::warn!("reserving producer ids: {error}");
+                    response.error_code = ErrorCode::KafkaStorageError.code();
+                }
+            }
             io.respond(id, ResponseKind::InitProducerId(response));
             return;
         }
@@ -830,4 +845,54 @@ fn placement_start(name: &str) -> usize {
     name.bytes().fold(0usize, |hash, byte| {
         hash.wrapping_mul(31).wrapping_add(usize::from(byte))
     })
+}
+
+/// The data-directory file of a broker in a cluster that records how far its own
+/// producer ids are reserved.
+pub const LOCAL_PRODUCER_IDS_FILE: &str = "producer-ids";
+
+/// Producer ids in a cluster are `sequence * PRODUCER_ID_STRIDE + node.id`: each broker
+/// hands out its own, so InitProducerId needs no trip to the controller. Node ids of
+/// a cluster are below the stride (the config refuses larger ones).
+pub const PRODUCER_ID_STRIDE: i64 = 1024;
+
+impl Node {
+    /// A new producer id of this broker's own (cluster mode). Blocks of sequences are
+    /// reserved durably in [`LOCAL_PRODUCER_IDS_FILE`] before use, so no id is given
+    /// twice across a crash.
+    fn local_producer_id(
+        &mut self,
+        io: &mut impl NodeIo,
+    ) -> Result<i64, odradek_log::io::DiskError> {
+        if self.local_producer_ids.is_none() {
+            let reserved = if io.exists(LOCAL_PRODUCER_IDS_FILE) {
+                let bytes = odradek_log::segment::read_whole_file(io, LOCAL_PRODUCER_IDS_FILE)?;
+                String::from_utf8_lossy(&bytes)
+                    .trim()
+                    .strip_prefix("next=")
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            // Sequences below the reservation may have been handed out before a
+            // restart: start at the reservation.
+            self.local_producer_ids = Some((reserved, reserved));
+        }
+        let (next, reserved) = self.local_producer_ids.expect("set above");
+        let reserved = if next >= reserved {
+            let until = next + PRODUCER_ID_BLOCK_SIZE;
+            odradek_log::partition::write_file_atomically(
+                io,
+                "",
+                LOCAL_PRODUCER_IDS_FILE,
+                format!("next={until}\n").as_bytes(),
+            )?;
+            until
+        } else {
+            reserved
+        };
+        self.local_producer_ids = Some((next + 1, reserved));
+        Ok(next * PRODUCER_ID_STRIDE + i64::from(self.config.node_id))
+    }
 }

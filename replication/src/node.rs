@@ -279,6 +279,8 @@ pub struct Node {
     pub(crate) peer_endpoints: BTreeMap<BrokerId, (String, i32)>,
     /// Set while [`Node::open`] runs.
     pub(crate) opening: bool,
+    /// In a cluster: (next sequence, sequences reserved below), once read.
+    pub(crate) local_producer_ids: Option<(i64, i64)>,
 }
 
 impl Node {
@@ -319,6 +321,7 @@ impl Node {
             raft_ticking: false,
             peer_endpoints: BTreeMap::new(),
             opening: true,
+            local_producer_ids: None,
         };
         // One voter: the member elects itself now and everything durable in the log is
         // committed, so the node starts with all its topics and partitions. In a

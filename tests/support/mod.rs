@@ -254,6 +254,14 @@ impl Broker {
         self.child = Some(child);
     }
 
+    /// Waits for a process something else killed (a client script's SIGKILL) and
+    /// forgets it, so that [`Broker::restart`] can start a new one.
+    pub fn reap_killed(&mut self) {
+        let mut child = self.child.take().expect("the broker was running");
+        let status = child.wait().expect("reaping the broker");
+        assert!(!status.success(), "the broker exited by itself: {status}");
+    }
+
     /// SIGKILL: the process dies at once, with whatever it had not made durable.
     pub fn kill_9(&mut self) {
         let mut child = self.child.take().expect("the broker is running");
