@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -363,6 +363,28 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
         created.topics[0].error_message
     );
 
+    // A second topic that demands all three replicas in sync for acks=all.
+    let strict = RequestKind::CreateTopics(
+        CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name("strict"))
+                    .with_num_partitions(1)
+                    .with_replication_factor(3)
+                    .with_configs(vec![
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                            .with_value(Some(StrBytes::from_static_str("3"))),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(controller, 7, strict);
+    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+
     // Every broker learns the topic and its leader; all three hold a replica.
     let (leader, epoch) = cluster.leader(3, "orders");
     for at in 1..=3 {
@@ -391,6 +413,11 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
         acknowledged.push(offset);
     }
 
+    // With all three in sync the strict topic takes acks=all writes.
+    let strict_before = cluster.leader(3, "strict").0;
+    let id = cluster.request(strict_before, 9, produce("strict", b"w"));
+    assert_eq!(produce_result(cluster.wait(strict_before, id)).0, 0);
+
     // The leader dies. Another broker is elected in a newer epoch and serves every
     // acknowledged record; writes go on.
     cluster.brokers.get_mut(&leader).unwrap().node = None;
@@ -416,6 +443,30 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
         data_offsets(&mut cluster, new_leader, "orders"),
         acknowledged
     );
+
+    // With a replica gone, min.insync.replicas=3 refuses acks=all writes once the dead
+    // follower has lagged for replica.lag.time.max.ms (30 s: 300 ticks); acks=1 goes on.
+    let mut strict_leader = cluster.leader(survivor, "strict").0;
+    while strict_leader == leader {
+        cluster.tick();
+        strict_leader = cluster.leader(survivor, "strict").0;
+    }
+    for _ in 0..310 {
+        cluster.tick();
+    }
+    let strict_leader = cluster.leader(survivor, "strict").0;
+    let id = cluster.request(strict_leader, 9, produce("strict", b"x"));
+    assert_eq!(
+        produce_result(cluster.wait(strict_leader, id)).0,
+        19,
+        "NOT_ENOUGH_REPLICAS"
+    );
+    let mut acks_one = produce("strict", b"y");
+    if let RequestKind::Produce(request) = &mut acks_one {
+        request.acks = 1;
+    }
+    let id = cluster.request(strict_leader, 9, acks_one);
+    assert_eq!(produce_result(cluster.wait(strict_leader, id)).0, 0);
 
     // The dead broker restarts after a crash (unsynced writes lost) and catches up.
     {

@@ -508,21 +508,22 @@ impl<G: Clone + fmt::Debug> Raft<G> {
     }
 
     /// The in-sync replicas, as Kafka means them (`replica.lag.time.max.ms`): the
-    /// leader itself, and each follower whose durable match reaches the leader's log
-    /// end, or did at some tick within the last `lag_ticks_max` ticks. Empty unless
+    /// leader itself, and each follower whose durable match reached the leader's log
+    /// end at some answer within the last `lag_ticks_max` ticks. A follower that stops
+    /// answering drops out after the lag even when no write has arrived since (its
+    /// match still equals our end, but nothing says it is alive). Empty unless
     /// leading. With `min.insync.replicas`, the node refuses an acks=all write
     /// (`NOT_ENOUGH_REPLICAS`) when this set is too small.
-    pub fn in_sync_replicas(&self, log: &impl RaftLog, lag_ticks_max: u64) -> BTreeSet<NodeId> {
+    pub fn in_sync_replicas(&self, _log: &impl RaftLog, lag_ticks_max: u64) -> BTreeSet<NodeId> {
         let RoleState::Leader(leader) = &self.role else {
             return BTreeSet::new();
         };
-        let end_offset = log.end_offset();
         let mut in_sync = BTreeSet::from([self.id]);
         for (&node_id, progress) in &leader.followers {
             let recent = progress
                 .caught_up_tick
                 .is_some_and(|tick| self.now_tick - tick <= lag_ticks_max);
-            if progress.match_offset >= end_offset || recent {
+            if recent {
                 in_sync.insert(node_id);
             }
         }
