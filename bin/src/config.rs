@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use odradek_log::partition::LogConfig;
+use odradek_replication::group::GroupConfig;
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +89,13 @@ pub struct BrokerConfig {
     /// for this long (up to twice this, randomised) starts an election. Applies to
     /// every Raft group, partitions included.
     pub election_timeout_ms: i64,
+    /// The group coordinator's settings: `offsets.topic.num.partitions`,
+    /// `group.min.session.timeout.ms`, `group.max.session.timeout.ms`,
+    /// `group.initial.rebalance.delay.ms`, `group.max.size`, `offsets.retention.minutes`,
+    /// `offsets.retention.check.interval.ms`, `offset.metadata.max.bytes`.
+    pub group: GroupConfig,
+    /// `offsets.topic.replication.factor` (capped at the number of brokers).
+    pub offsets_topic_replication_factor: i16,
 }
 
 /// One entry of `controller.quorum.voters`: `ID@HOST:PORT`.
@@ -143,6 +151,8 @@ impl Default for BrokerConfig {
             peer_listen: None,
             raft_tick_ms: 100,
             election_timeout_ms: 1000,
+            group: GroupConfig::default(),
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -160,10 +170,8 @@ const IGNORED_KEYS: &[&str] = &[
     "num.replica.fetchers",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "process.roles",
@@ -387,7 +395,48 @@ impl Builder {
         if let Some(value) = self.positive::<i32>("max.connections")? {
             config.max_connections = value;
         }
+        self.build_group(&mut config)?;
         Ok(config)
+    }
+
+    /// The group coordinator's keys.
+    fn build_group(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+        if let Some(value) = self.positive::<i16>("offsets.topic.replication.factor")? {
+            config.offsets_topic_replication_factor = value;
+        }
+        let group = &mut config.group;
+        if let Some(value) = self.positive::<i32>("offsets.topic.num.partitions")? {
+            group.offsets_topic_num_partitions = value;
+        }
+        if let Some(value) = self.positive::<i32>("group.min.session.timeout.ms")? {
+            group.group_min_session_timeout_ms = value;
+        }
+        if let Some(value) = self.positive::<i32>("group.max.session.timeout.ms")? {
+            group.group_max_session_timeout_ms = value;
+        }
+        if group.group_min_session_timeout_ms > group.group_max_session_timeout_ms {
+            bail!(
+                "group.min.session.timeout.ms ({}) is above group.max.session.timeout.ms ({})",
+                group.group_min_session_timeout_ms,
+                group.group_max_session_timeout_ms
+            );
+        }
+        if let Some(value) = self.non_negative::<i32>("group.initial.rebalance.delay.ms")? {
+            group.group_initial_rebalance_delay_ms = value;
+        }
+        if let Some(value) = self.positive::<i32>("group.max.size")? {
+            group.group_max_size = value;
+        }
+        if let Some(value) = self.positive::<i32>("offsets.retention.minutes")? {
+            group.offsets_retention_minutes = value;
+        }
+        if let Some(value) = self.positive::<i64>("offsets.retention.check.interval.ms")? {
+            group.offsets_retention_check_interval_ms = value;
+        }
+        if let Some(value) = self.non_negative::<i32>("offset.metadata.max.bytes")? {
+            group.offset_metadata_max_bytes = value;
+        }
+        Ok(())
     }
 
     fn raw(&self, key: &str) -> Option<&str> {
@@ -497,6 +546,15 @@ const KNOWN_KEYS: &[&str] = &[
     "controller.listener.names",
     "raft.tick.ms",
     "controller.quorum.election.timeout.ms",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+    "group.max.size",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
+    "offset.metadata.max.bytes",
 ];
 
 /// The `(name, host:port)` pairs of a Kafka listener list

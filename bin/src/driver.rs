@@ -487,6 +487,7 @@ mod tests {
         let request = Request {
             api_version: 1,
             client_id: None,
+            client_host: String::new(),
             body,
         };
         running
@@ -510,6 +511,7 @@ mod tests {
         let request = Request {
             api_version: 3,
             client_id: None,
+            client_host: String::new(),
             body: RequestKind::Produce(produce),
         };
         running
@@ -613,6 +615,7 @@ mod tests {
             let request = Request {
                 api_version: 1,
                 client_id: None,
+                client_host: String::new(),
                 body: RequestKind::Metadata(Default::default()),
             };
             let client = ClientRequest {

@@ -218,6 +218,7 @@ async fn read_requests(
                 let request = Request {
                     api_version: preamble.api_version,
                     client_id,
+                    client_host: format!("/{}", peer.ip()),
                     body,
                 };
                 if requests

@@ -11,6 +11,10 @@
 //! - Fetch stops at v12: v13 and later name topics by topic id only.
 //! - Produce stops at v9 and ListOffsets at v7 (v8 asks for tiered-storage offsets).
 //! - DescribeConfigs starts at v1 because the codec crate has no v0.
+//! - The group APIs are the versions the coordinator implements (replication/src/group):
+//!   OffsetCommit starts at v2 (v0/v1 stored offsets in ZooKeeper or had per-commit
+//!   timestamps), OffsetFetch at v1; FindCoordinator stops at v4 (v5+ only add
+//!   transaction errors).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -42,6 +46,16 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::InitProducerId, 0, 4),
     range(ApiKey::DescribeConfigs, 1, 4),
     range(ApiKey::CreatePartitions, 0, 3),
+    range(ApiKey::FindCoordinator, 0, 4),
+    range(ApiKey::JoinGroup, 0, 9),
+    range(ApiKey::SyncGroup, 0, 5),
+    range(ApiKey::Heartbeat, 0, 4),
+    range(ApiKey::LeaveGroup, 0, 5),
+    range(ApiKey::OffsetCommit, 2, 8),
+    range(ApiKey::OffsetFetch, 1, 8),
+    range(ApiKey::DescribeGroups, 0, 5),
+    range(ApiKey::ListGroups, 0, 5),
+    range(ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.
@@ -95,6 +109,8 @@ mod tests {
         assert!(is_supported(ApiKey::ApiVersions, 3));
         assert!(!is_supported(ApiKey::ApiVersions, 4));
         assert!(!is_supported(ApiKey::Fetch, 13));
-        assert!(!is_supported(ApiKey::JoinGroup, 0));
+        assert!(is_supported(ApiKey::JoinGroup, 0));
+        assert!(!is_supported(ApiKey::JoinGroup, 10));
+        assert!(!is_supported(ApiKey::SaslHandshake, 0));
     }
 }

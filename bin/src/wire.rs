@@ -195,6 +195,16 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::InitProducerId(_) => ApiKey::InitProducerId,
         ResponseKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
         ResponseKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        ResponseKind::FindCoordinator(_) => ApiKey::FindCoordinator,
+        ResponseKind::JoinGroup(_) => ApiKey::JoinGroup,
+        ResponseKind::SyncGroup(_) => ApiKey::SyncGroup,
+        ResponseKind::Heartbeat(_) => ApiKey::Heartbeat,
+        ResponseKind::LeaveGroup(_) => ApiKey::LeaveGroup,
+        ResponseKind::OffsetCommit(_) => ApiKey::OffsetCommit,
+        ResponseKind::OffsetFetch(_) => ApiKey::OffsetFetch,
+        ResponseKind::DescribeGroups(_) => ApiKey::DescribeGroups,
+        ResponseKind::ListGroups(_) => ApiKey::ListGroups,
+        ResponseKind::DeleteGroups(_) => ApiKey::DeleteGroups,
         _ => return None,
     })
 }

@@ -362,7 +362,152 @@ pub fn build_batch_with_keys<'a>(
     producer: Option<(i64, i16, i32)>,
     records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
 ) -> Vec<u8> {
-    encode_batch(0, base_timestamp, producer, records)
+    encode_batch(
+        0,
+        base_timestamp,
+        producer,
+        records.into_iter().map(|(key, value)| (key, Some(value))),
+    )
+}
+
+/// Like [`build_batch_with_keys`], but a record's value may be null (`None`): a
+/// tombstone, which is how `__consumer_offsets` deletes a group or an offset.
+pub fn build_batch_with_nullable_values<'a>(
+    base_timestamp: i64,
+    records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
+) -> Vec<u8> {
+    encode_batch(0, base_timestamp, None, records)
+}
+
+/// One record of an uncompressed batch, as [`for_each_record`] hands it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The record's offset (base offset + offset delta).
+    pub offset: i64,
+    /// The key, or `None` if null.
+    pub key: Option<&'a [u8]>,
+    /// The value, or `None` if null (a tombstone).
+    pub value: Option<&'a [u8]>,
+}
+
+/// Why [`for_each_record`] stopped.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordsError {
+    /// The batch framing is wrong.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// A batch is compressed; only the broker's own uncompressed batches are decoded.
+    #[error("batch at offset {base_offset} is compressed")]
+    Compressed {
+        /// The batch's base offset.
+        base_offset: i64,
+    },
+    /// A record does not parse.
+    #[error("malformed record in the batch at offset {base_offset}")]
+    Malformed {
+        /// The batch's base offset.
+        base_offset: i64,
+    },
+}
+
+/// Calls `visit` for every record of every data batch in `bytes` (whole batches, as a
+/// log read returns them), in offset order. Control batches (leader markers) are
+/// skipped. The broker decodes only what it wrote itself (the metadata log,
+/// `__consumer_offsets`), always uncompressed; a compressed batch is an error.
+pub fn for_each_record<'a, E: From<RecordsError>>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(RecordView<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut position = 0usize;
+    while position < bytes.len() {
+        let header = BatchHeader::parse(&bytes[position..]).map_err(RecordsError::from)?;
+        let end = usize::try_from(header.size_bytes())
+            .ok()
+            .and_then(|size| position.checked_add(size))
+            .filter(|end| *end <= bytes.len())
+            .ok_or(RecordsError::Batch(BatchError::Truncated {
+                needed: header.size_bytes(),
+                available: (bytes.len() - position) as u64,
+            }))?;
+        if header.is_control() {
+            position = end;
+            continue;
+        }
+        if header.compression() != Some(Compression::None) {
+            return Err(RecordsError::Compressed {
+                base_offset: header.base_offset,
+            }
+            .into());
+        }
+        let malformed = RecordsError::Malformed {
+            base_offset: header.base_offset,
+        };
+        let mut cursor = RecordCursor {
+            bytes: &bytes[position + BATCH_HEADER_BYTES..end],
+            at: 0,
+        };
+        for _ in 0..header.record_count {
+            let record = cursor.record(header.base_offset).ok_or(malformed.clone())?;
+            visit(record)?;
+        }
+        position = end;
+    }
+    Ok(())
+}
+
+/// Reads records (Kafka's record v2 layout) one after another.
+struct RecordCursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> RecordCursor<'a> {
+    fn record(&mut self, base_offset: i64) -> Option<RecordView<'a>> {
+        let length = usize::try_from(self.varlong()?).ok()?;
+        let start = self.at;
+        let end = start
+            .checked_add(length)
+            .filter(|end| *end <= self.bytes.len())?;
+        self.at += 1; // attributes
+        let _timestamp_delta = self.varlong()?;
+        let offset_delta = self.varlong()?;
+        let key = self.nullable_bytes(end)?;
+        let value = self.nullable_bytes(end)?;
+        self.at = end; // headers are not needed
+        Some(RecordView {
+            offset: base_offset.checked_add(offset_delta)?,
+            key,
+            value,
+        })
+    }
+
+    /// A varint length and that many bytes, or null for a negative length.
+    fn nullable_bytes(&mut self, end: usize) -> Option<Option<&'a [u8]>> {
+        let length = self.varlong()?;
+        if length < 0 {
+            return Some(None);
+        }
+        let stop = self
+            .at
+            .checked_add(usize::try_from(length).ok()?)
+            .filter(|stop| *stop <= end)?;
+        let bytes = &self.bytes[self.at..stop];
+        self.at = stop;
+        Some(Some(bytes))
+    }
+
+    fn varlong(&mut self) -> Option<i64> {
+        let mut raw: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.bytes.get(self.at)?;
+            self.at += 1;
+            raw |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        None
+    }
 }
 
 /// Kafka's control record type of a leader-change marker (`ControlRecordType.LEADER_CHANGE`;
@@ -412,7 +557,7 @@ pub fn build_leader_change_batch(
         CONTROL_BIT,
         timestamp_ms,
         None,
-        [(Some(key.as_slice()), value.as_slice())],
+        [(Some(key.as_slice()), Some(value.as_slice()))],
     );
     assign(&mut batch, base_offset, leader_epoch);
     batch
@@ -424,12 +569,12 @@ fn encode_batch<'a>(
     attributes: i16,
     base_timestamp: i64,
     producer: Option<(i64, i16, i32)>,
-    records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
+    records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
 ) -> Vec<u8> {
     let mut body = Vec::new();
     let mut count: i32 = 0;
     for (key, value) in records {
-        let mut record = Vec::with_capacity(value.len() + 16);
+        let mut record = Vec::with_capacity(value.map_or(0, <[u8]>::len) + 16);
         record.push(0); // attributes
         put_varlong(&mut record, 0); // timestamp delta
         put_varlong(&mut record, count as i64); // offset delta
@@ -440,8 +585,13 @@ fn encode_batch<'a>(
             }
             None => put_varlong(&mut record, -1),
         }
-        put_varlong(&mut record, value.len() as i64);
-        record.extend_from_slice(value);
+        match value {
+            Some(value) => {
+                put_varlong(&mut record, value.len() as i64);
+                record.extend_from_slice(value);
+            }
+            None => put_varlong(&mut record, -1),
+        }
         put_varlong(&mut record, 0); // header count
         put_varlong(&mut body, record.len() as i64);
         body.extend_from_slice(&record);
@@ -497,6 +647,55 @@ mod tests {
         assert_eq!(header.base_offset, 42);
         assert_eq!(header.partition_leader_epoch, 9);
         assert_eq!(header.last_offset(), 44);
+    }
+
+    #[test]
+    fn records_come_back_with_keys_values_and_tombstones() {
+        let mut first = build_batch_with_nullable_values(
+            5,
+            [
+                (Some(&b"k1"[..]), Some(&b"v1"[..])),
+                (Some(&b"k2"[..]), None),
+                (None, Some(&b""[..])),
+            ],
+        );
+        assign(&mut first, 10, 1);
+        validate(&first, u32::MAX).expect("valid");
+        let mut marker = build_leader_change_batch(13, 2, 1, 5);
+        assign(&mut marker, 13, 2);
+        let mut second = build_batch_with_nullable_values(5, [(Some(&b"k3"[..]), None)]);
+        assign(&mut second, 14, 2);
+        let bytes = [first, marker, second].concat();
+        let mut seen = Vec::new();
+        for_each_record(&bytes, |record| {
+            seen.push((record.offset, record.key, record.value));
+            Ok::<(), RecordsError>(())
+        })
+        .expect("decodes");
+        assert_eq!(
+            seen,
+            vec![
+                (10, Some(&b"k1"[..]), Some(&b"v1"[..])),
+                (11, Some(&b"k2"[..]), None),
+                (12, None, Some(&b""[..])),
+                (14, Some(&b"k3"[..]), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let batch = build_batch_with_nullable_values(5, [(Some(&b"key"[..]), Some(&b"value"[..]))]);
+        for cut in 0..batch.len() {
+            let _ = for_each_record(&batch[..cut], |_| Ok::<(), RecordsError>(()));
+        }
+        let mut lying = batch.clone();
+        // The record's length varint (first body byte) claims more than there is.
+        lying[BATCH_HEADER_BYTES] = 0x7e;
+        assert!(matches!(
+            for_each_record(&lying, |_| Ok::<(), RecordsError>(())),
+            Err(RecordsError::Malformed { .. })
+        ));
     }
 
     #[test]

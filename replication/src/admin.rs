@@ -28,6 +28,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
 use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition, quorum_voters};
 use crate::topics::{
@@ -77,6 +78,10 @@ impl Node {
             }
             let offset = match self.topics_being_created.get(name) {
                 Some(offset) => *offset,
+                None if name == OFFSETS_TOPIC_NAME => match self.begin_create_offsets_topic(io) {
+                    Some(offset) => offset,
+                    None => continue,
+                },
                 None => {
                     let partitions = self.config.num_partitions;
                     let rf = self.config.default_replication_factor;
@@ -100,7 +105,7 @@ impl Node {
     }
 
     /// Appends a create-topic record. Returns its offset.
-    fn begin_create_topic(
+    pub(crate) fn begin_create_topic(
         &mut self,
         io: &mut impl NodeIo,
         name: &str,
@@ -186,7 +191,7 @@ impl Node {
         for name in names {
             let mut topic_response = MetadataResponseTopic::default()
                 .with_name(Some(topic_name(&name)))
-                .with_is_internal(false)
+                .with_is_internal(name == OFFSETS_TOPIC_NAME)
                 .with_topic_authorized_operations(if include_topic_operations {
                     0
                 } else {
@@ -392,6 +397,14 @@ impl Node {
         configs: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Result<TopicConfig, (ErrorCode, String)> {
         validate_topic_name(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+        if name == OFFSETS_TOPIC_NAME && !self.cluster.topics.contains_key(name) {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{OFFSETS_TOPIC_NAME} is internal: the broker creates it when a consumer group first needs it"
+                ),
+            ));
+        }
         if self.cluster.topics.contains_key(name) || self.topics_being_created.contains_key(name) {
             return Err((
                 ErrorCode::TopicAlreadyExists,
@@ -503,6 +516,12 @@ impl Node {
                     result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                     result.error_message = Some(text("topic is already being deleted"));
                 }
+                Some(topic) if topic.name == OFFSETS_TOPIC_NAME => {
+                    result.error_code = ErrorCode::InvalidRequest.code();
+                    result.error_message = Some(text(format!(
+                        "{OFFSETS_TOPIC_NAME} is internal: it holds every group's committed offsets"
+                    )));
+                }
                 Some(topic) => {
                     result.name = Some(topic_name(&topic.name));
                     result.topic_id = uuid_of(topic.id);
@@ -554,6 +573,12 @@ impl Node {
                 None => Err((
                     ErrorCode::UnknownTopicOrPartition,
                     format!("topic {name} does not exist"),
+                )),
+                Some(_) if name == OFFSETS_TOPIC_NAME => Err((
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{OFFSETS_TOPIC_NAME} is internal: more partitions would move groups to other coordinators"
+                    ),
                 )),
                 Some(_) if self.topics_being_deleted.contains(&name) => Err((
                     ErrorCode::UnknownTopicOrPartition,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use odradek_log::io::{DiskError, Duration};
 
+use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataLog, MetadataRecord};
 use crate::node::{Node, NodeIo, TimerPurpose, TopicPartition, random_cluster_id};
 use crate::peer::{BrokerId, BrokerInfo, GroupId, PeerMessage, RaftMessage};
@@ -76,6 +77,9 @@ impl Node {
         if advanced || lost_leadership {
             self.resolve_produces(io, key);
             self.wake_fetches(io, key);
+        }
+        if key.topic == OFFSETS_TOPIC_NAME {
+            self.offsets_partition_driven(io, key);
         }
     }
 

@@ -27,6 +27,11 @@ pub enum ErrorCode {
     RequestTimedOut = 7,
     /// A batch is larger than `max.message.bytes`.
     MessageTooLarge = 10,
+    /// The group coordinator is not available yet (`__consumer_offsets` is being
+    /// created, or its partition has no leader): ask FindCoordinator again later.
+    CoordinatorNotAvailable = 15,
+    /// This broker does not coordinate the group (any more).
+    NotCoordinator = 16,
     /// Fewer replicas are in sync than `min.insync.replicas` asks for an acks=all write.
     NotEnoughReplicas = 19,
     /// The topic name is not legal, or reserved.

@@ -15,7 +15,8 @@
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
 //!   a pure state machine not yet wired into the node.
 //! - [`group`]: the consumer-group coordinator (Kafka's classic group protocol and
-//!   committed offsets in `__consumer_offsets`), a pure state machine not yet wired in.
+//!   committed offsets in `__consumer_offsets`), a pure state machine; `groups` wires
+//!   it into the node (FindCoordinator, routing, appends, loading on leadership).
 //! - [`peer`]: the bundles brokers send each other.
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
@@ -29,6 +30,7 @@ mod cluster;
 pub mod error;
 mod fetch;
 pub mod group;
+mod groups;
 mod list_offsets;
 pub mod metadata;
 pub mod node;

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use odradek_log::batch::{self, BatchHeader};
+use odradek_log::batch;
 use odradek_log::io::{Disk, DiskCompletion, IoId};
 use odradek_log::partition::{
     AppendError, AppendOutcome, LogConfig, LogError, PartitionLog, ReadError,
@@ -424,6 +424,15 @@ pub enum MetadataError {
     Raft(String),
 }
 
+impl From<batch::RecordsError> for MetadataError {
+    fn from(error: batch::RecordsError) -> MetadataError {
+        MetadataError::Record {
+            offset: -1,
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// Why a metadata record was not appended.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataAppendError {
@@ -568,10 +577,12 @@ impl MetadataLog {
             if read.bytes.is_empty() {
                 break;
             }
-            for_each_record(&read.bytes, |record_offset, value| {
+            batch::for_each_record(&read.bytes, |record| {
+                let record_offset = record.offset;
                 if record_offset < offset {
-                    return Ok(());
+                    return Ok::<(), MetadataError>(());
                 }
+                let value = record.value.unwrap_or_default();
                 let line = std::str::from_utf8(value).map_err(|_| MetadataError::Record {
                     offset: record_offset,
                     reason: "value is not UTF-8".to_string(),
@@ -634,84 +645,6 @@ impl MetadataLog {
     /// The underlying log, for invariant checks.
     pub fn log(&self) -> &PartitionLog {
         &self.log
-    }
-}
-
-/// Calls `visit(offset, value)` for each record of each uncompressed batch in `bytes`.
-/// Metadata batches are written uncompressed by [`MetadataLog::append`].
-fn for_each_record(
-    bytes: &[u8],
-    mut visit: impl FnMut(i64, &[u8]) -> Result<(), MetadataError>,
-) -> Result<(), MetadataError> {
-    let mut position = 0usize;
-    while position < bytes.len() {
-        let header =
-            BatchHeader::parse(&bytes[position..]).map_err(|error| MetadataError::Record {
-                offset: -1,
-                reason: error.to_string(),
-            })?;
-        let end = position + header.size_bytes() as usize;
-        if header.is_control() {
-            // A leader marker of the metadata quorum: no metadata in it.
-            position = end;
-            continue;
-        }
-        let mut cursor = Cursor {
-            bytes: &bytes[position + batch::BATCH_HEADER_BYTES..end],
-            at: 0,
-        };
-        for _ in 0..header.record_count {
-            let parsed = cursor.record().ok_or_else(|| MetadataError::Record {
-                offset: header.base_offset,
-                reason: "malformed record".to_string(),
-            })?;
-            visit(header.base_offset + parsed.0, parsed.1)?;
-        }
-        position = end;
-    }
-    Ok(())
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// One record: returns (offset delta, value).
-    fn record(&mut self) -> Option<(i64, &'a [u8])> {
-        let length = self.varlong()?;
-        let start = self.at;
-        self.at += 1; // attributes
-        let _timestamp_delta = self.varlong()?;
-        let offset_delta = self.varlong()?;
-        let key_length = self.varlong()?;
-        if key_length > 0 {
-            self.at += key_length as usize;
-        }
-        let value_length = self.varlong()?;
-        let value = if value_length >= 0 {
-            let value = self.bytes.get(self.at..self.at + value_length as usize)?;
-            self.at += value_length as usize;
-            value
-        } else {
-            &[]
-        };
-        self.at = start.checked_add(usize::try_from(length).ok()?)?;
-        Some((offset_delta, value))
-    }
-
-    fn varlong(&mut self) -> Option<i64> {
-        let mut raw: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.at)?;
-            self.at += 1;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-            }
-        }
-        None
     }
 }
 
@@ -793,30 +726,5 @@ mod tests {
         };
         assert_eq!(state.apply(&wrong_id), Applied::Nothing);
         assert!(state.topics.contains_key("t"));
-    }
-
-    #[test]
-    fn record_values_come_back_out_of_built_batches() {
-        let batch = batch::build_batch(0, None, &[b"one", b"two"]);
-        let mut seen = Vec::new();
-        for_each_record(&batch, |offset, value| {
-            seen.push((offset, value.to_vec()));
-            Ok(())
-        })
-        .expect("decodes");
-        assert_eq!(seen, vec![(0, b"one".to_vec()), (1, b"two".to_vec())]);
-    }
-
-    #[test]
-    fn leader_markers_carry_no_records() {
-        let mut bytes = batch::build_leader_change_batch(0, 3, 1, 0);
-        bytes.extend(batch::build_batch(0, None, &[b"after"]));
-        let mut seen = Vec::new();
-        for_each_record(&bytes, |offset, value| {
-            seen.push((offset, value.to_vec()));
-            Ok(())
-        })
-        .expect("decodes");
-        assert_eq!(seen, vec![(0, b"after".to_vec())]);
     }
 }

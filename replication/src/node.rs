@@ -25,6 +25,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
+use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
 use crate::metadata::{
     Applied, ClusterState, MetadataAppendError, MetadataError, MetadataLog, MetadataRecord,
 };
@@ -44,6 +45,9 @@ pub struct Request {
     pub api_version: i16,
     /// The client's `client.id`, for logs.
     pub client_id: Option<String>,
+    /// The client's address as Kafka shows it in group descriptions (`/127.0.0.1`),
+    /// or empty when the driver does not know it.
+    pub client_host: String,
     /// The request itself.
     pub body: RequestKind,
 }
@@ -116,6 +120,11 @@ pub struct NodeConfig {
     /// Raft's election timeout, in ticks: a follower that hears no leader for a random
     /// time in `[T, 2T)` ticks starts an election.
     pub election_timeout_ticks: u64,
+    /// The group coordinator's settings (`offsets.topic.num.partitions`, session
+    /// timeouts, `offsets.retention.minutes`, ...).
+    pub group: GroupConfig,
+    /// `offsets.topic.replication.factor`, capped at the number of brokers.
+    pub offsets_topic_replication_factor: i16,
 }
 
 impl Default for NodeConfig {
@@ -133,6 +142,8 @@ impl Default for NodeConfig {
             voters: Vec::new(),
             raft_tick_ms: 100,
             election_timeout_ticks: 10,
+            group: GroupConfig::default(),
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -202,6 +213,8 @@ pub(crate) enum TimerPurpose {
     Maintenance,
     /// Time to tick every Raft group with more than one voter.
     RaftTick,
+    /// The group coordinator asked to be woken at this instant.
+    GroupWake(Instant),
 }
 
 /// A request that waits for metadata records to become durable.
@@ -281,6 +294,15 @@ pub struct Node {
     pub(crate) opening: bool,
     /// In a cluster: (next sequence, sequences reserved below), once read.
     pub(crate) local_producer_ids: Option<(i64, i64)>,
+    /// The consumer-group coordinator of the offsets partitions this node leads.
+    pub(crate) groups: Coordinator,
+    /// What the coordinator asked for, run at the end of the current event.
+    pub(crate) group_effects: Vec<GroupEffect>,
+    /// Offsets partitions whose groups are loaded, with the leader epoch they were
+    /// loaded in.
+    pub(crate) groups_loaded: BTreeMap<i32, i32>,
+    /// Instants the coordinator's wake-up timers are set for.
+    pub(crate) group_wakes: BTreeSet<Instant>,
 }
 
 impl Node {
@@ -292,6 +314,7 @@ impl Node {
         check_node_identity(io, config.node_id)?;
         let voters = quorum_voters(&config);
         let random_seed = io.random();
+        let group_config = config.group.clone();
         let metadata = MetadataLog::open(
             io,
             config.node_id,
@@ -322,6 +345,12 @@ impl Node {
             peer_endpoints: BTreeMap::new(),
             opening: true,
             local_producer_ids: None,
+            // Derived from the seed already drawn, so that the coordinator adds no
+            // draw to the node's random stream.
+            groups: Coordinator::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),
+            group_effects: Vec::new(),
+            groups_loaded: BTreeMap::new(),
+            group_wakes: BTreeSet::new(),
         };
         // One voter: the member elects itself now and everything durable in the log is
         // committed, so the node starts with all its topics and partitions. In a
@@ -358,6 +387,7 @@ impl Node {
         node.next_producer_id = node.cluster.producer_ids_reserved_until;
         node.schedule_maintenance(io);
         node.schedule_raft_tick(io);
+        node.run_group_effects(io);
         node.check_invariants();
         Ok(node)
     }
@@ -373,6 +403,7 @@ impl Node {
             Event::Disk(completion) => self.handle_disk(io, completion),
             Event::Peer { from, message } => self.handle_peer(io, from, message),
         }
+        self.run_group_effects(io);
         self.flush_outbox(io);
         self.check_invariants();
     }
@@ -418,6 +449,16 @@ impl Node {
                 | ApiKey::CreatePartitions
                 | ApiKey::InitProducerId
                 | ApiKey::DescribeConfigs
+                | ApiKey::FindCoordinator
+                | ApiKey::JoinGroup
+                | ApiKey::SyncGroup
+                | ApiKey::Heartbeat
+                | ApiKey::LeaveGroup
+                | ApiKey::OffsetCommit
+                | ApiKey::OffsetFetch
+                | ApiKey::DescribeGroups
+                | ApiKey::ListGroups
+                | ApiKey::DeleteGroups
         )
     }
 
@@ -460,6 +501,20 @@ impl Node {
                 "{key:?}: partition without a topic"
             );
         }
+        for (&partition, &epoch) in &self.groups_loaded {
+            let key = TopicPartition::new(crate::group::OFFSETS_TOPIC_NAME, partition);
+            assert!(
+                self.groups.is_loaded(partition),
+                "{key:?}: loaded but unknown"
+            );
+            assert_eq!(
+                self.partitions.get(&key).map(|p| p.raft.check_leader()),
+                Some(Ok(epoch)),
+                "{key:?}: groups loaded by a node that does not lead it in epoch {epoch}"
+            );
+        }
+        assert!(self.group_effects.is_empty(), "group effects left unrun");
+        self.groups.check_invariants();
         assert!(self.pending_produces.len() <= WAITING_REQUESTS_MAX);
         assert!(self.parked_fetches.len() <= WAITING_REQUESTS_MAX);
     }
@@ -475,6 +530,8 @@ impl Node {
             RequestKind::CreatePartitions(_) => self.handle_create_partitions(io, id, request),
             RequestKind::InitProducerId(_) => self.handle_init_producer_id(io, id, request),
             RequestKind::DescribeConfigs(_) => self.handle_describe_configs(io, id, request),
+            RequestKind::FindCoordinator(_) => self.handle_find_coordinator(io, id, request, true),
+            body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",
                 std::mem::discriminant(other)
@@ -496,6 +553,10 @@ impl Node {
                 self.raft_ticking = false;
                 self.tick_groups(io);
                 self.schedule_raft_tick(io);
+            }
+            TimerPurpose::GroupWake(at) => {
+                self.group_wakes.remove(&at);
+                self.group_wake(io);
             }
         }
     }
@@ -677,7 +738,12 @@ impl Node {
                 MetadataWait::Redispatch(request) => match &request.body {
                     RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
                     RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
-                    _ => unreachable!("only produce and metadata are redispatched"),
+                    RequestKind::FindCoordinator(_) => {
+                        self.handle_find_coordinator(io, id, request, false)
+                    }
+                    _ => {
+                        unreachable!("only produce, metadata and find-coordinator are redispatched")
+                    }
                 },
             }
         }

@@ -20,6 +20,7 @@ use odradek_log::batch::BatchHeader;
 use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
+use crate::group::OFFSETS_TOPIC_NAME;
 use crate::node::{
     Node, NodeIo, PendingProduce, ProduceWait, Request, RequestId, TopicPartition,
     WAITING_REQUESTS_MAX,
@@ -161,6 +162,13 @@ impl Node {
     ) -> PartitionAppend {
         let min_insync = self.min_insync_replicas(&key.topic);
         let lag_ticks = self.replica_lag_ticks();
+        if key.topic == OFFSETS_TOPIC_NAME {
+            // Kafka's rule: only the coordinator writes to an internal topic.
+            return PartitionAppend::failed(
+                ErrorCode::InvalidTopicException,
+                format!("cannot append to internal topic {OFFSETS_TOPIC_NAME}"),
+            );
+        }
         let Some(partition) = self.partitions.get_mut(key) else {
             return PartitionAppend::failed(ErrorCode::UnknownTopicOrPartition, None);
         };

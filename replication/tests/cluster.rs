@@ -182,6 +182,7 @@ impl Cluster {
                 request: Request {
                     api_version: version,
                     client_id: None,
+                    client_host: String::new(),
                     body,
                 },
             },

@@ -112,6 +112,7 @@ impl Harness {
         let request = Request {
             api_version: version,
             client_id: None,
+            client_host: String::new(),
             body,
         };
         self.node.handle(
@@ -810,6 +811,7 @@ fn shutdown_with_a_sync_in_flight_closes_cleanly_and_loses_nothing_acknowledged(
     let request = Request {
         api_version: 12,
         client_id: None,
+        client_host: String::new(),
         body: fetch("t", 0, 0, 0),
     };
     node.handle(

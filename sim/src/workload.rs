@@ -252,6 +252,7 @@ impl Ctx<'_> {
             request: Request {
                 api_version: version,
                 client_id: Some("odradek-sim".to_string()),
+                client_host: String::new(),
                 body,
             },
             acks_zero,

@@ -14,13 +14,25 @@ use kafka_protocol::messages::create_topics_request::{
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestKind, TopicName,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestKind, SyncGroupRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -32,6 +44,11 @@ pub const RESOURCE_TOPIC: i8 = 2;
 
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from(name.to_string()))
+}
+
+/// The group every group-level field of a sample names: `group-<topic>`.
+pub fn group_id(topic: &str) -> GroupId {
+    GroupId(StrBytes::from(format!("group-{topic}")))
 }
 
 pub fn text(value: &str) -> StrBytes {
@@ -279,6 +296,153 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
                     .with_timeout_ms(10_000),
             )
         }
+        ApiKey::FindCoordinator => {
+            let mut request = FindCoordinatorRequest::default();
+            if v >= 4 {
+                request = request.with_coordinator_keys(vec![group_id(topic).0]);
+            } else {
+                request = request.with_key(group_id(topic).0);
+            }
+            RequestKind::FindCoordinator(request)
+        }
+        ApiKey::JoinGroup => {
+            let protocol = JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(Bytes::from_static(b"\0\x01subscription"));
+            let mut request = JoinGroupRequest::default()
+                .with_group_id(group_id(topic))
+                .with_session_timeout_ms(10_000)
+                .with_protocol_type(text("consumer"))
+                .with_protocols(vec![protocol]);
+            if v >= 1 {
+                request = request.with_rebalance_timeout_ms(30_000);
+            }
+            if exhaustive {
+                request = request.with_member_id(text("member-1"));
+                if v >= 5 {
+                    request = request.with_group_instance_id(Some(text("instance-1")));
+                }
+                if v >= 8 {
+                    request = request.with_reason(Some(text("testing")));
+                }
+            }
+            RequestKind::JoinGroup(request)
+        }
+        ApiKey::SyncGroup => {
+            let assignment = SyncGroupRequestAssignment::default()
+                .with_member_id(text("member-1"))
+                .with_assignment(Bytes::from_static(b"\0\x01assignment"));
+            let mut request = SyncGroupRequest::default()
+                .with_group_id(group_id(topic))
+                .with_generation_id(1)
+                .with_member_id(text("member-1"))
+                .with_assignments(vec![assignment]);
+            if exhaustive && v >= 3 {
+                request = request.with_group_instance_id(Some(text("instance-1")));
+            }
+            if exhaustive && v >= 5 {
+                request = request
+                    .with_protocol_type(Some(text("consumer")))
+                    .with_protocol_name(Some(text("range")));
+            }
+            RequestKind::SyncGroup(request)
+        }
+        ApiKey::Heartbeat => {
+            let mut request = HeartbeatRequest::default()
+                .with_group_id(group_id(topic))
+                .with_generation_id(1)
+                .with_member_id(text("member-1"));
+            if exhaustive && v >= 3 {
+                request = request.with_group_instance_id(Some(text("instance-1")));
+            }
+            RequestKind::Heartbeat(request)
+        }
+        ApiKey::LeaveGroup => {
+            let mut request = LeaveGroupRequest::default().with_group_id(group_id(topic));
+            if v <= 2 {
+                request = request.with_member_id(text("member-1"));
+            } else {
+                let mut member = MemberIdentity::default().with_member_id(text("member-1"));
+                if exhaustive {
+                    member = member.with_group_instance_id(Some(text("instance-1")));
+                    if v >= 5 {
+                        member = member.with_reason(Some(text("testing")));
+                    }
+                }
+                request = request.with_members(vec![member]);
+            }
+            RequestKind::LeaveGroup(request)
+        }
+        ApiKey::OffsetCommit => {
+            let mut partition = OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1)
+                .with_committed_metadata(exhaustive.then(|| text("metadata")));
+            if v >= 6 {
+                partition = partition.with_committed_leader_epoch(1);
+            }
+            let mut request = OffsetCommitRequest::default()
+                .with_group_id(group_id(topic))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partitions(vec![partition]),
+                ]);
+            if v <= 4 {
+                request = request.with_retention_time_ms(-1);
+            }
+            if exhaustive && v >= 7 {
+                request = request.with_group_instance_id(Some(text("instance-1")));
+            }
+            RequestKind::OffsetCommit(request)
+        }
+        ApiKey::OffsetFetch => {
+            let mut request = OffsetFetchRequest::default();
+            if v <= 7 {
+                request = request
+                    .with_group_id(group_id(topic))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_partition_indexes(vec![0]),
+                    ]));
+            } else {
+                request = request.with_groups(vec![
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(group_id(topic))
+                        .with_topics(Some(vec![
+                            OffsetFetchRequestTopics::default()
+                                .with_name(topic_name(topic))
+                                .with_partition_indexes(vec![0]),
+                        ])),
+                ]);
+            }
+            if exhaustive && v >= 7 {
+                request = request.with_require_stable(true);
+            }
+            RequestKind::OffsetFetch(request)
+        }
+        ApiKey::DescribeGroups => {
+            let mut request = DescribeGroupsRequest::default().with_groups(vec![group_id(topic)]);
+            if exhaustive && v >= 3 {
+                request = request.with_include_authorized_operations(true);
+            }
+            RequestKind::DescribeGroups(request)
+        }
+        ApiKey::ListGroups => {
+            let mut request = ListGroupsRequest::default();
+            if exhaustive && v >= 4 {
+                request = request.with_states_filter(vec![text("Stable")]);
+            }
+            if exhaustive && v >= 5 {
+                request = request.with_types_filter(vec![text("classic")]);
+            }
+            RequestKind::ListGroups(request)
+        }
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![group_id(topic)]),
+        ),
         other => panic!("no sample for {other:?}"),
     }
 }

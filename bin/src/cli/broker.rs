@@ -152,6 +152,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         voters: config.voters.iter().map(|voter| voter.id).collect(),
         raft_tick_ms: config.raft_tick_ms,
         election_timeout_ticks: config.election_timeout_ticks(),
+        group: config.group.clone(),
+        offsets_topic_replication_factor: config.offsets_topic_replication_factor,
     };
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {

@@ -209,6 +209,7 @@ impl Harness {
         let request = Request {
             api_version,
             client_id: Some("client".to_string()),
+            client_host: "/10.0.0.1".to_string(),
             body,
         };
         let effects = self.coordinator.handle(self.now, id, &request, "/10.0.0.1");
