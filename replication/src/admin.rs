@@ -28,6 +28,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::forward::Creation;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
 use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition, quorum_voters};
@@ -71,33 +72,37 @@ impl Node {
         request: &Request,
         names: &[String],
     ) -> bool {
-        let mut wait_for = None;
+        // The request waits for the last local append, or for one forward: if several
+        // topics are forwarded, the others are usually applied by then, and a topic
+        // still missing is answered as unknown (the client retries).
+        let mut wait_for: Option<Creation> = None;
         for name in names {
             if self.cluster.topics.contains_key(name) || validate_topic_name(name).is_err() {
                 continue;
             }
-            let offset = match self.topics_being_created.get(name) {
-                Some(offset) => *offset,
-                None if name == OFFSETS_TOPIC_NAME => match self.begin_create_offsets_topic(io) {
-                    Some(offset) => offset,
-                    None => continue,
-                },
-                None => {
-                    let partitions = self.config.num_partitions;
-                    let rf = self.config.default_replication_factor;
-                    match self.begin_create_topic(io, name, partitions, rf, TopicConfig::default())
-                    {
-                        Ok(offset) => offset,
-                        Err(_) => continue, // answered as unknown topic by the normal path
-                    }
-                }
+            let started = if name == OFFSETS_TOPIC_NAME {
+                self.begin_create_offsets_topic(io)
+            } else {
+                let partitions = self.config.num_partitions;
+                let rf = self.config.default_replication_factor;
+                let record =
+                    self.create_topic_record(io, name, partitions, rf, &TopicConfig::default());
+                self.append_or_forward_creation(io, name, record).ok()
             };
-            wait_for = Some(wait_for.map_or(offset, |w: i64| w.max(offset)));
+            // A creation that could not start is answered as unknown topic by the
+            // normal path.
+            wait_for = match (wait_for, started) {
+                (None, started) => started,
+                (Some(Creation::Appended(a)), Some(Creation::Appended(b))) => {
+                    Some(Creation::Appended(a.max(b)))
+                }
+                (Some(Creation::Appended(_)), Some(forwarded)) => Some(forwarded),
+                (kept, _) => kept,
+            };
         }
         match wait_for {
-            Some(offset) => {
-                self.metadata_waits
-                    .push((offset, id, MetadataWait::Redispatch(request.clone())));
+            Some(creation) => {
+                self.wait_for_creation(id, creation, MetadataWait::Redispatch(request.clone()));
                 true
             }
             None => false,
@@ -113,21 +118,33 @@ impl Node {
         replication_factor: i16,
         config: TopicConfig,
     ) -> Result<i64, (ErrorCode, String)> {
-        let id = TopicId::random(io.random(), io.random());
-        let brokers = quorum_voters(&self.config);
-        let rf = usize::try_from(replication_factor).unwrap_or(1).max(1);
-        let record = MetadataRecord::CreateTopic {
-            name: name.to_string(),
-            id,
-            partitions,
-            replicas: place_replicas(&brokers, 0..partitions, rf, placement_start(name)),
-            config: config.overrides().clone(),
-        };
+        let record = self.create_topic_record(io, name, partitions, replication_factor, &config);
         let offset = self
             .append_metadata(io, record)
             .map_err(|error| (error.error_code(), error.to_string()))?;
         self.topics_being_created.insert(name.to_string(), offset);
         Ok(offset)
+    }
+
+    /// A create-topic record with a new id, its replicas placed over every broker.
+    pub(crate) fn create_topic_record(
+        &self,
+        io: &mut impl NodeIo,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        config: &TopicConfig,
+    ) -> MetadataRecord {
+        let id = TopicId::random(io.random(), io.random());
+        let brokers = quorum_voters(&self.config);
+        let rf = usize::try_from(replication_factor).unwrap_or(1).max(1);
+        MetadataRecord::CreateTopic {
+            name: name.to_string(),
+            id,
+            partitions,
+            replicas: place_replicas(&brokers, 0..partitions, rf, placement_start(name)),
+            config: config.overrides().clone(),
+        }
     }
 
     pub(crate) fn handle_metadata(
@@ -226,7 +243,11 @@ impl Node {
                                     let in_sync = if p.is_leader() {
                                         p.in_sync_replicas(io, lag_ticks)
                                     } else {
-                                        replicas.clone()
+                                        // The leader's gossip, if it is about this epoch.
+                                        self.remote_leaders
+                                            .get(&key)
+                                            .filter(|r| r.leader_epoch == p.leader_epoch)
+                                            .map_or_else(|| replicas.clone(), |r| r.in_sync.clone())
                                     };
                                     (ErrorCode::None, Some(leader), p.leader_epoch, in_sync)
                                 }
@@ -234,7 +255,16 @@ impl Node {
                                     (ErrorCode::LeaderNotAvailable, None, p.leader_epoch, vec![])
                                 }
                             },
-                            None => (ErrorCode::LeaderNotAvailable, None, -1, vec![]),
+                            // Not a replica here: what the leader last announced.
+                            None => match self.remote_leaders.get(&key) {
+                                Some(remote) => (
+                                    ErrorCode::None,
+                                    Some(remote.leader),
+                                    remote.leader_epoch,
+                                    remote.in_sync.clone(),
+                                ),
+                                None => (ErrorCode::LeaderNotAvailable, None, -1, vec![]),
+                            },
                         };
                         let offline = if error == ErrorCode::KafkaStorageError {
                             vec![BrokerId(self.config.node_id)]

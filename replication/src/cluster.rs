@@ -23,8 +23,14 @@ use odradek_log::io::{DiskError, Duration};
 
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataLog, MetadataRecord};
-use crate::node::{Node, NodeIo, TimerPurpose, TopicPartition, random_cluster_id};
-use crate::peer::{BrokerId, BrokerInfo, GroupId, PeerMessage, RaftMessage};
+use crate::node::{
+    Node, NodeIo, RemoteLeader, TimerPurpose, TopicPartition, quorum_voters, random_cluster_id,
+};
+use crate::peer::{BrokerId, BrokerInfo, GroupId, LeaderInfo, PeerMessage, RaftMessage};
+
+/// Every how many Raft ticks a broker gossips its leaderships (once a second by
+/// default).
+const GOSSIP_EVERY_TICKS: u64 = 10;
 use crate::raft::PartitionRaftLog;
 use crate::raft::{HardState, Ready};
 use crate::replica::{broker_id, raft_node_id, write_hard_state};
@@ -146,6 +152,11 @@ impl Node {
 
     /// One tick for every group with other voters.
     pub(crate) fn tick_groups(&mut self, io: &mut impl NodeIo) {
+        self.expire_forwards(io);
+        if self.gossip_ticks.is_multiple_of(GOSSIP_EVERY_TICKS) {
+            self.gossip(io);
+        }
+        self.gossip_ticks += 1;
         let now_ms = io.wall_clock_ms();
         if self.metadata.raft().voters().len() > 1 {
             self.metadata
@@ -174,7 +185,7 @@ impl Node {
         &mut self,
         io: &mut impl NodeIo,
         from: BrokerId,
-        message: PeerMessage,
+        mut message: PeerMessage,
     ) {
         if from < 0 || from == self.config.node_id {
             tracing::warn!("a bundle claiming to come from broker {from} was dropped");
@@ -186,7 +197,24 @@ impl Node {
             self.peer_endpoints
                 .insert(from, (info.host.clone(), info.port));
         }
+        for info in std::mem::take(&mut message.leaders) {
+            let newer = self
+                .remote_leaders
+                .get(&info.partition)
+                .is_none_or(|known| known.leader_epoch <= info.leader_epoch);
+            if newer && self.cluster.topics.contains_key(&info.partition.topic) {
+                self.remote_leaders.insert(
+                    info.partition.clone(),
+                    RemoteLeader {
+                        leader: from,
+                        leader_epoch: info.leader_epoch,
+                        in_sync: info.in_sync,
+                    },
+                );
+            }
+        }
         let now_ms = io.wall_clock_ms();
+        let forwards = std::mem::take(&mut message.forwards);
         for RaftMessage { group, message } in message.raft {
             let GroupId::Partition(key) = group else {
                 self.metadata.with_raft(io, now_ms, |raft, view| {
@@ -203,12 +231,44 @@ impl Node {
             partition.raft.step(&mut view, raft_node_id(from), message);
             self.drive_partition(io, &key);
         }
+        if !forwards.is_empty() {
+            self.handle_forwards(io, from, forwards);
+        }
+    }
+
+    /// Tells every other broker where clients reach this one and which partitions it
+    /// leads, with their in-sync replicas: brokers outside a partition's replica set
+    /// learn its leader only this way, and followers learn the ISR.
+    fn gossip(&mut self, io: &mut impl NodeIo) {
+        let lag_ticks = self.replica_lag_ticks();
+        let mut leaders = Vec::new();
+        for (key, partition) in self.partitions.iter_mut() {
+            if partition.is_leader() {
+                leaders.push(LeaderInfo {
+                    partition: key.clone(),
+                    leader_epoch: partition.leader_epoch,
+                    in_sync: partition.in_sync_replicas(io, lag_ticks),
+                    high_watermark: partition.high_watermark,
+                });
+            }
+        }
+        for to in quorum_voters(&self.config) {
+            if to != self.config.node_id {
+                self.outbox
+                    .entry(to)
+                    .or_default()
+                    .leaders
+                    .extend(leaders.iter().cloned());
+                self.announce_to.insert(to);
+            }
+        }
     }
 
     /// Sends every bundle collected during the event, one per broker.
     pub(crate) fn flush_outbox(&mut self, io: &mut impl NodeIo) {
+        let announce_to = std::mem::take(&mut self.announce_to);
         for (to, mut message) in std::mem::take(&mut self.outbox) {
-            if !message.is_empty() {
+            if !message.is_empty() || announce_to.contains(&to) {
                 message.broker = Some(BrokerInfo {
                     id: self.config.node_id,
                     host: self.config.advertised_host.clone(),

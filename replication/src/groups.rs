@@ -27,6 +27,7 @@ use odradek_log::io::Instant;
 use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
+use crate::forward::Creation;
 use crate::group::{Coordinator, Effect, Now, OFFSETS_TOPIC_NAME};
 use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TimerPurpose, TopicPartition};
 use crate::topics::TopicConfig;
@@ -36,6 +37,9 @@ const KEY_TYPE_GROUP: i8 = 0;
 
 /// Bytes read at a time when a new leader rebuilds its groups from the log.
 const LOAD_READ_BYTES: u32 = 1 << 20;
+
+/// One record of `__consumer_offsets`: key and value, each possibly null.
+type KeyValue = (Option<bytes::Bytes>, Option<bytes::Bytes>);
 
 /// Where one FindCoordinator key's coordinator is, or why it cannot be said.
 struct Found {
@@ -83,10 +87,9 @@ impl Node {
         if find.key_type == KEY_TYPE_GROUP
             && may_create
             && !self.cluster.topics.contains_key(OFFSETS_TOPIC_NAME)
-            && let Some(offset) = self.begin_create_offsets_topic(io)
+            && let Some(creation) = self.begin_create_offsets_topic(io)
         {
-            self.metadata_waits
-                .push((offset, id, MetadataWait::Redispatch(request)));
+            self.wait_for_creation(id, creation, MetadataWait::Redispatch(request));
             return;
         }
         let keys: Vec<String> = if request.api_version >= 4 {
@@ -144,10 +147,11 @@ impl Node {
             );
         };
         let partition = Coordinator::partition_for(key, topic.partitions);
-        let leader = self
-            .partitions
-            .get(&TopicPartition::new(OFFSETS_TOPIC_NAME, partition))
-            .and_then(|p| p.leader());
+        let key = TopicPartition::new(OFFSETS_TOPIC_NAME, partition);
+        let leader = match self.partitions.get(&key) {
+            Some(local) => local.leader(),
+            None => self.remote_leaders.get(&key).map(|remote| remote.leader),
+        };
         let endpoint = leader.and_then(|leader| {
             self.client_endpoints()
                 .into_iter()
@@ -168,13 +172,9 @@ impl Node {
         }
     }
 
-    /// Appends the record creating `__consumer_offsets` (unless it is being created).
-    /// Returns the offset to wait for, or `None` if this node cannot create it (it is
-    /// not the controller): the client is told to retry and may ask another broker.
-    pub(crate) fn begin_create_offsets_topic(&mut self, io: &mut impl NodeIo) -> Option<i64> {
-        if let Some(offset) = self.topics_being_created.get(OFFSETS_TOPIC_NAME) {
-            return Some(*offset);
-        }
+    /// Starts creating `__consumer_offsets` here (the controller) or at the controller.
+    /// `None` if neither can be done now: the client is told to retry.
+    pub(crate) fn begin_create_offsets_topic(&mut self, io: &mut impl NodeIo) -> Option<Creation> {
         let brokers = crate::node::quorum_voters(&self.config).len();
         let replication_factor = i16::try_from(brokers)
             .unwrap_or(i16::MAX)
@@ -187,16 +187,17 @@ impl Node {
             TopicConfig::from_entries([("retention.ms", "-1"), ("segment.bytes", "104857600")])
                 .expect("valid settings");
         let partitions = self.groups.config().offsets_topic_num_partitions;
-        match self.begin_create_topic(
+        let record = self.create_topic_record(
             io,
             OFFSETS_TOPIC_NAME,
             partitions,
             replication_factor,
-            config,
-        ) {
-            Ok(offset) => Some(offset),
-            Err((_, message)) => {
-                tracing::debug!("cannot create {OFFSETS_TOPIC_NAME} here: {message}");
+            &config,
+        );
+        match self.append_or_forward_creation(io, OFFSETS_TOPIC_NAME, record) {
+            Ok(creation) => Some(creation),
+            Err(error) => {
+                tracing::debug!("cannot create {OFFSETS_TOPIC_NAME} now: {error}");
                 None
             }
         }
@@ -267,7 +268,7 @@ impl Node {
         &mut self,
         io: &mut impl NodeIo,
         key: &TopicPartition,
-    ) -> Result<Vec<(Option<bytes::Bytes>, Option<bytes::Bytes>)>, String> {
+    ) -> Result<Vec<KeyValue>, String> {
         let partition = self.partitions.get_mut(key).expect("checked by the caller");
         let end = partition.log.log_end_offset();
         let mut offset = partition.log.log_start_offset();

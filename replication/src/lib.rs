@@ -29,6 +29,7 @@ mod admin;
 mod cluster;
 pub mod error;
 mod fetch;
+mod forward;
 pub mod group;
 mod groups;
 mod list_offsets;

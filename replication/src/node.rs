@@ -25,6 +25,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
+use crate::forward::PendingForward;
 use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
 use crate::metadata::{
     Applied, ClusterState, MetadataAppendError, MetadataError, MetadataLog, MetadataRecord,
@@ -303,6 +304,28 @@ pub struct Node {
     pub(crate) groups_loaded: BTreeMap<i32, i32>,
     /// Instants the coordinator's wake-up timers are set for.
     pub(crate) group_wakes: BTreeSet<Instant>,
+    /// Topic creations forwarded to the controller and not answered yet.
+    pub(crate) forwards: BTreeMap<u64, PendingForward>,
+    /// The id of the next forward.
+    pub(crate) next_forward: u64,
+    /// Leaders other brokers told us of (gossip), for partitions whose Raft group this
+    /// node may not be in.
+    pub(crate) remote_leaders: BTreeMap<TopicPartition, RemoteLeader>,
+    /// Brokers that get a bundle at the next flush even if it is empty (it names us).
+    pub(crate) announce_to: BTreeSet<BrokerId>,
+    /// Raft ticks since start, to gossip every so many.
+    pub(crate) gossip_ticks: u64,
+}
+
+/// A partition leader as another broker announced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RemoteLeader {
+    /// The broker that leads it.
+    pub(crate) leader: BrokerId,
+    /// In this epoch.
+    pub(crate) leader_epoch: i32,
+    /// With these replicas in sync.
+    pub(crate) in_sync: Vec<BrokerId>,
 }
 
 impl Node {
@@ -351,6 +374,11 @@ impl Node {
             group_effects: Vec::new(),
             groups_loaded: BTreeMap::new(),
             group_wakes: BTreeSet::new(),
+            forwards: BTreeMap::new(),
+            next_forward: 0,
+            remote_leaders: BTreeMap::new(),
+            announce_to: BTreeSet::new(),
+            gossip_ticks: 0,
         };
         // One voter: the member elects itself now and everything durable in the log is
         // committed, so the node starts with all its topics and partitions. In a
@@ -470,6 +498,11 @@ impl Node {
     /// The cluster metadata as applied so far.
     pub fn cluster(&self) -> &ClusterState {
         &self.cluster
+    }
+
+    /// The group coordinator (the groups of the offsets partitions this node leads).
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.groups
     }
 
     /// A partition, if this node has it.
@@ -715,9 +748,17 @@ impl Node {
                     }
                     self.schedule_raft_tick(io);
                 }
-                Applied::TopicDeleted { topic } => self.remove_topic_partitions(io, &topic),
+                Applied::TopicDeleted { topic } => {
+                    self.remote_leaders.retain(|key, _| key.topic != topic.name);
+                    self.remove_topic_partitions(io, &topic);
+                }
             }
         }
+        self.release_metadata_waits(io);
+    }
+
+    /// Answers (or handles again) every request whose metadata records are applied.
+    pub(crate) fn release_metadata_waits(&mut self, io: &mut impl NodeIo) {
         let applied = self.metadata.applied_offset();
         let mut ready = Vec::new();
         self.metadata_waits.retain_mut(|(offset, id, wait)| {
@@ -733,19 +774,31 @@ impl Node {
             }
         });
         for (id, wait) in ready {
-            match wait {
-                MetadataWait::Respond(response) => io.respond(id, response),
-                MetadataWait::Redispatch(request) => match &request.body {
-                    RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
-                    RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
-                    RequestKind::FindCoordinator(_) => {
-                        self.handle_find_coordinator(io, id, request, false)
-                    }
-                    _ => {
-                        unreachable!("only produce, metadata and find-coordinator are redispatched")
-                    }
-                },
-            }
+            self.run_metadata_wait(io, id, wait);
+        }
+        // A create-topic record this node appended, or was told of, whose offset is now
+        // applied without the topic appearing was cut by a leader change.
+        self.topics_being_created
+            .retain(|name, offset| *offset >= applied && !self.cluster.topics.contains_key(name));
+    }
+
+    /// Runs what a request waiting on the metadata log does once it may go on.
+    pub(crate) fn run_metadata_wait(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        wait: MetadataWait,
+    ) {
+        match wait {
+            MetadataWait::Respond(response) => io.respond(id, response),
+            MetadataWait::Redispatch(request) => match &request.body {
+                RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
+                RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
+                RequestKind::FindCoordinator(_) => {
+                    self.handle_find_coordinator(io, id, request, false)
+                }
+                _ => unreachable!("only produce, metadata and find-coordinator are redispatched"),
+            },
         }
     }
 

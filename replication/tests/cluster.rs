@@ -13,16 +13,24 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest,
-    RequestKind, ResponseKind, TopicName,
+    CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    RequestKind, ResponseKind, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::{BatchHeader, build_batch};
 use odradek_log::io::{Disk, Duration, Instant, Io, TimerId};
 use odradek_log::mem_disk::MemDisk;
+use odradek_replication::group::GroupConfig;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
 
@@ -81,6 +89,11 @@ fn config(node_id: i32) -> NodeConfig {
         node_id,
         advertised_port: 9090 + node_id,
         voters: vec![1, 2, 3],
+        group: GroupConfig {
+            offsets_topic_num_partitions: 3,
+            group_initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        },
         ..NodeConfig::default()
     }
 }
@@ -494,4 +507,234 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
         reference,
         "the restarted broker caught up"
     );
+}
+
+/// FindCoordinator v3 for `group` at broker `at`, asked again (a tick apart) while
+/// the answer is COORDINATOR_NOT_AVAILABLE; returns the coordinator's id.
+fn find_coordinator(cluster: &mut Cluster, at: i32, group: &str) -> i32 {
+    for _ in 0..200 {
+        let body = RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string())),
+        );
+        let id = cluster.request(at, 3, body);
+        let ResponseKind::FindCoordinator(response) = cluster.wait(at, id) else {
+            panic!("not a find-coordinator response")
+        };
+        match response.error_code {
+            0 => return response.node_id.0,
+            15 => cluster.tick(), // COORDINATOR_NOT_AVAILABLE: created or elected soon
+            other => panic!("FindCoordinator at {at}: error {other}"),
+        }
+    }
+    panic!("broker {at} never named a coordinator for {group}");
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+/// A member joins `group` alone at `coordinator` (JoinGroup v3: before KIP-394),
+/// syncs, and returns (member id, generation).
+fn join_alone(cluster: &mut Cluster, coordinator: i32, group: &str) -> (String, i32) {
+    let join = RequestKind::JoinGroup(
+        JoinGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(Bytes::from_static(b"subscription")),
+            ]),
+    );
+    let id = cluster.request(coordinator, 3, join);
+    let ResponseKind::JoinGroup(joined) = cluster.wait(coordinator, id) else {
+        panic!("not a join response")
+    };
+    assert_eq!(joined.error_code, 0, "JoinGroup");
+    let member = joined.member_id.as_str().to_string();
+    assert_eq!(joined.leader.as_str(), member, "alone, so the leader");
+    let sync = RequestKind::SyncGroup(
+        SyncGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(joined.member_id.clone())
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(joined.member_id.clone())
+                    .with_assignment(Bytes::from_static(b"everything")),
+            ]),
+    );
+    let id = cluster.request(coordinator, 3, sync);
+    let ResponseKind::SyncGroup(synced) = cluster.wait(coordinator, id) else {
+        panic!("not a sync response")
+    };
+    assert_eq!(synced.error_code, 0, "SyncGroup");
+    assert_eq!(synced.assignment.as_ref(), b"everything");
+    (member, joined.generation_id)
+}
+
+/// OffsetFetch v5 of partition 0 of `topic` for `group` at `coordinator`:
+/// (error, offset, metadata).
+fn fetch_offset(
+    cluster: &mut Cluster,
+    coordinator: i32,
+    group: &str,
+    topic: &str,
+) -> (i16, i64, String) {
+    let body = RequestKind::OffsetFetch(
+        OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    );
+    let id = cluster.request(coordinator, 5, body);
+    let ResponseKind::OffsetFetch(response) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-fetch response")
+    };
+    if response.error_code != 0 {
+        return (response.error_code, -1, String::new());
+    }
+    let partition = &response.topics[0].partitions[0];
+    (
+        partition.error_code,
+        partition.committed_offset,
+        partition
+            .metadata
+            .as_ref()
+            .map_or(String::new(), |m| m.as_str().to_string()),
+    )
+}
+
+#[test]
+fn any_broker_starts_creations_and_committed_offsets_survive_the_coordinator() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    let other = if controller == 1 { 2 } else { 1 };
+
+    // Auto-creation at a broker that is not the controller is forwarded to it: the
+    // Metadata request is answered once the topic exists there.
+    let response = cluster.metadata(other, "auto-created");
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "created through the controller"
+    );
+    assert_eq!(response.topics[0].partitions.len(), 1);
+    assert!(
+        cluster.brokers[&controller]
+            .node
+            .as_ref()
+            .unwrap()
+            .cluster()
+            .topics
+            .contains_key("auto-created")
+    );
+
+    // A topic with one replica: the brokers without one learn its leader from the
+    // leader's gossip (within a second), so every broker can route clients to it.
+    let single = RequestKind::CreateTopics(
+        CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name("single"))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
+            ]),
+    );
+    let id = cluster.request(controller, 7, single);
+    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    let (single_leader, _) = cluster.leader(controller, "single");
+    for _ in 0..20 {
+        cluster.tick();
+    }
+    for at in 1..=3 {
+        let response = cluster.metadata(at, "single");
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "broker {at} knows the leader");
+        assert_eq!(partition.leader_id.0, single_leader, "broker {at}");
+        assert_eq!(partition.replica_nodes.len(), 1);
+        assert_eq!(response.brokers.len(), 3, "broker {at} knows every broker");
+    }
+
+    // The first FindCoordinator, at a non-controller too, creates __consumer_offsets
+    // (replication factor 3, capped at the three brokers) and names its leader.
+    let coordinator = find_coordinator(&mut cluster, other, "readers");
+    let offsets = &cluster.brokers[&other]
+        .node
+        .as_ref()
+        .unwrap()
+        .cluster()
+        .topics["__consumer_offsets"];
+    assert_eq!(offsets.partitions, 3);
+    for at in 1..=3 {
+        assert_eq!(
+            find_coordinator(&mut cluster, at, "readers"),
+            coordinator,
+            "every broker agrees"
+        );
+    }
+
+    // A member joins, syncs and commits; the commit is answered once a quorum holds it.
+    let (member, generation) = join_alone(&mut cluster, coordinator, "readers");
+    let commit = RequestKind::OffsetCommit(
+        OffsetCommitRequest::default()
+            .with_group_id(group_id("readers"))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(StrBytes::from_string(member))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name("auto-created"))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(42)
+                            .with_committed_metadata(Some(StrBytes::from_static_str("note"))),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(coordinator, 5, commit);
+    let ResponseKind::OffsetCommit(committed) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-commit response")
+    };
+    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+    assert_eq!(
+        fetch_offset(&mut cluster, coordinator, "readers", "auto-created"),
+        (0, 42, "note".to_string())
+    );
+
+    // The coordinator's broker dies. Another broker leads the offsets partition, loads
+    // the group from its replica and returns the acknowledged commit.
+    cluster.brokers.get_mut(&coordinator).unwrap().node = None;
+    let survivor = if coordinator == 3 { 2 } else { 3 };
+    let mut new_coordinator = coordinator;
+    for _ in 0..100 {
+        new_coordinator = find_coordinator(&mut cluster, survivor, "readers");
+        if new_coordinator != coordinator {
+            break;
+        }
+        cluster.tick();
+    }
+    assert_ne!(new_coordinator, coordinator, "a new coordinator took over");
+    assert_eq!(
+        fetch_offset(&mut cluster, new_coordinator, "readers", "auto-created"),
+        (0, 42, "note".to_string()),
+        "the commit survived the coordinator"
+    );
+    // The group itself was rebuilt from the new leader's replica.
+    let group_known = cluster.brokers[&new_coordinator]
+        .node
+        .as_ref()
+        .unwrap()
+        .coordinator()
+        .group("readers")
+        .is_some();
+    assert!(group_known, "the group was loaded from the log");
 }

@@ -1,0 +1,230 @@
+//! Topic creations started at a broker that is not the controller.
+//!
+//! Only the metadata quorum's leader (the controller) appends metadata records. A client
+//! that sends CreateTopics to another broker gets NOT_CONTROLLER and goes to the
+//! controller itself (Kafka's admin clients do). But some creations start as a side
+//! effect of a request a client may send to any broker: auto-creating a topic on
+//! Produce or Metadata, and creating `__consumer_offsets` on the first FindCoordinator.
+//! Those are forwarded:
+//!
+//! ```text
+//!  broker 2 (not controller)                     broker 1 (controller)
+//!  Produce to new topic t
+//!    record = create-topic t ... (placed here)
+//!    ── Forward::Propose{request 7, record} ───►  t exists or is being created?
+//!                                                 no: append the record
+//!    ◄── Forward::Proposed{7, offset 42} ─────────  (answer at once; the record commits
+//!                                                    through Raft like any other)
+//!  park the Produce until this broker has applied
+//!  the metadata log past offset 42, then handle it again
+//! ```
+//!
+//! The answer does not say the record committed: the asker waits until its own copy
+//! of the metadata log has applied past the offset. If the controller lost leadership
+//! and the record was cut, something else is applied at that offset, the request is
+//! handled again without creating, and the client is told the topic is unknown: it
+//! retries, which forwards again. Lost bundles are covered by a deadline: a forward
+//! unanswered after [`FORWARD_TIMEOUT_MS`] is given up the same way.
+
+use odradek_log::io::{Duration, Instant};
+
+use crate::metadata::{MetadataAppendError, MetadataRecord};
+use crate::node::{MetadataWait, Node, NodeIo, RequestId};
+use crate::peer::{BrokerId, Forward};
+
+/// How long a forwarded creation may stay unanswered.
+pub(crate) const FORWARD_TIMEOUT_MS: u64 = 3_000;
+
+/// A creation this broker forwarded to the controller, not answered yet.
+pub(crate) struct PendingForward {
+    /// The topic being created.
+    pub(crate) name: String,
+    /// Requests to handle again once it is applied.
+    pub(crate) waiters: Vec<(RequestId, MetadataWait)>,
+    /// When to give up waiting for the answer.
+    pub(crate) deadline: Instant,
+}
+
+/// How a topic creation was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Creation {
+    /// This node appended the record at this offset of the metadata log.
+    Appended(i64),
+    /// This node asked the controller; the forward's id.
+    Forwarded(u64),
+}
+
+impl Node {
+    /// Appends `record` (a create-topic record for `name`) if this node is the
+    /// controller, else forwards it to the controller. `Err` if neither is possible
+    /// (the log refused it, or no controller is known).
+    pub(crate) fn append_or_forward_creation(
+        &mut self,
+        io: &mut impl NodeIo,
+        name: &str,
+        record: MetadataRecord,
+    ) -> Result<Creation, MetadataAppendError> {
+        if let Some(offset) = self.topics_being_created.get(name) {
+            return Ok(Creation::Appended(*offset));
+        }
+        if let Some((&request, _)) = self.forwards.iter().find(|(_, f)| f.name == name) {
+            return Ok(Creation::Forwarded(request));
+        }
+        match self.append_metadata(io, record.clone()) {
+            Ok(offset) => {
+                self.topics_being_created.insert(name.to_string(), offset);
+                Ok(Creation::Appended(offset))
+            }
+            Err(MetadataAppendError::NotController {
+                leader: Some(controller),
+            }) if controller != self.config.node_id => {
+                let request = self.next_forward;
+                self.next_forward += 1;
+                self.outbox
+                    .entry(controller)
+                    .or_default()
+                    .forwards
+                    .push(Forward::Propose {
+                        request,
+                        record: record.encode(),
+                    });
+                let deadline = io.now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
+                self.forwards.insert(
+                    request,
+                    PendingForward {
+                        name: name.to_string(),
+                        waiters: Vec::new(),
+                        deadline,
+                    },
+                );
+                Ok(Creation::Forwarded(request))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Parks request `id` until creation `creation` is applied here, then `wait`
+    /// runs.
+    pub(crate) fn wait_for_creation(
+        &mut self,
+        id: RequestId,
+        creation: Creation,
+        wait: MetadataWait,
+    ) {
+        match creation {
+            Creation::Appended(offset) => self.metadata_waits.push((offset, id, wait)),
+            Creation::Forwarded(request) => self
+                .forwards
+                .get_mut(&request)
+                .expect("a forward being waited on is pending")
+                .waiters
+                .push((id, wait)),
+        }
+    }
+
+    /// Forwards from broker `from`: proposals (we are its controller) and answers
+    /// (it was ours).
+    pub(crate) fn handle_forwards(
+        &mut self,
+        io: &mut impl NodeIo,
+        from: BrokerId,
+        forwards: Vec<Forward>,
+    ) {
+        for forward in forwards {
+            match forward {
+                Forward::Propose { request, record } => {
+                    let answer = self.propose_forwarded(io, &record);
+                    let (error, offset) = match answer {
+                        Ok(offset) => (None, offset),
+                        Err(reason) => (Some(reason), -1),
+                    };
+                    self.outbox
+                        .entry(from)
+                        .or_default()
+                        .forwards
+                        .push(Forward::Proposed {
+                            request,
+                            error,
+                            offset,
+                        });
+                }
+                Forward::Proposed {
+                    request,
+                    error,
+                    offset,
+                } => {
+                    // A duplicate or late answer finds nothing pending.
+                    let Some(pending) = self.forwards.remove(&request) else {
+                        continue;
+                    };
+                    match error {
+                        None => {
+                            self.topics_being_created
+                                .entry(pending.name)
+                                .or_insert(offset);
+                            for (id, wait) in pending.waiters {
+                                self.metadata_waits.push((offset, id, wait));
+                            }
+                        }
+                        Some(reason) => {
+                            tracing::debug!(
+                                "the controller refused to create {}: {reason}",
+                                pending.name
+                            );
+                            self.give_up_forward(io, pending);
+                        }
+                    }
+                }
+            }
+        }
+        self.release_metadata_waits(io);
+    }
+
+    /// The controller's side: appends a forwarded create-topic record unless the topic
+    /// exists or is being created. Returns the offset the asker must see applied.
+    fn propose_forwarded(&mut self, io: &mut impl NodeIo, text: &str) -> Result<i64, String> {
+        let record = MetadataRecord::decode(text)?;
+        let MetadataRecord::CreateTopic { name, .. } = &record else {
+            return Err("only topic creations are forwarded".to_string());
+        };
+        if !self.metadata.is_leader() {
+            return Err("not the controller".to_string());
+        }
+        if self.cluster.topics.contains_key(name) {
+            // Applied here; the asker waits until it has applied as far.
+            return Ok(self.metadata.applied_offset() - 1);
+        }
+        if let Some(offset) = self.topics_being_created.get(name) {
+            return Ok(*offset);
+        }
+        let name = name.clone();
+        let offset = self
+            .append_metadata(io, record)
+            .map_err(|error| error.to_string())?;
+        self.topics_being_created.insert(name, offset);
+        Ok(offset)
+    }
+
+    /// Forwards whose answer is overdue are given up (see the module docs).
+    pub(crate) fn expire_forwards(&mut self, io: &mut impl NodeIo) {
+        let now = io.now();
+        let overdue: Vec<u64> = self
+            .forwards
+            .iter()
+            .filter(|(_, pending)| pending.deadline <= now)
+            .map(|(&request, _)| request)
+            .collect();
+        for request in overdue {
+            let pending = self.forwards.remove(&request).expect("listed");
+            self.give_up_forward(io, pending);
+        }
+    }
+
+    /// Handles the waiters of a forward that will not be answered as hoped: each runs
+    /// now, without creating, and tells its client the topic is not there (yet).
+    fn give_up_forward(&mut self, io: &mut impl NodeIo, pending: PendingForward) {
+        for (id, wait) in pending.waiters {
+            self.run_metadata_wait(io, id, wait);
+        }
+    }
+}
