@@ -2,7 +2,14 @@
 //! faults each, on every core. Must pass with zero failures (a failure prints the
 //! exact command that reproduces it). Takes about a minute on 2 cores in release mode.
 //!
+//! A second run adds consumer-group members (`--groups`) to 80 seeds: the group
+//! checker must pass on every one, and groups must have formed, committed and read
+//! their offsets back across the run.
+//!
 //! Bigger runs are for people: `odradek sim --seeds 10000`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use odradek_sim::{FaultSet, Options};
 
@@ -65,6 +72,59 @@ fn two_hundred_seeds_across_fault_classes_pass() {
         assert!(
             fired.get(name).copied().unwrap_or(0) > 0,
             "fault {name} never fired: {fired:?}"
+        );
+    }
+}
+
+#[test]
+fn group_seeds_across_fault_classes_pass() {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut failures = Vec::new();
+    let stats = Mutex::new(BTreeMap::<String, u64>::new());
+    for (index, preset) in PRESETS.iter().enumerate() {
+        let options = Options {
+            faults: FaultSet::parse(preset).expect("valid preset"),
+            duration_ns: 20_000_000_000,
+            groups: true,
+            ..Options::default()
+        };
+        let start = 50_000 + 1_000 * index as u64;
+        let summary = odradek_sim::run_seeds(start, 10, threads, &options, &|report| {
+            let mut stats = stats.lock().unwrap();
+            for (name, count) in &report.client_stats {
+                if name.starts_with("group.") {
+                    *stats.entry(name.clone()).or_insert(0) += count;
+                }
+            }
+        });
+        for (seed, verdict) in summary.failures {
+            failures.push(format!(
+                "odradek sim --seed {seed} {}  -> {}: {}",
+                options.to_flags(),
+                verdict.kind(),
+                verdict.headline()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "failing seeds:\n{}",
+        failures.join("\n")
+    );
+    let stats = stats.into_inner().unwrap();
+    eprintln!("group events over the run: {stats:?}");
+    for name in [
+        "group.assigned",
+        "group.commit-ok",
+        "group.offset-fetched",
+        "group.rejoin",
+        "group.refind",
+    ] {
+        assert!(
+            stats.get(name).copied().unwrap_or(0) > 0,
+            "{name} never happened: {stats:?}"
         );
     }
 }

@@ -2,10 +2,12 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Three mutants live in core code behind the `mutants` cargo feature
-//! (docs/decisions/0005-mutants.md); the fourth, a disk whose fsync lies, is a
-//! simulator option.
+//! Five mutants live in core code behind the `mutants` cargo feature
+//! (docs/decisions/0005-mutants.md): three in the storage engine and the node, two in
+//! the group coordinator (run with `--groups` workloads). The sixth, a disk whose
+//! fsync lies, is a simulator option.
 
+use odradek_replication::group::GroupMutants;
 use odradek_sim::{FaultSet, Mutants, Options, Verdict};
 
 /// Seeds a mutant gets to be caught.
@@ -95,4 +97,41 @@ fn recovery_that_keeps_a_torn_tail_is_caught() {
     };
     let (_, verdict) = detect("recovery keeps torn tail", &broken, &healthy);
     assert!(!verdict.is_pass());
+}
+
+#[test]
+fn coordinator_that_keeps_the_generation_at_a_rebalance_is_caught() {
+    // Pauses and kills make members miss heartbeats: rebalances move partitions.
+    let healthy = Options {
+        groups: true,
+        ..options("pause,kill,loss")
+    };
+    let broken = Options {
+        group_mutants: GroupMutants {
+            keep_generation: true,
+            ..GroupMutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect("coordinator keeps the generation", &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+#[test]
+fn coordinator_that_acknowledges_commits_before_they_are_durable_is_caught() {
+    // A failed fsync takes the partition offline and a restart recovers only what was
+    // durable: a commit answered before its fsync is then gone.
+    let healthy = Options {
+        groups: true,
+        ..options("sync-error,crash")
+    };
+    let broken = Options {
+        group_mutants: GroupMutants {
+            ack_before_committed: true,
+            ..GroupMutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect("coordinator acknowledges early", &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }

@@ -9,6 +9,9 @@
 //! - [`anomalies`]: Jepsen's Kafka anomalies (lost write, duplicate, poll-skip,
 //!   nonmonotonic poll and send, inconsistent offsets, unseen) plus phantom reads.
 //! - [`check`]: [`check_history`] runs both and returns a [`CheckReport`].
+//! - [`groups`]: consumer-group histories (assignments, offset commits, offset
+//!   fetches) and [`groups::check_groups`]: one owner per partition per generation,
+//!   generations only rise, acknowledged commits are never lost.
 //!
 //! How a history flows through the checkers:
 //!
@@ -70,6 +73,7 @@
 
 pub mod anomalies;
 pub mod check;
+pub mod groups;
 pub mod history;
 pub mod linearizability;
 pub mod log_spec;

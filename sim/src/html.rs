@@ -1061,6 +1061,7 @@ mod tests {
             trace: Vec::new(),
             workload: "w".into(),
             marked,
+            groups: None,
             timeline: vec![
                 TimelineEvent {
                     at_ns: 0,

@@ -30,6 +30,7 @@
 pub mod clock;
 pub mod disk;
 pub mod faults;
+pub mod group;
 pub mod html;
 pub mod network;
 pub mod node;
@@ -47,6 +48,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use odradek_model::check::{CheckOptions, CheckReport, check_history};
+use odradek_model::groups::check_groups;
 use odradek_model::history::{History, Outcome};
 use odradek_model::linearizability::Verdict as LinearizabilityVerdict;
 
@@ -92,6 +94,9 @@ pub struct Options {
     pub nemesis_skip: BTreeSet<u64>,
     /// Run the model's checkers on the history (linearizability and anomalies).
     pub check_history: bool,
+    /// Add two or three consumer-group members to the workload (`--groups`); their
+    /// assignments, commits and offset fetches go through the group checker.
+    pub groups: bool,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -101,6 +106,9 @@ pub struct Options {
     /// Mutants inside the core crates (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutants: Mutants,
+    /// The group coordinator's mutants (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub group_mutants: odradek_replication::group::GroupMutants,
 }
 
 impl Default for Options {
@@ -115,11 +123,14 @@ impl Default for Options {
             nemeses_max: None,
             nemesis_skip: BTreeSet::new(),
             check_history: true,
+            groups: false,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
             #[cfg(feature = "mutants")]
             mutants: Mutants::default(),
+            #[cfg(feature = "mutants")]
+            group_mutants: Default::default(),
         }
     }
 }
@@ -129,6 +140,9 @@ impl Options {
     /// Options that select mutants (`fsync_lies`, `mutants`) have no flag.
     pub fn to_flags(&self) -> String {
         let mut flags = format!("--nodes {} --faults {}", self.nodes, self.faults.to_text());
+        if self.groups {
+            flags.push_str(" --groups");
+        }
         if let Some(keep) = &self.keep_faults {
             flags.push_str(&format!(" --keep-faults {}", keep.to_text()));
         }
@@ -282,6 +296,8 @@ pub struct RunReport {
     pub nemeses: u64,
     /// Who each process of the history belongs to: `client 3 (consumer)`.
     pub processes: BTreeMap<u64, String>,
+    /// What the consumer-group members recorded, in a line (`None` without `--groups`).
+    pub groups: Option<String>,
 }
 
 impl RunReport {
@@ -305,6 +321,7 @@ impl RunReport {
             timeline: Vec::new(),
             nemeses: 0,
             processes: BTreeMap::new(),
+            groups: None,
         }
     }
 }
@@ -326,8 +343,11 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         keep_faults: options.keep_faults.clone(),
         nemeses_max: options.nemeses_max,
         nemesis_skip: options.nemesis_skip.clone(),
+        groups: options.groups,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
+        #[cfg(feature = "mutants")]
+        group_mutants: options.group_mutants,
     };
     // The core logs warnings through `tracing` (injected faults cause many): they are
     // not the simulator's output, so they are silenced unless the run is verbose.
@@ -431,6 +451,17 @@ fn run_world(config: &WorldConfig, options: &Options, slot: &mut Option<World>) 
         }
         checked = Some((report, valid));
     }
+    if options.groups && !matches!(verdict, Verdict::Liveness(_)) {
+        let violations = check_groups(&world.groups);
+        if let Some(first) = violations.first()
+            && verdict.is_pass()
+        {
+            verdict = Verdict::Safety(format!(
+                "the group checker found {} violation(s); the first: {first}",
+                violations.len()
+            ));
+        }
+    }
     describe(world, verdict, checked)
 }
 
@@ -511,7 +542,40 @@ fn describe(
         timeline: std::mem::take(&mut world.timeline),
         nemeses: world.nemeses_applied(),
         processes,
+        groups: client_names
+            .iter()
+            .any(|name| name.ends_with("(group member)"))
+            .then(|| group_summary(&world.groups)),
     }
+}
+
+/// One line about a group history: how much of each kind it holds, and the verdict.
+fn group_summary(groups: &odradek_model::groups::GroupHistory) -> String {
+    use odradek_model::groups::CommitOutcome;
+    let count = |outcome| {
+        groups
+            .commits
+            .iter()
+            .filter(|c| c.outcome == outcome)
+            .count()
+    };
+    let generation = groups.assignments.iter().map(|a| a.generation).max();
+    let violations = check_groups(groups).len();
+    format!(
+        "{} assignments (highest generation {}), {} commits ({} ok, {} failed, {} indefinite), {} offset fetches: {}",
+        groups.assignments.len(),
+        generation.map_or("none".to_string(), |g| g.to_string()),
+        groups.commits.len(),
+        count(CommitOutcome::Ok),
+        count(CommitOutcome::Fail),
+        count(CommitOutcome::Indefinite),
+        groups.fetches.len(),
+        if violations == 0 {
+            "valid".to_string()
+        } else {
+            format!("{violations} violation(s)")
+        }
+    )
 }
 
 /// The operations the history checkers name, with why (see

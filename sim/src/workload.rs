@@ -37,6 +37,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
+use odradek_model::groups::GroupHistory;
 use odradek_model::history::{Call, History, Outcome, PartitionKey, ProcessId, Reply};
 use odradek_replication::Request;
 
@@ -44,7 +45,8 @@ use crate::clock::WALL_CLOCK_ORIGIN_MS;
 use crate::records::{decode_batches, encode_value};
 use crate::rng::SimRng;
 
-const MS: u64 = 1_000_000;
+/// A millisecond in simulated nanoseconds.
+pub(crate) const MS: u64 = 1_000_000;
 
 /// API versions the workload speaks (each implemented by the node).
 pub const PRODUCE_VERSION: i16 = 8;
@@ -191,7 +193,7 @@ impl Shared {
         }
     }
 
-    fn process(&mut self) -> ProcessId {
+    pub(crate) fn process(&mut self) -> ProcessId {
         let id = ProcessId(self.next_process);
         self.next_process += 1;
         id
@@ -203,7 +205,7 @@ impl Shared {
         value
     }
 
-    fn count(&mut self, name: &'static str) {
+    pub(crate) fn count(&mut self, name: &'static str) {
         *self.stats.entry(name).or_insert(0) += 1;
     }
 }
@@ -230,6 +232,8 @@ pub struct Ctx<'a> {
     pub rng: &'a mut SimRng,
     /// The history being recorded.
     pub history: &'a mut History,
+    /// What consumer-group members were told.
+    pub groups: &'a mut GroupHistory,
     /// Shared client state.
     pub shared: &'a mut Shared,
     /// Requests to send.
@@ -242,13 +246,34 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn send(&mut self, body: RequestKind, version: i16, timeout_ns: Option<u64>) -> u64 {
+        self.send_to(0, body, version, timeout_ns)
+    }
+
+    /// Sends to the leader of partition `key`. One node for now: node 0 leads all.
+    pub(crate) fn send_to_leader(
+        &mut self,
+        _key: &PartitionKey,
+        body: RequestKind,
+        version: i16,
+        timeout_ns: Option<u64>,
+    ) -> u64 {
+        self.send_to(0, body, version, timeout_ns)
+    }
+
+    /// Sends to node `node` (a coordinator, say).
+    pub(crate) fn send_to(
+        &mut self,
+        node: u32,
+        body: RequestKind,
+        version: i16,
+        timeout_ns: Option<u64>,
+    ) -> u64 {
         let correlation = *self.next_correlation;
         *self.next_correlation += 1;
         let acks_zero = matches!(&body, RequestKind::Produce(p) if p.acks == 0);
         self.out.push(Outgoing {
             correlation,
-            // One node for now; with replication clients will route by metadata.
-            node: 0,
+            node,
             request: Request {
                 api_version: version,
                 client_id: Some("odradek-sim".to_string()),
@@ -261,19 +286,19 @@ impl Ctx<'_> {
         correlation
     }
 
-    fn wake_at(&mut self, at: u64) {
+    pub(crate) fn wake_at(&mut self, at: u64) {
         self.wakes.push(at.max(self.now));
     }
 
-    fn invoke(&mut self, process: ProcessId, key: &PartitionKey, call: Call) -> usize {
+    pub(crate) fn invoke(&mut self, process: ProcessId, key: &PartitionKey, call: Call) -> usize {
         self.history.invoke(process, key.clone(), call, self.now)
     }
 
-    fn complete(&mut self, op: usize, outcome: Outcome) {
+    pub(crate) fn complete(&mut self, op: usize, outcome: Outcome) {
         self.history.complete(op, outcome, self.now);
     }
 
-    fn backoff(&mut self) -> u64 {
+    pub(crate) fn backoff(&mut self) -> u64 {
         self.now + self.rng.range(20 * MS, 300 * MS)
     }
 }
@@ -288,6 +313,8 @@ pub enum Client {
     Consumer(Consumer),
     /// Reads everything at the end.
     FinalReader(FinalReader),
+    /// Reads through a consumer group.
+    GroupMember(crate::group::GroupMember),
 }
 
 impl Client {
@@ -298,6 +325,7 @@ impl Client {
             Client::Producer(c) => c.tick(ctx),
             Client::Consumer(c) => c.tick(ctx),
             Client::FinalReader(c) => c.tick(ctx),
+            Client::GroupMember(c) => c.tick(ctx),
         }
     }
 
@@ -308,6 +336,7 @@ impl Client {
             Client::Producer(c) => c.on_response(ctx, correlation, response),
             Client::Consumer(c) => c.on_response(ctx, correlation, response),
             Client::FinalReader(c) => c.on_response(ctx, correlation, response),
+            Client::GroupMember(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -318,6 +347,7 @@ impl Client {
             Client::Producer(c) => c.on_lost(ctx, correlation, why),
             Client::Consumer(c) => c.on_lost(ctx, correlation, why),
             Client::FinalReader(c) => c.on_lost(ctx, correlation),
+            Client::GroupMember(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -328,12 +358,14 @@ impl Client {
             Client::Producer(c) => c.is_done(shared),
             Client::Consumer(c) => shared.phase >= Phase::Liveness && c.pending.is_none(),
             Client::FinalReader(c) => c.lanes.iter().all(|l| l.done),
+            Client::GroupMember(c) => c.is_done(shared),
         }
     }
 
     /// What the client still waits for (for a liveness failure report).
     pub fn describe(&self) -> String {
         match self {
+            Client::GroupMember(c) => c.describe(),
             Client::Admin(c) => format!("admin: created {:?}", c.created),
             Client::Producer(c) => c.describe(),
             Client::Consumer(c) => format!("consumer: pending {:?}", c.pending.is_some()),
@@ -352,7 +384,7 @@ impl Client {
     }
 }
 
-fn topic_name(topic: &str) -> TopicName {
+pub(crate) fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
@@ -374,7 +406,7 @@ fn produce_request(key: &PartitionKey, acks: i16, records: Bytes, timeout_ms: i3
     )
 }
 
-fn fetch_request(
+pub(crate) fn fetch_request(
     key: &PartitionKey,
     offset: i64,
     max_wait_ms: i32,
@@ -406,7 +438,7 @@ fn fetch_request(
 }
 
 /// ListOffsets `timestamp`: -1 latest (the high watermark), -2 earliest.
-fn list_offsets_request(key: &PartitionKey, timestamp: i64) -> RequestKind {
+pub(crate) fn list_offsets_request(key: &PartitionKey, timestamp: i64) -> RequestKind {
     RequestKind::ListOffsets(
         ListOffsetsRequest::default()
             .with_replica_id((-1).into())
@@ -425,7 +457,7 @@ fn list_offsets_request(key: &PartitionKey, timestamp: i64) -> RequestKind {
 }
 
 /// The only partition of a one-partition Fetch response: (error, high watermark, records).
-fn fetch_partition(response: &ResponseKind) -> Option<(i16, i64, Bytes)> {
+pub(crate) fn fetch_partition(response: &ResponseKind) -> Option<(i16, i64, Bytes)> {
     let ResponseKind::Fetch(fetch) = response else {
         return None;
     };
@@ -441,7 +473,7 @@ fn fetch_partition(response: &ResponseKind) -> Option<(i16, i64, Bytes)> {
 }
 
 /// The only partition of a one-partition ListOffsets response: (error, offset).
-fn list_offsets_partition(response: &ResponseKind) -> Option<(i16, i64)> {
+pub(crate) fn list_offsets_partition(response: &ResponseKind) -> Option<(i16, i64)> {
     let ResponseKind::ListOffsets(list) = response else {
         return None;
     };
@@ -450,7 +482,7 @@ fn list_offsets_partition(response: &ResponseKind) -> Option<(i16, i64)> {
 }
 
 /// Records of a fetch at or after `from`, as (offset, value).
-fn polled_records(records: &Bytes, from: i64) -> Result<Vec<(i64, u64)>, String> {
+pub(crate) fn polled_records(records: &Bytes, from: i64) -> Result<Vec<(i64, u64)>, String> {
     let batches = decode_batches(records)?;
     let mut out = Vec::new();
     for batch in batches {

@@ -54,6 +54,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Instant, IoId, TimerId};
+use odradek_model::groups::GroupHistory;
 use odradek_model::history::{Call, History, Outcome, PartitionKey, Reply};
 use odradek_replication::{
     Event as NodeEvent, Node, NodeConfig, Request, RequestId, TopicPartition,
@@ -62,6 +63,7 @@ use odradek_replication::{
 use crate::clock::{NodeClock, WALL_STEP_MS_MAX};
 use crate::disk::SimDisk;
 use crate::faults::{FaultClass, FaultPlan};
+use crate::group::GroupMember;
 use crate::network::{Endpoint, Network};
 use crate::node::{Buggify, HeldRequest, SimIo, SimNode};
 use crate::records::decode_batches;
@@ -208,6 +210,9 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 /// offset)` it reported for one partition.
 type Reported = BTreeMap<(u32, u64), (i64, i64)>;
 
+/// Salt for the draw of how many group members a seed has.
+const GROUP_MEMBERS_SALT: u64 = 0x67_726f_7570;
+
 /// What the world needs to build a run.
 pub struct WorldConfig {
     /// The seed.
@@ -234,9 +239,14 @@ pub struct WorldConfig {
     pub nemeses_max: Option<u64>,
     /// Nemesis events skipped by number.
     pub nemesis_skip: BTreeSet<u64>,
+    /// Add consumer-group members to the workload.
+    pub groups: bool,
     /// The node configuration's log mutants.
     #[cfg(feature = "mutants")]
     pub mutants: odradek_log::mutants::Mutants,
+    /// The group coordinator's mutants.
+    #[cfg(feature = "mutants")]
+    pub group_mutants: odradek_replication::group::GroupMutants,
 }
 
 /// How a run ended, before the history checkers ran.
@@ -264,6 +274,8 @@ pub struct World {
     network: Network,
     /// The history every client records into.
     pub history: History,
+    /// What consumer-group members were told (empty without `--groups`).
+    pub groups: GroupHistory,
     /// State the clients share.
     pub shared: Shared,
     /// The trace.
@@ -329,12 +341,21 @@ impl World {
             log.mutants = config.mutants;
         }
         log.max_message_bytes = log.max_message_bytes.max(1 << 20);
-        let node_config = NodeConfig {
+        let mut node_config = NodeConfig {
             auto_create_topics_enable: false,
             log,
             retention_check_interval_ms: plan_rng.pick(&[500, 5_000, 60_000]) as i64,
             ..NodeConfig::default()
         };
+        // How long a new group waits for more members before its first generation;
+        // Kafka's 3 s default keeps a group from forming at all when the node crashes
+        // every few seconds. A hash of the seed, not a draw: the stream is unchanged.
+        node_config.group.group_initial_rebalance_delay_ms =
+            [0, 300, 3_000][(mix(seed, GROUP_MEMBERS_SALT + 1) % 3) as usize];
+        #[cfg(feature = "mutants")]
+        {
+            node_config.group.mutants = config.group_mutants;
+        }
         let mut nodes = Vec::new();
         for index in 0..config.nodes {
             let node_stream = stream::NODE_BASE + u64::from(index) * 10;
@@ -387,6 +408,14 @@ impl World {
                 isolation,
             )));
         }
+        if config.groups {
+            // Drawn from the seed by hashing, not from the plan's stream: switching
+            // groups on leaves every other draw of the seed as it was.
+            let members = 2 + mix(seed, GROUP_MEMBERS_SALT) % 2;
+            for _ in 0..members {
+                clients.push(Client::GroupMember(GroupMember::new(&workload)));
+            }
+        }
         clients.push(Client::FinalReader(FinalReader::new(
             &mut shared,
             &workload,
@@ -404,6 +433,7 @@ impl World {
             client_wake_ns: vec![u64::MAX; client_count],
             network: Network::new(plan.network.clone()),
             history: History::new(),
+            groups: GroupHistory::default(),
             shared,
             trace: Trace::new(config.keep_trace, config.echo_trace),
             plan,
@@ -615,6 +645,7 @@ impl World {
                     Client::Producer(_) => "producer",
                     Client::Consumer(_) => "consumer",
                     Client::FinalReader(_) => "final reader",
+                    Client::GroupMember(_) => "group member",
                 };
                 format!("client {index} ({role})")
             })
@@ -757,6 +788,7 @@ impl World {
             now: self.now,
             rng: &mut self.client_rng,
             history: &mut self.history,
+            groups: &mut self.groups,
             shared: &mut self.shared,
             out: Vec::new(),
             wakes: Vec::new(),
@@ -1971,6 +2003,12 @@ fn api_name(body: &RequestKind) -> &'static str {
         RequestKind::CreateTopics(_) => "CreateTopics",
         RequestKind::InitProducerId(_) => "InitProducerId",
         RequestKind::Metadata(_) => "Metadata",
+        RequestKind::FindCoordinator(_) => "FindCoordinator",
+        RequestKind::JoinGroup(_) => "JoinGroup",
+        RequestKind::SyncGroup(_) => "SyncGroup",
+        RequestKind::Heartbeat(_) => "Heartbeat",
+        RequestKind::OffsetCommit(_) => "OffsetCommit",
+        RequestKind::OffsetFetch(_) => "OffsetFetch",
         _ => "other",
     }
 }

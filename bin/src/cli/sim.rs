@@ -72,6 +72,10 @@ pub struct Args {
     /// Plain producers (retries may duplicate; duplicates are then not reported).
     #[arg(long)]
     non_idempotent: bool,
+    /// Add two or three consumer-group members (join, sync, heartbeat, commit, fetch
+    /// committed offsets) and check what the group told them.
+    #[arg(long)]
+    groups: bool,
     /// Print every event of the trace (single seed only).
     #[arg(long, conflicts_with = "seeds")]
     verbose: bool,
@@ -132,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         duration_ns: seconds(args.duration, "--duration")?,
         liveness_bound_ns: seconds(args.liveness_bound, "--liveness-bound")?,
         idempotent: !args.non_idempotent,
+        groups: args.groups,
         verbose: args.verbose,
         keep_faults,
         nemeses_max: args.nemeses_max,
@@ -208,6 +213,9 @@ fn print_report(report: &RunReport, wall_seconds: f64, show_check: bool) {
         } else if let Some(first) = check.lines().next() {
             println!("check: {first}");
         }
+    }
+    if let Some(groups) = &report.groups {
+        println!("groups: {groups}");
     }
     match &report.verdict {
         Verdict::Pass => println!("verdict: pass"),

@@ -903,7 +903,13 @@ impl Cx<'_> {
         }
         group.join_deadline = None;
         // Kafka's `initNextGeneration`.
-        group.generation_id += 1;
+        #[cfg(feature = "mutants")]
+        let keep_generation = self.config.mutants.keep_generation && group.generation_id > 0;
+        #[cfg(not(feature = "mutants"))]
+        let keep_generation = false;
+        if !keep_generation {
+            group.generation_id += 1;
+        }
         group.pending_sync.clear();
         if group.members.is_empty() {
             group.protocol_name = None;

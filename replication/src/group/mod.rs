@@ -171,6 +171,21 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: i32,
+    /// Deliberate bugs for the simulator's mutation tests (docs/decisions/0005-mutants.md).
+    #[cfg(feature = "mutants")]
+    pub mutants: GroupMutants,
+}
+
+/// The coordinator's deliberate bugs; each must make the simulator fail.
+#[cfg(feature = "mutants")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupMutants {
+    /// A rebalance keeps the generation number instead of bumping it (after the
+    /// first), so members of the old and the new generation cannot be told apart.
+    pub keep_generation: bool,
+    /// Anything appended is treated as committed at once: OffsetCommit is answered
+    /// before its records are durable and replicated.
+    pub ack_before_committed: bool,
 }
 
 impl Default for GroupConfig {
@@ -185,6 +200,8 @@ impl Default for GroupConfig {
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            #[cfg(feature = "mutants")]
+            mutants: GroupMutants::default(),
         }
     }
 }
@@ -673,6 +690,12 @@ impl Coordinator {
                 .partitions
                 .get(&partition)
                 .map_or(-1, |p| p.high_watermark);
+            #[cfg(feature = "mutants")]
+            let high_watermark = if self.config.mutants.ack_before_committed {
+                i64::MAX
+            } else {
+                high_watermark
+            };
             self.release_committed(now, partition, high_watermark);
         }
         self.finish()
