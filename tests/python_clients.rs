@@ -261,14 +261,10 @@ fn compressed_round_trip(client: &str) {
         create_or_check(&broker, &topic);
         assert_every_client_reads(&broker, &topic, 1, &acked);
         let dump = dump_partition(&broker, &topic, 0);
-        // librdkafka enables lz4 only if the broker advertises FindCoordinator, which
-        // comes with consumer groups; until then it sends lz4 batches uncompressed
-        // (tests/FINDINGS.md). This fails, as a reminder, once that changes.
-        let stored = if client == "confluent" && codec == "lz4" {
-            "none"
-        } else {
-            codec
-        };
+        // librdkafka enables lz4 only if the broker advertises FindCoordinator
+        // (tests/FINDINGS.md, finding 2); the broker does since consumer groups, so
+        // every client's batches are stored with the codec it chose.
+        let stored = codec;
         let batches: Vec<&str> = dump.lines().filter(|l| l.starts_with("batch ")).collect();
         assert!(!batches.is_empty(), "{dump}");
         assert!(
