@@ -13,17 +13,28 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, MetadataRequest,
-    ProduceRequest, RequestKind, ResponseKind,
+    ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::records::RecordBatchDecoder;
-use support::Broker;
 use support::requests::{RESOURCE_TOPIC, Shape, record_batch, sample, text, topic_name};
 use support::wire_client::{Client, RESPONSE_PATIENCE};
+use support::{Broker, Port};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
@@ -107,7 +118,16 @@ fn describe_topic(client: &mut Client, name: &str) -> (i16, usize) {
 
 #[test]
 fn every_advertised_version_of_every_api_round_trips() {
-    let broker = Broker::start();
+    // Groups form without waiting for more members, on a small offsets topic.
+    let broker = Broker::start_with(
+        Port::Free,
+        &[
+            "--override",
+            "group.initial.rebalance.delay.ms=0",
+            "--override",
+            "offsets.topic.num.partitions=3",
+        ],
+    );
     let mut client = broker.client();
     let table = advertised(&mut client);
     let mut coverage = Coverage(BTreeSet::new());
@@ -442,6 +462,8 @@ fn every_advertised_version_of_every_api_round_trips() {
         coverage.mark(ApiKey::DeleteTopics, version);
     }
 
+    group_round_trips(&mut client, i32::from(broker.port()), &table, &mut coverage);
+
     let mut missing = Vec::new();
     for &(key, min, max) in &table {
         for version in min..=max {
@@ -578,4 +600,469 @@ fn responses_keep_request_order_behind_a_long_poll() {
         client.receive(ApiKey::Metadata, 12, third),
         ResponseKind::Metadata(_)
     ));
+}
+
+const MEMBER_ID_REQUIRED: i16 = 79;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const NON_EMPTY_GROUP: i16 = 68;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+fn group(name: &str) -> GroupId {
+    GroupId(text(name))
+}
+
+/// FindCoordinator at `version` for `key`, retried while the offsets topic is being
+/// created; returns (node id, port).
+fn find_coordinator(client: &mut Client, version: i16, key: &str) -> (i32, i32) {
+    for _ in 0..100 {
+        let mut request = FindCoordinatorRequest::default();
+        if version >= 4 {
+            request = request.with_coordinator_keys(vec![text(key)]);
+        } else {
+            request = request.with_key(text(key));
+        }
+        let ResponseKind::FindCoordinator(response) = client.call(
+            ApiKey::FindCoordinator,
+            version,
+            &RequestKind::FindCoordinator(request),
+        ) else {
+            panic!()
+        };
+        let (error, node, port) = if version >= 4 {
+            let [entry] = response.coordinators.as_slice() else {
+                panic!("FindCoordinator v{version}: {response:?}")
+            };
+            assert_eq!(entry.key.as_str(), key, "FindCoordinator v{version}");
+            (entry.error_code, entry.node_id.0, entry.port)
+        } else {
+            (response.error_code, response.node_id.0, response.port)
+        };
+        if error == COORDINATOR_NOT_AVAILABLE {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        }
+        assert_eq!(error, 0, "FindCoordinator v{version}");
+        return (node, port);
+    }
+    panic!("FindCoordinator v{version}: the coordinator never became available");
+}
+
+/// JoinGroup at `version` as a lone member of `name`: returns (member id, generation).
+/// v4+ go through KIP-394's MEMBER_ID_REQUIRED round first.
+fn join(client: &mut Client, version: i16, name: &str) -> (String, i32) {
+    let protocol = JoinGroupRequestProtocol::default()
+        .with_name(text("range"))
+        .with_metadata(Bytes::from_static(b"subscription"));
+    let request = |member_id: &str| {
+        let mut request = JoinGroupRequest::default()
+            .with_group_id(group(name))
+            .with_session_timeout_ms(30_000)
+            .with_member_id(text(member_id))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![protocol.clone()]);
+        if version >= 1 {
+            request = request.with_rebalance_timeout_ms(30_000);
+        }
+        if version >= 8 {
+            request = request.with_reason(Some(text("wire test")));
+        }
+        RequestKind::JoinGroup(request)
+    };
+    let call = |client: &mut Client, member_id: &str| {
+        let ResponseKind::JoinGroup(response) =
+            client.call(ApiKey::JoinGroup, version, &request(member_id))
+        else {
+            panic!()
+        };
+        response
+    };
+    let mut response = call(client, "");
+    if version >= 4 {
+        assert_eq!(
+            response.error_code, MEMBER_ID_REQUIRED,
+            "JoinGroup v{version}: KIP-394"
+        );
+        assert!(!response.member_id.is_empty(), "JoinGroup v{version}");
+        let member_id = response.member_id.as_str().to_string();
+        response = call(client, &member_id);
+    }
+    assert_eq!(response.error_code, 0, "JoinGroup v{version}");
+    assert_eq!(response.generation_id, 1, "JoinGroup v{version}");
+    assert_eq!(
+        response.leader, response.member_id,
+        "JoinGroup v{version}: alone, so leader"
+    );
+    assert_eq!(
+        response.members.len(),
+        1,
+        "JoinGroup v{version}: the leader sees the members"
+    );
+    assert_eq!(response.members[0].metadata.as_ref(), b"subscription");
+    if version >= 7 {
+        assert_eq!(
+            response.protocol_name.as_ref().map(|p| p.as_str()),
+            Some("range")
+        );
+        assert_eq!(
+            response.protocol_type.as_ref().map(|p| p.as_str()),
+            Some("consumer")
+        );
+    } else {
+        assert_eq!(
+            response.protocol_name.as_ref().map(|p| p.as_str()),
+            Some("range")
+        );
+    }
+    (
+        response.member_id.as_str().to_string(),
+        response.generation_id,
+    )
+}
+
+/// Every advertised version of the group APIs, each in a real exchange: a group per
+/// JoinGroup version goes through join, sync, heartbeat, commit, fetch, describe,
+/// list, leave and delete.
+fn group_round_trips(
+    client: &mut Client,
+    port: i32,
+    table: &[(ApiKey, i16, i16)],
+    coverage: &mut Coverage,
+) {
+    create_topic(client, "group-data", 2);
+    for version in versions(table, ApiKey::FindCoordinator) {
+        let (node, coordinator_port) = find_coordinator(client, version, "wire-group");
+        assert_eq!(node, 1, "FindCoordinator v{version}: the only broker");
+        assert_eq!(coordinator_port, port, "FindCoordinator v{version}");
+        coverage.mark(ApiKey::FindCoordinator, version);
+    }
+    let joins: Vec<i16> = versions(table, ApiKey::JoinGroup).collect();
+    let syncs: Vec<i16> = versions(table, ApiKey::SyncGroup).collect();
+    let heartbeats: Vec<i16> = versions(table, ApiKey::Heartbeat).collect();
+    let commits: Vec<i16> = versions(table, ApiKey::OffsetCommit).collect();
+    let fetches: Vec<i16> = versions(table, ApiKey::OffsetFetch).collect();
+    let describes: Vec<i16> = versions(table, ApiKey::DescribeGroups).collect();
+    let leaves: Vec<i16> = versions(table, ApiKey::LeaveGroup).collect();
+    let deletes: Vec<i16> = versions(table, ApiKey::DeleteGroups).collect();
+    // One group per step of the longest list, each using that step's version of
+    // every API (wrapping around the shorter lists).
+    let rounds = [
+        joins.len(),
+        syncs.len(),
+        heartbeats.len(),
+        commits.len(),
+        fetches.len(),
+        describes.len(),
+        leaves.len(),
+        deletes.len(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap();
+    let mut names = Vec::new();
+    for round in 0..rounds {
+        let name = format!("wire-group-{round}");
+        let pick = |list: &[i16]| list[round % list.len()];
+        let (join_v, sync_v, beat_v) = (pick(&joins), pick(&syncs), pick(&heartbeats));
+        let (commit_v, fetch_v, describe_v) = (pick(&commits), pick(&fetches), pick(&describes));
+        let (leave_v, delete_v) = (pick(&leaves), pick(&deletes));
+
+        let (member, generation) = join(client, join_v, &name);
+        coverage.mark(ApiKey::JoinGroup, join_v);
+
+        let mut sync = SyncGroupRequest::default()
+            .with_group_id(group(&name))
+            .with_generation_id(generation)
+            .with_member_id(text(&member))
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(text(&member))
+                    .with_assignment(Bytes::from_static(b"all of group-data")),
+            ]);
+        if sync_v >= 5 {
+            sync = sync
+                .with_protocol_type(Some(text("consumer")))
+                .with_protocol_name(Some(text("range")));
+        }
+        let ResponseKind::SyncGroup(synced) =
+            client.call(ApiKey::SyncGroup, sync_v, &RequestKind::SyncGroup(sync))
+        else {
+            panic!()
+        };
+        assert_eq!(synced.error_code, 0, "SyncGroup v{sync_v}");
+        assert_eq!(
+            synced.assignment.as_ref(),
+            b"all of group-data",
+            "SyncGroup v{sync_v}"
+        );
+        coverage.mark(ApiKey::SyncGroup, sync_v);
+
+        let heartbeat = |member: &str| {
+            RequestKind::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(group(&name))
+                    .with_generation_id(generation)
+                    .with_member_id(text(member)),
+            )
+        };
+        let ResponseKind::Heartbeat(beat) =
+            client.call(ApiKey::Heartbeat, beat_v, &heartbeat(&member))
+        else {
+            panic!()
+        };
+        assert_eq!(beat.error_code, 0, "Heartbeat v{beat_v}");
+        let ResponseKind::Heartbeat(stranger) =
+            client.call(ApiKey::Heartbeat, beat_v, &heartbeat("nobody"))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            stranger.error_code, UNKNOWN_MEMBER_ID,
+            "Heartbeat v{beat_v}"
+        );
+        coverage.mark(ApiKey::Heartbeat, beat_v);
+
+        let offset = 10 + i64::try_from(round).unwrap();
+        let mut commit = OffsetCommitRequest::default()
+            .with_group_id(group(&name))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(text(&member))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(topic_name("group-data"))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(Some(text("wire"))),
+                    ]),
+            ]);
+        if commit_v <= 4 {
+            commit = commit.with_retention_time_ms(-1);
+        }
+        let ResponseKind::OffsetCommit(committed) = client.call(
+            ApiKey::OffsetCommit,
+            commit_v,
+            &RequestKind::OffsetCommit(commit),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            committed.topics[0].partitions[0].error_code, 0,
+            "OffsetCommit v{commit_v}"
+        );
+        coverage.mark(ApiKey::OffsetCommit, commit_v);
+
+        let mut fetch = OffsetFetchRequest::default();
+        if fetch_v <= 7 {
+            fetch = fetch.with_group_id(group(&name)).with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(topic_name("group-data"))
+                    .with_partition_indexes(vec![0, 1]),
+            ]));
+        } else {
+            fetch = fetch.with_groups(vec![
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(group(&name))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopics::default()
+                            .with_name(topic_name("group-data"))
+                            .with_partition_indexes(vec![0, 1]),
+                    ])),
+            ]);
+        }
+        let ResponseKind::OffsetFetch(fetched) = client.call(
+            ApiKey::OffsetFetch,
+            fetch_v,
+            &RequestKind::OffsetFetch(fetch),
+        ) else {
+            panic!()
+        };
+        let partitions: Vec<(i32, i64, Option<String>)> = if fetch_v <= 7 {
+            assert_eq!(fetched.error_code, 0, "OffsetFetch v{fetch_v}");
+            fetched.topics[0]
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.metadata.as_ref().map(|m| m.as_str().to_string()),
+                    )
+                })
+                .collect()
+        } else {
+            let [one] = fetched.groups.as_slice() else {
+                panic!("OffsetFetch v{fetch_v}: {fetched:?}")
+            };
+            assert_eq!(one.error_code, 0, "OffsetFetch v{fetch_v}");
+            one.topics[0]
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.metadata.as_ref().map(|m| m.as_str().to_string()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            partitions,
+            vec![
+                (0, -1, Some(String::new())),
+                (1, offset, Some("wire".to_string()))
+            ],
+            "OffsetFetch v{fetch_v}: nothing for 0, the commit for 1"
+        );
+        coverage.mark(ApiKey::OffsetFetch, fetch_v);
+
+        let ResponseKind::DescribeGroups(described) = client.call(
+            ApiKey::DescribeGroups,
+            describe_v,
+            &RequestKind::DescribeGroups(
+                DescribeGroupsRequest::default().with_groups(vec![group(&name)]),
+            ),
+        ) else {
+            panic!()
+        };
+        let [described] = described.groups.as_slice() else {
+            panic!("DescribeGroups v{describe_v}")
+        };
+        assert_eq!(described.error_code, 0, "DescribeGroups v{describe_v}");
+        assert_eq!(
+            described.group_state.as_str(),
+            "Stable",
+            "DescribeGroups v{describe_v}"
+        );
+        assert_eq!(
+            described.protocol_data.as_str(),
+            "range",
+            "DescribeGroups v{describe_v}"
+        );
+        let [described_member] = described.members.as_slice() else {
+            panic!("DescribeGroups v{describe_v}: one member")
+        };
+        assert_eq!(described_member.member_id.as_str(), member);
+        assert_eq!(described_member.client_host.as_str(), "/127.0.0.1");
+        assert_eq!(
+            described_member.member_assignment.as_ref(),
+            b"all of group-data",
+            "DescribeGroups v{describe_v}"
+        );
+        coverage.mark(ApiKey::DescribeGroups, describe_v);
+
+        let leave = if leave_v <= 2 {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&name))
+                .with_member_id(text(&member))
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&name))
+                .with_members(vec![
+                    MemberIdentity::default().with_member_id(text(&member)),
+                ])
+        };
+        // A group with a member cannot be deleted; once it left, it can.
+        if round % 2 == 0 {
+            let ResponseKind::DeleteGroups(refused) = client.call(
+                ApiKey::DeleteGroups,
+                delete_v,
+                &RequestKind::DeleteGroups(
+                    DeleteGroupsRequest::default().with_groups_names(vec![group(&name)]),
+                ),
+            ) else {
+                panic!()
+            };
+            assert_eq!(
+                refused.results[0].error_code, NON_EMPTY_GROUP,
+                "DeleteGroups v{delete_v}"
+            );
+        }
+        let ResponseKind::LeaveGroup(left) =
+            client.call(ApiKey::LeaveGroup, leave_v, &RequestKind::LeaveGroup(leave))
+        else {
+            panic!()
+        };
+        assert_eq!(left.error_code, 0, "LeaveGroup v{leave_v}");
+        if leave_v >= 3 {
+            assert_eq!(left.members[0].error_code, 0, "LeaveGroup v{leave_v}");
+        }
+        coverage.mark(ApiKey::LeaveGroup, leave_v);
+        names.push(name);
+    }
+
+    // ListGroups: every group, Empty now that its member left.
+    for version in versions(table, ApiKey::ListGroups) {
+        let mut request = ListGroupsRequest::default();
+        if version >= 4 {
+            request = request.with_states_filter(vec![text("Empty")]);
+        }
+        let ResponseKind::ListGroups(listed) = client.call(
+            ApiKey::ListGroups,
+            version,
+            &RequestKind::ListGroups(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(listed.error_code, 0, "ListGroups v{version}");
+        let mut ids: Vec<String> = listed
+            .groups
+            .iter()
+            .map(|g| g.group_id.as_str().to_string())
+            .collect();
+        ids.sort();
+        let mut expected = names.clone();
+        expected.sort();
+        assert_eq!(ids, expected, "ListGroups v{version}");
+        for listed in &listed.groups {
+            assert_eq!(
+                listed.protocol_type.as_str(),
+                "consumer",
+                "ListGroups v{version}"
+            );
+            if version >= 4 {
+                assert_eq!(
+                    listed.group_state.as_str(),
+                    "Empty",
+                    "ListGroups v{version}"
+                );
+            }
+        }
+        coverage.mark(ApiKey::ListGroups, version);
+    }
+
+    // DeleteGroups: every version deletes an empty group; the group is gone after.
+    for (index, version) in versions(table, ApiKey::DeleteGroups).enumerate() {
+        let name = &names[index];
+        let ResponseKind::DeleteGroups(deleted) = client.call(
+            ApiKey::DeleteGroups,
+            version,
+            &RequestKind::DeleteGroups(
+                DeleteGroupsRequest::default().with_groups_names(vec![group(name)]),
+            ),
+        ) else {
+            panic!()
+        };
+        let [result] = deleted.results.as_slice() else {
+            panic!("DeleteGroups v{version}")
+        };
+        assert_eq!(result.group_id.as_str(), name.as_str());
+        assert_eq!(result.error_code, 0, "DeleteGroups v{version}");
+        let ResponseKind::DescribeGroups(gone) = client.call(
+            ApiKey::DescribeGroups,
+            5,
+            &RequestKind::DescribeGroups(
+                DescribeGroupsRequest::default().with_groups(vec![group(name)]),
+            ),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            gone.groups[0].group_state.as_str(),
+            "Dead",
+            "after DeleteGroups v{version}"
+        );
+        coverage.mark(ApiKey::DeleteGroups, version);
+    }
 }
