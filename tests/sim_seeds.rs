@@ -74,3 +74,22 @@ fn seed_101328_all_final_read_too_slow_for_the_liveness_bound() {
 fn seed_104547_all_failed_sync_undid_a_recovery_cut() {
     assert_passes(104547, &options("all", 60));
 }
+
+/// `odradek sim --seed 7977813221831595363 --faults read-flip,write-error,sync-error,
+/// sync-latency,loss,duplicate,reorder,partition,clog,kill,pause,restart,drift,clock-step,
+/// wall-step,buggify --duration 1` (found by tests/sim_proptest.rs): a bit flipped on
+/// one read of a metadata batch header made the batch look as if it ended at the high
+/// watermark; the read re-checked the batch, found it whole and valid, and still
+/// returned nothing. Applying the metadata log stopped one record short, and the
+/// InitProducerId waiting on that record was never answered. Fixed in
+/// `PartitionLog::read`: a batch that checks out below the limit is served.
+#[test]
+fn seed_7977813221831595363_flipped_header_at_the_high_watermark() {
+    assert_passes(
+        7_977_813_221_831_595_363,
+        &options(
+            "read-flip,write-error,sync-error,sync-latency,loss,duplicate,reorder,partition,clog,kill,pause,restart,drift,clock-step,wall-step,buggify",
+            1,
+        ),
+    );
+}

@@ -842,7 +842,7 @@ impl PartitionLog {
                 let read =
                     read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
                 let available = (end - position) as usize;
-                let header = match BatchHeader::parse(&header_bytes[..read.min(available)]) {
+                let mut header = match BatchHeader::parse(&header_bytes[..read.min(available)]) {
                     Ok(header) => header,
                     Err(error) if result.bytes.is_empty() => {
                         return Err(corrupt(error.to_string()));
@@ -874,16 +874,26 @@ impl PartitionLog {
                     continue;
                 }
                 if header.last_offset() >= max_offset {
-                    if result.bytes.is_empty() {
-                        // Returning nothing on the word of an unchecked header could
-                        // stall a consumer forever: check the batch first.
-                        let mut body = vec![0u8; size as usize];
-                        read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
-                        if let Err(error) = batch::validate(&body, u32::MAX) {
-                            return Err(corrupt(error.to_string()));
-                        }
+                    if !result.bytes.is_empty() {
+                        break 'segments;
                     }
-                    break 'segments;
+                    // Returning nothing on the word of an unchecked header could stall
+                    // a reader forever: check the batch first. If the checked batch
+                    // ends below `max_offset`, the first look at its header was wrong
+                    // (a bit flipped on that read only), and the batch is served.
+                    let mut body = vec![0u8; size as usize];
+                    read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
+                    match batch::validate(&body, u32::MAX) {
+                        Err(error) => return Err(corrupt(error.to_string())),
+                        Ok(checked)
+                            if checked.base_offset == expected
+                                && checked.size_bytes() == size
+                                && checked.last_offset() < max_offset =>
+                        {
+                            header = checked;
+                        }
+                        Ok(_) => break 'segments,
+                    }
                 }
                 if !result.bytes.is_empty()
                     && result.bytes.len() as u64 + size > u64::from(max_bytes)
