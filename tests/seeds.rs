@@ -7,18 +7,22 @@
 //! 127.0.0.1:9092; they take turns through one lock (tests of one binary run in
 //! parallel threads), and a taken port 9092 fails them with a message saying so.
 //!
-//! Not run here: the seeds' consumer examples. Each one joins a consumer group
-//! (`group.id` + `subscribe`) and loops forever; consumer groups are a later issue.
-//! Seed 000's combined confluent producer + consumer block is one of them, and seed
-//! 004's "Producer Configuration" block names hosts `kafka1..3:9092` that do not exist.
+//! The seeds' consumer examples join a consumer group (`group.id` + `subscribe`,
+//! `auto.offset.reset=earliest`) and poll forever. Each runs unchanged after the producer
+//! example it belongs with; the test reads its output line by line until it printed
+//! every record the producer wrote, in order, and then stops it (or fails after a
+//! minute). Seed 004's "Consumer Configuration" block names hosts `kafka1..3:9092` that
+//! do not exist here, as does its producer configuration; both are out of scope.
 
 mod support;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use support::{
-    Broker, Port, Record, TempDir, python, python_script, read_topic, run_with_patience,
+    Broker, Port, Record, TempDir, line_reader, python, python_script, read_topic,
+    run_with_patience,
 };
 
 /// One broker on port 9092 at a time.
@@ -161,4 +165,150 @@ fn seed004_kafka_python_user_events_json_producer() {
             "record {i}: timestamp {seconds} is a Unix time"
         );
     }
+}
+
+/// How long a consumer example may take to print what it should (a group's first
+/// generation waits `group.initial.rebalance.delay.ms`, 3 s by default).
+const CONSUMER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What a consumer example printed before it was stopped, and whether it exited by
+/// itself (with its stderr then).
+struct ConsumerRun {
+    lines: Vec<String>,
+    exited: Option<(std::process::ExitStatus, String)>,
+}
+
+/// Runs the seed copy `script` unchanged against the broker on 127.0.0.1:9092 until it
+/// printed `expected` lines, exited, or ran out of patience; stops it if still running.
+fn run_consumer_seed(script: &str, expected: usize) -> ConsumerRun {
+    let cwd = TempDir::new("seed-cwd");
+    let mut child = Command::new(python())
+        .arg("-u")
+        .arg(python_script(&format!("seeds/{script}")))
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {script}: {error}"));
+    let lines_in = line_reader(child.stdout.take().expect("piped"));
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr_text = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + CONSUMER_PATIENCE;
+    let mut lines = Vec::new();
+    while lines.len() < expected && Instant::now() < deadline {
+        match lines_in.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => lines.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if child.try_wait().expect("polling").is_some() {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let exited = match child.try_wait().expect("polling") {
+        Some(status) => Some(status),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    };
+    // Lines printed before the exit may still be in the pipe.
+    while let Ok(line) = lines_in.recv_timeout(Duration::from_millis(200)) {
+        lines.push(line);
+    }
+    let stderr = stderr_text.join().unwrap_or_default();
+    ConsumerRun {
+        exited: exited.map(|status| (status, stderr)),
+        lines,
+    }
+}
+
+#[test]
+fn seed000_confluent_producer_and_group_consumer_in_one_script() {
+    let _turn = PORT_9092
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _broker = Broker::start_with(Port::Fixed(SEED_PORT), &[]);
+    // The script subscribes, then produces ten messages without a flush (librdkafka
+    // sends them from its own thread), then polls forever.
+    let run = run_consumer_seed("seed000_producer_and_consumer.py", 10);
+    let expected: Vec<String> = (0..10)
+        .map(|i| format!("Received message: Message {i}"))
+        .collect();
+    assert_eq!(run.lines, expected, "exited: {:?}", run.exited);
+    assert!(run.exited.is_none(), "it polls forever: {:?}", run.exited);
+}
+
+#[test]
+fn seed001_confluent_group_consumer_reads_the_producer_example() {
+    let _turn = PORT_9092
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (_stdout, _broker) = run_seed("seed001_my_topic_producer.py");
+    let run = run_consumer_seed("seed001_my_group_consumer.py", 1);
+    assert_eq!(
+        run.lines,
+        vec!["Received message: value".to_string()],
+        "exited: {:?}",
+        run.exited
+    );
+    assert!(run.exited.is_none(), "it polls forever: {:?}", run.exited);
+}
+
+/// Seed 001's JSON consumer (both copies) after its JSON producer: the three messages,
+/// keys as bytes, in order.
+fn assert_example_topic_consumer(script: &str) {
+    let (_stdout, _broker) = run_seed("seed001_kafka_producer_example.py");
+    let run = run_consumer_seed(script, 3);
+    let expected: Vec<String> = (1..=3)
+        .map(|n| format!(r#"Received message: b'{n}': {{"key": {n}, "value": "Message {n}"}}"#))
+        .collect();
+    assert_eq!(run.lines, expected, "exited: {:?}", run.exited);
+    assert!(run.exited.is_none(), "it polls forever: {:?}", run.exited);
+}
+
+#[test]
+fn seed001_confluent_consumer_example_reads_the_json_messages() {
+    let _turn = PORT_9092
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    assert_example_topic_consumer("seed001_consumer_example.py");
+}
+
+#[test]
+fn seed001_confluent_full_example_consumer_reads_the_json_messages() {
+    let _turn = PORT_9092
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    assert_example_topic_consumer("seed001_full_example_consumer.py");
+}
+
+#[test]
+fn seed004_kafka_python_group_consumer_reads_the_user_events() {
+    let _turn = PORT_9092
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (_stdout, _broker) = run_seed("seed004_user_events_producer.py");
+    // Waits for a second line that never comes: the script ends first.
+    let run = run_consumer_seed("seed004_analytics_consumer.py", 2);
+    // The example calls `process_user_event`, which the seed never defines: after the
+    // first event it stops with a NameError. The broker's part (join the group, get
+    // the partition, fetch from the earliest offset, decode the JSON) is done by then.
+    assert_eq!(
+        run.lines,
+        vec!["Processing event: page_view for user user_0".to_string()]
+    );
+    let (status, stderr) = run.exited.expect("the seed's own NameError ends it");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("NameError: name 'process_user_event' is not defined"),
+        "{stderr}"
+    );
 }
