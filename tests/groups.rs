@@ -534,3 +534,188 @@ fn committed_offsets_survive_the_loss_of_the_coordinators_broker() {
         "the new coordinator resumed the group at its committed offsets"
     );
 }
+
+/// `odradek groups ...` against `bootstrap`: (exit code, stdout, stderr).
+fn groups_cli(bootstrap: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["groups"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--bootstrap-server", bootstrap]);
+    let output = run(&all, b"");
+    (output.code, output.stdout, output.stderr)
+}
+
+/// The describe table's rows for `topic` as (partition, current, log end, lag,
+/// consumer id, host).
+fn described_rows(stdout: &str, topic: &str) -> Vec<(i32, String, String, String, String, String)> {
+    stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|cells| cells.len() == 9 && cells[1] == topic)
+        .map(|c| {
+            (
+                c[2].parse().expect("a partition"),
+                c[3].to_string(),
+                c[4].to_string(),
+                c[5].to_string(),
+                c[6].to_string(),
+                c[7].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn odradek_groups_lists_describes_resets_and_deletes() {
+    let broker = Broker::start_with(
+        Port::Free,
+        &["--override", "group.initial.rebalance.delay.ms=0"],
+    );
+    let bootstrap = broker.bootstrap();
+    assert!(create_topic(&bootstrap, "ledger", 2, 1));
+    produce(&bootstrap, "ledger", 2, 0, 10);
+    let read = read_and_leave("kafka-python", &bootstrap, "auditors", "ledger", 4);
+    // Committed: per partition, one past the last record read.
+    let mut committed = [0i64; 2];
+    for value in &read {
+        let i: i64 = value[1..].parse().unwrap();
+        let partition = usize::try_from(i % 2).unwrap();
+        committed[partition] = committed[partition].max(i / 2 + 1);
+    }
+
+    let (code, stdout, _) = groups_cli(&bootstrap, &["list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), vec!["auditors"]);
+
+    let (code, stdout, stderr) = groups_cli(&bootstrap, &["describe", "--group", "auditors"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Consumer group 'auditors' has no active members."),
+        "{stdout}"
+    );
+    let rows = described_rows(&stdout, "ledger");
+    let expected: Vec<_> = (0..2)
+        .filter(|&p| committed[p] > 0)
+        .map(|p| {
+            (
+                i32::try_from(p).unwrap(),
+                committed[p].to_string(),
+                "5".to_string(),
+                (5 - committed[p]).to_string(),
+                "-".to_string(),
+                "-".to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected, "{stdout}");
+
+    // With a live member: it shows up, and offsets cannot be reset under it.
+    let mut live = Member::start("kafka-python", &bootstrap, "auditors", "ledger", &[]);
+    wait_until(&mut [&mut live], "the live member's assignment", |m| {
+        m[0].assignment.len() == 2 && m[0].records.len() + read.len() >= 10
+    });
+    let (_, stdout, _) = groups_cli(&bootstrap, &["--describe", "--group", "auditors"]);
+    let rows = described_rows(&stdout, "ledger");
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in &rows {
+        assert_ne!(row.4, "-", "a consumer id: {stdout}");
+        assert_eq!(row.5, "/127.0.0.1", "{stdout}");
+    }
+    let (code, _, stderr) = groups_cli(
+        &bootstrap,
+        &[
+            "reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("can only be reset if the group 'auditors' is inactive"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = groups_cli(&bootstrap, &["delete", "--group", "auditors"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("NON_EMPTY_GROUP"), "{stderr}");
+    live.leave();
+    wait_until(&mut [&mut live], "the live member closing", |m| m[0].closed);
+
+    // A dry run prints the plan and changes nothing; --execute commits it.
+    let (code, stdout, _) = groups_cli(
+        &bootstrap,
+        &[
+            "--reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--to-earliest",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("NEW-OFFSET"), "{stdout}");
+    let (_, stdout, _) = groups_cli(&bootstrap, &["describe", "--group", "auditors"]);
+    assert!(
+        described_rows(&stdout, "ledger").iter().all(|r| r.1 == "5"),
+        "the dry run changed nothing (the live member committed to the end): {stdout}"
+    );
+    for (flag, offset) in [("--to-earliest", "0"), ("--to-latest", "5")] {
+        let (code, _, stderr) = groups_cli(
+            &bootstrap,
+            &[
+                "reset-offsets",
+                "--group",
+                "auditors",
+                "--topic",
+                "ledger",
+                flag,
+                "--execute",
+            ],
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+        let (_, stdout, _) = groups_cli(&bootstrap, &["describe", "--group", "auditors"]);
+        let rows = described_rows(&stdout, "ledger");
+        assert_eq!(rows.len(), 2, "{stdout}");
+        assert!(rows.iter().all(|r| r.1 == offset), "{flag}: {stdout}");
+    }
+    let (code, _, stderr) = groups_cli(
+        &bootstrap,
+        &[
+            "reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--to-offset",
+            "3",
+            "--execute",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, stdout, _) = groups_cli(&bootstrap, &["describe", "--group", "auditors"]);
+    assert!(
+        described_rows(&stdout, "ledger")
+            .iter()
+            .all(|r| r.1 == "3" && r.3 == "2"),
+        "{stdout}"
+    );
+
+    // Deleted: gone from the list, and describing it is an error.
+    let (code, stdout, _) = groups_cli(&bootstrap, &["delete", "--group", "auditors"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("Deletion of requested consumer groups ('auditors') was successful."));
+    let (_, stdout, _) = groups_cli(&bootstrap, &["list"]);
+    assert_eq!(stdout.trim(), "");
+    let (code, _, stderr) = groups_cli(&bootstrap, &["describe", "--group", "auditors"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("Consumer group 'auditors' does not exist."),
+        "{stderr}"
+    );
+    let (code, _, stderr) = groups_cli(&bootstrap, &["describe"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("describe needs --group"), "{stderr}");
+}

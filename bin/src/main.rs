@@ -35,6 +35,9 @@ enum Command {
     Broker(cli::broker::Args),
     /// Create, list, describe, delete and alter topics (like kafka-topics).
     Topics(cli::topics::Args),
+    /// List, describe and delete consumer groups, reset their offsets (like
+    /// kafka-consumer-groups).
+    Groups(cli::groups::Args),
     /// Write lines from standard input as records (like kafka-console-producer).
     Produce(cli::produce::Args),
     /// Print records of a topic (like kafka-console-consumer, without a group).
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Broker(args) => cli::broker::run(args),
         Command::Topics(args) => cli::topics::run(args),
+        Command::Groups(args) => cli::groups::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),

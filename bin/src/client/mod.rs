@@ -300,6 +300,19 @@ impl Client {
         Ok(topic)
     }
 
+    /// The connection to the bootstrap broker.
+    pub fn bootstrap_connection(&self) -> Connection {
+        self.bootstrap.clone()
+    }
+
+    /// The ids of every broker the last metadata named, sorted.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        let state = self.state.lock().expect("cluster state lock");
+        let mut ids: Vec<i32> = state.brokers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The shared connection to broker `id`, opened on first use.
     pub async fn broker(&self, id: i32) -> ClientResult<Connection> {
         let address =
