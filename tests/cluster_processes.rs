@@ -7,24 +7,12 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{Broker, Port, run, run_python};
+use support::{Broker, Port, free_ports, run, run_python};
 
 const RECORDS: usize = 20_000;
 const KILL_AT: usize = 8_000;
-
-/// `n` ports that were free a moment ago.
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
-}
 
 /// The number after `"key": ` in a flat JSON object.
 fn number(json: &str, key: &str) -> f64 {

@@ -16,14 +16,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use support::{Broker, Port, line_reader, python, python_script, run, run_python};
+use support::{Broker, Port, free_ports, line_reader, python, python_script, run, run_python};
 
 /// How long any wait in these tests may take before it fails.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -433,17 +432,6 @@ fn kafka_python_members_commit_and_resume_through_broker_restarts() {
 #[test]
 fn aiokafka_members_commit_and_resume_through_broker_restarts() {
     resume_through_restarts("aiokafka");
-}
-
-/// `n` ports that were free a moment ago.
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
 }
 
 /// The node id of `group`'s coordinator as `broker` names it, once it names one.

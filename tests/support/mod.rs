@@ -818,6 +818,18 @@ pub fn run_kcat(args: &[&str], stdin: &[u8]) -> Output {
     output
 }
 
+/// `n` ports of 127.0.0.1 that were free a moment ago (for brokers that must know each
+/// other's ports before they start).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
 /// Reads lines from a child's stdout as they come, on a thread.
 pub fn line_reader(stdout: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
