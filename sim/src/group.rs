@@ -96,6 +96,8 @@ struct Lane {
     process: ProcessId,
     /// Highest high watermark a fetch in the liveness phase reported.
     liveness_high_watermark: Option<i64>,
+    /// Highest high watermark any fetch of this lane reported.
+    known_high_watermark: i64,
     /// Position last acknowledged as committed.
     committed: Option<i64>,
 }
@@ -392,7 +394,26 @@ impl GroupMember {
         };
         let key = self.lanes[lane].key.clone();
         let op = ctx.invoke(self.lanes[lane].process, &key, Call::Poll { offset });
-        let request = fetch_request(&key, offset, self.plan.fetch_max_wait_ms, 0, 64 << 10);
+        // One partition per fetch: a caught-up partition must not make a member with a
+        // backlog elsewhere wait out max_wait_ms on every round (a real consumer
+        // fetches all its partitions in one request). After healing, read big.
+        let backlog_elsewhere = self.lanes.iter().enumerate().any(|(index, other)| {
+            index != lane
+                && other
+                    .position
+                    .is_some_and(|p| p < other.known_high_watermark)
+        });
+        let max_wait_ms = if backlog_elsewhere {
+            0
+        } else {
+            self.plan.fetch_max_wait_ms
+        };
+        let max_bytes = if ctx.shared.phase >= Phase::Liveness {
+            1 << 20
+        } else {
+            64 << 10
+        };
+        let request = fetch_request(&key, offset, max_wait_ms, 0, max_bytes);
         let timeout = self.plan.request_timeout_ns + self.plan.fetch_max_wait_ms as u64 * MS;
         // Records come from the partition's leader, not from the coordinator.
         let correlation = ctx.send_to_leader(&key, request, FETCH_VERSION, Some(timeout));
@@ -665,6 +686,8 @@ impl GroupMember {
                             if let Some((last, _)) = records.last() {
                                 self.lanes[lane].position = Some(last + 1);
                             }
+                            let known = &mut self.lanes[lane].known_high_watermark;
+                            *known = (*known).max(high_watermark);
                             if ctx.shared.phase >= Phase::Liveness {
                                 let known = &mut self.lanes[lane].liveness_high_watermark;
                                 *known = Some(known.unwrap_or(0).max(high_watermark));
@@ -747,6 +770,7 @@ impl GroupMember {
                 position: None,
                 process: ctx.shared.process(),
                 liveness_high_watermark: None,
+                known_high_watermark: 0,
                 committed: None,
             })
             .collect();
