@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Broker, Port, free_ports, run, run_python};
+use support::{Broker, run, run_python, start_cluster};
 
 const RECORDS: usize = 20_000;
 const KILL_AT: usize = 8_000;
@@ -70,21 +70,7 @@ fn wait_for<T>(what: &str, patience: Duration, mut probe: impl FnMut() -> Option
 
 #[test]
 fn a_leader_killed_mid_stream_loses_no_acknowledged_record() {
-    let ports = free_ports(6);
-    let (client, peer) = (&ports[..3], &ports[3..]);
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, peer[i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut brokers: Vec<Broker> = (0..3)
-        .map(|i| {
-            let id = (i + 1).to_string();
-            Broker::start_with(
-                Port::Fixed(client[i]),
-                &["--node-id", &id, "--voters", &voters],
-            )
-        })
-        .collect();
+    let mut brokers: Vec<Broker> = start_cluster(&[]);
     let bootstrap = brokers
         .iter()
         .map(Broker::bootstrap)

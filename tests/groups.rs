@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use support::{Broker, Port, free_ports, line_reader, python, python_script, run, run_python};
+use support::{Broker, Port, line_reader, python, python_script, run, run_python, start_cluster};
 
 /// How long any wait in these tests may take before it fails.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -455,30 +455,12 @@ fn coordinator(broker: &Broker, group: &str) -> i32 {
 
 #[test]
 fn committed_offsets_survive_the_loss_of_the_coordinators_broker() {
-    let ports = free_ports(6);
-    let (client_ports, peer_ports) = (&ports[..3], &ports[3..]);
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, peer_ports[i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut brokers: Vec<Broker> = (0..3)
-        .map(|i| {
-            let id = (i + 1).to_string();
-            Broker::start_with(
-                Port::Fixed(client_ports[i]),
-                &[
-                    "--node-id",
-                    &id,
-                    "--voters",
-                    &voters,
-                    "--override",
-                    "group.initial.rebalance.delay.ms=0",
-                    "--override",
-                    "offsets.topic.num.partitions=6",
-                ],
-            )
-        })
-        .collect();
+    let mut brokers = start_cluster(&[
+        "--override",
+        "group.initial.rebalance.delay.ms=0",
+        "--override",
+        "offsets.topic.num.partitions=6",
+    ]);
     let bootstrap = brokers
         .iter()
         .map(Broker::bootstrap)

@@ -830,6 +830,25 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Three `odradek broker` processes on 127.0.0.1 forming one cluster (node ids 1-3,
+/// every one a voter), each with `extra_args` too.
+pub fn start_cluster(extra_args: &[&str]) -> Vec<Broker> {
+    let ports = free_ports(6);
+    let (client, peer) = (&ports[..3], &ports[3..]);
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, peer[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    (0..3)
+        .map(|i| {
+            let id = (i + 1).to_string();
+            let mut args = vec!["--node-id", &id, "--voters", &voters];
+            args.extend_from_slice(extra_args);
+            Broker::start_with(Port::Fixed(client[i]), &args)
+        })
+        .collect()
+}
+
 /// Reads lines from a child's stdout as they come, on a thread.
 pub fn line_reader(stdout: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
