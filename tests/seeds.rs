@@ -11,8 +11,11 @@
 //! `auto.offset.reset=earliest`) and poll forever. Each runs unchanged after the producer
 //! example it belongs with; the test reads its output line by line until it printed
 //! every record the producer wrote, in order, and then stops it (or fails after a
-//! minute). Seed 004's "Consumer Configuration" block names hosts `kafka1..3:9092` that
-//! do not exist here, as does its producer configuration; both are out of scope.
+//! minute). Seed 000's script subscribes before its own producer auto-creates the
+//! topic, so it may first print librdkafka's "Subscribed topic not available" error
+//! event as if it were a message; that one line is allowed (tests/FINDINGS.md). Seed
+//! 004's "Consumer Configuration" block names hosts `kafka1..3:9092` that do not exist
+//! here, as does its producer configuration; both are out of scope.
 
 mod support;
 
@@ -179,8 +182,9 @@ struct ConsumerRun {
 }
 
 /// Runs the seed copy `script` unchanged against the broker on 127.0.0.1:9092 until it
-/// printed `expected` lines, exited, or ran out of patience; stops it if still running.
-fn run_consumer_seed(script: &str, expected: usize) -> ConsumerRun {
+/// printed `expected` lines (not counting lines equal to one of `tolerated`), exited, or
+/// ran out of patience; stops it if still running.
+fn run_consumer_seed(script: &str, expected: usize, tolerated: &[&str]) -> ConsumerRun {
     let cwd = TempDir::new("seed-cwd");
     let mut child = Command::new(python())
         .arg("-u")
@@ -200,15 +204,28 @@ fn run_consumer_seed(script: &str, expected: usize) -> ConsumerRun {
     });
     let deadline = Instant::now() + CONSUMER_PATIENCE;
     let mut lines = Vec::new();
-    while lines.len() < expected && Instant::now() < deadline {
+    let mut counted = 0;
+    while counted < expected && Instant::now() < deadline {
         match lines_in.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => lines.push(line),
+            Ok(line) => {
+                if !tolerated.contains(&line.as_str()) {
+                    counted += 1;
+                }
+                lines.push(line);
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if child.try_wait().expect("polling").is_some() {
                     break;
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Its stdout closed: the script is ending, but Python may still be
+                // finalising (closing the client) for a while.
+                while child.try_wait().expect("polling").is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                break;
+            }
         }
     }
     let exited = match child.try_wait().expect("polling") {
@@ -237,12 +254,29 @@ fn seed000_confluent_producer_and_group_consumer_in_one_script() {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let _broker = Broker::start_with(Port::Fixed(SEED_PORT), &[]);
     // The script subscribes, then produces ten messages without a flush (librdkafka
-    // sends them from its own thread), then polls forever.
-    let run = run_consumer_seed("seed000_producer_and_consumer.py", 10);
+    // sends them from its own thread), then polls forever. When the consumer's metadata
+    // request comes before the producer's auto-creates my_topic, librdkafka hands the
+    // script a consumer error event ("Subscribed topic not available"), as it would
+    // against Kafka, and the seed prints it like a message (it never checks
+    // msg.error()); that line may come before the messages, nothing else may.
+    let not_yet = "Received message: Subscribed topic not available: my_topic: \
+                   Broker: Unknown topic or partition";
+    let run = run_consumer_seed("seed000_producer_and_consumer.py", 10, &[not_yet]);
     let expected: Vec<String> = (0..10)
         .map(|i| format!("Received message: Message {i}"))
         .collect();
-    assert_eq!(run.lines, expected, "exited: {:?}", run.exited);
+    let first_message = run
+        .lines
+        .iter()
+        .position(|line| line != not_yet)
+        .unwrap_or(run.lines.len());
+    assert_eq!(
+        run.lines[first_message..],
+        expected[..],
+        "exited: {:?}, all lines: {:?}",
+        run.exited,
+        run.lines
+    );
     assert!(run.exited.is_none(), "it polls forever: {:?}", run.exited);
 }
 
@@ -252,7 +286,7 @@ fn seed001_confluent_group_consumer_reads_the_producer_example() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_stdout, _broker) = run_seed("seed001_my_topic_producer.py");
-    let run = run_consumer_seed("seed001_my_group_consumer.py", 1);
+    let run = run_consumer_seed("seed001_my_group_consumer.py", 1, &[]);
     assert_eq!(
         run.lines,
         vec!["Received message: value".to_string()],
@@ -266,7 +300,7 @@ fn seed001_confluent_group_consumer_reads_the_producer_example() {
 /// keys as bytes, in order.
 fn assert_example_topic_consumer(script: &str) {
     let (_stdout, _broker) = run_seed("seed001_kafka_producer_example.py");
-    let run = run_consumer_seed(script, 3);
+    let run = run_consumer_seed(script, 3, &[]);
     let expected: Vec<String> = (1..=3)
         .map(|n| format!(r#"Received message: b'{n}': {{"key": {n}, "value": "Message {n}"}}"#))
         .collect();
@@ -297,7 +331,7 @@ fn seed004_kafka_python_group_consumer_reads_the_user_events() {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_stdout, _broker) = run_seed("seed004_user_events_producer.py");
     // Waits for a second line that never comes: the script ends first.
-    let run = run_consumer_seed("seed004_analytics_consumer.py", 2);
+    let run = run_consumer_seed("seed004_analytics_consumer.py", 2, &[]);
     // The example calls `process_user_event`, which the seed never defines: after the
     // first event it stops with a NameError. The broker's part (join the group, get
     // the partition, fetch from the earliest offset, decode the JSON) is done by then.
