@@ -1,13 +1,19 @@
 //! `odradek groups`: list, describe, delete consumer groups and reset their offsets,
 //! like `kafka-consumer-groups.sh`.
 //!
-//! Both spellings work, as for `odradek topics`: `odradek groups describe --group G` and
-//! `odradek groups --describe --group G`. `describe` prints kafka-consumer-groups'
-//! table, one line per partition the group has an offset for or a member owns:
+//! Both spellings work, as for `odradek topics`: `odradek groups describe G` (or
+//! `describe --group G`) and kafka-consumer-groups' `odradek groups --describe --group G`.
+//! `list` asks every broker of the cluster (each lists the groups it coordinates).
+//! `describe` prints kafka-consumer-groups' table, one line per partition the group has
+//! an offset for or a member owns, then the members with their assignments (the
+//! consumer protocol's assignment bytes decoded; other bytes shown raw):
 //!
 //! ```text
 //! GROUP     TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID  HOST        CLIENT-ID
 //! readers   orders  0          40              45              5    rdkafka-…    /127.0.0.1  rdkafka
+//!
+//! GROUP     CONSUMER-ID  HOST        CLIENT-ID  #PARTITIONS  ASSIGNMENT
+//! readers   rdkafka-…    /127.0.0.1  rdkafka    2            orders(0,1)
 //! ```
 //!
 //! `reset-offsets` (or `--reset-offsets`) prints the new offsets and commits them only
@@ -16,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::ValueEnum;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -29,7 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::cli::UsageError;
 use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
-use crate::client::{Client, ClientError, Connection, OffsetSpec, topic_name};
+use crate::client::{Client, ClientError, Connection, ErrorCode, OffsetSpec, topic_name};
 
 /// What to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -51,10 +57,11 @@ pub enum Action {
 #[command(group(clap::ArgGroup::new("action_flag").args(["list", "describe", "delete", "reset_offsets"])))]
 #[command(group(clap::ArgGroup::new("target").args(["to_earliest", "to_latest", "to_offset"])))]
 pub struct Args {
-    /// What to do; or give it kafka-consumer-groups style as --list, --describe,
-    /// --delete or --reset-offsets.
-    #[arg(value_enum, conflicts_with = "action_flag")]
-    action: Option<Action>,
+    /// What to do (list, describe, delete or reset-offsets), then the groups; or give
+    /// it kafka-consumer-groups style as --list, --describe, --delete or
+    /// --reset-offsets, and the groups with --group.
+    #[arg(value_name = "ACTION|GROUP")]
+    words: Vec<String>,
     /// Same as the `list` action.
     #[arg(long)]
     list: bool,
@@ -70,7 +77,7 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
-    /// The group (repeat for delete).
+    /// The group (repeat for delete); the same as naming it after the action.
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
     /// reset-offsets: the topic whose partitions are reset.
@@ -94,7 +101,9 @@ pub struct Args {
 }
 
 impl Args {
-    fn action(&self) -> anyhow::Result<Action> {
+    /// The action and the groups: from an action flag (then every word is a group) or
+    /// from the first word (then the other words are groups), plus any --group.
+    fn action_and_groups(&self) -> anyhow::Result<(Action, Vec<String>)> {
         let flags = [
             (self.list, Action::List),
             (self.describe, Action::Describe),
@@ -105,43 +114,114 @@ impl Args {
             .iter()
             .find(|(set, _)| *set)
             .map(|(_, action)| *action);
-        self.action.or(flagged).ok_or_else(|| {
-            UsageError(anyhow!(
-                "say what to do: list, describe, delete or reset-offsets (or --list, --describe, ...)"
-            ))
-            .into()
-        })
-    }
-
-    fn group(&self, action: &str) -> anyhow::Result<&str> {
-        match self.groups.as_slice() {
-            [group] => Ok(group),
-            [] => Err(UsageError(anyhow!("{action} needs --group")).into()),
-            _ => Err(UsageError(anyhow!("{action} takes one --group")).into()),
+        let (action, words) = match (flagged, self.words.split_first()) {
+            (Some(action), _) => (action, self.words.as_slice()),
+            (None, Some((first, rest))) => {
+                let action = Action::from_str(first, true).map_err(|_| {
+                    UsageError(anyhow!(
+                        "unknown action '{first}': list, describe, delete or reset-offsets"
+                    ))
+                })?;
+                (action, rest)
+            }
+            (None, None) => {
+                return Err(UsageError(anyhow!(
+                    "say what to do: list, describe, delete or reset-offsets (or --list, --describe, ...)"
+                ))
+                .into());
+            }
+        };
+        let mut groups = words.to_vec();
+        groups.extend(self.groups.iter().cloned());
+        if action == Action::List && !groups.is_empty() {
+            return Err(UsageError(anyhow!("list takes no group")).into());
         }
+        Ok((action, groups))
+    }
+}
+
+/// The one group `action` works on.
+fn one_group<'a>(groups: &'a [String], action: &str) -> anyhow::Result<&'a str> {
+    match groups {
+        [group] => Ok(group),
+        [] => Err(UsageError(anyhow!("{action} needs a group (GROUP or --group GROUP)")).into()),
+        _ => Err(UsageError(anyhow!("{action} takes one group")).into()),
     }
 }
 
 /// Runs `odradek groups`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let action = args.action()?;
+    let (action, groups) = args.action_and_groups()?;
+    // Usage errors before any connection.
+    match action {
+        Action::List => {}
+        Action::Describe => {
+            one_group(&groups, "describe")?;
+        }
+        Action::Delete if groups.is_empty() => {
+            bail!(UsageError(anyhow!(
+                "delete needs a group (GROUP... or --group GROUP)"
+            )));
+        }
+        Action::Delete => {}
+        Action::ResetOffsets => {
+            ResetTarget::from_args(&args)?;
+            one_group(&groups, "reset-offsets")?;
+        }
+    }
     client_tools::block_on(1, async move {
         let client = client_tools::connect(&args.bootstrap_server, "odradek-groups").await?;
         match action {
             Action::List => list(&client).await,
-            Action::Describe => describe(&client, args.group("describe")?).await,
-            Action::Delete => delete(&client, &args).await,
-            Action::ResetOffsets => reset_offsets(&client, &args).await,
+            Action::Describe => describe(&client, one_group(&groups, "describe")?).await,
+            Action::Delete => delete(&client, &groups).await,
+            Action::ResetOffsets => {
+                reset_offsets(&client, &args, one_group(&groups, "reset-offsets")?).await
+            }
         }
     })
+}
+
+/// Where `reset-offsets` moves a group's offsets, and the topic.
+struct ResetTarget<'a> {
+    topic: &'a str,
+    /// `None`: to the earliest or latest offset (`spec`).
+    offset: Option<i64>,
+    spec: OffsetSpec,
+}
+
+impl<'a> ResetTarget<'a> {
+    fn from_args(args: &'a Args) -> anyhow::Result<ResetTarget<'a>> {
+        let Some(topic) = args.topic.as_deref() else {
+            bail!(UsageError(anyhow!("reset-offsets needs --topic")));
+        };
+        let (offset, spec) = match (args.to_earliest, args.to_latest, args.to_offset) {
+            (true, _, _) => (None, OffsetSpec::Earliest),
+            (_, true, _) => (None, OffsetSpec::Latest),
+            (_, _, Some(offset)) if offset < 0 => {
+                bail!(UsageError(anyhow!(
+                    "--to-offset must be 0 or more, not {offset}"
+                )))
+            }
+            (_, _, Some(offset)) => (Some(offset), OffsetSpec::Latest),
+            (false, false, None) => bail!(UsageError(anyhow!(
+                "reset-offsets needs --to-earliest, --to-latest or --to-offset N"
+            ))),
+        };
+        Ok(ResetTarget {
+            topic,
+            offset,
+            spec,
+        })
+    }
 }
 
 fn group_id(name: &str) -> GroupId {
     GroupId(StrBytes::from_string(name.to_string()))
 }
 
-/// The connection to `group`'s coordinator.
-async fn coordinator(client: &Client, group: &str) -> anyhow::Result<Connection> {
+/// The id of `group`'s coordinator and the connection to it.
+async fn coordinator(client: &Client, group: &str) -> anyhow::Result<(i32, Connection)> {
     let mut last_error = None;
     // The first FindCoordinator of a cluster creates __consumer_offsets: ask again
     // for a few seconds while the coordinator is not available yet.
@@ -154,7 +234,8 @@ async fn coordinator(client: &Client, group: &str) -> anyhow::Result<Connection>
         match response.error_code {
             0 => {
                 client.metadata(Some(&[])).await?;
-                return Ok(client.broker(response.node_id.0).await?);
+                let id = response.node_id.0;
+                return Ok((id, client.broker(id).await?));
             }
             // COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS
             15 | 14 => {
@@ -181,40 +262,73 @@ async fn coordinator(client: &Client, group: &str) -> anyhow::Result<Connection>
 
 async fn list(client: &Client) -> anyhow::Result<()> {
     client.metadata(Some(&[])).await?;
-    let mut groups = BTreeSet::new();
-    // Each broker lists the groups it coordinates.
+    // Name → (state, protocol type). Each broker lists the groups it coordinates.
+    let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
     for id in client.broker_ids() {
-        let connection = client.broker(id).await?;
+        let connection = client
+            .broker(id)
+            .await
+            .with_context(|| format!("list the groups of broker {id}"))?;
+        // v4: with each group's state (an empty states filter: every state).
         let response = connection
-            .send(&ListGroupsRequest::default(), 3)
+            .send(&ListGroupsRequest::default(), 4)
             .await?
             .wait()
-            .await?;
+            .await
+            .with_context(|| format!("list the groups of broker {id}"))?;
         if response.error_code != 0 {
-            return Err(ClientError::kafka("list groups", response.error_code, None).into());
+            return Err(ClientError::kafka(
+                format!("list the groups of broker {id}"),
+                response.error_code,
+                None,
+            )
+            .into());
         }
-        groups.extend(
-            response
-                .groups
-                .into_iter()
-                .map(|g| g.group_id.0.to_string()),
-        );
+        for listed in response.groups {
+            groups.insert(
+                listed.group_id.0.to_string(),
+                (
+                    listed.group_state.to_string(),
+                    listed.protocol_type.to_string(),
+                ),
+            );
+        }
     }
-    let mut out = String::new();
-    for group in groups {
-        let _ = writeln!(out, "{group}");
+    if groups.is_empty() {
+        return Ok(());
     }
-    print!("{out}");
+    let mut rows = vec![["GROUP", "STATE", "PROTOCOL-TYPE"].map(str::to_string)];
+    for (group, (state, protocol_type)) in groups {
+        rows.push([group, state, or_dash(protocol_type)]);
+    }
+    print!("{}", table(&rows));
     Ok(())
 }
 
-/// A member as DescribeGroups answers it: (member id, client id, host, assigned
-/// (topic, partition)s).
-type DescribedMember = (String, String, String, Vec<(String, i32)>);
+/// `text`, or `-` when it is empty (an empty cell would shift the columns).
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_string()
+    } else {
+        text
+    }
+}
+
+/// A member as DescribeGroups answers it.
+struct DescribedMember {
+    member_id: String,
+    client_id: String,
+    host: String,
+    assignment: Assignment,
+}
 
 /// A group as DescribeGroups answers it.
 struct Described {
     state: String,
+    /// `consumer` for consumers; empty for a group that only has offsets.
+    protocol_type: String,
+    /// The chosen protocol: for consumers, the assignor (`range`, `cooperative-sticky`).
+    protocol: String,
     members: Vec<DescribedMember>,
 }
 
@@ -237,48 +351,121 @@ async fn describe_group(connection: &Connection, group: &str) -> anyhow::Result<
     let members = described
         .members
         .into_iter()
-        .map(|m| {
-            (
-                m.member_id.to_string(),
-                m.client_id.to_string(),
-                m.client_host.to_string(),
-                decode_assignment(&m.member_assignment),
-            )
+        .map(|m| DescribedMember {
+            member_id: m.member_id.to_string(),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
+            assignment: decode_assignment(&described.protocol_type, &m.member_assignment),
         })
         .collect();
     Ok(Described {
         state: described.group_state.to_string(),
+        protocol_type: described.protocol_type.to_string(),
+        protocol: described.protocol_data.to_string(),
         members,
     })
 }
 
-/// The partitions of a consumer-protocol assignment (ConsumerProtocolAssignment
-/// v0-v3: version, [topic, [partition]], user data, ...). Anything that does not parse
-/// gives no partitions.
-fn decode_assignment(bytes: &[u8]) -> Vec<(String, i32)> {
+/// A member's assignment: decoded, or the bytes as they are.
+#[derive(Debug, PartialEq, Eq)]
+enum Assignment {
+    /// The (topic, partition)s of a consumer-protocol assignment; none before the
+    /// member's first SyncGroup.
+    Partitions(Vec<(String, i32)>),
+    /// Bytes of another protocol type, of a consumer-protocol version this tool does
+    /// not know, or that do not parse.
+    Raw(Vec<u8>),
+}
+
+impl Assignment {
+    /// `orders(0,1),payments(2)`, `-` for none, or `raw:` and the bytes in hex.
+    fn to_cell(&self) -> String {
+        match self {
+            Assignment::Partitions(partitions) if partitions.is_empty() => "-".to_string(),
+            Assignment::Partitions(partitions) => {
+                let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+                for (topic, partition) in partitions {
+                    by_topic.entry(topic).or_default().push(*partition);
+                }
+                let topics: Vec<String> = by_topic
+                    .into_iter()
+                    .map(|(topic, mut partitions)| {
+                        partitions.sort_unstable();
+                        let list: Vec<String> =
+                            partitions.iter().map(ToString::to_string).collect();
+                        format!("{topic}({})", list.join(","))
+                    })
+                    .collect();
+                topics.join(",")
+            }
+            Assignment::Raw(bytes) => {
+                let mut hex = String::from("raw:");
+                for byte in bytes {
+                    let _ = write!(hex, "{byte:02x}");
+                }
+                hex
+            }
+        }
+    }
+
+    fn partitions(&self) -> &[(String, i32)] {
+        match self {
+            Assignment::Partitions(partitions) => partitions,
+            Assignment::Raw(_) => &[],
+        }
+    }
+}
+
+/// The newest ConsumerProtocolAssignment version this tool decodes. Versions 0 to 3
+/// share one layout: version (int16), [topic (string), [partition (int32)]], user
+/// data (bytes).
+const CONSUMER_ASSIGNMENT_VERSION_MAX: i16 = 3;
+
+/// Decodes a member's assignment if the group is a `consumer` group and the bytes
+/// are a consumer-protocol assignment of a known version; otherwise keeps them raw.
+fn decode_assignment(protocol_type: &str, bytes: &[u8]) -> Assignment {
     fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, rest) = bytes.split_at_checked(n)?;
         *bytes = rest;
         Some(head)
     }
+    fn int16(bytes: &mut &[u8]) -> Option<i16> {
+        Some(i16::from_be_bytes(take(bytes, 2)?.try_into().ok()?))
+    }
+    fn int32(bytes: &mut &[u8]) -> Option<i32> {
+        Some(i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?))
+    }
     fn parse(mut bytes: &[u8]) -> Option<Vec<(String, i32)>> {
         let bytes = &mut bytes;
-        let _version = i16::from_be_bytes(take(bytes, 2)?.try_into().ok()?);
-        let topics = i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?);
+        let version = int16(bytes)?;
+        if !(0..=CONSUMER_ASSIGNMENT_VERSION_MAX).contains(&version) {
+            return None;
+        }
+        let topics = int32(bytes)?;
         let mut out = Vec::new();
         for _ in 0..topics.max(0) {
-            let length = i16::from_be_bytes(take(bytes, 2)?.try_into().ok()?);
+            let length = int16(bytes)?;
             let name =
                 String::from_utf8(take(bytes, usize::try_from(length).ok()?)?.to_vec()).ok()?;
-            let count = i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?);
+            let count = int32(bytes)?;
             for _ in 0..count.max(0) {
-                let partition = i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?);
-                out.push((name.clone(), partition));
+                out.push((name.clone(), int32(bytes)?));
             }
         }
-        Some(out)
+        // User data: null (-1) or that many bytes, and nothing after it.
+        let user_data = int32(bytes)?;
+        if user_data >= 0 {
+            take(bytes, usize::try_from(user_data).ok()?)?;
+        }
+        bytes.is_empty().then_some(out)
     }
-    parse(bytes).unwrap_or_default()
+    if bytes.is_empty() {
+        return Assignment::Partitions(Vec::new());
+    }
+    if protocol_type != "consumer" {
+        return Assignment::Raw(bytes.to_vec());
+    }
+    parse(bytes).map_or_else(|| Assignment::Raw(bytes.to_vec()), Assignment::Partitions)
 }
 
 /// Every committed offset of `group`: (topic, partition) → offset.
@@ -334,16 +521,19 @@ async fn log_end_offsets(
 }
 
 async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
-    let connection = coordinator(client, group).await?;
+    let (coordinator_id, connection) = coordinator(client, group).await?;
     let described = describe_group(&connection, group).await?;
     if described.state == "Dead" {
         bail!("Consumer group '{group}' does not exist.");
     }
     let committed = committed_offsets(&connection, group).await?;
     let mut owners: BTreeMap<(String, i32), (&str, &str, &str)> = BTreeMap::new();
-    for (member, client_id, host, partitions) in &described.members {
-        for key in partitions {
-            owners.insert(key.clone(), (member, host, client_id));
+    for member in &described.members {
+        for key in member.assignment.partitions() {
+            owners.insert(
+                key.clone(),
+                (&member.member_id, &member.host, &member.client_id),
+            );
         }
     }
     let partitions: BTreeSet<(String, i32)> =
@@ -353,7 +543,14 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
     if described.members.is_empty() {
         let _ = writeln!(out, "\nConsumer group '{group}' has no active members.");
     }
-    let _ = writeln!(out, "\nGroup '{group}' is {}.\n", described.state);
+    let _ = writeln!(
+        out,
+        "\nGroup '{group}' is {} (coordinator: broker {coordinator_id}, protocol type: {}, assignor: {}, members: {}).\n",
+        described.state,
+        or_dash(described.protocol_type.clone()),
+        or_dash(described.protocol.clone()),
+        described.members.len()
+    );
     let mut rows = vec![
         [
             "GROUP",
@@ -389,6 +586,35 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
         ]);
     }
     out.push_str(&table(&rows));
+    if !described.members.is_empty() {
+        let mut rows = vec![
+            [
+                "GROUP",
+                "CONSUMER-ID",
+                "HOST",
+                "CLIENT-ID",
+                "#PARTITIONS",
+                "ASSIGNMENT",
+            ]
+            .map(str::to_string),
+        ];
+        for member in &described.members {
+            let count = match &member.assignment {
+                Assignment::Partitions(partitions) => partitions.len().to_string(),
+                Assignment::Raw(_) => "-".to_string(),
+            };
+            rows.push([
+                group.to_string(),
+                member.member_id.clone(),
+                or_dash(member.host.clone()),
+                or_dash(member.client_id.clone()),
+                count,
+                member.assignment.to_cell(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table(&rows));
+    }
     print!("{out}");
     Ok(())
 }
@@ -416,26 +642,25 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
     out
 }
 
-async fn delete(client: &Client, args: &Args) -> anyhow::Result<()> {
-    if args.groups.is_empty() {
-        bail!(UsageError(anyhow!("delete needs --group")));
-    }
+async fn delete(client: &Client, groups: &[String]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     let mut deleted = Vec::new();
-    for group in &args.groups {
-        let connection = coordinator(client, group).await?;
+    for group in groups {
+        let (_, connection) = coordinator(client, group).await?;
         let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]);
         let response = connection.send(&request, 2).await?.wait().await?;
         for result in response.results {
+            let name = result.group_id.0.to_string();
+            let code = ErrorCode(result.error_code);
             match result.error_code {
-                0 => deleted.push(format!("'{}'", result.group_id.0)),
-                code => failed.push(format!(
-                    "{}: {}",
-                    result.group_id.0,
-                    ClientError::kafka("", code, None)
-                        .to_string()
-                        .trim_start_matches(": ")
+                0 => deleted.push(format!("'{name}'")),
+                NON_EMPTY_GROUP => failed.push(format!(
+                    "group '{name}' has active members, stop its consumers first ({code})"
                 )),
+                GROUP_ID_NOT_FOUND => {
+                    failed.push(format!("group '{name}' does not exist ({code})"));
+                }
+                _ => failed.push(format!("group '{name}': {code}")),
             }
         }
     }
@@ -446,25 +671,20 @@ async fn delete(client: &Client, args: &Args) -> anyhow::Result<()> {
         );
     }
     if !failed.is_empty() {
-        bail!(
-            "Deletion of some consumer groups failed:\n* {}",
-            failed.join("\n* ")
-        );
+        bail!("cannot delete: {}", failed.join("; "));
     }
     Ok(())
 }
 
-async fn reset_offsets(client: &Client, args: &Args) -> anyhow::Result<()> {
-    let group = args.group("reset-offsets")?;
-    let Some(topic) = args.topic.as_deref() else {
-        bail!(UsageError(anyhow!("reset-offsets needs --topic")));
-    };
-    if !(args.to_earliest || args.to_latest || args.to_offset.is_some()) {
-        bail!(UsageError(anyhow!(
-            "reset-offsets needs --to-earliest, --to-latest or --to-offset N"
-        )));
-    }
-    let connection = coordinator(client, group).await?;
+/// DeleteGroups on a group with members.
+const NON_EMPTY_GROUP: i16 = 68;
+/// DeleteGroups on a group the coordinator does not know.
+const GROUP_ID_NOT_FOUND: i16 = 69;
+
+async fn reset_offsets(client: &Client, args: &Args, group: &str) -> anyhow::Result<()> {
+    let target = ResetTarget::from_args(args)?;
+    let topic = target.topic;
+    let (_, connection) = coordinator(client, group).await?;
     let described = describe_group(&connection, group).await?;
     if !described.members.is_empty() {
         bail!(
@@ -472,18 +692,13 @@ async fn reset_offsets(client: &Client, args: &Args) -> anyhow::Result<()> {
             described.state
         );
     }
-    let metadata = client.topic(topic).await?;
+    let metadata = client_tools::topic_with_leaders(client, topic).await?;
     let partitions: BTreeSet<(String, i32)> = metadata
         .partitions
         .iter()
         .map(|p| (topic.to_string(), p.partition))
         .collect();
-    let targets: BTreeMap<(String, i32), i64> = match args.to_offset {
-        Some(offset) if offset < 0 => {
-            bail!(UsageError(anyhow!(
-                "--to-offset must be 0 or more, not {offset}"
-            )))
-        }
+    let targets: BTreeMap<(String, i32), i64> = match target.offset {
         Some(offset) => {
             // Kafka's tool keeps a requested offset within each partition's log.
             let earliest = log_end_offsets(client, &partitions, OffsetSpec::Earliest).await?;
@@ -503,14 +718,7 @@ async fn reset_offsets(client: &Client, args: &Args) -> anyhow::Result<()> {
                 })
                 .collect()
         }
-        None => {
-            let spec = if args.to_earliest {
-                OffsetSpec::Earliest
-            } else {
-                OffsetSpec::Latest
-            };
-            log_end_offsets(client, &partitions, spec).await?
-        }
+        None => log_end_offsets(client, &partitions, target.spec).await?,
     };
     let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(str::to_string)];
     for ((topic, partition), offset) in &targets {
@@ -523,8 +731,10 @@ async fn reset_offsets(client: &Client, args: &Args) -> anyhow::Result<()> {
     }
     print!("\n{}", table(&rows));
     if !args.execute {
+        println!("\nDry run: nothing was committed (add --execute to commit these offsets).");
         return Ok(());
     }
+    // What a consumer outside any generation commits: generation -1, no member id.
     let request = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
         .with_generation_id_or_member_epoch(-1)
@@ -556,6 +766,7 @@ async fn reset_offsets(client: &Client, args: &Args) -> anyhow::Result<()> {
             }
         }
     }
+    println!("\nCommitted the new offsets of group '{group}'.");
     Ok(())
 }
 
@@ -569,12 +780,46 @@ mod tests {
         let mut bytes = vec![0, 1, 0, 0, 0, 1, 0, 6];
         bytes.extend_from_slice(b"orders");
         bytes.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0]);
+        let decoded = decode_assignment("consumer", &bytes);
         assert_eq!(
-            decode_assignment(&bytes),
-            vec![("orders".to_string(), 0), ("orders".to_string(), 2)]
+            decoded,
+            Assignment::Partitions(vec![("orders".to_string(), 0), ("orders".to_string(), 2)])
         );
-        assert_eq!(decode_assignment(b"anything else"), vec![]);
-        assert_eq!(decode_assignment(&bytes[..9]), vec![]);
+        assert_eq!(decoded.to_cell(), "orders(0,2)");
+        // Null user data (-1) is as good as empty.
+        let mut null_user_data = bytes[..bytes.len() - 4].to_vec();
+        null_user_data.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(decode_assignment("consumer", &null_user_data), decoded);
+        // Before the first SyncGroup a member has no assignment bytes.
+        assert_eq!(
+            decode_assignment("consumer", &[]),
+            Assignment::Partitions(vec![])
+        );
+        assert_eq!(Assignment::Partitions(vec![]).to_cell(), "-");
+        // Cut short, trailing bytes, a version from the future, another protocol type:
+        // shown raw.
+        for (protocol_type, raw) in [
+            ("consumer", &bytes[..9]),
+            ("consumer", &[bytes.as_slice(), &[7]].concat()[..]),
+            ("consumer", &[&[0, 4], &bytes[2..]].concat()[..]),
+            ("connect", &bytes[..]),
+        ] {
+            assert_eq!(
+                decode_assignment(protocol_type, raw),
+                Assignment::Raw(raw.to_vec())
+            );
+        }
+        assert_eq!(Assignment::Raw(vec![0, 0xab]).to_cell(), "raw:00ab");
+    }
+
+    #[test]
+    fn assignments_of_several_topics_are_grouped_and_sorted() {
+        let assignment = Assignment::Partitions(vec![
+            ("payments".to_string(), 2),
+            ("orders".to_string(), 1),
+            ("orders".to_string(), 0),
+        ]);
+        assert_eq!(assignment.to_cell(), "orders(0,1),payments(2)");
     }
 
     #[test]
