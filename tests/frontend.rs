@@ -158,6 +158,15 @@ fn assert_refused(broker: &mut Broker, what: &str, bytes: &[u8]) {
     eprintln!("refused: {what}");
 }
 
+/// Sends `bytes` (a request with correlation id 42) on a fresh connection and expects
+/// a response to it.
+fn assert_answered(broker: &mut Broker, key: ApiKey, version: i16, bytes: &[u8]) {
+    let mut client = broker.client();
+    client.stream.write_all(bytes).unwrap();
+    client.stream.flush().unwrap();
+    client.receive(key, version, 42);
+}
+
 fn header(key: i16, version: i16) -> BytesMut {
     let mut frame = BytesMut::new();
     frame.put_i16(key);
@@ -202,7 +211,7 @@ fn hostile_input_closes_only_that_connection() {
     assert_refused(
         &mut broker,
         "a known API this broker does not serve",
-        &sized(&header(ApiKey::JoinGroup as i16, 5)),
+        &sized(&header(ApiKey::SaslHandshake as i16, 1)),
     );
     assert_refused(
         &mut broker,
@@ -234,6 +243,70 @@ fn hostile_input_closes_only_that_connection() {
         "a nested array claiming 2^30 elements",
         &sized(&bomb),
     );
+    // The group APIs go through the same walk: a JoinGroup v5 (non-flexible) whose
+    // protocols array claims 2^31-1 entries, a flexible JoinGroup v6 claiming 2^31-2
+    // (compact array: varint count + 1), and an OffsetCommit with a nested bomb. The
+    // same JoinGroups with no protocols are answered: the frames are well formed up to
+    // the count.
+    for (count, bomb) in [(0, [0, 0, 0, 0]), (i32::MAX, [0x7f, 0xff, 0xff, 0xff])] {
+        let mut join = header(ApiKey::JoinGroup as i16, 5);
+        join.put_i16(1); // group_id "g"
+        join.put_u8(b'g');
+        join.put_i32(10_000); // session_timeout_ms
+        join.put_i32(10_000); // rebalance_timeout_ms
+        join.put_i16(0); // member_id ""
+        join.put_i16(-1); // group_instance_id null
+        join.put_i16(8); // protocol_type "consumer"
+        join.put_slice(b"consumer");
+        join.put_slice(&bomb); // protocols
+        if count == 0 {
+            assert_answered(&mut broker, ApiKey::JoinGroup, 5, &sized(&join));
+        } else {
+            let what = "a JoinGroup v5 claiming 2^31-1 protocols";
+            assert_refused(&mut broker, what, &sized(&join));
+        }
+    }
+    for (count, varint) in [
+        (0, &[1][..]),
+        (i32::MAX - 1, &[0xff, 0xff, 0xff, 0xff, 0x07][..]),
+    ] {
+        let mut join = header(ApiKey::JoinGroup as i16, 6);
+        join.put_u8(0); // flexible header: no tagged fields
+        join.put_u8(2); // group_id "g" (compact: length + 1)
+        join.put_u8(b'g');
+        join.put_i32(10_000); // session_timeout_ms
+        join.put_i32(10_000); // rebalance_timeout_ms
+        join.put_u8(1); // member_id ""
+        join.put_u8(0); // group_instance_id null
+        join.put_u8(9); // protocol_type "consumer"
+        join.put_slice(b"consumer");
+        join.put_slice(varint); // protocols: count + 1
+        if count == 0 {
+            join.put_u8(0); // no tagged fields
+            assert_answered(&mut broker, ApiKey::JoinGroup, 6, &sized(&join));
+        } else {
+            let what = "a flexible JoinGroup v6 claiming 2^31-2 protocols";
+            assert_refused(&mut broker, what, &sized(&join));
+        }
+    }
+    for partitions in [0, 0x4000_0000] {
+        let mut commit = header(ApiKey::OffsetCommit as i16, 2);
+        commit.put_i16(1); // group_id "g"
+        commit.put_u8(b'g');
+        commit.put_i32(-1); // generation_id
+        commit.put_i16(0); // member_id ""
+        commit.put_i64(-1); // retention_time_ms
+        commit.put_i32(1); // one topic
+        commit.put_i16(1);
+        commit.put_u8(b't');
+        commit.put_i32(partitions);
+        if partitions == 0 {
+            assert_answered(&mut broker, ApiKey::OffsetCommit, 2, &sized(&commit));
+        } else {
+            let what = "an OffsetCommit claiming 2^30 partitions in a topic";
+            assert_refused(&mut broker, what, &sized(&commit));
+        }
+    }
     let mut truncated = header(ApiKey::Metadata as i16, 1);
     truncated.put_i32(3);
     truncated.put_i16(10);
