@@ -5,25 +5,37 @@
 //! threads and no wall clock, so each test is exact and repeatable.
 
 use bytes::Bytes;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId,
-    RequestKind, ResponseKind, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, JoinGroupResponse, ListOffsetsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, ProducerId,
+    RequestKind, ResponseKind, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
 use odradek_log::io::{Disk, DiskError, Duration, Instant, Io, TimerId};
-use odradek_log::mem_disk::MemDisk;
+use odradek_log::mem_disk::{CrashOptions, MemDisk};
 use odradek_replication::error::ErrorCode;
+use odradek_replication::group::{GroupConfig, GroupErrorCode, GroupState};
 use odradek_replication::peer::{BrokerId, PeerMessage};
-use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
+use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId, TopicPartition};
 
 /// The seam over a `MemDisk`, with a hand-moved clock.
 struct TestIo {
@@ -94,6 +106,7 @@ impl NodeIo for TestIo {
 struct Harness {
     node: Node,
     io: TestIo,
+    config: NodeConfig,
 }
 
 impl Harness {
@@ -104,8 +117,8 @@ impl Harness {
     fn with_config(config: NodeConfig) -> Harness {
         let mut io = TestIo::new(7);
         io.disk.sync_dir_now("").expect("root");
-        let node = Node::open(&mut io, config).expect("opens");
-        Harness { node, io }
+        let node = Node::open(&mut io, config.clone()).expect("opens");
+        Harness { node, io, config }
     }
 
     fn send(&mut self, id: u64, version: i16, body: RequestKind) {
@@ -180,12 +193,31 @@ impl Harness {
 
     /// Simulates a crash and a restart on the same disk.
     fn crash_and_restart(self, seed: u64) -> Harness {
-        let Harness { mut io, .. } = self;
-        io.disk.crash(seed);
+        self.crash_and_restart_with(seed, CrashOptions::default())
+    }
+
+    /// A crash that keeps what `options` says of the unsynced writes, and a restart.
+    fn crash_and_restart_with(self, seed: u64, options: CrashOptions) -> Harness {
+        let Harness { mut io, config, .. } = self;
+        io.disk.crash_with(seed, options);
         io.responses.clear();
         io.timers.clear();
-        let node = Node::open(&mut io, NodeConfig::default()).expect("reopens after crash");
-        Harness { node, io }
+        let node = Node::open(&mut io, config.clone()).expect("reopens after crash");
+        Harness { node, io, config }
+    }
+
+    /// A clean shutdown and a restart on the same disk.
+    fn restart(self) -> Harness {
+        let Harness {
+            mut node,
+            mut io,
+            config,
+        } = self;
+        node.shutdown(&mut io);
+        io.responses.clear();
+        io.timers.clear();
+        let node = Node::open(&mut io, config.clone()).expect("reopens");
+        Harness { node, io, config }
     }
 }
 
@@ -825,4 +857,634 @@ fn shutdown_with_a_sync_in_flight_closes_cleanly_and_loses_nothing_acknowledged(
     assert_eq!(error, 0);
     assert!(high_watermark >= 1);
     assert!(records.windows(5).any(|w| w == b"acked"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Consumer groups through the node: __consumer_offsets, the coordinator's appends and
+// timers, and what survives a restart.
+
+const OFFSETS: &str = "__consumer_offsets";
+
+/// A node whose offsets topic has four partitions (Kafka's fifty would work the same).
+fn group_harness() -> Harness {
+    Harness::with_config(NodeConfig {
+        group: GroupConfig {
+            offsets_topic_num_partitions: 4,
+            ..GroupConfig::default()
+        },
+        ..NodeConfig::default()
+    })
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+fn text(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_string())
+}
+
+/// The response to request `id`, which must have been given.
+fn answer(h: &mut Harness, id: u64) -> ResponseKind {
+    h.node.check_invariants();
+    h.io.take_response(id)
+        .unwrap_or_else(|| panic!("request {id} is not answered"))
+}
+
+/// Sends a request, completes every sync it starts and returns its response.
+fn call(h: &mut Harness, id: u64, version: i16, body: RequestKind) -> ResponseKind {
+    h.send(id, version, body);
+    h.complete_syncs();
+    answer(h, id)
+}
+
+fn find_coordinator_request(group: &str) -> RequestKind {
+    RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(text(group)))
+}
+
+/// JoinGroup (protocol "range", subscription bytes `b"subscription"`).
+fn join_request(group: &str, member: &str, session_timeout_ms: i32) -> RequestKind {
+    RequestKind::JoinGroup(
+        JoinGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_session_timeout_ms(session_timeout_ms)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(text(member))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(text("range"))
+                    .with_metadata(Bytes::from_static(b"subscription")),
+            ]),
+    )
+}
+
+fn joined(response: ResponseKind) -> JoinGroupResponse {
+    let ResponseKind::JoinGroup(response) = response else {
+        panic!("not a join response: {response:?}")
+    };
+    response
+}
+
+fn sync_request(
+    group: &str,
+    member: &str,
+    generation: i32,
+    assignments: &[(&str, &'static [u8])],
+) -> RequestKind {
+    RequestKind::SyncGroup(
+        SyncGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id(generation)
+            .with_member_id(text(member))
+            .with_protocol_type(Some(text("consumer")))
+            .with_protocol_name(Some(text("range")))
+            .with_assignments(
+                assignments
+                    .iter()
+                    .map(|(member, bytes)| {
+                        SyncGroupRequestAssignment::default()
+                            .with_member_id(text(member))
+                            .with_assignment(Bytes::from_static(bytes))
+                    })
+                    .collect(),
+            ),
+    )
+}
+
+fn synced(response: ResponseKind) -> (i16, Bytes) {
+    let ResponseKind::SyncGroup(response) = response else {
+        panic!("not a sync response: {response:?}")
+    };
+    (response.error_code, response.assignment)
+}
+
+fn heartbeat(h: &mut Harness, id: u64, group: &str, member: &str, generation: i32) -> i16 {
+    let body = RequestKind::Heartbeat(
+        HeartbeatRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id(generation)
+            .with_member_id(text(member)),
+    );
+    let ResponseKind::Heartbeat(response) = call(h, id, 4, body) else {
+        panic!("not a heartbeat response")
+    };
+    response.error_code
+}
+
+/// OffsetCommit v8 of `topic`-0 at `offset` with `metadata`.
+fn commit_request(
+    group: &str,
+    member: &str,
+    generation: i32,
+    topic: &str,
+    offset: i64,
+    metadata: &str,
+) -> RequestKind {
+    RequestKind::OffsetCommit(
+        OffsetCommitRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(text(member))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(-1)
+                            .with_committed_metadata(Some(text(metadata))),
+                    ]),
+            ]),
+    )
+}
+
+fn commit_error(response: ResponseKind) -> i16 {
+    let ResponseKind::OffsetCommit(response) = response else {
+        panic!("not an offset-commit response: {response:?}")
+    };
+    response.topics[0].partitions[0].error_code
+}
+
+/// OffsetFetch v5 of `topic`-0: (error, committed offset, metadata).
+fn fetch_offset(h: &mut Harness, id: u64, group: &str, topic: &str) -> (i16, i64, String) {
+    let body = RequestKind::OffsetFetch(
+        OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    );
+    let ResponseKind::OffsetFetch(response) = call(h, id, 5, body) else {
+        panic!("not an offset-fetch response")
+    };
+    if response.error_code != 0 {
+        return (response.error_code, -1, String::new());
+    }
+    let partition = &response.topics[0].partitions[0];
+    (
+        partition.error_code,
+        partition.committed_offset,
+        partition
+            .metadata
+            .as_ref()
+            .map_or(String::new(), |m| m.as_str().to_string()),
+    )
+}
+
+/// DescribeGroups v5 of one group: (error, state, member ids).
+fn describe_group(h: &mut Harness, id: u64, group: &str) -> (i16, String, Vec<String>) {
+    let body = RequestKind::DescribeGroups(
+        DescribeGroupsRequest::default().with_groups(vec![group_id(group)]),
+    );
+    let ResponseKind::DescribeGroups(response) = call(h, id, 5, body) else {
+        panic!("not a describe-groups response")
+    };
+    let described = &response.groups[0];
+    (
+        described.error_code,
+        described.group_state.as_str().to_string(),
+        described
+            .members
+            .iter()
+            .map(|m| m.member_id.as_str().to_string())
+            .collect(),
+    )
+}
+
+/// A member alone in `group`: JoinGroup v3 (the member id comes with the answer, after
+/// the initial rebalance delay), SyncGroup with its assignment. (member id, generation)
+fn join_alone(h: &mut Harness, group: &str, session_timeout_ms: i32) -> (String, i32) {
+    h.send(1000, 3, join_request(group, "", session_timeout_ms));
+    h.advance(Duration::from_millis(3_000));
+    let response = joined(answer(h, 1000));
+    assert_eq!(response.error_code, 0);
+    let member = response.member_id.as_str().to_string();
+    assert_eq!(response.leader.as_str(), member);
+    let assignment: &[(&str, &'static [u8])] = &[(&member, b"all of it")];
+    let (error, bytes) = synced(call(
+        h,
+        1001,
+        3,
+        sync_request(group, &member, response.generation_id, assignment),
+    ));
+    assert_eq!((error, bytes.as_ref()), (0, &b"all of it"[..]));
+    (member, response.generation_id)
+}
+
+#[test]
+fn find_coordinator_creates_the_offsets_topic_and_names_this_node() {
+    let mut h = group_harness();
+    assert!(!h.node.cluster().topics.contains_key(OFFSETS));
+    h.send(1, 3, find_coordinator_request("readers"));
+    assert!(
+        h.io.take_response(1).is_none(),
+        "answered once the topic's creation is durable"
+    );
+    h.complete_syncs();
+    let ResponseKind::FindCoordinator(found) = answer(&mut h, 1) else {
+        panic!("not a find-coordinator response")
+    };
+    assert_eq!(found.error_code, 0, "{:?}", found.error_message);
+    assert_eq!(
+        (found.node_id.0, found.host.as_str(), found.port),
+        (1, "127.0.0.1", 9092)
+    );
+    let topic = &h.node.cluster().topics[OFFSETS];
+    assert_eq!(topic.partitions, 4, "offsets.topic.num.partitions");
+    for partition in 0..4 {
+        let local = h
+            .node
+            .partition(&TopicPartition::new(OFFSETS, partition))
+            .expect("every offsets partition is here");
+        assert_eq!(local.leader(), Some(1), "{OFFSETS}-{partition} led here");
+    }
+
+    // v4 asks for several keys at once; the topic exists, so no creation and no wait.
+    let find = FindCoordinatorRequest::default().with_coordinator_keys(vec![
+        text("a"),
+        text("b"),
+        text("c"),
+    ]);
+    h.send(2, 4, RequestKind::FindCoordinator(find));
+    let ResponseKind::FindCoordinator(found) = answer(&mut h, 2) else {
+        panic!("not a find-coordinator response")
+    };
+    let keys: Vec<(&str, i16, i32)> = found
+        .coordinators
+        .iter()
+        .map(|c| (c.key.as_str(), c.error_code, c.node_id.0))
+        .collect();
+    assert_eq!(keys, [("a", 0, 1), ("b", 0, 1), ("c", 0, 1)]);
+
+    // A transaction coordinator is not served.
+    let find = FindCoordinatorRequest::default()
+        .with_key(text("tx"))
+        .with_key_type(1);
+    h.send(3, 3, RequestKind::FindCoordinator(find));
+    let ResponseKind::FindCoordinator(found) = answer(&mut h, 3) else {
+        panic!("not a find-coordinator response")
+    };
+    assert_ne!(found.error_code, 0);
+    assert_eq!(
+        h.node.cluster().topics[OFFSETS].partitions,
+        4,
+        "asked again, not created again"
+    );
+}
+
+#[test]
+fn a_group_joins_syncs_commits_and_fetches_through_the_node() {
+    let mut h = group_harness();
+    h.create_topic("t", 1);
+    let ResponseKind::FindCoordinator(found) = call(&mut h, 1, 3, find_coordinator_request("g"))
+    else {
+        panic!()
+    };
+    assert_eq!(found.error_code, 0);
+
+    // JoinGroup v4+: a first join without a member id is told its id (KIP-394).
+    let first = joined(call(&mut h, 2, 5, join_request("g", "", 10_000)));
+    assert_eq!(first.error_code, GroupErrorCode::MemberIdRequired.code());
+    let member = first.member_id.as_str().to_string();
+    assert!(!member.is_empty());
+    // The second join waits out group.initial.rebalance.delay.ms (3 s), on the node's
+    // timer.
+    h.send(3, 5, join_request("g", &member, 10_000));
+    h.advance(Duration::from_millis(2_900));
+    assert!(h.io.take_response(3).is_none(), "answered before the delay");
+    h.advance(Duration::from_millis(100));
+    let second = joined(answer(&mut h, 3));
+    assert_eq!(second.error_code, 0);
+    assert_eq!(second.member_id.as_str(), member);
+    assert_eq!(second.leader.as_str(), member);
+    assert_eq!(second.generation_id, 1);
+    assert_eq!(
+        second.protocol_name.as_ref().map(|p| p.as_str()),
+        Some("range")
+    );
+    assert_eq!(second.members.len(), 1, "the leader sees every member");
+    assert_eq!(second.members[0].metadata.as_ref(), b"subscription");
+
+    // The leader's SyncGroup stores the assignment in __consumer_offsets and is answered
+    // once that record is durable.
+    let assignment: &[(&str, &'static [u8])] = &[(&member, b"t-0")];
+    h.send(4, 5, sync_request("g", &member, 1, assignment));
+    assert!(
+        h.io.take_response(4).is_none(),
+        "SyncGroup answered before the group record is durable"
+    );
+    h.complete_syncs();
+    assert_eq!(synced(answer(&mut h, 4)), (0, Bytes::from_static(b"t-0")));
+    assert_eq!(heartbeat(&mut h, 5, "g", &member, 1), 0);
+
+    // A commit is answered once durable, and fetched back with its metadata.
+    h.send(6, 8, commit_request("g", &member, 1, "t", 42, "note"));
+    assert!(
+        h.io.take_response(6).is_none(),
+        "OffsetCommit answered before it is durable"
+    );
+    h.complete_syncs();
+    assert_eq!(commit_error(answer(&mut h, 6)), 0);
+    assert_eq!(fetch_offset(&mut h, 7, "g", "t"), (0, 42, "note".into()));
+    // OffsetFetch v8 asks per group.
+    let body = RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group_id("g"))
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopics::default()
+                    .with_name(name("t"))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    ]));
+    let ResponseKind::OffsetFetch(fetched) = call(&mut h, 8, 8, body) else {
+        panic!()
+    };
+    let partition = &fetched.groups[0].topics[0].partitions[0];
+    assert_eq!((partition.error_code, partition.committed_offset), (0, 42));
+
+    // A commit from an old generation or a stranger is refused and changes nothing.
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            9,
+            8,
+            commit_request("g", &member, 0, "t", 7, "")
+        )),
+        GroupErrorCode::IllegalGeneration.code()
+    );
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            10,
+            8,
+            commit_request("g", "stranger", 1, "t", 7, "")
+        )),
+        GroupErrorCode::UnknownMemberId.code()
+    );
+    assert_eq!(fetch_offset(&mut h, 11, "g", "t"), (0, 42, "note".into()));
+    assert_eq!(
+        describe_group(&mut h, 12, "g"),
+        (0, "Stable".into(), vec![member.clone()])
+    );
+    // The coordinator's own view agrees with what the clients were told.
+    assert!(h.node.coordinator().group("g").is_some());
+}
+
+/// Commits 42 (acknowledged) then 43 (appended, never synced) for a member alone in
+/// group "g". Returns (member, generation).
+fn commit_acked_then_unacked(h: &mut Harness) -> (String, i32) {
+    h.create_topic("t", 1);
+    let ResponseKind::FindCoordinator(found) = call(h, 1, 3, find_coordinator_request("g")) else {
+        panic!()
+    };
+    assert_eq!(found.error_code, 0);
+    let (member, generation) = join_alone(h, "g", 30_000);
+    assert_eq!(
+        commit_error(call(
+            h,
+            2,
+            8,
+            commit_request("g", &member, generation, "t", 42, "acked")
+        )),
+        0
+    );
+    h.send(
+        3,
+        8,
+        commit_request("g", &member, generation, "t", 43, "unacked"),
+    );
+    assert!(h.io.take_response(3).is_none(), "not durable, not answered");
+    (member, generation)
+}
+
+#[test]
+fn committed_offsets_and_the_group_survive_a_clean_restart() {
+    let mut h = group_harness();
+    let (member, _) = commit_acked_then_unacked(&mut h);
+    let mut h = h.restart();
+    // A clean shutdown lets the append in flight finish or not; the acknowledged
+    // commit is there either way, and the group is rebuilt from the log.
+    let (error, offset, metadata) = fetch_offset(&mut h, 10, "g", "t");
+    assert_eq!(error, 0);
+    assert!(
+        (offset, metadata.as_str()) == (42, "acked")
+            || (offset, metadata.as_str()) == (43, "unacked"),
+        "{offset} {metadata:?}"
+    );
+    let (error, state, members) = describe_group(&mut h, 11, "g");
+    assert_eq!((error, members), (0, vec![member]));
+    assert_eq!(state, "Stable");
+    // The member rebuilt from the log has a session again, kept by the new node's
+    // timers: silent for longer than its 30 s session, it is expelled.
+    for _ in 0..29 {
+        h.advance(Duration::from_millis(1_000));
+        h.complete_syncs();
+    }
+    assert_eq!(describe_group(&mut h, 12, "g").1, "Stable");
+    for _ in 0..2 {
+        h.advance(Duration::from_millis(1_000));
+        h.complete_syncs();
+    }
+    // Seen before any request could have made the coordinator look at its clock.
+    let group = h.node.coordinator().group("g").expect("loaded");
+    assert_eq!(group.state(), GroupState::Empty, "expelled on the timer");
+    assert!(group.members().is_empty());
+    assert_eq!(
+        describe_group(&mut h, 13, "g"),
+        (0, "Empty".into(), Vec::new())
+    );
+    // Its commits outlive it.
+    let (error, offset, _) = fetch_offset(&mut h, 14, "g", "t");
+    assert!(error == 0 && offset >= 42);
+}
+
+#[test]
+fn an_acknowledged_commit_survives_a_crash_and_an_unacknowledged_one_may_not() {
+    // Every unsynced write lost: exactly the acknowledged commit is left.
+    let mut h = group_harness();
+    let (member, generation) = commit_acked_then_unacked(&mut h);
+    let none_kept = CrashOptions {
+        keep_file_op_per_mille: 0,
+        tear_write_per_mille: 0,
+        keep_dir_op_per_mille: 0,
+    };
+    let mut h = h.crash_and_restart_with(5, none_kept);
+    assert_eq!(fetch_offset(&mut h, 10, "g", "t"), (0, 42, "acked".into()));
+    let (error, _, members) = describe_group(&mut h, 11, "g");
+    assert_eq!((error, members), (0, vec![member.clone()]));
+    // The member carries on in its generation after the coordinator came back.
+    assert_eq!(heartbeat(&mut h, 12, "g", &member, generation), 0);
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            13,
+            8,
+            commit_request("g", &member, generation, "t", 44, "after")
+        )),
+        0
+    );
+    assert_eq!(fetch_offset(&mut h, 14, "g", "t"), (0, 44, "after".into()));
+
+    // Random subsets of the unsynced writes kept (some torn): never below the
+    // acknowledged commit.
+    for seed in 0..20 {
+        let mut h = group_harness();
+        commit_acked_then_unacked(&mut h);
+        let mut h = h.crash_and_restart(seed);
+        let (error, offset, _) = fetch_offset(&mut h, 10, "g", "t");
+        assert_eq!(error, 0, "seed {seed}");
+        assert!(offset == 42 || offset == 43, "seed {seed}: {offset}");
+    }
+}
+
+#[test]
+fn the_offsets_topic_is_internal() {
+    let mut h = group_harness();
+    // Not creatable by hand before the broker creates it.
+    let ResponseKind::CreateTopics(created) = call(&mut h, 1, 7, create_topics(OFFSETS, 4, &[]))
+    else {
+        panic!()
+    };
+    assert_ne!(created.topics[0].error_code, 0, "explicit creation refused");
+    assert!(!h.node.cluster().topics.contains_key(OFFSETS));
+    call(&mut h, 2, 3, find_coordinator_request("g"));
+    assert!(h.node.cluster().topics.contains_key(OFFSETS));
+
+    assert_eq!(
+        produce_result(call(
+            &mut h,
+            3,
+            9,
+            produce(OFFSETS, 0, -1, build_batch(1, None, &[b"x"]))
+        )),
+        (ErrorCode::InvalidTopicException.code(), -1)
+    );
+    let delete = DeleteTopicsRequest::default()
+        .with_topics(vec![
+            DeleteTopicState::default().with_name(Some(name(OFFSETS))),
+        ])
+        .with_timeout_ms(30_000);
+    let ResponseKind::DeleteTopics(deleted) = call(&mut h, 4, 6, RequestKind::DeleteTopics(delete))
+    else {
+        panic!()
+    };
+    assert_ne!(deleted.responses[0].error_code, 0, "deletion refused");
+    let grow = CreatePartitionsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(name(OFFSETS))
+                .with_count(8),
+        ]);
+    let ResponseKind::CreatePartitions(grown) =
+        call(&mut h, 5, 3, RequestKind::CreatePartitions(grow))
+    else {
+        panic!()
+    };
+    assert_ne!(grown.results[0].error_code, 0, "more partitions refused");
+    assert_eq!(h.node.cluster().topics[OFFSETS].partitions, 4);
+    assert!(h.io.disk.exists(&format!("{OFFSETS}-3")));
+
+    h.create_topic("plain", 1);
+    let ResponseKind::Metadata(metadata) = call(
+        &mut h,
+        6,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    ) else {
+        panic!()
+    };
+    let internal: Vec<(&str, bool)> = metadata
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().map_or("", |n| n.0.as_str()), t.is_internal))
+        .collect();
+    assert!(internal.contains(&(OFFSETS, true)), "{internal:?}");
+    assert!(internal.contains(&("plain", false)), "{internal:?}");
+}
+
+#[test]
+fn a_silent_member_is_expelled_at_its_session_timeout_by_the_node_timer() {
+    let mut h = group_harness();
+    call(&mut h, 1, 3, find_coordinator_request("g"));
+    // Two members join together (v3: ids handed out directly) and both sync.
+    h.send(2, 3, join_request("g", "", 6_000));
+    h.send(3, 3, join_request("g", "", 6_000));
+    // The second member arrived during the initial delay, which therefore runs once
+    // more (Kafka's InitialDelayedJoin): both are answered after 6 s, not 3.
+    h.advance(Duration::from_millis(3_000));
+    assert!(h.io.take_response(2).is_none() && h.io.take_response(3).is_none());
+    h.advance(Duration::from_millis(3_000));
+    let (a, b) = (joined(answer(&mut h, 2)), joined(answer(&mut h, 3)));
+    assert_eq!((a.error_code, b.error_code), (0, 0));
+    assert_eq!(a.generation_id, b.generation_id);
+    let generation = a.generation_id;
+    let (leader, other) = if a.leader == a.member_id {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let (leader, other) = (
+        leader.member_id.as_str().to_string(),
+        other.member_id.as_str().to_string(),
+    );
+    let assignment: &[(&str, &'static [u8])] =
+        &[(&leader, b"first half"), (&other, b"second half")];
+    h.send(4, 3, sync_request("g", &other, generation, &[]));
+    assert_eq!(
+        synced(call(
+            &mut h,
+            5,
+            3,
+            sync_request("g", &leader, generation, assignment)
+        )),
+        (0, Bytes::from_static(b"first half"))
+    );
+    assert_eq!(
+        synced(answer(&mut h, 4)),
+        (0, Bytes::from_static(b"second half"))
+    );
+
+    // The leader heartbeats every two seconds; the other member says nothing more.
+    let mut id = 10;
+    let mut expelled_after = None;
+    for step in 1..=10 {
+        h.advance(Duration::from_millis(2_000));
+        h.complete_syncs();
+        // Looked at before the heartbeat: the timer alone must have noticed.
+        let group = h.node.coordinator().group("g").expect("loaded");
+        if group.state() == GroupState::PreparingRebalance {
+            expelled_after = Some(step * 2_000);
+            break;
+        }
+        assert_eq!(group.state(), GroupState::Stable);
+        id += 1;
+        assert_eq!(heartbeat(&mut h, id, "g", &leader, generation), 0);
+    }
+    // The other member's session (6 s from its last word, at its sync) ran out: the
+    // group rebalances without it.
+    assert_eq!(
+        expelled_after,
+        Some(6_000),
+        "REBALANCE_IN_PROGRESS once the silent member's session ends"
+    );
+    assert_eq!(
+        heartbeat(&mut h, 99, "g", &leader, generation),
+        GroupErrorCode::RebalanceInProgress.code()
+    );
+    let (error, state, _) = describe_group(&mut h, 100, "g");
+    assert_eq!((error, state.as_str()), (0, "PreparingRebalance"));
+    let rejoined = joined(call(&mut h, 101, 3, join_request("g", &leader, 6_000)));
+    assert_eq!(rejoined.error_code, 0);
+    assert_eq!(rejoined.generation_id, generation + 1);
+    assert_eq!(rejoined.members.len(), 1, "only the leader is left");
+    assert_eq!(rejoined.members[0].member_id.as_str(), leader);
+    assert_eq!(
+        heartbeat(&mut h, 102, "g", &other, generation),
+        GroupErrorCode::UnknownMemberId.code()
+    );
 }
