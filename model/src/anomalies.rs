@@ -54,7 +54,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::history::{Call, History, Operation, Outcome, PartitionKey, ProcessId, Reply};
+use crate::history::{Call, History, MARKER, Operation, Outcome, PartitionKey, ProcessId, Reply};
 
 /// Default cap on the anomalies kept per kind (all are counted).
 pub const ANOMALIES_PER_KIND_MAX_DEFAULT: usize = 20;
@@ -75,6 +75,10 @@ pub struct AnomalyOptions {
     pub anomalies_per_kind_max: usize,
     /// At most this many unseen sends are listed per partition.
     pub unseen_examples_max: usize,
+    /// The broker writes control records of its own, which polls record as
+    /// [`MARKER`]: they take offsets (so count for inconsistent offsets and positions)
+    /// and are no client's value (so never a duplicate or a phantom).
+    pub broker_markers: bool,
 }
 
 impl Default for AnomalyOptions {
@@ -84,6 +88,7 @@ impl Default for AnomalyOptions {
             sequential_polls: true,
             anomalies_per_kind_max: ANOMALIES_PER_KIND_MAX_DEFAULT,
             unseen_examples_max: UNSEEN_EXAMPLES_MAX_DEFAULT,
+            broker_markers: false,
         }
     }
 }
@@ -332,6 +337,7 @@ impl PartitionChecks<'_> {
         // Observations, both ways round.
         let mut at_offset: BTreeMap<i64, BTreeMap<u64, BTreeSet<Observer>>> = BTreeMap::new();
         let mut of_value: BTreeMap<u64, BTreeMap<i64, BTreeSet<Observer>>> = BTreeMap::new();
+        let markers = self.options.broker_markers;
         let mut observe = |offset: i64, value: u64, observer: Observer| {
             at_offset
                 .entry(offset)
@@ -339,6 +345,9 @@ impl PartitionChecks<'_> {
                 .entry(value)
                 .or_default()
                 .insert(observer);
+            if markers && value == MARKER {
+                return;
+            }
             of_value
                 .entry(value)
                 .or_default()
@@ -763,6 +772,29 @@ mod tests {
     fn only(anomalies: &Anomalies) -> &Anomaly {
         assert_eq!(anomalies.found.len(), 1, "{:#?}", anomalies.found);
         &anomalies.found[0]
+    }
+
+    #[test]
+    fn broker_markers_are_neither_duplicates_nor_phantoms_but_still_take_offsets() {
+        let mut h = Builder::default();
+        h.send(1, 10, 1);
+        h.poll(2, 0, &[(0, MARKER), (1, 10), (2, MARKER)]);
+        h.poll(3, 0, &[(0, MARKER), (1, 10)]);
+        let markers = AnomalyOptions {
+            broker_markers: true,
+            ..AnomalyOptions::default()
+        };
+        assert!(h.find(&markers).is_empty(), "{:?}", h.find(&markers));
+        let without = h.find(&AnomalyOptions::default());
+        assert!(!without.is_empty());
+        // A marker read where a record was acknowledged is still inconsistent.
+        h.poll(4, 1, &[(1, MARKER)]);
+        assert!(
+            h.find(&markers)
+                .found
+                .iter()
+                .any(|a| matches!(a.kind, AnomalyKind::InconsistentOffsets { .. }))
+        );
     }
 
     #[test]

@@ -53,6 +53,15 @@ impl CheckOptions {
         self
     }
 
+    /// The broker writes control records of its own that take offsets (a replicated
+    /// partition's leader-change markers; polls record them as
+    /// [`MARKER`](crate::history::MARKER)).
+    pub fn broker_markers(mut self, broker_markers: bool) -> CheckOptions {
+        self.linearizability.broker_markers = broker_markers;
+        self.anomalies.broker_markers = broker_markers;
+        self
+    }
+
     /// The linearizability budget per partition.
     pub fn configurations_max(mut self, configurations_max: u64) -> CheckOptions {
         self.linearizability.configurations_max = configurations_max;

@@ -55,6 +55,14 @@ pub enum Call {
     },
 }
 
+/// The value a poll records for a control record the broker wrote itself (the
+/// leader-change marker a new leader appends, which takes an offset but holds no
+/// client's record). Real consumers skip such records; the simulator's clients record
+/// them with this value so that the offsets of a poll stay dense. No send ever sends
+/// it. Only a check with broker markers allowed accepts it
+/// ([`crate::linearizability::LinearizabilityOptions::broker_markers`]).
+pub const MARKER: u64 = u64::MAX;
+
 /// What a client saw when an operation completed successfully.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {

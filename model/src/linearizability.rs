@@ -73,7 +73,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::history::{Call, History, Operation, Outcome, PartitionKey, Reply};
+use crate::history::{Call, History, MARKER, Operation, Outcome, PartitionKey, Reply};
 use crate::log_spec::LogSpec;
 
 /// The default cap on configurations explored per partition. The pruned search visits
@@ -100,6 +100,14 @@ pub struct LinearizabilityOptions {
     pub configurations_max: u64,
     /// Which search to run.
     pub search: Search,
+    /// The broker writes control records of its own that take offsets (a replicated
+    /// partition's leader-change markers), recorded by polls as
+    /// [`MARKER`](crate::history::MARKER): see [`LogSpec::with_markers`]. The pruned
+    /// search treats an offset a poll saw a marker at as written by the broker, and
+    /// fills an offset no reply names with a marker rather than a send. The exhaustive
+    /// search (a reference for tests) does not model an unobserved marker before an
+    /// indefinite send.
+    pub broker_markers: bool,
 }
 
 impl Default for LinearizabilityOptions {
@@ -107,6 +115,7 @@ impl Default for LinearizabilityOptions {
         LinearizabilityOptions {
             configurations_max: CONFIGURATIONS_MAX_DEFAULT,
             search: Search::Pruned,
+            broker_markers: false,
         }
     }
 }
@@ -218,7 +227,8 @@ pub fn check_operations(
             );
         }
     }
-    let prepared = Prepared::new(operations);
+    let mut prepared = Prepared::new(operations);
+    prepared.markers = options.broker_markers;
     match options.search {
         Search::Pruned => Pruned::new(&prepared, start_offset, options).run(),
         Search::Exhaustive => exhaustive(&prepared, start_offset, options),
@@ -260,6 +270,8 @@ struct Prepared<'a> {
     entries: Vec<Entry<'a>>,
     /// Sends that failed, by value: they certainly never took effect.
     failed_sends: BTreeMap<u64, &'a Operation>,
+    /// The broker may write markers ([`LinearizabilityOptions::broker_markers`]).
+    markers: bool,
 }
 
 impl<'a> Prepared<'a> {
@@ -317,6 +329,7 @@ impl<'a> Prepared<'a> {
         Prepared {
             entries,
             failed_sends,
+            markers: false,
         }
     }
 
@@ -348,11 +361,15 @@ impl<'a> Prepared<'a> {
 
     /// Replays a witness on the specification and checks it against real-time order.
     /// Any failure is a bug in the search.
-    fn assert_witness(&self, witness: &[usize], start_offset: i64) {
-        let mut log = LogSpec::starting_at(start_offset);
+    /// `marker_offsets` are the offsets the search gave to broker markers.
+    fn assert_witness(&self, witness: &[usize], start_offset: i64, marker_offsets: &BTreeSet<i64>) {
+        let mut log = LogSpec::starting_at(start_offset).with_markers(self.markers);
         let mut invoked_max = 0;
         let mut in_witness = vec![false; self.entries.len()];
         for &id in witness {
+            while marker_offsets.contains(&log.end_offset()) {
+                log.append(MARKER);
+            }
             let entry = &self.entries[id];
             assert!(
                 !in_witness[id],
@@ -437,6 +454,8 @@ struct Pruned<'p, 'a> {
 struct Placement {
     /// Entry placed at each observed offset.
     filler_at: BTreeMap<i64, usize>,
+    /// Offsets a poll saw a broker marker at.
+    markers_at: BTreeSet<i64>,
     /// Indefinite sends no operation observed, by (invocation, index): hole fillers.
     unobserved: Vec<usize>,
     /// One past the highest offset an `Ok` operation needs (rule 4).
@@ -535,6 +554,7 @@ impl<'p, 'a> Pruned<'p, 'a> {
                         }
                         match send_of_value.get(&value) {
                             Some(_) => {}
+                            None if value == MARKER && self.prepared.markers => {}
                             None => {
                                 let (related, why) = match self.prepared.failed_sends.get(&value) {
                                     Some(failed) => (
@@ -595,12 +615,20 @@ impl<'p, 'a> Pruned<'p, 'a> {
                     ));
                 }
                 at_offset.entry(claim.offset).or_insert(claim);
-                of_value.entry(claim.value).or_insert(claim);
+                if claim.value != MARKER {
+                    of_value.entry(claim.value).or_insert(claim);
+                }
             }
         }
 
+        let markers_at: BTreeSet<i64> = at_offset
+            .iter()
+            .filter(|(_, claim)| claim.value == MARKER)
+            .map(|(&offset, _)| offset)
+            .collect();
         let filler_at: BTreeMap<i64, usize> = at_offset
             .iter()
+            .filter(|(_, claim)| claim.value != MARKER)
             .map(|(&offset, claim)| (offset, send_of_value[&claim.value]))
             .collect();
         // `entries` is sorted by invocation, so these are too.
@@ -616,6 +644,7 @@ impl<'p, 'a> Pruned<'p, 'a> {
             .collect();
         Ok(Placement {
             filler_at,
+            markers_at,
             unobserved,
             extent,
         })
@@ -626,6 +655,7 @@ impl<'p, 'a> Pruned<'p, 'a> {
         let entries = self.entries();
         let mut linearized = vec![false; entries.len()];
         let mut witness: Vec<usize> = Vec::new();
+        let mut marker_offsets: BTreeSet<i64> = BTreeSet::new();
 
         // The Ok entries by deadline: the first one not linearized bounds the window.
         let mut by_deadline: Vec<usize> = (0..entries.len())
@@ -663,7 +693,8 @@ impl<'p, 'a> Pruned<'p, 'a> {
                     .iter()
                     .map(|&id| entries[id].operation.index)
                     .collect();
-                self.prepared.assert_witness(&witness, self.start_offset);
+                self.prepared
+                    .assert_witness(&witness, self.start_offset, &marker_offsets);
                 return Verdict::Ok {
                     linearization,
                     explored,
@@ -697,6 +728,18 @@ impl<'p, 'a> Pruned<'p, 'a> {
                 ready_polls.pop_first();
                 linearized[id] = true;
                 witness.push(id);
+                continue;
+            }
+
+            // A broker marker at the end offset (one a poll saw, or, where markers are
+            // allowed, at an offset no reply names: any unobserved send that could
+            // fill it is as well left out) takes no operation and no time.
+            if end_offset < placement.extent
+                && (placement.markers_at.contains(&end_offset)
+                    || (self.prepared.markers && !placement.filler_at.contains_key(&end_offset)))
+            {
+                marker_offsets.insert(end_offset);
+                end_offset += 1;
                 continue;
             }
 
@@ -836,7 +879,8 @@ fn exhaustive(
     let ok_total = entries.iter().filter(|entry| entry.is_ok()).count();
 
     // Log states, interned: a configuration holds a number, not a log.
-    let mut states: Vec<LogSpec> = vec![LogSpec::starting_at(start_offset)];
+    let mut states: Vec<LogSpec> =
+        vec![LogSpec::starting_at(start_offset).with_markers(prepared.markers)];
     let mut state_ids: BTreeMap<LogSpec, u32> = BTreeMap::new();
     state_ids.insert(states[0].clone(), 0);
     let mut memo: BTreeSet<(Vec<u64>, u32)> = BTreeSet::new();
@@ -859,7 +903,7 @@ fn exhaustive(
     loop {
         if ok_done == ok_total {
             let witness: Vec<usize> = stack.iter().map(|frame| frame.entry).collect();
-            prepared.assert_witness(&witness, start_offset);
+            prepared.assert_witness(&witness, start_offset, &BTreeSet::new());
             return Verdict::Ok {
                 linearization: witness
                     .iter()
@@ -947,7 +991,7 @@ fn exhaustive_violation(
 ) -> Violation {
     let entries = &prepared.entries;
     let mut in_prefix = vec![false; entries.len()];
-    let mut log = LogSpec::starting_at(start_offset);
+    let mut log = LogSpec::starting_at(start_offset).with_markers(prepared.markers);
     for &id in longest {
         in_prefix[id] = true;
         log.apply(&entries[id].operation.call, entries[id].reply)
@@ -1067,6 +1111,78 @@ mod tests {
                 "searches disagree: pruned {pruned:?}, exhaustive {exhaustive:?}"
             );
             pruned
+        }
+    }
+
+    /// The pruned search with broker markers allowed (the exhaustive one does not
+    /// model unobserved markers; see [`LinearizabilityOptions::broker_markers`]).
+    fn check_with_markers(builder: &Builder) -> Verdict {
+        let options = LinearizabilityOptions {
+            broker_markers: true,
+            ..LinearizabilityOptions::default()
+        };
+        check_partition(&builder.history, &key(), 0, &options)
+    }
+
+    #[test]
+    fn broker_markers_take_offsets_only_when_allowed() {
+        // A leader's marker at 0, a send at 1, a poll that sees both.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), Some(1));
+        h.poll(2, 0, (30, 40), &[(0, MARKER), (1, 10)]);
+        assert!(check_with_markers(&h).is_ok());
+        assert!(
+            !h.check_with(Search::Pruned).is_ok(),
+            "no markers: 0 is a hole"
+        );
+
+        // Unobserved markers before a send: a gap no reply names.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), Some(3));
+        h.send(1, 11, (30, 40), Some(4));
+        assert!(check_with_markers(&h).is_ok());
+        assert!(!h.check_with(Search::Pruned).is_ok());
+
+        // A poll that starts past the end (a consumer that seeked over markers to the
+        // high watermark) and reads nothing.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), Some(0));
+        h.poll(2, 2, (30, 40), &[]);
+        assert!(check_with_markers(&h).is_ok());
+        assert!(!h.check_with(Search::Pruned).is_ok());
+    }
+
+    #[test]
+    fn a_marker_never_stands_where_a_record_was_seen() {
+        // The send was acknowledged at 0; a later poll says 0 holds a marker.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), Some(0));
+        h.poll(2, 0, (30, 40), &[(0, MARKER)]);
+        assert!(!check_with_markers(&h).is_ok());
+
+        // A record read at 1, then a marker read at 1.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), Some(1));
+        h.poll(2, 1, (30, 40), &[(1, 10)]);
+        h.poll(3, 1, (50, 60), &[(1, MARKER)]);
+        assert!(!check_with_markers(&h).is_ok());
+
+        // A record seen beyond the end before its send was invoked.
+        let mut h = Builder::default();
+        h.poll(2, 0, (10, 20), &[(0, MARKER), (1, 11)]);
+        h.send(1, 11, (30, 40), Some(1));
+        assert!(!check_with_markers(&h).is_ok());
+    }
+
+    #[test]
+    fn an_indefinite_send_read_after_a_marker_is_placed_after_it() {
+        // The witness replay must put the marker before the send the poll saw at 1.
+        let mut h = Builder::default();
+        h.send(1, 10, (10, 20), None);
+        h.poll(2, 0, (30, 40), &[(0, MARKER), (1, 10)]);
+        match check_with_markers(&h) {
+            Verdict::Ok { linearization, .. } => assert_eq!(linearization, vec![0, 1]),
+            other => panic!("expected Ok, got {other:?}"),
         }
     }
 
@@ -1316,6 +1432,7 @@ mod tests {
             let options = LinearizabilityOptions {
                 configurations_max: 10,
                 search,
+                broker_markers: false,
             };
             match check_partition(&h.history, &key(), 0, &options) {
                 Verdict::Unknown { explored, reason } => {

@@ -17,11 +17,23 @@
 //! illegal. Offsets are dense: Odradek has neither compaction nor transaction markers
 //! yet, so every offset from the log start to the end holds a record.
 //!
+//! ## Broker markers
+//!
+//! A replicated partition's new leader appends a control record of its own (Kafka's
+//! leader-change marker): it takes an offset, and no client sent it. A log built
+//! [`LogSpec::with_markers`] allows them: the broker may append [`MARKER`] records at
+//! any moment, which the specification does lazily, when an operation first needs
+//! them: a send acknowledged beyond the end offset fills the gap with markers, a poll
+//! may start beyond the end (its consumer seeked past markers to the high watermark),
+//! and a poll may read markers beyond the end. Data records beyond the end stay
+//! illegal, and so does a marker where the log holds a record. Without markers (one
+//! node, and every test that does not ask) offsets are dense, as the table says.
+//!
 //! The linearizability checker ([`crate::linearizability`]) asks this specification
 //! whether a reply fits a state, through [`LogSpec::step`] or its in-place form
 //! [`LogSpec::apply`].
 
-use crate::history::{Call, Reply};
+use crate::history::{Call, MARKER, Reply};
 
 /// The state of one partition log, as the specification sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,6 +42,8 @@ pub struct LogSpec {
     start_offset: i64,
     /// The records' values, in offset order.
     values: Vec<u64>,
+    /// The broker may append [`MARKER`] records of its own.
+    markers: bool,
 }
 
 /// Why a reply cannot be the answer of the specification in a given state.
@@ -95,7 +109,15 @@ impl LogSpec {
         LogSpec {
             start_offset,
             values: Vec::new(),
+            markers: false,
         }
+    }
+
+    /// The same log, where the broker may append markers of its own (see the module
+    /// documentation) if `markers`.
+    pub fn with_markers(mut self, markers: bool) -> LogSpec {
+        self.markers = markers;
+        self
     }
 
     /// The log start offset: the offset of the first record.
@@ -130,7 +152,7 @@ impl LogSpec {
     pub fn check(&self, call: &Call, reply: &Reply) -> Result<(), SpecViolation> {
         match (call, reply) {
             (Call::Send { .. }, Reply::Sent { offset }) => {
-                if *offset == self.end_offset() {
+                if *offset == self.end_offset() || (self.markers && *offset > self.end_offset()) {
                     Ok(())
                 } else {
                     Err(SpecViolation::SentAtWrongOffset {
@@ -154,6 +176,19 @@ impl LogSpec {
     pub fn apply(&mut self, call: &Call, reply: Option<&Reply>) -> Result<(), SpecViolation> {
         if let Some(reply) = reply {
             self.check(call, reply)?;
+            // The broker's markers that the reply shows beyond the end come first.
+            match (call, reply) {
+                (Call::Send { .. }, Reply::Sent { offset }) => self.markers_up_to(*offset),
+                (Call::Poll { offset }, Reply::Polled { records }) => {
+                    self.markers_up_to(*offset);
+                    for &(offset, value) in records {
+                        if offset >= self.end_offset() && value == MARKER {
+                            self.markers_up_to(offset + 1);
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
         if let Call::Send { value } = call {
             self.append(*value);
@@ -176,14 +211,24 @@ impl LogSpec {
                 start_offset: self.start_offset,
             });
         }
-        if requested > self.end_offset() {
+        if requested > self.end_offset() && !self.markers {
             return Err(SpecViolation::PollBeyondEnd {
                 offset: requested,
                 end_offset: self.end_offset(),
             });
         }
+        // Markers the broker may have appended beyond the end before this poll.
+        let mut markers_end = self.end_offset().max(requested);
         for (position, &(offset, value)) in records.iter().enumerate() {
             let expected_offset = requested + i64::try_from(position).expect("poll size fits i64");
+            if self.markers
+                && expected_offset >= self.end_offset()
+                && expected_offset == markers_end
+                && (offset, value) == (expected_offset, MARKER)
+            {
+                markers_end += 1;
+                continue;
+            }
             let expected = self
                 .value_at(expected_offset)
                 .map(|expected_value| (expected_offset, expected_value));
@@ -197,6 +242,13 @@ impl LogSpec {
             }
         }
         Ok(())
+    }
+
+    /// Appends markers until the end offset is `offset` (nothing if it is there).
+    fn markers_up_to(&mut self, offset: i64) {
+        while self.end_offset() < offset {
+            self.values.push(MARKER);
+        }
     }
 
     fn len_as_offset(&self) -> i64 {
@@ -216,6 +268,42 @@ mod tests {
         Reply::Polled {
             records: records.to_vec(),
         }
+    }
+
+    #[test]
+    fn markers_are_appended_lazily_by_what_the_replies_show() {
+        let mut log = LogSpec::new().with_markers(true);
+        // A send acknowledged at 2: offsets 0 and 1 held the broker's markers.
+        log.apply(&Call::Send { value: 7 }, Some(&sent(2))).unwrap();
+        assert_eq!(log.values(), &[MARKER, MARKER, 7]);
+        // A poll may read a marker beyond the end, and start beyond it.
+        log.apply(&Call::Poll { offset: 3 }, Some(&polled(&[(3, MARKER)])))
+            .unwrap();
+        log.apply(&Call::Poll { offset: 5 }, Some(&polled(&[])))
+            .unwrap();
+        assert_eq!(log.end_offset(), 5);
+        // Never a record beyond the end, never a marker over a record.
+        assert!(
+            log.check(&Call::Poll { offset: 5 }, &polled(&[(5, 9)]))
+                .is_err()
+        );
+        assert!(
+            log.check(&Call::Poll { offset: 2 }, &polled(&[(2, MARKER)]))
+                .is_err()
+        );
+        // Without markers each of those is illegal.
+        let strict = LogSpec::new();
+        assert!(strict.check(&Call::Send { value: 7 }, &sent(2)).is_err());
+        assert!(
+            strict
+                .check(&Call::Poll { offset: 1 }, &polled(&[]))
+                .is_err()
+        );
+        assert!(
+            strict
+                .check(&Call::Poll { offset: 0 }, &polled(&[(0, MARKER)]))
+                .is_err()
+        );
     }
 
     fn log_of(values: &[u64]) -> LogSpec {

@@ -86,6 +86,7 @@ fn agree(history: &History) -> Result<(), TestCaseError> {
             let options = LinearizabilityOptions {
                 configurations_max: 200_000,
                 search,
+                broker_markers: false,
             };
             check_partition(history, &partition, 0, &options)
         };
