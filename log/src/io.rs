@@ -200,6 +200,17 @@ pub trait Disk {
 
     /// Renames `from` to `to`, replacing `to` if it exists (atomic on POSIX).
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError>;
+
+    /// A log's recovery starts (`true`) or ends (`false`); calls nest (a replica's
+    /// recovery includes its log's). A real disk ignores it. The
+    /// simulator holds its *transient* read faults off meanwhile: recovery takes a
+    /// batch that fails its check for a torn tail and cuts there, which is right for
+    /// what a crash left half-written and wrong for a bit that flipped on one read of
+    /// an intact, acknowledged batch. (Rot that stays on the medium is another fault,
+    /// whose repair needs the replicas' help.)
+    fn recovery_hint(&mut self, recovering: bool) {
+        let _ = recovering;
+    }
 }
 
 /// The whole seam a node sees: a [`Disk`], a clock, timers and randomness.
@@ -304,6 +315,9 @@ macro_rules! forward_disk {
             }
             fn rename(&mut self, from: &str, to: &str) -> Result<(), $crate::io::DiskError> {
                 self.$field.rename(from, to)
+            }
+            fn recovery_hint(&mut self, recovering: bool) {
+                self.$field.recovery_hint(recovering)
             }
         }
     };

@@ -451,7 +451,10 @@ impl PartitionLog {
             dir_dirty: false,
             open_segments: Vec::new(),
         };
-        let truncation = log.recover(disk, now_ms)?;
+        disk.recovery_hint(true);
+        let recovered = log.recover(disk, now_ms);
+        disk.recovery_hint(false);
+        let truncation = recovered?;
         let report = OpenReport {
             log_start_offset: log.log_start_offset,
             log_end_offset: log.log_end_offset(),
@@ -911,7 +914,7 @@ impl PartitionLog {
                 let check = if got < size as usize {
                     Err(format!("short read at position {position}"))
                 } else if skip_crc {
-                    Ok(())
+                    Ok(header)
                 } else {
                     batch::validate(&result.bytes[start..], u32::MAX)
                         .map_err(|error| error.to_string())
@@ -922,7 +925,7 @@ impl PartitionLog {
                             if served.base_offset == header.base_offset
                                 && served.partition_leader_epoch == header.partition_leader_epoch
                             {
-                                Ok(())
+                                Ok(served)
                             } else {
                                 Err(format!(
                                     "batch at position {position} read back with base offset {} (epoch {}), expected {} (epoch {})",
@@ -934,13 +937,31 @@ impl PartitionLog {
                             }
                         })
                 };
-                if let Err(reason) = check {
+                let served = match check {
+                    Ok(served) => served,
+                    Err(reason) => {
+                        result.bytes.truncate(start);
+                        if result.bytes.is_empty() {
+                            return Err(corrupt(reason));
+                        }
+                        break 'segments;
+                    }
+                };
+                if served.size_bytes() != size
+                    || served.last_offset() < offset
+                    || served.last_offset() >= max_offset
+                {
+                    // The checked batch is not what its first, unchecked header read
+                    // said (a bit flipped on that read only): go by the checked one.
                     result.bytes.truncate(start);
-                    if result.bytes.is_empty() {
-                        return Err(corrupt(reason));
+                    if served.size_bytes() == size && served.last_offset() < offset {
+                        position += size;
+                        expected = served.next_offset();
+                        continue;
                     }
                     break 'segments;
                 }
+                let header = served;
                 result.first_offset.get_or_insert(header.base_offset);
                 result.next_offset = header.next_offset();
                 position += size;
@@ -1157,12 +1178,11 @@ impl PartitionLog {
         }
         let index = self.segment_index(offset);
         let (cut_position, cut_offset) = self.find_batch_start(disk, index, offset)?;
+        // Producer state may name batches that are about to go: rebuild it from the
+        // batches that stay, before anything changes (a corrupt one refuses the cut).
+        let producers = self.producers_below(disk, cut_offset)?;
         self.cut(disk, index, cut_position, cut_offset)?;
-        // Producer state may name batches that are gone: rebuild it from the log.
-        if let Err(error) = self.rebuild_producers(disk) {
-            self.failure = Some(error.clone());
-            return Err(LogError::Disk(error));
-        }
+        self.producers = producers;
         self.check_invariants();
         Ok(())
     }
@@ -1178,7 +1198,7 @@ impl PartitionLog {
             return Err(LogError::Failed);
         }
         let mut epochs: Vec<(i32, i64)> = Vec::new();
-        let stop = self.scan_headers(disk, &mut |header| {
+        let stop = self.scan_headers(disk, false, &mut |header| {
             if epochs
                 .last()
                 .is_none_or(|&(epoch, _)| epoch != header.partition_leader_epoch)
@@ -1516,13 +1536,28 @@ impl PartitionLog {
             }
             if header.last_offset() >= offset {
                 // The cut point decides the new log end: trust only a checked batch.
-                check_batch(disk, file, position, header.size_bytes()).map_err(
-                    |error| match error {
-                        CheckError::Disk(error) => LogError::Disk(error),
-                        CheckError::Corrupt(reason) => corrupt(reason),
-                    },
-                )?;
-                return Ok((position, header.base_offset));
+                let checked =
+                    check_batch(disk, file, position, header.size_bytes()).map_err(|error| {
+                        match error {
+                            CheckError::Disk(error) => LogError::Disk(error),
+                            CheckError::Corrupt(reason) => corrupt(reason),
+                        }
+                    })?;
+                if checked.base_offset != header.base_offset
+                    || checked.size_bytes() != header.size_bytes()
+                {
+                    return Err(corrupt(format!(
+                        "batch at position {position} read back with another base offset or size"
+                    )));
+                }
+                if checked.last_offset() >= offset {
+                    return Ok((position, checked.base_offset));
+                }
+                // The first look at the header was wrong (a bit flipped on that read
+                // only): the checked batch ends below `offset`, go on after it.
+                position += checked.size_bytes();
+                expected = checked.next_offset();
+                continue;
             }
             position += header.size_bytes();
             expected = header.next_offset();
@@ -1573,15 +1608,35 @@ impl PartitionLog {
         // Contiguity vouches for every header but the last one before the cut: the
         // next batch's base offset checks each one's length and offset delta.
         if let Some(&(last_position, last_size)) = last_batch.as_ref() {
-            check_batch(disk, file, last_position, last_size).map_err(|error| match error {
-                CheckError::Disk(error) => LogError::Disk(error),
-                CheckError::Corrupt(reason) => LogError::Corrupt {
+            let checked =
+                check_batch(disk, file, last_position, last_size).map_err(|error| match error {
+                    CheckError::Disk(error) => LogError::Disk(error),
+                    CheckError::Corrupt(reason) => LogError::Corrupt {
+                        offset: segment.next_offset,
+                        reason,
+                    },
+                })?;
+            if checked.next_offset() != segment.next_offset {
+                // Its header said otherwise on the scan (a bit flipped on that read).
+                return Err(LogError::Corrupt {
                     offset: segment.next_offset,
-                    reason,
-                },
-            })?;
+                    reason: format!(
+                        "the batch at position {last_position} ends at {} when checked, not at {}",
+                        checked.next_offset(),
+                        segment.next_offset
+                    ),
+                });
+            }
         }
-        assert_eq!(segment.next_offset, cut_offset);
+        if segment.next_offset != cut_offset {
+            return Err(LogError::Corrupt {
+                offset: segment.next_offset,
+                reason: format!(
+                    "the batches before the cut end at {}, not at the cut offset {cut_offset}",
+                    segment.next_offset
+                ),
+            });
+        }
         let result = (|| {
             while self.segments.len() > index + 1 {
                 let later = self.segments.pop().expect("later segment");
@@ -1596,8 +1651,10 @@ impl PartitionLog {
             disk.sync_now(file)
         })();
         if let Err(error) = result {
-            // Files are half gone: only recovery can tell what is left.
+            // Files are half gone: only recovery can tell what is left. Nothing from
+            // the cut on may be called durable any more.
             self.failure = Some(error.clone());
+            self.durable_offset = self.durable_offset.min(cut_offset);
             return Err(LogError::Disk(error));
         }
         // The segment becomes the active one: it is not in the open-file list.
@@ -1617,19 +1674,37 @@ impl PartitionLog {
     /// Rebuilds producer state from the batch headers in the log. A corrupt header
     /// ends the scan of its segment: batches that cannot be read cannot be retried
     /// against either.
-    fn rebuild_producers(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
+    /// The producer state of the batches below `end_offset`, from whole, CRC-checked
+    /// batches: the producer ids, epochs and sequences decide which later writes are
+    /// refused, so a header read wrong must not set them. `Corrupt` if a batch below
+    /// `end_offset` fails its check.
+    fn producers_below(
+        &mut self,
+        disk: &mut impl Disk,
+        end_offset: i64,
+    ) -> Result<ProducerStates, LogError> {
         let mut producers = ProducerStates::default();
-        self.scan_headers(disk, &mut |header| producers.record(header))?;
-        self.producers = producers;
-        Ok(())
+        let stop = self.scan_headers(disk, true, &mut |header| {
+            if header.last_offset() < end_offset {
+                producers.record(header);
+            }
+        })?;
+        if let Some((offset, reason)) = stop
+            && offset < end_offset
+        {
+            return Err(LogError::Corrupt { offset, reason });
+        }
+        Ok(producers)
     }
 
     /// Visits the header of every batch of every segment in offset order, reading
-    /// headers only (no CRCs); each batch must follow the one before. Returns the offset
-    /// at which, and why, the first segment whose scan stopped early stopped.
+    /// headers only (no CRCs) unless `verify_crc`; each batch must follow the one
+    /// before. Returns the offset at which, and why, the first segment whose scan
+    /// stopped early stopped.
     fn scan_headers(
         &mut self,
         disk: &mut impl Disk,
+        verify_crc: bool,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<Option<(i64, String)>, DiskError> {
         let mut first_stop = None;
@@ -1643,7 +1718,7 @@ impl PartitionLog {
                     start_position: 0,
                     end_position: segment.size_bytes,
                     expected_offset: Some(segment.base_offset),
-                    verify_crc_from: u64::MAX,
+                    verify_crc_from: if verify_crc { 0 } else { u64::MAX },
                 },
                 &mut |_, header| visit(header),
             )?;
@@ -1980,7 +2055,7 @@ fn check_batch(
     file: FileId,
     position: u64,
     size: u64,
-) -> Result<(), CheckError> {
+) -> Result<BatchHeader, CheckError> {
     let mut body = vec![0u8; size as usize];
     let read = read_fully(disk, file, position, &mut body).map_err(CheckError::Disk)?;
     if read < body.len() {
@@ -1988,9 +2063,7 @@ fn check_batch(
             "short batch at position {position}"
         )));
     }
-    batch::validate(&body, u32::MAX)
-        .map(|_| ())
-        .map_err(|error| CheckError::Corrupt(error.to_string()))
+    batch::validate(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
 }
 
 /// Writes bytes `from..to` of `file` again (see the recovery rules).

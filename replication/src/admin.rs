@@ -341,6 +341,14 @@ impl Node {
                 .with_name(topic.name.clone())
                 .with_num_partitions(-1)
                 .with_replication_factor(-1);
+            if let Err((ErrorCode::TopicAlreadyExists, _)) = &checked
+                && !self.cluster.topics.contains_key(&name)
+                && let Some(&offset) = self.topics_being_created.get(&name)
+            {
+                // "Already exists" on the word of a record not yet committed: answered
+                // once it is applied, and only if the topic is there then.
+                wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
+            }
             match checked {
                 Err((code, message)) => {
                     result.error_code = code.code();
@@ -922,11 +930,15 @@ impl Node {
         if self.local_producer_ids.is_none() {
             let reserved = if io.exists(LOCAL_PRODUCER_IDS_FILE) {
                 let bytes = odradek_log::segment::read_whole_file(io, LOCAL_PRODUCER_IDS_FILE)?;
-                String::from_utf8_lossy(&bytes)
-                    .trim()
-                    .strip_prefix("next=")
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .unwrap_or(0)
+                // Never guess: a reservation read wrong could hand out ids again.
+                decode_producer_id_reservation(&bytes).ok_or_else(|| {
+                    odradek_log::io::DiskError::Io {
+                        message: format!(
+                            "{LOCAL_PRODUCER_IDS_FILE}: unreadable reservation {:?}",
+                            String::from_utf8_lossy(&bytes)
+                        ),
+                    }
+                })?
             } else {
                 0
             };
@@ -941,7 +953,7 @@ impl Node {
                 io,
                 "",
                 LOCAL_PRODUCER_IDS_FILE,
-                format!("next={until}\n").as_bytes(),
+                encode_producer_id_reservation(until).as_bytes(),
             )?;
             until
         } else {
@@ -949,5 +961,47 @@ impl Node {
         };
         self.local_producer_ids = Some((next + 1, reserved));
         Ok(next * PRODUCER_ID_STRIDE + i64::from(self.config.node_id))
+    }
+}
+
+/// The producer-id reservation file's line: `next=N crc=C`, where `C` is the CRC-32C
+/// of `next=N` in hex, so that a byte read wrong is an error, not another number.
+fn encode_producer_id_reservation(next: i64) -> String {
+    let body = format!("next={next}");
+    format!("{body} crc={:08x}\n", crc32c::crc32c(body.as_bytes()))
+}
+
+/// The reservation in a file written by [`encode_producer_id_reservation`], or
+/// `None` if the file does not say it whole and unchanged.
+fn decode_producer_id_reservation(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
+    let (body, crc) = text.split_once(" crc=")?;
+    // Compared as text: a parse would take `A` for `a`, and a changed byte would pass.
+    if crc != format!("{:08x}", crc32c::crc32c(body.as_bytes())) {
+        return None;
+    }
+    body.strip_prefix("next=")?.parse().ok()
+}
+
+#[cfg(test)]
+mod producer_id_reservation_tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_read_back_whole_is_its_number_and_any_changed_byte_is_refused() {
+        let line = encode_producer_id_reservation(3072);
+        assert_eq!(decode_producer_id_reservation(line.as_bytes()), Some(3072));
+        for at in 0..line.len() {
+            for bit in 0..8 {
+                let mut bytes = line.clone().into_bytes();
+                bytes[at] ^= 1 << bit;
+                assert_eq!(
+                    decode_producer_id_reservation(&bytes),
+                    None,
+                    "byte {at} bit {bit} flipped"
+                );
+            }
+        }
+        assert_eq!(decode_producer_id_reservation(b"next=3072\n"), None);
     }
 }

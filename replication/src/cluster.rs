@@ -115,6 +115,15 @@ impl Node {
                 });
             }
         }
+        if let Some(error) = self.metadata.raft().storage_failure() {
+            // The metadata member stopped (a read of its log failed, say): without it
+            // this broker learns no more metadata, so it stops, and recovery runs
+            // when it is started again, like after a failed metadata sync.
+            self.fatal = Some(format!(
+                "metadata log failed ({error}); stopping so that recovery runs on restart"
+            ));
+            return;
+        }
         if sync {
             self.start_metadata_sync(io);
         }

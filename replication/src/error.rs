@@ -67,6 +67,9 @@ pub enum ErrorCode {
     UnknownLeaderEpoch = 74,
     /// The leader epoch the client sent is older than ours.
     FencedLeaderEpoch = 75,
+    /// A new leader's high watermark has not caught up with its election yet
+    /// (KIP-207): ListOffsets cannot promise monotonic offsets; retriable.
+    OffsetNotAvailable = 78,
     /// A record inside a batch is refused (here: transactional batches).
     InvalidRecord = 87,
     /// A topic id that does not exist.

@@ -137,7 +137,11 @@ impl Node {
                     None if name.is_empty() => ErrorCode::UnknownTopicId,
                     None => ErrorCode::UnknownTopicOrPartition,
                     Some(partition)
-                        if let Err(code) = partition.check_serving(wanted.current_leader_epoch) =>
+                        if let Err(code) = partition.check_reading(
+                            wanted.current_leader_epoch,
+                            // Every client refreshes its metadata and retries.
+                            ErrorCode::NotLeaderOrFollower,
+                        ) =>
                     {
                         code
                     }

@@ -45,7 +45,10 @@ impl Node {
                 let error = match self.partitions.get_mut(&key) {
                     None => ErrorCode::UnknownTopicOrPartition,
                     Some(partition)
-                        if let Err(code) = partition.check_serving(wanted.current_leader_epoch) =>
+                        if let Err(code) = partition.check_reading(
+                            wanted.current_leader_epoch,
+                            ErrorCode::OffsetNotAvailable,
+                        ) =>
                     {
                         code
                     }

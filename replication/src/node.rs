@@ -22,9 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
 use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
+use crate::error::ErrorCode;
 use crate::forward::PendingForward;
 use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
 use crate::metadata::{
@@ -126,6 +128,10 @@ pub struct NodeConfig {
     pub group: GroupConfig,
     /// `offsets.topic.replication.factor`, capped at the number of brokers.
     pub offsets_topic_replication_factor: i16,
+    /// Deliberate bugs of every Raft group on this node, for the simulator's mutation
+    /// tests (docs/decisions/0005-mutants.md); all off by default.
+    #[cfg(feature = "mutants")]
+    pub raft_mutants: crate::raft::RaftMutants,
 }
 
 impl Default for NodeConfig {
@@ -145,6 +151,8 @@ impl Default for NodeConfig {
             election_timeout_ticks: 10,
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
+            #[cfg(feature = "mutants")]
+            raft_mutants: crate::raft::RaftMutants::default(),
         }
     }
 }
@@ -510,9 +518,63 @@ impl Node {
         self.partitions.get(topic_partition)
     }
 
+    /// The metadata log and its quorum member (for checkers and tools).
+    pub fn metadata(&self) -> &crate::metadata::MetadataLog {
+        &self.metadata
+    }
+
+    /// Every partition this node holds a replica of.
+    pub fn partitions(&self) -> impl Iterator<Item = (&TopicPartition, &Partition)> {
+        self.partitions.iter()
+    }
+
+    /// The batches of `key` from its log start offset up to its high watermark, as
+    /// `(base offset, last offset, partition leader epoch, CRC)`: what a checker
+    /// compares across replicas, which must agree below their high watermarks. `None`
+    /// if this node has no replica of `key`, or its log cannot be read.
+    pub fn committed_batches(
+        &mut self,
+        disk: &mut impl Disk,
+        key: &TopicPartition,
+    ) -> Option<Vec<(i64, i64, i32, u32)>> {
+        let partition = self.partitions.get_mut(key)?;
+        let high_watermark = partition.high_watermark;
+        let mut offset = partition.log.log_start_offset();
+        let mut batches = Vec::new();
+        while offset < high_watermark {
+            let read = partition
+                .log
+                .read(disk, offset, high_watermark, 1 << 20)
+                .ok()?;
+            if read.next_offset <= offset {
+                // Nothing whole below the high watermark from here.
+                break;
+            }
+            let mut bytes = &read.bytes[..];
+            while !bytes.is_empty() {
+                let header = odradek_log::batch::BatchHeader::parse(bytes).ok()?;
+                let size = usize::try_from(header.size_bytes()).ok()?.min(bytes.len());
+                batches.push((
+                    header.base_offset,
+                    header.last_offset(),
+                    header.partition_leader_epoch,
+                    header.crc,
+                ));
+                bytes = &bytes[size..];
+            }
+            offset = read.next_offset;
+        }
+        Some(batches)
+    }
+
     /// Panics if the node's state contradicts itself. Cheap enough to run after
     /// every event (TigerBeetle's habit).
     pub fn check_invariants(&self) {
+        if self.fatal.is_some() {
+            // Stopping: a step may have been cut short, and the driver drops this
+            // state without using it.
+            return;
+        }
         for (key, partition) in &self.partitions {
             let log = &partition.log;
             assert_eq!(partition.high_watermark, partition.raft.high_watermark());
@@ -716,6 +778,9 @@ impl Node {
                         }
                         let key = TopicPartition::new(topic.clone(), partition);
                         let random_seed = io.random();
+                        // Opening a replica is recovery: its log, its epoch cache
+                        // rebuilt from the batch headers, its hard state.
+                        io.recovery_hint(true);
                         let opened = Partition::open(
                             io,
                             &key,
@@ -727,6 +792,7 @@ impl Node {
                             random_seed,
                             now_ms,
                         );
+                        io.recovery_hint(false);
                         match opened {
                             Ok(replica) => {
                                 self.partitions.insert(key.clone(), replica);
@@ -782,6 +848,44 @@ impl Node {
             .retain(|name, offset| *offset >= applied && !self.cluster.topics.contains_key(name));
     }
 
+    /// A topic creation or deletion answered once its record's offset is applied
+    /// really happened only if the applied state shows it: a leader change may have
+    /// cut the record and put another at its offset. Such a topic is answered
+    /// NOT_CONTROLLER (retriable: the client asks the controller again); so is a topic
+    /// said to exist already on the word of such a record.
+    fn confirm_applied(&self, response: &mut ResponseKind) {
+        let not_controller = ErrorCode::NotController.code();
+        match response {
+            ResponseKind::CreateTopics(created) => {
+                let already_exists = ErrorCode::TopicAlreadyExists.code();
+                for topic in &mut created.topics {
+                    if (topic.error_code == 0 || topic.error_code == already_exists)
+                        && !self.cluster.topics.contains_key(topic.name.0.as_str())
+                    {
+                        topic.error_code = not_controller;
+                        topic.error_message = Some(StrBytes::from_static_str(
+                            "the creation was not committed; retry",
+                        ));
+                    }
+                }
+            }
+            ResponseKind::DeleteTopics(deleted) => {
+                for topic in &mut deleted.responses {
+                    let name = topic.name.as_ref().map(|name| name.0.as_str());
+                    if topic.error_code == 0
+                        && name.is_some_and(|name| self.cluster.topics.contains_key(name))
+                    {
+                        topic.error_code = not_controller;
+                        topic.error_message = Some(StrBytes::from_static_str(
+                            "the deletion was not committed; retry",
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Runs what a request waiting on the metadata log does once it may go on.
     pub(crate) fn run_metadata_wait(
         &mut self,
@@ -790,7 +894,10 @@ impl Node {
         wait: MetadataWait,
     ) {
         match wait {
-            MetadataWait::Respond(response) => io.respond(id, response),
+            MetadataWait::Respond(mut response) => {
+                self.confirm_applied(&mut response);
+                io.respond(id, response);
+            }
             MetadataWait::Redispatch(request) => match &request.body {
                 RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
                 RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
@@ -916,6 +1023,8 @@ pub(crate) fn random_cluster_id(io: &mut impl Io) -> String {
 pub(crate) fn raft_config(config: &NodeConfig) -> RaftConfig {
     RaftConfig {
         election_timeout_ticks: config.election_timeout_ticks,
+        #[cfg(feature = "mutants")]
+        mutants: config.raft_mutants,
         ..RaftConfig::default()
     }
 }

@@ -111,6 +111,13 @@ impl Partition {
         self.raft.check_leader().is_ok()
     }
 
+    /// Whether this replica is offline until a restart: its log failed, or its Raft
+    /// member stopped after a storage error (it no longer acknowledges, leads or
+    /// campaigns; decision 0003).
+    pub fn is_offline(&self) -> bool {
+        self.log.failure().is_some() || self.raft.storage_failure().is_some()
+    }
+
     /// The leader this replica knows of (itself included), if any.
     pub fn leader(&self) -> Option<BrokerId> {
         self.raft.leader_id().map(broker_id)
@@ -145,6 +152,23 @@ impl Partition {
         }
         if !self.is_leader() {
             return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+
+    /// [`Partition::check_serving`] for a read: besides, a leader answers reads only
+    /// once its high watermark has caught up with its own election (the marker of its
+    /// epoch committed), so no client sees the high watermark go below one an earlier
+    /// leader reported. Until then (a round trip after the election) the read is
+    /// refused with `not_ready`, a retriable code.
+    pub fn check_reading(
+        &self,
+        current_leader_epoch: i32,
+        not_ready: ErrorCode,
+    ) -> Result<(), ErrorCode> {
+        self.check_serving(current_leader_epoch)?;
+        if !self.raft.leader_caught_up() {
+            return Err(not_ready);
         }
         Ok(())
     }
@@ -193,7 +217,20 @@ fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
     out
 }
 
-fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
+/// The path of Raft group `group`'s hard state file on a broker's disk.
+pub fn hard_state_path(group: &crate::peer::GroupId) -> String {
+    let dir = match group {
+        crate::peer::GroupId::Metadata => crate::metadata::MetadataLog::dir(),
+        crate::peer::GroupId::Partition(key) => {
+            crate::topics::partition_dir(&key.topic, key.partition)
+        }
+    };
+    join(&dir, HARD_STATE_FILE)
+}
+
+/// A hard state file's contents, or `None` if they are not one, whole (for checkers
+/// that read the durable bytes, like the simulator's).
+pub fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
     if bytes.len() != HARD_STATE_BYTES || bytes[..4] != HARD_STATE_MAGIC {
         return None;
     }

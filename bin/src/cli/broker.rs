@@ -139,6 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some((host, port)) => (host.clone(), *port),
         None => (advertised_host(&config.listen, &address), address.port()),
     };
+    // Without the `mutants` feature every field is set and the update is empty.
+    #[allow(clippy::needless_update)]
     let node_config = NodeConfig {
         node_id: config.node_id,
         advertised_host,
@@ -154,6 +156,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         election_timeout_ticks: config.election_timeout_ticks(),
         group: config.group.clone(),
         offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+        // Only the deliberate bugs of a test build (feature `mutants`), all off.
+        ..NodeConfig::default()
     };
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {

@@ -478,6 +478,17 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         self.storage_failure.as_ref()
     }
 
+    /// Whether this member leads and its high watermark has reached the start of its
+    /// own epoch: everything committed under earlier leaders is committed here too, so
+    /// the high watermark it reports is not below one a client saw from them (Kafka's
+    /// KIP-207 gate). Right after an election it is false until the marker commits.
+    pub fn leader_caught_up(&self) -> bool {
+        match &self.role {
+            RoleState::Leader(leader) => self.high_watermark() >= leader.epoch_start_offset,
+            _ => false,
+        }
+    }
+
     /// The epoch to write new entries in, if this member leads.
     pub fn check_leader(&self) -> Result<i32, NotLeader> {
         match self.role {
@@ -688,7 +699,12 @@ impl<G: Clone + fmt::Debug> Raft<G> {
     pub fn check_invariants(&self, log: &impl RaftLog) {
         let end_offset = log.end_offset();
         assert!(log.start_offset() <= log.durable_end_offset());
-        assert!(log.durable_end_offset() <= end_offset);
+        assert!(
+            log.durable_end_offset() <= end_offset,
+            "{:?}: durable end {} past the log end {end_offset}",
+            self.group,
+            log.durable_end_offset()
+        );
         assert!(
             self.high_watermark <= end_offset,
             "high watermark {} past the log end {end_offset}",

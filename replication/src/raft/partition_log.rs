@@ -354,7 +354,18 @@ impl<D: Disk> RaftLog for PartitionRaftLog<'_, D> {
             position = end;
         }
         if let Some(first) = entries.first() {
-            assert!(first.base_offset <= from && from <= first.last_offset);
+            if !(first.base_offset <= from && from <= first.last_offset) {
+                // Only a header that lies about its offsets gets here (bits flipped
+                // outside the CRC, say): the log cannot be trusted from here on.
+                return Err(self.storage_error(
+                    "read",
+                    from,
+                    format!(
+                        "the read returned offsets {}..={} first",
+                        first.base_offset, first.last_offset
+                    ),
+                ));
+            }
         } else if from < self.end_offset() {
             return Err(self.storage_error("read", from, "no batch returned below the log end"));
         }

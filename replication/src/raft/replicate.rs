@@ -283,6 +283,14 @@ impl<G: Clone + fmt::Debug> Raft<G> {
                     durable_end_offset
                 };
                 progress.match_offset = progress.match_offset.max(counted);
+                if progress.in_flight.is_empty() && end_offset < progress.acknowledged_end_offset {
+                    // With nothing in flight the follower vouches for less than it
+                    // acknowledged before: it restarted, and cannot count its tail as
+                    // ours until an append proves it. Send from what it vouches for
+                    // (an old answer arriving late costs a resend, nothing more).
+                    progress.acknowledged_end_offset = end_offset.max(progress.match_offset);
+                    progress.next_offset = progress.acknowledged_end_offset;
+                }
                 if end_offset > progress.acknowledged_end_offset {
                     progress.acknowledged_end_offset = end_offset;
                     progress.progress_tick = now;
