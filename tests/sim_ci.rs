@@ -6,14 +6,33 @@
 //! checker must pass on every one, and groups must have formed, committed and read
 //! their offsets back across the run.
 //!
-//! Bigger runs are for people: `odradek sim --seeds 10000`.
+//! A third run covers clusters: 240 seeds of three brokers and 60 of five, over every
+//! fault preset; every cluster check (one leader per epoch, a new leader holds every
+//! acknowledged offset, replicas agree below the high watermark) must pass too.
+//!
+//! Bigger runs are for people: `odradek sim --seeds 10000 [--nodes 3]`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use odradek_sim::{FaultSet, Options};
+use odradek_sim::{FaultSet, Options, Verdict};
 
 const SEEDS_PER_PRESET: u64 = 25;
+
+/// The command that reproduces each failed seed, with what it found.
+fn reproducers(failures: Vec<(u64, Verdict)>, options: &Options) -> Vec<String> {
+    failures
+        .into_iter()
+        .map(|(seed, verdict)| {
+            format!(
+                "odradek sim --seed {seed} {}  -> {}: {}",
+                options.to_flags(),
+                verdict.kind(),
+                verdict.headline()
+            )
+        })
+        .collect()
+}
 const PRESETS: &[&str] = &[
     "all",
     "disk",
@@ -43,14 +62,7 @@ fn two_hundred_seeds_across_fault_classes_pass() {
         for (name, count) in summary.faults {
             *fired.entry(name).or_insert(0) += count;
         }
-        for (seed, verdict) in summary.failures {
-            failures.push(format!(
-                "odradek sim --seed {seed} {}  -> {}: {}",
-                options.to_flags(),
-                verdict.kind(),
-                verdict.headline()
-            ));
-        }
+        failures.extend(reproducers(summary.failures, &options));
     }
     assert!(
         failures.is_empty(),
@@ -99,14 +111,7 @@ fn group_seeds_across_fault_classes_pass() {
                 }
             }
         });
-        for (seed, verdict) in summary.failures {
-            failures.push(format!(
-                "odradek sim --seed {seed} {}  -> {}: {}",
-                options.to_flags(),
-                verdict.kind(),
-                verdict.headline()
-            ));
-        }
+        failures.extend(reproducers(summary.failures, &options));
     }
     assert!(
         failures.is_empty(),
@@ -125,6 +130,58 @@ fn group_seeds_across_fault_classes_pass() {
         assert!(
             stats.get(name).copied().unwrap_or(0) > 0,
             "{name} never happened: {stats:?}"
+        );
+    }
+}
+
+/// The cluster presets: every class, and each group of classes alone.
+const CLUSTER_PRESETS: &[&str] = &["all", "disk", "network", "process", "clock"];
+
+#[test]
+fn cluster_seeds_of_three_and_five_brokers_pass() {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut failures = Vec::new();
+    let mut fired = BTreeMap::<String, u64>::new();
+    let mut runs = 0;
+    for (nodes, seeds) in [(3, 48), (5, 12)] {
+        for (index, preset) in CLUSTER_PRESETS.iter().enumerate() {
+            let options = Options {
+                nodes,
+                faults: FaultSet::parse(preset).expect("valid preset"),
+                duration_ns: 20_000_000_000,
+                ..Options::default()
+            };
+            let start = 100_000 * u64::from(nodes) + 1_000 * index as u64;
+            let summary = odradek_sim::run_seeds(start, seeds, threads, &options, &|_| {});
+            runs += seeds;
+            for (name, count) in summary.faults {
+                *fired.entry(name).or_insert(0) += count;
+            }
+            failures.extend(reproducers(summary.failures, &options));
+        }
+    }
+    assert_eq!(runs, 300);
+    assert!(
+        failures.is_empty(),
+        "failing seeds:\n{}",
+        failures.join("\n")
+    );
+    // Not vacuous: the faults between brokers fired, and brokers crashed.
+    for name in [
+        "peer.drop-loss",
+        "peer.drop-partition",
+        "peer.duplicate",
+        "peer.reorder",
+        "peer.partition-isolate",
+        "peer.partition-halves",
+        "process.crash",
+        "disk.read-flip",
+    ] {
+        assert!(
+            fired.get(name).copied().unwrap_or(0) > 0,
+            "fault {name} never fired: {fired:?}"
         );
     }
 }

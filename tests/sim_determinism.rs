@@ -38,6 +38,32 @@ fn same_seed_same_trace_hash_in_process() {
 }
 
 #[test]
+fn a_cluster_seed_is_a_run_too() {
+    for (seed, nodes, faults) in [(21, 3, "all"), (22, 5, "network,process")] {
+        let options = Options {
+            nodes,
+            ..short(faults)
+        };
+        let first = odradek_sim::run(seed, &options);
+        let second = odradek_sim::run(seed, &options);
+        assert_eq!(
+            first.trace_hash, second.trace_hash,
+            "seed {seed} --nodes {nodes} gave two trace hashes"
+        );
+        assert_eq!(first.history, second.history);
+        assert_eq!(first.faults, second.faults);
+        assert!(
+            first
+                .faults
+                .iter()
+                .any(|(name, count)| name.starts_with("peer.") && *count > 0),
+            "no fault between brokers fired: {:?}",
+            first.faults
+        );
+    }
+}
+
+#[test]
 fn different_seeds_differ() {
     let options = short("all");
     let a = odradek_sim::run(10, &options);
@@ -82,15 +108,17 @@ fn seed_comes_from_the_environment_and_exit_codes_are_distinct() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("seed: 9\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let refused = Command::new(env!("CARGO_BIN_EXE_odradek"))
-        .args(["sim", "--seed", "1", "--nodes", "3"])
-        .output()
-        .expect("odradek sim runs");
-    assert_eq!(
-        refused.status.code(),
-        Some(2),
-        "--nodes 3 is a usage error for now"
-    );
+    for nodes in ["0", "8"] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_odradek"))
+            .args(["sim", "--seed", "1", "--nodes", nodes])
+            .output()
+            .expect("odradek sim runs");
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "--nodes {nodes}: a cluster has 1 to 7 brokers"
+        );
+    }
     let bad = Command::new(env!("CARGO_BIN_EXE_odradek"))
         .args(["sim", "--seed", "1", "--faults", "gremlins"])
         .output()

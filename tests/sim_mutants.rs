@@ -2,12 +2,14 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Five mutants live in core code behind the `mutants` cargo feature
+//! Eight mutants live in core code behind the `mutants` cargo feature
 //! (docs/decisions/0005-mutants.md): three in the storage engine and the node, two in
-//! the group coordinator (run with `--groups` workloads). The sixth, a disk whose
+//! the group coordinator (run with `--groups` workloads), and three in Raft, the
+//! classic replication bugs, run on three-broker clusters. The ninth, a disk whose
 //! fsync lies, is a simulator option.
 
 use odradek_replication::group::GroupMutants;
+use odradek_replication::raft::RaftMutants;
 use odradek_sim::{FaultSet, Mutants, Options, Verdict};
 
 /// Seeds a mutant gets to be caught.
@@ -134,4 +136,54 @@ fn coordinator_that_acknowledges_commits_before_they_are_durable_is_caught() {
     };
     let (_, verdict) = detect("coordinator acknowledges early", &broken, &healthy);
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+/// A three-broker cluster under `faults`.
+fn cluster(faults: &str) -> Options {
+    Options {
+        nodes: 3,
+        ..options(faults)
+    }
+}
+
+/// Runs `mutants` on a cluster under `faults` and requires a safety violation.
+fn raft_mutant_caught(name: &str, faults: &str, mutants: RaftMutants) {
+    let healthy = cluster(faults);
+    let broken = Options {
+        raft_mutants: mutants,
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect(name, &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+#[test]
+fn cluster_that_advances_the_high_watermark_before_a_quorum_fsynced_is_caught() {
+    // Power loss drops what followers held only in their page cache.
+    let mutants = RaftMutants {
+        high_watermark_before_fsync: true,
+        ..RaftMutants::default()
+    };
+    raft_mutant_caught("high watermark before fsync", "crash,sync-latency", mutants);
+}
+
+#[test]
+fn cluster_that_grants_votes_without_persisting_them_is_caught() {
+    // A voter that forgets its vote in a crash may vote twice in one epoch; the
+    // simulator reads the voter's durable hard state whenever a grant leaves.
+    let mutants = RaftMutants {
+        vote_without_persisting: true,
+        ..RaftMutants::default()
+    };
+    raft_mutant_caught("vote without persisting", "crash,partition,loss", mutants);
+}
+
+#[test]
+fn cluster_that_skips_truncation_after_a_leader_change_is_caught() {
+    // A deposed leader keeps entries the new leader never had.
+    let mutants = RaftMutants {
+        skip_divergent_truncation: true,
+        ..RaftMutants::default()
+    };
+    raft_mutant_caught("skip divergent truncation", "partition,kill,pause", mutants);
 }

@@ -11,6 +11,7 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
@@ -22,11 +23,12 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, JoinGroupResponse, ListOffsetsRequest,
-    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, ProducerId,
-    RequestKind, ResponseKind, SyncGroupRequest, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, ProducerId, RequestKind, ResponseKind, SyncGroupRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
@@ -1486,5 +1488,105 @@ fn a_silent_member_is_expelled_at_its_session_timeout_by_the_node_timer() {
     assert_eq!(
         heartbeat(&mut h, 102, "g", &other, generation),
         GroupErrorCode::UnknownMemberId.code()
+    );
+}
+
+#[test]
+fn deleted_groups_stay_deleted_after_a_restart() {
+    let mut h = group_harness();
+    h.create_topic("t", 1);
+    call(&mut h, 1, 3, find_coordinator_request("g"));
+    let (member, generation) = join_alone(&mut h, "g", 30_000);
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            2,
+            8,
+            commit_request("g", &member, generation, "t", 42, "")
+        )),
+        0
+    );
+    // A group with a member cannot be deleted; once it leaves, it can.
+    let delete = || {
+        RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![group_id("g")]),
+        )
+    };
+    let ResponseKind::DeleteGroups(refused) = call(&mut h, 3, 2, delete()) else {
+        panic!()
+    };
+    assert_eq!(
+        refused.results[0].error_code,
+        GroupErrorCode::NonEmptyGroup.code()
+    );
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group_id("g"))
+        .with_members(vec![
+            MemberIdentity::default().with_member_id(text(&member)),
+        ]);
+    let ResponseKind::LeaveGroup(left) = call(&mut h, 4, 5, RequestKind::LeaveGroup(leave)) else {
+        panic!()
+    };
+    assert_eq!((left.error_code, left.members[0].error_code), (0, 0));
+    h.send(5, 2, delete());
+    assert!(
+        h.io.take_response(5).is_none(),
+        "answered once the tombstones are durable"
+    );
+    h.complete_syncs();
+    let ResponseKind::DeleteGroups(deleted) = answer(&mut h, 5) else {
+        panic!()
+    };
+    assert_eq!(deleted.results[0].error_code, 0);
+    assert_eq!(fetch_offset(&mut h, 6, "g", "t").1, -1);
+
+    let mut h = h.crash_and_restart(9);
+    assert!(
+        h.node.coordinator().group("g").is_none(),
+        "the tombstones were replayed"
+    );
+    assert_eq!(fetch_offset(&mut h, 7, "g", "t"), (0, -1, String::new()));
+    let (_, state, members) = describe_group(&mut h, 8, "g");
+    assert_eq!((state.as_str(), members.len()), ("Dead", 0));
+}
+
+#[test]
+fn a_group_without_members_may_commit_and_is_listed() {
+    // What an admin tool or a consumer using assign() does: generation -1, no member id.
+    let mut h = group_harness();
+    h.create_topic("t", 1);
+    call(&mut h, 1, 3, find_coordinator_request("tool"));
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            2,
+            8,
+            commit_request("tool", "", -1, "t", 7, "by hand")
+        )),
+        0
+    );
+    assert_eq!(
+        fetch_offset(&mut h, 3, "tool", "t"),
+        (0, 7, "by hand".into())
+    );
+    let ResponseKind::ListGroups(listed) = call(
+        &mut h,
+        4,
+        4,
+        RequestKind::ListGroups(ListGroupsRequest::default()),
+    ) else {
+        panic!()
+    };
+    let groups: Vec<(&str, &str)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.0.as_str(), g.group_state.as_str()))
+        .collect();
+    assert_eq!(listed.error_code, 0);
+    assert_eq!(groups, [("tool", "Empty")]);
+    let mut h = h.restart();
+    assert_eq!(
+        fetch_offset(&mut h, 5, "tool", "t"),
+        (0, 7, "by hand".into())
     );
 }

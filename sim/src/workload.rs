@@ -20,9 +20,19 @@
 //! each process has at most one operation in flight (what the checkers assume).
 //!
 //! Outcomes: a response without error is `Ok`; a refusal that no earlier attempt could
-//! have been mistaken for is `Fail`; anything after a timeout, a lost connection or a
+//! have been mistaken for is `Fail`; anything after a timeout, a lost connection, a
 //! `KAFKA_STORAGE_ERROR` (the append may have reached the disk before the sync failed)
-//! is `Indefinite`.
+//! or a `NOT_LEADER_OR_FOLLOWER` (a leader that lost its epoch while the batch waited
+//! for the quorum: the next leader may keep it or cut it) is `Indefinite`.
+//!
+//! In a cluster (`--nodes 3`) the clients share what a Kafka client keeps in its
+//! metadata cache ([`Routing`]): the leader of each partition and the controller.
+//! A [`MetadataClient`] refreshes it with Metadata requests to any broker, every second
+//! and whenever a client asks (after NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE,
+//! NOT_CONTROLLER, UNKNOWN_TOPIC_OR_PARTITION or a timeout). Producers and consumers
+//! send to the leader they know (any broker if none); topics are created at the
+//! controller with replication factor `min(3, nodes)`. With one node every request goes
+//! to node 0 and none of this draws or sends anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,8 +42,8 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
-    ProducerId, RequestKind, ResponseKind, TopicName,
+    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ProducerId, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
@@ -58,6 +68,8 @@ pub const LIST_OFFSETS_VERSION: i16 = 5;
 pub const CREATE_TOPICS_VERSION: i16 = 5;
 /// InitProducerId with producer id and epoch (KIP-360 bumps).
 pub const INIT_PRODUCER_ID_VERSION: i16 = 3;
+/// Metadata with leader epochs.
+pub const METADATA_VERSION: i16 = 9;
 
 /// Kafka error codes the clients tell apart.
 mod code {
@@ -68,6 +80,8 @@ mod code {
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
+    pub const NOT_CONTROLLER: i16 = 41;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -177,6 +191,23 @@ pub struct Shared {
     pub final_values: BTreeMap<PartitionKey, BTreeMap<i64, u64>>,
     /// Counters of client events.
     pub stats: ClientStats,
+    /// Brokers in the run (1: every request goes to node 0).
+    pub nodes: u32,
+    /// What the clients' metadata says about a cluster (unused with one node).
+    pub routing: Routing,
+}
+
+/// The clients' shared metadata cache in a cluster: who leads what.
+#[derive(Debug, Default)]
+pub struct Routing {
+    /// Per partition: the leader's node index and its leader epoch.
+    pub leaders: BTreeMap<PartitionKey, (u32, i32)>,
+    /// The controller's node index, if known.
+    pub controller: Option<u32>,
+    /// Round robin over the nodes for requests any broker may answer.
+    next_any: u32,
+    /// A client saw stale metadata: refresh now.
+    pub wanted: bool,
 }
 
 impl Shared {
@@ -190,6 +221,44 @@ impl Shared {
             next_process: 1,
             final_values: BTreeMap::new(),
             stats: ClientStats::new(),
+            nodes: 1,
+            routing: Routing::default(),
+        }
+    }
+
+    /// Some broker, for a request any broker answers: node 0 with one node, else the
+    /// next in turn.
+    pub(crate) fn any_node(&mut self) -> u32 {
+        if self.nodes <= 1 {
+            return 0;
+        }
+        let node = self.routing.next_any % self.nodes;
+        self.routing.next_any = self.routing.next_any.wrapping_add(1);
+        node
+    }
+
+    /// The node to send a request for `key` to: its leader, or any broker.
+    pub(crate) fn leader_of(&mut self, key: &PartitionKey) -> u32 {
+        match self.routing.leaders.get(key) {
+            Some(&(node, _)) if self.nodes > 1 => node,
+            _ => self.any_node(),
+        }
+    }
+
+    /// What the clients know about `key`'s leader is stale (an error or a timeout
+    /// from it): forget it and refresh the metadata.
+    pub(crate) fn leader_stale(&mut self, key: &PartitionKey) {
+        if self.nodes > 1 {
+            self.routing.leaders.remove(key);
+            self.routing.wanted = true;
+        }
+    }
+
+    /// The controller the clients know is stale.
+    pub(crate) fn controller_stale(&mut self) {
+        if self.nodes > 1 {
+            self.routing.controller = None;
+            self.routing.wanted = true;
         }
     }
 
@@ -245,19 +314,23 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Sends to any broker (node 0 with one node).
     fn send(&mut self, body: RequestKind, version: i16, timeout_ns: Option<u64>) -> u64 {
-        self.send_to(0, body, version, timeout_ns)
+        let node = self.shared.any_node();
+        self.send_to(node, body, version, timeout_ns)
     }
 
-    /// Sends to the leader of partition `key`. One node for now: node 0 leads all.
+    /// Sends to the leader of partition `key` as the clients' metadata knows it (any
+    /// broker if it knows none; node 0 with one node).
     pub(crate) fn send_to_leader(
         &mut self,
-        _key: &PartitionKey,
+        key: &PartitionKey,
         body: RequestKind,
         version: i16,
         timeout_ns: Option<u64>,
     ) -> u64 {
-        self.send_to(0, body, version, timeout_ns)
+        let node = self.shared.leader_of(key);
+        self.send_to(node, body, version, timeout_ns)
     }
 
     /// Sends to node `node` (a coordinator, say).
@@ -315,6 +388,8 @@ pub enum Client {
     FinalReader(FinalReader),
     /// Reads through a consumer group.
     GroupMember(crate::group::GroupMember),
+    /// Keeps the clients' metadata (leaders, controller) fresh in a cluster.
+    Metadata(MetadataClient),
 }
 
 impl Client {
@@ -326,6 +401,7 @@ impl Client {
             Client::Consumer(c) => c.tick(ctx),
             Client::FinalReader(c) => c.tick(ctx),
             Client::GroupMember(c) => c.tick(ctx),
+            Client::Metadata(c) => c.tick(ctx),
         }
     }
 
@@ -337,6 +413,7 @@ impl Client {
             Client::Consumer(c) => c.on_response(ctx, correlation, response),
             Client::FinalReader(c) => c.on_response(ctx, correlation, response),
             Client::GroupMember(c) => c.on_response(ctx, correlation, response),
+            Client::Metadata(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -348,6 +425,7 @@ impl Client {
             Client::Consumer(c) => c.on_lost(ctx, correlation, why),
             Client::FinalReader(c) => c.on_lost(ctx, correlation),
             Client::GroupMember(c) => c.on_lost(ctx, correlation),
+            Client::Metadata(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -359,6 +437,7 @@ impl Client {
             Client::Consumer(c) => shared.phase >= Phase::Liveness && c.pending.is_none(),
             Client::FinalReader(c) => c.lanes.iter().all(|l| l.done),
             Client::GroupMember(c) => c.is_done(shared),
+            Client::Metadata(_) => true,
         }
     }
 
@@ -366,6 +445,7 @@ impl Client {
     pub fn describe(&self) -> String {
         match self {
             Client::GroupMember(c) => c.describe(),
+            Client::Metadata(_) => "metadata client".to_string(),
             Client::Admin(c) => format!("admin: created {:?}", c.created),
             Client::Producer(c) => c.describe(),
             Client::Consumer(c) => format!("consumer: pending {:?}", c.pending.is_some()),
@@ -518,6 +598,12 @@ impl Admin {
         if ctx.shared.topics_ready || self.pending.is_some() {
             return;
         }
+        // The broker's default with one node; a cluster replicates everything it can.
+        let replication_factor = if ctx.shared.nodes > 1 {
+            ctx.shared.nodes.min(3) as i16
+        } else {
+            -1
+        };
         let topics = ctx
             .shared
             .topics
@@ -527,7 +613,7 @@ impl Admin {
                 CreatableTopic::default()
                     .with_name(topic_name(name))
                     .with_num_partitions(*partitions)
-                    .with_replication_factor(-1)
+                    .with_replication_factor(replication_factor)
             })
             .collect();
         let request = RequestKind::CreateTopics(
@@ -535,7 +621,12 @@ impl Admin {
                 .with_timeout_ms(30_000)
                 .with_topics(topics),
         );
-        self.pending = Some(ctx.send(request, CREATE_TOPICS_VERSION, Some(2_000 * MS)));
+        // Only the controller creates topics (others answer NOT_CONTROLLER).
+        let node = match ctx.shared.routing.controller {
+            Some(controller) if ctx.shared.nodes > 1 => controller,
+            _ => ctx.shared.any_node(),
+        };
+        self.pending = Some(ctx.send_to(node, request, CREATE_TOPICS_VERSION, Some(2_000 * MS)));
     }
 
     fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
@@ -547,6 +638,8 @@ impl Admin {
             for topic in &created.topics {
                 if matches!(topic.error_code, code::NONE | code::TOPIC_ALREADY_EXISTS) {
                     self.created.insert(topic.name.0.to_string());
+                } else if topic.error_code == code::NOT_CONTROLLER {
+                    ctx.shared.controller_stale();
                 }
             }
         }
@@ -566,6 +659,7 @@ impl Admin {
     fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         if self.pending == Some(correlation) {
             self.pending = None;
+            ctx.shared.controller_stale();
             let at = ctx.backoff();
             ctx.wake_at(at);
         }
@@ -840,8 +934,9 @@ impl Producer {
         if batch.attempts > 1 {
             ctx.shared.count("producer.retry");
         }
+        let key = lane.key.clone();
         if acks == 0 {
-            ctx.send(request, PRODUCE_VERSION, None);
+            ctx.send_to_leader(&key, request, PRODUCE_VERSION, None);
             self.finish(
                 ctx,
                 index,
@@ -849,7 +944,7 @@ impl Producer {
             );
             return;
         }
-        batch.attempt = Some(ctx.send(request, PRODUCE_VERSION, Some(timeout_ns)));
+        batch.attempt = Some(ctx.send_to_leader(&key, request, PRODUCE_VERSION, Some(timeout_ns)));
     }
 
     /// Completes the lane's batch: every record's operation gets `outcome` (offsets
@@ -945,11 +1040,29 @@ impl Producer {
             | code::NOT_LEADER_OR_FOLLOWER
             | code::REQUEST_TIMED_OUT
             | code::NOT_ENOUGH_REPLICAS
+            | code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
             | code::KAFKA_STORAGE_ERROR) => {
                 // A storage error may come after the append reached the page cache and
-                // its sync failed: whether it is on disk is unknown.
-                if matches!(error, code::KAFKA_STORAGE_ERROR | code::REQUEST_TIMED_OUT) {
+                // its sync failed: whether it is on disk is unknown. A leader that lost
+                // its epoch while the batch waited for the quorum answers
+                // NOT_LEADER_OR_FOLLOWER: the next leader may have kept it.
+                if matches!(
+                    error,
+                    code::KAFKA_STORAGE_ERROR
+                        | code::REQUEST_TIMED_OUT
+                        | code::NOT_LEADER_OR_FOLLOWER
+                        | code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                ) {
                     batch.outcome_unknown = true;
+                }
+                if matches!(
+                    error,
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                        | code::LEADER_NOT_AVAILABLE
+                        | code::NOT_LEADER_OR_FOLLOWER
+                ) {
+                    let key = self.lanes[index].key.clone();
+                    ctx.shared.leader_stale(&key);
                 }
                 ctx.shared.count("producer.retriable-error");
                 self.retry_or_give_up(ctx, index, &format!("error {error}"));
@@ -1003,6 +1116,8 @@ impl Producer {
         let Some(index) = self.lane_of(correlation) else {
             return;
         };
+        let key = self.lanes[index].key.clone();
+        ctx.shared.leader_stale(&key);
         let batch = self.lanes[index].batch.as_mut().expect("found by lane_of");
         batch.attempt = None;
         batch.outcome_unknown = true;
@@ -1082,8 +1197,10 @@ impl Consumer {
         self.next_lane = (self.next_lane + 1) % self.lanes.len();
         if ctx.rng.chance(self.plan.seek_ppm) {
             let timestamp = if ctx.rng.below(2) == 0 { -1 } else { -2 };
-            let request = list_offsets_request(&self.lanes[lane].key, timestamp);
-            let correlation = ctx.send(
+            let key = self.lanes[lane].key.clone();
+            let request = list_offsets_request(&key, timestamp);
+            let correlation = ctx.send_to_leader(
+                &key,
                 request,
                 LIST_OFFSETS_VERSION,
                 Some(self.plan.request_timeout_ns),
@@ -1102,7 +1219,7 @@ impl Consumer {
             CONSUMER_READ_BYTES,
         );
         let timeout = self.plan.request_timeout_ns + self.plan.fetch_max_wait_ms as u64 * MS;
-        let correlation = ctx.send(request, FETCH_VERSION, Some(timeout));
+        let correlation = ctx.send_to_leader(&key, request, FETCH_VERSION, Some(timeout));
         self.pending = Some(ConsumerPending::Poll {
             correlation,
             lane,
@@ -1126,6 +1243,9 @@ impl Consumer {
                     lane.position = offset;
                     lane.process = process;
                     ctx.shared.count("consumer.seek");
+                } else {
+                    let key = self.lanes[lane].key.clone();
+                    ctx.shared.leader_stale(&key);
                 }
                 ctx.wake_at(ctx.now + MS);
             }
@@ -1156,8 +1276,10 @@ impl Consumer {
                         ctx.complete(op, Outcome::Fail("offset out of range".into()));
                         ctx.shared.count("consumer.out-of-range");
                         // Start over from the earliest offset, as auto.offset.reset would.
-                        let request = list_offsets_request(&self.lanes[lane].key, -2);
-                        let correlation = ctx.send(
+                        let key = self.lanes[lane].key.clone();
+                        let request = list_offsets_request(&key, -2);
+                        let correlation = ctx.send_to_leader(
+                            &key,
                             request,
                             LIST_OFFSETS_VERSION,
                             Some(self.plan.request_timeout_ns),
@@ -1166,6 +1288,8 @@ impl Consumer {
                     }
                     error => {
                         ctx.complete(op, Outcome::Fail(format!("error {error}")));
+                        let key = self.lanes[lane].key.clone();
+                        ctx.shared.leader_stale(&key);
                         let at = ctx.backoff();
                         ctx.wake_at(at);
                     }
@@ -1178,9 +1302,16 @@ impl Consumer {
         if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
             return;
         }
-        if let Some(ConsumerPending::Poll { op, .. }) = self.pending.take() {
-            ctx.complete(op, Outcome::Indefinite(why.to_string()));
-        }
+        let lane = match self.pending.take() {
+            Some(ConsumerPending::Poll { op, lane, .. }) => {
+                ctx.complete(op, Outcome::Indefinite(why.to_string()));
+                lane
+            }
+            Some(ConsumerPending::Seek { lane, .. }) => lane,
+            None => unreachable!("checked above"),
+        };
+        let key = self.lanes[lane].key.clone();
+        ctx.shared.leader_stale(&key);
         let at = ctx.backoff();
         ctx.wake_at(at);
     }
@@ -1261,7 +1392,12 @@ impl FinalReader {
             match state.target {
                 None => {
                     let request = list_offsets_request(&state.key, -1);
-                    let correlation = ctx.send(request, LIST_OFFSETS_VERSION, Some(1_000 * MS));
+                    let correlation = ctx.send_to_leader(
+                        &state.key,
+                        request,
+                        LIST_OFFSETS_VERSION,
+                        Some(1_000 * MS),
+                    );
                     state.pending = Some(FinalPending::Target { correlation });
                 }
                 Some(target) if state.position >= target => {
@@ -1273,7 +1409,8 @@ impl FinalReader {
                     let key = state.key.clone();
                     let op = ctx.invoke(state.process, &key, Call::Poll { offset });
                     let request = fetch_request(&key, offset, 100, 0, FINAL_READ_BYTES);
-                    let correlation = ctx.send(request, FETCH_VERSION, Some(1_000 * MS));
+                    let correlation =
+                        ctx.send_to_leader(&key, request, FETCH_VERSION, Some(1_000 * MS));
                     state.pending = Some(FinalPending::Poll {
                         correlation,
                         op,
@@ -1303,6 +1440,8 @@ impl FinalReader {
                     self.lanes[lane].target = Some(offset);
                     ctx.wake_at(ctx.now);
                 } else {
+                    let key = self.lanes[lane].key.clone();
+                    ctx.shared.leader_stale(&key);
                     let at = ctx.backoff();
                     ctx.wake_at(at);
                 }
@@ -1335,6 +1474,8 @@ impl FinalReader {
                     Err(reason) => {
                         ctx.complete(op, Outcome::Fail(reason));
                         ctx.shared.count("final-read.error");
+                        let key = self.lanes[lane].key.clone();
+                        ctx.shared.leader_stale(&key);
                         let at = ctx.backoff();
                         ctx.wake_at(at);
                     }
@@ -1350,7 +1491,104 @@ impl FinalReader {
         if let Some(FinalPending::Poll { op, .. }) = self.lanes[lane].pending.take() {
             ctx.complete(op, Outcome::Indefinite("final read timed out".into()));
         }
+        let key = self.lanes[lane].key.clone();
+        ctx.shared.leader_stale(&key);
         let at = ctx.backoff();
         ctx.wake_at(at);
+    }
+}
+
+/// Keeps [`Routing`] fresh in a cluster: a Metadata request to some broker every
+/// second, and at once when a client found what it knew stale. It records nothing in
+/// the history and never holds the phases up. Only clusters have one.
+pub struct MetadataClient {
+    pending: Option<u64>,
+    next_refresh: u64,
+}
+
+/// How often the metadata client refreshes unasked.
+const METADATA_REFRESH_NS: u64 = 1_000 * MS;
+/// How often it looks whether a client asked for a refresh.
+const METADATA_CHECK_NS: u64 = 50 * MS;
+
+impl MetadataClient {
+    /// A client that refreshes at its first tick.
+    pub fn new() -> MetadataClient {
+        MetadataClient {
+            pending: None,
+            next_refresh: 0,
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.shared.phase == Phase::Done {
+            return;
+        }
+        if self.pending.is_none() && (ctx.shared.routing.wanted || ctx.now >= self.next_refresh) {
+            let request = RequestKind::Metadata(
+                MetadataRequest::default()
+                    .with_topics(None)
+                    .with_allow_auto_topic_creation(false),
+            );
+            let node = ctx.shared.any_node();
+            self.pending = Some(ctx.send_to(node, request, METADATA_VERSION, Some(500 * MS)));
+            ctx.shared.routing.wanted = false;
+            ctx.shared.count("metadata.request");
+        }
+        ctx.wake_at(ctx.now + METADATA_CHECK_NS);
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+        if self.pending != Some(correlation) {
+            return;
+        }
+        self.pending = None;
+        self.next_refresh = ctx.now + METADATA_REFRESH_NS;
+        let ResponseKind::Metadata(metadata) = response else {
+            return;
+        };
+        let routing = &mut ctx.shared.routing;
+        let controller = metadata.controller_id.0;
+        if controller >= 1 {
+            routing.controller = Some((controller - 1) as u32);
+        }
+        for topic in &metadata.topics {
+            let Some(name) = &topic.name else {
+                continue;
+            };
+            for partition in &topic.partitions {
+                let key = PartitionKey {
+                    topic: name.0.to_string(),
+                    partition: partition.partition_index,
+                };
+                let known_epoch = routing.leaders.get(&key).map(|&(_, epoch)| epoch);
+                if known_epoch.is_some_and(|epoch| epoch > partition.leader_epoch) {
+                    // An older view than what the clients already know.
+                    continue;
+                }
+                let leader = partition.leader_id.0;
+                if partition.error_code == code::NONE && leader >= 1 {
+                    routing
+                        .leaders
+                        .insert(key, ((leader - 1) as u32, partition.leader_epoch));
+                } else {
+                    routing.leaders.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+        if self.pending == Some(correlation) {
+            self.pending = None;
+            // Ask another broker at the next check.
+            ctx.shared.routing.wanted = true;
+        }
+    }
+}
+
+impl Default for MetadataClient {
+    fn default() -> MetadataClient {
+        MetadataClient::new()
     }
 }

@@ -47,7 +47,9 @@
 //!   watermark reported with it;
 //! - no response to a request that was never delivered (or was answered already);
 //!   a Produce with `acks=0` is never answered;
-//! - after the final reads: every acknowledged record is at its acknowledged offset.
+//! - after the final reads: every acknowledged record is at its acknowledged offset;
+//! - in a cluster: the checks of `check_leaders`, `check_votes_durable` and
+//!   `check_cluster_at_end`.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -56,6 +58,9 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Instant, IoId, TimerId};
 use odradek_model::groups::GroupHistory;
 use odradek_model::history::{Call, History, Outcome, PartitionKey, Reply};
+use odradek_replication::peer::PeerMessage;
+use odradek_replication::raft::Message;
+use odradek_replication::replica::{decode_hard_state, hard_state_path};
 use odradek_replication::{
     Event as NodeEvent, Node, NodeConfig, Request, RequestId, TopicPartition,
 };
@@ -71,7 +76,8 @@ use crate::rng::{SimRng, mix};
 use crate::timeline::{TimelineEvent, TimelineKind};
 use crate::trace::{Fnv64, Trace};
 use crate::workload::{
-    Admin, Client, Consumer, Ctx, FinalReader, Outgoing, Phase, Producer, Shared, WorkloadPlan,
+    Admin, Client, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
+    WorkloadPlan,
 };
 
 const MS: u64 = 1_000_000;
@@ -149,6 +155,12 @@ enum Event {
         node: u32,
         incarnation: u64,
         io: IoId,
+    },
+    /// A bundle from another broker arrives.
+    PeerDelivery {
+        node: u32,
+        from: u32,
+        message: Box<PeerMessage>,
     },
     NodeRequest {
         node: u32,
@@ -247,6 +259,9 @@ pub struct WorldConfig {
     /// The group coordinator's mutants.
     #[cfg(feature = "mutants")]
     pub group_mutants: odradek_replication::group::GroupMutants,
+    /// The Raft groups' mutants.
+    #[cfg(feature = "mutants")]
+    pub raft_mutants: odradek_replication::raft::RaftMutants,
 }
 
 /// How a run ended, before the history checkers ran.
@@ -313,6 +328,10 @@ pub struct World {
     violation_client: Option<u32>,
     /// Operations a failed check concerns, with why.
     violation_marks: BTreeMap<usize, String>,
+    /// In a cluster: the node that led each partition in each epoch it was led in.
+    leaders_by_epoch: BTreeMap<(TopicPartition, i32), u32>,
+    /// In a cluster: the highest epoch each partition has been led in.
+    max_led_epoch: BTreeMap<TopicPartition, i32>,
 }
 
 impl World {
@@ -355,6 +374,7 @@ impl World {
         #[cfg(feature = "mutants")]
         {
             node_config.group.mutants = config.group_mutants;
+            node_config.raft_mutants = config.raft_mutants;
         }
         let mut nodes = Vec::new();
         for index in 0..config.nodes {
@@ -382,7 +402,14 @@ impl World {
             let io = SimIo::new(disk, clock, SimRng::new(seed, node_stream + 2), buggify);
             nodes.push(SimNode::new(index, io));
         }
+        if config.nodes > 1 {
+            node_config.voters = (1..=config.nodes as i32).collect();
+            // Every seed's workload creates its topics with replication factor
+            // min(3, nodes); more members for __consumer_offsets would only be slower.
+            node_config.offsets_topic_replication_factor = config.nodes.min(3) as i16;
+        }
         let mut shared = Shared::new(workload.topics.clone());
+        shared.nodes = config.nodes;
         let mut clients = vec![Client::Admin(Admin::new())];
         for _ in 0..workload.producers {
             clients.push(Client::Producer(Producer::new(
@@ -420,6 +447,9 @@ impl World {
             &mut shared,
             &workload,
         )));
+        if config.nodes > 1 {
+            clients.push(Client::Metadata(MetadataClient::new()));
+        }
         let client_count = clients.len();
         let mut world = World {
             now: 0,
@@ -431,7 +461,11 @@ impl World {
             node_config,
             clients,
             client_wake_ns: vec![u64::MAX; client_count],
-            network: Network::new(plan.network.clone()),
+            network: if config.nodes > 1 {
+                Network::new(plan.network.clone()).with_peers()
+            } else {
+                Network::new(plan.network.clone())
+            },
             history: History::new(),
             groups: GroupHistory::default(),
             shared,
@@ -458,6 +492,8 @@ impl World {
             nemesis_skip: config.nemesis_skip.clone(),
             violation_client: None,
             violation_marks: BTreeMap::new(),
+            leaders_by_epoch: BTreeMap::new(),
+            max_led_epoch: BTreeMap::new(),
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -646,6 +682,7 @@ impl World {
                     Client::Consumer(_) => "consumer",
                     Client::FinalReader(_) => "final reader",
                     Client::GroupMember(_) => "group member",
+                    Client::Metadata(_) => "metadata",
                 };
                 format!("client {index} ({role})")
             })
@@ -710,6 +747,11 @@ impl World {
                 acks_zero,
                 request,
             } => self.node_request(node, client, correlation, acks_zero, request),
+            Event::PeerDelivery {
+                node,
+                from,
+                message,
+            } => self.peer_delivery(node, from, message),
             Event::ClientResponse {
                 client,
                 correlation,
@@ -760,17 +802,32 @@ impl World {
                         .nodes
                         .iter()
                         .map(|n| match &n.node {
-                            Some(node) => format!(
-                                "node {} up (incarnation {}, fatal {:?})",
-                                n.index,
-                                n.incarnation,
-                                node.fatal()
-                            ),
+                            Some(node) => {
+                                let metadata = node.metadata();
+                                format!(
+                                    "node {} up (incarnation {}, fatal {:?}, topics {:?}, metadata {} e{} hw {} applied {} leo {} durable {})",
+                                    n.index,
+                                    n.incarnation,
+                                    node.fatal(),
+                                    node.cluster().topics.keys().collect::<Vec<_>>(),
+                                    if metadata.is_leader() { "L" } else { "F" },
+                                    metadata.raft().leader_epoch(),
+                                    metadata.raft().high_watermark(),
+                                    metadata.applied_offset(),
+                                    metadata.log().log_end_offset(),
+                                    metadata.log().durable_offset()
+                                )
+                            }
                             None => format!("node {} down", n.index),
                         })
                         .collect();
+                    let replicas = if self.nodes.len() > 1 {
+                        format!("; replicas: {}", self.describe_replicas())
+                    } else {
+                        String::new()
+                    };
                     self.ending = Some(Ending::Liveness(format!(
-                        "not done {} ms after faults healed (phase {:?}); nodes: {}; waiting: {}",
+                        "not done {} ms after faults healed (phase {:?}); nodes: {}{replicas}; waiting: {}",
                         self.liveness_bound_ns / MS,
                         self.shared.phase,
                         nodes.join(", "),
@@ -880,6 +937,9 @@ impl World {
             }
             Phase::FinalRead => {
                 if self.clients.iter().all(|c| c.is_done(&self.shared)) {
+                    if self.nodes.len() > 1 {
+                        self.check_cluster_at_end();
+                    }
                     self.shared.phase = Phase::Done;
                     self.note(TimelineKind::Phase("done"));
                     self.trace.event(self.now, 9, &[3]);
@@ -903,7 +963,10 @@ impl World {
         sim_node.io.clock.advance_to(now);
         sim_node.io.disk.set_recovering(true);
         sim_node.io.disk.take_fired();
-        let opened = Node::open(&mut sim_node.io, self.node_config.clone());
+        let mut config = self.node_config.clone();
+        config.node_id = index as i32 + 1;
+        config.advertised_port = 9092 + index as i32;
+        let opened = Node::open(&mut sim_node.io, config);
         sim_node.io.disk.set_recovering(false);
         let faults_during_open = sim_node.io.disk.take_fired();
         self.trace
@@ -1098,6 +1161,117 @@ impl World {
         );
     }
 
+    /// Raft's durability rule for votes, checked on the disk: a granted vote leaves
+    /// only once the voter's hard state file durably holds it (that epoch and that
+    /// candidate, or a later epoch). A voter that forgot a vote in a crash could vote
+    /// twice in one epoch.
+    fn check_votes_durable(&mut self, index: u32, to: i32, message: &PeerMessage) {
+        for raft in &message.raft {
+            let Message::VoteResponse(vote) = &raft.message else {
+                continue;
+            };
+            if !vote.granted || vote.pre_vote {
+                continue;
+            }
+            let path = hard_state_path(&raft.group);
+            let durable = self.nodes[index as usize]
+                .io
+                .disk
+                .inner()
+                .durable_contents(&path)
+                .and_then(|bytes| decode_hard_state(&bytes));
+            let covered = durable.is_some_and(|state| {
+                state.leader_epoch > vote.leader_epoch
+                    || (state.leader_epoch == vote.leader_epoch
+                        && state.voted_for == u32::try_from(to).ok())
+            });
+            if !covered {
+                self.fail(format!(
+                    "node {index} granted its vote in epoch {} of {:?} to broker {to} before the vote was durable (durable hard state: {durable:?})",
+                    vote.leader_epoch, raft.group
+                ));
+            }
+        }
+    }
+
+    /// A bundle node `index` sent to broker `to` goes on the network.
+    fn peer_send(&mut self, index: u32, to: i32, message: PeerMessage) {
+        self.check_votes_durable(index, to, &message);
+        let Some(target) = u32::try_from(to - 1)
+            .ok()
+            .filter(|&t| (t as usize) < self.nodes.len() && t != index)
+        else {
+            self.fail(format!(
+                "node {index} sent a bundle to broker {to}, not a peer"
+            ));
+            return;
+        };
+        let arrivals = self.network.send(
+            &mut self.rng,
+            self.now,
+            Endpoint::Node(index),
+            Endpoint::Node(target),
+            true,
+        );
+        self.trace.event(
+            self.now,
+            14,
+            &[u64::from(index), u64::from(target), arrivals.len() as u64],
+        );
+        self.trace.line(self.now, || {
+            format!(
+                "node {index} -> node {target}: {} raft, {} leaders, {} forwards ({} copies)",
+                message.raft.len(),
+                message.leaders.len(),
+                message.forwards.len(),
+                arrivals.len()
+            )
+        });
+        let message = Box::new(message);
+        for at in arrivals {
+            self.schedule(
+                at,
+                Event::PeerDelivery {
+                    node: target,
+                    from: index,
+                    message: message.clone(),
+                },
+            );
+        }
+    }
+
+    /// A bundle arrives at node `index`: lost if it is down (the connection broke),
+    /// held while it is paused.
+    fn peer_delivery(&mut self, index: u32, from: u32, message: Box<PeerMessage>) {
+        let now = self.now;
+        let node = &mut self.nodes[index as usize];
+        if !node.is_up() {
+            return;
+        }
+        if node.paused_until_ns > now {
+            let until = node.paused_until_ns;
+            self.schedule(
+                until,
+                Event::PeerDelivery {
+                    node: index,
+                    from,
+                    message,
+                },
+            );
+            return;
+        }
+        node.io.clock.advance_to(now);
+        self.trace
+            .event(now, 15, &[u64::from(index), u64::from(from)]);
+        self.deliver(
+            index,
+            NodeEvent::Peer {
+                from: from as i32 + 1,
+                message: *message,
+            },
+        );
+    }
+
     fn refuse(&mut self, index: u32, client: u32, correlation: u64) {
         let arrivals = self.network.send(
             &mut self.rng,
@@ -1128,11 +1302,15 @@ impl World {
 
     /// Turns what the node asked for into events, and checks what it answered.
     fn after_node_step(&mut self, index: u32) {
+        if self.nodes.len() > 1 {
+            self.check_leaders(index);
+        }
         let now = self.now;
         let sim_node = &mut self.nodes[index as usize];
         let incarnation = sim_node.incarnation;
         let timers = std::mem::take(&mut sim_node.io.timers);
         let responses = std::mem::take(&mut sim_node.io.responses);
+        let sent = std::mem::take(&mut sim_node.io.sent);
         let syncs = sim_node.io.disk.take_started();
         let syncs_started = !syncs.is_empty();
         let mut scheduled = Vec::new();
@@ -1164,6 +1342,9 @@ impl World {
         }
         for (id, response) in responses {
             self.node_responded(index, id, response);
+        }
+        for (to, message) in sent {
+            self.peer_send(index, to, message);
         }
         if syncs_started && self.nodes[index as usize].crash_armed.is_some() {
             self.crash_armed_node(index);
@@ -1328,6 +1509,247 @@ impl World {
         }
     }
 
+    /// In a cluster, after every step of node `index`: at most one leader per
+    /// partition and epoch, and a node that starts leading a partition holds every
+    /// acknowledged offset of it (Raft's leader completeness: an acknowledged record
+    /// was committed, so every later leader has it).
+    fn check_leaders(&mut self, index: u32) {
+        let Some(node) = self.nodes[index as usize].node.as_ref() else {
+            return;
+        };
+        let mut leading = Vec::new();
+        let metadata = node.metadata().raft();
+        if metadata.check_leader().is_ok()
+            && self
+                .leaders_by_epoch
+                .get(&(metadata_key(), metadata.leader_epoch()))
+                != Some(&index)
+        {
+            // What the quorum has acknowledged are topics, not offsets: the offset
+            // check below is vacuous for it.
+            leading.push((metadata_key(), metadata.leader_epoch(), i64::MAX));
+        }
+        for (key, partition) in node.partitions() {
+            if partition.is_leader()
+                && self
+                    .leaders_by_epoch
+                    .get(&(key.clone(), partition.leader_epoch))
+                    != Some(&index)
+            {
+                leading.push((
+                    key.clone(),
+                    partition.leader_epoch,
+                    partition.log.log_end_offset(),
+                ));
+            }
+        }
+        for (key, epoch, end) in leading {
+            if let Some(&other) = self.leaders_by_epoch.get(&(key.clone(), epoch)) {
+                self.fail(format!(
+                    "two leaders of {}-{} in epoch {epoch}: node {other} and node {index}",
+                    key.topic, key.partition
+                ));
+                continue;
+            }
+            self.leaders_by_epoch.insert((key.clone(), epoch), index);
+            let acknowledged = self.acknowledged_end.get(&key).copied().unwrap_or(0);
+            if end < acknowledged {
+                self.mark_lost_sends(
+                    &key.topic,
+                    Some(key.partition),
+                    end,
+                    &format!(
+                        "acknowledged, and missing from node {index}, the leader of epoch {epoch}"
+                    ),
+                );
+                self.fail(format!(
+                    "node {index} leads {}-{} in epoch {epoch} with log end offset {end}, below the acknowledged offset {acknowledged}; replicas: {}",
+                    key.topic,
+                    key.partition,
+                    self.describe_partition(&key)
+                ));
+            }
+            let max = self.max_led_epoch.entry(key).or_insert(epoch);
+            *max = (*max).max(epoch);
+        }
+    }
+
+    /// The metadata high watermark of the controller (the quorum leader of the
+    /// highest epoch running), or `i64::MAX` if none runs.
+    fn controller_high_watermark(&self) -> i64 {
+        self.nodes
+            .iter()
+            .filter_map(|sim_node| sim_node.node.as_ref())
+            .map(|node| node.metadata().raft())
+            .filter(|raft| raft.check_leader().is_ok())
+            .max_by_key(|raft| raft.leader_epoch())
+            .map_or(i64::MAX, |raft| raft.high_watermark())
+    }
+
+    /// Each workload partition's replicas, for a liveness report: per node, `L` (leads)
+    /// or `F`, the epoch, the high watermark and the log end offset, and `failed` if
+    /// its log failed.
+    fn describe_replicas(&self) -> String {
+        let mut parts = Vec::new();
+        for key in self.workload.partitions() {
+            let key = TopicPartition::new(key.topic.clone(), key.partition);
+            parts.push(self.describe_partition(&key));
+        }
+        parts.join(" ")
+    }
+
+    /// One partition's replicas: see [`World::describe_replicas`].
+    fn describe_partition(&self, key: &TopicPartition) -> String {
+        {
+            let replicas: Vec<String> = self
+                .nodes
+                .iter()
+                .filter_map(|sim_node| {
+                    let partition = sim_node.node.as_ref()?.partition(key)?;
+                    Some(format!(
+                        "n{} {} e{} hw {} leo {}{}",
+                        sim_node.index,
+                        if partition.is_leader() { "L" } else { "F" },
+                        partition.leader_epoch,
+                        partition.high_watermark,
+                        partition.log.log_end_offset(),
+                        if partition.is_offline() {
+                            " offline"
+                        } else {
+                            ""
+                        }
+                    ))
+                })
+                .collect();
+            format!("{}-{} [{}]", key.topic, key.partition, replicas.join(", "))
+        }
+    }
+
+    /// Whether node `index` answered for `key` as a leader that a newer one has
+    /// replaced without its knowing (partitioned away, say): such a stale leader may
+    /// report an older high watermark, as a Kafka leader may, and clients read less.
+    fn is_stale_leader(&self, index: u32, key: &TopicPartition) -> bool {
+        let Some(partition) = self.nodes[index as usize]
+            .node
+            .as_ref()
+            .and_then(|node| node.partition(key))
+        else {
+            return false;
+        };
+        self.max_led_epoch
+            .get(key)
+            .is_some_and(|&max| partition.leader_epoch < max)
+    }
+
+    /// Marks, for the timeline, the acknowledged sends of `topic` (one partition of
+    /// it, or all) at or above `from_offset` with why they are lost.
+    fn mark_lost_sends(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        from_offset: i64,
+        why: &str,
+    ) {
+        if self.violation.is_some() {
+            return;
+        }
+        for operation in self.history.operations() {
+            let Some(Outcome::Ok(Reply::Sent { offset })) = operation.outcome else {
+                continue;
+            };
+            if operation.partition.topic == topic
+                && partition.is_none_or(|p| p == operation.partition.partition)
+                && offset >= from_offset
+            {
+                self.violation_marks
+                    .insert(operation.index, why.to_string());
+            }
+        }
+    }
+
+    /// In a cluster, once the final reads are done: every running node knows every
+    /// acknowledged topic, and the replicas of each partition hold the same batches
+    /// (offsets, epochs, CRCs) below the high watermarks they share.
+    fn check_cluster_at_end(&mut self) {
+        let mut problems = Vec::new();
+        let mut keys: BTreeSet<TopicPartition> = BTreeSet::new();
+        for sim_node in &self.nodes {
+            let Some(node) = sim_node.node.as_ref() else {
+                continue;
+            };
+            // A broker that restarted a moment ago may not have learnt the quorum's
+            // high watermark yet; the controller, and any broker that applied
+            // everything the controller committed, must know every acknowledged topic.
+            let metadata = node.metadata();
+            if metadata.is_leader() || metadata.applied_offset() >= self.controller_high_watermark()
+            {
+                for topic in &self.topics_acknowledged {
+                    if !node.cluster().topics.contains_key(topic) {
+                        problems.push(format!(
+                            "at the end node {} (metadata applied to offset {}) does not know the acknowledged topic {topic}",
+                            sim_node.index,
+                            metadata.applied_offset()
+                        ));
+                    }
+                }
+            }
+            keys.extend(node.partitions().map(|(key, _)| key.clone()));
+        }
+        for key in keys {
+            let mut replicas = Vec::new();
+            for sim_node in &mut self.nodes {
+                let index = sim_node.index;
+                let Some(node) = sim_node.node.as_mut() else {
+                    continue;
+                };
+                let Some(high_watermark) = node.partition(&key).map(|p| p.high_watermark) else {
+                    continue;
+                };
+                match node.committed_batches(&mut sim_node.io, &key) {
+                    Some(batches) => replicas.push((index, high_watermark, batches)),
+                    None => problems.push(format!(
+                        "at the end node {index} cannot read its replica of {}-{}",
+                        key.topic, key.partition
+                    )),
+                }
+            }
+            let Some(common) = replicas.iter().map(|(_, hw, _)| *hw).min() else {
+                continue;
+            };
+            let below = |batches: &[(i64, i64, i32, u32)]| -> Vec<(i64, i64, i32, u32)> {
+                batches
+                    .iter()
+                    .filter(|batch| batch.1 < common)
+                    .copied()
+                    .collect()
+            };
+            let Some((first, _, first_batches)) = replicas.first() else {
+                continue;
+            };
+            let expected = below(first_batches);
+            for (index, _, batches) in &replicas[1..] {
+                let found = below(batches);
+                if found != expected {
+                    let at = expected
+                        .iter()
+                        .zip(&found)
+                        .find(|(a, b)| a != b)
+                        .map(|(a, b)| format!("{a:?} against {b:?}"))
+                        .unwrap_or_else(|| {
+                            format!("{} batches against {}", expected.len(), found.len())
+                        });
+                    problems.push(format!(
+                        "replicas of {}-{} on nodes {first} and {index} differ below their common high watermark {common}: (base, last, epoch, crc) {at}",
+                        key.topic, key.partition
+                    ));
+                }
+            }
+        }
+        if let Some(problem) = problems.into_iter().next() {
+            self.fail(problem);
+        }
+    }
+
     /// A high watermark (and maybe a log start offset, -1 if not reported) a node
     /// incarnation reported for `key`.
     fn check_reported(
@@ -1340,7 +1762,7 @@ impl World {
         log_start_offset: i64,
     ) {
         let acknowledged = self.acknowledged_end.get(key).copied().unwrap_or(0);
-        if high_watermark < acknowledged {
+        if high_watermark < acknowledged && !self.is_stale_leader(index, key) {
             self.fail_response(
                 client,
                 format!(
@@ -1387,6 +1809,12 @@ impl World {
     /// Right after a start: every acknowledged topic exists and no partition's high
     /// watermark is below an acknowledged offset.
     fn check_after_open(&mut self, index: u32) {
+        if self.nodes.len() > 1 {
+            // A restarted broker may lag (the records and topics it missed are in a
+            // quorum of the others): the cluster checks are `check_leaders` and
+            // `check_cluster_at_end`.
+            return;
+        }
         let node = self.nodes[index as usize]
             .node
             .as_ref()
@@ -1432,24 +1860,12 @@ impl World {
             problems.push((problem, lost));
         }
         if let Some((problem, lost)) = problems.into_iter().next() {
-            if self.violation.is_none() {
-                for operation in self.history.operations() {
-                    let Some(Outcome::Ok(Reply::Sent { offset })) = operation.outcome else {
-                        continue;
-                    };
-                    if operation.partition.topic == lost.topic
-                        && lost
-                            .partition
-                            .is_none_or(|p| p == operation.partition.partition)
-                        && offset >= lost.from_offset
-                    {
-                        self.violation_marks.insert(
-                            operation.index,
-                            format!("acknowledged, and gone after node {index} restarted"),
-                        );
-                    }
-                }
-            }
+            self.mark_lost_sends(
+                &lost.topic,
+                lost.partition,
+                lost.from_offset,
+                &format!("acknowledged, and gone after node {index} restarted"),
+            );
             self.fail(format!("node {index}: {problem}"));
         }
     }
@@ -1464,6 +1880,7 @@ impl World {
         sim_node.crash_armed = None;
         sim_node.io.timers.clear();
         sim_node.io.responses.clear();
+        sim_node.io.sent.clear();
         if power_loss {
             sim_node.io.disk.crash(crash_seed);
         }
@@ -1647,6 +2064,14 @@ impl World {
                     "the node is down: nothing to do".to_string()
                 }
             }
+            Nemesis::Partition if self.nodes.len() > 1 && self.rng.below(2) == 0 => {
+                let (how, cut) = self.partition_peers(index);
+                let until = now + self.rng.log_range(50 * MS, 5_000 * MS);
+                let repair_at = until.min(self.duration_ns);
+                self.schedule(repair_at, Event::Nemesis(Nemesis::Repair));
+                until_ns = Some(repair_at);
+                format!("{how}: {cut} links between brokers cut")
+            }
             Nemesis::Partition => {
                 let node = Endpoint::Node(index);
                 let clients = self.clients.len() as u32;
@@ -1686,6 +2111,16 @@ impl World {
             Nemesis::Repair => {
                 self.network.repair();
                 "every cut link repaired".to_string()
+            }
+            Nemesis::Clog if self.nodes.len() > 1 && self.rng.below(2) == 0 => {
+                let peers = self.nodes.len() as u64;
+                let other = (index + 1 + self.rng.below(peers - 1) as u32) % peers as u32;
+                let until = now + self.rng.log_range(10 * MS, 3_000 * MS);
+                self.network
+                    .hold(Endpoint::Node(index), Endpoint::Node(other), until);
+                self.count("peer.clog");
+                until_ns = Some(until);
+                format!("link node {index} -> node {other} held")
             }
             Nemesis::Clog => {
                 let client = self.rng.below(self.clients.len() as u64) as u32;
@@ -1758,6 +2193,73 @@ impl World {
         }
     }
 
+    /// Cuts links between brokers around node `index`, one of four ways; returns how
+    /// and how many directed links were cut.
+    fn partition_peers(&mut self, index: u32) -> (&'static str, u32) {
+        let nodes = self.nodes.len() as u32;
+        let mode = self.rng.below(4);
+        let mut cut = 0;
+        let mut cut_link = |network: &mut Network, from: u32, to: u32| {
+            network.cut(Endpoint::Node(from), Endpoint::Node(to));
+            cut += 1;
+        };
+        let how = match mode {
+            0 => {
+                for other in (0..nodes).filter(|&o| o != index) {
+                    cut_link(&mut self.network, index, other);
+                    cut_link(&mut self.network, other, index);
+                }
+                "one broker isolated from its peers"
+            }
+            1 => {
+                // Two halves: `index` and a random set of others against the rest.
+                let mut side: Vec<bool> = (0..nodes).map(|_| self.rng.below(2) == 0).collect();
+                side[index as usize] = true;
+                for a in 0..nodes {
+                    for b in 0..nodes {
+                        if side[a as usize] != side[b as usize] {
+                            cut_link(&mut self.network, a, b);
+                        }
+                    }
+                }
+                "brokers split in two"
+            }
+            2 => {
+                // Asymmetric: what the broker sends is lost, what it receives arrives.
+                let outgoing = self.rng.below(2) == 0;
+                for other in (0..nodes).filter(|&o| o != index) {
+                    if outgoing {
+                        cut_link(&mut self.network, index, other);
+                    } else {
+                        cut_link(&mut self.network, other, index);
+                    }
+                }
+                if outgoing {
+                    "one broker's outgoing peer links cut"
+                } else {
+                    "one broker's incoming peer links cut"
+                }
+            }
+            _ => {
+                for a in 0..nodes {
+                    for b in 0..nodes {
+                        if a != b && self.rng.below(3) == 0 {
+                            cut_link(&mut self.network, a, b);
+                        }
+                    }
+                }
+                "random directed peer links cut"
+            }
+        };
+        self.count(match mode {
+            0 => "peer.partition-isolate",
+            1 => "peer.partition-halves",
+            2 => "peer.partition-asymmetric",
+            _ => "peer.partition-random",
+        });
+        (how, cut)
+    }
+
     /// The end of the safety phase: every fault heals, down nodes come back, nodes
     /// that took a partition offline (or could not open one) are restarted, and the
     /// liveness clock starts.
@@ -1780,7 +2282,7 @@ impl World {
                     || node.cluster().topics.values().any(|topic| {
                         (0..topic.partitions).any(|p| {
                             node.partition(&TopicPartition::new(topic.name.clone(), p))
-                                .is_none_or(|partition| partition.log.failure().is_some())
+                                .is_none_or(|partition| partition.is_offline())
                         })
                     })
             });
@@ -2011,4 +2513,9 @@ fn api_name(body: &RequestKind) -> &'static str {
         RequestKind::OffsetFetch(_) => "OffsetFetch",
         _ => "other",
     }
+}
+
+/// The key the cluster checks use for the metadata quorum: Kafka's name for its log.
+fn metadata_key() -> TopicPartition {
+    TopicPartition::new("__cluster_metadata", 0)
 }

@@ -55,7 +55,7 @@ pub struct Args {
     /// Threads for --seeds (default: every core).
     #[arg(long, requires = "seeds")]
     threads: Option<usize>,
-    /// Broker nodes; only 1 until replication lands.
+    /// Broker nodes: 1, or a cluster of 2 to 7 (3 and 5 are the usual ones).
     #[arg(long, default_value_t = 1)]
     nodes: u32,
     /// Fault classes: presets none, all, disk, network, process, clock, buggify, or
@@ -106,15 +106,18 @@ pub struct Args {
     nemesis_skip: Vec<u64>,
 }
 
+/// The largest simulated cluster (every broker is a metadata voter).
+const NODES_MAX: u32 = 7;
+
 fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(anyhow!(message.into())))
 }
 
 /// Runs `odradek sim`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.nodes != 1 {
+    if !(1..=NODES_MAX).contains(&args.nodes) {
         return Err(usage(format!(
-            "--nodes {}: the simulator runs a single node until replication lands (issue 4)",
+            "--nodes {}: a simulated cluster has 1 to {NODES_MAX} brokers",
             args.nodes
         )));
     }
