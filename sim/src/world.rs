@@ -328,10 +328,11 @@ pub struct World {
     violation_client: Option<u32>,
     /// Operations a failed check concerns, with why.
     violation_marks: BTreeMap<usize, String>,
-    /// In a cluster: the node that led each partition in each epoch it was led in.
-    leaders_by_epoch: BTreeMap<(TopicPartition, i32), u32>,
-    /// In a cluster: the highest epoch each partition has been led in.
-    max_led_epoch: BTreeMap<TopicPartition, i32>,
+    /// In a cluster: per partition (and [`metadata_key`] for the metadata quorum),
+    /// the node that led it in each epoch it was led in.
+    leaders: BTreeMap<TopicPartition, BTreeMap<i32, u32>>,
+    /// The key of the metadata quorum in `leaders`, built once.
+    metadata_key: TopicPartition,
 }
 
 impl World {
@@ -492,8 +493,8 @@ impl World {
             nemesis_skip: config.nemesis_skip.clone(),
             violation_client: None,
             violation_marks: BTreeMap::new(),
-            leaders_by_epoch: BTreeMap::new(),
-            max_led_epoch: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            metadata_key: metadata_key(),
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -1517,25 +1518,19 @@ impl World {
         let Some(node) = self.nodes[index as usize].node.as_ref() else {
             return;
         };
+        let leaders = &self.leaders;
+        let known = |key: &TopicPartition, epoch: i32| {
+            leaders.get(key).and_then(|epochs| epochs.get(&epoch)) == Some(&index)
+        };
         let mut leading = Vec::new();
         let metadata = node.metadata().raft();
-        if metadata.check_leader().is_ok()
-            && self
-                .leaders_by_epoch
-                .get(&(metadata_key(), metadata.leader_epoch()))
-                != Some(&index)
-        {
+        if metadata.check_leader().is_ok() && !known(&self.metadata_key, metadata.leader_epoch()) {
             // What the quorum has acknowledged are topics, not offsets: the offset
             // check below is vacuous for it.
-            leading.push((metadata_key(), metadata.leader_epoch(), i64::MAX));
+            leading.push((self.metadata_key.clone(), metadata.leader_epoch(), i64::MAX));
         }
         for (key, partition) in node.partitions() {
-            if partition.is_leader()
-                && self
-                    .leaders_by_epoch
-                    .get(&(key.clone(), partition.leader_epoch))
-                    != Some(&index)
-            {
+            if partition.is_leader() && !known(key, partition.leader_epoch) {
                 leading.push((
                     key.clone(),
                     partition.leader_epoch,
@@ -1544,14 +1539,15 @@ impl World {
             }
         }
         for (key, epoch, end) in leading {
-            if let Some(&other) = self.leaders_by_epoch.get(&(key.clone(), epoch)) {
+            let epochs = self.leaders.entry(key.clone()).or_default();
+            if let Some(&other) = epochs.get(&epoch) {
                 self.fail(format!(
                     "two leaders of {}-{} in epoch {epoch}: node {other} and node {index}",
                     key.topic, key.partition
                 ));
                 continue;
             }
-            self.leaders_by_epoch.insert((key.clone(), epoch), index);
+            epochs.insert(epoch, index);
             let acknowledged = self.acknowledged_end.get(&key).copied().unwrap_or(0);
             if end < acknowledged {
                 self.mark_lost_sends(
@@ -1569,8 +1565,6 @@ impl World {
                     self.describe_partition(&key)
                 ));
             }
-            let max = self.max_led_epoch.entry(key).or_insert(epoch);
-            *max = (*max).max(epoch);
         }
     }
 
@@ -1636,9 +1630,10 @@ impl World {
         else {
             return false;
         };
-        self.max_led_epoch
+        self.leaders
             .get(key)
-            .is_some_and(|&max| partition.leader_epoch < max)
+            .and_then(|epochs| epochs.last_key_value())
+            .is_some_and(|(&max, _)| partition.leader_epoch < max)
     }
 
     /// Marks, for the timeline, the acknowledged sends of `topic` (one partition of
