@@ -8,7 +8,8 @@
 //!
 //! A third run covers clusters: 240 seeds of three brokers and 60 of five, over every
 //! fault preset; every cluster check (one leader per epoch, a new leader holds every
-//! acknowledged offset, replicas agree below the high watermark) must pass too.
+//! acknowledged offset, replicas agree below the high watermark) must pass too. A
+//! fourth adds group members to 100 three-broker seeds, so that coordinators fail over.
 //!
 //! Bigger runs are for people: `odradek sim --seeds 10000 [--nodes 3]`.
 
@@ -88,22 +89,24 @@ fn two_hundred_seeds_across_fault_classes_pass() {
     }
 }
 
-#[test]
-fn group_seeds_across_fault_classes_pass() {
+/// Runs `seeds` group seeds per preset on `nodes` brokers from `start_base` (1,000
+/// apart per preset); none may fail and each of `events` must have happened.
+fn group_seeds_pass(nodes: u32, presets: &[&str], start_base: u64, seeds: u64, events: &[&str]) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let mut failures = Vec::new();
     let stats = Mutex::new(BTreeMap::<String, u64>::new());
-    for (index, preset) in PRESETS.iter().enumerate() {
+    for (index, preset) in presets.iter().enumerate() {
         let options = Options {
+            nodes,
             faults: FaultSet::parse(preset).expect("valid preset"),
             duration_ns: 20_000_000_000,
             groups: true,
             ..Options::default()
         };
-        let start = 50_000 + 1_000 * index as u64;
-        let summary = odradek_sim::run_seeds(start, 10, threads, &options, &|report| {
+        let start = start_base + 1_000 * index as u64;
+        let summary = odradek_sim::run_seeds(start, seeds, threads, &options, &|report| {
             let mut stats = stats.lock().unwrap();
             for (name, count) in &report.client_stats {
                 if name.starts_with("group.") {
@@ -119,19 +122,30 @@ fn group_seeds_across_fault_classes_pass() {
         failures.join("\n")
     );
     let stats = stats.into_inner().unwrap();
-    eprintln!("group events over the run: {stats:?}");
-    for name in [
-        "group.assigned",
-        "group.commit-ok",
-        "group.offset-fetched",
-        "group.rejoin",
-        "group.refind",
-    ] {
+    eprintln!("group events over the run on {nodes} broker(s): {stats:?}");
+    for name in events {
         assert!(
-            stats.get(name).copied().unwrap_or(0) > 0,
+            stats.get(*name).copied().unwrap_or(0) > 0,
             "{name} never happened: {stats:?}"
         );
     }
+}
+
+#[test]
+fn group_seeds_across_fault_classes_pass() {
+    group_seeds_pass(
+        1,
+        PRESETS,
+        50_000,
+        10,
+        &[
+            "group.assigned",
+            "group.commit-ok",
+            "group.offset-fetched",
+            "group.rejoin",
+            "group.refind",
+        ],
+    );
 }
 
 /// The cluster presets: every class, and each group of classes alone.
@@ -184,4 +198,22 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
             "fault {name} never fired: {fired:?}"
         );
     }
+}
+
+/// Consumer groups on three-broker clusters: the coordinator moves with the leadership
+/// of its `__consumer_offsets` partition, under every fault class.
+#[test]
+fn cluster_group_seeds_pass() {
+    group_seeds_pass(
+        3,
+        CLUSTER_PRESETS,
+        700_000,
+        20,
+        &[
+            "group.assigned",
+            "group.commit-ok",
+            "group.offset-fetched",
+            "group.refind",
+        ],
+    );
 }

@@ -2,11 +2,11 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Eight mutants live in core code behind the `mutants` cargo feature
-//! (docs/decisions/0005-mutants.md): three in the storage engine and the node, two in
-//! the group coordinator (run with `--groups` workloads), and three in Raft, the
-//! classic replication bugs, run on three-broker clusters. The ninth, a disk whose
-//! fsync lies, is a simulator option.
+//! Nine mutants live in core code behind the `mutants` cargo feature
+//! (docs/decisions/0005-mutants.md): three in the storage engine and the node, three in
+//! the group coordinator (run with `--groups` workloads, the third on three brokers),
+//! and three in Raft, the classic replication bugs, run on three-broker clusters. The
+//! tenth, a disk whose fsync lies, is a simulator option.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -135,6 +135,27 @@ fn coordinator_that_acknowledges_commits_before_they_are_durable_is_caught() {
         ..healthy.clone()
     };
     let (_, verdict) = detect("coordinator acknowledges early", &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+#[test]
+fn coordinator_that_loads_groups_before_they_are_committed_is_caught() {
+    // Failed fsyncs and crashes leave a new leader of the coordinator's partition with
+    // records no majority holds; it answers from a generation that the next leader
+    // never receives and hands out again.
+    let healthy = Options {
+        nodes: 3,
+        groups: true,
+        ..options("disk")
+    };
+    let broken = Options {
+        group_mutants: GroupMutants {
+            load_before_committed: true,
+            ..GroupMutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect("coordinator loads uncommitted groups", &broken, &healthy);
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }
 

@@ -93,3 +93,26 @@ fn seed_7977813221831595363_flipped_header_at_the_high_watermark() {
         ),
     );
 }
+
+/// `odradek sim --seed 3000067 --nodes 3 --faults all --duration 20 --groups` (and
+/// 3000472, 3000754): the coordinator's partition lost a follower to a failed fsync and
+/// its leader was re-elected; the new leader rebuilt the groups from its whole log,
+/// which ended in a generation-2 record no majority held, and answered JoinGroup and
+/// SyncGroup from it. The next leader lacked that record and handed generation 2 out
+/// again with another assignment: two members owned one partition in one generation
+/// (3000067), or a member's generation went back (the other two). Fixed in
+/// `Node::offsets_partition_driven`: a new leader loads its groups only once its epoch's
+/// marker is committed, answering COORDINATOR_LOAD_IN_PROGRESS until then.
+#[test]
+fn seed_3000067_cluster_groups_loaded_from_uncommitted_records() {
+    for seed in [3_000_067, 3_000_472, 3_000_754] {
+        assert_passes(
+            seed,
+            &Options {
+                nodes: 3,
+                groups: true,
+                ..options("all", 20)
+            },
+        );
+    }
+}

@@ -231,6 +231,9 @@ impl Node {
             return;
         };
         let leading = partition.raft.check_leader().ok();
+        let caught_up = partition.raft.leader_caught_up();
+        #[cfg(feature = "mutants")]
+        let caught_up = caught_up || self.groups.config().mutants.load_before_committed;
         let high_watermark = partition.high_watermark;
         let loaded = self.groups_loaded.get(&key.partition).copied();
         if loaded.is_some() && loaded != leading {
@@ -238,9 +241,20 @@ impl Node {
             let effects = self.groups.unload(key.partition);
             self.group_effects.extend(effects);
         }
+        if leading.is_none() && self.groups.is_loading(key.partition) {
+            let effects = self.groups.unload(key.partition);
+            self.group_effects.extend(effects);
+        }
         if let Some(epoch) = leading
             && loaded != leading
         {
+            if !caught_up {
+                // Records past the high watermark may still be cut by a later leader;
+                // groups built from them could hand out a generation twice. Load once
+                // the marker of this epoch commits (Coordinator::begin_loading).
+                self.groups.begin_loading(key.partition);
+                return;
+            }
             match self.read_offsets_partition(io, key) {
                 Ok(records) => {
                     let now = Self::group_now(io);

@@ -21,7 +21,7 @@
 //! - a SyncGroup answer without error: an [`Assignment`](odradek_model::groups::Assignment);
 //! - each partition of an OffsetCommit: `Ok` without error; `Fail` for the errors the
 //!   coordinator returns before writing anything (wrong generation or member, a
-//!   rebalance under way); `Indefinite` for everything else (a lost request,
+//!   rebalance under way, the coordinator still loading); `Indefinite` for everything else (a lost request,
 //!   NOT_COORDINATOR: the coordinator may have appended the commit before it lost its
 //!   partition, a timeout);
 //! - each partition of an OffsetFetch answered without error: a `Fetched`;
@@ -644,7 +644,8 @@ impl GroupMember {
                         code::NONE => CommitOutcome::Ok,
                         code::ILLEGAL_GENERATION
                         | code::UNKNOWN_MEMBER_ID
-                        | code::REBALANCE_IN_PROGRESS => CommitOutcome::Fail,
+                        | code::REBALANCE_IN_PROGRESS
+                        | code::COORDINATOR_LOAD_IN_PROGRESS => CommitOutcome::Fail,
                         _ => CommitOutcome::Indefinite,
                     };
                     let record = &mut ctx.groups.commits[index];

@@ -195,8 +195,10 @@ impl Coordinator {
         if group_id.is_empty() {
             return error(&mut cx, GroupErrorCode::InvalidGroupId);
         }
-        let Some(loaded) = partitions.get_mut(&cx.partition_of(group_id)) else {
-            return error(&mut cx, GroupErrorCode::NotCoordinator);
+        let partition = cx.partition_of(group_id);
+        let Some(loaded) = partitions.get_mut(&partition) else {
+            let code = cx.not_loaded(partition);
+            return error(&mut cx, code);
         };
         let session_timeout_ms = request.session_timeout_ms;
         if session_timeout_ms < cx.config.group_min_session_timeout_ms
@@ -250,8 +252,10 @@ impl Coordinator {
         if group_id.is_empty() {
             return error(&mut cx, GroupErrorCode::InvalidGroupId);
         }
-        let Some(loaded) = partitions.get_mut(&cx.partition_of(group_id)) else {
-            return error(&mut cx, GroupErrorCode::NotCoordinator);
+        let partition = cx.partition_of(group_id);
+        let Some(loaded) = partitions.get_mut(&partition) else {
+            let code = cx.not_loaded(partition);
+            return error(&mut cx, code);
         };
         let Some(group) = loaded.groups.get_mut(group_id) else {
             return error(&mut cx, GroupErrorCode::UnknownMemberId);
@@ -266,8 +270,9 @@ impl Coordinator {
             if group_id.is_empty() {
                 break 'code GroupErrorCode::InvalidGroupId.code();
             }
-            let Some(loaded) = partitions.get_mut(&cx.partition_of(group_id)) else {
-                break 'code GroupErrorCode::NotCoordinator.code();
+            let partition = cx.partition_of(group_id);
+            let Some(loaded) = partitions.get_mut(&partition) else {
+                break 'code cx.not_loaded(partition).code();
             };
             let Some(group) = loaded.groups.get_mut(group_id) else {
                 break 'code GroupErrorCode::UnknownMemberId.code();
@@ -300,8 +305,9 @@ impl Coordinator {
             if group_id.is_empty() {
                 break 'answer (GroupErrorCode::InvalidGroupId.code(), Vec::new());
             }
-            let Some(loaded) = partitions.get_mut(&cx.partition_of(group_id)) else {
-                break 'answer (GroupErrorCode::NotCoordinator.code(), Vec::new());
+            let partition = cx.partition_of(group_id);
+            let Some(loaded) = partitions.get_mut(&partition) else {
+                break 'answer (cx.not_loaded(partition).code(), Vec::new());
             };
             let Some(group) = loaded.groups.get_mut(group_id) else {
                 let unknown = GroupErrorCode::UnknownMemberId.code();

@@ -128,7 +128,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
@@ -186,6 +186,9 @@ pub struct GroupMutants {
     /// Anything appended is treated as committed at once: OffsetCommit is answered
     /// before its records are durable and replicated.
     pub ack_before_committed: bool,
+    /// A new leader of an offsets partition loads its groups at once, from records
+    /// that may not be committed yet (the node does not wait for its epoch's marker).
+    pub load_before_committed: bool,
 }
 
 impl Default for GroupConfig {
@@ -366,6 +369,21 @@ struct Core {
     earliest_new_deadline: Option<Instant>,
     /// The earliest `Wake` handed out that has not fired yet.
     wake_requested: Option<Instant>,
+    /// Offsets partitions this node leads but has not loaded yet: their records are
+    /// not all known to be committed (see [`Coordinator::begin_loading`]).
+    loading: BTreeSet<i32>,
+}
+
+impl Core {
+    /// COORDINATOR_LOAD_IN_PROGRESS while this node leads `partition` but is still
+    /// loading it (the client retries here), else NOT_COORDINATOR (it looks again).
+    fn not_loaded(&self, partition: i32) -> GroupErrorCode {
+        if self.loading.contains(&partition) {
+            GroupErrorCode::CoordinatorLoadInProgress
+        } else {
+            GroupErrorCode::NotCoordinator
+        }
+    }
 }
 
 /// A handler's view: the time, the configuration and the shared state.
@@ -376,6 +394,11 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// The error for a group of `partition` when its groups are not loaded here.
+    fn not_loaded(&self, partition: i32) -> GroupErrorCode {
+        self.core.not_loaded(partition)
+    }
+
     fn respond(&mut self, id: RequestId, response: ResponseKind) {
         self.core.effects.push(Effect::Respond { id, response });
     }
@@ -583,6 +606,7 @@ impl Coordinator {
                 effects: Vec::new(),
                 earliest_new_deadline: None,
                 wake_requested: None,
+                loading: BTreeSet::new(),
             },
         }
     }
@@ -737,6 +761,29 @@ impl Coordinator {
         self.finish()
     }
 
+    /// This node leads offsets partition `partition` but cannot load it yet: until
+    /// [`Coordinator::load`] (or [`Coordinator::unload`]) its groups' requests are
+    /// answered COORDINATOR_LOAD_IN_PROGRESS instead of NOT_COORDINATOR.
+    ///
+    /// A new leader's log may end in records no majority holds yet; they become
+    /// committed only when the leader's own epoch marker does. Groups rebuilt from
+    /// them could answer a JoinGroup or SyncGroup with a generation that a later
+    /// leader, lacking those records, hands out again to other members. So the node
+    /// loads only once its high watermark has reached its epoch's start.
+    pub fn begin_loading(&mut self, partition: i32) {
+        assert!(
+            !self.partitions.contains_key(&partition),
+            "offsets partition {partition} is loaded already"
+        );
+        self.core.loading.insert(partition);
+    }
+
+    /// Whether [`Coordinator::begin_loading`] was called for `partition` and neither
+    /// `load` nor `unload` since.
+    pub fn is_loading(&self, partition: i32) -> bool {
+        self.core.loading.contains(&partition)
+    }
+
     /// This node became the leader of offsets partition `partition`: rebuilds its groups
     /// from `records`, the partition's records in log order (key, value; a `None` value
     /// is a tombstone). Members of loaded groups get fresh session deadlines from
@@ -755,6 +802,7 @@ impl Coordinator {
             !self.partitions.contains_key(&partition),
             "offsets partition {partition} loaded twice"
         );
+        self.core.loading.remove(&partition);
         self.load_partition(now, partition, records);
         self.finish()
     }
@@ -763,6 +811,7 @@ impl Coordinator {
     /// and every request waiting on them is answered NOT_COORDINATOR, so that clients
     /// look the coordinator up again.
     pub fn unload(&mut self, partition: i32) -> Vec<Effect> {
+        self.core.loading.remove(&partition);
         self.unload_partition(partition);
         self.finish()
     }

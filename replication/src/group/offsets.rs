@@ -100,8 +100,9 @@ impl Coordinator {
             cx.respond(parked.id, offset_commit_response(results));
             return;
         }
-        let Some(loaded) = partitions.get_mut(&cx.partition_of(group_id)) else {
-            all(&mut results, GroupErrorCode::NotCoordinator.code());
+        let partition = cx.partition_of(group_id);
+        let Some(loaded) = partitions.get_mut(&partition) else {
+            all(&mut results, cx.not_loaded(partition).code());
             cx.respond(parked.id, offset_commit_response(results));
             return;
         };
@@ -394,7 +395,7 @@ impl Coordinator {
     ) -> Result<Vec<FetchedTopic>, i16> {
         let partition = Self::partition_for(group_id, self.config.offsets_topic_num_partitions);
         let Some(loaded) = self.partitions.get(&partition) else {
-            return Err(GroupErrorCode::NotCoordinator.code());
+            return Err(self.core.not_loaded(partition).code());
         };
         let none = GroupErrorCode::None.code();
         let Some(group) = loaded.groups.get(group_id) else {
@@ -467,7 +468,7 @@ impl Coordinator {
                     self.config.offsets_topic_num_partitions,
                 );
                 let Some(loaded) = self.partitions.get(&partition) else {
-                    return described.with_error_code(GroupErrorCode::NotCoordinator.code());
+                    return described.with_error_code(self.core.not_loaded(partition).code());
                 };
                 let Some(group) = loaded.groups.get(group_id.0.as_str()) else {
                     return described.with_group_state(text(GroupState::Dead.name()));
@@ -566,7 +567,7 @@ impl Coordinator {
             }
             let partition = cx.partition_of(group_id);
             let code = match partitions.get_mut(&partition) {
-                None => Some(GroupErrorCode::NotCoordinator.code()),
+                None => Some(cx.not_loaded(partition).code()),
                 Some(loaded) => match loaded.groups.get(group_id).map(|group| group.state) {
                     None | Some(GroupState::Dead) => Some(GroupErrorCode::GroupIdNotFound.code()),
                     Some(GroupState::Empty) => {

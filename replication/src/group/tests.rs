@@ -30,6 +30,7 @@ use super::*;
 use crate::node::Request;
 
 const NONE: i16 = 0;
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const NOT_COORDINATOR: i16 = 16;
 const ILLEGAL_GENERATION: i16 = 22;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
@@ -1640,6 +1641,55 @@ fn describe_and_list_groups() {
 // Failover.
 
 /// Replays `h`'s log into a fresh coordinator, as a new leader would.
+/// A new leader whose epoch marker is not committed yet calls `begin_loading`: until
+/// it loads, every group request is answered COORDINATOR_LOAD_IN_PROGRESS (the client
+/// retries this broker) and nothing is appended; `unload` turns that back into
+/// NOT_COORDINATOR (the client looks the coordinator up again).
+#[test]
+fn a_loading_partition_answers_coordinator_load_in_progress() {
+    let mut h = harness();
+    let a = h.new_member_id("g");
+    let join = h.join("g", &a);
+    h.tick();
+    assert_eq!(h.join_answer(join).generation_id, 1);
+    h.sync("g", 1, &a, &[(&a, b"pa")]);
+    let appended = h.log[&0].len();
+
+    let effects = h.coordinator.unload(0);
+    h.apply(effects);
+    h.coordinator.begin_loading(0);
+    assert!(h.coordinator.is_loading(0) && !h.coordinator.is_loaded(0));
+    assert_eq!(h.heartbeat("g", 1, &a), COORDINATOR_LOAD_IN_PROGRESS);
+    let rejoin = h.join("g", &a);
+    assert_eq!(
+        h.join_answer(rejoin).error_code,
+        COORDINATOR_LOAD_IN_PROGRESS
+    );
+    let sync = h.sync("g", 1, &a, &[(&a, b"other")]);
+    assert_eq!(h.sync_answer(sync).error_code, COORDINATOR_LOAD_IN_PROGRESS);
+    let commit = h.commit_offsets("g", 1, &a, &[("t", 0, 5, "")]);
+    assert_eq!(h.commit_codes(commit), vec![COORDINATOR_LOAD_IN_PROGRESS]);
+    assert_eq!(h.fetch("g", None, false).0, COORDINATOR_LOAD_IN_PROGRESS);
+    assert_eq!(h.log[&0].len(), appended, "nothing appended while loading");
+
+    // Loaded: the group is back as it was.
+    let records = h.log[&0].clone();
+    let effects = h.coordinator.load(h.now, 0, records);
+    h.apply(effects);
+    h.commit(0);
+    assert!(!h.coordinator.is_loading(0));
+    assert_eq!(h.heartbeat("g", 1, &a), NONE);
+
+    // Leadership lost while loading: NOT_COORDINATOR again.
+    let effects = h.coordinator.unload(0);
+    h.apply(effects);
+    h.coordinator.begin_loading(0);
+    let effects = h.coordinator.unload(0);
+    h.apply(effects);
+    assert!(!h.coordinator.is_loading(0));
+    assert_eq!(h.heartbeat("g", 1, &a), NOT_COORDINATOR);
+}
+
 fn fail_over(h: &Harness, partitions: i32) -> Harness {
     let mut config = h.coordinator.config().clone();
     config.offsets_topic_num_partitions = partitions;
