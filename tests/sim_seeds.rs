@@ -116,3 +116,22 @@ fn seed_3000067_cluster_groups_loaded_from_uncommitted_records() {
         );
     }
 }
+
+/// `odradek sim --seed 9000186 --nodes 3 --faults all --duration 20 --groups`: a
+/// follower's truncation rebuilt its producer state from a header read once for the
+/// header and once whole for the CRC; a bit flipped on the first read only turned
+/// producer epoch 0 into 4096. As leader it then fenced the producer (epoch 1, 2, ...)
+/// for the rest of the run. Fixed in `segment::scan_file`: a checked batch's visitor gets
+/// the header of the bytes whose CRC was checked; the unit test
+/// `a_flip_on_the_header_read_does_not_reach_the_producer_state` pins it too.
+#[test]
+fn seed_9000186_cluster_flipped_producer_epoch_in_a_truncation() {
+    assert_passes(
+        9_000_186,
+        &Options {
+            nodes: 3,
+            groups: true,
+            ..options("all", 20)
+        },
+    );
+}

@@ -270,6 +270,10 @@ pub struct MemDisk {
     syncs_ok_before_one_failure: Option<u64>,
     capacity_bytes: Option<u64>,
     read_corruption: Vec<(String, u64, u64)>,
+    /// One-shot flips `(path, at, mask, skip)`: after `skip` more reads of `path`
+    /// covering byte `at`, the next one has it XORed with `mask`; later reads see the
+    /// stored byte.
+    next_read_flips: Vec<(String, u64, u8, u32)>,
     stats: MemDiskStats,
 }
 
@@ -293,6 +297,7 @@ impl MemDisk {
             syncs_ok_before_one_failure: None,
             capacity_bytes: None,
             read_corruption: Vec::new(),
+            next_read_flips: Vec::new(),
             stats: MemDiskStats::default(),
         }
     }
@@ -398,6 +403,12 @@ impl MemDisk {
     /// corruption, the stored bytes stay intact) until [`MemDisk::clear_read_corruption`].
     pub fn corrupt_reads(&mut self, path: &str, start: u64, end: u64) {
         self.read_corruption.push((normalize(path), start, end));
+    }
+
+    /// Of the reads of `path` that cover byte `at`, the one after the next `skip`
+    /// sees it XORed with `mask`, once (a transient flip: reading again is right).
+    pub fn flip_one_read(&mut self, path: &str, at: u64, mask: u8, skip: u32) {
+        self.next_read_flips.push((normalize(path), at, mask, skip));
     }
 
     /// Ends every [`MemDisk::corrupt_reads`].
@@ -703,6 +714,19 @@ impl Disk for MemDisk {
                     *byte ^= 0x01;
                     corrupted = true;
                 }
+            }
+        }
+        let flips = std::mem::take(&mut self.next_read_flips);
+        for (path, at, mask, skip) in flips {
+            if path == open.path && at >= offset && at < offset + count as u64 {
+                if skip == 0 {
+                    buf[(at - offset) as usize] ^= mask;
+                    corrupted = true;
+                } else {
+                    self.next_read_flips.push((path, at, mask, skip - 1));
+                }
+            } else {
+                self.next_read_flips.push((path, at, mask, skip));
             }
         }
         if corrupted {

@@ -204,6 +204,7 @@ pub(crate) fn scan_file(
                 });
             }
         };
+        let mut header = header;
         let size = header.size_bytes();
         let mut problem: Option<(String, Option<BatchError>)> = None;
         if size > BATCH_BYTES_MAX {
@@ -246,8 +247,35 @@ pub(crate) fn scan_file(
                     available: got as u64,
                 };
                 problem = Some((error.to_string(), Some(error)));
-            } else if let Err(error) = batch::validate(&body, u32::MAX) {
-                problem = Some((error.to_string(), Some(error)));
+            } else {
+                match batch::validate(&body, u32::MAX) {
+                    Err(error) => problem = Some((error.to_string(), Some(error))),
+                    // The visitor gets the header of the bytes whose CRC was checked:
+                    // the first read of the header may have seen a bit flipped (in the
+                    // producer epoch, say) that the second read did not. The fields
+                    // outside the CRC must agree between the two reads.
+                    Ok(checked)
+                        if checked.base_offset == header.base_offset
+                            && checked.batch_length == header.batch_length
+                            && checked.partition_leader_epoch == header.partition_leader_epoch =>
+                    {
+                        header = checked;
+                    }
+                    Ok(checked) => {
+                        problem = Some((
+                            format!(
+                                "batch read back differently: base offset {} length {} epoch {}, first read {} {} {}",
+                                checked.base_offset,
+                                checked.batch_length,
+                                checked.partition_leader_epoch,
+                                header.base_offset,
+                                header.batch_length,
+                                header.partition_leader_epoch
+                            ),
+                            None,
+                        ));
+                    }
+                }
             }
         }
         if let Some((reason, error)) = problem {
