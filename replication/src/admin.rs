@@ -604,6 +604,7 @@ impl Node {
         };
         let mut response = CreatePartitionsResponse::default();
         let mut wait_for: Option<i64> = None;
+        let mut counts: Vec<(String, i32)> = Vec::new();
         for topic in &create.topics {
             let name = topic.name.0.as_str().to_string();
             let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
@@ -661,7 +662,10 @@ impl Node {
                         replicas,
                     };
                     match self.append_metadata(io, record) {
-                        Ok(offset) => wait_for = Some(wait_for.map_or(offset, |w| w.max(offset))),
+                        Ok(offset) => {
+                            wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
+                            counts.push((name.clone(), topic.count));
+                        }
                         Err(error) => {
                             result.error_code = error.error_code().code();
                             result.error_message = Some(text(error.to_string()));
@@ -676,7 +680,7 @@ impl Node {
                 self.metadata_waits.push((
                     offset,
                     id,
-                    MetadataWait::Respond(ResponseKind::CreatePartitions(response)),
+                    MetadataWait::RespondPartitions(response, counts),
                 ));
             }
             None => io.respond(id, ResponseKind::CreatePartitions(response)),

@@ -230,7 +230,13 @@ impl Node {
         let Some(partition) = self.partitions.get(key) else {
             return;
         };
-        let leading = partition.raft.check_leader().ok();
+        // An offline log (a failed fsync) serves nobody until a restart recovers it:
+        // its groups are given up, and whoever waits on them hears NOT_COORDINATOR.
+        let leading = partition
+            .raft
+            .check_leader()
+            .ok()
+            .filter(|_| !partition.is_offline());
         let caught_up = partition.raft.leader_caught_up();
         #[cfg(feature = "mutants")]
         let caught_up = caught_up || self.groups.config().mutants.load_before_committed;

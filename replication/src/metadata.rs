@@ -393,8 +393,9 @@ pub struct MetadataLog {
     raft: Raft<GroupId>,
     /// Records below this offset were handed out by `take_committed`.
     applied: i64,
-    /// Records this node appended as leader and that are not applied yet.
-    pending: Vec<(i64, MetadataRecord)>,
+    /// Records this node appended as leader and that are not applied yet, with the
+    /// epoch each was appended in.
+    pending: Vec<(i64, i32, MetadataRecord)>,
 }
 
 /// Why the metadata log could not be opened or replayed.
@@ -535,7 +536,7 @@ impl MetadataLog {
             }
         };
         self.raft.replicate(&mut view);
-        self.pending.push((offset, record));
+        self.pending.push((offset, leader_epoch, record));
         Ok(offset)
     }
 
@@ -599,7 +600,7 @@ impl MetadataLog {
         }
         self.applied = offset.max(self.applied);
         let applied = self.applied;
-        self.pending.retain(|(at, _)| *at >= applied);
+        self.pending.retain(|(at, _, _)| *at >= applied);
         Ok(records)
     }
 
@@ -634,7 +635,24 @@ impl MetadataLog {
 
     /// Records this node appended and that are not applied yet, oldest first.
     pub fn pending_records(&self) -> impl Iterator<Item = &MetadataRecord> {
-        self.pending.iter().map(|(_, record)| record)
+        self.pending.iter().map(|(_, _, record)| record)
+    }
+
+    /// Whether the record this node appended at `offset` is no longer in the log: a
+    /// new leader's log cut it (the log now ends at or below it, or holds an entry of
+    /// another epoch there). False for an offset this node did not append or that is
+    /// applied already; a cut record is then forgotten by the next `take_committed`
+    /// only if its offset gets applied, so a waiter asks here.
+    pub fn was_cut(&self, offset: i64) -> bool {
+        let Some(&(_, epoch, _)) = self.pending.iter().find(|(at, _, _)| *at == offset) else {
+            return false;
+        };
+        let epoch_there = self.replica.epochs.epoch_at(
+            offset,
+            self.log.log_start_offset(),
+            self.log.log_end_offset(),
+        );
+        epoch_there != Some(epoch)
     }
 
     /// Set once a sync failed: the metadata log accepts nothing more until restart.

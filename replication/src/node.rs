@@ -230,6 +230,13 @@ pub(crate) enum TimerPurpose {
 pub(crate) enum MetadataWait {
     /// Answer with this response once the records are applied.
     Respond(ResponseKind),
+    /// A CreatePartitions answer, sent once its records are applied: each named topic
+    /// must then have at least the partition count asked for, else the record was cut
+    /// by a leader change and that topic's answer becomes NOT_CONTROLLER.
+    RespondPartitions(
+        kafka_protocol::messages::CreatePartitionsResponse,
+        Vec<(String, i32)>,
+    ),
     /// Handle the request again once the records are applied (auto-created topics).
     Redispatch(Request),
 }
@@ -827,8 +834,12 @@ impl Node {
     pub(crate) fn release_metadata_waits(&mut self, io: &mut impl NodeIo) {
         let applied = self.metadata.applied_offset();
         let mut ready = Vec::new();
+        let metadata = &self.metadata;
         self.metadata_waits.retain_mut(|(offset, id, wait)| {
-            if *offset < applied {
+            // A record this node appended and a new leader cut is answered now (it is
+            // confirmed against the applied state, so as NOT_CONTROLLER): the offset
+            // may not be reached again until some other record is written.
+            if *offset < applied || metadata.was_cut(*offset) {
                 let wait = std::mem::replace(
                     wait,
                     MetadataWait::Respond(ResponseKind::ApiVersions(Default::default())),
@@ -897,6 +908,23 @@ impl Node {
             MetadataWait::Respond(mut response) => {
                 self.confirm_applied(&mut response);
                 io.respond(id, response);
+            }
+            MetadataWait::RespondPartitions(mut response, counts) => {
+                for result in &mut response.results {
+                    let name = result.name.0.as_str();
+                    let asked = counts.iter().find(|(topic, _)| topic == name);
+                    let applied = self.cluster.topics.get(name).map(|topic| topic.partitions);
+                    if result.error_code == 0
+                        && let Some((_, count)) = asked
+                        && applied.is_none_or(|applied| applied < *count)
+                    {
+                        result.error_code = ErrorCode::NotController.code();
+                        result.error_message = Some(StrBytes::from_static_str(
+                            "the new partitions were not committed; retry",
+                        ));
+                    }
+                }
+                io.respond(id, ResponseKind::CreatePartitions(response));
             }
             MetadataWait::Redispatch(request) => match &request.body {
                 RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
@@ -973,6 +1001,11 @@ impl Node {
     fn fail_waiters(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
         self.resolve_produces(io, key);
         self.wake_fetches(io, key);
+        if key.topic == crate::group::OFFSETS_TOPIC_NAME {
+            // The coordinator gives the offline partition's groups up: its pending
+            // commits and syncs are answered NOT_COORDINATOR.
+            self.offsets_partition_driven(io, key);
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -22,9 +23,9 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    RequestKind, ResponseKind, SyncGroupRequest, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    JoinGroupRequest, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest,
+    ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::{BatchHeader, build_batch};
@@ -82,6 +83,8 @@ struct Broker {
 struct Cluster {
     brokers: BTreeMap<i32, Broker>,
     next_request: u64,
+    /// A broker cut off from the others: bundles to and from it are dropped.
+    isolated: Option<i32>,
 }
 
 fn config(node_id: i32) -> NodeConfig {
@@ -124,6 +127,7 @@ impl Cluster {
         Cluster {
             brokers,
             next_request: 1,
+            isolated: None,
         }
     }
 
@@ -151,6 +155,9 @@ impl Cluster {
             }
             for (from, to, message) in bundles {
                 moved = true;
+                if self.isolated.is_some_and(|cut| cut == from || cut == to) {
+                    continue;
+                }
                 let Some(broker) = self.brokers.get_mut(&to) else {
                     continue;
                 };
@@ -737,4 +744,80 @@ fn any_broker_starts_creations_and_committed_offsets_survive_the_coordinator() {
         .group("readers")
         .is_some();
     assert!(group_known, "the group was loaded from the log");
+}
+
+/// A controller cut off from the others appends a CreateTopics and a CreatePartitions
+/// record that never commit; a new controller is elected, and when the old one comes
+/// back its records are cut. The requests it held are answered NOT_CONTROLLER (retry),
+/// never success for a topic or partitions that do not exist.
+#[test]
+fn admin_changes_cut_by_a_controller_change_are_not_acknowledged() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    let create = |topic: &str| {
+        RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(vec![
+                    CreatableTopic::default()
+                        .with_name(name(topic))
+                        .with_num_partitions(1)
+                        .with_replication_factor(3),
+                ]),
+        )
+    };
+    let id = cluster.request(controller, 7, create("kept"));
+    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+
+    eprintln!(
+        "controller {controller} next request {}",
+        cluster.next_request
+    );
+    cluster.isolated = Some(controller);
+    let create_id = cluster.request(controller, 7, create("cut"));
+    let more = RequestKind::CreatePartitions(
+        CreatePartitionsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(name("kept"))
+                    .with_count(4),
+            ]),
+    );
+    let partitions_id = cluster.request(controller, 3, more);
+    let mut new_controller = -1;
+    for _ in 0..100 {
+        cluster.tick();
+        let other = if controller == 1 { 2 } else { 1 };
+        let body = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![])));
+        let id = cluster.request(other, 12, body);
+        let ResponseKind::Metadata(response) = cluster.wait(other, id) else {
+            panic!()
+        };
+        let named = response.controller_id.0;
+        if named >= 0 && named != controller {
+            new_controller = named;
+            break;
+        }
+    }
+    assert!(new_controller > 0, "the other two elect a controller");
+    assert!(cluster.response(controller, create_id).is_none());
+    assert!(cluster.response(controller, partitions_id).is_none());
+
+    cluster.isolated = None;
+    let ResponseKind::CreateTopics(cut) = cluster.wait(controller, create_id) else {
+        panic!()
+    };
+    assert_eq!(cut.topics[0].error_code, 41, "NOT_CONTROLLER, not success");
+    let ResponseKind::CreatePartitions(cut) = cluster.wait(controller, partitions_id) else {
+        panic!()
+    };
+    assert_eq!(cut.results[0].error_code, 41, "NOT_CONTROLLER, not success");
+    for at in 1..=3 {
+        let kept = cluster.metadata(at, "kept");
+        assert_eq!(kept.topics[0].partitions.len(), 1, "broker {at}");
+    }
 }

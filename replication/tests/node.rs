@@ -878,6 +878,19 @@ fn group_harness() -> Harness {
     })
 }
 
+/// A group harness with topic `t` (one partition), whose FindCoordinator for group
+/// `g` (request 1) named this node.
+fn group_harness_with_topic_t() -> Harness {
+    let mut h = group_harness();
+    h.create_topic("t", 1);
+    let ResponseKind::FindCoordinator(found) = call(&mut h, 1, 3, find_coordinator_request("g"))
+    else {
+        panic!()
+    };
+    assert_eq!(found.error_code, 0);
+    h
+}
+
 fn group_id(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_string()))
 }
@@ -1140,13 +1153,7 @@ fn find_coordinator_creates_the_offsets_topic_and_names_this_node() {
 
 #[test]
 fn a_group_joins_syncs_commits_and_fetches_through_the_node() {
-    let mut h = group_harness();
-    h.create_topic("t", 1);
-    let ResponseKind::FindCoordinator(found) = call(&mut h, 1, 3, find_coordinator_request("g"))
-    else {
-        panic!()
-    };
-    assert_eq!(found.error_code, 0);
+    let mut h = group_harness_with_topic_t();
 
     // JoinGroup v4+: a first join without a member id is told its id (KIP-394).
     let first = joined(call(&mut h, 2, 5, join_request("g", "", 10_000)));
@@ -1588,5 +1595,31 @@ fn a_group_without_members_may_commit_and_is_listed() {
     assert_eq!(
         fetch_offset(&mut h, 5, "tool", "t"),
         (0, 7, "by hand".into())
+    );
+}
+
+/// An OffsetCommit whose records' fsync fails is answered, and not with success: the
+/// offsets partition went offline, so the coordinator gives its groups up and the
+/// member hears NOT_COORDINATOR (Kafka's answer too), then looks the coordinator up
+/// again. Nothing that was not durable is acknowledged.
+#[test]
+fn a_commit_whose_sync_fails_is_answered_not_coordinator() {
+    let mut h = group_harness_with_topic_t();
+    let (member, generation) = join_alone(&mut h, "g", 30_000);
+    h.send(
+        2,
+        8,
+        commit_request("g", &member, generation, "t", 42, "lost"),
+    );
+    assert!(h.io.take_response(2).is_none(), "not durable, not answered");
+    h.fail_next_syncs();
+    let response =
+        h.io.take_response(2)
+            .expect("answered once the sync failed");
+    assert_eq!(commit_error(response), ErrorCode::NotCoordinator.code());
+    assert_eq!(
+        heartbeat(&mut h, 3, "g", &member, generation),
+        ErrorCode::NotCoordinator.code(),
+        "the offline partition's groups are given up"
     );
 }

@@ -366,7 +366,17 @@ pub fn active_segment(partition_dir: &Path) -> PathBuf {
 
 /// Fails clearly if something already listens on 127.0.0.1:`port`.
 pub fn assert_port_free(port: u16) {
-    if let Err(error) = TcpListener::bind(("127.0.0.1", port)) {
+    // A port closed a moment ago (by `free_ports`, or by a broker this test stopped)
+    // may be refused for a short while on some network stacks: ask a few times.
+    let mut bound = TcpListener::bind(("127.0.0.1", port));
+    for _ in 0..20 {
+        if bound.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        bound = TcpListener::bind(("127.0.0.1", port));
+    }
+    if let Err(error) = bound {
         panic!(
             "port {port} on 127.0.0.1 is not free ({error}): these tests run the seed \
              documents' examples unchanged, and those connect to localhost:{port}; stop \
