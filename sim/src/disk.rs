@@ -23,13 +23,13 @@
 //! does not make that cut safe: a Raft member that forgets entries it acknowledged may
 //! then vote for a candidate that lacks them, and an acknowledged record is lost (the
 //! cluster simulator found exactly this). Repairing such a member needs a
-//! protocol-aware recovery (it must not vote until a leader restored it), which is
-//! future work.
+//! protocol-aware recovery (it must not vote until a leader restored it), designed in
+//! docs/decisions/0010-losing-acknowledged-state.md and not built yet.
 //!
 //! Not injected yet: *misdirected writes* and *media rot* of durable bytes. On a single
 //! replica both destroy acknowledged records for good (the CRC detects them, only a
 //! peer can repair them), so every such seed would fail for reasons that are not bugs.
-//! They belong with disk wipes in the replicated increment (issue 4).
+//! On a cluster they, and disk wipes, need the recovery of decision 0010 first.
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a
