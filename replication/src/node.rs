@@ -897,6 +897,30 @@ impl Node {
         }
     }
 
+    /// [`Node::confirm_applied`] for CreatePartitions, whose answer does not carry the
+    /// counts asked for: a topic whose applied partition count is below `counts` had
+    /// its record cut, and is answered NOT_CONTROLLER.
+    fn confirm_partitions(
+        &self,
+        response: &mut kafka_protocol::messages::CreatePartitionsResponse,
+        counts: &[(String, i32)],
+    ) {
+        for result in &mut response.results {
+            let name = result.name.0.as_str();
+            let asked = counts.iter().find(|(topic, _)| topic == name);
+            let applied = self.cluster.topics.get(name).map(|topic| topic.partitions);
+            if result.error_code == 0
+                && let Some((_, count)) = asked
+                && applied.is_none_or(|applied| applied < *count)
+            {
+                result.error_code = ErrorCode::NotController.code();
+                result.error_message = Some(StrBytes::from_static_str(
+                    "the new partitions were not committed; retry",
+                ));
+            }
+        }
+    }
+
     /// Runs what a request waiting on the metadata log does once it may go on.
     pub(crate) fn run_metadata_wait(
         &mut self,
@@ -910,20 +934,7 @@ impl Node {
                 io.respond(id, response);
             }
             MetadataWait::RespondPartitions(mut response, counts) => {
-                for result in &mut response.results {
-                    let name = result.name.0.as_str();
-                    let asked = counts.iter().find(|(topic, _)| topic == name);
-                    let applied = self.cluster.topics.get(name).map(|topic| topic.partitions);
-                    if result.error_code == 0
-                        && let Some((_, count)) = asked
-                        && applied.is_none_or(|applied| applied < *count)
-                    {
-                        result.error_code = ErrorCode::NotController.code();
-                        result.error_message = Some(StrBytes::from_static_str(
-                            "the new partitions were not committed; retry",
-                        ));
-                    }
-                }
+                self.confirm_partitions(&mut response, &counts);
                 io.respond(id, ResponseKind::CreatePartitions(response));
             }
             MetadataWait::Redispatch(request) => match &request.body {

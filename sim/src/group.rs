@@ -21,9 +21,9 @@
 //! - a SyncGroup answer without error: an [`Assignment`](odradek_model::groups::Assignment);
 //! - each partition of an OffsetCommit: `Ok` without error; `Fail` for the errors the
 //!   coordinator returns before writing anything (wrong generation or member, a
-//!   rebalance under way, the coordinator still loading); `Indefinite` for everything else (a lost request,
-//!   NOT_COORDINATOR: the coordinator may have appended the commit before it lost its
-//!   partition, a timeout);
+//!   rebalance under way, the coordinator still loading); `Indefinite` for everything
+//!   else (a lost request, NOT_COORDINATOR: the coordinator may have appended the
+//!   commit before it lost its partition, a timeout);
 //! - each partition of an OffsetFetch answered without error: a `Fetched`;
 //! - each fetch of records: a `Poll` in the main history, on a process of its own per
 //!   assigned partition and generation (each such lane reads sequentially).

@@ -197,7 +197,7 @@ impl Coordinator {
         }
         let partition = cx.partition_of(group_id);
         let Some(loaded) = partitions.get_mut(&partition) else {
-            let code = cx.not_loaded(partition);
+            let code = cx.core.not_loaded(partition);
             return error(&mut cx, code);
         };
         let session_timeout_ms = request.session_timeout_ms;
@@ -254,7 +254,7 @@ impl Coordinator {
         }
         let partition = cx.partition_of(group_id);
         let Some(loaded) = partitions.get_mut(&partition) else {
-            let code = cx.not_loaded(partition);
+            let code = cx.core.not_loaded(partition);
             return error(&mut cx, code);
         };
         let Some(group) = loaded.groups.get_mut(group_id) else {
@@ -272,7 +272,7 @@ impl Coordinator {
             }
             let partition = cx.partition_of(group_id);
             let Some(loaded) = partitions.get_mut(&partition) else {
-                break 'code cx.not_loaded(partition).code();
+                break 'code cx.core.not_loaded(partition).code();
             };
             let Some(group) = loaded.groups.get_mut(group_id) else {
                 break 'code GroupErrorCode::UnknownMemberId.code();
@@ -307,7 +307,7 @@ impl Coordinator {
             }
             let partition = cx.partition_of(group_id);
             let Some(loaded) = partitions.get_mut(&partition) else {
-                break 'answer (cx.not_loaded(partition).code(), Vec::new());
+                break 'answer (cx.core.not_loaded(partition).code(), Vec::new());
             };
             let Some(group) = loaded.groups.get_mut(group_id) else {
                 let unknown = GroupErrorCode::UnknownMemberId.code();

@@ -394,11 +394,6 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// The error for a group of `partition` when its groups are not loaded here.
-    fn not_loaded(&self, partition: i32) -> GroupErrorCode {
-        self.core.not_loaded(partition)
-    }
-
     fn respond(&mut self, id: RequestId, response: ResponseKind) {
         self.core.effects.push(Effect::Respond { id, response });
     }

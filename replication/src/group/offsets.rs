@@ -102,7 +102,7 @@ impl Coordinator {
         }
         let partition = cx.partition_of(group_id);
         let Some(loaded) = partitions.get_mut(&partition) else {
-            all(&mut results, cx.not_loaded(partition).code());
+            all(&mut results, cx.core.not_loaded(partition).code());
             cx.respond(parked.id, offset_commit_response(results));
             return;
         };
@@ -567,7 +567,7 @@ impl Coordinator {
             }
             let partition = cx.partition_of(group_id);
             let code = match partitions.get_mut(&partition) {
-                None => Some(cx.not_loaded(partition).code()),
+                None => Some(cx.core.not_loaded(partition).code()),
                 Some(loaded) => match loaded.groups.get(group_id).map(|group| group.state) {
                     None | Some(GroupState::Dead) => Some(GroupErrorCode::GroupIdNotFound.code()),
                     Some(GroupState::Empty) => {

@@ -1640,7 +1640,6 @@ fn describe_and_list_groups() {
 // ---------------------------------------------------------------------------------
 // Failover.
 
-/// Replays `h`'s log into a fresh coordinator, as a new leader would.
 /// A new leader whose epoch marker is not committed yet calls `begin_loading`: until
 /// it loads, every group request is answered COORDINATOR_LOAD_IN_PROGRESS (the client
 /// retries this broker) and nothing is appended; `unload` turns that back into
@@ -1690,6 +1689,7 @@ fn a_loading_partition_answers_coordinator_load_in_progress() {
     assert_eq!(h.heartbeat("g", 1, &a), NOT_COORDINATOR);
 }
 
+/// Replays `h`'s log into a fresh coordinator, as a new leader would.
 fn fail_over(h: &Harness, partitions: i32) -> Harness {
     let mut config = h.coordinator.config().clone();
     config.offsets_topic_num_partitions = partitions;
