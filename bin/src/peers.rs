@@ -900,6 +900,7 @@ mod tests {
                         }],
                         high_watermark: 10,
                         log_start_offset: 0,
+                        follower_losses: 0,
                     }),
                 },
                 RaftMessage {

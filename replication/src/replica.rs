@@ -31,8 +31,11 @@ use crate::raft::{HardState, PartitionRaftLog, Raft, RaftConfig, RaftInit, Repli
 /// Raft hard state: the leader epoch and the vote cast in it.
 pub const HARD_STATE_FILE: &str = "raft-state";
 const HARD_STATE_MAGIC: [u8; 4] = *b"ODHS";
-const HARD_STATE_VERSION: u16 = 1;
-const HARD_STATE_BYTES: usize = 4 + 2 + 4 + 4 + 4;
+/// Version 2 added the recovery flag and the loss count (decision 0010); version 1
+/// files (epoch and vote only) are still read.
+const HARD_STATE_VERSION: u16 = 2;
+const HARD_STATE_V1_BYTES: usize = 4 + 2 + 4 + 4 + 4;
+const HARD_STATE_BYTES: usize = 4 + 2 + 4 + 4 + 1 + 4 + 4;
 
 /// One partition replica on this node.
 pub struct Partition {
@@ -212,6 +215,8 @@ fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
     out.extend_from_slice(&hard_state.leader_epoch.to_be_bytes());
     let vote = hard_state.voted_for.map_or(-1, broker_id);
     out.extend_from_slice(&vote.to_be_bytes());
+    out.push(u8::from(hard_state.recovering));
+    out.extend_from_slice(&hard_state.losses.to_be_bytes());
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_be_bytes());
     out
@@ -231,14 +236,20 @@ pub fn hard_state_path(group: &crate::peer::GroupId) -> String {
 /// A hard state file's contents, or `None` if they are not one, whole (for checkers
 /// that read the durable bytes, like the simulator's).
 pub fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
-    if bytes.len() != HARD_STATE_BYTES || bytes[..4] != HARD_STATE_MAGIC {
+    if bytes.len() < HARD_STATE_V1_BYTES || bytes[..4] != HARD_STATE_MAGIC {
         return None;
     }
-    let (body, crc) = bytes.split_at(HARD_STATE_BYTES - 4);
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32c::crc32c(body).to_be_bytes() != crc {
         return None;
     }
-    if u16::from_be_bytes([body[4], body[5]]) != HARD_STATE_VERSION {
+    let version = u16::from_be_bytes([body[4], body[5]]);
+    let expected_len = match version {
+        1 => HARD_STATE_V1_BYTES,
+        HARD_STATE_VERSION => HARD_STATE_BYTES,
+        _ => return None,
+    };
+    if bytes.len() != expected_len {
         return None;
     }
     let leader_epoch = i32::from_be_bytes(body[6..10].try_into().ok()?);
@@ -248,9 +259,24 @@ pub fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
     } else {
         Some(raft_node_id(vote))
     };
+    let (recovering, losses) = if version == 1 {
+        (false, 0)
+    } else {
+        let recovering = match body[14] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        (
+            recovering,
+            u32::from_be_bytes(body[15..19].try_into().ok()?),
+        )
+    };
     Some(HardState {
         leader_epoch,
         voted_for,
+        recovering,
+        losses,
     })
 }
 
@@ -267,6 +293,8 @@ mod tests {
         let written = HardState {
             leader_epoch: 9,
             voted_for: Some(3),
+            recovering: true,
+            losses: 2,
         };
         write_hard_state(&mut disk, "t-0", written).unwrap();
         disk.crash(1);
@@ -274,6 +302,8 @@ mod tests {
         let none = HardState {
             leader_epoch: 10,
             voted_for: None,
+            recovering: false,
+            losses: 2,
         };
         write_hard_state(&mut disk, "t-0", none).unwrap();
         assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(none));
@@ -284,6 +314,8 @@ mod tests {
         let mut bytes = encode_hard_state(HardState {
             leader_epoch: 2,
             voted_for: Some(1),
+            recovering: true,
+            losses: 1,
         });
         assert!(decode_hard_state(&bytes).is_some());
         for at in 0..bytes.len() {
@@ -292,5 +324,25 @@ mod tests {
             bytes[at] ^= 0x10;
         }
         assert_eq!(decode_hard_state(&bytes[..5]), None);
+    }
+
+    #[test]
+    fn a_version_1_hard_state_is_still_read() {
+        // Written by brokers before decision 0010: epoch 7, vote for broker 2.
+        let mut bytes = b"ODHS".to_vec();
+        bytes.extend_from_slice(&1u16.to_be_bytes());
+        bytes.extend_from_slice(&7i32.to_be_bytes());
+        bytes.extend_from_slice(&2i32.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            decode_hard_state(&bytes),
+            Some(HardState {
+                leader_epoch: 7,
+                voted_for: Some(2),
+                recovering: false,
+                losses: 0,
+            })
+        );
     }
 }

@@ -17,7 +17,7 @@
 //! - an enum is a one-byte tag and then the fields of that variant.
 //!
 //! ```text
-//! PeerMessage   := version:u8 (= 1)
+//! PeerMessage   := version:u8 (= 2)
 //!                  broker:Option<BrokerInfo>
 //!                  raft:[RaftMessage]  leaders:[LeaderInfo]  forwards:[Forward]
 //! BrokerInfo    := id:i32 host:string port:i32
@@ -25,8 +25,9 @@
 //! GroupId       := 0                                     Metadata
 //!                | 1 topic:string partition:i32          Partition
 //! Message       := 0 leader_epoch:i32 prev_end_offset:i64 prev_epoch:i32
-//!                    entries:[Entry] high_watermark:i64 log_start_offset:i64      Append
-//!                | 1 leader_epoch:i32 AppendResult                                AppendResponse
+//!                    entries:[Entry] high_watermark:i64 log_start_offset:i64
+//!                    follower_losses:u32                                          Append
+//!                | 1 leader_epoch:i32 losses:u32 AppendResult                     AppendResponse
 //!                | 2 leader_epoch:i32 last_epoch:i32 end_offset:i64 pre_vote:bool Vote
 //!                | 3 leader_epoch:i32 pre_vote:bool granted:bool                  VoteResponse
 //! Entry         := base_offset:i64 last_offset:i64 leader_epoch:i32 data:bytes
@@ -59,7 +60,7 @@ use crate::raft::{
 };
 
 /// The format version this broker writes, and the only one it reads.
-pub const PEER_FORMAT_VERSION: u8 = 1;
+pub const PEER_FORMAT_VERSION: u8 = 2;
 
 /// Why bytes are not a [`PeerMessage`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -119,9 +120,9 @@ pub enum PeerDecodeError {
 // The smallest encoding of each list element, used to refuse impossible counts before
 // allocating. A test encodes the smallest value of each and checks these numbers.
 
-/// A [`RaftMessage`]: the Metadata group tag (1), a message tag (1), and an
-/// `AppendResponse` with `StaleEpoch` (epoch 4 + result tag 1).
-const RAFT_MESSAGE_BYTES_MIN: usize = 1 + 1 + 4 + 1;
+/// A [`RaftMessage`]: the Metadata group tag (1), a message tag (1), and a
+/// `VoteResponse` (epoch 4 + two flags).
+const RAFT_MESSAGE_BYTES_MIN: usize = 1 + 1 + 4 + 1 + 1;
 /// An [`Entry`]: two offsets, an epoch and an empty data length.
 const ENTRY_BYTES_MIN: usize = 8 + 8 + 4 + 4;
 /// A [`LeaderInfo`]: an empty topic (4), partition, epoch, empty in-sync list, high watermark.
@@ -292,6 +293,10 @@ fn put_i64(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(&value.to_be_bytes());
 }
 
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
 fn put_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&value.to_be_bytes());
 }
@@ -342,10 +347,12 @@ fn put_message(out: &mut Vec<u8>, message: &Message) {
             }
             put_i64(out, append.high_watermark);
             put_i64(out, append.log_start_offset);
+            put_u32(out, append.follower_losses);
         }
         Message::AppendResponse(response) => {
             out.push(1);
             put_i32(out, response.leader_epoch);
+            put_u32(out, response.losses);
             match response.result {
                 AppendResult::Accepted {
                     durable_end_offset,
@@ -425,6 +432,10 @@ impl<'a> Reader<'a> {
 
     fn i64(&mut self, what: &'static str) -> Result<i64, PeerDecodeError> {
         Ok(i64::from_be_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, PeerDecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
     }
 
     fn u64(&mut self, what: &'static str) -> Result<u64, PeerDecodeError> {
@@ -513,10 +524,12 @@ impl<'a> Reader<'a> {
                     entries,
                     high_watermark: self.i64("append high watermark")?,
                     log_start_offset: self.i64("append log start offset")?,
+                    follower_losses: self.u32("append follower losses")?,
                 }))
             }
             1 => {
                 let leader_epoch = self.i32("append response leader epoch")?;
+                let losses = self.u32("append response losses")?;
                 let result = match self.u8("append result tag")? {
                     0 => AppendResult::Accepted {
                         durable_end_offset: self.i64("accepted durable end offset")?,
@@ -537,6 +550,7 @@ impl<'a> Reader<'a> {
                 };
                 Ok(Message::AppendResponse(AppendResponse {
                     leader_epoch,
+                    losses,
                     result,
                 }))
             }
@@ -605,6 +619,7 @@ mod tests {
                         ],
                         high_watermark: 5,
                         log_start_offset: 0,
+                        follower_losses: 0,
                     }),
                 ),
                 raft(
@@ -616,12 +631,14 @@ mod tests {
                         entries: Vec::new(),
                         high_watermark: 10,
                         log_start_offset: 2,
+                        follower_losses: 3,
                     }),
                 ),
                 raft(
                     GroupId::Partition(partition("ünïcode-topic", 0)),
                     Message::AppendResponse(AppendResponse {
                         leader_epoch: 3,
+                        losses: 1,
                         result: AppendResult::Accepted {
                             durable_end_offset: 4,
                             end_offset: 6,
@@ -632,6 +649,7 @@ mod tests {
                     GroupId::Metadata,
                     Message::AppendResponse(AppendResponse {
                         leader_epoch: 3,
+                        losses: u32::MAX,
                         result: AppendResult::Diverged {
                             prev_end_offset: 9,
                             hint_epoch: 2,
@@ -643,6 +661,7 @@ mod tests {
                     GroupId::Metadata,
                     Message::AppendResponse(AppendResponse {
                         leader_epoch: 8,
+                        losses: 0,
                         result: AppendResult::StaleEpoch,
                     }),
                 ),
@@ -736,7 +755,7 @@ mod tests {
         };
         #[rustfmt::skip]
         let expected: &[u8] = &[
-            1,                          // version
+            2,                          // version
             1, 0, 0, 0, 1,              // broker: present, id 1
             0, 0, 0, 1, b'h',           //   host "h"
             0, 0, 0x23, 0x84,           //   port 9092
@@ -760,9 +779,10 @@ mod tests {
         let smallest_raft = PeerMessage {
             raft: vec![raft(
                 GroupId::Metadata,
-                Message::AppendResponse(AppendResponse {
+                Message::VoteResponse(VoteResponse {
                     leader_epoch: 0,
-                    result: AppendResult::StaleEpoch,
+                    pre_vote: false,
+                    granted: false,
                 }),
             )],
             ..PeerMessage::default()
@@ -778,6 +798,7 @@ mod tests {
                     entries,
                     high_watermark: 0,
                     log_start_offset: 0,
+                    follower_losses: 0,
                 }),
             )
         };
@@ -853,10 +874,10 @@ mod tests {
             Err(PeerDecodeError::TrailingBytes { count: 1 })
         );
         let mut bytes = PeerMessage::default().to_bytes();
-        bytes[0] = 2;
+        bytes[0] = 3;
         assert_eq!(
             PeerMessage::decode(&bytes),
-            Err(PeerDecodeError::UnsupportedVersion { found: 2 })
+            Err(PeerDecodeError::UnsupportedVersion { found: 3 })
         );
         assert!(matches!(
             PeerMessage::decode(&[]),
@@ -871,14 +892,14 @@ mod tests {
     fn bad_tags_flags_and_utf8_are_refused() {
         // A broker flag of 2.
         assert_eq!(
-            PeerMessage::decode(&[1, 2]),
+            PeerMessage::decode(&[2, 2]),
             Err(PeerDecodeError::UnknownTag {
                 what: "broker flag",
                 tag: 2
             })
         );
         // A broker host that is not UTF-8.
-        let bytes = [1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF, 0, 0, 0, 0];
+        let bytes = [2, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF, 0, 0, 0, 0];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::InvalidUtf8 {
@@ -886,7 +907,7 @@ mod tests {
             })
         );
         // One raft message with group tag 9.
-        let bytes = [1, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0];
+        let bytes = [2, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::UnknownTag {
@@ -899,7 +920,7 @@ mod tests {
     #[test]
     fn a_huge_count_in_a_tiny_frame_is_refused_before_allocating() {
         // Four billion raft messages claimed in a 6-byte frame.
-        let bytes = [1, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        let bytes = [2, 0, 0xFF, 0xFF, 0xFF, 0xFF];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong {
@@ -909,14 +930,14 @@ mod tests {
             })
         );
         // A count that would fit if elements were one byte each, but they are not.
-        let mut bytes = vec![1, 0, 0, 0, 0, 10];
+        let mut bytes = vec![2, 0, 0, 0, 0, 10];
         bytes.extend_from_slice(&[0; 10 * RAFT_MESSAGE_BYTES_MIN - 1]);
         assert!(matches!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong { count: 10, .. })
         ));
         // A 4 GiB host name in a 10-byte frame.
-        let bytes = [1, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF];
+        let bytes = [2, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF];
         assert!(matches!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong {
@@ -980,6 +1001,7 @@ mod tests {
                 proptest::collection::vec(any_entry(), 0..4),
                 any::<i64>(),
                 any::<i64>(),
+                any::<u32>(),
             )
                 .prop_map(
                     |(
@@ -989,6 +1011,7 @@ mod tests {
                         entries,
                         high_watermark,
                         log_start_offset,
+                        follower_losses,
                     )| {
                         Message::Append(Append {
                             leader_epoch,
@@ -997,15 +1020,19 @@ mod tests {
                             entries,
                             high_watermark,
                             log_start_offset,
+                            follower_losses,
                         })
                     }
                 ),
-            (any::<i32>(), any_append_result()).prop_map(|(leader_epoch, result)| {
-                Message::AppendResponse(AppendResponse {
-                    leader_epoch,
-                    result,
-                })
-            }),
+            (any::<i32>(), any::<u32>(), any_append_result()).prop_map(
+                |(leader_epoch, losses, result)| {
+                    Message::AppendResponse(AppendResponse {
+                        leader_epoch,
+                        losses,
+                        result,
+                    })
+                }
+            ),
             (any::<i32>(), any::<i32>(), any::<i64>(), any::<bool>()).prop_map(
                 |(leader_epoch, last_epoch, end_offset, pre_vote)| {
                     Message::Vote(VoteRequest {

@@ -97,4 +97,8 @@ pub struct RaftMutants {
     /// A follower whose entries conflict with the leader's keeps its own (does not
     /// truncate the divergent suffix) and reports the offsets as matching.
     pub skip_divergent_truncation: bool,
+    /// A voter that lost entries it acknowledged starts as if it had not, as a recovery
+    /// that takes rot for a torn tail would (decision 0010): it votes and campaigns at
+    /// once, and its vote can elect a leader that lacks a committed entry.
+    pub recovering_votes: bool,
 }

@@ -58,12 +58,14 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             self.set_hard_state(HardState {
                 leader_epoch: epoch,
                 voted_for: None,
+                ..self.hard_state
             });
         }
         if epoch > current || leader != self.leader_id {
             tracing::debug!(group = ?self.group, node = self.id, epoch, ?leader, "raft: follower");
             self.verified_end_offset = None;
             self.acknowledged_offset = -1;
+            self.restore_target = None;
         }
         self.role = RoleState::Follower;
         self.leader_id = leader;
@@ -78,6 +80,13 @@ impl<G: Clone + fmt::Debug> Raft<G> {
     pub(super) fn start_pre_vote(&mut self, log: &mut impl RaftLog) {
         self.reset_election_timer();
         if self.storage_failure.is_some() {
+            return;
+        }
+        if self.hard_state.recovering {
+            // It may lack an entry it helped commit: only a restored member may lead.
+            // It forgets a leader it no longer hears, and waits for the next one.
+            let epoch = self.hard_state.leader_epoch;
+            self.become_follower(epoch, None);
             return;
         }
         self.role = RoleState::PreCandidate(Ballot::default());
@@ -104,6 +113,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         self.set_hard_state(HardState {
             leader_epoch: epoch,
             voted_for: Some(self.id),
+            ..self.hard_state
         });
         tracing::debug!(group = ?self.group, node = self.id, epoch, "raft: candidate");
         self.role = RoleState::Candidate(Ballot::default());
@@ -227,6 +237,10 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         // epoch of the last entry, then by length.
         let log_ok =
             (request.last_epoch, request.end_offset) >= (log.last_epoch(), log.end_offset());
+        // Decision 0010: a member that lost entries it acknowledged cannot tell whether
+        // the candidate holds them; its vote could elect a leader without a committed
+        // entry. It abstains (and says no) until a leader has restored it.
+        let log_ok = log_ok && !self.hard_state.recovering;
         let epoch = self.hard_state.leader_epoch;
         if request.pre_vote {
             let granted = request.leader_epoch > epoch && log_ok && !self.in_leader_lease();
@@ -256,8 +270,8 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         if granted {
             if self.hard_state.voted_for.is_none() {
                 self.set_hard_state(HardState {
-                    leader_epoch: self.hard_state.leader_epoch,
                     voted_for: Some(from),
+                    ..self.hard_state
                 });
             }
             self.reset_election_timer();

@@ -45,32 +45,54 @@ impl Entry {
 }
 
 /// The state a voter must never forget (Raft §5.1, Figure 2 "persistent state"): its
-/// epoch and whom it voted for in that epoch.
+/// epoch and whom it voted for in that epoch, and whether its storage destroyed
+/// entries it had acknowledged.
 ///
 /// Raft persists `currentTerm` and `votedFor`; here the term is Kafka's leader epoch.
 /// Forgetting a vote lets a voter vote twice in one epoch, and two leaders can then be
 /// elected in it. The log itself is the third piece of persistent state and lives in
 /// the [`RaftLog`](super::RaftLog).
+///
+/// Raft assumes the log is never lost once durable. When it is (a batch rotted on the
+/// medium, a misdirected write landed on it), the owner cuts the log there and sets
+/// `recovering` with `losses + 1` *before* building the member again (decision 0010).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
     /// The latest epoch this voter has seen (the Raft term).
     pub leader_epoch: i32,
     /// The candidate this voter voted for in `leader_epoch`, if any.
     pub voted_for: Option<NodeId>,
+    /// This voter lost entries it had acknowledged, and no leader has restored them
+    /// yet. It may have helped commit an entry it no longer holds, so its vote could
+    /// elect a leader without it: it grants no votes and does not campaign until it
+    /// durably holds the high watermark of a leader that has caught up with its own
+    /// election (see [`Append::follower_losses`]).
+    pub recovering: bool,
+    /// How many times this voter lost acknowledged entries. Its answers carry the
+    /// count; a leader that sees it rise forgets what the follower acknowledged before,
+    /// and ignores answers that carry a lower count.
+    pub losses: u32,
 }
 
 impl HardState {
     /// Whether a voter whose durable hard state is `self` has also made `other`
-    /// durable: hard states only ever move forward (a higher epoch, or a vote cast in
-    /// the same epoch), so a later one implies every earlier one.
+    /// durable: hard states only ever move forward (a higher epoch, a vote cast in
+    /// the same epoch, a recovery finished, another loss), so a later one implies every
+    /// earlier one.
     pub fn covers(&self, other: &HardState) -> bool {
-        match self.leader_epoch.cmp(&other.leader_epoch) {
+        let recovery_ok = match self.losses.cmp(&other.losses) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => !self.recovering || other.recovering,
+        };
+        let vote_ok = match self.leader_epoch.cmp(&other.leader_epoch) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
             std::cmp::Ordering::Equal => {
                 other.voted_for.is_none() || self.voted_for == other.voted_for
             }
-        }
+        };
+        recovery_ok && vote_ok
     }
 }
 
@@ -118,6 +140,11 @@ pub struct Append {
     /// The leader's `log_start_offset`. Everything below it is committed. A follower
     /// whose log cannot meet the leader's at that offset starts over from it.
     pub log_start_offset: i64,
+    /// The follower's [`HardState::losses`] as the leader last saw it: the leader
+    /// counts only what the follower acknowledged since. A recovering follower finishes
+    /// its recovery only on an append that names its current count: the high watermark
+    /// in it was computed without acknowledgements from before the loss.
+    pub follower_losses: u32,
 }
 
 /// A follower's answer to an [`Append`].
@@ -125,6 +152,8 @@ pub struct Append {
 pub struct AppendResponse {
     /// The follower's epoch (higher than the request's when the request was stale).
     pub leader_epoch: i32,
+    /// The follower's [`HardState::losses`] when it answered.
+    pub losses: u32,
     /// What the follower did.
     pub result: AppendResult,
 }

@@ -351,6 +351,10 @@ pub struct Raft<G> {
     verified_end_offset: Option<i64>,
     /// The durable end a follower last reported to its leader.
     acknowledged_offset: i64,
+    /// A recovering follower finishes its recovery once its log is durable up to here:
+    /// the high watermark of an append, in this epoch, that named its current loss
+    /// count and whose last committed entry is of the leader's epoch.
+    restore_target: Option<i64>,
     outbox: Vec<Envelope<G>>,
     /// Messages waiting for a hard state (the tag) to become durable.
     held: Vec<(HardState, Envelope<G>)>,
@@ -385,7 +389,18 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             hard_state = HardState {
                 leader_epoch: log.last_epoch(),
                 voted_for: None,
+                ..hard_state
             };
+        }
+        #[cfg(feature = "mutants")]
+        let forget_loss = config.mutants.recovering_votes;
+        #[cfg(not(feature = "mutants"))]
+        let forget_loss = false;
+        if (count == 1 || forget_loss) && hard_state.recovering {
+            // Nobody can restore a group of one: what it holds is all there is. (The
+            // mutant forgets the loss in any group, as a recovery that took rot for a
+            // torn tail would.)
+            hard_state.recovering = false;
         }
         let mut raft = Raft {
             config,
@@ -405,6 +420,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             random_state: init.random_seed,
             verified_end_offset: None,
             acknowledged_offset: -1,
+            restore_target: None,
             outbox: Vec::new(),
             held: Vec::new(),
             sync_log: false,
@@ -470,6 +486,12 @@ impl<G: Clone + fmt::Debug> Raft<G> {
     /// Ticks since this member started.
     pub fn now_tick(&self) -> u64 {
         self.now_tick
+    }
+
+    /// Whether this member lost entries it acknowledged and has not been restored
+    /// yet ([`HardState::recovering`]): it neither votes nor campaigns.
+    pub fn is_recovering(&self) -> bool {
+        self.hard_state.recovering
     }
 
     /// Set once a log operation failed; the member then neither acknowledges, leads nor
@@ -641,7 +663,10 @@ impl<G: Clone + fmt::Debug> Raft<G> {
     pub fn on_log_synced(&mut self, log: &mut impl RaftLog) {
         match self.role {
             RoleState::Leader(_) => self.advance_high_watermark(log),
-            RoleState::Follower => self.acknowledge(log, false),
+            RoleState::Follower => {
+                self.try_finish_recovery(log);
+                self.acknowledge(log, false);
+            }
             RoleState::PreCandidate(_) | RoleState::Candidate(_) => {}
         }
         self.check_invariants(log);
@@ -724,6 +749,11 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             log.last_epoch()
         );
         assert!(self.held.len() <= HELD_MESSAGES_MAX);
+        assert_eq!(self.hard_state.losses, self.persisted_hard_state.losses);
+        assert!(!self.hard_state.recovering || self.voters.len() > 1);
+        if self.hard_state.recovering {
+            assert!(matches!(self.role, RoleState::Follower));
+        }
         if let Some(verified) = self.verified_end_offset {
             assert!(verified <= end_offset);
             assert!(self.leader_id.is_some());

@@ -47,6 +47,8 @@ pub(crate) struct Progress {
     /// Our log end offset and the tick at the follower's previous answer: a follower
     /// that now matches that end was caught up at that tick (Kafka's rule).
     pub(crate) previous_answer: Option<(i64, u64)>,
+    /// The follower's loss count ([`super::HardState::losses`]) in its latest answer.
+    pub(crate) losses: u32,
 }
 
 impl Progress {
@@ -64,7 +66,23 @@ impl Progress {
             heard: false,
             caught_up_tick: None,
             previous_answer: None,
+            losses: 0,
         }
+    }
+
+    /// The follower lost entries it had acknowledged: everything it said before counts
+    /// for nothing, and a probe finds where its log meets ours again.
+    pub(crate) fn forget(&mut self, losses: u32) {
+        self.match_offset = 0;
+        self.acknowledged_end_offset = 0;
+        // Sends restart from what its answers say next (clamped to our log start).
+        self.next_offset = 0;
+        self.mode = SendMode::Probe;
+        self.in_flight.clear();
+        self.probe_prev_end_offset = None;
+        self.caught_up_tick = None;
+        self.previous_answer = None;
+        self.losses = losses;
     }
 }
 

@@ -16,7 +16,9 @@
 
 use std::fmt;
 
-use super::message::{Append, AppendResponse, AppendResult, Entry, Message, NO_EPOCH, NodeId};
+use super::message::{
+    Append, AppendResponse, AppendResult, Entry, HardState, Message, NO_EPOCH, NodeId,
+};
 use super::progress::SendMode;
 use super::storage::{RaftLog, StorageError};
 use super::{Raft, RoleState};
@@ -44,6 +46,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             // A deposed leader: tell it the newer epoch so it steps down.
             let response = AppendResponse {
                 leader_epoch: epoch,
+                losses: self.hard_state.losses,
                 result: AppendResult::StaleEpoch,
             };
             self.send(from, Message::AppendResponse(response));
@@ -85,6 +88,8 @@ impl<G: Clone + fmt::Debug> Raft<G> {
                 if high_watermark > self.high_watermark {
                     self.high_watermark = high_watermark;
                 }
+                self.note_restore_target(log, &request, verified);
+                self.try_finish_recovery(log);
                 self.acknowledge(log, true);
             }
             Ok(AppendOutcome::Diverged {
@@ -93,6 +98,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             }) => {
                 let response = AppendResponse {
                     leader_epoch: self.hard_state.leader_epoch,
+                    losses: self.hard_state.losses,
                     result: AppendResult::Diverged {
                         prev_end_offset: request.prev_end_offset,
                         hint_epoch,
@@ -214,6 +220,39 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         Ok(AppendOutcome::Matched { end_offset })
     }
 
+    /// Decision 0010. A recovering follower may vote again once it durably holds every
+    /// committed entry. An append names the follower's loss count once the leader has
+    /// counted none of its acknowledgements from before the loss, so the high
+    /// watermark in it and every later one rest on entries the follower really holds
+    /// or others hold. If the entry just below that high watermark is of the leader's
+    /// own epoch, the leader's marker is committed, and with it everything earlier
+    /// leaders committed: holding the log up to there, durably, restores the follower.
+    fn note_restore_target(&mut self, log: &impl RaftLog, request: &Append, verified: i64) {
+        if !self.hard_state.recovering || request.follower_losses != self.hard_state.losses {
+            return;
+        }
+        let target = request.high_watermark;
+        if target <= verified && log.epoch_at(target - 1) == Some(request.leader_epoch) {
+            self.restore_target = Some(self.restore_target.map_or(target, |t| t.max(target)));
+        }
+    }
+
+    /// Ends the recovery once the log is durable up to the restore target (the new hard
+    /// state leaves before any message that follows it, by the durability rule).
+    pub(super) fn try_finish_recovery(&mut self, log: &impl RaftLog) {
+        let (Some(target), Some(verified)) = (self.restore_target, self.verified_end_offset) else {
+            return;
+        };
+        if self.hard_state.recovering && log.durable_end_offset().min(verified) >= target {
+            tracing::info!(group = ?self.group, node = self.id, target, "raft: restored after losing acknowledged entries; voting again");
+            self.restore_target = None;
+            self.set_hard_state(HardState {
+                recovering: false,
+                ..self.hard_state
+            });
+        }
+    }
+
     /// Tells the leader how far our log matches its and is durable. With `force`, even
     /// if that did not move (an answer to an append, which also proves we are alive).
     pub(super) fn acknowledge(&mut self, log: &impl RaftLog, force: bool) {
@@ -231,6 +270,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         self.acknowledged_offset = self.acknowledged_offset.max(durable_end_offset);
         let response = AppendResponse {
             leader_epoch: self.hard_state.leader_epoch,
+            losses: self.hard_state.losses,
             result: AppendResult::Accepted {
                 durable_end_offset,
                 end_offset: verified,
@@ -265,6 +305,15 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         let Some(progress) = leader.followers.get_mut(&from) else {
             return;
         };
+        if response.losses < progress.losses {
+            return; // sent before the follower lost entries: nothing in it holds
+        }
+        if response.losses > progress.losses {
+            // The follower lost entries it acknowledged (decision 0010): forget what
+            // it acknowledged before, and find where its log meets ours again.
+            tracing::info!(group = ?self.group, follower = from, losses = response.losses, "raft: follower lost acknowledged entries");
+            progress.forget(response.losses);
+        }
         progress.contact_tick = now;
         progress.heard = true;
         match response.result {
@@ -513,6 +562,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             entries,
             high_watermark: self.high_watermark,
             log_start_offset: start_offset,
+            follower_losses: progress.losses,
         };
         self.send(to, Message::Append(request));
         true
@@ -539,6 +589,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             entries: Vec::new(),
             high_watermark: self.high_watermark,
             log_start_offset: start_offset,
+            follower_losses: progress.losses,
         };
         self.send(to, Message::Append(request));
     }

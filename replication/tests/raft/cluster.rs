@@ -94,6 +94,13 @@ pub trait HarnessLog: Sized {
     /// Power failure: what is not durable may be lost; the log is as recovered.
     fn crash(&mut self);
 
+    /// Right after [`HarnessLog::crash`]: the medium destroyed durable entries, and
+    /// recovery cut the log at an entry boundary `draw` picks. The offset cut at; `None`
+    /// if nothing was cut (or the log does not model it).
+    fn lose_durable_suffix(&mut self, _draw: u64) -> Option<i64> {
+        None
+    }
+
     /// Retention of a committed, durable prefix below `limit` (the high watermark);
     /// `draw` picks where. True if the log start moved.
     fn compact_below(&mut self, limit: i64, draw: &mut dyn FnMut() -> u64) -> bool;
@@ -187,6 +194,10 @@ impl HarnessLog for MemLog {
         MemLog::crash(self)
     }
 
+    fn lose_durable_suffix(&mut self, draw: u64) -> Option<i64> {
+        MemLog::lose_durable_suffix(self, draw)
+    }
+
     fn compact_below(&mut self, limit: i64, draw: &mut dyn FnMut() -> u64) -> bool {
         if MemLog::sync_in_flight(self) {
             return false;
@@ -252,6 +263,11 @@ pub struct FaultPlan {
     pub compact: f64,
     /// Per node and tick.
     pub tick_skip: f64,
+    /// Per crash: the node also loses durable entries it acknowledged (rot found at
+    /// recovery), and restarts recovering (decision 0010). Never while another node
+    /// is recovering: two damaged copies of one entry are beyond what three replicas
+    /// can repair.
+    pub lose: f64,
 }
 
 impl FaultPlan {
@@ -275,6 +291,12 @@ impl FaultPlan {
             persist_delay_max: 1 + (unit() * 6.0) as u64,
             compact: pick(0.0, 0.01, unit()),
             tick_skip: pick(0.0, 0.1, unit()),
+            // Drawn last, so the rates above are what they were before it existed.
+            lose: if unit() < 0.5 {
+                0.0
+            } else {
+                pick(0.0, 0.5, unit())
+            },
         }
     }
 }
@@ -323,6 +345,8 @@ pub struct Stats {
     pub divergences: u64,
     pub truncations: u64,
     pub resets: u64,
+    /// Crashes that also lost durable entries.
+    pub losses: u64,
     pub liveness_ticks: u64,
     /// A hash of the run's event order (determinism).
     pub trace_hash: u64,
@@ -679,6 +703,7 @@ impl<L: HarnessLog> Cluster<L> {
             let vote = HardState {
                 leader_epoch: epoch,
                 voted_for: Some(candidate),
+                ..HardState::default()
             };
             if self.check_durability_rule && !durable.covers(&vote) {
                 return Err(self.violation(
@@ -893,6 +918,26 @@ impl<L: HarnessLog> Cluster<L> {
         node.sync_due = None;
         node.sync_wanted = false;
         node.restart_at = Some(self.now + downtime);
+        let others_recovering = self
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(other, node)| other != index && node.durable_hard_state.recovering);
+        if !others_recovering && self.chance(self.plan.lose) {
+            let draw = self.rng.next_u64();
+            let node = &mut self.nodes[index];
+            if node.log.lose_durable_suffix(draw).is_some() {
+                // What the owner does when recovery finds acknowledged entries gone:
+                // the flag and the count are durable before the member starts again.
+                let hard_state = node.durable_hard_state;
+                node.durable_hard_state = HardState {
+                    recovering: true,
+                    losses: hard_state.losses + 1,
+                    ..hard_state
+                };
+                self.stats.losses += 1;
+            }
+        }
     }
 
     fn restart(&mut self, index: usize) -> Result<(), Violation> {
@@ -927,8 +972,8 @@ impl<L: HarnessLog> Cluster<L> {
         }
     }
 
-    /// Heals everything and waits for a leader that everyone follows and a committed
-    /// new proposal on every node.
+    /// Heals everything and waits for a leader that everyone follows, a committed new
+    /// proposal on every node, and no member left recovering.
     fn heal_and_check_liveness(&mut self) -> Result<(), Violation> {
         self.blocked.clear();
         self.plan.loss = 0.0;
@@ -1003,10 +1048,12 @@ impl<L: HarnessLog> Cluster<L> {
             .then_some(leader)
     }
 
+    /// And every member that lost entries was restored (it votes again).
     fn committed_everywhere(&mut self, proposed: &Proposed) -> bool {
         self.nodes.iter_mut().all(|node| {
             node.raft.as_ref().is_some_and(|raft| {
                 raft.high_watermark() > proposed.last_offset
+                    && !node.durable_hard_state.recovering
                     && node
                         .log
                         .entry_at(proposed.base_offset)

@@ -158,6 +158,23 @@ impl MemLog {
         self.lowest_cut = None;
     }
 
+    /// The medium destroyed durable entries (rot, a misdirected write), found at the
+    /// next start: the log is cut at an entry boundary `draw` picks below its durable
+    /// end. Only right after a crash (nothing is cached). The offset cut at, if any.
+    pub fn lose_durable_suffix(&mut self, draw: u64) -> Option<i64> {
+        assert!(self.sync.is_none() && self.current == self.durable);
+        let count = self.durable.entries.len();
+        if count == 0 {
+            return None;
+        }
+        let keep = (draw % count as u64) as usize;
+        let cut = self.durable.entries[keep].base_offset;
+        self.durable.entries.truncate(keep);
+        self.current = self.durable.clone();
+        self.durable_end_offset = cut;
+        Some(cut)
+    }
+
     /// Retention: drop entries below `start_offset`, which must be an entry boundary at
     /// most the durable end. Durable at once. Only with no sync in flight.
     pub fn compact(&mut self, start_offset: i64) {

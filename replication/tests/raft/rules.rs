@@ -177,6 +177,7 @@ fn hard_state(leader_epoch: i32, voted_for: Option<NodeId>) -> HardState {
     HardState {
         leader_epoch,
         voted_for,
+        ..HardState::default()
     }
 }
 
@@ -318,6 +319,7 @@ fn answers_in_a_new_epoch_wait_for_the_epoch_to_be_durable() {
         entries: entries(&[3]),
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(append));
     let ready = follower.raft.take_ready();
@@ -424,6 +426,7 @@ fn a_member_that_hears_its_leader_refuses_votes() {
         entries: Vec::new(),
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(heartbeat));
     follower.settle();
@@ -464,6 +467,7 @@ fn a_leader_without_a_quorum_steps_down() {
                 let end_offset = leader.log.end_offset();
                 let response = AppendResponse {
                     leader_epoch: epoch,
+                    losses: 0,
                     result: AppendResult::Accepted {
                         durable_end_offset: end_offset,
                         end_offset,
@@ -498,6 +502,7 @@ fn a_deposed_leader_learns_the_newer_epoch_from_a_refusal() {
         entries: entries(&[4]),
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(stale));
     let sent = follower.settle();
@@ -528,6 +533,7 @@ fn kip_101_truncation_after_leader_change() {
         entries: vec![entry(3, 3, 3), entry(4, 6, 3)],
         high_watermark: 3,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(append));
     let sent = follower.settle();
@@ -570,6 +576,7 @@ fn entries_already_held_are_not_truncated() {
         entries: vec![entry(2, 2, 1), entry(3, 3, 3)],
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(old));
     let sent = follower.settle();
@@ -593,6 +600,7 @@ fn a_follower_acknowledges_only_durable_offsets() {
         entries: entries(&[1, 1]),
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(append));
     let ready = follower.raft.take_ready();
@@ -635,6 +643,7 @@ fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
     let end_offset = proposed.last_offset + 1;
     let accepted = Message::AppendResponse(AppendResponse {
         leader_epoch: epoch,
+        losses: 0,
         result: AppendResult::Accepted {
             durable_end_offset: end_offset,
             end_offset,
@@ -657,6 +666,7 @@ fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
     let end_offset = proposed.last_offset + 1;
     let unsynced = Message::AppendResponse(AppendResponse {
         leader_epoch: leader.epoch(),
+        losses: 0,
         result: AppendResult::Accepted {
             durable_end_offset: 1,
             end_offset,
@@ -677,6 +687,7 @@ fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
     );
     let synced = Message::AppendResponse(AppendResponse {
         leader_epoch: leader.epoch(),
+        losses: 0,
         result: AppendResult::Accepted {
             durable_end_offset: end_offset,
             end_offset,
@@ -699,6 +710,7 @@ fn entries_of_older_epochs_commit_only_with_the_marker() {
     let acknowledge = |end_offset| {
         Message::AppendResponse(AppendResponse {
             leader_epoch: 4,
+            losses: 0,
             result: AppendResult::Accepted {
                 durable_end_offset: end_offset,
                 end_offset,
@@ -785,6 +797,7 @@ fn pipelining_is_bounded_and_retransmits_after_a_timeout() {
     // Follower 2 accepted the marker: it is in pipeline mode.
     let accepted = Message::AppendResponse(AppendResponse {
         leader_epoch: epoch,
+        losses: 0,
         result: AppendResult::Accepted {
             durable_end_offset: 1,
             end_offset: 1,
@@ -832,6 +845,7 @@ fn in_sync_replicas_follow_replica_lag_time_max() {
     let caught_up = |end_offset| {
         Message::AppendResponse(AppendResponse {
             leader_epoch: epoch,
+            losses: 0,
             result: AppendResult::Accepted {
                 durable_end_offset: end_offset,
                 end_offset,
@@ -906,6 +920,7 @@ fn a_follower_whose_log_fails_stops_acknowledging() {
         entries: entries(&[1]),
         high_watermark: 0,
         log_start_offset: 0,
+        follower_losses: 0,
     };
     follower.step(1, Message::Append(append.clone()));
     assert!(
@@ -930,6 +945,134 @@ fn a_restart_takes_the_epoch_of_the_log_if_newer() {
     let member = Member::new(2, &[1, 2, 3], log, hard_state(3, Some(1)));
     assert_eq!(member.raft.hard_state(), hard_state(5, None));
     assert_eq!(member.raft.high_watermark(), 0);
+}
+
+// ---------------------------------------------- lost acknowledged entries (0010)
+
+fn accepted(leader_epoch: i32, losses: u32, durable_end_offset: i64, end_offset: i64) -> Message {
+    Message::AppendResponse(AppendResponse {
+        leader_epoch,
+        losses,
+        result: AppendResult::Accepted {
+            durable_end_offset,
+            end_offset,
+        },
+    })
+}
+
+#[test]
+fn a_leader_forgets_what_a_follower_acknowledged_before_it_lost_entries() {
+    let mut leader = Member::new(1, &[1, 2, 3], MemLog::new(), HardState::default());
+    leader.elect(&[2, 3]);
+    let epoch = leader.epoch();
+    let proposed = leader
+        .raft
+        .propose(&mut leader.log, 2, Bytes::from_static(b"x"))
+        .expect("leads");
+    let end_offset = proposed.last_offset + 1;
+    leader.raft.take_ready();
+    // Follower 2 holds the batch durably; the leader's own copy is not synced yet.
+    leader.step(2, accepted(epoch, 0, end_offset, end_offset));
+    assert_eq!(leader.raft.high_watermark(), 1);
+    // Then 2's disk destroys the batch: it restarts recovering, with one loss, and
+    // vouches only for the marker.
+    leader.step(2, accepted(epoch, 1, 1, 1));
+    leader.log.sync_now();
+    leader.raft.on_log_synced(&mut leader.log);
+    assert_eq!(
+        leader.raft.high_watermark(),
+        1,
+        "the batch is durable on the leader alone; 2's old acknowledgement must not count"
+    );
+    // A copy of the old answer arrives late: it speaks of the time before the loss.
+    leader.step(2, accepted(epoch, 0, end_offset, end_offset));
+    assert_eq!(leader.raft.high_watermark(), 1);
+    let appends: Vec<Append> = leader
+        .settle()
+        .into_iter()
+        .filter(|envelope| envelope.to == 2)
+        .filter_map(|envelope| match envelope.message {
+            Message::Append(append) => Some(append),
+            _ => None,
+        })
+        .collect();
+    assert!(!appends.is_empty());
+    assert!(appends.iter().all(|append| append.follower_losses == 1));
+    // Restored, it acknowledges the batch again, and only now does it count.
+    leader.step(2, accepted(epoch, 1, end_offset, end_offset));
+    assert_eq!(leader.raft.high_watermark(), end_offset);
+}
+
+#[test]
+fn a_recovering_member_neither_votes_nor_campaigns_until_restored() {
+    // Member 2 lost entries it acknowledged: its log was cut after offset 1, and its
+    // hard state says so.
+    let recovering = HardState {
+        leader_epoch: 1,
+        voted_for: None,
+        recovering: true,
+        losses: 1,
+    };
+    let mut member = Member::new(
+        2,
+        &[1, 2, 3],
+        MemLog::with_entries(entries(&[1, 1])),
+        recovering,
+    );
+    assert!(member.raft.is_recovering());
+    // A candidate with a longer log gets neither a pre-vote nor a vote.
+    member.step(3, request_vote(2, 1, 9, true));
+    assert!(!only_vote_response(&member.settle()).granted);
+    member.step(3, request_vote(2, 1, 9, false));
+    assert!(!only_vote_response(&member.settle()).granted);
+    assert_eq!(member.raft.hard_state().voted_for, None);
+    // Nor does it campaign, however long it hears no leader.
+    for _ in 0..4 * T {
+        member.tick();
+        assert_eq!(member.raft.role(), Role::Follower);
+        let sent = member.settle();
+        assert!(
+            sent.iter().all(|e| !matches!(e.message, Message::Vote(_))),
+            "{sent:?}"
+        );
+    }
+    let epoch = member.epoch();
+    let append = |prev_end_offset, prev_epoch, entries, high_watermark, follower_losses| {
+        Message::Append(Append {
+            leader_epoch: epoch,
+            prev_end_offset,
+            prev_epoch,
+            entries,
+            high_watermark,
+            log_start_offset: 0,
+            follower_losses,
+        })
+    };
+    // Leader 1 of the epoch sends its marker, with a high watermark past it, before it
+    // has heard of the loss: that high watermark may count what 2 acknowledged before.
+    member.step(1, append(2, 1, vec![entry(2, 2, epoch)], 3, 0));
+    let answers = member.settle();
+    assert!(member.raft.is_recovering());
+    assert!(answers.iter().all(|e| match &e.message {
+        Message::AppendResponse(response) => response.losses == 1,
+        _ => true,
+    }));
+    // Once the leader names the loss: a high watermark whose last entry is of an older
+    // epoch does not show that the leader caught up with its own election...
+    member.step(1, append(3, epoch, Vec::new(), 2, 1));
+    member.settle();
+    assert!(member.raft.is_recovering());
+    // ...one past its marker does, and 2 holds the log up to it durably: restored.
+    member.step(1, append(3, epoch, Vec::new(), 3, 1));
+    member.settle();
+    assert!(!member.raft.is_recovering());
+    assert!(
+        !member.durable.recovering,
+        "the end of the recovery is durable"
+    );
+    assert_eq!(member.durable.losses, 1, "the count stays");
+    // And it campaigns again once its leader goes quiet.
+    member.tick_until(Role::PreCandidate);
 }
 
 // ------------------------------------------------------------------ epoch cache
