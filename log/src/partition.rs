@@ -35,6 +35,53 @@ use crate::segment::{
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// How many times [`PartitionLog::read`] reads a first batch that fails its checks
+/// before it calls the batch corrupt (and truncations, which refuse a corrupt batch
+/// before they change anything, try again as often).
+pub const READ_ATTEMPTS: u32 = 3;
+
+/// How many reads [`PartitionLog::damage_confirmed`] makes of a batch before it
+/// calls the batch damaged on the medium: with a read fault rate of even 10% per read,
+/// 16 bad reads in a row of a good batch happen once in 10^16.
+pub const DAMAGE_CONFIRM_READS: u32 = 16;
+
+/// The header of the batch at `position` of a segment file whose batches end at `end`,
+/// unchecked but where the walk expects it: based at `expected` and ending by `end`.
+fn next_header(
+    disk: &mut impl Disk,
+    file: FileId,
+    position: u64,
+    end: u64,
+    expected: i64,
+) -> Result<BatchHeader, LogError> {
+    let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
+    let read = read_fully(disk, file, position, &mut header_bytes)?;
+    let available = (end - position) as usize;
+    let corrupt = |reason: String| LogError::Corrupt {
+        offset: expected,
+        reason,
+    };
+    let header = BatchHeader::parse(&header_bytes[..read.min(available)])
+        .map_err(|error| corrupt(error.to_string()))?;
+    if header.base_offset != expected || header.size_bytes() > end - position {
+        return Err(corrupt(format!("bad batch at position {position}")));
+    }
+    Ok(header)
+}
+
+/// Runs `operation` again while it fails with `Corrupt`, up to [`READ_ATTEMPTS`] runs:
+/// a bit flipped on one read reads right the next time. Only for operations that
+/// change nothing when they fail that way.
+fn retry_corrupt(mut operation: impl FnMut() -> Result<(), LogError>) -> Result<(), LogError> {
+    let mut attempt = 1;
+    loop {
+        match operation() {
+            Err(LogError::Corrupt { .. }) if attempt < READ_ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Per-topic storage settings, with Kafka's names and defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -806,7 +853,29 @@ impl PartitionLog {
     /// once `max_bytes` is reached, but returning at least one whole batch if one is
     /// readable (KIP-74). Every batch returned passed its CRC check; a corrupt first
     /// batch is `Err(Corrupt)`, a later one ends the read before it.
+    ///
+    /// A first batch that fails its checks is read again, up to [`READ_ATTEMPTS`] reads
+    /// in all: a bit flipped on the way (a transient fault) reads right the next time,
+    /// and only damage on the medium is `Corrupt` every time. A replicated partition
+    /// treats a `Corrupt` from here as lost data (decision 0010), so it must not be a
+    /// fluke.
     pub fn read(
+        &mut self,
+        disk: &mut impl Disk,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: u32,
+    ) -> Result<ReadResult, ReadError> {
+        let mut attempt = 1;
+        loop {
+            match self.read_once(disk, offset, max_offset, max_bytes) {
+                Err(ReadError::Corrupt { .. }) if attempt < READ_ATTEMPTS => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn read_once(
         &mut self,
         disk: &mut impl Disk,
         offset: i64,
@@ -1024,20 +1093,18 @@ impl PartitionLog {
             let (mut expected, mut position) = segment.lookup(start_offset);
             let end = segment.size_bytes;
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
-            let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
             while position < end {
-                let read =
-                    read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
-                let available = (end - position) as usize;
                 let corrupt = |reason: String| ReadError::Corrupt {
                     offset: expected,
                     reason,
                 };
-                let header = BatchHeader::parse(&header_bytes[..read.min(available)])
-                    .map_err(|error| corrupt(error.to_string()))?;
-                if header.base_offset != expected || header.size_bytes() > end - position {
-                    return Err(corrupt(format!("bad batch at position {position}")));
-                }
+                let header =
+                    next_header(disk, file, position, end, expected).map_err(
+                        |error| match error {
+                            LogError::Disk(error) => ReadError::Disk(error),
+                            other => corrupt(other.to_string()),
+                        },
+                    )?;
                 if header.last_offset() >= max_offset {
                     return Ok(None);
                 }
@@ -1161,7 +1228,13 @@ impl PartitionLog {
     /// before it returns; on a disk error the log goes offline (reopen to recover).
     /// `durable_offset` drops to the cut at once, and a sync round already in flight
     /// completes no higher than the cut: it never vouches for bytes appended after.
+    /// A batch that fails its checks refuses the cut before anything changes; it is
+    /// read again as by [`PartitionLog::read`] before the error is returned.
     pub fn truncate_to(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
+        retry_corrupt(|| self.truncate_once(disk, offset))
+    }
+
+    fn truncate_once(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
         if self.failure.is_some() {
             return Err(LogError::Failed);
         }
@@ -1185,6 +1258,79 @@ impl PartitionLog {
         self.producers = producers;
         self.check_invariants();
         Ok(())
+    }
+
+    /// Whether the batch at `offset` fails its checks on each of
+    /// [`DAMAGE_CONFIRM_READS`] reads: damage on the medium, not bits flipped on the
+    /// way. A replica calls a batch lost (decision 0010) only after this says so: a
+    /// replica that wrongly thinks it lost data stops voting until a leader restores
+    /// it, and several doing so at once leave no majority. False if a read succeeds or
+    /// fails otherwise.
+    pub fn damage_confirmed(&mut self, disk: &mut impl Disk, offset: i64) -> bool {
+        (0..DAMAGE_CONFIRM_READS).all(|_| {
+            matches!(
+                self.read_once(disk, offset, i64::MAX, 1),
+                Err(ReadError::Corrupt { offset: at, .. }) if at == offset
+            )
+        })
+    }
+
+    /// Removes the batch starting at `offset`, which failed its checks on every read
+    /// (rot on the medium, a misdirected write over it), and everything after it,
+    /// durably: for a replica that fetches them again from its leader (decision 0010).
+    /// Unlike [`PartitionLog::truncate_to`] it does not need the batch at the cut to be
+    /// whole, only the batches before it. `offset` is where the batch starts (the
+    /// offset of the `Corrupt` error that found it). A damaged batch below it refuses
+    /// the cut with `Corrupt` at that batch's offset: cut there instead.
+    pub fn cut_damaged(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
+        retry_corrupt(|| self.cut_damaged_once(disk, offset))
+    }
+
+    fn cut_damaged_once(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        let log_end_offset = self.log_end_offset();
+        if offset < self.log_start_offset || offset >= log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        let index = self.segment_index(offset);
+        let position = self.batch_position(disk, index, offset)?;
+        let producers = self.producers_below(disk, offset)?;
+        self.cut(disk, index, position, offset)?;
+        self.producers = producers;
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// The position in segment `index` of the batch that starts at `offset`, found by
+    /// walking headers from the offset index's entry before it, without reading the
+    /// batch at `offset` itself (it may be damaged).
+    fn batch_position(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        offset: i64,
+    ) -> Result<u64, LogError> {
+        let (mut expected, mut position) = self.segments[index].lookup(offset);
+        let end = self.segments[index].size_bytes;
+        let file = self.segment_file(disk, index)?;
+        while expected < offset && position < end {
+            let header = next_header(disk, file, position, end, expected)?;
+            position += header.size_bytes();
+            expected = header.next_offset();
+        }
+        if expected != offset {
+            return Err(LogError::Corrupt {
+                offset: expected.min(offset),
+                reason: format!("no batch starts at offset {offset}"),
+            });
+        }
+        Ok(position)
     }
 
     /// The `(partition_leader_epoch, base_offset)` of every batch whose epoch differs
@@ -1521,19 +1667,12 @@ impl PartitionLog {
         let (mut expected, mut position) = self.segments[index].lookup(offset);
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
-        let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
         while position < end {
-            let read = read_fully(disk, file, position, &mut header_bytes)?;
-            let available = (end - position) as usize;
+            let header = next_header(disk, file, position, end, expected)?;
             let corrupt = |reason: String| LogError::Corrupt {
                 offset: expected,
                 reason,
             };
-            let header = BatchHeader::parse(&header_bytes[..read.min(available)])
-                .map_err(|error| corrupt(error.to_string()))?;
-            if header.base_offset != expected || header.size_bytes() > end - position {
-                return Err(corrupt(format!("bad batch at position {position}")));
-            }
             if header.last_offset() >= offset {
                 // The cut point decides the new log end: trust only a checked batch.
                 let checked =

@@ -1136,3 +1136,111 @@ fn a_flip_on_the_header_read_does_not_reach_the_producer_state() {
         AppendOutcome::Appended { base_offset: 2, .. }
     ));
 }
+
+/// Three segments of three batches each (segment_bytes 1024, batches of ~300 bytes),
+/// all durable: offsets 0..9, segment bases 0, 3 and 6.
+fn three_sealed_segments(disk: &mut MemDisk) -> PartitionLog {
+    let (mut log, _) = open(disk);
+    for _ in 0..9 {
+        append(&mut log, disk, batch(1, 240));
+        sync_all(&mut log, disk);
+    }
+    assert_eq!(
+        log.segments
+            .iter()
+            .map(|segment| segment.base_offset)
+            .collect::<Vec<_>>(),
+        vec![0, 3, 6]
+    );
+    log
+}
+
+#[test]
+fn a_read_that_fails_its_check_once_is_read_again() {
+    let mut disk = MemDisk::new(1);
+    let mut log = three_sealed_segments(&mut disk);
+    let whole = read_all(&mut log, &mut disk, 4);
+    // A bit flipped in the record data of the batch at offset 4, on two reads in a
+    // row: the third reads right.
+    let path = format!("{DIR}/00000000000000000003.log");
+    let size = disk.file_contents(&path).unwrap().len() as u64 / 3;
+    disk.flip_one_read(&path, size + 100, 0x01, 0);
+    disk.flip_one_read(&path, size + 100, 0x01, 1);
+    assert_eq!(read_all(&mut log, &mut disk, 4), whole);
+    assert_eq!(disk.stats().reads_corrupted, 2, "both flips were read");
+    // Flipped on many reads in a row, it is still not damage: one read is right.
+    for skip in 0..DAMAGE_CONFIRM_READS - 1 {
+        disk.flip_one_read(&path, size + 100, 0x01, skip);
+    }
+    assert!(!log.damage_confirmed(&mut disk, 4));
+}
+
+#[test]
+fn rot_is_corrupt_on_every_read_and_cut_damaged_removes_it_durably() {
+    let mut disk = MemDisk::new(1);
+    let mut log = three_sealed_segments(&mut disk);
+    // Rot in the record data of the batch at offset 4, on the medium.
+    let path = format!("{DIR}/00000000000000000003.log");
+    let size = disk.file_contents(&path).unwrap().len() as u64 / 3;
+    assert!(disk.corrupt_stored(&path, size + 100, 0x01));
+    match log.read(&mut disk, 4, i64::MAX, u32::MAX) {
+        Err(ReadError::Corrupt { offset: 4, .. }) => {}
+        other => panic!("expected the batch at 4 corrupt, got {other:?}"),
+    }
+    // The batches before it still read; a read from below stops before it.
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 4);
+    assert!(log.damage_confirmed(&mut disk, 4));
+    assert!(!log.damage_confirmed(&mut disk, 3));
+    // truncate_to trusts only a checked batch at the cut, so it refuses to cut there.
+    assert!(matches!(
+        log.truncate_to(&mut disk, 4),
+        Err(LogError::Corrupt { offset: 4, .. })
+    ));
+    log.cut_damaged(&mut disk, 4).unwrap();
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(log.durable_offset(), 4);
+    log.check_invariants();
+    // Durable at once: a crash brings back the cut log, and appends go on from 4.
+    drop(log);
+    disk.crash(3);
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(report.log_end_offset, 4);
+    assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 4);
+    assert!(matches!(
+        append(&mut log, &mut disk, batch(1, 10)),
+        AppendOutcome::Appended { base_offset: 4, .. }
+    ));
+}
+
+#[test]
+fn cut_damaged_refuses_when_an_earlier_batch_is_damaged_too() {
+    let mut disk = MemDisk::new(1);
+    let mut log = three_sealed_segments(&mut disk);
+    // Rot in the batches at offsets 1 and 7.
+    let first = format!("{DIR}/00000000000000000000.log");
+    let size = disk.file_contents(&first).unwrap().len() as u64 / 3;
+    assert!(disk.corrupt_stored(&first, size + 100, 0x01));
+    let last = format!("{DIR}/00000000000000000006.log");
+    assert!(disk.corrupt_stored(&last, size + 100, 0x01));
+    // The cut at 7 rebuilds producer state from the batches below it: 1 fails.
+    assert!(matches!(
+        log.cut_damaged(&mut disk, 7),
+        Err(LogError::Corrupt { offset: 1, .. })
+    ));
+    assert_eq!(log.log_end_offset(), 9, "nothing changed");
+    // Not a batch boundary... there is none inside a one-record batch; out of range:
+    assert!(matches!(
+        log.cut_damaged(&mut disk, 9),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    log.cut_damaged(&mut disk, 1).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+    assert_eq!(
+        log.segments
+            .iter()
+            .map(|segment| segment.base_offset)
+            .collect::<Vec<_>>(),
+        vec![0]
+    );
+    log.check_invariants();
+}

@@ -24,7 +24,8 @@ use odradek_log::io::{DiskError, Duration};
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataLog, MetadataRecord};
 use crate::node::{
-    Node, NodeIo, RemoteLeader, TimerPurpose, TopicPartition, quorum_voters, random_cluster_id,
+    IoOwner, Node, NodeIo, RemoteLeader, TimerPurpose, TopicPartition, quorum_voters,
+    random_cluster_id,
 };
 use crate::peer::{BrokerId, BrokerInfo, GroupId, LeaderInfo, PeerMessage, RaftMessage};
 
@@ -39,6 +40,14 @@ use crate::topics::partition_dir;
 impl Node {
     /// Acts on everything partition `key`'s member has ready; see the module docs.
     pub(crate) fn drive_partition(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+        if let Some(offset) = self
+            .partitions
+            .get_mut(key)
+            .and_then(|partition| partition.replica.damaged.take())
+            && self.repair_partition(io, key, offset)
+        {
+            return; // the new replica was driven already
+        }
         let now_ms = io.wall_clock_ms();
         let mut sync = false;
         let group = GroupId::Partition(key.clone());
@@ -87,6 +96,68 @@ impl Node {
         if key.topic == OFFSETS_TOPIC_NAME {
             self.offsets_partition_driven(io, key);
         }
+    }
+
+    /// Decision 0010: partition `key`'s log lost a batch it may have acknowledged (the
+    /// batch at `offset` failed its checks on every read). The replica marks itself
+    /// recovering, cuts its log there and starts again (reopened from disk, as after a
+    /// crash) as a member that neither votes nor campaigns until a leader has restored
+    /// it; the leader sends what was cut.
+    /// Waiting produces and parked fetches are answered as for any lost leadership. A
+    /// partition with one replica has nobody to restore it from: the batch stays, and
+    /// reads of it keep failing with KAFKA_STORAGE_ERROR. Whether the replica was
+    /// rebuilt (and driven).
+    fn repair_partition(
+        &mut self,
+        io: &mut impl NodeIo,
+        key: &TopicPartition,
+        offset: i64,
+    ) -> bool {
+        let dir = partition_dir(&key.topic, key.partition);
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return false;
+        };
+        if !partition.log.damage_confirmed(io, offset) {
+            return false; // a read fault, not damage on the medium
+        }
+        if partition.replicas.len() < 2 {
+            tracing::error!(
+                "{key:?}: the batch at offset {offset} is damaged on disk, and no other replica has it"
+            );
+            return false;
+        }
+        tracing::warn!(
+            "{key:?}: the batch at offset {offset} is damaged on disk; cutting the log there to fetch it again from the leader"
+        );
+        if let Err(error) = partition.mark_recovering(io, &dir) {
+            // Nothing changed: the damage is found again at the next read.
+            tracing::error!("{key:?}: cannot mark the replica recovering: {error}");
+            return false;
+        }
+        if let Err(error) = partition.cut_damage(io, offset) {
+            // Reopened all the same, as after a crash: recovery runs, the flag is set.
+            tracing::error!("{key:?}: cutting the damage at offset {offset}: {error}");
+        }
+        let damaged = self.partitions.remove(key).expect("present");
+        let replicas = damaged.replicas.clone();
+        let log_config = damaged.log.config().clone();
+        self.io_owners
+            .retain(|_, owner| *owner != IoOwner::Partition(key.clone()));
+        if let Err(error) = damaged.log.close(io) {
+            tracing::warn!("{key:?}: closing the damaged log: {error}");
+        }
+        self.fail_waiters(io, key);
+        match self.open_replica(io, key, log_config, replicas) {
+            Ok(replica) => {
+                self.partitions.insert(key.clone(), replica);
+                self.drive_partition(io, key);
+            }
+            // Offline until a restart opens it; requests get KAFKA_STORAGE_ERROR.
+            Err(error) => {
+                tracing::error!("{key:?}: cannot reopen after cutting the damage: {error}")
+            }
+        }
+        true
     }
 
     /// Acts on everything the metadata quorum's member has ready, like

@@ -185,6 +185,14 @@ impl Node {
                                 }
                                 Ok(_) => ErrorCode::None, // over budget: this partition waits for the next fetch
                                 Err(error) => {
+                                    if let odradek_log::partition::ReadError::Corrupt {
+                                        offset,
+                                        ..
+                                    } = error
+                                    {
+                                        // Damaged on disk: the next drive repairs it.
+                                        partition.replica.damaged = Some(offset);
+                                    }
                                     if !matches!(
                                         error,
                                         odradek_log::partition::ReadError::OffsetOutOfRange { .. }

@@ -294,10 +294,16 @@ impl Node {
         let mut offset = partition.log.log_start_offset();
         let mut records = Vec::new();
         while offset < end {
-            let read = partition
-                .log
-                .read(io, offset, end, LOAD_READ_BYTES)
-                .map_err(|error| format!("read at {offset}: {error:?}"))?;
+            let read = match partition.log.read(io, offset, end, LOAD_READ_BYTES) {
+                Ok(read) => read,
+                Err(error) => {
+                    if let odradek_log::ReadError::Corrupt { offset, .. } = error {
+                        // Damaged on disk: the next drive repairs it (decision 0010).
+                        partition.replica.damaged = Some(offset);
+                    }
+                    return Err(format!("read at {offset}: {error:?}"));
+                }
+            };
             if read.bytes.is_empty() {
                 break;
             }

@@ -750,6 +750,33 @@ impl Node {
         Ok(offset)
     }
 
+    /// Opens (recovers) this node's replica of `key`: its log, its epoch cache rebuilt
+    /// from the batch headers, its hard state.
+    pub(crate) fn open_replica(
+        &mut self,
+        io: &mut impl NodeIo,
+        key: &TopicPartition,
+        log_config: LogConfig,
+        replicas: Vec<BrokerId>,
+    ) -> Result<Partition, NodeError> {
+        let random_seed = io.random();
+        let now_ms = io.wall_clock_ms();
+        io.recovery_hint(true);
+        let opened = Partition::open(
+            io,
+            key,
+            &partition_dir(&key.topic, key.partition),
+            log_config,
+            replicas,
+            self.config.node_id,
+            raft_config(&self.config),
+            random_seed,
+            now_ms,
+        );
+        io.recovery_hint(false);
+        opened
+    }
+
     /// Applies newly committed metadata records, then releases the requests that
     /// waited for them.
     pub(crate) fn apply_committed_metadata(&mut self, io: &mut impl NodeIo) {
@@ -760,7 +787,6 @@ impl Node {
                 return;
             }
         };
-        let now_ms = io.wall_clock_ms();
         for (_, record) in &records {
             match record {
                 MetadataRecord::CreateTopic { name, .. } => {
@@ -784,22 +810,7 @@ impl Node {
                             continue;
                         }
                         let key = TopicPartition::new(topic.clone(), partition);
-                        let random_seed = io.random();
-                        // Opening a replica is recovery: its log, its epoch cache
-                        // rebuilt from the batch headers, its hard state.
-                        io.recovery_hint(true);
-                        let opened = Partition::open(
-                            io,
-                            &key,
-                            &partition_dir(&topic, partition),
-                            log_config.clone(),
-                            replicas,
-                            self.config.node_id,
-                            raft_config(&self.config),
-                            random_seed,
-                            now_ms,
-                        );
-                        io.recovery_hint(false);
+                        let opened = self.open_replica(io, &key, log_config.clone(), replicas);
                         match opened {
                             Ok(replica) => {
                                 self.partitions.insert(key.clone(), replica);
@@ -1009,7 +1020,7 @@ impl Node {
 
     /// Parked fetches and waiting produces on `key` are answered with errors: the
     /// partition's log failed or the partition is gone.
-    fn fail_waiters(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
+    pub(crate) fn fail_waiters(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
         self.resolve_produces(io, key);
         self.wake_fetches(io, key);
         if key.topic == crate::group::OFFSETS_TOPIC_NAME {

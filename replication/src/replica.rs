@@ -109,9 +109,51 @@ impl Partition {
         })
     }
 
+    /// Decision 0010, first step of a repair: the batch at `offset` failed its checks
+    /// on every read, so this replica lost records it may have acknowledged. Marks the
+    /// member recovering, with one more loss, in its hard state, durably, before
+    /// anything is cut.
+    pub(crate) fn mark_recovering(
+        &mut self,
+        disk: &mut impl Disk,
+        dir: &str,
+    ) -> Result<(), DiskError> {
+        let hard_state = self.raft.hard_state();
+        let marked = HardState {
+            recovering: true,
+            losses: hard_state.losses + 1,
+            ..hard_state
+        };
+        write_hard_state(disk, dir, marked)
+    }
+
+    /// Decision 0010, second step: cuts the log at the lowest damaged batch from
+    /// `offset` down (everything from there on goes; a leader sends it again). The
+    /// caller then builds the replica anew ([`Partition::open`]), even if this failed:
+    /// the new Raft member reads the flag, and damage not cut is found again.
+    pub(crate) fn cut_damage(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), String> {
+        let mut cut_at = offset;
+        loop {
+            match self.log.cut_damaged(disk, cut_at) {
+                Ok(()) => return Ok(()),
+                // An earlier batch is damaged too: cut there.
+                Err(odradek_log::LogError::Corrupt { offset, .. }) if offset < cut_at => {
+                    cut_at = offset;
+                }
+                Err(error) => return Err(format!("cut at {cut_at}: {error}")),
+            }
+        }
+    }
+
     /// Whether this replica leads its partition now.
     pub fn is_leader(&self) -> bool {
         self.raft.check_leader().is_ok()
+    }
+
+    /// Whether this replica lost records it may have acknowledged and no leader has
+    /// restored it yet: it neither votes nor campaigns (decision 0010).
+    pub fn is_recovering(&self) -> bool {
+        self.raft.is_recovering()
     }
 
     /// Whether this replica is offline until a restart: its log failed, or its Raft

@@ -305,6 +305,54 @@ fn produce_result(response: ResponseKind) -> (i16, i64) {
 
 /// The offsets of the data (non-control) batches a fetch from offset 0 returns.
 fn data_offsets(cluster: &mut Cluster, at: i32, topic: &str) -> Vec<i64> {
+    let (error_code, bytes) = fetch_at(cluster, at, topic, 0);
+    assert_eq!(error_code, 0);
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let header = BatchHeader::parse(&bytes[at..]).expect("whole batches");
+        if !header.is_control() {
+            offsets.push(header.base_offset);
+        }
+        at += usize::try_from(header.size_bytes()).unwrap();
+    }
+    offsets
+}
+
+/// Creates `topic` with one partition, replication factor 3 and one config, through
+/// the controller.
+fn create_replicated(
+    cluster: &mut Cluster,
+    controller: i32,
+    topic: &str,
+    config: &'static str,
+    value: &'static str,
+) {
+    let create = RequestKind::CreateTopics(
+        CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name(topic))
+                    .with_num_partitions(1)
+                    .with_replication_factor(3)
+                    .with_configs(vec![
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str(config))
+                            .with_value(Some(StrBytes::from_static_str(value))),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(controller, 7, create);
+    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+}
+
+/// A consumer's fetch of partition 0 of `topic` from `offset`: its error code and
+/// records.
+fn fetch_at(cluster: &mut Cluster, at: i32, topic: &str, offset: i64) -> (i16, Bytes) {
     let body = RequestKind::Fetch(
         FetchRequest::default()
             .with_replica_id((-1).into())
@@ -317,7 +365,7 @@ fn data_offsets(cluster: &mut Cluster, at: i32, topic: &str) -> Vec<i64> {
                     .with_partitions(vec![
                         FetchPartition::default()
                             .with_partition(0)
-                            .with_fetch_offset(0)
+                            .with_fetch_offset(offset)
                             .with_current_leader_epoch(-1)
                             .with_partition_max_bytes(1 << 20),
                     ]),
@@ -328,18 +376,10 @@ fn data_offsets(cluster: &mut Cluster, at: i32, topic: &str) -> Vec<i64> {
         panic!("not a fetch response")
     };
     let partition = &response.responses[0].partitions[0];
-    assert_eq!(partition.error_code, 0);
-    let bytes = partition.records.clone().unwrap_or_default();
-    let mut offsets = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let header = BatchHeader::parse(&bytes[at..]).expect("whole batches");
-        if !header.is_control() {
-            offsets.push(header.base_offset);
-        }
-        at += usize::try_from(header.size_bytes()).unwrap();
-    }
-    offsets
+    (
+        partition.error_code,
+        partition.records.clone().unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -385,26 +425,13 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
     );
 
     // A second topic that demands all three replicas in sync for acks=all.
-    let strict = RequestKind::CreateTopics(
-        CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(name("strict"))
-                    .with_num_partitions(1)
-                    .with_replication_factor(3)
-                    .with_configs(vec![
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_static_str("min.insync.replicas"))
-                            .with_value(Some(StrBytes::from_static_str("3"))),
-                    ]),
-            ]),
+    create_replicated(
+        &mut cluster,
+        controller,
+        "strict",
+        "min.insync.replicas",
+        "3",
     );
-    let id = cluster.request(controller, 7, strict);
-    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
-        panic!()
-    };
-    assert_eq!(created.topics[0].error_code, 0);
 
     // Every broker learns the topic and its leader; all three hold a replica.
     let (leader, epoch) = cluster.leader(3, "orders");
@@ -820,4 +847,91 @@ fn admin_changes_cut_by_a_controller_change_are_not_acknowledged() {
         let kept = cluster.metadata(at, "kept");
         assert_eq!(kept.topics[0].partitions.len(), 1, "broker {at}");
     }
+}
+
+/// Decision 0010 end to end: the leader's disk rots a committed batch in a sealed
+/// segment. A consumer's fetch of it finds the damage on every read; the leader marks
+/// itself recovering, cuts its log there and starts again as a member that does not
+/// vote. The other two elect a leader, which restores it; afterwards all three hold
+/// the same log and every record is readable.
+#[test]
+fn a_replica_whose_disk_rots_a_committed_batch_is_repaired_from_the_others() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(&mut cluster, controller, "rotting", "segment.bytes", "512");
+    let (leader, epoch) = cluster.leader(controller, "rotting");
+    for i in 0..12u8 {
+        let id = cluster.request(leader, 7, produce("rotting", &[i; 100]));
+        let (error_code, _) = produce_result(cluster.wait(leader, id));
+        assert_eq!(error_code, 0);
+    }
+    let written = data_offsets(&mut cluster, leader, "rotting");
+    assert_eq!(written.len(), 12);
+
+    // Rot the last byte but one of the leader's first segment: record data of its
+    // last batch, which ends just below the second segment's base offset.
+    let key = odradek_replication::TopicPartition::new("rotting", 0);
+    let disk = &mut cluster.brokers.get_mut(&leader).unwrap().io.disk;
+    let mut segments: Vec<String> = disk
+        .file_paths()
+        .into_iter()
+        .filter(|path| path.starts_with("rotting-0/") && path.ends_with(".log"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let first_len = disk.durable_contents(&segments[0]).unwrap().len() as u64;
+    assert!(disk.corrupt_stored(&segments[0], first_len - 2, 0x04));
+    let second_base: i64 = segments[1]["rotting-0/".len()..segments[1].len() - 4]
+        .parse()
+        .unwrap();
+    let damaged = second_base - 1;
+
+    // A fetch of the damaged batch fails (KAFKA_STORAGE_ERROR), and the leader, at
+    // its next drive, cuts its log there and starts again recovering.
+    let (error_code, _) = fetch_at(&mut cluster, leader, "rotting", damaged);
+    assert_eq!(error_code, 56);
+    cluster.tick();
+    let node = cluster.brokers[&leader].node.as_ref().unwrap();
+    let partition = node.partition(&key).unwrap();
+    assert!(partition.is_recovering());
+    assert!(!partition.is_leader());
+    assert!(partition.log.log_end_offset() <= damaged);
+
+    // The others elect a new leader; it restores the damaged replica.
+    let mut restored = false;
+    for _ in 0..100 {
+        cluster.tick();
+        let node = cluster.brokers[&leader].node.as_ref().unwrap();
+        if !node.partition(&key).unwrap().is_recovering() {
+            restored = true;
+            break;
+        }
+    }
+    assert!(restored, "broker {leader} was never restored");
+    let (new_leader, new_epoch) = cluster.leader(controller, "rotting");
+    assert!(new_epoch > epoch);
+    assert_ne!(new_leader, leader, "a recovering replica does not lead");
+    assert_eq!(data_offsets(&mut cluster, new_leader, "rotting"), written);
+    let (error_code, bytes) = fetch_at(&mut cluster, new_leader, "rotting", damaged);
+    assert_eq!((error_code, bytes.is_empty()), (0, false));
+
+    // Its log is the leader's again, byte for byte below the high watermark, and its
+    // hard state remembers the loss.
+    let mut committed = Vec::new();
+    for id in [leader, new_leader] {
+        let broker = cluster.brokers.get_mut(&id).unwrap();
+        let node = broker.node.as_mut().unwrap();
+        committed.push(node.committed_batches(&mut broker.io.disk, &key).unwrap());
+    }
+    let common = committed[0].len().min(committed[1].len());
+    assert!(committed[0].iter().any(|batch| batch.0 == damaged));
+    assert_eq!(committed[0][..common], committed[1][..common]);
+    let disk = &cluster.brokers[&leader].io.disk;
+    let path = odradek_replication::replica::hard_state_path(
+        &odradek_replication::peer::GroupId::Partition(key.clone()),
+    );
+    let hard_state =
+        odradek_replication::replica::decode_hard_state(&disk.durable_contents(&path).unwrap())
+            .unwrap();
+    assert_eq!((hard_state.recovering, hard_state.losses), (false, 1));
 }

@@ -136,6 +136,20 @@
 //! `T` ticks steps down (same epoch, no leader). A leader cut off from the others thus
 //! stops claiming leadership at about the time the others may elect a new one.
 //!
+//! **Lost entries** (decision 0010). Raft assumes a durable entry stays durable. When
+//! the medium destroys one (rot, a misdirected write), the owner durably sets
+//! [`HardState::recovering`] and raises [`HardState::losses`] *before* it cuts the log,
+//! and builds the member anew. A recovering member grants no votes and never
+//! campaigns: it may have helped commit an entry it no longer holds, and its vote
+//! could elect a leader without it. Its answers carry its loss count; a leader that
+//! sees the count rise forgets what the follower acknowledged before and ignores
+//! answers with a lower count, so the high watermark never rests on entries the
+//! follower lost. Appends name the count the leader has seen
+//! ([`Append::follower_losses`]). The member is restored, and votes again, once it
+//! durably holds the high watermark of an append that names its current count and
+//! whose entry just below the high watermark is of the leader's epoch: everything
+//! any leader committed is below it.
+//!
 //! **Storage errors** are results, not panics: a follower whose log fails stops
 //! acknowledging, a leader steps down, and neither campaigns again
 //! ([`Raft::storage_failure`]). The node reopens the log and builds a new `Raft` from

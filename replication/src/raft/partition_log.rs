@@ -119,6 +119,10 @@ pub struct ReplicaLogState {
     pub epochs: EpochCache,
     /// This broker's id, written into the leader markers it appends as leader.
     pub leader_id: i32,
+    /// The base offset of a batch that failed its checks on every read (rot on the
+    /// medium, a misdirected write), found by a read or a truncation through the view,
+    /// or by the node's own reads. The node repairs the replica (decision 0010).
+    pub damaged: Option<i64>,
 }
 
 impl ReplicaLogState {
@@ -156,7 +160,11 @@ impl ReplicaLogState {
             epochs.on_append(epoch, base_offset);
         }
         epochs.on_start_advanced(start_offset);
-        Ok(ReplicaLogState { epochs, leader_id })
+        Ok(ReplicaLogState {
+            epochs,
+            leader_id,
+            damaged: None,
+        })
     }
 
     /// The leader appended a client's batch at `base_offset` in its epoch
@@ -238,6 +246,12 @@ impl<'a, D: Disk> PartitionRaftLog<'a, D> {
         } else {
             Cow::Borrowed(&self.state.epochs)
         }
+    }
+
+    /// Remembers the lowest damaged batch found for the node to repair.
+    fn note_damage(&mut self, offset: i64) {
+        let lowest = self.state.damaged.map_or(offset, |known| known.min(offset));
+        self.state.damaged = Some(lowest);
     }
 
     fn storage_error(
@@ -332,10 +346,15 @@ impl<D: Disk> RaftLog for PartitionRaftLog<'_, D> {
 
     fn read(&mut self, from: i64, bytes_max: u64) -> Result<Vec<Entry>, StorageError> {
         let max_bytes = u32::try_from(bytes_max).unwrap_or(u32::MAX);
-        let result = self
-            .log
-            .read(self.disk, from, i64::MAX, max_bytes)
-            .map_err(|error| self.storage_error("read", from, error))?;
+        let result = match self.log.read(self.disk, from, i64::MAX, max_bytes) {
+            Ok(result) => result,
+            Err(error) => {
+                if let odradek_log::ReadError::Corrupt { offset, .. } = error {
+                    self.note_damage(offset);
+                }
+                return Err(self.storage_error("read", from, error));
+            }
+        };
         let bytes = Bytes::from(result.bytes);
         let mut entries = Vec::new();
         let mut position = 0;
@@ -404,9 +423,12 @@ impl<D: Disk> RaftLog for PartitionRaftLog<'_, D> {
         if end_offset >= self.end_offset() {
             return Ok(());
         }
-        self.log
-            .truncate_to(self.disk, end_offset)
-            .map_err(|error| self.storage_error("truncate", end_offset, error))?;
+        if let Err(error) = self.log.truncate_to(self.disk, end_offset) {
+            if let LogError::Corrupt { offset, .. } = error {
+                self.note_damage(offset);
+            }
+            return Err(self.storage_error("truncate", end_offset, error));
+        }
         let new_end = self.log.log_end_offset();
         self.state.epochs.on_truncate(new_end);
         Ok(())

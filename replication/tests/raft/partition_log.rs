@@ -11,7 +11,9 @@
 //! - a crash is `MemDisk::crash` (unsynced writes lost at random, some torn at sector
 //!   granularity), then `PartitionLog::open` (recovery) and `ReplicaLogState::open` (the
 //!   epoch cache rebuilt from batch headers and the persisted epoch before the start);
-//! - retention is `PartitionLog::maintain_below` the high watermark: whole segments.
+//! - retention is `PartitionLog::maintain_below` the high watermark: whole segments;
+//! - a crash that loses durable entries rots a batch on the medium, and the log is
+//!   repaired as a broker repairs it: `damage_confirmed`, `cut_damaged`, open again.
 //!
 //! And one check more, the durability oracle: whenever a sync completes, a copy of the
 //! node's disk is crashed and the log recovered from it, and the recovered log must hold
@@ -20,7 +22,7 @@
 //! a committed entry happens to depend on it.
 
 use bytes::Bytes;
-use odradek_log::batch::build_batch;
+use odradek_log::batch::{BATCH_HEADER_BYTES, BatchHeader, build_batch};
 use odradek_log::mem_disk::{MemDisk, SplitMix64};
 use odradek_log::{LogConfig, PartitionLog};
 use odradek_replication::raft::{
@@ -288,6 +290,49 @@ impl HarnessLog for DiskLog {
         self.cuts.lowest = None;
         // Recovery may have rewritten what it kept: check it all again.
         self.cuts.oracle_checked_offset = 0;
+    }
+
+    /// Rots one byte of a batch's record data on the medium and repairs the log the
+    /// way a broker does (decision 0010): the damage is confirmed by reads, the log is
+    /// cut there with `cut_damaged`, and it is opened again.
+    fn lose_durable_suffix(&mut self, draw: u64) -> Option<i64> {
+        let start = self.log.log_start_offset();
+        let end = self.log.log_end_offset();
+        let batches = self.entries(start, end);
+        if batches.is_empty() {
+            return None;
+        }
+        let victim = batches[(draw % batches.len() as u64) as usize].base_offset;
+        let rotted = self
+            .disk
+            .file_paths()
+            .into_iter()
+            .filter(|path| path.ends_with(".log"))
+            .find_map(|path| {
+                let data = self.disk.durable_contents(&path)?;
+                let mut at = 0;
+                while let Ok(header) = BatchHeader::parse(&data[at..]) {
+                    let size = usize::try_from(header.size_bytes()).expect("small");
+                    if header.base_offset == victim {
+                        let byte = at + BATCH_HEADER_BYTES + (size - BATCH_HEADER_BYTES) / 2;
+                        return Some((path, byte as u64));
+                    }
+                    at += size;
+                }
+                None
+            });
+        let (path, byte) = rotted.expect("the batch is in a segment file");
+        assert!(self.disk.corrupt_stored(&path, byte, 0x20));
+        assert!(self.log.damage_confirmed(&mut self.disk, victim));
+        self.log
+            .cut_damaged(&mut self.disk, victim)
+            .expect("cut at the damage");
+        assert_eq!(self.log.log_end_offset(), victim);
+        let (log, state) = open(&mut self.disk, self.node_id);
+        assert_eq!(log.log_end_offset(), victim, "the cut is durable");
+        self.log = log;
+        self.state = state;
+        Some(victim)
     }
 
     fn compact_below(&mut self, limit: i64, draw: &mut dyn FnMut() -> u64) -> bool {
