@@ -182,7 +182,8 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "failing seeds:\n{}",
         failures.join("\n")
     );
-    // Not vacuous: the faults between brokers fired, and brokers crashed.
+    // Not vacuous: the faults between brokers fired, brokers crashed, and rot struck
+    // replicas that found it and repaired themselves (decision 0010).
     for name in [
         "peer.drop-loss",
         "peer.drop-partition",
@@ -192,6 +193,8 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "peer.partition-halves",
         "process.crash",
         "disk.read-flip",
+        "disk.rot",
+        "repl.replica-repairs",
     ] {
         assert!(
             fired.get(name).copied().unwrap_or(0) > 0,

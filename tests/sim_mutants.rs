@@ -2,11 +2,12 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Nine mutants live in core code behind the `mutants` cargo feature
+//! Ten mutants live in core code behind the `mutants` cargo feature
 //! (docs/decisions/0005-mutants.md): three in the storage engine and the node, three in
 //! the group coordinator (run with `--groups` workloads, the third on three brokers),
-//! and three in Raft, the classic replication bugs, run on three-broker clusters. The
-//! tenth, a disk whose fsync lies, is a simulator option.
+//! and four in Raft, run on three-broker clusters: the classic replication bugs, and
+//! a replica that forgets it lost records to media rot (decision 0010). The eleventh,
+//! a disk whose fsync lies, is a simulator option.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -207,4 +208,16 @@ fn cluster_that_skips_truncation_after_a_leader_change_is_caught() {
         ..RaftMutants::default()
     };
     raft_mutant_caught("skip divergent truncation", "partition,kill,pause", mutants);
+}
+
+#[test]
+fn cluster_whose_replica_forgets_it_lost_records_is_caught() {
+    // Rot destroys a committed batch on one replica; the replica cuts its log there and
+    // (the bug) votes at once, as if the cut were a torn tail: with its vote a replica
+    // that never had the batch is elected, and the batch is lost.
+    let mutants = RaftMutants {
+        recovering_votes: true,
+        ..RaftMutants::default()
+    };
+    raft_mutant_caught("recovering replica votes", "all", mutants);
 }

@@ -8,6 +8,11 @@
 
 use odradek_sim::{FaultSet, Options, Verdict};
 
+/// `all` as it was before the `rot` class existed. Rot strikes clusters only, and a
+/// cluster seed that draws it runs differently from then on; cluster seeds pinned
+/// before it use this and keep the fault plan they failed with.
+const ALL_BUT_ROT: &str = "read-flip,read-error,write-error,enospc,sync-error,sync-latency,torn-writes,network,process,clock,buggify";
+
 fn options(faults: &str, duration_seconds: u64) -> Options {
     Options {
         faults: FaultSet::parse(faults).expect("valid fault classes"),
@@ -111,7 +116,7 @@ fn seed_3000067_cluster_groups_loaded_from_uncommitted_records() {
             &Options {
                 nodes: 3,
                 groups: true,
-                ..options("all", 20)
+                ..options(ALL_BUT_ROT, 20)
             },
         );
     }
@@ -128,6 +133,25 @@ fn seed_3000067_cluster_groups_loaded_from_uncommitted_records() {
 fn seed_9000186_cluster_flipped_producer_epoch_in_a_truncation() {
     assert_passes(
         9_000_186,
+        &Options {
+            nodes: 3,
+            groups: true,
+            ..options(ALL_BUT_ROT, 20)
+        },
+    );
+}
+
+/// `odradek sim --seed 3000705 --nodes 3 --faults all --duration 20 --groups`: the
+/// leader of sim-0-1 found rot at offset 140 and marked itself recovering, but cutting
+/// its log failed half-way (an injected fsync failure, the log went offline at end 89).
+/// The repair gave up and left the old Raft member leading a log shorter than what its
+/// followers had matched; it panicked on their next answer. Fixed in
+/// `Node::repair_partition`: once the flag is durable the replica is reopened from disk
+/// whatever the cut did, as after a crash.
+#[test]
+fn seed_3000705_cluster_rot_repair_whose_cut_fails() {
+    assert_passes(
+        3_000_705,
         &Options {
             nodes: 3,
             groups: true,

@@ -26,10 +26,15 @@
 //! protocol-aware recovery (it must not vote until a leader restored it), designed in
 //! docs/decisions/0010-losing-acknowledged-state.md and not built yet.
 //!
-//! Not injected yet: *misdirected writes* and *media rot* of durable bytes. On a single
-//! replica both destroy acknowledged records for good (the CRC detects them, only a
-//! peer can repair them), so every such seed would fail for reasons that are not bugs.
-//! On a cluster they, and disk wipes, need the recovery of decision 0010 first.
+//! | media rot (`rot`, clusters of 3+ brokers) | one bit of a durable batch's record data changes at rest, in a sealed segment of a data partition (recovery trusts those without reading them); one replica per partition for the whole run (`World::rot`) | never serve it; a read that finds it on every try makes the replica cut its log there and recover from the others without voting until restored (decision 0010) |
+//!
+//! Not injected yet: *misdirected writes*, rot of batch headers, of active segments
+//! and of other files, and *disk wipes*. On a single replica rot and misdirected
+//! writes destroy acknowledged records for good (the CRC detects them, only a peer can
+//! repair them), so every such seed would fail for reasons that are not bugs. On a
+//! cluster, rot in an active segment looks like a torn tail to recovery, and telling
+//! the two apart needs the "synced through" record of decision 0010 (item 3); wipes
+//! need its directory ids (item 5).
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a
@@ -137,6 +142,7 @@ pub const DISK_COUNTERS: &[&str] = &[
     "disk.crash-torn-write",
     "disk.crash-lost-dir-op",
     "disk.fsync-lie",
+    "disk.rot",
 ];
 
 /// A [`MemDisk`] with the seed's faults on top.
@@ -305,6 +311,19 @@ impl SimDisk {
     /// The wrapped disk (for inspection).
     pub fn inner(&self) -> &MemDisk {
         &self.inner
+    }
+
+    /// Media rot: XORs the byte at `offset` of `path` with `mask` in its durable (and
+    /// current) contents, for good. The world picks where (`World::rot`); the caller
+    /// counts it.
+    pub fn rot(&mut self, path: &str, offset: u64, mask: u8) {
+        let changed = self.inner.corrupt_stored(path, offset, mask);
+        // Not counted as fired: recovery does not read sealed segments, so rot cannot
+        // excuse a start that fails.
+        assert!(
+            changed,
+            "rot of a byte that does not exist: {path} at {offset}"
+        );
     }
 
     fn count(&mut self, name: &'static str) {

@@ -56,6 +56,11 @@ pub enum FaultClass {
     WallStep,
     /// BUGGIFY sites in core code.
     Buggify,
+    /// Media rot: durable bytes of a sealed log segment change at rest (clusters of
+    /// three or more brokers; one replica per partition). Last, and drawn from its
+    /// own stream ([`FaultPlan::draw_rot`]), so seeds drawn before it existed keep
+    /// their plans.
+    Rot,
 }
 
 impl FaultClass {
@@ -81,6 +86,7 @@ impl FaultClass {
         FaultClass::ClockStep,
         FaultClass::WallStep,
         FaultClass::Buggify,
+        FaultClass::Rot,
     ];
 
     /// The name used on the command line.
@@ -106,6 +112,7 @@ impl FaultClass {
             FaultClass::ClockStep => "clock-step",
             FaultClass::WallStep => "wall-step",
             FaultClass::Buggify => "buggify",
+            FaultClass::Rot => "rot",
         }
     }
 
@@ -113,9 +120,8 @@ impl FaultClass {
     pub fn group(self) -> &'static str {
         use FaultClass::*;
         match self {
-            ReadFlip | ReadError | WriteError | Enospc | SyncError | SyncLatency | TornWrites => {
-                "disk"
-            }
+            ReadFlip | ReadError | WriteError | Enospc | SyncError | SyncLatency | TornWrites
+            | Rot => "disk",
             Loss | Duplicate | Reorder | Partition | Clog => "network",
             Crash | Kill | Pause | Restart => "process",
             Drift | ClockStep | WallStep => "clock",
@@ -244,6 +250,8 @@ pub struct FaultPlan {
     pub wall_step_every_ns: Interval,
     /// Chance an enabled BUGGIFY site fires when asked (0: BUGGIFY off).
     pub buggify_ppm: u64,
+    /// Mean time between media rot events ([`FaultPlan::draw_rot`]).
+    pub rot_every_ns: Interval,
 }
 
 const SECOND: u64 = 1_000_000_000;
@@ -252,7 +260,11 @@ impl FaultPlan {
     /// Draws the plan of one seed from the allowed classes.
     pub fn draw(allowed: &FaultSet, rng: &mut SimRng) -> FaultPlan {
         // Swarm: each allowed class is on with probability 3/4.
-        let on: BTreeSet<FaultClass> = allowed.classes().filter(|_| rng.below(4) != 0).collect();
+        let on: BTreeSet<FaultClass> = allowed
+            .classes()
+            .filter(|&class| class != FaultClass::Rot)
+            .filter(|_| rng.below(4) != 0)
+            .collect();
         let has = |class| on.contains(&class);
         let rate = |rng: &mut SimRng, menu: &[u64]| rng.pick(menu);
         let every =
@@ -325,10 +337,23 @@ impl FaultPlan {
             } else {
                 0
             },
+            rot_every_ns: None,
             on,
             muted: BTreeSet::new(),
             disk,
             network,
+        }
+    }
+
+    /// Draws media rot, from its own stream `rng`: on (swarm: with probability 3/4)
+    /// only if allowed and the cluster has at least three brokers. With fewer, a
+    /// rotted batch is lost for good (a single replica has nobody to repair it from;
+    /// two replicas cannot elect a leader while one of them recovers), which says
+    /// nothing about the code.
+    pub fn draw_rot(&mut self, allowed: &FaultSet, nodes: u32, rng: &mut SimRng) {
+        if allowed.contains(FaultClass::Rot) && nodes >= 3 && rng.below(4) != 0 {
+            self.on.insert(FaultClass::Rot);
+            self.rot_every_ns = Some(rng.pick(&[SECOND, 3 * SECOND, 10 * SECOND]));
         }
     }
 
@@ -381,7 +406,8 @@ impl FaultPlan {
             | FaultClass::Drift
             | FaultClass::ClockStep
             | FaultClass::WallStep
-            | FaultClass::Buggify => {}
+            | FaultClass::Buggify
+            | FaultClass::Rot => {}
         }
     }
 

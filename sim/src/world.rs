@@ -87,6 +87,9 @@ mod stream {
     pub const PLAN: u64 = 1;
     pub const WORLD: u64 = 2;
     pub const CLIENTS: u64 = 3;
+    /// Media rot: whether a seed has it, when it strikes and where (its own stream,
+    /// so that seeds drawn before it existed keep their plans and workloads).
+    pub const ROT: u64 = 4;
     pub const NODE_BASE: u64 = 100;
 }
 
@@ -115,6 +118,8 @@ pub enum Nemesis {
     ClockStep,
     /// A wall clock step.
     WallStep,
+    /// Media rot in a sealed segment (scheduled on its own stream, see `World::rot`).
+    Rot,
 }
 
 impl Nemesis {
@@ -134,6 +139,7 @@ impl Nemesis {
             Nemesis::DiskFull => Some(FaultClass::Enospc),
             Nemesis::ClockStep => Some(FaultClass::ClockStep),
             Nemesis::WallStep => Some(FaultClass::WallStep),
+            Nemesis::Rot => Some(FaultClass::Rot),
             Nemesis::Repair | Nemesis::DiskSpace => None,
         }
     }
@@ -183,6 +189,8 @@ enum Event {
         client: u32,
     },
     Nemesis(Nemesis),
+    /// Media rot strikes ([`World::rot`]).
+    Rot,
     /// An armed crash or kill that found no writes in flight strikes now.
     CrashNow {
         node: u32,
@@ -333,6 +341,10 @@ pub struct World {
     leaders: BTreeMap<TopicPartition, BTreeMap<i32, u32>>,
     /// The key of the metadata quorum in `leaders`, built once.
     metadata_key: TopicPartition,
+    /// Draws of media rot: when, which node, which byte.
+    rot_rng: SimRng,
+    /// Per partition directory, the one node whose replica rot may strike.
+    rot_targets: BTreeMap<String, u32>,
 }
 
 impl World {
@@ -342,6 +354,8 @@ impl World {
         let seed = config.seed;
         let mut plan_rng = SimRng::new(seed, stream::PLAN);
         let mut plan = FaultPlan::draw(&config.faults, &mut plan_rng);
+        let mut rot_rng = SimRng::new(seed, stream::ROT);
+        plan.draw_rot(&config.faults, config.nodes, &mut rot_rng);
         if let Some(keep) = &config.keep_faults {
             plan.keep_only(keep);
         }
@@ -495,6 +509,8 @@ impl World {
             violation_marks: BTreeMap::new(),
             leaders: BTreeMap::new(),
             metadata_key: metadata_key(),
+            rot_rng,
+            rot_targets: BTreeMap::new(),
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -785,6 +801,7 @@ impl World {
                 self.with_client(client, |c, ctx| c.tick(ctx));
             }
             Event::Nemesis(nemesis) => self.nemesis(nemesis),
+            Event::Rot => self.rot(),
             Event::CrashNow { node } => {
                 if self.shared.phase == Phase::Safety {
                     self.crash_armed_node(node);
@@ -1186,6 +1203,12 @@ impl World {
                     || (state.leader_epoch == vote.leader_epoch
                         && state.voted_for == u32::try_from(to).ok())
             });
+            if durable.is_some_and(|state| state.recovering) {
+                self.fail(format!(
+                    "node {index} granted its vote in epoch {} of {:?} to broker {to} while recovering from lost records (decision 0010)",
+                    vote.leader_epoch, raft.group
+                ));
+            }
             if !covered {
                 self.fail(format!(
                     "node {index} granted its vote in epoch {} of {:?} to broker {to} before the vote was durable (durable hard state: {durable:?})",
@@ -1690,6 +1713,8 @@ impl World {
             }
             keys.extend(node.partitions().map(|(key, _)| key.clone()));
         }
+        let mut latent_rot = 0;
+        let mut losses = 0;
         for key in keys {
             let mut replicas = Vec::new();
             for sim_node in &mut self.nodes {
@@ -1700,8 +1725,24 @@ impl World {
                 let Some(high_watermark) = node.partition(&key).map(|p| p.high_watermark) else {
                     continue;
                 };
+                let rotted = self
+                    .rot_targets
+                    .get(&format!("{}-{}", key.topic, key.partition))
+                    == Some(&index);
+                let path =
+                    hard_state_path(&odradek_replication::peer::GroupId::Partition(key.clone()));
+                losses += sim_node
+                    .io
+                    .disk
+                    .inner()
+                    .durable_contents(&path)
+                    .and_then(|bytes| decode_hard_state(&bytes))
+                    .map_or(0, |state| state.losses);
                 match node.committed_batches(&mut sim_node.io, &key) {
                     Some(batches) => replicas.push((index, high_watermark, batches)),
+                    // Rot nobody read yet: the replica never served it and has not
+                    // needed it (the final reads went through the leaders).
+                    None if rotted => latent_rot += 1,
                     None => problems.push(format!(
                         "at the end node {index} cannot read its replica of {}-{}",
                         key.topic, key.partition
@@ -1739,6 +1780,13 @@ impl World {
                     ));
                 }
             }
+        }
+        for _ in 0..latent_rot {
+            self.count("disk.rot-unread-at-end");
+        }
+        // Replicas that found damage and cut their logs to recover (decision 0010).
+        for _ in 0..losses {
+            self.count("repl.replica-repairs");
         }
         if let Some(problem) = problems.into_iter().next() {
             self.fail(problem);
@@ -1939,6 +1987,108 @@ impl World {
                 self.schedule_next(nemesis);
             }
         }
+        self.schedule_rot();
+    }
+
+    fn schedule_rot(&mut self) {
+        let Some(mean) = self.plan.rot_every_ns else {
+            return;
+        };
+        let at = self.now + self.rot_rng.range(1, 2 * mean);
+        if at < self.duration_ns {
+            self.schedule(at, Event::Rot);
+        }
+    }
+
+    /// Media rot (disk fault model, `disk.rs`): one bit of a durable batch's record
+    /// data changes at rest, in a sealed segment (one whose index files are durable,
+    /// so recovery trusts it without reading its batches) of a data partition. Every
+    /// draw comes from the rot stream. Rot strikes only one replica per partition for
+    /// the whole run: two damaged copies of one committed batch out of three are more
+    /// than three replicas can repair. What the node must do: never serve the batch,
+    /// and repair it from the other replicas without letting its vote elect a leader
+    /// that lacks records it helped commit (decision 0010).
+    fn rot(&mut self) {
+        if self.shared.phase != Phase::Safety {
+            return;
+        }
+        self.schedule_rot();
+        let now = self.now;
+        let index = self.rot_rng.below(self.nodes.len() as u64) as u32;
+        let pick = self.rot_rng.next_u64();
+        let bit = self.rot_rng.below(8) as u8;
+        let muted = self.plan.is_muted(FaultClass::Rot);
+        let disk = self.nodes[index as usize].io.disk.inner();
+        let paths = disk.file_paths();
+        let mut candidates: Vec<(String, u64, u64)> = Vec::new();
+        for dir in paths
+            .iter()
+            .filter_map(|path| path.split_once('/').map(|(dir, _)| dir))
+            .filter(|dir| !dir.starts_with("__"))
+            .collect::<BTreeSet<_>>()
+        {
+            if self
+                .rot_targets
+                .get(dir)
+                .is_some_and(|&target| target != index)
+            {
+                continue;
+            }
+            let mut segments: Vec<&String> = paths
+                .iter()
+                .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
+                .collect();
+            segments.sort();
+            segments.pop(); // the active segment: recovery reads it, rot would look torn
+            for path in segments {
+                let index_path = format!("{}.index", &path[..path.len() - 4]);
+                let (Some(data), Some(_)) = (
+                    disk.durable_contents(path),
+                    disk.durable_contents(&index_path),
+                ) else {
+                    continue;
+                };
+                let mut at = 0usize;
+                while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
+                    let size = header.size_bytes() as usize;
+                    let body = odradek_log::batch::BATCH_HEADER_BYTES;
+                    if size <= body || at + size > data.len() {
+                        break;
+                    }
+                    candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
+                    at += size;
+                }
+            }
+        }
+        let detail = if candidates.is_empty() {
+            "no sealed segment to rot".to_string()
+        } else {
+            let (path, start, len) = candidates[(pick % candidates.len() as u64) as usize].clone();
+            let byte = start + (pick >> 32) % len;
+            if muted {
+                "skipped: its class is switched off".to_string()
+            } else {
+                let dir = path.split_once('/').map_or("", |(dir, _)| dir).to_string();
+                self.rot_targets.insert(dir, index);
+                self.nodes[index as usize]
+                    .io
+                    .disk
+                    .rot(&path, byte, 1 << bit);
+                self.count("disk.rot");
+                self.trace.event(now, 16, &[u64::from(index), byte]);
+                format!("{path} byte {byte} bit {bit}")
+            }
+        };
+        self.trace
+            .line(now, || format!("nemesis: rot on node {index}: {detail}"));
+        self.note(TimelineKind::Nemesis {
+            number: None,
+            nemesis: Nemesis::Rot,
+            node: index,
+            skipped: muted,
+            until_ns: None,
+            detail,
+        });
     }
 
     fn mean_interval(&self, nemesis: Nemesis) -> Option<u64> {
@@ -1953,7 +2103,7 @@ impl World {
             Nemesis::DiskFull => plan.enospc_every_ns,
             Nemesis::ClockStep => plan.clock_step_every_ns,
             Nemesis::WallStep => plan.wall_step_every_ns,
-            Nemesis::Repair | Nemesis::DiskSpace => None,
+            Nemesis::Repair | Nemesis::DiskSpace | Nemesis::Rot => None,
         }
     }
 
@@ -2166,6 +2316,7 @@ impl World {
                     "monotonic clock stalls".to_string()
                 }
             }
+            Nemesis::Rot => unreachable!("rot has its own event (World::rot)"),
             Nemesis::WallStep => {
                 let clock = &mut self.nodes[index as usize].io.clock;
                 let step =
