@@ -144,10 +144,13 @@ fn coordinator_that_loads_groups_before_they_are_committed_is_caught() {
     // Failed fsyncs and crashes leave a new leader of the coordinator's partition with
     // records no majority holds; it answers from a generation that the next leader
     // never receives and hands out again.
+    // The disk faults that fail operations. (With `disk` whole it was caught at seed
+    // 43 until reads that fail their check were read again: flipped bits no longer
+    // take replicas offline, leaders change less, and it is caught at seed 122.)
     let healthy = Options {
         nodes: 3,
         groups: true,
-        ..options("disk")
+        ..options("read-error,write-error,sync-error,sync-latency")
     };
     let broken = Options {
         group_mutants: GroupMutants {

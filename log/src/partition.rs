@@ -150,6 +150,10 @@ pub struct Truncation {
     pub reason: String,
     /// Bytes removed, this segment's tail and all later segments together.
     pub bytes_removed: u64,
+    /// The cut fell inside bytes the segment's index files proved durable: damage on
+    /// the medium (rot, a misdirected write), not a torn write. Records this replica
+    /// may have acknowledged are gone (decision 0010; see [`PartitionLog::open_with`]).
+    pub damaged: bool,
 }
 
 /// A successful append.
@@ -476,6 +480,21 @@ impl PartitionLog {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<(PartitionLog, OpenReport), LogError> {
+        Self::open_with(disk, dir, config, now_ms, &mut |_, _| Ok(()))
+    }
+
+    /// [`PartitionLog::open`], calling `on_damage(disk, offset)` before recovery cuts
+    /// a batch that failed its check inside bytes the segment's index files proved
+    /// durable ([`Truncation::damaged`]): the offset is the first one lost. A replica
+    /// records there, durably, that it lost records, before they are gone from its log
+    /// (decision 0010). If it fails, the open fails and nothing is cut.
+    pub fn open_with<D: Disk>(
+        disk: &mut D,
+        dir: &str,
+        config: LogConfig,
+        now_ms: i64,
+        on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
+    ) -> Result<(PartitionLog, OpenReport), LogError> {
         let dir = dir.trim_matches('/').to_string();
         assert!(!dir.is_empty(), "a partition needs its own directory");
         if !disk.exists(&dir) {
@@ -499,7 +518,7 @@ impl PartitionLog {
             open_segments: Vec::new(),
         };
         disk.recovery_hint(true);
-        let recovered = log.recover(disk, now_ms);
+        let recovered = log.recover(disk, now_ms, on_damage);
         disk.recovery_hint(false);
         let truncation = recovered?;
         let report = OpenReport {
@@ -1231,10 +1250,15 @@ impl PartitionLog {
     /// A batch that fails its checks refuses the cut before anything changes; it is
     /// read again as by [`PartitionLog::read`] before the error is returned.
     pub fn truncate_to(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
-        retry_corrupt(|| self.truncate_once(disk, offset))
+        retry_corrupt(|| self.truncate_once(disk, offset, true))
     }
 
-    fn truncate_once(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), LogError> {
+    fn truncate_once(
+        &mut self,
+        disk: &mut impl Disk,
+        offset: i64,
+        keep_proof: bool,
+    ) -> Result<(), LogError> {
         if self.failure.is_some() {
             return Err(LogError::Failed);
         }
@@ -1254,7 +1278,7 @@ impl PartitionLog {
         // Producer state may name batches that are about to go: rebuild it from the
         // batches that stay, before anything changes (a corrupt one refuses the cut).
         let producers = self.producers_below(disk, cut_offset)?;
-        self.cut(disk, index, cut_position, cut_offset)?;
+        self.cut(disk, index, cut_position, cut_offset, keep_proof)?;
         self.producers = producers;
         self.check_invariants();
         Ok(())
@@ -1301,7 +1325,7 @@ impl PartitionLog {
         let index = self.segment_index(offset);
         let position = self.batch_position(disk, index, offset)?;
         let producers = self.producers_below(disk, offset)?;
-        self.cut(disk, index, position, offset)?;
+        self.cut(disk, index, position, offset, true)?;
         self.producers = producers;
         self.check_invariants();
         Ok(())
@@ -1388,7 +1412,8 @@ impl PartitionLog {
         }
         let cut_from = (start_offset - 1).max(self.log_start_offset);
         if cut_from < self.log_end_offset() {
-            self.truncate_to(disk, cut_from)?;
+            // Everything goes right after: no index files for what the cut keeps.
+            retry_corrupt(|| self.truncate_once(disk, cut_from, false))?;
         }
         assert!(self.log_end_offset() <= start_offset);
         let result: Result<FileId, DiskError> = (|| {
@@ -1709,13 +1734,15 @@ impl PartitionLog {
 
     /// Cuts the log at `position` of segment `index` (the start of the batch at
     /// `cut_offset`), durably: later segments and the cut segment's index files are
-    /// removed, the file truncated and synced, the directory synced.
+    /// removed, the file truncated and synced, the directory synced. With `keep_proof`,
+    /// index files for what the cut segment keeps are written afterwards.
     fn cut(
         &mut self,
         disk: &mut impl Disk,
         index: usize,
         position: u64,
         cut_offset: i64,
+        keep_proof: bool,
     ) -> Result<(), LogError> {
         // First rebuild the segment's in-memory state from the batches that stay, so a
         // corrupt header among them refuses the cut before anything changes.
@@ -1807,6 +1834,13 @@ impl PartitionLog {
         if let Some(round) = &mut self.round {
             round.target_offset = round.target_offset.min(cut_offset);
         }
+        // The kept bytes are durable now (synced above). Index files for them keep the
+        // proof of that, which recovery needs to tell rot in them from a torn write
+        // (decision 0010); the old ones, gone, described bytes that are cut. Best
+        // effort: an index file a failure leaves half written is not trusted.
+        if keep_proof && self.write_index_files_now(disk, index).is_err() {
+            remove_index_files(disk, &self.dir, base).ok();
+        }
         Ok(())
     }
 
@@ -1896,10 +1930,11 @@ impl PartitionLog {
     }
 
     /// Recovery: see `docs/storage.md`.
-    fn recover(
+    fn recover<D: Disk>(
         &mut self,
-        disk: &mut impl Disk,
+        disk: &mut D,
         now_ms: i64,
+        on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
     ) -> Result<Option<Truncation>, LogError> {
         let names = disk.read_dir(&self.dir)?;
         let mut logs = Vec::new();
@@ -1961,6 +1996,7 @@ impl PartitionLog {
                         previous.next_offset
                     ),
                     bytes_removed: removed,
+                    damaged: false,
                 });
                 break;
             }
@@ -1969,6 +2005,9 @@ impl PartitionLog {
             let trusted_index = trusted_index(disk, &self.dir, base, file_bytes);
             let trusted = trusted_index.as_ref().map(|t| t.summary);
             let mut trusted_bytes = trusted.map_or(0, |t| t.valid_bytes);
+            // Index files are written only after the bytes they describe were synced,
+            // and removed before those bytes may change: what they cover was durable.
+            let proven_bytes = trusted_bytes;
             let scan = |disk: &mut _, producers: &mut ProducerStates, verify_crc_from| {
                 let mut segment = Segment::new(base);
                 segment.file = Some(file);
@@ -2061,6 +2100,7 @@ impl PartitionLog {
                         stop.reason
                     ),
                     bytes_removed: file_bytes - stop.position,
+                    damaged: false,
                 });
                 disk.close(file);
                 segment.file = None;
@@ -2068,7 +2108,14 @@ impl PartitionLog {
                 continue;
             }
             if let Some(stop) = end.stop {
-                // Cut here: this segment's tail and every later segment go.
+                // Cut here: this segment's tail and every later segment go. Inside
+                // bytes proven durable that is damage, not a torn write: the owner
+                // hears of it first.
+                let offset = end.next_offset.unwrap_or(base);
+                let damaged = stop.position < proven_bytes;
+                if damaged {
+                    on_damage(disk, offset)?;
+                }
                 remove_index_files(disk, &self.dir, base)?;
                 disk.sync_dir_now(&self.dir)?;
                 rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
@@ -2078,9 +2125,10 @@ impl PartitionLog {
                 truncation = Some(Truncation {
                     segment: path,
                     position: stop.position,
-                    offset: end.next_offset.unwrap_or(base),
+                    offset,
                     reason: stop.reason,
                     bytes_removed: file_bytes - stop.position + removed,
+                    damaged,
                 });
                 break;
             }
@@ -2145,6 +2193,17 @@ impl PartitionLog {
 
     /// Writes and syncs a segment's index files at once (start-up only).
     fn seal_now(&mut self, disk: &mut impl Disk, index: usize) -> Result<(), DiskError> {
+        self.write_index_files_now(disk, index)?;
+        self.segments[index].state = SealState::Sealed;
+        Ok(())
+    }
+
+    /// Writes and syncs both index files of segment `index` as it is now, blocking.
+    fn write_index_files_now(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+    ) -> Result<(), DiskError> {
         let segment = &self.segments[index];
         let summary = segment.summary();
         let files = segment.encoded_index_files();
@@ -2158,9 +2217,7 @@ impl PartitionLog {
             disk.close(file);
             result?;
         }
-        disk.sync_dir_now(&self.dir)?;
-        self.segments[index].state = SealState::Sealed;
-        Ok(())
+        disk.sync_dir_now(&self.dir)
     }
 
     /// Removes the segments with these base offsets; returns their data bytes.
@@ -2267,17 +2324,27 @@ fn trusted_index(
     base: i64,
     file_bytes: u64,
 ) -> Option<TrustedIndex> {
-    let mut decoded = Vec::new();
+    let mut files = Vec::new();
     for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
         let path = join(dir, &segment_file_name(base, kind));
         if !disk.exists(&path) {
             return None;
         }
-        let bytes = read_whole_file(disk, &path).ok()?;
-        decoded.push(decode_index(kind, &bytes).ok()?);
+        files.push(read_whole_file(disk, &path).ok()?);
     }
-    let (times_summary, times) = decoded.pop().expect("two files");
-    let (summary, offsets) = decoded.pop().expect("two files");
+    trusted_from(base, &files[0], &files[1], file_bytes)
+}
+
+/// What recovery trusts of a segment given the bytes of its two index files and the
+/// length of its data file: `None` unless both decode, agree, and fit in the file.
+fn trusted_from(
+    base: i64,
+    offset_index: &[u8],
+    time_index: &[u8],
+    file_bytes: u64,
+) -> Option<TrustedIndex> {
+    let (summary, offsets) = decode_index(SegmentFileKind::OffsetIndex, offset_index).ok()?;
+    let (times_summary, times) = decode_index(SegmentFileKind::TimeIndex, time_index).ok()?;
     if times_summary != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
         return None;
     }
@@ -2286,6 +2353,19 @@ fn trusted_index(
         offsets,
         times,
     })
+}
+
+/// How many leading bytes of the segment based at `base` its index files prove were
+/// durable, from their contents and the data file's length (as recovery would judge
+/// them): a batch that fails its check inside them is damage, not a torn write. For
+/// checkers that inject damage only where it can be told from a torn write.
+pub fn proven_durable_bytes(
+    base: i64,
+    offset_index: &[u8],
+    time_index: &[u8],
+    file_bytes: u64,
+) -> Option<u64> {
+    trusted_from(base, offset_index, time_index, file_bytes).map(|t| t.summary.valid_bytes)
 }
 
 fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {

@@ -1244,3 +1244,106 @@ fn cut_damaged_refuses_when_an_earlier_batch_is_damaged_too() {
     );
     log.check_invariants();
 }
+
+/// Bytes the index files prove durable, read back from the disk for segment `base`.
+fn proven(disk: &MemDisk, base: i64) -> Option<u64> {
+    let stem = format!("{DIR}/{base:020}");
+    proven_durable_bytes(
+        base,
+        &disk.durable_contents(&format!("{stem}.index"))?,
+        &disk.durable_contents(&format!("{stem}.timeindex"))?,
+        disk.durable_contents(&format!("{stem}.log"))?.len() as u64,
+    )
+}
+
+/// Opens the log, recording what `on_damage` was told.
+fn open_noting_damage(disk: &mut MemDisk) -> (PartitionLog, OpenReport, Vec<i64>) {
+    let mut damage = Vec::new();
+    let (log, report) = PartitionLog::open_with(disk, DIR, config(), NOW, &mut |_, offset| {
+        damage.push(offset);
+        Ok(())
+    })
+    .expect("open");
+    (log, report, damage)
+}
+
+#[test]
+fn recovery_calls_rot_in_proven_bytes_damage_and_says_so_before_cutting() {
+    let mut disk = MemDisk::new(1);
+    let log = three_sealed_segments(&mut disk);
+    // Closing seals the last segment too: its index files prove all of it durable.
+    log.close(&mut disk).unwrap();
+    let last = format!("{DIR}/00000000000000000006.log");
+    let size = disk.durable_contents(&last).unwrap().len() as u64;
+    assert_eq!(proven(&disk, 6), Some(size));
+    // Rot in the batch at offset 7. The last segment is checked at open: the cut is
+    // damage, and the owner hears of it first.
+    assert!(disk.corrupt_stored(&last, size / 3 + 100, 0x01));
+    let (log, report, damage) = open_noting_damage(&mut disk);
+    assert_eq!(damage, vec![7]);
+    let truncation = report.truncation.expect("cut");
+    assert!(truncation.damaged);
+    assert_eq!((truncation.offset, log.log_end_offset()), (7, 7));
+    // A torn tail (bytes no index proves) is cut without a word.
+    let mut disk = MemDisk::new(2);
+    let mut log = three_sealed_segments(&mut disk);
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    let size = disk.durable_contents(&last).unwrap().len() as u64;
+    assert_eq!(
+        proven(&disk, 6),
+        None,
+        "the active segment has no index files"
+    );
+    assert!(disk.corrupt_stored(&last, size - 3, 0x01));
+    let (log, report, damage) = open_noting_damage(&mut disk);
+    assert!(damage.is_empty());
+    assert!(!report.truncation.expect("cut").damaged);
+    assert_eq!(log.log_end_offset(), 9);
+}
+
+#[test]
+fn a_failing_damage_callback_fails_the_open_and_cuts_nothing() {
+    let mut disk = MemDisk::new(1);
+    let log = three_sealed_segments(&mut disk);
+    log.close(&mut disk).unwrap();
+    let last = format!("{DIR}/00000000000000000006.log");
+    let size = disk.durable_contents(&last).unwrap().len() as u64;
+    assert!(disk.corrupt_stored(&last, size / 3 + 100, 0x01));
+    let failed = PartitionLog::open_with(&mut disk, DIR, config(), NOW, &mut |_, _| {
+        Err(DiskError::Io {
+            message: "injected".to_string(),
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(disk.durable_contents(&last).unwrap().len() as u64, size);
+    assert_eq!(
+        proven(&disk, 6),
+        Some(size),
+        "the proof is kept for the next try"
+    );
+}
+
+#[test]
+fn a_truncation_keeps_the_proof_that_the_bytes_it_keeps_were_durable() {
+    let mut disk = MemDisk::new(1);
+    let mut log = three_sealed_segments(&mut disk);
+    log.truncate_to(&mut disk, 5).unwrap();
+    // The cut segment (base 3) is the active one now, and its index files describe
+    // what stayed of it: offsets 3 and 4.
+    let path = format!("{DIR}/00000000000000000003.log");
+    let kept = disk.durable_contents(&path).unwrap().len() as u64;
+    assert_eq!(proven(&disk, 3), Some(kept));
+    log.check_invariants();
+    // Appends go on after it; rot in the kept batch at 4 is then damage at the next
+    // open, not a torn tail.
+    append(&mut log, &mut disk, batch(1, 10));
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    assert!(disk.corrupt_stored(&path, kept - 3, 0x01));
+    let (log, report, damage) = open_noting_damage(&mut disk);
+    assert_eq!(damage, vec![4]);
+    assert!(report.truncation.expect("cut").damaged);
+    assert_eq!(log.log_end_offset(), 4);
+}

@@ -30,6 +30,9 @@ use crate::raft::{HardState, PartitionRaftLog, Raft, RaftConfig, RaftInit, Repli
 /// The file in a partition's directory (and in the metadata log's) that holds the
 /// Raft hard state: the leader epoch and the vote cast in it.
 pub const HARD_STATE_FILE: &str = "raft-state";
+/// Its second copy (decision 0010, item 4): every write replaces both, one after the
+/// other, so that rot or a misdirected write in one copy leaves the other whole.
+pub const HARD_STATE_COPY_FILE: &str = "raft-state.copy";
 const HARD_STATE_MAGIC: [u8; 4] = *b"ODHS";
 /// Version 2 added the recovery flag and the loss count (decision 0010); version 1
 /// files (epoch and vote only) are still read.
@@ -58,9 +61,13 @@ impl Partition {
     /// Opens (and recovers) the replica's log, reads its hard state, and builds its
     /// Raft member. A one-replica partition starts campaigning at once; the node's
     /// next drive makes it leader.
+    ///
+    /// If recovery finds damage in bytes that were durable (decision 0010), a replica
+    /// of a replicated partition marks itself recovering, durably, before recovery
+    /// cuts the damage away.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn open(
-        disk: &mut impl Disk,
+    pub(crate) fn open<D: Disk>(
+        disk: &mut D,
         key: &TopicPartition,
         dir: &str,
         log_config: LogConfig,
@@ -74,11 +81,27 @@ impl Partition {
             dir: dir.to_string(),
             error,
         };
-        let (mut log, _report) = PartitionLog::open(disk, dir, log_config, now_ms)
-            .map_err(|error| partition_error(error.to_string()))?;
+        let mut hard_state = read_hard_state(disk, dir).map_err(partition_error)?;
+        let replicated = replicas.len() > 1;
+        let mut on_damage = |disk: &mut D, offset: i64| {
+            if !replicated {
+                return Ok(()); // nobody to restore it from: what is left is all there is
+            }
+            tracing::warn!(
+                "{dir}: recovery found the batch at offset {offset} damaged on disk; the replica recovers from the others"
+            );
+            hard_state = HardState {
+                recovering: true,
+                losses: hard_state.losses + 1,
+                ..hard_state
+            };
+            write_hard_state(disk, dir, hard_state)
+        };
+        let (mut log, _report) =
+            PartitionLog::open_with(disk, dir, log_config, now_ms, &mut on_damage)
+                .map_err(|error| partition_error(error.to_string()))?;
         let mut replica = ReplicaLogState::open(&mut log, disk, node_id)
             .map_err(|error| partition_error(error.to_string()))?;
-        let hard_state = read_hard_state(disk, dir).map_err(partition_error)?;
         let voters: BTreeSet<u32> = replicas.iter().map(|&id| raft_node_id(id)).collect();
         let init = RaftInit {
             group: GroupId::Partition(key.clone()),
@@ -229,25 +252,60 @@ pub(crate) fn broker_id(id: u32) -> BrokerId {
     BrokerId::try_from(id).expect("raft ids come from broker ids")
 }
 
-/// Reads the hard state persisted in `dir`; the default (epoch 0, no vote) if the
-/// file does not exist. A file that exists but does not decode is an error: guessing
-/// could let this member vote twice in one epoch.
+/// Reads the hard state persisted in `dir`; the default (epoch 0, no vote) if neither
+/// copy exists. A hard state that does not decode from either copy is an error:
+/// guessing could let this member vote twice in one epoch.
 pub(crate) fn read_hard_state(disk: &mut impl Disk, dir: &str) -> Result<HardState, String> {
-    let path = join(dir, HARD_STATE_FILE);
-    if !disk.exists(&path) {
+    let mut copies = Vec::new();
+    for name in [HARD_STATE_FILE, HARD_STATE_COPY_FILE] {
+        let path = join(dir, name);
+        if disk.exists(&path) {
+            let bytes = read_whole_file(disk, &path).map_err(|error| format!("{path}: {error}"))?;
+            copies.push(Some(bytes));
+        } else {
+            copies.push(None);
+        }
+    }
+    if copies.iter().all(Option::is_none) {
         return Ok(HardState::default());
     }
-    let bytes = read_whole_file(disk, &path).map_err(|error| format!("{path}: {error}"))?;
-    decode_hard_state(&bytes).ok_or_else(|| format!("{path}: not a valid raft hard state"))
+    newest_hard_state(copies[0].as_deref(), copies[1].as_deref()).ok_or_else(|| {
+        format!(
+            "{}: no valid raft hard state in either copy",
+            join(dir, HARD_STATE_FILE)
+        )
+    })
 }
 
-/// Replaces the hard state in `dir`, durably, before returning.
+/// The hard state a member restarting now would read from the contents of its two
+/// copies (`None`: the file is missing): the newer of the copies that decode, the one
+/// that covers the other (a crash between the two writes leaves one a step behind).
+/// `None` if neither decodes, or if two valid copies disagree in a way no sequence of
+/// writes explains. For the node, and for checkers that read the durable bytes.
+pub fn newest_hard_state(first: Option<&[u8]>, second: Option<&[u8]>) -> Option<HardState> {
+    match (
+        first.and_then(decode_hard_state),
+        second.and_then(decode_hard_state),
+    ) {
+        (Some(a), Some(b)) if a.covers(&b) => Some(a),
+        (Some(a), Some(b)) if b.covers(&a) => Some(b),
+        (Some(_), Some(_)) => None,
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => None,
+    }
+}
+
+/// Replaces the hard state in `dir`, both copies, durably, before returning. The first
+/// copy is written whole (write, sync, rename, sync) before the second is touched, so
+/// at any moment at least one copy holds either the old or the new state whole.
 pub(crate) fn write_hard_state(
     disk: &mut impl Disk,
     dir: &str,
     hard_state: HardState,
 ) -> Result<(), DiskError> {
-    write_file_atomically(disk, dir, HARD_STATE_FILE, &encode_hard_state(hard_state))
+    let bytes = encode_hard_state(hard_state);
+    write_file_atomically(disk, dir, HARD_STATE_FILE, &bytes)?;
+    write_file_atomically(disk, dir, HARD_STATE_COPY_FILE, &bytes)
 }
 
 fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
@@ -264,15 +322,18 @@ fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
     out
 }
 
-/// The path of Raft group `group`'s hard state file on a broker's disk.
-pub fn hard_state_path(group: &crate::peer::GroupId) -> String {
+/// The paths of Raft group `group`'s two hard state copies on a broker's disk.
+pub fn hard_state_paths(group: &crate::peer::GroupId) -> [String; 2] {
     let dir = match group {
         crate::peer::GroupId::Metadata => crate::metadata::MetadataLog::dir(),
         crate::peer::GroupId::Partition(key) => {
             crate::topics::partition_dir(&key.topic, key.partition)
         }
     };
-    join(&dir, HARD_STATE_FILE)
+    [
+        join(&dir, HARD_STATE_FILE),
+        join(&dir, HARD_STATE_COPY_FILE),
+    ]
 }
 
 /// A hard state file's contents, or `None` if they are not one, whole (for checkers
@@ -366,6 +427,100 @@ mod tests {
             bytes[at] ^= 0x10;
         }
         assert_eq!(decode_hard_state(&bytes[..5]), None);
+    }
+
+    #[test]
+    fn either_copy_alone_keeps_the_hard_state() {
+        let mut disk = MemDisk::new(3);
+        disk.create_dir_all("t-0").unwrap();
+        let older = HardState {
+            leader_epoch: 4,
+            voted_for: Some(2),
+            ..HardState::default()
+        };
+        let newer = HardState {
+            leader_epoch: 5,
+            voted_for: Some(1),
+            ..HardState::default()
+        };
+        write_hard_state(&mut disk, "t-0", older).unwrap();
+        write_hard_state(&mut disk, "t-0", newer).unwrap();
+        // Rot in either copy: the other answers.
+        for (rotted, name) in [HARD_STATE_FILE, HARD_STATE_COPY_FILE].iter().enumerate() {
+            let path = join("t-0", name);
+            assert!(disk.corrupt_stored(&path, 7, 0x01));
+            assert_eq!(
+                read_hard_state(&mut disk, "t-0"),
+                Ok(newer),
+                "copy {rotted} rotted"
+            );
+            assert!(disk.corrupt_stored(&path, 7, 0x01));
+        }
+        // Both rotted: no guess.
+        for name in [HARD_STATE_FILE, HARD_STATE_COPY_FILE] {
+            assert!(disk.corrupt_stored(&join("t-0", name), 9, 0x01));
+        }
+        assert!(read_hard_state(&mut disk, "t-0").is_err());
+        // A crash between the two writes: the first copy is a step ahead, and wins.
+        let a = encode_hard_state(newer);
+        let b = encode_hard_state(older);
+        assert_eq!(newest_hard_state(Some(&a), Some(&b)), Some(newer));
+        assert_eq!(newest_hard_state(Some(&b), Some(&a)), Some(newer));
+        assert_eq!(newest_hard_state(None, Some(&b)), Some(older));
+        // Two states no sequence of writes explains (two votes in one epoch): no guess.
+        let other_vote = encode_hard_state(HardState {
+            voted_for: Some(3),
+            ..newer
+        });
+        assert_eq!(newest_hard_state(Some(&a), Some(&other_vote)), None);
+    }
+
+    /// A replica of `replicas` whose last segment, sealed by a clean close, rotted in
+    /// the batch at offset 4: what `Partition::open` makes of it.
+    fn open_rotted(replicas: Vec<BrokerId>) -> (MemDisk, Partition) {
+        let mut disk = MemDisk::new(5);
+        let config = LogConfig {
+            segment_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let (mut log, _) = PartitionLog::open(&mut disk, "t-0", config.clone(), 0).unwrap();
+        for _ in 0..6 {
+            let mut bytes = odradek_log::batch::build_batch(0, None, &[&[7u8; 240]]);
+            log.append(&mut disk, &mut bytes, 1, 0).unwrap();
+            log.flush_now(&mut disk).unwrap();
+        }
+        log.close(&mut disk).unwrap();
+        let path = "t-0/00000000000000000003.log";
+        let third = disk.durable_contents(path).unwrap().len() as u64 / 3;
+        assert!(disk.corrupt_stored(path, third + 100, 0x01));
+        let key = TopicPartition::new("t", 0);
+        let partition = Partition::open(
+            &mut disk,
+            &key,
+            "t-0",
+            config,
+            replicas,
+            1,
+            RaftConfig::default(),
+            9,
+            0,
+        )
+        .unwrap();
+        (disk, partition)
+    }
+
+    #[test]
+    fn damage_recovery_finds_marks_a_replicated_replica_recovering_first() {
+        let (mut disk, partition) = open_rotted(vec![1, 2, 3]);
+        assert_eq!(partition.log.log_end_offset(), 4, "cut at the damage");
+        assert!(partition.is_recovering());
+        let durable = read_hard_state(&mut disk, "t-0").unwrap();
+        assert_eq!((durable.recovering, durable.losses), (true, 1));
+        // A single replica has nobody to restore it from: cut, and nothing more.
+        let (mut disk, partition) = open_rotted(vec![1]);
+        assert_eq!(partition.log.log_end_offset(), 4);
+        assert!(!partition.is_recovering());
+        assert_eq!(read_hard_state(&mut disk, "t-0").unwrap().losses, 0);
     }
 
     #[test]

@@ -927,11 +927,12 @@ fn a_replica_whose_disk_rots_a_committed_batch_is_repaired_from_the_others() {
     assert!(committed[0].iter().any(|batch| batch.0 == damaged));
     assert_eq!(committed[0][..common], committed[1][..common]);
     let disk = &cluster.brokers[&leader].io.disk;
-    let path = odradek_replication::replica::hard_state_path(
+    let [first, second] = odradek_replication::replica::hard_state_paths(
         &odradek_replication::peer::GroupId::Partition(key.clone()),
-    );
+    )
+    .map(|path| disk.durable_contents(&path));
     let hard_state =
-        odradek_replication::replica::decode_hard_state(&disk.durable_contents(&path).unwrap())
+        odradek_replication::replica::newest_hard_state(first.as_deref(), second.as_deref())
             .unwrap();
     assert_eq!((hard_state.recovering, hard_state.losses), (false, 1));
 }

@@ -26,15 +26,15 @@
 //! protocol-aware recovery (it must not vote until a leader restored it), designed in
 //! docs/decisions/0010-losing-acknowledged-state.md and not built yet.
 //!
-//! | media rot (`rot`, clusters of 3+ brokers) | one bit of a durable batch's record data changes at rest, in a sealed segment of a data partition (recovery trusts those without reading them); one replica per partition for the whole run (`World::rot`) | never serve it; a read that finds it on every try makes the replica cut its log there and recover from the others without voting until restored (decision 0010) |
+//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that its segment's index files prove durable, in a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy (decision 0010) |
 //!
-//! Not injected yet: *misdirected writes*, rot of batch headers, of active segments
-//! and of other files, and *disk wipes*. On a single replica rot and misdirected
-//! writes destroy acknowledged records for good (the CRC detects them, only a peer can
-//! repair them), so every such seed would fail for reasons that are not bugs. On a
-//! cluster, rot in an active segment looks like a torn tail to recovery, and telling
-//! the two apart needs the "synced through" record of decision 0010 (item 3); wipes
-//! need its directory ids (item 5).
+//! Not injected yet: *misdirected writes*, rot of batch headers, of bytes nothing
+//! proves durable (an active segment) and of checkpoint files, and *disk wipes*. On a
+//! single replica rot and misdirected writes destroy acknowledged records for good
+//! (the CRC detects them, only a peer can repair them), so every such seed would fail
+//! for reasons that are not bugs. On a cluster, rot in bytes nothing proves durable
+//! looks like a torn tail to recovery (decision 0010, item 3); wipes need its
+//! directory ids (item 5).
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a

@@ -60,7 +60,7 @@ use odradek_model::groups::GroupHistory;
 use odradek_model::history::{Call, History, Outcome, PartitionKey, Reply};
 use odradek_replication::peer::PeerMessage;
 use odradek_replication::raft::Message;
-use odradek_replication::replica::{decode_hard_state, hard_state_path};
+use odradek_replication::replica::{decode_hard_state, hard_state_paths, newest_hard_state};
 use odradek_replication::{
     Event as NodeEvent, Node, NodeConfig, Request, RequestId, TopicPartition,
 };
@@ -229,6 +229,109 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 /// Per node incarnation `(node, incarnation)`: the highest `(high watermark, log start
 /// offset)` it reported for one partition.
 type Reported = BTreeMap<(u32, u64), (i64, i64)>;
+
+/// Where media rot may strike a batch's record data on `disk` (node `index`): `(path,
+/// first byte, byte count)` for every batch that the durable index files of its
+/// segment prove durable (not in the active segment), in a data partition whose
+/// replicas rot has struck on this node only, if at all.
+fn record_rot_candidates(
+    disk: &odradek_log::mem_disk::MemDisk,
+    index: u32,
+    rot_targets: &BTreeMap<String, u32>,
+) -> Vec<(String, u64, u64)> {
+    let paths = disk.file_paths();
+    let mut candidates = Vec::new();
+    for dir in paths
+        .iter()
+        .filter_map(|path| path.split_once('/').map(|(dir, _)| dir))
+        .filter(|dir| !dir.starts_with("__"))
+        .collect::<BTreeSet<_>>()
+    {
+        if rot_targets.get(dir).is_some_and(|&target| target != index) {
+            continue;
+        }
+        let mut segments: Vec<&String> = paths
+            .iter()
+            .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
+            .collect();
+        segments.sort();
+        segments.pop(); // the active segment: recovery reads it, rot would look torn
+        for path in segments {
+            let stem = &path[..path.len() - 4];
+            let (Some(data), Some(offsets), Some(times)) = (
+                disk.durable_contents(path),
+                disk.durable_contents(&format!("{stem}.index")),
+                disk.durable_contents(&format!("{stem}.timeindex")),
+            ) else {
+                continue;
+            };
+            let Some(base) = stem
+                .rsplit_once('/')
+                .and_then(|(_, name)| name.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            // Only bytes whose durability the index files prove: rot anywhere else
+            // looks like a torn write to recovery (decision 0010, item 3).
+            let Some(proven) = odradek_log::partition::proven_durable_bytes(
+                base,
+                &offsets,
+                &times,
+                data.len() as u64,
+            ) else {
+                continue;
+            };
+            let data = &data[..proven as usize];
+            let mut at = 0usize;
+            while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
+                let size = header.size_bytes() as usize;
+                let body = odradek_log::batch::BATCH_HEADER_BYTES;
+                if size <= body || at + size > data.len() {
+                    break;
+                }
+                candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
+                at += size;
+            }
+        }
+    }
+    candidates
+}
+
+/// Where media rot may strike a Raft hard state on `disk`: either copy of a group
+/// (partition or metadata) whose two copies hold the same state now, so that the other
+/// one answers for it (decision 0010, item 4).
+fn hard_state_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u64, u64)> {
+    let name = odradek_replication::replica::HARD_STATE_FILE;
+    let copy = odradek_replication::replica::HARD_STATE_COPY_FILE;
+    let mut candidates = Vec::new();
+    for path in disk.file_paths() {
+        let Some(dir) = path.strip_suffix(&format!("/{name}")) else {
+            continue;
+        };
+        let copy_path = format!("{dir}/{copy}");
+        let (Some(first), Some(second)) = (
+            disk.durable_contents(&path),
+            disk.durable_contents(&copy_path),
+        ) else {
+            continue;
+        };
+        if first == second && decode_hard_state(&first).is_some() {
+            candidates.push((path.clone(), 0, first.len() as u64));
+            candidates.push((copy_path, 0, second.len() as u64));
+        }
+    }
+    candidates
+}
+
+/// The hard state a restart of the node would read for `group`: the newer valid one of
+/// its two durable copies.
+fn durable_hard_state(
+    disk: &odradek_log::mem_disk::MemDisk,
+    group: &odradek_replication::peer::GroupId,
+) -> Option<odradek_replication::raft::HardState> {
+    let [first, second] = hard_state_paths(group).map(|path| disk.durable_contents(&path));
+    newest_hard_state(first.as_deref(), second.as_deref())
+}
 
 /// Salt for the draw of how many group members a seed has.
 const GROUP_MEMBERS_SALT: u64 = 0x67_726f_7570;
@@ -1191,13 +1294,8 @@ impl World {
             if !vote.granted || vote.pre_vote {
                 continue;
             }
-            let path = hard_state_path(&raft.group);
-            let durable = self.nodes[index as usize]
-                .io
-                .disk
-                .inner()
-                .durable_contents(&path)
-                .and_then(|bytes| decode_hard_state(&bytes));
+            let durable =
+                durable_hard_state(self.nodes[index as usize].io.disk.inner(), &raft.group);
             let covered = durable.is_some_and(|state| {
                 state.leader_epoch > vote.leader_epoch
                     || (state.leader_epoch == vote.leader_epoch
@@ -1729,14 +1827,8 @@ impl World {
                     .rot_targets
                     .get(&format!("{}-{}", key.topic, key.partition))
                     == Some(&index);
-                let path =
-                    hard_state_path(&odradek_replication::peer::GroupId::Partition(key.clone()));
-                losses += sim_node
-                    .io
-                    .disk
-                    .inner()
-                    .durable_contents(&path)
-                    .and_then(|bytes| decode_hard_state(&bytes))
+                let group = odradek_replication::peer::GroupId::Partition(key.clone());
+                losses += durable_hard_state(sim_node.io.disk.inner(), &group)
                     .map_or(0, |state| state.losses);
                 match node.committed_batches(&mut sim_node.io, &key) {
                     Some(batches) => replicas.push((index, high_watermark, batches)),
@@ -2000,14 +2092,17 @@ impl World {
         }
     }
 
-    /// Media rot (disk fault model, `disk.rs`): one bit of a durable batch's record
-    /// data changes at rest, in a sealed segment (one whose index files are durable,
-    /// so recovery trusts it without reading its batches) of a data partition. Every
-    /// draw comes from the rot stream. Rot strikes only one replica per partition for
-    /// the whole run: two damaged copies of one committed batch out of three are more
-    /// than three replicas can repair. What the node must do: never serve the batch,
-    /// and repair it from the other replicas without letting its vote elect a leader
-    /// that lacks records it helped commit (decision 0010).
+    /// Media rot (disk fault model, `disk.rs`): one bit changes at rest, in three of
+    /// four strikes in a durable batch's record data, in a sealed segment (one whose
+    /// index files are durable, so recovery trusts it without reading its batches) of
+    /// a data partition, and otherwise in one copy of a Raft hard state whose other
+    /// copy holds the same state. Every draw comes from the rot stream. Rot strikes
+    /// the record data of only one replica per partition for the whole run: two
+    /// damaged copies of one committed batch out of three are more than three replicas
+    /// can repair. What the node must do: never serve the batch, and repair it from
+    /// the other replicas without letting its vote elect a leader that lacks records
+    /// it helped commit; read the hard state from the copy that is whole
+    /// (decision 0010).
     fn rot(&mut self) {
         if self.shared.phase != Phase::Safety {
             return;
@@ -2017,67 +2112,35 @@ impl World {
         let index = self.rot_rng.below(self.nodes.len() as u64) as u32;
         let pick = self.rot_rng.next_u64();
         let bit = self.rot_rng.below(8) as u8;
+        let hard_state = self.rot_rng.below(4) == 0;
         let muted = self.plan.is_muted(FaultClass::Rot);
         let disk = self.nodes[index as usize].io.disk.inner();
-        let paths = disk.file_paths();
-        let mut candidates: Vec<(String, u64, u64)> = Vec::new();
-        for dir in paths
-            .iter()
-            .filter_map(|path| path.split_once('/').map(|(dir, _)| dir))
-            .filter(|dir| !dir.starts_with("__"))
-            .collect::<BTreeSet<_>>()
-        {
-            if self
-                .rot_targets
-                .get(dir)
-                .is_some_and(|&target| target != index)
-            {
-                continue;
-            }
-            let mut segments: Vec<&String> = paths
-                .iter()
-                .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
-                .collect();
-            segments.sort();
-            segments.pop(); // the active segment: recovery reads it, rot would look torn
-            for path in segments {
-                let index_path = format!("{}.index", &path[..path.len() - 4]);
-                let (Some(data), Some(_)) = (
-                    disk.durable_contents(path),
-                    disk.durable_contents(&index_path),
-                ) else {
-                    continue;
-                };
-                let mut at = 0usize;
-                while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
-                    let size = header.size_bytes() as usize;
-                    let body = odradek_log::batch::BATCH_HEADER_BYTES;
-                    if size <= body || at + size > data.len() {
-                        break;
-                    }
-                    candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
-                    at += size;
-                }
-            }
-        }
+        let candidates = if hard_state {
+            hard_state_rot_candidates(disk)
+        } else {
+            record_rot_candidates(disk, index, &self.rot_targets)
+        };
         let detail = if candidates.is_empty() {
-            "no sealed segment to rot".to_string()
+            "nothing to rot".to_string()
+        } else if muted {
+            "skipped: its class is switched off".to_string()
         } else {
             let (path, start, len) = candidates[(pick % candidates.len() as u64) as usize].clone();
             let byte = start + (pick >> 32) % len;
-            if muted {
-                "skipped: its class is switched off".to_string()
+            if hard_state {
+                self.count("disk.rot-hard-state");
             } else {
+                // Record data: this replica's copy of the partition is the damaged one.
                 let dir = path.split_once('/').map_or("", |(dir, _)| dir).to_string();
                 self.rot_targets.insert(dir, index);
-                self.nodes[index as usize]
-                    .io
-                    .disk
-                    .rot(&path, byte, 1 << bit);
-                self.count("disk.rot");
-                self.trace.event(now, 16, &[u64::from(index), byte]);
-                format!("{path} byte {byte} bit {bit}")
             }
+            self.nodes[index as usize]
+                .io
+                .disk
+                .rot(&path, byte, 1 << bit);
+            self.count("disk.rot");
+            self.trace.event(now, 16, &[u64::from(index), byte]);
+            format!("{path} byte {byte} bit {bit}")
         };
         self.trace
             .line(now, || format!("nemesis: rot on node {index}: {detail}"));
