@@ -628,8 +628,9 @@ fn a_follower_acknowledges_only_durable_offsets() {
     );
 }
 
-#[test]
-fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
+/// A leader of {1, 2, 3} that has just proposed a two-record batch, not synced yet;
+/// with its epoch and the batch's end offset.
+fn leader_with_an_unsynced_batch() -> (Member, i32, i64) {
     let mut leader = Member::new(1, &[1, 2, 3], MemLog::new(), HardState::default());
     leader.elect(&[2, 3]);
     let epoch = leader.epoch();
@@ -639,40 +640,23 @@ fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
         .expect("leads");
     let ready = leader.raft.take_ready();
     assert!(ready.sync_log);
+    (leader, epoch, proposed.last_offset + 1)
+}
+
+#[test]
+fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
     // Both followers have it durably; the leader's copy is still in the page cache.
-    let end_offset = proposed.last_offset + 1;
-    let accepted = Message::AppendResponse(AppendResponse {
-        leader_epoch: epoch,
-        losses: 0,
-        result: AppendResult::Accepted {
-            durable_end_offset: end_offset,
-            end_offset,
-        },
-    });
-    leader.step(2, accepted.clone());
+    let (mut leader, epoch, end_offset) = leader_with_an_unsynced_batch();
+    leader.step(2, accepted(epoch, 0, end_offset, end_offset));
     assert_eq!(leader.raft.high_watermark(), 1, "1 of 3 durable");
-    leader.step(3, accepted);
+    leader.step(3, accepted(epoch, 0, end_offset, end_offset));
     assert_eq!(
         leader.raft.high_watermark(),
         end_offset,
         "2 of 3 durable: the leader not needed"
     );
-    let mut leader = Member::new(1, &[1, 2, 3], MemLog::new(), HardState::default());
-    leader.elect(&[2, 3]);
-    let proposed = leader
-        .raft
-        .propose(&mut leader.log, 2, Bytes::from_static(b"x"))
-        .expect("leads");
-    let end_offset = proposed.last_offset + 1;
-    let unsynced = Message::AppendResponse(AppendResponse {
-        leader_epoch: leader.epoch(),
-        losses: 0,
-        result: AppendResult::Accepted {
-            durable_end_offset: 1,
-            end_offset,
-        },
-    });
-    leader.step(2, unsynced);
+    let (mut leader, epoch, end_offset) = leader_with_an_unsynced_batch();
+    leader.step(2, accepted(epoch, 0, 1, end_offset));
     assert_eq!(
         leader.raft.high_watermark(),
         1,
@@ -685,15 +669,7 @@ fn the_leader_counts_its_own_log_only_up_to_its_durable_end() {
         1,
         "the leader's own copy is 1 of 3"
     );
-    let synced = Message::AppendResponse(AppendResponse {
-        leader_epoch: leader.epoch(),
-        losses: 0,
-        result: AppendResult::Accepted {
-            durable_end_offset: end_offset,
-            end_offset,
-        },
-    });
-    leader.step(3, synced);
+    leader.step(3, accepted(epoch, 0, end_offset, end_offset));
     assert_eq!(leader.raft.high_watermark(), end_offset);
 }
 
@@ -962,15 +938,7 @@ fn accepted(leader_epoch: i32, losses: u32, durable_end_offset: i64, end_offset:
 
 #[test]
 fn a_leader_forgets_what_a_follower_acknowledged_before_it_lost_entries() {
-    let mut leader = Member::new(1, &[1, 2, 3], MemLog::new(), HardState::default());
-    leader.elect(&[2, 3]);
-    let epoch = leader.epoch();
-    let proposed = leader
-        .raft
-        .propose(&mut leader.log, 2, Bytes::from_static(b"x"))
-        .expect("leads");
-    let end_offset = proposed.last_offset + 1;
-    leader.raft.take_ready();
+    let (mut leader, epoch, end_offset) = leader_with_an_unsynced_batch();
     // Follower 2 holds the batch durably; the leader's own copy is not synced yet.
     leader.step(2, accepted(epoch, 0, end_offset, end_offset));
     assert_eq!(leader.raft.high_watermark(), 1);
