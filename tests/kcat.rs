@@ -232,11 +232,19 @@ fn kcat_compressed_batches_both_ways() {
         // Produce v0, which Odradek (like Kafka 4) does not: it sends those batches
         // uncompressed ("Broker does not support compression type gzip: not
         // compressing batch"). zstd needs Produce v7 and is used. tests/FINDINGS.md.
+        // librdkafka also sends a batch uncompressed when compressing does not make it
+        // smaller, as with a batch of one short record (the first record kcat reads
+        // may leave alone): only batches of several records are asserted.
         let stored = if codec == "zstd" { "zstd" } else { "none" };
+        let batches: Vec<&str> = dump.lines().filter(|l| l.starts_with("batch ")).collect();
         assert!(
-            dump.lines()
-                .filter(|l| l.starts_with("batch "))
-                .all(|l| l.contains(&format!(" compression={stored} "))),
+            batches
+                .iter()
+                .filter(|l| !l.contains(" records=1 "))
+                .all(|l| l.contains(&format!(" compression={stored} ")))
+                && batches
+                    .iter()
+                    .any(|l| l.contains(&format!(" compression={stored} "))),
             "{topic}: batches stored as {stored}:\n{dump}"
         );
 
