@@ -117,14 +117,13 @@ impl Node {
         let Some(partition) = self.partitions.get_mut(key) else {
             return false;
         };
+        if partition.replicas.len() < 2 {
+            // No other replica has it: nothing to confirm or repair (the read that
+            // found it logged it, and answered KAFKA_STORAGE_ERROR).
+            return false;
+        }
         if !partition.log.damage_confirmed(io, offset) {
             return false; // a read fault, not damage on the medium
-        }
-        if partition.replicas.len() < 2 {
-            tracing::error!(
-                "{key:?}: the batch at offset {offset} is damaged on disk, and no other replica has it"
-            );
-            return false;
         }
         tracing::warn!(
             "{key:?}: the batch at offset {offset} is damaged on disk; cutting the log there to fetch it again from the leader"
