@@ -194,6 +194,8 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "process.crash",
         "disk.read-flip",
         "disk.rot",
+        "disk.rot-active-segment",
+        "disk.rot-synced-record",
         "repl.replica-repairs",
     ] {
         assert!(

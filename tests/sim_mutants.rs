@@ -2,12 +2,13 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Ten mutants live in core code behind the `mutants` cargo feature
-//! (docs/decisions/0005-mutants.md): three in the storage engine and the node, three in
-//! the group coordinator (run with `--groups` workloads, the third on three brokers),
-//! and four in Raft, run on three-broker clusters: the classic replication bugs, and
-//! a replica that forgets it lost records to media rot (decision 0010). The eleventh,
-//! a disk whose fsync lies, is a simulator option.
+//! Eleven mutants live in core code behind the `mutants` cargo feature
+//! (docs/decisions/0005-mutants.md): four in the storage engine and the node (one, a
+//! recovery that ignores the synced-through record, run on three-broker clusters),
+//! three in the group coordinator (run with `--groups` workloads, the third on three
+//! brokers), and four in Raft, run on three-broker clusters: the classic replication
+//! bugs, and a replica that forgets it lost records to media rot (decision 0010). The
+//! twelfth, a disk whose fsync lies, is a simulator option.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -211,6 +212,24 @@ fn cluster_that_skips_truncation_after_a_leader_change_is_caught() {
         ..RaftMutants::default()
     };
     raft_mutant_caught("skip divergent truncation", "partition,kill,pause", mutants);
+}
+
+#[test]
+fn cluster_whose_recovery_takes_damage_for_a_torn_tail_is_caught() {
+    // Rot strikes a committed batch that only the synced-through record proves
+    // durable (the active segment); the broker crashes before anything reads it, and
+    // recovery (the bug) cuts it as a torn tail: the replica votes as if it never had
+    // the batch, and a replica that never had it is elected.
+    let healthy = cluster("all");
+    let broken = Options {
+        mutants: Mutants {
+            recovery_ignores_synced_record: true,
+            ..Mutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect("recovery ignores the synced record", &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }
 
 #[test]

@@ -19,9 +19,9 @@ pub const SYNC_ROUND_SEGMENTS_MAX: usize = 16;
 /// Segments whose index files one sync round writes (two files each).
 pub const SYNC_ROUND_SEALS_MAX: usize = 4;
 
-/// Syncs one partition has in flight at once: data files, index files and one
-/// directory sync.
-pub const SYNCS_IN_FLIGHT_MAX: usize = SYNC_ROUND_SEGMENTS_MAX + 2 * SYNC_ROUND_SEALS_MAX + 1;
+/// Syncs one partition has in flight at once: data files, index files, one
+/// directory sync and one of the synced-through record.
+pub const SYNCS_IN_FLIGHT_MAX: usize = SYNC_ROUND_SEGMENTS_MAX + 2 * SYNC_ROUND_SEALS_MAX + 2;
 
 /// Largest `segment.bytes` honoured. Index positions are stored as `u64`, but a
 /// segment this size already takes long to scan on recovery.

@@ -7,6 +7,7 @@
 //! - [`segment`]: segment file names, the batch scanner (also behind
 //!   `odradek dump-log`), index and checkpoint formats.
 //! - [`producer`]: idempotent-producer sequence checks.
+//! - [`synced`]: the synced-through record that tells damage from a torn write.
 //! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and
 //!   injected faults, for tests and the simulator.
 //! - [`constants`]: every bound, in one place.
@@ -32,6 +33,7 @@ pub mod mutants;
 pub mod partition;
 pub mod producer;
 pub mod segment;
+pub mod synced;
 
 pub use partition::{
     AppendError, AppendOutcome, LogConfig, LogError, MaintenanceReport, OpenReport, PartitionLog,

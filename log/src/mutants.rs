@@ -2,7 +2,7 @@
 //!
 //! The simulator must not be vacuous: for each class of fault it injects, a broken
 //! component has to be flagged within a bounded number of seeds (`tests/sim_mutants.rs`).
-//! Three of those broken components live inside core code, where the real check or
+//! Four of those broken components live inside core code, where the real check or
 //! rule is; each one is switched on at run time by a field of [`Mutants`], which
 //! travels in [`crate::LogConfig`]. Without the feature neither the field nor any of
 //! the hooks exist, so `cargo build --release -p odradek` ships none of it. See
@@ -18,4 +18,7 @@ pub struct Mutants {
     pub recovery_keeps_torn_tail: bool,
     /// The node's fetch reads up to the log end offset instead of the high watermark.
     pub serve_above_high_watermark: bool,
+    /// Recovery does not consult the synced-through record: damage in synced bytes
+    /// that no index file covers is cut as a torn tail, and nobody hears of it.
+    pub recovery_ignores_synced_record: bool,
 }

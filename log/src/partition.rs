@@ -32,6 +32,7 @@ use crate::segment::{
     decode_checkpoint, decode_index, encode_checkpoint, encode_index, join,
     parse_segment_file_name, read_fully, read_whole_file, scan_file, segment_file_name,
 };
+use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -97,6 +98,12 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `index.interval.bytes`: bytes of batches between two index entries.
     pub index_interval_bytes: u32,
+    /// Keep a synced-through record ([`crate::synced`]) and call durable only what it
+    /// covers, so that recovery tells damage anywhere in the synced bytes from a torn
+    /// write (decision 0010). Costs a second sync per round and one more round of
+    /// latency; for replicated partitions, whose replicas can repair damage. Not a
+    /// topic setting: the node sets it from the replica count.
+    pub synced_record: bool,
     /// Deliberate bugs for the simulator's mutation tests (feature `mutants` only).
     #[cfg(feature = "mutants")]
     pub mutants: crate::mutants::Mutants,
@@ -111,6 +118,7 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
+            synced_record: false,
             #[cfg(feature = "mutants")]
             mutants: crate::mutants::Mutants::default(),
         }
@@ -150,8 +158,9 @@ pub struct Truncation {
     pub reason: String,
     /// Bytes removed, this segment's tail and all later segments together.
     pub bytes_removed: u64,
-    /// The cut fell inside bytes the segment's index files proved durable: damage on
-    /// the medium (rot, a misdirected write), not a torn write. Records this replica
+    /// The cut fell inside bytes the segment's index files, or the synced-through
+    /// record ([`LogConfig::synced_record`]), proved durable: damage on the medium
+    /// (rot, a misdirected write), not a torn write. Records this replica
     /// may have acknowledged are gone (decision 0010; see [`PartitionLog::open_with`]).
     pub damaged: bool,
 }
@@ -447,6 +456,8 @@ struct SyncRound {
     data_segments: Vec<i64>,
     /// Base offsets of the segments whose index files the round syncs.
     sealing_segments: Vec<i64>,
+    /// The offset the round writes into the synced-through record (and syncs), if any.
+    record: Option<i64>,
 }
 
 /// One partition's log: a directory of segments on a [`Disk`].
@@ -461,6 +472,11 @@ pub struct PartitionLog {
     /// known: see [`PartitionLog::epoch_before_start`].
     epoch_before_start: Option<i32>,
     durable_offset: i64,
+    /// Every offset below this was synced. `durable_offset` is the same without a
+    /// synced-through record, and trails it by a round with one.
+    synced_offset: i64,
+    /// The synced-through record, open ([`LogConfig::synced_record`]).
+    record: Option<SyncedRecord>,
     failure: Option<DiskError>,
     producers: ProducerStates,
     round: Option<SyncRound>,
@@ -484,8 +500,9 @@ impl PartitionLog {
     }
 
     /// [`PartitionLog::open`], calling `on_damage(disk, offset)` before recovery cuts
-    /// a batch that failed its check inside bytes the segment's index files proved
-    /// durable ([`Truncation::damaged`]): the offset is the first one lost. A replica
+    /// a batch that failed its check inside bytes the segment's index files or the
+    /// synced-through record proved durable ([`Truncation::damaged`]): the offset is
+    /// the first one lost. A replica
     /// records there, durably, that it lost records, before they are gone from its log
     /// (decision 0010). If it fails, the open fails and nothing is cut.
     pub fn open_with<D: Disk>(
@@ -511,6 +528,8 @@ impl PartitionLog {
             log_start_offset: 0,
             epoch_before_start: None,
             durable_offset: 0,
+            synced_offset: 0,
+            record: None,
             failure: None,
             producers: ProducerStates::default(),
             round: None,
@@ -542,8 +561,13 @@ impl PartitionLog {
     }
 
     /// Replaces the settings; they apply from the next append or maintenance.
+    /// [`LogConfig::synced_record`] stays as the log was opened with.
     pub fn set_config(&mut self, config: LogConfig) {
-        self.config = config;
+        let synced_record = self.config.synced_record;
+        self.config = LogConfig {
+            synced_record,
+            ..config
+        };
     }
 
     /// The first offset of the log.
@@ -557,7 +581,8 @@ impl PartitionLog {
     }
 
     /// Every offset below this is durable: its data and the directory entries of its
-    /// segment files were synced and the completions arrived `Ok`.
+    /// segment files were synced and the completions arrived `Ok`, and, with a
+    /// synced-through record ([`LogConfig::synced_record`]), the record says so durably.
     pub fn durable_offset(&self) -> i64 {
         self.durable_offset
     }
@@ -746,11 +771,23 @@ impl PartitionLog {
     }
 
     /// Group commit: if appended bytes are not durable (or rolled segments wait for
-    /// their index files) and no round is in flight, starts syncs covering everything
-    /// appended so far and returns their ids; otherwise returns an empty `Vec`.
+    /// their index files, or the synced-through record for what the last round
+    /// synced) and no round is in flight, starts syncs covering everything appended so
+    /// far and returns their ids; otherwise returns an empty `Vec`.
     pub fn start_sync(&mut self, disk: &mut impl Disk) -> Vec<IoId> {
         if self.failure.is_some() || self.round.is_some() {
             return Vec::new();
+        }
+        // What earlier rounds synced goes into the record now; the record is never
+        // written before the data it names is durable.
+        let mut record = None;
+        if let Some(synced) = &mut self.record
+            && self.synced_offset > synced.recorded
+        {
+            // A failed write retries with the next round (the other slot stays whole).
+            if synced.write_next(disk, self.synced_offset).is_ok() {
+                record = Some((self.synced_offset, disk.sync(synced.file())));
+            }
         }
         // Segments whose data needs a sync: dirty ones, and rolled ones (whose sync
         // proves their data durable before their index is written). They form a suffix.
@@ -764,9 +801,9 @@ impl PartitionLog {
             target_offset = self.segments[last].next_offset;
         }
         if data_indexes.is_empty() {
-            assert_eq!(self.durable_offset, self.log_end_offset());
+            assert_eq!(self.synced_offset, self.log_end_offset());
         }
-        let mut ids = Vec::new();
+        let mut ids: Vec<IoId> = record.iter().map(|&(_, id)| id).collect();
         let mut data_segments = Vec::new();
         for index in data_indexes {
             match self.segment_file(disk, index) {
@@ -783,7 +820,7 @@ impl PartitionLog {
             }
         }
         if self.failure.is_some() {
-            target_offset = self.durable_offset;
+            target_offset = self.synced_offset;
         }
         let mut sealing_segments = Vec::new();
         let needs_index: Vec<usize> = (0..self.segments.len())
@@ -814,6 +851,7 @@ impl PartitionLog {
             target_offset,
             data_segments,
             sealing_segments,
+            record: record.map(|(offset, _)| offset),
         });
         ids
     }
@@ -862,9 +900,23 @@ impl PartitionLog {
         }
         let before = self.durable_offset;
         let target = round.target_offset.min(self.log_end_offset());
-        self.durable_offset = self.durable_offset.max(target);
+        self.synced_offset = self.synced_offset.max(target);
+        if let (Some(record), Some(claim)) = (&mut self.record, round.record) {
+            record.recorded = record.recorded.max(claim);
+        }
+        self.advance_durable();
         self.check_invariants();
         self.durable_offset > before
+    }
+
+    /// Raises `durable_offset` to what is synced and, with a synced-through record,
+    /// named by the record durably.
+    fn advance_durable(&mut self) {
+        let durable = match &self.record {
+            None => self.synced_offset,
+            Some(record) => record.recorded.min(self.synced_offset),
+        };
+        self.durable_offset = self.durable_offset.max(durable);
     }
 
     /// Reads whole batches starting with the one that contains `offset`, stopping
@@ -1445,6 +1497,7 @@ impl PartitionLog {
                     last.state = SealState::Active;
                 }
                 self.durable_offset = self.durable_offset.min(self.log_end_offset());
+                self.synced_offset = self.synced_offset.min(self.log_end_offset());
                 self.failure = Some(error.clone());
                 return Err(LogError::Disk(error));
             }
@@ -1455,7 +1508,9 @@ impl PartitionLog {
         self.open_segments.clear();
         self.log_start_offset = start_offset;
         self.epoch_before_start = Some(epoch_before_start);
+        // Nothing is below the new start: the record's lower claim is all there is.
         self.durable_offset = start_offset;
+        self.synced_offset = start_offset;
         self.producers = ProducerStates::default();
         // A round in flight covered files that are gone; its completions are ignored.
         self.round = None;
@@ -1500,6 +1555,14 @@ impl PartitionLog {
             }
             self.dir_dirty = false;
         }
+        self.synced_offset = self.log_end_offset();
+        if let Some(record) = &mut self.record
+            && record.recorded < self.synced_offset
+            && let Err(error) = record.write_both_now(disk, self.synced_offset)
+        {
+            self.failure = Some(error.clone());
+            return Err(LogError::Disk(error));
+        }
         self.durable_offset = self.log_end_offset();
         self.check_invariants();
         Ok(())
@@ -1520,6 +1583,9 @@ impl PartitionLog {
         for segment in std::mem::take(&mut self.segments) {
             self.close_segment_file(disk, &segment);
         }
+        if let Some(record) = self.record.take() {
+            record.close(disk);
+        }
         result
     }
 
@@ -1527,6 +1593,9 @@ impl PartitionLog {
     pub fn delete(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
         for segment in std::mem::take(&mut self.segments) {
             self.close_segment_file(disk, &segment);
+        }
+        if let Some(record) = self.record.take() {
+            record.close(disk);
         }
         disk.remove_dir_all(&self.dir)?;
         disk.sync_dir_now(parent_dir(&self.dir))?;
@@ -1540,7 +1609,8 @@ impl PartitionLog {
         assert!(first.base_offset <= self.log_start_offset);
         assert!(self.log_start_offset <= first.next_offset.max(first.base_offset));
         assert!(self.log_start_offset <= self.durable_offset);
-        assert!(self.durable_offset <= self.log_end_offset());
+        assert!(self.durable_offset <= self.synced_offset);
+        assert!(self.synced_offset <= self.log_end_offset());
         for pair in self.segments.windows(2) {
             assert_eq!(pair[0].next_offset, pair[1].base_offset);
             assert_ne!(pair[0].state, SealState::Active);
@@ -1804,6 +1874,13 @@ impl PartitionLog {
             });
         }
         let result = (|| {
+            // The record must stop vouching for the bytes before they change: after a
+            // crash it would call a torn write of the later ones damage.
+            if let Some(record) = &mut self.record
+                && record.written > cut_offset
+            {
+                record.lower_now(disk, cut_offset)?;
+            }
             while self.segments.len() > index + 1 {
                 let later = self.segments.pop().expect("later segment");
                 self.close_segment_file(disk, &later);
@@ -1821,6 +1898,7 @@ impl PartitionLog {
             // the cut on may be called durable any more.
             self.failure = Some(error.clone());
             self.durable_offset = self.durable_offset.min(cut_offset);
+            self.synced_offset = self.synced_offset.min(cut_offset);
             return Err(LogError::Disk(error));
         }
         // The segment becomes the active one: it is not in the open-file list.
@@ -1828,11 +1906,15 @@ impl PartitionLog {
         segment.file = Some(file);
         segment.first_append_ms = self.segments[index].first_append_ms;
         self.durable_offset = self.durable_offset.min(cut_offset);
-        // Synced above, but the durable offset advances only through a sync round.
-        segment.dirty = self.durable_offset < cut_offset;
+        self.synced_offset = self.synced_offset.min(cut_offset);
+        // Synced above, but the synced offset advances only through a sync round.
+        segment.dirty = self.synced_offset < cut_offset;
         self.segments[index] = segment;
+        // The record lowered to the cut may name more than a round had recorded.
+        self.advance_durable();
         if let Some(round) = &mut self.round {
             round.target_offset = round.target_offset.min(cut_offset);
+            round.record = round.record.map(|claim| claim.min(cut_offset));
         }
         // The kept bytes are durable now (synced above). Index files for them keep the
         // proof of that, which recovery needs to tell rot in them from a torn write
@@ -1971,6 +2053,16 @@ impl PartitionLog {
             None
         };
         let mut log_start_offset = checkpoint.unwrap_or(0);
+        // Every batch below this was durable: one that fails its check is damage.
+        let synced_through = if self.config.synced_record {
+            SyncedRecord::read(disk, &self.dir)?
+        } else {
+            None
+        };
+        #[cfg(feature = "mutants")]
+        let synced_through =
+            synced_through.filter(|_| !self.config.mutants.recovery_ignores_synced_record);
+        let damage_below = |offset: i64| synced_through.is_some_and(|synced| offset < synced);
         // Segments wholly below the log start offset were being deleted by retention.
         while logs.len() >= 2 && logs[1] <= log_start_offset {
             remove_segment_files(disk, &self.dir, logs.remove(0))?;
@@ -1986,6 +2078,10 @@ impl PartitionLog {
             if let Some(previous) = segments.last()
                 && previous.next_offset != base
             {
+                let damaged = damage_below(previous.next_offset);
+                if damaged {
+                    on_damage(disk, previous.next_offset)?;
+                }
                 let removed = self.remove_segments_from(disk, &logs[at..])?;
                 truncation = Some(Truncation {
                     segment: path,
@@ -1996,7 +2092,7 @@ impl PartitionLog {
                         previous.next_offset
                     ),
                     bytes_removed: removed,
-                    damaged: false,
+                    damaged,
                 });
                 break;
             }
@@ -2112,7 +2208,7 @@ impl PartitionLog {
                 // bytes proven durable that is damage, not a torn write: the owner
                 // hears of it first.
                 let offset = end.next_offset.unwrap_or(base);
-                let damaged = stop.position < proven_bytes;
+                let damaged = stop.position < proven_bytes || damage_below(offset);
                 if damaged {
                     on_damage(disk, offset)?;
                 }
@@ -2142,6 +2238,31 @@ impl PartitionLog {
             disk.close(file);
             segments.last_mut().expect("pushed").file = None;
             at += 1;
+        }
+        // Whole batches all the way, but fewer than the record says were synced: the
+        // file lost its end (a truncation no cut made, or one this recovery made after
+        // its owner heard of the damage, and a crash before the record was lowered).
+        if truncation.is_none()
+            && let Some(last) = segments.last()
+            && last.next_offset >= log_start_offset
+            && damage_below(last.next_offset)
+        {
+            on_damage(disk, last.next_offset)?;
+            truncation = Some(Truncation {
+                segment: join(
+                    &self.dir,
+                    &segment_file_name(last.base_offset, SegmentFileKind::Log),
+                ),
+                position: last.size_bytes,
+                offset: last.next_offset,
+                reason: format!(
+                    "the log ends at offset {}, below the synced-through record's {}",
+                    last.next_offset,
+                    synced_through.unwrap_or_default()
+                ),
+                bytes_removed: 0,
+                damaged: true,
+            });
         }
         if let Some(first) = segments.first() {
             log_start_offset = log_start_offset.max(first.base_offset);
@@ -2188,6 +2309,22 @@ impl PartitionLog {
             }
         }
         self.durable_offset = self.log_end_offset();
+        self.synced_offset = self.durable_offset;
+        // Everything kept is durable now: the record says so from here on. A log
+        // without one drops a record an earlier configuration left, which would
+        // vouch for bytes that may change unrecorded.
+        let record_path = join(&self.dir, SYNCED_THROUGH_FILE);
+        if self.config.synced_record {
+            self.record = Some(SyncedRecord::create_now(
+                disk,
+                &self.dir,
+                self.durable_offset,
+            )?);
+            disk.sync_dir_now(&self.dir)?;
+        } else if disk.exists(&record_path) {
+            disk.remove_file(&record_path)?;
+            disk.sync_dir_now(&self.dir)?;
+        }
         Ok(truncation)
     }
 

@@ -1258,8 +1258,24 @@ fn proven(disk: &MemDisk, base: i64) -> Option<u64> {
 
 /// Opens the log, recording what `on_damage` was told.
 fn open_noting_damage(disk: &mut MemDisk) -> (PartitionLog, OpenReport, Vec<i64>) {
+    open_noting_damage_with(disk, config())
+}
+
+/// Opens a log with a synced-through record, recording what `on_damage` was told.
+fn open_recorded(disk: &mut MemDisk) -> (PartitionLog, OpenReport, Vec<i64>) {
+    let config = LogConfig {
+        synced_record: true,
+        ..config()
+    };
+    open_noting_damage_with(disk, config)
+}
+
+fn open_noting_damage_with(
+    disk: &mut MemDisk,
+    config: LogConfig,
+) -> (PartitionLog, OpenReport, Vec<i64>) {
     let mut damage = Vec::new();
-    let (log, report) = PartitionLog::open_with(disk, DIR, config(), NOW, &mut |_, offset| {
+    let (log, report) = PartitionLog::open_with(disk, DIR, config, NOW, &mut |_, offset| {
         damage.push(offset);
         Ok(())
     })
@@ -1301,6 +1317,110 @@ fn recovery_calls_rot_in_proven_bytes_damage_and_says_so_before_cutting() {
     assert!(damage.is_empty());
     assert!(!report.truncation.expect("cut").damaged);
     assert_eq!(log.log_end_offset(), 9);
+}
+
+#[test]
+fn the_synced_record_tells_rot_in_the_active_segment_from_a_torn_tail() {
+    let mut disk = MemDisk::new(3);
+    let (mut log, _, _) = open_recorded(&mut disk);
+    for _ in 0..3 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    // The first round syncs the data; durable only once the second one has put the
+    // offset into the record.
+    assert!(!log.start_sync(&mut disk).is_empty());
+    for completion in disk.complete_all_syncs() {
+        log.on_sync_complete(&completion);
+    }
+    assert_eq!(log.durable_offset(), 0, "synced, not recorded yet");
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 3);
+    let record = disk
+        .durable_contents(&format!("{DIR}/{}", crate::synced::SYNCED_THROUGH_FILE))
+        .expect("record file");
+    assert_eq!(crate::synced::synced_through(&record), Some(3));
+    // Two more batches, synced but never recorded: a crash may tear them.
+    append(&mut log, &mut disk, batch(1, 10));
+    append(&mut log, &mut disk, batch(1, 10));
+    assert!(!log.start_sync(&mut disk).is_empty());
+    for completion in disk.complete_all_syncs() {
+        log.on_sync_complete(&completion);
+    }
+    assert_eq!(log.durable_offset(), 3);
+    drop(log);
+    let active = format!("{DIR}/00000000000000000000.log");
+    let size = disk.durable_contents(&active).unwrap().len() as u64;
+    let batch_bytes = size / 5;
+    // Damage above the record (offset 4) looks like a torn tail: cut without a word.
+    assert!(disk.corrupt_stored(&active, 4 * batch_bytes + 70, 0x01));
+    let (log, report, damage) = open_recorded(&mut disk);
+    assert!(damage.is_empty());
+    assert!(!report.truncation.expect("cut").damaged);
+    assert_eq!(log.log_end_offset(), 4);
+    drop(log);
+    // Rot below it (offset 1) in the active segment, which has no index files, is
+    // damage: the owner hears of it before the cut.
+    assert!(disk.corrupt_stored(&active, batch_bytes + 70, 0x01));
+    let (log, report, damage) = open_recorded(&mut disk);
+    assert_eq!(damage, vec![1]);
+    let truncation = report.truncation.expect("cut");
+    assert!(truncation.damaged);
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+#[test]
+fn a_log_that_ends_below_the_synced_record_lost_its_end() {
+    let mut disk = MemDisk::new(5);
+    let (mut log, _, _) = open_recorded(&mut disk);
+    for _ in 0..3 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 3);
+    drop(log);
+    // The file loses its last batch whole: every batch left is sound, yet offset 2
+    // was synced.
+    let active = format!("{DIR}/00000000000000000000.log");
+    let size = disk.durable_contents(&active).unwrap().len() as u64;
+    let file = disk.open(&active, OpenMode::ReadWrite).unwrap();
+    disk.truncate(file, size / 3 * 2).unwrap();
+    disk.sync_now(file).unwrap();
+    disk.close(file);
+    let (log, report, damage) = open_recorded(&mut disk);
+    assert_eq!(damage, vec![2]);
+    assert!(report.truncation.expect("reported").damaged);
+    assert_eq!(log.log_end_offset(), 2);
+    drop(log);
+    // The record now names the end: the next open finds nothing wrong.
+    let (_, report, damage) = open_recorded(&mut disk);
+    assert!(damage.is_empty() && report.truncation.is_none());
+}
+
+#[test]
+fn a_cut_lowers_the_synced_record_before_the_bytes_change() {
+    let mut disk = MemDisk::new(4);
+    let (mut log, _, _) = open_recorded(&mut disk);
+    for _ in 0..4 {
+        append(&mut log, &mut disk, batch(1, 10));
+    }
+    sync_all(&mut log, &mut disk);
+    assert_eq!(log.durable_offset(), 4);
+    log.truncate_to(&mut disk, 2).unwrap();
+    let path = format!("{DIR}/{}", crate::synced::SYNCED_THROUGH_FILE);
+    let record = disk.durable_contents(&path).expect("record file");
+    assert_eq!(crate::synced::synced_through(&record), Some(2));
+    // Different batches at the same offsets, never synced: a torn one is a torn tail,
+    // not damage, although the old record covered those offsets.
+    append(&mut log, &mut disk, batch(2, 30));
+    append(&mut log, &mut disk, batch(2, 30));
+    drop(log);
+    let active = format!("{DIR}/00000000000000000000.log");
+    let size = disk.file_contents(&active).unwrap().len() as u64;
+    assert!(disk.corrupt_stored(&active, size - 5, 0x01));
+    let (log, report, damage) = open_recorded(&mut disk);
+    assert!(damage.is_empty(), "{report:?}");
+    assert!(!report.truncation.expect("cut").damaged);
+    assert_eq!(log.log_end_offset(), 4);
 }
 
 #[test]

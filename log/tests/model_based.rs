@@ -124,7 +124,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 }
 
 fn config_strategy() -> impl Strategy<Value = LogConfig> {
-    (
+    let settings = (
         600u64..4000,
         prop_oneof![Just(i64::MAX), 20_000i64..200_000],
         prop_oneof![Just(-1i64), 50_000i64..400_000],
@@ -142,7 +142,11 @@ fn config_strategy() -> impl Strategy<Value = LogConfig> {
                     ..LogConfig::default()
                 }
             },
-        )
+        );
+    (settings, any::<bool>()).prop_map(|(config, synced_record)| LogConfig {
+        synced_record,
+        ..config
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -355,6 +359,7 @@ struct Coverage {
     segments_deleted: u64,
     truncations: u64,
     torn_writes: u64,
+    damage_reported: u64,
 }
 
 impl Coverage {
@@ -366,6 +371,7 @@ impl Coverage {
         self.append_disk_errors += other.append_disk_errors;
         self.sync_failures += other.sync_failures;
         self.crashes += other.crashes;
+        self.damage_reported += other.damage_reported;
         self.crashes_losing_batches += other.crashes_losing_batches;
         self.recovery_truncations += other.recovery_truncations;
         self.corrupt_reads += other.corrupt_reads;
@@ -389,9 +395,25 @@ impl Harness {
         report
     }
 
+    /// The offset the log's synced-through record vouches for in its durable
+    /// contents (after a crash) or its current ones; `i64::MIN` if none.
+    fn recorded(&self, durable_only: bool) -> i64 {
+        let path = join(DIR, odradek_log::synced::SYNCED_THROUGH_FILE);
+        let bytes = if durable_only {
+            self.disk.durable_contents(&path)
+        } else {
+            self.disk.file_contents(&path)
+        };
+        bytes
+            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
+            .unwrap_or(i64::MIN)
+    }
+
     /// Reopens (after a crash or not) and checks what survived. Every batch below
-    /// `promised` must be there unless a corrupted batch below it was cut.
-    fn reopen_and_check(&mut self, promised: i64) {
+    /// `promised` must be there unless a corrupted batch below it was cut, and a cut
+    /// below `recorded` (what the synced-through record vouched for) is reported as
+    /// damage.
+    fn reopen_and_check(&mut self, promised: i64, recorded: i64) {
         let report = self.open();
         let log_start_offset = report.log_start_offset;
         let log_end_offset = report.log_end_offset;
@@ -402,15 +424,31 @@ impl Harness {
             log_start_offset >= self.model.log_start_offset,
             "log start offset went back"
         );
+        let cut_at_corruption = self
+            .model
+            .batches
+            .iter()
+            .any(|b| b.corrupted && b.base == log_end_offset);
         if log_end_offset < promised.max(log_start_offset) {
-            let cut_at_corruption = self
-                .model
-                .batches
-                .iter()
-                .any(|b| b.corrupted && b.base == log_end_offset);
             assert!(
                 cut_at_corruption,
                 "lost durable data: log end {log_end_offset}, promised {promised}, report {report:?}"
+            );
+            // What the log promised was in the synced-through record: losing it must be
+            // reported as damage, never taken for a torn write.
+            if log_end_offset < recorded.max(log_start_offset) {
+                assert!(
+                    report.truncation.as_ref().is_some_and(|t| t.damaged),
+                    "damage below the record taken for a torn write: {report:?}"
+                );
+                self.coverage.damage_reported += 1;
+            }
+        }
+        if report.truncation.as_ref().is_some_and(|t| t.damaged) {
+            // Damage is never invented: a torn write is not damage.
+            assert!(
+                cut_at_corruption,
+                "damage reported without a flipped bit: {report:?}"
             );
         }
         assert!(log_end_offset <= self.model.log_end_offset, "invented data");
@@ -590,7 +628,8 @@ impl Harness {
                 };
                 self.disk.crash_with(*seed, options);
                 self.coverage.crashes += 1;
-                self.reopen_and_check(promised);
+                let recorded = self.recorded(true);
+                self.reopen_and_check(promised, recorded);
             }
             Op::Reopen => {
                 // No crash: everything in the page cache is still there.
@@ -600,7 +639,8 @@ impl Harness {
                 }
                 self.disk.clear_write_faults();
                 self.model.write_fault_armed = false;
-                self.reopen_and_check(promised);
+                let recorded = self.recorded(false);
+                self.reopen_and_check(promised, recorded);
             }
             Op::FlipDurable { pick, byte, bit } => {
                 let durable = self.log().durable_offset();
@@ -1019,7 +1059,8 @@ fn run(config: LogConfig, seed: u64, ops: &[Op]) -> Coverage {
     let promised = harness.log().durable_offset();
     harness.log = None;
     harness.disk.crash(seed ^ 0x5eed);
-    harness.reopen_and_check(promised);
+    let recorded = harness.recorded(true);
+    harness.reopen_and_check(promised, recorded);
     harness.check();
     harness.coverage.torn_writes = harness.disk.stats().crash_writes_torn;
     harness.coverage
@@ -1097,6 +1138,7 @@ fn model_based_run_exercises_every_fault() {
         ("segments_deleted", total.segments_deleted),
         ("truncations", total.truncations),
         ("torn_writes", total.torn_writes),
+        ("damage_reported", total.damage_reported),
     ];
     for (name, count) in counters {
         assert!(count > 0, "{name} never happened: {total:?}");

@@ -64,7 +64,8 @@ impl Partition {
     ///
     /// If recovery finds damage in bytes that were durable (decision 0010), a replica
     /// of a replicated partition marks itself recovering, durably, before recovery
-    /// cuts the damage away.
+    /// cuts the damage away. A replicated partition's log keeps a synced-through record
+    /// ([`LogConfig::synced_record`]) so that recovery can tell.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn open<D: Disk>(
         disk: &mut D,
@@ -96,6 +97,12 @@ impl Partition {
                 ..hard_state
             };
             write_hard_state(disk, dir, hard_state)
+        };
+        // A replicated log records how far it synced, so that recovery tells damage
+        // anywhere in what it acknowledged from a torn write (decision 0010).
+        let log_config = LogConfig {
+            synced_record: replicated,
+            ..log_config
         };
         let (mut log, _report) =
             PartitionLog::open_with(disk, dir, log_config, now_ms, &mut on_damage)

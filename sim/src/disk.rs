@@ -26,15 +26,13 @@
 //! protocol-aware recovery (it must not vote until a leader restored it), designed in
 //! docs/decisions/0010-losing-acknowledged-state.md and not built yet.
 //!
-//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that its segment's index files prove durable, in a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy (decision 0010) |
+//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot (decision 0010) |
 //!
-//! Not injected yet: *misdirected writes*, rot of batch headers, of bytes nothing
-//! proves durable (an active segment) and of checkpoint files, and *disk wipes*. On a
-//! single replica rot and misdirected writes destroy acknowledged records for good
-//! (the CRC detects them, only a peer can repair them), so every such seed would fail
-//! for reasons that are not bugs. On a cluster, rot in bytes nothing proves durable
-//! looks like a torn tail to recovery (decision 0010, item 3); wipes need its
-//! directory ids (item 5).
+//! Not injected yet: *misdirected writes*, rot of batch headers and of checkpoint
+//! files, and *disk wipes*. On a single replica rot and misdirected writes destroy
+//! acknowledged records for good (the CRC detects them, only a peer can repair
+//! them), so every such seed would fail for reasons that are not bugs. Wipes need
+//! directory ids (decision 0010, item 5).
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a
@@ -318,8 +316,8 @@ impl SimDisk {
     /// counts it.
     pub fn rot(&mut self, path: &str, offset: u64, mask: u8) {
         let changed = self.inner.corrupt_stored(path, offset, mask);
-        // Not counted as fired: recovery does not read sealed segments, so rot cannot
-        // excuse a start that fails.
+        // Not counted as fired: rot must never excuse a start that fails. Recovery
+        // that meets it cuts it as damage and the replica repairs.
         assert!(
             changed,
             "rot of a byte that does not exist: {path} at {offset}"

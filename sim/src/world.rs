@@ -231,9 +231,10 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 type Reported = BTreeMap<(u32, u64), (i64, i64)>;
 
 /// Where media rot may strike a batch's record data on `disk` (node `index`): `(path,
-/// first byte, byte count)` for every batch that the durable index files of its
-/// segment prove durable (not in the active segment), in a data partition whose
-/// replicas rot has struck on this node only, if at all.
+/// first byte, byte count)` for every batch that recovery would know was durable (the
+/// durable index files of its segment, or the partition's durable synced-through
+/// record, prove it), in a data partition whose replicas rot has struck on this node
+/// only, if at all.
 fn record_rot_candidates(
     disk: &odradek_log::mem_disk::MemDisk,
     index: u32,
@@ -255,14 +256,16 @@ fn record_rot_candidates(
             .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
             .collect();
         segments.sort();
-        segments.pop(); // the active segment: recovery reads it, rot would look torn
+        let synced_through = disk
+            .durable_contents(&format!(
+                "{dir}/{}",
+                odradek_log::synced::SYNCED_THROUGH_FILE
+            ))
+            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
+            .unwrap_or(i64::MIN);
         for path in segments {
             let stem = &path[..path.len() - 4];
-            let (Some(data), Some(offsets), Some(times)) = (
-                disk.durable_contents(path),
-                disk.durable_contents(&format!("{stem}.index")),
-                disk.durable_contents(&format!("{stem}.timeindex")),
-            ) else {
+            let Some(data) = disk.durable_contents(path) else {
                 continue;
             };
             let Some(base) = stem
@@ -271,26 +274,65 @@ fn record_rot_candidates(
             else {
                 continue;
             };
-            // Only bytes whose durability the index files prove: rot anywhere else
-            // looks like a torn write to recovery (decision 0010, item 3).
-            let Some(proven) = odradek_log::partition::proven_durable_bytes(
-                base,
-                &offsets,
-                &times,
-                data.len() as u64,
-            ) else {
-                continue;
-            };
-            let data = &data[..proven as usize];
+            // Only bytes whose durability recovery can tell: rot anywhere else looks
+            // like a torn write (decision 0010, item 3).
+            let proven = match (
+                disk.durable_contents(&format!("{stem}.index")),
+                disk.durable_contents(&format!("{stem}.timeindex")),
+            ) {
+                (Some(offsets), Some(times)) => odradek_log::partition::proven_durable_bytes(
+                    base,
+                    &offsets,
+                    &times,
+                    data.len() as u64,
+                ),
+                _ => None,
+            }
+            .unwrap_or(0) as usize;
             let mut at = 0usize;
+            let mut expected = base;
             while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
                 let size = header.size_bytes() as usize;
                 let body = odradek_log::batch::BATCH_HEADER_BYTES;
-                if size <= body || at + size > data.len() {
+                if header.base_offset != expected || size <= body || at + size > data.len() {
+                    break;
+                }
+                if at + size > proven && header.next_offset() > synced_through {
                     break;
                 }
                 candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
                 at += size;
+                expected = header.next_offset();
+            }
+        }
+    }
+    candidates
+}
+
+/// Where media rot may strike a synced-through record on `disk`: a slot whose loss
+/// leaves the record vouching for as much as before (the older slot, or either when
+/// both say the same), so that no damaged batch becomes one recovery takes for a
+/// torn write.
+fn synced_record_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u64, u64)> {
+    let name = odradek_log::synced::SYNCED_THROUGH_FILE;
+    let mut candidates = Vec::new();
+    for path in disk.file_paths() {
+        if !path.ends_with(&format!("/{name}")) {
+            continue;
+        }
+        let Some(bytes) = disk.durable_contents(&path) else {
+            continue;
+        };
+        let Some(answer) = odradek_log::synced::synced_through(&bytes) else {
+            continue;
+        };
+        let slots = odradek_log::synced::decode_slots(&bytes);
+        for k in 0..2u64 {
+            if slots[k as usize].is_some()
+                && slots[1 - k as usize].is_some_and(|(_, offset)| offset >= answer)
+            {
+                let (start, len) = odradek_log::synced::slot_range(k);
+                candidates.push((path.clone(), start, len));
             }
         }
     }
@@ -2092,11 +2134,13 @@ impl World {
         }
     }
 
-    /// Media rot (disk fault model, `disk.rs`): one bit changes at rest, in three of
-    /// four strikes in a durable batch's record data, in a sealed segment (one whose
-    /// index files are durable, so recovery trusts it without reading its batches) of
-    /// a data partition, and otherwise in one copy of a Raft hard state whose other
-    /// copy holds the same state. Every draw comes from the rot stream. Rot strikes
+    /// Media rot (disk fault model, `disk.rs`): one bit changes at rest. In five
+    /// strikes of eight it hits a durable batch's record data in a data partition,
+    /// where recovery can tell it was durable (the segment's durable index files or
+    /// the partition's synced-through record say so), in any segment, the active one
+    /// included; in two, one copy of a Raft hard state whose other copy holds the same
+    /// state; in one, the slot of a synced-through record that the other slot makes
+    /// up for. Every draw comes from the rot stream. Rot strikes
     /// the record data of only one replica per partition for the whole run: two
     /// damaged copies of one committed batch out of three are more than three replicas
     /// can repair. What the node must do: never serve the batch, and repair it from
@@ -2112,11 +2156,17 @@ impl World {
         let index = self.rot_rng.below(self.nodes.len() as u64) as u32;
         let pick = self.rot_rng.next_u64();
         let bit = self.rot_rng.below(8) as u8;
-        let hard_state = self.rot_rng.below(4) == 0;
+        // Two strikes in eight hit a hard state, one a synced-through record, the rest
+        // record data.
+        let kind = self.rot_rng.below(8);
+        let hard_state = kind < 2;
+        let record_file = kind == 2;
         let muted = self.plan.is_muted(FaultClass::Rot);
         let disk = self.nodes[index as usize].io.disk.inner();
         let candidates = if hard_state {
             hard_state_rot_candidates(disk)
+        } else if record_file {
+            synced_record_rot_candidates(disk)
         } else {
             record_rot_candidates(disk, index, &self.rot_targets)
         };
@@ -2129,9 +2179,18 @@ impl World {
             let byte = start + (pick >> 32) % len;
             if hard_state {
                 self.count("disk.rot-hard-state");
+            } else if record_file {
+                self.count("disk.rot-synced-record");
             } else {
                 // Record data: this replica's copy of the partition is the damaged one.
                 let dir = path.split_once('/').map_or("", |(dir, _)| dir).to_string();
+                let later_segment = disk.file_paths().into_iter().any(|other| {
+                    other.starts_with(&format!("{dir}/")) && other.ends_with(".log") && other > path
+                });
+                if !later_segment {
+                    // Only the synced-through record proves it durable.
+                    self.count("disk.rot-active-segment");
+                }
                 self.rot_targets.insert(dir, index);
             }
             self.nodes[index as usize]

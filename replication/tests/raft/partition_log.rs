@@ -49,6 +49,8 @@ fn log_config() -> LogConfig {
         index_interval_bytes: 128,
         retention_ms: -1,
         retention_bytes: 0,
+        // As a replicated partition's log: durable only once the record says so.
+        synced_record: true,
         ..LogConfig::default()
     }
 }
@@ -105,7 +107,12 @@ pub struct DiskLog {
 
 /// Opens the log on `disk` as a restarting node does.
 fn open(disk: &mut MemDisk, node_id: NodeId) -> (PartitionLog, ReplicaLogState) {
-    let (mut log, _) = PartitionLog::open(disk, DIR, log_config(), NOW_MS).expect("open");
+    let (mut log, report) = PartitionLog::open(disk, DIR, log_config(), NOW_MS).expect("open");
+    // Rot is cut as soon as it is made: a crash alone must never look like damage.
+    assert!(
+        report.truncation.as_ref().is_none_or(|t| !t.damaged),
+        "a torn write taken for damage: {report:?}"
+    );
     let leader_id = i32::try_from(node_id).expect("a small node id");
     let state = ReplicaLogState::open(&mut log, disk, leader_id).expect("epoch cache");
     (log, state)
