@@ -182,8 +182,9 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "failing seeds:\n{}",
         failures.join("\n")
     );
-    // Not vacuous: the faults between brokers fired, brokers crashed, and rot struck
-    // replicas that found it and repaired themselves (decision 0010).
+    // Not vacuous: the faults between brokers fired, brokers crashed, and rot and
+    // misdirected writes struck replicas that found them and repaired themselves
+    // (decision 0010).
     for name in [
         "peer.drop-loss",
         "peer.drop-partition",
@@ -196,6 +197,7 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "disk.rot",
         "disk.rot-active-segment",
         "disk.rot-synced-record",
+        "disk.misdirected-write",
         "repl.replica-repairs",
     ] {
         assert!(

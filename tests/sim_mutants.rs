@@ -243,3 +243,19 @@ fn cluster_whose_replica_forgets_it_lost_records_is_caught() {
     };
     raft_mutant_caught("recovering replica votes", "all", mutants);
 }
+
+#[test]
+fn cluster_whose_replica_forgets_a_misdirected_write_is_caught() {
+    // The same bug, under misdirected writes alone (and the crashes and partitions
+    // that change leaders): a write that never landed was synced and acknowledged,
+    // and the replica that finds it missing votes as if it never had it.
+    let mutants = RaftMutants {
+        recovering_votes: true,
+        ..RaftMutants::default()
+    };
+    raft_mutant_caught(
+        "recovering replica votes (misdirected writes)",
+        "misdirect,crash,partition",
+        mutants,
+    );
+}

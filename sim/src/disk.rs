@@ -28,17 +28,20 @@
 //!
 //! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot (decision 0010) |
 //!
-//! Not injected yet: *misdirected writes*, rot of batch headers and of checkpoint
-//! files, and *disk wipes*. On a single replica rot and misdirected writes destroy
-//! acknowledged records for good (the CRC detects them, only a peer can repair
-//! them), so every such seed would fail for reasons that are not bugs. Wipes need
-//! directory ids (decision 0010, item 5).
+//! | misdirected write (`misdirect`, clusters of 3+ brokers) | armed on one node (`World::misdirect`, [`SimDisk::arm_misdirect`]): its next write into a segment file of one data partition lands on the record data of a durable batch elsewhere on the disk (as rot picks them), at rest; the write's own place keeps what it held, zeros past the old end, though the file grows and the write reports success. Both partitions are that node's to damage for the whole run | as for rot: the batch that never landed is synced and maybe acknowledged, and a read or recovery must find it missing and repair it; the one overwritten likewise |
+//!
+//! Not injected yet: rot of batch headers and of checkpoint files, misdirected writes
+//! of other files (index files, the synced-through record, hard states), and *disk
+//! wipes*. On a single replica rot and misdirected writes destroy acknowledged
+//! records for good (the CRC detects them, only a peer can repair them), so every
+//! such seed would fail for reasons that are not bugs. Wipes need directory ids
+//! (decision 0010, item 5).
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a
 //! drive with a volatile cache that acknowledges flushes would do).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use odradek_log::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use odradek_log::mem_disk::{CrashOptions, MemDisk, WriteFault};
@@ -141,7 +144,79 @@ pub const DISK_COUNTERS: &[&str] = &[
     "disk.crash-lost-dir-op",
     "disk.fsync-lie",
     "disk.rot",
+    "disk.misdirected-write",
 ];
+
+/// The record data of every batch on `disk` that recovery would know was durable
+/// (the durable index files of its segment, or the partition's durable
+/// synced-through record, prove it), in data partitions (not `__` ones): `(path,
+/// first byte, byte count)`. Where media rot and misdirected writes may strike.
+pub(crate) fn durable_record_data(disk: &MemDisk) -> Vec<(String, u64, u64)> {
+    let paths = disk.file_paths();
+    let mut candidates = Vec::new();
+    for dir in paths
+        .iter()
+        .filter_map(|path| path.split_once('/').map(|(dir, _)| dir))
+        .filter(|dir| !dir.starts_with("__"))
+        .collect::<BTreeSet<_>>()
+    {
+        let mut segments: Vec<&String> = paths
+            .iter()
+            .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
+            .collect();
+        segments.sort();
+        let synced_through = disk
+            .durable_contents(&format!(
+                "{dir}/{}",
+                odradek_log::synced::SYNCED_THROUGH_FILE
+            ))
+            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
+            .unwrap_or(i64::MIN);
+        for path in segments {
+            let stem = &path[..path.len() - 4];
+            let Some(data) = disk.durable_contents(path) else {
+                continue;
+            };
+            let Some(base) = stem
+                .rsplit_once('/')
+                .and_then(|(_, name)| name.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            // Only bytes whose durability recovery can tell: rot anywhere else looks
+            // like a torn write (decision 0010, item 3).
+            let proven = match (
+                disk.durable_contents(&format!("{stem}.index")),
+                disk.durable_contents(&format!("{stem}.timeindex")),
+            ) {
+                (Some(offsets), Some(times)) => odradek_log::partition::proven_durable_bytes(
+                    base,
+                    &offsets,
+                    &times,
+                    data.len() as u64,
+                ),
+                _ => None,
+            }
+            .unwrap_or(0) as usize;
+            let mut at = 0usize;
+            let mut expected = base;
+            while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
+                let size = header.size_bytes() as usize;
+                let body = odradek_log::batch::BATCH_HEADER_BYTES;
+                if header.base_offset != expected || size <= body || at + size > data.len() {
+                    break;
+                }
+                if at + size > proven && header.next_offset() > synced_through {
+                    break;
+                }
+                candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
+                at += size;
+                expected = header.next_offset();
+            }
+        }
+    }
+    candidates
+}
 
 /// A [`MemDisk`] with the seed's faults on top.
 pub struct SimDisk {
@@ -159,6 +234,18 @@ pub struct SimDisk {
     counters: BTreeMap<&'static str, u64>,
     /// Faults fired since [`SimDisk::take_fired`] was last called.
     fired: u64,
+    /// The path of each open file (misdirected writes choose by path).
+    paths: BTreeMap<FileId, String>,
+    /// A misdirected write waiting for its write ([`SimDisk::arm_misdirect`]).
+    misdirect: Option<Misdirect>,
+}
+
+/// An armed misdirected write.
+struct Misdirect {
+    /// The partition directory whose next segment write goes astray.
+    dir: String,
+    /// Where it lands: `(path, first byte, byte count)` of a batch's record data.
+    landing: (String, u64, u64),
 }
 
 impl SimDisk {
@@ -178,7 +265,62 @@ impl SimDisk {
             started: Vec::new(),
             counters: DISK_COUNTERS.iter().map(|name| (*name, 0)).collect(),
             fired: 0,
+            paths: BTreeMap::new(),
+            misdirect: None,
         }
+    }
+
+    /// Arms a misdirected write: the next write into a segment file of partition
+    /// directory `dir` lands on `landing` (`(path, first byte, byte count)` of a
+    /// durable batch's record data, from [`durable_record_data`]) instead, and its own
+    /// place keeps what it held. If that batch is no longer there when the write
+    /// comes, the write goes where it should. The world picks both (`World::misdirect`).
+    pub fn arm_misdirect(&mut self, dir: String, landing: (String, u64, u64)) {
+        self.misdirect = Some(Misdirect { dir, landing });
+    }
+
+    /// Does the armed misdirected write, if `file` is its target; `None` if not.
+    fn misdirected_write(
+        &mut self,
+        file: FileId,
+        offset: u64,
+        data: &[u8],
+    ) -> Option<Result<(), DiskError>> {
+        let armed = self.misdirect.as_ref()?;
+        let path = self.paths.get(&file)?;
+        if !path.ends_with(".log") || !path.starts_with(&format!("{}/", armed.dir)) {
+            return None;
+        }
+        let path = path.clone();
+        let (landing_path, start, len) = self.misdirect.take().expect("armed").landing;
+        if !durable_record_data(&self.inner).contains(&(landing_path.clone(), start, len)) {
+            // Cut or rewritten since: not the durable batch it was armed for.
+            self.count("disk.misdirect-missed");
+            return None;
+        }
+        // Its own place keeps what it held (nothing past the end): the file grows, as
+        // the file system recorded the write, but the data went elsewhere.
+        let current = self.inner.file_contents(&path).unwrap_or_default();
+        let kept: Vec<u8> = (0..data.len())
+            .map(|k| current.get(offset as usize + k).copied().unwrap_or(0))
+            .collect();
+        if let Err(error) = self.inner.write_at(file, offset, &kept) {
+            return Some(Err(error));
+        }
+        // It lands at rest, on durable bytes.
+        let landed = self
+            .inner
+            .durable_contents(&landing_path)
+            .unwrap_or_default();
+        for (k, byte) in data.iter().take(len as usize).enumerate() {
+            let at = start + k as u64;
+            let mask = landed.get(at as usize).map_or(0, |old| old ^ byte);
+            if mask != 0 {
+                self.inner.corrupt_stored(&landing_path, at, mask);
+            }
+        }
+        self.count("disk.misdirected-write");
+        Some(Ok(()))
     }
 
     /// Turns the injected faults on or off (off when faults heal).
@@ -295,6 +437,7 @@ impl SimDisk {
             after.crash_dir_ops_dropped - before.crash_dir_ops_dropped,
         );
         self.started.clear();
+        self.paths.clear();
         // MemDisk keeps its write-fault arm across a crash; re-arm from the episode
         // state so both agree whatever the crash did.
         let full = self.full;
@@ -346,10 +489,13 @@ fn injected(what: &str) -> DiskError {
 
 impl Disk for SimDisk {
     fn open(&mut self, path: &str, mode: OpenMode) -> Result<FileId, DiskError> {
-        self.inner.open(path, mode)
+        let file = self.inner.open(path, mode)?;
+        self.paths.insert(file, path.trim_matches('/').to_string());
+        Ok(file)
     }
 
     fn close(&mut self, file: FileId) {
+        self.paths.remove(&file);
         self.inner.close(file)
     }
 
@@ -395,6 +541,11 @@ impl Disk for SimDisk {
             if result.is_err() {
                 self.count("disk.write-error");
             }
+            return result;
+        }
+        if self.read_faults_on()
+            && let Some(result) = self.misdirected_write(file, offset, data)
+        {
             return result;
         }
         self.inner.write_at(file, offset, data)

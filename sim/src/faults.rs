@@ -61,6 +61,11 @@ pub enum FaultClass {
     /// own stream ([`FaultPlan::draw_rot`]), so seeds drawn before it existed keep
     /// their plans.
     Rot,
+    /// Misdirected writes: a write to a log segment lands on other durable record
+    /// data of the same disk, and its own place keeps what it held (clusters of three
+    /// or more brokers). After `Rot`, and drawn from a stream of its own
+    /// ([`FaultPlan::draw_misdirect`]).
+    Misdirect,
 }
 
 impl FaultClass {
@@ -87,6 +92,7 @@ impl FaultClass {
         FaultClass::WallStep,
         FaultClass::Buggify,
         FaultClass::Rot,
+        FaultClass::Misdirect,
     ];
 
     /// The name used on the command line.
@@ -113,6 +119,7 @@ impl FaultClass {
             FaultClass::WallStep => "wall-step",
             FaultClass::Buggify => "buggify",
             FaultClass::Rot => "rot",
+            FaultClass::Misdirect => "misdirect",
         }
     }
 
@@ -121,7 +128,7 @@ impl FaultClass {
         use FaultClass::*;
         match self {
             ReadFlip | ReadError | WriteError | Enospc | SyncError | SyncLatency | TornWrites
-            | Rot => "disk",
+            | Rot | Misdirect => "disk",
             Loss | Duplicate | Reorder | Partition | Clog => "network",
             Crash | Kill | Pause | Restart => "process",
             Drift | ClockStep | WallStep => "clock",
@@ -252,6 +259,8 @@ pub struct FaultPlan {
     pub buggify_ppm: u64,
     /// Mean time between media rot events ([`FaultPlan::draw_rot`]).
     pub rot_every_ns: Interval,
+    /// Mean time between misdirected writes ([`FaultPlan::draw_misdirect`]).
+    pub misdirect_every_ns: Interval,
 }
 
 const SECOND: u64 = 1_000_000_000;
@@ -262,7 +271,7 @@ impl FaultPlan {
         // Swarm: each allowed class is on with probability 3/4.
         let on: BTreeSet<FaultClass> = allowed
             .classes()
-            .filter(|&class| class != FaultClass::Rot)
+            .filter(|&class| !matches!(class, FaultClass::Rot | FaultClass::Misdirect))
             .filter(|_| rng.below(4) != 0)
             .collect();
         let has = |class| on.contains(&class);
@@ -338,6 +347,7 @@ impl FaultPlan {
                 0
             },
             rot_every_ns: None,
+            misdirect_every_ns: None,
             on,
             muted: BTreeSet::new(),
             disk,
@@ -354,6 +364,15 @@ impl FaultPlan {
         if allowed.contains(FaultClass::Rot) && nodes >= 3 && rng.below(4) != 0 {
             self.on.insert(FaultClass::Rot);
             self.rot_every_ns = Some(rng.pick(&[SECOND, 3 * SECOND, 10 * SECOND]));
+        }
+    }
+
+    /// Draws misdirected writes, from their own stream `rng`, under the same rule as
+    /// [`FaultPlan::draw_rot`]: what they damage only other replicas can repair.
+    pub fn draw_misdirect(&mut self, allowed: &FaultSet, nodes: u32, rng: &mut SimRng) {
+        if allowed.contains(FaultClass::Misdirect) && nodes >= 3 && rng.below(4) != 0 {
+            self.on.insert(FaultClass::Misdirect);
+            self.misdirect_every_ns = Some(rng.pick(&[2 * SECOND, 5 * SECOND, 15 * SECOND]));
         }
     }
 
@@ -407,7 +426,8 @@ impl FaultPlan {
             | FaultClass::ClockStep
             | FaultClass::WallStep
             | FaultClass::Buggify
-            | FaultClass::Rot => {}
+            | FaultClass::Rot
+            | FaultClass::Misdirect => {}
         }
     }
 

@@ -414,7 +414,7 @@ fn nemesis_row(nemesis: Nemesis) -> usize {
     match nemesis {
         Nemesis::Crash | Nemesis::Kill | Nemesis::Pause | Nemesis::Restart => 0,
         Nemesis::Partition | Nemesis::Repair | Nemesis::Clog => 1,
-        Nemesis::DiskFull | Nemesis::DiskSpace | Nemesis::Rot => 2,
+        Nemesis::DiskFull | Nemesis::DiskSpace | Nemesis::Rot | Nemesis::Misdirect => 2,
         Nemesis::ClockStep | Nemesis::WallStep => 3,
     }
 }

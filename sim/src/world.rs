@@ -90,6 +90,8 @@ mod stream {
     /// Media rot: whether a seed has it, when it strikes and where (its own stream,
     /// so that seeds drawn before it existed keep their plans and workloads).
     pub const ROT: u64 = 4;
+    /// Misdirected writes, likewise.
+    pub const MISDIRECT: u64 = 5;
     pub const NODE_BASE: u64 = 100;
 }
 
@@ -120,6 +122,8 @@ pub enum Nemesis {
     WallStep,
     /// Media rot in a sealed segment (scheduled on its own stream, see `World::rot`).
     Rot,
+    /// A misdirected write armed (its own stream, see `World::misdirect`).
+    Misdirect,
 }
 
 impl Nemesis {
@@ -140,6 +144,7 @@ impl Nemesis {
             Nemesis::ClockStep => Some(FaultClass::ClockStep),
             Nemesis::WallStep => Some(FaultClass::WallStep),
             Nemesis::Rot => Some(FaultClass::Rot),
+            Nemesis::Misdirect => Some(FaultClass::Misdirect),
             Nemesis::Repair | Nemesis::DiskSpace => None,
         }
     }
@@ -191,6 +196,8 @@ enum Event {
     Nemesis(Nemesis),
     /// Media rot strikes ([`World::rot`]).
     Rot,
+    /// A misdirected write is armed ([`World::misdirect`]).
+    Misdirect,
     /// An armed crash or kill that found no writes in flight strikes now.
     CrashNow {
         node: u32,
@@ -230,83 +237,21 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 /// offset)` it reported for one partition.
 type Reported = BTreeMap<(u32, u64), (i64, i64)>;
 
-/// Where media rot may strike a batch's record data on `disk` (node `index`): `(path,
-/// first byte, byte count)` for every batch that recovery would know was durable (the
-/// durable index files of its segment, or the partition's durable synced-through
-/// record, prove it), in a data partition whose replicas rot has struck on this node
-/// only, if at all.
+/// Where media rot may strike a batch's record data on `disk` (node `index`): the
+/// batches of [`crate::disk::durable_record_data`] in data partitions whose replicas
+/// rot has struck on this node only, if at all.
 fn record_rot_candidates(
     disk: &odradek_log::mem_disk::MemDisk,
     index: u32,
     rot_targets: &BTreeMap<String, u32>,
 ) -> Vec<(String, u64, u64)> {
-    let paths = disk.file_paths();
-    let mut candidates = Vec::new();
-    for dir in paths
-        .iter()
-        .filter_map(|path| path.split_once('/').map(|(dir, _)| dir))
-        .filter(|dir| !dir.starts_with("__"))
-        .collect::<BTreeSet<_>>()
-    {
-        if rot_targets.get(dir).is_some_and(|&target| target != index) {
-            continue;
-        }
-        let mut segments: Vec<&String> = paths
-            .iter()
-            .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
-            .collect();
-        segments.sort();
-        let synced_through = disk
-            .durable_contents(&format!(
-                "{dir}/{}",
-                odradek_log::synced::SYNCED_THROUGH_FILE
-            ))
-            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
-            .unwrap_or(i64::MIN);
-        for path in segments {
-            let stem = &path[..path.len() - 4];
-            let Some(data) = disk.durable_contents(path) else {
-                continue;
-            };
-            let Some(base) = stem
-                .rsplit_once('/')
-                .and_then(|(_, name)| name.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            // Only bytes whose durability recovery can tell: rot anywhere else looks
-            // like a torn write (decision 0010, item 3).
-            let proven = match (
-                disk.durable_contents(&format!("{stem}.index")),
-                disk.durable_contents(&format!("{stem}.timeindex")),
-            ) {
-                (Some(offsets), Some(times)) => odradek_log::partition::proven_durable_bytes(
-                    base,
-                    &offsets,
-                    &times,
-                    data.len() as u64,
-                ),
-                _ => None,
-            }
-            .unwrap_or(0) as usize;
-            let mut at = 0usize;
-            let mut expected = base;
-            while let Ok(header) = odradek_log::batch::BatchHeader::parse(&data[at..]) {
-                let size = header.size_bytes() as usize;
-                let body = odradek_log::batch::BATCH_HEADER_BYTES;
-                if header.base_offset != expected || size <= body || at + size > data.len() {
-                    break;
-                }
-                if at + size > proven && header.next_offset() > synced_through {
-                    break;
-                }
-                candidates.push((path.clone(), (at + body) as u64, (size - body) as u64));
-                at += size;
-                expected = header.next_offset();
-            }
-        }
-    }
-    candidates
+    crate::disk::durable_record_data(disk)
+        .into_iter()
+        .filter(|(path, _, _)| {
+            let dir = path.split_once('/').map_or("", |(dir, _)| dir);
+            rot_targets.get(dir).is_none_or(|&target| target == index)
+        })
+        .collect()
 }
 
 /// Where media rot may strike a synced-through record on `disk`: a slot whose loss
@@ -488,8 +433,11 @@ pub struct World {
     metadata_key: TopicPartition,
     /// Draws of media rot: when, which node, which byte.
     rot_rng: SimRng,
-    /// Per partition directory, the one node whose replica rot may strike.
+    /// Per partition directory, the one node whose replica rot (or a misdirected
+    /// write) may strike.
     rot_targets: BTreeMap<String, u32>,
+    /// Draws of misdirected writes: when, which node, which partition, where to.
+    misdirect_rng: SimRng,
 }
 
 impl World {
@@ -501,6 +449,8 @@ impl World {
         let mut plan = FaultPlan::draw(&config.faults, &mut plan_rng);
         let mut rot_rng = SimRng::new(seed, stream::ROT);
         plan.draw_rot(&config.faults, config.nodes, &mut rot_rng);
+        let mut misdirect_rng = SimRng::new(seed, stream::MISDIRECT);
+        plan.draw_misdirect(&config.faults, config.nodes, &mut misdirect_rng);
         if let Some(keep) = &config.keep_faults {
             plan.keep_only(keep);
         }
@@ -656,6 +606,7 @@ impl World {
             metadata_key: metadata_key(),
             rot_rng,
             rot_targets: BTreeMap::new(),
+            misdirect_rng,
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -947,6 +898,7 @@ impl World {
             }
             Event::Nemesis(nemesis) => self.nemesis(nemesis),
             Event::Rot => self.rot(),
+            Event::Misdirect => self.misdirect(),
             Event::CrashNow { node } => {
                 if self.shared.phase == Phase::Safety {
                     self.crash_armed_node(node);
@@ -2122,16 +2074,106 @@ impl World {
             }
         }
         self.schedule_rot();
+        self.schedule_misdirect();
+    }
+
+    fn schedule_misdirect(&mut self) {
+        self.schedule_on_own_stream(Nemesis::Misdirect);
     }
 
     fn schedule_rot(&mut self) {
-        let Some(mean) = self.plan.rot_every_ns else {
+        self.schedule_on_own_stream(Nemesis::Rot);
+    }
+
+    /// Schedules the next event of a class drawn from a stream of its own (rot,
+    /// misdirected writes), from that stream.
+    fn schedule_on_own_stream(&mut self, nemesis: Nemesis) {
+        let (every, rng, event) = match nemesis {
+            Nemesis::Rot => (self.plan.rot_every_ns, &mut self.rot_rng, Event::Rot),
+            Nemesis::Misdirect => (
+                self.plan.misdirect_every_ns,
+                &mut self.misdirect_rng,
+                Event::Misdirect,
+            ),
+            _ => unreachable!("{nemesis:?} draws from the world's stream"),
+        };
+        let Some(mean) = every else {
             return;
         };
-        let at = self.now + self.rot_rng.range(1, 2 * mean);
+        let at = self.now + rng.range(1, 2 * mean);
         if at < self.duration_ns {
-            self.schedule(at, Event::Rot);
+            self.schedule(at, event);
         }
+    }
+
+    /// Misdirected write (disk fault model, `disk.rs`): arms one node's disk so that
+    /// its next write into a segment of one data partition lands on the record data
+    /// of a durable batch (as [`World::rot`] picks them) instead, and its own place
+    /// keeps what it held. Both partitions are then this node's to be damaged for the
+    /// whole run (`rot_targets`), so that the other replicas can repair them. Every
+    /// draw comes from the misdirect stream. What the node must do: what it must do
+    /// for rot, for the batch that never landed (acknowledged maybe, as its sync
+    /// succeeded) as for the one overwritten.
+    fn misdirect(&mut self) {
+        if self.shared.phase != Phase::Safety {
+            return;
+        }
+        self.schedule_misdirect();
+        let now = self.now;
+        let index = self.misdirect_rng.below(self.nodes.len() as u64) as u32;
+        let pick_dir = self.misdirect_rng.next_u64();
+        let pick_landing = self.misdirect_rng.next_u64();
+        let muted = self.plan.is_muted(FaultClass::Misdirect);
+        let disk = self.nodes[index as usize].io.disk.inner();
+        let dirs: Vec<String> = disk
+            .file_paths()
+            .iter()
+            .filter(|path| path.ends_with(".log"))
+            .filter_map(|path| path.split_once('/').map(|(dir, _)| dir.to_string()))
+            .filter(|dir| !dir.starts_with("__"))
+            .filter(|dir| {
+                self.rot_targets
+                    .get(dir)
+                    .is_none_or(|&target| target == index)
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let landings = record_rot_candidates(disk, index, &self.rot_targets);
+        let detail = if dirs.is_empty() || landings.is_empty() {
+            "nothing to misdirect".to_string()
+        } else if muted {
+            "skipped: its class is switched off".to_string()
+        } else {
+            let dir = dirs[(pick_dir % dirs.len() as u64) as usize].clone();
+            let landing = landings[(pick_landing % landings.len() as u64) as usize].clone();
+            let landing_dir = landing.0.split_once('/').map_or("", |(d, _)| d).to_string();
+            self.rot_targets.insert(dir.clone(), index);
+            self.rot_targets.insert(landing_dir, index);
+            let detail = format!(
+                "the next write into {dir}/ lands on {} at byte {}",
+                landing.0, landing.1
+            );
+            self.nodes[index as usize]
+                .io
+                .disk
+                .arm_misdirect(dir, landing);
+            self.count("disk.misdirect-armed");
+            self.trace
+                .event(now, 17, &[u64::from(index), pick_dir, pick_landing]);
+            detail
+        };
+        self.trace.line(now, || {
+            format!("nemesis: misdirect on node {index}: {detail}")
+        });
+        self.note(TimelineKind::Nemesis {
+            number: None,
+            nemesis: Nemesis::Misdirect,
+            node: index,
+            skipped: muted,
+            until_ns: None,
+            detail,
+        });
     }
 
     /// Media rot (disk fault model, `disk.rs`): one bit changes at rest. In five
@@ -2225,7 +2267,7 @@ impl World {
             Nemesis::DiskFull => plan.enospc_every_ns,
             Nemesis::ClockStep => plan.clock_step_every_ns,
             Nemesis::WallStep => plan.wall_step_every_ns,
-            Nemesis::Repair | Nemesis::DiskSpace | Nemesis::Rot => None,
+            Nemesis::Repair | Nemesis::DiskSpace | Nemesis::Rot | Nemesis::Misdirect => None,
         }
     }
 
@@ -2439,6 +2481,7 @@ impl World {
                 }
             }
             Nemesis::Rot => unreachable!("rot has its own event (World::rot)"),
+            Nemesis::Misdirect => unreachable!("it has its own event (World::misdirect)"),
             Nemesis::WallStep => {
                 let clock = &mut self.nodes[index as usize].io.clock;
                 let step =
