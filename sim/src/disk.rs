@@ -17,14 +17,13 @@
 //! The faults are active during the safety phase only; [`SimDisk::set_faults_active`]
 //! turns them off when faults heal. Read faults are also held off while a node opens
 //! and while any log recovers ([`Disk::recovery_hint`]; in a cluster a partition's log
-//! opens when the metadata naming it is applied, after `Node::open`): a bit flip read
-//! during recovery is indistinguishable from a torn tail and recovery would rightly
-//! cut there, losing acknowledged records that are intact on the medium. Replication
-//! does not make that cut safe: a Raft member that forgets entries it acknowledged may
-//! then vote for a candidate that lacks them, and an acknowledged record is lost (the
-//! cluster simulator found exactly this). Repairing such a member needs a
-//! protocol-aware recovery (it must not vote until a leader restored it), designed in
-//! docs/decisions/0010-losing-acknowledged-state.md and not built yet.
+//! opens when the metadata naming it is applied, after `Node::open`): recovery checks
+//! each batch once, and a bit flipped on the way looks like damage on the medium.
+//! Before replicas recorded how far they had synced, recovery cut such a batch as a
+//! torn tail, and the cluster simulator found acknowledged records lost that way. Now
+//! a flip below the synced-through record would make the replica recover from the
+//! others for nothing (docs/decisions/0010-losing-acknowledged-state.md), and two
+//! doing so at once leave no majority.
 //!
 //! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot (decision 0010) |
 //!
@@ -295,7 +294,7 @@ impl SimDisk {
         let (landing_path, start, len) = self.misdirect.take().expect("armed").landing;
         if !durable_record_data(&self.inner).contains(&(landing_path.clone(), start, len)) {
             // Cut or rewritten since: not the durable batch it was armed for.
-            self.count("disk.misdirect-missed");
+            self.tally("disk.misdirect-missed");
             return None;
         }
         // Its own place keeps what it held (nothing past the end): the file grows, as
@@ -319,7 +318,8 @@ impl SimDisk {
                 self.inner.corrupt_stored(&landing_path, at, mask);
             }
         }
-        self.count("disk.misdirected-write");
+        // Not counted as fired, like rot: it must never excuse a start that fails.
+        self.tally("disk.misdirected-write");
         Some(Ok(()))
     }
 
@@ -469,6 +469,11 @@ impl SimDisk {
 
     fn count(&mut self, name: &'static str) {
         self.add(name, 1);
+    }
+
+    /// Counts a fault without counting it as fired (see [`SimDisk::take_fired`]).
+    fn tally(&mut self, name: &'static str) {
+        *self.counters.entry(name).or_insert(0) += 1;
     }
 
     fn add(&mut self, name: &'static str, by: u64) {
