@@ -1397,6 +1397,30 @@ fn a_log_that_ends_below_the_synced_record_lost_its_end() {
 }
 
 #[test]
+fn a_rotted_index_file_under_the_synced_record_loses_no_proof() {
+    let mut disk = MemDisk::new(6);
+    let (mut log, _, _) = open_recorded(&mut disk);
+    for _ in 0..9 {
+        append(&mut log, &mut disk, batch(1, 240));
+        sync_all(&mut log, &mut disk);
+    }
+    assert_eq!(log.durable_offset(), 9);
+    drop(log);
+    // The first segment's index no longer vouches for it, and its record data rotted
+    // too: the record still says offset 1 was durable.
+    let first = format!("{DIR}/00000000000000000000");
+    assert!(proven(&disk, 0).is_some());
+    assert!(disk.corrupt_stored(&format!("{first}.index"), 3, 0x04));
+    assert_eq!(proven(&disk, 0), None);
+    let size = disk.durable_contents(&format!("{first}.log")).unwrap().len() as u64;
+    assert!(disk.corrupt_stored(&format!("{first}.log"), size / 3 + 100, 0x01));
+    let (log, report, damage) = open_recorded(&mut disk);
+    assert_eq!(damage, vec![1]);
+    assert!(report.truncation.expect("cut").damaged);
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+#[test]
 fn a_cut_lowers_the_synced_record_before_the_bytes_change() {
     let mut disk = MemDisk::new(4);
     let (mut log, _, _) = open_recorded(&mut disk);

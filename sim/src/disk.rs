@@ -25,11 +25,12 @@
 //! others for nothing (docs/decisions/0010-losing-acknowledged-state.md), and two
 //! doing so at once leave no majority.
 //!
-//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot (decision 0010) |
+//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for, or of an index file of a sealed segment that record covers whole (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot; distrust the index file and check the segment (decision 0010) |
 //!
 //! | misdirected write (`misdirect`, clusters of 3+ brokers) | armed on one node (`World::misdirect`, [`SimDisk::arm_misdirect`]): its next write into a segment file of one data partition lands on the record data of a durable batch elsewhere on the disk (as rot picks them), at rest; the write's own place keeps what it held, zeros past the old end, though the file grows and the write reports success. Both partitions are that node's to damage for the whole run | as for rot: the batch that never landed is synced and maybe acknowledged, and a read or recovery must find it missing and repair it; the one overwritten likewise |
 //!
-//! Not injected yet: rot of batch headers and of checkpoint files, misdirected writes
+//! Not injected yet: rot of batch headers, of checkpoint files and of index files the
+//! record does not cover, misdirected writes
 //! of other files (index files, the synced-through record, hard states), and *disk
 //! wipes*. On a single replica rot and misdirected writes destroy acknowledged
 //! records for good (the CRC detects them, only a peer can repair them), so every

@@ -284,6 +284,55 @@ fn synced_record_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(S
     candidates
 }
 
+/// Where media rot may strike a segment's index files on `disk`: either file of a
+/// sealed segment of a data partition whose batches all lie below the partition's
+/// durable synced-through record, so that the record still proves them durable when
+/// recovery no longer trusts the index files.
+fn index_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u64, u64)> {
+    let paths = disk.file_paths();
+    let mut candidates = Vec::new();
+    for path in &paths {
+        let Some(stem) = path.strip_suffix(".log") else {
+            continue;
+        };
+        let Some((dir, name)) = stem.split_once('/') else {
+            continue;
+        };
+        if dir.starts_with("__") {
+            continue;
+        }
+        let synced_through = disk
+            .durable_contents(&format!(
+                "{dir}/{}",
+                odradek_log::synced::SYNCED_THROUGH_FILE
+            ))
+            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
+            .unwrap_or(i64::MIN);
+        // The segment ends where the next one begins.
+        let Ok(base) = name.parse::<i64>() else {
+            continue;
+        };
+        let next_base = paths
+            .iter()
+            .filter_map(|other| other.strip_prefix(&format!("{dir}/"))?.strip_suffix(".log"))
+            .filter_map(|other| other.parse::<i64>().ok())
+            .filter(|&other| other > base)
+            .min();
+        if next_base.is_none_or(|next| next > synced_through) {
+            continue;
+        }
+        for suffix in ["index", "timeindex"] {
+            let index_path = format!("{stem}.{suffix}");
+            if let Some(bytes) = disk.durable_contents(&index_path)
+                && !bytes.is_empty()
+            {
+                candidates.push((index_path, 0, bytes.len() as u64));
+            }
+        }
+    }
+    candidates
+}
+
 /// Where media rot may strike a Raft hard state on `disk`: either copy of a group
 /// (partition or metadata) whose two copies hold the same state now, so that the other
 /// one answers for it (decision 0010, item 4).
@@ -2182,7 +2231,8 @@ impl World {
     /// the partition's synced-through record say so), in any segment, the active one
     /// included; in two, one copy of a Raft hard state whose other copy holds the same
     /// state; in one, the slot of a synced-through record that the other slot makes
-    /// up for. Every draw comes from the rot stream. Rot strikes
+    /// up for, or an index file of a sealed segment that record covers whole. Every
+    /// draw comes from the rot stream. Rot strikes
     /// the record data of only one replica per partition for the whole run: two
     /// damaged copies of one committed batch out of three are more than three replicas
     /// can repair. What the node must do: never serve the batch, and repair it from
@@ -2198,8 +2248,8 @@ impl World {
         let index = self.rot_rng.below(self.nodes.len() as u64) as u32;
         let pick = self.rot_rng.next_u64();
         let bit = self.rot_rng.below(8) as u8;
-        // Two strikes in eight hit a hard state, one a synced-through record, the rest
-        // record data.
+        // Two strikes in eight hit a hard state, one a synced-through record slot or an
+        // index file, the rest record data.
         let kind = self.rot_rng.below(8);
         let hard_state = kind < 2;
         let record_file = kind == 2;
@@ -2208,7 +2258,9 @@ impl World {
         let candidates = if hard_state {
             hard_state_rot_candidates(disk)
         } else if record_file {
-            synced_record_rot_candidates(disk)
+            let mut candidates = synced_record_rot_candidates(disk);
+            candidates.extend(index_rot_candidates(disk));
+            candidates
         } else {
             record_rot_candidates(disk, index, &self.rot_targets)
         };
@@ -2221,6 +2273,8 @@ impl World {
             let byte = start + (pick >> 32) % len;
             if hard_state {
                 self.count("disk.rot-hard-state");
+            } else if record_file && path.ends_with("index") {
+                self.count("disk.rot-index");
             } else if record_file {
                 self.count("disk.rot-synced-record");
             } else {
