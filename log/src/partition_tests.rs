@@ -1412,7 +1412,10 @@ fn a_rotted_index_file_under_the_synced_record_loses_no_proof() {
     assert!(proven(&disk, 0).is_some());
     assert!(disk.corrupt_stored(&format!("{first}.index"), 3, 0x04));
     assert_eq!(proven(&disk, 0), None);
-    let size = disk.durable_contents(&format!("{first}.log")).unwrap().len() as u64;
+    let size = disk
+        .durable_contents(&format!("{first}.log"))
+        .unwrap()
+        .len() as u64;
     assert!(disk.corrupt_stored(&format!("{first}.log"), size / 3 + 100, 0x01));
     let (log, report, damage) = open_recorded(&mut disk);
     assert_eq!(damage, vec![1]);

@@ -147,6 +147,17 @@ pub const DISK_COUNTERS: &[&str] = &[
     "disk.misdirected-write",
 ];
 
+/// The offset partition directory `dir`'s durable synced-through record vouches for;
+/// `i64::MIN` if it has none.
+pub(crate) fn durable_synced_through(disk: &MemDisk, dir: &str) -> i64 {
+    disk.durable_contents(&format!(
+        "{dir}/{}",
+        odradek_log::synced::SYNCED_THROUGH_FILE
+    ))
+    .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
+    .unwrap_or(i64::MIN)
+}
+
 /// The record data of every batch on `disk` that recovery would know was durable
 /// (the durable index files of its segment, or the partition's durable
 /// synced-through record, prove it), in data partitions (not `__` ones): `(path,
@@ -165,13 +176,7 @@ pub(crate) fn durable_record_data(disk: &MemDisk) -> Vec<(String, u64, u64)> {
             .filter(|path| path.starts_with(&format!("{dir}/")) && path.ends_with(".log"))
             .collect();
         segments.sort();
-        let synced_through = disk
-            .durable_contents(&format!(
-                "{dir}/{}",
-                odradek_log::synced::SYNCED_THROUGH_FILE
-            ))
-            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
-            .unwrap_or(i64::MIN);
+        let synced_through = durable_synced_through(disk, dir);
         for path in segments {
             let stem = &path[..path.len() - 4];
             let Some(data) = disk.durable_contents(path) else {

@@ -301,13 +301,7 @@ fn index_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u
         if dir.starts_with("__") {
             continue;
         }
-        let synced_through = disk
-            .durable_contents(&format!(
-                "{dir}/{}",
-                odradek_log::synced::SYNCED_THROUGH_FILE
-            ))
-            .and_then(|bytes| odradek_log::synced::synced_through(&bytes))
-            .unwrap_or(i64::MIN);
+        let synced_through = crate::disk::durable_synced_through(disk, dir);
         // The segment ends where the next one begins.
         let Ok(base) = name.parse::<i64>() else {
             continue;
