@@ -2054,10 +2054,10 @@ impl PartitionLog {
         };
         let mut log_start_offset = checkpoint.unwrap_or(0);
         // Every batch below this was durable: one that fails its check is damage.
-        let synced_through = if self.config.synced_record {
+        let (synced_through, record_sequence) = if self.config.synced_record {
             SyncedRecord::read(disk, &self.dir)?
         } else {
-            None
+            (None, 0)
         };
         #[cfg(feature = "mutants")]
         let synced_through =
@@ -2319,6 +2319,7 @@ impl PartitionLog {
                 disk,
                 &self.dir,
                 self.durable_offset,
+                record_sequence,
             )?);
             disk.sync_dir_now(&self.dir)?;
         } else if disk.exists(&record_path) {

@@ -105,34 +105,35 @@ pub(crate) struct SyncedRecord {
 }
 
 impl SyncedRecord {
-    /// Reads the record of `dir`; `None` if there is no file or no valid slot.
-    pub(crate) fn read(disk: &mut impl Disk, dir: &str) -> Result<Option<i64>, DiskError> {
+    /// Reads the record of `dir`: the offset it vouches for (`None` if there is no
+    /// file or no valid slot) and the highest sequence in it (0 if none), which
+    /// [`SyncedRecord::create_now`] continues.
+    pub(crate) fn read(disk: &mut impl Disk, dir: &str) -> Result<(Option<i64>, u64), DiskError> {
         let path = join(dir, SYNCED_THROUGH_FILE);
         if !disk.exists(&path) {
-            return Ok(None);
+            return Ok((None, 0));
         }
-        Ok(synced_through(&crate::segment::read_whole_file(
-            disk, &path,
-        )?))
+        let bytes = crate::segment::read_whole_file(disk, &path)?;
+        let sequence = decode_slots(&bytes)
+            .into_iter()
+            .flatten()
+            .map(|(sequence, _)| sequence)
+            .max()
+            .unwrap_or(0);
+        Ok((synced_through(&bytes), sequence))
     }
 
     /// Opens (creating) the record of `dir` and makes it say `offset` in both slots,
-    /// durably (blocking; start-up). The caller syncs the directory.
+    /// durably (blocking; start-up), with sequences after `sequence`, the highest in
+    /// the file ([`SyncedRecord::read`]): a crash between the two writes then leaves
+    /// the new slot the newer one. The caller syncs the directory.
     pub(crate) fn create_now(
         disk: &mut impl Disk,
         dir: &str,
         offset: i64,
+        sequence: u64,
     ) -> Result<SyncedRecord, DiskError> {
         let path = join(dir, SYNCED_THROUGH_FILE);
-        let sequence = match disk.exists(&path) {
-            true => decode_slots(&crate::segment::read_whole_file(disk, &path)?)
-                .into_iter()
-                .flatten()
-                .map(|(sequence, _)| sequence)
-                .max()
-                .unwrap_or(0),
-            false => 0,
-        };
         let file = disk.open(&path, OpenMode::Create)?;
         let mut record = SyncedRecord {
             file,

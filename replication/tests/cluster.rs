@@ -319,6 +319,25 @@ fn data_offsets(cluster: &mut Cluster, at: i32, topic: &str) -> Vec<i64> {
     offsets
 }
 
+/// A CreateTopics request for `topic` with one partition.
+fn create_topic_request(
+    topic: &str,
+    replication_factor: i16,
+    configs: Vec<CreatableTopicConfig>,
+) -> RequestKind {
+    RequestKind::CreateTopics(
+        CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name(topic))
+                    .with_num_partitions(1)
+                    .with_replication_factor(replication_factor)
+                    .with_configs(configs),
+            ]),
+    )
+}
+
 /// Creates `topic` with one partition, replication factor 3 and one config, through
 /// the controller.
 fn create_replicated(
@@ -328,20 +347,14 @@ fn create_replicated(
     config: &'static str,
     value: &'static str,
 ) {
-    let create = RequestKind::CreateTopics(
-        CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(name(topic))
-                    .with_num_partitions(1)
-                    .with_replication_factor(3)
-                    .with_configs(vec![
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_static_str(config))
-                            .with_value(Some(StrBytes::from_static_str(value))),
-                    ]),
-            ]),
+    let create = create_topic_request(
+        topic,
+        3,
+        vec![
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str(config))
+                .with_value(Some(StrBytes::from_static_str(value))),
+        ],
     );
     let id = cluster.request(controller, 7, create);
     let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
@@ -388,18 +401,7 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
     let controller = cluster.controller();
 
     // A non-controller refuses topic creation; the controller accepts RF 3.
-    let create = |rf: i16| {
-        RequestKind::CreateTopics(
-            CreateTopicsRequest::default()
-                .with_timeout_ms(30_000)
-                .with_topics(vec![
-                    CreatableTopic::default()
-                        .with_name(name("orders"))
-                        .with_num_partitions(1)
-                        .with_replication_factor(rf),
-                ]),
-        )
-    };
+    let create = |rf: i16| create_topic_request("orders", rf, Vec::new());
     let other = if controller == 1 { 2 } else { 1 };
     let id = cluster.request(other, 7, create(3));
     let ResponseKind::CreateTopics(refused) = cluster.wait(other, id) else {
@@ -670,16 +672,7 @@ fn any_broker_starts_creations_and_committed_offsets_survive_the_coordinator() {
 
     // A topic with one replica: the brokers without one learn its leader from the
     // leader's gossip (within a second), so every broker can route clients to it.
-    let single = RequestKind::CreateTopics(
-        CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(name("single"))
-                    .with_num_partitions(1)
-                    .with_replication_factor(1),
-            ]),
-    );
+    let single = create_topic_request("single", 1, Vec::new());
     let id = cluster.request(controller, 7, single);
     let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
         panic!()
@@ -781,18 +774,7 @@ fn any_broker_starts_creations_and_committed_offsets_survive_the_coordinator() {
 fn admin_changes_cut_by_a_controller_change_are_not_acknowledged() {
     let mut cluster = Cluster::new();
     let controller = cluster.controller();
-    let create = |topic: &str| {
-        RequestKind::CreateTopics(
-            CreateTopicsRequest::default()
-                .with_timeout_ms(30_000)
-                .with_topics(vec![
-                    CreatableTopic::default()
-                        .with_name(name(topic))
-                        .with_num_partitions(1)
-                        .with_replication_factor(3),
-                ]),
-        )
-    };
+    let create = |topic: &str| create_topic_request(topic, 3, Vec::new());
     let id = cluster.request(controller, 7, create("kept"));
     let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
         panic!()
