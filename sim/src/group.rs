@@ -232,7 +232,12 @@ impl GroupMember {
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_>, body: RequestKind, version: i16, timeout_ns: u64) -> u64 {
-        let node = self.coordinator.unwrap_or(0);
+        // Without a coordinator, any broker (as a client rotates through its bootstrap
+        // list): one that is down for good must not keep the group from forming.
+        let node = match self.coordinator {
+            Some(node) => node,
+            None => ctx.shared.any_node(),
+        };
         ctx.send_to(node, body, version, Some(timeout_ns))
     }
 
