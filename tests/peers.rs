@@ -150,3 +150,75 @@ fn broker_help_documents_the_cluster_flags() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn a_cluster_broker_starts_only_on_a_formatted_directory() {
+    let home = support::TempDir::new("format");
+    let data = home.path().join("data");
+    let data = data.to_str().expect("a UTF-8 path");
+    let voters = format!("1@127.0.0.1:{},2@127.0.0.1:{}", free_port(), free_port());
+    let flags = ["--node-id", "1", "--voters", &voters, "--data-dir", data];
+    let with = |command: &str, more: &[&str]| {
+        let mut args = vec![command];
+        args.extend_from_slice(&flags);
+        args.extend_from_slice(more);
+        run(&args, b"")
+    };
+
+    // Unformatted: the broker says why and what to do, and writes nothing.
+    let refused = with("broker", &["--listen", "127.0.0.1:0"]).failed();
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    for needle in ["not formatted", "odradek format", "lost its disk"] {
+        assert!(
+            refused.stderr.contains(needle),
+            "{needle}: {}",
+            refused.stderr
+        );
+    }
+    let entries: Vec<String> = std::fs::read_dir(data)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert!(entries.is_empty(), "{entries:?}");
+
+    // A cluster id with a space is a usage error.
+    let bad = with("format", &["--cluster-id", "a b"]).failed();
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+
+    let formatted = with("format", &["--cluster-id", "orders-cluster"]).ok();
+    assert!(
+        formatted.stdout.contains("formatted"),
+        "{}",
+        formatted.stdout
+    );
+    let properties = std::fs::read_to_string(home.path().join("data/meta.properties")).unwrap();
+    for line in [
+        "version=1",
+        "node.id=1",
+        "cluster.id=orders-cluster",
+        "directory.id=",
+    ] {
+        assert!(properties.contains(line), "{line}: {properties}");
+    }
+
+    // Once only, unless asked to leave a formatted directory alone; never for
+    // another node.
+    let again = with("format", &[]).failed();
+    assert_eq!(again.code, Some(1));
+    assert!(
+        again.stderr.contains("formatted already"),
+        "{}",
+        again.stderr
+    );
+    with("format", &["--ignore-formatted"]).ok();
+    let mut other = vec!["format", "--node-id", "2", "--data-dir", data];
+    other.extend_from_slice(&["--ignore-formatted"]);
+    let other = run(&other, b"").failed();
+    assert!(other.stderr.contains("for node 1"), "{}", other.stderr);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("data/meta.properties")).unwrap(),
+        properties,
+        "left as it was"
+    );
+}

@@ -182,9 +182,9 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "failing seeds:\n{}",
         failures.join("\n")
     );
-    // Not vacuous: the faults between brokers fired, brokers crashed, and rot and
-    // misdirected writes struck replicas that found them and repaired themselves
-    // (decision 0010).
+    // Not vacuous: the faults between brokers fired, brokers crashed, rot and
+    // misdirected writes struck replicas that found them and repaired themselves, and
+    // brokers whose disks were wiped refused to start on them (decision 0010).
     for name in [
         "peer.drop-loss",
         "peer.drop-partition",
@@ -198,6 +198,8 @@ fn cluster_seeds_of_three_and_five_brokers_pass() {
         "disk.rot-active-segment",
         "disk.rot-synced-record",
         "disk.misdirected-write",
+        "process.wipe",
+        "process.wipe-refused",
         "repl.replica-repairs",
     ] {
         assert!(

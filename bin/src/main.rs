@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Broker(cli::broker::Args),
+    /// Format a new broker's data directory (like kafka-storage format); a broker of a
+    /// cluster starts only on a formatted directory.
+    Format(cli::format::Args),
     /// Create, list, describe, delete and alter topics (like kafka-topics).
     Topics(cli::topics::Args),
     /// List, describe and delete consumer groups, reset their offsets (like
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     cli::init_logging();
     let result = match cli.command {
         Command::Broker(args) => cli::broker::run(args),
+        Command::Format(args) => cli::format::run(args),
         Command::Topics(args) => cli::topics::run(args),
         Command::Groups(args) => cli::groups::run(args),
         Command::Produce(args) => cli::produce::run(args),

@@ -2,7 +2,7 @@
 //!
 //! The simulator must not be vacuous: for each class of fault it injects, a broken
 //! component has to be flagged within a bounded number of seeds (`tests/sim_mutants.rs`).
-//! Four of those broken components live inside core code, where the real check or
+//! Five of those broken components live inside core code, where the real check or
 //! rule is; each one is switched on at run time by a field of [`Mutants`], which
 //! travels in [`crate::LogConfig`]. Without the feature neither the field nor any of
 //! the hooks exist, so `cargo build --release -p odradek` ships none of it. See
@@ -21,4 +21,8 @@ pub struct Mutants {
     /// Recovery does not consult the synced-through record: damage in synced bytes
     /// that no index file covers is cut as a torn tail, and nobody hears of it.
     pub recovery_ignores_synced_record: bool,
+    /// A broker of a cluster that finds its data directory unformatted (a lost disk)
+    /// formats it and starts as the same member, empty, as brokers did before the
+    /// format step (decision 0010, item 5).
+    pub format_lost_directory: bool,
 }

@@ -25,7 +25,6 @@ use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataLog, MetadataRecord};
 use crate::node::{
     IoOwner, Node, NodeIo, RemoteLeader, TimerPurpose, TopicPartition, quorum_voters,
-    random_cluster_id,
 };
 use crate::peer::{BrokerId, BrokerInfo, GroupId, LeaderInfo, PeerMessage, RaftMessage};
 
@@ -205,7 +204,7 @@ impl Node {
             && self.metadata.pending_records().next().is_none()
         {
             let record = MetadataRecord::ClusterInit {
-                cluster_id: random_cluster_id(io),
+                cluster_id: self.new_cluster_id(io),
                 node_id: self.config.node_id,
             };
             if let Err(error) = self.metadata.append(io, record, now_ms) {

@@ -32,6 +32,7 @@ mod fetch;
 mod forward;
 pub mod group;
 mod groups;
+pub mod identity;
 mod list_offsets;
 pub mod metadata;
 pub mod node;

@@ -185,6 +185,38 @@ pub enum NodeError {
     /// The first metadata record could not be written.
     #[error("metadata log: {0}")]
     MetadataAppend(String),
+    /// `meta.properties` cannot be read.
+    #[error("data directory: {0}")]
+    BadIdentity(String),
+    /// A broker of a cluster found a directory nobody formatted (decision 0010).
+    #[error(
+        "the data directory is not formatted, and node {node_id} is one of a cluster: an \
+         empty directory cannot tell a new broker from one whose disk was lost, and a lost \
+         broker that starts empty as the same member can let a leader that lacks \
+         acknowledged records win with its vote. A new broker's directory is formatted once, \
+         with `odradek format` and the broker's own flags. Do not format the directory of a \
+         broker that lost its disk: the cluster goes on without it while a majority of its \
+         brokers is up (see docs/replication.md, \"A broker that lost its disk\")"
+    )]
+    Unformatted {
+        /// This broker's id.
+        node_id: i32,
+    },
+    /// `odradek format` found the directory formatted already.
+    #[error("the data directory is formatted already, for node {node_id}")]
+    AlreadyFormatted {
+        /// The node id `meta.properties` names.
+        node_id: i32,
+    },
+    /// `odradek format` found something in the directory.
+    #[error(
+        "the data directory is not empty (it holds {entry:?}): formatting it would give \
+         what it holds a new identity"
+    )]
+    NotEmpty {
+        /// The first entry found.
+        entry: String,
+    },
 }
 
 /// A topic and a partition number: the key of everything per-partition.
@@ -278,6 +310,8 @@ pub const WAITING_REQUESTS_MAX: usize = 100_000;
 /// The broker node. See the module documentation.
 pub struct Node {
     pub(crate) config: NodeConfig,
+    /// The data directory's `meta.properties`.
+    pub(crate) identity: crate::identity::Identity,
     pub(crate) cluster: ClusterState,
     pub(crate) metadata: MetadataLog,
     pub(crate) partitions: BTreeMap<TopicPartition, Partition>,
@@ -349,9 +383,19 @@ impl Node {
     /// schedules retention.
     pub fn open(io: &mut impl NodeIo, config: NodeConfig) -> Result<Node, NodeError> {
         let now_ms = io.wall_clock_ms();
-        check_node_identity(io, config.node_id)?;
         let voters = quorum_voters(&config);
+        #[cfg(feature = "mutants")]
+        let format_lost_directory = config.log.mutants.format_lost_directory;
+        #[cfg(not(feature = "mutants"))]
+        let format_lost_directory = false;
         let random_seed = io.random();
+        let identity = crate::identity::open_identity(
+            io,
+            config.node_id,
+            voters.len(),
+            format_lost_directory,
+            random_seed,
+        )?;
         let group_config = config.group.clone();
         let metadata = MetadataLog::open(
             io,
@@ -363,6 +407,7 @@ impl Node {
         )?;
         let mut node = Node {
             config,
+            identity,
             cluster: ClusterState::default(),
             metadata,
             partitions: BTreeMap::new(),
@@ -404,7 +449,7 @@ impl Node {
         }
         if voters.len() == 1 {
             if node.cluster.cluster_id.is_none() {
-                let cluster_id = random_cluster_id(io);
+                let cluster_id = node.new_cluster_id(io);
                 let record = MetadataRecord::ClusterInit {
                     cluster_id,
                     node_id: node.config.node_id,
@@ -508,6 +553,15 @@ impl Node {
     /// The node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// The id a cluster-init record names: the one the directory was formatted with,
+    /// or a new random one.
+    pub(crate) fn new_cluster_id(&self, io: &mut impl NodeIo) -> String {
+        match &self.identity.cluster_id {
+            Some(id) => id.clone(),
+            None => crate::identity::random_id(io),
+        }
     }
 
     /// The cluster metadata as applied so far.
@@ -795,6 +849,19 @@ impl Node {
                 MetadataRecord::DeleteTopic { name, .. } => {
                     self.topics_being_deleted.remove(name);
                 }
+                MetadataRecord::ClusterInit { cluster_id, .. } => {
+                    if let Some(formatted) = &self.identity.cluster_id
+                        && formatted != cluster_id
+                        && self.cluster.cluster_id.is_none()
+                    {
+                        // Formatted for another cluster: its voters point elsewhere.
+                        self.fatal = Some(format!(
+                            "this broker's data directory was formatted for cluster \
+                             {formatted}, but its metadata quorum is cluster {cluster_id}"
+                        ));
+                        return;
+                    }
+                }
                 _ => {}
             }
             match self.cluster.apply(record) {
@@ -1061,19 +1128,6 @@ fn remove_orphan_partition_dirs(
     Ok(())
 }
 
-pub(crate) fn random_cluster_id(io: &mut impl Io) -> String {
-    // 22 characters of URL-safe base64 from 128 random bits, like Kafka's cluster ids.
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bits = [io.random(), io.random()];
-    let mut id = String::with_capacity(22);
-    for index in 0..22 {
-        let word = &mut bits[index / 11];
-        id.push(ALPHABET[(*word & 63) as usize] as char);
-        *word >>= 6;
-    }
-    id
-}
-
 /// The Raft settings of every group on a node with `config`.
 pub(crate) fn raft_config(config: &NodeConfig) -> RaftConfig {
     RaftConfig {
@@ -1093,32 +1147,4 @@ pub(crate) fn quorum_voters(config: &NodeConfig) -> Vec<BrokerId> {
     }
 }
 
-/// The file at the root of the data directory naming the node that owns it (Kafka's
-/// `meta.properties`).
-pub const NODE_IDENTITY_FILE: &str = "meta.properties";
-
-/// Refuses a data directory that belongs to another node; claims a new one.
-fn check_node_identity(disk: &mut impl Disk, node_id: i32) -> Result<(), NodeError> {
-    if disk.exists(NODE_IDENTITY_FILE) {
-        let bytes = odradek_log::segment::read_whole_file(disk, NODE_IDENTITY_FILE)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let found = text
-            .lines()
-            .find_map(|line| line.strip_prefix("node.id="))
-            .and_then(|id| id.trim().parse::<i32>().ok());
-        return match found {
-            Some(found) if found != node_id => Err(NodeError::WrongNode {
-                expected: node_id,
-                found,
-            }),
-            Some(_) => Ok(()),
-            None => Err(NodeError::MetadataAppend(format!(
-                "{NODE_IDENTITY_FILE} names no node.id"
-            ))),
-        };
-    }
-    let text =
-        format!("# written by odradek: the node that owns this directory\nnode.id={node_id}\n");
-    odradek_log::partition::write_file_atomically(disk, "", NODE_IDENTITY_FILE, text.as_bytes())?;
-    Ok(())
-}
+pub use crate::identity::NODE_IDENTITY_FILE;

@@ -32,8 +32,9 @@ use odradek_log::batch::{BatchHeader, build_batch};
 use odradek_log::io::{Disk, Duration, Instant, Io, TimerId};
 use odradek_log::mem_disk::MemDisk;
 use odradek_replication::group::GroupConfig;
+use odradek_replication::identity;
 use odradek_replication::peer::{BrokerId, PeerMessage};
-use odradek_replication::{Event, Node, NodeConfig, NodeIo, Request, RequestId};
+use odradek_replication::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId};
 
 struct BrokerIo {
     disk: MemDisk,
@@ -115,6 +116,8 @@ impl Cluster {
                 sent: Vec::new(),
             };
             io.disk.sync_dir_now("").expect("root");
+            let directory_id = identity::random_id(&mut io);
+            identity::format(&mut io, id, Some("test-cluster"), directory_id).expect("formats");
             let node = Node::open(&mut io, config(id)).expect("opens");
             brokers.insert(
                 id,
@@ -917,4 +920,78 @@ fn a_replica_whose_disk_rots_a_committed_batch_is_repaired_from_the_others() {
         odradek_replication::replica::newest_hard_state(first.as_deref(), second.as_deref())
             .unwrap();
     assert_eq!((hard_state.recovering, hard_state.losses), (false, 1));
+}
+
+#[test]
+fn a_broker_whose_disk_is_lost_refuses_to_start_and_the_others_go_on() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(
+        &mut cluster,
+        controller,
+        "orders",
+        "min.insync.replicas",
+        "2",
+    );
+    let (leader, _) = cluster.leader(controller, "orders");
+    let id = cluster.request(leader, 9, produce("orders", b"before"));
+    let (error_code, before) = produce_result(cluster.wait(leader, id));
+    assert_eq!(error_code, 0);
+    // The quorum's leader names the cluster id every broker was formatted with.
+    let response = cluster.metadata(leader, "orders");
+    assert_eq!(
+        response.cluster_id.as_ref().map(|id| id.to_string()),
+        Some("test-cluster".to_string())
+    );
+
+    // The partition leader's disk is lost, and a new empty one takes its place.
+    let lost = leader;
+    {
+        let broker = cluster.brokers.get_mut(&lost).unwrap();
+        broker.node = None;
+        broker.io.disk = MemDisk::new(77);
+        broker.io.disk.sync_dir_now("").expect("root");
+        broker.io.timers.clear();
+        broker.io.responses.clear();
+        broker.io.sent.clear();
+        let error = Node::open(&mut broker.io, config(lost))
+            .err()
+            .expect("refuses");
+        assert!(
+            matches!(error, NodeError::Unformatted { node_id } if node_id == lost),
+            "{error}"
+        );
+        assert!(error.to_string().contains("odradek format"), "{error}");
+        // It wrote nothing: the next start refuses the same way.
+        assert!(broker.io.disk.read_dir("").unwrap().is_empty());
+    }
+
+    // The two that are left elect a leader, keep the record and take new ones.
+    let survivor = if lost == 1 { 2 } else { 1 };
+    let mut new_leader = cluster.leader(survivor, "orders").0;
+    while new_leader == lost {
+        cluster.tick();
+        new_leader = cluster.leader(survivor, "orders").0;
+    }
+    let id = cluster.request(new_leader, 9, produce("orders", b"after"));
+    let (error_code, after) = produce_result(cluster.wait(new_leader, id));
+    assert_eq!(error_code, 0);
+    assert!(after > before);
+    assert_eq!(
+        data_offsets(&mut cluster, new_leader, "orders"),
+        vec![before, after]
+    );
+
+    // A directory that holds data, or was formatted already, is not formatted again.
+    let broker = cluster.brokers.get_mut(&new_leader).unwrap();
+    let error =
+        identity::format(&mut broker.io, new_leader, None, "d".to_string()).expect_err("refuses");
+    assert!(
+        matches!(error, NodeError::AlreadyFormatted { node_id } if node_id == new_leader),
+        "{error}"
+    );
+    broker.io.disk.remove_file("meta.properties").unwrap();
+    let error =
+        identity::format(&mut broker.io, new_leader, None, "d".to_string()).expect_err("refuses");
+    assert!(matches!(error, NodeError::NotEmpty { .. }), "{error}");
 }

@@ -1623,3 +1623,80 @@ fn a_commit_whose_sync_fails_is_answered_not_coordinator() {
         "the offline partition's groups are given up"
     );
 }
+
+/// A broker alone formats its own directory on first start; the directory then names
+/// the broker and the cluster, and a broker formatted for another cluster, or another
+/// broker, refuses to start on it.
+#[test]
+fn a_broker_alone_formats_its_directory_and_refuses_one_of_another_cluster_or_broker() {
+    let h = Harness::new();
+    let Harness {
+        mut node,
+        mut io,
+        config,
+    } = h;
+    let cluster_id = node.cluster().cluster_id.clone().expect("a cluster id");
+    node.shutdown(&mut io);
+    let text = String::from_utf8(
+        odradek_log::segment::read_whole_file(&mut io, "meta.properties").unwrap(),
+    )
+    .unwrap();
+    let identity = odradek_replication::identity::Identity::parse(&text).unwrap();
+    assert_eq!(identity.node_id, 1);
+    assert!(identity.directory_id.is_some(), "{text}");
+
+    let write = |io: &mut TestIo, identity: &odradek_replication::identity::Identity| {
+        odradek_log::partition::write_file_atomically(
+            io,
+            "",
+            "meta.properties",
+            identity.render().as_bytes(),
+        )
+        .unwrap();
+    };
+
+    // Named another cluster: the quorum's cluster-init record says otherwise.
+    let other = odradek_replication::identity::Identity {
+        cluster_id: Some(format!("not-{cluster_id}")),
+        ..identity.clone()
+    };
+    write(&mut io, &other);
+    let error = Node::open(&mut io, config.clone())
+        .err()
+        .expect("refuses another cluster");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("formatted for cluster not-{cluster_id}")),
+        "{error}"
+    );
+
+    // Named its own: it opens.
+    let same = odradek_replication::identity::Identity {
+        cluster_id: Some(cluster_id),
+        ..identity
+    };
+    write(&mut io, &same);
+    Node::open(&mut io, config.clone()).expect("opens its own");
+
+    // Another broker's id.
+    let error = Node::open(
+        &mut io,
+        NodeConfig {
+            node_id: 2,
+            ..config
+        },
+    )
+    .err()
+    .expect("refuses");
+    assert!(
+        matches!(
+            error,
+            odradek_replication::NodeError::WrongNode {
+                expected: 2,
+                found: 1
+            }
+        ),
+        "{error}"
+    );
+}

@@ -29,13 +29,14 @@
 //!
 //! | misdirected write (`misdirect`, clusters of 3+ brokers) | armed on one node (`World::misdirect`, [`SimDisk::arm_misdirect`]): its next write into a segment file of one data partition lands on the record data of a durable batch elsewhere on the disk (as rot picks them), at rest; the write's own place keeps what it held, zeros past the old end, though the file grows and the write reports success. Both partitions are that node's to damage for the whole run | as for rot: the batch that never landed is synced and maybe acknowledged, and a read or recovery must find it missing and repair it; the one overwritten likewise |
 //!
+//! Disk wipes are a process fault (`World::wipe`, [`SimDisk::wipe`]): the whole disk
+//! is replaced by an empty one.
+//!
 //! Not injected yet: rot of batch headers, of checkpoint files and of index files the
-//! record does not cover, misdirected writes
-//! of other files (index files, the synced-through record, hard states), and *disk
-//! wipes*. On a single replica rot and misdirected writes destroy acknowledged
-//! records for good (the CRC detects them, only a peer can repair them), so every
-//! such seed would fail for reasons that are not bugs. Wipes need directory ids
-//! (decision 0010, item 5).
+//! record does not cover, and misdirected writes of other files (index files, the
+//! synced-through record, hard states). On a single replica rot and misdirected
+//! writes destroy acknowledged records for good (the CRC detects them, only a peer
+//! can repair them), so every such seed would fail for reasons that are not bugs.
 //!
 //! The mutant [`SimDisk::set_fsync_lies`] makes syncs report success without making
 //! anything durable (the writes they covered are dropped from the durable state, as a
@@ -273,6 +274,18 @@ impl SimDisk {
             paths: BTreeMap::new(),
             misdirect: None,
         }
+    }
+
+    /// A disk wipe: the disk is replaced by an empty one (seeded with
+    /// `memdisk_seed`), for good. Nothing written before survives, durable or not.
+    pub fn wipe(&mut self, memdisk_seed: u64) {
+        let mut inner = MemDisk::new(memdisk_seed);
+        inner.sync_dir_now("").expect("an empty disk's root syncs");
+        self.inner = inner;
+        self.started.clear();
+        self.paths.clear();
+        self.misdirect = None;
+        self.set_full(false);
     }
 
     /// Arms a misdirected write: the next write into a segment file of partition

@@ -66,6 +66,10 @@ pub enum FaultClass {
     /// or more brokers). After `Rot`, and drawn from a stream of its own
     /// ([`FaultPlan::draw_misdirect`]).
     Misdirect,
+    /// Disk wipe: one broker loses its disk for good (clusters of three or more
+    /// brokers; once per run). After `Misdirect`, and drawn from a stream of its own
+    /// ([`FaultPlan::draw_wipe`]).
+    Wipe,
 }
 
 impl FaultClass {
@@ -93,6 +97,7 @@ impl FaultClass {
         FaultClass::Buggify,
         FaultClass::Rot,
         FaultClass::Misdirect,
+        FaultClass::Wipe,
     ];
 
     /// The name used on the command line.
@@ -120,6 +125,7 @@ impl FaultClass {
             FaultClass::Buggify => "buggify",
             FaultClass::Rot => "rot",
             FaultClass::Misdirect => "misdirect",
+            FaultClass::Wipe => "wipe",
         }
     }
 
@@ -130,7 +136,7 @@ impl FaultClass {
             ReadFlip | ReadError | WriteError | Enospc | SyncError | SyncLatency | TornWrites
             | Rot | Misdirect => "disk",
             Loss | Duplicate | Reorder | Partition | Clog => "network",
-            Crash | Kill | Pause | Restart => "process",
+            Crash | Kill | Pause | Restart | Wipe => "process",
             Drift | ClockStep | WallStep => "clock",
             Buggify => "buggify",
         }
@@ -261,6 +267,8 @@ pub struct FaultPlan {
     pub rot_every_ns: Interval,
     /// Mean time between misdirected writes ([`FaultPlan::draw_misdirect`]).
     pub misdirect_every_ns: Interval,
+    /// Mean time before the disk wipe ([`FaultPlan::draw_wipe`]).
+    pub wipe_after_ns: Interval,
 }
 
 const SECOND: u64 = 1_000_000_000;
@@ -271,7 +279,12 @@ impl FaultPlan {
         // Swarm: each allowed class is on with probability 3/4.
         let on: BTreeSet<FaultClass> = allowed
             .classes()
-            .filter(|&class| !matches!(class, FaultClass::Rot | FaultClass::Misdirect))
+            .filter(|&class| {
+                !matches!(
+                    class,
+                    FaultClass::Rot | FaultClass::Misdirect | FaultClass::Wipe
+                )
+            })
             .filter(|_| rng.below(4) != 0)
             .collect();
         let has = |class| on.contains(&class);
@@ -348,6 +361,7 @@ impl FaultPlan {
             },
             rot_every_ns: None,
             misdirect_every_ns: None,
+            wipe_after_ns: None,
             on,
             muted: BTreeSet::new(),
             disk,
@@ -373,6 +387,16 @@ impl FaultPlan {
         if allowed.contains(FaultClass::Misdirect) && nodes >= 3 && rng.below(4) != 0 {
             self.on.insert(FaultClass::Misdirect);
             self.misdirect_every_ns = Some(rng.pick(&[2 * SECOND, 5 * SECOND, 15 * SECOND]));
+        }
+    }
+
+    /// Draws the disk wipe, from its own stream `rng`: on with probability 1/2 only if
+    /// allowed and the cluster has at least three brokers, so that a majority is left
+    /// of every group the lost broker was in.
+    pub fn draw_wipe(&mut self, allowed: &FaultSet, nodes: u32, rng: &mut SimRng) {
+        if allowed.contains(FaultClass::Wipe) && nodes >= 3 && rng.below(2) == 0 {
+            self.on.insert(FaultClass::Wipe);
+            self.wipe_after_ns = Some(rng.pick(&[SECOND, 3 * SECOND, 8 * SECOND]));
         }
     }
 
@@ -427,7 +451,8 @@ impl FaultPlan {
             | FaultClass::WallStep
             | FaultClass::Buggify
             | FaultClass::Rot
-            | FaultClass::Misdirect => {}
+            | FaultClass::Misdirect
+            | FaultClass::Wipe => {}
         }
     }
 

@@ -412,7 +412,7 @@ const NEMESIS_ROWS: [&str; 4] = ["process", "network", "disk", "clock"];
 
 fn nemesis_row(nemesis: Nemesis) -> usize {
     match nemesis {
-        Nemesis::Crash | Nemesis::Kill | Nemesis::Pause | Nemesis::Restart => 0,
+        Nemesis::Crash | Nemesis::Kill | Nemesis::Pause | Nemesis::Restart | Nemesis::Wipe => 0,
         Nemesis::Partition | Nemesis::Repair | Nemesis::Clog => 1,
         Nemesis::DiskFull | Nemesis::DiskSpace | Nemesis::Rot | Nemesis::Misdirect => 2,
         Nemesis::ClockStep | Nemesis::WallStep => 3,

@@ -31,7 +31,12 @@
 //!   metadata log failed a sync), the supervisor restarts it like a kill.
 //! - A failure of `Node::open` is a finding unless an injected disk fault fired while
 //!   it ran (then recovery may legitimately be impossible for now: it is retried, and
-//!   succeeds once faults heal). Disk wipes need a replica to copy from: issue 4.
+//!   succeeds once faults heal).
+//! - **wipe** (clusters of three or more, once per run, [`World::wipe`]): a power loss,
+//!   and the disk is replaced by an empty one nobody formatted (the world formats
+//!   every cluster broker once before its first start, as the operator's
+//!   `odradek format`). The broker must refuse to start on it, for good; the others
+//!   must keep every acknowledged record and finish the workload without it.
 //! - **BUGGIFY**: core code asks `Io::buggify(site)`; a site is on for a seed with
 //!   probability 1/2 and then fires with the seed's rate (`node.rs`). Sites:
 //!   `produce-early-roll`, `fetch-short-read`, `producer-id-new-block`,
@@ -62,7 +67,7 @@ use odradek_replication::peer::PeerMessage;
 use odradek_replication::raft::Message;
 use odradek_replication::replica::{decode_hard_state, hard_state_paths, newest_hard_state};
 use odradek_replication::{
-    Event as NodeEvent, Node, NodeConfig, Request, RequestId, TopicPartition,
+    Event as NodeEvent, Node, NodeConfig, NodeError, Request, RequestId, TopicPartition,
 };
 
 use crate::clock::{NodeClock, WALL_STEP_MS_MAX};
@@ -92,6 +97,8 @@ mod stream {
     pub const ROT: u64 = 4;
     /// Misdirected writes, likewise.
     pub const MISDIRECT: u64 = 5;
+    /// The disk wipe, likewise.
+    pub const WIPE: u64 = 6;
     pub const NODE_BASE: u64 = 100;
 }
 
@@ -124,6 +131,8 @@ pub enum Nemesis {
     Rot,
     /// A misdirected write armed (its own stream, see `World::misdirect`).
     Misdirect,
+    /// A broker's disk lost for good (its own stream, see `World::wipe`).
+    Wipe,
 }
 
 impl Nemesis {
@@ -145,6 +154,7 @@ impl Nemesis {
             Nemesis::WallStep => Some(FaultClass::WallStep),
             Nemesis::Rot => Some(FaultClass::Rot),
             Nemesis::Misdirect => Some(FaultClass::Misdirect),
+            Nemesis::Wipe => Some(FaultClass::Wipe),
             Nemesis::Repair | Nemesis::DiskSpace => None,
         }
     }
@@ -198,6 +208,8 @@ enum Event {
     Rot,
     /// A misdirected write is armed ([`World::misdirect`]).
     Misdirect,
+    /// A broker loses its disk ([`World::wipe`]).
+    Wipe,
     /// An armed crash or kill that found no writes in flight strikes now.
     CrashNow {
         node: u32,
@@ -366,6 +378,9 @@ fn durable_hard_state(
 /// Salt for the draw of how many group members a seed has.
 const GROUP_MEMBERS_SALT: u64 = 0x67_726f_7570;
 
+/// Salt for the directory ids of a cluster's brokers (hashed from the seed).
+const DIRECTORY_ID_SALT: u64 = 0x64_6972_6964;
+
 /// What the world needs to build a run.
 pub struct WorldConfig {
     /// The seed.
@@ -481,6 +496,10 @@ pub struct World {
     rot_targets: BTreeMap<String, u32>,
     /// Draws of misdirected writes: when, which node, which partition, where to.
     misdirect_rng: SimRng,
+    /// Draws of the disk wipe: when, which node.
+    wipe_rng: SimRng,
+    /// The broker whose disk was wiped (at most one per run): it stays down.
+    wiped: Option<u32>,
 }
 
 impl World {
@@ -494,6 +513,8 @@ impl World {
         plan.draw_rot(&config.faults, config.nodes, &mut rot_rng);
         let mut misdirect_rng = SimRng::new(seed, stream::MISDIRECT);
         plan.draw_misdirect(&config.faults, config.nodes, &mut misdirect_rng);
+        let mut wipe_rng = SimRng::new(seed, stream::WIPE);
+        plan.draw_wipe(&config.faults, config.nodes, &mut wipe_rng);
         if let Some(keep) = &config.keep_faults {
             plan.keep_only(keep);
         }
@@ -556,6 +577,22 @@ impl World {
             nodes.push(SimNode::new(index, io));
         }
         if config.nodes > 1 {
+            // The operator formats each broker's directory once, before its first start
+            // (a broker alone formats its own). The directory id is hashed from the seed
+            // and no cluster id is named (the quorum's first leader draws one), so that
+            // no random stream of the seed has a draw more than before the format step.
+            for node in &mut nodes {
+                let node_id = node.index as i32 + 1;
+                let salt = DIRECTORY_ID_SALT + 2 * u64::from(node.index);
+                let directory_id = odradek_replication::identity::encode_id([
+                    mix(seed, salt),
+                    mix(seed, salt + 1),
+                ]);
+                node.io.disk.set_faults_active(false);
+                odradek_replication::identity::format(&mut node.io, node_id, None, directory_id)
+                    .expect("an empty simulated disk formats");
+                node.io.disk.set_faults_active(true);
+            }
             node_config.voters = (1..=config.nodes as i32).collect();
             // Every seed's workload creates its topics with replication factor
             // min(3, nodes); more members for __consumer_offsets would only be slower.
@@ -650,6 +687,8 @@ impl World {
             rot_rng,
             rot_targets: BTreeMap::new(),
             misdirect_rng,
+            wipe_rng,
+            wiped: None,
         };
         for counter in PROCESS_COUNTERS {
             world.counters.insert(counter, 0);
@@ -942,6 +981,7 @@ impl World {
             Event::Nemesis(nemesis) => self.nemesis(nemesis),
             Event::Rot => self.rot(),
             Event::Misdirect => self.misdirect(),
+            Event::Wipe => self.wipe(),
             Event::CrashNow { node } => {
                 if self.shared.phase == Phase::Safety {
                     self.crash_armed_node(node);
@@ -1153,7 +1193,10 @@ impl World {
                 });
                 self.trace
                     .line(now, || format!("node {index} failed to start: {error}"));
-                if faults_during_open > 0 {
+                if self.wiped == Some(index) && matches!(error, NodeError::Unformatted { .. }) {
+                    // What it must do: it stays down for good.
+                    self.count("process.wipe-refused");
+                } else if faults_during_open > 0 {
                     // Recovery may be impossible while faults are injected: retry.
                     self.count("process.start-failed-by-fault");
                     let delay = self.rng.log_range(MS, 2_000 * MS);
@@ -2118,6 +2161,7 @@ impl World {
         }
         self.schedule_rot();
         self.schedule_misdirect();
+        self.schedule_on_own_stream(Nemesis::Wipe);
     }
 
     fn schedule_misdirect(&mut self) {
@@ -2138,6 +2182,7 @@ impl World {
                 &mut self.misdirect_rng,
                 Event::Misdirect,
             ),
+            Nemesis::Wipe => (self.plan.wipe_after_ns, &mut self.wipe_rng, Event::Wipe),
             _ => unreachable!("{nemesis:?} draws from the world's stream"),
         };
         let Some(mean) = every else {
@@ -2182,7 +2227,11 @@ impl World {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let landings = record_rot_candidates(disk, index, &self.rot_targets);
+        let landings = if self.wiped.is_some() {
+            Vec::new()
+        } else {
+            record_rot_candidates(disk, index, &self.rot_targets)
+        };
         let detail = if dirs.is_empty() || landings.is_empty() {
             "nothing to misdirect".to_string()
         } else if muted {
@@ -2212,6 +2261,76 @@ impl World {
         self.note(TimelineKind::Nemesis {
             number: None,
             nemesis: Nemesis::Misdirect,
+            node: index,
+            skipped: muted,
+            until_ns: None,
+            detail,
+        });
+    }
+
+    /// Disk wipe (process fault model, at the top of this file): one broker's disk is
+    /// lost for good, once per run. The broker loses power and its disk is replaced by
+    /// an empty one that nobody formatted. What the broker must do: refuse to start on
+    /// it (`NodeError::Unformatted`), so that it never votes or acknowledges again as
+    /// the member it was. What the others must do: go on without it and keep every
+    /// acknowledged record, as a majority of every group it was in is left. Every
+    /// draw comes from the wipe stream. The wipe waits while another node's replica
+    /// may hold damage (rot or a misdirected write struck it, `rot_targets`): with one
+    /// replica lost and another recovering, a group of three has one left. For the
+    /// same reason rot and misdirected writes strike no record data after it.
+    fn wipe(&mut self) {
+        if self.shared.phase != Phase::Safety || self.wiped.is_some() {
+            return;
+        }
+        let now = self.now;
+        let mut index = self.wipe_rng.below(self.nodes.len() as u64) as u32;
+        if self.wipe_rng.below(2) == 0 {
+            // Half the time the broker that holds the most: the one whose loss leaves
+            // the others with the least.
+            let held = |node: &SimNode| {
+                node.node.as_ref().map_or(0, |n| {
+                    n.partitions()
+                        .map(|(_, p)| p.log.log_end_offset())
+                        .sum::<i64>()
+                })
+            };
+            if let Some(most) = self
+                .nodes
+                .iter()
+                .max_by_key(|node| (held(node), Reverse(node.index)))
+            {
+                index = most.index;
+            }
+        }
+        let memdisk_seed = self.wipe_rng.next_u64();
+        let delay = self.wipe_rng.log_range(MS, 3_000 * MS);
+        let muted = self.plan.is_muted(FaultClass::Wipe);
+        let damaged_elsewhere = self
+            .rot_targets
+            .iter()
+            .find(|&(_, &owner)| owner != index)
+            .map(|(dir, &owner)| (dir.clone(), owner));
+        let detail = if let Some((dir, owner)) = damaged_elsewhere {
+            self.schedule_on_own_stream(Nemesis::Wipe);
+            format!("waits: node {owner}'s replica of {dir} may hold damage")
+        } else if muted {
+            "skipped: its class is switched off".to_string()
+        } else {
+            self.wiped = Some(index);
+            self.count("process.wipe");
+            self.trace.event(now, 18, &[u64::from(index), memdisk_seed]);
+            if self.nodes[index as usize].is_up() {
+                self.stop_node(index, true, "disk lost".to_string());
+            }
+            self.nodes[index as usize].io.disk.wipe(memdisk_seed);
+            self.schedule_restart(index, now + delay);
+            "power loss; the disk is replaced by an empty, unformatted one".to_string()
+        };
+        self.trace
+            .line(now, || format!("nemesis: wipe on node {index}: {detail}"));
+        self.note(TimelineKind::Nemesis {
+            number: None,
+            nemesis: Nemesis::Wipe,
             node: index,
             skipped: muted,
             until_ns: None,
@@ -2255,6 +2374,8 @@ impl World {
             let mut candidates = synced_record_rot_candidates(disk);
             candidates.extend(index_rot_candidates(disk));
             candidates
+        } else if self.wiped.is_some() {
+            Vec::new()
         } else {
             record_rot_candidates(disk, index, &self.rot_targets)
         };
@@ -2315,7 +2436,11 @@ impl World {
             Nemesis::DiskFull => plan.enospc_every_ns,
             Nemesis::ClockStep => plan.clock_step_every_ns,
             Nemesis::WallStep => plan.wall_step_every_ns,
-            Nemesis::Repair | Nemesis::DiskSpace | Nemesis::Rot | Nemesis::Misdirect => None,
+            Nemesis::Repair
+            | Nemesis::DiskSpace
+            | Nemesis::Rot
+            | Nemesis::Misdirect
+            | Nemesis::Wipe => None,
         }
     }
 
@@ -2530,6 +2655,7 @@ impl World {
             }
             Nemesis::Rot => unreachable!("rot has its own event (World::rot)"),
             Nemesis::Misdirect => unreachable!("it has its own event (World::misdirect)"),
+            Nemesis::Wipe => unreachable!("it has its own event (World::wipe)"),
             Nemesis::WallStep => {
                 let clock = &mut self.nodes[index as usize].io.clock;
                 let step =
@@ -2658,6 +2784,8 @@ impl World {
                     self.schedule_restart(index, now);
                 }
                 Some(false) => {}
+                // A broker whose disk was wiped refused to start: it is gone for good.
+                None if self.wiped == Some(index) => {}
                 None => self.schedule_restart(index, now),
             }
         }
@@ -2686,6 +2814,8 @@ const PROCESS_COUNTERS: &[&str] = &[
     "process.fatal-exit",
     "process.heal-restart",
     "process.start-failed-by-fault",
+    "process.wipe",
+    "process.wipe-refused",
     "net.clog",
     "disk.enospc-episode",
     "clock.step",

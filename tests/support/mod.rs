@@ -195,6 +195,23 @@ impl Broker {
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "a broker is already running");
         self.starts += 1;
+        if self.starts == 1 && self.extra_args.iter().any(|arg| arg == "--voters") {
+            // A broker of a cluster starts only on a formatted directory.
+            let output = odradek()
+                .arg("format")
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .args(&self.extra_args)
+                .arg("--cluster-id")
+                .arg("test-cluster")
+                .output()
+                .expect("running odradek format");
+            assert!(
+                output.status.success(),
+                "odradek format failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         let stdout_path = self
             .dir
             .path()

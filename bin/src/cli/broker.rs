@@ -9,6 +9,9 @@
 //!     --voters 1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293 --data-dir data-1
 //! ```
 //!
+//! A broker of a cluster starts only on a directory `odradek format` made (see
+//! `crate::cli::format`); a broker alone formats its own on first start.
+//!
 //! Start-up order, each step failing with a clear message before the next:
 //! configuration → lock the data directory → bind the port → bind the peer port (a
 //! cluster) → open the node (recovery) → print `odradek broker listening on HOST:PORT`
@@ -65,7 +68,7 @@ pub struct Args {
 }
 
 /// Reads the configuration from the flags.
-fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
+pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
     let mut builder = config::Builder::default();
     if let Some(path) = &args.config {
         builder.file(path)?;

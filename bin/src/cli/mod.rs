@@ -5,6 +5,7 @@ pub mod broker;
 pub mod client_tools;
 pub mod consume;
 pub mod dump_log;
+pub mod format;
 pub mod groups;
 pub mod produce;
 pub mod sim;
