@@ -19,7 +19,8 @@
 //! once when the broker is new, makes one.
 //!
 //! The directory id names this directory's incarnation: a wiped and formatted
-//! directory gets a new one. Nothing reads it yet; voter changes will (issue 3).
+//! directory gets a new one. Nothing reads it yet; voter changes by directory id will
+//! (decision 0010, item 5's second half).
 
 use odradek_log::io::{Disk, Io};
 
@@ -57,7 +58,7 @@ impl Identity {
         text
     }
 
-    /// Reads the file's text; `None` names what is wrong with it.
+    /// Reads the file's text; the error names what is wrong with it.
     pub fn parse(text: &str) -> Result<Identity, String> {
         let value = |key: &str| {
             text.lines()
