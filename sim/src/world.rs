@@ -2159,17 +2159,9 @@ impl World {
                 self.schedule_next(nemesis);
             }
         }
-        self.schedule_rot();
-        self.schedule_misdirect();
-        self.schedule_on_own_stream(Nemesis::Wipe);
-    }
-
-    fn schedule_misdirect(&mut self) {
-        self.schedule_on_own_stream(Nemesis::Misdirect);
-    }
-
-    fn schedule_rot(&mut self) {
         self.schedule_on_own_stream(Nemesis::Rot);
+        self.schedule_on_own_stream(Nemesis::Misdirect);
+        self.schedule_on_own_stream(Nemesis::Wipe);
     }
 
     /// Schedules the next event of a class drawn from a stream of its own (rot,
@@ -2206,7 +2198,7 @@ impl World {
         if self.shared.phase != Phase::Safety {
             return;
         }
-        self.schedule_misdirect();
+        self.schedule_on_own_stream(Nemesis::Misdirect);
         let now = self.now;
         let index = self.misdirect_rng.below(self.nodes.len() as u64) as u32;
         let pick_dir = self.misdirect_rng.next_u64();
@@ -2255,17 +2247,7 @@ impl World {
                 .event(now, 17, &[u64::from(index), pick_dir, pick_landing]);
             detail
         };
-        self.trace.line(now, || {
-            format!("nemesis: misdirect on node {index}: {detail}")
-        });
-        self.note(TimelineKind::Nemesis {
-            number: None,
-            nemesis: Nemesis::Misdirect,
-            node: index,
-            skipped: muted,
-            until_ns: None,
-            detail,
-        });
+        self.note_own_stream(Nemesis::Misdirect, index, muted, detail);
     }
 
     /// Disk wipe (process fault model, at the top of this file): one broker's disk is
@@ -2326,16 +2308,7 @@ impl World {
             self.schedule_restart(index, now + delay);
             "power loss; the disk is replaced by an empty, unformatted one".to_string()
         };
-        self.trace
-            .line(now, || format!("nemesis: wipe on node {index}: {detail}"));
-        self.note(TimelineKind::Nemesis {
-            number: None,
-            nemesis: Nemesis::Wipe,
-            node: index,
-            skipped: muted,
-            until_ns: None,
-            detail,
-        });
+        self.note_own_stream(Nemesis::Wipe, index, muted, detail);
     }
 
     /// Media rot (disk fault model, `disk.rs`): one bit changes at rest. In five
@@ -2356,7 +2329,7 @@ impl World {
         if self.shared.phase != Phase::Safety {
             return;
         }
-        self.schedule_rot();
+        self.schedule_on_own_stream(Nemesis::Rot);
         let now = self.now;
         let index = self.rot_rng.below(self.nodes.len() as u64) as u32;
         let pick = self.rot_rng.next_u64();
@@ -2412,11 +2385,19 @@ impl World {
             self.trace.event(now, 16, &[u64::from(index), byte]);
             format!("{path} byte {byte} bit {bit}")
         };
-        self.trace
-            .line(now, || format!("nemesis: rot on node {index}: {detail}"));
+        self.note_own_stream(Nemesis::Rot, index, muted, detail);
+    }
+
+    /// Traces and notes an event of a class drawn from a stream of its own (rot,
+    /// misdirected writes, the wipe) on node `index`.
+    fn note_own_stream(&mut self, nemesis: Nemesis, index: u32, muted: bool, detail: String) {
+        let name = nemesis.class().map_or("?", FaultClass::name);
+        self.trace.line(self.now, || {
+            format!("nemesis: {name} on node {index}: {detail}")
+        });
         self.note(TimelineKind::Nemesis {
             number: None,
-            nemesis: Nemesis::Rot,
+            nemesis,
             node: index,
             skipped: muted,
             until_ns: None,
