@@ -2,14 +2,15 @@
 //! within a bounded number of seeds, and the seed that flags it passes without the
 //! mutant (so it is the mutant, not the seed, that fails).
 //!
-//! Twelve mutants live in core code behind the `mutants` cargo feature
-//! (docs/decisions/0005-mutants.md): five in the storage engine and the node (two, a
-//! recovery that ignores the synced-through record and a broker that formats a wiped
-//! directory itself, run on three-broker clusters),
+//! Thirteen mutants live in core code behind the `mutants` cargo feature
+//! (docs/decisions/0005-mutants.md): six in the storage engine and the node (three, a
+//! recovery that ignores the synced-through record, a broker that formats a wiped
+//! directory itself and a restarted broker that serves before its metadata caught up,
+//! run on three-broker clusters),
 //! three in the group coordinator (run with `--groups` workloads, the third on three
 //! brokers), and four in Raft, run on three-broker clusters: the classic replication
 //! bugs, and a replica that forgets it lost records to media rot (decision 0010). The
-//! thirteenth, a disk whose fsync lies, is a simulator option.
+//! fourteenth, a disk whose fsync lies, is a simulator option.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -283,5 +284,22 @@ fn cluster_whose_broker_starts_again_on_a_wiped_disk_is_caught() {
         ..healthy.clone()
     };
     let (_, verdict) = detect_within("a wiped broker starts again", &broken, &healthy, 300);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+#[test]
+fn cluster_whose_restarted_broker_serves_before_catching_up_is_caught() {
+    // The bug (issue 15): a restarted broker of a cluster applies none of its own
+    // metadata log until the quorum's leader speaks to it, and serves clients from that
+    // empty picture, telling them that topics it knew do not exist.
+    let healthy = cluster("crash,kill,restart,partition");
+    let broken = Options {
+        mutants: Mutants {
+            serve_before_metadata_caught_up: true,
+            ..Mutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect("serves before catching up", &broken, &healthy);
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }

@@ -25,4 +25,9 @@ pub struct Mutants {
     /// formats it and starts as the same member, empty, as brokers did before the
     /// format step (decision 0010, item 5).
     pub format_lost_directory: bool,
+    /// A broker of a cluster starts serving clients from whatever metadata it has
+    /// applied, as brokers did before issue 15: nothing of its own log until the
+    /// quorum's leader teaches it the commit point again, so it calls topics it knew
+    /// unknown (decision 0011).
+    pub serve_before_metadata_caught_up: bool,
 }

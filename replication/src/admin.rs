@@ -72,6 +72,11 @@ impl Node {
         request: &Request,
         names: &[String],
     ) -> bool {
+        if !self.metadata.caught_up() {
+            // Its metadata may be older than the cluster's: the topic may exist
+            // (decision 0011). The request is answered with a retriable error.
+            return false;
+        }
         // The request waits for the last local append, or for one forward: if several
         // topics are forwarded, the others are usually applied by then, and a topic
         // still missing is answered as unknown (the client retries).
@@ -172,6 +177,7 @@ impl Node {
             ),
         };
         let allow_auto_create = request.api_version < 4 || metadata.allow_auto_topic_creation;
+        let caught_up = self.metadata.caught_up();
         if auto_create
             && allow_auto_create
             && self.config.auto_create_topics_enable
@@ -194,12 +200,7 @@ impl Node {
                     .collect(),
             )
             .with_cluster_id(self.cluster.cluster_id.clone().map(text))
-            .with_controller_id(BrokerId(
-                self.metadata
-                    .raft()
-                    .leader_id()
-                    .map_or(-1, crate::replica::broker_id),
-            ))
+            .with_controller_id(BrokerId(self.controller_to_name()))
             .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
         let names: Vec<String> = match wanted {
             Some(names) => names,
@@ -218,6 +219,9 @@ impl Node {
                 None => {
                     let error = if validate_topic_name(&name).is_err() {
                         ErrorCode::InvalidTopicException
+                    } else if !caught_up {
+                        // It may exist: the client retries (decision 0011).
+                        ErrorCode::LeaderNotAvailable
                     } else {
                         ErrorCode::UnknownTopicOrPartition
                     };
@@ -289,6 +293,20 @@ impl Node {
             response.topics.push(topic_response);
         }
         io.respond(id, ResponseKind::Metadata(response));
+    }
+
+    /// The broker a Metadata answer names as the controller: the metadata quorum's
+    /// leader, or, while none is known (an election, or this broker just started),
+    /// this broker itself. Kafka's KRaft brokers name a live broker there too, since
+    /// they forward admin requests; here an admin request to a broker that is not the
+    /// controller is answered NOT_CONTROLLER, which every admin client takes as a
+    /// reason to ask for metadata again. Naming nobody (-1) made librdkafka's admin
+    /// client wait for a controller without asking again (issue 15).
+    fn controller_to_name(&self) -> i32 {
+        self.metadata
+            .raft()
+            .leader_id()
+            .map_or(self.config.node_id, crate::replica::broker_id)
     }
 
     pub(crate) fn handle_create_topics(

@@ -133,9 +133,10 @@ impl Node {
                 if fetch.isolation_level == READ_COMMITTED {
                     data.aborted_transactions = Some(Vec::new());
                 }
+                let missing = self.missing_partition_error(&key);
                 let error = match self.partitions.get_mut(&key) {
                     None if name.is_empty() => ErrorCode::UnknownTopicId,
-                    None => ErrorCode::UnknownTopicOrPartition,
+                    None => missing,
                     Some(partition)
                         if let Err(code) = partition.check_reading(
                             wanted.current_leader_epoch,

@@ -86,6 +86,7 @@ impl Node {
         };
         if find.key_type == KEY_TYPE_GROUP
             && may_create
+            && self.metadata.caught_up()
             && !self.cluster.topics.contains_key(OFFSETS_TOPIC_NAME)
             && let Some(creation) = self.begin_create_offsets_topic(io)
         {

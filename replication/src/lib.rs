@@ -27,6 +27,7 @@
 
 mod admin;
 mod cluster;
+pub mod commit_point;
 pub mod error;
 mod fetch;
 mod forward;

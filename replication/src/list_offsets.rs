@@ -42,8 +42,9 @@ impl Node {
                     .with_timestamp(-1)
                     .with_offset(-1)
                     .with_leader_epoch(-1);
+                let missing = self.missing_partition_error(&key);
                 let error = match self.partitions.get_mut(&key) {
-                    None => ErrorCode::UnknownTopicOrPartition,
+                    None => missing,
                     Some(partition)
                         if let Err(code) = partition.check_reading(
                             wanted.current_leader_epoch,

@@ -27,6 +27,7 @@ use odradek_log::partition::{
     AppendError, AppendOutcome, LogConfig, LogError, PartitionLog, ReadError,
 };
 
+use crate::commit_point::{CommitPoint, read_commit_point, write_commit_point};
 use crate::peer::GroupId;
 use crate::raft::{PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
 use crate::replica::{broker_id, raft_node_id, read_hard_state};
@@ -393,6 +394,16 @@ pub struct MetadataLog {
     raft: Raft<GroupId>,
     /// Records below this offset were handed out by `take_committed`.
     applied: i64,
+    /// A commit point this broker wrote before it stopped, if its log still holds it
+    /// (see [`crate::commit_point`]): committed records below it are applied at start,
+    /// before the group commits anything again.
+    restored: i64,
+    /// The commit point last written (or read at start).
+    saved: Option<CommitPoint>,
+    /// Set once the member caught up ([`Raft::caught_up`]) and everything committed
+    /// that it knew of was applied: from then on the applied state is no older than
+    /// what this broker had before it started. Never cleared.
+    caught_up: bool,
     /// Records this node appended as leader and that are not applied yet, with the
     /// epoch each was appended in.
     pending: Vec<(i64, i32, MetadataRecord)>,
@@ -466,8 +477,10 @@ impl MetadataLog {
 
     /// Opens (and recovers) the metadata log and builds its Raft member over `voters`
     /// (this node included). Nothing is applied yet: records come out of
-    /// [`MetadataLog::take_committed`] as the group commits them. A single voter
-    /// starts campaigning at once; the node's next drive makes it leader.
+    /// [`MetadataLog::take_committed`], first those below the commit point this broker
+    /// saved before it stopped (unless `restore` is off), then the rest as the group
+    /// commits them. A single voter starts campaigning at once; the node's next drive
+    /// makes it leader, and everything durable in its log is committed.
     pub fn open(
         disk: &mut impl Disk,
         node_id: i32,
@@ -475,6 +488,7 @@ impl MetadataLog {
         raft_config: RaftConfig,
         random_seed: u64,
         now_ms: i64,
+        restore: bool,
     ) -> Result<MetadataLog, MetadataError> {
         let config = LogConfig {
             retention_ms: -1,
@@ -503,13 +517,37 @@ impl MetadataLog {
             raft.campaign(&mut view);
         }
         let applied = log.log_start_offset();
+        let saved = read_commit_point(disk, &dir).filter(|&point| {
+            let held = Self::holds(&log, &replica, point);
+            if !held {
+                tracing::warn!(
+                    offset = point.offset,
+                    "metadata: the saved commit point is not in the recovered log; \
+                     learning it from the leader"
+                );
+            }
+            restore && held
+        });
+        let restored = saved.map_or(applied, |point| point.offset);
         Ok(MetadataLog {
             log,
             replica,
             raft,
             applied,
+            restored,
+            saved,
+            // One voter: everything durable is committed, and applied by the first drive.
+            caught_up: voters.len() == 1 || !restore,
             pending: Vec::new(),
         })
+    }
+
+    /// Whether the log holds `point`: it reaches it, with an entry of its epoch just
+    /// below it.
+    fn holds(log: &PartitionLog, replica: &ReplicaLogState, point: CommitPoint) -> bool {
+        let (start, end) = (log.log_start_offset(), log.log_end_offset());
+        point.offset <= end
+            && replica.epochs.epoch_at(point.offset - 1, start, end) == Some(point.epoch)
     }
 
     /// Appends `record` as the quorum's leader and starts replicating it; it applies
@@ -562,18 +600,53 @@ impl MetadataLog {
     }
 
     /// The records committed since the last call, in offset order, with their offsets.
-    /// Leader markers (control batches) are skipped.
+    /// Leader markers (control batches) are skipped. Below the commit point restored at
+    /// start, records are committed whatever the member has learnt yet.
+    ///
+    /// A broker of a cluster applies only records its own copy holds durably, and only
+    /// once it saved the commit point past them (see [`crate::commit_point`]): so a
+    /// restart never leaves it knowing less than it told clients before. If the point
+    /// cannot be written, nothing more is applied until it can.
     pub fn take_committed(
         &mut self,
         disk: &mut impl Disk,
     ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
-        let high_watermark = self.raft.high_watermark();
+        let committed = self
+            .raft
+            .high_watermark()
+            .max(self.restored.min(self.log.log_end_offset()));
+        let end = if self.raft.voters().len() > 1 {
+            let end = committed.min(self.log.durable_offset());
+            if !self.save_commit_point(disk, end) {
+                return Ok(Vec::new());
+            }
+            end
+        } else {
+            committed
+        };
+        let records = self.read_committed(disk, end)?;
+        if !self.caught_up && self.raft.caught_up() && self.applied >= self.raft.high_watermark() {
+            self.caught_up = true;
+            tracing::info!(
+                applied = self.applied,
+                "metadata: caught up with the quorum; serving clients"
+            );
+        }
+        Ok(records)
+    }
+
+    /// Reads the records from the applied offset up to `end`, and marks them applied.
+    fn read_committed(
+        &mut self,
+        disk: &mut impl Disk,
+        end: i64,
+    ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
         let mut records = Vec::new();
         let mut offset = self.applied.max(self.log.log_start_offset());
-        while offset < high_watermark {
+        while offset < end {
             let read = self
                 .log
-                .read(disk, offset, high_watermark, REPLAY_READ_BYTES)
+                .read(disk, offset, end, REPLAY_READ_BYTES)
                 .map_err(|error| MetadataError::Read { offset, error })?;
             if read.bytes.is_empty() {
                 break;
@@ -602,6 +675,41 @@ impl MetadataLog {
         let applied = self.applied;
         self.pending.retain(|(at, _, _)| *at >= applied);
         Ok(records)
+    }
+
+    /// Makes sure the saved commit point is at least `offset` (committed, and durable
+    /// in this broker's copy of the log), writing it if it is lower. False if it is
+    /// lower and could not be written: the older point stays, which is only too low.
+    fn save_commit_point(&mut self, disk: &mut impl Disk, offset: i64) -> bool {
+        let saved = self
+            .saved
+            .map_or(self.log.log_start_offset(), |point| point.offset);
+        if offset <= saved {
+            return true;
+        }
+        let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
+        let Some(epoch) = self.replica.epochs.epoch_at(offset - 1, start, end) else {
+            return false;
+        };
+        let point = CommitPoint { offset, epoch };
+        match write_commit_point(disk, &Self::dir(), point) {
+            Ok(()) => {
+                self.saved = Some(point);
+                true
+            }
+            Err(error) => {
+                tracing::warn!("metadata: cannot save the commit point: {error}");
+                false
+            }
+        }
+    }
+
+    /// Whether this broker's applied metadata is no older than what it had before it
+    /// started: its member caught up with the quorum and applied what it learnt
+    /// ([`Raft::caught_up`]). Until then a topic it does not know may exist, so it is
+    /// never called unknown (decision 0011).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up
     }
 
     /// Records below this offset were applied.

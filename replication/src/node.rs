@@ -385,9 +385,12 @@ impl Node {
         let now_ms = io.wall_clock_ms();
         let voters = quorum_voters(&config);
         #[cfg(feature = "mutants")]
-        let format_lost_directory = config.log.mutants.format_lost_directory;
+        let (format_lost_directory, serve_stale_metadata) = (
+            config.log.mutants.format_lost_directory,
+            config.log.mutants.serve_before_metadata_caught_up,
+        );
         #[cfg(not(feature = "mutants"))]
-        let format_lost_directory = false;
+        let (format_lost_directory, serve_stale_metadata) = (false, false);
         let random_seed = io.random();
         let identity = crate::identity::open_identity(
             io,
@@ -404,6 +407,7 @@ impl Node {
             raft_config(&config),
             random_seed,
             now_ms,
+            !serve_stale_metadata,
         )?;
         let mut node = Node {
             config,
@@ -442,7 +446,8 @@ impl Node {
         };
         // One voter: the member elects itself now and everything durable in the log is
         // committed, so the node starts with all its topics and partitions. In a
-        // cluster they arrive when the quorum's leader teaches the high watermark.
+        // cluster, with what it applied before it stopped (its saved commit point);
+        // the rest arrives when the quorum's leader teaches the high watermark.
         node.drive_metadata(io);
         if let Some(fatal) = node.fatal.take() {
             return Err(NodeError::MetadataAppend(fatal));
@@ -1082,6 +1087,27 @@ impl Node {
         for key in keys {
             // A time-based roll creates a file whose directory entry must be synced.
             self.start_partition_sync(io, &key);
+        }
+    }
+
+    /// The error for a request that names partition `key`, of which this node has no
+    /// open replica. Only a broker whose metadata is caught up says a topic or
+    /// partition it does not know is unknown: before, it may exist (decision 0011),
+    /// and NOT_LEADER_OR_FOLLOWER makes every client refresh its metadata and retry. A
+    /// partition that exists but is not hosted here gets the same answer, as in
+    /// Kafka; one hosted here whose log could not be opened is a storage error.
+    pub(crate) fn missing_partition_error(&self, key: &TopicPartition) -> ErrorCode {
+        let node_id = self.config.node_id;
+        match self.cluster.topics.get(&key.topic) {
+            Some(topic) if (0..topic.partitions).contains(&key.partition) => {
+                if topic.replicas_of(key.partition, node_id).contains(&node_id) {
+                    ErrorCode::KafkaStorageError
+                } else {
+                    ErrorCode::NotLeaderOrFollower
+                }
+            }
+            _ if !self.metadata.caught_up() => ErrorCode::NotLeaderOrFollower,
+            _ => ErrorCode::UnknownTopicOrPartition,
         }
     }
 

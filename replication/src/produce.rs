@@ -169,8 +169,9 @@ impl Node {
                 format!("cannot append to internal topic {OFFSETS_TOPIC_NAME}"),
             );
         }
+        let missing = self.missing_partition_error(key);
         let Some(partition) = self.partitions.get_mut(key) else {
-            return PartitionAppend::failed(ErrorCode::UnknownTopicOrPartition, None);
+            return PartitionAppend::failed(missing, None);
         };
         if let Some(error) = partition.log.failure() {
             return PartitionAppend::failed(ErrorCode::KafkaStorageError, error.to_string());
@@ -267,6 +268,10 @@ impl Node {
                 false
             };
             match self.partitions.get(&wait.key) {
+                // Reopened after damage (decision 0010): as for a lost leadership.
+                None if self.cluster.topics.contains_key(&wait.key.topic) => {
+                    fail(ErrorCode::NotLeaderOrFollower)
+                }
                 None => fail(ErrorCode::UnknownTopicOrPartition),
                 Some(partition) if partition.log.failure().is_some() => {
                     fail(ErrorCode::KafkaStorageError)

@@ -242,7 +242,11 @@ impl Cluster {
         }
     }
 
-    /// Ticks until a broker that is up names a controller; returns it.
+    /// Ticks until a broker that is up names as the controller a broker that leads
+    /// the metadata quorum, and every broker that is up has caught up with the quorum
+    /// (until then a broker answers LEADER_NOT_AVAILABLE for topics it does not know);
+    /// returns the controller. (A broker that knows no controller names itself, so
+    /// that admin clients ask it and are told NOT_CONTROLLER.)
     fn controller(&mut self) -> i32 {
         for _ in 0..100 {
             let up: Vec<i32> = self
@@ -252,7 +256,17 @@ impl Cluster {
                 .map(|(&id, _)| id)
                 .collect();
             let controller = self.metadata(up[0], "none").controller_id.0;
-            if controller >= 0 {
+            let leads = self
+                .brokers
+                .get(&controller)
+                .and_then(|b| b.node.as_ref())
+                .is_some_and(|node| node.metadata().is_leader());
+            let caught_up = self
+                .brokers
+                .values()
+                .filter_map(|b| b.node.as_ref())
+                .all(|node| node.metadata().caught_up());
+            if leads && caught_up {
                 return controller;
             }
             self.tick();
@@ -994,4 +1008,104 @@ fn a_broker_whose_disk_is_lost_refuses_to_start_and_the_others_go_on() {
     let error =
         identity::format(&mut broker.io, new_leader, None, "d".to_string()).expect_err("refuses");
     assert!(matches!(error, NodeError::NotEmpty { .. }), "{error}");
+}
+
+/// Metadata for `topic` at broker `at`, without auto-creation: the topic's error code
+/// and partition count, and the controller named.
+fn describe_topic(cluster: &mut Cluster, at: i32, topic: &str) -> (i16, usize, i32) {
+    let body = RequestKind::Metadata(
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(topic))),
+            ]))
+            .with_allow_auto_topic_creation(false),
+    );
+    let id = cluster.request(at, 12, body);
+    let ResponseKind::Metadata(response) = cluster.wait(at, id) else {
+        panic!("not a metadata response")
+    };
+    let topic = &response.topics[0];
+    (
+        topic.error_code,
+        topic.partitions.len(),
+        response.controller_id.0,
+    )
+}
+
+impl Cluster {
+    /// Broker `id` loses power (unsynced writes are lost) and starts again.
+    fn power_cycle(&mut self, id: i32) {
+        let broker = self.brokers.get_mut(&id).unwrap();
+        broker.io.disk.crash(u64::try_from(id).unwrap() * 31);
+        broker.io.timers.clear();
+        broker.io.responses.clear();
+        broker.io.sent.clear();
+        broker.node = Some(Node::open(&mut broker.io, config(id)).expect("reopens"));
+    }
+}
+
+#[test]
+fn a_restarted_broker_knows_its_topics_before_any_leader_speaks_and_calls_none_unknown() {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    const LEADER_NOT_AVAILABLE: i16 = 5;
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    let restarted = if controller == 1 { 2 } else { 1 };
+    create_replicated(&mut cluster, controller, "orders", "retention.ms", "60000");
+    for _ in 0..5 {
+        cluster.tick();
+    }
+    assert_eq!(describe_topic(&mut cluster, restarted, "orders").0, 0);
+    let commit_point = format!(
+        "__cluster_metadata-0/{}",
+        odradek_replication::commit_point::COMMIT_POINT_FILE
+    );
+    let broker = cluster.brokers.get_mut(&restarted).unwrap();
+    assert!(broker.io.disk.exists(&commit_point));
+
+    // It starts again cut off from the others: no leader can teach it anything. It
+    // knows the topic from its own log, up to the commit point it saved.
+    cluster.isolated = Some(restarted);
+    cluster.power_cycle(restarted);
+    for _ in 0..30 {
+        cluster.tick();
+        let node = cluster.brokers[&restarted].node.as_ref().unwrap();
+        assert!(!node.metadata().caught_up(), "nobody taught it");
+        let (error, partitions, named) = describe_topic(&mut cluster, restarted, "orders");
+        assert_eq!((error, partitions), (0, 1), "it knows the topic it knew");
+        assert_eq!(named, restarted, "knowing no controller, it names itself");
+        // A topic it never heard of may have been created meanwhile: not unknown.
+        let never = describe_topic(&mut cluster, restarted, "never-created").0;
+        assert_eq!(never, LEADER_NOT_AVAILABLE);
+        let id = cluster.request(restarted, 9, produce("never-created", b"x"));
+        let (error, _) = produce_result(cluster.wait(restarted, id));
+        assert_eq!(error, NOT_LEADER_OR_FOLLOWER, "no auto-creation either");
+    }
+    let id = cluster.request(restarted, 9, produce("orders", b"x"));
+    assert_eq!(
+        produce_result(cluster.wait(restarted, id)).0,
+        NOT_LEADER_OR_FOLLOWER
+    );
+
+    // Without its commit point it knows no topic until a leader speaks, and still
+    // calls none unknown.
+    let disk = &mut cluster.brokers.get_mut(&restarted).unwrap().io.disk;
+    disk.remove_file(&commit_point).unwrap();
+    disk.sync_dir_now("__cluster_metadata-0").unwrap();
+    cluster.power_cycle(restarted);
+    cluster.tick();
+    assert_eq!(
+        describe_topic(&mut cluster, restarted, "orders").0,
+        LEADER_NOT_AVAILABLE
+    );
+
+    // Back with the others: it catches up, and then a topic that does not exist is
+    // unknown, one that does is served, and the real controller is named.
+    cluster.isolated = None;
+    let controller = cluster.controller();
+    assert_eq!(describe_topic(&mut cluster, restarted, "orders").0, 0);
+    let (never, _, named) = describe_topic(&mut cluster, restarted, "never-created");
+    assert_eq!(never, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(named, controller);
 }

@@ -5,7 +5,7 @@
 //! collected, and the world turns it into queued events after each `Node::handle`.
 //! That keeps the node's view strictly one event at a time, as in production.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::{Instant, Io, TimerId};
@@ -149,6 +149,8 @@ pub struct HeldRequest {
     pub produce_records: i64,
     /// A ListOffsets for the latest offset (its answer is the high watermark).
     pub list_offsets_latest: bool,
+    /// A Metadata request for every topic (its answer lists every topic known).
+    pub metadata_all_topics: bool,
 }
 
 /// One simulated broker.
@@ -172,6 +174,10 @@ pub struct SimNode {
     /// A crash (`Some(true)`: power loss) or kill (`Some(false)`) waits for the next
     /// moment the node has writes in flight.
     pub crash_armed: Option<bool>,
+    /// Every topic this broker has applied the creation of, in any incarnation (the
+    /// simulated workload deletes none): it must never answer as if one did not exist
+    /// (issue 15).
+    pub topics_applied: BTreeSet<String>,
 }
 
 impl SimNode {
@@ -187,6 +193,7 @@ impl SimNode {
             next_request: 1,
             restart_scheduled: false,
             crash_armed: None,
+            topics_applied: BTreeSet::new(),
         }
     }
 

@@ -1342,6 +1342,10 @@ impl World {
                 acks_zero,
                 produce_records: produce_records(&request.body),
                 list_offsets_latest: list_offsets_latest(&request.body),
+                metadata_all_topics: matches!(
+                    &request.body,
+                    RequestKind::Metadata(metadata) if metadata.topics.is_none()
+                ),
             },
         );
         self.trace
@@ -1545,6 +1549,13 @@ impl World {
         for (id, response) in responses {
             self.node_responded(index, id, response);
         }
+        // After the answers are checked: an answer may have been computed before a
+        // creation the same step applied.
+        let sim_node = &mut self.nodes[index as usize];
+        if let Some(node) = &sim_node.node {
+            let topics = node.cluster().topics.keys();
+            sim_node.topics_applied.extend(topics.cloned());
+        }
         for (to, message) in sent {
             self.peer_send(index, to, message);
         }
@@ -1586,6 +1597,7 @@ impl World {
             return;
         }
         self.check_response(index, incarnation, &held, &response);
+        self.check_known_topics(index, &held, &response);
         let digest = response_digest(&response);
         self.trace
             .event(now, 10, &[u64::from(index), held.correlation, digest]);
@@ -1708,6 +1720,79 @@ impl World {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A broker never answers as if a topic did not exist (UNKNOWN_TOPIC_OR_PARTITION,
+    /// or left out of a Metadata answer for every topic) when it applied that topic's
+    /// creation before, in this incarnation or an earlier one, and the creation was
+    /// acknowledged (issue 15). A broker that never heard of a topic may say so, as
+    /// Kafka's brokers do while metadata propagates (decision 0011).
+    fn check_known_topics(&mut self, index: u32, held: &HeldRequest, response: &ResponseKind) {
+        let applied = &self.nodes[index as usize].topics_applied;
+        let acknowledged = &self.topics_acknowledged;
+        let known = |topic: &str| acknowledged.contains(topic) && applied.contains(topic);
+        let unknown = |error: i16| {
+            error == odradek_replication::error::ErrorCode::UnknownTopicOrPartition.code()
+        };
+        let mut denied: Vec<String> = Vec::new();
+        match response {
+            ResponseKind::Metadata(metadata) => {
+                let listed: BTreeSet<&str> = metadata
+                    .topics
+                    .iter()
+                    .filter(|t| !unknown(t.error_code))
+                    .filter_map(|t| t.name.as_ref().map(|name| name.0.as_str()))
+                    .collect();
+                for topic in &metadata.topics {
+                    let name = topic.name.as_ref().map_or("", |name| name.0.as_str());
+                    if unknown(topic.error_code) && known(name) {
+                        denied.push(name.to_string());
+                    }
+                }
+                if held.metadata_all_topics {
+                    let missing = acknowledged.intersection(applied);
+                    denied.extend(missing.filter(|t| !listed.contains(t.as_str())).cloned());
+                }
+            }
+            ResponseKind::Produce(produce) => {
+                for topic in &produce.responses {
+                    if topic
+                        .partition_responses
+                        .iter()
+                        .any(|p| unknown(p.error_code))
+                        && known(topic.name.0.as_str())
+                    {
+                        denied.push(topic.name.0.to_string());
+                    }
+                }
+            }
+            ResponseKind::Fetch(fetch) => {
+                for topic in &fetch.responses {
+                    if topic.partitions.iter().any(|p| unknown(p.error_code))
+                        && known(topic.topic.0.as_str())
+                    {
+                        denied.push(topic.topic.0.to_string());
+                    }
+                }
+            }
+            ResponseKind::ListOffsets(list) => {
+                for topic in &list.topics {
+                    if topic.partitions.iter().any(|p| unknown(p.error_code))
+                        && known(topic.name.0.as_str())
+                    {
+                        denied.push(topic.name.0.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(topic) = denied.first() {
+            let violation = format!(
+                "node {index} answered as if topic {topic} did not exist, though it had \
+                 applied its acknowledged creation before"
+            );
+            self.fail_response(held.client, violation);
         }
     }
 

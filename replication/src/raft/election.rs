@@ -65,6 +65,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             tracing::debug!(group = ?self.group, node = self.id, epoch, ?leader, "raft: follower");
             self.verified_end_offset = None;
             self.acknowledged_offset = -1;
+            self.reached_leader_high_watermark = false;
             self.restore_target = None;
         }
         self.role = RoleState::Follower;

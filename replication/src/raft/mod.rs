@@ -365,6 +365,10 @@ pub struct Raft<G> {
     verified_end_offset: Option<i64>,
     /// The durable end a follower last reported to its leader.
     acknowledged_offset: i64,
+    /// A follower's high watermark has reached one its leader sent, below which the
+    /// leader's own epoch has an entry (so the leader's marker is committed, and with it
+    /// everything earlier leaders committed). Reset with every new leader.
+    reached_leader_high_watermark: bool,
     /// A recovering follower finishes its recovery once its log is durable up to here:
     /// the high watermark of an append, in this epoch, that named its current loss
     /// count and whose last committed entry is of the leader's epoch.
@@ -434,6 +438,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             random_state: init.random_seed,
             verified_end_offset: None,
             acknowledged_offset: -1,
+            reached_leader_high_watermark: false,
             restore_target: None,
             outbox: Vec::new(),
             held: Vec::new(),
@@ -522,6 +527,21 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         match &self.role {
             RoleState::Leader(leader) => self.high_watermark() >= leader.epoch_start_offset,
             _ => false,
+        }
+    }
+
+    /// Whether this member's high watermark covers everything the group committed
+    /// before the current epoch and everything its leader had committed when it last
+    /// spoke: a leader whose marker is committed ([`Raft::leader_caught_up`]), or a
+    /// follower whose high watermark reached one its leader sent, with an entry of the
+    /// leader's epoch just below it. A member that restarted learns here when its view
+    /// is no older than the one it had before (a broker serves clients from its
+    /// metadata only from then on).
+    pub fn caught_up(&self) -> bool {
+        match &self.role {
+            RoleState::Leader(_) => self.leader_caught_up(),
+            RoleState::Follower => self.reached_leader_high_watermark,
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) => false,
         }
     }
 

@@ -88,6 +88,11 @@ impl<G: Clone + fmt::Debug> Raft<G> {
                 if high_watermark > self.high_watermark {
                     self.high_watermark = high_watermark;
                 }
+                if request.high_watermark <= verified
+                    && log.epoch_at(request.high_watermark - 1) == Some(request.leader_epoch)
+                {
+                    self.reached_leader_high_watermark = true;
+                }
                 self.note_restore_target(log, &request, verified);
                 self.try_finish_recovery(log);
                 self.acknowledge(log, true);
