@@ -103,15 +103,20 @@ fn create_topic(brokers: &[Broker], topic: &str) {
     });
 }
 
+/// `bootstrap.servers` naming every broker.
+fn bootstrap_list(brokers: &[Broker]) -> String {
+    brokers
+        .iter()
+        .map(Broker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Three brokers, their bootstrap list, and `topic` created on them (3 partitions, RF
 /// 3) with a leader for each partition: the leaders.
 fn cluster_with_topic(topic: &str) -> (Vec<Broker>, String, Vec<i32>) {
     let brokers: Vec<Broker> = start_cluster(&[]);
-    let bootstrap = brokers
-        .iter()
-        .map(Broker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",");
+    let bootstrap = bootstrap_list(&brokers);
     create_topic(&brokers, topic);
     let leaders = wait_for(
         "leaders for every partition",
@@ -322,5 +327,42 @@ fn brokers_killed_and_restarted_in_turn_fail_no_send_of_an_old_producer() {
     assert!(
         !report.contains("UNKNOWN"),
         "the client saw a topic called unknown: {report}"
+    );
+}
+
+/// Issue 15: librdkafka's admin client, asked to create a topic the moment the
+/// brokers listen (before their metadata quorum elected a leader), finds the
+/// controller and creates it. It used to be told "no controller" (-1), wait without
+/// asking again, and time out after 20-25 s; the request timeout here is 15 s.
+#[test]
+fn an_admin_client_creates_a_topic_the_moment_a_cluster_starts() {
+    let brokers: Vec<Broker> = start_cluster(&[]);
+    let bootstrap = bootstrap_list(&brokers);
+    let started = Instant::now();
+    let output = run_python(
+        "admin.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--replication-factor",
+            "3",
+            "--timeout",
+            "15",
+            "create",
+            "at-start",
+            "3",
+        ],
+    );
+    output.assert_success("creating a topic at once");
+    eprintln!("created at start after {:?}", started.elapsed());
+    assert!(
+        output.stdout.contains("created at-start"),
+        "{}",
+        output.stdout
+    );
+    wait_for(
+        "leaders for every partition",
+        Duration::from_secs(30),
+        || leaders(&brokers[0].bootstrap(), "at-start"),
     );
 }

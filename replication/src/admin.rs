@@ -296,12 +296,12 @@ impl Node {
     }
 
     /// The broker a Metadata answer names as the controller: the metadata quorum's
-    /// leader, or, while none is known (an election, or this broker just started),
-    /// this broker itself. Kafka's KRaft brokers name a live broker there too, since
-    /// they forward admin requests; here an admin request to a broker that is not the
-    /// controller is answered NOT_CONTROLLER, which every admin client takes as a
-    /// reason to ask for metadata again. Naming nobody (-1) made librdkafka's admin
-    /// client wait for a controller without asking again (issue 15).
+    /// leader, or, while none is known, this broker itself (KRaft brokers name a live
+    /// broker there too). Naming nobody (-1) made librdkafka's admin client wait for a
+    /// controller without asking again (issue 15). A request that looks for the
+    /// controller waits for an election first (`controller.rs`), so this broker is
+    /// named only when the quorum has had no leader for a while: an admin request
+    /// sent here then gets NOT_CONTROLLER.
     fn controller_to_name(&self) -> i32 {
         self.metadata
             .raft()

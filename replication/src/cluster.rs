@@ -197,6 +197,9 @@ impl Node {
             self.start_metadata_sync(io);
         }
         self.apply_committed_metadata(io);
+        if self.metadata.raft().leader_id().is_some() {
+            self.release_held_metadata(io);
+        }
         let cluster_of_several = self.metadata.raft().voters().len() > 1;
         if cluster_of_several
             && self.metadata.is_leader()
@@ -231,6 +234,7 @@ impl Node {
     /// One tick for every group with other voters.
     pub(crate) fn tick_groups(&mut self, io: &mut impl NodeIo) {
         self.expire_forwards(io);
+        self.release_held_metadata(io);
         if self.gossip_ticks.is_multiple_of(GOSSIP_EVERY_TICKS) {
             self.gossip(io);
         }

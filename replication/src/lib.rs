@@ -28,6 +28,7 @@
 mod admin;
 mod cluster;
 pub mod commit_point;
+mod controller;
 pub mod error;
 mod fetch;
 mod forward;

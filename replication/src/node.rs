@@ -364,6 +364,8 @@ pub struct Node {
     pub(crate) announce_to: BTreeSet<BrokerId>,
     /// Raft ticks since start, to gossip every so many.
     pub(crate) gossip_ticks: u64,
+    /// Metadata requests looking for the controller while none is known.
+    pub(crate) held_metadata: Vec<crate::controller::HeldMetadata>,
 }
 
 /// A partition leader as another broker announced it.
@@ -443,6 +445,7 @@ impl Node {
             remote_leaders: BTreeMap::new(),
             announce_to: BTreeSet::new(),
             gossip_ticks: 0,
+            held_metadata: Vec::new(),
         };
         // One voter: the member elects itself now and everything durable in the log is
         // committed, so the node starts with all its topics and partitions. In a
@@ -678,6 +681,7 @@ impl Node {
         self.groups.check_invariants();
         assert!(self.pending_produces.len() <= WAITING_REQUESTS_MAX);
         assert!(self.parked_fetches.len() <= WAITING_REQUESTS_MAX);
+        assert!(self.held_metadata.len() <= WAITING_REQUESTS_MAX);
     }
 
     fn handle_request(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
@@ -685,7 +689,11 @@ impl Node {
             RequestKind::Produce(_) => self.handle_produce(io, id, request, true),
             RequestKind::Fetch(_) => self.handle_fetch(io, id, request),
             RequestKind::ListOffsets(_) => self.handle_list_offsets(io, id, request),
-            RequestKind::Metadata(_) => self.handle_metadata(io, id, request, true),
+            RequestKind::Metadata(_) => {
+                if let Some(request) = self.hold_for_controller(io, id, request) {
+                    self.handle_metadata(io, id, request, true);
+                }
+            }
             RequestKind::CreateTopics(_) => self.handle_create_topics(io, id, request),
             RequestKind::DeleteTopics(_) => self.handle_delete_topics(io, id, request),
             RequestKind::CreatePartitions(_) => self.handle_create_partitions(io, id, request),

@@ -1109,3 +1109,52 @@ fn a_restarted_broker_knows_its_topics_before_any_leader_speaks_and_calls_none_u
     assert_eq!(never, UNKNOWN_TOPIC_OR_PARTITION);
     assert_eq!(named, controller);
 }
+
+/// Metadata naming no topic, as admin clients send to find the controller, sent to
+/// broker `at`; its request id.
+fn ask_for_controller(cluster: &mut Cluster, at: i32) -> u64 {
+    let body = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())));
+    cluster.request(at, 12, body)
+}
+
+#[test]
+fn a_request_for_the_controller_waits_for_an_election_and_is_answered_with_its_winner() {
+    let mut cluster = Cluster::new();
+    // Cut off from the start, broker 3 never learns a leader: its request is answered
+    // after twice the longest election timeout (4 s), naming itself.
+    cluster.isolated = Some(3);
+    let first = ask_for_controller(&mut cluster, 1);
+    let cut_off = ask_for_controller(&mut cluster, 3);
+    assert!(cluster.response(1, first).is_none(), "no controller yet");
+    let mut ticks = 0;
+    let answer = loop {
+        if let Some(response) = cluster.response(1, first) {
+            break response;
+        }
+        cluster.tick();
+        ticks += 1;
+        assert!(ticks < 40, "no election within 4 s");
+    };
+    let ResponseKind::Metadata(answer) = answer else {
+        panic!("not a metadata response")
+    };
+    let named = answer.controller_id.0;
+    let leads = cluster.brokers[&named]
+        .node
+        .as_ref()
+        .unwrap()
+        .metadata()
+        .is_leader();
+    assert!(leads, "broker {named} was named, and leads the quorum");
+    assert!(cluster.response(3, cut_off).is_none());
+    for _ in ticks..39 {
+        cluster.tick();
+    }
+    assert!(cluster.response(3, cut_off).is_none(), "waits up to 4 s");
+    cluster.tick();
+    cluster.tick();
+    let Some(ResponseKind::Metadata(alone)) = cluster.response(3, cut_off) else {
+        panic!("broker 3 never answered")
+    };
+    assert_eq!(alone.controller_id.0, 3, "knowing none, it names itself");
+}
