@@ -1054,6 +1054,7 @@ mod tests {
             faults_on: "crash".into(),
             faults: BTreeMap::new(),
             client_stats: BTreeMap::new(),
+            catch_up_ms: Vec::new(),
             operations: OperationCounts::default(),
             check: Some("checked <3> operations".into()),
             check_unknown: false,

@@ -278,6 +278,9 @@ pub struct RunReport {
     pub faults: BTreeMap<String, u64>,
     /// Client behaviour counters (retries, seeks, epoch bumps).
     pub client_stats: BTreeMap<String, u64>,
+    /// In a cluster, for each broker restart: simulated milliseconds until its metadata
+    /// caught up with the quorum (decision 0011).
+    pub catch_up_ms: Vec<u64>,
     /// Operation counts.
     pub operations: OperationCounts,
     /// The history checkers' report, rendered (`None` if they did not run).
@@ -316,6 +319,7 @@ impl RunReport {
             faults_on: String::new(),
             faults: BTreeMap::new(),
             client_stats: BTreeMap::new(),
+            catch_up_ms: Vec::new(),
             operations: OperationCounts::default(),
             check: None,
             check_unknown: false,
@@ -540,6 +544,7 @@ fn describe(
         faults_on: world.plan.on_text(),
         faults: world.fault_counters(),
         client_stats: world.client_stats(),
+        catch_up_ms: world.catch_up_ms().to_vec(),
         operations,
         check,
         check_unknown,
@@ -639,6 +644,8 @@ pub struct SeedsSummary {
     pub simulated_ns: u64,
     /// Events over every run.
     pub events: u64,
+    /// Every run's [`RunReport::catch_up_ms`], together.
+    pub catch_up_ms: Vec<u64>,
 }
 
 /// Runs `count` seeds from `start` on `threads` threads (each run alone on its thread).
@@ -672,6 +679,7 @@ pub fn run_seeds(
                     summary.operations += report.operations.invoked;
                     summary.simulated_ns += report.simulated_ns;
                     summary.events += report.events;
+                    summary.catch_up_ms.extend_from_slice(&report.catch_up_ms);
                     for (name, count) in &report.faults {
                         *summary.faults.entry(name.clone()).or_insert(0) += count;
                         if *count > 0 {

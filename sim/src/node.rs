@@ -178,6 +178,9 @@ pub struct SimNode {
     /// simulated workload deletes none): it must never answer as if one did not exist
     /// (issue 15).
     pub topics_applied: BTreeSet<String>,
+    /// When the current incarnation started, until its metadata caught up with the
+    /// quorum (`None` once it did, or while the node is down).
+    pub catching_up_since_ns: Option<u64>,
 }
 
 impl SimNode {
@@ -194,6 +197,7 @@ impl SimNode {
             restart_scheduled: false,
             crash_armed: None,
             topics_applied: BTreeSet::new(),
+            catching_up_since_ns: None,
         }
     }
 

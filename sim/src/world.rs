@@ -500,6 +500,9 @@ pub struct World {
     wipe_rng: SimRng,
     /// The broker whose disk was wiped (at most one per run): it stays down.
     wiped: Option<u32>,
+    /// In a cluster: for each restart (not a broker's first start), the simulated
+    /// milliseconds until its metadata caught up with the quorum.
+    catch_up_ms: Vec<u64>,
 }
 
 impl World {
@@ -672,6 +675,7 @@ impl World {
             reported: BTreeMap::new(),
             acknowledged_end: BTreeMap::new(),
             topics_acknowledged: BTreeSet::new(),
+            catch_up_ms: Vec::new(),
             ending: None,
             events: 0,
             timeline: Vec::new(),
@@ -765,6 +769,12 @@ impl World {
             }
         }
         all
+    }
+
+    /// For each restart of a cluster broker, the simulated milliseconds until its
+    /// metadata caught up with the quorum (restarts that never did are left out).
+    pub fn catch_up_ms(&self) -> &[u64] {
+        &self.catch_up_ms
     }
 
     /// Counters of client behaviour (retries, seeks, ...).
@@ -1174,6 +1184,7 @@ impl World {
                 let sim_node = &mut self.nodes[index as usize];
                 sim_node.incarnation += 1;
                 sim_node.node = Some(node);
+                sim_node.catching_up_since_ns = (sim_node.incarnation > 1).then_some(now);
                 sim_node.paused_until_ns = 0;
                 let incarnation = sim_node.incarnation;
                 self.note(TimelineKind::NodeUp {
@@ -1555,6 +1566,11 @@ impl World {
         if let Some(node) = &sim_node.node {
             let topics = node.cluster().topics.keys();
             sim_node.topics_applied.extend(topics.cloned());
+            if node.metadata().caught_up()
+                && let Some(since) = sim_node.catching_up_since_ns.take()
+            {
+                self.catch_up_ms.push((now - since) / MS);
+            }
         }
         for (to, message) in sent {
             self.peer_send(index, to, message);

@@ -200,6 +200,9 @@ fn print_report(report: &RunReport, wall_seconds: f64, show_check: bool) {
     println!("trace-hash: {:016x}", report.trace_hash);
     println!("faults: {}", counters(&report.faults));
     println!("clients: {}", counters(&report.client_stats));
+    if let Some(line) = catch_up_line(&report.catch_up_ms) {
+        println!("{line}");
+    }
     let ops = report.operations;
     println!(
         "ops: {} invoked, {} ok, {} failed, {} indefinite",
@@ -285,6 +288,24 @@ fn shrink(report: &RunReport, options: &Options, runs_max: u32) {
     println!("shrunk: {}", rerun_command(report.seed, &shrunk.options));
 }
 
+/// `restarts: N caught up, median .., p99 .., max .. simulated ms`: how long
+/// restarted cluster brokers took until their metadata caught up (decision 0011).
+fn catch_up_line(catch_up_ms: &[u64]) -> Option<String> {
+    if catch_up_ms.is_empty() {
+        return None;
+    }
+    let mut sorted = catch_up_ms.to_vec();
+    sorted.sort_unstable();
+    let at = |fraction: f64| sorted[((sorted.len() - 1) as f64 * fraction).round() as usize];
+    Some(format!(
+        "restarts: {} caught up with the metadata quorum after median {} ms, p99 {} ms, max {} ms (simulated)",
+        sorted.len(),
+        at(0.5),
+        at(0.99),
+        sorted[sorted.len() - 1]
+    ))
+}
+
 fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
     if count == 0 {
         return Err(usage("--seeds must be at least 1"));
@@ -356,6 +377,9 @@ fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
         })
         .collect();
     println!("faults (fired/seeds): {}", faults.join(" "));
+    if let Some(line) = catch_up_line(&summary.catch_up_ms) {
+        println!("{line}");
+    }
     let simulated = summary.simulated_ns as f64 / 1e9;
     println!(
         "stats: {} ops, {} events, {simulated:.0} simulated s, {wall:.1} wall s, sim/wall {:.0}x, {:.1} seeds/minute/core",
