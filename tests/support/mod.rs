@@ -18,6 +18,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod fake_broker;
+pub mod java;
 pub mod requests;
 pub mod wire_client;
 

@@ -1,0 +1,140 @@
+//! Kafka's own command-line tools (`kafka-topics.sh`, `kafka-console-consumer.sh`, ...)
+//! run from the tests: the jars `tests/java/pom.xml` pins, and the scripts of
+//! `tests/java/bin/` that run a tool class on them through `tests/java/kafka-run-class`.
+//!
+//! ```text
+//!  test ──► kafka_tool("kafka-topics.sh", args, stdin)
+//!            └─► tests/java/bin/kafka-topics.sh ─► kafka-run-class ─► java -cp JARS/* CLASS
+//!  JARS = $ODRADEK_KAFKA_JARS, else <workspace>/target/kafka-jars, copied there once by
+//!         `mvn dependency:copy-dependencies` under a file lock (as .ci/run does)
+//! ```
+//!
+//! A missing JDK or Maven is a test failure that says what to install, never a skip.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{ScriptOutput, wait_with_patience, workspace_root};
+
+/// `tests/java/`: the pom, the launcher and the tool scripts.
+pub fn java_dir() -> PathBuf {
+    workspace_root().join("tests").join("java")
+}
+
+/// The directory of Kafka's jars: `$ODRADEK_KAFKA_JARS` if set (then it must hold
+/// them), else `<workspace>/target/kafka-jars`, resolved with Maven on first use under
+/// a file lock, so parallel tests (and test binaries) resolve them once. The stamp
+/// `odradek-pom.xml` in it is the pom the jars came from: a changed pom resolves again.
+pub fn kafka_jars() -> PathBuf {
+    if let Some(jars) = std::env::var_os("ODRADEK_KAFKA_JARS") {
+        let jars = PathBuf::from(jars);
+        assert!(
+            has_kafka_tools(&jars),
+            "ODRADEK_KAFKA_JARS is {} but it holds no kafka-tools-*.jar; unset it, or run \
+             `mvn -f tests/java/pom.xml dependency:copy-dependencies -DoutputDirectory={}`",
+            jars.display(),
+            jars.display()
+        );
+        return jars;
+    }
+    let root = workspace_root();
+    let target = root.join("target");
+    let jars = target.join("kafka-jars");
+    let pom = java_dir().join("pom.xml");
+    let stamp = jars.join("odradek-pom.xml");
+    let wanted = fs::read_to_string(&pom)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", pom.display()));
+    fs::create_dir_all(&target).expect("creating target/");
+    let lock_path = target.join("kafka-jars.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|error| panic!("opening {}: {error}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|error| panic!("locking {}: {error}", lock_path.display()));
+    let ready = has_kafka_tools(&jars) && fs::read_to_string(&stamp).is_ok_and(|s| s == wanted);
+    if !ready {
+        install_jars(&pom, &jars);
+        fs::write(&stamp, &wanted).expect("writing the kafka-jars stamp");
+    }
+    drop(lock);
+    jars
+}
+
+fn has_kafka_tools(jars: &Path) -> bool {
+    fs::read_dir(jars).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("kafka-tools-") && name.ends_with(".jar")
+        })
+    })
+}
+
+fn install_jars(pom: &Path, jars: &Path) {
+    let how = "Kafka's jars are resolved with Maven (tests/java/pom.xml) and run with a JDK: \
+               install both (Debian: apt-get install openjdk-17-jdk-headless maven), or run \
+               .ci/run, which installs them";
+    for (program, flag) in [("java", "-version"), ("mvn", "-v")] {
+        let found = Command::new(program)
+            .arg(flag)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(found, "`{program} {flag}` failed: {how}");
+    }
+    let _ = fs::remove_dir_all(jars);
+    fs::create_dir_all(jars).unwrap_or_else(|error| panic!("creating {}: {error}", jars.display()));
+    let output = Command::new("mvn")
+        .args(["-q", "-B", "-Dstyle.color=never", "-f"])
+        .arg(pom)
+        .arg("dependency:copy-dependencies")
+        .arg(format!("-DoutputDirectory={}", jars.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("running mvn: {error}; {how}"));
+    assert!(
+        output.status.success(),
+        "mvn dependency:copy-dependencies failed ({}); {how}\n---- stdout ----\n{}\n---- stderr ----\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        has_kafka_tools(jars),
+        "mvn finished but {} holds no kafka-tools-*.jar",
+        jars.display()
+    );
+}
+
+/// Runs Kafka's `tests/java/bin/<script>` (e.g. `kafka-topics.sh`) with `args`, `stdin`
+/// as its standard input, to its end (killed after [`super::SCRIPT_PATIENCE`]).
+/// Whether it succeeded is for the caller to assert.
+pub fn kafka_tool(script: &str, args: &[&str], stdin: &[u8]) -> ScriptOutput {
+    let path = java_dir().join("bin").join(script);
+    assert!(path.is_file(), "no tool script {}", path.display());
+    let what = format!("{script} {}", args.join(" "));
+    let mut child = Command::new(&path)
+        .args(args)
+        .env("ODRADEK_KAFKA_JARS", kafka_jars())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {what}: {error}"));
+    let mut input = child.stdin.take().expect("piped");
+    let stdin = stdin.to_vec();
+    // A writer thread, so a tool that prints before it reads cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = wait_with_patience(child, &what);
+    let _ = writer.join();
+    output
+}
