@@ -1043,6 +1043,63 @@ fn a_recovering_member_neither_votes_nor_campaigns_until_restored() {
     member.tick_until(Role::PreCandidate);
 }
 
+#[test]
+fn a_member_is_caught_up_once_it_holds_what_its_leader_committed_in_its_own_epoch() {
+    // A follower that restarted with entries of epoch 1 at offsets 0..2.
+    let mut member = Member::new(
+        2,
+        &[1, 2, 3],
+        MemLog::with_entries(entries(&[1, 1])),
+        hard_state(1, None),
+    );
+    assert!(!member.raft.caught_up(), "nobody spoke to it yet");
+    let append = |leader_epoch, prev_end_offset, prev_epoch, entries, high_watermark| {
+        Message::Append(Append {
+            leader_epoch,
+            prev_end_offset,
+            prev_epoch,
+            entries,
+            high_watermark,
+            log_start_offset: 0,
+            follower_losses: 0,
+        })
+    };
+    // The leader of epoch 2 sends its marker (offset 2) and more (3, 4), but its high
+    // watermark (2) still ends in epoch 1: its marker is not committed.
+    let new = vec![entry(2, 2, 2), entry(3, 3, 2), entry(4, 4, 2)];
+    member.step(1, append(2, 2, 1, new, 2));
+    member.settle();
+    assert_eq!(member.raft.high_watermark(), 2);
+    assert!(
+        !member.raft.caught_up(),
+        "the leader's marker is not committed"
+    );
+    // Its marker committed; the follower holds everything below the leader's high
+    // watermark.
+    member.step(1, append(2, 5, 2, Vec::new(), 4));
+    member.settle();
+    assert!(member.raft.caught_up());
+    // A new leader: caught up again only once that leader speaks with its own marker
+    // committed. Until it does, the member knows no more than it knew.
+    member.step(3, append(3, 5, 2, vec![entry(5, 5, 3)], 4));
+    member.settle();
+    assert!(
+        !member.raft.caught_up(),
+        "a new leader, not yet heard committed"
+    );
+    // A leader's high watermark beyond what the follower verified does not count.
+    member.step(3, append(3, 6, 3, Vec::new(), 9));
+    member.settle();
+    assert_eq!(member.raft.high_watermark(), 6);
+    assert!(
+        !member.raft.caught_up(),
+        "behind its leader's high watermark"
+    );
+    member.step(3, append(3, 6, 3, Vec::new(), 6));
+    member.settle();
+    assert!(member.raft.caught_up());
+}
+
 // ------------------------------------------------------------------ epoch cache
 
 #[derive(Clone, Debug)]
