@@ -20,7 +20,9 @@ type complaints struct {
 	lines []string
 }
 
-func (c *complaints) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+// Level is info: franz-go's info lines go to stderr, to be read by hand; only its
+// warnings and errors are complaints.
+func (c *complaints) Level() kgo.LogLevel { return kgo.LogLevelInfo }
 
 func (c *complaints) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	line := level.String() + " " + msg
@@ -28,6 +30,9 @@ func (c *complaints) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		line += fmt.Sprintf(" %v=%v", keyvals[i], keyvals[i+1])
 	}
 	fmt.Fprintln(os.Stderr, "franz-go:", line)
+	if level > kgo.LogLevelWarn {
+		return
+	}
 	c.mu.Lock()
 	c.lines = append(c.lines, line)
 	c.mu.Unlock()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log"
 	"os"
 	"sort"
@@ -32,6 +31,16 @@ func saramaScenario(brokers []string, prefix string, rf int16) map[string]any {
 	config.Producer.Compression = sarama.CompressionSnappy
 	config.Consumer.Offsets.Initial = sarama.OffsetOldest
 	config.Consumer.Offsets.AutoCommit.Enable = false
+	// Sarama speaks the protocol of the Kafka version it is told (2.8 by default);
+	// applications often name theirs.
+	if name := os.Getenv("ODRADEK_SARAMA_VERSION"); name != "" {
+		version, err := sarama.ParseKafkaVersion(name)
+		if err != nil {
+			report["fatal"] = "ODRADEK_SARAMA_VERSION: " + err.Error()
+			return report
+		}
+		config.Version = version
+	}
 	report["version"] = config.Version.String()
 
 	admin, err := sarama.NewClusterAdmin(brokers, config)
@@ -111,8 +120,12 @@ func saramaScenario(brokers []string, prefix string, rf int16) map[string]any {
 	report["describe_groups_error"] = errorText(err)
 	if len(descriptions) == 1 {
 		d := descriptions[0]
+		groupError := ""
+		if d.Err != sarama.ErrNoError {
+			groupError = d.Err.Error()
+		}
 		report["describe_group"] = map[string]any{
-			"state": d.State, "protocol": d.Protocol, "members": len(d.Members), "error": d.Err.Error(),
+			"state": d.State, "protocol": d.Protocol, "members": len(d.Members), "error": groupError,
 		}
 	}
 	cancel()

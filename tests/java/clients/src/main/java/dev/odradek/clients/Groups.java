@@ -95,9 +95,9 @@ final class Groups {
             report.put("split", splitDone);
             report.put("a_after", Main.numbers(a.assignment()));
             report.put("b_after", Main.numbers(b.assignment()));
-            report.put("a_events_before_b", aEvents.events.subList(0, eventsBefore));
-            report.put("a_events_after_b", aEvents.events.subList(eventsBefore, aEvents.events.size()));
-            report.put("b_events", bEvents.events);
+            report.put("a_events_before_b", new ArrayList<>(aEvents.events.subList(0, eventsBefore)));
+            report.put("a_events_after_b", new ArrayList<>(aEvents.events.subList(eventsBefore, aEvents.events.size())));
+            report.put("b_events", new ArrayList<>(bEvents.events));
             report.put("generation_after", a.groupMetadata().generationId());
             report.put("b_generation_after", b.groupMetadata().generationId());
         }
@@ -140,8 +140,8 @@ final class Groups {
                 report.put("two_after", Main.numbers(two.assignment()));
                 report.put("generation_after", two.groupMetadata().generationId());
                 report.put("rejoined_generation", again.groupMetadata().generationId());
-                report.put("two_events_during_restart", twoEvents.events.subList(twoEventsBefore, twoEvents.events.size()));
-                report.put("rejoined_events", rejoinedEvents.events);
+                report.put("two_events_during_restart", new ArrayList<>(twoEvents.events.subList(twoEventsBefore, twoEvents.events.size())));
+                report.put("rejoined_events", new ArrayList<>(rejoinedEvents.events));
             }
         }
         return report;

@@ -163,10 +163,11 @@ public final class Main {
         return out;
     }
 
+    /** The class and message of what a failed call threw, futures' wrappers removed. */
     static String error(Throwable thrown) {
         Throwable cause = thrown;
-        while ((cause instanceof ExecutionException || cause.getCause() != null
-                && cause.getClass() == RuntimeException.class) && cause.getCause() != null) {
+        while ((cause instanceof ExecutionException
+                || cause instanceof java.util.concurrent.CompletionException) && cause.getCause() != null) {
             cause = cause.getCause();
         }
         return cause.getClass().getName() + ": " + cause.getMessage();
