@@ -184,11 +184,9 @@ fn java_static_member_restarts_without_a_rebalance() {
 
 /// commitSync and commitAsync offsets (with their metadata) are what a new member of
 /// the group and the Admin client see, and where the new member starts; seek,
-/// offsetsForTimes, seekToBeginning/End, beginningOffsets and endOffsets.
-#[test]
-fn java_commits_seek_and_offsets_for_times() {
-    let broker = Broker::start();
-    let report = run(&["commits", &broker.bootstrap(), "commits"]);
+/// offsetsForTimes, seekToBeginning/End, beginningOffsets and endOffsets. Record i is
+/// in partition i % 2, stamped i seconds after a base ten minutes ago.
+fn assert_commits(report: &Json, replicated: bool) {
     assert_eq!(report["first_read"].int(), 20, "{report}");
     assert_eq!(report["commit_async"].text(), "ok 4", "{report}");
     let committed = &report["committed_seen"];
@@ -200,24 +198,47 @@ fn java_commits_seek_and_offsets_for_times() {
     assert_eq!(report.at("second_starts_at.1").int(), 4, "{report}");
     assert_eq!(report.at("admin_offsets.0").int(), 6, "{report}");
     assert_eq!(report.at("admin_offsets.1").int(), 4, "{report}");
-    // Record i is at partition i % 2, offset i / 2, stamped i seconds after the base.
-    assert_eq!(report.at("after_seek.0").text(), "3 v6", "{report}");
-    assert_eq!(report.at("after_seek.1").text(), "8 v17", "{report}");
+    // Asked for 7 s after the base: partition 0 has records 6 and 8 around it, so the
+    // answer is record 8; partition 1 has record 7 exactly.
     let times = &report["offsets_for_times"];
-    assert_eq!(times["0"].int(), 4, "{report}");
     assert_eq!(times["0_timestamp"].int(), 8000, "{report}");
-    assert_eq!(times["1"].int(), 3, "{report}");
     assert_eq!(times["1_timestamp"].int(), 7000, "{report}");
+    assert_eq!(report.at("read_at_times.0").text(), "v8", "{report}");
+    assert_eq!(report.at("read_at_times.1").text(), "v7", "{report}");
     assert_eq!(
         report["offsets_for_times_past_the_end"].text(),
         "null",
         "{report}"
     );
-    assert_eq!(report.at("positions.0").int(), 0, "{report}");
-    assert_eq!(report.at("positions.1").int(), 10, "{report}");
-    assert_eq!(report.at("beginning.0").int(), 0, "{report}");
-    assert_eq!(report.at("end.0").int(), 10, "{report}");
-    assert_eq!(report.at("end.1").int(), 10, "{report}");
+    if !replicated {
+        // On one broker record i is at offset i / 2.
+        assert_eq!(times["0"].int(), 4, "{report}");
+        assert_eq!(times["1"].int(), 3, "{report}");
+        assert_eq!(report.at("after_seek.0").text(), "3 v6", "{report}");
+        assert_eq!(report.at("after_seek.1").text(), "8 v17", "{report}");
+        assert_eq!(report.at("positions.0").int(), 0, "{report}");
+        assert_eq!(report.at("positions.1").int(), 10, "{report}");
+        assert_eq!(report.at("beginning.0").int(), 0, "{report}");
+        assert_eq!(report.at("end.0").int(), 10, "{report}");
+        assert_eq!(report.at("end.1").int(), 10, "{report}");
+    }
+}
+
+#[test]
+fn java_commits_seek_and_offsets_for_times() {
+    let broker = Broker::start();
+    let report = run(&["commits", &broker.bootstrap(), "commits", "1"]);
+    assert_commits(&report, false);
+}
+
+/// The same on three brokers, the topic replicated three times. offsetsForTimes answers offset 0 there, the leader-change
+/// control record, whose timestamp (the election) is newer than the records' own.
+#[test]
+#[ignore = "needs ListOffsets by timestamp to skip leader-change control records: tests/FINDINGS.md J1"]
+fn java_commits_seek_and_offsets_for_times_on_a_cluster() {
+    let brokers = start_cluster(&[]);
+    let report = run(&["commits", &bootstrap_list(&brokers), "commits", "3"]);
+    assert_commits(&report, true);
 }
 
 fn offsets(value: &Json) -> Vec<i64> {

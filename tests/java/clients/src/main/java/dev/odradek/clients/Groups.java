@@ -162,9 +162,9 @@ final class Groups {
      * at 4 with commitAsync. A new member of the group and the Admin client see those
      * offsets, and the new member starts there. Then seek and offsetsForTimes.
      */
-    static Map<String, Object> commits(String bootstrap, String topic) throws Exception {
+    static Map<String, Object> commits(String bootstrap, String topic, short rf) throws Exception {
         try (Admin admin = Admin.create(Main.admin(bootstrap))) {
-            Main.createTopic(admin, topic, 2, (short) 1);
+            Main.createTopic(admin, topic, 2, rf);
         }
         long base = System.currentTimeMillis() - 600_000;
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Main.producer(bootstrap))) {
@@ -238,6 +238,17 @@ final class Groups {
             report.put("offsets_for_times", Map.of(
                     "0", found.get(p0).offset(), "0_timestamp", found.get(p0).timestamp() - base,
                     "1", found.get(p1).offset(), "1_timestamp", found.get(p1).timestamp() - base));
+            // What a consumer that seeks to those offsets reads first.
+            reader.seek(p0, found.get(p0).offset());
+            reader.seek(p1, found.get(p1).offset());
+            Map<String, String> foundValues = new HashMap<>();
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (foundValues.size() < 2 && System.nanoTime() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> record : reader.poll(Duration.ofMillis(200))) {
+                    foundValues.putIfAbsent(Integer.toString(record.partition()), Main.text(record.value()));
+                }
+            }
+            report.put("read_at_times", foundValues);
             Map<TopicPartition, OffsetAndTimestamp> past = reader.offsetsForTimes(
                     Map.of(p0, base + 3_600_000L), Duration.ofSeconds(30));
             report.put("offsets_for_times_past_the_end", past.get(p0) == null ? "null" : past.get(p0).toString());

@@ -42,7 +42,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *     produce-codecs  BOOTSTRAP PREFIX RF         every codec, headers, read back
  *     group-rebalance BOOTSTRAP TOPIC ASSIGNOR     default | cooperative-sticky
  *     static-member   BOOTSTRAP TOPIC              group.instance.id rejoin
- *     commits         BOOTSTRAP TOPIC              commitSync/Async, seek, offsetsForTimes
+ *     commits         BOOTSTRAP TOPIC RF           commitSync/Async, seek, offsetsForTimes
  *     admin           BOOTSTRAP PREFIX RF          the Admin calls the tools make
  *     failover        BOOTSTRAP TOPIC COUNT KILL_AT PIDS   kill -9 of a leader
  * </pre>
@@ -59,7 +59,7 @@ public final class Main {
             case "produce-codecs" -> Scenarios.produceCodecs(args[1], args[2], Short.parseShort(args[3]));
             case "group-rebalance" -> Groups.rebalance(args[1], args[2], args[3]);
             case "static-member" -> Groups.staticMember(args[1], args[2]);
-            case "commits" -> Groups.commits(args[1], args[2]);
+            case "commits" -> Groups.commits(args[1], args[2], Short.parseShort(args[3]));
             case "admin" -> AdminCalls.run(args[1], args[2], Short.parseShort(args[3]));
             case "failover" -> Failover.run(args[1], args[2], Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), args[5]);
