@@ -68,13 +68,24 @@ fn assert_common(report: &Json, client: &str, prefix: &str, replicated: bool) {
     let committed = &report["committed"];
     let ends = &report["end_offsets"];
     for partition in ["0", "1", "2"] {
-        assert_eq!(
-            committed[partition].int(),
-            ends[partition].int(),
-            "partition {partition}: {report}"
-        );
-        if !replicated {
+        if replicated {
+            // A new leader term after the last record appends a leader-change control
+            // record: the end moves past the committed offset (tests/FINDINGS.md J2).
+            assert!(
+                committed[partition].int() <= ends[partition].int(),
+                "partition {partition}: {report}"
+            );
+            assert!(
+                committed[partition].int() >= RECORDS / 3,
+                "partition {partition}: {report}"
+            );
+        } else {
             // Record i went to partition i % 3 of a fresh single-broker topic.
+            assert_eq!(
+                committed[partition].int(),
+                ends[partition].int(),
+                "partition {partition}: {report}"
+            );
             assert_eq!(ends[partition].int(), RECORDS / 3, "{report}");
             assert_eq!(report["start_offsets"][partition].int(), 0, "{report}");
         }

@@ -318,12 +318,19 @@ fn assert_admin(report: &Json, brokers: usize) {
         vec![0, 1, 2, 3],
         "{report}"
     );
-    // The member read everything, so its committed offsets are the log end offsets.
+    // The member read everything, so its committed offsets are the log end offsets;
+    // on a cluster a leader term begun after the last record adds a control record
+    // past them (tests/FINDINGS.md J2).
     let committed = offsets(&report["listConsumerGroupOffsets"]);
-    let latest = offsets(&report.at("listOffsets.latest").clone());
-    assert_eq!(committed, latest, "{report}");
+    let latest = offsets(report.at("listOffsets.latest"));
     assert_eq!(committed.len(), 4, "{report}");
+    assert_eq!(latest.len(), 4, "{report}");
+    for (committed, latest) in committed.iter().zip(&latest) {
+        assert!(committed <= latest, "{report}");
+    }
+    assert!(committed.iter().sum::<i64>() >= 10, "{report}");
     if brokers == 1 {
+        assert_eq!(committed, latest, "{report}");
         // Record i went to partition i % 4, stamped i seconds after the base.
         assert_eq!(committed, vec![3, 3, 2, 2], "{report}");
         assert_eq!(
