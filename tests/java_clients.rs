@@ -190,6 +190,10 @@ fn java_group_with_cooperative_sticky_moves_only_what_moves() {
 fn java_static_member_restarts_without_a_rebalance() {
     let broker = Broker::start();
     let report = run(&["static-member", &broker.bootstrap(), "static"]);
+    assert_static_member(&report);
+}
+
+fn assert_static_member(report: &Json) {
     assert!(report["split"].boolean(), "{report}");
     assert!(report["rejoined"].boolean(), "{report}");
     assert_eq!(report["one_before"].array().len(), 2, "{report}");
@@ -223,20 +227,23 @@ fn assert_commits(report: &Json, replicated: bool) {
     assert_eq!(report.at("second_starts_at.1").int(), 4, "{report}");
     assert_eq!(report.at("admin_offsets.0").int(), 6, "{report}");
     assert_eq!(report.at("admin_offsets.1").int(), 4, "{report}");
-    // Asked for 7 s after the base: partition 0 has records 6 and 8 around it, so the
-    // answer is record 8; partition 1 has record 7 exactly.
-    let times = &report["offsets_for_times"];
-    assert_eq!(times["0_timestamp"].int(), 8000, "{report}");
-    assert_eq!(times["1_timestamp"].int(), 7000, "{report}");
-    assert_eq!(report.at("read_at_times.0").text(), "v8", "{report}");
-    assert_eq!(report.at("read_at_times.1").text(), "v7", "{report}");
-    assert_eq!(
-        report["offsets_for_times_past_the_end"].text(),
-        "null",
+    assert!(
+        report.at("after_seek.0").text().starts_with("3 v"),
         "{report}"
     );
+    assert!(
+        report.at("after_seek.1").text().starts_with("8 v"),
+        "{report}"
+    );
+    assert_eq!(
+        report.at("positions.0"),
+        report.at("beginning.0"),
+        "{report}"
+    );
+    assert_eq!(report.at("positions.1"), report.at("end.1"), "{report}");
     if !replicated {
         // On one broker record i is at offset i / 2.
+        let times = &report["offsets_for_times"];
         assert_eq!(times["0"].int(), 4, "{report}");
         assert_eq!(times["1"].int(), 3, "{report}");
         assert_eq!(report.at("after_seek.0").text(), "3 v6", "{report}");
@@ -249,21 +256,40 @@ fn assert_commits(report: &Json, replicated: bool) {
     }
 }
 
+/// offsetsForTimes, asked for 7 s after the base: partition 0 has records 6 and 8
+/// around it, so the answer is record 8; partition 1 has record 7 exactly. A time past
+/// every record has no answer.
+fn assert_time_lookups(report: &Json) {
+    let times = &report["offsets_for_times"];
+    assert_eq!(times["0_timestamp"].int(), 8000, "{report}");
+    assert_eq!(times["1_timestamp"].int(), 7000, "{report}");
+    assert_eq!(report.at("read_at_times.0").text(), "v8", "{report}");
+    assert_eq!(report.at("read_at_times.1").text(), "v7", "{report}");
+    assert_eq!(
+        report["offsets_for_times_past_the_end"].text(),
+        "null",
+        "{report}"
+    );
+}
+
 #[test]
 fn java_commits_seek_and_offsets_for_times() {
     let broker = Broker::start();
     let report = run(&["commits", &broker.bootstrap(), "commits", "1"]);
     assert_commits(&report, false);
+    assert_time_lookups(&report);
 }
 
-/// The same on three brokers, the topic replicated three times. offsetsForTimes answers offset 0 there, the leader-change
-/// control record, whose timestamp (the election) is newer than the records' own.
+/// offsetsForTimes on three brokers, the topic replicated three times, answers offset
+/// 0 there: the leader-change control record, whose timestamp (the election) is newer
+/// than the records' own.
 #[test]
 #[ignore = "needs ListOffsets by timestamp to skip leader-change control records: tests/FINDINGS.md J1"]
-fn java_commits_seek_and_offsets_for_times_on_a_cluster() {
+fn java_offsets_for_times_on_a_cluster() {
     let brokers = start_cluster(&[]);
     let report = run(&["commits", &bootstrap_list(&brokers), "commits", "3"]);
     assert_commits(&report, true);
+    assert_time_lookups(&report);
 }
 
 fn offsets(value: &Json) -> Vec<i64> {
@@ -359,16 +385,24 @@ fn java_admin_client_calls_on_one_broker() {
     assert_admin(&report, 1);
 }
 
-/// The producer, the Admin calls and a cooperative rebalance on three brokers, topics
+/// The producer with every codec and the Admin calls on three brokers, topics
 /// replicated three times.
 #[test]
-fn java_clients_on_a_three_broker_cluster() {
+fn java_producer_and_admin_on_a_three_broker_cluster() {
     let brokers = start_cluster(&[]);
     let bootstrap = bootstrap_list(&brokers);
     let codecs = run(&["produce-codecs", &bootstrap, "codecs", "3"]);
     assert_codecs(&codecs, true);
     let admin = run(&["admin", &bootstrap, "admin", "3"]);
     assert_admin(&admin, 3);
+}
+
+/// A cooperative rebalance, a static member's restart, and commits (RF 3) on three
+/// brokers, whose group coordinator is the leader of a `__consumer_offsets` partition.
+#[test]
+fn java_groups_on_a_three_broker_cluster() {
+    let brokers = start_cluster(&[]);
+    let bootstrap = bootstrap_list(&brokers);
     let group = run(&[
         "group-rebalance",
         &bootstrap,
@@ -376,6 +410,10 @@ fn java_clients_on_a_three_broker_cluster() {
         "cooperative-sticky",
     ]);
     assert_cooperative(&group);
+    let static_member = run(&["static-member", &bootstrap, "static"]);
+    assert_static_member(&static_member);
+    let commits = run(&["commits", &bootstrap, "commits", "3"]);
+    assert_commits(&commits, true);
 }
 
 /// An idempotent acks=all producer writes 20,000 records to a topic replicated three
