@@ -100,6 +100,17 @@ fn assert_franz(report: &Json, prefix: &str, replicated: bool) {
     assert_eq!(report["start_offsets_error"].text(), "", "{report}");
     assert_eq!(report["end_offsets_error"].text(), "", "{report}");
     assert_empty(&report["complaints"], "franz-go's complaints", report);
+    // kadm's lag of the group, whose member left: end minus committed, summed.
+    assert_eq!(report["lag_error"].text(), "", "{report}");
+    assert_eq!(report["lag_state"].text(), "Empty", "{report}");
+    let lag: i64 = ["0", "1", "2"]
+        .iter()
+        .map(|p| report["end_offsets"][*p].int() - report["committed"][*p].int())
+        .sum();
+    assert_eq!(report["lag_total"].int(), lag, "{report}");
+    if !replicated {
+        assert_eq!(lag, 0, "{report}");
+    }
 }
 
 fn assert_sarama(report: &Json, prefix: &str, replicated: bool) {

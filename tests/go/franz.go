@@ -174,6 +174,14 @@ func franz(brokers []string, prefix string, rf int16) map[string]any {
 		}
 	})
 	report["committed"] = committed
+	// kadm's lag, as `kafka-consumer-groups --describe` shows it: end minus committed.
+	lags, err := admin.Lag(ctx, group)
+	report["lag_error"] = errorText(err)
+	if lag, ok := lags[group]; ok {
+		report["lag_error"] = errorText(firstErrorOrNil(err, lag.Error()))
+		report["lag_total"] = lag.Lag.Total()
+		report["lag_state"] = lag.State
+	}
 	report["start_offsets"], report["start_offsets_error"] = listedOffsets(admin.ListStartOffsets(ctx, topic))
 	report["end_offsets"], report["end_offsets_error"] = listedOffsets(admin.ListEndOffsets(ctx, topic))
 	report["complaints"] = logged.all()
@@ -245,6 +253,15 @@ func checkRecord(acked map[string][2]int64, client, key, value string, partition
 		return fmt.Sprintf("headers %v, want %v", headers, want)
 	}
 	return ""
+}
+
+func firstErrorOrNil(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func firstError(errs ...error) string {
