@@ -115,8 +115,8 @@ pub fn java_clients_dir() -> PathBuf {
         for (program, flag) in [("java", "-version"), ("mvn", "-v")] {
             assert!(found(program, flag), "`{program} {flag}` failed: {how}");
         }
-        let output = Command::new("nice")
-            .args(["-n", "10", "mvn", "-q", "-B", "-Dstyle.color=never", "-f"])
+        let output = Command::new("mvn")
+            .args(["-q", "-B", "-Dstyle.color=never", "-f"])
             .arg(project.join("pom.xml"))
             .arg("package")
             .arg(format!("-Dodradek.out={}", out.display()))
@@ -168,9 +168,7 @@ pub fn go_clients_binary() -> PathBuf {
     let binary = out.join("odradek-go-clients");
     let wanted = sources(&module, &["go.mod", "go.sum", ".go"]);
     build_once("go-clients", &out, &binary, &wanted, || {
-        let output = Command::new("nice")
-            .args(["-n", "10"])
-            .arg(go())
+        let output = Command::new(go())
             .args(["build", "-o"])
             .arg(&binary)
             .arg(".")
