@@ -17,8 +17,10 @@
 //! ```
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod clients;
 pub mod fake_broker;
 pub mod java;
+pub mod json;
 pub mod requests;
 pub mod wire_client;
 
