@@ -177,9 +177,19 @@ record() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
 }
 
+# Creates topic $1 with $2 partitions and waits (at most 60 s) until kafka-topics
+# --describe names a leader for each, so that no load measures a leader election.
 create_topic() {
-    "$tools/kafka-topics.sh" --bootstrap-server "$bootstrap" --create --topic "$1" \
-        --partitions "$2" --replication-factor "$replication_factor" >/dev/null
+    local topic="$1" partitions="$2" deadline=$((SECONDS + 60)) led
+    "$tools/kafka-topics.sh" --bootstrap-server "$bootstrap" --create --topic "$topic" \
+        --partitions "$partitions" --replication-factor "$replication_factor" >/dev/null
+    while :; do
+        led="$("$tools/kafka-topics.sh" --bootstrap-server "$bootstrap" --describe \
+            --topic "$topic" 2>/dev/null | grep -c 'Leader: [0-9]' || true)"
+        [ "$led" -lt "$partitions" ] || return 0
+        [ "$SECONDS" -lt "$deadline" ] || { log "$topic has $led of $partitions leaders after 60 s"; exit 1; }
+        sleep 0.5
+    done
 }
 
 # The summary line of kafka-producer-perf-test: "N records sent, R records/sec (M MB/sec),
