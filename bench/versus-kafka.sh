@@ -26,8 +26,9 @@
 #             partition: its latency percentiles (send to acknowledgement, whole ms);
 #   e2e       org.apache.kafka.tools.EndToEndLatency, 100-byte records one at a time:
 #             send, acknowledgement and fetch of each, p50/p99/p99.9 in ms.
-# Record counts aim at 10-20 s per produce run on a 2-core machine; --quick uses small
-# counts (a smoke run of the script, whose figures mean nothing).
+# Record counts aim at 10-20 s per produce run on a 2-core machine (kafka-fsync takes
+# longer: the counts are the same for every system); --quick uses small counts (a smoke
+# run of the script, whose figures mean nothing).
 #
 # Output: the table on stdout (figures per system, then one line of Odradek/Kafka
 # ratios per Kafka run: above 1 is better for records/s and MB/s, below 1 is better for
