@@ -26,6 +26,8 @@
 #             partition: its latency percentiles (send to acknowledgement, whole ms);
 #   e2e       org.apache.kafka.tools.EndToEndLatency, 100-byte records one at a time:
 #             send, acknowledgement and fetch of each, p50/p99/p99.9 in ms.
+# Both tools report latencies in whole milliseconds: below a millisecond a ratio is
+# coarse, and '-' where Kafka's figure is 0.
 # Record counts aim at 10-20 s per produce run on a 2-core machine (kafka-fsync takes
 # longer: the counts are the same for every system); --quick uses small counts (a smoke
 # run of the script, whose figures mean nothing).
