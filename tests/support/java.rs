@@ -9,6 +9,12 @@
 //!         `mvn dependency:copy-dependencies` under a file lock (as .ci/run does)
 //! ```
 //!
+//! ```text
+//!  test ──► KafkaServer::start(nodes, settings) ──► tests/java/kafka-server start --dir D ...
+//!            (Apache Kafka itself, KRaft combined mode, on free ports of 127.0.0.1)
+//!            └─ drop: tests/java/kafka-server stop --dir D --kill
+//! ```
+//!
 //! A missing JDK or Maven is a test failure that says what to install, never a skip.
 
 use std::fs::{self, OpenOptions};
@@ -16,7 +22,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{ScriptOutput, wait_with_patience, workspace_root};
+use super::{
+    ScriptOutput, TempDir, free_ports, run_with_patience, wait_with_patience, workspace_root,
+};
 
 /// `tests/java/`: the pom, the launcher and the tool scripts.
 pub fn java_dir() -> PathBuf {
@@ -137,4 +145,90 @@ pub fn kafka_tool(script: &str, args: &[&str], stdin: &[u8]) -> ScriptOutput {
     let output = wait_with_patience(child, &what);
     let _ = writer.join();
     output
+}
+
+/// Apache Kafka itself (the broker of the pinned kafka_2.13 jar), started by
+/// `tests/java/kafka-server` in KRaft combined mode on free ports of 127.0.0.1, each node
+/// over a fresh directory under `<target>/odradek-tests/`. Killed on drop.
+pub struct KafkaServer {
+    dir: TempDir,
+    bootstrap: String,
+}
+
+impl KafkaServer {
+    /// Starts `nodes` Kafka nodes (1, or 3 for a cluster) with `settings` (`key=value`
+    /// broker properties such as `log.flush.interval.messages=1`) and waits until every
+    /// node serves clients.
+    pub fn start(nodes: usize, settings: &[&str]) -> KafkaServer {
+        let dir = TempDir::new("kafka-server");
+        let ports = free_ports(2 * nodes);
+        let join = |ports: &[u16]| {
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut command = Command::new(java_dir().join("kafka-server"));
+        command
+            .env("ODRADEK_KAFKA_JARS", kafka_jars())
+            .arg("start")
+            .arg("--dir")
+            .arg(dir.path().join("kafka"))
+            .args(["--ports", &join(&ports[..nodes])])
+            .args(["--controller-ports", &join(&ports[nodes..])]);
+        for setting in settings {
+            command.args(["--set", setting]);
+        }
+        let output = run_with_patience(command, "kafka-server start");
+        output.assert_success("kafka-server start");
+        let bootstrap = output
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no KAFKA_BOOTSTRAP= line from kafka-server:\n{}",
+                    output.stdout
+                )
+            })
+            .to_string();
+        KafkaServer { dir, bootstrap }
+    }
+
+    /// The bootstrap servers, `127.0.0.1:P[,...]`.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The directory of node `node` (1-based): its server.properties, server.log, data/.
+    pub fn node_dir(&self, node: usize) -> PathBuf {
+        self.dir.path().join("kafka").join(format!("node-{node}"))
+    }
+
+    /// Stops every node with SIGTERM (a controlled shutdown) and waits for it; panics
+    /// unless the script succeeded.
+    pub fn stop(&mut self) {
+        self.stop_with(&[]).assert_success("kafka-server stop");
+    }
+
+    fn stop_with(&self, flags: &[&str]) -> ScriptOutput {
+        let mut command = Command::new(java_dir().join("kafka-server"));
+        command
+            .arg("stop")
+            .arg("--dir")
+            .arg(self.dir.path().join("kafka"))
+            .args(flags);
+        run_with_patience(command, "kafka-server stop")
+    }
+}
+
+impl Drop for KafkaServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.node_dir(1).join("server.log");
+            eprintln!("Kafka's log: {}", log.display());
+        }
+        let _ = self.stop_with(&["--kill"]);
+    }
 }
