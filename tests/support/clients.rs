@@ -156,7 +156,7 @@ fn go() -> PathBuf {
     assert!(
         default.exists(),
         "Go is needed to build tests/go (franz-go and sarama): install Go 1.26 or newer \
-         (https://go.dev/dl/, into /usr/local/go) or put `go` on PATH"
+         into /usr/local/go, or put `go` on PATH"
     );
     default
 }
