@@ -167,7 +167,15 @@ fn coordinator_that_loads_groups_before_they_are_committed_is_caught() {
         },
         ..healthy.clone()
     };
-    let (_, verdict) = detect("coordinator loads uncommitted groups", &broken, &healthy);
+    // Rare: about one seed in 75 catches it (seeds 19 and 128 of the first 150 before
+    // decision 0011 changed the cluster's event order, 99 and 128 after), hence the
+    // larger bound.
+    let (_, verdict) = detect_within(
+        "coordinator loads uncommitted groups",
+        &broken,
+        &healthy,
+        150,
+    );
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }
 
@@ -197,7 +205,17 @@ fn cluster_that_advances_the_high_watermark_before_a_quorum_fsynced_is_caught() 
         high_watermark_before_fsync: true,
         ..RaftMutants::default()
     };
-    raft_mutant_caught("high watermark before fsync", "crash,sync-latency", mutants);
+    // It needs a power loss to drop what a follower counted but had not synced, and
+    // then that follower to win an election: about one seed in 150 (seed 1 of the
+    // first 150 before decision 0011 changed the cluster's event order; seed 205 of
+    // 300 after), hence the larger bound.
+    let healthy = cluster("crash,sync-latency");
+    let broken = Options {
+        raft_mutants: mutants,
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect_within("high watermark before fsync", &broken, &healthy, 300);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }
 
 #[test]
