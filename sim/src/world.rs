@@ -1181,10 +1181,12 @@ impl World {
             .event(now, 1, &[u64::from(index), u64::from(opened.is_ok())]);
         match opened {
             Ok(node) => {
+                let cluster = self.nodes.len() > 1;
                 let sim_node = &mut self.nodes[index as usize];
                 sim_node.incarnation += 1;
                 sim_node.node = Some(node);
-                sim_node.catching_up_since_ns = (sim_node.incarnation > 1).then_some(now);
+                let restart = cluster && sim_node.incarnation > 1;
+                sim_node.catching_up_since_ns = restart.then_some(now);
                 sim_node.paused_until_ns = 0;
                 let incarnation = sim_node.incarnation;
                 self.note(TimelineKind::NodeUp {
