@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestKind, ResponseKind};
 use support::requests::topic_name;
-use support::{Broker, python, python_script, run, run_python, start_cluster, wait_with_patience};
+use support::{
+    Broker, bootstrap_list, python, python_script, run, run_python, start_cluster,
+    wait_with_patience,
+};
 
 const RECORDS: usize = 20_000;
 const KILL_AT: usize = 8_000;
@@ -101,15 +104,6 @@ fn create_topic(brokers: &[Broker], topic: &str) {
             (created.code == Some(0)).then_some(())
         })
     });
-}
-
-/// `bootstrap.servers` naming every broker.
-fn bootstrap_list(brokers: &[Broker]) -> String {
-    brokers
-        .iter()
-        .map(Broker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Three brokers, their bootstrap list, and `topic` created on them (3 partitions, RF

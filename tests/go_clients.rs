@@ -17,17 +17,9 @@ mod support;
 
 use support::clients::{go_client, report};
 use support::json::Json;
-use support::{Broker, start_cluster};
+use support::{Broker, bootstrap_list, start_cluster};
 
 const RECORDS: i64 = 30;
-
-fn bootstrap_list(brokers: &[Broker]) -> String {
-    brokers
-        .iter()
-        .map(Broker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 fn run(client: &str, bootstrap: &str, prefix: &str, replication_factor: &str) -> Json {
     let output = go_client(&[client, bootstrap, prefix, replication_factor], &[]);

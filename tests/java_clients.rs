@@ -22,17 +22,9 @@ use std::collections::BTreeSet;
 
 use support::clients::{java_client, report};
 use support::json::Json;
-use support::{Broker, start_cluster};
+use support::{Broker, bootstrap_list, start_cluster};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
-
-fn bootstrap_list(brokers: &[Broker]) -> String {
-    brokers
-        .iter()
-        .map(Broker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 fn run(args: &[&str]) -> Json {
     let output = java_client(args);

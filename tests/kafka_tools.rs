@@ -901,6 +901,37 @@ fn kafka_perf_tests_count_every_record() {
 // ---------------------------------------------------------------------------------
 // kafka-configs
 
+/// `kafka-configs --describe` of one entity (with `--all` if asked): its lines.
+fn describe_configs(bootstrap: &str, entity_type: &str, name: &str, all: bool) -> Vec<String> {
+    let mut args = vec![
+        "--bootstrap-server",
+        bootstrap,
+        "--describe",
+        "--entity-type",
+        entity_type,
+        "--entity-name",
+        name,
+    ];
+    if all {
+        args.push("--all");
+    }
+    let out = tool_ok("kafka-configs.sh", &args, b"");
+    lines(&out.stdout).iter().map(|l| l.to_string()).collect()
+}
+
+/// `described` starts with `header` and has a `KEY=VALUE ...` line for each of `expected`.
+fn assert_configs(described: &[String], header: &str, expected: &[&str]) {
+    assert_eq!(described[0], header);
+    for config in expected {
+        assert!(
+            described
+                .iter()
+                .any(|line| line.trim_start().starts_with(&format!("{config} "))),
+            "{config} in {described:?}"
+        );
+    }
+}
+
 #[test]
 fn kafka_configs_describe_a_topic_and_a_broker() {
     let broker = Broker::start_with(support::Port::Free, &["--override", "num.partitions=3"]);
@@ -914,114 +945,42 @@ fn kafka_configs_describe_a_topic_and_a_broker() {
     );
 
     // A topic's dynamic (non-default) configs: the one it was created with.
-    let out = tool_ok(
-        "kafka-configs.sh",
-        &[
-            "--bootstrap-server",
-            b,
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "user-events",
-        ],
-        b"",
-    );
     assert_eq!(
-        lines(&out.stdout),
+        describe_configs(b, "topics", "user-events", false),
         [
             "Dynamic configs for topic user-events are:",
             "  retention.ms=86400000 sensitive=false synonyms={}",
         ]
     );
     // --all adds the defaults.
-    let out = tool_ok(
-        "kafka-configs.sh",
+    assert_configs(
+        &describe_configs(b, "topics", "user-events", true),
+        "All configs for topic user-events are:",
         &[
-            "--bootstrap-server",
-            b,
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "user-events",
-            "--all",
+            "retention.ms=86400000",
+            "cleanup.policy=delete",
+            "segment.bytes=1073741824",
         ],
-        b"",
-    );
-    let all = lines(&out.stdout);
-    assert_eq!(all[0], "All configs for topic user-events are:");
-    for expected in [
-        "retention.ms=86400000",
-        "cleanup.policy=delete",
-        "segment.bytes=1073741824",
-    ] {
-        assert!(
-            all.iter()
-                .any(|line| line.trim_start().starts_with(&format!("{expected} "))),
-            "{expected} in {all:?}"
-        );
-    }
-    let out = tool_ok(
-        "kafka-configs.sh",
-        &[
-            "--bootstrap-server",
-            b,
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "no-such-topic",
-        ],
-        b"",
     );
     assert_eq!(
-        lines(&out.stdout),
+        describe_configs(b, "topics", "no-such-topic", false),
         ["The topic 'no-such-topic' doesn't exist and doesn't have dynamic config."]
     );
 
     // A broker: no dynamic configs; --all shows the static ones, the override too.
-    let out = tool_ok(
-        "kafka-configs.sh",
-        &[
-            "--bootstrap-server",
-            b,
-            "--describe",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-        ],
-        b"",
+    assert_eq!(
+        describe_configs(b, "brokers", "1", false),
+        ["Dynamic configs for broker 1 are:"]
     );
-    assert_eq!(lines(&out.stdout), ["Dynamic configs for broker 1 are:"]);
-    let out = tool_ok(
-        "kafka-configs.sh",
+    assert_configs(
+        &describe_configs(b, "brokers", "1", true),
+        "All configs for broker 1 are:",
         &[
-            "--bootstrap-server",
-            b,
-            "--describe",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-            "--all",
+            "num.partitions=3",
+            "node.id=1",
+            "log.segment.bytes=1073741824",
         ],
-        b"",
     );
-    let all = lines(&out.stdout);
-    assert_eq!(all[0], "All configs for broker 1 are:");
-    for expected in [
-        "num.partitions=3",
-        "node.id=1",
-        "log.segment.bytes=1073741824",
-    ] {
-        assert!(
-            all.iter()
-                .any(|line| line.trim_start().starts_with(&format!("{expected} "))),
-            "{expected} in {all:?}"
-        );
-    }
 }
 
 /// `kafka-configs --alter --add-config` on a topic, as every retention how-to does.

@@ -11,12 +11,12 @@
 //! source file it was built from) matches the sources. A missing JDK, Maven or Go is a
 //! test failure saying what to install, never a skip.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::json::Json;
-use super::{ScriptOutput, run_with_patience, workspace_root};
+use super::{ScriptOutput, run_with_patience, target_lock, workspace_root};
 
 /// The text of every file under `dir` whose name ends in one of `suffixes`, in path
 /// order, each after its path: what a build depends on.
@@ -53,17 +53,7 @@ fn sources(dir: &Path, suffixes: &[&str]) -> String {
 /// Runs `build` under `<target>/<name>.lock` unless `<out>/odradek-sources.txt` holds
 /// `wanted` and `product` exists; writes the stamp after a build.
 fn build_once(name: &str, out: &Path, product: &Path, wanted: &str, build: impl FnOnce()) {
-    let target = workspace_root().join("target");
-    fs::create_dir_all(&target).expect("creating target/");
-    let lock_path = target.join(format!("{name}.lock"));
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|error| panic!("opening {}: {error}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|error| panic!("locking {}: {error}", lock_path.display()));
+    let lock = target_lock(name);
     let stamp = out.join("odradek-sources.txt");
     // Trailing newlines aside: .ci/run writes the same stamp from a shell variable.
     let ready = product.exists()

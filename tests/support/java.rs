@@ -17,13 +17,13 @@
 //!
 //! A missing JDK or Maven is a test failure that says what to install, never a skip.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{
-    ScriptOutput, TempDir, free_ports, run_with_patience, wait_with_patience, workspace_root,
+    ScriptOutput, TempDir, free_ports, run_with_patience, run_with_stdin, target_lock,
+    workspace_root,
 };
 
 /// `tests/java/`: the pom, the launcher and the tool scripts.
@@ -47,23 +47,12 @@ pub fn kafka_jars() -> PathBuf {
         );
         return jars;
     }
-    let root = workspace_root();
-    let target = root.join("target");
-    let jars = target.join("kafka-jars");
+    let jars = workspace_root().join("target").join("kafka-jars");
     let pom = java_dir().join("pom.xml");
     let stamp = jars.join("odradek-pom.xml");
     let wanted = fs::read_to_string(&pom)
         .unwrap_or_else(|error| panic!("reading {}: {error}", pom.display()));
-    fs::create_dir_all(&target).expect("creating target/");
-    let lock_path = target.join("kafka-jars.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|error| panic!("opening {}: {error}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|error| panic!("locking {}: {error}", lock_path.display()));
+    let lock = target_lock("kafka-jars");
     let ready = has_kafka_tools(&jars) && fs::read_to_string(&stamp).is_ok_and(|s| s == wanted);
     if !ready {
         install_jars(&pom, &jars);
@@ -127,24 +116,9 @@ fn install_jars(pom: &Path, jars: &Path) {
 pub fn kafka_tool(script: &str, args: &[&str], stdin: &[u8]) -> ScriptOutput {
     let path = java_dir().join("bin").join(script);
     assert!(path.is_file(), "no tool script {}", path.display());
-    let what = format!("{script} {}", args.join(" "));
-    let mut child = Command::new(&path)
-        .args(args)
-        .env("ODRADEK_KAFKA_JARS", kafka_jars())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {what}: {error}"));
-    let mut input = child.stdin.take().expect("piped");
-    let stdin = stdin.to_vec();
-    // A writer thread, so a tool that prints before it reads cannot deadlock us.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = wait_with_patience(child, &what);
-    let _ = writer.join();
-    output
+    let mut command = Command::new(&path);
+    command.args(args).env("ODRADEK_KAFKA_JARS", kafka_jars());
+    run_with_stdin(command, stdin, &format!("{script} {}", args.join(" ")))
 }
 
 /// Apache Kafka itself (the broker of the pinned kafka_2.13 jar), started by

@@ -445,12 +445,27 @@ impl Run {
     }
 }
 
-/// Runs `odradek ARGS` with `stdin` as its standard input, to its end (killed after
+/// An exclusive lock on `<workspace>/target/<name>.lock`, held until dropped, so that
+/// parallel tests (and test binaries) install or build a shared thing once.
+pub fn target_lock(name: &str) -> File {
+    let target = workspace_root().join("target");
+    fs::create_dir_all(&target).expect("creating target/");
+    let lock_path = target.join(format!("{name}.lock"));
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|error| panic!("opening {}: {error}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|error| panic!("locking {}: {error}", lock_path.display()));
+    lock
+}
+
+/// Runs `command` with `stdin` as its standard input, to its end (killed after
 /// [`SCRIPT_PATIENCE`]).
-pub fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let what = format!("odradek {}", args.join(" "));
-    let mut child = odradek()
-        .args(args)
+pub fn run_with_stdin(mut command: Command, stdin: &[u8], what: &str) -> ScriptOutput {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -462,8 +477,27 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Run {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&stdin);
     });
-    let output = wait_with_patience(child, &what);
+    let output = wait_with_patience(child, what);
     let _ = writer.join();
+    output
+}
+
+/// `bootstrap.servers` naming every broker of `brokers`.
+pub fn bootstrap_list(brokers: &[Broker]) -> String {
+    brokers
+        .iter()
+        .map(Broker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs `odradek ARGS` with `stdin` as its standard input, to its end (killed after
+/// [`SCRIPT_PATIENCE`]).
+pub fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let what = format!("odradek {}", args.join(" "));
+    let mut command = odradek();
+    command.args(args);
+    let output = run_with_stdin(command, stdin, &what);
     Run {
         code: output.status.code(),
         stdout: output.stdout,
@@ -491,16 +525,7 @@ pub fn python() -> PathBuf {
     let stamp = venv.join("odradek-requirements.txt");
     let wanted = fs::read_to_string(&requirements)
         .unwrap_or_else(|error| panic!("reading {}: {error}", requirements.display()));
-    fs::create_dir_all(root.join("target")).expect("creating target/");
-    let lock_path = root.join("target").join("py-venv.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|error| panic!("opening {}: {error}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|error| panic!("locking {}: {error}", lock_path.display()));
+    let lock = target_lock("py-venv");
     let ready = interpreter.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == wanted);
     if !ready {
         let _ = fs::remove_dir_all(&venv);
