@@ -394,11 +394,9 @@ pub struct MetadataLog {
     raft: Raft<GroupId>,
     /// Records below this offset were handed out by `take_committed`.
     applied: i64,
-    /// A commit point this broker wrote before it stopped, if its log still holds it
-    /// (see [`crate::commit_point`]): committed records below it are applied at start,
-    /// before the group commits anything again.
-    restored: i64,
-    /// The commit point last written (or read at start).
+    /// The commit point last saved (see [`crate::commit_point`]), or read at start if
+    /// the log still holds it: records below it are committed, whatever the member has
+    /// learnt yet, so those a broker saved before it stopped are applied at start.
     saved: Option<CommitPoint>,
     /// Set once the member caught up ([`Raft::caught_up`]) and everything committed
     /// that it knew of was applied: from then on the applied state is no older than
@@ -528,13 +526,11 @@ impl MetadataLog {
             }
             restore && held
         });
-        let restored = saved.map_or(applied, |point| point.offset);
         Ok(MetadataLog {
             log,
             replica,
             raft,
             applied,
-            restored,
             saved,
             // One voter: everything durable is committed, and applied by the first drive.
             caught_up: voters.len() == 1 || !restore,
@@ -600,8 +596,9 @@ impl MetadataLog {
     }
 
     /// The records committed since the last call, in offset order, with their offsets.
-    /// Leader markers (control batches) are skipped. Below the commit point restored at
-    /// start, records are committed whatever the member has learnt yet.
+    /// Leader markers (control batches) are skipped. Below the saved commit point
+    /// (read at start, or saved since), records are committed whatever the member has
+    /// learnt yet.
     ///
     /// A broker of a cluster applies only records its own copy holds durably, and only
     /// once it saved the commit point past them (see [`crate::commit_point`]): so a
@@ -611,10 +608,11 @@ impl MetadataLog {
         &mut self,
         disk: &mut impl Disk,
     ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
+        let saved = self.saved.map_or(0, |point| point.offset);
         let committed = self
             .raft
             .high_watermark()
-            .max(self.restored.min(self.log.log_end_offset()));
+            .max(saved.min(self.log.log_end_offset()));
         let end = if self.raft.voters().len() > 1 {
             let end = committed.min(self.log.durable_offset());
             if !self.save_commit_point(disk, end) {
