@@ -365,9 +365,17 @@ pub fn build_batch_with_keys<'a>(
     encode_batch(
         0,
         base_timestamp,
+        0,
         producer,
         records.into_iter().map(|(key, value)| (key, Some(value))),
     )
+}
+
+/// Like [`build_batch`], but the records were created `step_ms` apart, the first at
+/// `first_timestamp` (producers that batch records made over a while send these).
+pub fn build_batch_spread_in_time(first_timestamp: i64, step_ms: i64, values: &[&[u8]]) -> Vec<u8> {
+    let records = values.iter().map(|value| (None, Some(*value)));
+    encode_batch(0, first_timestamp, step_ms, None, records)
 }
 
 /// Like [`build_batch_with_keys`], but a record's value may be null (`None`): a
@@ -376,7 +384,7 @@ pub fn build_batch_with_nullable_values<'a>(
     base_timestamp: i64,
     records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
 ) -> Vec<u8> {
-    encode_batch(0, base_timestamp, None, records)
+    encode_batch(0, base_timestamp, 0, None, records)
 }
 
 /// One record of an uncompressed batch, as [`for_each_record`] hands it out.
@@ -384,6 +392,9 @@ pub fn build_batch_with_nullable_values<'a>(
 pub struct RecordView<'a> {
     /// The record's offset (base offset + offset delta).
     pub offset: i64,
+    /// The record's timestamp (base timestamp + timestamp delta): its creation time, or
+    /// for a log-append-time batch whatever the producer put there.
+    pub timestamp: i64,
     /// The key, or `None` if null.
     pub key: Option<&'a [u8]>,
     /// The value, or `None` if null (a tombstone).
@@ -447,12 +458,40 @@ pub fn for_each_record<'a, E: From<RecordsError>>(
             at: 0,
         };
         for _ in 0..header.record_count {
-            let record = cursor.record(header.base_offset).ok_or(malformed.clone())?;
+            let record = cursor.record(&header).ok_or(malformed.clone())?;
             visit(record)?;
         }
         position = end;
     }
     Ok(())
+}
+
+/// Where a lookup by time (ListOffsets with a timestamp) lands in one whole, valid
+/// `batch`: the offset and timestamp of its first record created at or after
+/// `timestamp`, or `None` if it has none. A control batch has none: its marker is not a
+/// record a consumer could be sent to. In a log-append-time batch every record has the
+/// batch's time. A compressed batch is not opened (the log never decompresses): its
+/// base offset stands for it when its newest record qualifies, so a reader sent there
+/// may first meet records of the same batch that are older than `timestamp`.
+pub fn first_record_at_or_after(
+    batch: &[u8],
+    timestamp: i64,
+) -> Result<Option<(i64, i64)>, RecordsError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.is_control() || header.max_timestamp < timestamp {
+        return Ok(None);
+    }
+    if header.is_log_append_time() || header.compression() != Some(Compression::None) {
+        return Ok(Some((header.base_offset, header.max_timestamp)));
+    }
+    let mut found = None;
+    for_each_record(batch, |record| {
+        if found.is_none() && record.timestamp >= timestamp {
+            found = Some((record.offset, record.timestamp));
+        }
+        Ok::<(), RecordsError>(())
+    })?;
+    Ok(found)
 }
 
 /// Reads records (Kafka's record v2 layout) one after another.
@@ -462,20 +501,21 @@ struct RecordCursor<'a> {
 }
 
 impl<'a> RecordCursor<'a> {
-    fn record(&mut self, base_offset: i64) -> Option<RecordView<'a>> {
+    fn record(&mut self, header: &BatchHeader) -> Option<RecordView<'a>> {
         let length = usize::try_from(self.varlong()?).ok()?;
         let start = self.at;
         let end = start
             .checked_add(length)
             .filter(|end| *end <= self.bytes.len())?;
         self.at += 1; // attributes
-        let _timestamp_delta = self.varlong()?;
+        let timestamp_delta = self.varlong()?;
         let offset_delta = self.varlong()?;
         let key = self.nullable_bytes(end)?;
         let value = self.nullable_bytes(end)?;
         self.at = end; // headers are not needed
         Some(RecordView {
-            offset: base_offset.checked_add(offset_delta)?,
+            offset: header.base_offset.checked_add(offset_delta)?,
+            timestamp: header.base_timestamp.checked_add(timestamp_delta)?,
             key,
             value,
         })
@@ -556,6 +596,7 @@ pub fn build_leader_change_batch(
     let mut batch = encode_batch(
         CONTROL_BIT,
         timestamp_ms,
+        0,
         None,
         [(Some(key.as_slice()), Some(value.as_slice()))],
     );
@@ -568,6 +609,7 @@ pub fn build_leader_change_batch(
 fn encode_batch<'a>(
     attributes: i16,
     base_timestamp: i64,
+    timestamp_step_ms: i64,
     producer: Option<(i64, i16, i32)>,
     records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
 ) -> Vec<u8> {
@@ -576,7 +618,7 @@ fn encode_batch<'a>(
     for (key, value) in records {
         let mut record = Vec::with_capacity(value.map_or(0, <[u8]>::len) + 16);
         record.push(0); // attributes
-        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, timestamp_step_ms * i64::from(count)); // timestamp delta
         put_varlong(&mut record, count as i64); // offset delta
         match key {
             Some(key) => {
@@ -608,8 +650,9 @@ fn encode_batch<'a>(
     batch.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
     batch.extend_from_slice(&attributes.to_be_bytes());
     batch.extend_from_slice(&(count - 1).to_be_bytes());
+    let max_timestamp = base_timestamp + timestamp_step_ms.max(0) * i64::from(count - 1);
     batch.extend_from_slice(&base_timestamp.to_be_bytes());
-    batch.extend_from_slice(&base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&max_timestamp.to_be_bytes());
     batch.extend_from_slice(&producer_id.to_be_bytes());
     batch.extend_from_slice(&producer_epoch.to_be_bytes());
     batch.extend_from_slice(&base_sequence.to_be_bytes());

@@ -379,11 +379,14 @@ impl Segment {
         assert_eq!(position, self.size_bytes);
         assert_eq!(header.base_offset, self.next_offset);
         let size = header.size_bytes();
+        // A control batch (a leader-change marker) is not a record anyone looks up by
+        // time: its timestamp is the election's, and would send a lookup to the marker.
         let max_so_far = match self.max_timestamp {
-            Some((ts, _)) if ts >= header.max_timestamp => ts,
+            Some((ts, _)) if header.is_control() || ts >= header.max_timestamp => Some(ts),
+            None if header.is_control() => None,
             _ => {
                 self.max_timestamp = Some((header.max_timestamp, header.base_offset));
-                header.max_timestamp
+                Some(header.max_timestamp)
             }
         };
         if self.bytes_since_index_entry >= u64::from(index_interval_bytes)
@@ -391,10 +394,11 @@ impl Segment {
         {
             self.offset_index.push((header.base_offset, position));
             self.bytes_since_index_entry = 0;
-            if self
-                .time_index
-                .last()
-                .is_none_or(|(ts, _)| *ts < max_so_far)
+            if let Some(max_so_far) = max_so_far
+                && self
+                    .time_index
+                    .last()
+                    .is_none_or(|(ts, _)| *ts < max_so_far)
             {
                 self.time_index.push((max_so_far, header.base_offset));
             }
@@ -1131,9 +1135,11 @@ impl PartitionLog {
         Ok(result)
     }
 
-    /// ListOffsets by timestamp: the base offset of the first batch (wholly below
-    /// `max_offset`) whose `max_timestamp >= timestamp`, with that timestamp; `None`
-    /// if there is none. Uses the time index, then scans.
+    /// ListOffsets by timestamp: the offset and timestamp of the first record created
+    /// at or after `timestamp`, in the first data batch (wholly below `max_offset`) that
+    /// has one ([`batch::first_record_at_or_after`]: a compressed batch answers its
+    /// base offset); `None` if there is none. Control batches are passed over. Uses the
+    /// time index, then scans.
     pub fn offset_for_timestamp(
         &mut self,
         disk: &mut impl Disk,
@@ -1179,12 +1185,16 @@ impl PartitionLog {
                 if header.last_offset() >= max_offset {
                     return Ok(None);
                 }
-                if header.max_timestamp >= timestamp {
+                if !header.is_control() && header.max_timestamp >= timestamp {
                     // The timestamp is covered by the CRC: check it before trusting it.
                     let mut body = vec![0u8; header.size_bytes() as usize];
                     read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
                     batch::validate(&body, u32::MAX).map_err(|error| corrupt(error.to_string()))?;
-                    return Ok(Some((header.base_offset, header.max_timestamp)));
+                    let found = batch::first_record_at_or_after(&body, timestamp)
+                        .map_err(|error| corrupt(error.to_string()))?;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
                 }
                 position += header.size_bytes();
                 expected = header.next_offset();
@@ -1193,8 +1203,9 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The largest `max_timestamp` in the log and the base offset of the batch that
-    /// has it (the earliest such batch), `None` if the log is empty.
+    /// The largest `max_timestamp` of a data batch in the log and the base offset of
+    /// the batch that has it (the earliest such batch), `None` if the log holds no
+    /// data batch. Control batches do not count.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let mut best: Option<(i64, i64)> = None;
         for segment in &self.segments {

@@ -520,6 +520,56 @@ fn offset_for_timestamp_finds_the_first_batch_at_or_after_it() {
     assert_eq!(log.max_timestamp(), Some((1190, 19)));
 }
 
+/// ListOffsets by time names a record, never a leader-change marker: on a replicated
+/// partition the marker of a later election is newer than every record (J1 in
+/// tests/FINDINGS.md), and a lookup sent there would skip the records it asked for.
+#[test]
+fn lookups_by_time_pass_over_control_batches() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let marker = |base| batch::build_leader_change_batch(base, 1, 1, NOW + 60_000);
+    log.append_replicated(&mut disk, &marker(0), NOW).unwrap();
+    for i in 0..3i64 {
+        let mut b = build_batch(1000 + i * 10, None, &[b"x"]);
+        batch::assign(&mut b, 1 + i, 1);
+        log.append_replicated(&mut disk, &b, NOW).unwrap();
+    }
+    log.append_replicated(&mut disk, &marker(4), NOW).unwrap();
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 0, i64::MAX).unwrap(),
+        Some((1, 1000))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 1011, i64::MAX).unwrap(),
+        Some((3, 1020))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 1021, i64::MAX).unwrap(),
+        None
+    );
+    assert_eq!(log.max_timestamp(), Some((1020, 3)));
+}
+
+/// Kafka answers the record, not its batch: a batch whose records were created over a
+/// while is entered at the first one created at or after the time asked.
+#[test]
+fn lookup_by_time_finds_the_record_inside_its_batch() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    append(&mut log, &mut disk, build_batch(500, None, &[b"a"]));
+    let spread = batch::build_batch_spread_in_time(1000, 100, &[b"b", b"c", b"d"]);
+    append(&mut log, &mut disk, spread);
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 1150, i64::MAX).unwrap(),
+        Some((3, 1200))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(&mut disk, 1000, i64::MAX).unwrap(),
+        Some((1, 1000))
+    );
+    assert_eq!(log.max_timestamp(), Some((1200, 1)));
+}
+
 #[test]
 fn missing_or_garbage_index_is_rebuilt_on_open() {
     let mut disk = MemDisk::new(1);

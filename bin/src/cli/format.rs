@@ -23,8 +23,11 @@ use crate::driver::ProdIo;
 use odradek_replication::NodeError;
 use odradek_replication::identity;
 
-/// Flags of `odradek format`.
+/// Flags of `odradek format`. Its group needs a name of its own: the broker's flags it
+/// flattens in are a group named `Args` too, and two groups of one name make clap
+/// panic on every debug build.
 #[derive(clap::Args, Debug)]
+#[group(id = "format_args")]
 pub struct Args {
     #[command(flatten)]
     broker: broker::Args,
