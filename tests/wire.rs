@@ -399,7 +399,8 @@ fn every_advertised_version_of_every_api_round_trips() {
         create_topic(&mut client, &name, 1);
         let grown = CreatePartitionsTopic::default()
             .with_name(topic_name(&name))
-            .with_count(3);
+            .with_count(3)
+            .with_assignments(None);
         let request = RequestKind::CreatePartitions(
             CreatePartitionsRequest::default()
                 .with_topics(vec![grown])

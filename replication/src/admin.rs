@@ -7,8 +7,9 @@
 //! way and is then handled again, so the client sees the topic at once instead of a
 //! LEADER_NOT_AVAILABLE and a retry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -381,7 +382,10 @@ impl Node {
                     result.num_partitions = partitions;
                     result.replication_factor = replication_factor;
                     result.configs = Some(self.describe_topic_configs(&config));
-                    if !create.validate_only {
+                    if create.validate_only {
+                        // Kafka answers an id the topic would have had.
+                        result.topic_id = uuid_of(TopicId::random(io.random(), io.random()));
+                    } else {
                         match self.begin_create_topic(
                             io,
                             &name,
@@ -443,6 +447,42 @@ impl Node {
             })
     }
 
+    /// The replicas a CreatePartitions request assigns to the new partitions, if it
+    /// names them: one list per new partition (Kafka's INVALID_REPLICA_ASSIGNMENT
+    /// otherwise), each of the topic's replication factor in distinct known brokers.
+    fn check_new_assignments(
+        &self,
+        existing: &Topic,
+        topic: &CreatePartitionsTopic,
+    ) -> Result<Option<Vec<Vec<i32>>>, (ErrorCode, String)> {
+        let Some(assignments) = &topic.assignments else {
+            return Ok(None);
+        };
+        let new = usize::try_from(topic.count - existing.partitions).unwrap_or(0);
+        let invalid = |message: String| Err((ErrorCode::InvalidReplicaAssignment, message));
+        if assignments.len() != new {
+            return invalid(format!(
+                "{} assignments for {new} new partitions",
+                assignments.len()
+            ));
+        }
+        let brokers = quorum_voters(&self.config);
+        let rf = existing.replicas_of(0, self.config.node_id).len();
+        let mut replicas = Vec::with_capacity(new);
+        for assignment in assignments {
+            let ids: Vec<i32> = assignment.broker_ids.iter().map(|id| id.0).collect();
+            let distinct: BTreeSet<i32> = ids.iter().copied().collect();
+            if ids.len() != rf || distinct.len() != rf || !ids.iter().all(|id| brokers.contains(id))
+            {
+                return invalid(format!(
+                    "assignment {ids:?} is not {rf} distinct brokers of {brokers:?}"
+                ));
+            }
+            replicas.push(ids);
+        }
+        Ok(Some(replicas))
+    }
+
     /// Validates a new topic against the rules and the current state.
     fn check_new_topic<'a>(
         &self,
@@ -471,6 +511,23 @@ impl Node {
             return Err((
                 ErrorCode::TopicAlreadyExists,
                 format!("topic {name} is being deleted; try again"),
+            ));
+        }
+        // Kafka's rule: '.' and '_' become the same character in metric names, so two
+        // topics that differ only there cannot both exist.
+        let metric_name = |topic: &str| topic.replace('.', "_");
+        if let Some(existing) = self
+            .cluster
+            .topics
+            .keys()
+            .chain(self.topics_being_created.keys())
+            .find(|existing| metric_name(existing) == metric_name(name))
+        {
+            return Err((
+                ErrorCode::InvalidTopicException,
+                format!(
+                    "topic {name} collides with existing topic {existing} ('.' and '_' are one character in metric names)"
+                ),
             ));
         }
         if assignments == 0 && !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
@@ -652,19 +709,21 @@ impl Node {
                     ErrorCode::InvalidPartitions,
                     format!("number of partitions must be at most {TOPIC_PARTITIONS_MAX}"),
                 )),
-                Some(_) => Ok(()),
+                Some(existing) => self.check_new_assignments(existing, topic),
             };
             match checked {
                 Err((code, message)) => {
                     result.error_code = code.code();
                     result.error_message = Some(text(message));
                 }
-                Ok(()) if create.validate_only => {}
-                Ok(()) => {
+                Ok(_) if create.validate_only => {}
+                Ok(assigned) => {
                     let existing = &self.cluster.topics[&name];
                     let rf = existing.replicas_of(0, self.config.node_id).len();
                     let replicas = if existing.replicas.is_empty() {
                         Vec::new()
+                    } else if let Some(assigned) = assigned {
+                        assigned
                     } else {
                         let brokers = quorum_voters(&self.config);
                         place_replicas(

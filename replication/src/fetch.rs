@@ -129,11 +129,10 @@ impl Node {
                     .with_last_stable_offset(-1)
                     .with_log_start_offset(-1)
                     .with_preferred_read_replica((-1).into())
-                    .with_records(Some(Bytes::new()));
-                if fetch.isolation_level == READ_COMMITTED {
-                    data.aborted_transactions = Some(Vec::new());
-                }
+                    .with_records(Some(Bytes::new()))
+                    .with_aborted_transactions(Some(Vec::new()));
                 let missing = self.missing_partition_error(&key);
+                let hosted = self.partitions.contains_key(&key);
                 let error = match self.partitions.get_mut(&key) {
                     None if name.is_empty() => ErrorCode::UnknownTopicId,
                     None => missing,
@@ -209,8 +208,18 @@ impl Node {
                         }
                     }
                 };
+                // Kafka's answer: a partition it read names no aborted transactions
+                // with null under read_uncommitted, an empty list under read_committed;
+                // one it does not host, an empty list.
+                if hosted && fetch.isolation_level != READ_COMMITTED {
+                    data.aborted_transactions = None;
+                }
                 if error != ErrorCode::None {
                     has_error = true;
+                    // Kafka answers -1 for all three beside an error.
+                    data.high_watermark = -1;
+                    data.last_stable_offset = -1;
+                    data.log_start_offset = -1;
                 }
                 data.error_code = error.code();
                 topic_response.partitions.push(data);

@@ -3,8 +3,9 @@
 //! Special timestamps, as Kafka defines them: -2 earliest (the log start offset),
 //! -1 latest (the high watermark: what a consumer can read), -3 the offset of the
 //! record with the largest timestamp (KIP-734), -4 earliest local (same as -2 here:
-//! there is no tiered storage). Any other value finds the first offset whose batch has
-//! a timestamp at or after it (KIP-79), or -1 if there is none.
+//! there is no tiered storage). Any other value finds the first record created at or
+//! after it (KIP-79), or -1 if there is none. Leader-change control records are never
+//! an answer: they are not records a consumer reads.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -13,6 +14,7 @@ use kafka_protocol::messages::{ListOffsetsResponse, RequestKind, ResponseKind};
 
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo, Request, RequestId, TopicPartition};
+use crate::replica::Partition;
 
 const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;
@@ -59,39 +61,23 @@ impl Node {
                         if request.api_version >= LEADER_EPOCH_VERSION_MIN {
                             answer.leader_epoch = partition.leader_epoch;
                         }
-                        let high_watermark = partition.high_watermark;
                         match wanted.timestamp {
                             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
                                 answer.offset = partition.log.log_start_offset();
                                 ErrorCode::None
                             }
                             LATEST_TIMESTAMP => {
-                                answer.offset = high_watermark;
+                                answer.offset = partition.high_watermark;
                                 ErrorCode::None
                             }
+                            // The first record with the newest timestamp (KIP-734).
                             MAX_TIMESTAMP => {
-                                if let Some((timestamp, offset)) = partition.log.max_timestamp()
-                                    && offset < high_watermark
-                                {
-                                    answer.timestamp = timestamp;
-                                    answer.offset = offset;
-                                }
-                                ErrorCode::None
+                                let newest =
+                                    partition.log.max_timestamp().map_or(i64::MAX, |(ts, _)| ts);
+                                find_by_time(io, partition, newest, &mut answer)
                             }
                             timestamp if timestamp >= 0 => {
-                                match partition.log.offset_for_timestamp(
-                                    io,
-                                    timestamp,
-                                    high_watermark,
-                                ) {
-                                    Ok(Some((offset, found))) => {
-                                        answer.offset = offset;
-                                        answer.timestamp = found;
-                                        ErrorCode::None
-                                    }
-                                    Ok(None) => ErrorCode::None,
-                                    Err(error) => ErrorCode::from(&error),
-                                }
+                                find_by_time(io, partition, timestamp, &mut answer)
                             }
                             _ => ErrorCode::InvalidRequest,
                         }
@@ -103,5 +89,40 @@ impl Node {
             response.topics.push(topic_response);
         }
         io.respond(id, ResponseKind::ListOffsets(response));
+    }
+}
+
+/// Sets `answer` to the first record below the high watermark created at or after
+/// `timestamp`, with the leader epoch it was written in (all left at -1 if there is
+/// none, as Kafka answers); the error code of the lookup.
+fn find_by_time(
+    io: &mut impl NodeIo,
+    partition: &mut Partition,
+    timestamp: i64,
+    answer: &mut ListOffsetsPartitionResponse,
+) -> ErrorCode {
+    match partition
+        .log
+        .offset_for_timestamp(io, timestamp, partition.high_watermark)
+    {
+        Ok(Some((offset, found))) => {
+            answer.offset = offset;
+            answer.timestamp = found;
+            // Still -1 only where the version has no leader_epoch field.
+            if answer.leader_epoch != -1 {
+                let log = &partition.log;
+                answer.leader_epoch = partition
+                    .replica
+                    .epochs
+                    .epoch_at(offset, log.log_start_offset(), log.log_end_offset())
+                    .unwrap_or(-1);
+            }
+            ErrorCode::None
+        }
+        Ok(None) => {
+            answer.leader_epoch = -1;
+            ErrorCode::None
+        }
+        Err(error) => ErrorCode::from(&error),
     }
 }

@@ -686,7 +686,7 @@ impl Node {
 
     fn handle_request(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
         match &request.body {
-            RequestKind::Produce(_) => self.handle_produce(io, id, request, true),
+            RequestKind::Produce(_) => self.handle_produce(io, id, request),
             RequestKind::Fetch(_) => self.handle_fetch(io, id, request),
             RequestKind::ListOffsets(_) => self.handle_list_offsets(io, id, request),
             RequestKind::Metadata(_) => {
@@ -1029,12 +1029,11 @@ impl Node {
                 io.respond(id, ResponseKind::CreatePartitions(response));
             }
             MetadataWait::Redispatch(request) => match &request.body {
-                RequestKind::Produce(_) => self.handle_produce(io, id, request, false),
                 RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
                 RequestKind::FindCoordinator(_) => {
                     self.handle_find_coordinator(io, id, request, false)
                 }
-                _ => unreachable!("only produce, metadata and find-coordinator are redispatched"),
+                _ => unreachable!("only metadata and find-coordinator are redispatched"),
             },
         }
     }

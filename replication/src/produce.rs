@@ -1,6 +1,9 @@
 //! Produce: validate, append, replicate, wait for durability, answer.
 //!
 //! Only the partition's leader accepts writes (others answer NOT_LEADER_OR_FOLLOWER).
+//! A partition's records are exactly one batch, and a topic that does not exist is
+//! UNKNOWN_TOPIC_OR_PARTITION: as in Kafka, topics are auto-created on Metadata, never
+//! on Produce (tests/conformance.rs holds both to Kafka's answers).
 //! Every batch is appended to the leader's log at once (page cache), stamped with the
 //! leader epoch; a group-commit sync starts if none is in flight, and the partition's
 //! Raft member sends the batches to the followers. With `acks=all` the answer waits
@@ -49,27 +52,11 @@ impl PartitionAppend {
 }
 
 impl Node {
-    pub(crate) fn handle_produce(
-        &mut self,
-        io: &mut impl NodeIo,
-        id: RequestId,
-        request: Request,
-        auto_create: bool,
-    ) {
+    pub(crate) fn handle_produce(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
         let RequestKind::Produce(produce) = &request.body else {
             unreachable!("routed by kind")
         };
         let acks = produce.acks;
-        if auto_create && self.config.auto_create_topics_enable {
-            let names: Vec<String> = produce
-                .topic_data
-                .iter()
-                .map(|t| t.name.0.as_str().to_string())
-                .collect();
-            if self.auto_create_then_redispatch(io, id, &request, &names) {
-                return;
-            }
-        }
         let refuse_all = if !matches!(acks, -1..=1) {
             Some((
                 ErrorCode::InvalidRequiredAcks,
@@ -109,10 +96,13 @@ impl Node {
                         committed: acks == -1,
                     });
                 }
-                let log_start_offset = self
-                    .partitions
-                    .get(&key)
-                    .map_or(-1, |p| p.log.log_start_offset());
+                // Kafka answers -1 beside an error.
+                let log_start_offset = match self.partitions.get(&key) {
+                    Some(partition) if outcome.error == ErrorCode::None => {
+                        partition.log.log_start_offset()
+                    }
+                    _ => -1,
+                };
                 topic_response.partition_responses.push(
                     PartitionProduceResponse::default()
                         .with_index(data.index)
@@ -149,9 +139,7 @@ impl Node {
         }
     }
 
-    /// Appends the batches of one partition. The first failing batch ends the
-    /// partition's part of the request; batches before it stay appended (their
-    /// offsets are simply not reported, as in Kafka).
+    /// Appends the one batch of one partition.
     fn append_partition(
         &mut self,
         io: &mut impl NodeIo,
@@ -203,9 +191,21 @@ impl Node {
         let Some(records) = records.filter(|r| !r.is_empty()) else {
             return PartitionAppend::failed(ErrorCode::CorruptMessage, "no records".to_string());
         };
-        let batches = match split_batches(records) {
-            Ok(batches) => batches,
-            Err(message) => return PartitionAppend::failed(ErrorCode::CorruptMessage, message),
+        let (start, end, header) = match split_batches(records).as_deref() {
+            Ok([batch]) => *batch,
+            // Kafka's rule since record batches (v2): one batch per partition.
+            Ok(batches) => {
+                return PartitionAppend::failed(
+                    ErrorCode::InvalidRecord,
+                    format!(
+                        "a produce request carries one record batch per partition, not {}",
+                        batches.len()
+                    ),
+                );
+            }
+            Err(message) => {
+                return PartitionAppend::failed(ErrorCode::CorruptMessage, message.clone());
+            }
         };
         // BUGGIFY: roll the active segment early, as a full segment would, so that
         // sealing, multi-segment reads and recovery across segments get exercised.
@@ -214,42 +214,37 @@ impl Node {
         {
             tracing::warn!("early roll of {key:?}: {error}");
         }
-        let mut base_offset = None;
-        let mut last_offset = -1;
-        for (start, end, header) in batches {
-            if header.is_transactional() || header.is_control() {
-                return PartitionAppend::failed(
-                    ErrorCode::InvalidRecord,
-                    "transactional batches are not supported yet".to_string(),
-                );
-            }
-            let mut batch = records[start..end].to_vec();
+        if header.is_transactional() || header.is_control() {
+            return PartitionAppend::failed(
+                ErrorCode::InvalidRecord,
+                "transactional batches are not supported yet".to_string(),
+            );
+        }
+        let mut batch = records[start..end].to_vec();
+        let (base_offset, last_offset) =
             match partition.log.append(io, &mut batch, leader_epoch, now_ms) {
                 Ok(AppendOutcome::Appended {
-                    base_offset: base,
-                    last_offset: last,
+                    base_offset,
+                    last_offset,
                     ..
                 }) => {
-                    partition.replica.on_leader_append(base, leader_epoch);
-                    base_offset.get_or_insert(base);
-                    last_offset = last_offset.max(last);
+                    partition
+                        .replica
+                        .on_leader_append(base_offset, leader_epoch);
+                    (base_offset, last_offset)
                 }
                 Ok(AppendOutcome::Duplicate {
-                    base_offset: base,
-                    last_offset: last,
-                }) => {
-                    base_offset.get_or_insert(base);
-                    last_offset = last_offset.max(last);
-                }
+                    base_offset,
+                    last_offset,
+                }) => (base_offset, last_offset),
                 Err(error) => {
                     return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
                 }
-            }
-        }
+            };
         PartitionAppend {
             error: ErrorCode::None,
             message: None,
-            base_offset: base_offset.expect("at least one batch"),
+            base_offset,
             durable_needed: Some((last_offset + 1, leader_epoch)),
         }
     }

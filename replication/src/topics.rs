@@ -151,6 +151,8 @@ pub enum ConfigType {
     Int,
     /// 64-bit integer.
     Long,
+    /// Comma-separated values from a fixed set (`cleanup.policy`).
+    List,
 }
 
 impl ConfigType {
@@ -161,6 +163,7 @@ impl ConfigType {
             ConfigType::String => 2,
             ConfigType::Int => 3,
             ConfigType::Long => 5,
+            ConfigType::List => 7,
         }
     }
 }
@@ -180,7 +183,7 @@ pub struct ConfigKey {
 pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "cleanup.policy",
-        config_type: ConfigType::String,
+        config_type: ConfigType::List,
         documentation: "Only 'delete' is supported: old segments are removed by retention.",
     },
     ConfigKey {

@@ -810,7 +810,8 @@ fn admin_changes_cut_by_a_controller_change_are_not_acknowledged() {
             .with_topics(vec![
                 CreatePartitionsTopic::default()
                     .with_name(name("kept"))
-                    .with_count(4),
+                    .with_count(4)
+                    .with_assignments(None),
             ]),
     );
     let partitions_id = cluster.request(controller, 3, more);

@@ -55,8 +55,14 @@ pub fn text(value: &str) -> StrBytes {
     StrBytes::from(value.to_string())
 }
 
-/// One RecordBatch v2 holding `values`, as a producer sends it (base offset 0).
+/// One RecordBatch v2 holding `values`, as a producer sends it (base offset 0): keys
+/// `key-0`, `key-1`, ..., every record created at `timestamp_ms`.
 pub fn record_batch(values: &[&str], timestamp_ms: i64) -> Bytes {
+    spread_batch(values, timestamp_ms, 0)
+}
+
+/// [`record_batch`] whose records were created `step_ms` apart, the first at `first_ms`.
+pub fn spread_batch(values: &[&str], first_ms: i64, step_ms: i64) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -69,8 +75,10 @@ pub fn record_batch(values: &[&str], timestamp_ms: i64) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: index as i64,
-            sequence: -1,
-            timestamp: timestamp_ms,
+            // A plain producer's batch has base sequence -1; the encoder keeps records
+            // in one batch only while offset - sequence stays the same.
+            sequence: index as i32 - 1,
+            timestamp: first_ms + step_ms * index as i64,
             key: Some(Bytes::from(format!("key-{index}"))),
             value: Some(Bytes::from(value.to_string())),
             headers: Default::default(),
@@ -282,9 +290,12 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
             RequestKind::DescribeConfigs(request)
         }
         ApiKey::CreatePartitions => {
+            // No assignments is null, as clients send it (the codec's default, an
+            // empty list, is INVALID_REPLICA_ASSIGNMENT to Kafka and Odradek alike).
             let mut grown = CreatePartitionsTopic::default()
                 .with_name(topic_name(topic))
-                .with_count(3);
+                .with_count(3)
+                .with_assignments(None);
             if exhaustive {
                 grown = grown.with_assignments(Some(vec![
                     CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(1)]),

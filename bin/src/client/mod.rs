@@ -452,7 +452,8 @@ impl Client {
             .with_topics(vec![
                 CreatePartitionsTopic::default()
                     .with_name(topic_name(name))
-                    .with_count(count),
+                    .with_count(count)
+                    .with_assignments(None),
             ])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
         let response = connection.request(&request).await?;
