@@ -13,8 +13,8 @@
 //! seek and offsetsForTimes; the Admin calls Kafka's tools make. Three brokers: the
 //! same producer and Admin calls with replication factor 3, a cooperative rebalance, a
 //! static member's restart, commits and seek, and a producer and a consumer that keep
-//! going while partition 0's leader is killed with -9. offsetsForTimes on a replicated
-//! topic is written but ignored (tests/FINDINGS.md J1).
+//! going while partition 0's leader is killed with -9, and offsetsForTimes on a
+//! replicated topic, past the leader-change markers (tests/FINDINGS.md J1).
 
 mod support;
 
