@@ -467,13 +467,27 @@ fn metadata_auto_creates_and_answers_once_durable() {
     assert!(!response.topics[0].topic_id.is_nil());
 }
 
+/// As in Kafka, only Metadata creates topics: a Produce naming a missing topic is
+/// refused even with auto-creation on, and creates nothing (tests/conformance.rs).
 #[test]
-fn produce_to_a_missing_topic_creates_it_when_auto_create_is_on() {
+fn produce_to_a_missing_topic_is_unknown_even_when_auto_create_is_on() {
     let mut h = Harness::new();
     h.send(1, 9, produce("auto", 0, -1, build_batch(1, None, &[b"v"])));
     h.complete_syncs();
     assert_eq!(
         produce_result(h.io.take_response(1).expect("answered")),
+        (ErrorCode::UnknownTopicOrPartition.code(), -1)
+    );
+    h.send(2, 12, metadata(&["auto"]));
+    h.complete_syncs();
+    let ResponseKind::Metadata(response) = h.io.take_response(2).expect("answered") else {
+        panic!()
+    };
+    assert_eq!(response.topics[0].error_code, 0, "Metadata creates it");
+    h.send(3, 9, produce("auto", 0, -1, build_batch(1, None, &[b"v"])));
+    h.complete_syncs();
+    assert_eq!(
+        produce_result(h.io.take_response(3).expect("answered")),
         (0, 0)
     );
 }
