@@ -4,6 +4,7 @@
 //! `use` of forbidden modules, forbidden dependencies in the manifests, and a
 //! clippy.toml that went missing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -192,4 +193,128 @@ fn the_checker_sees_through_comments_but_not_code() {
     );
     assert_eq!(code_only(r#"warn!("std::fs in a message")"#), "warn!()");
     assert!(code_only("use std::fs::File;").contains("std::fs"));
+}
+
+/// Import cycles between the top-level modules of a crate that are still there, by
+/// crate: issue 17 takes them apart one by one, and each must leave this list when it
+/// goes. Any other cycle fails the test.
+const KNOWN_CYCLES: &[(&str, &[&str])] = &[
+    ("bin/src", &["driver", "peers"]),
+    ("sim/src", &["group", "workload"]),
+    ("sim/src", &["timeline", "world"]),
+];
+
+/// The top-level module each file of `src` belongs to (`group/offsets.rs` → `group`),
+/// and the top-level modules it names through `crate::`, outside comments, strings and
+/// the `#[cfg(test)] mod tests` that ends a file (tests may reach anywhere; the check
+/// reads no further than the first such module, so code belongs above it).
+fn module_imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let module_of = |path: &Path| {
+        let relative = path.strip_prefix(src).expect("under src");
+        let first = relative.components().next().expect("a file");
+        let first = first.as_os_str().to_string_lossy();
+        first.strip_suffix(".rs").unwrap_or(&first).to_string()
+    };
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(f)).collect();
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let module = module_of(file);
+        let text = fs::read_to_string(file).expect("readable source");
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for line in code.lines().map(code_only) {
+            for (at, _) in line.match_indices("crate::") {
+                let name: String = line[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name != module && modules.contains(&name) {
+                    imports.entry(module.clone()).or_default().insert(name);
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// The modules of every cycle in `imports` (its strongly connected components of
+/// more than one module), each sorted.
+fn cycles(imports: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<Vec<String>> {
+    // Reachability by repeated search is plenty for a few dozen modules.
+    let reaches = |from: &str, to: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(module) = stack.pop() {
+            for next in imports.get(&module).into_iter().flatten() {
+                if next == to {
+                    return true;
+                }
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        false
+    };
+    let mut found = BTreeSet::new();
+    for module in imports.keys() {
+        let mut cycle: Vec<String> = imports
+            .keys()
+            .filter(|other| *other == module || (reaches(module, other) && reaches(other, module)))
+            .cloned()
+            .collect();
+        if cycle.len() > 1 {
+            cycle.sort();
+            found.insert(cycle);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let root = workspace_root();
+    let mut unexpected = Vec::new();
+    let mut gone = Vec::new();
+    for src in [
+        "log/src",
+        "model/src",
+        "replication/src",
+        "sim/src",
+        "bin/src",
+    ] {
+        let found = cycles(&module_imports(&root.join(src)));
+        let known: BTreeSet<Vec<String>> = KNOWN_CYCLES
+            .iter()
+            .filter(|(crate_src, _)| *crate_src == src)
+            .map(|(_, modules)| modules.iter().map(|m| m.to_string()).collect())
+            .collect();
+        unexpected.extend(found.difference(&known).map(|c| format!("{src}: {c:?}")));
+        gone.extend(known.difference(&found).map(|c| format!("{src}: {c:?}")));
+    }
+    assert!(
+        unexpected.is_empty(),
+        "modules that import each other (through crate::): {unexpected:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "cycles no longer there: take them off KNOWN_CYCLES: {gone:?}"
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle_and_only_that() {
+    let imports: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec!["a"]),
+    ]
+    .into_iter()
+    .map(|(m, to)| (m.to_string(), to.into_iter().map(String::from).collect()))
+    .collect();
+    let expected: BTreeSet<Vec<String>> =
+        [vec!["a".to_string(), "b".to_string(), "c".to_string()]].into();
+    assert_eq!(cycles(&imports), expected);
 }

@@ -32,7 +32,9 @@ use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
-use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TopicPartition, quorum_voters};
+use crate::node::{MetadataWait, Node, NodeIo, quorum_voters};
+use crate::request::{Request, RequestId};
+use crate::topics::TopicPartition;
 use crate::topics::{
     TOPIC_CONFIG_KEYS, TOPIC_PARTITIONS_MAX, Topic, TopicConfig, TopicId, default_config_value,
     place_replicas, validate_topic_name,

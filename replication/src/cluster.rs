@@ -23,10 +23,9 @@ use odradek_log::io::{DiskError, Duration};
 
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataLog, MetadataRecord};
-use crate::node::{
-    IoOwner, Node, NodeIo, RemoteLeader, TimerPurpose, TopicPartition, quorum_voters,
-};
+use crate::node::{IoOwner, Node, NodeIo, RemoteLeader, TimerPurpose, quorum_voters};
 use crate::peer::{BrokerId, BrokerInfo, GroupId, LeaderInfo, PeerMessage, RaftMessage};
+use crate::topics::TopicPartition;
 
 /// Every how many Raft ticks a broker gossips its leaderships (once a second by
 /// default).

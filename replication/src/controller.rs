@@ -19,16 +19,10 @@
 //! ```
 
 use kafka_protocol::messages::RequestKind;
-use odradek_log::io::{Duration, Instant};
+use odradek_log::io::Duration;
 
-use crate::node::{Node, NodeIo, Request, RequestId, WAITING_REQUESTS_MAX};
-
-/// A Metadata request waiting for the metadata quorum to have a leader.
-pub(crate) struct HeldMetadata {
-    pub(crate) id: RequestId,
-    pub(crate) request: Request,
-    pub(crate) deadline: Instant,
-}
+use crate::node::{HeldMetadata, Node, NodeIo, WAITING_REQUESTS_MAX};
+use crate::request::{Request, RequestId};
 
 impl Node {
     /// Holds `request` (a Metadata request) if it looks for the controller while none

@@ -16,10 +16,9 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, Respons
 use odradek_log::io::Duration;
 
 use crate::error::ErrorCode;
-use crate::node::{
-    Node, NodeIo, PendingFetch, Request, RequestId, TimerPurpose, TopicPartition,
-    WAITING_REQUESTS_MAX,
-};
+use crate::node::{Node, NodeIo, PendingFetch, TimerPurpose, WAITING_REQUESTS_MAX};
+use crate::request::{Request, RequestId};
+use crate::topics::TopicPartition;
 
 /// Isolation level `READ_COMMITTED` in a Fetch or ListOffsets request.
 const READ_COMMITTED: i8 = 1;

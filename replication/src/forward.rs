@@ -26,24 +26,15 @@
 //! retries, which forwards again. Lost bundles are covered by a deadline: a forward
 //! unanswered after [`FORWARD_TIMEOUT_MS`] is given up the same way.
 
-use odradek_log::io::{Duration, Instant};
+use odradek_log::io::Duration;
 
 use crate::metadata::{MetadataAppendError, MetadataRecord};
-use crate::node::{MetadataWait, Node, NodeIo, RequestId};
+use crate::node::{MetadataWait, Node, NodeIo, PendingForward};
 use crate::peer::{BrokerId, Forward};
+use crate::request::RequestId;
 
 /// How long a forwarded creation may stay unanswered.
 pub(crate) const FORWARD_TIMEOUT_MS: u64 = 3_000;
-
-/// A creation this broker forwarded to the controller, not answered yet.
-pub(crate) struct PendingForward {
-    /// The topic being created.
-    pub(crate) name: String,
-    /// Requests to handle again once it is applied.
-    pub(crate) waiters: Vec<(RequestId, MetadataWait)>,
-    /// When to give up waiting for the answer.
-    pub(crate) deadline: Instant,
-}
 
 /// How a topic creation was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

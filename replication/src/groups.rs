@@ -29,8 +29,10 @@ use odradek_log::partition::AppendOutcome;
 use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::{Coordinator, Effect, Now, OFFSETS_TOPIC_NAME};
-use crate::node::{MetadataWait, Node, NodeIo, Request, RequestId, TimerPurpose, TopicPartition};
+use crate::node::{MetadataWait, Node, NodeIo, TimerPurpose};
+use crate::request::{Request, RequestId};
 use crate::topics::TopicConfig;
+use crate::topics::TopicPartition;
 
 /// FindCoordinator's key type for consumer groups (1 is transactions).
 const KEY_TYPE_GROUP: i8 = 0;

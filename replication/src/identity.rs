@@ -24,7 +24,7 @@
 
 use odradek_log::io::{Disk, Io};
 
-use crate::node::NodeError;
+use crate::node_error::NodeError;
 
 /// The file at the root of the data directory naming the broker that owns it (Kafka's
 /// `meta.properties`).

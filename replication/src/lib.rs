@@ -10,10 +10,11 @@
 //!   NodeIo::respond ◄──────────────────────────────┘
 //! ```
 //!
-//! - [`node`]: the [`Node`], its events, configuration and the [`NodeIo`] seam.
+//! - [`node`]: the [`Node`], its events, configuration and the [`NodeIo`] seam;
+//!   [`request`]: a client request and its id; [`node_error`]: why a node cannot start.
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
-//!   a pure state machine not yet wired into the node.
+//!   a pure state machine the node drives for every partition and the metadata log.
 //! - [`group`]: the consumer-group coordinator (Kafka's classic group protocol and
 //!   committed offsets in `__consumer_offsets`), a pure state machine; `groups` wires
 //!   it into the node (FindCoordinator, routing, appends, loading on leadership).
@@ -38,10 +39,15 @@ pub mod identity;
 mod list_offsets;
 pub mod metadata;
 pub mod node;
+pub mod node_error;
 pub mod peer;
 mod produce;
 pub mod raft;
 pub mod replica;
+pub mod request;
 pub mod topics;
 
-pub use node::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId, TopicPartition};
+pub use node::{Event, Node, NodeConfig, NodeIo};
+pub use node_error::NodeError;
+pub use request::{Request, RequestId};
+pub use topics::TopicPartition;

@@ -13,8 +13,10 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsResponse, RequestKind, ResponseKind};
 
 use crate::error::ErrorCode;
-use crate::node::{Node, NodeIo, Request, RequestId, TopicPartition};
+use crate::node::{Node, NodeIo};
 use crate::replica::Partition;
+use crate::request::{Request, RequestId};
+use crate::topics::TopicPartition;
 
 const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;

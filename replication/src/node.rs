@@ -23,37 +23,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use odradek_log::io::{Disk, DiskCompletion, DiskError, Duration, Instant, Io, IoId, TimerId};
+use odradek_log::io::{Disk, DiskCompletion, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
 use crate::error::ErrorCode;
-use crate::forward::PendingForward;
 use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
-use crate::metadata::{
-    Applied, ClusterState, MetadataAppendError, MetadataError, MetadataLog, MetadataRecord,
-};
+use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, MetadataRecord};
+use crate::node_error::NodeError;
 use crate::peer::{BrokerId, PeerMessage};
 use crate::raft::{PartitionRaftLog, RaftConfig};
 pub use crate::replica::Partition;
-use crate::topics::{Topic, partition_dir};
-
-/// Identifies one client request; allocated by the driver, unique for the node's life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
-
-/// A decoded client request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Request {
-    /// The API version the client used; responses are encoded with the same version.
-    pub api_version: i16,
-    /// The client's `client.id`, for logs.
-    pub client_id: Option<String>,
-    /// The client's address as Kafka shows it in group descriptions (`/127.0.0.1`),
-    /// or empty when the driver does not know it.
-    pub client_host: String,
-    /// The request itself.
-    pub body: RequestKind,
-}
+use crate::request::{Request, RequestId};
+use crate::topics::{Topic, TopicPartition, partition_dir};
 
 /// Everything that can happen to a node.
 // A request is moved once from the driver into the node; boxing it would only add an
@@ -157,85 +138,21 @@ impl Default for NodeConfig {
     }
 }
 
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The metadata log could not be opened or replayed.
-    #[error(transparent)]
-    Metadata(#[from] MetadataError),
-    /// A partition's log could not be opened.
-    #[error("partition {dir}: {error}")]
-    Partition {
-        /// The partition's directory.
-        dir: String,
-        /// Why.
-        error: String,
-    },
-    /// The data directory belongs to another node.
-    #[error("data directory belongs to node {found}, but this is node {expected}")]
-    WrongNode {
-        /// Our node id.
-        expected: i32,
-        /// The node id recorded in the data directory.
-        found: i32,
-    },
-    /// The data directory could not be initialised.
-    #[error("data directory: {0}")]
-    Disk(#[from] DiskError),
-    /// The first metadata record could not be written.
-    #[error("metadata log: {0}")]
-    MetadataAppend(String),
-    /// `meta.properties` cannot be read.
-    #[error("data directory: {0}")]
-    BadIdentity(String),
-    /// A broker of a cluster found a directory nobody formatted (decision 0010).
-    #[error(
-        "the data directory is not formatted, and node {node_id} is one of a cluster: an \
-         empty directory cannot tell a new broker from one whose disk was lost, and a lost \
-         broker that starts empty as the same member can let a leader that lacks \
-         acknowledged records win with its vote. A new broker's directory is formatted once, \
-         with `odradek format` and the broker's own flags. Do not format the directory of a \
-         broker that lost its disk: the cluster goes on without it while a majority of its \
-         brokers is up (see docs/replication.md, \"A broker that lost its disk\")"
-    )]
-    Unformatted {
-        /// This broker's id.
-        node_id: i32,
-    },
-    /// `odradek format` found the directory formatted already.
-    #[error("the data directory is formatted already, for node {node_id}")]
-    AlreadyFormatted {
-        /// The node id `meta.properties` names.
-        node_id: i32,
-    },
-    /// `odradek format` found something in the directory.
-    #[error(
-        "the data directory is not empty (it holds {entry:?}): formatting it would give \
-         what it holds a new identity"
-    )]
-    NotEmpty {
-        /// The first entry found.
-        entry: String,
-    },
+/// A Metadata request waiting for the metadata quorum to have a leader.
+pub(crate) struct HeldMetadata {
+    pub(crate) id: RequestId,
+    pub(crate) request: Request,
+    pub(crate) deadline: Instant,
 }
 
-/// A topic and a partition number: the key of everything per-partition.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// The topic's name.
-    pub topic: String,
-    /// The partition's number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A key for `topic`'s partition `partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
+/// A creation this broker forwarded to the controller, not answered yet.
+pub(crate) struct PendingForward {
+    /// The topic being created.
+    pub(crate) name: String,
+    /// Requests to handle again once it is applied.
+    pub(crate) waiters: Vec<(RequestId, MetadataWait)>,
+    /// When to give up waiting for the answer.
+    pub(crate) deadline: Instant,
 }
 
 /// Who started an asynchronous disk operation, so its completion finds its way back.
@@ -365,7 +282,7 @@ pub struct Node {
     /// Raft ticks since start, to gossip every so many.
     pub(crate) gossip_ticks: u64,
     /// Metadata requests looking for the controller while none is known.
-    pub(crate) held_metadata: Vec<crate::controller::HeldMetadata>,
+    pub(crate) held_metadata: Vec<HeldMetadata>,
 }
 
 /// A partition leader as another broker announced it.
@@ -841,7 +758,7 @@ impl Node {
             now_ms,
         );
         io.recovery_hint(false);
-        opened
+        opened.map_err(NodeError::from)
     }
 
     /// Applies newly committed metadata records, then releases the requests that

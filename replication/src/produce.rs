@@ -24,11 +24,10 @@ use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC_NAME;
-use crate::node::{
-    Node, NodeIo, PendingProduce, ProduceWait, Request, RequestId, TopicPartition,
-    WAITING_REQUESTS_MAX,
-};
+use crate::node::{Node, NodeIo, PendingProduce, ProduceWait, WAITING_REQUESTS_MAX};
 use crate::raft::PartitionRaftLog;
+use crate::request::{Request, RequestId};
+use crate::topics::TopicPartition;
 
 /// Outcome of appending one partition's records.
 struct PartitionAppend {

@@ -23,9 +23,9 @@ use odradek_log::partition::{LogConfig, PartitionLog, write_file_atomically};
 use odradek_log::segment::{join, read_whole_file};
 
 use crate::error::ErrorCode;
-use crate::node::{NodeError, TopicPartition};
 use crate::peer::{BrokerId, GroupId};
 use crate::raft::{HardState, PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
+use crate::topics::TopicPartition;
 
 /// The file in a partition's directory (and in the metadata log's) that holds the
 /// Raft hard state: the leader epoch and the vote cast in it.
@@ -39,6 +39,15 @@ const HARD_STATE_MAGIC: [u8; 4] = *b"ODHS";
 const HARD_STATE_VERSION: u16 = 2;
 const HARD_STATE_V1_BYTES: usize = 4 + 2 + 4 + 4 + 4;
 const HARD_STATE_BYTES: usize = 4 + 2 + 4 + 4 + 1 + 4 + 4;
+
+/// A partition's log or Raft state could not be opened.
+#[derive(Debug)]
+pub struct PartitionOpenError {
+    /// The partition's directory.
+    pub dir: String,
+    /// Why.
+    pub error: String,
+}
 
 /// One partition replica on this node.
 pub struct Partition {
@@ -77,8 +86,8 @@ impl Partition {
         raft_config: RaftConfig,
         random_seed: u64,
         now_ms: i64,
-    ) -> Result<Partition, NodeError> {
-        let partition_error = |error: String| NodeError::Partition {
+    ) -> Result<Partition, PartitionOpenError> {
+        let partition_error = |error: String| PartitionOpenError {
             dir: dir.to_string(),
             error,
         };
@@ -332,7 +341,9 @@ fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
 /// The paths of Raft group `group`'s two hard state copies on a broker's disk.
 pub fn hard_state_paths(group: &crate::peer::GroupId) -> [String; 2] {
     let dir = match group {
-        crate::peer::GroupId::Metadata => crate::metadata::MetadataLog::dir(),
+        crate::peer::GroupId::Metadata => {
+            crate::topics::partition_dir(crate::topics::METADATA_TOPIC, 0)
+        }
         crate::peer::GroupId::Partition(key) => {
             crate::topics::partition_dir(&key.topic, key.partition)
         }

@@ -350,6 +350,25 @@ fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
     }
 }
 
+/// A topic and a partition number: the key of everything per-partition.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition's number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A key for `topic`'s partition `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,8 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Duration, Instant};
 
 use crate::error::ErrorCode;
-use crate::node::{Request, RequestId, TopicPartition};
+use crate::request::{Request, RequestId};
+use crate::topics::TopicPartition;
 
 pub use error::GroupErrorCode;
 pub use state::GroupState;

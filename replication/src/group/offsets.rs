@@ -28,7 +28,8 @@ use super::state::{CommittedOffset, Group, GroupState, Member, Parked};
 use super::{
     Coordinator, GroupErrorCode, Now, OffsetsPartition, OffsetsRecord, PendingDelete, Then,
 };
-use crate::node::{RequestId, TopicPartition};
+use crate::request::RequestId;
+use crate::topics::TopicPartition;
 
 /// Per topic, per partition: an error decided up front, or `None` for a staged offset.
 pub(super) type CommitResults = Vec<(String, Vec<(i32, Option<i16>)>)>;

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use odradek_log::io::Instant;
 
-use crate::node::{RequestId, TopicPartition};
+use crate::request::RequestId;
+use crate::topics::TopicPartition;
 
 /// The states of a classic group (Kafka's `GroupState`); see the module docs for the
 /// diagram.

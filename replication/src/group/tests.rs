@@ -27,7 +27,7 @@ use odradek_log::io::Instant;
 
 use super::records::{GroupMetadataValue, OffsetCommitValue, RecordKey};
 use super::*;
-use crate::node::Request;
+use crate::request::Request;
 
 const NONE: i16 = 0;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;

@@ -54,10 +54,10 @@
 use bytes::Bytes;
 
 use super::{BrokerInfo, Forward, GroupId, LeaderInfo, PeerMessage, RaftMessage};
-use crate::node::TopicPartition;
 use crate::raft::{
     Append, AppendResponse, AppendResult, Entry, Message, VoteRequest, VoteResponse,
 };
+use crate::topics::TopicPartition;
 
 /// The format version this broker writes, and the only one it reads.
 pub const PEER_FORMAT_VERSION: u8 = 2;

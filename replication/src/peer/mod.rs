@@ -20,8 +20,8 @@
 //! On the network a bundle travels in Odradek's own binary format (not Kafka's):
 //! [`PeerMessage::encode`] and [`PeerMessage::decode`], described in `peer/codec.rs`.
 
-use crate::node::TopicPartition;
 use crate::raft::Message;
+use crate::topics::TopicPartition;
 
 mod codec;
 pub use codec::*;
