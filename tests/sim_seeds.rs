@@ -80,6 +80,18 @@ fn seed_104547_all_failed_sync_undid_a_recovery_cut() {
     assert_passes(104547, &options("all", 60));
 }
 
+/// `odradek sim --seed 95003651 --faults all --duration 20`: recovery cut a torn batch
+/// 1 whose successor, the old leader's batch 2, had survived a crash; the cut's fsync
+/// failed, the next leader appended a batch 1 exactly as long as the old one, and after
+/// a power loss the undone cut left the old epoch-3 batch 2 behind the new epoch-4
+/// batch 1, offsets fitting: the broker refused its own log and never started again.
+/// Fixed in the recovery scan (`log/src/segment.rs` `scan_file`: no batch of an older
+/// epoch after a newer one; docs/storage.md §6).
+#[test]
+fn seed_95003651_all_stale_batch_behind_an_undone_cut() {
+    assert_passes(95003651, &options("all", 20));
+}
+
 /// `odradek sim --seed 7977813221831595363 --faults read-flip,write-error,sync-error,
 /// sync-latency,loss,duplicate,reorder,partition,clog,kill,pause,restart,drift,clock-step,
 /// wall-step,buggify --duration 1` (found by tests/sim_proptest.rs): a bit flipped on

@@ -47,6 +47,19 @@ fn read_all(log: &mut PartitionLog, disk: &mut MemDisk, offset: i64) -> ReadResu
     log.read(disk, offset, i64::MAX, u32::MAX).expect("read")
 }
 
+/// A power loss that keeps nothing unsynced: no file or directory operation, no torn
+/// write.
+fn crash_losing_everything_unsynced(disk: &mut MemDisk, seed: u64) {
+    disk.crash_with(
+        seed,
+        crate::mem_disk::CrashOptions {
+            keep_file_op_per_mille: 0,
+            tear_write_per_mille: 0,
+            keep_dir_op_per_mille: 0,
+        },
+    );
+}
+
 #[test]
 fn append_assigns_contiguous_offsets_from_log_end() {
     let mut disk = MemDisk::new(1);
@@ -751,12 +764,7 @@ fn open_after_a_failed_directory_sync_still_makes_the_directory_durable() {
     append(&mut log, &mut disk, batch(2, 10));
     sync_all(&mut log, &mut disk);
     assert_eq!(log.durable_offset(), 2);
-    let lose_everything_unsynced = crate::mem_disk::CrashOptions {
-        keep_file_op_per_mille: 0,
-        tear_write_per_mille: 0,
-        keep_dir_op_per_mille: 0,
-    };
-    disk.crash_with(7, lose_everything_unsynced);
+    crash_losing_everything_unsynced(&mut disk, 7);
     let (log, _) = open(&mut disk);
     assert_eq!(log.log_end_offset(), 2);
 }
@@ -796,17 +804,57 @@ fn a_cut_undone_by_a_failed_sync_does_not_take_later_segments_with_it() {
     sync_all(&mut log, &mut disk);
     assert_eq!(log.durable_offset(), 5);
     drop(log);
-    disk.crash_with(
-        3,
-        crate::mem_disk::CrashOptions {
-            keep_file_op_per_mille: 0,
-            tear_write_per_mille: 0,
-            keep_dir_op_per_mille: 0,
-        },
-    );
+    crash_losing_everything_unsynced(&mut disk, 3);
     let (mut log, report) = open(&mut disk);
     assert_eq!(report.log_end_offset, 5, "{report:?}");
     assert_eq!(read_all(&mut log, &mut disk, 0).next_offset, 5);
+    log.check_invariants();
+}
+
+/// Found by `odradek sim --seed 95003651`: a leader's batches 1 and 2 (epoch 3) were
+/// unsynced at a crash that kept batch 2 but not batch 1; recovery cut the log at 1,
+/// and the cut's sync failed, so the cut lived only in the page cache. The next leader
+/// (epoch 4) appended its own batch 1, exactly as long as the old one, and synced it;
+/// after a power loss the never-durable cut was gone, and the old epoch-3 batch 2 sat
+/// right behind the new epoch-4 batch 1 with an offset that fit. Recovery takes no
+/// batch of an older epoch after a newer one: it cuts there.
+#[test]
+fn a_stale_batch_behind_a_cut_undone_by_a_failed_sync_is_cut_again() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    log.append(&mut disk, &mut batch(1, 10), 3, NOW).unwrap();
+    sync_all(&mut log, &mut disk);
+    log.close(&mut disk).expect("close");
+    // What the crash left: a torn batch 1 (as long as the batch the next leader will
+    // write), then the old leader's batch 2, whole, in epoch 3.
+    let new_batch_1 = batch(1, 10);
+    let path = join(DIR, &segment_file_name(0, SegmentFileKind::Log));
+    let file = disk.open(&path, OpenMode::ReadWrite).expect("open segment");
+    let end = disk.file_len(file).expect("len");
+    disk.write_at(file, end, &vec![0x5a; new_batch_1.len()])
+        .expect("torn batch 1");
+    let stale = leader_batch(2, 3, 1, None);
+    disk.write_at(file, end + new_batch_1.len() as u64, &stale)
+        .expect("old batch 2");
+    disk.sync_now(file).expect("sync");
+    disk.close(file);
+    // Open: parent directory sync, partition directory sync, then the sync of the cut.
+    disk.fail_one_sync_after(2);
+    assert!(PartitionLog::open(&mut disk, DIR, config(), NOW).is_err());
+    let (mut log, _) = open(&mut disk);
+    assert_eq!(log.log_end_offset(), 1, "the cut, in the page cache");
+    log.append(&mut disk, &mut new_batch_1.clone(), 4, NOW)
+        .unwrap();
+    sync_all(&mut log, &mut disk);
+    drop(log);
+    crash_losing_everything_unsynced(&mut disk, 5);
+    let (mut log, report) = open(&mut disk);
+    assert_eq!(
+        report.log_end_offset, 2,
+        "the epoch-3 batch 2 is cut: {report:?}"
+    );
+    let epochs = log.batch_epochs(&mut disk).expect("epochs");
+    assert_eq!(epochs, vec![(3, 0), (4, 1)]);
     log.check_invariants();
 }
 

@@ -184,6 +184,7 @@ pub(crate) fn scan_file(
 ) -> Result<ScanEnd, DiskError> {
     let mut position = range.start_position;
     let mut expected = range.expected_offset;
+    let mut last_epoch: Option<i32> = None;
     let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
     let mut body = Vec::new();
     let stop = |position: u64, reason: String, error: Option<BatchError>| ScanStop {
@@ -278,6 +279,21 @@ pub(crate) fn scan_file(
                 }
             }
         }
+        // Epochs never go down in a log Raft wrote: a batch of an older epoch after a
+        // newer one is stale bytes past an end that was cut without the cut becoming
+        // durable (a failed sync), reached again by later appends whose offsets happen
+        // to lead up to it. It was never acknowledged there. (Checked on the header
+        // whose CRC was checked, when it was, so a flip on one read cannot cut.)
+        if problem.is_none()
+            && let Some(last) = last_epoch
+            && header.partition_leader_epoch < last
+        {
+            let epoch = header.partition_leader_epoch;
+            problem = Some((
+                format!("batch of epoch {epoch} after a batch of epoch {last}"),
+                None,
+            ));
+        }
         if let Some((reason, error)) = problem {
             return Ok(ScanEnd {
                 position,
@@ -288,6 +304,7 @@ pub(crate) fn scan_file(
         visit(position, &header);
         position += size;
         expected = Some(header.next_offset());
+        last_epoch = Some(header.partition_leader_epoch);
     }
     Ok(ScanEnd {
         position,
