@@ -299,9 +299,9 @@ pub fn assign(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
-/// Splits a `records` field from a produce request into batch slices, validating each.
-/// A produce request may carry several batches for one partition (Kafka allows it for
-/// magic 2 only if they are all present and whole).
+/// Splits a `records` field into batch slices, validating each (the tests' fake broker
+/// reads produce requests with it). The broker itself takes exactly one batch per
+/// partition, as Kafka does (`replication/src/produce.rs`).
 pub fn split_batches(
     records: &[u8],
     max_batch_bytes: u32,
