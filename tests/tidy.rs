@@ -2,7 +2,8 @@
 //! the Io seam (`log/src/io.rs`). Clippy's `disallowed-methods`/`disallowed-types`
 //! (each core crate's clippy.toml) catch calls; this test catches what clippy cannot:
 //! `use` of forbidden modules, forbidden dependencies in the manifests, and a
-//! clippy.toml that went missing.
+//! clippy.toml that went missing. It also keeps the shape issue 17 gave the code: no
+//! import cycle between modules, no production function longer than a reader can hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -317,4 +318,187 @@ fn the_cycle_finder_finds_a_cycle_and_only_that() {
     let expected: BTreeSet<Vec<String>> =
         [vec!["a".to_string(), "b".to_string(), "c".to_string()]].into();
     assert_eq!(cycles(&imports), expected);
+}
+
+/// Lines a production function may span, signature and closing brace included
+/// (TigerBeetle's limit: a function a reader can hold).
+const FUNCTION_LINES_MAX: usize = 70;
+
+/// Production functions still longer than that, as `path: name`: issue 17 splits them,
+/// and each must leave this list when it does. Any other long function fails the test.
+const KNOWN_LONG_FUNCTIONS: &[&str] = &[
+    // log
+    "log/src/partition.rs: cut",
+    "log/src/partition.rs: read_once",
+    "log/src/partition.rs: recover",
+    "log/src/partition.rs: reset",
+    "log/src/partition.rs: start_sync",
+    "log/src/segment.rs: scan_file",
+    // model
+    "model/src/anomalies.rs: lost_and_unseen",
+    "model/src/anomalies.rs: positions",
+    "model/src/check.rs: check_history",
+    "model/src/check.rs: render",
+    "model/src/linearizability.rs: exhaustive",
+    "model/src/linearizability.rs: place",
+    "model/src/linearizability.rs: search",
+    // replication
+    "replication/src/admin.rs: handle_create_partitions",
+    "replication/src/admin.rs: handle_create_topics",
+    "replication/src/admin.rs: handle_delete_topics",
+    "replication/src/admin.rs: handle_describe_configs",
+    "replication/src/admin.rs: handle_init_producer_id",
+    "replication/src/admin.rs: handle_metadata",
+    "replication/src/fetch.rs: read_fetch",
+    "replication/src/group/membership.rs: complete_join",
+    "replication/src/group/membership.rs: complete_static_rejoin",
+    "replication/src/group/membership.rs: expire_group",
+    "replication/src/group/membership.rs: leave_group",
+    "replication/src/group/offsets.rs: load_partition",
+    "replication/src/group/offsets.rs: offset_commit",
+    "replication/src/group/offsets.rs: offset_fetch",
+    "replication/src/metadata.rs: apply",
+    "replication/src/node.rs: apply_committed_metadata",
+    "replication/src/node.rs: open",
+    "replication/src/peer/codec.rs: decode",
+    "replication/src/produce.rs: append_partition",
+    "replication/src/produce.rs: handle_produce",
+    "replication/src/raft/replicate.rs: append_entries",
+    "replication/src/raft/replicate.rs: handle_append",
+    "replication/src/raft/replicate.rs: handle_append_response",
+    "replication/src/replica.rs: open",
+    // sim
+    "sim/src/faults.rs: draw",
+    "sim/src/group.rs: on_response",
+    "sim/src/group.rs: tick",
+    "sim/src/html.rs: node_row",
+    "sim/src/html.rs: render",
+    "sim/src/lib.rs: describe",
+    "sim/src/workload.rs: on_response",
+    "sim/src/world.rs: after_node_step",
+    "sim/src/world.rs: check_cluster_at_end",
+    "sim/src/world.rs: check_response",
+    "sim/src/world.rs: handle",
+    "sim/src/world.rs: nemesis",
+    "sim/src/world.rs: new",
+    // bin
+    "bin/src/cli/bench.rs: bench_consume",
+    "bin/src/cli/bench.rs: bench_produce",
+    "bin/src/cli/bench.rs: produce_worker",
+    "bin/src/cli/broker.rs: run",
+    "bin/src/cli/consume.rs: consume",
+    "bin/src/cli/groups.rs: describe",
+    "bin/src/cli/groups.rs: reset_offsets",
+    "bin/src/cli/produce.rs: produce",
+    "bin/src/cli/sim.rs: run_many",
+    "bin/src/config.rs: build",
+    "bin/src/guard.rs: walk",
+    "bin/src/peers.rs: incoming",
+];
+
+/// The production functions of `src` longer than `limit` lines, as `path: name`. A
+/// function runs from its `fn` line to the first line that is its indentation and `}`
+/// (rustfmt's layout). Test code is left out: files whose name ends in `tests`, and the
+/// `#[cfg(test)] mod tests` that ends a file.
+fn long_functions(root: &Path, src: &str, limit: usize) -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&root.join(src), &mut files);
+    let mut long = BTreeSet::new();
+    for file in files {
+        let stem = file.file_stem().expect("a file name").to_string_lossy();
+        if stem.ends_with("tests") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).expect("readable source");
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        let relative = file.strip_prefix(root).expect("under the root");
+        for (name, lines) in function_lengths(code) {
+            if lines > limit {
+                long.insert(format!("{}: {name}", relative.display()));
+            }
+        }
+    }
+    long
+}
+
+/// Every function with a body in `code`, with the lines it spans.
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let Some((indent, name)) = function_start(line) else {
+            continue;
+        };
+        let closing = format!("{indent}}}");
+        for (end, body_line) in lines.iter().enumerate().skip(at) {
+            let declaration_only = body_line.trim_end().ends_with(';')
+                && (end == at || !body_line.starts_with(&format!("{indent} ")));
+            if declaration_only {
+                break;
+            }
+            if *body_line == closing {
+                found.push((name, end - at + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// The indentation and name of a line that starts a function.
+fn function_start(line: &str) -> Option<(String, String)> {
+    let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+    let mut rest = &line[indent.len()..];
+    if rest.starts_with("pub") {
+        rest = rest.split_once(' ')?.1;
+    }
+    for qualifier in ["const ", "async ", "unsafe "] {
+        rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+    }
+    let name: String = rest
+        .strip_prefix("fn ")?
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    Some((indent, name))
+}
+
+#[test]
+fn no_production_function_is_longer_than_a_reader_can_hold() {
+    let root = workspace_root();
+    let mut found = BTreeSet::new();
+    for src in [
+        "log/src",
+        "model/src",
+        "replication/src",
+        "sim/src",
+        "bin/src",
+    ] {
+        found.extend(long_functions(&root, src, FUNCTION_LINES_MAX));
+    }
+    let known: BTreeSet<String> = KNOWN_LONG_FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    let new: Vec<&String> = found.difference(&known).collect();
+    let gone: Vec<&String> = known.difference(&found).collect();
+    assert!(
+        new.is_empty(),
+        "functions over {FUNCTION_LINES_MAX} lines: split them (push ifs up, fors down): {new:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "functions no longer over {FUNCTION_LINES_MAX} lines: take them off KNOWN_LONG_FUNCTIONS: {gone:?}"
+    );
+}
+
+#[test]
+fn the_length_finder_measures_bodies_and_skips_declarations() {
+    let code = "pub(crate) fn short() {\n}\ntrait T {\n    fn declared(&self) -> u8;\n    fn given(&self) {\n        let x = 1;\n    }\n}\nasync fn multi(\n    a: u8,\n) -> u8 {\n    a\n}\n";
+    let lengths = function_lengths(code);
+    assert_eq!(
+        lengths,
+        vec![
+            ("short".to_string(), 2),
+            ("given".to_string(), 3),
+            ("multi".to_string(), 5)
+        ]
+    );
 }

@@ -75,6 +75,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::driver::PeerDelivery;
+use odradek_log::mixing::Fnv64;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 
 /// The handshake's first bytes: "this is an Odradek broker".
@@ -143,16 +144,8 @@ impl PeerConfig {
             .iter()
             .map(|(id, address)| format!("{id}@{address}"))
             .collect();
-        fnv1a(canonical.join(",").as_bytes())
+        Fnv64::of(canonical.join(",").as_bytes())
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    })
 }
 
 /// Counters of the whole transport, for logs and tests.
@@ -993,9 +986,6 @@ mod tests {
 
     #[test]
     fn the_cluster_identity_is_fnv1a_of_the_sorted_voter_list() {
-        // FNV-1a's published test vectors.
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         let config = |voters: &[(BrokerId, &str)]| PeerConfig {
             node_id: 1,
             voters: voters
@@ -1004,7 +994,7 @@ mod tests {
                 .collect(),
         };
         let sorted = config(&[(1, "h1:9093"), (2, "h2:9093")]);
-        assert_eq!(sorted.cluster_identity(), fnv1a(b"1@h1:9093,2@h2:9093"));
+        assert_eq!(sorted.cluster_identity(), Fnv64::of(b"1@h1:9093,2@h2:9093"));
         let listed_otherwise = config(&[(2, "h2:9093"), (1, "h1:9093")]);
         assert_eq!(
             sorted.cluster_identity(),

@@ -10,6 +10,8 @@
 //! - [`synced`]: the synced-through record that tells damage from a torn write.
 //! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and
 //!   injected faults, for tests and the simulator.
+//! - [`mixing`]: the one seeded generator (SplitMix64) and one stable hash (FNV-1a)
+//!   every crate uses.
 //! - [`constants`]: every bound, in one place.
 //! - `mutants` (cargo feature `mutants` only): deliberate bugs the simulator must catch.
 //!
@@ -28,6 +30,7 @@ pub mod batch;
 pub mod constants;
 pub mod io;
 pub mod mem_disk;
+pub mod mixing;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod partition;

@@ -1,6 +1,6 @@
 //! `MemDisk`: an in-memory [`Disk`] that keeps the durability contract of `io.rs` to the
 //! letter and breaks it on purpose when asked. Pure code: no threads, no clock, its own
-//! seeded PRNG ([`SplitMix64`]), so every run is reproducible from its seed.
+//! seeded PRNG ([`SplitMix64`], from [`crate::mixing`]), so every run is reproducible from its seed.
 //!
 //! # Fault model
 //!
@@ -65,6 +65,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
+pub use crate::mixing::SplitMix64;
 
 /// Bytes of one sector: the unit in which a crash tears a write.
 pub const SECTOR_BYTES: u64 = 512;
@@ -72,40 +73,6 @@ pub const SECTOR_BYTES: u64 = 512;
 /// Syncs a `MemDisk` holds pending at once before `sync` panics: a bound that catches
 /// a caller that never completes its syncs.
 pub const PENDING_SYNCS_MAX: usize = 1 << 16;
-
-/// A tiny seeded PRNG (splitmix64): good enough to draw faults, and stable forever, so
-/// a seed keeps meaning the same run.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..bound` (`bound` > 0).
-    pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0);
-        self.next_u64() % bound
-    }
-
-    /// True with probability `per_mille / 1000`.
-    pub fn chance(&mut self, per_mille: u32) -> bool {
-        self.below(1000) < u64::from(per_mille)
-    }
-}
 
 /// What a crash keeps of the state no completed sync covers. Probabilities in per mille.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -60,13 +60,8 @@ impl SimRng {
     }
 }
 
-/// A 64-bit mixer (splitmix64's finaliser) to derive independent seeds.
-pub fn mix(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// A 64-bit mixer to derive independent seeds (the workspace's one, in `odradek_log`).
+pub use odradek_log::mixing::derive_seed as mix;
 
 #[cfg(test)]
 mod tests {

@@ -5,38 +5,7 @@
 //! The hash is FNV-1a over little-endian words, not `std`'s `DefaultHasher`, whose
 //! output may change between Rust releases.
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits.
-#[derive(Clone, Copy, Debug)]
-pub struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Fnv64 {
-        Fnv64(FNV_OFFSET)
-    }
-}
-
-impl Fnv64 {
-    /// Feeds bytes.
-    pub fn bytes(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 ^= u64::from(*byte);
-            self.0 = self.0.wrapping_mul(FNV_PRIME);
-        }
-    }
-
-    /// Feeds one word.
-    pub fn word(&mut self, word: u64) {
-        self.bytes(&word.to_le_bytes());
-    }
-
-    /// The hash so far.
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
+pub use odradek_log::mixing::Fnv64;
 
 /// Lines kept at most when a textual trace is asked for (a bound on memory).
 pub const TRACE_LINES_MAX: usize = 1_000_000;

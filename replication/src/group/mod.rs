@@ -133,6 +133,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Duration, Instant};
+use odradek_log::mixing::splitmix64;
 
 use crate::error::ErrorCode;
 use crate::request::{Request, RequestId};
@@ -504,14 +505,6 @@ impl Cx<'_> {
             value: Some(value.encode()),
         }
     }
-}
-
-/// Steele, Lea and Flood's SplitMix64 finalizer: spreads a counter over 64 bits.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// A read-only look at one group, for tests, the simulator's invariants and tools.

@@ -18,22 +18,12 @@ use super::storage::RaftLog;
 use super::{Ballot, LeaderState, Raft, RoleState};
 
 impl<G: Clone + fmt::Debug> Raft<G> {
-    /// The next number of the seeded jitter stream (SplitMix64: small, and good enough
-    /// to spread timeouts; the seed came from the owner's `Io::random`).
-    fn next_random(&mut self) -> u64 {
-        self.random_state = self.random_state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.random_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// Restarts the election timer with a fresh random timeout in `[T, 2T)` (Raft §5.2:
     /// random timeouts make split votes rare).
     pub(super) fn reset_election_timer(&mut self) {
         let timeout = self.config.election_timeout_ticks;
         self.election_elapsed_ticks = 0;
-        self.election_timeout_ticks = timeout + self.next_random() % timeout;
+        self.election_timeout_ticks = timeout + self.random.below(timeout);
     }
 
     /// Whether this member believes a leader is alive: it leads, or it heard from its

@@ -205,6 +205,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bytes::Bytes;
+use odradek_log::mixing::SplitMix64;
 
 #[cfg(feature = "mutants")]
 pub use config::RaftMutants;
@@ -360,7 +361,7 @@ pub struct Raft<G> {
     election_timeout_ticks: u64,
     /// When a follower last heard from its leader (leader stickiness).
     leader_contact_tick: Option<u64>,
-    random_state: u64,
+    random: SplitMix64,
     /// A follower's log matches its leader's below this (checked in this epoch).
     verified_end_offset: Option<i64>,
     /// The durable end a follower last reported to its leader.
@@ -435,7 +436,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             election_elapsed_ticks: 0,
             election_timeout_ticks: 0,
             leader_contact_tick: None,
-            random_state: init.random_seed,
+            random: SplitMix64::new(init.random_seed),
             verified_end_offset: None,
             acknowledged_offset: -1,
             reached_leader_high_watermark: false,
