@@ -366,7 +366,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "replication/src/raft/replicate.rs: append_entries",
     "replication/src/raft/replicate.rs: handle_append",
     "replication/src/raft/replicate.rs: handle_append_response",
-    "replication/src/replica.rs: open",
     // sim
     "sim/src/faults.rs: draw",
     "sim/src/group.rs: on_response",

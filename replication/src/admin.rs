@@ -242,8 +242,8 @@ impl Node {
                             .partitions
                             .get_mut(&key)
                         {
-                            Some(p) if p.log.failure().is_some() => {
-                                (ErrorCode::KafkaStorageError, None, p.leader_epoch, vec![])
+                            Some(p) if p.log().failure().is_some() => {
+                                (ErrorCode::KafkaStorageError, None, p.leader_epoch(), vec![])
                             }
                             Some(p) => match p.leader() {
                                 Some(leader) => {
@@ -253,14 +253,17 @@ impl Node {
                                         // The leader's gossip, if it is about this epoch.
                                         self.remote_leaders
                                             .get(&key)
-                                            .filter(|r| r.leader_epoch == p.leader_epoch)
+                                            .filter(|r| r.leader_epoch == p.leader_epoch())
                                             .map_or_else(|| replicas.clone(), |r| r.in_sync.clone())
                                     };
-                                    (ErrorCode::None, Some(leader), p.leader_epoch, in_sync)
+                                    (ErrorCode::None, Some(leader), p.leader_epoch(), in_sync)
                                 }
-                                None => {
-                                    (ErrorCode::LeaderNotAvailable, None, p.leader_epoch, vec![])
-                                }
+                                None => (
+                                    ErrorCode::LeaderNotAvailable,
+                                    None,
+                                    p.leader_epoch(),
+                                    vec![],
+                                ),
                             },
                             // Not a replica here: what the leader last announced.
                             None => match self.remote_leaders.get(&key) {
@@ -309,7 +312,7 @@ impl Node {
         self.metadata
             .raft()
             .leader_id()
-            .map_or(self.config.node_id, crate::replica::broker_id)
+            .map_or(self.config.node_id, crate::peer::broker_id)
     }
 
     pub(crate) fn handle_create_topics(

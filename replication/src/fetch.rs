@@ -145,10 +145,10 @@ impl Node {
                         code
                     }
                     Some(partition) => {
-                        let high_watermark = partition.high_watermark;
+                        let high_watermark = partition.high_watermark();
                         data.high_watermark = high_watermark;
                         data.last_stable_offset = high_watermark;
-                        data.log_start_offset = partition.log.log_start_offset();
+                        data.log_start_offset = partition.log().log_start_offset();
                         let partition_max = wanted.partition_max_bytes.max(0) as usize;
                         let budget = partition_max.min(remaining);
                         // KIP-74: the first partition with data may exceed the limits by
@@ -165,17 +165,19 @@ impl Node {
                             }
                             #[cfg(feature = "mutants")]
                             let read_up_to =
-                                if partition.log.config().mutants.serve_above_high_watermark {
-                                    partition.log.log_end_offset()
+                                if partition.log().config().mutants.serve_above_high_watermark {
+                                    partition.log().log_end_offset()
                                 } else {
                                     high_watermark
                                 };
                             #[cfg(not(feature = "mutants"))]
                             let read_up_to = high_watermark;
-                            match partition
-                                .log
-                                .read(io, wanted.fetch_offset, read_up_to, limit)
-                            {
+                            match partition.log_mut().read(
+                                io,
+                                wanted.fetch_offset,
+                                read_up_to,
+                                limit,
+                            ) {
                                 Ok(read) if read.bytes.len() <= budget || first_with_data => {
                                     total += read.bytes.len();
                                     remaining = remaining.saturating_sub(read.bytes.len());
@@ -190,7 +192,7 @@ impl Node {
                                     } = error
                                     {
                                         // Damaged on disk: the next drive repairs it.
-                                        partition.replica.damaged = Some(offset);
+                                        partition.note_damage(offset);
                                     }
                                     if !matches!(
                                         error,

@@ -71,14 +71,13 @@ impl Node {
             }) if controller != self.config.node_id => {
                 let request = self.next_forward;
                 self.next_forward += 1;
-                self.outbox
-                    .entry(controller)
-                    .or_default()
-                    .forwards
-                    .push(Forward::Propose {
+                self.outbox.push_forward(
+                    controller,
+                    Forward::Propose {
                         request,
                         record: record.encode(),
-                    });
+                    },
+                );
                 let deadline = io.now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
                 self.forwards.insert(
                     request,
@@ -129,15 +128,14 @@ impl Node {
                         Ok(offset) => (None, offset),
                         Err(reason) => (Some(reason), -1),
                     };
-                    self.outbox
-                        .entry(from)
-                        .or_default()
-                        .forwards
-                        .push(Forward::Proposed {
+                    self.outbox.push_forward(
+                        from,
+                        Forward::Proposed {
                             request,
                             error,
                             offset,
-                        });
+                        },
+                    );
                 }
                 Forward::Proposed {
                     request,

@@ -236,14 +236,13 @@ impl Node {
         // An offline log (a failed fsync) serves nobody until a restart recovers it:
         // its groups are given up, and whoever waits on them hears NOT_COORDINATOR.
         let leading = partition
-            .raft
             .check_leader()
             .ok()
             .filter(|_| !partition.is_offline());
-        let caught_up = partition.raft.leader_caught_up();
+        let caught_up = partition.raft().leader_caught_up();
         #[cfg(feature = "mutants")]
         let caught_up = caught_up || self.groups.config().mutants.load_before_committed;
-        let high_watermark = partition.high_watermark;
+        let high_watermark = partition.high_watermark();
         let loaded = self.groups_loaded.get(&key.partition).copied();
         if loaded.is_some() && loaded != leading {
             self.groups_loaded.remove(&key.partition);
@@ -293,16 +292,16 @@ impl Node {
         key: &TopicPartition,
     ) -> Result<Vec<KeyValue>, String> {
         let partition = self.partitions.get_mut(key).expect("checked by the caller");
-        let end = partition.log.log_end_offset();
-        let mut offset = partition.log.log_start_offset();
+        let end = partition.log().log_end_offset();
+        let mut offset = partition.log().log_start_offset();
         let mut records = Vec::new();
         while offset < end {
-            let read = match partition.log.read(io, offset, end, LOAD_READ_BYTES) {
+            let read = match partition.log_mut().read(io, offset, end, LOAD_READ_BYTES) {
                 Ok(read) => read,
                 Err(error) => {
                     if let odradek_log::ReadError::Corrupt { offset, .. } = error {
                         // Damaged on disk: the next drive repairs it (decision 0010).
-                        partition.replica.damaged = Some(offset);
+                        partition.note_damage(offset);
                     }
                     return Err(format!("read at {offset}: {error:?}"));
                 }
@@ -383,10 +382,10 @@ impl Node {
         let Some(partition) = self.partitions.get_mut(key) else {
             return Err(ErrorCode::NotCoordinator);
         };
-        if partition.log.failure().is_some() {
+        if partition.log().failure().is_some() {
             return Err(ErrorCode::KafkaStorageError);
         }
-        let Ok(leader_epoch) = partition.raft.check_leader() else {
+        let Ok(leader_epoch) = partition.raft().check_leader() else {
             return Err(ErrorCode::NotCoordinator);
         };
         let mut bytes = batch::build_batch_with_nullable_values(
@@ -395,17 +394,8 @@ impl Node {
                 .iter()
                 .map(|record| (Some(record.key.as_ref()), record.value.as_deref())),
         );
-        match partition.log.append(io, &mut bytes, leader_epoch, now_ms) {
-            Ok(AppendOutcome::Appended {
-                base_offset,
-                last_offset,
-                ..
-            }) => {
-                partition
-                    .replica
-                    .on_leader_append(base_offset, leader_epoch);
-                Ok(last_offset)
-            }
+        match partition.append_as_leader(io, &mut bytes, leader_epoch, now_ms) {
+            Ok(AppendOutcome::Appended { last_offset, .. }) => Ok(last_offset),
             Ok(AppendOutcome::Duplicate { .. }) => {
                 unreachable!("coordinator batches carry no producer id")
             }

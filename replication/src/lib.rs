@@ -27,19 +27,22 @@
 #![deny(missing_docs)]
 
 mod admin;
-mod cluster;
 pub mod commit_point;
 mod controller;
+mod drive;
 pub mod error;
 mod fetch;
 mod forward;
+mod gossip;
 pub mod group;
 mod groups;
+pub mod hard_state;
 pub mod identity;
 mod list_offsets;
 pub mod metadata;
 pub mod node;
 pub mod node_error;
+mod outbox;
 pub mod peer;
 mod produce;
 pub mod raft;

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{ListOffsetsResponse, RequestKind, ResponseKind};
 
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo};
-use crate::replica::Partition;
+use crate::replica::Replica;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 
@@ -61,21 +61,23 @@ impl Node {
                         // leader_epoch exists from v4 on; an older response must keep
                         // the default -1, or it cannot be encoded (aiokafka asks v3).
                         if request.api_version >= LEADER_EPOCH_VERSION_MIN {
-                            answer.leader_epoch = partition.leader_epoch;
+                            answer.leader_epoch = partition.leader_epoch();
                         }
                         match wanted.timestamp {
                             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
-                                answer.offset = partition.log.log_start_offset();
+                                answer.offset = partition.log().log_start_offset();
                                 ErrorCode::None
                             }
                             LATEST_TIMESTAMP => {
-                                answer.offset = partition.high_watermark;
+                                answer.offset = partition.high_watermark();
                                 ErrorCode::None
                             }
                             // The first record with the newest timestamp (KIP-734).
                             MAX_TIMESTAMP => {
-                                let newest =
-                                    partition.log.max_timestamp().map_or(i64::MAX, |(ts, _)| ts);
+                                let newest = partition
+                                    .log()
+                                    .max_timestamp()
+                                    .map_or(i64::MAX, |(ts, _)| ts);
                                 find_by_time(io, partition, newest, &mut answer)
                             }
                             timestamp if timestamp >= 0 => {
@@ -99,25 +101,21 @@ impl Node {
 /// none, as Kafka answers); the error code of the lookup.
 fn find_by_time(
     io: &mut impl NodeIo,
-    partition: &mut Partition,
+    partition: &mut Replica,
     timestamp: i64,
     answer: &mut ListOffsetsPartitionResponse,
 ) -> ErrorCode {
+    let high_watermark = partition.high_watermark();
     match partition
-        .log
-        .offset_for_timestamp(io, timestamp, partition.high_watermark)
+        .log_mut()
+        .offset_for_timestamp(io, timestamp, high_watermark)
     {
         Ok(Some((offset, found))) => {
             answer.offset = offset;
             answer.timestamp = found;
             // Still -1 only where the version has no leader_epoch field.
             if answer.leader_epoch != -1 {
-                let log = &partition.log;
-                answer.leader_epoch = partition
-                    .replica
-                    .epochs
-                    .epoch_at(offset, log.log_start_offset(), log.log_end_offset())
-                    .unwrap_or(-1);
+                answer.leader_epoch = partition.epoch_at(offset).unwrap_or(-1);
             }
             ErrorCode::None
         }

@@ -28,9 +28,10 @@ use odradek_log::partition::{
 };
 
 use crate::commit_point::{CommitPoint, read_commit_point, write_commit_point};
-use crate::peer::GroupId;
-use crate::raft::{PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
-use crate::replica::{broker_id, raft_node_id, read_hard_state};
+use crate::outbox::Outbox;
+use crate::peer::{BrokerId, GroupId, broker_id};
+use crate::raft::{Message, Raft, RaftConfig};
+use crate::replica::{Driven, Replica, ReplicaInit, ReplicaOpenError};
 use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
@@ -389,9 +390,8 @@ impl ClusterState {
 /// high watermark is the log's durable offset, so a record applies once it is fsynced,
 /// as before replication existed.
 pub struct MetadataLog {
-    log: PartitionLog,
-    replica: ReplicaLogState,
-    raft: Raft<GroupId>,
+    /// The quorum's member on this node, with its log.
+    replica: Replica,
     /// Records below this offset were handed out by `take_committed`.
     applied: i64,
     /// The commit point last saved (see [`crate::commit_point`]), or read at start if
@@ -494,29 +494,25 @@ impl MetadataLog {
             segment_bytes: 64 << 20,
             ..LogConfig::default()
         };
-        let dir = Self::dir();
-        let (mut log, _report) = PartitionLog::open(disk, &dir, config, now_ms)?;
-        let mut replica = ReplicaLogState::open(&mut log, disk, node_id)?;
-        let hard_state = read_hard_state(disk, &dir).map_err(MetadataError::Raft)?;
-        let init = RaftInit {
+        let init = ReplicaInit {
             group: GroupId::Metadata,
-            node_id: raft_node_id(node_id),
-            voters: voters.iter().map(|&id| raft_node_id(id)).collect(),
-            hard_state,
+            dir: Self::dir(),
+            log_config: config,
+            replicas: voters.to_vec(),
+            node_id,
+            raft_config,
             random_seed,
+            repair_from_peers: false,
         };
-        let mut raft = {
-            let view = PartitionRaftLog::new(&mut log, &mut replica, disk, now_ms);
-            Raft::new(raft_config, init, &view)
-                .map_err(|error| MetadataError::Raft(error.to_string()))?
-        };
-        if voters.len() == 1 {
-            let mut view = PartitionRaftLog::new(&mut log, &mut replica, disk, now_ms);
-            raft.campaign(&mut view);
-        }
-        let applied = log.log_start_offset();
-        let saved = read_commit_point(disk, &dir).filter(|&point| {
-            let held = Self::holds(&log, &replica, point);
+        let replica = Replica::open(disk, init, now_ms).map_err(|error| match error {
+            ReplicaOpenError::Log(error) => MetadataError::Log(error),
+            ReplicaOpenError::HardState(error) | ReplicaOpenError::Raft(error) => {
+                MetadataError::Raft(error)
+            }
+        })?;
+        let applied = replica.log().log_start_offset();
+        let saved = read_commit_point(disk, &Self::dir()).filter(|&point| {
+            let held = Self::holds(&replica, point);
             if !held {
                 tracing::warn!(
                     offset = point.offset,
@@ -527,9 +523,7 @@ impl MetadataLog {
             restore && held
         });
         Ok(MetadataLog {
-            log,
             replica,
-            raft,
             applied,
             saved,
             // One voter: everything durable is committed, and applied by the first drive.
@@ -540,10 +534,9 @@ impl MetadataLog {
 
     /// Whether the log holds `point`: it reaches it, with an entry of its epoch just
     /// below it.
-    fn holds(log: &PartitionLog, replica: &ReplicaLogState, point: CommitPoint) -> bool {
-        let (start, end) = (log.log_start_offset(), log.log_end_offset());
-        point.offset <= end
-            && replica.epochs.epoch_at(point.offset - 1, start, end) == Some(point.epoch)
+    fn holds(replica: &Replica, point: CommitPoint) -> bool {
+        point.offset <= replica.log().log_end_offset()
+            && replica.epoch_at(point.offset - 1) == Some(point.epoch)
     }
 
     /// Appends `record` as the quorum's leader and starts replicating it; it applies
@@ -554,45 +547,61 @@ impl MetadataLog {
         record: MetadataRecord,
         now_ms: i64,
     ) -> Result<i64, MetadataAppendError> {
-        let leader_epoch =
-            self.raft
-                .check_leader()
-                .map_err(|not_leader| MetadataAppendError::NotController {
-                    leader: not_leader.leader_id.map(broker_id),
-                })?;
+        let leader_epoch = self.replica.check_leader().map_err(|not_leader| {
+            MetadataAppendError::NotController {
+                leader: not_leader.leader_id.map(broker_id),
+            }
+        })?;
         let value = record.encode();
         let mut batch = batch::build_batch(now_ms, None, &[value.as_bytes()]);
-        let mut view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, now_ms);
-        let offset = match view.append_produced(&mut batch, leader_epoch)? {
+        let appended = self
+            .replica
+            .append_as_leader(disk, &mut batch, leader_epoch, now_ms)?;
+        let offset = match appended {
             AppendOutcome::Appended { base_offset, .. } => base_offset,
             AppendOutcome::Duplicate { .. } => {
                 unreachable!("metadata batches carry no producer id")
             }
         };
-        self.raft.replicate(&mut view);
+        self.replica.replicate(disk, now_ms);
         self.pending.push((offset, leader_epoch, record));
         Ok(offset)
     }
 
-    /// Calls `f` with the Raft member and a view of the log.
-    pub(crate) fn with_raft<D: Disk, R>(
+    /// One Raft tick of the quorum member.
+    pub(crate) fn tick(&mut self, disk: &mut impl Disk, now_ms: i64) {
+        self.replica.tick(disk, now_ms);
+    }
+
+    /// A message from broker `from`'s quorum member.
+    pub(crate) fn step(
         &mut self,
-        disk: &mut D,
+        disk: &mut impl Disk,
+        from: BrokerId,
+        message: Message,
         now_ms: i64,
-        f: impl FnOnce(&mut Raft<GroupId>, &mut PartitionRaftLog<'_, D>) -> R,
-    ) -> R {
-        let mut view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, now_ms);
-        f(&mut self.raft, &mut view)
+    ) {
+        self.replica.step(disk, from, message, now_ms);
+    }
+
+    /// Acts on what the quorum member has ready ([`Replica::drive`]).
+    pub(crate) fn drive(
+        &mut self,
+        disk: &mut impl Disk,
+        outbox: &mut Outbox,
+        now_ms: i64,
+    ) -> Result<Driven, String> {
+        self.replica.drive(disk, outbox, now_ms)
     }
 
     /// The quorum member, for reading its state.
     pub fn raft(&self) -> &Raft<GroupId> {
-        &self.raft
+        self.replica.raft()
     }
 
     /// Whether this node is the quorum's leader: Kafka's active controller.
     pub fn is_leader(&self) -> bool {
-        self.raft.check_leader().is_ok()
+        self.replica.is_leader()
     }
 
     /// The records committed since the last call, in offset order, with their offsets.
@@ -609,12 +618,13 @@ impl MetadataLog {
         disk: &mut impl Disk,
     ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
         let saved = self.saved.map_or(0, |point| point.offset);
+        let log = self.replica.log();
         let committed = self
-            .raft
+            .replica
             .high_watermark()
-            .max(saved.min(self.log.log_end_offset()));
-        let end = if self.raft.voters().len() > 1 {
-            let end = committed.min(self.log.durable_offset());
+            .max(saved.min(log.log_end_offset()));
+        let end = if self.replica.replicas().len() > 1 {
+            let end = committed.min(log.durable_offset());
             if !self.save_commit_point(disk, end) {
                 return Ok(Vec::new());
             }
@@ -623,7 +633,8 @@ impl MetadataLog {
             committed
         };
         let records = self.read_committed(disk, end)?;
-        if !self.caught_up && self.raft.caught_up() && self.applied >= self.raft.high_watermark() {
+        let raft = self.replica.raft();
+        if !self.caught_up && raft.caught_up() && self.applied >= raft.high_watermark() {
             self.caught_up = true;
             tracing::info!(
                 applied = self.applied,
@@ -640,10 +651,11 @@ impl MetadataLog {
         end: i64,
     ) -> Result<Vec<(i64, MetadataRecord)>, MetadataError> {
         let mut records = Vec::new();
-        let mut offset = self.applied.max(self.log.log_start_offset());
+        let mut offset = self.applied.max(self.replica.log().log_start_offset());
         while offset < end {
             let read = self
-                .log
+                .replica
+                .log_mut()
                 .read(disk, offset, end, REPLAY_READ_BYTES)
                 .map_err(|error| MetadataError::Read { offset, error })?;
             if read.bytes.is_empty() {
@@ -681,12 +693,11 @@ impl MetadataLog {
     fn save_commit_point(&mut self, disk: &mut impl Disk, offset: i64) -> bool {
         let saved = self
             .saved
-            .map_or(self.log.log_start_offset(), |point| point.offset);
+            .map_or(self.replica.log().log_start_offset(), |point| point.offset);
         if offset <= saved {
             return true;
         }
-        let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
-        let Some(epoch) = self.replica.epochs.epoch_at(offset - 1, start, end) else {
+        let Some(epoch) = self.replica.epoch_at(offset - 1) else {
             return false;
         };
         let point = CommitPoint { offset, epoch };
@@ -717,7 +728,7 @@ impl MetadataLog {
 
     /// Starts a group-commit sync if there is anything to make durable.
     pub fn start_sync(&mut self, disk: &mut impl Disk) -> Vec<IoId> {
-        self.log.start_sync(disk)
+        self.replica.start_sync(disk)
     }
 
     /// Feeds a sync completion to the log and then to the Raft member.
@@ -727,16 +738,14 @@ impl MetadataLog {
         completion: &DiskCompletion,
         now_ms: i64,
     ) {
-        if self.log.on_sync_complete(completion) {
-            self.with_raft(disk, now_ms, |raft, view| raft.on_log_synced(view));
+        if self.replica.on_log_sync_complete(completion) {
+            self.replica.on_log_synced(disk, now_ms);
         }
     }
 
     /// Makes everything appended durable before returning (start-up only).
     pub fn flush_now(&mut self, disk: &mut impl Disk, now_ms: i64) -> Result<(), LogError> {
-        self.log.flush_now(disk)?;
-        self.with_raft(disk, now_ms, |raft, view| raft.on_log_synced(view));
-        Ok(())
+        self.replica.flush_now(disk, now_ms)
     }
 
     /// Records this node appended and that are not applied yet, oldest first.
@@ -753,22 +762,17 @@ impl MetadataLog {
         let Some(&(_, epoch, _)) = self.pending.iter().find(|(at, _, _)| *at == offset) else {
             return false;
         };
-        let epoch_there = self.replica.epochs.epoch_at(
-            offset,
-            self.log.log_start_offset(),
-            self.log.log_end_offset(),
-        );
-        epoch_there != Some(epoch)
+        self.replica.epoch_at(offset) != Some(epoch)
     }
 
     /// Set once a sync failed: the metadata log accepts nothing more until restart.
     pub fn failure(&self) -> Option<&odradek_log::io::DiskError> {
-        self.log.failure()
+        self.replica.log().failure()
     }
 
     /// The underlying log, for invariant checks.
     pub fn log(&self) -> &PartitionLog {
-        &self.log
+        self.replica.log()
     }
 }
 

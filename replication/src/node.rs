@@ -30,9 +30,10 @@ use crate::error::ErrorCode;
 use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
 use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, MetadataRecord};
 use crate::node_error::NodeError;
-use crate::peer::{BrokerId, PeerMessage};
-use crate::raft::{PartitionRaftLog, RaftConfig};
-pub use crate::replica::Partition;
+use crate::outbox::Outbox;
+use crate::peer::{BrokerId, GroupId, PeerMessage};
+use crate::raft::RaftConfig;
+use crate::replica::{PartitionOpenError, Replica, ReplicaInit};
 use crate::request::{Request, RequestId};
 use crate::topics::{Topic, TopicPartition, partition_dir};
 
@@ -231,7 +232,7 @@ pub struct Node {
     pub(crate) identity: crate::identity::Identity,
     pub(crate) cluster: ClusterState,
     pub(crate) metadata: MetadataLog,
-    pub(crate) partitions: BTreeMap<TopicPartition, Partition>,
+    pub(crate) partitions: BTreeMap<TopicPartition, Replica>,
     pub(crate) io_owners: BTreeMap<IoId, IoOwner>,
     pub(crate) timers: BTreeMap<TimerId, TimerPurpose>,
     pub(crate) next_timer: u64,
@@ -252,7 +253,7 @@ pub struct Node {
     /// Set by [`Node::shutdown`]: the node ignores every later event.
     pub(crate) stopped: bool,
     /// Bundles being collected for each broker; sent at the end of the event.
-    pub(crate) outbox: BTreeMap<BrokerId, PeerMessage>,
+    pub(crate) outbox: Outbox,
     /// Whether the Raft tick timer runs (only groups of several voters need it).
     pub(crate) raft_ticking: bool,
     /// Where clients reach each peer, from the peers' own bundles.
@@ -277,8 +278,6 @@ pub struct Node {
     /// Leaders other brokers told us of (gossip), for partitions whose Raft group this
     /// node may not be in.
     pub(crate) remote_leaders: BTreeMap<TopicPartition, RemoteLeader>,
-    /// Brokers that get a bundle at the next flush even if it is empty (it names us).
-    pub(crate) announce_to: BTreeSet<BrokerId>,
     /// Raft ticks since start, to gossip every so many.
     pub(crate) gossip_ticks: u64,
     /// Metadata requests looking for the controller while none is known.
@@ -346,7 +345,7 @@ impl Node {
             producer_id_reservation: None,
             fatal: None,
             stopped: false,
-            outbox: BTreeMap::new(),
+            outbox: Outbox::default(),
             raft_ticking: false,
             peer_endpoints: BTreeMap::new(),
             opening: true,
@@ -360,7 +359,6 @@ impl Node {
             forwards: BTreeMap::new(),
             next_forward: 0,
             remote_leaders: BTreeMap::new(),
-            announce_to: BTreeSet::new(),
             gossip_ticks: 0,
             held_metadata: Vec::new(),
         };
@@ -435,12 +433,12 @@ impl Node {
         for (key, mut partition) in std::mem::take(&mut self.partitions) {
             // A log with a sync in flight cannot be flushed the blocking way; closing it
             // unsealed only means the next start re-checks its active segment.
-            if !partition.log.sync_in_flight()
-                && let Err(error) = partition.log.flush_now(io)
+            if !partition.log().sync_in_flight()
+                && let Err(error) = partition.log_mut().flush_now(io)
             {
                 tracing::warn!("shutdown flush of {key:?}: {error}");
             }
-            if let Err(error) = partition.log.close(io) {
+            if let Err(error) = partition.close(io) {
                 tracing::warn!("closing {key:?}: {error}");
             }
         }
@@ -500,7 +498,7 @@ impl Node {
     }
 
     /// A partition, if this node has it.
-    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
+    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Replica> {
         self.partitions.get(topic_partition)
     }
 
@@ -510,7 +508,7 @@ impl Node {
     }
 
     /// Every partition this node holds a replica of.
-    pub fn partitions(&self) -> impl Iterator<Item = (&TopicPartition, &Partition)> {
+    pub fn partitions(&self) -> impl Iterator<Item = (&TopicPartition, &Replica)> {
         self.partitions.iter()
     }
 
@@ -524,12 +522,12 @@ impl Node {
         key: &TopicPartition,
     ) -> Option<Vec<(i64, i64, i32, u32)>> {
         let partition = self.partitions.get_mut(key)?;
-        let high_watermark = partition.high_watermark;
-        let mut offset = partition.log.log_start_offset();
+        let high_watermark = partition.high_watermark();
+        let mut offset = partition.log().log_start_offset();
         let mut batches = Vec::new();
         while offset < high_watermark {
             let read = partition
-                .log
+                .log_mut()
                 .read(disk, offset, high_watermark, 1 << 20)
                 .ok()?;
             if read.next_offset <= offset {
@@ -562,14 +560,14 @@ impl Node {
             return;
         }
         for (key, partition) in &self.partitions {
-            let log = &partition.log;
-            assert_eq!(partition.high_watermark, partition.raft.high_watermark());
+            let log = partition.log();
             // A follower may know a high watermark above what it holds durably (the
             // leader's quorum holds it); a group of one has only its own disk.
             assert!(
-                partition.replicas.len() > 1 || partition.high_watermark <= log.durable_offset(),
+                partition.replicas().len() > 1
+                    || partition.high_watermark() <= log.durable_offset(),
                 "{key:?}: high watermark {} above durable offset {}",
-                partition.high_watermark,
+                partition.high_watermark(),
                 log.durable_offset()
             );
             assert!(
@@ -589,7 +587,7 @@ impl Node {
                 "{key:?}: loaded but unknown"
             );
             assert_eq!(
-                self.partitions.get(&key).map(|p| p.raft.check_leader()),
+                self.partitions.get(&key).map(|p| p.check_leader()),
                 Some(Ok(epoch)),
                 "{key:?}: groups loaded by a node that does not lead it in epoch {epoch}"
             );
@@ -669,8 +667,8 @@ impl Node {
                 let Some(partition) = self.partitions.get_mut(&key) else {
                     return;
                 };
-                let advanced = partition.log.on_sync_complete(&completion);
-                if partition.log.failure().is_some() {
+                let advanced = partition.on_log_sync_complete(&completion);
+                if partition.log().failure().is_some() {
                     self.fail_waiters(io, &key);
                     return;
                 }
@@ -678,23 +676,18 @@ impl Node {
                 // than at its timer, between two sync rounds.
                 if io.buggify("maintenance-early") {
                     let now_ms = io.wall_clock_ms();
+                    let high_watermark = partition.high_watermark();
                     if let Err(error) =
                         partition
-                            .log
-                            .maintain_below(io, now_ms, partition.high_watermark)
+                            .log_mut()
+                            .maintain_below(io, now_ms, high_watermark)
                     {
                         tracing::warn!("early maintenance of {key:?}: {error}");
                     }
                 }
                 if advanced {
                     let now_ms = io.wall_clock_ms();
-                    let mut view = PartitionRaftLog::new(
-                        &mut partition.log,
-                        &mut partition.replica,
-                        &mut *io,
-                        now_ms,
-                    );
-                    partition.raft.on_log_synced(&mut view);
+                    partition.on_log_synced(io, now_ms);
                 }
                 self.drive_partition(io, &key);
                 self.start_partition_sync(io, &key);
@@ -708,7 +701,7 @@ impl Node {
         let Some(partition) = self.partitions.get_mut(key) else {
             return;
         };
-        for io_id in partition.log.start_sync(io) {
+        for io_id in partition.start_sync(io) {
             self.io_owners
                 .insert(io_id, IoOwner::Partition(key.clone()));
         }
@@ -742,21 +735,25 @@ impl Node {
         key: &TopicPartition,
         log_config: LogConfig,
         replicas: Vec<BrokerId>,
-    ) -> Result<Partition, NodeError> {
+    ) -> Result<Replica, NodeError> {
         let random_seed = io.random();
         let now_ms = io.wall_clock_ms();
-        io.recovery_hint(true);
-        let opened = Partition::open(
-            io,
-            key,
-            &partition_dir(&key.topic, key.partition),
+        let dir = partition_dir(&key.topic, key.partition);
+        let init = ReplicaInit {
+            group: GroupId::Partition(key.clone()),
+            dir: dir.clone(),
             log_config,
+            repair_from_peers: replicas.len() > 1,
             replicas,
-            self.config.node_id,
-            raft_config(&self.config),
+            node_id: self.config.node_id,
+            raft_config: raft_config(&self.config),
             random_seed,
-            now_ms,
-        );
+        };
+        io.recovery_hint(true);
+        let opened = Replica::open(io, init, now_ms).map_err(|error| PartitionOpenError {
+            dir,
+            error: error.to_string(),
+        });
         io.recovery_hint(false);
         opened.map_err(NodeError::from)
     }
@@ -966,7 +963,7 @@ impl Node {
             let partition = self.partitions.remove(&key).expect("listed");
             self.io_owners
                 .retain(|_, owner| *owner != IoOwner::Partition(key.clone()));
-            if let Err(error) = partition.log.delete(io) {
+            if let Err(error) = partition.delete(io) {
                 // Left for the orphan sweep at the next start.
                 tracing::warn!(
                     "deleting {}: {error}",
@@ -1000,9 +997,10 @@ impl Node {
     fn run_maintenance(&mut self, io: &mut impl NodeIo) {
         let now_ms = io.wall_clock_ms();
         for (key, partition) in self.partitions.iter_mut() {
+            let high_watermark = partition.high_watermark();
             if let Err(error) = partition
-                .log
-                .maintain_below(io, now_ms, partition.high_watermark)
+                .log_mut()
+                .maintain_below(io, now_ms, high_watermark)
             {
                 tracing::warn!("retention on {key:?}: {error}");
             }

@@ -25,7 +25,6 @@ use odradek_log::partition::AppendOutcome;
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::node::{Node, NodeIo, PendingProduce, ProduceWait, WAITING_REQUESTS_MAX};
-use crate::raft::PartitionRaftLog;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 
@@ -98,7 +97,7 @@ impl Node {
                 // Kafka answers -1 beside an error.
                 let log_start_offset = match self.partitions.get(&key) {
                     Some(partition) if outcome.error == ErrorCode::None => {
-                        partition.log.log_start_offset()
+                        partition.log().log_start_offset()
                     }
                     _ => -1,
                 };
@@ -160,22 +159,14 @@ impl Node {
         let Some(partition) = self.partitions.get_mut(key) else {
             return PartitionAppend::failed(missing, None);
         };
-        if let Some(error) = partition.log.failure() {
+        if let Some(error) = partition.log().failure() {
             return PartitionAppend::failed(ErrorCode::KafkaStorageError, error.to_string());
         }
-        let Ok(leader_epoch) = partition.raft.check_leader() else {
+        let Ok(leader_epoch) = partition.raft().check_leader() else {
             return PartitionAppend::failed(ErrorCode::NotLeaderOrFollower, None);
         };
         if acks == -1 {
-            let in_sync = {
-                let view = PartitionRaftLog::new(
-                    &mut partition.log,
-                    &mut partition.replica,
-                    &mut *io,
-                    now_ms,
-                );
-                partition.raft.in_sync_replicas(&view, lag_ticks).len()
-            };
+            let in_sync = partition.in_sync_replicas(io, lag_ticks).len();
             if i64::try_from(in_sync).unwrap_or(i64::MAX) < i64::from(min_insync) {
                 // Kafka refuses acks=all writes when fewer replicas than
                 // min.insync.replicas are in sync.
@@ -209,7 +200,7 @@ impl Node {
         // BUGGIFY: roll the active segment early, as a full segment would, so that
         // sealing, multi-segment reads and recovery across segments get exercised.
         if io.buggify("produce-early-roll")
-            && let Err(error) = partition.log.roll_now(io)
+            && let Err(error) = partition.log_mut().roll_now(io)
         {
             tracing::warn!("early roll of {key:?}: {error}");
         }
@@ -221,17 +212,12 @@ impl Node {
         }
         let mut batch = records[start..end].to_vec();
         let (base_offset, last_offset) =
-            match partition.log.append(io, &mut batch, leader_epoch, now_ms) {
+            match partition.append_as_leader(io, &mut batch, leader_epoch, now_ms) {
                 Ok(AppendOutcome::Appended {
                     base_offset,
                     last_offset,
                     ..
-                }) => {
-                    partition
-                        .replica
-                        .on_leader_append(base_offset, leader_epoch);
-                    (base_offset, last_offset)
-                }
+                }) => (base_offset, last_offset),
                 Ok(AppendOutcome::Duplicate {
                     base_offset,
                     last_offset,
@@ -267,14 +253,14 @@ impl Node {
                     fail(ErrorCode::NotLeaderOrFollower)
                 }
                 None => fail(ErrorCode::UnknownTopicOrPartition),
-                Some(partition) if partition.log.failure().is_some() => {
+                Some(partition) if partition.log().failure().is_some() => {
                     fail(ErrorCode::KafkaStorageError)
                 }
-                Some(partition) if partition.raft.check_leader() != Ok(wait.leader_epoch) => {
+                Some(partition) if partition.raft().check_leader() != Ok(wait.leader_epoch) => {
                     fail(ErrorCode::NotLeaderOrFollower)
                 }
-                Some(partition) if wait.committed => partition.high_watermark < wait.end_offset,
-                Some(partition) => partition.log.durable_offset() < wait.end_offset,
+                Some(partition) if wait.committed => partition.high_watermark() < wait.end_offset,
+                Some(partition) => partition.log().durable_offset() < wait.end_offset,
             }
         });
     }

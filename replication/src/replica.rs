@@ -1,44 +1,33 @@
-//! One partition replica on this node: its log, its Raft member, and the glue between.
+//! One member of one Raft group on this node: a data partition's replica, an offsets
+//! partition's (`__consumer_offsets`), or the metadata log's. Each owns its log, the
+//! log's replica state (epoch cache, damage found) and its Raft member, and is the only
+//! code that builds the member's view of the log ([`PartitionRaftLog`]).
 //!
 //! ```text
-//!   produce (leader) ── PartitionLog::append ── Raft::replicate ──► appends to followers
-//!   peer bundle ─────── Raft::step(view) ─────── follower appends / leader counts acks
-//!   sync completed ──── Raft::on_log_synced ──── high watermark moves
-//!   Node::drive_partition: take_ready() ──► hard state to `raft-state` (blocking, rare)
-//!                                       ──► messages into the per-broker outbox
-//!                                       ──► start a group-commit sync
-//!                                       ──► high watermark and leadership mirrored here
+//!   leader append ──── Replica::append_as_leader ── Replica::replicate ──► appends to followers
+//!   peer bundle ────── Replica::step ──────────────── follower appends / leader counts acks
+//!   sync completed ─── Replica::on_sync_complete ──── high watermark moves
+//!   tick ───────────── Replica::tick ──────────────── heartbeats, elections
+//!   Replica::drive: ready ──► hard state to `raft-state` (blocking, rare)
+//!                         ──► messages into the per-broker outbox
+//!                         ──► Driven { sync, advanced, lost_leadership } for the node
 //! ```
 //!
-//! The Raft core sees the log through [`PartitionRaftLog`], a view built for one call
-//! at a time over the log, the replica's epoch cache and the node's disk. A partition
-//! with one replica is a Raft group of one voter: it elects itself at once when it
-//! opens, writes no leader marker, and its high watermark is its durable offset, so a
-//! single broker behaves exactly as before replication existed.
+//! A group with one voter elects itself at once when it opens, writes no leader marker,
+//! and its high watermark is its durable offset, so a single broker behaves exactly as
+//! before replication existed.
 
-use std::collections::BTreeSet;
-
-use odradek_log::io::{Disk, DiskError};
-use odradek_log::partition::{LogConfig, PartitionLog, write_file_atomically};
-use odradek_log::segment::{join, read_whole_file};
+use odradek_log::io::{Disk, DiskCompletion, DiskError, IoId};
+use odradek_log::partition::{LogConfig, PartitionLog};
+use odradek_log::{AppendError, AppendOutcome, LogError};
 
 use crate::error::ErrorCode;
-use crate::peer::{BrokerId, GroupId};
-use crate::raft::{HardState, PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState};
-use crate::topics::TopicPartition;
-
-/// The file in a partition's directory (and in the metadata log's) that holds the
-/// Raft hard state: the leader epoch and the vote cast in it.
-pub const HARD_STATE_FILE: &str = "raft-state";
-/// Its second copy (decision 0010, item 4): every write replaces both, one after the
-/// other, so that rot or a misdirected write in one copy leaves the other whole.
-pub const HARD_STATE_COPY_FILE: &str = "raft-state.copy";
-const HARD_STATE_MAGIC: [u8; 4] = *b"ODHS";
-/// Version 2 added the recovery flag and the loss count (decision 0010); version 1
-/// files (epoch and vote only) are still read.
-const HARD_STATE_VERSION: u16 = 2;
-const HARD_STATE_V1_BYTES: usize = 4 + 2 + 4 + 4 + 4;
-const HARD_STATE_BYTES: usize = 4 + 2 + 4 + 4 + 1 + 4 + 4;
+use crate::hard_state::{read_hard_state, write_hard_state};
+use crate::outbox::Outbox;
+use crate::peer::{BrokerId, GroupId, broker_id, raft_node_id};
+use crate::raft::{
+    HardState, Message, NotLeader, PartitionRaftLog, Raft, RaftConfig, RaftInit, ReplicaLogState,
+};
 
 /// A partition's log or Raft state could not be opened.
 #[derive(Debug)]
@@ -49,52 +38,102 @@ pub struct PartitionOpenError {
     pub error: String,
 }
 
-/// One partition replica on this node.
-pub struct Partition {
-    /// Its log.
-    pub log: PartitionLog,
-    /// Offsets below this are committed and visible to consumers. Never goes back.
-    /// Mirrors the Raft member's high watermark.
-    pub high_watermark: i64,
-    /// The Kafka leader epoch (the Raft term) this replica knows.
-    pub leader_epoch: i32,
-    /// The brokers holding a replica, preferred leader first.
-    pub replicas: Vec<BrokerId>,
-    pub(crate) raft: Raft<GroupId>,
-    pub(crate) replica: ReplicaLogState,
-    /// The epoch this node led in when the partition was last driven, if it led.
-    pub(crate) led_epoch: Option<i32>,
+/// Why a replica could not be opened, by the step that failed.
+#[derive(Debug)]
+pub(crate) enum ReplicaOpenError {
+    /// Neither copy of the hard state decodes.
+    HardState(String),
+    /// The log (or the epoch cache built from it) could not be opened.
+    Log(LogError),
+    /// The Raft member refused its start (voters, hard state and log disagree).
+    Raft(String),
 }
 
-impl Partition {
+impl std::fmt::Display for ReplicaOpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplicaOpenError::HardState(error) | ReplicaOpenError::Raft(error) => {
+                f.write_str(error)
+            }
+            ReplicaOpenError::Log(error) => error.fmt(f),
+        }
+    }
+}
+
+/// Why the node stops when a member's hard state cannot be written.
+fn hard_state_fatal(group: &GroupId, error: &DiskError) -> String {
+    format!(
+        "cannot persist the raft state of {group:?} ({error}); stopping so that recovery runs on restart"
+    )
+}
+
+/// Everything a replica needs to open, besides the disk and the clock.
+pub(crate) struct ReplicaInit {
+    /// The Raft group it is a member of.
+    pub(crate) group: GroupId,
+    /// Its directory, relative to the data directory.
+    pub(crate) dir: String,
+    /// Its log's configuration.
+    pub(crate) log_config: LogConfig,
+    /// The group's voters (a partition's replicas, preferred leader first).
+    pub(crate) replicas: Vec<BrokerId>,
+    /// This broker.
+    pub(crate) node_id: BrokerId,
+    /// The member's timing.
+    pub(crate) raft_config: RaftConfig,
+    /// Seeds the member's election jitter.
+    pub(crate) random_seed: u64,
+    /// Whether damage that recovery finds in durable bytes marks the member recovering
+    /// before it is cut (decision 0010): for replicated data partitions, whose lost
+    /// records other replicas restore.
+    pub(crate) repair_from_peers: bool,
+}
+
+/// What driving a replica found, for the node to act on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Driven {
+    /// The member asked for a log sync (start a group-commit round).
+    pub(crate) sync: bool,
+    /// The high watermark moved since the last drive.
+    pub(crate) advanced: bool,
+    /// This node led at the last drive and no longer leads in that epoch.
+    pub(crate) lost_leadership: bool,
+}
+
+/// One member of one Raft group on this node. See the module documentation.
+pub struct Replica {
+    group: GroupId,
+    dir: String,
+    log: PartitionLog,
+    state: ReplicaLogState,
+    raft: Raft<GroupId>,
+    /// The group's voters, preferred leader first.
+    replicas: Vec<BrokerId>,
+    /// The high watermark as of the last drive: waiters were answered up to it.
+    driven_high_watermark: i64,
+    /// The epoch this node led in at the last drive, if it led.
+    led_epoch: Option<i32>,
+}
+
+impl Replica {
     /// Opens (and recovers) the replica's log, reads its hard state, and builds its
-    /// Raft member. A one-replica partition starts campaigning at once; the node's
-    /// next drive makes it leader.
+    /// Raft member. A group of one voter starts campaigning at once; the node's next
+    /// drive makes it leader.
     ///
-    /// If recovery finds damage in bytes that were durable (decision 0010), a replica
-    /// of a replicated partition marks itself recovering, durably, before recovery
-    /// cuts the damage away. A replicated partition's log keeps a synced-through record
-    /// ([`LogConfig::synced_record`]) so that recovery can tell.
-    #[allow(clippy::too_many_arguments)]
+    /// With [`ReplicaInit::repair_from_peers`], if recovery finds damage in bytes that
+    /// were durable (decision 0010), the member marks itself recovering, durably,
+    /// before recovery cuts the damage away; such a log keeps a synced-through record
+    /// ([`LogConfig::synced_record`], set here) so that recovery can tell.
     pub(crate) fn open<D: Disk>(
         disk: &mut D,
-        key: &TopicPartition,
-        dir: &str,
-        log_config: LogConfig,
-        replicas: Vec<BrokerId>,
-        node_id: BrokerId,
-        raft_config: RaftConfig,
-        random_seed: u64,
+        init: ReplicaInit,
         now_ms: i64,
-    ) -> Result<Partition, PartitionOpenError> {
-        let partition_error = |error: String| PartitionOpenError {
-            dir: dir.to_string(),
-            error,
-        };
-        let mut hard_state = read_hard_state(disk, dir).map_err(partition_error)?;
-        let replicated = replicas.len() > 1;
+    ) -> Result<Replica, ReplicaOpenError> {
+        let dir = init.dir.as_str();
+        let mut hard_state = read_hard_state(disk, dir).map_err(ReplicaOpenError::HardState)?;
+        let repair_from_peers = init.repair_from_peers;
         let mut on_damage = |disk: &mut D, offset: i64| {
-            if !replicated {
+            if !repair_from_peers {
                 return Ok(()); // nobody to restore it from: what is left is all there is
             }
             tracing::warn!(
@@ -107,68 +146,178 @@ impl Partition {
             };
             write_hard_state(disk, dir, hard_state)
         };
-        // A replicated log records how far it synced, so that recovery tells damage
-        // anywhere in what it acknowledged from a torn write (decision 0010).
+        // A log repaired from its peers records how far it synced, so that recovery
+        // tells damage anywhere in what it acknowledged from a torn write (decision 0010).
         let log_config = LogConfig {
-            synced_record: replicated,
-            ..log_config
+            synced_record: repair_from_peers,
+            ..init.log_config
         };
         let (mut log, _report) =
             PartitionLog::open_with(disk, dir, log_config, now_ms, &mut on_damage)
-                .map_err(|error| partition_error(error.to_string()))?;
-        let mut replica = ReplicaLogState::open(&mut log, disk, node_id)
-            .map_err(|error| partition_error(error.to_string()))?;
-        let voters: BTreeSet<u32> = replicas.iter().map(|&id| raft_node_id(id)).collect();
-        let init = RaftInit {
-            group: GroupId::Partition(key.clone()),
-            node_id: raft_node_id(node_id),
-            voters,
+                .map_err(ReplicaOpenError::Log)?;
+        let mut state =
+            ReplicaLogState::open(&mut log, disk, init.node_id).map_err(ReplicaOpenError::Log)?;
+        let raft_init = RaftInit {
+            group: init.group.clone(),
+            node_id: raft_node_id(init.node_id),
+            voters: init.replicas.iter().map(|&id| raft_node_id(id)).collect(),
             hard_state,
-            random_seed,
+            random_seed: init.random_seed,
         };
         let mut raft = {
-            let view = PartitionRaftLog::new(&mut log, &mut replica, &mut *disk, now_ms);
-            Raft::new(raft_config, init, &view)
-                .map_err(|error| partition_error(error.to_string()))?
+            let view = PartitionRaftLog::new(&mut log, &mut state, &mut *disk, now_ms);
+            Raft::new(init.raft_config, raft_init, &view)
+                .map_err(|error| ReplicaOpenError::Raft(error.to_string()))?
         };
-        if replicas.len() == 1 {
-            let mut view = PartitionRaftLog::new(&mut log, &mut replica, &mut *disk, now_ms);
+        if init.replicas.len() == 1 {
+            let mut view = PartitionRaftLog::new(&mut log, &mut state, &mut *disk, now_ms);
             raft.campaign(&mut view);
         }
-        let high_watermark = raft.high_watermark();
-        let leader_epoch = raft.leader_epoch();
-        Ok(Partition {
+        let driven_high_watermark = raft.high_watermark();
+        Ok(Replica {
+            group: init.group,
+            dir: init.dir,
             log,
-            high_watermark,
-            leader_epoch,
-            replicas,
+            state,
             raft,
-            replica,
+            replicas: init.replicas,
+            driven_high_watermark,
             led_epoch: None,
         })
+    }
+
+    /// Calls `f` with the member and a view of the log: the one place the view is built.
+    fn with_member<D: Disk, R>(
+        &mut self,
+        disk: &mut D,
+        now_ms: i64,
+        f: impl FnOnce(&mut Raft<GroupId>, &mut PartitionRaftLog<'_, D>) -> R,
+    ) -> R {
+        let mut view = PartitionRaftLog::new(&mut self.log, &mut self.state, disk, now_ms);
+        f(&mut self.raft, &mut view)
+    }
+
+    /// One Raft tick: heartbeats, election timeouts.
+    pub(crate) fn tick(&mut self, disk: &mut impl Disk, now_ms: i64) {
+        self.with_member(disk, now_ms, |raft, view| raft.tick(view));
+    }
+
+    /// A message from broker `from`'s member of this group.
+    pub(crate) fn step(
+        &mut self,
+        disk: &mut impl Disk,
+        from: BrokerId,
+        message: Message,
+        now_ms: i64,
+    ) {
+        self.with_member(disk, now_ms, |raft, view| {
+            raft.step(view, raft_node_id(from), message)
+        });
+    }
+
+    /// Tells the member the leader appended to its log directly, so it replicates the
+    /// new batches.
+    pub(crate) fn replicate(&mut self, disk: &mut impl Disk, now_ms: i64) {
+        self.with_member(disk, now_ms, |raft, view| raft.replicate(view));
+    }
+
+    /// The leader's append of one batch in `leader_epoch` (from
+    /// [`Replica::check_leader`]): offsets from the log end, the epoch written into the
+    /// batch and the epoch cache. Call [`Replica::replicate`] afterwards.
+    pub(crate) fn append_as_leader(
+        &mut self,
+        disk: &mut impl Disk,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, AppendError> {
+        self.with_member(disk, now_ms, |_, view| {
+            view.append_produced(batch, leader_epoch)
+        })
+    }
+
+    /// Feeds a sync completion to the log: whether its durable offset moved. A failed
+    /// sync takes the log offline ([`Replica::log_failure`]).
+    pub(crate) fn on_log_sync_complete(&mut self, completion: &DiskCompletion) -> bool {
+        self.log.on_sync_complete(completion)
+    }
+
+    /// Tells the member the log's durable offset moved.
+    pub(crate) fn on_log_synced(&mut self, disk: &mut impl Disk, now_ms: i64) {
+        self.with_member(disk, now_ms, |raft, view| raft.on_log_synced(view));
+    }
+
+    /// Starts a group-commit sync if there is anything to make durable.
+    pub(crate) fn start_sync(&mut self, disk: &mut impl Disk) -> Vec<IoId> {
+        self.log.start_sync(disk)
+    }
+
+    /// Makes everything appended durable before returning, and tells the member.
+    pub(crate) fn flush_now(&mut self, disk: &mut impl Disk, now_ms: i64) -> Result<(), LogError> {
+        self.log.flush_now(disk)?;
+        self.on_log_synced(disk, now_ms);
+        Ok(())
+    }
+
+    /// Acts on everything the member has ready, in the order the core's contract
+    /// demands: a new hard state is written (both copies, synced) before the member
+    /// hears it is durable, which releases the messages that depended on it; messages
+    /// go into `outbox`. Then compares the high watermark and leadership with the last
+    /// drive. A hard state that cannot be written is fatal: the `Err` says why.
+    pub(crate) fn drive(
+        &mut self,
+        disk: &mut impl Disk,
+        outbox: &mut Outbox,
+        now_ms: i64,
+    ) -> Result<Driven, String> {
+        let mut driven = Driven::default();
+        loop {
+            let ready = self.raft.take_ready();
+            if ready.is_empty() {
+                break;
+            }
+            driven.sync |= ready.sync_log;
+            outbox.push_raft(&self.group, ready.messages);
+            if let Some(hard_state) = ready.hard_state {
+                write_hard_state(disk, &self.dir, hard_state)
+                    .map_err(|error| hard_state_fatal(&self.group, &error))?;
+                self.with_member(disk, now_ms, |raft, view| {
+                    raft.on_hard_state_persisted(view, hard_state)
+                });
+            }
+        }
+        let high_watermark = self.raft.high_watermark();
+        assert!(
+            high_watermark >= self.driven_high_watermark,
+            "{:?}: the high watermark went back from {} to {high_watermark}",
+            self.group,
+            self.driven_high_watermark
+        );
+        driven.advanced = high_watermark > self.driven_high_watermark;
+        self.driven_high_watermark = high_watermark;
+        let leading = self.raft.check_leader().ok();
+        driven.lost_leadership = self.led_epoch.is_some() && self.led_epoch != leading;
+        self.led_epoch = leading;
+        Ok(driven)
     }
 
     /// Decision 0010, first step of a repair: the batch at `offset` failed its checks
     /// on every read, so this replica lost records it may have acknowledged. Marks the
     /// member recovering, with one more loss, in its hard state, durably, before
     /// anything is cut.
-    pub(crate) fn mark_recovering(
-        &mut self,
-        disk: &mut impl Disk,
-        dir: &str,
-    ) -> Result<(), DiskError> {
+    pub(crate) fn mark_recovering(&mut self, disk: &mut impl Disk) -> Result<(), DiskError> {
         let hard_state = self.raft.hard_state();
         let marked = HardState {
             recovering: true,
             losses: hard_state.losses + 1,
             ..hard_state
         };
-        write_hard_state(disk, dir, marked)
+        write_hard_state(disk, &self.dir, marked)
     }
 
     /// Decision 0010, second step: cuts the log at the lowest damaged batch from
     /// `offset` down (everything from there on goes; a leader sends it again). The
-    /// caller then builds the replica anew ([`Partition::open`]), even if this failed:
+    /// caller then builds the replica anew ([`Replica::open`]), even if this failed:
     /// the new Raft member reads the flag, and damage not cut is found again.
     pub(crate) fn cut_damage(&mut self, disk: &mut impl Disk, offset: i64) -> Result<(), String> {
         let mut cut_at = offset;
@@ -184,7 +333,77 @@ impl Partition {
         }
     }
 
-    /// Whether this replica leads its partition now.
+    /// The Raft group this replica is a member of.
+    pub fn group(&self) -> &GroupId {
+        &self.group
+    }
+
+    /// The replica's log, for reading its state.
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
+    /// The replica's log, for what changes the log alone and leaves the member's view
+    /// whole: reads (which cache), syncs, rolls, retention and deletion. Appends go
+    /// through [`Replica::append_as_leader`] or the member.
+    pub(crate) fn log_mut(&mut self) -> &mut PartitionLog {
+        &mut self.log
+    }
+
+    /// The member, for reading its state.
+    pub fn raft(&self) -> &Raft<GroupId> {
+        &self.raft
+    }
+
+    /// The group's voters (a partition's replicas), preferred leader first.
+    pub fn replicas(&self) -> &[BrokerId] {
+        &self.replicas
+    }
+
+    /// Offsets below this are committed and visible to consumers. Never goes back.
+    pub fn high_watermark(&self) -> i64 {
+        self.raft.high_watermark()
+    }
+
+    /// The Kafka leader epoch (the Raft term) this replica knows.
+    pub fn leader_epoch(&self) -> i32 {
+        self.raft.leader_epoch()
+    }
+
+    /// The epoch this replica leads in, or who leads if it does not.
+    pub(crate) fn check_leader(&self) -> Result<i32, NotLeader> {
+        self.raft.check_leader()
+    }
+
+    /// The leader epoch of the entry at `offset`, as the epoch cache knows it (`None`
+    /// outside the log; the entry just before the log start counts).
+    pub(crate) fn epoch_at(&self, offset: i64) -> Option<i32> {
+        let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
+        self.state.epochs.epoch_at(offset, start, end)
+    }
+
+    /// Closes the log, sealing its active segment (the replica is gone afterwards).
+    pub(crate) fn close(self, disk: &mut impl Disk) -> Result<(), LogError> {
+        self.log.close(disk)
+    }
+
+    /// Deletes the replica's log and its directory (its topic was deleted).
+    pub(crate) fn delete(self, disk: &mut impl Disk) -> Result<(), LogError> {
+        self.log.delete(disk)
+    }
+
+    /// Notes that the batch at `offset` failed its checks on every read: the next
+    /// drive repairs the replica (decision 0010).
+    pub(crate) fn note_damage(&mut self, offset: i64) {
+        self.state.damaged = Some(offset);
+    }
+
+    /// The damage noted since the last call, if any.
+    pub(crate) fn take_damage(&mut self) -> Option<i64> {
+        self.state.damaged.take()
+    }
+
+    /// Whether this replica leads its group now.
     pub fn is_leader(&self) -> bool {
         self.raft.check_leader().is_ok()
     }
@@ -210,12 +429,12 @@ impl Partition {
     /// The replicas the leader counts as in sync (Kafka's ISR), itself included;
     /// empty unless this replica leads.
     pub fn in_sync_replicas(&mut self, disk: &mut impl Disk, lag_ticks: u64) -> Vec<BrokerId> {
-        let view = PartitionRaftLog::new(&mut self.log, &mut self.replica, disk, 0);
-        self.raft
-            .in_sync_replicas(&view, lag_ticks)
-            .into_iter()
-            .map(broker_id)
-            .collect()
+        self.with_member(disk, 0, |raft, view| {
+            raft.in_sync_replicas(view, lag_ticks)
+                .into_iter()
+                .map(broker_id)
+                .collect()
+        })
     }
 
     /// Whether this replica may answer a client read or write for a client that
@@ -228,10 +447,11 @@ impl Partition {
         if self.log.failure().is_some() {
             return Err(ErrorCode::KafkaStorageError);
         }
-        if current_leader_epoch > self.leader_epoch {
+        let leader_epoch = self.leader_epoch();
+        if current_leader_epoch > leader_epoch {
             return Err(ErrorCode::UnknownLeaderEpoch);
         }
-        if current_leader_epoch >= 0 && current_leader_epoch < self.leader_epoch {
+        if current_leader_epoch >= 0 && current_leader_epoch < leader_epoch {
             return Err(ErrorCode::FencedLeaderEpoch);
         }
         if !self.is_leader() {
@@ -240,7 +460,7 @@ impl Partition {
         Ok(())
     }
 
-    /// [`Partition::check_serving`] for a read: besides, a leader answers reads only
+    /// [`Replica::check_serving`] for a read: besides, a leader answers reads only
     /// once its high watermark has caught up with its own election (the marker of its
     /// epoch committed), so no client sees the high watermark go below one an earlier
     /// leader reported. Until then (a round trip after the election) the read is
@@ -258,244 +478,16 @@ impl Partition {
     }
 }
 
-/// Raft's id for broker `id` (node ids are never negative: the config refuses them).
-pub(crate) fn raft_node_id(id: BrokerId) -> u32 {
-    u32::try_from(id).expect("node ids are not negative")
-}
-
-/// The broker of Raft member `id`.
-pub(crate) fn broker_id(id: u32) -> BrokerId {
-    BrokerId::try_from(id).expect("raft ids come from broker ids")
-}
-
-/// Reads the hard state persisted in `dir`; the default (epoch 0, no vote) if neither
-/// copy exists. A hard state that does not decode from either copy is an error:
-/// guessing could let this member vote twice in one epoch.
-pub(crate) fn read_hard_state(disk: &mut impl Disk, dir: &str) -> Result<HardState, String> {
-    let mut copies = Vec::new();
-    for name in [HARD_STATE_FILE, HARD_STATE_COPY_FILE] {
-        let path = join(dir, name);
-        if disk.exists(&path) {
-            let bytes = read_whole_file(disk, &path).map_err(|error| format!("{path}: {error}"))?;
-            copies.push(Some(bytes));
-        } else {
-            copies.push(None);
-        }
-    }
-    if copies.iter().all(Option::is_none) {
-        return Ok(HardState::default());
-    }
-    newest_hard_state(copies[0].as_deref(), copies[1].as_deref()).ok_or_else(|| {
-        format!(
-            "{}: no valid raft hard state in either copy",
-            join(dir, HARD_STATE_FILE)
-        )
-    })
-}
-
-/// The hard state a member restarting now would read from the contents of its two
-/// copies (`None`: the file is missing): the newer of the copies that decode, the one
-/// that covers the other (a crash between the two writes leaves one a step behind).
-/// `None` if neither decodes, or if two valid copies disagree in a way no sequence of
-/// writes explains. For the node, and for checkers that read the durable bytes.
-pub fn newest_hard_state(first: Option<&[u8]>, second: Option<&[u8]>) -> Option<HardState> {
-    match (
-        first.and_then(decode_hard_state),
-        second.and_then(decode_hard_state),
-    ) {
-        (Some(a), Some(b)) if a.covers(&b) => Some(a),
-        (Some(a), Some(b)) if b.covers(&a) => Some(b),
-        (Some(_), Some(_)) => None,
-        (Some(one), None) | (None, Some(one)) => Some(one),
-        (None, None) => None,
-    }
-}
-
-/// Replaces the hard state in `dir`, both copies, durably, before returning. The first
-/// copy is written whole (write, sync, rename, sync) before the second is touched, so
-/// at any moment at least one copy holds either the old or the new state whole.
-pub(crate) fn write_hard_state(
-    disk: &mut impl Disk,
-    dir: &str,
-    hard_state: HardState,
-) -> Result<(), DiskError> {
-    let bytes = encode_hard_state(hard_state);
-    write_file_atomically(disk, dir, HARD_STATE_FILE, &bytes)?;
-    write_file_atomically(disk, dir, HARD_STATE_COPY_FILE, &bytes)
-}
-
-fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HARD_STATE_BYTES);
-    out.extend_from_slice(&HARD_STATE_MAGIC);
-    out.extend_from_slice(&HARD_STATE_VERSION.to_be_bytes());
-    out.extend_from_slice(&hard_state.leader_epoch.to_be_bytes());
-    let vote = hard_state.voted_for.map_or(-1, broker_id);
-    out.extend_from_slice(&vote.to_be_bytes());
-    out.push(u8::from(hard_state.recovering));
-    out.extend_from_slice(&hard_state.losses.to_be_bytes());
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out
-}
-
-/// The paths of Raft group `group`'s two hard state copies on a broker's disk.
-pub fn hard_state_paths(group: &crate::peer::GroupId) -> [String; 2] {
-    let dir = match group {
-        crate::peer::GroupId::Metadata => {
-            crate::topics::partition_dir(crate::topics::METADATA_TOPIC, 0)
-        }
-        crate::peer::GroupId::Partition(key) => {
-            crate::topics::partition_dir(&key.topic, key.partition)
-        }
-    };
-    [
-        join(&dir, HARD_STATE_FILE),
-        join(&dir, HARD_STATE_COPY_FILE),
-    ]
-}
-
-/// A hard state file's contents, or `None` if they are not one, whole (for checkers
-/// that read the durable bytes, like the simulator's).
-pub fn decode_hard_state(bytes: &[u8]) -> Option<HardState> {
-    if bytes.len() < HARD_STATE_V1_BYTES || bytes[..4] != HARD_STATE_MAGIC {
-        return None;
-    }
-    let (body, crc) = bytes.split_at(bytes.len() - 4);
-    if crc32c::crc32c(body).to_be_bytes() != crc {
-        return None;
-    }
-    let version = u16::from_be_bytes([body[4], body[5]]);
-    let expected_len = match version {
-        1 => HARD_STATE_V1_BYTES,
-        HARD_STATE_VERSION => HARD_STATE_BYTES,
-        _ => return None,
-    };
-    if bytes.len() != expected_len {
-        return None;
-    }
-    let leader_epoch = i32::from_be_bytes(body[6..10].try_into().ok()?);
-    let vote = i32::from_be_bytes(body[10..14].try_into().ok()?);
-    let voted_for = if vote < 0 {
-        None
-    } else {
-        Some(raft_node_id(vote))
-    };
-    let (recovering, losses) = if version == 1 {
-        (false, 0)
-    } else {
-        let recovering = match body[14] {
-            0 => false,
-            1 => true,
-            _ => return None,
-        };
-        (
-            recovering,
-            u32::from_be_bytes(body[15..19].try_into().ok()?),
-        )
-    };
-    Some(HardState {
-        leader_epoch,
-        voted_for,
-        recovering,
-        losses,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hard_state::read_hard_state;
+    use crate::topics::TopicPartition;
     use odradek_log::mem_disk::MemDisk;
 
-    #[test]
-    fn hard_state_round_trips_and_survives_a_crash() {
-        let mut disk = MemDisk::new(7);
-        disk.create_dir_all("t-0").unwrap();
-        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(HardState::default()));
-        let written = HardState {
-            leader_epoch: 9,
-            voted_for: Some(3),
-            recovering: true,
-            losses: 2,
-        };
-        write_hard_state(&mut disk, "t-0", written).unwrap();
-        disk.crash(1);
-        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(written));
-        let none = HardState {
-            leader_epoch: 10,
-            voted_for: None,
-            recovering: false,
-            losses: 2,
-        };
-        write_hard_state(&mut disk, "t-0", none).unwrap();
-        assert_eq!(read_hard_state(&mut disk, "t-0"), Ok(none));
-    }
-
-    #[test]
-    fn a_damaged_hard_state_is_an_error_not_a_default() {
-        let mut bytes = encode_hard_state(HardState {
-            leader_epoch: 2,
-            voted_for: Some(1),
-            recovering: true,
-            losses: 1,
-        });
-        assert!(decode_hard_state(&bytes).is_some());
-        for at in 0..bytes.len() {
-            bytes[at] ^= 0x10;
-            assert_eq!(decode_hard_state(&bytes), None, "flip at byte {at}");
-            bytes[at] ^= 0x10;
-        }
-        assert_eq!(decode_hard_state(&bytes[..5]), None);
-    }
-
-    #[test]
-    fn either_copy_alone_keeps_the_hard_state() {
-        let mut disk = MemDisk::new(3);
-        disk.create_dir_all("t-0").unwrap();
-        let older = HardState {
-            leader_epoch: 4,
-            voted_for: Some(2),
-            ..HardState::default()
-        };
-        let newer = HardState {
-            leader_epoch: 5,
-            voted_for: Some(1),
-            ..HardState::default()
-        };
-        write_hard_state(&mut disk, "t-0", older).unwrap();
-        write_hard_state(&mut disk, "t-0", newer).unwrap();
-        // Rot in either copy: the other answers.
-        for (rotted, name) in [HARD_STATE_FILE, HARD_STATE_COPY_FILE].iter().enumerate() {
-            let path = join("t-0", name);
-            assert!(disk.corrupt_stored(&path, 7, 0x01));
-            assert_eq!(
-                read_hard_state(&mut disk, "t-0"),
-                Ok(newer),
-                "copy {rotted} rotted"
-            );
-            assert!(disk.corrupt_stored(&path, 7, 0x01));
-        }
-        // Both rotted: no guess.
-        for name in [HARD_STATE_FILE, HARD_STATE_COPY_FILE] {
-            assert!(disk.corrupt_stored(&join("t-0", name), 9, 0x01));
-        }
-        assert!(read_hard_state(&mut disk, "t-0").is_err());
-        // A crash between the two writes: the first copy is a step ahead, and wins.
-        let a = encode_hard_state(newer);
-        let b = encode_hard_state(older);
-        assert_eq!(newest_hard_state(Some(&a), Some(&b)), Some(newer));
-        assert_eq!(newest_hard_state(Some(&b), Some(&a)), Some(newer));
-        assert_eq!(newest_hard_state(None, Some(&b)), Some(older));
-        // Two states no sequence of writes explains (two votes in one epoch): no guess.
-        let other_vote = encode_hard_state(HardState {
-            voted_for: Some(3),
-            ..newer
-        });
-        assert_eq!(newest_hard_state(Some(&a), Some(&other_vote)), None);
-    }
-
     /// A replica of `replicas` whose last segment, sealed by a clean close, rotted in
-    /// the batch at offset 4: what `Partition::open` makes of it.
-    fn open_rotted(replicas: Vec<BrokerId>) -> (MemDisk, Partition) {
+    /// the batch at offset 4: what `Replica::open` makes of it.
+    fn open_rotted(replicas: Vec<BrokerId>) -> (MemDisk, Replica) {
         let mut disk = MemDisk::new(5);
         let config = LogConfig {
             segment_bytes: 1024,
@@ -511,20 +503,18 @@ mod tests {
         let path = "t-0/00000000000000000003.log";
         let third = disk.durable_contents(path).unwrap().len() as u64 / 3;
         assert!(disk.corrupt_stored(path, third + 100, 0x01));
-        let key = TopicPartition::new("t", 0);
-        let partition = Partition::open(
-            &mut disk,
-            &key,
-            "t-0",
-            config,
+        let init = ReplicaInit {
+            group: GroupId::Partition(TopicPartition::new("t", 0)),
+            dir: "t-0".to_string(),
+            log_config: config,
+            repair_from_peers: replicas.len() > 1,
             replicas,
-            1,
-            RaftConfig::default(),
-            9,
-            0,
-        )
-        .unwrap();
-        (disk, partition)
+            node_id: 1,
+            raft_config: RaftConfig::default(),
+            random_seed: 9,
+        };
+        let replica = Replica::open(&mut disk, init, 0).unwrap();
+        (disk, replica)
     }
 
     #[test]
@@ -539,25 +529,5 @@ mod tests {
         assert_eq!(partition.log.log_end_offset(), 4);
         assert!(!partition.is_recovering());
         assert_eq!(read_hard_state(&mut disk, "t-0").unwrap().losses, 0);
-    }
-
-    #[test]
-    fn a_version_1_hard_state_is_still_read() {
-        // Written by brokers before decision 0010: epoch 7, vote for broker 2.
-        let mut bytes = b"ODHS".to_vec();
-        bytes.extend_from_slice(&1u16.to_be_bytes());
-        bytes.extend_from_slice(&7i32.to_be_bytes());
-        bytes.extend_from_slice(&2i32.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes);
-        bytes.extend_from_slice(&crc.to_be_bytes());
-        assert_eq!(
-            decode_hard_state(&bytes),
-            Some(HardState {
-                leader_epoch: 7,
-                voted_for: Some(2),
-                recovering: false,
-                losses: 0,
-            })
-        );
     }
 }

@@ -551,7 +551,7 @@ fn three_brokers_elect_replicate_fail_over_and_catch_up() {
         let node = cluster.brokers[&id].node.as_ref().unwrap();
         let key = odradek_replication::TopicPartition::new("orders", 0);
         node.partition(&key)
-            .map(|p| (p.log.log_end_offset(), p.high_watermark))
+            .map(|p| (p.log().log_end_offset(), p.high_watermark()))
     };
     let reference = end(&cluster, new_leader);
     assert!(reference.is_some());
@@ -895,7 +895,7 @@ fn a_replica_whose_disk_rots_a_committed_batch_is_repaired_from_the_others() {
     let partition = node.partition(&key).unwrap();
     assert!(partition.is_recovering());
     assert!(!partition.is_leader());
-    assert!(partition.log.log_end_offset() <= damaged);
+    assert!(partition.log().log_end_offset() <= damaged);
 
     // The others elect a new leader; it restores the damaged replica.
     let mut restored = false;
@@ -927,12 +927,12 @@ fn a_replica_whose_disk_rots_a_committed_batch_is_repaired_from_the_others() {
     assert!(committed[0].iter().any(|batch| batch.0 == damaged));
     assert_eq!(committed[0][..common], committed[1][..common]);
     let disk = &cluster.brokers[&leader].io.disk;
-    let [first, second] = odradek_replication::replica::hard_state_paths(
+    let [first, second] = odradek_replication::hard_state::hard_state_paths(
         &odradek_replication::peer::GroupId::Partition(key.clone()),
     )
     .map(|path| disk.durable_contents(&path));
     let hard_state =
-        odradek_replication::replica::newest_hard_state(first.as_deref(), second.as_deref())
+        odradek_replication::hard_state::newest_hard_state(first.as_deref(), second.as_deref())
             .unwrap();
     assert_eq!((hard_state.recovering, hard_state.losses), (false, 1));
 }

@@ -63,9 +63,9 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use odradek_log::io::{Instant, IoId, TimerId};
 use odradek_model::groups::GroupHistory;
 use odradek_model::history::{Call, History, Outcome, PartitionKey, Reply};
+use odradek_replication::hard_state::{decode_hard_state, hard_state_paths, newest_hard_state};
 use odradek_replication::peer::PeerMessage;
 use odradek_replication::raft::Message;
-use odradek_replication::replica::{decode_hard_state, hard_state_paths, newest_hard_state};
 use odradek_replication::{
     Event as NodeEvent, Node, NodeConfig, NodeError, Request, RequestId, TopicPartition,
 };
@@ -343,8 +343,8 @@ fn index_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u
 /// (partition or metadata) whose two copies hold the same state now, so that the other
 /// one answers for it (decision 0010, item 4).
 fn hard_state_rot_candidates(disk: &odradek_log::mem_disk::MemDisk) -> Vec<(String, u64, u64)> {
-    let name = odradek_replication::replica::HARD_STATE_FILE;
-    let copy = odradek_replication::replica::HARD_STATE_COPY_FILE;
+    let name = odradek_replication::hard_state::HARD_STATE_FILE;
+    let copy = odradek_replication::hard_state::HARD_STATE_COPY_FILE;
     let mut candidates = Vec::new();
     for path in disk.file_paths() {
         let Some(dir) = path.strip_suffix(&format!("/{name}")) else {
@@ -1834,11 +1834,11 @@ impl World {
             leading.push((self.metadata_key.clone(), metadata.leader_epoch(), i64::MAX));
         }
         for (key, partition) in node.partitions() {
-            if partition.is_leader() && !known(key, partition.leader_epoch) {
+            if partition.is_leader() && !known(key, partition.leader_epoch()) {
                 leading.push((
                     key.clone(),
-                    partition.leader_epoch,
-                    partition.log.log_end_offset(),
+                    partition.leader_epoch(),
+                    partition.log().log_end_offset(),
                 ));
             }
         }
@@ -1908,9 +1908,9 @@ impl World {
                         "n{} {} e{} hw {} leo {}{}",
                         sim_node.index,
                         if partition.is_leader() { "L" } else { "F" },
-                        partition.leader_epoch,
-                        partition.high_watermark,
-                        partition.log.log_end_offset(),
+                        partition.leader_epoch(),
+                        partition.high_watermark(),
+                        partition.log().log_end_offset(),
                         if partition.is_offline() {
                             " offline"
                         } else {
@@ -1937,7 +1937,7 @@ impl World {
         self.leaders
             .get(key)
             .and_then(|epochs| epochs.last_key_value())
-            .is_some_and(|(&max, _)| partition.leader_epoch < max)
+            .is_some_and(|(&max, _)| partition.leader_epoch() < max)
     }
 
     /// Marks, for the timeline, the acknowledged sends of `topic` (one partition of
@@ -2003,7 +2003,7 @@ impl World {
                 let Some(node) = sim_node.node.as_mut() else {
                     continue;
                 };
-                let Some(high_watermark) = node.partition(&key).map(|p| p.high_watermark) else {
+                let Some(high_watermark) = node.partition(&key).map(|p| p.high_watermark()) else {
                     continue;
                 };
                 let rotted = self
@@ -2154,12 +2154,14 @@ impl World {
         }
         for (key, acknowledged) in &self.acknowledged_end {
             let (problem, from_offset) = match node.partition(key) {
-                Some(partition) if partition.high_watermark < *acknowledged => (
+                Some(partition) if partition.high_watermark() < *acknowledged => (
                     format!(
                         "after a restart {}-{} has high watermark {}, below the acknowledged offset {acknowledged}",
-                        key.topic, key.partition, partition.high_watermark
+                        key.topic,
+                        key.partition,
+                        partition.high_watermark()
                     ),
-                    partition.high_watermark,
+                    partition.high_watermark(),
                 ),
                 Some(_) => continue,
                 None => (
@@ -2375,7 +2377,7 @@ impl World {
             let held = |node: &SimNode| {
                 node.node.as_ref().map_or(0, |n| {
                     n.partitions()
-                        .map(|(_, p)| p.log.log_end_offset())
+                        .map(|(_, p)| p.log().log_end_offset())
                         .sum::<i64>()
                 })
             };

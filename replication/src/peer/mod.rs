@@ -38,6 +38,16 @@ pub enum GroupId {
     Partition(TopicPartition),
 }
 
+/// Raft's id for broker `id` (node ids are never negative: the config refuses them).
+pub(crate) fn raft_node_id(id: BrokerId) -> u32 {
+    u32::try_from(id).expect("node ids are not negative")
+}
+
+/// The broker of Raft member `id`.
+pub(crate) fn broker_id(id: u32) -> BrokerId {
+    BrokerId::try_from(id).expect("raft ids come from broker ids")
+}
+
 /// One Raft message; sender and receiver are the bundle's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftMessage {
