@@ -23,7 +23,7 @@
 //! [`Disk::sync`] starts making a file durable and returns an [`IoId`]; the write is
 //! durable only once the matching [`DiskCompletion`] arrives with `Ok`. A sync covers the
 //! writes that returned before `sync` was called, not later ones. Nothing may be
-//! reported durable to anyone before that completion (DESIGN §2).
+//! reported durable to anyone before that completion.
 //!
 //! A failed sync (`EIO`) means the kernel may already have dropped the dirty pages: a
 //! later sync that succeeds proves nothing about the earlier writes (the 2018

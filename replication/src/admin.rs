@@ -11,10 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
@@ -23,15 +25,15 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-    DescribeConfigsResponse, InitProducerIdResponse, MetadataResponse, ProducerId, RequestKind,
-    ResponseKind, TopicName,
+    DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::OFFSETS_TOPIC_NAME;
-use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
+use crate::metadata::{MetadataAppendError, MetadataRecord};
 use crate::node::{MetadataWait, Node, NodeIo, quorum_voters};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
@@ -51,6 +53,64 @@ const RESOURCE_BROKER: i8 = 4;
 /// DescribeConfigs config sources.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 const SOURCE_DEFAULT: i8 = 5;
+
+/// The configs of `resource` its request asks for (all if it names no keys), as
+/// DescribeConfigs answers them.
+fn described_configs(
+    entries: ConfigEntries,
+    resource: &DescribeConfigsResource,
+    include_documentation: bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    let keys: Option<Vec<&str>> = resource
+        .configuration_keys
+        .as_ref()
+        .map(|keys| keys.iter().map(|k| k.as_str()).collect());
+    let mut described = Vec::new();
+    for (key, value, source) in entries {
+        if keys
+            .as_ref()
+            .is_some_and(|keys| !keys.contains(&key.as_str()))
+        {
+            continue;
+        }
+        let known = TOPIC_CONFIG_KEYS.iter().find(|k| k.name == key);
+        let config_type = known.map_or(0, |k| k.config_type.code());
+        let documentation = known
+            .filter(|_| include_documentation)
+            .map(|k| text(k.documentation));
+        described.push(
+            DescribeConfigsResourceResult::default()
+                .with_name(text(key))
+                .with_value(Some(text(value)))
+                .with_read_only(resource.resource_type == RESOURCE_BROKER)
+                .with_config_source(source)
+                .with_is_sensitive(false)
+                .with_config_type(config_type)
+                .with_documentation(documentation),
+        );
+    }
+    described
+}
+
+/// A partition's leadership in a Metadata answer.
+struct Leadership {
+    error: ErrorCode,
+    leader: Option<i32>,
+    leader_epoch: i32,
+    in_sync: Vec<i32>,
+}
+
+impl Leadership {
+    /// No leader known, for `error`.
+    fn unknown(error: ErrorCode, leader_epoch: i32) -> Leadership {
+        Leadership {
+            error,
+            leader: None,
+            leader_epoch,
+            in_sync: Vec::new(),
+        }
+    }
+}
 
 fn text(value: impl Into<String>) -> StrBytes {
     StrBytes::from_string(value.into())
@@ -165,22 +225,8 @@ impl Node {
         let RequestKind::Metadata(metadata) = &request.body else {
             unreachable!("routed by kind")
         };
-        // v0: an empty list means all topics; v1+: null means all, empty means none.
-        let wanted: Option<Vec<String>> = match &metadata.topics {
-            None => None,
-            Some(topics) if topics.is_empty() && request.api_version == 0 => None,
-            Some(topics) => Some(
-                topics
-                    .iter()
-                    .map(|t| match &t.name {
-                        Some(name) => name.0.as_str().to_string(),
-                        None => self.resolve_topic_name(&TopicName::default(), t.topic_id),
-                    })
-                    .collect(),
-            ),
-        };
+        let wanted = self.wanted_topics(metadata, request.api_version);
         let allow_auto_create = request.api_version < 4 || metadata.allow_auto_topic_creation;
-        let caught_up = self.metadata.caught_up();
         if auto_create
             && allow_auto_create
             && self.config.auto_create_topics_enable
@@ -190,7 +236,40 @@ impl Node {
             return;
         }
         let include_topic_operations = metadata.include_topic_authorized_operations;
-        let mut response = MetadataResponse::default()
+        let mut response = self.metadata_response_header();
+        let names: Vec<String> = match wanted {
+            Some(names) => names,
+            None => self.cluster.topics.keys().cloned().collect(),
+        };
+        for name in names {
+            let topic = self.topic_metadata(io, &name, include_topic_operations);
+            response.topics.push(topic);
+        }
+        io.respond(id, ResponseKind::Metadata(response));
+    }
+
+    /// The topics a Metadata request names, `None` for all. v0: an empty list means
+    /// all topics; v1+: null means all, empty means none.
+    fn wanted_topics(&self, metadata: &MetadataRequest, api_version: i16) -> Option<Vec<String>> {
+        match &metadata.topics {
+            None => None,
+            Some(topics) if topics.is_empty() && api_version == 0 => None,
+            Some(topics) => Some(
+                topics
+                    .iter()
+                    .map(|t| match &t.name {
+                        Some(name) => name.0.as_str().to_string(),
+                        None => self.resolve_topic_name(&TopicName::default(), t.topic_id),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A Metadata answer with the brokers, the cluster id and the controller, and no
+    /// topics yet.
+    fn metadata_response_header(&self) -> MetadataResponse {
+        MetadataResponse::default()
             .with_brokers(
                 self.client_endpoints()
                     .into_iter()
@@ -204,101 +283,105 @@ impl Node {
             )
             .with_cluster_id(self.cluster.cluster_id.clone().map(text))
             .with_controller_id(BrokerId(self.controller_to_name()))
-            .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
-        let names: Vec<String> = match wanted {
-            Some(names) => names,
-            None => self.cluster.topics.keys().cloned().collect(),
+            .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+    }
+
+    /// One topic of a Metadata answer: an error if it does not exist (or may exist and
+    /// this broker has not caught up), else each partition with its leader.
+    fn topic_metadata(
+        &mut self,
+        io: &mut impl NodeIo,
+        name: &str,
+        include_topic_operations: bool,
+    ) -> MetadataResponseTopic {
+        let mut topic_response = MetadataResponseTopic::default()
+            .with_name(Some(topic_name(name)))
+            .with_is_internal(name == OFFSETS_TOPIC_NAME)
+            .with_topic_authorized_operations(if include_topic_operations {
+                0
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            });
+        let Some(topic) = self.cluster.topics.get(name) else {
+            let error = if validate_topic_name(name).is_err() {
+                ErrorCode::InvalidTopicException
+            } else if !self.metadata.caught_up() {
+                // It may exist: the client retries (decision 0011).
+                ErrorCode::LeaderNotAvailable
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            };
+            topic_response.error_code = error.code();
+            return topic_response;
         };
-        for name in names {
-            let mut topic_response = MetadataResponseTopic::default()
-                .with_name(Some(topic_name(&name)))
-                .with_is_internal(name == OFFSETS_TOPIC_NAME)
-                .with_topic_authorized_operations(if include_topic_operations {
-                    0
-                } else {
-                    AUTHORIZED_OPERATIONS_OMITTED
-                });
-            match self.cluster.topics.get(&name) {
-                None => {
-                    let error = if validate_topic_name(&name).is_err() {
-                        ErrorCode::InvalidTopicException
-                    } else if !caught_up {
-                        // It may exist: the client retries (decision 0011).
-                        ErrorCode::LeaderNotAvailable
-                    } else {
-                        ErrorCode::UnknownTopicOrPartition
-                    };
-                    topic_response.error_code = error.code();
-                }
-                Some(topic) => {
-                    topic_response.topic_id = uuid_of(topic.id);
-                    for partition in 0..topic.partitions {
-                        let key = TopicPartition::new(name.clone(), partition);
-                        let replicas = topic.replicas_of(partition, self.config.node_id);
-                        // Every broker hosting a replica knows its partition's leader
-                        // from Raft; a broker outside the replica set does not (yet).
-                        let lag_ticks = self.replica_lag_ticks();
-                        let (error, leader, leader_epoch, in_sync) = match self
-                            .partitions
-                            .get_mut(&key)
-                        {
-                            Some(p) if p.log().failure().is_some() => {
-                                (ErrorCode::KafkaStorageError, None, p.leader_epoch(), vec![])
-                            }
-                            Some(p) => match p.leader() {
-                                Some(leader) => {
-                                    let in_sync = if p.is_leader() {
-                                        p.in_sync_replicas(io, lag_ticks)
-                                    } else {
-                                        // The leader's gossip, if it is about this epoch.
-                                        self.remote_leaders
-                                            .get(&key)
-                                            .filter(|r| r.leader_epoch == p.leader_epoch())
-                                            .map_or_else(|| replicas.clone(), |r| r.in_sync.clone())
-                                    };
-                                    (ErrorCode::None, Some(leader), p.leader_epoch(), in_sync)
-                                }
-                                None => (
-                                    ErrorCode::LeaderNotAvailable,
-                                    None,
-                                    p.leader_epoch(),
-                                    vec![],
-                                ),
-                            },
-                            // Not a replica here: what the leader last announced.
-                            None => match self.remote_leaders.get(&key) {
-                                Some(remote) => (
-                                    ErrorCode::None,
-                                    Some(remote.leader),
-                                    remote.leader_epoch,
-                                    remote.in_sync.clone(),
-                                ),
-                                None => (ErrorCode::LeaderNotAvailable, None, -1, vec![]),
-                            },
-                        };
-                        let offline = if error == ErrorCode::KafkaStorageError {
-                            vec![BrokerId(self.config.node_id)]
-                        } else {
-                            vec![]
-                        };
-                        topic_response.partitions.push(
-                            MetadataResponsePartition::default()
-                                .with_error_code(error.code())
-                                .with_partition_index(partition)
-                                .with_leader_id(BrokerId(leader.unwrap_or(-1)))
-                                .with_leader_epoch(leader_epoch)
-                                .with_replica_nodes(
-                                    replicas.iter().map(|&id| BrokerId(id)).collect(),
-                                )
-                                .with_isr_nodes(in_sync.iter().map(|&id| BrokerId(id)).collect())
-                                .with_offline_replicas(offline),
-                        );
-                    }
-                }
-            }
-            response.topics.push(topic_response);
+        topic_response.topic_id = uuid_of(topic.id);
+        let partitions: Vec<(i32, Vec<i32>)> = (0..topic.partitions)
+            .map(|partition| (partition, topic.replicas_of(partition, self.config.node_id)))
+            .collect();
+        for (partition, replicas) in partitions {
+            let key = TopicPartition::new(name, partition);
+            let leadership = self.partition_leadership(io, &key, &replicas);
+            let offline = if leadership.error == ErrorCode::KafkaStorageError {
+                vec![BrokerId(self.config.node_id)]
+            } else {
+                vec![]
+            };
+            topic_response.partitions.push(
+                MetadataResponsePartition::default()
+                    .with_error_code(leadership.error.code())
+                    .with_partition_index(partition)
+                    .with_leader_id(BrokerId(leadership.leader.unwrap_or(-1)))
+                    .with_leader_epoch(leadership.leader_epoch)
+                    .with_replica_nodes(replicas.iter().map(|&id| BrokerId(id)).collect())
+                    .with_isr_nodes(leadership.in_sync.iter().map(|&id| BrokerId(id)).collect())
+                    .with_offline_replicas(offline),
+            );
         }
-        io.respond(id, ResponseKind::Metadata(response));
+        topic_response
+    }
+
+    /// Who leads partition `key` as this broker knows it. Every broker hosting a
+    /// replica knows its partition's leader from Raft; a broker outside the replica set
+    /// knows what the leader last announced (gossip), if anything.
+    fn partition_leadership(
+        &mut self,
+        io: &mut impl NodeIo,
+        key: &TopicPartition,
+        replicas: &[i32],
+    ) -> Leadership {
+        let lag_ticks = self.replica_lag_ticks();
+        let remote = self.remote_leaders.get(key);
+        let Some(p) = self.partitions.get_mut(key) else {
+            return match remote {
+                Some(remote) => Leadership {
+                    error: ErrorCode::None,
+                    leader: Some(remote.leader),
+                    leader_epoch: remote.leader_epoch,
+                    in_sync: remote.in_sync.clone(),
+                },
+                None => Leadership::unknown(ErrorCode::LeaderNotAvailable, -1),
+            };
+        };
+        if p.log().failure().is_some() {
+            return Leadership::unknown(ErrorCode::KafkaStorageError, p.leader_epoch());
+        }
+        let Some(leader) = p.leader() else {
+            return Leadership::unknown(ErrorCode::LeaderNotAvailable, p.leader_epoch());
+        };
+        let in_sync = if p.is_leader() {
+            p.in_sync_replicas(io, lag_ticks)
+        } else {
+            // The leader's gossip, if it is about this epoch.
+            remote
+                .filter(|r| r.leader_epoch == p.leader_epoch())
+                .map_or_else(|| replicas.to_vec(), |r| r.in_sync.clone())
+        };
+        Leadership {
+            error: ErrorCode::None,
+            leader: Some(leader),
+            leader_epoch: p.leader_epoch(),
+            in_sync,
+        }
     }
 
     /// The broker a Metadata answer names as the controller: the metadata quorum's
@@ -332,89 +415,91 @@ impl Node {
             *seen.entry(name.clone()).or_insert(0) += 1;
         }
         for topic in &create.topics {
-            let name = topic.name.0.as_str().to_string();
-            let partitions = if topic.num_partitions == -1 {
-                self.config.num_partitions
-            } else {
-                topic.num_partitions
-            };
-            let replication_factor = if topic.replication_factor == -1 {
-                self.config.default_replication_factor
-            } else {
-                topic.replication_factor
-            };
-            let configs = topic
-                .configs
-                .iter()
-                .map(|c| (c.name.as_str(), c.value.as_ref().map_or("", |v| v.as_str())));
-            let checked = if seen[&name] > 1 {
-                Err((
-                    ErrorCode::InvalidRequest,
-                    format!("topic {name} appears more than once in the request"),
-                ))
-            } else {
-                self.check_new_topic(
-                    &name,
-                    partitions,
-                    replication_factor,
-                    topic.assignments.len(),
-                    configs,
-                )
-            };
-            let mut result = CreatableTopicResult::default()
-                .with_name(topic.name.clone())
-                .with_num_partitions(-1)
-                .with_replication_factor(-1);
-            if let Err((ErrorCode::TopicAlreadyExists, _)) = &checked
-                && !self.cluster.topics.contains_key(&name)
-                && let Some(&offset) = self.topics_being_created.get(&name)
-            {
-                // "Already exists" on the word of a record not yet committed: answered
-                // once it is applied, and only if the topic is there then.
+            let duplicated = seen[topic.name.0.as_str()] > 1;
+            let (result, wait) = self.create_topic(io, topic, duplicated, create.validate_only);
+            if let Some(offset) = wait {
                 wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
-            }
-            match checked {
-                Err((code, message)) => {
-                    result.error_code = code.code();
-                    result.error_message = Some(text(message));
-                }
-                Ok(config) => {
-                    let partitions = if topic.assignments.is_empty() {
-                        partitions
-                    } else {
-                        topic.assignments.len() as i32
-                    };
-                    result.num_partitions = partitions;
-                    result.replication_factor = replication_factor;
-                    result.configs = Some(self.describe_topic_configs(&config));
-                    if create.validate_only {
-                        // Kafka answers an id the topic would have had.
-                        result.topic_id = uuid_of(TopicId::random(io.random(), io.random()));
-                    } else {
-                        match self.begin_create_topic(
-                            io,
-                            &name,
-                            partitions,
-                            replication_factor,
-                            config,
-                        ) {
-                            Ok(offset) => {
-                                wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
-                                // The id is assigned when the record is applied; read it back then.
-                            }
-                            Err((code, message)) => {
-                                result.error_code = code.code();
-                                result.error_message = Some(text(message));
-                            }
-                        }
-                    }
-                }
             }
             response.topics.push(result);
         }
         match wait_for {
             Some(offset) => self.wait_then_fill_topic_ids(id, offset, response),
             None => io.respond(id, ResponseKind::CreateTopics(response)),
+        }
+    }
+
+    /// One topic of a CreateTopics request: its answer, and the metadata offset the
+    /// answer must wait for, if any.
+    fn create_topic(
+        &mut self,
+        io: &mut impl NodeIo,
+        topic: &CreatableTopic,
+        duplicated: bool,
+        validate_only: bool,
+    ) -> (CreatableTopicResult, Option<i64>) {
+        let name = topic.name.0.as_str().to_string();
+        // -1 asks for the broker's defaults.
+        let partitions = Some(topic.num_partitions)
+            .filter(|&n| n != -1)
+            .unwrap_or(self.config.num_partitions);
+        let replication_factor = Some(topic.replication_factor)
+            .filter(|&n| n != -1)
+            .unwrap_or(self.config.default_replication_factor);
+        let configs = topic
+            .configs
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_ref().map_or("", |v| v.as_str())));
+        let checked = if duplicated {
+            Err((
+                ErrorCode::InvalidRequest,
+                format!("topic {name} appears more than once in the request"),
+            ))
+        } else {
+            let assignments = topic.assignments.len();
+            self.check_new_topic(&name, partitions, replication_factor, assignments, configs)
+        };
+        let mut result = CreatableTopicResult::default()
+            .with_name(topic.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        let mut wait = None;
+        if let Err((ErrorCode::TopicAlreadyExists, _)) = &checked
+            && !self.cluster.topics.contains_key(&name)
+            && let Some(&offset) = self.topics_being_created.get(&name)
+        {
+            // "Already exists" on the word of a record not yet committed: answered
+            // once it is applied, and only if the topic is there then.
+            wait = Some(offset);
+        }
+        let config = match checked {
+            Err((code, message)) => {
+                result.error_code = code.code();
+                result.error_message = Some(text(message));
+                return (result, wait);
+            }
+            Ok(config) => config,
+        };
+        let partitions = if topic.assignments.is_empty() {
+            partitions
+        } else {
+            topic.assignments.len() as i32
+        };
+        result.num_partitions = partitions;
+        result.replication_factor = replication_factor;
+        result.configs = Some(self.describe_topic_configs(&config));
+        if validate_only {
+            // Kafka answers an id the topic would have had.
+            result.topic_id = uuid_of(TopicId::random(io.random(), io.random()));
+            return (result, wait);
+        }
+        match self.begin_create_topic(io, &name, partitions, replication_factor, config) {
+            // The id is assigned when the record is applied; read it back then.
+            Ok(offset) => (result, Some(wait.map_or(offset, |w: i64| w.max(offset)))),
+            Err((code, message)) => {
+                result.error_code = code.code();
+                result.error_message = Some(text(message));
+                (result, wait)
+            }
         }
     }
 
@@ -606,58 +691,9 @@ impl Node {
         let mut response = DeleteTopicsResponse::default();
         let mut wait_for: Option<i64> = None;
         for (name, topic_id) in wanted {
-            let found: Option<Topic> = match &name {
-                Some(name) => self.cluster.topics.get(name).cloned(),
-                None => {
-                    let (high, low) = topic_id.as_u64_pair();
-                    self.cluster
-                        .topics
-                        .values()
-                        .find(|t| t.id == TopicId { high, low })
-                        .cloned()
-                }
-            };
-            let mut result = DeletableTopicResult::default()
-                .with_name(name.as_deref().map(topic_name))
-                .with_topic_id(topic_id);
-            match found {
-                None => {
-                    let code = if name.is_some() {
-                        ErrorCode::UnknownTopicOrPartition
-                    } else {
-                        ErrorCode::UnknownTopicId
-                    };
-                    result.error_code = code.code();
-                    result.error_message = Some(text("no such topic"));
-                }
-                Some(topic) if self.topics_being_deleted.contains(&topic.name) => {
-                    result.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                    result.error_message = Some(text("topic is already being deleted"));
-                }
-                Some(topic) if topic.name == OFFSETS_TOPIC_NAME => {
-                    result.error_code = ErrorCode::InvalidRequest.code();
-                    result.error_message = Some(text(format!(
-                        "{OFFSETS_TOPIC_NAME} is internal: it holds every group's committed offsets"
-                    )));
-                }
-                Some(topic) => {
-                    result.name = Some(topic_name(&topic.name));
-                    result.topic_id = uuid_of(topic.id);
-                    let record = MetadataRecord::DeleteTopic {
-                        name: topic.name.clone(),
-                        id: topic.id,
-                    };
-                    match self.append_metadata(io, record) {
-                        Ok(offset) => {
-                            self.topics_being_deleted.insert(topic.name.clone());
-                            wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
-                        }
-                        Err(error) => {
-                            result.error_code = error.error_code().code();
-                            result.error_message = Some(text(error.to_string()));
-                        }
-                    }
-                }
+            let (result, wait) = self.delete_topic(io, name, topic_id);
+            if let Some(offset) = wait {
+                wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
             }
             response.responses.push(result);
         }
@@ -670,6 +706,74 @@ impl Node {
                 ));
             }
             None => io.respond(id, ResponseKind::DeleteTopics(response)),
+        }
+    }
+
+    /// One topic of a DeleteTopics request, named or by id: its answer, and the
+    /// metadata offset the answer must wait for, if a deletion was appended.
+    fn delete_topic(
+        &mut self,
+        io: &mut impl NodeIo,
+        name: Option<String>,
+        topic_id: uuid::Uuid,
+    ) -> (DeletableTopicResult, Option<i64>) {
+        let found: Option<Topic> = match &name {
+            Some(name) => self.cluster.topics.get(name).cloned(),
+            None => {
+                let (high, low) = topic_id.as_u64_pair();
+                self.cluster
+                    .topics
+                    .values()
+                    .find(|t| t.id == TopicId { high, low })
+                    .cloned()
+            }
+        };
+        let mut result = DeletableTopicResult::default()
+            .with_name(name.as_deref().map(topic_name))
+            .with_topic_id(topic_id);
+        let mut refuse = |code: ErrorCode, message: String| {
+            result.error_code = code.code();
+            result.error_message = Some(text(message));
+        };
+        let topic = match found {
+            None if name.is_some() => {
+                refuse(ErrorCode::UnknownTopicOrPartition, "no such topic".into());
+                return (result, None);
+            }
+            None => {
+                refuse(ErrorCode::UnknownTopicId, "no such topic".into());
+                return (result, None);
+            }
+            Some(topic) if self.topics_being_deleted.contains(&topic.name) => {
+                let message = "topic is already being deleted".into();
+                refuse(ErrorCode::UnknownTopicOrPartition, message);
+                return (result, None);
+            }
+            Some(topic) if topic.name == OFFSETS_TOPIC_NAME => {
+                let message = format!(
+                    "{OFFSETS_TOPIC_NAME} is internal: it holds every group's committed offsets"
+                );
+                refuse(ErrorCode::InvalidRequest, message);
+                return (result, None);
+            }
+            Some(topic) => topic,
+        };
+        result.name = Some(topic_name(&topic.name));
+        result.topic_id = uuid_of(topic.id);
+        let record = MetadataRecord::DeleteTopic {
+            name: topic.name.clone(),
+            id: topic.id,
+        };
+        match self.append_metadata(io, record) {
+            Ok(offset) => {
+                self.topics_being_deleted.insert(topic.name.clone());
+                (result, Some(offset))
+            }
+            Err(error) => {
+                result.error_code = error.error_code().code();
+                result.error_message = Some(text(error.to_string()));
+                (result, None)
+            }
         }
     }
 
@@ -688,72 +792,23 @@ impl Node {
         for topic in &create.topics {
             let name = topic.name.0.as_str().to_string();
             let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            let checked = match self.cluster.topics.get(&name) {
-                None => Err((
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                )),
-                Some(_) if name == OFFSETS_TOPIC_NAME => Err((
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "{OFFSETS_TOPIC_NAME} is internal: more partitions would move groups to other coordinators"
-                    ),
-                )),
-                Some(_) if self.topics_being_deleted.contains(&name) => Err((
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {name} is being deleted"),
-                )),
-                Some(existing) if topic.count <= existing.partitions => Err((
-                    ErrorCode::InvalidPartitions,
-                    format!(
-                        "topic {name} has {} partitions; the new count must be larger, not {}",
-                        existing.partitions, topic.count
-                    ),
-                )),
-                Some(_) if topic.count > TOPIC_PARTITIONS_MAX => Err((
-                    ErrorCode::InvalidPartitions,
-                    format!("number of partitions must be at most {TOPIC_PARTITIONS_MAX}"),
-                )),
-                Some(existing) => self.check_new_assignments(existing, topic),
-            };
+            let checked = self.check_partitions_growth(&name, topic);
             match checked {
                 Err((code, message)) => {
                     result.error_code = code.code();
                     result.error_message = Some(text(message));
                 }
                 Ok(_) if create.validate_only => {}
-                Ok(assigned) => {
-                    let existing = &self.cluster.topics[&name];
-                    let rf = existing.replicas_of(0, self.config.node_id).len();
-                    let replicas = if existing.replicas.is_empty() {
-                        Vec::new()
-                    } else if let Some(assigned) = assigned {
-                        assigned
-                    } else {
-                        let brokers = quorum_voters(&self.config);
-                        place_replicas(
-                            &brokers,
-                            existing.partitions..topic.count,
-                            rf,
-                            placement_start(&name),
-                        )
-                    };
-                    let record = MetadataRecord::CreatePartitions {
-                        name: name.clone(),
-                        partitions: topic.count,
-                        replicas,
-                    };
-                    match self.append_metadata(io, record) {
-                        Ok(offset) => {
-                            wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
-                            counts.push((name.clone(), topic.count));
-                        }
-                        Err(error) => {
-                            result.error_code = error.error_code().code();
-                            result.error_message = Some(text(error.to_string()));
-                        }
+                Ok(assigned) => match self.grow_partitions(io, &name, topic.count, assigned) {
+                    Ok(offset) => {
+                        wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
+                        counts.push((name.clone(), topic.count));
                     }
-                }
+                    Err(error) => {
+                        result.error_code = error.error_code().code();
+                        result.error_message = Some(text(error.to_string()));
+                    }
+                },
             }
             response.results.push(result);
         }
@@ -767,6 +822,75 @@ impl Node {
             }
             None => io.respond(id, ResponseKind::CreatePartitions(response)),
         }
+    }
+
+    /// Whether topic `name` may grow to `topic.count` partitions, with the explicit
+    /// assignments of the new ones if the request gives them.
+    fn check_partitions_growth(
+        &self,
+        name: &str,
+        topic: &CreatePartitionsTopic,
+    ) -> Result<Option<Vec<Vec<i32>>>, (ErrorCode, String)> {
+        match self.cluster.topics.get(name) {
+            None => Err((
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            )),
+            Some(_) if name == OFFSETS_TOPIC_NAME => Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{OFFSETS_TOPIC_NAME} is internal: more partitions would move groups to other coordinators"
+                ),
+            )),
+            Some(_) if self.topics_being_deleted.contains(name) => Err((
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} is being deleted"),
+            )),
+            Some(existing) if topic.count <= existing.partitions => Err((
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "topic {name} has {} partitions; the new count must be larger, not {}",
+                    existing.partitions, topic.count
+                ),
+            )),
+            Some(_) if topic.count > TOPIC_PARTITIONS_MAX => Err((
+                ErrorCode::InvalidPartitions,
+                format!("number of partitions must be at most {TOPIC_PARTITIONS_MAX}"),
+            )),
+            Some(existing) => self.check_new_assignments(existing, topic),
+        }
+    }
+
+    /// Appends the record that grows topic `name` to `count` partitions, placing the
+    /// new replicas (or taking `assigned`). The offset to wait for.
+    fn grow_partitions(
+        &mut self,
+        io: &mut impl NodeIo,
+        name: &str,
+        count: i32,
+        assigned: Option<Vec<Vec<i32>>>,
+    ) -> Result<i64, MetadataAppendError> {
+        let existing = &self.cluster.topics[name];
+        let rf = existing.replicas_of(0, self.config.node_id).len();
+        let replicas = if existing.replicas.is_empty() {
+            Vec::new()
+        } else if let Some(assigned) = assigned {
+            assigned
+        } else {
+            let brokers = quorum_voters(&self.config);
+            place_replicas(
+                &brokers,
+                existing.partitions..count,
+                rf,
+                placement_start(name),
+            )
+        };
+        let record = MetadataRecord::CreatePartitions {
+            name: name.to_string(),
+            partitions: count,
+            replicas,
+        };
+        self.append_metadata(io, record)
     }
 
     pub(crate) fn handle_describe_configs(
@@ -784,78 +908,54 @@ impl Node {
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries: Result<ConfigEntries, (ErrorCode, String)> = match resource.resource_type {
-                RESOURCE_TOPIC => match self.cluster.topics.get(&name) {
-                    None => Err((
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("topic {name} does not exist"),
-                    )),
-                    Some(topic) => Ok(self
-                        .describe_topic_configs(&topic.config)
-                        .into_iter()
-                        .map(|c| {
-                            let value = c.value.map(|v| v.as_str().to_string()).unwrap_or_default();
-                            (c.name.as_str().to_string(), value, c.config_source)
-                        })
-                        .collect()),
-                },
-                RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
-                    Ok(self.broker_configs())
-                }
-                RESOURCE_BROKER => Err((
-                    ErrorCode::InvalidRequest,
-                    format!("this is broker {}, not {name}", self.config.node_id),
-                )),
-                other => Err((
-                    ErrorCode::InvalidRequest,
-                    format!("resource type {other} is not supported"),
-                )),
-            };
-            match entries {
+            match self.resource_configs(resource.resource_type, &name) {
                 Err((code, message)) => {
                     result.error_code = code.code();
                     result.error_message = Some(text(message));
                 }
                 Ok(entries) => {
-                    let keys: Option<Vec<&str>> = resource
-                        .configuration_keys
-                        .as_ref()
-                        .map(|keys| keys.iter().map(|k| k.as_str()).collect());
-                    for (key, value, source) in entries {
-                        if keys
-                            .as_ref()
-                            .is_some_and(|keys| !keys.contains(&key.as_str()))
-                        {
-                            continue;
-                        }
-                        let config_type = TOPIC_CONFIG_KEYS
-                            .iter()
-                            .find(|k| k.name == key)
-                            .map_or(0, |k| k.config_type.code());
-                        let documentation = if describe.include_documentation {
-                            TOPIC_CONFIG_KEYS
-                                .iter()
-                                .find(|k| k.name == key)
-                                .map(|k| text(k.documentation))
-                        } else {
-                            None
-                        };
-                        result.configs.push(
-                            DescribeConfigsResourceResult::default()
-                                .with_name(text(key))
-                                .with_value(Some(text(value)))
-                                .with_read_only(resource.resource_type == RESOURCE_BROKER)
-                                .with_config_source(source)
-                                .with_is_sensitive(false)
-                                .with_config_type(config_type)
-                                .with_documentation(documentation),
-                        );
-                    }
+                    result.configs =
+                        described_configs(entries, resource, describe.include_documentation);
                 }
             }
             response.results.push(result);
         }
         io.respond(id, ResponseKind::DescribeConfigs(response));
+    }
+
+    /// Every config of one DescribeConfigs resource, as (name, value, source).
+    fn resource_configs(
+        &self,
+        resource_type: i8,
+        name: &str,
+    ) -> Result<ConfigEntries, (ErrorCode, String)> {
+        match resource_type {
+            RESOURCE_TOPIC => match self.cluster.topics.get(name) {
+                None => Err((
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                )),
+                Some(topic) => Ok(self
+                    .describe_topic_configs(&topic.config)
+                    .into_iter()
+                    .map(|c| {
+                        let value = c.value.map(|v| v.as_str().to_string()).unwrap_or_default();
+                        (c.name.as_str().to_string(), value, c.config_source)
+                    })
+                    .collect()),
+            },
+            RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
+                Ok(self.broker_configs())
+            }
+            RESOURCE_BROKER => Err((
+                ErrorCode::InvalidRequest,
+                format!("this is broker {}, not {name}", self.config.node_id),
+            )),
+            other => Err((
+                ErrorCode::InvalidRequest,
+                format!("resource type {other} is not supported"),
+            )),
+        }
     }
 
     /// The broker-level settings a DescribeConfigs on the broker shows.
@@ -895,96 +995,6 @@ impl Node {
         .map(|(k, v)| (k.to_string(), v, SOURCE_STATIC_BROKER))
         .collect()
     }
-
-    pub(crate) fn handle_init_producer_id(
-        &mut self,
-        io: &mut impl NodeIo,
-        id: RequestId,
-        request: Request,
-    ) {
-        let RequestKind::InitProducerId(init) = &request.body else {
-            unreachable!("routed by kind")
-        };
-        let mut response = InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-        if init.transactional_id.is_some() {
-            response.error_code = ErrorCode::InvalidRequest.code();
-            io.respond(id, ResponseKind::InitProducerId(response));
-            return;
-        }
-        // KIP-360: a producer that already has an id may ask for its epoch to be bumped
-        // (after a timeout left its sequence numbers in doubt). An exhausted epoch gets
-        // a fresh id instead.
-        let cluster_of_several = quorum_voters(&self.config).len() > 1;
-        if init.producer_id.0 >= 0
-            && init.producer_epoch >= 0
-            && (cluster_of_several || init.producer_id.0 < self.next_producer_id)
-            && init.producer_epoch < i16::MAX - 1
-        {
-            response.producer_id = init.producer_id;
-            response.producer_epoch = init.producer_epoch + 1;
-            io.respond(id, ResponseKind::InitProducerId(response));
-            return;
-        }
-        if cluster_of_several {
-            match self.local_producer_id(io) {
-                Ok(producer_id) => {
-                    response.producer_id = ProducerId(producer_id);
-                    response.producer_epoch = 0;
-                }
-                Err(error) => {
-                    tracing::warn!("reserving producer ids: {error}");
-                    response.error_code = ErrorCode::KafkaStorageError.code();
-                }
-            }
-            io.respond(id, ResponseKind::InitProducerId(response));
-            return;
-        }
-        let producer_id = self.next_producer_id;
-        self.next_producer_id += 1;
-        response.producer_id = ProducerId(producer_id);
-        response.producer_epoch = 0;
-        // BUGGIFY: reserve a new block before this one is used up (ids are skipped,
-        // which is legal), exercising the durable metadata path of InitProducerId.
-        if producer_id < self.cluster.producer_ids_reserved_until
-            && !io.buggify("producer-id-new-block")
-        {
-            io.respond(id, ResponseKind::InitProducerId(response));
-            return;
-        }
-        if let Some((reserving_until, offset)) = self.producer_id_reservation
-            && producer_id < reserving_until
-        {
-            self.metadata_waits.push((
-                offset,
-                id,
-                MetadataWait::Respond(ResponseKind::InitProducerId(response)),
-            ));
-            return;
-        }
-        // The block is used up: reserve the next one durably before handing this id out,
-        // so no id is ever given twice, even across a crash.
-        let next = producer_id + PRODUCER_ID_BLOCK_SIZE;
-        match self.append_metadata(io, MetadataRecord::ProducerIds { next }) {
-            Ok(offset) => {
-                self.producer_id_reservation = Some((next, offset));
-                self.metadata_waits.push((
-                    offset,
-                    id,
-                    MetadataWait::Respond(ResponseKind::InitProducerId(response)),
-                ));
-            }
-            Err(error) => {
-                tracing::warn!("reserving producer ids: {error}");
-                self.next_producer_id -= 1;
-                response.producer_id = ProducerId(-1);
-                response.producer_epoch = -1;
-                response.error_code = error.error_code().code();
-                io.respond(id, ResponseKind::InitProducerId(response));
-            }
-        }
-    }
 }
 
 /// Where a topic's replica placement starts: a hash of its name, so topics created
@@ -994,100 +1004,4 @@ fn placement_start(name: &str) -> usize {
     name.bytes().fold(0usize, |hash, byte| {
         hash.wrapping_mul(31).wrapping_add(usize::from(byte))
     })
-}
-
-/// The data-directory file of a broker in a cluster that records how far its own
-/// producer ids are reserved.
-pub const LOCAL_PRODUCER_IDS_FILE: &str = "producer-ids";
-
-/// Producer ids in a cluster are `sequence * PRODUCER_ID_STRIDE + node.id`: each broker
-/// hands out its own, so InitProducerId needs no trip to the controller. Node ids of
-/// a cluster are below the stride (the config refuses larger ones).
-pub const PRODUCER_ID_STRIDE: i64 = 1024;
-
-impl Node {
-    /// A new producer id of this broker's own (cluster mode). Blocks of sequences are
-    /// reserved durably in [`LOCAL_PRODUCER_IDS_FILE`] before use, so no id is given
-    /// twice across a crash.
-    fn local_producer_id(
-        &mut self,
-        io: &mut impl NodeIo,
-    ) -> Result<i64, odradek_log::io::DiskError> {
-        if self.local_producer_ids.is_none() {
-            let reserved = if io.exists(LOCAL_PRODUCER_IDS_FILE) {
-                let bytes = odradek_log::segment::read_whole_file(io, LOCAL_PRODUCER_IDS_FILE)?;
-                // Never guess: a reservation read wrong could hand out ids again.
-                decode_producer_id_reservation(&bytes).ok_or_else(|| {
-                    odradek_log::io::DiskError::Io {
-                        message: format!(
-                            "{LOCAL_PRODUCER_IDS_FILE}: unreadable reservation {:?}",
-                            String::from_utf8_lossy(&bytes)
-                        ),
-                    }
-                })?
-            } else {
-                0
-            };
-            // Sequences below the reservation may have been handed out before a
-            // restart: start at the reservation.
-            self.local_producer_ids = Some((reserved, reserved));
-        }
-        let (next, reserved) = self.local_producer_ids.expect("set above");
-        let reserved = if next >= reserved {
-            let until = next + PRODUCER_ID_BLOCK_SIZE;
-            odradek_log::partition::write_file_atomically(
-                io,
-                "",
-                LOCAL_PRODUCER_IDS_FILE,
-                encode_producer_id_reservation(until).as_bytes(),
-            )?;
-            until
-        } else {
-            reserved
-        };
-        self.local_producer_ids = Some((next + 1, reserved));
-        Ok(next * PRODUCER_ID_STRIDE + i64::from(self.config.node_id))
-    }
-}
-
-/// The producer-id reservation file's line: `next=N crc=C`, where `C` is the CRC-32C
-/// of `next=N` in hex, so that a byte read wrong is an error, not another number.
-fn encode_producer_id_reservation(next: i64) -> String {
-    let body = format!("next={next}");
-    format!("{body} crc={:08x}\n", crc32c::crc32c(body.as_bytes()))
-}
-
-/// The reservation in a file written by [`encode_producer_id_reservation`], or
-/// `None` if the file does not say it whole and unchanged.
-fn decode_producer_id_reservation(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-    let (body, crc) = text.split_once(" crc=")?;
-    // Compared as text: a parse would take `A` for `a`, and a changed byte would pass.
-    if crc != format!("{:08x}", crc32c::crc32c(body.as_bytes())) {
-        return None;
-    }
-    body.strip_prefix("next=")?.parse().ok()
-}
-
-#[cfg(test)]
-mod producer_id_reservation_tests {
-    use super::*;
-
-    #[test]
-    fn a_reservation_read_back_whole_is_its_number_and_any_changed_byte_is_refused() {
-        let line = encode_producer_id_reservation(3072);
-        assert_eq!(decode_producer_id_reservation(line.as_bytes()), Some(3072));
-        for at in 0..line.len() {
-            for bit in 0..8 {
-                let mut bytes = line.clone().into_bytes();
-                bytes[at] ^= 1 << bit;
-                assert_eq!(
-                    decode_producer_id_reservation(&bytes),
-                    None,
-                    "byte {at} bit {bit} flipped"
-                );
-            }
-        }
-        assert_eq!(decode_producer_id_reservation(b"next=3072\n"), None);
-    }
 }

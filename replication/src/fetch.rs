@@ -11,12 +11,15 @@
 //! tells clients to keep sending full fetches.
 
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
 use odradek_log::io::Duration;
+use odradek_log::partition::ReadError;
 
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo, PendingFetch, TimerPurpose, WAITING_REQUESTS_MAX};
+use crate::replica::Replica;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 
@@ -24,6 +27,77 @@ use crate::topics::TopicPartition;
 const READ_COMMITTED: i8 = 1;
 
 /// What one pass over a fetch's partitions produced.
+/// What a fetch may still read: the response's byte limit left, and what it read.
+struct FetchBudget {
+    remaining: usize,
+    total: usize,
+}
+
+/// Reads `wanted` from `partition` into `data` if this replica may serve it, within
+/// `budget`; the partition's error code.
+fn read_partition(
+    io: &mut impl NodeIo,
+    partition: &mut Replica,
+    key: &TopicPartition,
+    wanted: &FetchPartition,
+    budget: &mut FetchBudget,
+    data: &mut PartitionData,
+) -> ErrorCode {
+    // Every client refreshes its metadata and retries.
+    let not_ready = ErrorCode::NotLeaderOrFollower;
+    if let Err(code) = partition.check_reading(wanted.current_leader_epoch, not_ready) {
+        return code;
+    }
+    let high_watermark = partition.high_watermark();
+    data.high_watermark = high_watermark;
+    data.last_stable_offset = high_watermark;
+    data.log_start_offset = partition.log().log_start_offset();
+    let partition_max = wanted.partition_max_bytes.max(0) as usize;
+    let limit_bytes = partition_max.min(budget.remaining);
+    // KIP-74: the first partition with data may exceed the limits by one batch so that
+    // a consumer never gets stuck behind a big batch.
+    let first_with_data = budget.total == 0;
+    if limit_bytes == 0 && !first_with_data {
+        return ErrorCode::None;
+    }
+    let mut limit = u32::try_from(limit_bytes.max(1)).unwrap_or(u32::MAX);
+    // BUGGIFY: the smallest legal read (one batch, KIP-74), so consumers exercise
+    // continuation across many fetches.
+    if io.buggify("fetch-short-read") {
+        limit = 1;
+    }
+    #[cfg(feature = "mutants")]
+    let read_up_to = if partition.log().config().mutants.serve_above_high_watermark {
+        partition.log().log_end_offset()
+    } else {
+        high_watermark
+    };
+    #[cfg(not(feature = "mutants"))]
+    let read_up_to = high_watermark;
+    match partition
+        .log_mut()
+        .read(io, wanted.fetch_offset, read_up_to, limit)
+    {
+        Ok(read) if read.bytes.len() <= limit_bytes || first_with_data => {
+            budget.total += read.bytes.len();
+            budget.remaining = budget.remaining.saturating_sub(read.bytes.len());
+            data.records = Some(Bytes::from(read.bytes));
+            ErrorCode::None
+        }
+        Ok(_) => ErrorCode::None, // over budget: this partition waits for the next fetch
+        Err(error) => {
+            if let ReadError::Corrupt { offset, .. } = error {
+                // Damaged on disk: the next drive repairs it.
+                partition.note_damage(offset);
+            }
+            if !matches!(error, ReadError::OffsetOutOfRange { .. }) {
+                tracing::warn!("fetch {key:?} at {}: {error:?}", wanted.fetch_offset);
+            }
+            ErrorCode::from(&error)
+        }
+    }
+}
+
 struct FetchRead {
     response: FetchResponse,
     bytes: usize,
@@ -104,14 +178,17 @@ impl Node {
         io.respond(id, ResponseKind::Fetch(read.response));
     }
 
+    /// Reads every partition a fetch asks for, within its byte limits.
     fn read_fetch(&mut self, io: &mut impl NodeIo, fetch: &FetchRequest) -> FetchRead {
         let response_max_bytes = if fetch.max_bytes <= 0 {
             i32::MAX
         } else {
             fetch.max_bytes
         } as usize;
-        let mut remaining = response_max_bytes;
-        let mut total = 0usize;
+        let mut budget = FetchBudget {
+            remaining: response_max_bytes,
+            total: 0,
+        };
         let mut has_error = false;
         let mut partitions = Vec::new();
         let mut response = FetchResponse::default().with_session_id(0);
@@ -122,107 +199,9 @@ impl Node {
                 .with_topic_id(topic.topic_id);
             for wanted in &topic.partitions {
                 let key = TopicPartition::new(name.clone(), wanted.partition);
-                let mut data = PartitionData::default()
-                    .with_partition_index(wanted.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
-                    .with_preferred_read_replica((-1).into())
-                    .with_records(Some(Bytes::new()))
-                    .with_aborted_transactions(Some(Vec::new()));
-                let missing = self.missing_partition_error(&key);
-                let hosted = self.partitions.contains_key(&key);
-                let error = match self.partitions.get_mut(&key) {
-                    None if name.is_empty() => ErrorCode::UnknownTopicId,
-                    None => missing,
-                    Some(partition)
-                        if let Err(code) = partition.check_reading(
-                            wanted.current_leader_epoch,
-                            // Every client refreshes its metadata and retries.
-                            ErrorCode::NotLeaderOrFollower,
-                        ) =>
-                    {
-                        code
-                    }
-                    Some(partition) => {
-                        let high_watermark = partition.high_watermark();
-                        data.high_watermark = high_watermark;
-                        data.last_stable_offset = high_watermark;
-                        data.log_start_offset = partition.log().log_start_offset();
-                        let partition_max = wanted.partition_max_bytes.max(0) as usize;
-                        let budget = partition_max.min(remaining);
-                        // KIP-74: the first partition with data may exceed the limits by
-                        // one batch so that a consumer never gets stuck behind a big batch.
-                        let first_with_data = total == 0;
-                        if budget == 0 && !first_with_data {
-                            ErrorCode::None
-                        } else {
-                            let mut limit = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
-                            // BUGGIFY: the smallest legal read (one batch, KIP-74), so
-                            // consumers exercise continuation across many fetches.
-                            if io.buggify("fetch-short-read") {
-                                limit = 1;
-                            }
-                            #[cfg(feature = "mutants")]
-                            let read_up_to =
-                                if partition.log().config().mutants.serve_above_high_watermark {
-                                    partition.log().log_end_offset()
-                                } else {
-                                    high_watermark
-                                };
-                            #[cfg(not(feature = "mutants"))]
-                            let read_up_to = high_watermark;
-                            match partition.log_mut().read(
-                                io,
-                                wanted.fetch_offset,
-                                read_up_to,
-                                limit,
-                            ) {
-                                Ok(read) if read.bytes.len() <= budget || first_with_data => {
-                                    total += read.bytes.len();
-                                    remaining = remaining.saturating_sub(read.bytes.len());
-                                    data.records = Some(Bytes::from(read.bytes));
-                                    ErrorCode::None
-                                }
-                                Ok(_) => ErrorCode::None, // over budget: this partition waits for the next fetch
-                                Err(error) => {
-                                    if let odradek_log::partition::ReadError::Corrupt {
-                                        offset,
-                                        ..
-                                    } = error
-                                    {
-                                        // Damaged on disk: the next drive repairs it.
-                                        partition.note_damage(offset);
-                                    }
-                                    if !matches!(
-                                        error,
-                                        odradek_log::partition::ReadError::OffsetOutOfRange { .. }
-                                    ) {
-                                        tracing::warn!(
-                                            "fetch {key:?} at {}: {error:?}",
-                                            wanted.fetch_offset
-                                        );
-                                    }
-                                    ErrorCode::from(&error)
-                                }
-                            }
-                        }
-                    }
-                };
-                // Kafka's answer: a partition it read names no aborted transactions
-                // with null under read_uncommitted, an empty list under read_committed;
-                // one it does not host, an empty list.
-                if hosted && fetch.isolation_level != READ_COMMITTED {
-                    data.aborted_transactions = None;
-                }
-                if error != ErrorCode::None {
-                    has_error = true;
-                    // Kafka answers -1 for all three beside an error.
-                    data.high_watermark = -1;
-                    data.last_stable_offset = -1;
-                    data.log_start_offset = -1;
-                }
-                data.error_code = error.code();
+                let data =
+                    self.fetch_partition(io, &key, wanted, fetch.isolation_level, &mut budget);
+                has_error |= data.error_code != ErrorCode::None.code();
                 topic_response.partitions.push(data);
                 partitions.push(key);
             }
@@ -230,9 +209,50 @@ impl Node {
         }
         FetchRead {
             response,
-            bytes: total,
+            bytes: budget.total,
             has_error,
             partitions,
         }
+    }
+
+    /// One partition's part of a fetch answer (`key`'s name is empty for an unknown
+    /// topic id).
+    fn fetch_partition(
+        &mut self,
+        io: &mut impl NodeIo,
+        key: &TopicPartition,
+        wanted: &FetchPartition,
+        isolation_level: i8,
+        budget: &mut FetchBudget,
+    ) -> PartitionData {
+        let mut data = PartitionData::default()
+            .with_partition_index(wanted.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_preferred_read_replica((-1).into())
+            .with_records(Some(Bytes::new()))
+            .with_aborted_transactions(Some(Vec::new()));
+        let missing = self.missing_partition_error(key);
+        let hosted = self.partitions.contains_key(key);
+        let error = match self.partitions.get_mut(key) {
+            None if key.topic.is_empty() => ErrorCode::UnknownTopicId,
+            None => missing,
+            Some(partition) => read_partition(io, partition, key, wanted, budget, &mut data),
+        };
+        // Kafka's answer: a partition it read names no aborted transactions with null
+        // under read_uncommitted, an empty list under read_committed; one it does not
+        // host, an empty list.
+        if hosted && isolation_level != READ_COMMITTED {
+            data.aborted_transactions = None;
+        }
+        if error != ErrorCode::None {
+            // Kafka answers -1 for all three beside an error.
+            data.high_watermark = -1;
+            data.last_stable_offset = -1;
+            data.log_start_offset = -1;
+        }
+        data.error_code = error.code();
+        data
     }
 }

@@ -22,7 +22,8 @@
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
 //!
-//! Request handlers live in `produce`, `fetch`, `list_offsets` and `admin`.
+//! Request handlers live in `produce`, `fetch`, `list_offsets`, `admin` and
+//! `producer_ids`.
 //! Nothing here touches the OS: see `log/src/io.rs` for the seam's contract.
 #![deny(missing_docs)]
 
@@ -45,6 +46,7 @@ pub mod node_error;
 mod outbox;
 pub mod peer;
 mod produce;
+mod producer_ids;
 pub mod raft;
 pub mod replica;
 pub mod request;

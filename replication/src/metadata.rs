@@ -325,28 +325,7 @@ impl ClusterState {
                 partitions,
                 config,
                 replicas,
-            } => {
-                if self.topics.contains_key(name) {
-                    return Applied::Nothing;
-                }
-                let config =
-                    TopicConfig::from_entries(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                        .unwrap_or_default();
-                self.topics.insert(
-                    name.clone(),
-                    Topic {
-                        name: name.clone(),
-                        id: *id,
-                        partitions: *partitions,
-                        config,
-                        replicas: replicas.clone(),
-                    },
-                );
-                Applied::PartitionsCreated {
-                    topic: name.clone(),
-                    partitions: 0..*partitions,
-                }
-            }
+            } => self.create_topic(name, *id, *partitions, config, replicas),
             MetadataRecord::DeleteTopic { name, id } => match self.topics.get(name) {
                 Some(topic) if topic.id == *id => {
                     let topic = self.topics.remove(name).expect("present");
@@ -376,6 +355,37 @@ impl ClusterState {
                 self.producer_ids_reserved_until = self.producer_ids_reserved_until.max(*next);
                 Applied::Nothing
             }
+        }
+    }
+
+    /// Applies a create-topic record: the topic, unless one of that name exists.
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: TopicId,
+        partitions: i32,
+        config: &BTreeMap<String, String>,
+        replicas: &[Vec<i32>],
+    ) -> Applied {
+        if self.topics.contains_key(name) {
+            return Applied::Nothing;
+        }
+        let config =
+            TopicConfig::from_entries(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .unwrap_or_default();
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                name: name.to_string(),
+                id,
+                partitions,
+                config,
+                replicas: replicas.to_vec(),
+            },
+        );
+        Applied::PartitionsCreated {
+            topic: name.to_string(),
+            partitions: 0..partitions,
         }
     }
 }

@@ -1,23 +1,21 @@
-//! The broker node: one state machine that owns every partition on a broker and answers
-//! client requests, driven one [`Event`] at a time through the [`NodeIo`] seam.
+//! The broker node: one state machine that owns every replica on a broker and answers
+//! client requests, driven one [`Event`] at a time through the [`NodeIo`] seam. It is a
+//! router: it decides which handler, replica or coordinator an event belongs to and
+//! runs the effects that come back.
 //!
 //! ```text
-//!  Event::Client{id, Produce}  ──► append to PartitionLog (page cache) ──► start_sync (group commit)
-//!                                   └─ waiter: respond when durable > last offset
-//!  Event::Disk(DiskDone)       ──► durable offset advances ──► high watermark advances
-//!                                   ├─► waiting produces answered
-//!                                   └─► parked fetches re-read and answered
-//!  Event::Client{id, Fetch}    ──► read up to the high watermark; park until min_bytes or max_wait
-//!  Event::Timer(id)            ──► fetch deadline, or periodic retention
+//!  Event::Client{id, request} ─► produce.rs / fetch.rs / list_offsets.rs / admin.rs /
+//!                                 groups.rs (the coordinator's requests)
+//!  Event::Peer{from, bundle}  ─► drive.rs: each Raft message to its Replica, then drive it
+//!  Event::Disk(completion)    ─► the Replica whose sync it was, then drive it
+//!  Event::Timer(id)           ─► fetch deadline, Raft tick, maintenance, coordinator wake
+//!  end of every event         ─► coordinator effects run, outbox flushed (one bundle per broker)
 //! ```
 //!
 //! The node never blocks and never reaches past the seam. A request that needs a
-//! durable change (a produce with acks≠0, a topic creation) waits for the sync
-//! completion event before it is answered; nothing is acknowledged that a crash can lose.
-//!
-//! Single-replica for now: each partition's high watermark is its log's durable offset
-//! and its leader epoch is 0. Raft slots in behind [`Partition`] without changing the
-//! request handlers (DESIGN §4).
+//! durable change (a produce with acks≠0, a topic creation) waits until a quorum holds
+//! it durably (a group of one: until its own fsync); nothing is acknowledged that a
+//! crash can lose. docs/architecture.md walks a produce and a fetch end to end.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -317,7 +315,6 @@ impl Node {
             format_lost_directory,
             random_seed,
         )?;
-        let group_config = config.group.clone();
         let metadata = MetadataLog::open(
             io,
             config.node_id,
@@ -327,7 +324,40 @@ impl Node {
             now_ms,
             !serve_stale_metadata,
         )?;
-        let mut node = Node {
+        let mut node = Node::new(config, identity, metadata, random_seed);
+        // One voter: the member elects itself now and everything durable in the log is
+        // committed, so the node starts with all its topics and partitions. In a
+        // cluster, with what it applied before it stopped (its saved commit point);
+        // the rest arrives when the quorum's leader teaches the high watermark.
+        node.drive_metadata(io);
+        if let Some(fatal) = node.fatal.take() {
+            return Err(NodeError::MetadataAppend(fatal));
+        }
+        if voters.len() == 1 {
+            node.init_single_broker(io)?;
+        }
+        if let Some(fatal) = node.fatal.take() {
+            return Err(NodeError::MetadataAppend(fatal));
+        }
+        node.opening = false;
+        // Ids reserved before a restart may have been handed out: start a new block.
+        node.next_producer_id = node.cluster.producer_ids_reserved_until;
+        node.schedule_maintenance(io);
+        node.schedule_raft_tick(io);
+        node.run_group_effects(io);
+        node.check_invariants();
+        Ok(node)
+    }
+
+    /// A node over its opened identity and metadata log, with nothing applied yet.
+    fn new(
+        config: NodeConfig,
+        identity: crate::identity::Identity,
+        metadata: MetadataLog,
+        random_seed: u64,
+    ) -> Node {
+        let group_config = config.group.clone();
+        Node {
             config,
             identity,
             cluster: ClusterState::default(),
@@ -361,46 +391,31 @@ impl Node {
             remote_leaders: BTreeMap::new(),
             gossip_ticks: 0,
             held_metadata: Vec::new(),
-        };
-        // One voter: the member elects itself now and everything durable in the log is
-        // committed, so the node starts with all its topics and partitions. In a
-        // cluster, with what it applied before it stopped (its saved commit point);
-        // the rest arrives when the quorum's leader teaches the high watermark.
-        node.drive_metadata(io);
-        if let Some(fatal) = node.fatal.take() {
-            return Err(NodeError::MetadataAppend(fatal));
         }
-        if voters.len() == 1 {
-            if node.cluster.cluster_id.is_none() {
-                let cluster_id = node.new_cluster_id(io);
-                let record = MetadataRecord::ClusterInit {
-                    cluster_id,
-                    node_id: node.config.node_id,
-                };
-                // No event loop runs yet to deliver sync completions, so start-up makes
-                // the first record durable the blocking way before serving anyone.
-                let now_ms = io.wall_clock_ms();
-                node.metadata
-                    .append(io, record, now_ms)
-                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
-                node.metadata
-                    .flush_now(io, now_ms)
-                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
-                node.drive_metadata(io);
-            }
-            remove_orphan_partition_dirs(io, &node.cluster)?;
+    }
+
+    /// A single broker is its own cluster: at its first start it writes the
+    /// cluster-init record, durably, and at every start it removes the directories of
+    /// topics deleted before a crash.
+    fn init_single_broker(&mut self, io: &mut impl NodeIo) -> Result<(), NodeError> {
+        if self.cluster.cluster_id.is_none() {
+            let cluster_id = self.new_cluster_id(io);
+            let record = MetadataRecord::ClusterInit {
+                cluster_id,
+                node_id: self.config.node_id,
+            };
+            // No event loop runs yet to deliver sync completions, so start-up makes
+            // the first record durable the blocking way before serving anyone.
+            let now_ms = io.wall_clock_ms();
+            self.metadata
+                .append(io, record, now_ms)
+                .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            self.metadata
+                .flush_now(io, now_ms)
+                .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            self.drive_metadata(io);
         }
-        if let Some(fatal) = node.fatal.take() {
-            return Err(NodeError::MetadataAppend(fatal));
-        }
-        node.opening = false;
-        // Ids reserved before a restart may have been handed out: start a new block.
-        node.next_producer_id = node.cluster.producer_ids_reserved_until;
-        node.schedule_maintenance(io);
-        node.schedule_raft_tick(io);
-        node.run_group_effects(io);
-        node.check_invariants();
-        Ok(node)
+        remove_orphan_partition_dirs(io, &self.cluster)
     }
 
     /// Handles one event. The driver calls this for every event, one at a time.
@@ -769,60 +784,15 @@ impl Node {
             }
         };
         for (_, record) in &records {
-            match record {
-                MetadataRecord::CreateTopic { name, .. } => {
-                    self.topics_being_created.remove(name);
-                }
-                MetadataRecord::DeleteTopic { name, .. } => {
-                    self.topics_being_deleted.remove(name);
-                }
-                MetadataRecord::ClusterInit { cluster_id, .. } => {
-                    if let Some(formatted) = &self.identity.cluster_id
-                        && formatted != cluster_id
-                        && self.cluster.cluster_id.is_none()
-                    {
-                        // Formatted for another cluster: its voters point elsewhere.
-                        self.fatal = Some(format!(
-                            "this broker's data directory was formatted for cluster \
-                             {formatted}, but its metadata quorum is cluster {cluster_id}"
-                        ));
-                        return;
-                    }
-                }
-                _ => {}
+            if let Err(fatal) = self.note_applying(record) {
+                self.fatal = Some(fatal);
+                return;
             }
             match self.cluster.apply(record) {
                 Applied::Nothing => {}
                 Applied::PartitionsCreated { topic, partitions } => {
-                    let log_config = self.cluster.topics[&topic]
-                        .config
-                        .effective(&self.config.log);
-                    for partition in partitions {
-                        let replicas =
-                            self.cluster.topics[&topic].replicas_of(partition, self.config.node_id);
-                        if !replicas.contains(&self.config.node_id) {
-                            continue;
-                        }
-                        let key = TopicPartition::new(topic.clone(), partition);
-                        let opened = self.open_replica(io, &key, log_config.clone(), replicas);
-                        match opened {
-                            Ok(replica) => {
-                                self.partitions.insert(key.clone(), replica);
-                                self.drive_partition(io, &key);
-                            }
-                            Err(error) if self.opening => {
-                                // At start-up a partition that cannot open fails the
-                                // start, as it always did: the driver retries, or the
-                                // operator sees why.
-                                self.fatal = Some(format!("cannot open {key:?}: {error}"));
-                                return;
-                            }
-                            Err(error) => {
-                                // The topic exists but this partition is offline until a
-                                // restart opens it; requests to it get KAFKA_STORAGE_ERROR.
-                                tracing::warn!("cannot create {key:?}: {error}");
-                            }
-                        }
+                    if !self.open_created_partitions(io, &topic, partitions) {
+                        return;
                     }
                     self.schedule_raft_tick(io);
                 }
@@ -833,6 +803,72 @@ impl Node {
             }
         }
         self.release_metadata_waits(io);
+    }
+
+    /// What this node notes as `record` applies: the creation or deletion it was
+    /// waiting for is done. A cluster-init record naming another cluster than the one
+    /// this directory was formatted for is fatal (the `Err` says why).
+    fn note_applying(&mut self, record: &MetadataRecord) -> Result<(), String> {
+        match record {
+            MetadataRecord::CreateTopic { name, .. } => {
+                self.topics_being_created.remove(name);
+            }
+            MetadataRecord::DeleteTopic { name, .. } => {
+                self.topics_being_deleted.remove(name);
+            }
+            MetadataRecord::ClusterInit { cluster_id, .. } => {
+                if let Some(formatted) = &self.identity.cluster_id
+                    && formatted != cluster_id
+                    && self.cluster.cluster_id.is_none()
+                {
+                    // Formatted for another cluster: its voters point elsewhere.
+                    return Err(format!(
+                        "this broker's data directory was formatted for cluster \
+                         {formatted}, but its metadata quorum is cluster {cluster_id}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Opens this node's replicas of `topic`'s new `partitions`. False if one failed
+    /// at start-up, which is fatal (set).
+    fn open_created_partitions(
+        &mut self,
+        io: &mut impl NodeIo,
+        topic: &str,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> bool {
+        let log_config = self.cluster.topics[topic]
+            .config
+            .effective(&self.config.log);
+        for partition in partitions {
+            let replicas = self.cluster.topics[topic].replicas_of(partition, self.config.node_id);
+            if !replicas.contains(&self.config.node_id) {
+                continue;
+            }
+            let key = TopicPartition::new(topic, partition);
+            match self.open_replica(io, &key, log_config.clone(), replicas) {
+                Ok(replica) => {
+                    self.partitions.insert(key.clone(), replica);
+                    self.drive_partition(io, &key);
+                }
+                Err(error) if self.opening => {
+                    // At start-up a partition that cannot open fails the start, as it
+                    // always did: the driver retries, or the operator sees why.
+                    self.fatal = Some(format!("cannot open {key:?}: {error}"));
+                    return false;
+                }
+                Err(error) => {
+                    // The topic exists but this partition is offline until a restart
+                    // opens it; requests to it get KAFKA_STORAGE_ERROR.
+                    tracing::warn!("cannot create {key:?}: {error}");
+                }
+            }
+        }
+        true
     }
 
     /// Answers (or handles again) every request whose metadata records are applied.

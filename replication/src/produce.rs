@@ -17,7 +17,9 @@
 //! with NOT_ENOUGH_REPLICAS before anything is appended.
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceResponse, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{
+    ProduceRequest, ProduceResponse, RequestKind, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::BatchHeader;
 use odradek_log::partition::AppendOutcome;
@@ -25,6 +27,7 @@ use odradek_log::partition::AppendOutcome;
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::node::{Node, NodeIo, PendingProduce, ProduceWait, WAITING_REQUESTS_MAX};
+use crate::replica::Replica;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 
@@ -49,25 +52,128 @@ impl PartitionAppend {
     }
 }
 
+/// The leader's append of a partition's one batch in `leader_epoch`.
+fn append_batch(
+    io: &mut impl NodeIo,
+    partition: &mut Replica,
+    key: &TopicPartition,
+    records: Option<&[u8]>,
+    leader_epoch: i32,
+    now_ms: i64,
+) -> PartitionAppend {
+    let (batch, header) = match the_one_batch(records) {
+        Ok(batch) => batch,
+        Err(refused) => return refused,
+    };
+    // BUGGIFY: roll the active segment early, as a full segment would, so that
+    // sealing, multi-segment reads and recovery across segments get exercised.
+    if io.buggify("produce-early-roll")
+        && let Err(error) = partition.log_mut().roll_now(io)
+    {
+        tracing::warn!("early roll of {key:?}: {error}");
+    }
+    if header.is_transactional() || header.is_control() {
+        return PartitionAppend::failed(
+            ErrorCode::InvalidRecord,
+            "transactional batches are not supported yet".to_string(),
+        );
+    }
+    let mut batch = batch.to_vec();
+    let (base_offset, last_offset) =
+        match partition.append_as_leader(io, &mut batch, leader_epoch, now_ms) {
+            // A duplicate is answered with the offsets it had (idempotence).
+            Ok(
+                AppendOutcome::Appended {
+                    base_offset,
+                    last_offset,
+                    ..
+                }
+                | AppendOutcome::Duplicate {
+                    base_offset,
+                    last_offset,
+                },
+            ) => (base_offset, last_offset),
+            Err(error) => {
+                return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
+            }
+        };
+    PartitionAppend {
+        error: ErrorCode::None,
+        message: None,
+        base_offset,
+        durable_needed: Some((last_offset + 1, leader_epoch)),
+    }
+}
+
+/// `acks=all` needs `min_insync` replicas in sync: Kafka refuses the write with
+/// NOT_ENOUGH_REPLICAS when fewer are.
+fn check_in_sync(
+    io: &mut impl NodeIo,
+    partition: &mut Replica,
+    lag_ticks: u64,
+    min_insync: i32,
+) -> Result<(), PartitionAppend> {
+    let in_sync = partition.in_sync_replicas(io, lag_ticks).len();
+    if i64::try_from(in_sync).unwrap_or(i64::MAX) >= i64::from(min_insync) {
+        return Ok(());
+    }
+    Err(PartitionAppend::failed(
+        ErrorCode::NotEnoughReplicas,
+        format!("min.insync.replicas is {min_insync} but only {in_sync} replicas are in sync"),
+    ))
+}
+
+/// The one record batch of a partition's records, with its header. Kafka's
+/// rule since record batches (v2): one batch per partition.
+fn the_one_batch(records: Option<&[u8]>) -> Result<(&[u8], BatchHeader), PartitionAppend> {
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err(PartitionAppend::failed(
+            ErrorCode::CorruptMessage,
+            "no records".to_string(),
+        ));
+    };
+    match split_batches(records).as_deref() {
+        Ok([(start, end, header)]) => Ok((&records[*start..*end], *header)),
+        Ok(batches) => Err(PartitionAppend::failed(
+            ErrorCode::InvalidRecord,
+            format!(
+                "a produce request carries one record batch per partition, not {}",
+                batches.len()
+            ),
+        )),
+        Err(message) => Err(PartitionAppend::failed(
+            ErrorCode::CorruptMessage,
+            message.clone(),
+        )),
+    }
+}
+
+/// Why a whole produce is refused before any partition is looked at, if it is: acks
+/// other than -1, 0 or 1, or a transactional producer.
+fn refusal_of_whole_request(produce: &ProduceRequest) -> Option<(ErrorCode, String)> {
+    let acks = produce.acks;
+    if !matches!(acks, -1..=1) {
+        Some((
+            ErrorCode::InvalidRequiredAcks,
+            format!("acks must be -1, 0 or 1, not {acks}"),
+        ))
+    } else if produce.transactional_id.is_some() {
+        Some((
+            ErrorCode::InvalidRequest,
+            "transactions are not supported yet".to_string(),
+        ))
+    } else {
+        None
+    }
+}
+
 impl Node {
     pub(crate) fn handle_produce(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
         let RequestKind::Produce(produce) = &request.body else {
             unreachable!("routed by kind")
         };
         let acks = produce.acks;
-        let refuse_all = if !matches!(acks, -1..=1) {
-            Some((
-                ErrorCode::InvalidRequiredAcks,
-                format!("acks must be -1, 0 or 1, not {acks}"),
-            ))
-        } else if produce.transactional_id.is_some() {
-            Some((
-                ErrorCode::InvalidRequest,
-                "transactions are not supported yet".to_string(),
-            ))
-        } else {
-            None
-        };
+        let refuse_all = refusal_of_whole_request(produce);
         let now_ms = io.wall_clock_ms();
         let mut response = ProduceResponse::default();
         let mut waits = Vec::new();
@@ -94,22 +200,8 @@ impl Node {
                         committed: acks == -1,
                     });
                 }
-                // Kafka answers -1 beside an error.
-                let log_start_offset = match self.partitions.get(&key) {
-                    Some(partition) if outcome.error == ErrorCode::None => {
-                        partition.log().log_start_offset()
-                    }
-                    _ => -1,
-                };
-                topic_response.partition_responses.push(
-                    PartitionProduceResponse::default()
-                        .with_index(data.index)
-                        .with_error_code(outcome.error.code())
-                        .with_base_offset(outcome.base_offset)
-                        .with_log_append_time_ms(-1)
-                        .with_log_start_offset(log_start_offset)
-                        .with_error_message(outcome.message.map(StrBytes::from_string)),
-                );
+                let answer = self.partition_produce_response(&key, data.index, outcome);
+                topic_response.partition_responses.push(answer);
             }
             response.responses.push(topic_response);
         }
@@ -121,7 +213,34 @@ impl Node {
         if acks == 0 {
             return;
         }
-        let mut pending = PendingProduce { response, waits };
+        self.answer_or_wait(io, id, PendingProduce { response, waits });
+    }
+
+    /// One partition's answer; Kafka answers a log start offset of -1 beside an error.
+    fn partition_produce_response(
+        &self,
+        key: &TopicPartition,
+        index: i32,
+        outcome: PartitionAppend,
+    ) -> PartitionProduceResponse {
+        let log_start_offset = match self.partitions.get(key) {
+            Some(partition) if outcome.error == ErrorCode::None => {
+                partition.log().log_start_offset()
+            }
+            _ => -1,
+        };
+        PartitionProduceResponse::default()
+            .with_index(index)
+            .with_error_code(outcome.error.code())
+            .with_base_offset(outcome.base_offset)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(log_start_offset)
+            .with_error_message(outcome.message.map(StrBytes::from_string))
+    }
+
+    /// Answers a produce at once if nothing it appended needs waiting for; else keeps
+    /// it until its batches are durable (or answers it with timeouts if too many wait).
+    fn answer_or_wait(&mut self, io: &mut impl NodeIo, id: RequestId, mut pending: PendingProduce) {
         self.settle_produce(&mut pending);
         if pending.waits.is_empty() {
             io.respond(id, ResponseKind::Produce(pending.response));
@@ -165,73 +284,12 @@ impl Node {
         let Ok(leader_epoch) = partition.raft().check_leader() else {
             return PartitionAppend::failed(ErrorCode::NotLeaderOrFollower, None);
         };
-        if acks == -1 {
-            let in_sync = partition.in_sync_replicas(io, lag_ticks).len();
-            if i64::try_from(in_sync).unwrap_or(i64::MAX) < i64::from(min_insync) {
-                // Kafka refuses acks=all writes when fewer replicas than
-                // min.insync.replicas are in sync.
-                return PartitionAppend::failed(
-                    ErrorCode::NotEnoughReplicas,
-                    format!(
-                        "min.insync.replicas is {min_insync} but only {in_sync} replicas are in sync"
-                    ),
-                );
-            }
-        }
-        let Some(records) = records.filter(|r| !r.is_empty()) else {
-            return PartitionAppend::failed(ErrorCode::CorruptMessage, "no records".to_string());
-        };
-        let (start, end, header) = match split_batches(records).as_deref() {
-            Ok([batch]) => *batch,
-            // Kafka's rule since record batches (v2): one batch per partition.
-            Ok(batches) => {
-                return PartitionAppend::failed(
-                    ErrorCode::InvalidRecord,
-                    format!(
-                        "a produce request carries one record batch per partition, not {}",
-                        batches.len()
-                    ),
-                );
-            }
-            Err(message) => {
-                return PartitionAppend::failed(ErrorCode::CorruptMessage, message.clone());
-            }
-        };
-        // BUGGIFY: roll the active segment early, as a full segment would, so that
-        // sealing, multi-segment reads and recovery across segments get exercised.
-        if io.buggify("produce-early-roll")
-            && let Err(error) = partition.log_mut().roll_now(io)
+        if acks == -1
+            && let Err(refused) = check_in_sync(io, partition, lag_ticks, min_insync)
         {
-            tracing::warn!("early roll of {key:?}: {error}");
+            return refused;
         }
-        if header.is_transactional() || header.is_control() {
-            return PartitionAppend::failed(
-                ErrorCode::InvalidRecord,
-                "transactional batches are not supported yet".to_string(),
-            );
-        }
-        let mut batch = records[start..end].to_vec();
-        let (base_offset, last_offset) =
-            match partition.append_as_leader(io, &mut batch, leader_epoch, now_ms) {
-                Ok(AppendOutcome::Appended {
-                    base_offset,
-                    last_offset,
-                    ..
-                }) => (base_offset, last_offset),
-                Ok(AppendOutcome::Duplicate {
-                    base_offset,
-                    last_offset,
-                }) => (base_offset, last_offset),
-                Err(error) => {
-                    return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
-                }
-            };
-        PartitionAppend {
-            error: ErrorCode::None,
-            message: None,
-            base_offset,
-            durable_needed: Some((last_offset + 1, leader_epoch)),
-        }
+        append_batch(io, partition, key, records, leader_epoch, now_ms)
     }
 
     /// Drops from `pending.waits` every wait that is satisfied (the high watermark, or
