@@ -92,6 +92,13 @@ fn described_configs(
     described
 }
 
+/// A CreateTopics answer for one topic, refused with `code`.
+fn refused(result: CreatableTopicResult, code: ErrorCode, message: String) -> CreatableTopicResult {
+    result
+        .with_error_code(code.code())
+        .with_error_message(Some(text(message)))
+}
+
 /// A partition's leadership in a Metadata answer.
 struct Leadership {
     error: ErrorCode,
@@ -472,11 +479,7 @@ impl Node {
             wait = Some(offset);
         }
         let config = match checked {
-            Err((code, message)) => {
-                result.error_code = code.code();
-                result.error_message = Some(text(message));
-                return (result, wait);
-            }
+            Err((code, message)) => return (refused(result, code, message), wait),
             Ok(config) => config,
         };
         let partitions = if topic.assignments.is_empty() {
@@ -495,11 +498,7 @@ impl Node {
         match self.begin_create_topic(io, &name, partitions, replication_factor, config) {
             // The id is assigned when the record is applied; read it back then.
             Ok(offset) => (result, Some(wait.map_or(offset, |w: i64| w.max(offset)))),
-            Err((code, message)) => {
-                result.error_code = code.code();
-                result.error_message = Some(text(message));
-                (result, wait)
-            }
+            Err((code, message)) => (refused(result, code, message), wait),
         }
     }
 

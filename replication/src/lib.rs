@@ -16,7 +16,7 @@
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
 //!   a pure state machine the node drives for every partition and the metadata log.
 //! - [`group`]: the consumer-group coordinator (Kafka's classic group protocol and
-//!   committed offsets in `__consumer_offsets`), a pure state machine; `groups` wires
+//!   committed offsets in `__consumer_offsets`), a pure state machine; `group_hosting` wires
 //!   it into the node (FindCoordinator, routing, appends, loading on leadership).
 //! - [`peer`]: the bundles brokers send each other.
 //! - [`topics`]: topic names, ids and per-topic configuration.
@@ -36,7 +36,7 @@ mod fetch;
 mod forward;
 mod gossip;
 pub mod group;
-mod groups;
+mod group_hosting;
 pub mod hard_state;
 pub mod identity;
 mod list_offsets;

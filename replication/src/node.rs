@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  Event::Client{id, request} ─► produce.rs / fetch.rs / list_offsets.rs / admin.rs /
-//!                                 groups.rs (the coordinator's requests)
+//!                                 group_hosting.rs (the coordinator's requests)
 //!  Event::Peer{from, bundle}  ─► drive.rs: each Raft message to its Replica, then drive it
 //!  Event::Disk(completion)    ─► the Replica whose sync it was, then drive it
 //!  Event::Timer(id)           ─► fetch deadline, Raft tick, maintenance, coordinator wake
