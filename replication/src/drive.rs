@@ -9,9 +9,13 @@
 //! 2. Messages go into the outbox of their destination broker ([`crate::outbox`]),
 //!    sent at the end of the event, one bundle per broker.
 //! 3. A requested log sync starts a group-commit round (or joins the one in flight).
-//! 4. Then what is particular to the group: a data partition answers waiting produces
-//!    and parked fetches if its high watermark moved or leadership was lost, an offsets
-//!    partition loads or unloads its groups, the metadata log applies what committed.
+//! 4. Then what is particular to the group. The metadata log applies what committed.
+//!    A data partition whose high watermark moved or whose leadership was lost, and any
+//!    offsets partition, is noted in `driven.rs`'s `DrivenPartitions`: at the end of the event the
+//!    router (`node.rs`) answers its waiting produces and parked fetches and loads or
+//!    unloads its groups. Driving never calls back into the request handlers, so a
+//!    request's path goes down (handler, drive, replica, Raft, log) and its answer
+//!    comes from the router.
 
 use odradek_log::io::Duration;
 
@@ -47,12 +51,9 @@ impl Node {
         if driven.sync {
             self.start_partition_sync(io, key);
         }
-        if driven.advanced || driven.lost_leadership {
-            self.resolve_produces(io, key);
-            self.wake_fetches(io, key);
-        }
-        if key.topic == OFFSETS_TOPIC_NAME {
-            self.offsets_partition_driven(io, key);
+        let waiters_may_move = driven.advanced || driven.lost_leadership;
+        if waiters_may_move || key.topic == OFFSETS_TOPIC_NAME {
+            self.driven.note(key, waiters_may_move);
         }
     }
 

@@ -31,6 +31,7 @@ mod admin;
 pub mod commit_point;
 mod controller;
 mod drive;
+mod driven;
 pub mod error;
 mod fetch;
 mod forward;

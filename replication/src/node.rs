@@ -24,6 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use odradek_log::io::{Disk, DiskCompletion, Duration, Instant, Io, IoId, TimerId};
 use odradek_log::partition::LogConfig;
 
+use crate::driven::DrivenPartitions;
 use crate::error::ErrorCode;
 use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
 use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, MetadataRecord};
@@ -252,6 +253,8 @@ pub struct Node {
     pub(crate) stopped: bool,
     /// Bundles being collected for each broker; sent at the end of the event.
     pub(crate) outbox: Outbox,
+    /// Partitions driven during the event, settled at its end.
+    pub(crate) driven: DrivenPartitions,
     /// Whether the Raft tick timer runs (only groups of several voters need it).
     pub(crate) raft_ticking: bool,
     /// Where clients reach each peer, from the peers' own bundles.
@@ -344,7 +347,7 @@ impl Node {
         node.next_producer_id = node.cluster.producer_ids_reserved_until;
         node.schedule_maintenance(io);
         node.schedule_raft_tick(io);
-        node.run_group_effects(io);
+        node.settle_event(io);
         node.check_invariants();
         Ok(node)
     }
@@ -376,6 +379,7 @@ impl Node {
             fatal: None,
             stopped: false,
             outbox: Outbox::default(),
+            driven: DrivenPartitions::default(),
             raft_ticking: false,
             peer_endpoints: BTreeMap::new(),
             opening: true,
@@ -429,7 +433,7 @@ impl Node {
             Event::Disk(completion) => self.handle_disk(io, completion),
             Event::Peer { from, message } => self.handle_peer(io, from, message),
         }
-        self.run_group_effects(io);
+        self.settle_event(io);
         self.flush_outbox(io);
         self.check_invariants();
     }
@@ -608,6 +612,7 @@ impl Node {
             );
         }
         assert!(self.group_effects.is_empty(), "group effects left unrun");
+        assert!(self.driven.is_empty(), "driven partitions left unsettled");
         self.groups.check_invariants();
         assert!(self.pending_produces.len() <= WAITING_REQUESTS_MAX);
         assert!(self.parked_fetches.len() <= WAITING_REQUESTS_MAX);
@@ -1066,6 +1071,35 @@ impl Node {
             }
             _ if !self.metadata.caught_up() => ErrorCode::NotLeaderOrFollower,
             _ => ErrorCode::UnknownTopicOrPartition,
+        }
+    }
+
+    /// What every event ends with before its bundles go out: the driven partitions are
+    /// settled and the coordinator's effects run, until neither leaves more of the
+    /// other (an effect appends and drives a partition; settling loads groups).
+    fn settle_event(&mut self, io: &mut impl NodeIo) {
+        loop {
+            self.settle_driven(io);
+            if self.group_effects.is_empty() {
+                return;
+            }
+            self.run_group_effects(io);
+        }
+    }
+
+    /// Answers the waiters of every partition driven during the event whose high
+    /// watermark moved or whose leadership was lost, and loads or unloads the groups of
+    /// driven offsets partitions. Settling may drive partitions again (a group load
+    /// appends): those are settled too before the event ends.
+    fn settle_driven(&mut self, io: &mut impl NodeIo) {
+        while let Some((key, waiters_may_move)) = self.driven.take_first() {
+            if waiters_may_move {
+                self.resolve_produces(io, &key);
+                self.wake_fetches(io, &key);
+            }
+            if key.topic == crate::group::OFFSETS_TOPIC_NAME {
+                self.offsets_partition_driven(io, &key);
+            }
         }
     }
 
