@@ -74,7 +74,6 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::driver::PeerDelivery;
 use odradek_log::mixing::Fnv64;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 
@@ -171,6 +170,15 @@ pub struct LinkStats {
     /// Bundles dropped: the queue was full, the link was down, or the bundle did not
     /// fit in a frame.
     pub bundles_dropped: AtomicU64,
+}
+
+/// A bundle from another broker, as the peer transport received it: what it hands
+/// the node thread's peer queue.
+pub struct PeerDelivery {
+    /// The sender, as its connection's handshake established.
+    pub from: BrokerId,
+    /// The bundle.
+    pub message: PeerMessage,
 }
 
 /// What the transport's tasks share.
