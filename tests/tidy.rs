@@ -391,7 +391,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "bin/src/cli/produce.rs: produce",
     "bin/src/cli/sim.rs: run_many",
     "bin/src/config.rs: build",
-    "bin/src/guard.rs: walk",
     "bin/src/peers.rs: incoming",
 ];
 
