@@ -389,7 +389,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "bin/src/cli/groups.rs: describe",
     "bin/src/cli/groups.rs: reset_offsets",
     "bin/src/cli/produce.rs: produce",
-    "bin/src/cli/sim.rs: run_many",
     "bin/src/config.rs: build",
     "bin/src/peers.rs: incoming",
 ];
