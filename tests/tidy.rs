@@ -381,11 +381,7 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "sim/src/world.rs: nemesis",
     "sim/src/world.rs: new",
     // bin
-    "bin/src/cli/bench.rs: bench_consume",
-    "bin/src/cli/bench.rs: bench_produce",
-    "bin/src/cli/bench.rs: produce_worker",
     "bin/src/cli/broker.rs: run",
-    "bin/src/cli/consume.rs: consume",
     "bin/src/cli/groups.rs: describe",
     "bin/src/cli/groups.rs: reset_offsets",
     "bin/src/cli/produce.rs: produce",

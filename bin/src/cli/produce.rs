@@ -244,13 +244,11 @@ impl Producer<'_> {
                 PRODUCE_TIMEOUT_MS,
             );
             let version = connection.version(ApiKey::Produce)?;
-            let pending = if self.acks == 0 {
-                connection.send_without_response(&request, version).await?;
+            let pending = connection.send_produce(&request, version).await?;
+            if pending.is_none() {
+                // acks=0: no response will come; wait until the request is written.
                 connection.flush().await?;
-                None
-            } else {
-                Some(connection.send(&request, version).await?)
-            };
+            }
             self.in_flight.push_back(InFlight { pending, records });
         }
         Ok(())

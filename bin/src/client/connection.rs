@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -361,6 +362,21 @@ impl Connection {
             .send(Outgoing::Frame(frame))
             .await
             .map_err(|_| self.closed("writer stopped"))
+    }
+
+    /// Sends a Produce request at `version`; with `acks=0` the broker answers nothing,
+    /// so there is no response to wait for (`None`).
+    pub async fn send_produce(
+        &self,
+        request: &ProduceRequest,
+        version: i16,
+    ) -> ClientResult<Option<Pending<ProduceResponse>>> {
+        if request.acks == 0 {
+            self.send_without_response(request, version).await?;
+            Ok(None)
+        } else {
+            Ok(Some(self.send(request, version).await?))
+        }
     }
 
     /// Waits until every frame queued so far has been written to the socket.
