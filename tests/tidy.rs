@@ -382,9 +382,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "sim/src/world.rs: new",
     // bin
     "bin/src/cli/broker.rs: run",
-    "bin/src/cli/groups.rs: describe",
-    "bin/src/cli/groups.rs: reset_offsets",
-    "bin/src/cli/produce.rs: produce",
     "bin/src/config.rs: build",
     "bin/src/peers.rs: incoming",
 ];

@@ -501,10 +501,7 @@ async fn settle(run: &ProduceRun, report: &mut WorkerReport, request: InFlight) 
             run.progress
                 .failed
                 .fetch_add(request.records, Ordering::Relaxed);
-            let message = error.to_string();
-            if report.errors.len() < 5 && !report.errors.contains(&message) {
-                report.errors.push(message);
-            }
+            client_tools::keep_error(&mut report.errors, error.to_string());
         }
     }
 }
