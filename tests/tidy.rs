@@ -381,9 +381,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "sim/src/world.rs: nemesis",
     "sim/src/world.rs: new",
     // bin
-    "bin/src/cli/broker.rs: run",
-    "bin/src/config.rs: build",
-    "bin/src/peers.rs: incoming",
 ];
 
 /// The production functions of `src` longer than `limit` lines, as `path: name`. A
