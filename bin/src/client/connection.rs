@@ -319,14 +319,7 @@ impl Connection {
     ) -> ClientResult<Pending<R::Response>> {
         let correlation_id = self.next_correlation_id();
         let frame = self.encode(request, version, correlation_id)?;
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut waiters = self.inner.waiters.lock().expect("waiters lock");
-            if let Some(reason) = &waiters.closed {
-                return Err(self.closed(reason));
-            }
-            waiters.by_correlation_id.insert(correlation_id, sender);
-        }
+        let receiver = self.wait_for(correlation_id)?;
         if self
             .inner
             .frames
@@ -344,6 +337,21 @@ impl Connection {
             timeout: self.inner.options.request_timeout,
             response: PhantomData,
         })
+    }
+
+    /// Where the response to `correlation_id` will arrive, unless the connection is
+    /// closed.
+    fn wait_for(
+        &self,
+        correlation_id: i32,
+    ) -> ClientResult<oneshot::Receiver<ClientResult<Frame>>> {
+        let (sender, receiver) = oneshot::channel();
+        let mut waiters = self.inner.waiters.lock().expect("waiters lock");
+        if let Some(reason) = &waiters.closed {
+            return Err(self.closed(reason));
+        }
+        waiters.by_correlation_id.insert(correlation_id, sender);
+        Ok(receiver)
     }
 
     /// Sends a request the broker does not answer (a Produce with acks=0).
@@ -477,14 +485,7 @@ impl Connection {
     ) -> ClientResult<ApiVersionsResponse> {
         let correlation_id = self.next_correlation_id();
         let frame = self.encode(request, version, correlation_id)?;
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut waiters = self.inner.waiters.lock().expect("waiters lock");
-            if let Some(reason) = &waiters.closed {
-                return Err(self.closed(reason));
-            }
-            waiters.by_correlation_id.insert(correlation_id, sender);
-        }
+        let receiver = self.wait_for(correlation_id)?;
         self.inner
             .frames
             .send(Outgoing::Frame(frame))
