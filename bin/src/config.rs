@@ -295,6 +295,17 @@ impl Builder {
     /// Interprets the settings over Kafka's defaults.
     pub fn build(&self) -> anyhow::Result<BrokerConfig> {
         let mut config = BrokerConfig::default();
+        self.build_node(&mut config)?;
+        self.build_data_dir(&mut config)?;
+        self.build_topic_defaults(&mut config)?;
+        self.build_log(&mut config)?;
+        self.build_connections(&mut config)?;
+        self.build_group(&mut config)?;
+        Ok(config)
+    }
+
+    /// The node's id, its listeners, its cluster's voters and Raft's timing.
+    fn build_node(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(id) = self
             .parse::<i32>("node.id")?
             .or(self.parse::<i32>("broker.id")?)
@@ -334,6 +345,11 @@ impl Builder {
             let address = listener_address("advertised.listeners", value)?;
             config.advertised = Some(split_host_port("advertised.listeners", &address)?);
         }
+        Ok(())
+    }
+
+    /// The data directory (one).
+    fn build_data_dir(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(value) = self.raw("log.dirs").or(self.raw("log.dir")) {
             let dirs: Vec<&str> = value
                 .split(',')
@@ -346,6 +362,11 @@ impl Builder {
                 _ => bail!("log.dirs: only one data directory is supported, got {value:?}"),
             }
         }
+        Ok(())
+    }
+
+    /// What a topic gets unless it says otherwise.
+    fn build_topic_defaults(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(value) = self.positive::<i32>("num.partitions")? {
             config.num_partitions = value;
         }
@@ -358,6 +379,11 @@ impl Builder {
         if let Some(value) = self.positive::<i32>("min.insync.replicas")? {
             config.min_insync_replicas = value;
         }
+        Ok(())
+    }
+
+    /// The log's segments, retention and limits.
+    fn build_log(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(value) = self.positive::<u64>("log.segment.bytes")? {
             config.log.segment_bytes = value;
         }
@@ -385,6 +411,11 @@ impl Builder {
         if let Some(value) = self.positive::<i64>("log.retention.check.interval.ms")? {
             config.retention_check_interval_ms = value;
         }
+        Ok(())
+    }
+
+    /// The client connections' limits.
+    fn build_connections(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(value) = self.positive::<i32>("socket.request.max.bytes")? {
             config.socket_request_max_bytes = value;
         }
@@ -395,8 +426,7 @@ impl Builder {
         if let Some(value) = self.positive::<i32>("max.connections")? {
             config.max_connections = value;
         }
-        self.build_group(&mut config)?;
-        Ok(config)
+        Ok(())
     }
 
     /// The group coordinator's keys.

@@ -28,7 +28,7 @@ use odradek_log::io::{DiskCompletion, Duration, Instant, Io, TimerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::disk::ProdDisk;
-use crate::peers::PeerOutbox;
+use crate::peers::{PeerDelivery, PeerOutbox};
 use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeIo, Request, RequestId};
 
@@ -79,14 +79,6 @@ pub struct ClientRequest {
     pub request: Request,
     /// Where the response goes.
     pub reply: Option<oneshot::Sender<ResponseKind>>,
-}
-
-/// A bundle from another broker, as the peer transport received it.
-pub struct PeerDelivery {
-    /// The sender, as its connection's handshake established.
-    pub from: BrokerId,
-    /// The bundle.
-    pub message: PeerMessage,
 }
 
 /// The node thread's side of its queues.

@@ -52,312 +52,370 @@ pub fn check(key: ApiKey, version: i16, body: &[u8]) -> Result<(), Malformed> {
 /// Walks `body`; returns how many bytes follow the last field, or `None` for an API with
 /// no arrays, which is not walked.
 fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malformed> {
-    let v = version;
-    match key {
+    // The version from which each request is flexible, and the walk of its fields.
+    let (flexible_from, fields): (i16, FieldsWalk) = match key {
         // No arrays at all: the codec cannot be made to over-allocate.
-        ApiKey::ApiVersions | ApiKey::InitProducerId => Ok(None),
-        ApiKey::Produce => Walk::new(body, v >= 9).run(|w| {
-            w.string()?; // transactional_id
-            w.skip(2 + 4)?; // acks, timeout_ms
-            w.array(|w| {
-                if v <= 12 {
-                    w.string()?; // name
-                }
-                if v >= 13 {
-                    w.skip(16)?; // topic_id
-                }
-                w.array(|w| {
-                    w.skip(4)?; // index
-                    w.bytes()?; // records
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })
-        }),
-        ApiKey::Fetch => Walk::new(body, v >= 12).run(|w| {
-            if v <= 14 {
-                w.skip(4)?; // replica_id
-            }
-            w.skip(4 + 4 + 4 + 1)?; // max_wait_ms, min_bytes, max_bytes, isolation_level
-            if v >= 7 {
-                w.skip(4 + 4)?; // session_id, session_epoch
-            }
-            w.array(|w| {
-                if v <= 12 {
-                    w.string()?; // topic
-                }
-                if v >= 13 {
-                    w.skip(16)?; // topic_id
-                }
-                w.array(|w| {
-                    w.skip(4)?; // partition
-                    if v >= 9 {
-                        w.skip(4)?; // current_leader_epoch
-                    }
-                    w.skip(8)?; // fetch_offset
-                    if v >= 12 {
-                        w.skip(4)?; // last_fetched_epoch
-                    }
-                    if v >= 5 {
-                        w.skip(8)?; // log_start_offset
-                    }
-                    w.skip(4)?; // partition_max_bytes
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })?;
-            if v >= 7 {
-                w.array(|w| {
-                    if v <= 12 {
-                        w.string()?; // topic
-                    } else {
-                        w.skip(16)?; // topic_id
-                    }
-                    w.array(|w| w.skip(4))?; // partitions
-                    w.tagged_fields()
-                })?;
-            }
-            if v >= 11 {
-                w.string()?; // rack_id
-            }
-            Ok(())
-        }),
-        ApiKey::ListOffsets => Walk::new(body, v >= 6).run(|w| {
-            w.skip(4)?; // replica_id
-            if v >= 2 {
-                w.skip(1)?; // isolation_level
-            }
-            w.array(|w| {
-                w.string()?; // name
-                w.array(|w| {
-                    w.skip(4)?; // partition_index
-                    if v >= 4 {
-                        w.skip(4)?; // current_leader_epoch
-                    }
-                    w.skip(8)?; // timestamp
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })?;
-            if v >= 10 {
-                w.skip(4)?; // timeout_ms
-            }
-            Ok(())
-        }),
-        ApiKey::Metadata => Walk::new(body, v >= 9).run(|w| {
-            w.array(|w| {
-                if v >= 10 {
-                    w.skip(16)?; // topic_id
-                }
-                w.string()?; // name
-                w.tagged_fields()
-            })?;
-            if v >= 4 {
-                w.skip(1)?; // allow_auto_topic_creation
-            }
-            if (8..=10).contains(&v) {
-                w.skip(1)?; // include_cluster_authorized_operations
-            }
-            if v >= 8 {
-                w.skip(1)?; // include_topic_authorized_operations
-            }
-            Ok(())
-        }),
-        ApiKey::CreateTopics => Walk::new(body, v >= 5).run(|w| {
-            w.array(|w| {
-                w.string()?; // name
-                w.skip(4 + 2)?; // num_partitions, replication_factor
-                w.array(|w| {
-                    w.skip(4)?; // partition_index
-                    w.array(|w| w.skip(4))?; // broker_ids
-                    w.tagged_fields()
-                })?;
-                w.array(|w| {
-                    w.string()?; // name
-                    w.string()?; // value
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })?;
-            w.skip(4 + 1) // timeout_ms, validate_only
-        }),
-        ApiKey::DeleteTopics => Walk::new(body, v >= 4).run(|w| {
-            if v >= 6 {
-                w.array(|w| {
-                    w.string()?; // name
-                    w.skip(16)?; // topic_id
-                    w.tagged_fields()
-                })?;
-            } else {
-                w.array(|w| w.string())?; // topic_names
-            }
-            w.skip(4) // timeout_ms
-        }),
-        ApiKey::DescribeConfigs => Walk::new(body, v >= 4).run(|w| {
-            w.array(|w| {
-                w.skip(1)?; // resource_type
-                w.string()?; // resource_name
-                w.array(|w| w.string())?; // configuration_keys
-                w.tagged_fields()
-            })?;
-            w.skip(1)?; // include_synonyms
-            if v >= 3 {
-                w.skip(1)?; // include_documentation
-            }
-            Ok(())
-        }),
-        ApiKey::CreatePartitions => Walk::new(body, v >= 2).run(|w| {
-            w.array(|w| {
-                w.string()?; // name
-                w.skip(4)?; // count
-                w.array(|w| {
-                    w.array(|w| w.skip(4))?; // broker_ids
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })?;
-            w.skip(4 + 1) // timeout_ms, validate_only
-        }),
-        ApiKey::FindCoordinator => Walk::new(body, v >= 3).run(|w| {
-            if v <= 3 {
-                w.string()?; // key
-            }
-            if v >= 1 {
-                w.skip(1)?; // key_type
-            }
-            if v >= 4 {
-                w.array(|w| w.string())?; // coordinator_keys
-            }
-            Ok(())
-        }),
-        ApiKey::JoinGroup => Walk::new(body, v >= 6).run(|w| {
-            w.string()?; // group_id
-            w.skip(4)?; // session_timeout_ms
-            if v >= 1 {
-                w.skip(4)?; // rebalance_timeout_ms
-            }
-            w.string()?; // member_id
-            if v >= 5 {
-                w.string()?; // group_instance_id
-            }
-            w.string()?; // protocol_type
-            w.array(|w| {
-                w.string()?; // name
-                w.bytes()?; // metadata
-                w.tagged_fields()
-            })?;
-            if v >= 8 {
-                w.string()?; // reason
-            }
-            Ok(())
-        }),
-        ApiKey::SyncGroup => Walk::new(body, v >= 4).run(|w| {
-            w.string()?; // group_id
-            w.skip(4)?; // generation_id
-            w.string()?; // member_id
-            if v >= 3 {
-                w.string()?; // group_instance_id
-            }
-            if v >= 5 {
-                w.string()?; // protocol_type
-                w.string()?; // protocol_name
-            }
-            w.array(|w| {
-                w.string()?; // member_id
-                w.bytes()?; // assignment
-                w.tagged_fields()
-            })
-        }),
-        ApiKey::Heartbeat => Walk::new(body, v >= 4).run(|w| {
-            w.string()?; // group_id
-            w.skip(4)?; // generation_id
-            w.string()?; // member_id
-            if v >= 3 {
-                w.string()?; // group_instance_id
-            }
-            Ok(())
-        }),
-        ApiKey::LeaveGroup => Walk::new(body, v >= 4).run(|w| {
-            w.string()?; // group_id
-            if v <= 2 {
-                return w.string(); // member_id
-            }
-            w.array(|w| {
-                w.string()?; // member_id
-                w.string()?; // group_instance_id
-                if v >= 5 {
-                    w.string()?; // reason
-                }
-                w.tagged_fields()
-            })
-        }),
-        ApiKey::OffsetCommit => Walk::new(body, v >= 8).run(|w| {
-            w.string()?; // group_id
-            w.skip(4)?; // generation_id_or_member_epoch
-            w.string()?; // member_id
-            if v >= 7 {
-                w.string()?; // group_instance_id
-            }
-            if v <= 4 {
-                w.skip(8)?; // retention_time_ms
-            }
-            w.array(|w| {
-                w.string()?; // name
-                w.array(|w| {
-                    w.skip(4 + 8)?; // partition_index, committed_offset
-                    if v >= 6 {
-                        w.skip(4)?; // committed_leader_epoch
-                    }
-                    w.string()?; // committed_metadata
-                    w.tagged_fields()
-                })?;
-                w.tagged_fields()
-            })
-        }),
-        ApiKey::OffsetFetch => Walk::new(body, v >= 6).run(|w| {
-            let topics = |w: &mut Walk<'_>| {
-                w.array(|w| {
-                    w.string()?; // name
-                    w.array(|w| w.skip(4))?; // partition_indexes
-                    w.tagged_fields()
-                })
-            };
-            if v <= 7 {
-                w.string()?; // group_id
-                topics(w)?;
-            } else {
-                w.array(|w| {
-                    w.string()?; // group_id
-                    topics(w)?;
-                    w.tagged_fields()
-                })?;
-            }
-            if v >= 7 {
-                w.skip(1)?; // require_stable
-            }
-            Ok(())
-        }),
-        ApiKey::DescribeGroups => Walk::new(body, v >= 5).run(|w| {
-            w.array(|w| w.string())?; // groups
-            if v >= 3 {
-                w.skip(1)?; // include_authorized_operations
-            }
-            Ok(())
-        }),
-        ApiKey::ListGroups => Walk::new(body, v >= 3).run(|w| {
-            if v >= 4 {
-                w.array(|w| w.string())?; // states_filter
-            }
-            if v >= 5 {
-                w.array(|w| w.string())?; // types_filter
-            }
-            Ok(())
-        }),
-        ApiKey::DeleteGroups => Walk::new(body, v >= 2).run(|w| {
-            w.array(|w| w.string()) // groups_names
-        }),
-        other => Err(Malformed::Unchecked(other, version)),
+        ApiKey::ApiVersions | ApiKey::InitProducerId => return Ok(None),
+        ApiKey::Produce => (9, produce_request),
+        ApiKey::Fetch => (12, fetch_request),
+        ApiKey::ListOffsets => (6, list_offsets_request),
+        ApiKey::Metadata => (9, metadata_request),
+        ApiKey::CreateTopics => (5, create_topics_request),
+        ApiKey::DeleteTopics => (4, delete_topics_request),
+        ApiKey::DescribeConfigs => (4, describe_configs_request),
+        ApiKey::CreatePartitions => (2, create_partitions_request),
+        ApiKey::FindCoordinator => (3, find_coordinator_request),
+        ApiKey::JoinGroup => (6, join_group_request),
+        ApiKey::SyncGroup => (4, sync_group_request),
+        ApiKey::Heartbeat => (4, heartbeat_request),
+        ApiKey::LeaveGroup => (4, leave_group_request),
+        ApiKey::OffsetCommit => (8, offset_commit_request),
+        ApiKey::OffsetFetch => (6, offset_fetch_request),
+        ApiKey::DescribeGroups => (5, describe_groups_request),
+        ApiKey::ListGroups => (3, list_groups_request),
+        ApiKey::DeleteGroups => (2, delete_groups_request),
+        other => return Err(Malformed::Unchecked(other, version)),
+    };
+    Walk::new(body, version >= flexible_from).run(|w| fields(w, version))
+}
+
+/// The top-level fields of one request at one version (its tagged fields excepted).
+type FieldsWalk = fn(&mut Walk<'_>, i16) -> Result<(), Malformed>;
+
+/// The fields of a Produce request at version `v`.
+fn produce_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // transactional_id
+    w.skip(2 + 4)?; // acks, timeout_ms
+    w.array(|w| {
+        if v <= 12 {
+            w.string()?; // name
+        }
+        if v >= 13 {
+            w.skip(16)?; // topic_id
+        }
+        w.array(|w| {
+            w.skip(4)?; // index
+            w.bytes()?; // records
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a Fetch request at version `v`.
+fn fetch_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    if v <= 14 {
+        w.skip(4)?; // replica_id
     }
+    w.skip(4 + 4 + 4 + 1)?; // max_wait_ms, min_bytes, max_bytes, isolation_level
+    if v >= 7 {
+        w.skip(4 + 4)?; // session_id, session_epoch
+    }
+    w.array(|w| {
+        if v <= 12 {
+            w.string()?; // topic
+        }
+        if v >= 13 {
+            w.skip(16)?; // topic_id
+        }
+        w.array(|w| {
+            w.skip(4)?; // partition
+            if v >= 9 {
+                w.skip(4)?; // current_leader_epoch
+            }
+            w.skip(8)?; // fetch_offset
+            if v >= 12 {
+                w.skip(4)?; // last_fetched_epoch
+            }
+            if v >= 5 {
+                w.skip(8)?; // log_start_offset
+            }
+            w.skip(4)?; // partition_max_bytes
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    if v >= 7 {
+        w.array(|w| {
+            if v <= 12 {
+                w.string()?; // topic
+            } else {
+                w.skip(16)?; // topic_id
+            }
+            w.array(|w| w.skip(4))?; // partitions
+            w.tagged_fields()
+        })?;
+    }
+    if v >= 11 {
+        w.string()?; // rack_id
+    }
+    Ok(())
+}
+
+/// The fields of a ListOffsets request at version `v`.
+fn list_offsets_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.skip(4)?; // replica_id
+    if v >= 2 {
+        w.skip(1)?; // isolation_level
+    }
+    w.array(|w| {
+        w.string()?; // name
+        w.array(|w| {
+            w.skip(4)?; // partition_index
+            if v >= 4 {
+                w.skip(4)?; // current_leader_epoch
+            }
+            w.skip(8)?; // timestamp
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    if v >= 10 {
+        w.skip(4)?; // timeout_ms
+    }
+    Ok(())
+}
+
+/// The fields of a Metadata request at version `v`.
+fn metadata_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        if v >= 10 {
+            w.skip(16)?; // topic_id
+        }
+        w.string()?; // name
+        w.tagged_fields()
+    })?;
+    if v >= 4 {
+        w.skip(1)?; // allow_auto_topic_creation
+    }
+    if (8..=10).contains(&v) {
+        w.skip(1)?; // include_cluster_authorized_operations
+    }
+    if v >= 8 {
+        w.skip(1)?; // include_topic_authorized_operations
+    }
+    Ok(())
+}
+
+/// The fields of a CreateTopics request (the same at every version).
+fn create_topics_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // name
+        w.skip(4 + 2)?; // num_partitions, replication_factor
+        w.array(|w| {
+            w.skip(4)?; // partition_index
+            w.array(|w| w.skip(4))?; // broker_ids
+            w.tagged_fields()
+        })?;
+        w.array(|w| {
+            w.string()?; // name
+            w.string()?; // value
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    w.skip(4 + 1) // timeout_ms, validate_only
+}
+
+/// The fields of a DeleteTopics request at version `v`.
+fn delete_topics_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    if v >= 6 {
+        w.array(|w| {
+            w.string()?; // name
+            w.skip(16)?; // topic_id
+            w.tagged_fields()
+        })?;
+    } else {
+        w.array(|w| w.string())?; // topic_names
+    }
+    w.skip(4) // timeout_ms
+}
+
+/// The fields of a DescribeConfigs request at version `v`.
+fn describe_configs_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.skip(1)?; // resource_type
+        w.string()?; // resource_name
+        w.array(|w| w.string())?; // configuration_keys
+        w.tagged_fields()
+    })?;
+    w.skip(1)?; // include_synonyms
+    if v >= 3 {
+        w.skip(1)?; // include_documentation
+    }
+    Ok(())
+}
+
+/// The fields of a CreatePartitions request (the same at every version).
+fn create_partitions_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // name
+        w.skip(4)?; // count
+        w.array(|w| {
+            w.array(|w| w.skip(4))?; // broker_ids
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    w.skip(4 + 1) // timeout_ms, validate_only
+}
+
+/// The fields of a FindCoordinator request at version `v`.
+fn find_coordinator_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    if v <= 3 {
+        w.string()?; // key
+    }
+    if v >= 1 {
+        w.skip(1)?; // key_type
+    }
+    if v >= 4 {
+        w.array(|w| w.string())?; // coordinator_keys
+    }
+    Ok(())
+}
+
+/// The fields of a JoinGroup request at version `v`.
+fn join_group_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    w.skip(4)?; // session_timeout_ms
+    if v >= 1 {
+        w.skip(4)?; // rebalance_timeout_ms
+    }
+    w.string()?; // member_id
+    if v >= 5 {
+        w.string()?; // group_instance_id
+    }
+    w.string()?; // protocol_type
+    w.array(|w| {
+        w.string()?; // name
+        w.bytes()?; // metadata
+        w.tagged_fields()
+    })?;
+    if v >= 8 {
+        w.string()?; // reason
+    }
+    Ok(())
+}
+
+/// The fields of a SyncGroup request at version `v`.
+fn sync_group_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    w.skip(4)?; // generation_id
+    w.string()?; // member_id
+    if v >= 3 {
+        w.string()?; // group_instance_id
+    }
+    if v >= 5 {
+        w.string()?; // protocol_type
+        w.string()?; // protocol_name
+    }
+    w.array(|w| {
+        w.string()?; // member_id
+        w.bytes()?; // assignment
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a Heartbeat request at version `v`.
+fn heartbeat_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    w.skip(4)?; // generation_id
+    w.string()?; // member_id
+    if v >= 3 {
+        w.string()?; // group_instance_id
+    }
+    Ok(())
+}
+
+/// The fields of a LeaveGroup request at version `v`.
+fn leave_group_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    if v <= 2 {
+        return w.string(); // member_id
+    }
+    w.array(|w| {
+        w.string()?; // member_id
+        w.string()?; // group_instance_id
+        if v >= 5 {
+            w.string()?; // reason
+        }
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a OffsetCommit request at version `v`.
+fn offset_commit_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    w.skip(4)?; // generation_id_or_member_epoch
+    w.string()?; // member_id
+    if v >= 7 {
+        w.string()?; // group_instance_id
+    }
+    if v <= 4 {
+        w.skip(8)?; // retention_time_ms
+    }
+    w.array(|w| {
+        w.string()?; // name
+        w.array(|w| {
+            w.skip(4 + 8)?; // partition_index, committed_offset
+            if v >= 6 {
+                w.skip(4)?; // committed_leader_epoch
+            }
+            w.string()?; // committed_metadata
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a OffsetFetch request at version `v`.
+fn offset_fetch_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    let topics = |w: &mut Walk<'_>| {
+        w.array(|w| {
+            w.string()?; // name
+            w.array(|w| w.skip(4))?; // partition_indexes
+            w.tagged_fields()
+        })
+    };
+    if v <= 7 {
+        w.string()?; // group_id
+        topics(w)?;
+    } else {
+        w.array(|w| {
+            w.string()?; // group_id
+            topics(w)?;
+            w.tagged_fields()
+        })?;
+    }
+    if v >= 7 {
+        w.skip(1)?; // require_stable
+    }
+    Ok(())
+}
+
+/// The fields of a DescribeGroups request at version `v`.
+fn describe_groups_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.array(|w| w.string())?; // groups
+    if v >= 3 {
+        w.skip(1)?; // include_authorized_operations
+    }
+    Ok(())
+}
+
+/// The fields of a ListGroups request at version `v`.
+fn list_groups_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    if v >= 4 {
+        w.array(|w| w.string())?; // states_filter
+    }
+    if v >= 5 {
+        w.array(|w| w.string())?; // types_filter
+    }
+    Ok(())
+}
+
+/// The fields of a DeleteGroups request (the same at every version).
+fn delete_groups_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| w.string()) // groups_names
 }
 
 /// A cursor that skips fields of one message, in its flexible or classic encoding.

@@ -74,7 +74,6 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::driver::PeerDelivery;
 use odradek_log::mixing::Fnv64;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 
@@ -171,6 +170,15 @@ pub struct LinkStats {
     /// Bundles dropped: the queue was full, the link was down, or the bundle did not
     /// fit in a frame.
     pub bundles_dropped: AtomicU64,
+}
+
+/// A bundle from another broker, as the peer transport received it: what it hands
+/// the node thread's peer queue.
+pub struct PeerDelivery {
+    /// The sender, as its connection's handshake established.
+    pub from: BrokerId,
+    /// The bundle.
+    pub message: PeerMessage,
 }
 
 /// What the transport's tasks share.
@@ -490,45 +498,9 @@ async fn incoming(
     deliver: mpsc::Sender<PeerDelivery>,
     registry: &Registry,
 ) {
-    let theirs = match read_handshake(&mut stream).await {
-        Ok(theirs) => theirs,
-        Err(error) => {
-            shared
-                .stats
-                .handshakes_refused
-                .fetch_add(1, Ordering::Relaxed);
-            warn!(%address, "refusing peer connection: {error:#}");
-            return;
-        }
-    };
-    let ours = Handshake {
-        version: PEER_PROTOCOL_VERSION,
-        from: shared.config.node_id,
-        to: theirs.from,
-        identity: shared.identity,
-    };
-    // Sent even to a peer about to be refused, so that it can log why.
-    let answered = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&ours.encode())).await;
-    if let Err(error) = theirs.check(shared, None) {
-        shared
-            .stats
-            .handshakes_refused
-            .fetch_add(1, Ordering::Relaxed);
-        warn!(%address, "refusing peer connection: {error:#}");
+    let Some(from) = answer_handshake(shared, &mut stream, address).await else {
         return;
-    }
-    match answered {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            debug!(%address, "peer connection lost during the handshake: {error}");
-            return;
-        }
-        Err(_) => {
-            debug!(%address, "peer did not read the handshake");
-            return;
-        }
-    }
-    let from = theirs.from;
+    };
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%address, "cannot set TCP_NODELAY: {error}");
     }
@@ -559,6 +531,54 @@ async fn incoming(
     if registry.get(&from).is_some_and(|(id, _)| *id == connection) {
         registry.remove(&from);
     }
+}
+
+/// The listener's side of the handshake: reads the dialler's, answers with its own,
+/// and returns the dialler's id if both passed; otherwise logs why and returns `None`.
+async fn answer_handshake(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    address: SocketAddr,
+) -> Option<BrokerId> {
+    let theirs = match read_handshake(stream).await {
+        Ok(theirs) => theirs,
+        Err(error) => {
+            refuse(shared, address, error);
+            return None;
+        }
+    };
+    let ours = Handshake {
+        version: PEER_PROTOCOL_VERSION,
+        from: shared.config.node_id,
+        to: theirs.from,
+        identity: shared.identity,
+    };
+    // Sent even to a peer about to be refused, so that it can log why.
+    let answered = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&ours.encode())).await;
+    if let Err(error) = theirs.check(shared, None) {
+        refuse(shared, address, error);
+        return None;
+    }
+    match answered {
+        Ok(Ok(())) => Some(theirs.from),
+        Ok(Err(error)) => {
+            debug!(%address, "peer connection lost during the handshake: {error}");
+            None
+        }
+        Err(_) => {
+            debug!(%address, "peer did not read the handshake");
+            None
+        }
+    }
+}
+
+/// Counts and logs an incoming connection refused at the handshake.
+fn refuse(shared: &Shared, address: SocketAddr, error: anyhow::Error) {
+    shared
+        .stats
+        .handshakes_refused
+        .fetch_add(1, Ordering::Relaxed);
+    warn!(%address, "refusing peer connection: {error:#}");
 }
 
 /// Reads frames and hands their bundles to the node thread. `Ok(why)` when the

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse};
 
 use crate::cli::UsageError;
@@ -39,7 +40,7 @@ use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
 use crate::client::records::{BatchTemplate, RawBatch, split_batches};
 use crate::client::{
     Client, ClientError, Connection, ErrorCode, FetchOptions, NewTopic, OffsetSpec, Pending,
-    fetch_request, produce_acks, produce_request,
+    produce_acks, produce_request,
 };
 
 /// Topic the benchmark uses unless told otherwise.
@@ -343,6 +344,25 @@ struct WorkerReport {
     errors: Vec<String>,
 }
 
+impl WorkerReport {
+    /// Adds what another worker did.
+    fn add(&mut self, other: WorkerReport) {
+        self.sent += other.sent;
+        self.acknowledged += other.acknowledged;
+        self.failed += other.failed;
+        self.value_bytes += other.value_bytes;
+        self.batch_bytes += other.batch_bytes;
+        self.requests += other.requests;
+        self.latencies.merge(other.latencies);
+        self.scheduled_latencies.merge(other.scheduled_latencies);
+        for error in other.errors {
+            if !self.errors.contains(&error) {
+                self.errors.push(error);
+            }
+        }
+    }
+}
+
 struct InFlight {
     pending: Option<Pending<ProduceResponse>>,
     sent_at: Instant,
@@ -366,8 +386,21 @@ impl ProduceRun {
         }
         Some((first, batch.min(self.records_total - first)))
     }
+
+    /// The batch of `records` records from counter `first`: the template's, or for the
+    /// last, shorter batch of a --records run one of its own (made once, in `tail`).
+    fn batch(&self, first: u64, records: u64, tail: &mut Option<BatchTemplate>) -> Bytes {
+        if records == self.args.batch_records as u64 {
+            self.template.fill(first, client_tools::now_ms())
+        } else {
+            tail.get_or_insert_with(|| BatchTemplate::new(records as usize, self.args.record_size))
+                .fill(first, client_tools::now_ms())
+        }
+    }
 }
 
+/// One connection's worker: claims batches and keeps up to --in-flight of them
+/// pipelined until the run is done; returns what it did.
 async fn produce_worker(run: Arc<ProduceRun>, client: Arc<Client>) -> anyhow::Result<WorkerReport> {
     let mut report = WorkerReport::default();
     let mut connections: HashMap<i32, Connection> = HashMap::new();
@@ -404,14 +437,7 @@ async fn produce_worker(run: Arc<ProduceRun>, client: Arc<Client>) -> anyhow::Re
                 connection
             }
         };
-        let batch: Bytes = if records == batch_records {
-            run.template.fill(first, client_tools::now_ms())
-        } else {
-            // The last, shorter batch of a --records run.
-            tail_template
-                .get_or_insert_with(|| BatchTemplate::new(records as usize, run.args.record_size))
-                .fill(first, client_tools::now_ms())
-        };
+        let batch = run.batch(first, records, &mut tail_template);
         let batch_bytes = batch.len() as u64;
         let request = produce_request(
             &run.args.topic,
@@ -421,12 +447,7 @@ async fn produce_worker(run: Arc<ProduceRun>, client: Arc<Client>) -> anyhow::Re
         );
         let version = connection.version(ApiKey::Produce)?;
         let sent_at = Instant::now();
-        let pending = if run.args.acks == 0 {
-            connection.send_without_response(&request, version).await?;
-            None
-        } else {
-            Some(connection.send(&request, version).await?)
-        };
+        let pending = connection.send_produce(&request, version).await?;
         report.sent += records;
         report.requests += 1;
         report.batch_bytes += batch_bytes;
@@ -447,17 +468,11 @@ async fn produce_worker(run: Arc<ProduceRun>, client: Arc<Client>) -> anyhow::Re
     Ok(report)
 }
 
+/// Waits for a request's acknowledgement and counts its records and latency.
 async fn settle(run: &ProduceRun, report: &mut WorkerReport, request: InFlight) {
     let Some(pending) = request.pending else {
         // acks=0: nothing comes back; sent is all there is to count.
-        report.acknowledged += request.records;
-        report.value_bytes += request.value_bytes;
-        run.progress
-            .records
-            .fetch_add(request.records, Ordering::Relaxed);
-        run.progress
-            .bytes
-            .fetch_add(request.value_bytes, Ordering::Relaxed);
+        count_acknowledged(run, report, request.records, request.value_bytes);
         return;
     };
     let outcome = match pending.wait_timed().await {
@@ -480,29 +495,27 @@ async fn settle(run: &ProduceRun, report: &mut WorkerReport, request: InFlight) 
         }
     };
     match outcome {
-        Ok(()) => {
-            report.acknowledged += request.records;
-            report.value_bytes += request.value_bytes;
-            run.progress
-                .records
-                .fetch_add(request.records, Ordering::Relaxed);
-            run.progress
-                .bytes
-                .fetch_add(request.value_bytes, Ordering::Relaxed);
-        }
+        Ok(()) => count_acknowledged(run, report, request.records, request.value_bytes),
         Err(error) => {
             report.failed += request.records;
             run.progress
                 .failed
                 .fetch_add(request.records, Ordering::Relaxed);
-            let message = error.to_string();
-            if report.errors.len() < 5 && !report.errors.contains(&message) {
-                report.errors.push(message);
-            }
+            client_tools::keep_error(&mut report.errors, error.to_string());
         }
     }
 }
 
+/// Counts a request's records and value bytes as acknowledged, in the worker's report
+/// and the progress line.
+fn count_acknowledged(run: &ProduceRun, report: &mut WorkerReport, records: u64, value_bytes: u64) {
+    report.acknowledged += records;
+    report.value_bytes += value_bytes;
+    run.progress.records.fetch_add(records, Ordering::Relaxed);
+    run.progress.bytes.fetch_add(value_bytes, Ordering::Relaxed);
+}
+
+/// Runs `odradek bench produce`: --connections workers, then the summary.
 async fn bench_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let client =
         Arc::new(client_tools::connect(&args.bootstrap_server, "odradek-bench-producer").await?);
@@ -515,20 +528,8 @@ async fn bench_produce(args: ProduceArgs) -> anyhow::Result<()> {
     };
     let template = BatchTemplate::new(args.batch_records, args.record_size);
     println!(
-        "bench produce: topic {}, {} partition(s), {} B records, {} records per batch ({} B), acks={}, {} in flight per connection, {} connection(s), throughput {}",
-        args.topic,
-        leaders.len(),
-        args.record_size,
-        args.batch_records,
-        template.batch_bytes(),
-        client_tools::acks_name(args.acks),
-        args.in_flight,
-        args.connections,
-        if args.throughput > 0 {
-            format!("{} records/s", args.throughput)
-        } else {
-            "unlimited".to_string()
-        },
+        "{}",
+        produce_header(&args, leaders.len(), template.batch_bytes())
     );
     let progress = Arc::new(Progress::default());
     let start = Instant::now();
@@ -551,21 +552,7 @@ async fn bench_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let mut worker_error = None;
     for worker in workers {
         match worker.await.context("benchmark worker panicked")? {
-            Ok(report) => {
-                total.sent += report.sent;
-                total.acknowledged += report.acknowledged;
-                total.failed += report.failed;
-                total.value_bytes += report.value_bytes;
-                total.batch_bytes += report.batch_bytes;
-                total.requests += report.requests;
-                total.latencies.merge(report.latencies);
-                total.scheduled_latencies.merge(report.scheduled_latencies);
-                for error in report.errors {
-                    if !total.errors.contains(&error) {
-                        total.errors.push(error);
-                    }
-                }
-            }
+            Ok(report) => total.add(report),
             Err(error) => worker_error = Some(error),
         }
     }
@@ -587,6 +574,26 @@ async fn bench_produce(args: ProduceArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The line that says what a produce run will do.
+fn produce_header(args: &ProduceArgs, partitions: usize, batch_bytes: usize) -> String {
+    format!(
+        "bench produce: topic {}, {} partition(s), {} B records, {} records per batch ({} B), acks={}, {} in flight per connection, {} connection(s), throughput {}",
+        args.topic,
+        partitions,
+        args.record_size,
+        args.batch_records,
+        batch_bytes,
+        client_tools::acks_name(args.acks),
+        args.in_flight,
+        args.connections,
+        if args.throughput > 0 {
+            format!("{} records/s", args.throughput)
+        } else {
+            "unlimited".to_string()
+        },
+    )
 }
 
 fn produce_summary(report: &mut WorkerReport, elapsed: Duration, acks: i16) -> String {
@@ -642,29 +649,12 @@ struct ConsumePosition {
     end_offset: i64,
 }
 
+/// Runs `odradek bench consume`: reads to the end offsets, then the summary.
 async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let client = client_tools::connect(&args.bootstrap_server, "odradek-bench-consumer").await?;
     let topic = client_tools::topic_with_leaders(&client, &args.topic).await?;
     let partitions: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
-    let starts = client
-        .list_offsets(&args.topic, &partitions, OffsetSpec::Earliest)
-        .await?;
-    let ends = client
-        .list_offsets(&args.topic, &partitions, OffsetSpec::Latest)
-        .await?;
-    let mut positions: HashMap<i32, ConsumePosition> = starts
-        .iter()
-        .zip(&ends)
-        .map(|(&(partition, start), &(_, end))| {
-            (
-                partition,
-                ConsumePosition {
-                    next_offset: start,
-                    end_offset: end,
-                },
-            )
-        })
-        .collect();
+    let positions = consume_positions(&client, &args.topic, &partitions).await?;
     let available: i64 = positions
         .values()
         .map(|p| (p.end_offset - p.next_offset).max(0))
@@ -697,57 +687,101 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let progress_task = spawn_progress("consume", progress.clone(), stop.clone());
     let start = Instant::now();
-    let mut records: u64 = 0;
-    let mut bytes: u64 = 0;
-    let mut fetches: u64 = 0;
-    let result: anyhow::Result<()> = async {
+    let mut run = ConsumeRun {
+        args: &args,
+        client: &client,
+        options,
+        positions,
+        wanted,
+        records: 0,
+        bytes: 0,
+        fetches: 0,
+    };
+    let result = run.read(&progress).await;
+    let elapsed = start.elapsed();
+    end_progress(&stop);
+    progress_task.abort();
+    result?;
+    print!("{}", run.summary(elapsed));
+    if run.records < wanted {
+        bail!("consumed {} of {wanted} records", run.records);
+    }
+    Ok(())
+}
+
+/// Every partition's earliest offset, where a consume run starts, and its end offset
+/// now, where it stops.
+async fn consume_positions(
+    client: &Client,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<HashMap<i32, ConsumePosition>> {
+    let starts = client
+        .list_offsets(topic, partitions, OffsetSpec::Earliest)
+        .await?;
+    let ends = client
+        .list_offsets(topic, partitions, OffsetSpec::Latest)
+        .await?;
+    Ok(starts
+        .iter()
+        .zip(&ends)
+        .map(|(&(partition, start), &(_, end))| {
+            (
+                partition,
+                ConsumePosition {
+                    next_offset: start,
+                    end_offset: end,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A consume run under way: where each partition is, and what was read.
+struct ConsumeRun<'a> {
+    args: &'a ConsumeArgs,
+    client: &'a Client,
+    options: FetchOptions,
+    positions: HashMap<i32, ConsumePosition>,
+    /// Records to read in all.
+    wanted: u64,
+    records: u64,
+    bytes: u64,
+    fetches: u64,
+}
+
+/// A fetched batch and the offsets `first..=last` of its records that count (none
+/// when `last < first`).
+type FetchedBatch = (RawBatch, i64, i64);
+
+impl ConsumeRun<'_> {
+    /// Reads until `wanted` records are counted or every partition is at its end
+    /// offset, checking each batch.
+    async fn read(&mut self, progress: &Progress) -> anyhow::Result<()> {
         // The next fetch is sent as soon as the batch headers say where it starts, so
         // the broker works on it while this fetch's records are checked or decoded.
-        let mut pending = send_fetches(&client, &args.topic, &positions, options).await?;
+        let mut pending = self.send_fetches().await?;
         while !pending.is_empty() {
-            let mut work: Vec<(RawBatch, i64, i64)> = Vec::new();
+            let mut work: Vec<FetchedBatch> = Vec::new();
             for fetch in pending.drain(..) {
                 let response = fetch.wait().await?;
-                fetches += 1;
+                self.fetches += 1;
                 if response.error_code != 0 {
                     return Err(ClientError::kafka("fetch", response.error_code, None).into());
                 }
                 for topic_response in response.responses {
                     for data in topic_response.partitions {
-                        if data.error_code != 0 {
-                            let context = format!("fetch {}-{}", args.topic, data.partition_index);
-                            return Err(ClientError::kafka(context, data.error_code, None).into());
-                        }
-                        let Some(position) = positions.get_mut(&data.partition_index) else {
-                            continue;
-                        };
-                        for batch in split_batches(data.records.unwrap_or_default())? {
-                            // Records of this batch that count: from where we are to the
-                            // end offset, and no more than --records in all.
-                            let first = batch.base_offset.max(position.next_offset);
-                            let mut last = batch.last_offset.min(position.end_offset - 1);
-                            if batch.is_control {
-                                last = first - 1;
-                            }
-                            let room = (wanted - records) as i64;
-                            last = last.min(first + room - 1);
-                            if last >= first {
-                                records += (last - first + 1) as u64;
-                            }
-                            position.next_offset = position.next_offset.max(batch.last_offset + 1);
-                            bytes += batch.bytes.len() as u64;
-                            work.push((batch, first, last));
-                        }
+                        self.take_partition(data, &mut work)?;
                     }
                 }
             }
-            if records < wanted {
-                pending = send_fetches(&client, &args.topic, &positions, options).await?;
+            if self.records < self.wanted {
+                pending = self.send_fetches().await?;
             }
             let mut checked_records = 0u64;
             let mut checked_bytes = 0u64;
             for (batch, first, last) in work {
-                check_batch(&args, &batch, first, last)?;
+                check_batch(self.args, &batch, first, last)?;
                 checked_records += (last - first + 1).max(0) as u64;
                 checked_bytes += batch.bytes.len() as u64;
             }
@@ -758,53 +792,68 @@ async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
         }
         Ok(())
     }
-    .await;
-    let elapsed = start.elapsed();
-    end_progress(&stop);
-    progress_task.abort();
-    result?;
-    let seconds = elapsed.as_secs_f64().max(1e-9);
-    println!("records: {records} consumed of {wanted} wanted");
-    println!("bytes: {bytes} of record batches in {fetches} fetches");
-    println!("elapsed: {seconds:.3} s");
-    println!(
-        "throughput: {:.0} records/s, {:.2} MB/s of batches (1 MB = 10^6 bytes)",
-        records as f64 / seconds,
-        bytes as f64 / seconds / MEGABYTE
-    );
-    if records < wanted {
-        bail!("consumed {records} of {wanted} records");
-    }
-    Ok(())
-}
 
-/// One Fetch per leader for every partition not yet at its end offset.
-async fn send_fetches(
-    client: &Client,
-    topic: &str,
-    positions: &HashMap<i32, ConsumePosition>,
-    options: FetchOptions,
-) -> anyhow::Result<Vec<Pending<FetchResponse>>> {
-    let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
-    for (&partition, position) in positions {
-        if position.next_offset < position.end_offset {
-            by_leader
-                .entry(client.leader_id(topic, partition)?)
-                .or_default()
-                .push((partition, position.next_offset));
+    /// One Fetch per leader for every partition not yet at its end offset.
+    async fn send_fetches(&self) -> anyhow::Result<Vec<Pending<FetchResponse>>> {
+        let positions = self
+            .positions
+            .iter()
+            .filter(|(_, position)| position.next_offset < position.end_offset)
+            .map(|(&partition, position)| (partition, position.next_offset));
+        Ok(self
+            .client
+            .send_fetches(&self.args.topic, positions, self.options)
+            .await?)
+    }
+
+    /// Counts the records of one partition's fetched batches (from the batch headers)
+    /// and moves its position past them; the batches go to `work` for checking.
+    fn take_partition(
+        &mut self,
+        data: PartitionData,
+        work: &mut Vec<FetchedBatch>,
+    ) -> anyhow::Result<()> {
+        if data.error_code != 0 {
+            let context = format!("fetch {}-{}", self.args.topic, data.partition_index);
+            return Err(ClientError::kafka(context, data.error_code, None).into());
         }
+        let Some(position) = self.positions.get_mut(&data.partition_index) else {
+            return Ok(());
+        };
+        for batch in split_batches(data.records.unwrap_or_default())? {
+            // Records of this batch that count: from where we are to the end offset,
+            // and no more than --records in all.
+            let first = batch.base_offset.max(position.next_offset);
+            let mut last = batch.last_offset.min(position.end_offset - 1);
+            if batch.is_control {
+                last = first - 1;
+            }
+            let room = (self.wanted - self.records) as i64;
+            last = last.min(first + room - 1);
+            if last >= first {
+                self.records += (last - first + 1) as u64;
+            }
+            position.next_offset = position.next_offset.max(batch.last_offset + 1);
+            self.bytes += batch.bytes.len() as u64;
+            work.push((batch, first, last));
+        }
+        Ok(())
     }
-    let mut pending = Vec::with_capacity(by_leader.len());
-    for (leader, wanted) in by_leader {
-        let connection = client.broker(leader).await?;
-        let version = connection.version(ApiKey::Fetch)?;
-        pending.push(
-            connection
-                .send(&fetch_request(topic, &wanted, options), version)
-                .await?,
-        );
+
+    /// The summary lines of a finished run that took `elapsed`.
+    fn summary(&self, elapsed: Duration) -> String {
+        let (records, bytes, wanted) = (self.records, self.bytes, self.wanted);
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        format!(
+            "records: {records} consumed of {wanted} wanted\n\
+             bytes: {bytes} of record batches in {} fetches\n\
+             elapsed: {seconds:.3} s\n\
+             throughput: {:.0} records/s, {:.2} MB/s of batches (1 MB = 10^6 bytes)\n",
+            self.fetches,
+            records as f64 / seconds,
+            bytes as f64 / seconds / MEGABYTE
+        )
     }
-    Ok(pending)
 }
 
 /// Checks one fetched batch: its CRC, and with --decode that decoding yields exactly the

@@ -26,14 +26,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::cli::UsageError;
 use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
-use crate::driver::{self, LoopEnd, ProdIo};
-use crate::peers::{PeerConfig, Transport};
+use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
+use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -128,8 +128,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .with_context(|| format!("data directory {}", config.data_dir.display()))?;
     info!(data_dir = %disk.root().display(), node_id = config.node_id, "starting");
 
-    let listener = runtime.block_on(bind(&config.listen))?;
+    let (listener, peer_listener) = bind_listeners(&runtime, &config)?;
     let address = listener.local_addr().context("listener address")?;
+    let node_config = node_config(&config, &address);
+    // Bundles that arrive before the node is open wait in its peer queue.
+    let (transport, peer_outbox) = match peer_listener {
+        Some(peer_listener) => {
+            let (transport, peer_outbox) =
+                start_transport(&runtime, &config, peer_listener, outbox.peers)?;
+            (Some(transport), Some(peer_outbox))
+        }
+        None => (None, None),
+    };
+
+    let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (ended_tx, ended_rx) = oneshot::channel::<()>();
+    let node_thread = std::thread::Builder::new()
+        .name("odradek-node".to_string())
+        .spawn(move || {
+            // Dropped when the thread ends, however it ends, to wake the main task.
+            let _ended = ended_tx;
+            run_node(disk, peer_outbox, node_config, inbox, ready_tx, stop_rx)
+        })
+        .context("cannot start the node thread")?;
+
+    let serving = Serving {
+        listener,
+        address,
+        transport,
+        requests: outbox.requests,
+        limits: Limits {
+            request_bytes_max: config.socket_request_max_bytes,
+            idle: config.idle(),
+            connections_max: usize::try_from(config.max_connections).unwrap_or(1),
+        },
+    };
+    let served = runtime.block_on(serving.serve(ready_rx, ended_rx));
+    let _ = stop_tx.send(());
+    let end = node_thread
+        .join()
+        .map_err(|_| anyhow!("the node thread panicked"))?;
+    served?;
+    match end {
+        LoopEnd::Shutdown => {
+            info!("stopped");
+            Ok(())
+        }
+        LoopEnd::Fatal(reason) => {
+            error!("node stopped: {reason}");
+            Err(anyhow!("node stopped: {reason}"))
+        }
+    }
+}
+
+/// Binds the client listener and, for a broker of a cluster, the peer listener.
+fn bind_listeners(
+    runtime: &tokio::runtime::Runtime,
+    config: &BrokerConfig,
+) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
+    let listener = runtime.block_on(bind(&config.listen))?;
     let peer_listener = match &config.peer_listen {
         Some(peer_listen) => Some(
             runtime
@@ -138,13 +196,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    Ok((listener, peer_listener))
+}
+
+/// The node's configuration: the broker's, with the address clients are told
+/// (`advertised.listeners`, else what the listener at `address` was bound as).
+fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
     let (advertised_host, advertised_port) = match &config.advertised {
         Some((host, port)) => (host.clone(), *port),
-        None => (advertised_host(&config.listen, &address), address.port()),
+        None => (advertised_host(&config.listen, address), address.port()),
     };
     // Without the `mutants` feature every field is set and the update is empty.
     #[allow(clippy::needless_update)]
-    let node_config = NodeConfig {
+    NodeConfig {
         node_id: config.node_id,
         advertised_host,
         advertised_port: i32::from(advertised_port),
@@ -161,80 +225,98 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         offsets_topic_replication_factor: config.offsets_topic_replication_factor,
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
         ..NodeConfig::default()
+    }
+}
+
+/// Starts the peer transport of a broker of a cluster on `peer_listener`; bundles it
+/// receives go to `deliver`, the node thread's peer queue.
+fn start_transport(
+    runtime: &tokio::runtime::Runtime,
+    config: &BrokerConfig,
+    peer_listener: TcpListener,
+    deliver: mpsc::Sender<PeerDelivery>,
+) -> anyhow::Result<(Transport, PeerOutbox)> {
+    let peer_config = PeerConfig {
+        node_id: config.node_id,
+        voters: config
+            .voters
+            .iter()
+            .map(|voter| (voter.id, voter.address()))
+            .collect(),
     };
-    // Bundles that arrive before the node is open wait in its peer queue.
-    let (transport, peer_outbox) = match peer_listener {
-        Some(peer_listener) => {
-            let peer_config = PeerConfig {
-                node_id: config.node_id,
-                voters: config
-                    .voters
-                    .iter()
-                    .map(|voter| (voter.id, voter.address()))
-                    .collect(),
-            };
-            let (transport, peer_outbox) =
-                Transport::start(runtime.handle(), peer_config, peer_listener, outbox.peers)
-                    .context("cannot start the peer transport")?;
-            (Some(transport), Some(peer_outbox))
+    Transport::start(runtime.handle(), peer_config, peer_listener, deliver)
+        .context("cannot start the peer transport")
+}
+
+/// The node thread: opens the node (telling `ready` how that went), then runs the
+/// event loop until `stop` or a fatal error.
+fn run_node(
+    disk: ProdDisk,
+    peer_outbox: Option<PeerOutbox>,
+    node_config: NodeConfig,
+    inbox: Inbox,
+    ready: oneshot::Sender<anyhow::Result<()>>,
+    stop: oneshot::Receiver<()>,
+) -> LoopEnd {
+    let mut io = match ProdIo::new(disk) {
+        Ok(io) => io,
+        Err(error) => {
+            let _ = ready.send(Err(anyhow!(error).context("cannot open /dev/urandom")));
+            return LoopEnd::Shutdown;
         }
-        None => (None, None),
     };
-
-    let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (ended_tx, ended_rx) = oneshot::channel::<()>();
-    let node_thread = std::thread::Builder::new()
-        .name("odradek-node".to_string())
-        .spawn(move || {
-            // Dropped when the thread ends, however it ends, to wake the main task.
-            let _ended = ended_tx;
-            let mut io = match ProdIo::new(disk) {
-                Ok(io) => io,
-                Err(error) => {
-                    let _ = ready_tx.send(Err(anyhow!(error).context("cannot open /dev/urandom")));
-                    return LoopEnd::Shutdown;
-                }
-            };
-            if let Some(peer_outbox) = peer_outbox {
-                io.set_peers(peer_outbox);
-            }
-            let mut node = match Node::open(&mut io, node_config) {
-                Ok(node) => node,
-                Err(error) => {
-                    let _ = ready_tx.send(Err(anyhow!(error).context("cannot open the node")));
-                    return LoopEnd::Shutdown;
-                }
-            };
-            let _ = ready_tx.send(Ok(()));
-            driver::run_event_loop(&mut node, &mut io, inbox, stop_rx)
-        })
-        .context("cannot start the node thread")?;
-
-    let limits = Limits {
-        request_bytes_max: config.socket_request_max_bytes,
-        idle: config.idle(),
-        connections_max: usize::try_from(config.max_connections).unwrap_or(1),
+    if let Some(peer_outbox) = peer_outbox {
+        io.set_peers(peer_outbox);
+    }
+    let mut node = match Node::open(&mut io, node_config) {
+        Ok(node) => node,
+        Err(error) => {
+            let _ = ready.send(Err(anyhow!(error).context("cannot open the node")));
+            return LoopEnd::Shutdown;
+        }
     };
-    let served = runtime.block_on(async move {
-        match ready_rx.await {
+    let _ = ready.send(Ok(()));
+    driver::run_event_loop(&mut node, &mut io, inbox, stop)
+}
+
+/// What the network runtime serves once the node is open: the client listener and,
+/// in a cluster, the peer transport.
+struct Serving {
+    listener: TcpListener,
+    address: SocketAddr,
+    transport: Option<Transport>,
+    requests: mpsc::Sender<ClientRequest>,
+    limits: Limits,
+}
+
+impl Serving {
+    /// Waits for the node to open (`ready`), announces the listeners, accepts
+    /// connections until a signal or the node thread's end (`ended`), then stops
+    /// accepting and closes the peer connections.
+    async fn serve(
+        self,
+        ready: oneshot::Receiver<anyhow::Result<()>>,
+        ended: oneshot::Receiver<()>,
+    ) -> anyhow::Result<()> {
+        match ready.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(error),
             Err(_) => return Err(anyhow!("the node thread died while opening")),
         }
+        let address = self.address;
         info!(%address, "listening");
         println!("odradek broker listening on {address}");
-        if let Some(transport) = &transport {
+        if let Some(transport) = &self.transport {
             println!("odradek broker peer listener on {}", transport.local_addr());
         }
         std::io::stdout().flush().ok();
-        let accept = tokio::spawn(server::serve(listener, outbox.requests, limits));
+        let accept = tokio::spawn(server::serve(self.listener, self.requests, self.limits));
         let stopped_by_signal = tokio::select! {
             signal = shutdown_signal() => { info!("{signal}: shutting down"); true }
-            _ = ended_rx => false,
+            _ = ended => false,
         };
         accept.abort();
-        if let Some(transport) = transport {
+        if let Some(transport) = self.transport {
             transport.shutdown().await;
         }
         if stopped_by_signal {
@@ -245,21 +327,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             });
         }
         Ok(())
-    });
-    let _ = stop_tx.send(());
-    let end = node_thread
-        .join()
-        .map_err(|_| anyhow!("the node thread panicked"))?;
-    served?;
-    match end {
-        LoopEnd::Shutdown => {
-            info!("stopped");
-            Ok(())
-        }
-        LoopEnd::Fatal(reason) => {
-            error!("node stopped: {reason}");
-            Err(anyhow!("node stopped: {reason}"))
-        }
     }
 }
 

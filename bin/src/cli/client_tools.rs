@@ -1,5 +1,6 @@
-//! What the client-side commands (`topics`, `produce`, `consume`, `bench`) share: the
-//! `--bootstrap-server` flag, a runtime, connecting, and small parsers.
+//! What the client-side commands (`topics`, `groups`, `produce`, `consume`, `bench`)
+//! share: the `--bootstrap-server` flag, a runtime, connecting, small parsers, and the
+//! errors kept to show.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +12,9 @@ use crate::client::{Client, ClientError, ConnectionOptions, TopicMetadata};
 
 /// Where the tools look for a broker unless told otherwise (`odradek broker`'s default).
 pub const DEFAULT_BOOTSTRAP_SERVER: &str = "127.0.0.1:9092";
+
+/// Distinct error messages a tool keeps to show when records fail.
+const ERRORS_SHOWN_MAX: usize = 5;
 
 /// How long a tool waits for a just-created topic's partitions to get leaders.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
@@ -104,14 +108,10 @@ pub fn acks_name(acks: i16) -> &'static str {
     }
 }
 
-/// Parses a `KEY=VALUE` pair.
+/// Parses a `KEY=VALUE` pair, both trimmed.
 pub fn parse_key_value(text: &str) -> anyhow::Result<(String, String)> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_string(), value.trim().to_string()))
-        }
-        _ => Err(UsageError(anyhow!("expected KEY=VALUE, got {text:?}")).into()),
-    }
+    let (key, value) = split_property(text)?;
+    Ok((key.to_string(), value.trim().to_string()))
 }
 
 /// Splits a `--property KEY=VALUE` (the value is kept as given, so a separator may be
@@ -120,6 +120,22 @@ pub fn split_property(text: &str) -> anyhow::Result<(&str, &str)> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim(), value)),
         _ => Err(UsageError(anyhow!("expected KEY=VALUE, got {text:?}")).into()),
+    }
+}
+
+/// The action whose kafka-tools style flag (`--list`, `--describe`, ...) is set, if
+/// any: the first of `flags` that is.
+pub fn flagged_action<A: Copy>(flags: &[(bool, A)]) -> Option<A> {
+    flags
+        .iter()
+        .find(|(set, _)| *set)
+        .map(|(_, action)| *action)
+}
+
+/// Keeps `error` if it is new and fewer than [`ERRORS_SHOWN_MAX`] are kept.
+pub fn keep_error(errors: &mut Vec<String>, error: String) {
+    if errors.len() < ERRORS_SHOWN_MAX && !errors.contains(&error) {
+        errors.push(error);
     }
 }
 

@@ -13,12 +13,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use kafka_protocol::messages::{ApiKey, FetchResponse};
+use kafka_protocol::messages::fetch_response::PartitionData;
 
 use crate::cli::UsageError;
 use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
 use crate::client::records::split_batches;
-use crate::client::{ClientError, ErrorCode, FetchOptions, OffsetSpec, Pending, fetch_request};
+use crate::client::{Client, ClientError, ErrorCode, FetchOptions, OffsetSpec, TopicMetadata};
 
 /// How long a fetch may wait for new records when following the log.
 const FOLLOW_WAIT_MS: i32 = 500;
@@ -172,18 +172,77 @@ impl Format {
     }
 }
 
+/// Reads and prints until the run is over; a closed standard output ends it quietly.
 async fn consume(args: Args) -> anyhow::Result<()> {
     let client = client_tools::connect(&args.bootstrap_server, "odradek-console-consumer").await?;
     let topic = client_tools::topic_with_leaders(&client, &args.topic).await?;
-    let partitions: Vec<i32> = match args.partition {
-        Some(p) if topic.partitions.iter().any(|m| m.partition == p) => vec![p],
+    let partitions = partitions_to_read(&args, &topic)?;
+    let positions = start_positions(&client, &args, &partitions).await?;
+    let mut reader = Reader {
+        args: &args,
+        client: &client,
+        format: Format {
+            partition: args.print_partition,
+            offset: args.print_offset,
+            key: args.print_key,
+            separator: args.key_separator.clone().into_bytes(),
+        },
+        options: FetchOptions {
+            // With --exit-at-end there is no point waiting for records that may never
+            // come: every answer either carries records or shows the partition is at
+            // its end.
+            max_wait_ms: if args.exit_at_end { 0 } else { FOLLOW_WAIT_MS },
+            min_bytes: 1,
+            max_bytes: FETCH_BYTES_MAX,
+            partition_max_bytes: PARTITION_FETCH_BYTES,
+        },
+        positions,
+        printed: 0,
+        last_record: tokio::time::Instant::now(),
+        out: Vec::with_capacity(1 << 20),
+    };
+    let result: anyhow::Result<()> = async {
+        while !reader.finished() {
+            reader.fetch_round().await?;
+        }
+        Ok(())
+    }
+    .await;
+    if !reader.out.is_empty() {
+        let mut lock = std::io::stdout().lock();
+        let _ = lock.write_all(&reader.out).and_then(|()| lock.flush());
+    }
+    match result {
+        // A closed pipe (`| head`) is the reader's way of saying it has enough.
+        Err(error) if is_broken_pipe(&error) => Ok(()),
+        Err(error) => Err(error),
+        Ok(()) => {
+            eprintln!("Processed a total of {} messages", reader.printed);
+            Ok(())
+        }
+    }
+}
+
+/// The partitions to read: `--partition` if the topic has it, else all of them.
+fn partitions_to_read(args: &Args, topic: &TopicMetadata) -> anyhow::Result<Vec<i32>> {
+    match args.partition {
+        Some(p) if topic.partitions.iter().any(|m| m.partition == p) => Ok(vec![p]),
         Some(p) => bail!(UsageError(anyhow!(
             "topic {} has no partition {p} (it has {})",
             args.topic,
             topic.partitions.len()
         ))),
-        None => topic.partitions.iter().map(|p| p.partition).collect(),
-    };
+        None => Ok(topic.partitions.iter().map(|p| p.partition).collect()),
+    }
+}
+
+/// Where each partition's reading starts, as `--from-beginning` or `--offset` say
+/// (default: the high watermark).
+async fn start_positions(
+    client: &Client,
+    args: &Args,
+    partitions: &[i32],
+) -> anyhow::Result<BTreeMap<i32, Position>> {
     let start = match (args.from_beginning, args.offset) {
         (true, _) => StartOffset::Earliest,
         (false, Some(start)) => start,
@@ -192,17 +251,17 @@ async fn consume(args: Args) -> anyhow::Result<()> {
     let starts: Vec<(i32, i64)> = match start {
         StartOffset::Earliest => {
             client
-                .list_offsets(&args.topic, &partitions, OffsetSpec::Earliest)
+                .list_offsets(&args.topic, partitions, OffsetSpec::Earliest)
                 .await?
         }
         StartOffset::Latest => {
             client
-                .list_offsets(&args.topic, &partitions, OffsetSpec::Latest)
+                .list_offsets(&args.topic, partitions, OffsetSpec::Latest)
                 .await?
         }
         StartOffset::At(offset) => partitions.iter().map(|&p| (p, offset)).collect(),
     };
-    let mut positions: BTreeMap<i32, Position> = starts
+    Ok(starts
         .into_iter()
         .map(|(p, next_offset)| {
             (
@@ -214,143 +273,141 @@ async fn consume(args: Args) -> anyhow::Result<()> {
                 },
             )
         })
-        .collect();
-    let format = Format {
-        partition: args.print_partition,
-        offset: args.print_offset,
-        key: args.print_key,
-        separator: args.key_separator.clone().into_bytes(),
-    };
-    let options = FetchOptions {
-        // With --exit-at-end there is no point waiting for records that may never come:
-        // every answer either carries records or shows the partition is at its end.
-        max_wait_ms: if args.exit_at_end { 0 } else { FOLLOW_WAIT_MS },
-        min_bytes: 1,
-        max_bytes: FETCH_BYTES_MAX,
-        partition_max_bytes: PARTITION_FETCH_BYTES,
-    };
-    let mut printed: u64 = 0;
-    let mut last_record = tokio::time::Instant::now();
-    let stdout = std::io::stdout();
-    let mut out = Vec::with_capacity(1 << 20);
-    let result: anyhow::Result<()> = async {
-        loop {
-            if args.max_messages.is_some_and(|max| printed >= max) {
-                return Ok(());
+        .collect())
+}
+
+/// A consume run under way: where each partition is, and what was printed.
+struct Reader<'a> {
+    args: &'a Args,
+    client: &'a Client,
+    format: Format,
+    options: FetchOptions,
+    positions: BTreeMap<i32, Position>,
+    printed: u64,
+    /// When the last record arrived (for --timeout-ms).
+    last_record: tokio::time::Instant,
+    /// Printed records not yet written to standard output.
+    out: Vec<u8>,
+}
+
+impl Reader<'_> {
+    /// Whether the run is over: --max-messages printed, every partition at its end
+    /// (--exit-at-end), or no record for --timeout-ms.
+    fn finished(&self) -> bool {
+        if self
+            .args
+            .max_messages
+            .is_some_and(|max| self.printed >= max)
+        {
+            return true;
+        }
+        if self.positions.values().all(|p| p.done) {
+            return true;
+        }
+        self.args
+            .timeout_ms
+            .is_some_and(|timeout| self.last_record.elapsed() >= Duration::from_millis(timeout))
+    }
+
+    /// One fetch from every leader, all in flight at once; prints what they bring, and
+    /// after a retriable error waits and refreshes the metadata.
+    async fn fetch_round(&mut self) -> anyhow::Result<()> {
+        let wanted: Vec<(i32, i64)> = self
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.done)
+            .map(|(&partition, p)| (partition, p.next_offset))
+            .collect();
+        let pending = self
+            .client
+            .send_fetches(&self.args.topic, wanted, self.options)
+            .await?;
+        let mut refresh = false;
+        for pending in pending {
+            let response = pending.wait().await?;
+            if response.error_code != 0 {
+                return Err(ClientError::kafka("fetch", response.error_code, None).into());
             }
-            if positions.values().all(|p| p.done) {
-                return Ok(());
-            }
-            if let Some(timeout) = args.timeout_ms
-                && last_record.elapsed() >= Duration::from_millis(timeout)
-            {
-                return Ok(());
-            }
-            // One fetch per leader, all in flight at once.
-            let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
-            for (&partition, position) in positions.iter().filter(|(_, p)| !p.done) {
-                let leader = client.leader_id(&args.topic, partition)?;
-                by_leader
-                    .entry(leader)
-                    .or_default()
-                    .push((partition, position.next_offset));
-            }
-            let mut pending: Vec<Pending<FetchResponse>> = Vec::new();
-            for (leader, wanted) in by_leader {
-                let connection = client.broker(leader).await?;
-                let version = connection.version(ApiKey::Fetch)?;
-                let request = fetch_request(&args.topic, &wanted, options);
-                pending.push(connection.send(&request, version).await?);
-            }
-            let mut refresh = false;
-            for pending in pending {
-                let response = pending.wait().await?;
-                if response.error_code != 0 {
-                    return Err(ClientError::kafka("fetch", response.error_code, None).into());
+            for topic_response in response.responses {
+                for data in topic_response.partitions {
+                    refresh |= self.take_partition(data)?;
                 }
-                for topic_response in response.responses {
-                    for data in topic_response.partitions {
-                        let Some(position) = positions.get_mut(&data.partition_index) else {
-                            continue;
-                        };
-                        let code = ErrorCode(data.error_code);
-                        if !code.is_ok() {
-                            let error = ClientError::kafka(
-                                format!(
-                                    "fetch {}-{} at offset {}",
-                                    args.topic, data.partition_index, position.next_offset
-                                ),
-                                code.0,
-                                None,
-                            );
-                            if !code.is_retriable() || position.retries >= RETRIES_MAX {
-                                return Err(error.into());
-                            }
-                            position.retries += 1;
-                            refresh = true;
-                            continue;
-                        }
-                        position.retries = 0;
-                        let records = data.records.unwrap_or_default();
-                        for batch in split_batches(records)? {
-                            if batch.last_offset < position.next_offset {
-                                continue;
-                            }
-                            if !batch.is_control {
-                                for record in batch.records()? {
-                                    if record.offset < position.next_offset || record.control {
-                                        continue;
-                                    }
-                                    if args.max_messages.is_some_and(|max| printed >= max) {
-                                        break;
-                                    }
-                                    format.write(
-                                        &mut out,
-                                        data.partition_index,
-                                        record.offset,
-                                        record.key.as_deref(),
-                                        record.value.as_deref(),
-                                    );
-                                    printed += 1;
-                                    last_record = tokio::time::Instant::now();
-                                }
-                            }
-                            position.next_offset = batch.last_offset + 1;
-                        }
-                        if args.exit_at_end && position.next_offset >= data.high_watermark {
-                            position.done = true;
-                        }
+            }
+        }
+        if !self.out.is_empty() {
+            let mut lock = std::io::stdout().lock();
+            lock.write_all(&self.out)
+                .and_then(|()| lock.flush())
+                .context("cannot write to standard output")?;
+            self.out.clear();
+        }
+        if refresh {
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            self.client
+                .refresh_metadata(std::slice::from_ref(&self.args.topic))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Prints the records of one partition's fetched data and moves its position past
+    /// them. A retriable error counts a retry and returns true (the metadata wants a
+    /// refresh); any other, or one retry too many, is the run's error.
+    fn take_partition(&mut self, data: PartitionData) -> anyhow::Result<bool> {
+        let Some(position) = self.positions.get_mut(&data.partition_index) else {
+            return Ok(false);
+        };
+        let code = ErrorCode(data.error_code);
+        if !code.is_ok() {
+            let error = ClientError::kafka(
+                format!(
+                    "fetch {}-{} at offset {}",
+                    self.args.topic, data.partition_index, position.next_offset
+                ),
+                code.0,
+                None,
+            );
+            if !code.is_retriable() || position.retries >= RETRIES_MAX {
+                return Err(error.into());
+            }
+            position.retries += 1;
+            return Ok(true);
+        }
+        position.retries = 0;
+        let records = data.records.unwrap_or_default();
+        for batch in split_batches(records)? {
+            if batch.last_offset < position.next_offset {
+                continue;
+            }
+            if !batch.is_control {
+                for record in batch.records()? {
+                    if record.offset < position.next_offset || record.control {
+                        continue;
                     }
+                    if self
+                        .args
+                        .max_messages
+                        .is_some_and(|max| self.printed >= max)
+                    {
+                        break;
+                    }
+                    self.format.write(
+                        &mut self.out,
+                        data.partition_index,
+                        record.offset,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                    );
+                    self.printed += 1;
+                    self.last_record = tokio::time::Instant::now();
                 }
             }
-            if !out.is_empty() {
-                let mut lock = stdout.lock();
-                lock.write_all(&out)
-                    .and_then(|()| lock.flush())
-                    .context("cannot write to standard output")?;
-                out.clear();
-            }
-            if refresh {
-                tokio::time::sleep(RETRY_BACKOFF).await;
-                client
-                    .refresh_metadata(std::slice::from_ref(&args.topic))
-                    .await?;
-            }
+            position.next_offset = batch.last_offset + 1;
         }
-    }
-    .await;
-    if !out.is_empty() {
-        let mut lock = stdout.lock();
-        let _ = lock.write_all(&out).and_then(|()| lock.flush());
-    }
-    match result {
-        // A closed pipe (`| head`) is the reader's way of saying it has enough.
-        Err(error) if is_broken_pipe(&error) => Ok(()),
-        Err(error) => Err(error),
-        Ok(()) => {
-            eprintln!("Processed a total of {printed} messages");
-            Ok(())
+        if self.args.exit_at_end && position.next_offset >= data.high_watermark {
+            position.done = true;
         }
+        Ok(false)
     }
 }
 

@@ -104,16 +104,12 @@ impl Args {
     /// The action and the groups: from an action flag (then every word is a group) or
     /// from the first word (then the other words are groups), plus any --group.
     fn action_and_groups(&self) -> anyhow::Result<(Action, Vec<String>)> {
-        let flags = [
+        let flagged = client_tools::flagged_action(&[
             (self.list, Action::List),
             (self.describe, Action::Describe),
             (self.delete, Action::Delete),
             (self.reset_offsets, Action::ResetOffsets),
-        ];
-        let flagged = flags
-            .iter()
-            .find(|(set, _)| *set)
-            .map(|(_, action)| *action);
+        ]);
         let (action, words) = match (flagged, self.words.split_first()) {
             (Some(action), _) => (action, self.words.as_slice()),
             (None, Some((first, rest))) => {
@@ -520,6 +516,8 @@ async fn log_end_offsets(
     Ok(ends)
 }
 
+/// Prints kafka-consumer-groups' description of `group`: its state, a line per
+/// partition with offsets and lag, then its members.
 async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
     let (coordinator_id, connection) = coordinator(client, group).await?;
     let described = describe_group(&connection, group).await?;
@@ -527,15 +525,7 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
         bail!("Consumer group '{group}' does not exist.");
     }
     let committed = committed_offsets(&connection, group).await?;
-    let mut owners: BTreeMap<(String, i32), (&str, &str, &str)> = BTreeMap::new();
-    for member in &described.members {
-        for key in member.assignment.partitions() {
-            owners.insert(
-                key.clone(),
-                (&member.member_id, &member.host, &member.client_id),
-            );
-        }
-    }
+    let owners = owners(&described.members);
     let partitions: BTreeSet<(String, i32)> =
         committed.keys().chain(owners.keys()).cloned().collect();
     let ends = log_end_offsets(client, &partitions, OffsetSpec::Latest).await?;
@@ -551,6 +541,51 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
         or_dash(described.protocol.clone()),
         described.members.len()
     );
+    let offsets = PartitionOffsets {
+        committed: &committed,
+        ends: &ends,
+        owners: &owners,
+    };
+    out.push_str(&offsets_table(group, &partitions, &offsets));
+    if !described.members.is_empty() {
+        out.push('\n');
+        out.push_str(&members_table(group, &described.members));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// The member that owns each assigned partition: (member id, host, client id).
+type Owners<'a> = BTreeMap<(String, i32), (&'a str, &'a str, &'a str)>;
+
+/// Which member owns each partition, by the members' assignments.
+fn owners(members: &[DescribedMember]) -> Owners<'_> {
+    let mut owners = Owners::new();
+    for member in members {
+        for key in member.assignment.partitions() {
+            owners.insert(
+                key.clone(),
+                (&member.member_id, &member.host, &member.client_id),
+            );
+        }
+    }
+    owners
+}
+
+/// What `describe` knows of each partition: the group's committed offset, the log
+/// end offset, the member that owns it.
+struct PartitionOffsets<'a> {
+    committed: &'a BTreeMap<(String, i32), i64>,
+    ends: &'a BTreeMap<(String, i32), i64>,
+    owners: &'a Owners<'a>,
+}
+
+/// The partition table of `describe`: offsets, lag and owner, `-` where unknown.
+fn offsets_table(
+    group: &str,
+    partitions: &BTreeSet<(String, i32)>,
+    offsets: &PartitionOffsets<'_>,
+) -> String {
     let mut rows = vec![
         [
             "GROUP",
@@ -565,14 +600,14 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
         ]
         .map(str::to_string),
     ];
-    for key in &partitions {
-        let current = committed.get(key);
-        let end = ends.get(key);
+    for key in partitions {
+        let current = offsets.committed.get(key);
+        let end = offsets.ends.get(key);
         let lag = match (current, end) {
             (Some(c), Some(e)) => (e - c).max(0).to_string(),
             _ => "-".to_string(),
         };
-        let (member, host, client_id) = owners.get(key).copied().unwrap_or(("-", "-", "-"));
+        let (member, host, client_id) = offsets.owners.get(key).copied().unwrap_or(("-", "-", "-"));
         rows.push([
             group.to_string(),
             key.0.clone(),
@@ -585,38 +620,37 @@ async fn describe(client: &Client, group: &str) -> anyhow::Result<()> {
             client_id.to_string(),
         ]);
     }
-    out.push_str(&table(&rows));
-    if !described.members.is_empty() {
-        let mut rows = vec![
-            [
-                "GROUP",
-                "CONSUMER-ID",
-                "HOST",
-                "CLIENT-ID",
-                "#PARTITIONS",
-                "ASSIGNMENT",
-            ]
-            .map(str::to_string),
-        ];
-        for member in &described.members {
-            let count = match &member.assignment {
-                Assignment::Partitions(partitions) => partitions.len().to_string(),
-                Assignment::Raw(_) => "-".to_string(),
-            };
-            rows.push([
-                group.to_string(),
-                member.member_id.clone(),
-                or_dash(member.host.clone()),
-                or_dash(member.client_id.clone()),
-                count,
-                member.assignment.to_cell(),
-            ]);
-        }
-        out.push('\n');
-        out.push_str(&table(&rows));
+    table(&rows)
+}
+
+/// The member table of `describe`: each member and its assignment.
+fn members_table(group: &str, members: &[DescribedMember]) -> String {
+    let mut rows = vec![
+        [
+            "GROUP",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID",
+            "#PARTITIONS",
+            "ASSIGNMENT",
+        ]
+        .map(str::to_string),
+    ];
+    for member in members {
+        let count = match &member.assignment {
+            Assignment::Partitions(partitions) => partitions.len().to_string(),
+            Assignment::Raw(_) => "-".to_string(),
+        };
+        rows.push([
+            group.to_string(),
+            member.member_id.clone(),
+            or_dash(member.host.clone()),
+            or_dash(member.client_id.clone()),
+            count,
+            member.assignment.to_cell(),
+        ]);
     }
-    print!("{out}");
-    Ok(())
+    table(&rows)
 }
 
 /// Columns padded to their widest cell, two spaces apart.
@@ -681,6 +715,8 @@ const NON_EMPTY_GROUP: i16 = 68;
 /// DeleteGroups on a group the coordinator does not know.
 const GROUP_ID_NOT_FOUND: i16 = 69;
 
+/// Moves a memberless group's offsets on a topic, or with no --execute only prints
+/// where they would go.
 async fn reset_offsets(client: &Client, args: &Args, group: &str) -> anyhow::Result<()> {
     let target = ResetTarget::from_args(args)?;
     let topic = target.topic;
@@ -698,11 +734,37 @@ async fn reset_offsets(client: &Client, args: &Args, group: &str) -> anyhow::Res
         .iter()
         .map(|p| (topic.to_string(), p.partition))
         .collect();
-    let targets: BTreeMap<(String, i32), i64> = match target.offset {
+    let targets = new_offsets(client, &target, &partitions).await?;
+    let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(str::to_string)];
+    for ((topic, partition), offset) in &targets {
+        rows.push([
+            group.to_string(),
+            topic.clone(),
+            partition.to_string(),
+            offset.to_string(),
+        ]);
+    }
+    print!("\n{}", table(&rows));
+    if !args.execute {
+        println!("\nDry run: nothing was committed (add --execute to commit these offsets).");
+        return Ok(());
+    }
+    commit_offsets(&connection, group, topic, &targets).await?;
+    println!("\nCommitted the new offsets of group '{group}'.");
+    Ok(())
+}
+
+/// The offsets `reset-offsets` moves `partitions` to.
+async fn new_offsets(
+    client: &Client,
+    target: &ResetTarget<'_>,
+    partitions: &BTreeSet<(String, i32)>,
+) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    Ok(match target.offset {
         Some(offset) => {
             // Kafka's tool keeps a requested offset within each partition's log.
-            let earliest = log_end_offsets(client, &partitions, OffsetSpec::Earliest).await?;
-            let latest = log_end_offsets(client, &partitions, OffsetSpec::Latest).await?;
+            let earliest = log_end_offsets(client, partitions, OffsetSpec::Earliest).await?;
+            let latest = log_end_offsets(client, partitions, OffsetSpec::Latest).await?;
             partitions
                 .iter()
                 .map(|key| {
@@ -718,22 +780,17 @@ async fn reset_offsets(client: &Client, args: &Args, group: &str) -> anyhow::Res
                 })
                 .collect()
         }
-        None => log_end_offsets(client, &partitions, target.spec).await?,
-    };
-    let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(str::to_string)];
-    for ((topic, partition), offset) in &targets {
-        rows.push([
-            group.to_string(),
-            topic.clone(),
-            partition.to_string(),
-            offset.to_string(),
-        ]);
-    }
-    print!("\n{}", table(&rows));
-    if !args.execute {
-        println!("\nDry run: nothing was committed (add --execute to commit these offsets).");
-        return Ok(());
-    }
+        None => log_end_offsets(client, partitions, target.spec).await?,
+    })
+}
+
+/// Commits `targets`, offsets of `topic`, for `group`.
+async fn commit_offsets(
+    connection: &Connection,
+    group: &str,
+    topic: &str,
+    targets: &BTreeMap<(String, i32), i64>,
+) -> anyhow::Result<()> {
     // What a consumer outside any generation commits: generation -1, no member id.
     let request = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
@@ -766,7 +823,6 @@ async fn reset_offsets(client: &Client, args: &Args, group: &str) -> anyhow::Res
             }
         }
     }
-    println!("\nCommitted the new offsets of group '{group}'.");
     Ok(())
 }
 

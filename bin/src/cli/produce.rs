@@ -39,8 +39,6 @@ const IN_FLIGHT_MAX: usize = 5;
 const CHUNK_LINES_MAX: usize = 4096;
 /// How long the broker may take to acknowledge.
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
-/// Distinct error messages shown when records fail.
-const ERRORS_SHOWN_MAX: usize = 5;
 
 /// Flags of `odradek produce`.
 #[derive(clap::Args, Debug)]
@@ -244,13 +242,11 @@ impl Producer<'_> {
                 PRODUCE_TIMEOUT_MS,
             );
             let version = connection.version(ApiKey::Produce)?;
-            let pending = if self.acks == 0 {
-                connection.send_without_response(&request, version).await?;
+            let pending = connection.send_produce(&request, version).await?;
+            if pending.is_none() {
+                // acks=0: no response will come; wait until the request is written.
                 connection.flush().await?;
-                None
-            } else {
-                Some(connection.send(&request, version).await?)
-            };
+            }
             self.in_flight.push_back(InFlight { pending, records });
         }
         Ok(())
@@ -292,31 +288,40 @@ impl Producer<'_> {
         }
     }
 
+    /// Sends what is left, waits for every answer, and fails naming the errors if any
+    /// of the `total` records was not acknowledged.
+    async fn finish(&mut self, total: u64) -> anyhow::Result<()> {
+        self.flush().await?;
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await;
+        }
+        if self.failed > 0 {
+            for error in &self.errors {
+                eprintln!("odradek produce: {error}");
+            }
+            bail!(
+                "{} of {} records were not acknowledged (first error: {})",
+                self.failed,
+                total,
+                self.errors.first().map_or("unknown", String::as_str)
+            );
+        }
+        debug_assert_eq!(self.acknowledged, total);
+        Ok(())
+    }
+
+    /// Counts `records` as failed, keeping the first few distinct errors.
     fn fail(&mut self, records: usize, error: String) {
         self.failed += records as u64;
-        if self.errors.len() < ERRORS_SHOWN_MAX && !self.errors.contains(&error) {
-            self.errors.push(error);
-        }
+        client_tools::keep_error(&mut self.errors, error);
     }
 }
 
+/// Sends standard input's lines as records until it ends, then waits for every
+/// acknowledgement.
 async fn produce(args: Args) -> anyhow::Result<()> {
     let client = client_tools::connect(&args.bootstrap_server, "odradek-console-producer").await?;
-    // A producer's metadata request may create the topic (auto.create.topics.enable).
-    client
-        .metadata_with(Some(std::slice::from_ref(&args.topic)), true)
-        .await?;
-    let topic = client_tools::topic_with_leaders(&client, &args.topic).await?;
-    let partition_count = topic.partitions.len() as i32;
-    if let Some(partition) = args.partition
-        && !(0..partition_count).contains(&partition)
-    {
-        bail!(UsageError(anyhow!(
-            "topic {} has partitions 0..{}, not {partition}",
-            args.topic,
-            partition_count - 1
-        )));
-    }
+    let partition_count = partition_count(&client, &args).await?;
     let producer = if args.idempotent {
         Some(client.init_producer_id().await?)
     } else {
@@ -361,23 +366,28 @@ async fn produce(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    state.flush().await?;
-    while !state.in_flight.is_empty() {
-        state.settle_oldest().await;
+    state.finish(total).await
+}
+
+/// The topic's partition count, once every partition has a leader; checks
+/// `--partition` against it.
+async fn partition_count(client: &Client, args: &Args) -> anyhow::Result<i32> {
+    // A producer's metadata request may create the topic (auto.create.topics.enable).
+    client
+        .metadata_with(Some(std::slice::from_ref(&args.topic)), true)
+        .await?;
+    let topic = client_tools::topic_with_leaders(client, &args.topic).await?;
+    let partition_count = topic.partitions.len() as i32;
+    if let Some(partition) = args.partition
+        && !(0..partition_count).contains(&partition)
+    {
+        bail!(UsageError(anyhow!(
+            "topic {} has partitions 0..{}, not {partition}",
+            args.topic,
+            partition_count - 1
+        )));
     }
-    if state.failed > 0 {
-        for error in &state.errors {
-            eprintln!("odradek produce: {error}");
-        }
-        bail!(
-            "{} of {} records were not acknowledged (first error: {})",
-            state.failed,
-            total,
-            state.errors.first().map_or("unknown", String::as_str)
-        );
-    }
-    debug_assert_eq!(state.acknowledged, total);
-    Ok(())
+    Ok(partition_count)
 }
 
 #[cfg(test)]

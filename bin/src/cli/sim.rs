@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use odradek_sim::{FaultSet, Options, RunReport, ShrinkLimits, Verdict};
+use odradek_sim::{FaultSet, Options, RunReport, SeedsSummary, ShrinkLimits, Verdict};
 
 use crate::cli::UsageError;
 
@@ -306,6 +306,7 @@ fn catch_up_line(catch_up_ms: &[u64]) -> Option<String> {
     ))
 }
 
+/// Runs `count` seeds from `--start` across threads and prints their summary.
 fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
     if count == 0 {
         return Err(usage("--seeds must be at least 1"));
@@ -321,28 +322,51 @@ fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
     let summary = odradek_sim::run_seeds(args.start, count, threads, options, &|report| {
         let mut done = done.lock().expect("progress lock");
         *done += 1;
-        if !report.verdict.is_pass() {
-            let message = report.verdict.message().unwrap_or_default();
-            let first_line = message.lines().next().unwrap_or_default();
-            println!(
-                "FAIL seed {} ({}): {first_line}\n  reproduce with: {}",
-                report.seed,
-                report.verdict.kind(),
-                rerun_command(report.seed, options)
-            );
-        } else if done.is_multiple_of(1000) {
-            eprintln!("... {} seeds done", *done);
-        }
+        print_seed_done(report, options, *done);
     });
     let wall = started.elapsed().as_secs_f64();
+    print_summary(&summary, args.start, threads, wall);
+    match worst_exit_code(&summary) {
+        None => Ok(()),
+        Some(code) => Err(SimFailed {
+            code,
+            message: format!(
+                "{} of {} seeds failed",
+                summary.failures.len(),
+                summary.runs
+            ),
+        }
+        .into()),
+    }
+}
+
+/// What `--seeds` prints as each seed ends: a failing seed and how to rerun it, or
+/// every thousandth seed's progress on stderr.
+fn print_seed_done(report: &RunReport, options: &Options, done: u64) {
+    if !report.verdict.is_pass() {
+        let message = report.verdict.message().unwrap_or_default();
+        let first_line = message.lines().next().unwrap_or_default();
+        println!(
+            "FAIL seed {} ({}): {first_line}\n  reproduce with: {}",
+            report.seed,
+            report.verdict.kind(),
+            rerun_command(report.seed, options)
+        );
+    } else if done.is_multiple_of(1000) {
+        eprintln!("... {done} seeds done");
+    }
+}
+
+/// The summary of a `--seeds` run: verdicts, failing seeds, faults fired, catch-up
+/// times and speed.
+fn print_summary(summary: &SeedsSummary, start: u64, threads: usize, wall: f64) {
     let mut by_kind = std::collections::BTreeMap::new();
     for (_, verdict) in &summary.failures {
         *by_kind.entry(verdict.kind()).or_insert(0u64) += 1;
     }
     println!(
-        "seeds: {} from {} on {threads} threads: {} passed, {} failed {}",
+        "seeds: {} from {start} on {threads} threads: {} passed, {} failed {}",
         summary.runs,
-        args.start,
         summary.passed,
         summary.failures.len(),
         by_kind
@@ -388,7 +412,12 @@ fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
         simulated / wall.max(1e-9),
         summary.runs as f64 / (wall / 60.0) / threads as f64
     );
-    let worst = summary
+}
+
+/// The exit status of the worst failure (safety, then crash, then liveness), if any
+/// seed failed.
+fn worst_exit_code(summary: &SeedsSummary) -> Option<u8> {
+    summary
         .failures
         .iter()
         .map(|(_, verdict)| verdict.exit_code())
@@ -397,17 +426,5 @@ fn run_many(args: &Args, options: &Options, count: u64) -> anyhow::Result<()> {
             EXIT_CRASH => 2,
             EXIT_LIVENESS => 1,
             _ => 0,
-        });
-    match worst {
-        None => Ok(()),
-        Some(code) => Err(SimFailed {
-            code,
-            message: format!(
-                "{} of {} seeds failed",
-                summary.failures.len(),
-                summary.runs
-            ),
-        }
-        .into()),
-    }
+        })
 }

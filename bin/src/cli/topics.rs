@@ -86,17 +86,13 @@ pub struct Args {
 
 impl Args {
     fn action(&self) -> anyhow::Result<Action> {
-        let flags = [
+        let flagged = client_tools::flagged_action(&[
             (self.create, Action::Create),
             (self.list, Action::List),
             (self.describe, Action::Describe),
             (self.delete, Action::Delete),
             (self.alter, Action::Alter),
-        ];
-        let flagged = flags
-            .iter()
-            .find(|(set, _)| *set)
-            .map(|(_, action)| *action);
+        ]);
         self.action.or(flagged).ok_or_else(|| {
             UsageError(anyhow!(
                 "say what to do: create, list, describe, delete or alter (or --create, --list, ...)"

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -318,14 +319,7 @@ impl Connection {
     ) -> ClientResult<Pending<R::Response>> {
         let correlation_id = self.next_correlation_id();
         let frame = self.encode(request, version, correlation_id)?;
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut waiters = self.inner.waiters.lock().expect("waiters lock");
-            if let Some(reason) = &waiters.closed {
-                return Err(self.closed(reason));
-            }
-            waiters.by_correlation_id.insert(correlation_id, sender);
-        }
+        let receiver = self.wait_for(correlation_id)?;
         if self
             .inner
             .frames
@@ -345,6 +339,21 @@ impl Connection {
         })
     }
 
+    /// Where the response to `correlation_id` will arrive, unless the connection is
+    /// closed.
+    fn wait_for(
+        &self,
+        correlation_id: i32,
+    ) -> ClientResult<oneshot::Receiver<ClientResult<Frame>>> {
+        let (sender, receiver) = oneshot::channel();
+        let mut waiters = self.inner.waiters.lock().expect("waiters lock");
+        if let Some(reason) = &waiters.closed {
+            return Err(self.closed(reason));
+        }
+        waiters.by_correlation_id.insert(correlation_id, sender);
+        Ok(receiver)
+    }
+
     /// Sends a request the broker does not answer (a Produce with acks=0).
     pub async fn send_without_response<R: Request>(
         &self,
@@ -361,6 +370,21 @@ impl Connection {
             .send(Outgoing::Frame(frame))
             .await
             .map_err(|_| self.closed("writer stopped"))
+    }
+
+    /// Sends a Produce request at `version`; with `acks=0` the broker answers nothing,
+    /// so there is no response to wait for (`None`).
+    pub async fn send_produce(
+        &self,
+        request: &ProduceRequest,
+        version: i16,
+    ) -> ClientResult<Option<Pending<ProduceResponse>>> {
+        if request.acks == 0 {
+            self.send_without_response(request, version).await?;
+            Ok(None)
+        } else {
+            Ok(Some(self.send(request, version).await?))
+        }
     }
 
     /// Waits until every frame queued so far has been written to the socket.
@@ -461,14 +485,7 @@ impl Connection {
     ) -> ClientResult<ApiVersionsResponse> {
         let correlation_id = self.next_correlation_id();
         let frame = self.encode(request, version, correlation_id)?;
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut waiters = self.inner.waiters.lock().expect("waiters lock");
-            if let Some(reason) = &waiters.closed {
-                return Err(self.closed(reason));
-            }
-            waiters.by_correlation_id.insert(correlation_id, sender);
-        }
+        let receiver = self.wait_for(correlation_id)?;
         self.inner
             .frames
             .send(Outgoing::Frame(frame))

@@ -24,7 +24,7 @@ pub mod error;
 pub mod partitioner;
 pub mod records;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -38,7 +38,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    DescribeConfigsRequest, FetchRequest, FetchResponse, InitProducerIdRequest, ListOffsetsRequest,
     MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -365,6 +365,35 @@ impl Client {
                 None,
             )),
         }
+    }
+
+    /// Sends one Fetch of `topic` to the leader of each `(partition, offset)` pair's
+    /// partition, as the last metadata names it: one request per leader, all in flight
+    /// at once.
+    pub async fn send_fetches(
+        &self,
+        topic: &str,
+        positions: impl IntoIterator<Item = (i32, i64)>,
+        options: FetchOptions,
+    ) -> ClientResult<Vec<Pending<FetchResponse>>> {
+        let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
+        for (partition, offset) in positions {
+            by_leader
+                .entry(self.leader_id(topic, partition)?)
+                .or_default()
+                .push((partition, offset));
+        }
+        let mut pending = Vec::with_capacity(by_leader.len());
+        for (leader, wanted) in by_leader {
+            let connection = self.broker(leader).await?;
+            let version = connection.version(ApiKey::Fetch)?;
+            pending.push(
+                connection
+                    .send(&fetch_request(topic, &wanted, options), version)
+                    .await?,
+            );
+        }
+        Ok(pending)
     }
 
     /// The connection admin requests go to: the controller, or the bootstrap broker
