@@ -27,6 +27,7 @@
 //! used inside a run. The same seed on the same commit gives the same trace hash.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod clock;
 pub mod disk;
 pub mod faults;

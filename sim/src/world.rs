@@ -70,9 +70,10 @@ use odradek_replication::{
     Event as NodeEvent, Node, NodeConfig, NodeError, Request, RequestId, TopicPartition,
 };
 
+use crate::client::Client;
 use crate::clock::{NodeClock, WALL_STEP_MS_MAX};
 use crate::disk::SimDisk;
-use crate::faults::{FaultClass, FaultPlan};
+use crate::faults::{FaultClass, FaultPlan, Nemesis};
 use crate::group::GroupMember;
 use crate::network::{Endpoint, Network};
 use crate::node::{Buggify, HeldRequest, SimIo, SimNode};
@@ -81,7 +82,7 @@ use crate::rng::{SimRng, mix};
 use crate::timeline::{TimelineEvent, TimelineKind};
 use crate::trace::{Fnv64, Trace};
 use crate::workload::{
-    Admin, Client, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
+    Admin, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
     WorkloadPlan,
 };
 
@@ -100,64 +101,6 @@ mod stream {
     /// The disk wipe, likewise.
     pub const WIPE: u64 = 6;
     pub const NODE_BASE: u64 = 100;
-}
-
-/// What the nemesis does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Nemesis {
-    /// Power loss of a node (armed: it strikes when writes are in flight).
-    Crash,
-    /// Process kill of a node.
-    Kill,
-    /// Pause a node.
-    Pause,
-    /// Clean restart of a node.
-    Restart,
-    /// Cut some links.
-    Partition,
-    /// Repair every cut link.
-    Repair,
-    /// Hold a link.
-    Clog,
-    /// An ENOSPC episode starts.
-    DiskFull,
-    /// An ENOSPC episode ends.
-    DiskSpace,
-    /// A monotonic clock step or stall.
-    ClockStep,
-    /// A wall clock step.
-    WallStep,
-    /// Media rot in a sealed segment (scheduled on its own stream, see `World::rot`).
-    Rot,
-    /// A misdirected write armed (its own stream, see `World::misdirect`).
-    Misdirect,
-    /// A broker's disk lost for good (its own stream, see `World::wipe`).
-    Wipe,
-}
-
-impl Nemesis {
-    fn tag(self) -> u64 {
-        self as u64
-    }
-
-    /// The fault class that schedules it (none for the follow-ups ending an episode).
-    pub fn class(self) -> Option<FaultClass> {
-        match self {
-            Nemesis::Crash => Some(FaultClass::Crash),
-            Nemesis::Kill => Some(FaultClass::Kill),
-            Nemesis::Pause => Some(FaultClass::Pause),
-            Nemesis::Restart => Some(FaultClass::Restart),
-            Nemesis::Partition => Some(FaultClass::Partition),
-            Nemesis::Clog => Some(FaultClass::Clog),
-            Nemesis::DiskFull => Some(FaultClass::Enospc),
-            Nemesis::ClockStep => Some(FaultClass::ClockStep),
-            Nemesis::WallStep => Some(FaultClass::WallStep),
-            Nemesis::Rot => Some(FaultClass::Rot),
-            Nemesis::Misdirect => Some(FaultClass::Misdirect),
-            Nemesis::Wipe => Some(FaultClass::Wipe),
-            Nemesis::Repair | Nemesis::DiskSpace => None,
-        }
-    }
 }
 
 /// One queued event.
