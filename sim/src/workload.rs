@@ -159,18 +159,19 @@ impl WorkloadPlan {
     }
 }
 
-/// Where the run is.
+/// Where the run is. The numbers are what the trace hashes when the run moves to a
+/// phase (`TraceKind::Phase`), and the order is the phases' order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// Faults on; clients write and read freely.
-    Safety,
+    Safety = 0,
     /// Faults healed; clients finish what is in flight and each producer lane gets one
     /// new batch acknowledged.
-    Liveness,
+    Liveness = 1,
     /// Every client finished; the final reader reads every partition completely.
-    FinalRead,
+    FinalRead = 2,
     /// The final reads are complete.
-    Done,
+    Done = 3,
 }
 
 /// Client statistics (names as printed).

@@ -80,7 +80,7 @@ use crate::node::{Buggify, HeldRequest, SimIo, SimNode};
 use crate::records::decode_batches;
 use crate::rng::{SimRng, mix};
 use crate::timeline::{TimelineEvent, TimelineKind};
-use crate::trace::{Fnv64, Trace};
+use crate::trace::{Fnv64, Trace, TraceKind};
 use crate::workload::{
     Admin, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
     WorkloadPlan,
@@ -905,8 +905,11 @@ impl World {
                 correlation,
                 response,
             } => {
-                self.trace
-                    .event(self.now, 5, &[u64::from(client), correlation]);
+                self.trace.event(
+                    self.now,
+                    TraceKind::ClientResponse,
+                    &[u64::from(client), correlation],
+                );
                 self.trace.line(self.now, || {
                     format!("client {client} <- response #{correlation}")
                 });
@@ -917,8 +920,11 @@ impl World {
                 correlation,
                 why,
             } => {
-                self.trace
-                    .event(self.now, 6, &[u64::from(client), correlation]);
+                self.trace.event(
+                    self.now,
+                    TraceKind::ClientLost,
+                    &[u64::from(client), correlation],
+                );
                 self.trace.line(self.now, || {
                     format!("client {client} lost #{correlation}: {why}")
                 });
@@ -928,7 +934,8 @@ impl World {
                 if self.client_wake_ns[client as usize] == self.now {
                     self.client_wake_ns[client as usize] = u64::MAX;
                 }
-                self.trace.event(self.now, 7, &[u64::from(client)]);
+                self.trace
+                    .event(self.now, TraceKind::ClientWake, &[u64::from(client)]);
                 self.with_client(client, |c, ctx| c.tick(ctx));
             }
             Event::Nemesis(nemesis) => self.nemesis(nemesis),
@@ -1042,7 +1049,7 @@ impl World {
         );
         self.trace.event(
             self.now,
-            8,
+            TraceKind::ClientSend,
             &[u64::from(client), correlation, arrivals.len() as u64],
         );
         self.trace.line(self.now, || {
@@ -1078,7 +1085,8 @@ impl World {
                 if done {
                     self.shared.phase = Phase::FinalRead;
                     self.note(TimelineKind::Phase("final reads"));
-                    self.trace.event(self.now, 9, &[2]);
+                    self.trace
+                        .event(self.now, TraceKind::Phase, &[Phase::FinalRead as u64]);
                     self.trace
                         .line(self.now, || "phase: final reads".to_string());
                     for client in 0..self.clients.len() as u32 {
@@ -1093,7 +1101,8 @@ impl World {
                     }
                     self.shared.phase = Phase::Done;
                     self.note(TimelineKind::Phase("done"));
-                    self.trace.event(self.now, 9, &[3]);
+                    self.trace
+                        .event(self.now, TraceKind::Phase, &[Phase::Done as u64]);
                     self.trace.line(self.now, || "phase: done".to_string());
                     self.ending = Some(Ending::Complete);
                 }
@@ -1120,8 +1129,11 @@ impl World {
         let opened = Node::open(&mut sim_node.io, config);
         sim_node.io.disk.set_recovering(false);
         let faults_during_open = sim_node.io.disk.take_fired();
-        self.trace
-            .event(now, 1, &[u64::from(index), u64::from(opened.is_ok())]);
+        self.trace.event(
+            now,
+            TraceKind::NodeStart,
+            &[u64::from(index), u64::from(opened.is_ok())],
+        );
         match opened {
             Ok(node) => {
                 let cluster = self.nodes.len() > 1;
@@ -1216,7 +1228,8 @@ impl World {
             );
             return;
         }
-        self.trace.event(now, 2, &[u64::from(index), timer.0]);
+        self.trace
+            .event(now, TraceKind::NodeTimer, &[u64::from(index), timer.0]);
         self.deliver(index, NodeEvent::Timer(timer));
     }
 
@@ -1247,7 +1260,7 @@ impl World {
         node.io.clock.advance_to(now);
         self.trace.event(
             now,
-            3,
+            TraceKind::NodeSync,
             &[u64::from(index), io.0, u64::from(completion.result.is_ok())],
         );
         self.trace.line(now, || {
@@ -1268,8 +1281,11 @@ impl World {
         let node = &mut self.nodes[index as usize];
         if !node.is_up() {
             // Connection refused: the client learns it after a round trip.
-            self.trace
-                .event(now, 4, &[u64::from(index), correlation, 0]);
+            self.trace.event(
+                now,
+                TraceKind::NodeRequest,
+                &[u64::from(index), correlation, 0],
+            );
             self.refuse(index, client, correlation);
             return;
         }
@@ -1304,8 +1320,11 @@ impl World {
                 ),
             },
         );
-        self.trace
-            .event(now, 4, &[u64::from(index), correlation, id.0]);
+        self.trace.event(
+            now,
+            TraceKind::NodeRequest,
+            &[u64::from(index), correlation, id.0],
+        );
         self.trace.line(now, || {
             format!(
                 "node {index} <- client {client} #{correlation} as request {} {}",
@@ -1377,7 +1396,7 @@ impl World {
         );
         self.trace.event(
             self.now,
-            14,
+            TraceKind::PeerSend,
             &[u64::from(index), u64::from(target), arrivals.len() as u64],
         );
         self.trace.line(self.now, || {
@@ -1423,8 +1442,11 @@ impl World {
             return;
         }
         node.io.clock.advance_to(now);
-        self.trace
-            .event(now, 15, &[u64::from(index), u64::from(from)]);
+        self.trace.event(
+            now,
+            TraceKind::PeerDelivery,
+            &[u64::from(index), u64::from(from)],
+        );
         self.deliver(
             index,
             NodeEvent::Peer {
@@ -1560,8 +1582,11 @@ impl World {
         self.check_response(index, incarnation, &held, &response);
         self.check_known_topics(index, &held, &response);
         let digest = response_digest(&response);
-        self.trace
-            .event(now, 10, &[u64::from(index), held.correlation, digest]);
+        self.trace.event(
+            now,
+            TraceKind::NodeResponse,
+            &[u64::from(index), held.correlation, digest],
+        );
         self.trace.line(now, || {
             format!(
                 "node {index} -> client {} #{} {}",
@@ -2162,8 +2187,11 @@ impl World {
             return;
         }
         let now = self.now;
-        self.trace
-            .event(now, 12, &[u64::from(index), u64::from(power_loss)]);
+        self.trace.event(
+            now,
+            TraceKind::Crash,
+            &[u64::from(index), u64::from(power_loss)],
+        );
         self.trace.line(now, || {
             format!(
                 "node {index} {}",
@@ -2289,8 +2317,11 @@ impl World {
                 .disk
                 .arm_misdirect(dir, landing);
             self.count("disk.misdirect-armed");
-            self.trace
-                .event(now, 17, &[u64::from(index), pick_dir, pick_landing]);
+            self.trace.event(
+                now,
+                TraceKind::Misdirect,
+                &[u64::from(index), pick_dir, pick_landing],
+            );
             detail
         };
         self.note_own_stream(Nemesis::Misdirect, index, muted, detail);
@@ -2346,7 +2377,8 @@ impl World {
         } else {
             self.wiped = Some(index);
             self.count("process.wipe");
-            self.trace.event(now, 18, &[u64::from(index), memdisk_seed]);
+            self.trace
+                .event(now, TraceKind::Wipe, &[u64::from(index), memdisk_seed]);
             if self.nodes[index as usize].is_up() {
                 self.stop_node(index, true, "disk lost".to_string());
             }
@@ -2428,7 +2460,8 @@ impl World {
                 .disk
                 .rot(&path, byte, 1 << bit);
             self.count("disk.rot");
-            self.trace.event(now, 16, &[u64::from(index), byte]);
+            self.trace
+                .event(now, TraceKind::Rot, &[u64::from(index), byte]);
             format!("{path} byte {byte} bit {bit}")
         };
         self.note_own_stream(Nemesis::Rot, index, muted, detail);
@@ -2503,8 +2536,11 @@ impl World {
             // Drawn, not applied (`--nemesis-skip`, `--nemeses-max`, or a class
             // switched off by `--keep-faults`): the run is the same up to here; the
             // next event of this kind is still scheduled.
-            self.trace
-                .event(now, 13, &[nemesis.tag(), u64::from(index), number]);
+            self.trace.event(
+                now,
+                TraceKind::NemesisSkipped,
+                &[nemesis.tag(), u64::from(index), number],
+            );
             self.trace.line(now, || {
                 format!("nemesis #{number}: {nemesis:?} on node {index} skipped")
             });
@@ -2527,7 +2563,7 @@ impl World {
             self.nemeses_applied += 1;
         }
         self.trace
-            .event(now, 11, &[nemesis.tag(), u64::from(index)]);
+            .event(now, TraceKind::Nemesis, &[nemesis.tag(), u64::from(index)]);
         self.trace
             .line(now, || format!("nemesis: {nemesis:?} on node {index}"));
         let mut until_ns = None;
@@ -2779,7 +2815,8 @@ impl World {
         let now = self.now;
         self.shared.phase = Phase::Liveness;
         self.note(TimelineKind::Phase("liveness"));
-        self.trace.event(now, 9, &[1]);
+        self.trace
+            .event(now, TraceKind::Phase, &[Phase::Liveness as u64]);
         self.trace
             .line(now, || "phase: faults heal, liveness".to_string());
         self.network.heal();
