@@ -364,6 +364,7 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "replication/src/raft/replicate.rs: handle_append_response",
     "replication/src/replica.rs: open",
     // sim
+    "sim/src/checks.rs: check_cluster_at_end",
     "sim/src/faults.rs: draw",
     "sim/src/group.rs: on_response",
     "sim/src/group.rs: tick",
@@ -371,12 +372,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "sim/src/html.rs: render",
     "sim/src/lib.rs: describe",
     "sim/src/workload.rs: on_response",
-    "sim/src/world.rs: after_node_step",
-    "sim/src/world.rs: check_cluster_at_end",
-    "sim/src/world.rs: check_response",
-    "sim/src/world.rs: handle",
-    "sim/src/world.rs: nemesis",
-    "sim/src/world.rs: new",
     // bin
     "bin/src/cli/bench.rs: bench_consume",
     "bin/src/cli/bench.rs: bench_produce",

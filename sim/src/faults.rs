@@ -5,7 +5,7 @@
 //!
 //! The fault model of each layer is written out where it is implemented:
 //! `disk.rs` (storage), `network.rs` (links), `clock.rs` (clocks), and `world.rs`
-//! (process crashes, kills, pauses, clean restarts and the BUGGIFY sites).
+//! (its module documentation: process crashes, kills, pauses, clean restarts and the BUGGIFY sites).
 
 use std::collections::BTreeSet;
 
@@ -504,11 +504,11 @@ pub enum Nemesis {
     ClockStep,
     /// A wall clock step.
     WallStep,
-    /// Media rot in a sealed segment (scheduled on its own stream, see `World::rot`).
+    /// Media rot in a sealed segment (scheduled on its own stream, see `FaultInjector::rot`, `nemesis.rs`).
     Rot,
-    /// A misdirected write armed (its own stream, see `World::misdirect`).
+    /// A misdirected write armed (its own stream, see `FaultInjector::misdirect`, `nemesis.rs`).
     Misdirect,
-    /// A broker's disk lost for good (its own stream, see `World::wipe`).
+    /// A broker's disk lost for good (its own stream, see `FaultInjector::wipe`, `nemesis.rs`).
     Wipe,
 }
 

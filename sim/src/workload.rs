@@ -508,11 +508,12 @@ impl Admin {
     }
 
     /// What the admin still waits for (for a liveness failure report).
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("admin: created {:?}", self.created)
     }
 
-    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.topics_ready || self.pending.is_some() {
             return;
         }
@@ -547,12 +548,8 @@ impl Admin {
         self.pending = Some(ctx.send_to(node, request, CREATE_TOPICS_VERSION, Some(2_000 * MS)));
     }
 
-    pub(crate) fn on_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        correlation: u64,
-        response: &ResponseKind,
-    ) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending != Some(correlation) {
             return;
         }
@@ -579,7 +576,8 @@ impl Admin {
         }
     }
 
-    pub(crate) fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         if self.pending == Some(correlation) {
             self.pending = None;
             ctx.shared.controller_stale();
@@ -677,7 +675,8 @@ impl Producer {
         }
     }
 
-    pub(crate) fn is_done(&self, shared: &Shared) -> bool {
+    /// Whether the client has finished what the liveness phase asks of it.
+    pub fn is_done(&self, shared: &Shared) -> bool {
         if shared.phase < Phase::Liveness {
             return false;
         }
@@ -689,7 +688,8 @@ impl Producer {
             .all(|lane| lane.batch.is_none() && lane.probe == Probe::Done)
     }
 
-    pub(crate) fn describe(&self) -> String {
+    /// What the client still waits for (for a liveness failure report).
+    pub fn describe(&self) -> String {
         let lanes: Vec<String> = self
             .lanes
             .iter()
@@ -716,7 +716,8 @@ impl Producer {
         )
     }
 
-    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if !ctx.shared.topics_ready {
             ctx.wake_at(ctx.now + 20 * MS);
             return;
@@ -919,12 +920,8 @@ impl Producer {
         })
     }
 
-    pub(crate) fn on_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        correlation: u64,
-        response: &ResponseKind,
-    ) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if let ResponseKind::InitProducerId(init) = response {
             if self.identity != Identity::Requesting(correlation) {
                 return;
@@ -1034,7 +1031,8 @@ impl Producer {
         ctx.wake_at(batch.retry_at);
     }
 
-    pub(crate) fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
         if self.identity == Identity::Requesting(correlation) {
             self.identity = Identity::None;
             let at = ctx.backoff();
@@ -1094,12 +1092,12 @@ pub struct Consumer {
 
 impl Consumer {
     /// Whether the liveness phase began and no read is in flight.
-    pub(crate) fn is_done(&self, shared: &Shared) -> bool {
+    pub fn is_done(&self, shared: &Shared) -> bool {
         shared.phase >= Phase::Liveness && self.pending.is_none()
     }
 
     /// Whether a read is in flight (for a liveness failure report).
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("consumer: pending {:?}", self.pending.is_some())
     }
 
@@ -1123,7 +1121,8 @@ impl Consumer {
         }
     }
 
-    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if !ctx.shared.topics_ready {
             ctx.wake_at(ctx.now + 20 * MS);
             return;
@@ -1166,12 +1165,8 @@ impl Consumer {
         });
     }
 
-    pub(crate) fn on_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        correlation: u64,
-        response: &ResponseKind,
-    ) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
             ctx.shared.count("client.late-response");
             return;
@@ -1241,7 +1236,8 @@ impl Consumer {
         }
     }
 
-    pub(crate) fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
         if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
             return;
         }
@@ -1308,12 +1304,12 @@ const FINAL_READ_BYTES: i32 = 1 << 20;
 
 impl FinalReader {
     /// Whether every partition has been read to its end.
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.lanes.iter().all(|l| l.done)
     }
 
     /// Where each partition's final read stands (for a liveness failure report).
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         self.lanes
             .iter()
             .map(|l| {
@@ -1343,7 +1339,8 @@ impl FinalReader {
         FinalReader { lanes }
     }
 
-    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.phase != Phase::FinalRead {
             return;
         }
@@ -1392,12 +1389,8 @@ impl FinalReader {
         })
     }
 
-    pub(crate) fn on_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        correlation: u64,
-        response: &ResponseKind,
-    ) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         let Some(lane) = self.lane_of(correlation) else {
             return;
         };
@@ -1451,7 +1444,8 @@ impl FinalReader {
         }
     }
 
-    pub(crate) fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         let Some(lane) = self.lane_of(correlation) else {
             return;
         };
@@ -1487,7 +1481,8 @@ impl MetadataClient {
         }
     }
 
-    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.phase == Phase::Done {
             return;
         }
@@ -1505,12 +1500,8 @@ impl MetadataClient {
         ctx.wake_at(ctx.now + METADATA_CHECK_NS);
     }
 
-    pub(crate) fn on_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        correlation: u64,
-        response: &ResponseKind,
-    ) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending != Some(correlation) {
             return;
         }
@@ -1550,7 +1541,8 @@ impl MetadataClient {
         }
     }
 
-    pub(crate) fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         if self.pending == Some(correlation) {
             self.pending = None;
             // Ask another broker at the next check.
