@@ -25,11 +25,11 @@
 //! others for nothing (docs/decisions/0010-losing-acknowledged-state.md), and two
 //! doing so at once leave no majority.
 //!
-//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for, or of an index file of a sealed segment that record covers whole (`World::rot`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot; distrust the index file and check the segment (decision 0010) |
+//! | media rot (`rot`, clusters of 3+ brokers) | one bit changes at rest: of a batch's record data that recovery can tell was durable (its segment's index files, or the partition's synced-through record, prove it), in any segment of a data partition, one replica per partition for the whole run; or of one copy of a Raft hard state whose other copy is the same; or of the slot of a synced-through record that the other slot makes up for, or of an index file of a sealed segment that record covers whole (`FaultInjector::rot`, `nemesis.rs`) | never serve the batch; a read, or recovery, that finds it makes the replica mark itself recovering, cut its log there and recover from the others without voting until restored; read the hard state from the whole copy, the record from the other slot; distrust the index file and check the segment (decision 0010) |
 //!
-//! | misdirected write (`misdirect`, clusters of 3+ brokers) | armed on one node (`World::misdirect`, [`SimDisk::arm_misdirect`]): its next write into a segment file of one data partition lands on the record data of a durable batch elsewhere on the disk (as rot picks them), at rest; the write's own place keeps what it held, zeros past the old end, though the file grows and the write reports success. Both partitions are that node's to damage for the whole run | as for rot: the batch that never landed is synced and maybe acknowledged, and a read or recovery must find it missing and repair it; the one overwritten likewise |
+//! | misdirected write (`misdirect`, clusters of 3+ brokers) | armed on one node (`FaultInjector::misdirect`, `nemesis.rs`, [`SimDisk::arm_misdirect`]): its next write into a segment file of one data partition lands on the record data of a durable batch elsewhere on the disk (as rot picks them), at rest; the write's own place keeps what it held, zeros past the old end, though the file grows and the write reports success. Both partitions are that node's to damage for the whole run | as for rot: the batch that never landed is synced and maybe acknowledged, and a read or recovery must find it missing and repair it; the one overwritten likewise |
 //!
-//! Disk wipes are a process fault (`World::wipe`, [`SimDisk::wipe`]): the whole disk
+//! Disk wipes are a process fault (`FaultInjector::wipe`, `nemesis.rs`, [`SimDisk::wipe`]): the whole disk
 //! is replaced by an empty one.
 //!
 //! Not injected yet: rot of batch headers, of checkpoint files and of index files the
@@ -292,7 +292,7 @@ impl SimDisk {
     /// directory `dir` lands on `landing` (`(path, first byte, byte count)` of a
     /// durable batch's record data, from [`durable_record_data`]) instead, and its own
     /// place keeps what it held. If that batch is no longer there when the write
-    /// comes, the write goes where it should. The world picks both (`World::misdirect`).
+    /// comes, the write goes where it should. The world picks both (`FaultInjector::misdirect`, `nemesis.rs`).
     pub fn arm_misdirect(&mut self, dir: String, landing: (String, u64, u64)) {
         self.misdirect = Some(Misdirect { dir, landing });
     }
@@ -474,7 +474,7 @@ impl SimDisk {
     }
 
     /// Media rot: XORs the byte at `offset` of `path` with `mask` in its durable (and
-    /// current) contents, for good. The world picks where (`World::rot`); the caller
+    /// current) contents, for good. The world picks where (`FaultInjector::rot`, `nemesis.rs`); the caller
     /// counts it.
     pub fn rot(&mut self, path: &str, offset: u64, mask: u8) {
         let changed = self.inner.corrupt_stored(path, offset, mask);

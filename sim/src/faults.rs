@@ -5,7 +5,7 @@
 //!
 //! The fault model of each layer is written out where it is implemented:
 //! `disk.rs` (storage), `network.rs` (links), `clock.rs` (clocks), and `world.rs`
-//! (process crashes, kills, pauses, clean restarts and the BUGGIFY sites).
+//! (its module documentation: process crashes, kills, pauses, clean restarts and the BUGGIFY sites).
 
 use std::collections::BTreeSet;
 
@@ -476,6 +476,65 @@ impl FaultPlan {
             .map(|c| c.name())
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// What the nemesis does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nemesis {
+    /// Power loss of a node (armed: it strikes when writes are in flight).
+    Crash,
+    /// Process kill of a node.
+    Kill,
+    /// Pause a node.
+    Pause,
+    /// Clean restart of a node.
+    Restart,
+    /// Cut some links.
+    Partition,
+    /// Repair every cut link.
+    Repair,
+    /// Hold a link.
+    Clog,
+    /// An ENOSPC episode starts.
+    DiskFull,
+    /// An ENOSPC episode ends.
+    DiskSpace,
+    /// A monotonic clock step or stall.
+    ClockStep,
+    /// A wall clock step.
+    WallStep,
+    /// Media rot in a sealed segment (scheduled on its own stream, see `FaultInjector::rot`, `nemesis.rs`).
+    Rot,
+    /// A misdirected write armed (its own stream, see `FaultInjector::misdirect`, `nemesis.rs`).
+    Misdirect,
+    /// A broker's disk lost for good (its own stream, see `FaultInjector::wipe`, `nemesis.rs`).
+    Wipe,
+}
+
+impl Nemesis {
+    /// Its number in the trace.
+    pub(crate) fn tag(self) -> u64 {
+        self as u64
+    }
+
+    /// The fault class that schedules it (none for the follow-ups ending an episode).
+    pub fn class(self) -> Option<FaultClass> {
+        match self {
+            Nemesis::Crash => Some(FaultClass::Crash),
+            Nemesis::Kill => Some(FaultClass::Kill),
+            Nemesis::Pause => Some(FaultClass::Pause),
+            Nemesis::Restart => Some(FaultClass::Restart),
+            Nemesis::Partition => Some(FaultClass::Partition),
+            Nemesis::Clog => Some(FaultClass::Clog),
+            Nemesis::DiskFull => Some(FaultClass::Enospc),
+            Nemesis::ClockStep => Some(FaultClass::ClockStep),
+            Nemesis::WallStep => Some(FaultClass::WallStep),
+            Nemesis::Rot => Some(FaultClass::Rot),
+            Nemesis::Misdirect => Some(FaultClass::Misdirect),
+            Nemesis::Wipe => Some(FaultClass::Wipe),
+            Nemesis::Repair | Nemesis::DiskSpace => None,
+        }
     }
 }
 

@@ -28,8 +28,8 @@ use std::fmt::Write as _;
 use odradek_model::history::{Call, Operation, Outcome, Reply};
 
 use crate::RunReport;
+use crate::faults::Nemesis;
 use crate::timeline::{TimelineEvent, TimelineKind};
-use crate::world::Nemesis;
 
 /// What the whole-run view aims to stay under.
 pub const OVERVIEW_BYTES_TARGET: usize = 1_000_000;

@@ -27,16 +27,23 @@
 //! used inside a run. The same seed on the same commit gives the same trace hash.
 #![deny(missing_docs)]
 
+mod checks;
+pub mod client;
 pub mod clock;
+mod counters;
 pub mod disk;
+mod event;
 pub mod faults;
 pub mod group;
 pub mod html;
+mod nemesis;
 pub mod network;
 pub mod node;
 pub mod records;
 pub mod rng;
+pub mod scheduler;
 pub mod shrink;
+mod supervision;
 pub mod timeline;
 pub mod trace;
 pub mod workload;
@@ -541,7 +548,7 @@ fn describe(
         trace_hash: world.trace.hash(),
         events: world.events(),
         simulated_ns: world.now_ns(),
-        faults_on: world.plan.on_text(),
+        faults_on: world.plan().on_text(),
         faults: world.fault_counters(),
         client_stats: world.client_stats(),
         catch_up_ms: world.catch_up_ms().to_vec(),

@@ -27,7 +27,7 @@
 //!   responses are lost. In a cluster also between brokers: isolate one broker from
 //!   every peer, split the brokers into two halves, cut one broker's outgoing (or
 //!   incoming) peer links only (asymmetric), or cut a random set of directed peer
-//!   links (`world.rs` draws them).
+//!   links (`nemesis.rs` draws them).
 //!
 //! All of it is active in the safety phase only; [`Network::heal`] restores a perfect
 //! network with ordinary delays.

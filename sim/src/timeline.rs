@@ -3,7 +3,7 @@
 //! hashed (the trace's events are), so it may grow new details freely; the HTML report
 //! (`html.rs`) draws it under the history.
 
-use crate::world::Nemesis;
+use crate::faults::Nemesis;
 
 /// One entry of the timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,6 +10,52 @@ pub use odradek_log::mixing::Fnv64;
 /// Lines kept at most when a textual trace is asked for (a bound on memory).
 pub const TRACE_LINES_MAX: usize = 1_000_000;
 
+/// What an entry of the trace records: its tag, hashed with it. The numbers are part
+/// of every seed's trace hash (the determinism tests and pinned hashes compare them),
+/// so a kind keeps its number for good and a new kind takes a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TraceKind {
+    /// A node tried to open: (node, opened).
+    NodeStart = 1,
+    /// A node's timer fired: (node, timer).
+    NodeTimer = 2,
+    /// A sync a node started completed: (node, io, succeeded).
+    NodeSync = 3,
+    /// A client's request reached a node: (node, correlation, request id or 0 if the
+    /// node was down).
+    NodeRequest = 4,
+    /// A response reached its client: (client, correlation).
+    ClientResponse = 5,
+    /// A client lost a request (timeout, connection refused or reset): (client,
+    /// correlation).
+    ClientLost = 6,
+    /// A client woke up: (client).
+    ClientWake = 7,
+    /// A client sent a request: (client, correlation, copies on the network).
+    ClientSend = 8,
+    /// The run moved to a phase: (the phase's number, [`crate::workload::Phase`]).
+    Phase = 9,
+    /// A node answered a request: (node, correlation, digest of the response).
+    NodeResponse = 10,
+    /// The nemesis acted: (its tag, node).
+    Nemesis = 11,
+    /// An armed crash or kill struck: (node, power loss).
+    Crash = 12,
+    /// A nemesis event was drawn and skipped: (its tag, node, its number).
+    NemesisSkipped = 13,
+    /// A broker sent a bundle to a peer: (from, to, copies on the network).
+    PeerSend = 14,
+    /// A bundle from a peer reached a broker: (node, from).
+    PeerDelivery = 15,
+    /// Media rot struck: (node, byte).
+    Rot = 16,
+    /// A misdirected write was armed: (node, draw of the partition, draw of the landing).
+    Misdirect = 17,
+    /// A broker's disk was wiped: (node, seed of the new disk).
+    Wipe = 18,
+}
+
 /// The run's trace.
 #[derive(Debug, Default)]
 pub struct Trace {
@@ -36,10 +82,10 @@ impl Trace {
     }
 
     /// Records one event: its time, a kind tag and some words that identify it.
-    pub fn event(&mut self, at_ns: u64, kind: u8, words: &[u64]) {
+    pub fn event(&mut self, at_ns: u64, kind: TraceKind, words: &[u64]) {
         self.events += 1;
         self.hash.word(at_ns);
-        self.hash.bytes(&[kind]);
+        self.hash.bytes(&[kind as u8]);
         for word in words {
             self.hash.word(*word);
         }
@@ -92,5 +138,44 @@ mod tests {
         let mut h = Fnv64::default();
         h.bytes(b"a");
         assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn kinds_keep_the_numbers_every_trace_hash_was_made_with() {
+        let numbered = [
+            (TraceKind::NodeStart, 1),
+            (TraceKind::NodeTimer, 2),
+            (TraceKind::NodeSync, 3),
+            (TraceKind::NodeRequest, 4),
+            (TraceKind::ClientResponse, 5),
+            (TraceKind::ClientLost, 6),
+            (TraceKind::ClientWake, 7),
+            (TraceKind::ClientSend, 8),
+            (TraceKind::Phase, 9),
+            (TraceKind::NodeResponse, 10),
+            (TraceKind::Nemesis, 11),
+            (TraceKind::Crash, 12),
+            (TraceKind::NemesisSkipped, 13),
+            (TraceKind::PeerSend, 14),
+            (TraceKind::PeerDelivery, 15),
+            (TraceKind::Rot, 16),
+            (TraceKind::Misdirect, 17),
+            (TraceKind::Wipe, 18),
+        ];
+        for (kind, number) in numbered {
+            assert_eq!(kind as u8, number, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_hashes_its_time_its_kind_as_one_byte_and_its_words() {
+        let mut trace = Trace::new(false, false);
+        trace.event(7, TraceKind::ClientWake, &[3]);
+        let mut expected = Fnv64::default();
+        expected.word(7);
+        expected.bytes(&[7]);
+        expected.word(3);
+        assert_eq!(trace.hash(), expected.finish());
+        assert_eq!(trace.events(), 1);
     }
 }

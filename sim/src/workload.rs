@@ -159,18 +159,19 @@ impl WorkloadPlan {
     }
 }
 
-/// Where the run is.
+/// Where the run is. The numbers are what the trace hashes when the run moves to a
+/// phase (`TraceKind::Phase`), and the order is the phases' order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// Faults on; clients write and read freely.
-    Safety,
+    Safety = 0,
     /// Faults healed; clients finish what is in flight and each producer lane gets one
     /// new batch acknowledged.
-    Liveness,
+    Liveness = 1,
     /// Every client finished; the final reader reads every partition completely.
-    FinalRead,
+    FinalRead = 2,
     /// The final reads are complete.
-    Done,
+    Done = 3,
 }
 
 /// Client statistics (names as printed).
@@ -376,94 +377,6 @@ impl Ctx<'_> {
     }
 }
 
-/// One client process.
-pub enum Client {
-    /// Creates the topics.
-    Admin(Admin),
-    /// Writes.
-    Producer(Producer),
-    /// Reads.
-    Consumer(Consumer),
-    /// Reads everything at the end.
-    FinalReader(FinalReader),
-    /// Reads through a consumer group.
-    GroupMember(crate::group::GroupMember),
-    /// Keeps the clients' metadata (leaders, controller) fresh in a cluster.
-    Metadata(MetadataClient),
-}
-
-impl Client {
-    /// A timer the client asked for came due (or the phase changed).
-    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
-        match self {
-            Client::Admin(c) => c.tick(ctx),
-            Client::Producer(c) => c.tick(ctx),
-            Client::Consumer(c) => c.tick(ctx),
-            Client::FinalReader(c) => c.tick(ctx),
-            Client::GroupMember(c) => c.tick(ctx),
-            Client::Metadata(c) => c.tick(ctx),
-        }
-    }
-
-    /// A response arrived (maybe late, maybe a duplicate).
-    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
-        match self {
-            Client::Admin(c) => c.on_response(ctx, correlation, response),
-            Client::Producer(c) => c.on_response(ctx, correlation, response),
-            Client::Consumer(c) => c.on_response(ctx, correlation, response),
-            Client::FinalReader(c) => c.on_response(ctx, correlation, response),
-            Client::GroupMember(c) => c.on_response(ctx, correlation, response),
-            Client::Metadata(c) => c.on_response(ctx, correlation, response),
-        }
-    }
-
-    /// A request timed out or its connection broke.
-    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
-        match self {
-            Client::Admin(c) => c.on_lost(ctx, correlation),
-            Client::Producer(c) => c.on_lost(ctx, correlation, why),
-            Client::Consumer(c) => c.on_lost(ctx, correlation, why),
-            Client::FinalReader(c) => c.on_lost(ctx, correlation),
-            Client::GroupMember(c) => c.on_lost(ctx, correlation),
-            Client::Metadata(c) => c.on_lost(ctx, correlation),
-        }
-    }
-
-    /// Whether the client has finished what the liveness phase asks of it.
-    pub fn is_done(&self, shared: &Shared) -> bool {
-        match self {
-            Client::Admin(_) => shared.topics_ready,
-            Client::Producer(c) => c.is_done(shared),
-            Client::Consumer(c) => shared.phase >= Phase::Liveness && c.pending.is_none(),
-            Client::FinalReader(c) => c.lanes.iter().all(|l| l.done),
-            Client::GroupMember(c) => c.is_done(shared),
-            Client::Metadata(_) => true,
-        }
-    }
-
-    /// What the client still waits for (for a liveness failure report).
-    pub fn describe(&self) -> String {
-        match self {
-            Client::GroupMember(c) => c.describe(),
-            Client::Metadata(_) => "metadata client".to_string(),
-            Client::Admin(c) => format!("admin: created {:?}", c.created),
-            Client::Producer(c) => c.describe(),
-            Client::Consumer(c) => format!("consumer: pending {:?}", c.pending.is_some()),
-            Client::FinalReader(c) => c
-                .lanes
-                .iter()
-                .map(|l| {
-                    format!(
-                        "final read {}-{}: position {} target {:?} done {}",
-                        l.key.topic, l.key.partition, l.position, l.target, l.done
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
-    }
-}
-
 pub(crate) fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
@@ -594,7 +507,13 @@ impl Admin {
         }
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// What the admin still waits for (for a liveness failure report).
+    pub fn describe(&self) -> String {
+        format!("admin: created {:?}", self.created)
+    }
+
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.topics_ready || self.pending.is_some() {
             return;
         }
@@ -629,7 +548,8 @@ impl Admin {
         self.pending = Some(ctx.send_to(node, request, CREATE_TOPICS_VERSION, Some(2_000 * MS)));
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending != Some(correlation) {
             return;
         }
@@ -656,7 +576,8 @@ impl Admin {
         }
     }
 
-    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         if self.pending == Some(correlation) {
             self.pending = None;
             ctx.shared.controller_stale();
@@ -754,7 +675,8 @@ impl Producer {
         }
     }
 
-    fn is_done(&self, shared: &Shared) -> bool {
+    /// Whether the client has finished what the liveness phase asks of it.
+    pub fn is_done(&self, shared: &Shared) -> bool {
         if shared.phase < Phase::Liveness {
             return false;
         }
@@ -766,7 +688,8 @@ impl Producer {
             .all(|lane| lane.batch.is_none() && lane.probe == Probe::Done)
     }
 
-    fn describe(&self) -> String {
+    /// What the client still waits for (for a liveness failure report).
+    pub fn describe(&self) -> String {
         let lanes: Vec<String> = self
             .lanes
             .iter()
@@ -793,7 +716,8 @@ impl Producer {
         )
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if !ctx.shared.topics_ready {
             ctx.wake_at(ctx.now + 20 * MS);
             return;
@@ -996,7 +920,8 @@ impl Producer {
         })
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if let ResponseKind::InitProducerId(init) = response {
             if self.identity != Identity::Requesting(correlation) {
                 return;
@@ -1106,7 +1031,8 @@ impl Producer {
         ctx.wake_at(batch.retry_at);
     }
 
-    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
         if self.identity == Identity::Requesting(correlation) {
             self.identity = Identity::None;
             let at = ctx.backoff();
@@ -1165,6 +1091,16 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Whether the liveness phase began and no read is in flight.
+    pub fn is_done(&self, shared: &Shared) -> bool {
+        shared.phase >= Phase::Liveness && self.pending.is_none()
+    }
+
+    /// Whether a read is in flight (for a liveness failure report).
+    pub fn describe(&self) -> String {
+        format!("consumer: pending {:?}", self.pending.is_some())
+    }
+
     /// A consumer of every partition of the plan.
     pub fn new(shared: &mut Shared, plan: &WorkloadPlan, isolation: i8) -> Consumer {
         let lanes = plan
@@ -1185,7 +1121,8 @@ impl Consumer {
         }
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if !ctx.shared.topics_ready {
             ctx.wake_at(ctx.now + 20 * MS);
             return;
@@ -1228,7 +1165,8 @@ impl Consumer {
         });
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
             ctx.shared.count("client.late-response");
             return;
@@ -1298,7 +1236,8 @@ impl Consumer {
         }
     }
 
-    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64, why: &str) {
         if self.pending.as_ref().map(ConsumerPending::correlation) != Some(correlation) {
             return;
         }
@@ -1364,6 +1303,25 @@ const CONSUMER_READ_BYTES: i32 = 64 << 10;
 const FINAL_READ_BYTES: i32 = 1 << 20;
 
 impl FinalReader {
+    /// Whether every partition has been read to its end.
+    pub fn is_done(&self) -> bool {
+        self.lanes.iter().all(|l| l.done)
+    }
+
+    /// Where each partition's final read stands (for a liveness failure report).
+    pub fn describe(&self) -> String {
+        self.lanes
+            .iter()
+            .map(|l| {
+                format!(
+                    "final read {}-{}: position {} target {:?} done {}",
+                    l.key.topic, l.key.partition, l.position, l.target, l.done
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// A final reader of every partition of the plan.
     pub fn new(shared: &mut Shared, plan: &WorkloadPlan) -> FinalReader {
         let lanes = plan
@@ -1381,7 +1339,8 @@ impl FinalReader {
         FinalReader { lanes }
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.phase != Phase::FinalRead {
             return;
         }
@@ -1430,7 +1389,8 @@ impl FinalReader {
         })
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         let Some(lane) = self.lane_of(correlation) else {
             return;
         };
@@ -1484,7 +1444,8 @@ impl FinalReader {
         }
     }
 
-    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         let Some(lane) = self.lane_of(correlation) else {
             return;
         };
@@ -1520,7 +1481,8 @@ impl MetadataClient {
         }
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+    /// A timer the client asked for came due (or the phase changed).
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>) {
         if ctx.shared.phase == Phase::Done {
             return;
         }
@@ -1538,7 +1500,8 @@ impl MetadataClient {
         ctx.wake_at(ctx.now + METADATA_CHECK_NS);
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
+    /// A response arrived (maybe late, maybe a duplicate).
+    pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if self.pending != Some(correlation) {
             return;
         }
@@ -1578,7 +1541,8 @@ impl MetadataClient {
         }
     }
 
-    fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
+    /// A request timed out or its connection broke.
+    pub fn on_lost(&mut self, ctx: &mut Ctx<'_>, correlation: u64) {
         if self.pending == Some(correlation) {
             self.pending = None;
             // Ask another broker at the next check.
