@@ -1,6 +1,6 @@
 //! Every advertised version of every API, round-tripped against the real binary.
 //!
-//! This test is what makes "advertise only tested versions" (DESIGN §5) true: it reads
+//! This test is what makes "advertise only tested versions" (docs/architecture.md) true: it reads
 //! the broker's own ApiVersions answer and fails if any advertised (API, version) pair
 //! was not exercised, so widening `src/versions.rs` without a check here fails CI.
 //! Requests come from the codec's client side (`support/requests.rs`); responses are

@@ -130,7 +130,7 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 
 impl Default for BrokerConfig {
     /// Kafka's defaults, except where Odradek's single-node default differs (the
-    /// listen address and data directory of DESIGN §8, and `max.connections`, which
+    /// listen address and data directory the README starts with, and `max.connections`, which
     /// Kafka leaves unbounded).
     fn default() -> BrokerConfig {
         BrokerConfig {

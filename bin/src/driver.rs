@@ -11,9 +11,10 @@
 //!                                                                           └─► PeerOutbox (crate::peers)
 //! ```
 //!
-//! The node is a pure state machine (DESIGN §2); this thread is the only one that calls
-//! it, so it needs no locks. Each wake-up drains up to [`EVENTS_PER_WAKE_MAX`] queued
-//! events before it looks at timers again, taking client requests and peer bundles in
+//! The node is a pure state machine (docs/architecture.md, "One rule: the core never
+//! touches the world"); this thread is the only one that calls it, so it needs no locks.
+//! Each wake-up drains up to [`EVENTS_PER_WAKE_MAX`] queued events before it looks at
+//! timers again, taking client requests and peer bundles in
 //! turn so that neither starves the other. Responses leave as decoded values: the
 //! connection that asked encodes them, and bundles are encoded by their peer's link
 //! task, so encoding costs no time on this thread.

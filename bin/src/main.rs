@@ -1,4 +1,4 @@
-//! `odradek`: the broker binary and its command-line tools (DESIGN §8).
+//! `odradek`: the broker binary and its command-line tools.
 //!
 //! Each subcommand is one module under `cli/` with an `Args` struct and a `run`
 //! function, plus one variant of [`Command`]. A subcommand returns an error for

@@ -1,6 +1,6 @@
 //! The Kafka API versions this broker advertises in ApiVersions and accepts: one table.
 //!
-//! Rule (DESIGN §5): a version is listed here only when `tests/wire.rs` round-trips it
+//! Rule (docs/architecture.md): a version is listed here only when `tests/wire.rs` round-trips it
 //! against the running binary. Anything outside the table is refused the way Apache
 //! Kafka refuses it: an ApiVersions request gets `UNSUPPORTED_VERSION` in a v0 body, any
 //! other request closes the connection.
