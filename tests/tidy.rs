@@ -330,7 +330,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     // log
     "log/src/partition.rs: cut",
     "log/src/partition.rs: read_once",
-    "log/src/partition.rs: recover",
     "log/src/partition.rs: reset",
     "log/src/partition.rs: start_sync",
     "log/src/segment.rs: scan_file",

@@ -22,17 +22,19 @@ use std::collections::BTreeSet;
 
 use crate::batch::{self, BatchError, BatchHeader};
 use crate::constants::{
-    INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
-    SEGMENT_FILES_OPEN_MAX, SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
+    INDEX_ENTRIES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_FILES_OPEN_MAX,
+    SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
 };
 use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
 use crate::segment::{
     LOG_START_OFFSET_CHECKPOINT, ScanRange, SegmentFileKind, SegmentSummary, TEMP_SUFFIX,
-    decode_checkpoint, decode_index, encode_checkpoint, encode_index, join,
-    parse_segment_file_name, read_fully, read_whole_file, scan_file, segment_file_name,
+    encode_checkpoint, encode_index, join, read_fully, read_whole_file, scan_file,
+    segment_file_name,
 };
 use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
+
+mod recovery;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -2022,297 +2024,20 @@ impl PartitionLog {
         )
     }
 
-    /// Recovery: see `docs/storage.md`.
+    /// Recovery (`docs/storage.md` §6): [`recovery::recover`] checks and cuts the
+    /// files; the log takes in what it kept, seals the rolled segments recovery had to
+    /// check, and opens the synced-through record.
     fn recover<D: Disk>(
         &mut self,
         disk: &mut D,
         now_ms: i64,
         on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
     ) -> Result<Option<Truncation>, LogError> {
-        let names = disk.read_dir(&self.dir)?;
-        let mut logs = Vec::new();
-        let mut indexes = BTreeSet::new();
-        let mut checkpoint_found = false;
-        for name in &names {
-            if name.ends_with(TEMP_SUFFIX) {
-                disk.remove_file(&join(&self.dir, name))?;
-                continue;
-            }
-            if name == LOG_START_OFFSET_CHECKPOINT {
-                checkpoint_found = true;
-                continue;
-            }
-            match parse_segment_file_name(name) {
-                Some((base, SegmentFileKind::Log)) => logs.push(base),
-                Some((base, _)) => {
-                    indexes.insert(base);
-                }
-                None => {}
-            }
-        }
-        logs.sort_unstable();
-        // Index files of no segment are leftovers of deletions.
-        for base in &indexes {
-            if logs.binary_search(base).is_err() {
-                remove_index_files(disk, &self.dir, *base)?;
-            }
-        }
-        let checkpoint = if checkpoint_found {
-            let path = join(&self.dir, LOG_START_OFFSET_CHECKPOINT);
-            decode_checkpoint(&read_whole_file(disk, &path)?)
-        } else {
-            None
-        };
-        let mut log_start_offset = checkpoint.unwrap_or(0);
-        // Every batch below this was durable: one that fails its check is damage.
-        let (synced_through, record_sequence) = if self.config.synced_record {
-            SyncedRecord::read(disk, &self.dir)?
-        } else {
-            (None, 0)
-        };
-        #[cfg(feature = "mutants")]
-        let synced_through =
-            synced_through.filter(|_| !self.config.mutants.recovery_ignores_synced_record);
-        let damage_below = |offset: i64| synced_through.is_some_and(|synced| offset < synced);
-        // Segments wholly below the log start offset were being deleted by retention.
-        while logs.len() >= 2 && logs[1] <= log_start_offset {
-            remove_segment_files(disk, &self.dir, logs.remove(0))?;
-        }
-        let mut truncation: Option<Truncation> = None;
-        let mut producers = ProducerStates::default();
-        let mut segments: Vec<Segment> = Vec::new();
-        let interval = self.config.index_interval_bytes;
-        let mut at = 0;
-        while at < logs.len() {
-            let base = logs[at];
-            let path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
-            if let Some(previous) = segments.last()
-                && previous.next_offset != base
-            {
-                let damaged = damage_below(previous.next_offset);
-                if damaged {
-                    on_damage(disk, previous.next_offset)?;
-                }
-                let removed = self.remove_segments_from(disk, &logs[at..])?;
-                truncation = Some(Truncation {
-                    segment: path,
-                    position: 0,
-                    offset: previous.next_offset,
-                    reason: format!(
-                        "segment base offset {base} does not follow the previous segment's end {}",
-                        previous.next_offset
-                    ),
-                    bytes_removed: removed,
-                    damaged,
-                });
-                break;
-            }
-            let file = disk.open(&path, OpenMode::ReadWrite)?;
-            let file_bytes = disk.file_len(file)?;
-            let trusted_index = trusted_index(disk, &self.dir, base, file_bytes);
-            let trusted = trusted_index.as_ref().map(|t| t.summary);
-            let mut trusted_bytes = trusted.map_or(0, |t| t.valid_bytes);
-            // Index files are written only after the bytes they describe were synced,
-            // and removed before those bytes may change: what they cover was durable.
-            let proven_bytes = trusted_bytes;
-            let scan = |disk: &mut _, producers: &mut ProducerStates, verify_crc_from| {
-                let mut segment = Segment::new(base);
-                segment.file = Some(file);
-                // Whether a batch ends exactly where the index says the trusted part does.
-                let mut boundary_seen = trusted.is_none_or(|t| t.valid_bytes == 0);
-                let end = scan_file(
-                    disk,
-                    file,
-                    ScanRange {
-                        start_position: 0,
-                        end_position: file_bytes,
-                        expected_offset: Some(base),
-                        verify_crc_from,
-                    },
-                    &mut |position, header| {
-                        segment.add_batch(position, header, interval);
-                        producers.record(header);
-                        if let Some(t) = trusted
-                            && segment.size_bytes == t.valid_bytes
-                            && segment.next_offset == t.next_offset
-                        {
-                            boundary_seen = true;
-                        }
-                    },
-                );
-                end.map(|end| (segment, end, boundary_seen))
-            };
-            let producers_before = producers.clone();
-            // The last segment becomes the active one again: check every CRC in it even
-            // when its index vouches for it (close() seals it). Trusted, a corrupt batch
-            // there would stall every reader at it for good and hide each later append
-            // behind it; checked, it is cut here like any corrupt tail.
-            let is_last = at + 1 == logs.len();
-            let verify_crc_from = if is_last { 0 } else { trusted_bytes };
-            #[cfg(feature = "mutants")]
-            let verify_crc_from = if is_last && self.config.mutants.recovery_keeps_torn_tail {
-                u64::MAX
-            } else {
-                verify_crc_from
-            };
-            let (mut segment, mut end, boundary_seen) =
-                scan(disk, &mut producers, verify_crc_from)?;
-            if trusted_bytes > 0
-                && (!boundary_seen
-                    || end
-                        .stop
-                        .as_ref()
-                        .is_some_and(|s| s.position < trusted_bytes))
-            {
-                // Only headers were read in the part the index vouches for, and they do
-                // not agree with it (a flipped length or offset): check every CRC.
-                producers = producers_before;
-                trusted_bytes = 0;
-                (segment, end, _) = scan(disk, &mut producers, 0)?;
-            }
-            let sealed = trusted_bytes == file_bytes && end.stop.is_none();
-            if sealed && let Some(index) = trusted_index {
-                // Headers were read without their CRC: take the timestamps and the
-                // index entries from the checksummed index files instead.
-                index.apply_to(&mut segment);
-            }
-            segment.state = if sealed {
-                SealState::Sealed
-            } else {
-                SealState::NeedsIndex
-            };
-            segments.push(segment);
-            let next_base = logs.get(at + 1).copied();
-            if let Some(stop) = end.stop.as_ref()
-                && next_base.is_some()
-                && end.next_offset == next_base
-            {
-                // A bad tail in a segment that is not the last, yet its checked batches
-                // end exactly where the next segment begins: the tail holds no offset
-                // the log needs (a cut that an earlier recovery made only in the page
-                // cache, before a failed fsync dropped it). Cut the tail, keep the rest.
-                remove_index_files(disk, &self.dir, base)?;
-                disk.sync_dir_now(&self.dir)?;
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.truncate(file, stop.position)?;
-                disk.sync_now(file)?;
-                let segment = segments.last_mut().expect("pushed");
-                segment.state = SealState::NeedsIndex;
-                truncation.get_or_insert(Truncation {
-                    segment: path.clone(),
-                    position: stop.position,
-                    offset: end.next_offset.unwrap_or(base),
-                    reason: format!(
-                        "{} (the next segment follows on, so only this tail goes)",
-                        stop.reason
-                    ),
-                    bytes_removed: file_bytes - stop.position,
-                    damaged: false,
-                });
-                disk.close(file);
-                segment.file = None;
-                at += 1;
-                continue;
-            }
-            if let Some(stop) = end.stop {
-                // Cut here: this segment's tail and every later segment go. Inside
-                // bytes proven durable that is damage, not a torn write: the owner
-                // hears of it first.
-                let offset = end.next_offset.unwrap_or(base);
-                let damaged = stop.position < proven_bytes || damage_below(offset);
-                if damaged {
-                    on_damage(disk, offset)?;
-                }
-                remove_index_files(disk, &self.dir, base)?;
-                disk.sync_dir_now(&self.dir)?;
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.truncate(file, stop.position)?;
-                disk.sync_now(file)?;
-                let removed = self.remove_segments_from(disk, &logs[at + 1..])?;
-                truncation = Some(Truncation {
-                    segment: path,
-                    position: stop.position,
-                    offset,
-                    reason: stop.reason,
-                    bytes_removed: file_bytes - stop.position + removed,
-                    damaged,
-                });
-                break;
-            }
-            if !sealed {
-                // Data that survived may be only in the page cache, and after a failed
-                // fsync the kernel may hold it as clean pages that no sync will ever
-                // write: write the checked bytes again, then sync them.
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.sync_now(file)?;
-            }
-            disk.close(file);
-            segments.last_mut().expect("pushed").file = None;
-            at += 1;
-        }
-        // Whole batches all the way, but fewer than the record says were synced: the
-        // file lost its end (a truncation no cut made, or one this recovery made after
-        // its owner heard of the damage, and a crash before the record was lowered).
-        if truncation.is_none()
-            && let Some(last) = segments.last()
-            && last.next_offset >= log_start_offset
-            && damage_below(last.next_offset)
-        {
-            on_damage(disk, last.next_offset)?;
-            truncation = Some(Truncation {
-                segment: join(
-                    &self.dir,
-                    &segment_file_name(last.base_offset, SegmentFileKind::Log),
-                ),
-                position: last.size_bytes,
-                offset: last.next_offset,
-                reason: format!(
-                    "the log ends at offset {}, below the synced-through record's {}",
-                    last.next_offset,
-                    synced_through.unwrap_or_default()
-                ),
-                bytes_removed: 0,
-                damaged: true,
-            });
-        }
-        if let Some(first) = segments.first() {
-            log_start_offset = log_start_offset.max(first.base_offset);
-        }
-        let log_end_offset = segments.last().map(|s| s.next_offset);
-        if log_end_offset.is_none_or(|end| end < log_start_offset) {
-            // Nothing usable at or after the log start offset: start empty there.
-            for segment in segments.drain(..) {
-                if let Some(file) = segment.file {
-                    disk.close(file);
-                }
-                remove_segment_files(disk, &self.dir, segment.base_offset)?;
-            }
-            producers = ProducerStates::default();
-            let path = join(
-                &self.dir,
-                &segment_file_name(log_start_offset, SegmentFileKind::Log),
-            );
-            let file = disk.open(&path, OpenMode::CreateNew)?;
-            disk.sync_now(file)?;
-            disk.close(file);
-            segments.push(Segment::new(log_start_offset));
-        }
-        // The last segment is the active one: it has no index files.
-        let last = segments.last_mut().expect("at least one segment");
-        last.state = SealState::Active;
-        last.first_append_ms = (!last.is_empty()).then_some(now_ms);
-        remove_index_files(disk, &self.dir, last.base_offset)?;
-        disk.sync_dir_now(&self.dir)?;
-        self.segments = segments;
-        self.producers = producers;
-        self.log_start_offset = log_start_offset;
-        self.epoch_before_start = read_epoch_checkpoint(disk, &self.dir)?
-            .into_iter()
-            .find(|&(start, _)| start == log_start_offset && start > 0)
-            .map(|(_, epoch)| epoch);
-        if checkpoint != Some(log_start_offset) {
-            write_checkpoint(disk, &self.dir, log_start_offset)?;
-        }
+        let recovered = recovery::recover(disk, &self.dir, &self.config, now_ms, on_damage)?;
+        self.segments = recovered.segments;
+        self.producers = recovered.producers;
+        self.log_start_offset = recovered.log_start_offset;
+        self.epoch_before_start = recovered.epoch_before_start;
         // Seal rolled segments recovery had to check, so the next open trusts them.
         for index in 0..self.segments.len() - 1 {
             if self.segments[index].state == SealState::NeedsIndex {
@@ -2321,9 +2046,18 @@ impl PartitionLog {
         }
         self.durable_offset = self.log_end_offset();
         self.synced_offset = self.durable_offset;
-        // Everything kept is durable now: the record says so from here on. A log
-        // without one drops a record an earlier configuration left, which would
-        // vouch for bytes that may change unrecorded.
+        self.open_synced_record(disk, recovered.record_sequence)?;
+        Ok(recovered.truncation)
+    }
+
+    /// Everything kept is durable now: the record says so from here on. A log
+    /// without one drops a record an earlier configuration left, which would
+    /// vouch for bytes that may change unrecorded.
+    fn open_synced_record(
+        &mut self,
+        disk: &mut impl Disk,
+        record_sequence: u64,
+    ) -> Result<(), DiskError> {
         let record_path = join(&self.dir, SYNCED_THROUGH_FILE);
         if self.config.synced_record {
             self.record = Some(SyncedRecord::create_now(
@@ -2337,7 +2071,7 @@ impl PartitionLog {
             disk.remove_file(&record_path)?;
             disk.sync_dir_now(&self.dir)?;
         }
-        Ok(truncation)
+        Ok(())
     }
 
     /// Writes and syncs a segment's index files at once (start-up only).
@@ -2368,25 +2102,6 @@ impl PartitionLog {
         }
         disk.sync_dir_now(&self.dir)
     }
-
-    /// Removes the segments with these base offsets; returns their data bytes.
-    fn remove_segments_from(
-        &mut self,
-        disk: &mut impl Disk,
-        bases: &[i64],
-    ) -> Result<u64, DiskError> {
-        let mut removed = 0;
-        // Newest first, so a crash in between leaves a prefix of the log.
-        for base in bases.iter().rev() {
-            let path = join(&self.dir, &segment_file_name(*base, SegmentFileKind::Log));
-            let file = disk.open(&path, OpenMode::Read)?;
-            removed += disk.file_len(file)?;
-            disk.close(file);
-            remove_segment_files(disk, &self.dir, *base)?;
-        }
-        disk.sync_dir_now(&self.dir)?;
-        Ok(removed)
-    }
 }
 
 enum CheckError {
@@ -2411,99 +2126,6 @@ fn check_batch(
     batch::validate(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
 }
 
-/// Writes bytes `from..to` of `file` again (see the recovery rules).
-fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(), DiskError> {
-    let mut buf = vec![0u8; RECOVERY_REWRITE_CHUNK_BYTES.min((to - from) as usize)];
-    let mut position = from;
-    while position < to {
-        let len = ((to - position) as usize).min(buf.len());
-        let read = read_fully(disk, file, position, &mut buf[..len])?;
-        assert_eq!(read, len, "bytes just scanned are there");
-        disk.write_at(file, position, &buf[..len])?;
-        position += len as u64;
-    }
-    Ok(())
-}
-
-/// A sealed segment's index files, decoded and checked.
-struct TrustedIndex {
-    summary: SegmentSummary,
-    offsets: Vec<(i64, i64)>,
-    times: Vec<(i64, i64)>,
-}
-
-impl TrustedIndex {
-    /// Replaces the segment's header-derived indexes and max timestamp with the
-    /// index files' own, if they fit the segment.
-    fn apply_to(self, segment: &mut Segment) {
-        let summary = self.summary;
-        if summary.next_offset != segment.next_offset || summary.valid_bytes != segment.size_bytes {
-            return;
-        }
-        let offsets_fit = self
-            .offsets
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
-            && self.offsets.iter().all(|&(offset, position)| {
-                offset >= segment.base_offset
-                    && offset < segment.next_offset
-                    && position >= 0
-                    && (position as u64) < segment.size_bytes
-            });
-        let times_fit = self.times.windows(2).all(|w| w[0].0 < w[1].0)
-            && self
-                .times
-                .iter()
-                .all(|&(_, offset)| offset >= segment.base_offset && offset < segment.next_offset);
-        if !offsets_fit || !times_fit || self.offsets.len() > INDEX_ENTRIES_MAX {
-            return;
-        }
-        segment.offset_index = self.offsets.iter().map(|&(o, p)| (o, p as u64)).collect();
-        segment.time_index = self.times;
-        segment.max_timestamp = (summary.offset_of_max_timestamp >= 0)
-            .then_some((summary.max_timestamp, summary.offset_of_max_timestamp));
-    }
-}
-
-/// What segment `base`'s index files vouch for: their trailers agree, their checksums
-/// match, and the data file is at least as long as they say. `None` if not.
-fn trusted_index(
-    disk: &mut impl Disk,
-    dir: &str,
-    base: i64,
-    file_bytes: u64,
-) -> Option<TrustedIndex> {
-    let mut files = Vec::new();
-    for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
-        let path = join(dir, &segment_file_name(base, kind));
-        if !disk.exists(&path) {
-            return None;
-        }
-        files.push(read_whole_file(disk, &path).ok()?);
-    }
-    trusted_from(base, &files[0], &files[1], file_bytes)
-}
-
-/// What recovery trusts of a segment given the bytes of its two index files and the
-/// length of its data file: `None` unless both decode, agree, and fit in the file.
-fn trusted_from(
-    base: i64,
-    offset_index: &[u8],
-    time_index: &[u8],
-    file_bytes: u64,
-) -> Option<TrustedIndex> {
-    let (summary, offsets) = decode_index(SegmentFileKind::OffsetIndex, offset_index).ok()?;
-    let (times_summary, times) = decode_index(SegmentFileKind::TimeIndex, time_index).ok()?;
-    if times_summary != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
-        return None;
-    }
-    Some(TrustedIndex {
-        summary,
-        offsets,
-        times,
-    })
-}
-
 /// How many leading bytes of the segment based at `base` its index files prove were
 /// durable, from their contents and the data file's length (as recovery would judge
 /// them): a batch that fails its check inside them is damage, not a torn write. For
@@ -2514,7 +2136,8 @@ pub fn proven_durable_bytes(
     time_index: &[u8],
     file_bytes: u64,
 ) -> Option<u64> {
-    trusted_from(base, offset_index, time_index, file_bytes).map(|t| t.summary.valid_bytes)
+    recovery::trusted_from(base, offset_index, time_index, file_bytes)
+        .map(|t| t.summary.valid_bytes)
 }
 
 fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {
