@@ -327,12 +327,6 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// Production functions still longer than that, as `path: name`: issue 17 splits them,
 /// and each must leave this list when it does. Any other long function fails the test.
 const KNOWN_LONG_FUNCTIONS: &[&str] = &[
-    // log
-    "log/src/partition.rs: cut",
-    "log/src/partition.rs: read_once",
-    "log/src/partition.rs: reset",
-    "log/src/partition.rs: start_sync",
-    "log/src/segment.rs: scan_file",
     // model
     "model/src/anomalies.rs: lost_and_unseen",
     "model/src/anomalies.rs: positions",

@@ -34,7 +34,10 @@ use crate::segment::{
 };
 use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
 
+mod read;
 mod recovery;
+
+use read::BatchRead;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -784,17 +787,47 @@ impl PartitionLog {
         if self.failure.is_some() || self.round.is_some() {
             return Vec::new();
         }
+        let record = self.start_record_write(disk);
+        let mut ids: Vec<IoId> = record.iter().map(|&(_, id)| id).collect();
+        let (data_segments, target_offset) = self.start_data_syncs(disk, &mut ids);
+        let sealing_segments = self.start_index_writes(disk, &mut ids);
+        if self.dir_dirty && self.failure.is_none() {
+            ids.push(disk.sync_dir(&self.dir));
+            self.dir_dirty = false;
+        }
+        assert!(ids.len() <= SYNCS_IN_FLIGHT_MAX);
+        if ids.is_empty() {
+            return ids;
+        }
+        self.round = Some(SyncRound {
+            pending: ids.iter().copied().collect(),
+            target_offset,
+            data_segments,
+            sealing_segments,
+            record: record.map(|(offset, _)| offset),
+        });
+        ids
+    }
+
+    /// Writes into the synced-through record what earlier rounds synced, and starts
+    /// its sync: the offset written and the sync's id, `None` if there is nothing new
+    /// to record (or no record, or the write failed).
+    fn start_record_write(&mut self, disk: &mut impl Disk) -> Option<(i64, IoId)> {
         // What earlier rounds synced goes into the record now; the record is never
         // written before the data it names is durable.
-        let mut record = None;
-        if let Some(synced) = &mut self.record
-            && self.synced_offset > synced.recorded
-        {
-            // A failed write retries with the next round (the other slot stays whole).
-            if synced.write_next(disk, self.synced_offset).is_ok() {
-                record = Some((self.synced_offset, disk.sync(synced.file())));
-            }
+        let synced = self.record.as_mut()?;
+        if self.synced_offset <= synced.recorded {
+            return None;
         }
+        // A failed write retries with the next round (the other slot stays whole).
+        synced.write_next(disk, self.synced_offset).ok()?;
+        Some((self.synced_offset, disk.sync(synced.file())))
+    }
+
+    /// Starts the syncs of the segments whose data needs one (at most
+    /// [`SYNC_ROUND_SEGMENTS_MAX`]), adding their ids to `ids`. Returns their base
+    /// offsets and the offset the round makes durable.
+    fn start_data_syncs(&mut self, disk: &mut impl Disk, ids: &mut Vec<IoId>) -> (Vec<i64>, i64) {
         // Segments whose data needs a sync: dirty ones, and rolled ones (whose sync
         // proves their data durable before their index is written). They form a suffix.
         let mut data_indexes: Vec<usize> = (0..self.segments.len())
@@ -809,7 +842,6 @@ impl PartitionLog {
         if data_indexes.is_empty() {
             assert_eq!(self.synced_offset, self.log_end_offset());
         }
-        let mut ids: Vec<IoId> = record.iter().map(|&(_, id)| id).collect();
         let mut data_segments = Vec::new();
         for index in data_indexes {
             match self.segment_file(disk, index) {
@@ -828,6 +860,13 @@ impl PartitionLog {
         if self.failure.is_some() {
             target_offset = self.synced_offset;
         }
+        (data_segments, target_offset)
+    }
+
+    /// Writes the index files of rolled segments whose data is durable (at most
+    /// [`SYNC_ROUND_SEALS_MAX`]) and starts their syncs, adding the ids to `ids`.
+    /// Returns the base offsets of the segments being sealed.
+    fn start_index_writes(&mut self, disk: &mut impl Disk, ids: &mut Vec<IoId>) -> Vec<i64> {
         let mut sealing_segments = Vec::new();
         let needs_index: Vec<usize> = (0..self.segments.len())
             .filter(|&i| self.segments[i].state == SealState::NeedsIndex)
@@ -844,22 +883,7 @@ impl PartitionLog {
                 self.dir_dirty = true;
             }
         }
-        if self.dir_dirty && self.failure.is_none() {
-            ids.push(disk.sync_dir(&self.dir));
-            self.dir_dirty = false;
-        }
-        assert!(ids.len() <= SYNCS_IN_FLIGHT_MAX);
-        if ids.is_empty() {
-            return ids;
-        }
-        self.round = Some(SyncRound {
-            pending: ids.iter().copied().collect(),
-            target_offset,
-            data_segments,
-            sealing_segments,
-            record: record.map(|(offset, _)| offset),
-        });
-        ids
+        sealing_segments
     }
 
     /// Whether a sync round is in flight.
@@ -952,6 +976,8 @@ impl PartitionLog {
         }
     }
 
+    /// One read of [`PartitionLog::read`], without its retries: the walk over the
+    /// segments; [`read::BatchRead`] walks the batches of each.
     fn read_once(
         &mut self,
         disk: &mut impl Disk,
@@ -969,172 +995,41 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
-        let mut result = ReadResult {
-            bytes: Vec::new(),
-            first_offset: None,
-            next_offset: offset,
-        };
         if offset == log_end_offset || offset >= max_offset {
-            return Ok(result);
+            return Ok(ReadResult {
+                bytes: Vec::new(),
+                first_offset: None,
+                next_offset: offset,
+            });
         }
+        #[cfg(feature = "mutants")]
+        let skip_crc = self.config.mutants.skip_read_crc;
+        #[cfg(not(feature = "mutants"))]
+        let skip_crc = false;
         let mut index = self.segment_index(offset);
-        let (mut expected, mut position) = self.segments[index].lookup(offset);
-        let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
-        'segments: while index < self.segments.len() {
+        let (expected, mut position) = self.segments[index].lookup(offset);
+        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected);
+        while index < self.segments.len() {
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             let end = self.segments[index].size_bytes;
-            while position < end {
-                let corrupt = |reason: String| ReadError::Corrupt {
-                    offset: expected,
-                    reason,
-                };
-                let read =
-                    read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
-                let available = (end - position) as usize;
-                let mut header = match BatchHeader::parse(&header_bytes[..read.min(available)]) {
-                    Ok(header) => header,
-                    Err(error) if result.bytes.is_empty() => {
-                        return Err(corrupt(error.to_string()));
-                    }
-                    Err(_) => break 'segments,
-                };
-                let size = header.size_bytes();
-                let problem = if header.base_offset != expected {
-                    Some(format!(
-                        "batch at position {position} has base offset {}, expected {expected}",
-                        header.base_offset
-                    ))
-                } else if size > end - position {
-                    Some(format!(
-                        "batch at position {position} runs past the segment end"
-                    ))
-                } else {
-                    None
-                };
-                if let Some(reason) = problem {
-                    if result.bytes.is_empty() {
-                        return Err(corrupt(reason));
-                    }
-                    break 'segments;
-                }
-                if header.last_offset() < offset {
-                    position += size;
-                    expected = header.next_offset();
-                    continue;
-                }
-                if header.last_offset() >= max_offset {
-                    if !result.bytes.is_empty() {
-                        break 'segments;
-                    }
-                    // Returning nothing on the word of an unchecked header could stall
-                    // a reader forever: check the batch first. If the checked batch
-                    // ends below `max_offset`, the first look at its header was wrong
-                    // (a bit flipped on that read only), and the batch is served.
-                    let mut body = vec![0u8; size as usize];
-                    read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
-                    match batch::validate(&body, u32::MAX) {
-                        Err(error) => return Err(corrupt(error.to_string())),
-                        Ok(checked)
-                            if checked.base_offset == expected
-                                && checked.size_bytes() == size
-                                && checked.last_offset() < max_offset =>
-                        {
-                            header = checked;
-                        }
-                        Ok(_) => break 'segments,
-                    }
-                }
-                if !result.bytes.is_empty()
-                    && result.bytes.len() as u64 + size > u64::from(max_bytes)
-                {
-                    break 'segments;
-                }
-                let start = result.bytes.len();
-                result.bytes.resize(start + size as usize, 0);
-                let got = read_fully(disk, file, position, &mut result.bytes[start..])
-                    .map_err(ReadError::Disk)?;
-                #[cfg(feature = "mutants")]
-                let skip_crc = self.config.mutants.skip_read_crc;
-                #[cfg(not(feature = "mutants"))]
-                let skip_crc = false;
-                let check = if got < size as usize {
-                    Err(format!("short read at position {position}"))
-                } else if skip_crc {
-                    Ok(header)
-                } else {
-                    batch::validate(&result.bytes[start..], u32::MAX)
-                        .map_err(|error| error.to_string())
-                        .and_then(|served| {
-                            // `base_offset` and `partition_leader_epoch` lie outside the
-                            // CRC: the bytes served must carry what the header check above
-                            // saw, or a bit flipped between the two reads goes out unseen.
-                            if served.base_offset == header.base_offset
-                                && served.partition_leader_epoch == header.partition_leader_epoch
-                            {
-                                Ok(served)
-                            } else {
-                                Err(format!(
-                                    "batch at position {position} read back with base offset {} (epoch {}), expected {} (epoch {})",
-                                    served.base_offset,
-                                    served.partition_leader_epoch,
-                                    header.base_offset,
-                                    header.partition_leader_epoch
-                                ))
-                            }
-                        })
-                };
-                let served = match check {
-                    Ok(served) => served,
-                    Err(reason) => {
-                        result.bytes.truncate(start);
-                        if result.bytes.is_empty() {
-                            return Err(corrupt(reason));
-                        }
-                        break 'segments;
-                    }
-                };
-                if served.size_bytes() != size
-                    || served.last_offset() < offset
-                    || served.last_offset() >= max_offset
-                {
-                    // The checked batch is not what its first, unchecked header read
-                    // said (a bit flipped on that read only): go by the checked one.
-                    result.bytes.truncate(start);
-                    if served.size_bytes() == size && served.last_offset() < offset {
-                        position += size;
-                        expected = served.next_offset();
-                        continue;
-                    }
-                    break 'segments;
-                }
-                let header = served;
-                result.first_offset.get_or_insert(header.base_offset);
-                result.next_offset = header.next_offset();
-                position += size;
-                expected = header.next_offset();
-                if result.bytes.len() as u64 >= u64::from(max_bytes) {
-                    break 'segments;
-                }
+            if !read.read_segment(disk, file, position, end)? {
+                break;
             }
             index += 1;
             position = 0;
             if let Some(next) = self.segments.get(index)
-                && next.base_offset != expected
+                && next.base_offset != read.expected()
             {
                 // The last header of the segment lied about its offsets.
-                if result.bytes.is_empty() {
-                    return Err(ReadError::Corrupt {
-                        offset: expected,
-                        reason: format!(
-                            "segment ends at offset {expected}, the next one starts at {}",
-                            next.base_offset
-                        ),
-                    });
-                }
+                read.fail_if_nothing_served(format!(
+                    "segment ends at offset {}, the next one starts at {}",
+                    read.expected(),
+                    next.base_offset
+                ))?;
                 break;
             }
         }
-        Ok(result)
+        Ok(read.into_result())
     }
 
     /// ListOffsets by timestamp: the offset and timestamp of the first record created
@@ -1481,23 +1376,7 @@ impl PartitionLog {
             retry_corrupt(|| self.truncate_once(disk, cut_from, false))?;
         }
         assert!(self.log_end_offset() <= start_offset);
-        let result: Result<FileId, DiskError> = (|| {
-            self.write_epoch_checkpoint(disk, start_offset, epoch_before_start)?;
-            write_checkpoint(disk, &self.dir, start_offset)?;
-            // Newest first, as everywhere: a crash in between leaves a prefix.
-            while let Some(segment) = self.segments.pop() {
-                self.close_segment_file(disk, &segment);
-                remove_segment_files(disk, &self.dir, segment.base_offset)?;
-            }
-            let path = join(
-                &self.dir,
-                &segment_file_name(start_offset, SegmentFileKind::Log),
-            );
-            let file = disk.open(&path, OpenMode::CreateNew)?;
-            disk.sync_dir_now(&self.dir)?;
-            Ok(file)
-        })();
-        let file = match result {
+        let file = match self.replace_files(disk, start_offset, epoch_before_start) {
             Ok(file) => file,
             Err(error) => {
                 // Files are half gone: only recovery can tell what is left. Keep the
@@ -1530,6 +1409,31 @@ impl PartitionLog {
         self.dir_dirty = false;
         self.check_invariants();
         Ok(())
+    }
+
+    /// The file changes of [`PartitionLog::reset`] once the cut is done: the epoch
+    /// and the log start offset persisted, every segment's files removed (newest
+    /// first), and the new active segment's file created, durably. Returns that file.
+    fn replace_files(
+        &mut self,
+        disk: &mut impl Disk,
+        start_offset: i64,
+        epoch_before_start: i32,
+    ) -> Result<FileId, DiskError> {
+        self.write_epoch_checkpoint(disk, start_offset, epoch_before_start)?;
+        write_checkpoint(disk, &self.dir, start_offset)?;
+        // Newest first, as everywhere: a crash in between leaves a prefix.
+        while let Some(segment) = self.segments.pop() {
+            self.close_segment_file(disk, &segment);
+            remove_segment_files(disk, &self.dir, segment.base_offset)?;
+        }
+        let path = join(
+            &self.dir,
+            &segment_file_name(start_offset, SegmentFileKind::Log),
+        );
+        let file = disk.open(&path, OpenMode::CreateNew)?;
+        disk.sync_dir_now(&self.dir)?;
+        Ok(file)
     }
 
     /// Makes everything appended durable before returning, with blocking syncs. Only
@@ -1829,84 +1733,9 @@ impl PartitionLog {
     ) -> Result<(), LogError> {
         // First rebuild the segment's in-memory state from the batches that stay, so a
         // corrupt header among them refuses the cut before anything changes.
-        let base = self.segments[index].base_offset;
-        let file = self.segment_file(disk, index)?;
-        let mut segment = Segment::new(base);
-        let interval = self.config.index_interval_bytes;
-        let mut last_batch = None;
-        let end = scan_file(
-            disk,
-            file,
-            ScanRange {
-                start_position: 0,
-                end_position: position,
-                expected_offset: Some(base),
-                verify_crc_from: u64::MAX,
-            },
-            &mut |at, header| {
-                segment.add_batch(at, header, interval);
-                last_batch = Some((at, header.size_bytes()));
-            },
-        )?;
-        if let Some(stop) = end.stop {
-            return Err(LogError::Corrupt {
-                offset: end.next_offset.unwrap_or(base),
-                reason: stop.reason,
-            });
-        }
-        // Contiguity vouches for every header but the last one before the cut: the
-        // next batch's base offset checks each one's length and offset delta.
-        if let Some(&(last_position, last_size)) = last_batch.as_ref() {
-            let checked =
-                check_batch(disk, file, last_position, last_size).map_err(|error| match error {
-                    CheckError::Disk(error) => LogError::Disk(error),
-                    CheckError::Corrupt(reason) => LogError::Corrupt {
-                        offset: segment.next_offset,
-                        reason,
-                    },
-                })?;
-            if checked.next_offset() != segment.next_offset {
-                // Its header said otherwise on the scan (a bit flipped on that read).
-                return Err(LogError::Corrupt {
-                    offset: segment.next_offset,
-                    reason: format!(
-                        "the batch at position {last_position} ends at {} when checked, not at {}",
-                        checked.next_offset(),
-                        segment.next_offset
-                    ),
-                });
-            }
-        }
-        if segment.next_offset != cut_offset {
-            return Err(LogError::Corrupt {
-                offset: segment.next_offset,
-                reason: format!(
-                    "the batches before the cut end at {}, not at the cut offset {cut_offset}",
-                    segment.next_offset
-                ),
-            });
-        }
-        let result = (|| {
-            // The record must stop vouching for the bytes before they change: after a
-            // crash it would call a torn write of the later ones damage.
-            if let Some(record) = &mut self.record
-                && record.written > cut_offset
-            {
-                record.lower_now(disk, cut_offset)?;
-            }
-            while self.segments.len() > index + 1 {
-                let later = self.segments.pop().expect("later segment");
-                self.close_segment_file(disk, &later);
-                remove_segment_files(disk, &self.dir, later.base_offset)?;
-            }
-            remove_index_files(disk, &self.dir, base)?;
-            // The index files must be gone for good before the data shrinks: a stale
-            // index that came back after a crash would vouch for bytes written later.
-            disk.sync_dir_now(&self.dir)?;
-            disk.truncate(file, position)?;
-            disk.sync_now(file)
-        })();
-        if let Err(error) = result {
+        let (mut segment, file) = self.segment_before_cut(disk, index, position, cut_offset)?;
+        let base = segment.base_offset;
+        if let Err(error) = self.remove_cut_bytes(disk, index, file, position, cut_offset) {
             // Files are half gone: only recovery can tell what is left. Nothing from
             // the cut on may be called durable any more.
             self.failure = Some(error.clone());
@@ -1937,6 +1766,90 @@ impl PartitionLog {
             remove_index_files(disk, &self.dir, base).ok();
         }
         Ok(())
+    }
+
+    /// Segment `index` as a cut at `position` (the start of the batch at `cut_offset`)
+    /// leaves it, rebuilt from the batches before the cut, and its file. `Corrupt` if
+    /// those batches do not lead up to the cut, whole.
+    fn segment_before_cut(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        position: u64,
+        cut_offset: i64,
+    ) -> Result<(Segment, FileId), LogError> {
+        let base = self.segments[index].base_offset;
+        let file = self.segment_file(disk, index)?;
+        let mut segment = Segment::new(base);
+        let interval = self.config.index_interval_bytes;
+        let mut last_batch = None;
+        let end = scan_file(
+            disk,
+            file,
+            ScanRange {
+                start_position: 0,
+                end_position: position,
+                expected_offset: Some(base),
+                verify_crc_from: u64::MAX,
+            },
+            &mut |at, header| {
+                segment.add_batch(at, header, interval);
+                last_batch = Some((at, header.size_bytes()));
+            },
+        )?;
+        if let Some(stop) = end.stop {
+            return Err(LogError::Corrupt {
+                offset: end.next_offset.unwrap_or(base),
+                reason: stop.reason,
+            });
+        }
+        // Contiguity vouches for every header but the last one before the cut: the
+        // next batch's base offset checks each one's length and offset delta.
+        if let Some((last_position, last_size)) = last_batch {
+            check_last_kept(disk, file, last_position, last_size, segment.next_offset)?;
+        }
+        if segment.next_offset != cut_offset {
+            return Err(LogError::Corrupt {
+                offset: segment.next_offset,
+                reason: format!(
+                    "the batches before the cut end at {}, not at the cut offset {cut_offset}",
+                    segment.next_offset
+                ),
+            });
+        }
+        Ok((segment, file))
+    }
+
+    /// The file changes of a cut at `position` of segment `index`, in their safe
+    /// order: the record lowered, later segments removed, the cut segment's index
+    /// files removed (durably), then the file truncated and synced.
+    fn remove_cut_bytes(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        file: FileId,
+        position: u64,
+        cut_offset: i64,
+    ) -> Result<(), DiskError> {
+        // The record must stop vouching for the bytes before they change: after a
+        // crash it would call a torn write of the later ones damage.
+        if let Some(record) = &mut self.record
+            && record.written > cut_offset
+        {
+            record.lower_now(disk, cut_offset)?;
+        }
+        while self.segments.len() > index + 1 {
+            let later = self.segments.pop().expect("later segment");
+            self.close_segment_file(disk, &later);
+            remove_segment_files(disk, &self.dir, later.base_offset)?;
+        }
+        let base = self.segments[index].base_offset;
+        remove_index_files(disk, &self.dir, base)?;
+        // The index files must be gone for good before the data shrinks: a stale
+        // index that came back after a crash would vouch for bytes written later.
+        disk.sync_dir_now(&self.dir)?;
+        disk.truncate(file, position)?;
+        disk.sync_now(file)
     }
 
     /// Rebuilds producer state from the batch headers in the log. A corrupt header
@@ -2102,6 +2015,36 @@ impl PartitionLog {
         }
         disk.sync_dir_now(&self.dir)
     }
+}
+
+/// Checks whole the last batch a cut keeps, at `position` with `size` bytes: it
+/// must end at `next_offset`, where the scan's unchecked read of its header said.
+fn check_last_kept(
+    disk: &mut impl Disk,
+    file: FileId,
+    position: u64,
+    size: u64,
+    next_offset: i64,
+) -> Result<(), LogError> {
+    let checked = check_batch(disk, file, position, size).map_err(|error| match error {
+        CheckError::Disk(error) => LogError::Disk(error),
+        CheckError::Corrupt(reason) => LogError::Corrupt {
+            offset: next_offset,
+            reason,
+        },
+    })?;
+    if checked.next_offset() != next_offset {
+        // Its header said otherwise on the scan (a bit flipped on that read).
+        return Err(LogError::Corrupt {
+            offset: next_offset,
+            reason: format!(
+                "the batch at position {position} ends at {} when checked, not at {}",
+                checked.next_offset(),
+                next_offset
+            ),
+        });
+    }
+    Ok(())
 }
 
 enum CheckError {
