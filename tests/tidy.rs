@@ -332,9 +332,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "model/src/anomalies.rs: positions",
     "model/src/check.rs: check_history",
     "model/src/check.rs: render",
-    "model/src/linearizability.rs: exhaustive",
-    "model/src/linearizability.rs: place",
-    "model/src/linearizability.rs: search",
     // replication
     "replication/src/admin.rs: handle_create_partitions",
     "replication/src/admin.rs: handle_create_topics",
