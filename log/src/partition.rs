@@ -22,17 +22,22 @@ use std::collections::BTreeSet;
 
 use crate::batch::{self, BatchError, BatchHeader};
 use crate::constants::{
-    INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
-    SEGMENT_FILES_OPEN_MAX, SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
+    INDEX_ENTRIES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_FILES_OPEN_MAX,
+    SYNC_ROUND_SEALS_MAX, SYNC_ROUND_SEGMENTS_MAX, SYNCS_IN_FLIGHT_MAX,
 };
 use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
 use crate::segment::{
     LOG_START_OFFSET_CHECKPOINT, ScanRange, SegmentFileKind, SegmentSummary, TEMP_SUFFIX,
-    decode_checkpoint, decode_index, encode_checkpoint, encode_index, join,
-    parse_segment_file_name, read_fully, read_whole_file, scan_file, segment_file_name,
+    encode_checkpoint, encode_index, join, read_fully, read_whole_file, scan_file,
+    segment_file_name,
 };
 use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
+
+mod read;
+mod recovery;
+
+use read::BatchRead;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -782,17 +787,47 @@ impl PartitionLog {
         if self.failure.is_some() || self.round.is_some() {
             return Vec::new();
         }
+        let record = self.start_record_write(disk);
+        let mut ids: Vec<IoId> = record.iter().map(|&(_, id)| id).collect();
+        let (data_segments, target_offset) = self.start_data_syncs(disk, &mut ids);
+        let sealing_segments = self.start_index_writes(disk, &mut ids);
+        if self.dir_dirty && self.failure.is_none() {
+            ids.push(disk.sync_dir(&self.dir));
+            self.dir_dirty = false;
+        }
+        assert!(ids.len() <= SYNCS_IN_FLIGHT_MAX);
+        if ids.is_empty() {
+            return ids;
+        }
+        self.round = Some(SyncRound {
+            pending: ids.iter().copied().collect(),
+            target_offset,
+            data_segments,
+            sealing_segments,
+            record: record.map(|(offset, _)| offset),
+        });
+        ids
+    }
+
+    /// Writes into the synced-through record what earlier rounds synced, and starts
+    /// its sync: the offset written and the sync's id, `None` if there is nothing new
+    /// to record (or no record, or the write failed).
+    fn start_record_write(&mut self, disk: &mut impl Disk) -> Option<(i64, IoId)> {
         // What earlier rounds synced goes into the record now; the record is never
         // written before the data it names is durable.
-        let mut record = None;
-        if let Some(synced) = &mut self.record
-            && self.synced_offset > synced.recorded
-        {
-            // A failed write retries with the next round (the other slot stays whole).
-            if synced.write_next(disk, self.synced_offset).is_ok() {
-                record = Some((self.synced_offset, disk.sync(synced.file())));
-            }
+        let synced = self.record.as_mut()?;
+        if self.synced_offset <= synced.recorded {
+            return None;
         }
+        // A failed write retries with the next round (the other slot stays whole).
+        synced.write_next(disk, self.synced_offset).ok()?;
+        Some((self.synced_offset, disk.sync(synced.file())))
+    }
+
+    /// Starts the syncs of the segments whose data needs one (at most
+    /// [`SYNC_ROUND_SEGMENTS_MAX`]), adding their ids to `ids`. Returns their base
+    /// offsets and the offset the round makes durable.
+    fn start_data_syncs(&mut self, disk: &mut impl Disk, ids: &mut Vec<IoId>) -> (Vec<i64>, i64) {
         // Segments whose data needs a sync: dirty ones, and rolled ones (whose sync
         // proves their data durable before their index is written). They form a suffix.
         let mut data_indexes: Vec<usize> = (0..self.segments.len())
@@ -807,7 +842,6 @@ impl PartitionLog {
         if data_indexes.is_empty() {
             assert_eq!(self.synced_offset, self.log_end_offset());
         }
-        let mut ids: Vec<IoId> = record.iter().map(|&(_, id)| id).collect();
         let mut data_segments = Vec::new();
         for index in data_indexes {
             match self.segment_file(disk, index) {
@@ -826,6 +860,13 @@ impl PartitionLog {
         if self.failure.is_some() {
             target_offset = self.synced_offset;
         }
+        (data_segments, target_offset)
+    }
+
+    /// Writes the index files of rolled segments whose data is durable (at most
+    /// [`SYNC_ROUND_SEALS_MAX`]) and starts their syncs, adding the ids to `ids`.
+    /// Returns the base offsets of the segments being sealed.
+    fn start_index_writes(&mut self, disk: &mut impl Disk, ids: &mut Vec<IoId>) -> Vec<i64> {
         let mut sealing_segments = Vec::new();
         let needs_index: Vec<usize> = (0..self.segments.len())
             .filter(|&i| self.segments[i].state == SealState::NeedsIndex)
@@ -842,22 +883,7 @@ impl PartitionLog {
                 self.dir_dirty = true;
             }
         }
-        if self.dir_dirty && self.failure.is_none() {
-            ids.push(disk.sync_dir(&self.dir));
-            self.dir_dirty = false;
-        }
-        assert!(ids.len() <= SYNCS_IN_FLIGHT_MAX);
-        if ids.is_empty() {
-            return ids;
-        }
-        self.round = Some(SyncRound {
-            pending: ids.iter().copied().collect(),
-            target_offset,
-            data_segments,
-            sealing_segments,
-            record: record.map(|(offset, _)| offset),
-        });
-        ids
+        sealing_segments
     }
 
     /// Whether a sync round is in flight.
@@ -950,6 +976,8 @@ impl PartitionLog {
         }
     }
 
+    /// One read of [`PartitionLog::read`], without its retries: the walk over the
+    /// segments; [`read::BatchRead`] walks the batches of each.
     fn read_once(
         &mut self,
         disk: &mut impl Disk,
@@ -967,172 +995,41 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
-        let mut result = ReadResult {
-            bytes: Vec::new(),
-            first_offset: None,
-            next_offset: offset,
-        };
         if offset == log_end_offset || offset >= max_offset {
-            return Ok(result);
+            return Ok(ReadResult {
+                bytes: Vec::new(),
+                first_offset: None,
+                next_offset: offset,
+            });
         }
+        #[cfg(feature = "mutants")]
+        let skip_crc = self.config.mutants.skip_read_crc;
+        #[cfg(not(feature = "mutants"))]
+        let skip_crc = false;
         let mut index = self.segment_index(offset);
-        let (mut expected, mut position) = self.segments[index].lookup(offset);
-        let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
-        'segments: while index < self.segments.len() {
+        let (expected, mut position) = self.segments[index].lookup(offset);
+        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected);
+        while index < self.segments.len() {
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             let end = self.segments[index].size_bytes;
-            while position < end {
-                let corrupt = |reason: String| ReadError::Corrupt {
-                    offset: expected,
-                    reason,
-                };
-                let read =
-                    read_fully(disk, file, position, &mut header_bytes).map_err(ReadError::Disk)?;
-                let available = (end - position) as usize;
-                let mut header = match BatchHeader::parse(&header_bytes[..read.min(available)]) {
-                    Ok(header) => header,
-                    Err(error) if result.bytes.is_empty() => {
-                        return Err(corrupt(error.to_string()));
-                    }
-                    Err(_) => break 'segments,
-                };
-                let size = header.size_bytes();
-                let problem = if header.base_offset != expected {
-                    Some(format!(
-                        "batch at position {position} has base offset {}, expected {expected}",
-                        header.base_offset
-                    ))
-                } else if size > end - position {
-                    Some(format!(
-                        "batch at position {position} runs past the segment end"
-                    ))
-                } else {
-                    None
-                };
-                if let Some(reason) = problem {
-                    if result.bytes.is_empty() {
-                        return Err(corrupt(reason));
-                    }
-                    break 'segments;
-                }
-                if header.last_offset() < offset {
-                    position += size;
-                    expected = header.next_offset();
-                    continue;
-                }
-                if header.last_offset() >= max_offset {
-                    if !result.bytes.is_empty() {
-                        break 'segments;
-                    }
-                    // Returning nothing on the word of an unchecked header could stall
-                    // a reader forever: check the batch first. If the checked batch
-                    // ends below `max_offset`, the first look at its header was wrong
-                    // (a bit flipped on that read only), and the batch is served.
-                    let mut body = vec![0u8; size as usize];
-                    read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
-                    match batch::validate(&body, u32::MAX) {
-                        Err(error) => return Err(corrupt(error.to_string())),
-                        Ok(checked)
-                            if checked.base_offset == expected
-                                && checked.size_bytes() == size
-                                && checked.last_offset() < max_offset =>
-                        {
-                            header = checked;
-                        }
-                        Ok(_) => break 'segments,
-                    }
-                }
-                if !result.bytes.is_empty()
-                    && result.bytes.len() as u64 + size > u64::from(max_bytes)
-                {
-                    break 'segments;
-                }
-                let start = result.bytes.len();
-                result.bytes.resize(start + size as usize, 0);
-                let got = read_fully(disk, file, position, &mut result.bytes[start..])
-                    .map_err(ReadError::Disk)?;
-                #[cfg(feature = "mutants")]
-                let skip_crc = self.config.mutants.skip_read_crc;
-                #[cfg(not(feature = "mutants"))]
-                let skip_crc = false;
-                let check = if got < size as usize {
-                    Err(format!("short read at position {position}"))
-                } else if skip_crc {
-                    Ok(header)
-                } else {
-                    batch::validate(&result.bytes[start..], u32::MAX)
-                        .map_err(|error| error.to_string())
-                        .and_then(|served| {
-                            // `base_offset` and `partition_leader_epoch` lie outside the
-                            // CRC: the bytes served must carry what the header check above
-                            // saw, or a bit flipped between the two reads goes out unseen.
-                            if served.base_offset == header.base_offset
-                                && served.partition_leader_epoch == header.partition_leader_epoch
-                            {
-                                Ok(served)
-                            } else {
-                                Err(format!(
-                                    "batch at position {position} read back with base offset {} (epoch {}), expected {} (epoch {})",
-                                    served.base_offset,
-                                    served.partition_leader_epoch,
-                                    header.base_offset,
-                                    header.partition_leader_epoch
-                                ))
-                            }
-                        })
-                };
-                let served = match check {
-                    Ok(served) => served,
-                    Err(reason) => {
-                        result.bytes.truncate(start);
-                        if result.bytes.is_empty() {
-                            return Err(corrupt(reason));
-                        }
-                        break 'segments;
-                    }
-                };
-                if served.size_bytes() != size
-                    || served.last_offset() < offset
-                    || served.last_offset() >= max_offset
-                {
-                    // The checked batch is not what its first, unchecked header read
-                    // said (a bit flipped on that read only): go by the checked one.
-                    result.bytes.truncate(start);
-                    if served.size_bytes() == size && served.last_offset() < offset {
-                        position += size;
-                        expected = served.next_offset();
-                        continue;
-                    }
-                    break 'segments;
-                }
-                let header = served;
-                result.first_offset.get_or_insert(header.base_offset);
-                result.next_offset = header.next_offset();
-                position += size;
-                expected = header.next_offset();
-                if result.bytes.len() as u64 >= u64::from(max_bytes) {
-                    break 'segments;
-                }
+            if !read.read_segment(disk, file, position, end)? {
+                break;
             }
             index += 1;
             position = 0;
             if let Some(next) = self.segments.get(index)
-                && next.base_offset != expected
+                && next.base_offset != read.expected()
             {
                 // The last header of the segment lied about its offsets.
-                if result.bytes.is_empty() {
-                    return Err(ReadError::Corrupt {
-                        offset: expected,
-                        reason: format!(
-                            "segment ends at offset {expected}, the next one starts at {}",
-                            next.base_offset
-                        ),
-                    });
-                }
+                read.fail_if_nothing_served(format!(
+                    "segment ends at offset {}, the next one starts at {}",
+                    read.expected(),
+                    next.base_offset
+                ))?;
                 break;
             }
         }
-        Ok(result)
+        Ok(read.into_result())
     }
 
     /// ListOffsets by timestamp: the offset and timestamp of the first record created
@@ -1479,23 +1376,7 @@ impl PartitionLog {
             retry_corrupt(|| self.truncate_once(disk, cut_from, false))?;
         }
         assert!(self.log_end_offset() <= start_offset);
-        let result: Result<FileId, DiskError> = (|| {
-            self.write_epoch_checkpoint(disk, start_offset, epoch_before_start)?;
-            write_checkpoint(disk, &self.dir, start_offset)?;
-            // Newest first, as everywhere: a crash in between leaves a prefix.
-            while let Some(segment) = self.segments.pop() {
-                self.close_segment_file(disk, &segment);
-                remove_segment_files(disk, &self.dir, segment.base_offset)?;
-            }
-            let path = join(
-                &self.dir,
-                &segment_file_name(start_offset, SegmentFileKind::Log),
-            );
-            let file = disk.open(&path, OpenMode::CreateNew)?;
-            disk.sync_dir_now(&self.dir)?;
-            Ok(file)
-        })();
-        let file = match result {
+        let file = match self.replace_files(disk, start_offset, epoch_before_start) {
             Ok(file) => file,
             Err(error) => {
                 // Files are half gone: only recovery can tell what is left. Keep the
@@ -1528,6 +1409,31 @@ impl PartitionLog {
         self.dir_dirty = false;
         self.check_invariants();
         Ok(())
+    }
+
+    /// The file changes of [`PartitionLog::reset`] once the cut is done: the epoch
+    /// and the log start offset persisted, every segment's files removed (newest
+    /// first), and the new active segment's file created, durably. Returns that file.
+    fn replace_files(
+        &mut self,
+        disk: &mut impl Disk,
+        start_offset: i64,
+        epoch_before_start: i32,
+    ) -> Result<FileId, DiskError> {
+        self.write_epoch_checkpoint(disk, start_offset, epoch_before_start)?;
+        write_checkpoint(disk, &self.dir, start_offset)?;
+        // Newest first, as everywhere: a crash in between leaves a prefix.
+        while let Some(segment) = self.segments.pop() {
+            self.close_segment_file(disk, &segment);
+            remove_segment_files(disk, &self.dir, segment.base_offset)?;
+        }
+        let path = join(
+            &self.dir,
+            &segment_file_name(start_offset, SegmentFileKind::Log),
+        );
+        let file = disk.open(&path, OpenMode::CreateNew)?;
+        disk.sync_dir_now(&self.dir)?;
+        Ok(file)
     }
 
     /// Makes everything appended durable before returning, with blocking syncs. Only
@@ -1827,84 +1733,9 @@ impl PartitionLog {
     ) -> Result<(), LogError> {
         // First rebuild the segment's in-memory state from the batches that stay, so a
         // corrupt header among them refuses the cut before anything changes.
-        let base = self.segments[index].base_offset;
-        let file = self.segment_file(disk, index)?;
-        let mut segment = Segment::new(base);
-        let interval = self.config.index_interval_bytes;
-        let mut last_batch = None;
-        let end = scan_file(
-            disk,
-            file,
-            ScanRange {
-                start_position: 0,
-                end_position: position,
-                expected_offset: Some(base),
-                verify_crc_from: u64::MAX,
-            },
-            &mut |at, header| {
-                segment.add_batch(at, header, interval);
-                last_batch = Some((at, header.size_bytes()));
-            },
-        )?;
-        if let Some(stop) = end.stop {
-            return Err(LogError::Corrupt {
-                offset: end.next_offset.unwrap_or(base),
-                reason: stop.reason,
-            });
-        }
-        // Contiguity vouches for every header but the last one before the cut: the
-        // next batch's base offset checks each one's length and offset delta.
-        if let Some(&(last_position, last_size)) = last_batch.as_ref() {
-            let checked =
-                check_batch(disk, file, last_position, last_size).map_err(|error| match error {
-                    CheckError::Disk(error) => LogError::Disk(error),
-                    CheckError::Corrupt(reason) => LogError::Corrupt {
-                        offset: segment.next_offset,
-                        reason,
-                    },
-                })?;
-            if checked.next_offset() != segment.next_offset {
-                // Its header said otherwise on the scan (a bit flipped on that read).
-                return Err(LogError::Corrupt {
-                    offset: segment.next_offset,
-                    reason: format!(
-                        "the batch at position {last_position} ends at {} when checked, not at {}",
-                        checked.next_offset(),
-                        segment.next_offset
-                    ),
-                });
-            }
-        }
-        if segment.next_offset != cut_offset {
-            return Err(LogError::Corrupt {
-                offset: segment.next_offset,
-                reason: format!(
-                    "the batches before the cut end at {}, not at the cut offset {cut_offset}",
-                    segment.next_offset
-                ),
-            });
-        }
-        let result = (|| {
-            // The record must stop vouching for the bytes before they change: after a
-            // crash it would call a torn write of the later ones damage.
-            if let Some(record) = &mut self.record
-                && record.written > cut_offset
-            {
-                record.lower_now(disk, cut_offset)?;
-            }
-            while self.segments.len() > index + 1 {
-                let later = self.segments.pop().expect("later segment");
-                self.close_segment_file(disk, &later);
-                remove_segment_files(disk, &self.dir, later.base_offset)?;
-            }
-            remove_index_files(disk, &self.dir, base)?;
-            // The index files must be gone for good before the data shrinks: a stale
-            // index that came back after a crash would vouch for bytes written later.
-            disk.sync_dir_now(&self.dir)?;
-            disk.truncate(file, position)?;
-            disk.sync_now(file)
-        })();
-        if let Err(error) = result {
+        let (mut segment, file) = self.segment_before_cut(disk, index, position, cut_offset)?;
+        let base = segment.base_offset;
+        if let Err(error) = self.remove_cut_bytes(disk, index, file, position, cut_offset) {
             // Files are half gone: only recovery can tell what is left. Nothing from
             // the cut on may be called durable any more.
             self.failure = Some(error.clone());
@@ -1935,6 +1766,90 @@ impl PartitionLog {
             remove_index_files(disk, &self.dir, base).ok();
         }
         Ok(())
+    }
+
+    /// Segment `index` as a cut at `position` (the start of the batch at `cut_offset`)
+    /// leaves it, rebuilt from the batches before the cut, and its file. `Corrupt` if
+    /// those batches do not lead up to the cut, whole.
+    fn segment_before_cut(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        position: u64,
+        cut_offset: i64,
+    ) -> Result<(Segment, FileId), LogError> {
+        let base = self.segments[index].base_offset;
+        let file = self.segment_file(disk, index)?;
+        let mut segment = Segment::new(base);
+        let interval = self.config.index_interval_bytes;
+        let mut last_batch = None;
+        let end = scan_file(
+            disk,
+            file,
+            ScanRange {
+                start_position: 0,
+                end_position: position,
+                expected_offset: Some(base),
+                verify_crc_from: u64::MAX,
+            },
+            &mut |at, header| {
+                segment.add_batch(at, header, interval);
+                last_batch = Some((at, header.size_bytes()));
+            },
+        )?;
+        if let Some(stop) = end.stop {
+            return Err(LogError::Corrupt {
+                offset: end.next_offset.unwrap_or(base),
+                reason: stop.reason,
+            });
+        }
+        // Contiguity vouches for every header but the last one before the cut: the
+        // next batch's base offset checks each one's length and offset delta.
+        if let Some((last_position, last_size)) = last_batch {
+            check_last_kept(disk, file, last_position, last_size, segment.next_offset)?;
+        }
+        if segment.next_offset != cut_offset {
+            return Err(LogError::Corrupt {
+                offset: segment.next_offset,
+                reason: format!(
+                    "the batches before the cut end at {}, not at the cut offset {cut_offset}",
+                    segment.next_offset
+                ),
+            });
+        }
+        Ok((segment, file))
+    }
+
+    /// The file changes of a cut at `position` of segment `index`, in their safe
+    /// order: the record lowered, later segments removed, the cut segment's index
+    /// files removed (durably), then the file truncated and synced.
+    fn remove_cut_bytes(
+        &mut self,
+        disk: &mut impl Disk,
+        index: usize,
+        file: FileId,
+        position: u64,
+        cut_offset: i64,
+    ) -> Result<(), DiskError> {
+        // The record must stop vouching for the bytes before they change: after a
+        // crash it would call a torn write of the later ones damage.
+        if let Some(record) = &mut self.record
+            && record.written > cut_offset
+        {
+            record.lower_now(disk, cut_offset)?;
+        }
+        while self.segments.len() > index + 1 {
+            let later = self.segments.pop().expect("later segment");
+            self.close_segment_file(disk, &later);
+            remove_segment_files(disk, &self.dir, later.base_offset)?;
+        }
+        let base = self.segments[index].base_offset;
+        remove_index_files(disk, &self.dir, base)?;
+        // The index files must be gone for good before the data shrinks: a stale
+        // index that came back after a crash would vouch for bytes written later.
+        disk.sync_dir_now(&self.dir)?;
+        disk.truncate(file, position)?;
+        disk.sync_now(file)
     }
 
     /// Rebuilds producer state from the batch headers in the log. A corrupt header
@@ -2022,297 +1937,20 @@ impl PartitionLog {
         )
     }
 
-    /// Recovery: see `docs/storage.md`.
+    /// Recovery (`docs/storage.md` §6): [`recovery::recover`] checks and cuts the
+    /// files; the log takes in what it kept, seals the rolled segments recovery had to
+    /// check, and opens the synced-through record.
     fn recover<D: Disk>(
         &mut self,
         disk: &mut D,
         now_ms: i64,
         on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
     ) -> Result<Option<Truncation>, LogError> {
-        let names = disk.read_dir(&self.dir)?;
-        let mut logs = Vec::new();
-        let mut indexes = BTreeSet::new();
-        let mut checkpoint_found = false;
-        for name in &names {
-            if name.ends_with(TEMP_SUFFIX) {
-                disk.remove_file(&join(&self.dir, name))?;
-                continue;
-            }
-            if name == LOG_START_OFFSET_CHECKPOINT {
-                checkpoint_found = true;
-                continue;
-            }
-            match parse_segment_file_name(name) {
-                Some((base, SegmentFileKind::Log)) => logs.push(base),
-                Some((base, _)) => {
-                    indexes.insert(base);
-                }
-                None => {}
-            }
-        }
-        logs.sort_unstable();
-        // Index files of no segment are leftovers of deletions.
-        for base in &indexes {
-            if logs.binary_search(base).is_err() {
-                remove_index_files(disk, &self.dir, *base)?;
-            }
-        }
-        let checkpoint = if checkpoint_found {
-            let path = join(&self.dir, LOG_START_OFFSET_CHECKPOINT);
-            decode_checkpoint(&read_whole_file(disk, &path)?)
-        } else {
-            None
-        };
-        let mut log_start_offset = checkpoint.unwrap_or(0);
-        // Every batch below this was durable: one that fails its check is damage.
-        let (synced_through, record_sequence) = if self.config.synced_record {
-            SyncedRecord::read(disk, &self.dir)?
-        } else {
-            (None, 0)
-        };
-        #[cfg(feature = "mutants")]
-        let synced_through =
-            synced_through.filter(|_| !self.config.mutants.recovery_ignores_synced_record);
-        let damage_below = |offset: i64| synced_through.is_some_and(|synced| offset < synced);
-        // Segments wholly below the log start offset were being deleted by retention.
-        while logs.len() >= 2 && logs[1] <= log_start_offset {
-            remove_segment_files(disk, &self.dir, logs.remove(0))?;
-        }
-        let mut truncation: Option<Truncation> = None;
-        let mut producers = ProducerStates::default();
-        let mut segments: Vec<Segment> = Vec::new();
-        let interval = self.config.index_interval_bytes;
-        let mut at = 0;
-        while at < logs.len() {
-            let base = logs[at];
-            let path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
-            if let Some(previous) = segments.last()
-                && previous.next_offset != base
-            {
-                let damaged = damage_below(previous.next_offset);
-                if damaged {
-                    on_damage(disk, previous.next_offset)?;
-                }
-                let removed = self.remove_segments_from(disk, &logs[at..])?;
-                truncation = Some(Truncation {
-                    segment: path,
-                    position: 0,
-                    offset: previous.next_offset,
-                    reason: format!(
-                        "segment base offset {base} does not follow the previous segment's end {}",
-                        previous.next_offset
-                    ),
-                    bytes_removed: removed,
-                    damaged,
-                });
-                break;
-            }
-            let file = disk.open(&path, OpenMode::ReadWrite)?;
-            let file_bytes = disk.file_len(file)?;
-            let trusted_index = trusted_index(disk, &self.dir, base, file_bytes);
-            let trusted = trusted_index.as_ref().map(|t| t.summary);
-            let mut trusted_bytes = trusted.map_or(0, |t| t.valid_bytes);
-            // Index files are written only after the bytes they describe were synced,
-            // and removed before those bytes may change: what they cover was durable.
-            let proven_bytes = trusted_bytes;
-            let scan = |disk: &mut _, producers: &mut ProducerStates, verify_crc_from| {
-                let mut segment = Segment::new(base);
-                segment.file = Some(file);
-                // Whether a batch ends exactly where the index says the trusted part does.
-                let mut boundary_seen = trusted.is_none_or(|t| t.valid_bytes == 0);
-                let end = scan_file(
-                    disk,
-                    file,
-                    ScanRange {
-                        start_position: 0,
-                        end_position: file_bytes,
-                        expected_offset: Some(base),
-                        verify_crc_from,
-                    },
-                    &mut |position, header| {
-                        segment.add_batch(position, header, interval);
-                        producers.record(header);
-                        if let Some(t) = trusted
-                            && segment.size_bytes == t.valid_bytes
-                            && segment.next_offset == t.next_offset
-                        {
-                            boundary_seen = true;
-                        }
-                    },
-                );
-                end.map(|end| (segment, end, boundary_seen))
-            };
-            let producers_before = producers.clone();
-            // The last segment becomes the active one again: check every CRC in it even
-            // when its index vouches for it (close() seals it). Trusted, a corrupt batch
-            // there would stall every reader at it for good and hide each later append
-            // behind it; checked, it is cut here like any corrupt tail.
-            let is_last = at + 1 == logs.len();
-            let verify_crc_from = if is_last { 0 } else { trusted_bytes };
-            #[cfg(feature = "mutants")]
-            let verify_crc_from = if is_last && self.config.mutants.recovery_keeps_torn_tail {
-                u64::MAX
-            } else {
-                verify_crc_from
-            };
-            let (mut segment, mut end, boundary_seen) =
-                scan(disk, &mut producers, verify_crc_from)?;
-            if trusted_bytes > 0
-                && (!boundary_seen
-                    || end
-                        .stop
-                        .as_ref()
-                        .is_some_and(|s| s.position < trusted_bytes))
-            {
-                // Only headers were read in the part the index vouches for, and they do
-                // not agree with it (a flipped length or offset): check every CRC.
-                producers = producers_before;
-                trusted_bytes = 0;
-                (segment, end, _) = scan(disk, &mut producers, 0)?;
-            }
-            let sealed = trusted_bytes == file_bytes && end.stop.is_none();
-            if sealed && let Some(index) = trusted_index {
-                // Headers were read without their CRC: take the timestamps and the
-                // index entries from the checksummed index files instead.
-                index.apply_to(&mut segment);
-            }
-            segment.state = if sealed {
-                SealState::Sealed
-            } else {
-                SealState::NeedsIndex
-            };
-            segments.push(segment);
-            let next_base = logs.get(at + 1).copied();
-            if let Some(stop) = end.stop.as_ref()
-                && next_base.is_some()
-                && end.next_offset == next_base
-            {
-                // A bad tail in a segment that is not the last, yet its checked batches
-                // end exactly where the next segment begins: the tail holds no offset
-                // the log needs (a cut that an earlier recovery made only in the page
-                // cache, before a failed fsync dropped it). Cut the tail, keep the rest.
-                remove_index_files(disk, &self.dir, base)?;
-                disk.sync_dir_now(&self.dir)?;
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.truncate(file, stop.position)?;
-                disk.sync_now(file)?;
-                let segment = segments.last_mut().expect("pushed");
-                segment.state = SealState::NeedsIndex;
-                truncation.get_or_insert(Truncation {
-                    segment: path.clone(),
-                    position: stop.position,
-                    offset: end.next_offset.unwrap_or(base),
-                    reason: format!(
-                        "{} (the next segment follows on, so only this tail goes)",
-                        stop.reason
-                    ),
-                    bytes_removed: file_bytes - stop.position,
-                    damaged: false,
-                });
-                disk.close(file);
-                segment.file = None;
-                at += 1;
-                continue;
-            }
-            if let Some(stop) = end.stop {
-                // Cut here: this segment's tail and every later segment go. Inside
-                // bytes proven durable that is damage, not a torn write: the owner
-                // hears of it first.
-                let offset = end.next_offset.unwrap_or(base);
-                let damaged = stop.position < proven_bytes || damage_below(offset);
-                if damaged {
-                    on_damage(disk, offset)?;
-                }
-                remove_index_files(disk, &self.dir, base)?;
-                disk.sync_dir_now(&self.dir)?;
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.truncate(file, stop.position)?;
-                disk.sync_now(file)?;
-                let removed = self.remove_segments_from(disk, &logs[at + 1..])?;
-                truncation = Some(Truncation {
-                    segment: path,
-                    position: stop.position,
-                    offset,
-                    reason: stop.reason,
-                    bytes_removed: file_bytes - stop.position + removed,
-                    damaged,
-                });
-                break;
-            }
-            if !sealed {
-                // Data that survived may be only in the page cache, and after a failed
-                // fsync the kernel may hold it as clean pages that no sync will ever
-                // write: write the checked bytes again, then sync them.
-                rewrite(disk, file, trusted_bytes.min(end.position), end.position)?;
-                disk.sync_now(file)?;
-            }
-            disk.close(file);
-            segments.last_mut().expect("pushed").file = None;
-            at += 1;
-        }
-        // Whole batches all the way, but fewer than the record says were synced: the
-        // file lost its end (a truncation no cut made, or one this recovery made after
-        // its owner heard of the damage, and a crash before the record was lowered).
-        if truncation.is_none()
-            && let Some(last) = segments.last()
-            && last.next_offset >= log_start_offset
-            && damage_below(last.next_offset)
-        {
-            on_damage(disk, last.next_offset)?;
-            truncation = Some(Truncation {
-                segment: join(
-                    &self.dir,
-                    &segment_file_name(last.base_offset, SegmentFileKind::Log),
-                ),
-                position: last.size_bytes,
-                offset: last.next_offset,
-                reason: format!(
-                    "the log ends at offset {}, below the synced-through record's {}",
-                    last.next_offset,
-                    synced_through.unwrap_or_default()
-                ),
-                bytes_removed: 0,
-                damaged: true,
-            });
-        }
-        if let Some(first) = segments.first() {
-            log_start_offset = log_start_offset.max(first.base_offset);
-        }
-        let log_end_offset = segments.last().map(|s| s.next_offset);
-        if log_end_offset.is_none_or(|end| end < log_start_offset) {
-            // Nothing usable at or after the log start offset: start empty there.
-            for segment in segments.drain(..) {
-                if let Some(file) = segment.file {
-                    disk.close(file);
-                }
-                remove_segment_files(disk, &self.dir, segment.base_offset)?;
-            }
-            producers = ProducerStates::default();
-            let path = join(
-                &self.dir,
-                &segment_file_name(log_start_offset, SegmentFileKind::Log),
-            );
-            let file = disk.open(&path, OpenMode::CreateNew)?;
-            disk.sync_now(file)?;
-            disk.close(file);
-            segments.push(Segment::new(log_start_offset));
-        }
-        // The last segment is the active one: it has no index files.
-        let last = segments.last_mut().expect("at least one segment");
-        last.state = SealState::Active;
-        last.first_append_ms = (!last.is_empty()).then_some(now_ms);
-        remove_index_files(disk, &self.dir, last.base_offset)?;
-        disk.sync_dir_now(&self.dir)?;
-        self.segments = segments;
-        self.producers = producers;
-        self.log_start_offset = log_start_offset;
-        self.epoch_before_start = read_epoch_checkpoint(disk, &self.dir)?
-            .into_iter()
-            .find(|&(start, _)| start == log_start_offset && start > 0)
-            .map(|(_, epoch)| epoch);
-        if checkpoint != Some(log_start_offset) {
-            write_checkpoint(disk, &self.dir, log_start_offset)?;
-        }
+        let recovered = recovery::recover(disk, &self.dir, &self.config, now_ms, on_damage)?;
+        self.segments = recovered.segments;
+        self.producers = recovered.producers;
+        self.log_start_offset = recovered.log_start_offset;
+        self.epoch_before_start = recovered.epoch_before_start;
         // Seal rolled segments recovery had to check, so the next open trusts them.
         for index in 0..self.segments.len() - 1 {
             if self.segments[index].state == SealState::NeedsIndex {
@@ -2321,9 +1959,18 @@ impl PartitionLog {
         }
         self.durable_offset = self.log_end_offset();
         self.synced_offset = self.durable_offset;
-        // Everything kept is durable now: the record says so from here on. A log
-        // without one drops a record an earlier configuration left, which would
-        // vouch for bytes that may change unrecorded.
+        self.open_synced_record(disk, recovered.record_sequence)?;
+        Ok(recovered.truncation)
+    }
+
+    /// Everything kept is durable now: the record says so from here on. A log
+    /// without one drops a record an earlier configuration left, which would
+    /// vouch for bytes that may change unrecorded.
+    fn open_synced_record(
+        &mut self,
+        disk: &mut impl Disk,
+        record_sequence: u64,
+    ) -> Result<(), DiskError> {
         let record_path = join(&self.dir, SYNCED_THROUGH_FILE);
         if self.config.synced_record {
             self.record = Some(SyncedRecord::create_now(
@@ -2337,7 +1984,7 @@ impl PartitionLog {
             disk.remove_file(&record_path)?;
             disk.sync_dir_now(&self.dir)?;
         }
-        Ok(truncation)
+        Ok(())
     }
 
     /// Writes and syncs a segment's index files at once (start-up only).
@@ -2368,25 +2015,36 @@ impl PartitionLog {
         }
         disk.sync_dir_now(&self.dir)
     }
+}
 
-    /// Removes the segments with these base offsets; returns their data bytes.
-    fn remove_segments_from(
-        &mut self,
-        disk: &mut impl Disk,
-        bases: &[i64],
-    ) -> Result<u64, DiskError> {
-        let mut removed = 0;
-        // Newest first, so a crash in between leaves a prefix of the log.
-        for base in bases.iter().rev() {
-            let path = join(&self.dir, &segment_file_name(*base, SegmentFileKind::Log));
-            let file = disk.open(&path, OpenMode::Read)?;
-            removed += disk.file_len(file)?;
-            disk.close(file);
-            remove_segment_files(disk, &self.dir, *base)?;
-        }
-        disk.sync_dir_now(&self.dir)?;
-        Ok(removed)
+/// Checks whole the last batch a cut keeps, at `position` with `size` bytes: it
+/// must end at `next_offset`, where the scan's unchecked read of its header said.
+fn check_last_kept(
+    disk: &mut impl Disk,
+    file: FileId,
+    position: u64,
+    size: u64,
+    next_offset: i64,
+) -> Result<(), LogError> {
+    let checked = check_batch(disk, file, position, size).map_err(|error| match error {
+        CheckError::Disk(error) => LogError::Disk(error),
+        CheckError::Corrupt(reason) => LogError::Corrupt {
+            offset: next_offset,
+            reason,
+        },
+    })?;
+    if checked.next_offset() != next_offset {
+        // Its header said otherwise on the scan (a bit flipped on that read).
+        return Err(LogError::Corrupt {
+            offset: next_offset,
+            reason: format!(
+                "the batch at position {position} ends at {} when checked, not at {}",
+                checked.next_offset(),
+                next_offset
+            ),
+        });
     }
+    Ok(())
 }
 
 enum CheckError {
@@ -2411,99 +2069,6 @@ fn check_batch(
     batch::validate(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
 }
 
-/// Writes bytes `from..to` of `file` again (see the recovery rules).
-fn rewrite(disk: &mut impl Disk, file: FileId, from: u64, to: u64) -> Result<(), DiskError> {
-    let mut buf = vec![0u8; RECOVERY_REWRITE_CHUNK_BYTES.min((to - from) as usize)];
-    let mut position = from;
-    while position < to {
-        let len = ((to - position) as usize).min(buf.len());
-        let read = read_fully(disk, file, position, &mut buf[..len])?;
-        assert_eq!(read, len, "bytes just scanned are there");
-        disk.write_at(file, position, &buf[..len])?;
-        position += len as u64;
-    }
-    Ok(())
-}
-
-/// A sealed segment's index files, decoded and checked.
-struct TrustedIndex {
-    summary: SegmentSummary,
-    offsets: Vec<(i64, i64)>,
-    times: Vec<(i64, i64)>,
-}
-
-impl TrustedIndex {
-    /// Replaces the segment's header-derived indexes and max timestamp with the
-    /// index files' own, if they fit the segment.
-    fn apply_to(self, segment: &mut Segment) {
-        let summary = self.summary;
-        if summary.next_offset != segment.next_offset || summary.valid_bytes != segment.size_bytes {
-            return;
-        }
-        let offsets_fit = self
-            .offsets
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
-            && self.offsets.iter().all(|&(offset, position)| {
-                offset >= segment.base_offset
-                    && offset < segment.next_offset
-                    && position >= 0
-                    && (position as u64) < segment.size_bytes
-            });
-        let times_fit = self.times.windows(2).all(|w| w[0].0 < w[1].0)
-            && self
-                .times
-                .iter()
-                .all(|&(_, offset)| offset >= segment.base_offset && offset < segment.next_offset);
-        if !offsets_fit || !times_fit || self.offsets.len() > INDEX_ENTRIES_MAX {
-            return;
-        }
-        segment.offset_index = self.offsets.iter().map(|&(o, p)| (o, p as u64)).collect();
-        segment.time_index = self.times;
-        segment.max_timestamp = (summary.offset_of_max_timestamp >= 0)
-            .then_some((summary.max_timestamp, summary.offset_of_max_timestamp));
-    }
-}
-
-/// What segment `base`'s index files vouch for: their trailers agree, their checksums
-/// match, and the data file is at least as long as they say. `None` if not.
-fn trusted_index(
-    disk: &mut impl Disk,
-    dir: &str,
-    base: i64,
-    file_bytes: u64,
-) -> Option<TrustedIndex> {
-    let mut files = Vec::new();
-    for kind in [SegmentFileKind::OffsetIndex, SegmentFileKind::TimeIndex] {
-        let path = join(dir, &segment_file_name(base, kind));
-        if !disk.exists(&path) {
-            return None;
-        }
-        files.push(read_whole_file(disk, &path).ok()?);
-    }
-    trusted_from(base, &files[0], &files[1], file_bytes)
-}
-
-/// What recovery trusts of a segment given the bytes of its two index files and the
-/// length of its data file: `None` unless both decode, agree, and fit in the file.
-fn trusted_from(
-    base: i64,
-    offset_index: &[u8],
-    time_index: &[u8],
-    file_bytes: u64,
-) -> Option<TrustedIndex> {
-    let (summary, offsets) = decode_index(SegmentFileKind::OffsetIndex, offset_index).ok()?;
-    let (times_summary, times) = decode_index(SegmentFileKind::TimeIndex, time_index).ok()?;
-    if times_summary != summary || summary.base_offset != base || summary.valid_bytes > file_bytes {
-        return None;
-    }
-    Some(TrustedIndex {
-        summary,
-        offsets,
-        times,
-    })
-}
-
 /// How many leading bytes of the segment based at `base` its index files prove were
 /// durable, from their contents and the data file's length (as recovery would judge
 /// them): a batch that fails its check inside them is damage, not a torn write. For
@@ -2514,7 +2079,8 @@ pub fn proven_durable_bytes(
     time_index: &[u8],
     file_bytes: u64,
 ) -> Option<u64> {
-    trusted_from(base, offset_index, time_index, file_bytes).map(|t| t.summary.valid_bytes)
+    recovery::trusted_from(base, offset_index, time_index, file_bytes)
+        .map(|t| t.summary.valid_bytes)
 }
 
 fn remove_if_exists(disk: &mut impl Disk, path: &str) -> Result<(), DiskError> {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::batch::build_batch;
 use crate::mem_disk::{MemDisk, WriteFault};
+use crate::segment::decode_index;
 
 const DIR: &str = "topic-0";
 const NOW: i64 = 1_700_000_000_000;

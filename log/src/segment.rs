@@ -175,6 +175,10 @@ pub(crate) struct ScanEnd {
     pub stop: Option<ScanStop>,
 }
 
+/// Why a scan does not accept a batch: the reason, and the framing error if the batch
+/// itself is malformed.
+type Refusal = (String, Option<BatchError>);
+
 /// Scans batches in `range`, calling `visit` for each accepted one.
 pub(crate) fn scan_file(
     disk: &mut impl Disk,
@@ -187,122 +191,35 @@ pub(crate) fn scan_file(
     let mut last_epoch: Option<i32> = None;
     let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
     let mut body = Vec::new();
-    let stop = |position: u64, reason: String, error: Option<BatchError>| ScanStop {
-        position,
-        reason,
-        error,
-    };
     while position < range.end_position {
         let available = range.end_position - position;
         let read = read_fully(disk, file, position, &mut header_bytes)?;
-        let header = match BatchHeader::parse(&header_bytes[..read.min(available as usize)]) {
+        let checked = match BatchHeader::parse(&header_bytes[..read.min(available as usize)]) {
+            Err(error) => Err((error.to_string(), Some(error))),
+            Ok(header) => match framing_refusal(&header, available, expected) {
+                Some(refusal) => Err(refusal),
+                None if position >= range.verify_crc_from => {
+                    check_whole(disk, file, position, header, &mut body)?
+                }
+                None => Ok(header),
+            },
+        };
+        let header = match checked.and_then(|header| epoch_follows(header, last_epoch)) {
             Ok(header) => header,
-            Err(error) => {
+            Err((reason, error)) => {
                 return Ok(ScanEnd {
                     position,
                     next_offset: expected,
-                    stop: Some(stop(position, error.to_string(), Some(error))),
+                    stop: Some(ScanStop {
+                        position,
+                        reason,
+                        error,
+                    }),
                 });
             }
         };
-        let mut header = header;
-        let size = header.size_bytes();
-        let mut problem: Option<(String, Option<BatchError>)> = None;
-        if size > BATCH_BYTES_MAX {
-            let error = BatchError::InvalidLength {
-                batch_length: header.batch_length,
-            };
-            problem = Some((error.to_string(), Some(error)));
-        } else if size > available {
-            let error = BatchError::Truncated {
-                needed: size,
-                available,
-            };
-            problem = Some((error.to_string(), Some(error)));
-        } else if header.base_offset < 0
-            || header
-                .base_offset
-                .checked_add(i64::from(header.last_offset_delta) + 1)
-                .is_none()
-        {
-            problem = Some((
-                format!("impossible base offset {}", header.base_offset),
-                None,
-            ));
-        } else if let Some(expected) = expected
-            && header.base_offset != expected
-        {
-            problem = Some((
-                format!(
-                    "base offset {} does not follow the previous batch (expected {expected})",
-                    header.base_offset
-                ),
-                None,
-            ));
-        } else if position >= range.verify_crc_from {
-            body.resize(size as usize, 0);
-            let got = read_fully(disk, file, position, &mut body)?;
-            if got < body.len() {
-                let error = BatchError::Truncated {
-                    needed: size,
-                    available: got as u64,
-                };
-                problem = Some((error.to_string(), Some(error)));
-            } else {
-                match batch::validate(&body, u32::MAX) {
-                    Err(error) => problem = Some((error.to_string(), Some(error))),
-                    // The visitor gets the header of the bytes whose CRC was checked:
-                    // the first read of the header may have seen a bit flipped (in the
-                    // producer epoch, say) that the second read did not. The fields
-                    // outside the CRC must agree between the two reads.
-                    Ok(checked)
-                        if checked.base_offset == header.base_offset
-                            && checked.batch_length == header.batch_length
-                            && checked.partition_leader_epoch == header.partition_leader_epoch =>
-                    {
-                        header = checked;
-                    }
-                    Ok(checked) => {
-                        problem = Some((
-                            format!(
-                                "batch read back differently: base offset {} length {} epoch {}, first read {} {} {}",
-                                checked.base_offset,
-                                checked.batch_length,
-                                checked.partition_leader_epoch,
-                                header.base_offset,
-                                header.batch_length,
-                                header.partition_leader_epoch
-                            ),
-                            None,
-                        ));
-                    }
-                }
-            }
-        }
-        // Epochs never go down in a log Raft wrote: a batch of an older epoch after a
-        // newer one is stale bytes past an end that was cut without the cut becoming
-        // durable (a failed sync), reached again by later appends whose offsets happen
-        // to lead up to it. It was never acknowledged there. (Checked on the header
-        // whose CRC was checked, when it was, so a flip on one read cannot cut.)
-        if problem.is_none()
-            && let Some(last) = last_epoch
-            && header.partition_leader_epoch < last
-        {
-            let epoch = header.partition_leader_epoch;
-            problem = Some((
-                format!("batch of epoch {epoch} after a batch of epoch {last}"),
-                None,
-            ));
-        }
-        if let Some((reason, error)) = problem {
-            return Ok(ScanEnd {
-                position,
-                next_offset: expected,
-                stop: Some(stop(position, reason, error)),
-            });
-        }
         visit(position, &header);
-        position += size;
+        position += header.size_bytes();
         expected = Some(header.next_offset());
         last_epoch = Some(header.partition_leader_epoch);
     }
@@ -311,6 +228,118 @@ pub(crate) fn scan_file(
         next_offset: expected,
         stop: None,
     })
+}
+
+/// Why the batch with this (unchecked) header cannot be the next one, from the
+/// header alone: an impossible length, more bytes than the `available` ones, an
+/// impossible base offset, or one that does not follow the previous batch.
+fn framing_refusal(header: &BatchHeader, available: u64, expected: Option<i64>) -> Option<Refusal> {
+    let size = header.size_bytes();
+    if size > BATCH_BYTES_MAX {
+        let error = BatchError::InvalidLength {
+            batch_length: header.batch_length,
+        };
+        return Some((error.to_string(), Some(error)));
+    }
+    if size > available {
+        let error = BatchError::Truncated {
+            needed: size,
+            available,
+        };
+        return Some((error.to_string(), Some(error)));
+    }
+    if header.base_offset < 0
+        || header
+            .base_offset
+            .checked_add(i64::from(header.last_offset_delta) + 1)
+            .is_none()
+    {
+        return Some((
+            format!("impossible base offset {}", header.base_offset),
+            None,
+        ));
+    }
+    if let Some(expected) = expected
+        && header.base_offset != expected
+    {
+        return Some((
+            format!(
+                "base offset {} does not follow the previous batch (expected {expected})",
+                header.base_offset
+            ),
+            None,
+        ));
+    }
+    None
+}
+
+/// Reads the batch at `position`, whose header was first read as `header`, whole
+/// into `body` and checks it (length, CRC, header rules). Returns the header of the
+/// checked bytes, or why the batch is refused.
+fn check_whole(
+    disk: &mut impl Disk,
+    file: FileId,
+    position: u64,
+    header: BatchHeader,
+    body: &mut Vec<u8>,
+) -> Result<Result<BatchHeader, Refusal>, DiskError> {
+    let size = header.size_bytes();
+    body.resize(size as usize, 0);
+    let got = read_fully(disk, file, position, body)?;
+    if got < body.len() {
+        let error = BatchError::Truncated {
+            needed: size,
+            available: got as u64,
+        };
+        return Ok(Err((error.to_string(), Some(error))));
+    }
+    let checked = match batch::validate(body, u32::MAX) {
+        Err(error) => Err((error.to_string(), Some(error))),
+        // The visitor gets the header of the bytes whose CRC was checked:
+        // the first read of the header may have seen a bit flipped (in the
+        // producer epoch, say) that the second read did not. The fields
+        // outside the CRC must agree between the two reads.
+        Ok(checked)
+            if checked.base_offset == header.base_offset
+                && checked.batch_length == header.batch_length
+                && checked.partition_leader_epoch == header.partition_leader_epoch =>
+        {
+            Ok(checked)
+        }
+        Ok(checked) => Err((
+            format!(
+                "batch read back differently: base offset {} length {} epoch {}, first read {} {} {}",
+                checked.base_offset,
+                checked.batch_length,
+                checked.partition_leader_epoch,
+                header.base_offset,
+                header.batch_length,
+                header.partition_leader_epoch
+            ),
+            None,
+        )),
+    };
+    Ok(checked)
+}
+
+/// The batch with this header (the checked one, when its CRC was checked, so a flip
+/// on one read cannot cut), unless its epoch is below `last_epoch`, the previous
+/// batch's.
+fn epoch_follows(header: BatchHeader, last_epoch: Option<i32>) -> Result<BatchHeader, Refusal> {
+    // Epochs never go down in a log Raft wrote: a batch of an older epoch after a
+    // newer one is stale bytes past an end that was cut without the cut becoming
+    // durable (a failed sync), reached again by later appends whose offsets happen
+    // to lead up to it. It was never acknowledged there.
+    if let Some(last) = last_epoch
+        && header.partition_leader_epoch < last
+    {
+        let epoch = header.partition_leader_epoch;
+        return Err((
+            format!("batch of epoch {epoch} after a batch of epoch {last}"),
+            None,
+        ));
+    }
+    Ok(header)
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.

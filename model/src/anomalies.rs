@@ -324,6 +324,18 @@ fn describe_observers(observers: &BTreeSet<Observer>) -> String {
     parts.join("; ")
 }
 
+/// A span of `spans` (sorted, from [`PartitionChecks::read_spans`]) that reaches
+/// across `offset`, if any.
+fn covering(spans: &[(i64, i64, usize)], offset: i64) -> Option<(i64, i64, usize)> {
+    // Spans starting at or before `offset`; any reaching it will do. Linear in
+    // the worst case, but only called for sends nobody read.
+    let starting = spans.partition_point(|&(start, _, _)| start <= offset);
+    spans[..starting]
+        .iter()
+        .find(|&&(_, end, _)| end >= offset)
+        .copied()
+}
+
 struct PartitionChecks<'a> {
     partition: &'a PartitionKey,
     operations: &'a [&'a Operation],
@@ -492,34 +504,15 @@ impl PartitionChecks<'_> {
         }
     }
 
+    /// Lost writes (acknowledged sends no poll returned, though a poll read across
+    /// their offset, or the history ends with final reads), and the count of
+    /// acknowledged sends never read, into `unseen`.
     fn lost_and_unseen(
         &mut self,
         of_value: &BTreeMap<u64, BTreeMap<i64, BTreeSet<Observer>>>,
         unseen: &mut BTreeMap<PartitionKey, Unseen>,
     ) {
-        // The spans polls read across, [requested, last returned], merged; each keeps
-        // the first poll that covered it, as the witness.
-        let mut spans: Vec<(i64, i64, usize)> = Vec::new();
-        for operation in self.operations {
-            if let (Call::Poll { offset }, Some(Outcome::Ok(Reply::Polled { records }))) =
-                (&operation.call, &operation.outcome)
-                && let Some(last) = records.iter().map(|(offset, _)| *offset).max()
-                && last >= *offset
-            {
-                spans.push((*offset, last, operation.index));
-            }
-        }
-        spans.sort_unstable();
-        let covering = |offset: i64| -> Option<(i64, i64, usize)> {
-            // Spans starting at or before `offset`; any reaching it will do. Linear in
-            // the worst case, but only called for sends nobody read.
-            let starting = spans.partition_point(|&(start, _, _)| start <= offset);
-            spans[..starting]
-                .iter()
-                .find(|&&(_, end, _)| end >= offset)
-                .copied()
-        };
-
+        let spans = self.read_spans();
         let mut never_read = Unseen::default();
         for operation in self.operations {
             let (Call::Send { value }, Some(Outcome::Ok(Reply::Sent { offset }))) =
@@ -540,33 +533,58 @@ impl PartitionChecks<'_> {
             if never_read.examples.len() < self.options.unseen_examples_max {
                 never_read.examples.push(operation.index);
             }
-            let index = operation.index;
-            let kind = AnomalyKind::LostWrite {
-                value: *value,
-                offset: *offset,
-            };
-            if let Some((start, end, poll)) = covering(*offset) {
-                self.push(
-                    kind,
-                    [index, poll],
-                    format!(
-                        "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, though poll #{poll} read across offset {offset} ({})",
-                        offsets(start, end)
-                    ),
-                );
-            } else if self.options.final_reads {
-                self.push(
-                    kind,
-                    [index],
-                    format!(
-                        "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, and the history ends with complete reads of {}",
-                        self.partition
-                    ),
-                );
-            }
+            self.lost_write(operation.index, *value, *offset, covering(&spans, *offset));
         }
         if never_read.count > 0 {
             unseen.insert(self.partition.clone(), never_read);
+        }
+    }
+
+    /// The spans polls read across, `(requested, last returned, poll)`, sorted.
+    fn read_spans(&self) -> Vec<(i64, i64, usize)> {
+        let mut spans: Vec<(i64, i64, usize)> = Vec::new();
+        for operation in self.operations {
+            if let (Call::Poll { offset }, Some(Outcome::Ok(Reply::Polled { records }))) =
+                (&operation.call, &operation.outcome)
+                && let Some(last) = records.iter().map(|(offset, _)| *offset).max()
+                && last >= *offset
+            {
+                spans.push((*offset, last, operation.index));
+            }
+        }
+        spans.sort_unstable();
+        spans
+    }
+
+    /// Reports send `index` of `value`, acknowledged at `offset` and never read, as a
+    /// lost write if a poll read across its offset (`covered`, the span) or the
+    /// history ends with final reads.
+    fn lost_write(
+        &mut self,
+        index: usize,
+        value: u64,
+        offset: i64,
+        covered: Option<(i64, i64, usize)>,
+    ) {
+        let kind = AnomalyKind::LostWrite { value, offset };
+        if let Some((start, end, poll)) = covered {
+            self.push(
+                kind,
+                [index, poll],
+                format!(
+                    "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, though poll #{poll} read across offset {offset} ({})",
+                    offsets(start, end)
+                ),
+            );
+        } else if self.options.final_reads {
+            self.push(
+                kind,
+                [index],
+                format!(
+                    "send #{index} of value {value} was acknowledged at offset {offset}, but no poll ever returned it, and the history ends with complete reads of {}",
+                    self.partition
+                ),
+            );
         }
     }
 
@@ -590,80 +608,108 @@ impl PartitionChecks<'_> {
                 && let Some(&(expected, previous)) = positions.get(&process)
                 && requested != expected
             {
-                let between = format!(
-                    "poll #{index} (process {}) asked for offset {requested}, but the process's previous poll #{previous} left off at offset {expected}",
-                    process.0
-                );
-                if requested > expected {
-                    self.push(
-                        AnomalyKind::PollSkip {
-                            process,
-                            expected_offset: expected,
-                            offset: requested,
-                            between_polls: true,
-                        },
-                        [previous, index],
-                        format!(
-                            "{between}: {} skipped (a workload that seeks on purpose turns sequential_polls off)",
-                            offsets(expected, requested - 1)
-                        ),
-                    );
-                } else {
-                    self.push(
-                        AnomalyKind::NonmonotonicPoll {
-                            process,
-                            expected_offset: expected,
-                            offset: requested,
-                            between_polls: true,
-                        },
-                        [previous, index],
-                        format!(
-                            "{between}: the consumer went back (a workload that seeks on purpose turns sequential_polls off)"
-                        ),
-                    );
-                }
+                self.moved_between_polls(operation, requested, (expected, previous));
             }
-
-            let mut position = requested;
-            let mut skipped = false;
-            let mut went_back = false;
-            for &(offset, _) in records {
-                if offset > position && !skipped {
-                    skipped = true;
-                    self.push(
-                        AnomalyKind::PollSkip {
-                            process,
-                            expected_offset: position,
-                            offset,
-                            between_polls: false,
-                        },
-                        [index],
-                        format!(
-                            "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: {} skipped within one poll",
-                            process.0,
-                            offsets(position, offset - 1)
-                        ),
-                    );
-                } else if offset < position && !went_back {
-                    went_back = true;
-                    self.push(
-                        AnomalyKind::NonmonotonicPoll {
-                            process,
-                            expected_offset: position,
-                            offset,
-                            between_polls: false,
-                        },
-                        [index],
-                        format!(
-                            "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: offsets within a poll must strictly increase from the requested one",
-                            process.0
-                        ),
-                    );
-                }
-                position = offset + 1;
-            }
+            let position = self.positions_within_poll(operation, requested, records);
             positions.insert(process, (position, index));
         }
+    }
+
+    /// Poll `operation` asked for offset `requested`, but its process's previous poll
+    /// left off elsewhere (`left_off`: the offset, and that poll): a skip forward, or
+    /// a step back.
+    fn moved_between_polls(
+        &mut self,
+        operation: &Operation,
+        requested: i64,
+        left_off: (i64, usize),
+    ) {
+        let (expected, previous) = left_off;
+        let index = operation.index;
+        let process = operation.process;
+        let between = format!(
+            "poll #{index} (process {}) asked for offset {requested}, but the process's previous poll #{previous} left off at offset {expected}",
+            process.0
+        );
+        if requested > expected {
+            self.push(
+                AnomalyKind::PollSkip {
+                    process,
+                    expected_offset: expected,
+                    offset: requested,
+                    between_polls: true,
+                },
+                [previous, index],
+                format!(
+                    "{between}: {} skipped (a workload that seeks on purpose turns sequential_polls off)",
+                    offsets(expected, requested - 1)
+                ),
+            );
+        } else {
+            self.push(
+                AnomalyKind::NonmonotonicPoll {
+                    process,
+                    expected_offset: expected,
+                    offset: requested,
+                    between_polls: true,
+                },
+                [previous, index],
+                format!(
+                    "{between}: the consumer went back (a workload that seeks on purpose turns sequential_polls off)"
+                ),
+            );
+        }
+    }
+
+    /// The first skip and the first step back among the `records` poll `operation`
+    /// returned from offset `requested`; returns where the poll left off.
+    fn positions_within_poll(
+        &mut self,
+        operation: &Operation,
+        requested: i64,
+        records: &[(i64, u64)],
+    ) -> i64 {
+        let index = operation.index;
+        let process = operation.process;
+        let mut position = requested;
+        let mut skipped = false;
+        let mut went_back = false;
+        for &(offset, _) in records {
+            if offset > position && !skipped {
+                skipped = true;
+                self.push(
+                    AnomalyKind::PollSkip {
+                        process,
+                        expected_offset: position,
+                        offset,
+                        between_polls: false,
+                    },
+                    [index],
+                    format!(
+                        "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: {} skipped within one poll",
+                        process.0,
+                        offsets(position, offset - 1)
+                    ),
+                );
+            } else if offset < position && !went_back {
+                went_back = true;
+                self.push(
+                    AnomalyKind::NonmonotonicPoll {
+                        process,
+                        expected_offset: position,
+                        offset,
+                        between_polls: false,
+                    },
+                    [index],
+                    format!(
+                        "poll #{index} (process {}) from offset {requested} returned offset {offset} where offset {position} came next: offsets within a poll must strictly increase from the requested one",
+                        process.0
+                    ),
+                );
+            }
+            position = offset + 1;
+        }
+        position
     }
 
     fn nonmonotonic_sends(&mut self) {

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use crate::anomalies::{Anomaly, AnomalyOptions, Unseen, find_anomalies};
 use crate::history::{Call, History, Operation, Outcome, PartitionKey};
-use crate::linearizability::{LinearizabilityOptions, Search, Verdict, check_partition};
+use crate::linearizability::{LinearizabilityOptions, Search, Verdict, Violation, check_partition};
 
 /// How many operations of a violation's frontier, or of one anomaly, `render` lists.
 const RENDER_OPERATIONS_MAX: usize = 8;
@@ -121,6 +121,35 @@ pub struct CheckReport {
 /// Runs the linearizability checker on every partition and the anomaly checks on the
 /// whole history. Panics if two sends carry one value (the workload's promise).
 pub fn check_history(history: &History, options: &CheckOptions) -> CheckReport {
+    let mut stats = history_stats(history);
+    let mut partitions = BTreeMap::new();
+    for partition in history.partitions() {
+        let start_offset = options
+            .log_start_offsets
+            .get(&partition)
+            .copied()
+            .unwrap_or(0);
+        let verdict = check_partition(history, &partition, start_offset, &options.linearizability);
+        stats.configurations_explored += verdict.explored();
+        partitions.insert(partition, verdict);
+    }
+    let anomalies = find_anomalies(history, &options.anomalies);
+
+    let mut report = CheckReport {
+        partitions,
+        anomalies: anomalies.found,
+        anomaly_counts: anomalies.counts,
+        unseen: anomalies.unseen,
+        stats,
+        named: BTreeMap::new(),
+    };
+    report.named = report.named_operations(history);
+    report
+}
+
+/// The counts of the history's operations by call and outcome; panics if two sends
+/// carry one value (the checks rely on unique values).
+fn history_stats(history: &History) -> CheckStats {
     let mut stats = CheckStats::default();
     let mut senders: BTreeMap<u64, usize> = BTreeMap::new();
     for (position, operation) in history.operations().iter().enumerate() {
@@ -144,56 +173,7 @@ pub fn check_history(history: &History, options: &CheckOptions) -> CheckReport {
             Some(Outcome::Indefinite(_)) | None => stats.indefinite += 1,
         }
     }
-
-    let mut partitions = BTreeMap::new();
-    for partition in history.partitions() {
-        let start_offset = options
-            .log_start_offsets
-            .get(&partition)
-            .copied()
-            .unwrap_or(0);
-        let verdict = check_partition(history, &partition, start_offset, &options.linearizability);
-        stats.configurations_explored += verdict.explored();
-        partitions.insert(partition, verdict);
-    }
-    let anomalies = find_anomalies(history, &options.anomalies);
-
-    let mut report = CheckReport {
-        partitions,
-        anomalies: anomalies.found,
-        anomaly_counts: anomalies.counts,
-        unseen: anomalies.unseen,
-        stats,
-        named: BTreeMap::new(),
-    };
-    let mut named = BTreeSet::new();
-    for verdict in report.partitions.values() {
-        if let Verdict::Illegal(violation) = verdict {
-            named.insert(violation.operation);
-            named.extend(violation.related.iter().copied());
-            named.extend(
-                violation
-                    .frontier
-                    .iter()
-                    .take(RENDER_OPERATIONS_MAX)
-                    .copied(),
-            );
-        }
-    }
-    for anomaly in &report.anomalies {
-        named.extend(
-            anomaly
-                .operations
-                .iter()
-                .take(RENDER_OPERATIONS_MAX)
-                .copied(),
-        );
-    }
-    report.named = named
-        .into_iter()
-        .map(|index| (index, history.operations()[index].clone()))
-        .collect();
-    report
+    stats
 }
 
 impl CheckReport {
@@ -227,6 +207,48 @@ impl CheckReport {
     /// anomaly with its operations (invoke and completion times, call and outcome).
     pub fn render(&self) -> String {
         let mut text = String::new();
+        self.render_summary(&mut text);
+        for (partition, verdict) in &self.partitions {
+            match verdict {
+                Verdict::Ok { explored, .. } => {
+                    let _ = writeln!(
+                        text,
+                        "{partition}: linearizable ({explored} configurations)"
+                    );
+                }
+                Verdict::Unknown { explored, reason } => {
+                    let _ = writeln!(
+                        text,
+                        "{partition}: UNKNOWN after {explored} configurations: {reason}"
+                    );
+                }
+                Verdict::Illegal(violation) => {
+                    let _ = writeln!(text, "{partition}: NOT LINEARIZABLE");
+                    self.render_violation(&mut text, violation);
+                }
+            }
+        }
+        if !self.anomaly_counts.is_empty() {
+            self.render_anomalies(&mut text);
+        }
+        for (partition, unseen) in &self.unseen {
+            let examples: Vec<String> = unseen
+                .examples
+                .iter()
+                .map(|index| format!("#{index}"))
+                .collect();
+            let _ = writeln!(
+                text,
+                "unseen on {partition}: {} acknowledged sends never read (e.g. {})",
+                unseen.count,
+                examples.join(", ")
+            );
+        }
+        text
+    }
+
+    /// The first line of [`CheckReport::render`]: the counts, and the verdict.
+    fn render_summary(&self, text: &mut String) {
         let stats = &self.stats;
         let status = if !self.is_valid() {
             "INVALID"
@@ -246,108 +268,114 @@ impl CheckReport {
             stats.failed,
             stats.indefinite
         );
-        for (partition, verdict) in &self.partitions {
-            match verdict {
-                Verdict::Ok { explored, .. } => {
-                    let _ = writeln!(
-                        text,
-                        "{partition}: linearizable ({explored} configurations)"
-                    );
-                }
-                Verdict::Unknown { explored, reason } => {
-                    let _ = writeln!(
-                        text,
-                        "{partition}: UNKNOWN after {explored} configurations: {reason}"
-                    );
-                }
-                Verdict::Illegal(violation) => {
-                    let _ = writeln!(text, "{partition}: NOT LINEARIZABLE");
-                    let _ = writeln!(text, "  {}", violation.explanation);
-                    self.render_operation(&mut text, "stuck", violation.operation);
-                    for &index in &violation.related {
-                        self.render_operation(&mut text, "related", index);
-                    }
-                    let others: Vec<usize> = violation
-                        .frontier
-                        .iter()
-                        .copied()
-                        .filter(|&index| index != violation.operation)
-                        .collect();
-                    for &index in others.iter().take(RENDER_OPERATIONS_MAX) {
-                        self.render_operation(&mut text, "pending", index);
-                    }
-                    if others.len() > RENDER_OPERATIONS_MAX {
-                        let _ = writeln!(
-                            text,
-                            "    ... and {} more pending",
-                            others.len() - RENDER_OPERATIONS_MAX
-                        );
-                    }
-                    if !violation.prefix.is_empty() {
-                        let tail_start = violation
-                            .prefix
-                            .len()
-                            .saturating_sub(RENDER_PREFIX_TAIL_MAX);
-                        let tail: Vec<String> = violation.prefix[tail_start..]
-                            .iter()
-                            .map(|index| format!("#{index}"))
-                            .collect();
-                        let _ = writeln!(
-                            text,
-                            "    linearized first: {} operations, ending {}",
-                            violation.prefix.len(),
-                            tail.join(" ")
-                        );
-                    }
-                }
-            }
+    }
+
+    /// A partition's violation: its explanation, the operations it names, and the end
+    /// of the linearizable prefix.
+    fn render_violation(&self, text: &mut String, violation: &Violation) {
+        let _ = writeln!(text, "  {}", violation.explanation);
+        self.render_operation(text, "stuck", violation.operation);
+        for &index in &violation.related {
+            self.render_operation(text, "related", index);
         }
-        if !self.anomaly_counts.is_empty() {
-            let counts: Vec<String> = self
-                .anomaly_counts
-                .iter()
-                .map(|(name, count)| format!("{name} {count}"))
-                .collect();
-            let _ = writeln!(text, "anomalies: {}", counts.join(", "));
-            for anomaly in &self.anomalies {
-                let _ = writeln!(
-                    text,
-                    "  {} on {}: {}",
-                    anomaly.kind.name(),
-                    anomaly.partition,
-                    anomaly.explanation
-                );
-                for &index in anomaly.operations.iter().take(RENDER_OPERATIONS_MAX) {
-                    self.render_operation(&mut text, "", index);
-                }
-                if anomaly.operations.len() > RENDER_OPERATIONS_MAX {
-                    let _ = writeln!(
-                        text,
-                        "    ... and {} more operations",
-                        anomaly.operations.len() - RENDER_OPERATIONS_MAX
-                    );
-                }
-            }
-            let kept = self.anomalies.len();
-            let total: usize = self.anomaly_counts.values().sum();
-            if total > kept {
-                let _ = writeln!(text, "  ... {} more anomalies not shown", total - kept);
-            }
+        let others: Vec<usize> = violation
+            .frontier
+            .iter()
+            .copied()
+            .filter(|&index| index != violation.operation)
+            .collect();
+        for &index in others.iter().take(RENDER_OPERATIONS_MAX) {
+            self.render_operation(text, "pending", index);
         }
-        for (partition, unseen) in &self.unseen {
-            let examples: Vec<String> = unseen
-                .examples
+        if others.len() > RENDER_OPERATIONS_MAX {
+            let _ = writeln!(
+                text,
+                "    ... and {} more pending",
+                others.len() - RENDER_OPERATIONS_MAX
+            );
+        }
+        if !violation.prefix.is_empty() {
+            let tail_start = violation
+                .prefix
+                .len()
+                .saturating_sub(RENDER_PREFIX_TAIL_MAX);
+            let tail: Vec<String> = violation.prefix[tail_start..]
                 .iter()
                 .map(|index| format!("#{index}"))
                 .collect();
             let _ = writeln!(
                 text,
-                "unseen on {partition}: {} acknowledged sends never read (e.g. {})",
-                unseen.count,
-                examples.join(", ")
+                "    linearized first: {} operations, ending {}",
+                violation.prefix.len(),
+                tail.join(" ")
             );
         }
-        text
+    }
+
+    /// The anomaly counts by kind, then each anomaly kept with its operations.
+    fn render_anomalies(&self, text: &mut String) {
+        let counts: Vec<String> = self
+            .anomaly_counts
+            .iter()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect();
+        let _ = writeln!(text, "anomalies: {}", counts.join(", "));
+        for anomaly in &self.anomalies {
+            let _ = writeln!(
+                text,
+                "  {} on {}: {}",
+                anomaly.kind.name(),
+                anomaly.partition,
+                anomaly.explanation
+            );
+            for &index in anomaly.operations.iter().take(RENDER_OPERATIONS_MAX) {
+                self.render_operation(text, "", index);
+            }
+            if anomaly.operations.len() > RENDER_OPERATIONS_MAX {
+                let _ = writeln!(
+                    text,
+                    "    ... and {} more operations",
+                    anomaly.operations.len() - RENDER_OPERATIONS_MAX
+                );
+            }
+        }
+        let kept = self.anomalies.len();
+        let total: usize = self.anomaly_counts.values().sum();
+        if total > kept {
+            let _ = writeln!(text, "  ... {} more anomalies not shown", total - kept);
+        }
+    }
+
+    /// The operations `render` may print, from the history: those of each violation
+    /// (stuck, related, the frontier it lists) and of each anomaly it lists.
+    fn named_operations(&self, history: &History) -> BTreeMap<usize, Operation> {
+        let mut named = BTreeSet::new();
+        for verdict in self.partitions.values() {
+            if let Verdict::Illegal(violation) = verdict {
+                named.insert(violation.operation);
+                named.extend(violation.related.iter().copied());
+                named.extend(
+                    violation
+                        .frontier
+                        .iter()
+                        .take(RENDER_OPERATIONS_MAX)
+                        .copied(),
+                );
+            }
+        }
+        for anomaly in &self.anomalies {
+            named.extend(
+                anomaly
+                    .operations
+                    .iter()
+                    .take(RENDER_OPERATIONS_MAX)
+                    .copied(),
+            );
+        }
+        named
+            .into_iter()
+            .map(|index| (index, history.operations()[index].clone()))
+            .collect()
     }
 
     fn render_operation(&self, text: &mut String, label: &str, index: usize) {

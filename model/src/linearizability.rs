@@ -428,6 +428,62 @@ impl Claim {
     }
 }
 
+/// The claims collected so far (rule 1), by offset and by value: the first of each.
+#[derive(Default)]
+struct Observed {
+    at_offset: BTreeMap<i64, Claim>,
+    /// Broker markers are not values: they are left out.
+    of_value: BTreeMap<u64, Claim>,
+}
+
+impl Observed {
+    /// Adds a claim of operation `index`, or returns the contradiction with an earlier
+    /// claim: another value at its offset, or its value at another offset.
+    fn add(&mut self, claim: Claim, index: usize) -> Result<(), Box<Violation>> {
+        let conflict = match self.at_offset.get(&claim.offset) {
+            Some(earlier) if earlier.value != claim.value => {
+                Some((earlier, "one offset holds one record"))
+            }
+            _ => match self.of_value.get(&claim.value) {
+                Some(earlier) if earlier.offset != claim.offset => {
+                    Some((earlier, "one send writes one record"))
+                }
+                _ => None,
+            },
+        };
+        if let Some((earlier, rule)) = conflict {
+            let related = if earlier.by == index {
+                Vec::new()
+            } else {
+                vec![earlier.by]
+            };
+            return Err(contradiction(
+                index,
+                related,
+                format!("{}, but {}: {rule}", earlier.sentence(), claim.sentence()),
+            ));
+        }
+        self.at_offset.entry(claim.offset).or_insert(claim);
+        if claim.value != MARKER {
+            self.of_value.entry(claim.value).or_insert(claim);
+        }
+        Ok(())
+    }
+}
+
+/// A violation found before any search: operation `operation` contradicts the
+/// observations (`related` are the operations on the other side).
+fn contradiction(operation: usize, related: Vec<usize>, explanation: String) -> Box<Violation> {
+    Box::new(Violation {
+        operation,
+        related,
+        prefix: Vec::new(),
+        frontier: Vec::new(),
+        explored: 0,
+        explanation,
+    })
+}
+
 /// Where the pruned search stopped.
 #[derive(Clone, Copy, Debug)]
 struct Stuck {
@@ -448,6 +504,107 @@ struct Pruned<'p, 'a> {
     prepared: &'p Prepared<'a>,
     start_offset: i64,
     configurations_max: u64,
+}
+
+/// How far the pruned search got: what it linearized, and the cursors that find its
+/// next move.
+struct Progress {
+    linearized: Vec<bool>,
+    /// The entries linearized, in order.
+    witness: Vec<usize>,
+    /// The offsets given to broker markers.
+    marker_offsets: BTreeSet<i64>,
+    /// The Ok entries by deadline: the first one not linearized bounds the window.
+    by_deadline: Vec<usize>,
+    deadline_cursor: usize,
+    /// Ok polls by how far the log must reach for them.
+    polls_by_need: Vec<(i64, usize)>,
+    need_cursor: usize,
+    /// Polls whose need is met, by invocation: linearizable once in the window.
+    ready_polls: BTreeSet<(u64, usize)>,
+    end_offset: i64,
+    /// Unobserved sends used to fill holes, from the earliest invoked.
+    holes_filled: usize,
+    /// Configurations explored.
+    explored: u64,
+}
+
+impl Progress {
+    /// The `Ok` entry with the earliest deadline not yet linearized; `None` once all
+    /// are.
+    fn bottleneck(&mut self) -> Option<usize> {
+        while self.deadline_cursor < self.by_deadline.len()
+            && self.linearized[self.by_deadline[self.deadline_cursor]]
+        {
+            self.deadline_cursor += 1;
+        }
+        self.by_deadline.get(self.deadline_cursor).copied()
+    }
+
+    /// Linearizes the earliest invoked poll whose records the log now holds, if it
+    /// was invoked by `window` (rule 3); false if there is none.
+    fn take_ready_poll(&mut self, entries: &[Entry<'_>], window: u64) -> bool {
+        while self.need_cursor < self.polls_by_need.len()
+            && self.polls_by_need[self.need_cursor].0 <= self.end_offset
+        {
+            let id = self.polls_by_need[self.need_cursor].1;
+            self.ready_polls.insert((entries[id].invoked(), id));
+            self.need_cursor += 1;
+        }
+        if let Some(&(invoked, id)) = self.ready_polls.first()
+            && invoked <= window
+        {
+            self.ready_polls.pop_first();
+            self.linearized[id] = true;
+            self.witness.push(id);
+            return true;
+        }
+        false
+    }
+
+    /// Gives the end offset to a broker marker, if one stands there: one a poll saw,
+    /// or, where the broker writes `markers`, one at an offset no reply names (below
+    /// the extent). False if none does.
+    fn take_marker(&mut self, placement: &Placement, markers: bool) -> bool {
+        // A marker takes no operation and no time; at an offset no reply names, any
+        // unobserved send that could fill it is as well left out.
+        let end_offset = self.end_offset;
+        if end_offset < placement.extent
+            && (placement.markers_at.contains(&end_offset)
+                || (markers && !placement.filler_at.contains_key(&end_offset)))
+        {
+            self.marker_offsets.insert(end_offset);
+            self.end_offset += 1;
+            return true;
+        }
+        false
+    }
+
+    /// The send that belongs at the end offset (rules 2 and 4), and whether it fills
+    /// a hole; `None` past the extent or when no send is left for a hole.
+    fn filler(&self, placement: &Placement) -> Option<(usize, bool)> {
+        if self.end_offset >= placement.extent {
+            return None;
+        }
+        match placement.filler_at.get(&self.end_offset) {
+            Some(&id) => Some((id, false)),
+            None => placement
+                .unobserved
+                .get(self.holes_filled)
+                .map(|&id| (id, true)),
+        }
+    }
+
+    /// Linearizes send `id` at the end offset (`hole`: no reply names that offset).
+    fn take_send(&mut self, id: usize, hole: bool) {
+        debug_assert!(!self.linearized[id], "a send fills one offset");
+        self.linearized[id] = true;
+        self.witness.push(id);
+        self.end_offset += 1;
+        if hole {
+            self.holes_filled += 1;
+        }
+    }
 }
 
 /// The positions fixed by the observations (rule 1), and what the search needs.
@@ -502,169 +659,247 @@ impl<'p, 'a> Pruned<'p, 'a> {
             }
         }
 
-        let mut at_offset: BTreeMap<i64, Claim> = BTreeMap::new();
-        let mut of_value: BTreeMap<u64, Claim> = BTreeMap::new();
+        let mut observed = Observed::default();
         let mut extent = self.start_offset;
         for &id in &by_index {
             let entry = &entries[id];
-            let index = entry.operation.index;
-            let mut claims = Vec::new();
-            match (&entry.operation.call, entry.reply) {
-                (&Call::Send { value }, Some(&Reply::Sent { offset })) => {
-                    if offset < self.start_offset {
-                        return Err(self.contradiction(
-                            index,
-                            Vec::new(),
-                            format!(
-                                "send #{index} was acknowledged at offset {offset}, below the log start offset {}",
-                                self.start_offset
-                            ),
-                        ));
-                    }
-                    claims.push(Claim {
-                        offset,
-                        value,
-                        by: index,
-                        acknowledged: true,
-                    });
-                    extent = extent.max(offset + 1);
-                }
-                (&Call::Poll { offset: requested }, Some(Reply::Polled { records })) => {
-                    if requested < self.start_offset {
-                        return Err(self.contradiction(
-                            index,
-                            Vec::new(),
-                            format!(
-                                "poll #{index} succeeded at offset {requested}, below the log start offset {}",
-                                self.start_offset
-                            ),
-                        ));
-                    }
-                    for (position, &(offset, value)) in records.iter().enumerate() {
-                        let expected =
-                            requested + i64::try_from(position).expect("poll size fits i64");
-                        if offset != expected {
-                            return Err(self.contradiction(
-                                index,
-                                Vec::new(),
-                                format!(
-                                    "poll #{index} from offset {requested} returned offset {offset} as its record {position}, where the log could only hold offset {expected}: records come back in order, without gaps, from the requested offset"
-                                ),
-                            ));
-                        }
-                        match send_of_value.get(&value) {
-                            Some(_) => {}
-                            None if value == MARKER && self.prepared.markers => {}
-                            None => {
-                                let (related, why) = match self.prepared.failed_sends.get(&value) {
-                                    Some(failed) => (
-                                        vec![failed.index],
-                                        format!(
-                                            "its send #{} failed, so it was never written",
-                                            failed.index
-                                        ),
-                                    ),
-                                    None => (
-                                        Vec::new(),
-                                        "no send on this partition wrote it".to_string(),
-                                    ),
-                                };
-                                return Err(self.contradiction(
-                                    index,
-                                    related,
-                                    format!(
-                                        "poll #{index} read value {value} at offset {offset}, but {why}"
-                                    ),
-                                ));
-                            }
-                        }
-                        claims.push(Claim {
-                            offset,
-                            value,
-                            by: index,
-                            acknowledged: false,
-                        });
-                    }
-                    extent = extent.max(requested + self.len_as_offset(records.len()));
-                }
-                // Indefinite sends claim nothing.
-                _ => {}
+            let (claims, needs) = self.claims(entry, &send_of_value)?;
+            if let Some(needs) = needs {
+                extent = extent.max(needs);
             }
             for claim in claims {
-                let conflict = match at_offset.get(&claim.offset) {
-                    Some(earlier) if earlier.value != claim.value => {
-                        Some((earlier, "one offset holds one record"))
-                    }
-                    _ => match of_value.get(&claim.value) {
-                        Some(earlier) if earlier.offset != claim.offset => {
-                            Some((earlier, "one send writes one record"))
-                        }
-                        _ => None,
-                    },
-                };
-                if let Some((earlier, rule)) = conflict {
-                    let related = if earlier.by == index {
-                        Vec::new()
-                    } else {
-                        vec![earlier.by]
-                    };
-                    return Err(self.contradiction(
-                        index,
-                        related,
-                        format!("{}, but {}: {rule}", earlier.sentence(), claim.sentence()),
-                    ));
-                }
-                at_offset.entry(claim.offset).or_insert(claim);
-                if claim.value != MARKER {
-                    of_value.entry(claim.value).or_insert(claim);
-                }
+                observed.add(claim, entry.operation.index)?;
             }
         }
+        Ok(self.placement(&observed, &send_of_value, extent))
+    }
 
-        let markers_at: BTreeSet<i64> = at_offset
+    /// What an entry's `Ok` reply claims (which value is at which offset), and one past
+    /// the highest offset it needs (rule 4); the contradiction if the reply alone
+    /// makes every order fail. Indefinite sends claim nothing.
+    fn claims(
+        &self,
+        entry: &Entry<'_>,
+        send_of_value: &BTreeMap<u64, usize>,
+    ) -> Result<(Vec<Claim>, Option<i64>), Box<Violation>> {
+        let index = entry.operation.index;
+        match (&entry.operation.call, entry.reply) {
+            (&Call::Send { value }, Some(&Reply::Sent { offset })) => {
+                if offset < self.start_offset {
+                    return Err(contradiction(
+                        index,
+                        Vec::new(),
+                        format!(
+                            "send #{index} was acknowledged at offset {offset}, below the log start offset {}",
+                            self.start_offset
+                        ),
+                    ));
+                }
+                let claim = Claim {
+                    offset,
+                    value,
+                    by: index,
+                    acknowledged: true,
+                };
+                Ok((vec![claim], Some(offset + 1)))
+            }
+            (&Call::Poll { offset: requested }, Some(Reply::Polled { records })) => {
+                let claims = self.poll_claims(index, requested, records, send_of_value)?;
+                Ok((claims, Some(requested + self.len_as_offset(records.len()))))
+            }
+            // Indefinite sends claim nothing.
+            _ => Ok((Vec::new(), None)),
+        }
+    }
+
+    /// What `Ok` poll `index` from offset `requested` claims by returning `records`:
+    /// a contradiction if it polled below the log start, its records are not
+    /// consecutive from `requested`, or one of them no send could have written.
+    fn poll_claims(
+        &self,
+        index: usize,
+        requested: i64,
+        records: &[(i64, u64)],
+        send_of_value: &BTreeMap<u64, usize>,
+    ) -> Result<Vec<Claim>, Box<Violation>> {
+        if requested < self.start_offset {
+            return Err(contradiction(
+                index,
+                Vec::new(),
+                format!(
+                    "poll #{index} succeeded at offset {requested}, below the log start offset {}",
+                    self.start_offset
+                ),
+            ));
+        }
+        let mut claims = Vec::new();
+        for (position, &(offset, value)) in records.iter().enumerate() {
+            let expected = requested + i64::try_from(position).expect("poll size fits i64");
+            if offset != expected {
+                return Err(contradiction(
+                    index,
+                    Vec::new(),
+                    format!(
+                        "poll #{index} from offset {requested} returned offset {offset} as its record {position}, where the log could only hold offset {expected}: records come back in order, without gaps, from the requested offset"
+                    ),
+                ));
+            }
+            match send_of_value.get(&value) {
+                Some(_) => {}
+                None if value == MARKER && self.prepared.markers => {}
+                None => return Err(self.unwritten_read(index, offset, value)),
+            }
+            claims.push(Claim {
+                offset,
+                value,
+                by: index,
+                acknowledged: false,
+            });
+        }
+        Ok(claims)
+    }
+
+    /// The contradiction of poll `index` reading `value` at `offset` when no send on
+    /// the partition wrote it (none sent it, or its send failed).
+    fn unwritten_read(&self, index: usize, offset: i64, value: u64) -> Box<Violation> {
+        let (related, why) = match self.prepared.failed_sends.get(&value) {
+            Some(failed) => (
+                vec![failed.index],
+                format!("its send #{} failed, so it was never written", failed.index),
+            ),
+            None => (Vec::new(), "no send on this partition wrote it".to_string()),
+        };
+        contradiction(
+            index,
+            related,
+            format!("poll #{index} read value {value} at offset {offset}, but {why}"),
+        )
+    }
+
+    /// The positions the claims fix, the offsets of markers, and the hole fillers.
+    fn placement(
+        &self,
+        observed: &Observed,
+        send_of_value: &BTreeMap<u64, usize>,
+        extent: i64,
+    ) -> Placement {
+        let markers_at: BTreeSet<i64> = observed
+            .at_offset
             .iter()
             .filter(|(_, claim)| claim.value == MARKER)
             .map(|(&offset, _)| offset)
             .collect();
-        let filler_at: BTreeMap<i64, usize> = at_offset
+        let filler_at: BTreeMap<i64, usize> = observed
+            .at_offset
             .iter()
             .filter(|(_, claim)| claim.value != MARKER)
             .map(|(&offset, claim)| (offset, send_of_value[&claim.value]))
             .collect();
         // `entries` is sorted by invocation, so these are too.
-        let unobserved: Vec<usize> = entries
+        let unobserved: Vec<usize> = self
+            .entries()
             .iter()
             .enumerate()
             .filter(|(_, entry)| !entry.is_ok())
             .filter(|(_, entry)| match entry.operation.call {
-                Call::Send { value } => !of_value.contains_key(&value),
+                Call::Send { value } => !observed.of_value.contains_key(&value),
                 Call::Poll { .. } => false,
             })
             .map(|(id, _)| id)
             .collect();
-        Ok(Placement {
+        Placement {
             filler_at,
             markers_at,
             unobserved,
             extent,
-        })
+        }
     }
 
     /// Rules 2-4: place sends by offset and polls as soon as they can be.
     fn search(&self, placement: &Placement) -> Verdict {
         let entries = self.entries();
-        let mut linearized = vec![false; entries.len()];
-        let mut witness: Vec<usize> = Vec::new();
-        let mut marker_offsets: BTreeSet<i64> = BTreeSet::new();
+        let mut progress = self.start();
+        loop {
+            let Some(bottleneck) = progress.bottleneck() else {
+                return self.witnessed(&progress);
+            };
+            let window = entries[bottleneck]
+                .deadline
+                .expect("only Ok entries have deadlines");
+            if progress.explored >= self.configurations_max {
+                return Verdict::Unknown {
+                    explored: progress.explored,
+                    reason: format!(
+                        "budget of {} configurations exhausted with {} of {} operations linearized",
+                        self.configurations_max,
+                        progress.witness.len(),
+                        entries.len()
+                    ),
+                };
+            }
+            progress.explored += 1;
 
-        // The Ok entries by deadline: the first one not linearized bounds the window.
+            // Rule 3: polls whose records the log now holds.
+            if progress.take_ready_poll(entries, window) {
+                continue;
+            }
+
+            // A broker marker at the end offset.
+            if progress.take_marker(placement, self.prepared.markers) {
+                continue;
+            }
+
+            // Rules 2 and 4: the send that belongs at the end offset, if any is needed.
+            let filler = progress.filler(placement);
+            if let Some((id, hole)) = filler
+                && entries[id].invoked() <= window
+            {
+                progress.take_send(id, hole);
+                continue;
+            }
+
+            let stuck = Stuck {
+                bottleneck,
+                window,
+                end_offset: progress.end_offset,
+                filler: filler.map(|(id, _)| id),
+                explored: progress.explored,
+            };
+            return Verdict::Illegal(Box::new(self.explain(
+                placement,
+                &stuck,
+                &progress.witness,
+                &progress.linearized,
+            )));
+        }
+    }
+
+    /// The verdict of a search that linearized every `Ok` entry, its witness checked.
+    fn witnessed(&self, progress: &Progress) -> Verdict {
+        let linearization: Vec<usize> = progress
+            .witness
+            .iter()
+            .map(|&id| self.entries()[id].operation.index)
+            .collect();
+        self.prepared.assert_witness(
+            &progress.witness,
+            self.start_offset,
+            &progress.marker_offsets,
+        );
+        Verdict::Ok {
+            linearization,
+            explored: progress.explored,
+        }
+    }
+
+    /// The search's progress before its first move: nothing linearized, the log at
+    /// the start offset, the `Ok` entries by deadline and the polls by need.
+    fn start(&self) -> Progress {
+        let entries = self.entries();
         let mut by_deadline: Vec<usize> = (0..entries.len())
             .filter(|&id| entries[id].is_ok())
             .collect();
         by_deadline.sort_by_key(|&id| (entries[id].deadline, entries[id].operation.index));
-        let mut deadline_cursor = 0;
-
-        // Ok polls by how far the log must reach for them.
         let mut polls_by_need: Vec<(i64, usize)> = entries
             .iter()
             .enumerate()
@@ -676,108 +911,18 @@ impl<'p, 'a> Pruned<'p, 'a> {
             })
             .collect();
         polls_by_need.sort_unstable();
-        let mut need_cursor = 0;
-        // Polls whose need is met, by invocation: linearizable once in the window.
-        let mut ready_polls: BTreeSet<(u64, usize)> = BTreeSet::new();
-
-        let mut end_offset = self.start_offset;
-        let mut holes_filled = 0;
-        let mut explored: u64 = 0;
-
-        loop {
-            while deadline_cursor < by_deadline.len() && linearized[by_deadline[deadline_cursor]] {
-                deadline_cursor += 1;
-            }
-            let Some(&bottleneck) = by_deadline.get(deadline_cursor) else {
-                let linearization: Vec<usize> = witness
-                    .iter()
-                    .map(|&id| entries[id].operation.index)
-                    .collect();
-                self.prepared
-                    .assert_witness(&witness, self.start_offset, &marker_offsets);
-                return Verdict::Ok {
-                    linearization,
-                    explored,
-                };
-            };
-            let window = entries[bottleneck]
-                .deadline
-                .expect("only Ok entries have deadlines");
-            if explored >= self.configurations_max {
-                return Verdict::Unknown {
-                    explored,
-                    reason: format!(
-                        "budget of {} configurations exhausted with {} of {} operations linearized",
-                        self.configurations_max,
-                        witness.len(),
-                        entries.len()
-                    ),
-                };
-            }
-            explored += 1;
-
-            // Rule 3: polls whose records the log now holds.
-            while need_cursor < polls_by_need.len() && polls_by_need[need_cursor].0 <= end_offset {
-                let id = polls_by_need[need_cursor].1;
-                ready_polls.insert((entries[id].invoked(), id));
-                need_cursor += 1;
-            }
-            if let Some(&(invoked, id)) = ready_polls.first()
-                && invoked <= window
-            {
-                ready_polls.pop_first();
-                linearized[id] = true;
-                witness.push(id);
-                continue;
-            }
-
-            // A broker marker at the end offset (one a poll saw, or, where markers are
-            // allowed, at an offset no reply names: any unobserved send that could
-            // fill it is as well left out) takes no operation and no time.
-            if end_offset < placement.extent
-                && (placement.markers_at.contains(&end_offset)
-                    || (self.prepared.markers && !placement.filler_at.contains_key(&end_offset)))
-            {
-                marker_offsets.insert(end_offset);
-                end_offset += 1;
-                continue;
-            }
-
-            // Rules 2 and 4: the send that belongs at the end offset, if any is needed.
-            let filler = if end_offset >= placement.extent {
-                None
-            } else {
-                match placement.filler_at.get(&end_offset) {
-                    Some(&id) => Some((id, false)),
-                    None => placement.unobserved.get(holes_filled).map(|&id| (id, true)),
-                }
-            };
-            if let Some((id, hole)) = filler
-                && entries[id].invoked() <= window
-            {
-                debug_assert!(!linearized[id], "a send fills one offset");
-                linearized[id] = true;
-                witness.push(id);
-                end_offset += 1;
-                if hole {
-                    holes_filled += 1;
-                }
-                continue;
-            }
-
-            let stuck = Stuck {
-                bottleneck,
-                window,
-                end_offset,
-                filler: filler.map(|(id, _)| id),
-                explored,
-            };
-            return Verdict::Illegal(Box::new(self.explain(
-                placement,
-                &stuck,
-                &witness,
-                &linearized,
-            )));
+        Progress {
+            linearized: vec![false; entries.len()],
+            witness: Vec::new(),
+            marker_offsets: BTreeSet::new(),
+            by_deadline,
+            deadline_cursor: 0,
+            polls_by_need,
+            need_cursor: 0,
+            ready_polls: BTreeSet::new(),
+            end_offset: self.start_offset,
+            holes_filled: 0,
+            explored: 0,
         }
     }
 
@@ -847,22 +992,6 @@ impl<'p, 'a> Pruned<'p, 'a> {
         }
     }
 
-    fn contradiction(
-        &self,
-        operation: usize,
-        related: Vec<usize>,
-        explanation: String,
-    ) -> Box<Violation> {
-        Box::new(Violation {
-            operation,
-            related,
-            prefix: Vec::new(),
-            frontier: Vec::new(),
-            explored: 0,
-            explanation,
-        })
-    }
-
     fn len_as_offset(&self, len: usize) -> i64 {
         i64::try_from(len).expect("poll size fits i64")
     }
@@ -875,109 +1004,168 @@ fn exhaustive(
     options: &LinearizabilityOptions,
 ) -> Verdict {
     let entries = &prepared.entries;
-    let words = entries.len().div_ceil(64);
     let ok_total = entries.iter().filter(|entry| entry.is_ok()).count();
-
-    // Log states, interned: a configuration holds a number, not a log.
-    let mut states: Vec<LogSpec> =
-        vec![LogSpec::starting_at(start_offset).with_markers(prepared.markers)];
-    let mut state_ids: BTreeMap<LogSpec, u32> = BTreeMap::new();
-    state_ids.insert(states[0].clone(), 0);
-    let mut memo: BTreeSet<(Vec<u64>, u32)> = BTreeSet::new();
-
-    struct Frame {
-        entry: usize,
-        state_before: u32,
-        /// Where to resume the scan of candidates after backtracking to this level.
-        resume_at: usize,
-    }
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut linearized = vec![0u64; words];
-    let mut state: u32 = 0;
-    let mut ok_done = 0;
-    let mut scan_from = 0;
-    let mut longest: Vec<usize> = Vec::new();
-    let is_set = |bits: &[u64], id: usize| bits[id / 64] & (1 << (id % 64)) != 0;
-    memo.insert((linearized.clone(), state));
-
+    let mut search = Exhaustive::new(prepared, start_offset);
     loop {
-        if ok_done == ok_total {
-            let witness: Vec<usize> = stack.iter().map(|frame| frame.entry).collect();
+        if search.ok_done == ok_total {
+            let witness: Vec<usize> = search.stack.iter().map(|frame| frame.entry).collect();
             prepared.assert_witness(&witness, start_offset, &BTreeSet::new());
             return Verdict::Ok {
                 linearization: witness
                     .iter()
                     .map(|&id| entries[id].operation.index)
                     .collect(),
-                explored: memo.len() as u64,
+                explored: search.memo.len() as u64,
             };
         }
-        if memo.len() as u64 > options.configurations_max {
+        if search.memo.len() as u64 > options.configurations_max {
             return Verdict::Unknown {
-                explored: memo.len() as u64,
+                explored: search.memo.len() as u64,
                 reason: format!(
                     "budget of {} configurations exhausted (exhaustive search)",
                     options.configurations_max
                 ),
             };
         }
-        let window = prepared.window_by_scan(|id| is_set(&linearized, id));
-        let mut advanced = false;
-        let mut id = scan_from;
-        while id < entries.len() && entries[id].invoked() <= window {
-            if !is_set(&linearized, id) {
-                let entry = &entries[id];
-                let mut next = states[state as usize].clone();
-                if next.apply(&entry.operation.call, entry.reply).is_ok() {
-                    let next_id = match state_ids.get(&next) {
-                        Some(&known) => known,
-                        None => {
-                            let fresh = u32::try_from(states.len()).expect("states fit u32");
-                            state_ids.insert(next.clone(), fresh);
-                            states.push(next);
-                            fresh
-                        }
-                    };
-                    linearized[id / 64] |= 1 << (id % 64);
-                    if memo.insert((linearized.clone(), next_id)) {
-                        stack.push(Frame {
-                            entry: id,
-                            state_before: state,
-                            resume_at: id + 1,
-                        });
-                        state = next_id;
-                        if entry.is_ok() {
-                            ok_done += 1;
-                        }
-                        scan_from = 0;
-                        advanced = true;
-                        break;
-                    }
-                    linearized[id / 64] &= !(1 << (id % 64));
-                }
-            }
-            id += 1;
-        }
-        if advanced {
-            if stack.len() > longest.len() {
-                longest = stack.iter().map(|frame| frame.entry).collect();
+        let window = prepared.window_by_scan(|id| is_set(&search.linearized, id));
+        if search.advance(window) {
+            if search.stack.len() > search.longest.len() {
+                search.longest = search.stack.iter().map(|frame| frame.entry).collect();
             }
             continue;
         }
-        let Some(frame) = stack.pop() else {
+        if !search.backtrack() {
             return Verdict::Illegal(Box::new(exhaustive_violation(
                 prepared,
-                &longest,
+                &search.longest,
                 start_offset,
-                memo.len() as u64,
+                search.memo.len() as u64,
             )));
-        };
-        linearized[frame.entry / 64] &= !(1 << (frame.entry % 64));
-        if entries[frame.entry].is_ok() {
-            ok_done -= 1;
         }
-        state = frame.state_before;
-        scan_from = frame.resume_at;
+    }
+}
+
+/// Whether entry `id` is in the bitset `bits`.
+fn is_set(bits: &[u64], id: usize) -> bool {
+    bits[id / 64] & (1 << (id % 64)) != 0
+}
+
+/// One move of the exhaustive search: an entry linearized.
+struct Frame {
+    entry: usize,
+    state_before: u32,
+    /// Where to resume the scan of candidates after backtracking to this level.
+    resume_at: usize,
+}
+
+/// The exhaustive search's configuration, its moves and its memory.
+struct Exhaustive<'p, 'a> {
+    prepared: &'p Prepared<'a>,
+    /// Log states, interned: a configuration holds a number, not a log.
+    states: Vec<LogSpec>,
+    state_ids: BTreeMap<LogSpec, u32>,
+    /// Every configuration explored: (entries linearized, as a bitset; log state).
+    memo: BTreeSet<(Vec<u64>, u32)>,
+    stack: Vec<Frame>,
+    linearized: Vec<u64>,
+    state: u32,
+    /// `Ok` entries linearized.
+    ok_done: usize,
+    /// Where the scan of candidates for the next move starts.
+    scan_from: usize,
+    /// The longest prefix linearized so far.
+    longest: Vec<usize>,
+}
+
+impl<'p, 'a> Exhaustive<'p, 'a> {
+    /// The search before its first move: nothing linearized, the log at `start_offset`.
+    fn new(prepared: &'p Prepared<'a>, start_offset: i64) -> Exhaustive<'p, 'a> {
+        let words = prepared.entries.len().div_ceil(64);
+        let states: Vec<LogSpec> =
+            vec![LogSpec::starting_at(start_offset).with_markers(prepared.markers)];
+        let mut state_ids: BTreeMap<LogSpec, u32> = BTreeMap::new();
+        state_ids.insert(states[0].clone(), 0);
+        let linearized = vec![0u64; words];
+        let state: u32 = 0;
+        let mut memo: BTreeSet<(Vec<u64>, u32)> = BTreeSet::new();
+        memo.insert((linearized.clone(), state));
+        Exhaustive {
+            prepared,
+            states,
+            state_ids,
+            memo,
+            stack: Vec::new(),
+            linearized,
+            state,
+            ok_done: 0,
+            scan_from: 0,
+            longest: Vec::new(),
+        }
+    }
+
+    /// Makes the first move, among the entries invoked by `window` from `scan_from`
+    /// on, that the specification allows and that leads to a new configuration; false
+    /// if there is none.
+    fn advance(&mut self, window: u64) -> bool {
+        let entries = &self.prepared.entries;
+        let mut id = self.scan_from;
+        while id < entries.len() && entries[id].invoked() <= window {
+            if !is_set(&self.linearized, id) && self.try_linearize(id) {
+                return true;
+            }
+            id += 1;
+        }
+        false
+    }
+
+    /// Linearizes entry `id` next if the specification allows it there and the
+    /// configuration it leads to was never explored.
+    fn try_linearize(&mut self, id: usize) -> bool {
+        let entry = &self.prepared.entries[id];
+        let mut next = self.states[self.state as usize].clone();
+        if next.apply(&entry.operation.call, entry.reply).is_err() {
+            return false;
+        }
+        let next_id = match self.state_ids.get(&next) {
+            Some(&known) => known,
+            None => {
+                let fresh = u32::try_from(self.states.len()).expect("states fit u32");
+                self.state_ids.insert(next.clone(), fresh);
+                self.states.push(next);
+                fresh
+            }
+        };
+        self.linearized[id / 64] |= 1 << (id % 64);
+        if self.memo.insert((self.linearized.clone(), next_id)) {
+            self.stack.push(Frame {
+                entry: id,
+                state_before: self.state,
+                resume_at: id + 1,
+            });
+            self.state = next_id;
+            if entry.is_ok() {
+                self.ok_done += 1;
+            }
+            self.scan_from = 0;
+            return true;
+        }
+        self.linearized[id / 64] &= !(1 << (id % 64));
+        false
+    }
+
+    /// Undoes the last move, to resume the scan after it; false if there is none
+    /// (every order fails).
+    fn backtrack(&mut self) -> bool {
+        let Some(frame) = self.stack.pop() else {
+            return false;
+        };
+        self.linearized[frame.entry / 64] &= !(1 << (frame.entry % 64));
+        if self.prepared.entries[frame.entry].is_ok() {
+            self.ok_done -= 1;
+        }
+        self.state = frame.state_before;
+        self.scan_from = frame.resume_at;
+        true
     }
 }
 
