@@ -360,7 +360,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "replication/src/metadata.rs: apply",
     "replication/src/node.rs: apply_committed_metadata",
     "replication/src/node.rs: open",
-    "replication/src/peer/codec.rs: decode",
     "replication/src/produce.rs: append_partition",
     "replication/src/produce.rs: handle_produce",
     "replication/src/raft/replicate.rs: append_entries",
