@@ -355,8 +355,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "replication/src/group/membership.rs: expire_group",
     "replication/src/group/membership.rs: leave_group",
     "replication/src/group/offsets.rs: load_partition",
-    "replication/src/group/offsets.rs: offset_commit",
-    "replication/src/group/offsets.rs: offset_fetch",
     "replication/src/metadata.rs: apply",
     "replication/src/node.rs: apply_committed_metadata",
     "replication/src/node.rs: open",
