@@ -356,9 +356,6 @@ const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     "replication/src/node.rs: open",
     "replication/src/produce.rs: append_partition",
     "replication/src/produce.rs: handle_produce",
-    "replication/src/raft/replicate.rs: append_entries",
-    "replication/src/raft/replicate.rs: handle_append",
-    "replication/src/raft/replicate.rs: handle_append_response",
     // sim
     "sim/src/faults.rs: draw",
     "sim/src/group.rs: on_response",
