@@ -324,17 +324,7 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// and each must leave this list when it does. Any other long function fails the test.
 const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     // replication
-    "replication/src/group/membership.rs: complete_join",
-    "replication/src/group/membership.rs: complete_static_rejoin",
-    "replication/src/group/membership.rs: expire_group",
-    "replication/src/group/membership.rs: leave_group",
     "replication/src/group/offsets.rs: load_partition",
-    "replication/src/group/offsets.rs: offset_commit",
-    "replication/src/group/offsets.rs: offset_fetch",
-    "replication/src/peer/codec.rs: decode",
-    "replication/src/raft/replicate.rs: append_entries",
-    "replication/src/raft/replicate.rs: handle_append",
-    "replication/src/raft/replicate.rs: handle_append_response",
     // sim
     "sim/src/checks.rs: check_cluster_at_end",
     "sim/src/faults.rs: draw",

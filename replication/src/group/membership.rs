@@ -12,9 +12,13 @@ use kafka_protocol::messages::{
     LeaveGroupResponse, ResponseKind, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use odradek_log::io::Instant;
 
 use super::state::{Group, GroupState, JoinDeadline, Member, Parked};
-use super::{Coordinator, Cx, GroupErrorCode, NEW_MEMBER_JOIN_TIMEOUT_MS, Now, StaticRejoin, Then};
+use super::{
+    Coordinator, Cx, GroupErrorCode, NEW_MEMBER_JOIN_TIMEOUT_MS, Now, OffsetsPartition,
+    StaticRejoin, Then,
+};
 
 /// How many rounds of due deadlines one timer call runs at most (see
 /// `Coordinator::expire`); what is left is due at the next call.
@@ -284,76 +288,11 @@ impl Coordinator {
 
     pub(super) fn leave_group(&mut self, now: Now, parked: Parked, request: &LeaveGroupRequest) {
         let api_version = parked.api_version;
-        let group_id = request.group_id.0.as_str();
-        // v0–v2 name one member; v3+ a batch, possibly by instance id only (KIP-345).
-        let leaving: Vec<(String, Option<String>)> = if api_version < 3 {
-            vec![(request.member_id.to_string(), None)]
-        } else {
-            request
-                .members
-                .iter()
-                .map(|member| {
-                    (
-                        member.member_id.to_string(),
-                        member.group_instance_id.as_ref().map(|id| id.to_string()),
-                    )
-                })
-                .collect()
-        };
+        let leaving = leaving_members(api_version, request);
         let (partitions, mut cx) = self.split(now);
-        let (top_level, members): (i16, Vec<(String, Option<String>, i16)>) = 'answer: {
-            if group_id.is_empty() {
-                break 'answer (GroupErrorCode::InvalidGroupId.code(), Vec::new());
-            }
-            let partition = cx.partition_of(group_id);
-            let Some(loaded) = partitions.get_mut(&partition) else {
-                break 'answer (cx.core.not_loaded(partition).code(), Vec::new());
-            };
-            let Some(group) = loaded.groups.get_mut(group_id) else {
-                let unknown = GroupErrorCode::UnknownMemberId.code();
-                let members = leaving
-                    .into_iter()
-                    .map(|(member_id, instance_id)| (member_id, instance_id, unknown))
-                    .collect();
-                break 'answer (GroupErrorCode::None.code(), members);
-            };
-            let members = leaving
-                .into_iter()
-                .map(|(member_id, instance_id)| {
-                    let code = cx.leave(group, &member_id, instance_id.as_deref());
-                    (member_id, instance_id, code)
-                })
-                .collect();
-            (GroupErrorCode::None.code(), members)
-        };
-        let response = if api_version < 3 {
-            // One error only: the top-level one, else the member's (Kafka's
-            // `LeaveGroupResponse` for v0–v2).
-            let code = if top_level != GroupErrorCode::None.code() {
-                top_level
-            } else {
-                members
-                    .iter()
-                    .map(|(_, _, code)| *code)
-                    .find(|code| *code != GroupErrorCode::None.code())
-                    .unwrap_or(GroupErrorCode::None.code())
-            };
-            LeaveGroupResponse::default().with_error_code(code)
-        } else {
-            LeaveGroupResponse::default()
-                .with_error_code(top_level)
-                .with_members(
-                    members
-                        .into_iter()
-                        .map(|(member_id, instance_id, code)| {
-                            MemberResponse::default()
-                                .with_member_id(text(&member_id))
-                                .with_group_instance_id(instance_id.as_deref().map(text))
-                                .with_error_code(code)
-                        })
-                        .collect(),
-                )
-        };
+        let (top_level, members) =
+            cx.leave_members(partitions, request.group_id.0.as_str(), leaving);
+        let response = leave_group_response(api_version, top_level, members);
         cx.respond(parked.id, ResponseKind::LeaveGroup(response));
     }
 
@@ -430,59 +369,9 @@ impl Coordinator {
             return;
         }
         member.awaiting_join = None;
-        let api_version = rejoin.parked.api_version;
-        let leader_before = rejoin.leader_before.as_deref().unwrap_or("");
         match error {
-            None => {
-                let response = if rejoin.supports_skip_assignment {
-                    let is_leader = group.is_leader(&rejoin.new_member_id);
-                    let leader = group.leader_id.as_deref().unwrap_or("");
-                    join_success(
-                        api_version,
-                        group,
-                        &rejoin.new_member_id,
-                        is_leader,
-                        is_leader,
-                        leader,
-                    )
-                } else {
-                    join_success(
-                        api_version,
-                        group,
-                        &rejoin.new_member_id,
-                        false,
-                        false,
-                        leader_before,
-                    )
-                };
-                cx.respond(rejoin.parked.id, response);
-            }
-            Some(code) => {
-                member.protocols = rejoin.old_protocols;
-                member.rebalance_timeout_ms = rejoin.old_rebalance_timeout_ms;
-                member.session_timeout_ms = rejoin.old_session_timeout_ms;
-                let (fenced_join, fenced_sync) = group.replace_static_member(
-                    &rejoin.instance_id,
-                    &rejoin.new_member_id,
-                    &rejoin.old_member_id,
-                );
-                assert!(fenced_join.is_none() && fenced_sync.is_none());
-                cx.reset_heartbeat(group, &rejoin.old_member_id);
-                let response = join_response(
-                    api_version,
-                    JoinAnswer {
-                        error: code,
-                        generation_id: group.generation_id,
-                        protocol_type: group.protocol_type.as_deref(),
-                        protocol_name: group.protocol_name.as_deref(),
-                        leader: leader_before,
-                        skip_assignment: false,
-                        member_id: "",
-                        members: Vec::new(),
-                    },
-                );
-                cx.respond(rejoin.parked.id, response);
-            }
+            None => cx.answer_static_rejoin(group, &rejoin),
+            Some(code) => cx.undo_static_rejoin(group, rejoin, code),
         }
     }
 
@@ -540,6 +429,83 @@ impl Coordinator {
                 self.expire_offsets(now, partition);
             }
         }
+    }
+}
+
+/// A member a LeaveGroup names: its member id and instance id.
+type Leaving = (String, Option<String>);
+/// A member of a LeaveGroup with its error code.
+type Left = (String, Option<String>, i16);
+
+/// The members a LeaveGroup names: v0–v2 one; v3+ a batch, possibly by instance id
+/// only (KIP-345).
+fn leaving_members(api_version: i16, request: &LeaveGroupRequest) -> Vec<Leaving> {
+    if api_version < 3 {
+        vec![(request.member_id.to_string(), None)]
+    } else {
+        request
+            .members
+            .iter()
+            .map(|member| {
+                (
+                    member.member_id.to_string(),
+                    member.group_instance_id.as_ref().map(|id| id.to_string()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The LeaveGroup answer: the top-level error and each member's.
+fn leave_group_response(
+    api_version: i16,
+    top_level: i16,
+    members: Vec<Left>,
+) -> LeaveGroupResponse {
+    if api_version < 3 {
+        // One error only: the top-level one, else the member's (Kafka's
+        // `LeaveGroupResponse` for v0–v2).
+        let code = if top_level != GroupErrorCode::None.code() {
+            top_level
+        } else {
+            members
+                .iter()
+                .map(|(_, _, code)| *code)
+                .find(|code| *code != GroupErrorCode::None.code())
+                .unwrap_or(GroupErrorCode::None.code())
+        };
+        LeaveGroupResponse::default().with_error_code(code)
+    } else {
+        LeaveGroupResponse::default()
+            .with_error_code(top_level)
+            .with_members(
+                members
+                    .into_iter()
+                    .map(|(member_id, instance_id, code)| {
+                        MemberResponse::default()
+                            .with_member_id(text(&member_id))
+                            .with_group_instance_id(instance_id.as_deref().map(text))
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+    }
+}
+
+/// Removes the dynamic members that did not rejoin in the join phase.
+fn expel_laggards(group: &mut Group) {
+    let laggards: Vec<String> = group
+        .members
+        .values()
+        .filter(|member| member.awaiting_join.is_none() && member.group_instance_id.is_none())
+        .map(|member| member.member_id.clone())
+        .collect();
+    for member_id in laggards {
+        let member = group.remove_member(&member_id).expect("listed above");
+        assert!(
+            member.awaiting_sync.is_none(),
+            "a SyncGroup parked in a join phase"
+        );
     }
 }
 
@@ -836,6 +802,68 @@ impl Cx<'_> {
         }
     }
 
+    /// A static member's replacement is committed: its JoinGroup is answered with the
+    /// current generation.
+    fn answer_static_rejoin(&mut self, group: &Group, rejoin: &StaticRejoin) {
+        let api_version = rejoin.parked.api_version;
+        let response = if rejoin.supports_skip_assignment {
+            let is_leader = group.is_leader(&rejoin.new_member_id);
+            let leader = group.leader_id.as_deref().unwrap_or("");
+            join_success(
+                api_version,
+                group,
+                &rejoin.new_member_id,
+                is_leader,
+                is_leader,
+                leader,
+            )
+        } else {
+            let leader_before = rejoin.leader_before.as_deref().unwrap_or("");
+            join_success(
+                api_version,
+                group,
+                &rejoin.new_member_id,
+                false,
+                false,
+                leader_before,
+            )
+        };
+        self.respond(rejoin.parked.id, response);
+    }
+
+    /// A static member's replacement could not be stored: the old member id takes its
+    /// place back, with its protocols and timeouts, and the JoinGroup is answered `code`.
+    fn undo_static_rejoin(&mut self, group: &mut Group, rejoin: StaticRejoin, code: i16) {
+        let member = group
+            .members
+            .get_mut(&rejoin.new_member_id)
+            .expect("the rejoined member");
+        member.protocols = rejoin.old_protocols;
+        member.rebalance_timeout_ms = rejoin.old_rebalance_timeout_ms;
+        member.session_timeout_ms = rejoin.old_session_timeout_ms;
+        let (fenced_join, fenced_sync) = group.replace_static_member(
+            &rejoin.instance_id,
+            &rejoin.new_member_id,
+            &rejoin.old_member_id,
+        );
+        assert!(fenced_join.is_none() && fenced_sync.is_none());
+        self.reset_heartbeat(group, &rejoin.old_member_id);
+        let response = join_response(
+            rejoin.parked.api_version,
+            JoinAnswer {
+                error: code,
+                generation_id: group.generation_id,
+                protocol_type: group.protocol_type.as_deref(),
+                protocol_name: group.protocol_name.as_deref(),
+                leader: rejoin.leader_before.as_deref().unwrap_or(""),
+                skip_assignment: false,
+                member_id: "",
+                members: Vec::new(),
+            },
+        );
+        self.respond(rejoin.parked.id, response);
+    }
+
     /// Kafka's `maybePrepareRebalance`.
     pub(super) fn maybe_prepare_rebalance(&mut self, group: &mut Group) {
         if group.can_rebalance() {
@@ -886,19 +914,7 @@ impl Cx<'_> {
     /// next generation and answer every parked JoinGroup.
     fn complete_join(&mut self, group: &mut Group) {
         assert!(group.is(GroupState::PreparingRebalance));
-        let laggards: Vec<String> = group
-            .members
-            .values()
-            .filter(|member| member.awaiting_join.is_none() && member.group_instance_id.is_none())
-            .map(|member| member.member_id.clone())
-            .collect();
-        for member_id in laggards {
-            let member = group.remove_member(&member_id).expect("listed above");
-            assert!(
-                member.awaiting_sync.is_none(),
-                "a SyncGroup parked in a join phase"
-            );
-        }
+        expel_laggards(group);
         if !group.maybe_elect_new_joined_leader() && !group.members.is_empty() {
             // Only static members are left and none rejoined: wait another rebalance
             // timeout; their sessions expire meanwhile if they are gone.
@@ -908,7 +924,12 @@ impl Cx<'_> {
             return;
         }
         group.join_deadline = None;
-        // Kafka's `initNextGeneration`.
+        self.init_next_generation(group);
+    }
+
+    /// Kafka's `initNextGeneration`: the generation is bumped; an empty group goes
+    /// Empty, else the protocol is chosen and the sync phase starts.
+    fn init_next_generation(&mut self, group: &mut Group) {
         #[cfg(feature = "mutants")]
         let keep_generation = self.config.mutants.keep_generation && group.generation_id > 0;
         #[cfg(not(feature = "mutants"))]
@@ -928,6 +949,15 @@ impl Cx<'_> {
         }
         group.protocol_name = Some(group.select_protocol());
         group.transition_to(GroupState::CompletingRebalance, self.now.wall_clock_ms);
+        self.answer_joins(group);
+        let at = self.now.after_ms(i64::from(group.rebalance_timeout_ms()));
+        group.sync_deadline = Some(at);
+        self.deadline(at);
+    }
+
+    /// Answers every parked JoinGroup of the new generation (the leader alone gets the
+    /// member list), in join order, and waits for every member's SyncGroup.
+    fn answer_joins(&mut self, group: &mut Group) {
         let leader = group
             .leader_id
             .clone()
@@ -956,9 +986,6 @@ impl Cx<'_> {
             self.reset_heartbeat(group, &member_id);
             group.pending_sync.insert(member_id);
         }
-        let at = self.now.after_ms(i64::from(group.rebalance_timeout_ms()));
-        group.sync_deadline = Some(at);
-        self.deadline(at);
     }
 
     /// Kafka's `completeAndScheduleNextHeartbeatExpiration`.
@@ -1105,6 +1132,39 @@ impl Cx<'_> {
         }
     }
 
+    /// A LeaveGroup once its fields are read: the top-level error code, and each
+    /// leaving member with its own.
+    fn leave_members(
+        &mut self,
+        partitions: &mut BTreeMap<i32, OffsetsPartition>,
+        group_id: &str,
+        leaving: Vec<Leaving>,
+    ) -> (i16, Vec<Left>) {
+        if group_id.is_empty() {
+            return (GroupErrorCode::InvalidGroupId.code(), Vec::new());
+        }
+        let partition = self.partition_of(group_id);
+        let Some(loaded) = partitions.get_mut(&partition) else {
+            return (self.core.not_loaded(partition).code(), Vec::new());
+        };
+        let Some(group) = loaded.groups.get_mut(group_id) else {
+            let unknown = GroupErrorCode::UnknownMemberId.code();
+            let members = leaving
+                .into_iter()
+                .map(|(member_id, instance_id)| (member_id, instance_id, unknown))
+                .collect();
+            return (GroupErrorCode::None.code(), members);
+        };
+        let members = leaving
+            .into_iter()
+            .map(|(member_id, instance_id)| {
+                let code = self.leave(group, &member_id, instance_id.as_deref());
+                (member_id, instance_id, code)
+            })
+            .collect();
+        (GroupErrorCode::None.code(), members)
+    }
+
     /// One member of a LeaveGroup (Kafka's `handleLeaveGroup`): the member's error code.
     fn leave(&mut self, group: &mut Group, member_id: &str, instance_id: Option<&str>) -> i16 {
         if group.is(GroupState::Dead) {
@@ -1153,10 +1213,18 @@ impl Cx<'_> {
         }
     }
 
-    /// Runs the group's deadlines that have passed.
+    /// Runs the group's deadlines that have passed, in this order: KIP-394 ids, silent
+    /// members, the join phase, then the sync phase.
     fn expire_group(&mut self, group: &mut Group) {
         let now = self.now.instant;
-        // KIP-394 ids never used (Kafka's pending `DelayedHeartbeat`).
+        self.expire_pending_members(group, now);
+        self.expire_heartbeats(group, now);
+        self.expire_join_phase(group, now);
+        self.expire_pending_sync(group, now);
+    }
+
+    /// KIP-394 ids never used (Kafka's pending `DelayedHeartbeat`).
+    fn expire_pending_members(&mut self, group: &mut Group, now: Instant) {
         let lapsed: Vec<String> = group
             .pending_members
             .iter()
@@ -1169,8 +1237,11 @@ impl Cx<'_> {
             }
             self.try_complete_join(group);
         }
-        // Silent members (Kafka's `onExpireHeartbeat`). Each removal may end a join
-        // phase and reset the others' deadlines, so each is checked again.
+    }
+
+    /// Silent members (Kafka's `onExpireHeartbeat`). Each removal may end a join
+    /// phase and reset the others' deadlines, so each is checked again.
+    fn expire_heartbeats(&mut self, group: &mut Group, now: Instant) {
         let expired: Vec<String> = group
             .members
             .values()
@@ -1192,7 +1263,10 @@ impl Cx<'_> {
                 self.remove_member_and_update_group(group, &member_id);
             }
         }
-        // The join phase's deadline (Kafka's `DelayedJoin` / `InitialDelayedJoin`).
+    }
+
+    /// The join phase's deadline (Kafka's `DelayedJoin` / `InitialDelayedJoin`).
+    fn expire_join_phase(&mut self, group: &mut Group, now: Instant) {
         if group.is(GroupState::PreparingRebalance)
             && let Some(deadline) = group.join_deadline
             && deadline.at() <= now
@@ -1219,7 +1293,10 @@ impl Cx<'_> {
                 _ => self.complete_join(group),
             }
         }
-        // Members that never sent SyncGroup (Kafka's `onExpirePendingSync`).
+    }
+
+    /// Members that never sent SyncGroup (Kafka's `onExpirePendingSync`).
+    fn expire_pending_sync(&mut self, group: &mut Group, now: Instant) {
         if let Some(at) = group.sync_deadline
             && at <= now
         {

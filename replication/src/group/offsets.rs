@@ -26,7 +26,7 @@ use super::membership::{text, validate_current_member};
 use super::records::{GroupMetadataValue, OffsetCommitValue, RecordKey};
 use super::state::{CommittedOffset, Group, GroupState, Member, Parked};
 use super::{
-    Coordinator, GroupErrorCode, Now, OffsetsPartition, OffsetsRecord, PendingDelete, Then,
+    Coordinator, Cx, GroupErrorCode, Now, OffsetsPartition, OffsetsRecord, PendingDelete, Then,
 };
 use crate::request::RequestId;
 use crate::topics::TopicPartition;
@@ -63,63 +63,110 @@ fn offset_commit_response(results: CommitResults) -> ResponseKind {
     ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
 }
 
-impl Coordinator {
-    /// Kafka's `handleCommitOffsets` and `storeOffsets`.
-    pub(super) fn offset_commit(
+/// Every partition of an OffsetCommit, none decided yet.
+fn commit_results(request: &OffsetCommitRequest) -> CommitResults {
+    request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|partition| (partition.partition_index, None))
+                .collect();
+            (topic.name.0.to_string(), partitions)
+        })
+        .collect()
+}
+
+/// Decides every partition of a commit: `code`.
+fn answer_all(results: &mut CommitResults, code: i16) {
+    for (_, partitions) in results.iter_mut() {
+        for (_, result) in partitions.iter_mut() {
+            *result = Some(code);
+        }
+    }
+}
+
+/// Kafka's `storeOffsets`: too-large metadata is refused per partition (in
+/// `results`); the rest is staged with its record, and visible once committed.
+fn stage_offsets(
+    now: Now,
+    api_version: i16,
+    metadata_max_bytes: usize,
+    request: &OffsetCommitRequest,
+    results: &mut CommitResults,
+) -> (Vec<(TopicPartition, CommittedOffset)>, Vec<OffsetsRecord>) {
+    let group_id = request.group_id.0.as_str();
+    let commit_timestamp_ms = now.wall_clock_ms;
+    let expire_timestamp_ms = (api_version <= 4 && request.retention_time_ms != -1)
+        .then(|| commit_timestamp_ms.saturating_add(request.retention_time_ms));
+    let mut staged = Vec::new();
+    let mut records = Vec::new();
+    for (topic, (_, partition_results)) in request.topics.iter().zip(results.iter_mut()) {
+        for (partition, (_, result)) in topic.partitions.iter().zip(partition_results.iter_mut()) {
+            let metadata = partition
+                .committed_metadata
+                .as_ref()
+                .map(|metadata| metadata.to_string())
+                .unwrap_or_default();
+            if metadata.len() > metadata_max_bytes {
+                *result = Some(GroupErrorCode::OffsetMetadataTooLarge.code());
+                continue;
+            }
+            let key = TopicPartition::new(topic.name.0.as_str(), partition.partition_index);
+            let offset = CommittedOffset {
+                offset: partition.committed_offset,
+                leader_epoch: partition.committed_leader_epoch,
+                metadata,
+                commit_timestamp_ms,
+                expire_timestamp_ms,
+                record_offset: -1,
+            };
+            records.push(offset_record(group_id, &key, &offset));
+            staged.push((key, offset));
+        }
+    }
+    (staged, records)
+}
+
+impl Cx<'_> {
+    /// The group an OffsetCommit goes to, created for a consumer that assigns
+    /// partitions itself. `Err`: the error every partition is answered.
+    fn group_to_commit_to<'p>(
         &mut self,
-        now: Now,
-        parked: Parked,
+        partitions: &'p mut BTreeMap<i32, OffsetsPartition>,
         request: &OffsetCommitRequest,
-    ) {
-        let api_version = parked.api_version;
+    ) -> Result<&'p mut Group, i16> {
         let group_id = request.group_id.0.as_str();
+        let partition = self.partition_of(group_id);
+        let Some(loaded) = partitions.get_mut(&partition) else {
+            return Err(self.core.not_loaded(partition).code());
+        };
+        if !loaded.groups.contains_key(group_id) {
+            if request.generation_id_or_member_epoch >= 0 {
+                // A commit for a generation of a group that does not exist.
+                return Err(GroupErrorCode::IllegalGeneration.code());
+            }
+            // A consumer that assigns partitions itself: the group exists for its offsets.
+            let incarnation = self.next_sequence();
+            let group = Group::new(group_id, incarnation, self.now.wall_clock_ms);
+            loaded.groups.insert(group_id.to_string(), group);
+        }
+        Ok(loaded.groups.get_mut(group_id).expect("created above"))
+    }
+
+    /// Whether `request` may commit to `group`: Kafka's `validateOffsetCommit`, then
+    /// the group's state. A member's commit resets its heartbeat. `Err`: the error
+    /// every partition is answered.
+    fn validate_offset_commit(
+        &mut self,
+        group: &mut Group,
+        request: &OffsetCommitRequest,
+    ) -> Result<(), i16> {
         let member_id = request.member_id.as_str();
         let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
         let generation_id = request.generation_id_or_member_epoch;
-        let mut results: CommitResults = request
-            .topics
-            .iter()
-            .map(|topic| {
-                let partitions = topic
-                    .partitions
-                    .iter()
-                    .map(|partition| (partition.partition_index, None))
-                    .collect();
-                (topic.name.0.to_string(), partitions)
-            })
-            .collect();
-        let (partitions, mut cx) = self.split(now);
-        let all = |results: &mut CommitResults, code: i16| {
-            for (_, partitions) in results.iter_mut() {
-                for (_, result) in partitions.iter_mut() {
-                    *result = Some(code);
-                }
-            }
-        };
-        if results.iter().all(|(_, partitions)| partitions.is_empty()) {
-            // Nothing to commit: answered at once, and no group is created.
-            cx.respond(parked.id, offset_commit_response(results));
-            return;
-        }
-        let partition = cx.partition_of(group_id);
-        let Some(loaded) = partitions.get_mut(&partition) else {
-            all(&mut results, cx.core.not_loaded(partition).code());
-            cx.respond(parked.id, offset_commit_response(results));
-            return;
-        };
-        if !loaded.groups.contains_key(group_id) {
-            if generation_id >= 0 {
-                // A commit for a generation of a group that does not exist.
-                all(&mut results, GroupErrorCode::IllegalGeneration.code());
-                cx.respond(parked.id, offset_commit_response(results));
-                return;
-            }
-            // A consumer that assigns partitions itself: the group exists for its offsets.
-            let incarnation = cx.next_sequence();
-            let group = Group::new(group_id, incarnation, now.wall_clock_ms);
-            loaded.groups.insert(group_id.to_string(), group);
-        }
-        let group = loaded.groups.get_mut(group_id).expect("created above");
         // Kafka's `validateOffsetCommit`.
         let error = if group.is(GroupState::Dead) {
             Some(GroupErrorCode::CoordinatorNotAvailable.code())
@@ -139,51 +186,105 @@ impl Coordinator {
             // Commits stay allowed while preparing a rebalance: the heartbeat tells the
             // member to rejoin.
             GroupState::Stable | GroupState::PreparingRebalance => {
-                cx.reset_heartbeat(group, member_id);
+                self.reset_heartbeat(group, member_id);
                 None
             }
             GroupState::CompletingRebalance => Some(GroupErrorCode::RebalanceInProgress.code()),
             GroupState::Dead => unreachable!("checked above"),
         });
-        if let Some(code) = error {
-            all(&mut results, code);
+        match error {
+            Some(code) => Err(code),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every partition of `topics` (none if `None`) without an offset, answered `code`.
+fn without_offsets(topics: Option<Vec<(String, Vec<i32>)>>, code: i16) -> Vec<FetchedTopic> {
+    topics
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|partition| (partition, -1, -1, String::new(), code))
+                .collect();
+            (topic, partitions)
+        })
+        .collect()
+}
+
+/// One topic of an OffsetFetch v0–v7 answer.
+fn response_topic((topic, partitions): FetchedTopic) -> OffsetFetchResponseTopic {
+    let partitions = partitions
+        .into_iter()
+        .map(|(partition, offset, epoch, metadata, code)| {
+            OffsetFetchResponsePartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(epoch)
+                .with_metadata(Some(text(&metadata)))
+                .with_error_code(code)
+        })
+        .collect();
+    OffsetFetchResponseTopic::default()
+        .with_name(TopicName(text(&topic)))
+        .with_partitions(partitions)
+}
+
+/// One topic of a group in an OffsetFetch v8+ answer.
+fn group_response_topic((topic, partitions): FetchedTopic) -> OffsetFetchResponseTopics {
+    let partitions = partitions
+        .into_iter()
+        .map(|(partition, offset, epoch, metadata, code)| {
+            OffsetFetchResponsePartitions::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(epoch)
+                .with_metadata(Some(text(&metadata)))
+                .with_error_code(code)
+        })
+        .collect();
+    OffsetFetchResponseTopics::default()
+        .with_name(TopicName(text(&topic)))
+        .with_partitions(partitions)
+}
+
+impl Coordinator {
+    /// Kafka's `handleCommitOffsets` and `storeOffsets`.
+    pub(super) fn offset_commit(
+        &mut self,
+        now: Now,
+        parked: Parked,
+        request: &OffsetCommitRequest,
+    ) {
+        let group_id = request.group_id.0.as_str();
+        let mut results = commit_results(request);
+        let (partitions, mut cx) = self.split(now);
+        if results.iter().all(|(_, partitions)| partitions.is_empty()) {
+            // Nothing to commit: answered at once, and no group is created.
             cx.respond(parked.id, offset_commit_response(results));
             return;
         }
-        // Kafka's `storeOffsets`: too-large metadata is refused per partition; the
-        // rest is written, and visible once committed.
-        let commit_timestamp_ms = now.wall_clock_ms;
-        let expire_timestamp_ms = (api_version <= 4 && request.retention_time_ms != -1)
-            .then(|| commit_timestamp_ms.saturating_add(request.retention_time_ms));
-        let metadata_max_bytes = usize::try_from(cx.config.offset_metadata_max_bytes).unwrap_or(0);
-        let mut staged = Vec::new();
-        let mut records = Vec::new();
-        for (topic, (_, partition_results)) in request.topics.iter().zip(results.iter_mut()) {
-            for (partition, (_, result)) in
-                topic.partitions.iter().zip(partition_results.iter_mut())
-            {
-                let metadata = partition
-                    .committed_metadata
-                    .as_ref()
-                    .map(|metadata| metadata.to_string())
-                    .unwrap_or_default();
-                if metadata.len() > metadata_max_bytes {
-                    *result = Some(GroupErrorCode::OffsetMetadataTooLarge.code());
-                    continue;
-                }
-                let key = TopicPartition::new(topic.name.0.as_str(), partition.partition_index);
-                let offset = CommittedOffset {
-                    offset: partition.committed_offset,
-                    leader_epoch: partition.committed_leader_epoch,
-                    metadata,
-                    commit_timestamp_ms,
-                    expire_timestamp_ms,
-                    record_offset: -1,
-                };
-                records.push(offset_record(group_id, &key, &offset));
-                staged.push((key, offset));
+        let checked = cx
+            .group_to_commit_to(partitions, request)
+            .and_then(|group| cx.validate_offset_commit(group, request).map(|()| group));
+        let group = match checked {
+            Ok(group) => group,
+            Err(code) => {
+                answer_all(&mut results, code);
+                cx.respond(parked.id, offset_commit_response(results));
+                return;
             }
-        }
+        };
+        let metadata_max_bytes = usize::try_from(cx.config.offset_metadata_max_bytes).unwrap_or(0);
+        let (staged, records) = stage_offsets(
+            now,
+            parked.api_version,
+            metadata_max_bytes,
+            request,
+            &mut results,
+        );
         if staged.is_empty() {
             cx.respond(parked.id, offset_commit_response(results));
             return;
@@ -272,118 +373,71 @@ impl Coordinator {
     /// Kafka's `handleFetchOffsets` / `getOffsets`, one group or (v8+) several.
     pub(super) fn offset_fetch(&mut self, parked: Parked, request: &OffsetFetchRequest) {
         let api_version = parked.api_version;
-        let require_stable = request.require_stable;
-        let topics_of = |topics: Option<Vec<(String, Vec<i32>)>>| topics;
         let response = if api_version >= 8 {
-            let groups =
-                request
-                    .groups
-                    .iter()
-                    .map(|group| {
-                        let topics = topics_of(group.topics.as_ref().map(|topics| {
-                            topics
-                                .iter()
-                                .map(|topic| {
-                                    (topic.name.0.to_string(), topic.partition_indexes.clone())
-                                })
-                                .collect()
-                        }));
-                        let fetched =
-                            self.fetch_offsets(group.group_id.0.as_str(), topics, require_stable);
-                        let (code, topics) = match fetched {
-                            Ok(topics) => (GroupErrorCode::None.code(), topics),
-                            Err(code) => (code, Vec::new()),
-                        };
-                        OffsetFetchResponseGroup::default()
-                            .with_group_id(group.group_id.clone())
-                            .with_error_code(code)
-                            .with_topics(
-                                topics
-                                    .into_iter()
-                                    .map(|(topic, partitions)| {
-                                        OffsetFetchResponseTopics::default()
-                                        .with_name(TopicName(text(&topic)))
-                                        .with_partitions(
-                                            partitions
-                                                .into_iter()
-                                                .map(|(partition, offset, epoch, metadata, code)| {
-                                                    OffsetFetchResponsePartitions::default()
-                                                        .with_partition_index(partition)
-                                                        .with_committed_offset(offset)
-                                                        .with_committed_leader_epoch(epoch)
-                                                        .with_metadata(Some(text(&metadata)))
-                                                        .with_error_code(code)
-                                                })
-                                                .collect(),
-                                        )
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect();
-            OffsetFetchResponse::default().with_groups(groups)
+            self.offset_fetch_groups(request)
         } else {
-            let requested: Option<Vec<(String, Vec<i32>)>> =
-                request.topics.as_ref().map(|topics| {
-                    topics
-                        .iter()
-                        .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
-                        .collect()
-                });
-            let fetched = self.fetch_offsets(
-                request.group_id.0.as_str(),
-                requested.clone(),
-                require_stable,
-            );
-            let (code, topics) = match fetched {
-                Ok(topics) => (GroupErrorCode::None.code(), topics),
-                // v0–v1 have no top-level error: each requested partition carries it
-                // (Kafka's `OffsetFetchRequest.getErrorResponse`). v2+ answer no topics.
-                Err(code) if api_version < 2 => {
-                    let topics = requested
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(topic, partitions)| {
-                            let partitions = partitions
-                                .into_iter()
-                                .map(|partition| (partition, -1, -1, String::new(), code))
-                                .collect();
-                            (topic, partitions)
-                        })
-                        .collect();
-                    (code, topics)
-                }
-                Err(code) => (code, Vec::new()),
-            };
-            OffsetFetchResponse::default()
-                .with_error_code(code)
-                .with_topics(
-                    topics
-                        .into_iter()
-                        .map(|(topic, partitions)| {
-                            OffsetFetchResponseTopic::default()
-                                .with_name(TopicName(text(&topic)))
-                                .with_partitions(
-                                    partitions
-                                        .into_iter()
-                                        .map(|(partition, offset, epoch, metadata, code)| {
-                                            OffsetFetchResponsePartition::default()
-                                                .with_partition_index(partition)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(epoch)
-                                                .with_metadata(Some(text(&metadata)))
-                                                .with_error_code(code)
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                )
+            self.offset_fetch_group(api_version, request)
         };
         self.core.effects.push(super::Effect::Respond {
             id: parked.id,
             response: ResponseKind::OffsetFetch(response),
         });
+    }
+
+    /// OffsetFetch v8+: the offsets of each group asked about, each with its own error.
+    fn offset_fetch_groups(&self, request: &OffsetFetchRequest) -> OffsetFetchResponse {
+        let groups = request
+            .groups
+            .iter()
+            .map(|group| {
+                let topics: Option<Vec<(String, Vec<i32>)>> = group.topics.as_ref().map(|topics| {
+                    topics
+                        .iter()
+                        .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
+                        .collect()
+                });
+                let fetched =
+                    self.fetch_offsets(group.group_id.0.as_str(), topics, request.require_stable);
+                let (code, topics) = match fetched {
+                    Ok(topics) => (GroupErrorCode::None.code(), topics),
+                    Err(code) => (code, Vec::new()),
+                };
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(group.group_id.clone())
+                    .with_error_code(code)
+                    .with_topics(topics.into_iter().map(group_response_topic).collect())
+            })
+            .collect();
+        OffsetFetchResponse::default().with_groups(groups)
+    }
+
+    /// OffsetFetch v0–v7: the offsets of the one group asked about.
+    fn offset_fetch_group(
+        &self,
+        api_version: i16,
+        request: &OffsetFetchRequest,
+    ) -> OffsetFetchResponse {
+        let requested: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|topics| {
+            topics
+                .iter()
+                .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
+                .collect()
+        });
+        let fetched = self.fetch_offsets(
+            request.group_id.0.as_str(),
+            requested.clone(),
+            request.require_stable,
+        );
+        let (code, topics) = match fetched {
+            Ok(topics) => (GroupErrorCode::None.code(), topics),
+            // v0–v1 have no top-level error: each requested partition carries it
+            // (Kafka's `OffsetFetchRequest.getErrorResponse`). v2+ answer no topics.
+            Err(code) if api_version < 2 => (code, without_offsets(requested, code)),
+            Err(code) => (code, Vec::new()),
+        };
+        OffsetFetchResponse::default()
+            .with_error_code(code)
+            .with_topics(topics.into_iter().map(response_topic).collect())
     }
 
     /// The offsets of one group: the requested partitions (-1 for those without a
@@ -401,17 +455,7 @@ impl Coordinator {
         let none = GroupErrorCode::None.code();
         let Some(group) = loaded.groups.get(group_id) else {
             // Kafka answers blindly for a group it does not know: no offsets.
-            return Ok(topics
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    let partitions = partitions
-                        .into_iter()
-                        .map(|partition| (partition, -1, -1, String::new(), none))
-                        .collect();
-                    (topic, partitions)
-                })
-                .collect());
+            return Ok(without_offsets(topics, none));
         };
         let topics = topics.unwrap_or_else(|| {
             let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();

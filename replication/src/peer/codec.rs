@@ -211,15 +211,7 @@ impl PeerMessage {
         if version != PEER_FORMAT_VERSION {
             return Err(PeerDecodeError::UnsupportedVersion { found: version });
         }
-        let broker = if reader.flag("broker flag")? {
-            Some(BrokerInfo {
-                id: reader.i32("broker id")?,
-                host: reader.string("broker host")?,
-                port: reader.i32("broker port")?,
-            })
-        } else {
-            None
-        };
+        let broker = reader.broker()?;
         let count = reader.count("raft messages", RAFT_MESSAGE_BYTES_MIN)?;
         let mut raft = Vec::with_capacity(count);
         for _ in 0..count {
@@ -230,47 +222,12 @@ impl PeerMessage {
         let count = reader.count("leaders", LEADER_INFO_BYTES_MIN)?;
         let mut leaders = Vec::with_capacity(count);
         for _ in 0..count {
-            let topic = reader.string("leader topic")?;
-            let partition = reader.i32("leader partition")?;
-            let leader_epoch = reader.i32("leader epoch")?;
-            let in_sync_count = reader.count("in-sync replicas", BROKER_ID_BYTES)?;
-            let mut in_sync = Vec::with_capacity(in_sync_count);
-            for _ in 0..in_sync_count {
-                in_sync.push(reader.i32("in-sync replica")?);
-            }
-            let high_watermark = reader.i64("leader high watermark")?;
-            leaders.push(LeaderInfo {
-                partition: TopicPartition { topic, partition },
-                leader_epoch,
-                in_sync,
-                high_watermark,
-            });
+            leaders.push(reader.leader()?);
         }
         let count = reader.count("forwards", FORWARD_BYTES_MIN)?;
         let mut forwards = Vec::with_capacity(count);
         for _ in 0..count {
-            let forward = match reader.u8("forward tag")? {
-                0 => Forward::Propose {
-                    request: reader.u64("propose request")?,
-                    record: reader.string("propose record")?,
-                },
-                1 => Forward::Proposed {
-                    request: reader.u64("proposed request")?,
-                    error: if reader.flag("proposed error flag")? {
-                        Some(reader.string("proposed error")?)
-                    } else {
-                        None
-                    },
-                    offset: reader.i64("proposed offset")?,
-                },
-                tag => {
-                    return Err(PeerDecodeError::UnknownTag {
-                        what: "forward",
-                        tag,
-                    });
-                }
-            };
-            forwards.push(forward);
+            forwards.push(reader.forward()?);
         }
         let left = reader.remaining();
         if left != 0 {
@@ -487,6 +444,62 @@ impl<'a> Reader<'a> {
         match std::str::from_utf8(bytes) {
             Ok(text) => Ok(text.to_string()),
             Err(_) => Err(PeerDecodeError::InvalidUtf8 { what }),
+        }
+    }
+
+    /// The sending broker's address, if the bundle carries it.
+    fn broker(&mut self) -> Result<Option<BrokerInfo>, PeerDecodeError> {
+        let broker = if self.flag("broker flag")? {
+            Some(BrokerInfo {
+                id: self.i32("broker id")?,
+                host: self.string("broker host")?,
+                port: self.i32("broker port")?,
+            })
+        } else {
+            None
+        };
+        Ok(broker)
+    }
+
+    /// One [`LeaderInfo`].
+    fn leader(&mut self) -> Result<LeaderInfo, PeerDecodeError> {
+        let topic = self.string("leader topic")?;
+        let partition = self.i32("leader partition")?;
+        let leader_epoch = self.i32("leader epoch")?;
+        let in_sync_count = self.count("in-sync replicas", BROKER_ID_BYTES)?;
+        let mut in_sync = Vec::with_capacity(in_sync_count);
+        for _ in 0..in_sync_count {
+            in_sync.push(self.i32("in-sync replica")?);
+        }
+        let high_watermark = self.i64("leader high watermark")?;
+        Ok(LeaderInfo {
+            partition: TopicPartition { topic, partition },
+            leader_epoch,
+            in_sync,
+            high_watermark,
+        })
+    }
+
+    /// One [`Forward`].
+    fn forward(&mut self) -> Result<Forward, PeerDecodeError> {
+        match self.u8("forward tag")? {
+            0 => Ok(Forward::Propose {
+                request: self.u64("propose request")?,
+                record: self.string("propose record")?,
+            }),
+            1 => Ok(Forward::Proposed {
+                request: self.u64("proposed request")?,
+                error: if self.flag("proposed error flag")? {
+                    Some(self.string("proposed error")?)
+                } else {
+                    None
+                },
+                offset: self.i64("proposed offset")?,
+            }),
+            tag => Err(PeerDecodeError::UnknownTag {
+                what: "forward",
+                tag,
+            }),
         }
     }
 

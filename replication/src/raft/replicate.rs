@@ -19,7 +19,7 @@ use std::fmt;
 use super::message::{
     Append, AppendResponse, AppendResult, Entry, HardState, Message, NO_EPOCH, NodeId,
 };
-use super::progress::SendMode;
+use super::progress::{Progress, SendMode};
 use super::storage::{RaftLog, StorageError};
 use super::{Raft, RoleState};
 
@@ -52,50 +52,13 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             self.send(from, Message::AppendResponse(response));
             return;
         }
-        if request.leader_epoch == epoch {
-            // Election safety: one leader per epoch.
-            assert!(
-                !matches!(self.role, RoleState::Leader(_)),
-                "two leaders in epoch {epoch}: {} and {from}",
-                self.id
-            );
-            assert!(
-                self.leader_id.is_none_or(|leader| leader == from),
-                "two leaders in epoch {epoch}: {:?} and {from}",
-                self.leader_id
-            );
-        }
-        if request.leader_epoch > epoch
-            || self.leader_id != Some(from)
-            || !matches!(self.role, RoleState::Follower)
-        {
-            self.become_follower(request.leader_epoch, Some(from));
-        }
-        self.leader_contact_tick = Some(self.now_tick);
-        self.election_elapsed_ticks = 0;
+        self.follow_append_sender(from, request.leader_epoch);
         if self.storage_failure.is_some() {
             return;
         }
         match self.append_entries(log, &request) {
             Ok(AppendOutcome::Matched { end_offset }) => {
-                let verified = self
-                    .verified_end_offset
-                    .map_or(end_offset, |v| v.max(end_offset));
-                self.verified_end_offset = Some(verified);
-                // Raft's "commitIndex = min(leaderCommit, index of last new entry)":
-                // only offsets known to match the leader's log can be committed here.
-                let high_watermark = request.high_watermark.min(verified);
-                if high_watermark > self.high_watermark {
-                    self.high_watermark = high_watermark;
-                }
-                if request.high_watermark <= verified
-                    && log.epoch_at(request.high_watermark - 1) == Some(request.leader_epoch)
-                {
-                    self.reached_leader_high_watermark = true;
-                }
-                self.note_restore_target(log, &request, verified);
-                self.try_finish_recovery(log);
-                self.acknowledge(log, true);
+                self.on_append_matched(log, &request, end_offset);
             }
             Ok(AppendOutcome::Diverged {
                 hint_epoch,
@@ -119,6 +82,56 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         }
     }
 
+    /// `from` sent an append of `leader_epoch`, not older than ours: it leads that
+    /// epoch, so we follow it, and its append counts as the leader's contact.
+    fn follow_append_sender(&mut self, from: NodeId, leader_epoch: i32) {
+        let epoch = self.hard_state.leader_epoch;
+        if leader_epoch == epoch {
+            // Election safety: one leader per epoch.
+            assert!(
+                !matches!(self.role, RoleState::Leader(_)),
+                "two leaders in epoch {epoch}: {} and {from}",
+                self.id
+            );
+            assert!(
+                self.leader_id.is_none_or(|leader| leader == from),
+                "two leaders in epoch {epoch}: {:?} and {from}",
+                self.leader_id
+            );
+        }
+        if leader_epoch > epoch
+            || self.leader_id != Some(from)
+            || !matches!(self.role, RoleState::Follower)
+        {
+            self.become_follower(leader_epoch, Some(from));
+        }
+        self.leader_contact_tick = Some(self.now_tick);
+        self.election_elapsed_ticks = 0;
+    }
+
+    /// Our log matches the leader's below `end_offset`: take the leader's high
+    /// watermark as far as that goes, and answer.
+    fn on_append_matched(&mut self, log: &impl RaftLog, request: &Append, end_offset: i64) {
+        let verified = self
+            .verified_end_offset
+            .map_or(end_offset, |v| v.max(end_offset));
+        self.verified_end_offset = Some(verified);
+        // Raft's "commitIndex = min(leaderCommit, index of last new entry)":
+        // only offsets known to match the leader's log can be committed here.
+        let high_watermark = request.high_watermark.min(verified);
+        if high_watermark > self.high_watermark {
+            self.high_watermark = high_watermark;
+        }
+        if request.high_watermark <= verified
+            && log.epoch_at(request.high_watermark - 1) == Some(request.leader_epoch)
+        {
+            self.reached_leader_high_watermark = true;
+        }
+        self.note_restore_target(log, request, verified);
+        self.try_finish_recovery(log);
+        self.acknowledge(log, true);
+    }
+
     /// Checks `prev`, cuts a divergent suffix, appends what is new.
     fn append_entries(
         &mut self,
@@ -132,47 +145,74 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         let (prev_end_offset, entries) = if request.prev_end_offset < start_offset {
             // Below our log start everything was committed, so it matches the leader's
             // log: skip what we no longer hold and meet the rest at our start.
-            let skip = request
-                .entries
-                .iter()
-                .take_while(|entry| entry.base_offset < start_offset)
-                .count();
-            let rest = &request.entries[skip..];
-            if rest
-                .first()
-                .is_some_and(|entry| entry.base_offset != start_offset)
-            {
+            let Some(rest) = entries_from(request, start_offset) else {
                 return Ok(AppendOutcome::Malformed);
-            }
+            };
             (start_offset, rest)
         } else {
-            let ours = log.epoch_at(request.prev_end_offset - 1);
-            if ours != Some(request.prev_epoch) {
-                if request.prev_end_offset != request.log_start_offset {
-                    let (hint_epoch, hint_end_offset) =
-                        divergence_hint(log, request.prev_end_offset, request.prev_epoch);
-                    return Ok(AppendOutcome::Diverged {
-                        hint_epoch,
-                        hint_end_offset,
-                    });
-                }
-                // The leader has nothing older to offer: start over at its log start.
-                // Everything below it is committed; ours diverges (or is missing)
-                // below it, so nothing we hold there is committed.
-                assert!(
-                    self.high_watermark <= request.prev_end_offset,
-                    "reset to {} below the high watermark {}",
-                    request.prev_end_offset,
-                    self.high_watermark
-                );
-                log.reset(request.prev_end_offset, request.prev_epoch)?;
-                self.sync_log = true;
-                self.verified_end_offset = None;
-                // Everything below the leader's log start is committed.
-                self.high_watermark = request.prev_end_offset;
+            if let Some(diverged) = self.match_prev(log, request)? {
+                return Ok(diverged);
             }
             (request.prev_end_offset, &request.entries[..])
         };
+        let (mut end_offset, index) = self.skip_matching_entries(log, prev_end_offset, entries)?;
+        if index < entries.len()
+            && entries[index].base_offset == end_offset
+            && end_offset == log.end_offset()
+        {
+            log.append(&entries[index..])?;
+            self.sync_log = true;
+            end_offset = entries[entries.len() - 1].end_offset();
+        }
+        Ok(AppendOutcome::Matched { end_offset })
+    }
+
+    /// Checks the append's `prev` (at or above our log start) against our entry ending
+    /// there. `Some(Diverged)`: they differ, and the leader has older entries to try.
+    /// If it has none, our log restarts empty at the leader's log start.
+    fn match_prev(
+        &mut self,
+        log: &mut impl RaftLog,
+        request: &Append,
+    ) -> Result<Option<AppendOutcome>, StorageError> {
+        let ours = log.epoch_at(request.prev_end_offset - 1);
+        if ours == Some(request.prev_epoch) {
+            return Ok(None);
+        }
+        if request.prev_end_offset != request.log_start_offset {
+            let (hint_epoch, hint_end_offset) =
+                divergence_hint(log, request.prev_end_offset, request.prev_epoch);
+            return Ok(Some(AppendOutcome::Diverged {
+                hint_epoch,
+                hint_end_offset,
+            }));
+        }
+        // The leader has nothing older to offer: start over at its log start.
+        // Everything below it is committed; ours diverges (or is missing)
+        // below it, so nothing we hold there is committed.
+        assert!(
+            self.high_watermark <= request.prev_end_offset,
+            "reset to {} below the high watermark {}",
+            request.prev_end_offset,
+            self.high_watermark
+        );
+        log.reset(request.prev_end_offset, request.prev_epoch)?;
+        self.sync_log = true;
+        self.verified_end_offset = None;
+        // Everything below the leader's log start is committed.
+        self.high_watermark = request.prev_end_offset;
+        Ok(None)
+    }
+
+    /// Walks the `entries` we already hold, from `prev_end_offset`: skips those our log
+    /// has (same offset and epoch), and cuts our log at the first it has from another
+    /// epoch. How far our log now matches, and the index of the first entry not skipped.
+    fn skip_matching_entries(
+        &mut self,
+        log: &mut impl RaftLog,
+        prev_end_offset: i64,
+        entries: &[Entry],
+    ) -> Result<(i64, usize), StorageError> {
         let mut end_offset = prev_end_offset;
         let mut index = 0;
         while index < entries.len() {
@@ -214,15 +254,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             }
             break;
         }
-        if index < entries.len()
-            && entries[index].base_offset == end_offset
-            && end_offset == log.end_offset()
-        {
-            log.append(&entries[index..])?;
-            self.sync_log = true;
-            end_offset = entries[entries.len() - 1].end_offset();
-        }
-        Ok(AppendOutcome::Matched { end_offset })
+        Ok((end_offset, index))
     }
 
     /// Decision 0010. A recovering follower may vote again once it durably holds every
@@ -286,6 +318,7 @@ impl<G: Clone + fmt::Debug> Raft<G> {
 
     // ------------------------------------------------------------------ leader side
 
+    /// A follower's answer to an append, as the leader.
     pub(super) fn handle_append_response(
         &mut self,
         log: &mut impl RaftLog,
@@ -297,21 +330,40 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             self.become_follower(response.leader_epoch, None);
             return;
         }
-        let count_unsynced = self.mutants().high_watermark_before_fsync;
-        let now = self.now_tick;
-        let leader_end_offset = log.end_offset();
-        let leader_start_offset = log.start_offset();
-        let RoleState::Leader(leader) = &mut self.role else {
-            return;
-        };
-        if response.leader_epoch < epoch {
+        if !self.hear_follower(from, &response) {
             return;
         }
+        match response.result {
+            AppendResult::Accepted {
+                durable_end_offset,
+                end_offset,
+            } => self.on_accepted(log, from, durable_end_offset, end_offset),
+            AppendResult::Diverged {
+                prev_end_offset,
+                hint_epoch,
+                hint_end_offset,
+            } => self.on_diverged(log, from, prev_end_offset, hint_epoch, hint_end_offset),
+            AppendResult::StaleEpoch => {}
+        }
+    }
+
+    /// Whether an answer from `from` counts: we lead its epoch, `from` is one of our
+    /// followers, and it was not sent before the follower lost entries. An answer that
+    /// counts is contact.
+    fn hear_follower(&mut self, from: NodeId, response: &AppendResponse) -> bool {
+        let epoch = self.hard_state.leader_epoch;
+        let now = self.now_tick;
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
+        };
+        if response.leader_epoch < epoch {
+            return false;
+        }
         let Some(progress) = leader.followers.get_mut(&from) else {
-            return;
+            return false;
         };
         if response.losses < progress.losses {
-            return; // sent before the follower lost entries: nothing in it holds
+            return false; // sent before the follower lost entries: nothing in it holds
         }
         if response.losses > progress.losses {
             // The follower lost entries it acknowledged (decision 0010): forget what
@@ -321,93 +373,118 @@ impl<G: Clone + fmt::Debug> Raft<G> {
         }
         progress.contact_tick = now;
         progress.heard = true;
-        match response.result {
-            AppendResult::Accepted {
-                durable_end_offset,
-                end_offset,
-            } => {
-                assert!(durable_end_offset <= end_offset);
-                assert!(
-                    end_offset <= leader_end_offset,
-                    "follower {from} matches up to {end_offset}, past our end {leader_end_offset}"
-                );
-                let counted = if count_unsynced {
-                    end_offset
-                } else {
-                    durable_end_offset
-                };
-                progress.match_offset = progress.match_offset.max(counted);
-                if progress.in_flight.is_empty() && end_offset < progress.acknowledged_end_offset {
-                    // With nothing in flight the follower vouches for less than it
-                    // acknowledged before: it restarted, and cannot count its tail as
-                    // ours until an append proves it. Send from what it vouches for
-                    // (an old answer arriving late costs a resend, nothing more).
-                    progress.acknowledged_end_offset = end_offset.max(progress.match_offset);
-                    progress.next_offset = progress.acknowledged_end_offset;
-                }
-                if end_offset > progress.acknowledged_end_offset {
-                    progress.acknowledged_end_offset = end_offset;
-                    progress.progress_tick = now;
-                }
-                progress.in_flight.retain(|&sent_end| sent_end > end_offset);
-                // A probe succeeds when the follower matches at least up to the probe's
-                // prev; an answer to a heartbeat below it (at the old match) proves
-                // nothing about where the logs meet.
-                let probe_answered = progress
-                    .probe_prev_end_offset
-                    .is_none_or(|probe_prev| end_offset >= probe_prev);
-                if progress.mode == SendMode::Pipeline || probe_answered {
-                    progress.mode = SendMode::Pipeline;
-                    progress.next_offset =
-                        progress.next_offset.max(progress.acknowledged_end_offset);
-                }
-                // Kafka's lastCaughtUpTime: caught up now if it matches our end, or at
-                // its previous answer if it matches the end we had then.
-                if progress.match_offset >= leader_end_offset {
-                    progress.caught_up_tick = Some(now);
-                } else if let Some((end_then, tick_then)) = progress.previous_answer
-                    && progress.match_offset >= end_then
-                {
-                    progress.caught_up_tick = progress.caught_up_tick.max(Some(tick_then));
-                }
-                progress.previous_answer = Some((leader_end_offset, now));
-                self.advance_high_watermark(log);
-                self.send_appends(log, from);
-            }
-            AppendResult::Diverged {
-                prev_end_offset,
-                hint_epoch,
-                hint_end_offset,
-            } => {
-                if prev_end_offset < progress.match_offset {
-                    return; // an answer to an append older than what it since matched
-                }
-                if progress.mode == SendMode::Probe
-                    && !progress.in_flight.is_empty()
-                    && progress.probe_prev_end_offset != Some(prev_end_offset)
-                {
-                    return; // not the answer to the probe in flight
-                }
-                // KIP-279: the follower's log up to hint_end_offset ends in hint_epoch.
-                // Where does that epoch end in ours? The logs agree up to the smaller
-                // of the two if we hold hint_epoch; if we do not, the next try is at an
-                // older epoch of ours. Either way, each round trip skips a whole epoch.
-                let next_offset = match log.end_offset_for_epoch(hint_epoch) {
-                    Some((_, end_of_epoch)) => end_of_epoch.min(hint_end_offset),
-                    None => leader_start_offset,
-                };
-                let next_offset = next_offset.clamp(leader_start_offset, leader_end_offset);
-                progress.next_offset = next_offset;
-                progress.acknowledged_end_offset = progress
-                    .acknowledged_end_offset
-                    .min(next_offset)
-                    .max(progress.match_offset);
-                progress.mode = SendMode::Probe;
-                progress.in_flight.clear();
-                self.send_appends(log, from);
-            }
-            AppendResult::StaleEpoch => {}
+        true
+    }
+
+    /// The progress of follower `follower`, once [`Raft::hear_follower`] counted its
+    /// answer (so we lead, and it is ours).
+    fn heard_follower_progress(&mut self, follower: NodeId) -> &mut Progress {
+        let RoleState::Leader(leader) = &mut self.role else {
+            unreachable!("an answer counted only by a leader")
+        };
+        leader.followers.get_mut(&follower).expect("a follower")
+    }
+
+    /// The follower accepted an append: its log matches ours below `end_offset`,
+    /// durably below `durable_end_offset`. Counts it, then sends what follows.
+    fn on_accepted(
+        &mut self,
+        log: &mut impl RaftLog,
+        from: NodeId,
+        durable_end_offset: i64,
+        end_offset: i64,
+    ) {
+        let count_unsynced = self.mutants().high_watermark_before_fsync;
+        let now = self.now_tick;
+        let leader_end_offset = log.end_offset();
+        let progress = self.heard_follower_progress(from);
+        assert!(durable_end_offset <= end_offset);
+        assert!(
+            end_offset <= leader_end_offset,
+            "follower {from} matches up to {end_offset}, past our end {leader_end_offset}"
+        );
+        let counted = if count_unsynced {
+            end_offset
+        } else {
+            durable_end_offset
+        };
+        progress.match_offset = progress.match_offset.max(counted);
+        if progress.in_flight.is_empty() && end_offset < progress.acknowledged_end_offset {
+            // With nothing in flight the follower vouches for less than it
+            // acknowledged before: it restarted, and cannot count its tail as
+            // ours until an append proves it. Send from what it vouches for
+            // (an old answer arriving late costs a resend, nothing more).
+            progress.acknowledged_end_offset = end_offset.max(progress.match_offset);
+            progress.next_offset = progress.acknowledged_end_offset;
         }
+        if end_offset > progress.acknowledged_end_offset {
+            progress.acknowledged_end_offset = end_offset;
+            progress.progress_tick = now;
+        }
+        progress.in_flight.retain(|&sent_end| sent_end > end_offset);
+        // A probe succeeds when the follower matches at least up to the probe's
+        // prev; an answer to a heartbeat below it (at the old match) proves
+        // nothing about where the logs meet.
+        let probe_answered = progress
+            .probe_prev_end_offset
+            .is_none_or(|probe_prev| end_offset >= probe_prev);
+        if progress.mode == SendMode::Pipeline || probe_answered {
+            progress.mode = SendMode::Pipeline;
+            progress.next_offset = progress.next_offset.max(progress.acknowledged_end_offset);
+        }
+        // Kafka's lastCaughtUpTime: caught up now if it matches our end, or at
+        // its previous answer if it matches the end we had then.
+        if progress.match_offset >= leader_end_offset {
+            progress.caught_up_tick = Some(now);
+        } else if let Some((end_then, tick_then)) = progress.previous_answer
+            && progress.match_offset >= end_then
+        {
+            progress.caught_up_tick = progress.caught_up_tick.max(Some(tick_then));
+        }
+        progress.previous_answer = Some((leader_end_offset, now));
+        self.advance_high_watermark(log);
+        self.send_appends(log, from);
+    }
+
+    /// The follower could not match the append whose prev ended at `prev_end_offset`,
+    /// and hints where its log may meet ours: probe again there.
+    fn on_diverged(
+        &mut self,
+        log: &mut impl RaftLog,
+        from: NodeId,
+        prev_end_offset: i64,
+        hint_epoch: i32,
+        hint_end_offset: i64,
+    ) {
+        let leader_end_offset = log.end_offset();
+        let leader_start_offset = log.start_offset();
+        let progress = self.heard_follower_progress(from);
+        if prev_end_offset < progress.match_offset {
+            return; // an answer to an append older than what it since matched
+        }
+        if progress.mode == SendMode::Probe
+            && !progress.in_flight.is_empty()
+            && progress.probe_prev_end_offset != Some(prev_end_offset)
+        {
+            return; // not the answer to the probe in flight
+        }
+        // KIP-279: the follower's log up to hint_end_offset ends in hint_epoch.
+        // Where does that epoch end in ours? The logs agree up to the smaller
+        // of the two if we hold hint_epoch; if we do not, the next try is at an
+        // older epoch of ours. Either way, each round trip skips a whole epoch.
+        let next_offset = match log.end_offset_for_epoch(hint_epoch) {
+            Some((_, end_of_epoch)) => end_of_epoch.min(hint_end_offset),
+            None => leader_start_offset,
+        };
+        let next_offset = next_offset.clamp(leader_start_offset, leader_end_offset);
+        progress.next_offset = next_offset;
+        progress.acknowledged_end_offset = progress
+            .acknowledged_end_offset
+            .min(next_offset)
+            .max(progress.match_offset);
+        progress.mode = SendMode::Probe;
+        progress.in_flight.clear();
+        self.send_appends(log, from);
     }
 
     pub(super) fn tick_leader(&mut self, log: &mut impl RaftLog) {
@@ -649,6 +726,25 @@ fn well_formed(request: &Append) -> bool {
         epoch = entry.leader_epoch;
     }
     true
+}
+
+/// The entries of an append whose `prev` is below our log start, from our log start
+/// on (everything below it is committed, so it matches); `None` if the first of them
+/// does not start there.
+fn entries_from(request: &Append, start_offset: i64) -> Option<&[Entry]> {
+    let skip = request
+        .entries
+        .iter()
+        .take_while(|entry| entry.base_offset < start_offset)
+        .count();
+    let rest = &request.entries[skip..];
+    if rest
+        .first()
+        .is_some_and(|entry| entry.base_offset != start_offset)
+    {
+        return None;
+    }
+    Some(rest)
 }
 
 /// Where a follower that cannot match `(prev_end_offset, prev_epoch)` suggests the
