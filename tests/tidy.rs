@@ -324,7 +324,6 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// and each must leave this list when it does. Any other long function fails the test.
 const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     // replication
-    "replication/src/group/offsets.rs: load_partition",
     // sim
     "sim/src/checks.rs: check_cluster_at_end",
     "sim/src/faults.rs: draw",

@@ -35,6 +35,12 @@ use crate::topics::TopicPartition;
 pub(super) type CommitResults = Vec<(String, Vec<(i32, Option<i16>)>)>;
 /// One partition of an OffsetFetch answer: (partition, offset, leader epoch, metadata,
 /// error code).
+/// Each group's committed offsets, as an offsets partition's records leave them.
+type OffsetsByGroup = BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>;
+
+/// Each group's last metadata record (`None`: the group was deleted).
+type MetadataByGroup = BTreeMap<String, Option<GroupMetadataValue>>;
+
 type FetchedPartition = (i32, i64, i32, String, i16);
 /// One topic of an OffsetFetch answer.
 type FetchedTopic = (String, Vec<FetchedPartition>);
@@ -719,111 +725,12 @@ impl Coordinator {
         partition: i32,
         records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
     ) {
-        let mut offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>> =
-            BTreeMap::new();
-        let mut metadata: BTreeMap<String, Option<GroupMetadataValue>> = BTreeMap::new();
-        for (key, value) in records {
-            let Some(key) = key else {
-                tracing::warn!("__consumer_offsets-{partition}: a record without a key, skipped");
-                continue;
-            };
-            let key = match RecordKey::decode(&key) {
-                Ok(key) => key,
-                Err(error) => {
-                    tracing::warn!("__consumer_offsets-{partition}: skipped a record: {error}");
-                    continue;
-                }
-            };
-            match key {
-                RecordKey::OffsetCommit {
-                    group,
-                    topic,
-                    partition: topic_partition,
-                } => {
-                    let key = TopicPartition::new(topic, topic_partition);
-                    let group_offsets = offsets.entry(group).or_default();
-                    match value.as_deref().map(OffsetCommitValue::decode) {
-                        None => {
-                            group_offsets.remove(&key);
-                        }
-                        Some(Ok(value)) => {
-                            let offset = CommittedOffset {
-                                offset: value.offset,
-                                leader_epoch: value.leader_epoch,
-                                metadata: value.metadata,
-                                commit_timestamp_ms: value.commit_timestamp_ms,
-                                expire_timestamp_ms: value.expire_timestamp_ms,
-                                record_offset: -1,
-                            };
-                            group_offsets.insert(key, offset);
-                        }
-                        Some(Err(error)) => {
-                            tracing::warn!(
-                                "__consumer_offsets-{partition}: skipped an offset: {error}"
-                            );
-                        }
-                    }
-                }
-                RecordKey::GroupMetadata { group } => {
-                    match value.as_deref().map(GroupMetadataValue::decode) {
-                        None => {
-                            metadata.insert(group, None);
-                        }
-                        Some(Ok(value)) => {
-                            metadata.insert(group, Some(value));
-                        }
-                        Some(Err(error)) => {
-                            tracing::warn!(
-                                "__consumer_offsets-{partition}: skipped group {group}: {error}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let (offsets, metadata) = read_offsets_records(partition, records);
         let (partitions, mut cx) = self.split(now);
         let mut groups = BTreeMap::new();
         for (group_id, value) in metadata {
             let Some(value) = value else { continue };
-            let incarnation = cx.next_sequence();
-            let mut group = Group::new(&group_id, incarnation, now.wall_clock_ms);
-            group.protocol_type = Some(value.protocol_type.clone()).filter(|t| !t.is_empty());
-            group.protocol_name = value.protocol_name.clone();
-            group.generation_id = value.generation_id;
-            group.state_timestamp_ms =
-                Some(value.current_state_timestamp_ms).filter(|at| *at != -1);
-            let protocol = value.protocol_name.clone().unwrap_or_default();
-            for member in value.members {
-                let session_deadline = now.after_ms(i64::from(member.session_timeout_ms));
-                cx.deadline(session_deadline);
-                let restored = Member {
-                    member_id: member.member_id,
-                    group_instance_id: member.group_instance_id,
-                    client_id: member.client_id,
-                    client_host: member.client_host,
-                    rebalance_timeout_ms: member.rebalance_timeout_ms,
-                    session_timeout_ms: member.session_timeout_ms,
-                    protocol_type: value.protocol_type.clone(),
-                    protocols: vec![(protocol.clone(), member.subscription)],
-                    assignment: member.assignment,
-                    awaiting_join: None,
-                    awaiting_sync: None,
-                    is_new: false,
-                    heartbeat_deadline: Some(session_deadline),
-                    join_sequence: cx.next_sequence(),
-                };
-                group.add_member(restored);
-            }
-            // `add_member` made the first member leader; the record names the real one.
-            if let Some(leader) = value
-                .leader
-                .filter(|leader| group.members.contains_key(leader))
-            {
-                group.leader_id = Some(leader);
-            }
-            if !group.members.is_empty() {
-                group.state = GroupState::Stable;
-            }
+            let group = cx.restore_group(now, &group_id, value);
             groups.insert(group_id, group);
         }
         for (group_id, group_offsets) in offsets {
@@ -959,4 +866,121 @@ fn delete_groups_response(results: Vec<(String, Option<i16>)>) -> ResponseKind {
         })
         .collect();
     ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
+}
+
+impl Cx<'_> {
+    /// A group as its last metadata record left it: members with fresh session
+    /// deadlines, the leader the record names, Stable if it has members.
+    fn restore_group(&mut self, now: Now, group_id: &str, value: GroupMetadataValue) -> Group {
+        let incarnation = self.next_sequence();
+        let mut group = Group::new(group_id, incarnation, now.wall_clock_ms);
+        group.protocol_type = Some(value.protocol_type.clone()).filter(|t| !t.is_empty());
+        group.protocol_name = value.protocol_name.clone();
+        group.generation_id = value.generation_id;
+        group.state_timestamp_ms = Some(value.current_state_timestamp_ms).filter(|at| *at != -1);
+        let protocol = value.protocol_name.clone().unwrap_or_default();
+        for member in value.members {
+            let session_deadline = now.after_ms(i64::from(member.session_timeout_ms));
+            self.deadline(session_deadline);
+            let restored = Member {
+                member_id: member.member_id,
+                group_instance_id: member.group_instance_id,
+                client_id: member.client_id,
+                client_host: member.client_host,
+                rebalance_timeout_ms: member.rebalance_timeout_ms,
+                session_timeout_ms: member.session_timeout_ms,
+                protocol_type: value.protocol_type.clone(),
+                protocols: vec![(protocol.clone(), member.subscription)],
+                assignment: member.assignment,
+                awaiting_join: None,
+                awaiting_sync: None,
+                is_new: false,
+                heartbeat_deadline: Some(session_deadline),
+                join_sequence: self.next_sequence(),
+            };
+            group.add_member(restored);
+        }
+        // `add_member` made the first member leader; the record names the real one.
+        if let Some(leader) = value
+            .leader
+            .filter(|leader| group.members.contains_key(leader))
+        {
+            group.leader_id = Some(leader);
+        }
+        if !group.members.is_empty() {
+            group.state = GroupState::Stable;
+        }
+        group
+    }
+}
+
+/// The offsets partition `partition`'s records, folded: each group's committed
+/// offsets, and each group's last metadata (`None`: deleted). Records that do not
+/// decode are skipped with a warning.
+fn read_offsets_records(
+    partition: i32,
+    records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
+) -> (OffsetsByGroup, MetadataByGroup) {
+    let mut offsets = OffsetsByGroup::new();
+    let mut metadata = MetadataByGroup::new();
+    for (key, value) in records {
+        let Some(key) = key else {
+            tracing::warn!("__consumer_offsets-{partition}: a record without a key, skipped");
+            continue;
+        };
+        let key = match RecordKey::decode(&key) {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::warn!("__consumer_offsets-{partition}: skipped a record: {error}");
+                continue;
+            }
+        };
+        match key {
+            RecordKey::OffsetCommit {
+                group,
+                topic,
+                partition: topic_partition,
+            } => {
+                let key = TopicPartition::new(topic, topic_partition);
+                let group_offsets = offsets.entry(group).or_default();
+                match value.as_deref().map(OffsetCommitValue::decode) {
+                    None => {
+                        group_offsets.remove(&key);
+                    }
+                    Some(Ok(value)) => {
+                        let offset = CommittedOffset {
+                            offset: value.offset,
+                            leader_epoch: value.leader_epoch,
+                            metadata: value.metadata,
+                            commit_timestamp_ms: value.commit_timestamp_ms,
+                            expire_timestamp_ms: value.expire_timestamp_ms,
+                            record_offset: -1,
+                        };
+                        group_offsets.insert(key, offset);
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(
+                            "__consumer_offsets-{partition}: skipped an offset: {error}"
+                        );
+                    }
+                }
+            }
+            RecordKey::GroupMetadata { group } => {
+                match value.as_deref().map(GroupMetadataValue::decode) {
+                    None => {
+                        metadata.insert(group, None);
+                    }
+                    Some(Ok(value)) => {
+                        metadata.insert(group, Some(value));
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(
+                            "__consumer_offsets-{partition}: skipped group {group}: {error}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    (offsets, metadata)
 }
