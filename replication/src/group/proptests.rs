@@ -1,6 +1,6 @@
 //! A property test: random clients join, sync, heartbeat, leave, commit, restart and
 //! go silent while time passes, commits are delayed and the coordinator fails over;
-//! after every step the invariants DESIGN §7 asks of groups must hold.
+//! after every step the coordinator's invariants (`Coordinator::check_invariants`) must hold.
 //!
 //! The clients' assignment encoding is ours (the coordinator treats assignments as
 //! opaque bytes): one byte per partition of topic "t" the member owns. The leader

@@ -4,7 +4,7 @@
 //! of everything one broker has queued for another since its last flush. Raft traffic of
 //! every group the two share (the metadata quorum and each partition) travels in one
 //! bundle, so heartbeats for a thousand shared partitions cost one message per flush, not
-//! a thousand (DESIGN §4). The bundle also carries what is not Raft:
+//! a thousand (docs/replication.md). The bundle also carries what is not Raft:
 //!
 //! - [`BrokerInfo`]: who the sender is and where clients reach it. Every bundle carries
 //!   it, so a broker learns its peers' client endpoints from their first message;

@@ -1,7 +1,7 @@
 //! Raft for one replicated group — a partition, or the metadata log — as a pure state
 //! machine, in Kafka's words.
 //!
-//! This is the core of DESIGN §4: one [`Raft`] per group, driven by its owner (the
+//! One [`Raft`] per group (docs/replication.md), driven by its owner (the
 //! broker node) through a handful of calls, with every effect handed back as data. It
 //! never reads a clock, touches a disk or a socket, or draws a random number: time is
 //! a tick count, the log is a [`RaftLog`] the owner implements, randomness is a seed
