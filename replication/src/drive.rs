@@ -106,7 +106,11 @@ impl Node {
     /// one.
     pub(crate) fn drive_metadata(&mut self, io: &mut impl NodeIo) {
         let now_ms = io.wall_clock_ms();
-        let driven = match self.metadata.drive(io, &mut self.outbox, now_ms) {
+        let driven = match self
+            .metadata
+            .replica_mut()
+            .drive(io, &mut self.outbox, now_ms)
+        {
             Ok(driven) => driven,
             Err(fatal) => {
                 self.fatal = Some(fatal);
@@ -173,7 +177,7 @@ impl Node {
         self.gossip_on_tick(io);
         let now_ms = io.wall_clock_ms();
         if self.metadata.raft().voters().len() > 1 {
-            self.metadata.tick(io, now_ms);
+            self.metadata.replica_mut().tick(io, now_ms);
             self.drive_metadata(io);
         }
         let keys: Vec<TopicPartition> = self
@@ -208,7 +212,7 @@ impl Node {
         let forwards = std::mem::take(&mut message.forwards);
         for RaftMessage { group, message } in message.raft {
             let GroupId::Partition(key) = group else {
-                self.metadata.step(io, from, message, now_ms);
+                self.metadata.replica_mut().step(io, from, message, now_ms);
                 self.drive_metadata(io);
                 continue;
             };

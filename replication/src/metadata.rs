@@ -28,10 +28,9 @@ use odradek_log::partition::{
 };
 
 use crate::commit_point::{CommitPoint, read_commit_point, write_commit_point};
-use crate::outbox::Outbox;
-use crate::peer::{BrokerId, GroupId, broker_id};
-use crate::raft::{Message, Raft, RaftConfig};
-use crate::replica::{Driven, Replica, ReplicaInit, ReplicaOpenError};
+use crate::peer::{GroupId, broker_id};
+use crate::raft::{Raft, RaftConfig};
+use crate::replica::{Replica, ReplicaInit, ReplicaOpenError};
 use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
@@ -578,30 +577,10 @@ impl MetadataLog {
         Ok(offset)
     }
 
-    /// One Raft tick of the quorum member.
-    pub(crate) fn tick(&mut self, disk: &mut impl Disk, now_ms: i64) {
-        self.replica.tick(disk, now_ms);
-    }
-
-    /// A message from broker `from`'s quorum member.
-    pub(crate) fn step(
-        &mut self,
-        disk: &mut impl Disk,
-        from: BrokerId,
-        message: Message,
-        now_ms: i64,
-    ) {
-        self.replica.step(disk, from, message, now_ms);
-    }
-
-    /// Acts on what the quorum member has ready ([`Replica::drive`]).
-    pub(crate) fn drive(
-        &mut self,
-        disk: &mut impl Disk,
-        outbox: &mut Outbox,
-        now_ms: i64,
-    ) -> Result<Driven, String> {
-        self.replica.drive(disk, outbox, now_ms)
+    /// The quorum's member on this node, for the node to drive like any other
+    /// replica (ticks, peer messages, [`Replica::drive`]).
+    pub(crate) fn replica_mut(&mut self) -> &mut Replica {
+        &mut self.replica
     }
 
     /// The quorum member, for reading its state.
