@@ -47,6 +47,7 @@ pub mod node_error;
 mod outbox;
 pub mod peer;
 mod produce;
+mod producer_id_pool;
 mod producer_ids;
 pub mod raft;
 pub mod replica;

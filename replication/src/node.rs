@@ -31,6 +31,7 @@ use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, M
 use crate::node_error::NodeError;
 use crate::outbox::Outbox;
 use crate::peer::{BrokerId, GroupId, PeerMessage};
+use crate::producer_id_pool::ProducerIdPool;
 use crate::raft::RaftConfig;
 use crate::replica::{PartitionOpenError, Replica, ReplicaInit};
 use crate::request::{Request, RequestId};
@@ -243,10 +244,8 @@ pub struct Node {
     pub(crate) topics_being_deleted: BTreeSet<String>,
     pub(crate) pending_produces: BTreeMap<RequestId, PendingProduce>,
     pub(crate) parked_fetches: BTreeMap<RequestId, PendingFetch>,
-    /// Next producer id to hand out; ids below `cluster.producer_ids_reserved_until` are ours.
-    pub(crate) next_producer_id: i64,
-    /// A producer-id block being reserved: (its end, the offset of its record).
-    pub(crate) producer_id_reservation: Option<(i64, i64)>,
+    /// The producer ids InitProducerId hands out.
+    pub(crate) producer_ids: ProducerIdPool,
     /// Set when the node cannot go on (its metadata log failed); the driver stops it.
     pub(crate) fatal: Option<String>,
     /// Set by [`Node::shutdown`]: the node ignores every later event.
@@ -261,8 +260,6 @@ pub struct Node {
     pub(crate) peer_endpoints: BTreeMap<BrokerId, (String, i32)>,
     /// Set while [`Node::open`] runs.
     pub(crate) opening: bool,
-    /// In a cluster: (next sequence, sequences reserved below), once read.
-    pub(crate) local_producer_ids: Option<(i64, i64)>,
     /// The consumer-group coordinator of the offsets partitions this node leads.
     pub(crate) groups: Coordinator,
     /// What the coordinator asked for, run at the end of the current event.
@@ -344,7 +341,8 @@ impl Node {
         }
         node.opening = false;
         // Ids reserved before a restart may have been handed out: start a new block.
-        node.next_producer_id = node.cluster.producer_ids_reserved_until;
+        node.producer_ids
+            .start_at(node.cluster.producer_ids_reserved_until);
         node.schedule_maintenance(io);
         node.schedule_raft_tick(io);
         node.settle_event(io);
@@ -374,8 +372,7 @@ impl Node {
             topics_being_deleted: BTreeSet::new(),
             pending_produces: BTreeMap::new(),
             parked_fetches: BTreeMap::new(),
-            next_producer_id: 0,
-            producer_id_reservation: None,
+            producer_ids: ProducerIdPool::default(),
             fatal: None,
             stopped: false,
             outbox: Outbox::default(),
@@ -383,7 +380,6 @@ impl Node {
             raft_ticking: false,
             peer_endpoints: BTreeMap::new(),
             opening: true,
-            local_producer_ids: None,
             // Derived from the seed already drawn, so that the coordinator adds no
             // draw to the node's random stream.
             groups: Coordinator::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),

@@ -4,9 +4,6 @@
 //! directory, so the request needs no trip to the controller.
 
 use kafka_protocol::messages::{InitProducerIdResponse, ProducerId, RequestKind, ResponseKind};
-use odradek_log::io::DiskError;
-use odradek_log::partition::write_file_atomically;
-use odradek_log::segment::read_whole_file;
 
 use crate::error::ErrorCode;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
@@ -37,7 +34,7 @@ impl Node {
         let cluster_of_several = quorum_voters(&self.config).len() > 1;
         if init.producer_id.0 >= 0
             && init.producer_epoch >= 0
-            && (cluster_of_several || init.producer_id.0 < self.next_producer_id)
+            && (cluster_of_several || self.producer_ids.handed_out(init.producer_id.0))
             && init.producer_epoch < i16::MAX - 1
         {
             response.producer_id = init.producer_id;
@@ -46,7 +43,7 @@ impl Node {
             return;
         }
         if cluster_of_several {
-            match self.local_producer_id(io) {
+            match self.producer_ids.next_local(io, self.config.node_id) {
                 Ok(producer_id) => {
                     response.producer_id = ProducerId(producer_id);
                     response.producer_epoch = 0;
@@ -70,8 +67,7 @@ impl Node {
         id: RequestId,
         mut response: InitProducerIdResponse,
     ) {
-        let producer_id = self.next_producer_id;
-        self.next_producer_id += 1;
+        let producer_id = self.producer_ids.take_next();
         response.producer_id = ProducerId(producer_id);
         response.producer_epoch = 0;
         // BUGGIFY: reserve a new block before this one is used up (ids are skipped,
@@ -82,9 +78,7 @@ impl Node {
             io.respond(id, ResponseKind::InitProducerId(response));
             return;
         }
-        if let Some((reserving_until, offset)) = self.producer_id_reservation
-            && producer_id < reserving_until
-        {
+        if let Some(offset) = self.producer_ids.reservation_covering(producer_id) {
             self.metadata_waits.push((
                 offset,
                 id,
@@ -97,7 +91,7 @@ impl Node {
         let next = producer_id + PRODUCER_ID_BLOCK_SIZE;
         match self.append_metadata(io, MetadataRecord::ProducerIds { next }) {
             Ok(offset) => {
-                self.producer_id_reservation = Some((next, offset));
+                self.producer_ids.reserving(next, offset);
                 self.metadata_waits.push((
                     offset,
                     id,
@@ -106,103 +100,12 @@ impl Node {
             }
             Err(error) => {
                 tracing::warn!("reserving producer ids: {error}");
-                self.next_producer_id -= 1;
+                self.producer_ids.give_back(producer_id);
                 response.producer_id = ProducerId(-1);
                 response.producer_epoch = -1;
                 response.error_code = error.error_code().code();
                 io.respond(id, ResponseKind::InitProducerId(response));
             }
         }
-    }
-}
-
-/// The data-directory file of a broker in a cluster that records how far its own
-/// producer ids are reserved.
-pub const LOCAL_PRODUCER_IDS_FILE: &str = "producer-ids";
-
-/// Producer ids in a cluster are `sequence * PRODUCER_ID_STRIDE + node.id`: each broker
-/// hands out its own, so InitProducerId needs no trip to the controller. Node ids of
-/// a cluster are below the stride (the config refuses larger ones).
-pub const PRODUCER_ID_STRIDE: i64 = 1024;
-
-impl Node {
-    /// A new producer id of this broker's own (cluster mode). Blocks of sequences are
-    /// reserved durably in [`LOCAL_PRODUCER_IDS_FILE`] before use, so no id is given
-    /// twice across a crash.
-    fn local_producer_id(&mut self, io: &mut impl NodeIo) -> Result<i64, DiskError> {
-        if self.local_producer_ids.is_none() {
-            let reserved = if io.exists(LOCAL_PRODUCER_IDS_FILE) {
-                let bytes = read_whole_file(io, LOCAL_PRODUCER_IDS_FILE)?;
-                // Never guess: a reservation read wrong could hand out ids again.
-                decode_producer_id_reservation(&bytes).ok_or_else(|| DiskError::Io {
-                    message: format!(
-                        "{LOCAL_PRODUCER_IDS_FILE}: unreadable reservation {:?}",
-                        String::from_utf8_lossy(&bytes)
-                    ),
-                })?
-            } else {
-                0
-            };
-            // Sequences below the reservation may have been handed out before a
-            // restart: start at the reservation.
-            self.local_producer_ids = Some((reserved, reserved));
-        }
-        let (next, reserved) = self.local_producer_ids.expect("set above");
-        let reserved = if next >= reserved {
-            let until = next + PRODUCER_ID_BLOCK_SIZE;
-            write_file_atomically(
-                io,
-                "",
-                LOCAL_PRODUCER_IDS_FILE,
-                encode_producer_id_reservation(until).as_bytes(),
-            )?;
-            until
-        } else {
-            reserved
-        };
-        self.local_producer_ids = Some((next + 1, reserved));
-        Ok(next * PRODUCER_ID_STRIDE + i64::from(self.config.node_id))
-    }
-}
-
-/// The producer-id reservation file's line: `next=N crc=C`, where `C` is the CRC-32C
-/// of `next=N` in hex, so that a byte read wrong is an error, not another number.
-fn encode_producer_id_reservation(next: i64) -> String {
-    let body = format!("next={next}");
-    format!("{body} crc={:08x}\n", crc32c::crc32c(body.as_bytes()))
-}
-
-/// The reservation in a file written by [`encode_producer_id_reservation`], or
-/// `None` if the file does not say it whole and unchanged.
-fn decode_producer_id_reservation(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-    let (body, crc) = text.split_once(" crc=")?;
-    // Compared as text: a parse would take `A` for `a`, and a changed byte would pass.
-    if crc != format!("{:08x}", crc32c::crc32c(body.as_bytes())) {
-        return None;
-    }
-    body.strip_prefix("next=")?.parse().ok()
-}
-
-#[cfg(test)]
-mod producer_id_reservation_tests {
-    use super::*;
-
-    #[test]
-    fn a_reservation_read_back_whole_is_its_number_and_any_changed_byte_is_refused() {
-        let line = encode_producer_id_reservation(3072);
-        assert_eq!(decode_producer_id_reservation(line.as_bytes()), Some(3072));
-        for at in 0..line.len() {
-            for bit in 0..8 {
-                let mut bytes = line.clone().into_bytes();
-                bytes[at] ^= 1 << bit;
-                assert_eq!(
-                    decode_producer_id_reservation(&bytes),
-                    None,
-                    "byte {at} bit {bit} flipped"
-                );
-            }
-        }
-        assert_eq!(decode_producer_id_reservation(b"next=3072\n"), None);
     }
 }
