@@ -29,8 +29,9 @@
 use odradek_log::io::Duration;
 
 use crate::metadata::{MetadataAppendError, MetadataRecord};
-use crate::node::{MetadataWait, Node, NodeIo, PendingForward};
+use crate::node::{MetadataWait, Node, NodeIo};
 use crate::peer::{BrokerId, Forward};
+use crate::pending_forwards::PendingForward;
 use crate::request::RequestId;
 
 /// How long a forwarded creation may stay unanswered.
@@ -58,7 +59,7 @@ impl Node {
         if let Some(offset) = self.topics_being_created.get(name) {
             return Ok(Creation::Appended(*offset));
         }
-        if let Some((&request, _)) = self.forwards.iter().find(|(_, f)| f.name == name) {
+        if let Some(request) = self.forwards.find(name) {
             return Ok(Creation::Forwarded(request));
         }
         match self.append_metadata(io, record.clone()) {
@@ -69,22 +70,13 @@ impl Node {
             Err(MetadataAppendError::NotController {
                 leader: Some(controller),
             }) if controller != self.config.node_id => {
-                let request = self.next_forward;
-                self.next_forward += 1;
+                let deadline = io.now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
+                let request = self.forwards.start(name, deadline);
                 self.outbox.push_forward(
                     controller,
                     Forward::Propose {
                         request,
                         record: record.encode(),
-                    },
-                );
-                let deadline = io.now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
-                self.forwards.insert(
-                    request,
-                    PendingForward {
-                        name: name.to_string(),
-                        waiters: Vec::new(),
-                        deadline,
                     },
                 );
                 Ok(Creation::Forwarded(request))
@@ -103,12 +95,7 @@ impl Node {
     ) {
         match creation {
             Creation::Appended(offset) => self.metadata_waits.push((offset, id, wait)),
-            Creation::Forwarded(request) => self
-                .forwards
-                .get_mut(&request)
-                .expect("a forward being waited on is pending")
-                .waiters
-                .push((id, wait)),
+            Creation::Forwarded(request) => self.forwards.wait_on(request, id, wait),
         }
     }
 
@@ -143,7 +130,7 @@ impl Node {
                     offset,
                 } => {
                     // A duplicate or late answer finds nothing pending.
-                    let Some(pending) = self.forwards.remove(&request) else {
+                    let Some(pending) = self.forwards.take(request) else {
                         continue;
                     };
                     match error {
@@ -196,22 +183,14 @@ impl Node {
 
     /// Forwards whose answer is overdue are given up (see the module docs).
     pub(crate) fn expire_forwards(&mut self, io: &mut impl NodeIo) {
-        let now = io.now();
-        let overdue: Vec<u64> = self
-            .forwards
-            .iter()
-            .filter(|(_, pending)| pending.deadline <= now)
-            .map(|(&request, _)| request)
-            .collect();
-        for request in overdue {
-            let pending = self.forwards.remove(&request).expect("listed");
+        for pending in self.forwards.take_overdue(io.now()) {
             self.give_up_forward(io, pending);
         }
     }
 
     /// Handles the waiters of a forward that will not be answered as hoped: each runs
     /// now, without creating, and tells its client the topic is not there (yet).
-    fn give_up_forward(&mut self, io: &mut impl NodeIo, pending: PendingForward) {
+    fn give_up_forward(&mut self, io: &mut impl NodeIo, pending: PendingForward<MetadataWait>) {
         for (id, wait) in pending.waiters {
             self.run_metadata_wait(io, id, wait);
         }

@@ -31,6 +31,7 @@ use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, M
 use crate::node_error::NodeError;
 use crate::outbox::Outbox;
 use crate::peer::{BrokerId, GroupId, PeerMessage};
+use crate::pending_forwards::PendingForwards;
 use crate::producer_id_pool::ProducerIdPool;
 use crate::raft::RaftConfig;
 use crate::replica::{PartitionOpenError, Replica, ReplicaInit};
@@ -143,16 +144,6 @@ impl Default for NodeConfig {
 pub(crate) struct HeldMetadata {
     pub(crate) id: RequestId,
     pub(crate) request: Request,
-    pub(crate) deadline: Instant,
-}
-
-/// A creation this broker forwarded to the controller, not answered yet.
-pub(crate) struct PendingForward {
-    /// The topic being created.
-    pub(crate) name: String,
-    /// Requests to handle again once it is applied.
-    pub(crate) waiters: Vec<(RequestId, MetadataWait)>,
-    /// When to give up waiting for the answer.
     pub(crate) deadline: Instant,
 }
 
@@ -270,9 +261,7 @@ pub struct Node {
     /// Instants the coordinator's wake-up timers are set for.
     pub(crate) group_wakes: BTreeSet<Instant>,
     /// Topic creations forwarded to the controller and not answered yet.
-    pub(crate) forwards: BTreeMap<u64, PendingForward>,
-    /// The id of the next forward.
-    pub(crate) next_forward: u64,
+    pub(crate) forwards: PendingForwards<MetadataWait>,
     /// Leaders other brokers told us of (gossip), for partitions whose Raft group this
     /// node may not be in.
     pub(crate) remote_leaders: BTreeMap<TopicPartition, RemoteLeader>,
@@ -386,8 +375,7 @@ impl Node {
             group_effects: Vec::new(),
             groups_loaded: BTreeMap::new(),
             group_wakes: BTreeSet::new(),
-            forwards: BTreeMap::new(),
-            next_forward: 0,
+            forwards: PendingForwards::default(),
             remote_leaders: BTreeMap::new(),
             gossip_ticks: 0,
             held_metadata: Vec::new(),
