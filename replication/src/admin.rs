@@ -357,7 +357,7 @@ impl Node {
         replicas: &[i32],
     ) -> Leadership {
         let lag_ticks = self.replica_lag_ticks();
-        let remote = self.remote_leaders.get(key);
+        let remote = self.peers.leader_of(key);
         let Some(p) = self.partitions.get_mut(key) else {
             return match remote {
                 Some(remote) => Leadership {

@@ -3,20 +3,15 @@
 //! replica set learn its leader only this way (for Metadata answers and forwarding),
 //! and followers learn the ISR.
 
-use crate::node::{Node, NodeIo, RemoteLeader, quorum_voters};
+use crate::node::{Node, NodeIo, quorum_voters};
 use crate::peer::{BrokerId, BrokerInfo, LeaderInfo, PeerMessage};
 
-/// Every how many Raft ticks a broker gossips its leaderships (once a second by
-/// default).
-const GOSSIP_EVERY_TICKS: u64 = 10;
-
 impl Node {
-    /// Counts a Raft tick, and gossips every [`GOSSIP_EVERY_TICKS`] of them.
+    /// Counts a Raft tick, and gossips every so many of them.
     pub(crate) fn gossip_on_tick(&mut self, io: &mut impl NodeIo) {
-        if self.gossip_ticks.is_multiple_of(GOSSIP_EVERY_TICKS) {
+        if self.peers.tick() {
             self.gossip(io);
         }
-        self.gossip_ticks += 1;
     }
 
     /// Notes what broker `from`'s bundle says of itself and of the partitions it leads
@@ -25,23 +20,11 @@ impl Node {
         if let Some(info) = &message.broker
             && info.id == from
         {
-            self.peer_endpoints
-                .insert(from, (info.host.clone(), info.port));
+            self.peers.note_endpoint(from, &info.host, info.port);
         }
         for info in std::mem::take(&mut message.leaders) {
-            let newer = self
-                .remote_leaders
-                .get(&info.partition)
-                .is_none_or(|known| known.leader_epoch <= info.leader_epoch);
-            if newer && self.cluster.topics.contains_key(&info.partition.topic) {
-                self.remote_leaders.insert(
-                    info.partition.clone(),
-                    RemoteLeader {
-                        leader: from,
-                        leader_epoch: info.leader_epoch,
-                        in_sync: info.in_sync,
-                    },
-                );
+            if self.cluster.topics.contains_key(&info.partition.topic) {
+                self.peers.note_leader(from, info);
             }
         }
     }
@@ -89,9 +72,9 @@ impl Node {
             self.config.advertised_port,
         )];
         endpoints.extend(
-            self.peer_endpoints
-                .iter()
-                .map(|(&id, (host, port))| (id, host.clone(), *port)),
+            self.peers
+                .endpoints()
+                .map(|(id, host, port)| (id, host.to_string(), port)),
         );
         endpoints.sort();
         endpoints

@@ -153,7 +153,7 @@ impl Node {
         let key = TopicPartition::new(OFFSETS_TOPIC_NAME, partition);
         let leader = match self.partitions.get(&key) {
             Some(local) => local.leader(),
-            None => self.remote_leaders.get(&key).map(|remote| remote.leader),
+            None => self.peers.leader_of(&key).map(|remote| remote.leader),
         };
         let endpoint = leader.and_then(|leader| {
             self.client_endpoints()

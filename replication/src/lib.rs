@@ -46,6 +46,7 @@ pub mod node;
 pub mod node_error;
 mod outbox;
 pub mod peer;
+mod peer_directory;
 mod pending_forwards;
 mod produce;
 mod producer_id_pool;

@@ -31,6 +31,7 @@ use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, M
 use crate::node_error::NodeError;
 use crate::outbox::Outbox;
 use crate::peer::{BrokerId, GroupId, PeerMessage};
+use crate::peer_directory::PeerDirectory;
 use crate::pending_forwards::PendingForwards;
 use crate::producer_id_pool::ProducerIdPool;
 use crate::raft::RaftConfig;
@@ -247,8 +248,8 @@ pub struct Node {
     pub(crate) driven: DrivenPartitions,
     /// Whether the Raft tick timer runs (only groups of several voters need it).
     pub(crate) raft_ticking: bool,
-    /// Where clients reach each peer, from the peers' own bundles.
-    pub(crate) peer_endpoints: BTreeMap<BrokerId, (String, i32)>,
+    /// What the peers' gossip says: where clients reach them, what they lead.
+    pub(crate) peers: PeerDirectory,
     /// Set while [`Node::open`] runs.
     pub(crate) opening: bool,
     /// The consumer-group coordinator of the offsets partitions this node leads.
@@ -262,24 +263,8 @@ pub struct Node {
     pub(crate) group_wakes: BTreeSet<Instant>,
     /// Topic creations forwarded to the controller and not answered yet.
     pub(crate) forwards: PendingForwards<MetadataWait>,
-    /// Leaders other brokers told us of (gossip), for partitions whose Raft group this
-    /// node may not be in.
-    pub(crate) remote_leaders: BTreeMap<TopicPartition, RemoteLeader>,
-    /// Raft ticks since start, to gossip every so many.
-    pub(crate) gossip_ticks: u64,
     /// Metadata requests looking for the controller while none is known.
     pub(crate) held_metadata: Vec<HeldMetadata>,
-}
-
-/// A partition leader as another broker announced it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RemoteLeader {
-    /// The broker that leads it.
-    pub(crate) leader: BrokerId,
-    /// In this epoch.
-    pub(crate) leader_epoch: i32,
-    /// With these replicas in sync.
-    pub(crate) in_sync: Vec<BrokerId>,
 }
 
 impl Node {
@@ -367,7 +352,7 @@ impl Node {
             outbox: Outbox::default(),
             driven: DrivenPartitions::default(),
             raft_ticking: false,
-            peer_endpoints: BTreeMap::new(),
+            peers: PeerDirectory::default(),
             opening: true,
             // Derived from the seed already drawn, so that the coordinator adds no
             // draw to the node's random stream.
@@ -376,8 +361,6 @@ impl Node {
             groups_loaded: BTreeMap::new(),
             group_wakes: BTreeSet::new(),
             forwards: PendingForwards::default(),
-            remote_leaders: BTreeMap::new(),
-            gossip_ticks: 0,
             held_metadata: Vec::new(),
         }
     }
@@ -786,7 +769,7 @@ impl Node {
                     self.schedule_raft_tick(io);
                 }
                 Applied::TopicDeleted { topic } => {
-                    self.remote_leaders.retain(|key, _| key.topic != topic.name);
+                    self.peers.forget_topic(&topic.name);
                     self.remove_topic_partitions(io, &topic);
                 }
             }
