@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use odradek_sim::{FaultSet, Mutants, Options, RunReport};
 
-/// Seeds the mutant gets to fail (as in `sim_mutants.rs`).
+/// Seeds the mutant gets to fail (as in `sim/tests/mutants.rs`).
 const SEEDS_MAX: u64 = 50;
 /// What a page may weigh.
 const PAGE_BYTES_MAX: usize = 2_000_000;
@@ -97,7 +97,7 @@ fn a_mutant_run_marks_what_the_check_named_and_explains_it() {
     let (seed, report) = (0..SEEDS_MAX)
         .map(|seed| (seed, odradek_sim::run(seed, &broken)))
         .find(|(_, report)| !report.verdict.is_pass())
-        .expect("the mutant fails within the seeds of sim_mutants.rs");
+        .expect("the mutant fails within the seeds of sim/tests/mutants.rs");
     assert_eq!(report.verdict.exit_code(), 10, "{:?}", report.verdict);
     assert!(
         !report.marked.is_empty(),

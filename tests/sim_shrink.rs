@@ -10,7 +10,7 @@ use odradek_sim::{
     FaultSet, Mutants, Options, RunReport, RunSize, ShrinkLimits, Shrunk, TimelineKind,
 };
 
-/// Seeds a mutant gets to fail (as in `sim_mutants.rs`).
+/// Seeds a mutant gets to fail (as in `sim/tests/mutants.rs`).
 const SEEDS_MAX: u64 = 50;
 /// Runs a shrink may spend here (the command line's default is 200).
 const SHRINK_RUNS_MAX: u32 = 60;
@@ -27,7 +27,7 @@ fn first_failure(options: &Options) -> (u64, RunReport) {
     (0..SEEDS_MAX)
         .map(|seed| (seed, odradek_sim::run(seed, options)))
         .find(|(_, report)| !report.verdict.is_pass())
-        .expect("the mutant fails within the seeds of sim_mutants.rs")
+        .expect("the mutant fails within the seeds of sim/tests/mutants.rs")
 }
 
 fn sim(args: &[&str]) -> Output {

@@ -325,14 +325,6 @@ const FUNCTION_LINES_MAX: usize = 70;
 const KNOWN_LONG_FUNCTIONS: &[&str] = &[
     // replication
     // sim
-    "sim/src/checks.rs: check_cluster_at_end",
-    "sim/src/faults.rs: draw",
-    "sim/src/group.rs: on_response",
-    "sim/src/group.rs: tick",
-    "sim/src/html.rs: node_row",
-    "sim/src/html.rs: render",
-    "sim/src/lib.rs: describe",
-    "sim/src/workload.rs: on_response",
     // bin
 ];
 

@@ -413,97 +413,52 @@ impl Checker {
         nodes: &mut [SimNode],
         rot_targets: &BTreeMap<String, u32>,
     ) -> EndOfRun {
-        let mut problems = Vec::new();
-        let mut keys: BTreeSet<TopicPartition> = BTreeSet::new();
-        let controller_high_watermark = controller_high_watermark(nodes);
-        for sim_node in nodes.iter() {
-            let Some(node) = sim_node.node.as_ref() else {
-                continue;
-            };
-            // A broker that restarted a moment ago may not have learnt the quorum's
-            // high watermark yet; the controller, and any broker that applied
-            // everything the controller committed, must know every acknowledged topic.
-            let metadata = node.metadata();
-            if metadata.is_leader() || metadata.applied_offset() >= controller_high_watermark {
-                for topic in &self.topics_acknowledged {
-                    if !node.cluster().topics.contains_key(topic) {
-                        problems.push(format!(
-                            "at the end node {} (metadata applied to offset {}) does not know the acknowledged topic {topic}",
-                            sim_node.index,
-                            metadata.applied_offset()
-                        ));
-                    }
-                }
-            }
-            keys.extend(node.partitions().map(|(key, _)| key.clone()));
-        }
-        let mut latent_rot = 0;
-        let mut losses = 0;
+        let mut problems = self.unknown_acknowledged_topics(nodes);
+        let keys: BTreeSet<TopicPartition> = nodes
+            .iter()
+            .filter_map(|sim_node| sim_node.node.as_ref())
+            .flat_map(|node| node.partitions().map(|(key, _)| key.clone()))
+            .collect();
+        let mut end = EndOfRun {
+            latent_rot: 0,
+            replica_repairs: 0,
+        };
         for key in keys {
-            let mut replicas = Vec::new();
-            for sim_node in nodes.iter_mut() {
-                let index = sim_node.index;
-                let Some(node) = sim_node.node.as_mut() else {
-                    continue;
-                };
-                let Some(high_watermark) = node.partition(&key).map(|p| p.high_watermark()) else {
-                    continue;
-                };
-                let rotted =
-                    rot_targets.get(&format!("{}-{}", key.topic, key.partition)) == Some(&index);
-                let group = odradek_replication::peer::GroupId::Partition(key.clone());
-                losses += durable_hard_state(sim_node.io.disk.inner(), &group)
-                    .map_or(0, |state| state.losses);
-                match node.committed_batches(&mut sim_node.io, &key) {
-                    Some(batches) => replicas.push((index, high_watermark, batches)),
-                    // Rot nobody read yet: the replica never served it and has not
-                    // needed it (the final reads went through the leaders).
-                    None if rotted => latent_rot += 1,
-                    None => problems.push(format!(
-                        "at the end node {index} cannot read its replica of {}-{}",
-                        key.topic, key.partition
-                    )),
-                }
-            }
-            let Some(common) = replicas.iter().map(|(_, hw, _)| *hw).min() else {
-                continue;
-            };
-            let below = |batches: &[(i64, i64, i32, u32)]| -> Vec<(i64, i64, i32, u32)> {
-                batches
-                    .iter()
-                    .filter(|batch| batch.1 < common)
-                    .copied()
-                    .collect()
-            };
-            let Some((first, _, first_batches)) = replicas.first() else {
-                continue;
-            };
-            let expected = below(first_batches);
-            for (index, _, batches) in &replicas[1..] {
-                let found = below(batches);
-                if found != expected {
-                    let at = expected
-                        .iter()
-                        .zip(&found)
-                        .find(|(a, b)| a != b)
-                        .map(|(a, b)| format!("{a:?} against {b:?}"))
-                        .unwrap_or_else(|| {
-                            format!("{} batches against {}", expected.len(), found.len())
-                        });
-                    problems.push(format!(
-                        "replicas of {}-{} on nodes {first} and {index} differ below their common high watermark {common}: (base, last, epoch, crc) {at}",
-                        key.topic, key.partition
-                    ));
-                }
-            }
+            let replicas = read_replicas(nodes, &key, rot_targets, &mut end, &mut problems);
+            problems.extend(replicas_that_differ(&key, &replicas));
         }
         if let Some(problem) = problems.into_iter().next() {
             self.fail(problem);
         }
-        EndOfRun {
-            latent_rot,
-            replica_repairs: u64::from(losses),
+        end
+    }
+
+    /// An acknowledged topic a broker does not know at the end, for each broker that
+    /// must know it: the controller, and any broker that applied everything the
+    /// controller committed (one that restarted a moment ago may not have learnt the
+    /// quorum's high watermark yet).
+    fn unknown_acknowledged_topics(&self, nodes: &[SimNode]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let controller_high_watermark = controller_high_watermark(nodes);
+        for sim_node in nodes {
+            let Some(node) = sim_node.node.as_ref() else {
+                continue;
+            };
+            let metadata = node.metadata();
+            if !metadata.is_leader() && metadata.applied_offset() < controller_high_watermark {
+                continue;
+            }
+            for topic in &self.topics_acknowledged {
+                if !node.cluster().topics.contains_key(topic) {
+                    problems.push(format!(
+                        "at the end node {} (metadata applied to offset {}) does not know the acknowledged topic {topic}",
+                        sim_node.index,
+                        metadata.applied_offset()
+                    ));
+                }
+            }
         }
+        problems
     }
 
     /// A high watermark (and maybe a log start offset, -1 if not reported) a node
@@ -658,6 +613,83 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// A replica at the end: its node, its high watermark, and its committed batches as
+/// (base, last, epoch, crc).
+type ReplicaBatches = (u32, i64, Vec<(i64, i64, i32, u32)>);
+
+/// Every live replica of `key` at the end. Counts the replicas whose rot nobody read
+/// yet and the losses their hard states recorded into `end`; a replica that cannot be
+/// read otherwise is a problem.
+fn read_replicas(
+    nodes: &mut [SimNode],
+    key: &TopicPartition,
+    rot_targets: &BTreeMap<String, u32>,
+    end: &mut EndOfRun,
+    problems: &mut Vec<String>,
+) -> Vec<ReplicaBatches> {
+    let mut replicas = Vec::new();
+    for sim_node in nodes.iter_mut() {
+        let index = sim_node.index;
+        let Some(node) = sim_node.node.as_mut() else {
+            continue;
+        };
+        let Some(high_watermark) = node.partition(key).map(|p| p.high_watermark()) else {
+            continue;
+        };
+        let rotted = rot_targets.get(&format!("{}-{}", key.topic, key.partition)) == Some(&index);
+        let group = odradek_replication::peer::GroupId::Partition(key.clone());
+        end.replica_repairs += durable_hard_state(sim_node.io.disk.inner(), &group)
+            .map_or(0, |state| u64::from(state.losses));
+        match node.committed_batches(&mut sim_node.io, key) {
+            Some(batches) => replicas.push((index, high_watermark, batches)),
+            // Rot nobody read yet: the replica never served it and has not
+            // needed it (the final reads went through the leaders).
+            None if rotted => end.latent_rot += 1,
+            None => problems.push(format!(
+                "at the end node {index} cannot read its replica of {}-{}",
+                key.topic, key.partition
+            )),
+        }
+    }
+    replicas
+}
+
+/// The replicas of `key` whose batches below the common high watermark differ from the
+/// first replica's, one problem each.
+fn replicas_that_differ(key: &TopicPartition, replicas: &[ReplicaBatches]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(common) = replicas.iter().map(|(_, hw, _)| *hw).min() else {
+        return problems;
+    };
+    let below = |batches: &[(i64, i64, i32, u32)]| -> Vec<(i64, i64, i32, u32)> {
+        batches
+            .iter()
+            .filter(|batch| batch.1 < common)
+            .copied()
+            .collect()
+    };
+    let Some((first, _, first_batches)) = replicas.first() else {
+        return problems;
+    };
+    let expected = below(first_batches);
+    for (index, _, batches) in &replicas[1..] {
+        let found = below(batches);
+        if found != expected {
+            let at = expected
+                .iter()
+                .zip(&found)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("{a:?} against {b:?}"))
+                .unwrap_or_else(|| format!("{} batches against {}", expected.len(), found.len()));
+            problems.push(format!(
+                "replicas of {}-{} on nodes {first} and {index} differ below their common high watermark {common}: (base, last, epoch, crc) {at}",
+                key.topic, key.partition
+            ));
+        }
+    }
+    problems
 }
 
 /// The topics `response` denies (unknown, or left out of an answer for every topic)

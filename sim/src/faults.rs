@@ -288,53 +288,10 @@ impl FaultPlan {
             .filter(|_| rng.below(4) != 0)
             .collect();
         let has = |class| on.contains(&class);
-        let rate = |rng: &mut SimRng, menu: &[u64]| rng.pick(menu);
         let every =
             |rng: &mut SimRng, class: FaultClass, menu: &[u64]| has(class).then(|| rng.pick(menu));
-        let mut disk = DiskFaults {
-            latency: SyncLatency::default(),
-            crash: CrashRates::default(),
-            ..DiskFaults::default()
-        };
-        if has(FaultClass::ReadFlip) {
-            disk.read_flip_ppm = rate(rng, &[100, 1_000, 10_000, 50_000]);
-        }
-        if has(FaultClass::ReadError) {
-            disk.read_error_ppm = rate(rng, &[100, 1_000, 10_000]);
-        }
-        if has(FaultClass::WriteError) {
-            disk.write_error_ppm = rate(rng, &[100, 1_000, 10_000]);
-        }
-        if has(FaultClass::SyncError) {
-            disk.sync_error_ppm = rate(rng, &[100, 1_000, 5_000, 20_000]);
-        }
-        if has(FaultClass::SyncLatency) {
-            let min_ns = rate(rng, &[20_000, 200_000, 1_000_000]);
-            disk.latency = SyncLatency {
-                min_ns,
-                max_ns: min_ns * rate(rng, &[2, 5, 20]),
-                spike_ppm: rate(rng, &[1_000, 10_000, 50_000]),
-                spike_max_ns: rate(rng, &[50_000_000, 500_000_000, 2 * SECOND]),
-            };
-        }
-        if has(FaultClass::TornWrites) {
-            disk.crash = CrashRates {
-                keep_file_op_per_mille: rng.pick(&[100, 500, 900]),
-                tear_write_per_mille: rng.pick(&[300, 700, 1000]),
-                keep_dir_op_per_mille: rng.pick(&[100, 500, 900]),
-            };
-        }
-        let mut network = NetworkFaults::default();
-        if has(FaultClass::Loss) {
-            network.loss_ppm = rate(rng, &[1_000, 10_000, 50_000]);
-        }
-        if has(FaultClass::Duplicate) {
-            network.duplicate_ppm = rate(rng, &[1_000, 10_000, 50_000]);
-        }
-        if has(FaultClass::Reorder) {
-            network.reorder_ppm = rate(rng, &[1_000, 10_000, 100_000]);
-            network.delay_max_ns = rate(rng, &[500_000, 5_000_000, 20_000_000]);
-        }
+        let disk = draw_disk_faults(&on, rng);
+        let network = draw_network_faults(&on, rng);
         FaultPlan {
             enospc_every_ns: every(rng, FaultClass::Enospc, &[5 * SECOND, 20 * SECOND]),
             partition_every_ns: every(rng, FaultClass::Partition, &[2 * SECOND, 10 * SECOND]),
@@ -477,6 +434,65 @@ impl FaultPlan {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// The disk's fault rates, drawn for the classes that are on (the rates stay zero for
+/// the others).
+fn draw_disk_faults(on: &BTreeSet<FaultClass>, rng: &mut SimRng) -> DiskFaults {
+    let has = |class| on.contains(&class);
+    let rate = |rng: &mut SimRng, menu: &[u64]| rng.pick(menu);
+    let mut disk = DiskFaults {
+        latency: SyncLatency::default(),
+        crash: CrashRates::default(),
+        ..DiskFaults::default()
+    };
+    if has(FaultClass::ReadFlip) {
+        disk.read_flip_ppm = rate(rng, &[100, 1_000, 10_000, 50_000]);
+    }
+    if has(FaultClass::ReadError) {
+        disk.read_error_ppm = rate(rng, &[100, 1_000, 10_000]);
+    }
+    if has(FaultClass::WriteError) {
+        disk.write_error_ppm = rate(rng, &[100, 1_000, 10_000]);
+    }
+    if has(FaultClass::SyncError) {
+        disk.sync_error_ppm = rate(rng, &[100, 1_000, 5_000, 20_000]);
+    }
+    if has(FaultClass::SyncLatency) {
+        let min_ns = rate(rng, &[20_000, 200_000, 1_000_000]);
+        disk.latency = SyncLatency {
+            min_ns,
+            max_ns: min_ns * rate(rng, &[2, 5, 20]),
+            spike_ppm: rate(rng, &[1_000, 10_000, 50_000]),
+            spike_max_ns: rate(rng, &[50_000_000, 500_000_000, 2 * SECOND]),
+        };
+    }
+    if has(FaultClass::TornWrites) {
+        disk.crash = CrashRates {
+            keep_file_op_per_mille: rng.pick(&[100, 500, 900]),
+            tear_write_per_mille: rng.pick(&[300, 700, 1000]),
+            keep_dir_op_per_mille: rng.pick(&[100, 500, 900]),
+        };
+    }
+    disk
+}
+
+/// The network's fault rates, drawn for the classes that are on.
+fn draw_network_faults(on: &BTreeSet<FaultClass>, rng: &mut SimRng) -> NetworkFaults {
+    let has = |class| on.contains(&class);
+    let rate = |rng: &mut SimRng, menu: &[u64]| rng.pick(menu);
+    let mut network = NetworkFaults::default();
+    if has(FaultClass::Loss) {
+        network.loss_ppm = rate(rng, &[1_000, 10_000, 50_000]);
+    }
+    if has(FaultClass::Duplicate) {
+        network.duplicate_ppm = rate(rng, &[1_000, 10_000, 50_000]);
+    }
+    if has(FaultClass::Reorder) {
+        network.reorder_ppm = rate(rng, &[1_000, 10_000, 100_000]);
+        network.delay_max_ns = rate(rng, &[500_000, 5_000_000, 20_000_000]);
+    }
+    network
 }
 
 /// What the nemesis does.

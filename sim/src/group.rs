@@ -250,40 +250,9 @@ impl GroupMember {
         if self.pending.is_some() {
             return;
         }
-        let timeout = self.plan.request_timeout_ns;
         match self.state {
-            State::Find => {
-                let body = RequestKind::FindCoordinator(
-                    FindCoordinatorRequest::default()
-                        .with_key(StrBytes::from_static_str(GROUP))
-                        .with_key_type(0),
-                );
-                // Any broker answers FindCoordinator.
-                self.coordinator = None;
-                let correlation = self.send(ctx, body, FIND_COORDINATOR_VERSION, timeout);
-                self.pending = Some(Pending::Find(correlation));
-            }
-            State::Join => {
-                let subscription = self.subscription();
-                let body = RequestKind::JoinGroup(
-                    JoinGroupRequest::default()
-                        .with_group_id(Self::group_id())
-                        .with_session_timeout_ms(SESSION_TIMEOUT_MS)
-                        .with_rebalance_timeout_ms(REBALANCE_TIMEOUT_MS)
-                        .with_member_id(StrBytes::from_string(self.member_id.clone()))
-                        .with_protocol_type(StrBytes::from_static_str("consumer"))
-                        .with_protocols(vec![
-                            JoinGroupRequestProtocol::default()
-                                .with_name(StrBytes::from_static_str("range"))
-                                .with_metadata(subscription),
-                        ]),
-                );
-                // A join waits for the whole join phase (Kafka's client allows the
-                // rebalance timeout plus a margin).
-                let join_timeout = timeout + (REBALANCE_TIMEOUT_MS as u64 + 5_000) * MS;
-                let correlation = self.send(ctx, body, JOIN_GROUP_VERSION, join_timeout);
-                self.pending = Some(Pending::Join(correlation));
-            }
+            State::Find => self.find_coordinator(ctx),
+            State::Join => self.join(ctx),
             State::Sync | State::Offsets => {
                 unreachable!("sync and offset fetches are sent as their predecessor answers")
             }
@@ -293,38 +262,81 @@ impl GroupMember {
                     ctx.wake_at(ctx.now);
                 }
             }
-            State::Stable => {
-                if ctx.now >= self.next_heartbeat {
-                    let body = RequestKind::Heartbeat(
-                        HeartbeatRequest::default()
-                            .with_group_id(Self::group_id())
-                            .with_generation_id(self.generation)
-                            .with_member_id(StrBytes::from_string(self.member_id.clone())),
-                    );
-                    let correlation = self.send(ctx, body, HEARTBEAT_VERSION, timeout);
-                    self.pending = Some(Pending::Heartbeat(correlation));
-                    self.next_heartbeat = ctx.now + HEARTBEAT_INTERVAL_NS;
-                    return;
-                }
-                if ctx.now >= self.next_commit {
-                    self.next_commit = ctx.now + COMMIT_INTERVAL_NS;
-                    if self.commit(ctx) {
-                        return;
-                    }
-                }
-                if self.lanes.is_empty() {
-                    // Nothing to read: in the liveness phase, being in a generation is
-                    // all a member without partitions can do.
-                    if ctx.shared.phase >= Phase::Liveness {
-                        self.settled = true;
-                    }
-                    let at = self.next_heartbeat.min(self.next_commit);
-                    ctx.wake_at(at);
-                    return;
-                }
-                self.poll(ctx);
+            State::Stable => self.tick_stable(ctx),
+        }
+    }
+
+    /// Asks any broker which one coordinates the group.
+    fn find_coordinator(&mut self, ctx: &mut Ctx<'_>) {
+        let body = RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_static_str(GROUP))
+                .with_key_type(0),
+        );
+        // Any broker answers FindCoordinator.
+        self.coordinator = None;
+        let timeout = self.plan.request_timeout_ns;
+        let correlation = self.send(ctx, body, FIND_COORDINATOR_VERSION, timeout);
+        self.pending = Some(Pending::Find(correlation));
+    }
+
+    /// Sends JoinGroup with this member's subscription.
+    fn join(&mut self, ctx: &mut Ctx<'_>) {
+        let subscription = self.subscription();
+        let body = RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(Self::group_id())
+                .with_session_timeout_ms(SESSION_TIMEOUT_MS)
+                .with_rebalance_timeout_ms(REBALANCE_TIMEOUT_MS)
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![
+                    JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_static_str("range"))
+                        .with_metadata(subscription),
+                ]),
+        );
+        // A join waits for the whole join phase (Kafka's client allows the
+        // rebalance timeout plus a margin).
+        let join_timeout =
+            self.plan.request_timeout_ns + (REBALANCE_TIMEOUT_MS as u64 + 5_000) * MS;
+        let correlation = self.send(ctx, body, JOIN_GROUP_VERSION, join_timeout);
+        self.pending = Some(Pending::Join(correlation));
+    }
+
+    /// A member of a generation: a heartbeat when one is due, else a commit when one is
+    /// due, else a poll of its partitions.
+    fn tick_stable(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.now >= self.next_heartbeat {
+            let body = RequestKind::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(Self::group_id())
+                    .with_generation_id(self.generation)
+                    .with_member_id(StrBytes::from_string(self.member_id.clone())),
+            );
+            let timeout = self.plan.request_timeout_ns;
+            let correlation = self.send(ctx, body, HEARTBEAT_VERSION, timeout);
+            self.pending = Some(Pending::Heartbeat(correlation));
+            self.next_heartbeat = ctx.now + HEARTBEAT_INTERVAL_NS;
+            return;
+        }
+        if ctx.now >= self.next_commit {
+            self.next_commit = ctx.now + COMMIT_INTERVAL_NS;
+            if self.commit(ctx) {
+                return;
             }
         }
+        if self.lanes.is_empty() {
+            // Nothing to read: in the liveness phase, being in a generation is
+            // all a member without partitions can do.
+            if ctx.shared.phase >= Phase::Liveness {
+                self.settled = true;
+            }
+            let at = self.next_heartbeat.min(self.next_commit);
+            ctx.wake_at(at);
+            return;
+        }
+        self.poll(ctx);
     }
 
     /// Sends an OffsetCommit of every lane's position that moved since its last
@@ -491,71 +503,8 @@ impl GroupMember {
             return;
         }
         match self.pending.take().expect("checked") {
-            Pending::Find(_) => {
-                let ResponseKind::FindCoordinator(found) = response else {
-                    unreachable!("answered in kind")
-                };
-                if found.error_code == code::NONE && found.node_id.0 >= 1 {
-                    // Node ids are 1-based; the world's nodes are indexed from 0.
-                    self.coordinator = Some(u32::try_from(found.node_id.0 - 1).unwrap_or(0));
-                    self.state = State::Join;
-                    ctx.wake_at(ctx.now);
-                } else {
-                    let at = ctx.backoff();
-                    ctx.wake_at(at);
-                }
-            }
-            Pending::Join(_) => {
-                let ResponseKind::JoinGroup(joined) = response else {
-                    unreachable!("answered in kind")
-                };
-                match joined.error_code {
-                    code::NONE => {
-                        self.member_id = joined.member_id.as_str().to_string();
-                        self.generation = joined.generation_id;
-                        let assignments = if joined.leader == joined.member_id {
-                            let members: Vec<String> = joined
-                                .members
-                                .iter()
-                                .map(|m| m.member_id.as_str().to_string())
-                                .collect();
-                            self.assign(&members)
-                        } else {
-                            Vec::new()
-                        };
-                        let body = RequestKind::SyncGroup(
-                            SyncGroupRequest::default()
-                                .with_group_id(Self::group_id())
-                                .with_generation_id(self.generation)
-                                .with_member_id(joined.member_id.clone())
-                                .with_assignments(
-                                    assignments
-                                        .into_iter()
-                                        .map(|(member, assignment)| {
-                                            SyncGroupRequestAssignment::default()
-                                                .with_member_id(StrBytes::from_string(member))
-                                                .with_assignment(assignment)
-                                        })
-                                        .collect(),
-                                ),
-                        );
-                        let timeout = self.plan.request_timeout_ns
-                            + (REBALANCE_TIMEOUT_MS as u64 + 5_000) * MS;
-                        let correlation = self.send(ctx, body, SYNC_GROUP_VERSION, timeout);
-                        self.pending = Some(Pending::Sync(correlation));
-                        self.state = State::Sync;
-                    }
-                    code::MEMBER_ID_REQUIRED => {
-                        self.member_id = joined.member_id.as_str().to_string();
-                        ctx.wake_at(ctx.now);
-                    }
-                    code::UNKNOWN_MEMBER_ID => self.rejoin(ctx, true),
-                    code::NOT_COORDINATOR
-                    | code::COORDINATOR_NOT_AVAILABLE
-                    | code::COORDINATOR_LOAD_IN_PROGRESS => self.refind(ctx),
-                    _ => self.rejoin(ctx, false),
-                }
-            }
+            Pending::Find(_) => self.on_found(ctx, response),
+            Pending::Join(_) => self.on_joined(ctx, response),
             Pending::Sync(_) => {
                 let ResponseKind::SyncGroup(synced) = response else {
                     unreachable!("answered in kind")
@@ -570,163 +519,13 @@ impl GroupMember {
                 }
             }
             Pending::Offsets { invoked_at, .. } => {
-                let ResponseKind::OffsetFetch(fetched) = response else {
-                    unreachable!("answered in kind")
-                };
-                match fetched.error_code {
-                    code::NONE => {}
-                    code::NOT_COORDINATOR
-                    | code::COORDINATOR_NOT_AVAILABLE
-                    | code::COORDINATOR_LOAD_IN_PROGRESS => return self.refind(ctx),
-                    _ => return self.rejoin(ctx, false),
-                }
-                for topic in &fetched.topics {
-                    for partition in &topic.partitions {
-                        let key = PartitionKey {
-                            topic: topic.name.0.as_str().to_string(),
-                            partition: partition.partition_index,
-                        };
-                        if partition.error_code != code::NONE {
-                            continue;
-                        }
-                        let committed =
-                            (partition.committed_offset >= 0).then_some(partition.committed_offset);
-                        ctx.groups
-                            .fetched(GROUP, key.clone(), committed, invoked_at, ctx.now);
-                        if committed.is_some() {
-                            ctx.shared.count("group.offset-fetched");
-                        }
-                        if let Some(lane) = self.lanes.iter_mut().find(|l| l.key == key) {
-                            // No committed offset: auto.offset.reset=earliest.
-                            lane.position = Some(committed.unwrap_or(0));
-                            lane.committed = committed;
-                        }
-                    }
-                }
-                if self.lanes.iter().any(|l| l.position.is_none()) {
-                    // A partition the answer left out: ask again.
-                    self.fetch_offsets(ctx);
-                    return;
-                }
-                self.state = State::Stable;
-                ctx.wake_at(ctx.now);
+                self.on_offsets_fetched(ctx, response, invoked_at)
             }
-            Pending::Heartbeat(_) => {
-                let ResponseKind::Heartbeat(beat) = response else {
-                    unreachable!("answered in kind")
-                };
-                match beat.error_code {
-                    code::NONE => ctx.wake_at(ctx.now),
-                    code::REBALANCE_IN_PROGRESS => {
-                        // Eager protocol: commit what was consumed, give everything up,
-                        // join again.
-                        self.state = State::CommitThenJoin;
-                        ctx.wake_at(ctx.now);
-                    }
-                    code::UNKNOWN_MEMBER_ID => self.rejoin(ctx, true),
-                    code::ILLEGAL_GENERATION => self.rejoin(ctx, false),
-                    _ => self.refind(ctx),
-                }
-            }
-            Pending::Commit { commits, .. } => {
-                let ResponseKind::OffsetCommit(committed) = response else {
-                    unreachable!("answered in kind")
-                };
-                let mut all_ok = true;
-                let mut worst = code::NONE;
-                for (key, offset, index) in commits {
-                    let error = committed
-                        .topics
-                        .iter()
-                        .find(|t| t.name.0.as_str() == key.topic)
-                        .and_then(|t| {
-                            t.partitions
-                                .iter()
-                                .find(|p| p.partition_index == key.partition)
-                        })
-                        .map_or(code::NOT_COORDINATOR, |p| p.error_code);
-                    let outcome = match error {
-                        code::NONE => CommitOutcome::Ok,
-                        code::ILLEGAL_GENERATION
-                        | code::UNKNOWN_MEMBER_ID
-                        | code::REBALANCE_IN_PROGRESS
-                        | code::COORDINATOR_LOAD_IN_PROGRESS => CommitOutcome::Fail,
-                        _ => CommitOutcome::Indefinite,
-                    };
-                    let record = &mut ctx.groups.commits[index];
-                    record.completed_at = ctx.now;
-                    record.outcome = outcome;
-                    if outcome == CommitOutcome::Ok {
-                        ctx.shared.count("group.commit-ok");
-                        if let Some(lane) = self.lanes.iter_mut().find(|l| l.key == key) {
-                            lane.committed = Some(offset);
-                        }
-                    } else {
-                        all_ok = false;
-                        worst = error;
-                    }
-                }
-                if all_ok && ctx.shared.phase >= Phase::Liveness && self.caught_up() {
-                    self.settled = true;
-                }
-                match (&self.state, worst) {
-                    (State::CommitThenJoin, _) => {
-                        self.state = State::Join;
-                        ctx.wake_at(ctx.now);
-                    }
-                    (_, code::NONE) => ctx.wake_at(ctx.now),
-                    (_, code::REBALANCE_IN_PROGRESS) => self.rejoin(ctx, false),
-                    (_, code::ILLEGAL_GENERATION) => self.rejoin(ctx, false),
-                    (_, code::UNKNOWN_MEMBER_ID) => self.rejoin(ctx, true),
-                    _ => self.refind(ctx),
-                }
-            }
+            Pending::Heartbeat(_) => self.on_heartbeat(ctx, response),
+            Pending::Commit { commits, .. } => self.on_committed(ctx, response, commits),
             Pending::Poll {
                 lane, op, offset, ..
-            } => {
-                let (error, high_watermark, records) =
-                    fetch_partition(response).expect("a fetch answered with a fetch response");
-                match error {
-                    code::NONE => match polled_records(&records, offset) {
-                        Ok(records) => {
-                            if let Some((last, _)) = records.last() {
-                                self.lanes[lane].position = Some(last + 1);
-                            }
-                            let known = &mut self.lanes[lane].known_high_watermark;
-                            *known = (*known).max(high_watermark);
-                            if ctx.shared.phase >= Phase::Liveness {
-                                let known = &mut self.lanes[lane].liveness_high_watermark;
-                                *known = Some(known.unwrap_or(0).max(high_watermark));
-                            }
-                            ctx.complete(op, Outcome::Ok(Reply::Polled { records }));
-                            let at = ctx.now + ctx.rng.below(5 * MS);
-                            ctx.wake_at(at);
-                        }
-                        Err(reason) => {
-                            ctx.complete(op, Outcome::Fail(reason));
-                            let at = ctx.backoff();
-                            ctx.wake_at(at);
-                        }
-                    },
-                    code::OFFSET_OUT_OF_RANGE => {
-                        ctx.complete(op, Outcome::Fail("offset out of range".into()));
-                        let request = list_offsets_request(&self.lanes[lane].key, -2);
-                        let key = self.lanes[lane].key.clone();
-                        let correlation = ctx.send_to_leader(
-                            &key,
-                            request,
-                            LIST_OFFSETS_VERSION,
-                            Some(self.plan.request_timeout_ns),
-                        );
-                        self.pending = Some(Pending::Seek { correlation, lane });
-                    }
-                    error => {
-                        ctx.complete(op, Outcome::Fail(format!("error {error}")));
-                        let at = ctx.backoff();
-                        ctx.wake_at(at);
-                    }
-                }
-            }
+            } => self.on_polled(ctx, response, lane, op, offset),
             Pending::Seek { lane, .. } => {
                 if let Some((code::NONE, offset)) = list_offsets_partition(response)
                     && offset >= 0
@@ -737,6 +536,254 @@ impl GroupMember {
                     self.lanes[lane].process = process;
                 }
                 ctx.wake_at(ctx.now + MS);
+            }
+        }
+    }
+
+    /// FindCoordinator answered: join through the coordinator, or ask again later.
+    fn on_found(&mut self, ctx: &mut Ctx<'_>, response: &ResponseKind) {
+        let ResponseKind::FindCoordinator(found) = response else {
+            unreachable!("answered in kind")
+        };
+        if found.error_code == code::NONE && found.node_id.0 >= 1 {
+            // Node ids are 1-based; the world's nodes are indexed from 0.
+            self.coordinator = Some(u32::try_from(found.node_id.0 - 1).unwrap_or(0));
+            self.state = State::Join;
+            ctx.wake_at(ctx.now);
+        } else {
+            let at = ctx.backoff();
+            ctx.wake_at(at);
+        }
+    }
+
+    /// JoinGroup answered: the leader assigns the partitions, and every member syncs.
+    fn on_joined(&mut self, ctx: &mut Ctx<'_>, response: &ResponseKind) {
+        let ResponseKind::JoinGroup(joined) = response else {
+            unreachable!("answered in kind")
+        };
+        match joined.error_code {
+            code::NONE => {
+                self.member_id = joined.member_id.as_str().to_string();
+                self.generation = joined.generation_id;
+                let assignments = if joined.leader == joined.member_id {
+                    let members: Vec<String> = joined
+                        .members
+                        .iter()
+                        .map(|m| m.member_id.as_str().to_string())
+                        .collect();
+                    self.assign(&members)
+                } else {
+                    Vec::new()
+                };
+                let body = RequestKind::SyncGroup(
+                    SyncGroupRequest::default()
+                        .with_group_id(Self::group_id())
+                        .with_generation_id(self.generation)
+                        .with_member_id(joined.member_id.clone())
+                        .with_assignments(
+                            assignments
+                                .into_iter()
+                                .map(|(member, assignment)| {
+                                    SyncGroupRequestAssignment::default()
+                                        .with_member_id(StrBytes::from_string(member))
+                                        .with_assignment(assignment)
+                                })
+                                .collect(),
+                        ),
+                );
+                let timeout =
+                    self.plan.request_timeout_ns + (REBALANCE_TIMEOUT_MS as u64 + 5_000) * MS;
+                let correlation = self.send(ctx, body, SYNC_GROUP_VERSION, timeout);
+                self.pending = Some(Pending::Sync(correlation));
+                self.state = State::Sync;
+            }
+            code::MEMBER_ID_REQUIRED => {
+                self.member_id = joined.member_id.as_str().to_string();
+                ctx.wake_at(ctx.now);
+            }
+            code::UNKNOWN_MEMBER_ID => self.rejoin(ctx, true),
+            code::NOT_COORDINATOR
+            | code::COORDINATOR_NOT_AVAILABLE
+            | code::COORDINATOR_LOAD_IN_PROGRESS => self.refind(ctx),
+            _ => self.rejoin(ctx, false),
+        }
+    }
+
+    /// OffsetFetch answered: each lane starts from its committed offset (or the
+    /// earliest), recorded in the group history.
+    fn on_offsets_fetched(&mut self, ctx: &mut Ctx<'_>, response: &ResponseKind, invoked_at: u64) {
+        let ResponseKind::OffsetFetch(fetched) = response else {
+            unreachable!("answered in kind")
+        };
+        match fetched.error_code {
+            code::NONE => {}
+            code::NOT_COORDINATOR
+            | code::COORDINATOR_NOT_AVAILABLE
+            | code::COORDINATOR_LOAD_IN_PROGRESS => return self.refind(ctx),
+            _ => return self.rejoin(ctx, false),
+        }
+        for topic in &fetched.topics {
+            for partition in &topic.partitions {
+                let key = PartitionKey {
+                    topic: topic.name.0.as_str().to_string(),
+                    partition: partition.partition_index,
+                };
+                if partition.error_code != code::NONE {
+                    continue;
+                }
+                let committed =
+                    (partition.committed_offset >= 0).then_some(partition.committed_offset);
+                ctx.groups
+                    .fetched(GROUP, key.clone(), committed, invoked_at, ctx.now);
+                if committed.is_some() {
+                    ctx.shared.count("group.offset-fetched");
+                }
+                if let Some(lane) = self.lanes.iter_mut().find(|l| l.key == key) {
+                    // No committed offset: auto.offset.reset=earliest.
+                    lane.position = Some(committed.unwrap_or(0));
+                    lane.committed = committed;
+                }
+            }
+        }
+        if self.lanes.iter().any(|l| l.position.is_none()) {
+            // A partition the answer left out: ask again.
+            self.fetch_offsets(ctx);
+            return;
+        }
+        self.state = State::Stable;
+        ctx.wake_at(ctx.now);
+    }
+
+    /// Heartbeat answered: carry on, or join again as the coordinator asks.
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_>, response: &ResponseKind) {
+        let ResponseKind::Heartbeat(beat) = response else {
+            unreachable!("answered in kind")
+        };
+        match beat.error_code {
+            code::NONE => ctx.wake_at(ctx.now),
+            code::REBALANCE_IN_PROGRESS => {
+                // Eager protocol: commit what was consumed, give everything up,
+                // join again.
+                self.state = State::CommitThenJoin;
+                ctx.wake_at(ctx.now);
+            }
+            code::UNKNOWN_MEMBER_ID => self.rejoin(ctx, true),
+            code::ILLEGAL_GENERATION => self.rejoin(ctx, false),
+            _ => self.refind(ctx),
+        }
+    }
+
+    /// OffsetCommit answered: each commit's outcome goes into the group history, then
+    /// the member carries on or joins again as the worst error asks.
+    fn on_committed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        response: &ResponseKind,
+        commits: Vec<(PartitionKey, i64, usize)>,
+    ) {
+        let ResponseKind::OffsetCommit(committed) = response else {
+            unreachable!("answered in kind")
+        };
+        let mut all_ok = true;
+        let mut worst = code::NONE;
+        for (key, offset, index) in commits {
+            let error = committed
+                .topics
+                .iter()
+                .find(|t| t.name.0.as_str() == key.topic)
+                .and_then(|t| {
+                    t.partitions
+                        .iter()
+                        .find(|p| p.partition_index == key.partition)
+                })
+                .map_or(code::NOT_COORDINATOR, |p| p.error_code);
+            let outcome = match error {
+                code::NONE => CommitOutcome::Ok,
+                code::ILLEGAL_GENERATION
+                | code::UNKNOWN_MEMBER_ID
+                | code::REBALANCE_IN_PROGRESS
+                | code::COORDINATOR_LOAD_IN_PROGRESS => CommitOutcome::Fail,
+                _ => CommitOutcome::Indefinite,
+            };
+            let record = &mut ctx.groups.commits[index];
+            record.completed_at = ctx.now;
+            record.outcome = outcome;
+            if outcome == CommitOutcome::Ok {
+                ctx.shared.count("group.commit-ok");
+                if let Some(lane) = self.lanes.iter_mut().find(|l| l.key == key) {
+                    lane.committed = Some(offset);
+                }
+            } else {
+                all_ok = false;
+                worst = error;
+            }
+        }
+        if all_ok && ctx.shared.phase >= Phase::Liveness && self.caught_up() {
+            self.settled = true;
+        }
+        match (&self.state, worst) {
+            (State::CommitThenJoin, _) => {
+                self.state = State::Join;
+                ctx.wake_at(ctx.now);
+            }
+            (_, code::NONE) => ctx.wake_at(ctx.now),
+            (_, code::REBALANCE_IN_PROGRESS) => self.rejoin(ctx, false),
+            (_, code::ILLEGAL_GENERATION) => self.rejoin(ctx, false),
+            (_, code::UNKNOWN_MEMBER_ID) => self.rejoin(ctx, true),
+            _ => self.refind(ctx),
+        }
+    }
+
+    /// A poll answered: the records complete the operation, or the lane seeks back to
+    /// the earliest offset when its position is out of range.
+    fn on_polled(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        response: &ResponseKind,
+        lane: usize,
+        op: usize,
+        offset: i64,
+    ) {
+        let (error, high_watermark, records) =
+            fetch_partition(response).expect("a fetch answered with a fetch response");
+        match error {
+            code::NONE => match polled_records(&records, offset) {
+                Ok(records) => {
+                    if let Some((last, _)) = records.last() {
+                        self.lanes[lane].position = Some(last + 1);
+                    }
+                    let known = &mut self.lanes[lane].known_high_watermark;
+                    *known = (*known).max(high_watermark);
+                    if ctx.shared.phase >= Phase::Liveness {
+                        let known = &mut self.lanes[lane].liveness_high_watermark;
+                        *known = Some(known.unwrap_or(0).max(high_watermark));
+                    }
+                    ctx.complete(op, Outcome::Ok(Reply::Polled { records }));
+                    let at = ctx.now + ctx.rng.below(5 * MS);
+                    ctx.wake_at(at);
+                }
+                Err(reason) => {
+                    ctx.complete(op, Outcome::Fail(reason));
+                    let at = ctx.backoff();
+                    ctx.wake_at(at);
+                }
+            },
+            code::OFFSET_OUT_OF_RANGE => {
+                ctx.complete(op, Outcome::Fail("offset out of range".into()));
+                let request = list_offsets_request(&self.lanes[lane].key, -2);
+                let key = self.lanes[lane].key.clone();
+                let correlation = ctx.send_to_leader(
+                    &key,
+                    request,
+                    LIST_OFFSETS_VERSION,
+                    Some(self.plan.request_timeout_ns),
+                );
+                self.pending = Some(Pending::Seek { correlation, lane });
+            }
+            error => {
+                ctx.complete(op, Outcome::Fail(format!("error {error}")));
+                let at = ctx.backoff();
+                ctx.wake_at(at);
             }
         }
     }

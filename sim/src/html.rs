@@ -446,6 +446,94 @@ struct NodeInterval {
     text: String,
 }
 
+/// The states `node` went through in the run, in order: up from each NodeUp to the
+/// next NodeDown, down from the start or a NodeDown to the next NodeUp; then its
+/// pauses, drawn over the up bars.
+fn node_intervals(report: &RunReport, node: u32, end_ns: u64) -> Vec<NodeInterval> {
+    let mut current = NodeInterval {
+        state: NodeState::Down,
+        from_ns: 0,
+        to_ns: end_ns,
+        text: "not started yet".to_string(),
+    };
+    let mut intervals = Vec::new();
+    let mut pauses = Vec::new();
+    for event in &report.timeline {
+        let next = match &event.kind {
+            TimelineKind::NodeUp {
+                node: n,
+                incarnation,
+            } if *n == node => NodeInterval {
+                state: NodeState::Up,
+                from_ns: event.at_ns,
+                to_ns: end_ns,
+                text: format!("incarnation {incarnation}"),
+            },
+            TimelineKind::NodeDown { node: n, why } if *n == node => NodeInterval {
+                state: NodeState::Down,
+                from_ns: event.at_ns,
+                to_ns: end_ns,
+                text: why.clone(),
+            },
+            TimelineKind::Nemesis {
+                nemesis: Nemesis::Pause,
+                node: n,
+                skipped: false,
+                until_ns: Some(until),
+                ..
+            } if *n == node => {
+                pauses.push(NodeInterval {
+                    state: NodeState::Paused,
+                    from_ns: event.at_ns,
+                    to_ns: *until,
+                    text: String::new(),
+                });
+                continue;
+            }
+            _ => continue,
+        };
+        intervals.push(NodeInterval {
+            to_ns: event.at_ns,
+            ..std::mem::replace(&mut current, next)
+        });
+    }
+    intervals.push(current);
+    intervals.extend(pauses);
+    intervals
+}
+
+/// Where row `row` of a view starts, from the top of its SVG.
+fn row_y(row: usize) -> u64 {
+    AXIS_HEIGHT_PX + row as u64 * ROW_HEIGHT_PX
+}
+
+/// The nemesis rows (indexes into `NEMESIS_ROWS`) the run has an event for.
+fn nemesis_rows_used(report: &RunReport) -> Vec<usize> {
+    (0..NEMESIS_ROWS.len())
+        .filter(|row| {
+            report.timeline.iter().any(|event| match event.kind {
+                TimelineKind::Nemesis { nemesis, .. } => nemesis_row(nemesis) == *row,
+                _ => false,
+            })
+        })
+        .collect()
+}
+
+/// Every row's name, top to bottom: the nemesis rows, the nodes, the processes.
+fn row_names(nemesis_rows: &[usize], lanes: &Lanes) -> Vec<String> {
+    let mut names = Vec::new();
+    for row in nemesis_rows {
+        names.push(format!("nemesis: {}", NEMESIS_ROWS[*row]));
+    }
+    for node in &lanes.nodes {
+        names.push(format!("node {node}"));
+    }
+    for process in lanes.processes.keys() {
+        names.push(lanes.name(*process));
+    }
+    names
+}
+
 /// A run of merged bars in one lane.
 struct Group {
     first: usize,
@@ -519,28 +607,31 @@ impl View {
 
     fn render(&self, report: &RunReport, lanes: &Lanes, merge_px: f64) -> String {
         let end_ns = run_end_ns(report);
-        let nemesis_rows: Vec<usize> = (0..NEMESIS_ROWS.len())
-            .filter(|row| {
-                report.timeline.iter().any(|event| match event.kind {
-                    TimelineKind::Nemesis { nemesis, .. } => nemesis_row(nemesis) == *row,
-                    _ => false,
-                })
-            })
-            .collect();
-        let mut names = Vec::new();
-        for row in &nemesis_rows {
-            names.push(format!("nemesis: {}", NEMESIS_ROWS[*row]));
-        }
-        for node in &lanes.nodes {
-            names.push(format!("node {node}"));
-        }
-        for process in lanes.processes.keys() {
-            names.push(lanes.name(*process));
-        }
+        let nemesis_rows = nemesis_rows_used(report);
+        let names = row_names(&nemesis_rows, lanes);
         let height = AXIS_HEIGHT_PX + names.len() as u64 * ROW_HEIGHT_PX + 4;
-        let width = self.width_px();
-        let row_y = |row: usize| AXIS_HEIGHT_PX + row as u64 * ROW_HEIGHT_PX;
         let mut svg = String::new();
+        self.names_and_lanes(&mut svg, &names, height);
+        self.axis(&mut svg, height);
+        self.event_lines(&mut svg, report, height);
+        self.nemesis_events(&mut svg, report, &nemesis_rows);
+        for (position, node) in lanes.nodes.iter().enumerate() {
+            let y = row_y(nemesis_rows.len() + position) + 2;
+            self.node_row(&mut svg, report, *node, y, end_ns);
+        }
+        let first_process_row = nemesis_rows.len() + lanes.nodes.len();
+        for (position, indexes) in lanes.processes.values().enumerate() {
+            let y = row_y(first_process_row + position) + 2;
+            self.process_row(&mut svg, report, indexes, y, merge_px);
+        }
+        svg.push_str("</svg></div></div>\n");
+        svg
+    }
+
+    /// Opens the two SVGs: the row names (sticky on the left) and the lanes' shaded
+    /// backgrounds.
+    fn names_and_lanes(&self, svg: &mut String, names: &[String], height: u64) {
+        let width = self.width_px();
         let _ = write!(
             svg,
             "<div class=\"scroll\"><div><svg class=\"names\" width=\"{LABEL_WIDTH_PX}\" height=\"{height}\">"
@@ -565,9 +656,12 @@ impl View {
                 row_y(row)
             );
         }
-        self.axis(&mut svg, height);
+    }
+
+    /// Vertical lines across every row: phases, failed checks, and (faintly) every
+    /// nemesis event.
+    fn event_lines(&self, svg: &mut String, report: &RunReport, height: u64) {
         let lines_top = AXIS_HEIGHT_PX;
-        // Vertical lines: phases, failed checks, and (faintly) every nemesis event.
         for event in &report.timeline {
             if event.at_ns < self.start_ns || event.at_ns > self.end_ns {
                 continue;
@@ -605,7 +699,10 @@ impl View {
                 _ => {}
             }
         }
-        // The nemesis rows.
+    }
+
+    /// The nemesis rows: a mark per nemesis event, and a bar for each episode that lasts.
+    fn nemesis_events(&self, svg: &mut String, report: &RunReport, nemesis_rows: &[usize]) {
         for event in &report.timeline {
             let TimelineKind::Nemesis {
                 nemesis,
@@ -649,61 +746,62 @@ impl View {
                 escape(&tooltip)
             );
         }
-        // The node rows.
-        for (position, node) in lanes.nodes.iter().enumerate() {
-            let y = row_y(nemesis_rows.len() + position) + 2;
-            self.node_row(&mut svg, report, *node, y, end_ns);
-        }
-        // The process rows.
+    }
+
+    /// One process's row: its operations, neighbours closer than `merge_px` merged into
+    /// one bar (never a marked one).
+    fn process_row(
+        &self,
+        svg: &mut String,
+        report: &RunReport,
+        indexes: &[usize],
+        y: u64,
+        merge_px: f64,
+    ) {
+        let end_ns = run_end_ns(report);
         let operations = report_operations(report);
         // Past a few doublings, neighbours of different outcomes merge too (a
         // `mixed` bar whose tooltip counts each outcome): alternating outcomes would
         // otherwise keep every bar apart.
         let mix_outcomes = merge_px > OVERVIEW_MERGE_PX * 2.0;
-        let first_process_row = nemesis_rows.len() + lanes.nodes.len();
-        for (position, indexes) in lanes.processes.values().enumerate() {
-            let y = row_y(first_process_row + position) + 2;
-            let mut group: Option<Group> = None;
-            for &index in indexes {
-                let operation = &operations[index];
-                if !self.overlaps(operation, end_ns) {
-                    continue;
+        let mut group: Option<Group> = None;
+        for &index in indexes {
+            let operation = &operations[index];
+            if !self.overlaps(operation, end_ns) {
+                continue;
+            }
+            let x0 = self.x(operation.invoked_at);
+            let x1 = self.x(operation.completed_at.unwrap_or(end_ns));
+            let class = outcome_class(operation);
+            let marked = report.marked.contains_key(&index);
+            if marked || x1 - x0 >= merge_px || merge_px <= 0.0 {
+                self.flush(svg, group.take(), operations, report, y, end_ns);
+                self.operation(svg, operation, report, y, end_ns);
+                continue;
+            }
+            match &mut group {
+                Some(open)
+                    if (mix_outcomes || open.class() == class) && x0 - open.x1 < merge_px =>
+                {
+                    open.last = index;
+                    open.add(class);
+                    open.x1 = open.x1.max(x1);
                 }
-                let x0 = self.x(operation.invoked_at);
-                let x1 = self.x(operation.completed_at.unwrap_or(end_ns));
-                let class = outcome_class(operation);
-                let marked = report.marked.contains_key(&index);
-                if marked || x1 - x0 >= merge_px || merge_px <= 0.0 {
-                    self.flush(&mut svg, group.take(), operations, report, y, end_ns);
-                    self.operation(&mut svg, operation, report, y, end_ns);
-                    continue;
-                }
-                match &mut group {
-                    Some(open)
-                        if (mix_outcomes || open.class() == class) && x0 - open.x1 < merge_px =>
-                    {
-                        open.last = index;
-                        open.add(class);
-                        open.x1 = open.x1.max(x1);
-                    }
-                    _ => {
-                        self.flush(&mut svg, group.take(), operations, report, y, end_ns);
-                        let mut open = Group {
-                            first: index,
-                            last: index,
-                            counts: [0; 3],
-                            x0,
-                            x1,
-                        };
-                        open.add(class);
-                        group = Some(open);
-                    }
+                _ => {
+                    self.flush(svg, group.take(), operations, report, y, end_ns);
+                    let mut open = Group {
+                        first: index,
+                        last: index,
+                        counts: [0; 3],
+                        x0,
+                        x1,
+                    };
+                    open.add(class);
+                    group = Some(open);
                 }
             }
-            self.flush(&mut svg, group.take(), operations, report, y, end_ns);
         }
-        svg.push_str("</svg></div></div>\n");
-        svg
+        self.flush(svg, group.take(), operations, report, y, end_ns);
     }
 
     fn axis(&self, svg: &mut String, height: u64) {
@@ -728,74 +826,8 @@ impl View {
     }
 
     fn node_row(&self, svg: &mut String, report: &RunReport, node: u32, y: u64, end_ns: u64) {
-        // Up from each NodeUp to the next NodeDown; down from the start or a NodeDown
-        // to the next NodeUp; pauses drawn over the up bars.
-        let mut current = NodeInterval {
-            state: NodeState::Down,
-            from_ns: 0,
-            to_ns: end_ns,
-            text: "not started yet".to_string(),
-        };
-        let mut intervals = Vec::new();
-        let mut pauses = Vec::new();
-        for event in &report.timeline {
-            match &event.kind {
-                TimelineKind::NodeUp {
-                    node: n,
-                    incarnation,
-                } if *n == node => {
-                    let next = NodeInterval {
-                        state: NodeState::Up,
-                        from_ns: event.at_ns,
-                        to_ns: end_ns,
-                        text: format!("incarnation {incarnation}"),
-                    };
-                    intervals.push(NodeInterval {
-                        to_ns: event.at_ns,
-                        ..std::mem::replace(&mut current, next)
-                    });
-                }
-                TimelineKind::NodeDown { node: n, why } if *n == node => {
-                    let next = NodeInterval {
-                        state: NodeState::Down,
-                        from_ns: event.at_ns,
-                        to_ns: end_ns,
-                        text: why.clone(),
-                    };
-                    intervals.push(NodeInterval {
-                        to_ns: event.at_ns,
-                        ..std::mem::replace(&mut current, next)
-                    });
-                }
-                TimelineKind::NodeStartFailed { node: n, error }
-                    if *n == node && event.at_ns >= self.start_ns && event.at_ns <= self.end_ns =>
-                {
-                    let _ = write!(
-                        svg,
-                        "<rect class=\"node-failed\" x=\"{:.1}\" y=\"{y}\" width=\"3\" height=\"{BAR_HEIGHT_PX}\"><title>{} ms: node {node} failed to start: {}</title></rect>",
-                        self.x(event.at_ns) - 1.0,
-                        ms_text(event.at_ns),
-                        escape(error)
-                    );
-                }
-                TimelineKind::Nemesis {
-                    nemesis: Nemesis::Pause,
-                    node: n,
-                    skipped: false,
-                    until_ns: Some(until),
-                    ..
-                } if *n == node => pauses.push(NodeInterval {
-                    state: NodeState::Paused,
-                    from_ns: event.at_ns,
-                    to_ns: *until,
-                    text: String::new(),
-                }),
-                _ => {}
-            }
-        }
-        intervals.push(current);
-        intervals.extend(pauses);
-        for interval in intervals {
+        self.start_failures(svg, report, node, y);
+        for interval in node_intervals(report, node, end_ns) {
             if interval.to_ns < self.start_ns
                 || interval.from_ns > self.end_ns
                 || interval.to_ns <= interval.from_ns
@@ -816,6 +848,25 @@ impl View {
                 ms_text(interval.from_ns),
                 ms_text(interval.to_ns)
             );
+        }
+    }
+
+    /// A thin mark at each failed start of `node` within the drawn span.
+    fn start_failures(&self, svg: &mut String, report: &RunReport, node: u32, y: u64) {
+        for event in &report.timeline {
+            if let TimelineKind::NodeStartFailed { node: n, error } = &event.kind
+                && *n == node
+                && event.at_ns >= self.start_ns
+                && event.at_ns <= self.end_ns
+            {
+                let _ = write!(
+                    svg,
+                    "<rect class=\"node-failed\" x=\"{:.1}\" y=\"{y}\" width=\"3\" height=\"{BAR_HEIGHT_PX}\"><title>{} ms: node {node} failed to start: {}</title></rect>",
+                    self.x(event.at_ns) - 1.0,
+                    ms_text(event.at_ns),
+                    escape(error)
+                );
+            }
         }
     }
 

@@ -491,57 +491,14 @@ fn describe(
     verdict: Verdict,
     checked: Option<(CheckReport, bool)>,
 ) -> RunReport {
-    let mut marked = BTreeMap::new();
-    if !verdict.is_pass() {
-        marked = world.violation_marks(matches!(verdict, Verdict::Liveness(_)));
-        if let Some((report, false)) = &checked {
-            for (index, why) in checker_marks(report) {
-                marked.entry(index).or_insert(why);
-            }
-        }
-    }
+    let marked = failure_marks(world, &verdict, &checked);
     let check_unknown = checked
         .as_ref()
         .is_some_and(|(report, _)| report.has_unknown());
     let check = checked.map(|(report, _)| report.render());
-    let mut operations = OperationCounts::default();
-    let mut processes = BTreeMap::new();
     let client_names = world.client_names();
-    for operation in world.history.operations() {
-        operations.invoked += 1;
-        match operation.outcome {
-            Some(Outcome::Ok(_)) => operations.ok += 1,
-            Some(Outcome::Fail(_)) => operations.failed += 1,
-            Some(Outcome::Indefinite(_)) | None => operations.indefinite += 1,
-        }
-        if let Some(name) = world
-            .operation_client(operation.index)
-            .and_then(|client| client_names.get(client as usize))
-        {
-            processes
-                .entry(operation.process.0)
-                .or_insert_with(|| name.clone());
-        }
-    }
-    let workload = &world.workload;
-    let workload_text = format!(
-        "topics {:?}, {} producers ({}{}), {} consumers, batches of <= {} records of <= {} bytes",
-        workload.topics,
-        workload.producers,
-        if workload.idempotent {
-            "idempotent"
-        } else {
-            "plain"
-        },
-        if workload.acks_zero_producer {
-            " + one acks=0"
-        } else {
-            ""
-        },
-        workload.consumers,
-        workload.records_per_batch_max,
-        workload.value_bytes_max
-    );
+    let (operations, processes) = count_operations(world, &client_names);
+    let workload_text = world.workload.summary();
     RunReport {
         seed: world.seed(),
         verdict,
@@ -567,6 +524,52 @@ fn describe(
             .any(|name| name.ends_with("(group member)"))
             .then(|| group_summary(&world.groups)),
     }
+}
+
+/// The operations a failed run marks: the world's own violation marks, then those of
+/// the history checkers when they found the history invalid.
+fn failure_marks(
+    world: &World,
+    verdict: &Verdict,
+    checked: &Option<(CheckReport, bool)>,
+) -> BTreeMap<usize, String> {
+    let mut marked = BTreeMap::new();
+    if !verdict.is_pass() {
+        marked = world.violation_marks(matches!(verdict, Verdict::Liveness(_)));
+        if let Some((report, false)) = checked {
+            for (index, why) in checker_marks(report) {
+                marked.entry(index).or_insert(why);
+            }
+        }
+    }
+    marked
+}
+
+/// The history's operations counted by outcome, and the client name of each process
+/// that invoked one.
+fn count_operations(
+    world: &World,
+    client_names: &[String],
+) -> (OperationCounts, BTreeMap<u64, String>) {
+    let mut operations = OperationCounts::default();
+    let mut processes = BTreeMap::new();
+    for operation in world.history.operations() {
+        operations.invoked += 1;
+        match operation.outcome {
+            Some(Outcome::Ok(_)) => operations.ok += 1,
+            Some(Outcome::Fail(_)) => operations.failed += 1,
+            Some(Outcome::Indefinite(_)) | None => operations.indefinite += 1,
+        }
+        if let Some(name) = world
+            .operation_client(operation.index)
+            .and_then(|client| client_names.get(client as usize))
+        {
+            processes
+                .entry(operation.process.0)
+                .or_insert_with(|| name.clone());
+        }
+    }
+    (operations, processes)
 }
 
 /// One line about a group history: how much of each kind it holds, and the verdict.

@@ -42,8 +42,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, ProducerId, RequestKind, ResponseKind, TopicName,
+    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, ProducerId, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch;
@@ -121,6 +122,28 @@ pub struct WorkloadPlan {
 }
 
 impl WorkloadPlan {
+    /// One line about the workload, for the run's report.
+    pub fn summary(&self) -> String {
+        format!(
+            "topics {:?}, {} producers ({}{}), {} consumers, batches of <= {} records of <= {} bytes",
+            self.topics,
+            self.producers,
+            if self.idempotent {
+                "idempotent"
+            } else {
+                "plain"
+            },
+            if self.acks_zero_producer {
+                " + one acks=0"
+            } else {
+                ""
+            },
+            self.consumers,
+            self.records_per_batch_max,
+            self.value_bytes_max
+        )
+    }
+
     /// Draws a busy workload.
     pub fn draw(rng: &mut SimRng, idempotent: bool) -> WorkloadPlan {
         let topic_count = rng.range(1, 3);
@@ -923,23 +946,7 @@ impl Producer {
     /// A response arrived (maybe late, maybe a duplicate).
     pub fn on_response(&mut self, ctx: &mut Ctx<'_>, correlation: u64, response: &ResponseKind) {
         if let ResponseKind::InitProducerId(init) = response {
-            if self.identity != Identity::Requesting(correlation) {
-                return;
-            }
-            if init.error_code == code::NONE {
-                self.identity = Identity::Ready {
-                    producer_id: init.producer_id.0,
-                    epoch: init.producer_epoch,
-                };
-                for lane in &mut self.lanes {
-                    lane.next_sequence = 0;
-                }
-                ctx.wake_at(ctx.now);
-            } else {
-                self.identity = Identity::None;
-                let at = ctx.backoff();
-                ctx.wake_at(at);
-            }
+            self.on_producer_id(ctx, correlation, init);
             return;
         }
         let Some(index) = self.lane_of(correlation) else {
@@ -966,32 +973,7 @@ impl Producer {
             | code::REQUEST_TIMED_OUT
             | code::NOT_ENOUGH_REPLICAS
             | code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
-            | code::KAFKA_STORAGE_ERROR) => {
-                // A storage error may come after the append reached the page cache and
-                // its sync failed: whether it is on disk is unknown. A leader that lost
-                // its epoch while the batch waited for the quorum answers
-                // NOT_LEADER_OR_FOLLOWER: the next leader may have kept it.
-                if matches!(
-                    error,
-                    code::KAFKA_STORAGE_ERROR
-                        | code::REQUEST_TIMED_OUT
-                        | code::NOT_LEADER_OR_FOLLOWER
-                        | code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
-                ) {
-                    batch.outcome_unknown = true;
-                }
-                if matches!(
-                    error,
-                    code::UNKNOWN_TOPIC_OR_PARTITION
-                        | code::LEADER_NOT_AVAILABLE
-                        | code::NOT_LEADER_OR_FOLLOWER
-                ) {
-                    let key = self.lanes[index].key.clone();
-                    ctx.shared.leader_stale(&key);
-                }
-                ctx.shared.count("producer.retriable-error");
-                self.retry_or_give_up(ctx, index, &format!("error {error}"));
-            }
+            | code::KAFKA_STORAGE_ERROR) => self.on_retriable_error(ctx, index, error),
             error @ (code::OUT_OF_ORDER_SEQUENCE_NUMBER
             | code::INVALID_PRODUCER_EPOCH
             | code::UNKNOWN_PRODUCER_ID) => {
@@ -1013,6 +995,62 @@ impl Producer {
                 self.finish(ctx, index, outcome);
             }
         }
+    }
+
+    /// InitProducerId answered: the producer's identity, or a backoff before asking again.
+    fn on_producer_id(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        correlation: u64,
+        init: &InitProducerIdResponse,
+    ) {
+        if self.identity != Identity::Requesting(correlation) {
+            return;
+        }
+        if init.error_code == code::NONE {
+            self.identity = Identity::Ready {
+                producer_id: init.producer_id.0,
+                epoch: init.producer_epoch,
+            };
+            for lane in &mut self.lanes {
+                lane.next_sequence = 0;
+            }
+            ctx.wake_at(ctx.now);
+        } else {
+            self.identity = Identity::None;
+            let at = ctx.backoff();
+            ctx.wake_at(at);
+        }
+    }
+
+    /// A produce failed with an error worth retrying: notes whether the batch may have
+    /// been written and whether the leader is stale, then retries or gives up.
+    fn on_retriable_error(&mut self, ctx: &mut Ctx<'_>, index: usize, error: i16) {
+        // A storage error may come after the append reached the page cache and
+        // its sync failed: whether it is on disk is unknown. A leader that lost
+        // its epoch while the batch waited for the quorum answers
+        // NOT_LEADER_OR_FOLLOWER: the next leader may have kept it.
+        if matches!(
+            error,
+            code::KAFKA_STORAGE_ERROR
+                | code::REQUEST_TIMED_OUT
+                | code::NOT_LEADER_OR_FOLLOWER
+                | code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        ) {
+            let batch = self.lanes[index].batch.as_mut().expect("found by lane_of");
+            batch.outcome_unknown = true;
+        }
+        if matches!(
+            error,
+            code::UNKNOWN_TOPIC_OR_PARTITION
+                | code::LEADER_NOT_AVAILABLE
+                | code::NOT_LEADER_OR_FOLLOWER
+        ) {
+            let key = self.lanes[index].key.clone();
+            ctx.shared.leader_stale(&key);
+        }
+        ctx.shared.count("producer.retriable-error");
+        self.retry_or_give_up(ctx, index, &format!("error {error}"));
     }
 
     fn retry_or_give_up(&mut self, ctx: &mut Ctx<'_>, index: usize, why: &str) {

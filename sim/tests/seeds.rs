@@ -94,7 +94,7 @@ fn seed_95003651_all_stale_batch_behind_an_undone_cut() {
 
 /// `odradek sim --seed 7977813221831595363 --faults read-flip,write-error,sync-error,
 /// sync-latency,loss,duplicate,reorder,partition,clog,kill,pause,restart,drift,clock-step,
-/// wall-step,buggify --duration 1` (found by tests/sim_proptest.rs): a bit flipped on
+/// wall-step,buggify --duration 1` (found by the proptest of sim/tests/properties.rs): a bit flipped on
 /// one read of a metadata batch header made the batch look as if it ended at the high
 /// watermark; the read re-checked the batch, found it whole and valid, and still
 /// returned nothing. Applying the metadata log stopped one record short, and the

@@ -1,10 +1,10 @@
 //! An insta snapshot of the start of one short run's trace (seed 3, every fault class,
 //! 2 simulated seconds): what the node and clients did, event by event. A change in
 //! behaviour shows up as a readable diff of
-//! `tests/snapshots/sim_snapshot__sim_trace_seed_3.snap`.
+//! `sim/tests/snapshots/trace_snapshot__sim_trace_seed_3.snap`.
 //!
 //! After an intended change, regenerate it with `INSTA_UPDATE=always cargo test
-//! --release -p odradek --test sim_snapshot` (or `cargo insta review`) and review the
+//! --release -p odradek-sim --test trace_snapshot` (or `cargo insta review`) and review the
 //! diff like code. In CI (`CI=true`) a missing or different snapshot fails the test.
 
 use odradek_sim::{FaultSet, Options};

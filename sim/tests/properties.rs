@@ -1,7 +1,7 @@
 //! Property: whatever proptest draws (a seed, a subset of the fault classes, a safety
 //! phase length, idempotent or plain producers), the run passes. Seeds already vary
 //! the workload and the fault schedule; proptest adds the fault sets and lengths that
-//! `sim_ci.rs` does not pin, and shrinks a failure towards fewer classes and a shorter
+//! `ci.rs` does not pin, and shrinks a failure towards fewer classes and a shorter
 //! run before printing it.
 //!
 //! A failure prints the proptest input and the `odradek sim` command that reproduces
