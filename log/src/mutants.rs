@@ -1,7 +1,7 @@
 //! Deliberately broken behaviours, compiled only with the `mutants` cargo feature.
 //!
 //! The simulator must not be vacuous: for each class of fault it injects, a broken
-//! component has to be flagged within a bounded number of seeds (`tests/sim_mutants.rs`).
+//! component has to be flagged within a bounded number of seeds (`sim/tests/mutants.rs`).
 //! Five of those broken components live inside core code, where the real check or
 //! rule is; each one is switched on at run time by a field of [`Mutants`], which
 //! travels in [`crate::LogConfig`]. Without the feature neither the field nor any of
