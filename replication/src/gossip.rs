@@ -53,12 +53,13 @@ impl Node {
 
     /// Sends every bundle collected during the event, one per broker.
     pub(crate) fn flush_outbox(&mut self, io: &mut impl NodeIo) {
-        let sender = BrokerInfo {
-            id: self.config.node_id,
-            host: self.config.advertised_host.clone(),
-            port: self.config.advertised_port,
+        let config = &self.config;
+        let sender = || BrokerInfo {
+            id: config.node_id,
+            host: config.advertised_host.clone(),
+            port: config.advertised_port,
         };
-        for (to, message) in self.outbox.take(&sender) {
+        for (to, message) in self.outbox.take(sender) {
             io.send(to, message);
         }
     }

@@ -3,27 +3,32 @@
 //! ```text
 //!   driver (bin/ or sim/)                       odradek-replication
 //!   ─────────────────────                       ───────────────────
-//!   decoded Kafka request ── Event::Client ──►  Node::handle ──► handlers (produce, fetch, admin, ...)
-//!   fsync finished        ── Event::Disk   ──►      │              │
-//!   timer due             ── Event::Timer  ──►      │              ▼
-//!                                                   │        PartitionLog / MetadataLog (odradek-log)
-//!   NodeIo::respond ◄──────────────────────────────┘
+//!   decoded Kafka request ── Event::Client ──►  Node::handle (the router)
+//!   peer bundle           ── Event::Peer   ──►      ├─► handlers: produce, fetch, list_offsets, admin,
+//!   fsync finished        ── Event::Disk   ──►      │             producer_ids, group_hosting
+//!   timer due             ── Event::Timer  ──►      ├─► drive: every Replica (partition, offsets
+//!                                                   │          partition, metadata log) → Raft, log
+//!   NodeIo::respond / send ◄────────────────────────┘   end of event: settle driven, flush outbox
 //! ```
 //!
-//! - [`node`]: the [`Node`], its events, configuration and the [`NodeIo`] seam;
-//!   [`request`]: a client request and its id; [`node_error`]: why a node cannot start.
+//! - [`node`]: the [`Node`] (a router), its events, configuration and the [`NodeIo`]
+//!   seam; [`request`]: a client request and its id; [`node_error`]: why a node cannot
+//!   start.
+//! - [`replica`]: one member of one Raft group on this broker, with its log; `drive`
+//!   drives them all the same way, `outbox` collects what goes to each broker, `driven`
+//!   what the router settles at the end of an event; [`hard_state`]: votes on disk.
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
-//!   a pure state machine the node drives for every partition and the metadata log.
+//!   a pure state machine.
 //! - [`group`]: the consumer-group coordinator (Kafka's classic group protocol and
-//!   committed offsets in `__consumer_offsets`), a pure state machine; `group_hosting` wires
-//!   it into the node (FindCoordinator, routing, appends, loading on leadership).
-//! - [`peer`]: the bundles brokers send each other.
+//!   committed offsets in `__consumer_offsets`), a pure state machine; `group_hosting`
+//!   wires it into the node (FindCoordinator, routing, appends, loading on leadership).
+//! - [`peer`]: the bundles brokers send each other; `gossip` and `peer_directory`: what
+//!   they say of themselves; `forward` and `pending_forwards`: creations forwarded to
+//!   the controller.
 //! - [`topics`]: topic names, ids and per-topic configuration.
 //! - [`error`]: Kafka error codes and where our errors map to them.
 //!
-//! Request handlers live in `produce`, `fetch`, `list_offsets`, `admin` and
-//! `producer_ids`.
 //! Nothing here touches the OS: see `log/src/io.rs` for the seam's contract.
 #![deny(missing_docs)]
 

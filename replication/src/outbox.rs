@@ -44,10 +44,18 @@ impl Outbox {
         self.bundles.entry(to).or_default()
     }
 
-    /// The bundles to send now, each signed with `sender` (where clients reach this
-    /// broker); the outbox is empty afterwards. Empty bundles are left out unless they
-    /// announce.
-    pub(crate) fn take(&mut self, sender: &BrokerInfo) -> Vec<(BrokerId, PeerMessage)> {
+    /// The bundles to send now, each signed with `sender()` (where clients reach this
+    /// broker, built only if there is a bundle); the outbox is empty afterwards. Empty
+    /// bundles are left out unless they announce.
+    pub(crate) fn take(
+        &mut self,
+        sender: impl FnOnce() -> BrokerInfo,
+    ) -> Vec<(BrokerId, PeerMessage)> {
+        if self.bundles.is_empty() {
+            self.announce_to.clear();
+            return Vec::new();
+        }
+        let sender = sender();
         let announce_to = std::mem::take(&mut self.announce_to);
         std::mem::take(&mut self.bundles)
             .into_iter()
