@@ -34,7 +34,8 @@ use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::metadata::{MetadataAppendError, MetadataRecord};
-use crate::node::{MetadataWait, Node, NodeIo, quorum_voters};
+use crate::metadata_waits::MetadataWait;
+use crate::node::{Node, NodeIo, quorum_voters};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 use crate::topics::{
@@ -197,7 +198,7 @@ impl Node {
         let offset = self
             .append_metadata(io, record)
             .map_err(|error| (error.error_code(), error.to_string()))?;
-        self.topics_being_created.insert(name.to_string(), offset);
+        self.topic_changes.note_creating(name, offset);
         Ok(offset)
     }
 
@@ -472,7 +473,7 @@ impl Node {
         let mut wait = None;
         if let Err((ErrorCode::TopicAlreadyExists, _)) = &checked
             && !self.cluster.topics.contains_key(&name)
-            && let Some(&offset) = self.topics_being_created.get(&name)
+            && let Some(offset) = self.topic_changes.creation(&name)
         {
             // "Already exists" on the word of a record not yet committed: answered
             // once it is applied, and only if the topic is there then.
@@ -520,11 +521,11 @@ impl Node {
                 result.topic_id = uuid;
             }
         }
-        self.metadata_waits.push((
+        self.metadata_waits.wait(
             offset,
             id,
             MetadataWait::Respond(ResponseKind::CreateTopics(response)),
-        ));
+        );
     }
 
     fn pending_topic_id(&self, name: &str) -> Option<uuid::Uuid> {
@@ -590,13 +591,13 @@ impl Node {
                 ),
             ));
         }
-        if self.cluster.topics.contains_key(name) || self.topics_being_created.contains_key(name) {
+        if self.cluster.topics.contains_key(name) || self.topic_changes.creation(name).is_some() {
             return Err((
                 ErrorCode::TopicAlreadyExists,
                 format!("topic {name} already exists"),
             ));
         }
-        if self.topics_being_deleted.contains(name) {
+        if self.topic_changes.is_deleting(name) {
             return Err((
                 ErrorCode::TopicAlreadyExists,
                 format!("topic {name} is being deleted; try again"),
@@ -609,7 +610,7 @@ impl Node {
             .cluster
             .topics
             .keys()
-            .chain(self.topics_being_created.keys())
+            .chain(self.topic_changes.creating())
             .find(|existing| metric_name(existing) == metric_name(name))
         {
             return Err((
@@ -698,11 +699,11 @@ impl Node {
         }
         match wait_for {
             Some(offset) => {
-                self.metadata_waits.push((
+                self.metadata_waits.wait(
                     offset,
                     id,
                     MetadataWait::Respond(ResponseKind::DeleteTopics(response)),
-                ));
+                );
             }
             None => io.respond(id, ResponseKind::DeleteTopics(response)),
         }
@@ -743,7 +744,7 @@ impl Node {
                 refuse(ErrorCode::UnknownTopicId, "no such topic".into());
                 return (result, None);
             }
-            Some(topic) if self.topics_being_deleted.contains(&topic.name) => {
+            Some(topic) if self.topic_changes.is_deleting(&topic.name) => {
                 let message = "topic is already being deleted".into();
                 refuse(ErrorCode::UnknownTopicOrPartition, message);
                 return (result, None);
@@ -765,7 +766,7 @@ impl Node {
         };
         match self.append_metadata(io, record) {
             Ok(offset) => {
-                self.topics_being_deleted.insert(topic.name.clone());
+                self.topic_changes.note_deleting(&topic.name);
                 (result, Some(offset))
             }
             Err(error) => {
@@ -813,11 +814,11 @@ impl Node {
         }
         match wait_for {
             Some(offset) => {
-                self.metadata_waits.push((
+                self.metadata_waits.wait(
                     offset,
                     id,
                     MetadataWait::RespondPartitions(response, counts),
-                ));
+                );
             }
             None => io.respond(id, ResponseKind::CreatePartitions(response)),
         }
@@ -841,7 +842,7 @@ impl Node {
                     "{OFFSETS_TOPIC_NAME} is internal: more partitions would move groups to other coordinators"
                 ),
             )),
-            Some(_) if self.topics_being_deleted.contains(name) => Err((
+            Some(_) if self.topic_changes.is_deleting(name) => Err((
                 ErrorCode::UnknownTopicOrPartition,
                 format!("topic {name} is being deleted"),
             )),

@@ -21,7 +21,8 @@
 use kafka_protocol::messages::RequestKind;
 use odradek_log::io::Duration;
 
-use crate::node::{HeldMetadata, Node, NodeIo, WAITING_REQUESTS_MAX};
+use crate::metadata_waits::HeldMetadata;
+use crate::node::{Node, NodeIo};
 use crate::request::{Request, RequestId};
 
 impl Node {
@@ -44,12 +45,11 @@ impl Node {
                 .is_some_and(|topics| topics.is_empty());
         let cluster = self.metadata.raft().voters().len() > 1;
         let known = self.metadata.raft().leader_id().is_some();
-        if !cluster || known || !names_no_topic || self.held_metadata.len() >= WAITING_REQUESTS_MAX
-        {
+        if !cluster || known || !names_no_topic || !self.metadata_waits.can_hold() {
             return Some(request);
         }
         let deadline = io.now() + self.controller_wait();
-        self.held_metadata.push(HeldMetadata {
+        self.metadata_waits.hold(HeldMetadata {
             id,
             request,
             deadline,
@@ -60,16 +60,11 @@ impl Node {
     /// Answers the held requests: all of them once the quorum has a leader, else those
     /// whose deadline passed.
     pub(crate) fn release_held_metadata(&mut self, io: &mut impl NodeIo) {
-        if self.held_metadata.is_empty() {
-            return;
-        }
         let now = io.now();
         let known = self.metadata.raft().leader_id().is_some();
-        let (due, waiting): (Vec<HeldMetadata>, Vec<HeldMetadata>) =
-            std::mem::take(&mut self.held_metadata)
-                .into_iter()
-                .partition(|held| known || held.deadline <= now);
-        self.held_metadata = waiting;
+        let due = self
+            .metadata_waits
+            .take_held(|held| known || held.deadline <= now);
         for held in due {
             self.handle_metadata(io, held.id, held.request, true);
         }

@@ -20,8 +20,9 @@
 use odradek_log::io::Duration;
 
 use crate::group::OFFSETS_TOPIC_NAME;
+use crate::io_waits::TimerPurpose;
 use crate::metadata::MetadataRecord;
-use crate::node::{IoOwner, Node, NodeIo, TimerPurpose};
+use crate::node::{Node, NodeIo};
 use crate::peer::{BrokerId, GroupId, PeerMessage, RaftMessage};
 use crate::replica::Replica;
 use crate::topics::TopicPartition;
@@ -81,8 +82,7 @@ impl Node {
         let damaged = self.partitions.remove(key).expect("present");
         let replicas = damaged.replicas().to_vec();
         let log_config = damaged.log().config().clone();
-        self.io_owners
-            .retain(|_, owner| *owner != IoOwner::Partition(key.clone()));
+        self.io_waits.forget_partition(key);
         if let Err(error) = damaged.close(io) {
             tracing::warn!("{key:?}: closing the damaged log: {error}");
         }
@@ -161,10 +161,9 @@ impl Node {
     pub(crate) fn schedule_raft_tick(&mut self, io: &mut impl NodeIo) {
         let alone = self.metadata.raft().voters().len() <= 1
             && self.partitions.values().all(|p| p.replicas().len() <= 1);
-        if self.raft_ticking || alone {
+        if self.io_waits.raft_ticking() || alone {
             return;
         }
-        self.raft_ticking = true;
         let period = Duration::from_millis(self.config.raft_tick_ms.max(1) as u64);
         let at = io.now() + period;
         self.set_timer(io, at, TimerPurpose::RaftTick);

@@ -18,10 +18,12 @@ use odradek_log::io::Duration;
 use odradek_log::partition::ReadError;
 
 use crate::error::ErrorCode;
-use crate::node::{Node, NodeIo, PendingFetch, TimerPurpose, WAITING_REQUESTS_MAX};
+use crate::io_waits::TimerPurpose;
+use crate::node::{Node, NodeIo};
 use crate::replica::Replica;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
+use crate::waiting::PendingFetch;
 
 /// Isolation level `READ_COMMITTED` in a Fetch or ListOffsets request.
 const READ_COMMITTED: i8 = 1;
@@ -120,17 +122,13 @@ impl Node {
         }
         let read = self.read_fetch(io, fetch);
         let satisfied = read.bytes >= fetch.min_bytes.max(0) as usize;
-        if satisfied
-            || read.has_error
-            || fetch.max_wait_ms <= 0
-            || self.parked_fetches.len() >= WAITING_REQUESTS_MAX
-        {
+        if satisfied || read.has_error || fetch.max_wait_ms <= 0 || self.parked_fetches.is_full() {
             io.respond(id, ResponseKind::Fetch(read.response));
             return;
         }
         let deadline = io.now() + Duration::from_millis(fetch.max_wait_ms as u64);
         self.set_timer(io, deadline, TimerPurpose::FetchDeadline(id));
-        self.parked_fetches.insert(
+        self.parked_fetches.wait(
             id,
             PendingFetch {
                 request,
@@ -143,14 +141,7 @@ impl Node {
     /// A high watermark moved (or a partition failed or vanished): re-read the fetches
     /// parked on `key` and answer those that are now satisfied.
     pub(crate) fn wake_fetches(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
-        let ids: Vec<RequestId> = self
-            .parked_fetches
-            .iter()
-            .filter(|(_, parked)| parked.partitions.contains(key))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let parked = self.parked_fetches.remove(&id).expect("listed");
+        for (id, parked) in self.parked_fetches.take_waiting_on(key) {
             let RequestKind::Fetch(fetch) = &parked.request.body else {
                 unreachable!("only fetches are parked")
             };
@@ -161,14 +152,14 @@ impl Node {
             {
                 io.respond(id, ResponseKind::Fetch(read.response));
             } else {
-                self.parked_fetches.insert(id, parked);
+                self.parked_fetches.wait(id, parked);
             }
         }
     }
 
     /// A parked fetch's `max_wait_ms` passed: answer with whatever is there.
     pub(crate) fn fetch_deadline(&mut self, io: &mut impl NodeIo, id: RequestId) {
-        let Some(parked) = self.parked_fetches.remove(&id) else {
+        let Some(parked) = self.parked_fetches.take(id) else {
             return; // answered earlier
         };
         let RequestKind::Fetch(fetch) = &parked.request.body else {

@@ -29,7 +29,8 @@
 use odradek_log::io::Duration;
 
 use crate::metadata::{MetadataAppendError, MetadataRecord};
-use crate::node::{MetadataWait, Node, NodeIo};
+use crate::metadata_waits::MetadataWait;
+use crate::node::{Node, NodeIo};
 use crate::peer::{BrokerId, Forward};
 use crate::pending_forwards::PendingForward;
 use crate::request::RequestId;
@@ -56,15 +57,15 @@ impl Node {
         name: &str,
         record: MetadataRecord,
     ) -> Result<Creation, MetadataAppendError> {
-        if let Some(offset) = self.topics_being_created.get(name) {
-            return Ok(Creation::Appended(*offset));
+        if let Some(offset) = self.topic_changes.creation(name) {
+            return Ok(Creation::Appended(offset));
         }
         if let Some(request) = self.forwards.find(name) {
             return Ok(Creation::Forwarded(request));
         }
         match self.append_metadata(io, record.clone()) {
             Ok(offset) => {
-                self.topics_being_created.insert(name.to_string(), offset);
+                self.topic_changes.note_creating(name, offset);
                 Ok(Creation::Appended(offset))
             }
             Err(MetadataAppendError::NotController {
@@ -94,7 +95,7 @@ impl Node {
         wait: MetadataWait,
     ) {
         match creation {
-            Creation::Appended(offset) => self.metadata_waits.push((offset, id, wait)),
+            Creation::Appended(offset) => self.metadata_waits.wait(offset, id, wait),
             Creation::Forwarded(request) => self.forwards.wait_on(request, id, wait),
         }
     }
@@ -135,11 +136,9 @@ impl Node {
                     };
                     match error {
                         None => {
-                            self.topics_being_created
-                                .entry(pending.name)
-                                .or_insert(offset);
+                            self.topic_changes.note_creating(&pending.name, offset);
                             for (id, wait) in pending.waiters {
-                                self.metadata_waits.push((offset, id, wait));
+                                self.metadata_waits.wait(offset, id, wait);
                             }
                         }
                         Some(reason) => {
@@ -170,14 +169,14 @@ impl Node {
             // Applied here; the asker waits until it has applied as far.
             return Ok(self.metadata.applied_offset() - 1);
         }
-        if let Some(offset) = self.topics_being_created.get(name) {
-            return Ok(*offset);
+        if let Some(offset) = self.topic_changes.creation(name) {
+            return Ok(offset);
         }
         let name = name.clone();
         let offset = self
             .append_metadata(io, record)
             .map_err(|error| error.to_string())?;
-        self.topics_being_created.insert(name, offset);
+        self.topic_changes.note_creating(&name, offset);
         Ok(offset)
     }
 

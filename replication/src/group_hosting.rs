@@ -29,7 +29,10 @@ use odradek_log::partition::AppendOutcome;
 use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::{Coordinator, Effect, Now, OFFSETS_TOPIC_NAME};
-use crate::node::{MetadataWait, Node, NodeIo, TimerPurpose};
+use crate::group_host::Loading;
+use crate::io_waits::TimerPurpose;
+use crate::metadata_waits::MetadataWait;
+use crate::node::{Node, NodeIo};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicConfig;
 use crate::topics::TopicPartition;
@@ -189,7 +192,11 @@ impl Node {
         let config =
             TopicConfig::from_entries([("retention.ms", "-1"), ("segment.bytes", "104857600")])
                 .expect("valid settings");
-        let partitions = self.groups.config().offsets_topic_num_partitions;
+        let partitions = self
+            .groups
+            .coordinator()
+            .config()
+            .offsets_topic_num_partitions;
         let record = self.create_topic_record(
             io,
             OFFSETS_TOPIC_NAME,
@@ -214,17 +221,13 @@ impl Node {
         request: Request,
     ) {
         let now = Self::group_now(io);
-        let effects = self
-            .groups
-            .handle(now, id, &request, request.client_host.as_str());
-        self.group_effects.extend(effects);
+        self.groups.handle(now, id, &request);
     }
 
     /// The group coordinator's timer fired.
     pub(crate) fn group_wake(&mut self, io: &mut impl NodeIo) {
         let now = Self::group_now(io);
-        let effects = self.groups.on_timer(now);
-        self.group_effects.extend(effects);
+        self.groups.on_timer(now);
     }
 
     /// After `__consumer_offsets` partition `key` was driven: loads or unloads its groups
@@ -241,34 +244,24 @@ impl Node {
             .filter(|_| !partition.is_offline());
         let caught_up = partition.raft().leader_caught_up();
         #[cfg(feature = "mutants")]
-        let caught_up = caught_up || self.groups.config().mutants.load_before_committed;
+        let caught_up = caught_up
+            || self
+                .groups
+                .coordinator()
+                .config()
+                .mutants
+                .load_before_committed;
         let high_watermark = partition.high_watermark();
-        let loaded = self.groups_loaded.get(&key.partition).copied();
-        if loaded.is_some() && loaded != leading {
-            self.groups_loaded.remove(&key.partition);
-            let effects = self.groups.unload(key.partition);
-            self.group_effects.extend(effects);
-        }
-        if leading.is_none() && self.groups.is_loading(key.partition) {
-            let effects = self.groups.unload(key.partition);
-            self.group_effects.extend(effects);
-        }
-        if let Some(epoch) = leading
-            && loaded != leading
+        match self
+            .groups
+            .follow_leadership(key.partition, leading, caught_up)
         {
-            if !caught_up {
-                // Records past the high watermark may still be cut by a later leader;
-                // groups built from them could hand out a generation twice. Load once
-                // the marker of this epoch commits (Coordinator::begin_loading).
-                self.groups.begin_loading(key.partition);
-                return;
-            }
-            match self.read_offsets_partition(io, key) {
+            Loading::Settled => {}
+            Loading::WaitForCommit => return,
+            Loading::Load(epoch) => match self.read_offsets_partition(io, key) {
                 Ok(records) => {
                     let now = Self::group_now(io);
-                    let effects = self.groups.load(now, key.partition, records);
-                    self.group_effects.extend(effects);
-                    self.groups_loaded.insert(key.partition, epoch);
+                    self.groups.load(now, key.partition, epoch, records);
                 }
                 Err(error) => {
                     // Unreadable: the groups stay unloaded (clients get NOT_COORDINATOR)
@@ -276,13 +269,10 @@ impl Node {
                     tracing::warn!("cannot load the groups of {key:?}: {error}");
                     return;
                 }
-            }
+            },
         }
-        if self.groups_loaded.contains_key(&key.partition) {
-            let now = Self::group_now(io);
-            let effects = self.groups.on_committed(now, key.partition, high_watermark);
-            self.group_effects.extend(effects);
-        }
+        let now = Self::group_now(io);
+        self.groups.on_committed(now, key.partition, high_watermark);
     }
 
     /// Every record of an offsets partition, in log order, as (key, value).
@@ -328,9 +318,8 @@ impl Node {
     /// release waiters at once, which may ask for more).
     pub(crate) fn run_group_effects(&mut self, io: &mut impl NodeIo) {
         let mut touched: Vec<TopicPartition> = Vec::new();
-        while !self.group_effects.is_empty() {
-            let effects = std::mem::take(&mut self.group_effects);
-            for effect in effects {
+        while self.groups.has_effects() {
+            for effect in self.groups.take_effects() {
                 match effect {
                     Effect::Respond { id, response } => io.respond(id, response),
                     Effect::Wake(at) => self.schedule_group_wake(io, at),
@@ -341,7 +330,7 @@ impl Node {
                     } => {
                         let key = TopicPartition::new(OFFSETS_TOPIC_NAME, partition);
                         let now = Self::group_now(io);
-                        let effects = match self.append_offsets_records(io, &key, &records) {
+                        match self.append_offsets_records(io, &key, &records) {
                             Ok(last_offset) => {
                                 if !touched.contains(&key) {
                                     touched.push(key);
@@ -349,8 +338,7 @@ impl Node {
                                 self.groups.on_appended(now, wait, last_offset)
                             }
                             Err(error) => self.groups.on_append_failed(now, wait, error),
-                        };
-                        self.group_effects.extend(effects);
+                        }
                     }
                 }
             }
@@ -363,10 +351,9 @@ impl Node {
     }
 
     fn schedule_group_wake(&mut self, io: &mut impl NodeIo, at: Instant) {
-        if self.group_wakes.contains(&at) {
+        if self.io_waits.group_wake_set(at) {
             return;
         }
-        self.group_wakes.insert(at);
         self.set_timer(io, at, TimerPurpose::GroupWake(at));
     }
 

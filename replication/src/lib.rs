@@ -17,6 +17,11 @@
 //! - [`replica`]: one member of one Raft group on this broker, with its log; `drive`
 //!   drives them all the same way, `outbox` collects what goes to each broker, `driven`
 //!   what the router settles at the end of an event; [`hard_state`]: votes on disk.
+//! - The node's other state, each a type with private fields: `waiting` (produces and
+//!   fetches waiting on partitions), `metadata_waits` (requests waiting on the metadata
+//!   log, topic changes not applied yet), `io_waits` (disk operations and timers in
+//!   flight), `group_host` (the coordinator, its queued effects, loaded partitions),
+//!   `producer_id_pool`.
 //! - [`metadata`]: the metadata log (topics, producer ids) and the state it builds.
 //! - [`raft`]: the Raft core of one replicated group (a partition or the metadata log),
 //!   a pure state machine.
@@ -42,11 +47,14 @@ mod fetch;
 mod forward;
 mod gossip;
 pub mod group;
+mod group_host;
 mod group_hosting;
 pub mod hard_state;
 pub mod identity;
+mod io_waits;
 mod list_offsets;
 pub mod metadata;
+mod metadata_waits;
 pub mod node;
 pub mod node_error;
 mod outbox;
@@ -60,6 +68,7 @@ pub mod raft;
 pub mod replica;
 pub mod request;
 pub mod topics;
+mod waiting;
 
 pub use node::{Event, Node, NodeConfig, NodeIo};
 pub use node_error::NodeError;

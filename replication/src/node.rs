@@ -17,17 +17,20 @@
 //! it durably (a group of one: until its own fsync); nothing is acknowledged that a
 //! crash can lose. docs/architecture.md walks a produce and a fetch end to end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use odradek_log::io::{Disk, DiskCompletion, Duration, Instant, Io, IoId, TimerId};
+use odradek_log::io::{Disk, DiskCompletion, Duration, Instant, Io, TimerId};
 use odradek_log::partition::LogConfig;
 
 use crate::driven::DrivenPartitions;
 use crate::error::ErrorCode;
-use crate::group::{Coordinator, Effect as GroupEffect, GroupConfig};
+use crate::group::{Coordinator, GroupConfig};
+use crate::group_host::GroupHost;
+use crate::io_waits::{IoOwner, IoWaits, TimerPurpose};
 use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, MetadataRecord};
+use crate::metadata_waits::{MetadataWait, MetadataWaits, TopicChanges};
 use crate::node_error::NodeError;
 use crate::outbox::Outbox;
 use crate::peer::{BrokerId, GroupId, PeerMessage};
@@ -38,6 +41,8 @@ use crate::raft::RaftConfig;
 use crate::replica::{PartitionOpenError, Replica, ReplicaInit};
 use crate::request::{Request, RequestId};
 use crate::topics::{Topic, TopicPartition, partition_dir};
+pub use crate::waiting::WAITING_REQUESTS_MAX;
+use crate::waiting::{PendingFetch, PendingProduce, Waiting};
 
 /// Everything that can happen to a node.
 // A request is moved once from the driver into the node; boxing it would only add an
@@ -141,130 +146,42 @@ impl Default for NodeConfig {
     }
 }
 
-/// A Metadata request waiting for the metadata quorum to have a leader.
-pub(crate) struct HeldMetadata {
-    pub(crate) id: RequestId,
-    pub(crate) request: Request,
-    pub(crate) deadline: Instant,
-}
-
-/// Who started an asynchronous disk operation, so its completion finds its way back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum IoOwner {
-    Metadata,
-    Partition(TopicPartition),
-}
-
-/// Why a timer was set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TimerPurpose {
-    /// A parked fetch's `max_wait_ms` ran out.
-    FetchDeadline(RequestId),
-    /// Time to run retention and time-based segment rolls.
-    Maintenance,
-    /// Time to tick every Raft group with more than one voter.
-    RaftTick,
-    /// The group coordinator asked to be woken at this instant.
-    GroupWake(Instant),
-}
-
-/// A request that waits for metadata records to become durable.
-pub(crate) enum MetadataWait {
-    /// Answer with this response once the records are applied.
-    Respond(ResponseKind),
-    /// A CreatePartitions answer, sent once its records are applied: each named topic
-    /// must then have at least the partition count asked for, else the record was cut
-    /// by a leader change and that topic's answer becomes NOT_CONTROLLER.
-    RespondPartitions(
-        kafka_protocol::messages::CreatePartitionsResponse,
-        Vec<(String, i32)>,
-    ),
-    /// Handle the request again once the records are applied (auto-created topics).
-    Redispatch(Request),
-}
-
-/// A produce waiting for its batches to become durable.
-pub(crate) struct PendingProduce {
-    pub(crate) response: kafka_protocol::messages::ProduceResponse,
-    pub(crate) waits: Vec<ProduceWait>,
-}
-
-/// One partition's part of a waiting produce.
-pub(crate) struct ProduceWait {
-    /// Where its answer goes in the response: topic index, partition index.
-    pub(crate) topic_index: usize,
-    pub(crate) partition_index: usize,
-    pub(crate) key: TopicPartition,
-    /// The offset after the partition's last appended batch.
-    pub(crate) end_offset: i64,
-    /// The leader epoch it was appended in. If this node stops leading in that epoch
-    /// before the wait is over, the batches may be cut by the next leader: the
-    /// answer is NOT_LEADER_OR_FOLLOWER (the client retries; idempotence dedups).
-    pub(crate) leader_epoch: i32,
-    /// `acks=all` waits for the high watermark (a quorum holds the batches durably);
-    /// `acks=1` only for the leader's own fsync.
-    pub(crate) committed: bool,
-}
-
-/// A fetch parked until enough bytes arrive or its deadline passes.
-pub(crate) struct PendingFetch {
-    pub(crate) request: Request,
-    pub(crate) deadline: Instant,
-    pub(crate) partitions: Vec<TopicPartition>,
-}
-
-/// Most client requests that may wait at once for durability or data; beyond it
-/// new waiting requests are answered with an error at once.
-pub const WAITING_REQUESTS_MAX: usize = 100_000;
-
 /// The broker node. See the module documentation.
 pub struct Node {
     pub(crate) config: NodeConfig,
     /// The data directory's `meta.properties`.
-    pub(crate) identity: crate::identity::Identity,
+    identity: crate::identity::Identity,
     pub(crate) cluster: ClusterState,
     pub(crate) metadata: MetadataLog,
     pub(crate) partitions: BTreeMap<TopicPartition, Replica>,
-    pub(crate) io_owners: BTreeMap<IoId, IoOwner>,
-    pub(crate) timers: BTreeMap<TimerId, TimerPurpose>,
-    pub(crate) next_timer: u64,
-    /// Requests waiting on the metadata log, keyed by the offset that must be durable.
-    pub(crate) metadata_waits: Vec<(i64, RequestId, MetadataWait)>,
-    /// Names with a create-topic record appended but not yet applied, with its offset.
-    pub(crate) topics_being_created: BTreeMap<String, i64>,
-    /// Names with a delete-topic record appended but not yet applied.
-    pub(crate) topics_being_deleted: BTreeSet<String>,
-    pub(crate) pending_produces: BTreeMap<RequestId, PendingProduce>,
-    pub(crate) parked_fetches: BTreeMap<RequestId, PendingFetch>,
+    /// Disk operations in flight and timers set.
+    pub(crate) io_waits: IoWaits,
+    /// Requests waiting on the metadata log or for a controller.
+    pub(crate) metadata_waits: MetadataWaits,
+    /// Topic creations and deletions appended but not applied yet.
+    pub(crate) topic_changes: TopicChanges,
+    /// Produces waiting for their batches to be durable or committed.
+    pub(crate) pending_produces: Waiting<PendingProduce>,
+    /// Fetches waiting for bytes or their deadline.
+    pub(crate) parked_fetches: Waiting<PendingFetch>,
     /// The producer ids InitProducerId hands out.
     pub(crate) producer_ids: ProducerIdPool,
     /// Set when the node cannot go on (its metadata log failed); the driver stops it.
     pub(crate) fatal: Option<String>,
     /// Set by [`Node::shutdown`]: the node ignores every later event.
-    pub(crate) stopped: bool,
+    stopped: bool,
     /// Bundles being collected for each broker; sent at the end of the event.
     pub(crate) outbox: Outbox,
     /// Partitions driven during the event, settled at its end.
     pub(crate) driven: DrivenPartitions,
-    /// Whether the Raft tick timer runs (only groups of several voters need it).
-    pub(crate) raft_ticking: bool,
     /// What the peers' gossip says: where clients reach them, what they lead.
     pub(crate) peers: PeerDirectory,
     /// Set while [`Node::open`] runs.
-    pub(crate) opening: bool,
+    opening: bool,
     /// The consumer-group coordinator of the offsets partitions this node leads.
-    pub(crate) groups: Coordinator,
-    /// What the coordinator asked for, run at the end of the current event.
-    pub(crate) group_effects: Vec<GroupEffect>,
-    /// Offsets partitions whose groups are loaded, with the leader epoch they were
-    /// loaded in.
-    pub(crate) groups_loaded: BTreeMap<i32, i32>,
-    /// Instants the coordinator's wake-up timers are set for.
-    pub(crate) group_wakes: BTreeSet<Instant>,
+    pub(crate) groups: GroupHost,
     /// Topic creations forwarded to the controller and not answered yet.
     pub(crate) forwards: PendingForwards<MetadataWait>,
-    /// Metadata requests looking for the controller while none is known.
-    pub(crate) held_metadata: Vec<HeldMetadata>,
 }
 
 impl Node {
@@ -338,30 +255,22 @@ impl Node {
             cluster: ClusterState::default(),
             metadata,
             partitions: BTreeMap::new(),
-            io_owners: BTreeMap::new(),
-            timers: BTreeMap::new(),
-            next_timer: 0,
-            metadata_waits: Vec::new(),
-            topics_being_created: BTreeMap::new(),
-            topics_being_deleted: BTreeSet::new(),
-            pending_produces: BTreeMap::new(),
-            parked_fetches: BTreeMap::new(),
+            io_waits: IoWaits::default(),
+            metadata_waits: MetadataWaits::default(),
+            topic_changes: TopicChanges::default(),
+            pending_produces: Waiting::default(),
+            parked_fetches: Waiting::default(),
             producer_ids: ProducerIdPool::default(),
             fatal: None,
             stopped: false,
             outbox: Outbox::default(),
             driven: DrivenPartitions::default(),
-            raft_ticking: false,
             peers: PeerDirectory::default(),
             opening: true,
             // Derived from the seed already drawn, so that the coordinator adds no
             // draw to the node's random stream.
-            groups: Coordinator::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),
-            group_effects: Vec::new(),
-            groups_loaded: BTreeMap::new(),
-            group_wakes: BTreeSet::new(),
+            groups: GroupHost::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),
             forwards: PendingForwards::default(),
-            held_metadata: Vec::new(),
         }
     }
 
@@ -480,7 +389,7 @@ impl Node {
 
     /// The group coordinator (the groups of the offsets partitions this node leads).
     pub fn coordinator(&self) -> &Coordinator {
-        &self.groups
+        self.groups.coordinator()
     }
 
     /// A partition, if this node has it.
@@ -566,24 +475,11 @@ impl Node {
                 "{key:?}: partition without a topic"
             );
         }
-        for (&partition, &epoch) in &self.groups_loaded {
+        self.groups.check_invariants(|partition| {
             let key = TopicPartition::new(crate::group::OFFSETS_TOPIC_NAME, partition);
-            assert!(
-                self.groups.is_loaded(partition),
-                "{key:?}: loaded but unknown"
-            );
-            assert_eq!(
-                self.partitions.get(&key).map(|p| p.check_leader()),
-                Some(Ok(epoch)),
-                "{key:?}: groups loaded by a node that does not lead it in epoch {epoch}"
-            );
-        }
-        assert!(self.group_effects.is_empty(), "group effects left unrun");
+            self.partitions.get(&key)?.check_leader().ok()
+        });
         assert!(self.driven.is_empty(), "driven partitions left unsettled");
-        self.groups.check_invariants();
-        assert!(self.pending_produces.len() <= WAITING_REQUESTS_MAX);
-        assert!(self.parked_fetches.len() <= WAITING_REQUESTS_MAX);
-        assert!(self.held_metadata.len() <= WAITING_REQUESTS_MAX);
     }
 
     fn handle_request(&mut self, io: &mut impl NodeIo, id: RequestId, request: Request) {
@@ -611,7 +507,7 @@ impl Node {
     }
 
     fn handle_timer(&mut self, io: &mut impl NodeIo, timer: TimerId) {
-        let Some(purpose) = self.timers.remove(&timer) else {
+        let Some(purpose) = self.io_waits.fired(timer) else {
             return;
         };
         match purpose {
@@ -621,19 +517,15 @@ impl Node {
                 self.schedule_maintenance(io);
             }
             TimerPurpose::RaftTick => {
-                self.raft_ticking = false;
                 self.tick_groups(io);
                 self.schedule_raft_tick(io);
             }
-            TimerPurpose::GroupWake(at) => {
-                self.group_wakes.remove(&at);
-                self.group_wake(io);
-            }
+            TimerPurpose::GroupWake(_) => self.group_wake(io),
         }
     }
 
     fn handle_disk(&mut self, io: &mut impl NodeIo, completion: DiskCompletion) {
-        let Some(owner) = self.io_owners.remove(&completion.io) else {
+        let Some(owner) = self.io_waits.completed(completion.io) else {
             // The partition was deleted while its sync was in flight.
             return;
         };
@@ -689,14 +581,13 @@ impl Node {
             return;
         };
         for io_id in partition.start_sync(io) {
-            self.io_owners
-                .insert(io_id, IoOwner::Partition(key.clone()));
+            self.io_waits.own(io_id, IoOwner::Partition(key.clone()));
         }
     }
 
     pub(crate) fn start_metadata_sync(&mut self, io: &mut impl NodeIo) {
         for io_id in self.metadata.start_sync(io) {
-            self.io_owners.insert(io_id, IoOwner::Metadata);
+            self.io_waits.own(io_id, IoOwner::Metadata);
         }
     }
 
@@ -783,10 +674,10 @@ impl Node {
     fn note_applying(&mut self, record: &MetadataRecord) -> Result<(), String> {
         match record {
             MetadataRecord::CreateTopic { name, .. } => {
-                self.topics_being_created.remove(name);
+                self.topic_changes.created(name);
             }
             MetadataRecord::DeleteTopic { name, .. } => {
-                self.topics_being_deleted.remove(name);
+                self.topic_changes.deleted(name);
             }
             MetadataRecord::ClusterInit { cluster_id, .. } => {
                 if let Some(formatted) = &self.identity.cluster_id
@@ -846,30 +737,20 @@ impl Node {
     /// Answers (or handles again) every request whose metadata records are applied.
     pub(crate) fn release_metadata_waits(&mut self, io: &mut impl NodeIo) {
         let applied = self.metadata.applied_offset();
-        let mut ready = Vec::new();
+        // A record this node appended and a new leader cut is answered now (it is
+        // confirmed against the applied state, so as NOT_CONTROLLER).
         let metadata = &self.metadata;
-        self.metadata_waits.retain_mut(|(offset, id, wait)| {
-            // A record this node appended and a new leader cut is answered now (it is
-            // confirmed against the applied state, so as NOT_CONTROLLER): the offset
-            // may not be reached again until some other record is written.
-            if *offset < applied || metadata.was_cut(*offset) {
-                let wait = std::mem::replace(
-                    wait,
-                    MetadataWait::Respond(ResponseKind::ApiVersions(Default::default())),
-                );
-                ready.push((*id, wait));
-                false
-            } else {
-                true
-            }
-        });
+        let ready = self
+            .metadata_waits
+            .take_ready(applied, |offset| metadata.was_cut(offset));
         for (id, wait) in ready {
             self.run_metadata_wait(io, id, wait);
         }
         // A create-topic record this node appended, or was told of, whose offset is now
         // applied without the topic appearing was cut by a leader change.
-        self.topics_being_created
-            .retain(|name, offset| *offset >= applied && !self.cluster.topics.contains_key(name));
+        let topics = &self.cluster.topics;
+        self.topic_changes
+            .forget_cut(applied, |name| topics.contains_key(name));
     }
 
     /// A topic creation or deletion answered once its record's offset is applied
@@ -969,8 +850,7 @@ impl Node {
             .collect();
         for key in keys {
             let partition = self.partitions.remove(&key).expect("listed");
-            self.io_owners
-                .retain(|_, owner| *owner != IoOwner::Partition(key.clone()));
+            self.io_waits.forget_partition(&key);
             if let Err(error) = partition.delete(io) {
                 // Left for the orphan sweep at the next start.
                 tracing::warn!(
@@ -989,9 +869,7 @@ impl Node {
         at: Instant,
         purpose: TimerPurpose,
     ) -> TimerId {
-        let timer = TimerId(self.next_timer);
-        self.next_timer += 1;
-        self.timers.insert(timer, purpose);
+        let timer = self.io_waits.timer(purpose);
         io.set_timer(at, timer);
         timer
     }
@@ -1047,7 +925,7 @@ impl Node {
     fn settle_event(&mut self, io: &mut impl NodeIo) {
         loop {
             self.settle_driven(io);
-            if self.group_effects.is_empty() {
+            if !self.groups.has_effects() {
                 return;
             }
             self.run_group_effects(io);

@@ -26,10 +26,11 @@ use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC_NAME;
-use crate::node::{Node, NodeIo, PendingProduce, ProduceWait, WAITING_REQUESTS_MAX};
+use crate::node::{Node, NodeIo};
 use crate::replica::Replica;
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
+use crate::waiting::{PendingProduce, ProduceWait};
 
 /// Outcome of appending one partition's records.
 struct PartitionAppend {
@@ -244,7 +245,7 @@ impl Node {
         self.settle_produce(&mut pending);
         if pending.waits.is_empty() {
             io.respond(id, ResponseKind::Produce(pending.response));
-        } else if self.pending_produces.len() >= WAITING_REQUESTS_MAX {
+        } else if self.pending_produces.is_full() {
             for wait in pending.waits.drain(..) {
                 let partition = &mut pending.response.responses[wait.topic_index]
                     .partition_responses[wait.partition_index];
@@ -252,7 +253,7 @@ impl Node {
             }
             io.respond(id, ResponseKind::Produce(pending.response));
         } else {
-            self.pending_produces.insert(id, pending);
+            self.pending_produces.wait(id, pending);
         }
     }
 
@@ -325,19 +326,12 @@ impl Node {
 
     /// Answers every waiting produce that `key`'s progress (or failure) settled.
     pub(crate) fn resolve_produces(&mut self, io: &mut impl NodeIo, key: &TopicPartition) {
-        let ids: Vec<RequestId> = self
-            .pending_produces
-            .iter()
-            .filter(|(_, pending)| pending.waits.iter().any(|wait| wait.key == *key))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let mut pending = self.pending_produces.remove(&id).expect("listed");
+        for (id, mut pending) in self.pending_produces.take_waiting_on(key) {
             self.settle_produce(&mut pending);
             if pending.waits.is_empty() {
                 io.respond(id, ResponseKind::Produce(pending.response));
             } else {
-                self.pending_produces.insert(id, pending);
+                self.pending_produces.wait(id, pending);
             }
         }
     }

@@ -7,7 +7,8 @@ use kafka_protocol::messages::{InitProducerIdResponse, ProducerId, RequestKind, 
 
 use crate::error::ErrorCode;
 use crate::metadata::{MetadataRecord, PRODUCER_ID_BLOCK_SIZE};
-use crate::node::{MetadataWait, Node, NodeIo, quorum_voters};
+use crate::metadata_waits::MetadataWait;
+use crate::node::{Node, NodeIo, quorum_voters};
 use crate::request::{Request, RequestId};
 
 impl Node {
@@ -79,11 +80,11 @@ impl Node {
             return;
         }
         if let Some(offset) = self.producer_ids.reservation_covering(producer_id) {
-            self.metadata_waits.push((
+            self.metadata_waits.wait(
                 offset,
                 id,
                 MetadataWait::Respond(ResponseKind::InitProducerId(response)),
-            ));
+            );
             return;
         }
         // The block is used up: reserve the next one durably before handing this id out,
@@ -92,11 +93,11 @@ impl Node {
         match self.append_metadata(io, MetadataRecord::ProducerIds { next }) {
             Ok(offset) => {
                 self.producer_ids.reserving(next, offset);
-                self.metadata_waits.push((
+                self.metadata_waits.wait(
                     offset,
                     id,
                     MetadataWait::Respond(ResponseKind::InitProducerId(response)),
-                ));
+                );
             }
             Err(error) => {
                 tracing::warn!("reserving producer ids: {error}");
