@@ -949,7 +949,7 @@ fn kafka_configs_describe_a_topic_and_a_broker() {
         describe_configs(b, "topics", "user-events", false),
         [
             "Dynamic configs for topic user-events are:",
-            "  retention.ms=86400000 sensitive=false synonyms={}",
+            "  retention.ms=86400000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=86400000, DEFAULT_CONFIG:log.retention.ms=604800000}",
         ]
     );
     // --all adds the defaults.
@@ -983,15 +983,50 @@ fn kafka_configs_describe_a_topic_and_a_broker() {
     );
 }
 
-/// `kafka-configs --alter --add-config` on a topic, as every retention how-to does.
+/// `kafka-configs --alter` of one entity (`--entity-default` when `name` is `None`)
+/// with `change` (`--add-config k=v` or `--delete-config k`): its output lines.
+fn alter_configs(b: &str, entity_type: &str, name: Option<&str>, change: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--bootstrap-server",
+        b,
+        "--alter",
+        "--entity-type",
+        entity_type,
+    ];
+    match name {
+        Some(name) => args.extend(["--entity-name", name]),
+        None => args.push("--entity-default"),
+    }
+    args.extend(change);
+    let out = tool_ok("kafka-configs.sh", &args, b"");
+    lines(&out.stdout).iter().map(|l| l.to_string()).collect()
+}
+
+/// `kafka-configs --alter --add-config` on a topic, as every retention how-to does,
+/// then `--delete-config`; and a broker-wide default.
 #[test]
-#[ignore = "needs IncrementalAlterConfigs: tests/FINDINGS.md"]
 fn kafka_configs_alter_a_topic_config() {
     let broker = Broker::start();
     let bootstrap = broker.address();
     let b = bootstrap.as_str();
     create_topic(&broker, "user-events", 1, &[]);
-    let out = tool_ok(
+    let added = ["--add-config", "retention.ms=3600000,segment.ms=600000"];
+    assert_eq!(
+        alter_configs(b, "topics", Some("user-events"), &added),
+        ["Completed updating config for topic user-events."]
+    );
+    let (topic, _) = describe_topic(b, "user-events");
+    assert_eq!(
+        topic["Configs"], "retention.ms=3600000,segment.ms=600000",
+        "{topic:?}"
+    );
+    let deleted = ["--delete-config", "segment.ms"];
+    alter_configs(b, "topics", Some("user-events"), &deleted);
+    let (topic, _) = describe_topic(b, "user-events");
+    assert_eq!(topic["Configs"], "retention.ms=3600000", "{topic:?}");
+
+    // A bad value is refused, naming the key, and changes nothing.
+    let out = kafka_tool(
         "kafka-configs.sh",
         &[
             "--bootstrap-server",
@@ -1002,16 +1037,49 @@ fn kafka_configs_alter_a_topic_config() {
             "--entity-name",
             "user-events",
             "--add-config",
-            "retention.ms=3600000",
+            "retention.ms=soon",
+        ],
+        b"",
+    );
+    assert!(!out.status.success(), "{}", out.stdout);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("retention.ms"), "{said}");
+
+    // Every broker's default: the topic without an override follows it.
+    let default = ["--add-config", "log.retention.bytes=1048576"];
+    assert_eq!(
+        alter_configs(b, "brokers", None, &default),
+        ["Completed updating default config for brokers in the cluster."]
+    );
+    let out = tool_ok(
+        "kafka-configs.sh",
+        &[
+            "--bootstrap-server",
+            b,
+            "--describe",
+            "--entity-type",
+            "brokers",
+            "--entity-default",
         ],
         b"",
     );
     assert_eq!(
         lines(&out.stdout),
-        ["Completed updating config for topic user-events."]
+        [
+            "Default configs for brokers in the cluster are:",
+            "  log.retention.bytes=1048576 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.bytes=1048576}",
+        ]
     );
-    let (topic, _) = describe_topic(b, "user-events");
-    assert_eq!(topic["Configs"], "retention.ms=3600000", "{topic:?}");
+    assert_configs(
+        &describe_configs(b, "brokers", "1", true),
+        "All configs for broker 1 are:",
+        &["log.retention.bytes=1048576"],
+    );
+    assert_configs(
+        &describe_configs(b, "topics", "user-events", true),
+        "All configs for topic user-events are:",
+        &["retention.bytes=1048576"],
+    );
 }
 
 /// Seed 004's "Create SCRAM user", verbatim but for the address.

@@ -31,6 +31,7 @@ use kafka_protocol::messages::{
     LeaveGroupRequest, ListGroupsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
     ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use support::requests::{RESOURCE_TOPIC, Shape, record_batch, sample, text, topic_name};
 use support::wire_client::{Client, RESPONSE_PATIENCE};
@@ -392,6 +393,50 @@ fn every_advertised_version_of_every_api_round_trips() {
         }
         coverage.mark(ApiKey::DescribeConfigs, version);
     }
+
+    // AlterConfigs and IncrementalAlterConfigs: retention.ms set (validate-only in
+    // the exhaustive shape), then read back.
+    for key in [ApiKey::AlterConfigs, ApiKey::IncrementalAlterConfigs] {
+        for version in versions(&table, key) {
+            for exhaustive in [false, true] {
+                let shape = Shape {
+                    topic: "wire",
+                    exhaustive,
+                };
+                let errors: Vec<(i16, Option<StrBytes>)> =
+                    match call_sample(&mut client, key, version, shape) {
+                        ResponseKind::AlterConfigs(response) => response
+                            .responses
+                            .into_iter()
+                            .map(|r| (r.error_code, r.error_message))
+                            .collect(),
+                        ResponseKind::IncrementalAlterConfigs(response) => response
+                            .responses
+                            .into_iter()
+                            .map(|r| (r.error_code, r.error_message))
+                            .collect(),
+                        other => panic!("{key:?} v{version}: {other:?}"),
+                    };
+                assert_eq!(errors, vec![(0, None)], "{key:?} v{version}");
+            }
+            coverage.mark(key, version);
+        }
+    }
+    let ResponseKind::DescribeConfigs(described) = call_sample(
+        &mut client,
+        ApiKey::DescribeConfigs,
+        4,
+        Shape::common("wire"),
+    ) else {
+        panic!()
+    };
+    let retention = described.results[0]
+        .configs
+        .iter()
+        .find(|config| config.name.as_str() == "retention.ms")
+        .expect("retention.ms described");
+    assert_eq!(retention.value.as_deref(), Some("3600000"));
+    assert_eq!(retention.config_source, 1, "a topic override");
 
     // CreatePartitions: grow a one-partition topic to three.
     for version in versions(&table, ApiKey::CreatePartitions) {

@@ -63,6 +63,8 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
         ApiKey::CreateTopics => (5, create_topics_request),
         ApiKey::DeleteTopics => (4, delete_topics_request),
         ApiKey::DescribeConfigs => (4, describe_configs_request),
+        ApiKey::AlterConfigs => (2, alter_configs_request),
+        ApiKey::IncrementalAlterConfigs => (1, incremental_alter_configs_request),
         ApiKey::CreatePartitions => (2, create_partitions_request),
         ApiKey::FindCoordinator => (3, find_coordinator_request),
         ApiKey::JoinGroup => (6, join_group_request),
@@ -244,6 +246,35 @@ fn describe_configs_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
         w.skip(1)?; // include_documentation
     }
     Ok(())
+}
+
+/// The fields of an AlterConfigs request (the same at every version).
+fn alter_configs_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    alter_configs_fields(w, false)
+}
+
+/// The fields of an IncrementalAlterConfigs request (the same at every version).
+fn incremental_alter_configs_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    alter_configs_fields(w, true)
+}
+
+/// AlterConfigs' fields; the incremental request adds an operation byte before each
+/// value.
+fn alter_configs_fields(w: &mut Walk<'_>, incremental: bool) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.skip(1)?; // resource_type
+        w.string()?; // resource_name
+        w.array(|w| {
+            w.string()?; // name
+            if incremental {
+                w.skip(1)?; // config_operation
+            }
+            w.string()?; // value (nullable)
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    w.skip(1) // validate_only
 }
 
 /// The fields of a CreatePartitions request (the same at every version).

@@ -194,6 +194,8 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         ResponseKind::InitProducerId(_) => ApiKey::InitProducerId,
         ResponseKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+        ResponseKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        ResponseKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         ResponseKind::CreatePartitions(_) => ApiKey::CreatePartitions,
         ResponseKind::FindCoordinator(_) => ApiKey::FindCoordinator,
         ResponseKind::JoinGroup(_) => ApiKey::JoinGroup,

@@ -1,4 +1,4 @@
-//! Metadata, topic administration, DescribeConfigs and InitProducerId.
+//! Metadata and topic administration (CreateTopics, DeleteTopics, CreatePartitions).
 //!
 //! Changes (a topic created or deleted, partitions added, producer ids reserved) go
 //! through the metadata log: the request appends a record and is answered once the
@@ -12,21 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
-};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-    DescribeConfigsResponse, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
-    TopicName,
+    MetadataRequest, MetadataResponse, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -39,59 +32,11 @@ use crate::node::{Node, NodeIo, quorum_voters};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 use crate::topics::{
-    TOPIC_CONFIG_KEYS, TOPIC_PARTITIONS_MAX, Topic, TopicConfig, TopicId, default_config_value,
-    place_replicas, validate_topic_name,
+    TOPIC_PARTITIONS_MAX, Topic, TopicConfig, TopicId, place_replicas, validate_topic_name,
 };
-
-/// (key, value, source) rows of a DescribeConfigs answer.
-type ConfigEntries = Vec<(String, String, i8)>;
 
 /// Kafka's "authorized operations were not asked for" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// DescribeConfigs resource types.
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-/// DescribeConfigs config sources.
-const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-const SOURCE_DEFAULT: i8 = 5;
-
-/// The configs of `resource` its request asks for (all if it names no keys), as
-/// DescribeConfigs answers them.
-fn described_configs(
-    entries: ConfigEntries,
-    resource: &DescribeConfigsResource,
-    include_documentation: bool,
-) -> Vec<DescribeConfigsResourceResult> {
-    let keys: Option<Vec<&str>> = resource
-        .configuration_keys
-        .as_ref()
-        .map(|keys| keys.iter().map(|k| k.as_str()).collect());
-    let mut described = Vec::new();
-    for (key, value, source) in entries {
-        if keys
-            .as_ref()
-            .is_some_and(|keys| !keys.contains(&key.as_str()))
-        {
-            continue;
-        }
-        let known = TOPIC_CONFIG_KEYS.iter().find(|k| k.name == key);
-        let config_type = known.map_or(0, |k| k.config_type.code());
-        let documentation = known
-            .filter(|_| include_documentation)
-            .map(|k| text(k.documentation));
-        described.push(
-            DescribeConfigsResourceResult::default()
-                .with_name(text(key))
-                .with_value(Some(text(value)))
-                .with_read_only(resource.resource_type == RESOURCE_BROKER)
-                .with_config_source(source)
-                .with_is_sensitive(false)
-                .with_config_type(config_type)
-                .with_documentation(documentation),
-        );
-    }
-    described
-}
 
 /// A CreateTopics answer for one topic, refused with `code`.
 fn refused(result: CreatableTopicResult, code: ErrorCode, message: String) -> CreatableTopicResult {
@@ -490,7 +435,7 @@ impl Node {
         };
         result.num_partitions = partitions;
         result.replication_factor = replication_factor;
-        result.configs = Some(self.describe_topic_configs(&config));
+        result.configs = Some(self.created_topic_configs(&config));
         if validate_only {
             // Kafka answers an id the topic would have had.
             result.topic_id = uuid_of(TopicId::random(io.random(), io.random()));
@@ -639,32 +584,6 @@ impl Node {
             ));
         }
         TopicConfig::from_entries(configs)
-    }
-
-    /// Every topic-level config with its effective value and where it comes from.
-    fn describe_topic_configs(&self, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
-        TOPIC_CONFIG_KEYS
-            .iter()
-            .map(|key| {
-                let (value, source) = match config.get(key.name) {
-                    Some(value) => (value.to_string(), SOURCE_DYNAMIC_TOPIC),
-                    None => (
-                        default_config_value(
-                            key.name,
-                            &self.config.log,
-                            self.config.min_insync_replicas,
-                        ),
-                        SOURCE_DEFAULT,
-                    ),
-                };
-                CreatableTopicConfigs::default()
-                    .with_name(text(key.name))
-                    .with_value(Some(text(value)))
-                    .with_read_only(false)
-                    .with_config_source(source)
-                    .with_is_sensitive(false)
-            })
-            .collect()
     }
 
     pub(crate) fn handle_delete_topics(
@@ -891,109 +810,6 @@ impl Node {
             replicas,
         };
         self.append_metadata(io, record)
-    }
-
-    pub(crate) fn handle_describe_configs(
-        &mut self,
-        io: &mut impl NodeIo,
-        id: RequestId,
-        request: Request,
-    ) {
-        let RequestKind::DescribeConfigs(describe) = &request.body else {
-            unreachable!("routed by kind")
-        };
-        let mut response = DescribeConfigsResponse::default();
-        for resource in &describe.resources {
-            let name = resource.resource_name.as_str().to_string();
-            let mut result = DescribeConfigsResult::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            match self.resource_configs(resource.resource_type, &name) {
-                Err((code, message)) => {
-                    result.error_code = code.code();
-                    result.error_message = Some(text(message));
-                }
-                Ok(entries) => {
-                    result.configs =
-                        described_configs(entries, resource, describe.include_documentation);
-                }
-            }
-            response.results.push(result);
-        }
-        io.respond(id, ResponseKind::DescribeConfigs(response));
-    }
-
-    /// Every config of one DescribeConfigs resource, as (name, value, source).
-    fn resource_configs(
-        &self,
-        resource_type: i8,
-        name: &str,
-    ) -> Result<ConfigEntries, (ErrorCode, String)> {
-        match resource_type {
-            RESOURCE_TOPIC => match self.cluster.topics.get(name) {
-                None => Err((
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                )),
-                Some(topic) => Ok(self
-                    .describe_topic_configs(&topic.config)
-                    .into_iter()
-                    .map(|c| {
-                        let value = c.value.map(|v| v.as_str().to_string()).unwrap_or_default();
-                        (c.name.as_str().to_string(), value, c.config_source)
-                    })
-                    .collect()),
-            },
-            RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
-                Ok(self.broker_configs())
-            }
-            RESOURCE_BROKER => Err((
-                ErrorCode::InvalidRequest,
-                format!("this is broker {}, not {name}", self.config.node_id),
-            )),
-            other => Err((
-                ErrorCode::InvalidRequest,
-                format!("resource type {other} is not supported"),
-            )),
-        }
-    }
-
-    /// The broker-level settings a DescribeConfigs on the broker shows.
-    fn broker_configs(&self) -> ConfigEntries {
-        const SOURCE_STATIC_BROKER: i8 = 4;
-        let log = &self.config.log;
-        [
-            ("node.id", self.config.node_id.to_string()),
-            (
-                "auto.create.topics.enable",
-                self.config.auto_create_topics_enable.to_string(),
-            ),
-            ("num.partitions", self.config.num_partitions.to_string()),
-            (
-                "default.replication.factor",
-                self.config.default_replication_factor.to_string(),
-            ),
-            (
-                "min.insync.replicas",
-                self.config.min_insync_replicas.to_string(),
-            ),
-            ("log.segment.bytes", log.segment_bytes.to_string()),
-            ("log.roll.ms", log.segment_ms.to_string()),
-            ("log.retention.ms", log.retention_ms.to_string()),
-            ("log.retention.bytes", log.retention_bytes.to_string()),
-            ("message.max.bytes", log.max_message_bytes.to_string()),
-            (
-                "log.index.interval.bytes",
-                log.index_interval_bytes.to_string(),
-            ),
-            (
-                "log.retention.check.interval.ms",
-                self.config.retention_check_interval_ms.to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v, SOURCE_STATIC_BROKER))
-        .collect()
     }
 }
 

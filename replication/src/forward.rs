@@ -1,11 +1,12 @@
-//! Topic creations started at a broker that is not the controller.
+//! Topic creations and config changes started at a broker that is not the controller.
 //!
 //! Only the metadata quorum's leader (the controller) appends metadata records. A client
 //! that sends CreateTopics to another broker gets NOT_CONTROLLER and goes to the
 //! controller itself (Kafka's admin clients do). But some creations start as a side
 //! effect of a request a client may send to any broker: auto-creating a topic on
 //! Produce or Metadata, and creating `__consumer_offsets` on the first FindCoordinator.
-//! Those are forwarded:
+//! And Kafka's admin clients send config changes to any broker (KIP-590: the broker
+//! forwards them). Those are forwarded:
 //!
 //! ```text
 //!  broker 2 (not controller)                     broker 1 (controller)
@@ -28,6 +29,7 @@
 
 use odradek_log::io::Duration;
 
+use crate::error::ErrorCode;
 use crate::metadata::{MetadataAppendError, MetadataRecord};
 use crate::metadata_waits::MetadataWait;
 use crate::node::{Node, NodeIo};
@@ -63,16 +65,28 @@ impl Node {
         if let Some(request) = self.forwards.find(name) {
             return Ok(Creation::Forwarded(request));
         }
+        let creation = self.append_or_forward(io, Some(name), record)?;
+        if let Creation::Appended(offset) = creation {
+            self.topic_changes.note_creating(name, offset);
+        }
+        Ok(creation)
+    }
+
+    /// Appends `record` if this node is the controller, else forwards it to the
+    /// controller (`topic`: the topic it creates, if it is a creation).
+    pub(crate) fn append_or_forward(
+        &mut self,
+        io: &mut impl NodeIo,
+        topic: Option<&str>,
+        record: MetadataRecord,
+    ) -> Result<Creation, MetadataAppendError> {
         match self.append_metadata(io, record.clone()) {
-            Ok(offset) => {
-                self.topic_changes.note_creating(name, offset);
-                Ok(Creation::Appended(offset))
-            }
+            Ok(offset) => Ok(Creation::Appended(offset)),
             Err(MetadataAppendError::NotController {
                 leader: Some(controller),
             }) if controller != self.config.node_id => {
                 let deadline = io.now() + Duration::from_millis(FORWARD_TIMEOUT_MS);
-                let request = self.forwards.start(name, deadline);
+                let request = self.forwards.start(topic, deadline);
                 self.outbox.push_forward(
                     controller,
                     Forward::Propose {
@@ -136,17 +150,17 @@ impl Node {
                     };
                     match error {
                         None => {
-                            self.topic_changes.note_creating(&pending.name, offset);
+                            if let Some(name) = &pending.topic {
+                                self.topic_changes.note_creating(name, offset);
+                            }
                             for (id, wait) in pending.waiters {
                                 self.metadata_waits.wait(offset, id, wait);
                             }
                         }
                         Some(reason) => {
-                            tracing::debug!(
-                                "the controller refused to create {}: {reason}",
-                                pending.name
-                            );
-                            self.give_up_forward(io, pending);
+                            tracing::debug!("the controller refused {:?}: {reason}", pending.topic);
+                            let refusal = (ErrorCode::NotController, reason);
+                            self.give_up_forward(io, pending, refusal);
                         }
                     }
                 }
@@ -155,16 +169,25 @@ impl Node {
         self.release_metadata_waits(io);
     }
 
-    /// The controller's side: appends a forwarded create-topic record unless the topic
-    /// exists or is being created. Returns the offset the asker must see applied.
+    /// The controller's side: appends a forwarded config change, or a create-topic
+    /// record unless the topic exists or is being created. Returns the offset the
+    /// asker must see applied.
     fn propose_forwarded(&mut self, io: &mut impl NodeIo, text: &str) -> Result<i64, String> {
         let record = MetadataRecord::decode(text)?;
-        let MetadataRecord::CreateTopic { name, .. } = &record else {
-            return Err("only topic creations are forwarded".to_string());
-        };
         if !self.metadata.is_leader() {
             return Err("not the controller".to_string());
         }
+        let name = match &record {
+            MetadataRecord::CreateTopic { name, .. } => name,
+            // Validated by the asker; applying skips what no longer fits (a topic
+            // deleted since), and the asker confirms against what applied.
+            MetadataRecord::AlterConfigs { .. } => {
+                return self
+                    .append_metadata(io, record)
+                    .map_err(|error| error.to_string());
+            }
+            _ => return Err("only topic creations and config changes are forwarded".into()),
+        };
         if self.cluster.topics.contains_key(name) {
             // Applied here; the asker waits until it has applied as far.
             return Ok(self.metadata.applied_offset() - 1);
@@ -183,14 +206,27 @@ impl Node {
     /// Forwards whose answer is overdue are given up (see the module docs).
     pub(crate) fn expire_forwards(&mut self, io: &mut impl NodeIo) {
         for pending in self.forwards.take_overdue(io.now()) {
-            self.give_up_forward(io, pending);
+            let overdue = (
+                ErrorCode::RequestTimedOut,
+                "the controller did not answer in time".to_string(),
+            );
+            self.give_up_forward(io, pending, overdue);
         }
     }
 
     /// Handles the waiters of a forward that will not be answered as hoped: each runs
-    /// now, without creating, and tells its client the topic is not there (yet).
-    fn give_up_forward(&mut self, io: &mut impl NodeIo, pending: PendingForward<MetadataWait>) {
-        for (id, wait) in pending.waiters {
+    /// now. A creation's waiter is handled again without creating and tells its
+    /// client the topic is not there (yet); a config change is answered `error`.
+    fn give_up_forward(
+        &mut self,
+        io: &mut impl NodeIo,
+        pending: PendingForward<MetadataWait>,
+        (error, message): (ErrorCode, String),
+    ) {
+        for (id, mut wait) in pending.waiters {
+            if let MetadataWait::Configs(answer) = &mut wait {
+                answer.fail_written(error, &message);
+            }
             self.run_metadata_wait(io, id, wait);
         }
     }

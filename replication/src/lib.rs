@@ -38,10 +38,14 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod alter_configs;
 pub mod commit_point;
+mod config_answer;
 mod controller;
+mod describe_configs;
 mod drive;
 mod driven;
+pub mod dynamic_config;
 pub mod error;
 mod fetch;
 mod forward;

@@ -28,6 +28,7 @@ use odradek_log::partition::{
 };
 
 use crate::commit_point::{CommitPoint, read_commit_point, write_commit_point};
+use crate::dynamic_config::{ConfigChange, ConfigResource, DynamicConfigs};
 use crate::peer::{GroupId, broker_id};
 use crate::raft::{Raft, RaftConfig};
 use crate::replica::{Replica, ReplicaInit, ReplicaOpenError};
@@ -85,6 +86,12 @@ pub enum MetadataRecord {
         /// One past the last reserved id.
         next: i64,
     },
+    /// Configs changed at run time (IncrementalAlterConfigs, AlterConfigs): every
+    /// resource of one request, applied together.
+    AlterConfigs {
+        /// Each resource and its change, in the request's order.
+        changes: Vec<(ConfigResource, ConfigChange)>,
+    },
 }
 
 impl MetadataRecord {
@@ -134,6 +141,12 @@ impl MetadataRecord {
             MetadataRecord::ProducerIds { next } => {
                 line.push_str("producer-ids");
                 field(&mut line, "next", &next.to_string());
+            }
+            MetadataRecord::AlterConfigs { changes } => {
+                line.push_str("alter-configs");
+                for (index, (resource, change)) in changes.iter().enumerate() {
+                    config_change_fields(&mut line, index, resource, change);
+                }
             }
         }
         line
@@ -200,10 +213,74 @@ impl MetadataRecord {
             "producer-ids" => MetadataRecord::ProducerIds {
                 next: number("next")?,
             },
+            "alter-configs" => MetadataRecord::AlterConfigs {
+                changes: parse_config_changes(&fields)?,
+            },
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
     }
+}
+
+/// Resource `index` of an alter-configs record: `r0.topic=t` or `r0.broker=2` (empty:
+/// every broker's default), then `r0.set.key=value` and `r0.unset.key=` fields.
+fn config_change_fields(
+    line: &mut String,
+    index: usize,
+    resource: &ConfigResource,
+    change: &ConfigChange,
+) {
+    match resource {
+        ConfigResource::Topic(name) => field(line, &format!("r{index}.topic"), name),
+        ConfigResource::Broker(id) => {
+            let id = id.map(|id| id.to_string()).unwrap_or_default();
+            field(line, &format!("r{index}.broker"), &id);
+        }
+    }
+    for (key, value) in &change.set {
+        field(line, &format!("r{index}.set.{key}"), value);
+    }
+    for key in &change.removed {
+        field(line, &format!("r{index}.unset.{key}"), "");
+    }
+}
+
+/// The resources of an alter-configs record's fields, in index order.
+fn parse_config_changes(
+    fields: &BTreeMap<String, String>,
+) -> Result<Vec<(ConfigResource, ConfigChange)>, String> {
+    let mut changes: BTreeMap<usize, (Option<ConfigResource>, ConfigChange)> = BTreeMap::new();
+    for (key, value) in fields {
+        let (index, rest) = key
+            .strip_prefix('r')
+            .and_then(|key| key.split_once('.'))
+            .and_then(|(index, rest)| Some((index.parse::<usize>().ok()?, rest)))
+            .ok_or_else(|| format!("alter-configs: bad field {key:?}"))?;
+        let (resource, change) = changes.entry(index).or_default();
+        if rest == "topic" {
+            *resource = Some(ConfigResource::Topic(value.clone()));
+        } else if rest == "broker" {
+            let id = match value.as_str() {
+                "" => None,
+                id => Some(id.parse().map_err(|_| "alter-configs: bad broker id")?),
+            };
+            *resource = Some(ConfigResource::Broker(id));
+        } else if let Some(config) = rest.strip_prefix("set.") {
+            change.set.insert(config.to_string(), value.clone());
+        } else if let Some(config) = rest.strip_prefix("unset.") {
+            change.removed.insert(config.to_string());
+        } else {
+            return Err(format!("alter-configs: bad field {key:?}"));
+        }
+    }
+    changes
+        .into_values()
+        .map(|(resource, change)| {
+            resource
+                .map(|resource| (resource, change))
+                .ok_or_else(|| "alter-configs: a change names no resource".to_string())
+        })
+        .collect()
 }
 
 /// `replicas=1,2,3;2,3,1` (one list per partition), left out when empty.
@@ -281,6 +358,8 @@ pub struct ClusterState {
     pub topics: BTreeMap<String, Topic>,
     /// Producer ids below this are reserved (handed out or skipped).
     pub producer_ids_reserved_until: i64,
+    /// Broker-level configs changed at run time.
+    pub dynamic: DynamicConfigs,
 }
 
 /// What applying one record did to the set of partitions, for the node to act on.
@@ -299,6 +378,14 @@ pub enum Applied {
     TopicDeleted {
         /// The topic that was deleted.
         topic: Topic,
+    },
+    /// Configs changed: these topics' overrides, and with `brokers` the broker-level
+    /// defaults every topic starts from.
+    ConfigsAltered {
+        /// Topics whose overrides changed.
+        topics: Vec<String>,
+        /// Whether broker-level values changed.
+        brokers: bool,
     },
 }
 
@@ -354,7 +441,31 @@ impl ClusterState {
                 self.producer_ids_reserved_until = self.producer_ids_reserved_until.max(*next);
                 Applied::Nothing
             }
+            MetadataRecord::AlterConfigs { changes } => self.alter_configs(changes),
         }
+    }
+
+    /// Applies an alter-configs record. A topic that no longer exists is skipped: its
+    /// record was written before the deletion was applied.
+    fn alter_configs(&mut self, changes: &[(ConfigResource, ConfigChange)]) -> Applied {
+        let mut topics = Vec::new();
+        let mut brokers = false;
+        for (resource, change) in changes {
+            match resource {
+                ConfigResource::Topic(name) => {
+                    if let Some(topic) = self.topics.get_mut(name) {
+                        let values = change.applied_to(topic.config.overrides());
+                        topic.config = TopicConfig::from_valid(values);
+                        topics.push(name.clone());
+                    }
+                }
+                ConfigResource::Broker(id) => {
+                    self.dynamic.alter(*id, change);
+                    brokers = true;
+                }
+            }
+        }
+        Applied::ConfigsAltered { topics, brokers }
     }
 
     /// Applies a create-topic record: the topic, unless one of that name exists.

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::Instant;
 
+use crate::config_answer::ConfigsAnswer;
 use crate::request::{Request, RequestId};
 use crate::waiting::WAITING_REQUESTS_MAX;
 
@@ -28,6 +29,8 @@ pub(crate) enum MetadataWait {
     ),
     /// Handle the request again once the records are applied (auto-created topics).
     Redispatch(Request),
+    /// An alter-configs answer, sent once its record is applied and confirmed.
+    Configs(ConfigsAnswer),
 }
 
 /// A Metadata request waiting for the metadata quorum to have a leader.

@@ -355,6 +355,8 @@ impl Node {
                 | ApiKey::CreatePartitions
                 | ApiKey::InitProducerId
                 | ApiKey::DescribeConfigs
+                | ApiKey::IncrementalAlterConfigs
+                | ApiKey::AlterConfigs
                 | ApiKey::FindCoordinator
                 | ApiKey::JoinGroup
                 | ApiKey::SyncGroup
@@ -497,6 +499,10 @@ impl Node {
             RequestKind::CreatePartitions(_) => self.handle_create_partitions(io, id, request),
             RequestKind::InitProducerId(_) => self.handle_init_producer_id(io, id, request),
             RequestKind::DescribeConfigs(_) => self.handle_describe_configs(io, id, request),
+            RequestKind::IncrementalAlterConfigs(_) => {
+                self.handle_incremental_alter_configs(io, id, request)
+            }
+            RequestKind::AlterConfigs(_) => self.handle_alter_configs(io, id, request),
             RequestKind::FindCoordinator(_) => self.handle_find_coordinator(io, id, request, true),
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
@@ -663,9 +669,35 @@ impl Node {
                     self.peers.forget_topic(&topic.name);
                     self.remove_topic_partitions(io, &topic);
                 }
+                Applied::ConfigsAltered { topics, brokers } => {
+                    self.reconfigure_replicas(|topic| brokers || topics.iter().any(|t| t == topic))
+                }
             }
         }
         self.release_metadata_waits(io);
+    }
+
+    /// The log settings a topic without overrides runs with on this broker: the
+    /// broker's file with the dynamic broker configs applied.
+    pub(crate) fn log_defaults(&self) -> LogConfig {
+        self.cluster
+            .dynamic
+            .log_defaults(&self.config.log, self.config.node_id)
+    }
+
+    /// Gives every replica of the topics `affected` names its topic's settings as
+    /// they are now applied; they take effect from the next append or maintenance.
+    fn reconfigure_replicas(&mut self, affected: impl Fn(&str) -> bool) {
+        let defaults = self.log_defaults();
+        for (key, replica) in &mut self.partitions {
+            if let Some(topic) = self.cluster.topics.get(&key.topic)
+                && affected(&key.topic)
+            {
+                replica
+                    .log_mut()
+                    .set_config(topic.config.effective(&defaults));
+            }
+        }
     }
 
     /// What this node notes as `record` applies: the creation or deletion it was
@@ -706,7 +738,7 @@ impl Node {
     ) -> bool {
         let log_config = self.cluster.topics[topic]
             .config
-            .effective(&self.config.log);
+            .effective(&self.log_defaults());
         for partition in partitions {
             let replicas = self.cluster.topics[topic].replicas_of(partition, self.config.node_id);
             if !replicas.contains(&self.config.node_id) {
@@ -830,6 +862,10 @@ impl Node {
             MetadataWait::RespondPartitions(mut response, counts) => {
                 self.confirm_partitions(&mut response, &counts);
                 io.respond(id, ResponseKind::CreatePartitions(response));
+            }
+            MetadataWait::Configs(mut answer) => {
+                answer.confirm(&self.cluster);
+                io.respond(id, answer.into_response());
             }
             MetadataWait::Redispatch(request) => match &request.body {
                 RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),

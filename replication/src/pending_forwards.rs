@@ -1,6 +1,7 @@
-//! Topic creations this broker forwarded to the controller and not yet answered
-//! (`forward.rs` does the forwarding), with the requests waiting on each. Generic over
-//! what a waiter is, so that this leaf needs nothing of the node's.
+//! Metadata records this broker forwarded to the controller and not yet answered
+//! (`forward.rs` does the forwarding: topic creations and config changes), with the
+//! requests waiting on each. Generic over what a waiter is, so that this leaf needs
+//! nothing of the node's.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +9,10 @@ use odradek_log::io::Instant;
 
 use crate::request::RequestId;
 
-/// One forwarded creation, taken out when it is answered or given up.
+/// One forwarded record, taken out when it is answered or given up.
 pub(crate) struct PendingForward<W> {
-    /// The topic being created.
-    pub(crate) name: String,
+    /// The topic being created; `None` for a config change.
+    pub(crate) topic: Option<String>,
     /// Requests to handle again once it is applied.
     pub(crate) waiters: Vec<(RequestId, W)>,
     /// When to give up waiting for the answer.
@@ -38,16 +39,17 @@ impl<W> PendingForwards<W> {
     pub(crate) fn find(&self, name: &str) -> Option<u64> {
         self.pending
             .iter()
-            .find(|(_, forward)| forward.name == name)
+            .find(|(_, forward)| forward.topic.as_deref() == Some(name))
             .map(|(&id, _)| id)
     }
 
-    /// Notes a new forward creating `name`, given up at `deadline`; its id.
-    pub(crate) fn start(&mut self, name: &str, deadline: Instant) -> u64 {
+    /// Notes a new forward (creating `topic`, or a config change), given up at
+    /// `deadline`; its id.
+    pub(crate) fn start(&mut self, topic: Option<&str>, deadline: Instant) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let forward = PendingForward {
-            name: name.to_string(),
+            topic: topic.map(str::to_string),
             waiters: Vec::new(),
             deadline,
         };

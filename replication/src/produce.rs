@@ -349,7 +349,11 @@ impl Node {
             .get(topic)
             .and_then(|t| t.config.get("min.insync.replicas"))
             .and_then(|v| v.parse().ok())
-            .unwrap_or(self.config.min_insync_replicas)
+            .unwrap_or_else(|| {
+                self.cluster
+                    .dynamic
+                    .min_insync_replicas(self.config.min_insync_replicas, self.config.node_id)
+            })
     }
 
     /// A topic's name from a request that names it or, in newer versions, gives its id.

@@ -266,6 +266,13 @@ impl TopicConfig {
         &self.overrides
     }
 
+    /// The overrides in `values` that validate; the others are skipped (a record's
+    /// values were validated before it was written: see `dynamic_config.rs`).
+    pub fn from_valid(mut values: BTreeMap<String, String>) -> TopicConfig {
+        values.retain(|key, value| validate_config_value(key, value).is_ok());
+        TopicConfig { overrides: values }
+    }
+
     /// The value set for `key` on this topic, if any.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.overrides.get(key).map(String::as_str)
@@ -316,7 +323,8 @@ pub fn default_config_value(key: &str, defaults: &LogConfig, min_insync_replicas
     }
 }
 
-fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
+/// Checks one topic-level key and value; the error names the key.
+pub fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
     let int_in = |low: i64, high: i64| -> Result<(), String> {
         match value.parse::<i64>() {
             Ok(v) if (low..=high).contains(&v) => Ok(()),

@@ -604,6 +604,132 @@ fn topic_configs_are_described_with_their_source() {
     assert_eq!(segment.config_source, 5, "DEFAULT_CONFIG");
 }
 
+/// IncrementalAlterConfigs of a topic (one op, `SET`, `DELETE` or `APPEND`).
+fn alter_topic_config(topic: &str, key: &str, op: i8, value: Option<&str>) -> RequestKind {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let config = AlterableConfig::default()
+        .with_name(StrBytes::from(key.to_string()))
+        .with_config_operation(op)
+        .with_value(value.map(|v| StrBytes::from(v.to_string())));
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from(topic.to_string()))
+        .with_configs(vec![config]);
+    RequestKind::IncrementalAlterConfigs(
+        kafka_protocol::messages::IncrementalAlterConfigsRequest::default()
+            .with_resources(vec![resource]),
+    )
+}
+
+fn alter_result(response: ResponseKind) -> (i16, Option<String>) {
+    let ResponseKind::IncrementalAlterConfigs(response) = response else {
+        panic!("{response:?}")
+    };
+    let result = &response.responses[0];
+    let message = result
+        .error_message
+        .as_ref()
+        .map(|m| m.as_str().to_string());
+    (result.error_code, message)
+}
+
+#[test]
+fn altered_configs_apply_to_the_replicas_are_answered_once_durable_and_survive_a_crash() {
+    let mut h = Harness::new();
+    h.create_topic("c", 1);
+    h.send(
+        1,
+        1,
+        alter_topic_config("c", "retention.ms", 0, Some("60000")),
+    );
+    assert!(h.io.take_response(1).is_none(), "answered before durable");
+    h.complete_syncs();
+    assert_eq!(
+        alter_result(h.io.take_response(1).expect("answered")),
+        (0, None)
+    );
+    let key = TopicPartition::new("c", 0);
+    assert_eq!(
+        h.node.partition(&key).unwrap().log().config().retention_ms,
+        60_000
+    );
+
+    // A bad value and an unknown key are refused, naming the key; nothing changes.
+    h.send(
+        2,
+        1,
+        alter_topic_config("c", "retention.ms", 0, Some("soon")),
+    );
+    let (code, message) = alter_result(h.io.take_response(2).expect("answered at once"));
+    assert_eq!(code, 40, "INVALID_CONFIG");
+    assert!(message.unwrap().contains("retention.ms"));
+    h.send(3, 1, alter_topic_config("c", "no.such.key", 0, Some("1")));
+    assert_eq!(alter_result(h.io.take_response(3).unwrap()).0, 40);
+    h.send(
+        4,
+        1,
+        alter_topic_config("nope", "retention.ms", 0, Some("1")),
+    );
+    assert_eq!(
+        alter_result(h.io.take_response(4).unwrap()).0,
+        3,
+        "UNKNOWN_TOPIC"
+    );
+
+    // A list key is appended to; a deleted key falls back to the broker default.
+    h.send(
+        5,
+        1,
+        alter_topic_config("c", "cleanup.policy", 2, Some("delete")),
+    );
+    h.send(6, 1, alter_topic_config("c", "retention.ms", 1, None));
+    h.complete_syncs();
+    assert_eq!(alter_result(h.io.take_response(5).unwrap()), (0, None));
+    assert_eq!(alter_result(h.io.take_response(6).unwrap()), (0, None));
+    let mut h = h.crash_and_restart(3);
+    let topic = &h.node.cluster().topics["c"];
+    assert_eq!(topic.config.get("retention.ms"), None);
+    assert_eq!(topic.config.get("cleanup.policy"), Some("delete"));
+    let default = odradek_log::LogConfig::default().retention_ms;
+    assert_eq!(
+        h.node.partition(&key).unwrap().log().config().retention_ms,
+        default
+    );
+
+    // Every broker's default reaches the topic without an override, after a restart too.
+    h.send(7, 1, alter_broker_default("log.retention.ms", "120000"));
+    h.complete_syncs();
+    let ResponseKind::IncrementalAlterConfigs(response) = h.io.take_response(7).unwrap() else {
+        panic!()
+    };
+    assert_eq!(response.responses[0].error_code, 0, "{response:?}");
+    let h = h.crash_and_restart(4);
+    assert_eq!(
+        h.node.partition(&key).unwrap().log().config().retention_ms,
+        120_000
+    );
+}
+
+/// IncrementalAlterConfigs `SET` of every broker's default (`--entity-default`).
+fn alter_broker_default(key: &str, value: &str) -> RequestKind {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let config = AlterableConfig::default()
+        .with_name(StrBytes::from(key.to_string()))
+        .with_value(Some(StrBytes::from(value.to_string())));
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(4)
+        .with_resource_name(StrBytes::from_static_str(""))
+        .with_configs(vec![config]);
+    RequestKind::IncrementalAlterConfigs(
+        kafka_protocol::messages::IncrementalAlterConfigsRequest::default()
+            .with_resources(vec![resource]),
+    )
+}
+
 #[test]
 fn deleted_topics_are_gone_from_disk_and_metadata() {
     let mut h = Harness::new();

@@ -289,6 +289,65 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
             }
             RequestKind::DescribeConfigs(request)
         }
+        ApiKey::AlterConfigs => {
+            use kafka_protocol::messages::alter_configs_request::{
+                AlterConfigsResource, AlterableConfig,
+            };
+            let mut configs = vec![
+                AlterableConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_value(Some(text("3600000"))),
+            ];
+            if exhaustive {
+                configs.push(
+                    AlterableConfig::default()
+                        .with_name(text("segment.ms"))
+                        .with_value(Some(text("86400000"))),
+                );
+            }
+            let resource = AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_TOPIC)
+                .with_resource_name(text(topic))
+                .with_configs(configs);
+            RequestKind::AlterConfigs(
+                kafka_protocol::messages::AlterConfigsRequest::default()
+                    .with_resources(vec![resource])
+                    .with_validate_only(exhaustive),
+            )
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            use kafka_protocol::messages::incremental_alter_configs_request::{
+                AlterConfigsResource, AlterableConfig,
+            };
+            let mut configs = vec![
+                AlterableConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(text("3600000"))),
+            ];
+            if exhaustive {
+                configs.push(
+                    AlterableConfig::default()
+                        .with_name(text("segment.ms"))
+                        .with_config_operation(1),
+                );
+                configs.push(
+                    AlterableConfig::default()
+                        .with_name(text("cleanup.policy"))
+                        .with_config_operation(2)
+                        .with_value(Some(text("delete"))),
+                );
+            }
+            let resource = AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_TOPIC)
+                .with_resource_name(text(topic))
+                .with_configs(configs);
+            RequestKind::IncrementalAlterConfigs(
+                kafka_protocol::messages::IncrementalAlterConfigsRequest::default()
+                    .with_resources(vec![resource])
+                    .with_validate_only(exhaustive),
+            )
+        }
         ApiKey::CreatePartitions => {
             // No assignments is null, as clients send it (the codec's default, an
             // empty list, is INVALID_REPLICA_ASSIGNMENT to Kafka and Odradek alike).
