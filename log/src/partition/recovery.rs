@@ -22,14 +22,15 @@ use std::collections::BTreeSet;
 
 use super::{
     LogConfig, LogError, SealState, Segment, Truncation, read_epoch_checkpoint, remove_index_files,
-    remove_segment_files, write_checkpoint,
+    remove_segment_files, write_checkpoint, write_file_atomically,
 };
 use crate::constants::{INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES};
 use crate::io::{Disk, DiskError, FileId, OpenMode};
 use crate::producer::ProducerStates;
 use crate::segment::{
-    LOG_START_OFFSET_CHECKPOINT, ScanEnd, ScanRange, ScanStop, SegmentFileKind, SegmentSummary,
-    TEMP_SUFFIX, decode_checkpoint, decode_index, join, parse_segment_file_name, read_fully,
+    CLEANED_SUFFIX, CLEANER_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, ScanEnd, ScanRange, ScanStop,
+    SegmentFileKind, SegmentSummary, TEMP_SUFFIX, decode_checkpoint, decode_index,
+    encode_cleaner_checkpoint, join, parse_segment_file_name, read_cleaner_checkpoint, read_fully,
     read_whole_file, scan_file, segment_file_name,
 };
 use crate::synced::SyncedRecord;
@@ -48,6 +49,8 @@ pub(super) struct Recovered {
     pub(super) record_sequence: u64,
     /// The cut recovery made, if it made one.
     pub(super) truncation: Option<Truncation>,
+    /// The cleaner checkpoint's offset, no higher than the log end offset.
+    pub(super) cleaned_through: i64,
 }
 
 /// Recovers the partition directory `dir`: removes leftovers, checks every segment,
@@ -69,6 +72,8 @@ pub(super) fn recover<D: Disk>(
         None
     };
     let mut log_start_offset = checkpoint.unwrap_or(0);
+    // Below it the cleaner may have removed batches: one may follow a gap.
+    let cleaned_through = read_cleaner_checkpoint(disk, dir)?;
     // Every batch below this was durable: one that fails its check is damage.
     let (synced_through, record_sequence) = if config.synced_record {
         SyncedRecord::read(disk, dir)?
@@ -88,6 +93,7 @@ pub(super) fn recover<D: Disk>(
         segments: Vec::new(),
         producers: ProducerStates::default(),
         truncation: None,
+        gaps_below: cleaned_through,
     };
     recovery.check_segments(disk, &logs, on_damage)?;
     recovery.check_end_against_record(disk, log_start_offset, on_damage)?;
@@ -114,7 +120,10 @@ pub(super) fn recover<D: Disk>(
     if checkpoint != Some(log_start_offset) {
         write_checkpoint(disk, dir, log_start_offset)?;
     }
+    let log_end_offset = segments.last().expect("an active segment").next_offset;
+    let cleaned_through = lower_cleaner_checkpoint(disk, dir, cleaned_through, log_end_offset)?;
     Ok(Recovered {
+        cleaned_through,
         segments,
         producers,
         log_start_offset,
@@ -133,7 +142,7 @@ fn list_segment_files(disk: &mut impl Disk, dir: &str) -> Result<(Vec<i64>, bool
     let mut indexes = BTreeSet::new();
     let mut checkpoint_found = false;
     for name in &names {
-        if name.ends_with(TEMP_SUFFIX) {
+        if name.ends_with(TEMP_SUFFIX) || name.ends_with(CLEANED_SUFFIX) {
             disk.remove_file(&join(dir, name))?;
             continue;
         }
@@ -171,6 +180,8 @@ struct Recovery<'a> {
     producers: ProducerStates,
     /// The cut made, if one was.
     truncation: Option<Truncation>,
+    /// Below this offset a batch may follow a gap (the cleaner checkpoint).
+    gaps_below: i64,
 }
 
 /// A segment data file recovery has open.
@@ -321,6 +332,7 @@ impl Recovery<'_> {
             file_bytes,
             trusted,
             index_interval_bytes: self.config.index_interval_bytes,
+            gaps_below: self.gaps_below,
         };
         let producers_before = self.producers.clone();
         // The last segment becomes the active one again: check every CRC in it even
@@ -497,6 +509,7 @@ struct BatchScan {
     /// What the segment's index files vouch for, if they are valid.
     trusted: Option<SegmentSummary>,
     index_interval_bytes: u32,
+    gaps_below: i64,
 }
 
 impl BatchScan {
@@ -521,6 +534,7 @@ impl BatchScan {
                 end_position: self.file_bytes,
                 expected_offset: Some(self.base),
                 verify_crc_from,
+                gaps_below: self.gaps_below,
             },
             &mut |position, header| {
                 segment.add_batch(position, header, self.index_interval_bytes);
@@ -553,6 +567,27 @@ fn cut_file_tail(
     rewrite(disk, segment_file.file, from, to)?;
     disk.truncate(segment_file.file, cut_at)?;
     disk.sync_now(segment_file.file)
+}
+
+/// The cleaner checkpoint's offset lowered to the log end offset, durably, if a cut
+/// (a truncation or this recovery's) left the log ending below it: offsets appended
+/// later must not count as cleaned, nor be allowed to follow gaps.
+fn lower_cleaner_checkpoint(
+    disk: &mut impl Disk,
+    dir: &str,
+    cleaned_through: i64,
+    log_end_offset: i64,
+) -> Result<i64, DiskError> {
+    if cleaned_through <= log_end_offset {
+        return Ok(cleaned_through);
+    }
+    write_file_atomically(
+        disk,
+        dir,
+        CLEANER_CHECKPOINT,
+        &encode_cleaner_checkpoint(log_end_offset),
+    )?;
+    Ok(log_end_offset)
 }
 
 /// Removes every segment left (none reaches the log start offset) and creates an
