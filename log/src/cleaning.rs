@@ -29,6 +29,8 @@ pub struct CleanedRecord<'a> {
     pub timestamp: i64,
     /// Its key, `None` if null.
     pub key: Option<&'a [u8]>,
+    /// Its value, `None` if null (a tombstone).
+    pub value: Option<&'a [u8]>,
     /// Whether its value is null (a tombstone).
     pub tombstone: bool,
     /// Its attributes byte.
@@ -333,6 +335,7 @@ impl<'a> Cursor<'a> {
             offset: header.base_offset.checked_add(offset_delta)?,
             timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
             key,
+            value,
             tombstone: value.is_none(),
             attributes,
             tail,

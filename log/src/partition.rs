@@ -541,10 +541,13 @@ pub struct PartitionLog {
     dir_dirty: bool,
     /// Base offsets of non-active segments whose files are open, least recent first.
     open_segments: Vec<i64>,
-    /// The log cleaner's `cleaned_through` offset (Kafka's first dirty offset): below
-    /// it the cleaner may have removed batches, so a batch may follow a gap there.
-    /// `i64::MIN` before the first cleaning. Persisted in the cleaner checkpoint.
+    /// Below this offset the cleaner may have removed batches, so a batch may follow
+    /// a gap there. `i64::MIN` before the first cleaning. Persisted in the cleaner
+    /// checkpoint before a pass swaps its first segment in.
     cleaned_through: i64,
+    /// Kafka's first dirty offset: every finished pass cleaned below it; the next one
+    /// maps the log from here. Persisted in the cleaner checkpoint when a pass ends.
+    first_dirty_offset: i64,
     /// The cleaning pass under way, if one is ([`PartitionLog::clean_step`]).
     cleaning: Option<clean::Pass>,
 }
@@ -599,6 +602,7 @@ impl PartitionLog {
             dir_dirty: false,
             open_segments: Vec::new(),
             cleaned_through: i64::MIN,
+            first_dirty_offset: i64::MIN,
             cleaning: None,
         };
         disk.recovery_hint(true);
@@ -2026,7 +2030,8 @@ impl PartitionLog {
         self.producers = recovered.producers;
         self.log_start_offset = recovered.log_start_offset;
         self.epoch_before_start = recovered.epoch_before_start;
-        self.cleaned_through = recovered.cleaned_through;
+        self.cleaned_through = recovered.cleaner.cleaned_through;
+        self.first_dirty_offset = recovered.cleaner.first_dirty_offset;
         // Seal rolled segments recovery had to check, so the next open trusts them.
         for index in 0..self.segments.len() - 1 {
             if self.segments[index].state == SealState::NeedsIndex {
@@ -2321,3 +2326,7 @@ impl From<DiskError> for ReadError {
 #[cfg(test)]
 #[path = "partition_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "clean_tests.rs"]
+mod clean_tests;

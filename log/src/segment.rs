@@ -18,9 +18,8 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Name of the file that persists `log_start_offset`.
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset.checkpoint";
-/// Name of the file that persists the log cleaner's `cleaned_through` offset (Kafka's
-/// first dirty offset): below it, batches may follow a gap (`docs/storage.md`,
-/// compaction).
+/// Name of the file that persists the log cleaner's [`CleanerCheckpoint`]: below its
+/// `cleaned_through`, batches may follow a gap (`docs/storage.md` §13).
 pub const CLEANER_CHECKPOINT: &str = "cleaner-offset.checkpoint";
 /// Suffix of a segment the log cleaner is writing, `<base>.log.cleaned`, before it is
 /// renamed over `<base>.log`; removed on open.
@@ -137,7 +136,7 @@ pub fn scan_segment(disk: &mut impl Disk, path: &str) -> Result<SegmentScan, Dis
         Some((base, SegmentFileKind::Log)) => Some(base),
         _ => None,
     };
-    let gaps_below = read_cleaner_checkpoint(disk, dir)?;
+    let gaps_below = read_cleaner_checkpoint(disk, dir)?.cleaned_through;
     let file = disk.open(path, OpenMode::Read)?;
     let result = (|| {
         let file_bytes = disk.file_len(file)?;
@@ -535,20 +534,74 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Option<i64> {
     decode_offset_file(CHECKPOINT_MAGIC, bytes)
 }
 
-/// Encodes the cleaner checkpoint: the cleaner's `cleaned_through` offset.
-pub fn encode_cleaner_checkpoint(cleaned_through: i64) -> Vec<u8> {
-    encode_offset_file(CLEANER_CHECKPOINT_MAGIC, cleaned_through)
+/// What the cleaner checkpoint records (`docs/storage.md` §13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanerCheckpoint {
+    /// Below this offset the cleaner may have removed batches: a batch may follow a
+    /// gap there. Raised before a pass swaps its first segment in.
+    pub cleaned_through: i64,
+    /// Kafka's first dirty offset: every pass that finished cleaned below it. Raised
+    /// when a pass ends; the next pass maps the log from here.
+    pub first_dirty_offset: i64,
 }
 
-/// The `cleaned_through` offset of the cleaner checkpoint in `dir`: `i64::MIN` (no
-/// gaps anywhere) if the file is missing or damaged.
-pub fn read_cleaner_checkpoint(disk: &mut impl Disk, dir: &str) -> Result<i64, DiskError> {
+impl CleanerCheckpoint {
+    /// No cleaning yet: no gaps anywhere, everything dirty.
+    pub const NONE: CleanerCheckpoint = CleanerCheckpoint {
+        cleaned_through: i64::MIN,
+        first_dirty_offset: i64::MIN,
+    };
+}
+
+/// Bytes of the cleaner checkpoint file.
+const CLEANER_CHECKPOINT_BYTES: usize = 28;
+
+/// Encodes the cleaner checkpoint: `magic "OXCL" | version u16 = 1 | reserved u16 |
+/// cleaned_through i64 | first_dirty_offset i64 | CRC-32C u32 of the rest`.
+pub fn encode_cleaner_checkpoint(checkpoint: CleanerCheckpoint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CLEANER_CHECKPOINT_BYTES);
+    out.extend_from_slice(&CLEANER_CHECKPOINT_MAGIC);
+    out.extend_from_slice(&CHECKPOINT_VERSION.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&checkpoint.cleaned_through.to_be_bytes());
+    out.extend_from_slice(&checkpoint.first_dirty_offset.to_be_bytes());
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    assert_eq!(out.len(), CLEANER_CHECKPOINT_BYTES);
+    out
+}
+
+/// Decodes a cleaner checkpoint; `None` if it is not a valid one.
+pub fn decode_cleaner_checkpoint(bytes: &[u8]) -> Option<CleanerCheckpoint> {
+    if bytes.len() != CLEANER_CHECKPOINT_BYTES
+        || bytes[..4] != CLEANER_CHECKPOINT_MAGIC
+        || u16::from_be_bytes([bytes[4], bytes[5]]) != CHECKPOINT_VERSION
+    {
+        return None;
+    }
+    let stored = u32::from_be_bytes(bytes[24..28].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&bytes[..24]) != stored {
+        return None;
+    }
+    Some(CleanerCheckpoint {
+        cleaned_through: be_i64(&bytes[8..16]),
+        first_dirty_offset: be_i64(&bytes[16..24]),
+    })
+}
+
+/// The cleaner checkpoint in `dir`: [`CleanerCheckpoint::NONE`] if the file is missing
+/// or damaged. (Damage loses the gaps it allowed: recovery then cuts the log at the
+/// first gap. It is written rarely and atomically, like the log start checkpoint.)
+pub fn read_cleaner_checkpoint(
+    disk: &mut impl Disk,
+    dir: &str,
+) -> Result<CleanerCheckpoint, DiskError> {
     let path = join(dir, CLEANER_CHECKPOINT);
     if !disk.exists(&path) {
-        return Ok(i64::MIN);
+        return Ok(CleanerCheckpoint::NONE);
     }
     let bytes = read_whole_file(disk, &path)?;
-    Ok(decode_offset_file(CLEANER_CHECKPOINT_MAGIC, &bytes).unwrap_or(i64::MIN))
+    Ok(decode_cleaner_checkpoint(&bytes).unwrap_or(CleanerCheckpoint::NONE))
 }
 
 /// `magic | version u16 | reserved u16 | offset i64 | CRC-32C u32 of the rest`.

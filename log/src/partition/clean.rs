@@ -23,8 +23,8 @@ use crate::cleaning::{CleanRules, KeyMap, OpenedBatch, Verdict, clean_batch};
 use crate::constants::CLEANER_MAP_BYTES_MAX;
 use crate::io::{Disk, DiskError, FileId, OpenMode};
 use crate::segment::{
-    CLEANED_SUFFIX, CLEANER_CHECKPOINT, SegmentFileKind, encode_cleaner_checkpoint, join,
-    read_fully, segment_file_name,
+    CLEANED_SUFFIX, CLEANER_CHECKPOINT, CleanerCheckpoint, SegmentFileKind,
+    encode_cleaner_checkpoint, join, read_fully, segment_file_name,
 };
 
 /// What [`PartitionLog::clean_step`] did.
@@ -116,10 +116,17 @@ impl PartitionLog {
             && (self.cleaning.is_some() || self.plan_pass(now_ms, offset_max).is_some())
     }
 
-    /// Offsets below this were cleaned by a finished (or swapping) pass; `None` before
-    /// the first one.
+    /// Below this offset the cleaner may have removed records (a pass swapped, or was
+    /// about to swap, segments there); `None` before the first pass. Every record at
+    /// or above it is as it was appended.
     pub fn cleaned_through(&self) -> Option<i64> {
         (self.cleaned_through != i64::MIN).then_some(self.cleaned_through)
+    }
+
+    /// Kafka's first dirty offset: every pass that finished cleaned the log below it;
+    /// `None` before the first one.
+    pub fn first_dirty_offset(&self) -> Option<i64> {
+        (self.first_dirty_offset != i64::MIN).then_some(self.first_dirty_offset)
     }
 
     /// Runs the log cleaner for about `budget_bytes` of reads and writes (at least one
@@ -187,6 +194,11 @@ impl PartitionLog {
             };
             if done {
                 let pass = self.cleaning.take().expect("a pass under way");
+                self.persist_cleaner(
+                    disk,
+                    self.cleaned_through.max(pass.cleaning_point),
+                    pass.cleaning_point,
+                )?;
                 return Ok(Some(pass.cleaning_point));
             }
             if budget.exhausted() {
@@ -216,7 +228,7 @@ impl PartitionLog {
 
     /// The pass to start now, if one is wanted.
     fn plan_pass(&self, now_ms: i64, offset_max: i64) -> Option<Pass> {
-        let first_dirty = self.cleaned_through.max(self.log_start_offset);
+        let first_dirty = self.first_dirty_offset.max(self.log_start_offset);
         let range_end = self.cleanable_end(now_ms, offset_max);
         if range_end <= first_dirty || !self.dirty_enough(first_dirty, range_end, now_ms) {
             return None;
@@ -600,31 +612,46 @@ impl PartitionLog {
         if self.cleaned_through >= offset {
             return Ok(());
         }
+        self.persist_cleaner(disk, offset, self.first_dirty_offset)
+    }
+
+    /// Writes the cleaner checkpoint atomically and takes its offsets.
+    fn persist_cleaner(
+        &mut self,
+        disk: &mut impl Disk,
+        cleaned_through: i64,
+        first_dirty_offset: i64,
+    ) -> Result<(), DiskError> {
+        let checkpoint = CleanerCheckpoint {
+            cleaned_through,
+            first_dirty_offset,
+        };
         super::write_file_atomically(
             disk,
             &self.dir,
             CLEANER_CHECKPOINT,
-            &encode_cleaner_checkpoint(offset),
+            &encode_cleaner_checkpoint(checkpoint),
         )?;
-        self.cleaned_through = offset;
+        self.cleaned_through = cleaned_through;
+        self.first_dirty_offset = first_dirty_offset;
         Ok(())
     }
 
-    /// Lowers `cleaned_through` to the log end offset after a cut below it, durably if
-    /// it can (recovery lowers it too, so a failure here costs nothing but the gaps
-    /// allowed a little longer).
+    /// Lowers the cleaner's offsets to the log end offset after a cut below them,
+    /// durably if it can (recovery lowers them too, so a failure here costs nothing
+    /// but gaps allowed, and offsets counted clean, a little longer).
     pub(super) fn lower_cleaned_through(&mut self, disk: &mut impl Disk) {
         let end = self.log_end_offset();
-        if self.cleaned_through <= end {
+        if self.cleaned_through <= end && self.first_dirty_offset <= end {
             return;
         }
-        self.cleaned_through = end;
-        let _ = super::write_file_atomically(
-            disk,
-            &self.dir,
-            CLEANER_CHECKPOINT,
-            &encode_cleaner_checkpoint(end),
+        let lowered = (
+            self.cleaned_through.min(end),
+            self.first_dirty_offset.min(end),
         );
+        if self.persist_cleaner(disk, lowered.0, lowered.1).is_err() {
+            (self.cleaned_through, self.first_dirty_offset) = lowered;
+        }
     }
 
     fn mutant_tombstones_at_once(&self) -> bool {

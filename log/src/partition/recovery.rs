@@ -28,10 +28,10 @@ use crate::constants::{INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES};
 use crate::io::{Disk, DiskError, FileId, OpenMode};
 use crate::producer::ProducerStates;
 use crate::segment::{
-    CLEANED_SUFFIX, CLEANER_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, ScanEnd, ScanRange, ScanStop,
-    SegmentFileKind, SegmentSummary, TEMP_SUFFIX, decode_checkpoint, decode_index,
-    encode_cleaner_checkpoint, join, parse_segment_file_name, read_cleaner_checkpoint, read_fully,
-    read_whole_file, scan_file, segment_file_name,
+    CLEANED_SUFFIX, CLEANER_CHECKPOINT, CleanerCheckpoint, LOG_START_OFFSET_CHECKPOINT, ScanEnd,
+    ScanRange, ScanStop, SegmentFileKind, SegmentSummary, TEMP_SUFFIX, decode_checkpoint,
+    decode_index, encode_cleaner_checkpoint, join, parse_segment_file_name,
+    read_cleaner_checkpoint, read_fully, read_whole_file, scan_file, segment_file_name,
 };
 use crate::synced::SyncedRecord;
 
@@ -49,8 +49,8 @@ pub(super) struct Recovered {
     pub(super) record_sequence: u64,
     /// The cut recovery made, if it made one.
     pub(super) truncation: Option<Truncation>,
-    /// The cleaner checkpoint's offset, no higher than the log end offset.
-    pub(super) cleaned_through: i64,
+    /// The cleaner checkpoint, no offset in it above the log end offset.
+    pub(super) cleaner: CleanerCheckpoint,
 }
 
 /// Recovers the partition directory `dir`: removes leftovers, checks every segment,
@@ -73,7 +73,7 @@ pub(super) fn recover<D: Disk>(
     };
     let mut log_start_offset = checkpoint.unwrap_or(0);
     // Below it the cleaner may have removed batches: one may follow a gap.
-    let cleaned_through = read_cleaner_checkpoint(disk, dir)?;
+    let cleaner = read_cleaner_checkpoint(disk, dir)?;
     // Every batch below this was durable: one that fails its check is damage.
     let (synced_through, record_sequence) = if config.synced_record {
         SyncedRecord::read(disk, dir)?
@@ -93,7 +93,7 @@ pub(super) fn recover<D: Disk>(
         segments: Vec::new(),
         producers: ProducerStates::default(),
         truncation: None,
-        gaps_below: cleaned_through,
+        gaps_below: cleaner.cleaned_through,
     };
     recovery.check_segments(disk, &logs, on_damage)?;
     recovery.check_end_against_record(disk, log_start_offset, on_damage)?;
@@ -121,9 +121,9 @@ pub(super) fn recover<D: Disk>(
         write_checkpoint(disk, dir, log_start_offset)?;
     }
     let log_end_offset = segments.last().expect("an active segment").next_offset;
-    let cleaned_through = lower_cleaner_checkpoint(disk, dir, cleaned_through, log_end_offset)?;
+    let cleaner = lower_cleaner_checkpoint(disk, dir, cleaner, log_end_offset)?;
     Ok(Recovered {
-        cleaned_through,
+        cleaner,
         segments,
         producers,
         log_start_offset,
@@ -575,19 +575,22 @@ fn cut_file_tail(
 fn lower_cleaner_checkpoint(
     disk: &mut impl Disk,
     dir: &str,
-    cleaned_through: i64,
+    cleaner: CleanerCheckpoint,
     log_end_offset: i64,
-) -> Result<i64, DiskError> {
-    if cleaned_through <= log_end_offset {
-        return Ok(cleaned_through);
+) -> Result<CleanerCheckpoint, DiskError> {
+    let lowered = CleanerCheckpoint {
+        cleaned_through: cleaner.cleaned_through.min(log_end_offset),
+        first_dirty_offset: cleaner.first_dirty_offset.min(log_end_offset),
+    };
+    if lowered != cleaner {
+        write_file_atomically(
+            disk,
+            dir,
+            CLEANER_CHECKPOINT,
+            &encode_cleaner_checkpoint(lowered),
+        )?;
     }
-    write_file_atomically(
-        disk,
-        dir,
-        CLEANER_CHECKPOINT,
-        &encode_cleaner_checkpoint(log_end_offset),
-    )?;
-    Ok(log_end_offset)
+    Ok(lowered)
 }
 
 /// Removes every segment left (none reaches the log start offset) and creates an
