@@ -22,6 +22,7 @@ use crate::batch::{self, BatchHeader};
 use crate::cleaning::{CleanRules, KeyMap, OpenedBatch, Verdict, clean_batch};
 use crate::constants::CLEANER_MAP_BYTES_MAX;
 use crate::io::{Disk, DiskError, FileId, OpenMode};
+use crate::producer::ProducerEntry;
 use crate::segment::{
     CLEANED_SUFFIX, CLEANER_CHECKPOINT, CleanerCheckpoint, SegmentFileKind,
     encode_cleaner_checkpoint, join, read_fully, segment_file_name,
@@ -478,13 +479,20 @@ impl PartitionLog {
         let (header, bytes) = self.read_stored_batch(disk, index, position, current.expected)?;
         budget.spent += header.size_bytes();
         let last_of_segment = position + header.size_bytes() == self.segments[index].size_bytes;
+        let pass = self.cleaning.as_ref().expect("a pass under way");
+        // The batch may go only if a later batch of its producer is durable (below
+        // the cleanable range's end): a crash could take every later one that is not,
+        // and the producer state rebuilt on open would forget the producer.
+        let later_durable = |entry: ProducerEntry| {
+            entry.batches.iter().any(|later| {
+                later.base_offset > header.base_offset && later.base_offset < pass.range_end
+            })
+        };
         let last_of_producer = header.producer_id >= 0
-            && self
+            && !self
                 .producers
                 .entry(header.producer_id)
-                .and_then(|entry| entry.batches.last().copied())
-                .is_some_and(|last| last.base_offset == header.base_offset);
-        let pass = self.cleaning.as_ref().expect("a pass under way");
+                .is_some_and(later_durable);
         let rules = CleanRules {
             map: &pass.map,
             cleaning_point: pass.cleaning_point,
