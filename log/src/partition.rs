@@ -1218,25 +1218,7 @@ impl PartitionLog {
         if !self.config.cleanup_policy.deletes() {
             return Ok(report);
         }
-        let mut total_bytes = self.size_bytes();
-        let mut delete_count = 0;
-        let deletable_end = self.durable_offset.min(offset_max);
-        for segment in &self.segments[..self.segments.len() - 1] {
-            if segment.next_offset > deletable_end {
-                break;
-            }
-            let by_time = self.config.retention_ms >= 0
-                && segment
-                    .max_timestamp
-                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
-            let by_size = self.config.retention_bytes >= 0
-                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
-            if !(by_time || by_size) {
-                break;
-            }
-            total_bytes -= segment.size_bytes;
-            delete_count += 1;
-        }
+        let delete_count = self.retention_delete_count(now_ms, offset_max);
         if delete_count == 0 {
             return Ok(report);
         }
@@ -1267,6 +1249,33 @@ impl PartitionLog {
         report.log_start_offset = self.log_start_offset;
         self.check_invariants();
         Ok(report)
+    }
+
+    /// How many segments, from the oldest, retention deletes now: while one is older
+    /// than `retention.ms` or the log stays at least `retention.bytes` without it,
+    /// never the active one nor one holding an offset at or above `offset_max` or
+    /// `durable_offset`.
+    fn retention_delete_count(&self, now_ms: i64, offset_max: i64) -> usize {
+        let mut total_bytes = self.size_bytes();
+        let mut delete_count = 0;
+        let deletable_end = self.durable_offset.min(offset_max);
+        for segment in &self.segments[..self.segments.len() - 1] {
+            if segment.next_offset > deletable_end {
+                break;
+            }
+            let by_time = self.config.retention_ms >= 0
+                && segment
+                    .max_timestamp
+                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
+            let by_size = self.config.retention_bytes >= 0
+                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
+            if !(by_time || by_size) {
+                break;
+            }
+            total_bytes -= segment.size_bytes;
+            delete_count += 1;
+        }
+        delete_count
     }
 
     /// Removes every batch at or after `offset` (a follower truncating a divergent

@@ -64,13 +64,7 @@ pub(super) fn recover<D: Disk>(
     now_ms: i64,
     on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
 ) -> Result<Recovered, LogError> {
-    let (mut logs, checkpoint_found) = list_segment_files(disk, dir)?;
-    let checkpoint = if checkpoint_found {
-        let path = join(dir, LOG_START_OFFSET_CHECKPOINT);
-        decode_checkpoint(&read_whole_file(disk, &path)?)
-    } else {
-        None
-    };
+    let (mut logs, checkpoint) = list_segment_files(disk, dir)?;
     let mut log_start_offset = checkpoint.unwrap_or(0);
     // Below it the cleaner may have removed batches: one may follow a gap.
     let cleaner = read_cleaner_checkpoint(disk, dir)?;
@@ -133,10 +127,14 @@ pub(super) fn recover<D: Disk>(
     })
 }
 
-/// The base offsets of the segment data files in `dir`, sorted, and whether the log
-/// start offset checkpoint is there. Removes temporary files (writes that never
-/// reached their rename) and index files of no segment.
-fn list_segment_files(disk: &mut impl Disk, dir: &str) -> Result<(Vec<i64>, bool), DiskError> {
+/// The base offsets of the segment data files in `dir`, sorted, and the log start
+/// offset checkpoint's offset, if there is a valid one. Removes temporary files
+/// (writes that never reached their rename, cleaned segments never swapped in) and
+/// index files of no segment.
+fn list_segment_files(
+    disk: &mut impl Disk,
+    dir: &str,
+) -> Result<(Vec<i64>, Option<i64>), DiskError> {
     let names = disk.read_dir(dir)?;
     let mut logs = Vec::new();
     let mut indexes = BTreeSet::new();
@@ -165,7 +163,13 @@ fn list_segment_files(disk: &mut impl Disk, dir: &str) -> Result<(Vec<i64>, bool
             remove_index_files(disk, dir, *base)?;
         }
     }
-    Ok((logs, checkpoint_found))
+    let checkpoint = if checkpoint_found {
+        let path = join(dir, LOG_START_OFFSET_CHECKPOINT);
+        decode_checkpoint(&read_whole_file(disk, &path)?)
+    } else {
+        None
+    };
+    Ok((logs, checkpoint))
 }
 
 /// A recovery under way: the segments it kept so far, and what it knows of the log.
