@@ -55,6 +55,10 @@ const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
+/// Set by the log cleaner on a batch whose tombstones wait for their delete horizon:
+/// the batch's `base_timestamp` then holds that horizon (KIP-534), and its records'
+/// timestamp deltas are relative to it, so every record keeps its own timestamp.
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// A producer id of -1 means "not idempotent".
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -229,6 +233,12 @@ impl BatchHeader {
         self.attributes & CONTROL_BIT != 0
     }
 
+    /// Whether the log cleaner stamped a delete horizon on the batch
+    /// ([`DELETE_HORIZON_BIT`]): `base_timestamp` is then that horizon, in ms.
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_BIT != 0
+    }
+
     /// Whether the batch comes from an idempotent producer.
     pub fn has_producer_id(&self) -> bool {
         self.producer_id != NO_PRODUCER_ID
@@ -289,6 +299,67 @@ pub fn validate(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, Batch
     }
     Ok(header)
 }
+
+/// Fully validates one batch as the log stores it: [`validate`]'s checks, except that
+/// a batch the log cleaner rewrote may hold fewer records than its offset range
+/// (`record_count <= last_offset_delta + 1`, the missing offsets removed), and none
+/// at all (an empty batch kept for its producer's state or its segment's end).
+pub fn validate_stored(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, BatchError> {
+    match validate(batch, max_batch_bytes) {
+        Err(BatchError::InvalidHeader { .. }) => {}
+        result => return result,
+    }
+    // Only a header rule failed: the framing, length and CRC held.
+    let header = BatchHeader::parse(batch)?;
+    if header.compression().is_none() {
+        return Err(BatchError::InvalidHeader {
+            reason: "unknown compression codec",
+        });
+    }
+    if i64::from(header.record_count) > i64::from(header.last_offset_delta) + 1 {
+        return Err(BatchError::InvalidHeader {
+            reason: "more records than offsets",
+        });
+    }
+    Ok(header)
+}
+
+/// A batch with `original`'s offsets, leader epoch, producer fields and
+/// `max_timestamp`, and the given attributes, base timestamp and records (already
+/// encoded, compressed if `attributes` name a codec). `batch_length` and the CRC are
+/// computed. The log cleaner writes these.
+pub fn rebuild(
+    original: &BatchHeader,
+    attributes: i16,
+    base_timestamp: i64,
+    record_count: i32,
+    records: &[u8],
+) -> Vec<u8> {
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
+    let batch_length =
+        i32::try_from(BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES + records.len())
+            .expect("a rebuilt batch is no larger than the batch it comes from");
+    batch.extend_from_slice(&original.base_offset.to_be_bytes());
+    batch.extend_from_slice(&batch_length.to_be_bytes());
+    batch.extend_from_slice(&original.partition_leader_epoch.to_be_bytes());
+    batch.push(MAGIC_V2 as u8);
+    batch.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
+    batch.extend_from_slice(&attributes.to_be_bytes());
+    batch.extend_from_slice(&original.last_offset_delta.to_be_bytes());
+    batch.extend_from_slice(&base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&original.max_timestamp.to_be_bytes());
+    batch.extend_from_slice(&original.producer_id.to_be_bytes());
+    batch.extend_from_slice(&original.producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&original.base_sequence.to_be_bytes());
+    batch.extend_from_slice(&record_count.to_be_bytes());
+    batch.extend_from_slice(records);
+    let crc = compute_crc(&batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// The attribute bits that name the codec of a batch's records.
+pub const COMPRESSION_BITS: i16 = COMPRESSION_MASK;
 
 /// Overwrites the broker-owned fields of a batch in place. The CRC stays valid
 /// because neither field is covered by it.
@@ -385,6 +456,16 @@ pub fn build_batch_with_nullable_values<'a>(
     records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
 ) -> Vec<u8> {
     encode_batch(0, base_timestamp, 0, None, records)
+}
+
+/// Like [`build_batch_with_nullable_values`], from an idempotent producer if
+/// `producer` is `Some((producer_id, producer_epoch, base_sequence))`.
+pub fn build_producer_batch<'a>(
+    base_timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+    records: impl IntoIterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>)>,
+) -> Vec<u8> {
+    encode_batch(0, base_timestamp, 0, producer, records)
 }
 
 /// One record of an uncompressed batch, as [`for_each_record`] hands it out.

@@ -44,7 +44,24 @@ pub const RECOVERY_REWRITE_CHUNK_BYTES: usize = 1 << 20;
 /// raised for a segment that would need more.
 pub const INDEX_ENTRIES_MAX: usize = 1 << 20;
 
+/// Bytes one batch's records may decompress to (`log/src/compression.rs`); a batch
+/// that inflates beyond it is not opened by the cleaner (it is kept as it is). Kafka's
+/// `max.message.bytes` defaults to about 1 MiB of compressed records.
+pub const RECORDS_DECOMPRESSED_BYTES_MAX: usize = 1 << 24;
+
+/// Memory the log cleaner's key map (key -> newest offset) may take, counted as key
+/// bytes plus [`CLEANER_MAP_ENTRY_OVERHEAD_BYTES`] per key. A pass whose dirty part
+/// has more distinct keys cleans only up to where they fit; the next pass goes on.
+/// The first batch of a pass is taken whatever its keys cost, so a pass always
+/// makes progress (one batch's records are bounded by
+/// [`RECORDS_DECOMPRESSED_BYTES_MAX`]).
+pub const CLEANER_MAP_BYTES_MAX: u64 = 1 << 26;
+
+/// What one key of the cleaner's map costs beyond its bytes (tree node, offset).
+pub const CLEANER_MAP_ENTRY_OVERHEAD_BYTES: u64 = 48;
+
 const _: () = assert!(PRODUCER_BATCHES_CACHED_MAX >= 1);
+const _: () = assert!(CLEANER_MAP_BYTES_MAX >= CLEANER_MAP_ENTRY_OVERHEAD_BYTES);
 const _: () = assert!(PRODUCERS_MAX >= 1);
 // The active segment plus at least one segment being read or synced.
 const _: () = assert!(SEGMENT_FILES_OPEN_MAX >= 2);

@@ -7,6 +7,9 @@
 //! - [`segment`]: segment file names, the batch scanner (also behind
 //!   `odradek dump-log`), index and checkpoint formats.
 //! - [`producer`]: idempotent-producer sequence checks.
+//! - [`compression`]: the batch codecs (gzip, snappy, lz4, zstd), for the cleaner.
+//! - [`cleaning`]: the log cleaner's key map and per-batch rule (log compaction);
+//!   `PartitionLog::clean_step` runs it over the segments.
 //! - [`synced`]: the synced-through record that tells damage from a torn write.
 //! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and
 //!   injected faults, for tests and the simulator.
@@ -27,6 +30,8 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod cleaning;
+pub mod compression;
 pub mod constants;
 pub mod io;
 pub mod mem_disk;
@@ -39,8 +44,8 @@ pub mod segment;
 pub mod synced;
 
 pub use partition::{
-    AppendError, AppendOutcome, LogConfig, LogError, MaintenanceReport, OpenReport, PartitionLog,
-    ReadError, ReadResult, Truncation,
+    AppendError, AppendOutcome, CleanProgress, CleanupPolicy, LogConfig, LogError,
+    MaintenanceReport, OpenReport, PartitionLog, ReadError, ReadResult, Truncation,
 };
 pub use producer::{ProducerBatch, ProducerEntry};
 pub use segment::{SegmentScan, scan_segment};

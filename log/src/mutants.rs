@@ -2,7 +2,7 @@
 //!
 //! The simulator must not be vacuous: for each class of fault it injects, a broken
 //! component has to be flagged within a bounded number of seeds (`sim/tests/mutants.rs`).
-//! Five of those broken components live inside core code, where the real check or
+//! Several of those broken components live inside core code, where the real check or
 //! rule is; each one is switched on at run time by a field of [`Mutants`], which
 //! travels in [`crate::LogConfig`]. Without the feature neither the field nor any of
 //! the hooks exist, so `cargo build --release -p odradek` ships none of it. See
@@ -30,4 +30,13 @@ pub struct Mutants {
     /// quorum's leader teaches it the commit point again, so it calls topics it knew
     /// unknown (decision 0011).
     pub serve_before_metadata_caught_up: bool,
+    /// The log cleaner keeps the older record of a key instead of the newest when
+    /// both share one batch.
+    pub cleaner_drops_newest_value: bool,
+    /// The log cleaner removes the old segment file before the cleaned one is
+    /// durable, and renames the cleaned one in without syncing it first.
+    pub swap_not_crash_safe: bool,
+    /// The log cleaner removes tombstones at its first pass, ignoring
+    /// `delete.retention.ms`.
+    pub tombstones_removed_at_once: bool,
 }

@@ -29,13 +29,16 @@ use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
 use crate::segment::{
     LOG_START_OFFSET_CHECKPOINT, ScanRange, SegmentFileKind, SegmentSummary, TEMP_SUFFIX,
-    encode_checkpoint, encode_index, join, read_fully, read_whole_file, scan_file,
+    encode_checkpoint, encode_index, follows, join, read_fully, read_whole_file, scan_file,
     segment_file_name,
 };
 use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
 
+mod clean;
 mod read;
 mod recovery;
+
+pub use clean::CleanProgress;
 
 use read::BatchRead;
 
@@ -59,6 +62,7 @@ fn next_header(
     position: u64,
     end: u64,
     expected: i64,
+    gaps_below: i64,
 ) -> Result<BatchHeader, LogError> {
     let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
     let read = read_fully(disk, file, position, &mut header_bytes)?;
@@ -69,7 +73,7 @@ fn next_header(
     };
     let header = BatchHeader::parse(&header_bytes[..read.min(available)])
         .map_err(|error| corrupt(error.to_string()))?;
-    if header.base_offset != expected || header.size_bytes() > end - position {
+    if !follows(header.base_offset, expected, gaps_below) || header.size_bytes() > end - position {
         return Err(corrupt(format!("bad batch at position {position}")));
     }
     Ok(header)
@@ -109,9 +113,47 @@ pub struct LogConfig {
     /// latency; for replicated partitions, whose replicas can repair damage. Not a
     /// topic setting: the node sets it from the replica count.
     pub synced_record: bool,
+    /// `cleanup.policy`: what happens to old segments (delete, compact, or both).
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: how long a tombstone stays after the cleaner first
+    /// passed it (its delete horizon, `docs/storage.md` §13).
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`, in per mille: the cleaner runs once the dirty part
+    /// is at least this share of the cleanable log (Kafka's 0.5 is 500).
+    pub min_cleanable_dirty_ratio_per_mille: u32,
+    /// `min.compaction.lag.ms`: a segment whose newest batch is younger is not
+    /// cleaned yet.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment whose newest batch is older is
+    /// cleaned even below the dirty ratio.
+    pub max_compaction_lag_ms: i64,
     /// Deliberate bugs for the simulator's mutation tests (feature `mutants` only).
     #[cfg(feature = "mutants")]
     pub mutants: crate::mutants::Mutants,
+}
+
+/// `cleanup.policy`: Kafka's `delete`, `compact` or `compact,delete`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    /// Retention (`retention.ms`, `retention.bytes`) deletes old segments.
+    #[default]
+    Delete,
+    /// The cleaner keeps the newest record of every key; retention deletes nothing.
+    Compact,
+    /// Both: the cleaner compacts, and retention deletes old segments.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether the log cleaner runs.
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether `retention.ms` and `retention.bytes` delete segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
 }
 
 impl Default for LogConfig {
@@ -124,6 +166,11 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             synced_record: false,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DAY_MS,
+            min_cleanable_dirty_ratio_per_mille: 500,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             #[cfg(feature = "mutants")]
             mutants: crate::mutants::Mutants::default(),
         }
@@ -382,7 +429,8 @@ impl Segment {
     /// Accounts for a batch at `position` (appended, or found by a scan).
     fn add_batch(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u32) {
         assert_eq!(position, self.size_bytes);
-        assert_eq!(header.base_offset, self.next_offset);
+        // Above `next_offset` only after a gap the cleaner made (its callers check).
+        assert!(header.base_offset >= self.next_offset);
         let size = header.size_bytes();
         // A control batch (a leader-change marker) is not a record anyone looks up by
         // time: its timestamp is the election's, and would send a lookup to the marker.
@@ -493,6 +541,15 @@ pub struct PartitionLog {
     dir_dirty: bool,
     /// Base offsets of non-active segments whose files are open, least recent first.
     open_segments: Vec<i64>,
+    /// Below this offset the cleaner may have removed batches, so a batch may follow
+    /// a gap there. `i64::MIN` before the first cleaning. Persisted in the cleaner
+    /// checkpoint before a pass swaps its first segment in.
+    cleaned_through: i64,
+    /// Kafka's first dirty offset: every finished pass cleaned below it; the next one
+    /// maps the log from here. Persisted in the cleaner checkpoint when a pass ends.
+    first_dirty_offset: i64,
+    /// The cleaning pass under way, if one is ([`PartitionLog::clean_step`]).
+    cleaning: Option<clean::Pass>,
 }
 
 impl PartitionLog {
@@ -544,6 +601,9 @@ impl PartitionLog {
             round: None,
             dir_dirty: false,
             open_segments: Vec::new(),
+            cleaned_through: i64::MIN,
+            first_dirty_offset: i64::MIN,
+            cleaning: None,
         };
         disk.recovery_hint(true);
         let recovered = log.recover(disk, now_ms, on_damage);
@@ -1008,7 +1068,8 @@ impl PartitionLog {
         let skip_crc = false;
         let mut index = self.segment_index(offset);
         let (expected, mut position) = self.segments[index].lookup(offset);
-        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected);
+        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected)
+            .with_gaps_below(self.cleaned_through);
         while index < self.segments.len() {
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             let end = self.segments[index].size_bytes;
@@ -1018,7 +1079,7 @@ impl PartitionLog {
             index += 1;
             position = 0;
             if let Some(next) = self.segments.get(index)
-                && next.base_offset != read.expected()
+                && !follows(next.base_offset, read.expected(), self.cleaned_through)
             {
                 // The last header of the segment lied about its offsets.
                 read.fail_if_nothing_served(format!(
@@ -1066,19 +1127,19 @@ impl PartitionLog {
             };
             let (mut expected, mut position) = segment.lookup(start_offset);
             let end = segment.size_bytes;
+            let gaps_below = self.cleaned_through;
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             while position < end {
                 let corrupt = |reason: String| ReadError::Corrupt {
                     offset: expected,
                     reason,
                 };
-                let header =
-                    next_header(disk, file, position, end, expected).map_err(
-                        |error| match error {
-                            LogError::Disk(error) => ReadError::Disk(error),
-                            other => corrupt(other.to_string()),
-                        },
-                    )?;
+                let header = next_header(disk, file, position, end, expected, gaps_below).map_err(
+                    |error| match error {
+                        LogError::Disk(error) => ReadError::Disk(error),
+                        other => corrupt(other.to_string()),
+                    },
+                )?;
                 if header.last_offset() >= max_offset {
                     return Ok(None);
                 }
@@ -1086,7 +1147,8 @@ impl PartitionLog {
                     // The timestamp is covered by the CRC: check it before trusting it.
                     let mut body = vec![0u8; header.size_bytes() as usize];
                     read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
-                    batch::validate(&body, u32::MAX).map_err(|error| corrupt(error.to_string()))?;
+                    batch::validate_stored(&body, u32::MAX)
+                        .map_err(|error| corrupt(error.to_string()))?;
                     let found = batch::first_record_at_or_after(&body, timestamp)
                         .map_err(|error| corrupt(error.to_string()))?;
                     if found.is_some() {
@@ -1153,30 +1215,17 @@ impl PartitionLog {
             self.roll(disk)?;
             report.rolled = true;
         }
-        let mut total_bytes = self.size_bytes();
-        let mut delete_count = 0;
-        let deletable_end = self.durable_offset.min(offset_max);
-        for segment in &self.segments[..self.segments.len() - 1] {
-            if segment.next_offset > deletable_end {
-                break;
-            }
-            let by_time = self.config.retention_ms >= 0
-                && segment
-                    .max_timestamp
-                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
-            let by_size = self.config.retention_bytes >= 0
-                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
-            if !(by_time || by_size) {
-                break;
-            }
-            total_bytes -= segment.size_bytes;
-            delete_count += 1;
+        if !self.config.cleanup_policy.deletes() {
+            return Ok(report);
         }
+        let delete_count = self.retention_delete_count(now_ms, offset_max);
         if delete_count == 0 {
             return Ok(report);
         }
         let new_start = self.segments[delete_count].base_offset;
         assert!(new_start > self.log_start_offset);
+        // The cleaning pass under way planned with these segments.
+        self.abort_cleaning(disk);
         // Before the log start moves: once it has, no header is left to tell the epoch.
         let epoch_before_new_start = self.segments[..delete_count]
             .iter()
@@ -1200,6 +1249,33 @@ impl PartitionLog {
         report.log_start_offset = self.log_start_offset;
         self.check_invariants();
         Ok(report)
+    }
+
+    /// How many segments, from the oldest, retention deletes now: while one is older
+    /// than `retention.ms` or the log stays at least `retention.bytes` without it,
+    /// never the active one nor one holding an offset at or above `offset_max` or
+    /// `durable_offset`.
+    fn retention_delete_count(&self, now_ms: i64, offset_max: i64) -> usize {
+        let mut total_bytes = self.size_bytes();
+        let mut delete_count = 0;
+        let deletable_end = self.durable_offset.min(offset_max);
+        for segment in &self.segments[..self.segments.len() - 1] {
+            if segment.next_offset > deletable_end {
+                break;
+            }
+            let by_time = self.config.retention_ms >= 0
+                && segment
+                    .max_timestamp
+                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
+            let by_size = self.config.retention_bytes >= 0
+                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
+            if !(by_time || by_size) {
+                break;
+            }
+            total_bytes -= segment.size_bytes;
+            delete_count += 1;
+        }
+        delete_count
     }
 
     /// Removes every batch at or after `offset` (a follower truncating a divergent
@@ -1304,7 +1380,7 @@ impl PartitionLog {
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
         while expected < offset && position < end {
-            let header = next_header(disk, file, position, end, expected)?;
+            let header = next_header(disk, file, position, end, expected, self.cleaned_through)?;
             position += header.size_bytes();
             expected = header.next_offset();
         }
@@ -1370,6 +1446,7 @@ impl PartitionLog {
                 log_end_offset: self.log_end_offset(),
             });
         }
+        self.abort_cleaning(disk);
         let cut_from = (start_offset - 1).max(self.log_start_offset);
         if cut_from < self.log_end_offset() {
             // Everything goes right after: no index files for what the cut keeps.
@@ -1407,6 +1484,7 @@ impl PartitionLog {
         // A round in flight covered files that are gone; its completions are ignored.
         self.round = None;
         self.dir_dirty = false;
+        self.lower_cleaned_through(disk);
         self.check_invariants();
         Ok(())
     }
@@ -1489,6 +1567,7 @@ impl PartitionLog {
     /// active segment (writes and syncs its index files), so the next open trusts it
     /// without re-checking its batches.
     pub fn close(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        self.abort_cleaning(disk);
         let mut result = Ok(());
         if self.failure.is_none()
             && self.round.is_none()
@@ -1508,6 +1587,7 @@ impl PartitionLog {
 
     /// Closes the files and removes the partition directory.
     pub fn delete(mut self, disk: &mut impl Disk) -> Result<(), LogError> {
+        self.abort_cleaning(disk);
         for segment in std::mem::take(&mut self.segments) {
             self.close_segment_file(disk, &segment);
         }
@@ -1680,7 +1760,7 @@ impl PartitionLog {
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
         while position < end {
-            let header = next_header(disk, file, position, end, expected)?;
+            let header = next_header(disk, file, position, end, expected, self.cleaned_through)?;
             let corrupt = |reason: String| LogError::Corrupt {
                 offset: expected,
                 reason,
@@ -1734,7 +1814,10 @@ impl PartitionLog {
         // First rebuild the segment's in-memory state from the batches that stay, so a
         // corrupt header among them refuses the cut before anything changes.
         let (mut segment, file) = self.segment_before_cut(disk, index, position, cut_offset)?;
+        // After a gap the cleaner made, the log ends where the last batch kept ends.
+        let cut_offset = segment.next_offset;
         let base = segment.base_offset;
+        self.abort_cleaning(disk);
         if let Err(error) = self.remove_cut_bytes(disk, index, file, position, cut_offset) {
             // Files are half gone: only recovery can tell what is left. Nothing from
             // the cut on may be called durable any more.
@@ -1765,6 +1848,7 @@ impl PartitionLog {
         if keep_proof && self.write_index_files_now(disk, index).is_err() {
             remove_index_files(disk, &self.dir, base).ok();
         }
+        self.lower_cleaned_through(disk);
         Ok(())
     }
 
@@ -1791,6 +1875,7 @@ impl PartitionLog {
                 end_position: position,
                 expected_offset: Some(base),
                 verify_crc_from: u64::MAX,
+                gaps_below: self.cleaned_through,
             },
             &mut |at, header| {
                 segment.add_batch(at, header, interval);
@@ -1808,7 +1893,9 @@ impl PartitionLog {
         if let Some((last_position, last_size)) = last_batch {
             check_last_kept(disk, file, last_position, last_size, segment.next_offset)?;
         }
-        if segment.next_offset != cut_offset {
+        // Below `cleaned_through` the cut may follow a gap: the log then ends where
+        // the last batch kept ends, below `cut_offset` (docs/storage.md §13).
+        if !follows(cut_offset, segment.next_offset, self.cleaned_through) {
             return Err(LogError::Corrupt {
                 offset: segment.next_offset,
                 reason: format!(
@@ -1900,6 +1987,7 @@ impl PartitionLog {
                     end_position: segment.size_bytes,
                     expected_offset: Some(segment.base_offset),
                     verify_crc_from: if verify_crc { 0 } else { u64::MAX },
+                    gaps_below: self.cleaned_through,
                 },
                 &mut |_, header| visit(header),
             )?;
@@ -1951,6 +2039,8 @@ impl PartitionLog {
         self.producers = recovered.producers;
         self.log_start_offset = recovered.log_start_offset;
         self.epoch_before_start = recovered.epoch_before_start;
+        self.cleaned_through = recovered.cleaner.cleaned_through;
+        self.first_dirty_offset = recovered.cleaner.first_dirty_offset;
         // Seal rolled segments recovery had to check, so the next open trusts them.
         for index in 0..self.segments.len() - 1 {
             if self.segments[index].state == SealState::NeedsIndex {
@@ -2066,7 +2156,7 @@ fn check_batch(
             "short batch at position {position}"
         )));
     }
-    batch::validate(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
+    batch::validate_stored(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
 }
 
 /// How many leading bytes of the segment based at `base` its index files prove were
@@ -2245,3 +2335,7 @@ impl From<DiskError> for ReadError {
 #[cfg(test)]
 #[path = "partition_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "clean_tests.rs"]
+mod clean_tests;

@@ -18,6 +18,21 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Name of the file that persists `log_start_offset`.
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset.checkpoint";
+/// Name of the file that persists the log cleaner's [`CleanerCheckpoint`]: below its
+/// `cleaned_through`, batches may follow a gap (`docs/storage.md` §13).
+pub const CLEANER_CHECKPOINT: &str = "cleaner-offset.checkpoint";
+/// Suffix of a segment the log cleaner is writing, `<base>.log.cleaned`, before it is
+/// renamed over `<base>.log`; removed on open.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+
+/// Whether a batch based at `base_offset` may come where the previous batch ended at
+/// `expected`: right there, or, below the cleaner's `gaps_below` offset, after a gap
+/// (the cleaner removed whole batches there) but never beyond `gaps_below` itself,
+/// which no removed batch reached.
+pub fn follows(base_offset: i64, expected: i64, gaps_below: i64) -> bool {
+    base_offset == expected
+        || (expected < gaps_below && expected < base_offset && base_offset <= gaps_below)
+}
 
 /// The kinds of file a partition directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,13 +128,15 @@ pub struct SegmentScan {
 /// Reads and checks every batch of the segment file at `path` (for `odradek dump-log`).
 /// Stops at the first batch that is short, malformed, fails its CRC, or whose offsets
 /// do not follow the previous batch (the first batch must start at the base offset the
-/// file name gives, if it is a segment file name). Recovery uses the same rules.
+/// file name gives, if it is a segment file name). Recovery uses the same rules,
+/// including the gaps the cleaner checkpoint beside the file allows.
 pub fn scan_segment(disk: &mut impl Disk, path: &str) -> Result<SegmentScan, DiskError> {
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
     let base_offset = match parse_segment_file_name(name) {
         Some((base, SegmentFileKind::Log)) => Some(base),
         _ => None,
     };
+    let gaps_below = read_cleaner_checkpoint(disk, dir)?.cleaned_through;
     let file = disk.open(path, OpenMode::Read)?;
     let result = (|| {
         let file_bytes = disk.file_len(file)?;
@@ -132,6 +149,7 @@ pub fn scan_segment(disk: &mut impl Disk, path: &str) -> Result<SegmentScan, Dis
                 end_position: file_bytes,
                 expected_offset: base_offset,
                 verify_crc_from: 0,
+                gaps_below,
             },
             &mut |position, header| {
                 batches.push(ScannedBatch {
@@ -163,6 +181,8 @@ pub(crate) struct ScanRange {
     /// Batches starting at or after this position have their CRC checked; before it,
     /// only headers are read (the region a sealed index vouches for).
     pub verify_crc_from: u64,
+    /// Below this offset a batch may follow a gap ([`follows`]); `i64::MIN` for none.
+    pub gaps_below: i64,
 }
 
 /// Where a scan ended.
@@ -196,7 +216,7 @@ pub(crate) fn scan_file(
         let read = read_fully(disk, file, position, &mut header_bytes)?;
         let checked = match BatchHeader::parse(&header_bytes[..read.min(available as usize)]) {
             Err(error) => Err((error.to_string(), Some(error))),
-            Ok(header) => match framing_refusal(&header, available, expected) {
+            Ok(header) => match framing_refusal(&header, available, expected, range.gaps_below) {
                 Some(refusal) => Err(refusal),
                 None if position >= range.verify_crc_from => {
                     check_whole(disk, file, position, header, &mut body)?
@@ -233,7 +253,12 @@ pub(crate) fn scan_file(
 /// Why the batch with this (unchecked) header cannot be the next one, from the
 /// header alone: an impossible length, more bytes than the `available` ones, an
 /// impossible base offset, or one that does not follow the previous batch.
-fn framing_refusal(header: &BatchHeader, available: u64, expected: Option<i64>) -> Option<Refusal> {
+fn framing_refusal(
+    header: &BatchHeader,
+    available: u64,
+    expected: Option<i64>,
+    gaps_below: i64,
+) -> Option<Refusal> {
     let size = header.size_bytes();
     if size > BATCH_BYTES_MAX {
         let error = BatchError::InvalidLength {
@@ -260,7 +285,7 @@ fn framing_refusal(header: &BatchHeader, available: u64, expected: Option<i64>) 
         ));
     }
     if let Some(expected) = expected
-        && header.base_offset != expected
+        && !follows(header.base_offset, expected, gaps_below)
     {
         return Some((
             format!(
@@ -293,7 +318,7 @@ fn check_whole(
         };
         return Ok(Err((error.to_string(), Some(error))));
     }
-    let checked = match batch::validate(body, u32::MAX) {
+    let checked = match batch::validate_stored(body, u32::MAX) {
         Err(error) => Err((error.to_string(), Some(error))),
         // The visitor gets the header of the bytes whose CRC was checked:
         // the first read of the header may have seen a bit flipped (in the
@@ -496,23 +521,105 @@ pub const CHECKPOINT_VERSION: u16 = 1;
 /// Bytes of the checkpoint file.
 pub const CHECKPOINT_BYTES: usize = 20;
 
+/// Magic of the cleaner checkpoint (same layout as the log start offset checkpoint).
+pub const CLEANER_CHECKPOINT_MAGIC: [u8; 4] = *b"OXCL";
+
 /// Encodes the log start offset checkpoint.
 pub fn encode_checkpoint(log_start_offset: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(CHECKPOINT_BYTES);
-    out.extend_from_slice(&CHECKPOINT_MAGIC);
+    encode_offset_file(CHECKPOINT_MAGIC, log_start_offset)
+}
+
+/// Decodes a log start offset checkpoint; `None` if it is not a valid one.
+pub fn decode_checkpoint(bytes: &[u8]) -> Option<i64> {
+    decode_offset_file(CHECKPOINT_MAGIC, bytes)
+}
+
+/// What the cleaner checkpoint records (`docs/storage.md` §13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanerCheckpoint {
+    /// Below this offset the cleaner may have removed batches: a batch may follow a
+    /// gap there. Raised before a pass swaps its first segment in.
+    pub cleaned_through: i64,
+    /// Kafka's first dirty offset: every pass that finished cleaned below it. Raised
+    /// when a pass ends; the next pass maps the log from here.
+    pub first_dirty_offset: i64,
+}
+
+impl CleanerCheckpoint {
+    /// No cleaning yet: no gaps anywhere, everything dirty.
+    pub const NONE: CleanerCheckpoint = CleanerCheckpoint {
+        cleaned_through: i64::MIN,
+        first_dirty_offset: i64::MIN,
+    };
+}
+
+/// Bytes of the cleaner checkpoint file.
+const CLEANER_CHECKPOINT_BYTES: usize = 28;
+
+/// Encodes the cleaner checkpoint: `magic "OXCL" | version u16 = 1 | reserved u16 |
+/// cleaned_through i64 | first_dirty_offset i64 | CRC-32C u32 of the rest`.
+pub fn encode_cleaner_checkpoint(checkpoint: CleanerCheckpoint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CLEANER_CHECKPOINT_BYTES);
+    out.extend_from_slice(&CLEANER_CHECKPOINT_MAGIC);
     out.extend_from_slice(&CHECKPOINT_VERSION.to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes());
-    out.extend_from_slice(&log_start_offset.to_be_bytes());
+    out.extend_from_slice(&checkpoint.cleaned_through.to_be_bytes());
+    out.extend_from_slice(&checkpoint.first_dirty_offset.to_be_bytes());
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    assert_eq!(out.len(), CLEANER_CHECKPOINT_BYTES);
+    out
+}
+
+/// Decodes a cleaner checkpoint; `None` if it is not a valid one.
+pub fn decode_cleaner_checkpoint(bytes: &[u8]) -> Option<CleanerCheckpoint> {
+    if bytes.len() != CLEANER_CHECKPOINT_BYTES
+        || bytes[..4] != CLEANER_CHECKPOINT_MAGIC
+        || u16::from_be_bytes([bytes[4], bytes[5]]) != CHECKPOINT_VERSION
+    {
+        return None;
+    }
+    let stored = u32::from_be_bytes(bytes[24..28].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&bytes[..24]) != stored {
+        return None;
+    }
+    Some(CleanerCheckpoint {
+        cleaned_through: be_i64(&bytes[8..16]),
+        first_dirty_offset: be_i64(&bytes[16..24]),
+    })
+}
+
+/// The cleaner checkpoint in `dir`: [`CleanerCheckpoint::NONE`] if the file is missing
+/// or damaged. (Damage loses the gaps it allowed: recovery then cuts the log at the
+/// first gap. It is written rarely and atomically, like the log start checkpoint.)
+pub fn read_cleaner_checkpoint(
+    disk: &mut impl Disk,
+    dir: &str,
+) -> Result<CleanerCheckpoint, DiskError> {
+    let path = join(dir, CLEANER_CHECKPOINT);
+    if !disk.exists(&path) {
+        return Ok(CleanerCheckpoint::NONE);
+    }
+    let bytes = read_whole_file(disk, &path)?;
+    Ok(decode_cleaner_checkpoint(&bytes).unwrap_or(CleanerCheckpoint::NONE))
+}
+
+/// `magic | version u16 | reserved u16 | offset i64 | CRC-32C u32 of the rest`.
+fn encode_offset_file(magic: [u8; 4], offset: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CHECKPOINT_BYTES);
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&CHECKPOINT_VERSION.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&offset.to_be_bytes());
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_be_bytes());
     assert_eq!(out.len(), CHECKPOINT_BYTES);
     out
 }
 
-/// Decodes the log start offset checkpoint; `None` if it is not a valid one.
-pub fn decode_checkpoint(bytes: &[u8]) -> Option<i64> {
+fn decode_offset_file(magic: [u8; 4], bytes: &[u8]) -> Option<i64> {
     if bytes.len() != CHECKPOINT_BYTES
-        || bytes[..4] != CHECKPOINT_MAGIC
+        || bytes[..4] != magic
         || u16::from_be_bytes([bytes[4], bytes[5]]) != CHECKPOINT_VERSION
     {
         return None;

@@ -15,7 +15,7 @@
 use super::{ReadError, ReadResult};
 use crate::batch::{self, BatchHeader};
 use crate::io::{Disk, FileId};
-use crate::segment::read_fully;
+use crate::segment::{follows, read_fully};
 
 /// A read under way: what was asked, and what it has gathered.
 pub(super) struct BatchRead {
@@ -30,6 +30,8 @@ pub(super) struct BatchRead {
     result: ReadResult,
     /// Base offset the next batch must have.
     expected: i64,
+    /// Below this offset the next batch may also come after a gap the cleaner made.
+    gaps_below: i64,
 }
 
 impl BatchRead {
@@ -53,7 +55,14 @@ impl BatchRead {
                 next_offset: offset,
             },
             expected,
+            gaps_below: i64::MIN,
         }
+    }
+
+    /// The same read, where batches below `gaps_below` (the log's `cleaned_through`)
+    /// may follow a gap.
+    pub(super) fn with_gaps_below(self, gaps_below: i64) -> BatchRead {
+        BatchRead { gaps_below, ..self }
     }
 
     /// Base offset the next batch must have.
@@ -122,7 +131,7 @@ impl BatchRead {
             if !self.result.bytes.is_empty() {
                 return Ok(None);
             }
-            match self.check_first_past_max(disk, file, position, size)? {
+            match self.check_first_past_max(disk, file, position, &header)? {
                 Some(checked) => header = checked,
                 None => return Ok(None),
             }
@@ -179,7 +188,7 @@ impl BatchRead {
             Ok(header) => header,
             Err(error) => return Ok(Err(error.to_string())),
         };
-        if header.base_offset != self.expected {
+        if !follows(header.base_offset, self.expected, self.gaps_below) {
             return Ok(Err(format!(
                 "batch at position {position} has base offset {}, expected {}",
                 header.base_offset, self.expected
@@ -201,21 +210,22 @@ impl BatchRead {
         disk: &mut impl Disk,
         file: FileId,
         position: u64,
-        size: u64,
+        header: &BatchHeader,
     ) -> Result<Option<BatchHeader>, ReadError> {
+        let size = header.size_bytes();
         // Returning nothing on the word of an unchecked header could stall
         // a reader forever: check the batch first. If the checked batch
         // ends below `max_offset`, the first look at its header was wrong
         // (a bit flipped on that read only), and the batch is served.
         let mut body = vec![0u8; size as usize];
         read_fully(disk, file, position, &mut body).map_err(ReadError::Disk)?;
-        match batch::validate(&body, u32::MAX) {
+        match batch::validate_stored(&body, u32::MAX) {
             Err(error) => Err(ReadError::Corrupt {
                 offset: self.expected,
                 reason: error.to_string(),
             }),
             Ok(checked)
-                if checked.base_offset == self.expected
+                if checked.base_offset == header.base_offset
                     && checked.size_bytes() == size
                     && checked.last_offset() < self.max_offset =>
             {
@@ -246,7 +256,7 @@ impl BatchRead {
         if self.skip_crc {
             return Ok(Ok(*header));
         }
-        let checked = batch::validate(&self.result.bytes[start..], u32::MAX)
+        let checked = batch::validate_stored(&self.result.bytes[start..], u32::MAX)
             .map_err(|error| error.to_string())
             .and_then(|served| {
                 // `base_offset` and `partition_leader_epoch` lie outside the

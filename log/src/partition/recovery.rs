@@ -22,15 +22,16 @@ use std::collections::BTreeSet;
 
 use super::{
     LogConfig, LogError, SealState, Segment, Truncation, read_epoch_checkpoint, remove_index_files,
-    remove_segment_files, write_checkpoint,
+    remove_segment_files, write_checkpoint, write_file_atomically,
 };
 use crate::constants::{INDEX_ENTRIES_MAX, RECOVERY_REWRITE_CHUNK_BYTES};
 use crate::io::{Disk, DiskError, FileId, OpenMode};
 use crate::producer::ProducerStates;
 use crate::segment::{
-    LOG_START_OFFSET_CHECKPOINT, ScanEnd, ScanRange, ScanStop, SegmentFileKind, SegmentSummary,
-    TEMP_SUFFIX, decode_checkpoint, decode_index, join, parse_segment_file_name, read_fully,
-    read_whole_file, scan_file, segment_file_name,
+    CLEANED_SUFFIX, CLEANER_CHECKPOINT, CleanerCheckpoint, LOG_START_OFFSET_CHECKPOINT, ScanEnd,
+    ScanRange, ScanStop, SegmentFileKind, SegmentSummary, TEMP_SUFFIX, decode_checkpoint,
+    decode_index, encode_cleaner_checkpoint, join, parse_segment_file_name,
+    read_cleaner_checkpoint, read_fully, read_whole_file, scan_file, segment_file_name,
 };
 use crate::synced::SyncedRecord;
 
@@ -48,6 +49,8 @@ pub(super) struct Recovered {
     pub(super) record_sequence: u64,
     /// The cut recovery made, if it made one.
     pub(super) truncation: Option<Truncation>,
+    /// The cleaner checkpoint, no offset in it above the log end offset.
+    pub(super) cleaner: CleanerCheckpoint,
 }
 
 /// Recovers the partition directory `dir`: removes leftovers, checks every segment,
@@ -61,14 +64,10 @@ pub(super) fn recover<D: Disk>(
     now_ms: i64,
     on_damage: &mut dyn FnMut(&mut D, i64) -> Result<(), DiskError>,
 ) -> Result<Recovered, LogError> {
-    let (mut logs, checkpoint_found) = list_segment_files(disk, dir)?;
-    let checkpoint = if checkpoint_found {
-        let path = join(dir, LOG_START_OFFSET_CHECKPOINT);
-        decode_checkpoint(&read_whole_file(disk, &path)?)
-    } else {
-        None
-    };
+    let (mut logs, checkpoint) = list_segment_files(disk, dir)?;
     let mut log_start_offset = checkpoint.unwrap_or(0);
+    // Below it the cleaner may have removed batches: one may follow a gap.
+    let cleaner = read_cleaner_checkpoint(disk, dir)?;
     // Every batch below this was durable: one that fails its check is damage.
     let (synced_through, record_sequence) = if config.synced_record {
         SyncedRecord::read(disk, dir)?
@@ -88,6 +87,7 @@ pub(super) fn recover<D: Disk>(
         segments: Vec::new(),
         producers: ProducerStates::default(),
         truncation: None,
+        gaps_below: cleaner.cleaned_through,
     };
     recovery.check_segments(disk, &logs, on_damage)?;
     recovery.check_end_against_record(disk, log_start_offset, on_damage)?;
@@ -114,7 +114,10 @@ pub(super) fn recover<D: Disk>(
     if checkpoint != Some(log_start_offset) {
         write_checkpoint(disk, dir, log_start_offset)?;
     }
+    let log_end_offset = segments.last().expect("an active segment").next_offset;
+    let cleaner = lower_cleaner_checkpoint(disk, dir, cleaner, log_end_offset)?;
     Ok(Recovered {
+        cleaner,
         segments,
         producers,
         log_start_offset,
@@ -124,16 +127,20 @@ pub(super) fn recover<D: Disk>(
     })
 }
 
-/// The base offsets of the segment data files in `dir`, sorted, and whether the log
-/// start offset checkpoint is there. Removes temporary files (writes that never
-/// reached their rename) and index files of no segment.
-fn list_segment_files(disk: &mut impl Disk, dir: &str) -> Result<(Vec<i64>, bool), DiskError> {
+/// The base offsets of the segment data files in `dir`, sorted, and the log start
+/// offset checkpoint's offset, if there is a valid one. Removes temporary files
+/// (writes that never reached their rename, cleaned segments never swapped in) and
+/// index files of no segment.
+fn list_segment_files(
+    disk: &mut impl Disk,
+    dir: &str,
+) -> Result<(Vec<i64>, Option<i64>), DiskError> {
     let names = disk.read_dir(dir)?;
     let mut logs = Vec::new();
     let mut indexes = BTreeSet::new();
     let mut checkpoint_found = false;
     for name in &names {
-        if name.ends_with(TEMP_SUFFIX) {
+        if name.ends_with(TEMP_SUFFIX) || name.ends_with(CLEANED_SUFFIX) {
             disk.remove_file(&join(dir, name))?;
             continue;
         }
@@ -156,7 +163,13 @@ fn list_segment_files(disk: &mut impl Disk, dir: &str) -> Result<(Vec<i64>, bool
             remove_index_files(disk, dir, *base)?;
         }
     }
-    Ok((logs, checkpoint_found))
+    let checkpoint = if checkpoint_found {
+        let path = join(dir, LOG_START_OFFSET_CHECKPOINT);
+        decode_checkpoint(&read_whole_file(disk, &path)?)
+    } else {
+        None
+    };
+    Ok((logs, checkpoint))
 }
 
 /// A recovery under way: the segments it kept so far, and what it knows of the log.
@@ -171,6 +184,8 @@ struct Recovery<'a> {
     producers: ProducerStates,
     /// The cut made, if one was.
     truncation: Option<Truncation>,
+    /// Below this offset a batch may follow a gap (the cleaner checkpoint).
+    gaps_below: i64,
 }
 
 /// A segment data file recovery has open.
@@ -321,6 +336,7 @@ impl Recovery<'_> {
             file_bytes,
             trusted,
             index_interval_bytes: self.config.index_interval_bytes,
+            gaps_below: self.gaps_below,
         };
         let producers_before = self.producers.clone();
         // The last segment becomes the active one again: check every CRC in it even
@@ -497,6 +513,7 @@ struct BatchScan {
     /// What the segment's index files vouch for, if they are valid.
     trusted: Option<SegmentSummary>,
     index_interval_bytes: u32,
+    gaps_below: i64,
 }
 
 impl BatchScan {
@@ -521,6 +538,7 @@ impl BatchScan {
                 end_position: self.file_bytes,
                 expected_offset: Some(self.base),
                 verify_crc_from,
+                gaps_below: self.gaps_below,
             },
             &mut |position, header| {
                 segment.add_batch(position, header, self.index_interval_bytes);
@@ -553,6 +571,30 @@ fn cut_file_tail(
     rewrite(disk, segment_file.file, from, to)?;
     disk.truncate(segment_file.file, cut_at)?;
     disk.sync_now(segment_file.file)
+}
+
+/// The cleaner checkpoint's offset lowered to the log end offset, durably, if a cut
+/// (a truncation or this recovery's) left the log ending below it: offsets appended
+/// later must not count as cleaned, nor be allowed to follow gaps.
+fn lower_cleaner_checkpoint(
+    disk: &mut impl Disk,
+    dir: &str,
+    cleaner: CleanerCheckpoint,
+    log_end_offset: i64,
+) -> Result<CleanerCheckpoint, DiskError> {
+    let lowered = CleanerCheckpoint {
+        cleaned_through: cleaner.cleaned_through.min(log_end_offset),
+        first_dirty_offset: cleaner.first_dirty_offset.min(log_end_offset),
+    };
+    if lowered != cleaner {
+        write_file_atomically(
+            disk,
+            dir,
+            CLEANER_CHECKPOINT,
+            &encode_cleaner_checkpoint(lowered),
+        )?;
+    }
+    Ok(lowered)
 }
 
 /// Removes every segment left (none reaches the log start offset) and creates an

@@ -1,0 +1,746 @@
+//! Tests of the log cleaner (`partition/clean.rs`, `cleaning.rs`): unit tests, one rule
+//! each, and a model-based property test with crashes in the middle of swaps, which
+//! the `mutants` tests below reuse to show it catches each cleaner mutant.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+
+use super::*;
+use crate::batch::{Compression, build_producer_batch};
+use crate::cleaning::{OpenedBatch, compress_batch};
+use crate::mem_disk::MemDisk;
+
+const DIR: &str = "compacted-0";
+const NOW: i64 = 1_700_000_000_000;
+const RETENTION_MS: i64 = 1000;
+const PRODUCER: i64 = 77;
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 300,
+        index_interval_bytes: 64,
+        cleanup_policy: CleanupPolicy::Compact,
+        delete_retention_ms: RETENTION_MS,
+        min_cleanable_dirty_ratio_per_mille: 0,
+        ..LogConfig::default()
+    }
+}
+
+/// A record as read back: offset, key, value, timestamp.
+type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
+fn keyed(records: &[(Option<&str>, Option<&str>)]) -> Vec<u8> {
+    build_producer_batch(
+        NOW,
+        None,
+        records
+            .iter()
+            .map(|(k, v)| (k.map(str::as_bytes), v.map(str::as_bytes))),
+    )
+}
+
+fn sync_all(log: &mut PartitionLog, disk: &mut MemDisk) {
+    for _ in 0..100 {
+        if log.start_sync(disk).is_empty() {
+            return;
+        }
+        for completion in disk.complete_all_syncs() {
+            log.on_sync_complete(&completion);
+        }
+    }
+    panic!("sync rounds never end");
+}
+
+/// Rolls the active segment and seals everything, so that all but the new, empty
+/// active segment is cleanable.
+fn seal_all(log: &mut PartitionLog, disk: &mut MemDisk) {
+    log.roll_now(disk).expect("roll");
+    sync_all(log, disk);
+}
+
+/// Runs cleaning steps until a pass ends or there is nothing to do.
+fn clean_fully(
+    log: &mut PartitionLog,
+    disk: &mut MemDisk,
+    now_ms: i64,
+) -> Result<CleanProgress, LogError> {
+    for _ in 0..100_000 {
+        match log.clean_step(disk, now_ms, i64::MAX, 512)? {
+            CleanProgress::Working { .. } => continue,
+            done => return Ok(done),
+        }
+    }
+    panic!("a cleaning pass never ends");
+}
+
+/// Every record of every batch from the log start, each batch's codec with it.
+fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compression)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let read = log.read(disk, offset, i64::MAX, 1 << 20).expect("read");
+        assert!(read.next_offset > offset, "reads move on");
+        let mut at = 0;
+        while at < read.bytes.len() {
+            let header = batch::BatchHeader::parse(&read.bytes[at..]).expect("header");
+            let bytes = &read.bytes[at..at + header.size_bytes() as usize];
+            at += bytes.len();
+            if header.is_control() {
+                continue;
+            }
+            let opened = OpenedBatch::open(bytes, &header).expect("opens");
+            for record in opened.records().expect("parses") {
+                let rec = (
+                    record.offset,
+                    record.key.map(<[u8]>::to_vec),
+                    record.value.map(<[u8]>::to_vec),
+                    record.timestamp,
+                );
+                out.push((rec, header.compression().expect("codec")));
+            }
+        }
+        offset = read.next_offset;
+    }
+    out
+}
+
+fn offsets_and_values(records: &[(Rec, Compression)]) -> Vec<(i64, Option<String>)> {
+    records
+        .iter()
+        .map(|((offset, _, value, _), _)| {
+            let value = value
+                .as_ref()
+                .map(|v| String::from_utf8(v.clone()).expect("utf8"));
+            (*offset, value)
+        })
+        .collect()
+}
+
+fn open(disk: &mut MemDisk) -> PartitionLog {
+    PartitionLog::open(disk, DIR, config(), NOW)
+        .expect("open")
+        .0
+}
+
+fn append(log: &mut PartitionLog, disk: &mut MemDisk, mut bytes: Vec<u8>) {
+    log.append(disk, &mut bytes, 1, NOW).expect("append");
+}
+
+/// k0 and k1 written over and over, with a keyless record in between.
+fn overwritten_keys(log: &mut PartitionLog, disk: &mut MemDisk) {
+    append(
+        log,
+        disk,
+        keyed(&[(Some("k0"), Some("a")), (Some("k1"), Some("b"))]),
+    );
+    append(log, disk, keyed(&[(None, Some("keyless"))]));
+    append(log, disk, keyed(&[(Some("k0"), Some("c"))]));
+    append(
+        log,
+        disk,
+        keyed(&[(Some("k1"), Some("d")), (Some("k0"), Some("e"))]),
+    );
+    append(log, disk, keyed(&[(Some("k2"), Some("f"))]));
+}
+
+#[test]
+fn compaction_keeps_the_newest_record_of_each_key_at_its_offset() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    assert!(log.needs_cleaning(NOW, i64::MAX));
+    let done = clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert!(
+        matches!(
+            done,
+            CleanProgress::PassDone {
+                cleaned_through: 7,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    assert_eq!(log.cleaned_through(), Some(7));
+    let expected = vec![
+        (4, Some("d".to_string())),
+        (5, Some("e".to_string())),
+        (6, Some("f".to_string())),
+    ];
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        expected
+    );
+    assert!(!log.needs_cleaning(NOW, i64::MAX));
+    // Recovery accepts the gaps, and the sealed segments stay sealed.
+    log.close(&mut disk).expect("close");
+    let mut log = open(&mut disk);
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        expected
+    );
+    assert_eq!(log.log_end_offset(), 7);
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("g"))]));
+    assert_eq!(log.log_end_offset(), 8);
+}
+
+#[test]
+fn a_read_or_a_lookup_at_a_removed_offset_finds_the_next_batch() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    for removed in 0..4 {
+        let read = log.read(&mut disk, removed, i64::MAX, 1).expect("read");
+        assert!(
+            read.first_offset.is_some_and(|first| first >= 3),
+            "{removed}"
+        );
+        assert!(read.next_offset > removed);
+    }
+    let found = log
+        .offset_for_timestamp(&mut disk, NOW, i64::MAX)
+        .expect("lookup");
+    assert_eq!(found, Some((4, NOW)));
+}
+
+#[test]
+fn tombstones_stay_for_delete_retention_after_the_first_pass_then_go() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("a"))]));
+    append(
+        &mut log,
+        &mut disk,
+        keyed(&[(Some("k0"), None), (Some("k1"), Some("b"))]),
+    );
+    seal_all(&mut log, &mut disk);
+    let first_pass = NOW + 50;
+    clean_fully(&mut log, &mut disk, first_pass).expect("clean");
+    let records = read_records(&mut log, &mut disk);
+    assert_eq!(
+        offsets_and_values(&records),
+        vec![(1, None), (2, Some("b".to_string()))]
+    );
+    // The delete horizon replaced the base timestamp; the records kept their own.
+    assert!(records.iter().all(|((_, _, _, ts), _)| *ts == NOW));
+    // A later pass before the horizon keeps it; one after removes it.
+    for (now, tombstone_kept) in [
+        (first_pass + RETENTION_MS - 1, true),
+        (first_pass + RETENTION_MS, false),
+    ] {
+        append(&mut log, &mut disk, keyed(&[(Some("k2"), Some("c"))]));
+        seal_all(&mut log, &mut disk);
+        clean_fully(&mut log, &mut disk, now).expect("clean");
+        let kept = offsets_and_values(&read_records(&mut log, &mut disk)).contains(&(1, None));
+        assert_eq!(kept, tombstone_kept, "at {now}");
+    }
+}
+
+#[test]
+fn compressed_batches_are_cleaned_and_written_back_with_their_codec() {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut disk = MemDisk::new(1);
+        let mut log = open(&mut disk);
+        let records = [
+            (Some("k0"), Some("a")),
+            (Some("k0"), Some("b")),
+            (Some("k1"), Some("c")),
+        ];
+        append(&mut log, &mut disk, compress_batch(&keyed(&records), codec));
+        append(
+            &mut log,
+            &mut disk,
+            compress_batch(&keyed(&[(Some("k1"), Some("d"))]), codec),
+        );
+        seal_all(&mut log, &mut disk);
+        clean_fully(&mut log, &mut disk, NOW).expect("clean");
+        let read = read_records(&mut log, &mut disk);
+        assert_eq!(
+            offsets_and_values(&read),
+            vec![(1, Some("b".to_string())), (3, Some("d".to_string()))],
+            "{codec:?}"
+        );
+        assert!(read.iter().all(|(_, c)| *c == codec), "{codec:?}");
+    }
+}
+
+#[test]
+fn compact_alone_deletes_nothing_by_retention_and_compact_delete_does() {
+    for (policy, deleted) in [
+        (CleanupPolicy::Compact, 0),
+        (CleanupPolicy::CompactDelete, 1),
+    ] {
+        let mut disk = MemDisk::new(1);
+        let config = LogConfig {
+            cleanup_policy: policy,
+            retention_ms: 10,
+            ..config()
+        };
+        let mut log = PartitionLog::open(&mut disk, DIR, config, NOW)
+            .expect("open")
+            .0;
+        append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("a"))]));
+        seal_all(&mut log, &mut disk);
+        let report = log.maintain(&mut disk, NOW + 1000).expect("maintain");
+        assert_eq!(report.segments_deleted, deleted, "{policy:?}");
+    }
+}
+
+#[test]
+fn the_last_batch_of_a_producer_stays_empty_and_its_state_survives_reopen() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    let mut produced = build_producer_batch(
+        NOW,
+        Some((PRODUCER, 3, 0)),
+        [(Some(&b"k0"[..]), Some(&b"a"[..]))],
+    );
+    log.append(&mut disk, &mut produced, 1, NOW)
+        .expect("append");
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("b"))]));
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("c"))]));
+    seal_all(&mut log, &mut disk);
+    let before = log.producer_state(PRODUCER).expect("known");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        vec![(2, Some("c".to_string()))]
+    );
+    let read = log.read(&mut disk, 0, i64::MAX, 1).expect("read");
+    let header = batch::validate_stored(&read.bytes, u32::MAX).expect("valid");
+    assert_eq!(
+        (header.base_offset, header.record_count, header.producer_id),
+        (0, 0, PRODUCER)
+    );
+    log.close(&mut disk).expect("close");
+    let log = open(&mut disk);
+    let after = log.producer_state(PRODUCER).expect("still known");
+    assert_eq!(
+        (after.producer_epoch, after.last_sequence),
+        (before.producer_epoch, before.last_sequence)
+    );
+}
+
+#[test]
+fn needs_cleaning_follows_the_dirty_ratio_and_the_compaction_lags() {
+    let mut disk = MemDisk::new(1);
+    let strict = LogConfig {
+        min_cleanable_dirty_ratio_per_mille: 1000,
+        ..config()
+    };
+    let mut log = PartitionLog::open(&mut disk, DIR, strict.clone(), NOW)
+        .expect("open")
+        .0;
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    assert!(log.needs_cleaning(NOW, i64::MAX), "all dirty: ratio 1");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("x"))]));
+    seal_all(&mut log, &mut disk);
+    assert!(!log.needs_cleaning(NOW, i64::MAX), "mostly clean");
+    log.set_config(LogConfig {
+        max_compaction_lag_ms: 100,
+        ..strict.clone()
+    });
+    assert!(log.needs_cleaning(NOW + 101, i64::MAX), "overdue");
+    log.set_config(LogConfig {
+        min_compaction_lag_ms: 100,
+        min_cleanable_dirty_ratio_per_mille: 0,
+        ..strict
+    });
+    assert!(!log.needs_cleaning(NOW + 50, i64::MAX), "too young");
+    assert!(log.needs_cleaning(NOW + 100, i64::MAX));
+    assert!(!log.needs_cleaning(NOW, 3), "below offset_max only");
+}
+
+#[test]
+fn a_failure_or_crash_at_any_point_of_a_pass_keeps_every_newest_value() {
+    for syncs_ok in 0..24 {
+        let mut disk = MemDisk::new(syncs_ok);
+        let mut log = open(&mut disk);
+        overwritten_keys(&mut log, &mut disk);
+        seal_all(&mut log, &mut disk);
+        let all = read_records(&mut log, &mut disk);
+        disk.fail_one_sync_after(syncs_ok);
+        let _ = clean_fully(&mut log, &mut disk, NOW);
+        disk.fail_one_sync_after(u64::MAX);
+        drop(log);
+        disk.crash(syncs_ok);
+        let mut log = open(&mut disk);
+        let read = read_records(&mut log, &mut disk);
+        assert!(read.iter().all(|r| all.contains(r)), "{syncs_ok}: {read:?}");
+        for newest in [4, 5, 6] {
+            assert!(
+                read.iter().any(|((o, ..), _)| *o == newest),
+                "{syncs_ok}: {newest}"
+            );
+        }
+        clean_fully(&mut log, &mut disk, NOW).expect("a pass after the crash");
+        let cleaned = offsets_and_values(&read_records(&mut log, &mut disk));
+        assert_eq!(
+            cleaned.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            vec![4, 5, 6]
+        );
+    }
+}
+
+// ---- the model-based property test ----
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// A batch of records `(key, value)`: key `None` is keyless, value `None` a
+    /// tombstone; compressed with `codec`; from the idempotent producer if `produced`.
+    Append {
+        records: Vec<(Option<u8>, Option<u8>)>,
+        codec: Compression,
+        produced: bool,
+    },
+    Sync,
+    Roll,
+    Clean {
+        budget: u64,
+    },
+    Advance {
+        ms: i64,
+    },
+    /// Fails one sync after this many more succeed (maybe in the middle of a swap).
+    FailSyncAfter {
+        syncs_ok: u64,
+    },
+    Crash {
+        seed: u64,
+    },
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let record = (
+        prop_oneof![1 => Just(None), 8 => (0u8..4).prop_map(Some)],
+        prop_oneof![1 => Just(None), 5 => any::<u8>().prop_map(Some)],
+    );
+    let codec = prop_oneof![
+        6 => Just(Compression::None),
+        1 => Just(Compression::Gzip),
+        1 => Just(Compression::Snappy),
+        1 => Just(Compression::Lz4),
+        1 => Just(Compression::Zstd),
+    ];
+    prop_oneof![
+        10 => (prop::collection::vec(record, 1..4), codec, any::<bool>())
+            .prop_map(|(records, codec, produced)| Op::Append { records, codec, produced }),
+        3 => Just(Op::Sync),
+        2 => Just(Op::Roll),
+        5 => (50u64..3000).prop_map(|budget| Op::Clean { budget }),
+        3 => (1i64..600).prop_map(|ms| Op::Advance { ms }),
+        1 => (0u64..12).prop_map(|syncs_ok| Op::FailSyncAfter { syncs_ok }),
+        1 => any::<u64>().prop_map(|seed| Op::Crash { seed }),
+    ]
+}
+
+/// One appended record as the model knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Appended {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    /// Wall clock at the append: a tombstone may go no earlier than
+    /// `delete.retention.ms` after it (the cleaner passes it at the earliest then).
+    appended_ms: i64,
+}
+
+/// What was appended, by offset, and the producer's sequences by batch.
+#[derive(Default)]
+struct Model {
+    records: BTreeMap<i64, Appended>,
+    /// `(base offset, last offset, last sequence)` of the producer's batches.
+    produced: Vec<(i64, i64, i32)>,
+    next_sequence: i32,
+}
+
+impl Model {
+    fn forget_from(&mut self, log_end_offset: i64) {
+        self.records.retain(|offset, _| *offset < log_end_offset);
+        self.produced.retain(|(_, last, _)| *last < log_end_offset);
+        self.next_sequence = self.produced.last().map_or(0, |(_, _, seq)| seq + 1);
+    }
+}
+
+/// A run: the disk, the log, the model and the clock.
+struct Run {
+    disk: MemDisk,
+    log: Option<PartitionLog>,
+    config: LogConfig,
+    model: Model,
+    now_ms: i64,
+}
+
+impl Run {
+    fn log(&mut self) -> &mut PartitionLog {
+        self.log.as_mut().expect("open")
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), String> {
+        match op {
+            Op::Append {
+                records,
+                codec,
+                produced,
+            } => self.append(records, *codec, *produced),
+            Op::Sync => {
+                let log = self.log.as_mut().expect("open");
+                log.start_sync(&mut self.disk);
+                for completion in self.disk.complete_all_syncs() {
+                    log.on_sync_complete(&completion);
+                }
+            }
+            Op::Roll => {
+                let log = self.log.as_mut().expect("open");
+                let _ = log.roll_now(&mut self.disk);
+            }
+            Op::Clean { budget } => {
+                let (now, log) = (self.now_ms, self.log.as_mut().expect("open"));
+                let _ = log.clean_step(&mut self.disk, now, i64::MAX, *budget);
+            }
+            Op::Advance { ms } => self.now_ms += ms,
+            Op::FailSyncAfter { syncs_ok } => self.disk.fail_one_sync_after(*syncs_ok),
+            Op::Crash { seed } => return self.crash(*seed),
+        }
+        self.check()
+    }
+
+    fn append(&mut self, records: &[(Option<u8>, Option<u8>)], codec: Compression, produced: bool) {
+        let keys: Vec<Option<Vec<u8>>> = records
+            .iter()
+            .map(|(k, _)| k.map(|k| vec![b'k', k]))
+            .collect();
+        let values: Vec<Option<Vec<u8>>> = records
+            .iter()
+            .map(|(_, v)| v.map(|v| vec![b'v', v]))
+            .collect();
+        let producer = produced.then_some((PRODUCER, 0, self.model.next_sequence));
+        let pairs = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| (k.as_deref(), v.as_deref()));
+        let mut bytes = build_producer_batch(self.now_ms, producer, pairs);
+        if codec != Compression::None {
+            bytes = compress_batch(&bytes, codec);
+        }
+        let now = self.now_ms;
+        let log = self.log.as_mut().expect("open");
+        let Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset,
+            ..
+        }) = log.append(&mut self.disk, &mut bytes, 1, now)
+        else {
+            return;
+        };
+        for (at, (key, value)) in keys.into_iter().zip(values).enumerate() {
+            let appended = Appended {
+                key,
+                value,
+                timestamp: now,
+                appended_ms: now,
+            };
+            self.model.records.insert(base_offset + at as i64, appended);
+        }
+        if produced {
+            let last_sequence = self.model.next_sequence + (last_offset - base_offset) as i32;
+            self.model
+                .produced
+                .push((base_offset, last_offset, last_sequence));
+            self.model.next_sequence = last_sequence + 1;
+        }
+    }
+
+    fn crash(&mut self, seed: u64) -> Result<(), String> {
+        let durable = self.log().durable_offset();
+        self.log = None;
+        self.disk.crash(seed);
+        let mut opened = PartitionLog::open(&mut self.disk, DIR, self.config.clone(), self.now_ms);
+        if opened.is_err() {
+            // An injected sync failure hit the open itself: power off and on again.
+            self.disk.crash(seed.wrapping_add(1));
+            opened = PartitionLog::open(&mut self.disk, DIR, self.config.clone(), self.now_ms);
+        }
+        let (log, _) = opened.map_err(|error| format!("reopen: {error}"))?;
+        if log.log_end_offset() < durable {
+            return Err(format!(
+                "lost durable offsets: end {} < {durable}",
+                log.log_end_offset()
+            ));
+        }
+        self.model.forget_from(log.log_end_offset());
+        let state = log.producer_state(PRODUCER).map(|s| s.last_sequence);
+        let expected = self.model.produced.last().map(|(_, _, seq)| *seq);
+        self.log = Some(log);
+        if state != expected {
+            return Err(format!(
+                "producer state after reopen {state:?}, expected {expected:?}"
+            ));
+        }
+        self.check()
+    }
+
+    /// The rules: what is read was appended at that offset (a subsequence, offsets
+    /// unchanged); every record at or above `cleaned_through` is there; every key's
+    /// newest record is there, unless it is a tombstone older than the retention.
+    fn check(&mut self) -> Result<(), String> {
+        let log = self.log.as_mut().expect("open");
+        if log.failure().is_some() {
+            return Ok(());
+        }
+        log.check_invariants();
+        let read = read_records(log, &mut self.disk);
+        let cleaned_through = log.cleaned_through().unwrap_or(i64::MIN);
+        let mut seen = BTreeMap::new();
+        for ((offset, key, value, timestamp), _) in read {
+            let appended = self
+                .model
+                .records
+                .get(&offset)
+                .ok_or(format!("offset {offset} never appended"))?;
+            let got = (&key, &value, timestamp);
+            if got != (&appended.key, &appended.value, appended.timestamp) {
+                return Err(format!(
+                    "offset {offset}: read {got:?}, appended {appended:?}"
+                ));
+            }
+            seen.insert(offset, ());
+        }
+        let mut newest: BTreeMap<&Vec<u8>, (i64, &Appended)> = BTreeMap::new();
+        for (offset, appended) in &self.model.records {
+            if *offset >= cleaned_through && !seen.contains_key(offset) {
+                return Err(format!(
+                    "offset {offset} above cleaned_through {cleaned_through} is gone"
+                ));
+            }
+            if let Some(key) = &appended.key {
+                newest.insert(key, (*offset, appended));
+            }
+        }
+        for (key, (offset, appended)) in newest {
+            let may_go = appended.value.is_none()
+                && self.now_ms >= appended.appended_ms + self.config.delete_retention_ms;
+            if !may_go && !seen.contains_key(&offset) {
+                return Err(format!("newest record of {key:?} at {offset} is gone"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ops` against a fresh log with `config`; `Err` names the first broken rule.
+fn run_ops(ops: &[Op], config: &LogConfig) -> Result<(), String> {
+    let mut disk = MemDisk::new(7);
+    let (log, _) =
+        PartitionLog::open(&mut disk, DIR, config.clone(), NOW).map_err(|e| e.to_string())?;
+    let mut run = Run {
+        disk,
+        log: Some(log),
+        config: config.clone(),
+        model: Model::default(),
+        now_ms: NOW,
+    };
+    for op in ops {
+        run.apply(op)?;
+    }
+    // Whatever the faults left: a crash, then a whole pass from a healthy disk.
+    run.disk.fail_one_sync_after(u64::MAX);
+    run.crash(1)?;
+    let now = run.now_ms;
+    let log = run.log.as_mut().expect("open");
+    sync_all(log, &mut run.disk);
+    let _ = log.roll_now(&mut run.disk);
+    sync_all(log, &mut run.disk);
+    clean_fully(log, &mut run.disk, now).map_err(|e| e.to_string())?;
+    run.check()
+}
+
+fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op_strategy(), 1..120)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compaction_matches_the_model_across_crashes(ops in ops_strategy()) {
+        let result = run_ops(&ops, &config());
+        prop_assert!(result.is_ok(), "{}", result.unwrap_err());
+    }
+}
+
+/// Whether the property test finds a broken rule within `cases` cases under `config`.
+#[cfg(feature = "mutants")]
+fn caught_within(config: LogConfig, cases: u32) -> bool {
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    runner
+        .run(&ops_strategy(), |ops| {
+            run_ops(&ops, &config).map_err(TestCaseError::fail)
+        })
+        .is_err()
+}
+
+#[cfg(feature = "mutants")]
+mod mutants {
+    use super::*;
+    use crate::mutants::Mutants;
+
+    fn with(mutants: Mutants) -> LogConfig {
+        LogConfig {
+            mutants,
+            ..config()
+        }
+    }
+
+    #[test]
+    fn the_model_catches_cleaner_drops_newest_value() {
+        let config = with(Mutants {
+            cleaner_drops_newest_value: true,
+            ..Mutants::default()
+        });
+        assert!(caught_within(config, 200));
+    }
+
+    #[test]
+    fn the_model_catches_swap_not_crash_safe() {
+        let config = with(Mutants {
+            swap_not_crash_safe: true,
+            ..Mutants::default()
+        });
+        assert!(caught_within(config, 200));
+    }
+
+    #[test]
+    fn the_model_catches_tombstones_removed_at_once() {
+        let config = with(Mutants {
+            tombstones_removed_at_once: true,
+            ..Mutants::default()
+        });
+        assert!(caught_within(config, 200));
+    }
+
+    #[test]
+    fn the_healthy_cleaner_passes_the_same_cases() {
+        assert!(!caught_within(config(), 200));
+    }
+}
