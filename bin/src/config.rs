@@ -42,7 +42,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use odradek_log::partition::LogConfig;
+use odradek_replication::dynamic_config::{topic_synonym, validate_broker_value};
 use odradek_replication::group::GroupConfig;
+use odradek_replication::topics::TopicConfig;
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +72,10 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: i64,
+    /// `log.cleaner.enable`.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`.
+    pub log_cleaner_backoff_ms: i64,
     /// `socket.request.max.bytes`.
     pub socket_request_max_bytes: i32,
     /// `connections.max.idle.ms`.
@@ -144,6 +150,8 @@ impl Default for BrokerConfig {
             min_insync_replicas: 1,
             log: LogConfig::default(),
             retention_check_interval_ms: 300_000,
+            log_cleaner_enable: true,
+            log_cleaner_backoff_ms: 15_000,
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
             max_connections: 10_000,
@@ -178,7 +186,6 @@ const IGNORED_KEYS: &[&str] = &[
     "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
-    "log.cleanup.policy",
     "delete.topic.enable",
 ];
 
@@ -410,6 +417,33 @@ impl Builder {
         }
         if let Some(value) = self.positive::<i64>("log.retention.check.interval.ms")? {
             config.retention_check_interval_ms = value;
+        }
+        self.build_cleaner(config)
+    }
+
+    /// Compaction: the topic defaults (`log.cleanup.policy`, `log.cleaner.*` for a
+    /// topic's `cleanup.policy`, `delete.retention.ms`, ...) and the cleaner itself.
+    fn build_cleaner(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+        let mut entries = Vec::new();
+        for key in [
+            "log.cleanup.policy",
+            "log.cleaner.delete.retention.ms",
+            "log.cleaner.min.cleanable.ratio",
+            "log.cleaner.min.compaction.lag.ms",
+            "log.cleaner.max.compaction.lag.ms",
+        ] {
+            let Some(value) = self.raw(key) else { continue };
+            let topic_key = topic_synonym(key).expect("a broker synonym of a topic key");
+            validate_broker_value(key, value).map_err(|message| anyhow::anyhow!(message))?;
+            entries.push((topic_key, value));
+        }
+        let defaults = TopicConfig::from_entries(entries).expect("each value validated");
+        config.log = defaults.effective(&config.log);
+        if let Some(value) = self.parse::<bool>("log.cleaner.enable")? {
+            config.log_cleaner_enable = value;
+        }
+        if let Some(value) = self.positive::<i64>("log.cleaner.backoff.ms")? {
+            config.log_cleaner_backoff_ms = value;
         }
         Ok(())
     }

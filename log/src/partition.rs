@@ -277,6 +277,10 @@ pub enum AppendError {
         /// The batch's epoch.
         received: i16,
     },
+    /// A record without a key, in a compacted log (Kafka `INVALID_RECORD`): the
+    /// cleaner keeps the newest record of every key, and such a record has none.
+    #[error("a compacted topic cannot accept a record without a key")]
+    KeylessRecord,
     /// The disk refused the write (`ENOSPC`, `EIO`); the log is unchanged.
     #[error("disk error: {0}")]
     Disk(DiskError),
@@ -711,6 +715,9 @@ impl PartitionLog {
             });
         }
         let header = batch::validate(batch, max).map_err(AppendError::Batch)?;
+        if self.config.cleanup_policy.compacts() && has_keyless_record(batch, &header) {
+            return Err(AppendError::KeylessRecord);
+        }
         if header.producer_id >= 0 {
             match self.producers.check(&header) {
                 SequenceCheck::Accept => {}
@@ -2157,6 +2164,17 @@ fn check_batch(
         )));
     }
     batch::validate_stored(&body, u32::MAX).map_err(|error| CheckError::Corrupt(error.to_string()))
+}
+
+/// Whether a producer's data batch holds a record without a key (one whose records
+/// cannot be read counts as keyless: a compacted log could not keep it either).
+fn has_keyless_record(bytes: &[u8], header: &BatchHeader) -> bool {
+    if header.is_control() {
+        return false;
+    }
+    let opened = crate::cleaning::OpenedBatch::open(bytes, header);
+    let records = opened.as_ref().and_then(|opened| opened.records());
+    records.is_none_or(|records| records.iter().any(|record| record.key.is_none()))
 }
 
 /// How many leading bytes of the segment based at `base` its index files prove were

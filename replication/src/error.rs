@@ -102,6 +102,7 @@ impl From<&AppendError> for ErrorCode {
             AppendError::TooLarge { .. } => ErrorCode::MessageTooLarge,
             AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            AppendError::KeylessRecord => ErrorCode::InvalidRecord,
             AppendError::Disk(DiskError::NoSpace) | AppendError::Disk(_) | AppendError::Failed => {
                 ErrorCode::KafkaStorageError
             }

@@ -29,6 +29,8 @@ pub(crate) enum TimerPurpose {
     Maintenance,
     /// Time to tick every Raft group with more than one voter.
     RaftTick,
+    /// Time for the log cleaner's next step.
+    Clean,
     /// The group coordinator asked to be woken at this instant.
     GroupWake(Instant),
 }
@@ -41,6 +43,8 @@ pub(crate) struct IoWaits {
     next_timer: u64,
     /// Whether the Raft tick timer is set.
     raft_ticking: bool,
+    /// Whether the cleaner's timer is set.
+    cleaner_set: bool,
     /// Instants a coordinator wake-up timer is set for.
     group_wakes: BTreeSet<Instant>,
 }
@@ -70,6 +74,7 @@ impl IoWaits {
         self.timers.insert(timer, purpose);
         match purpose {
             TimerPurpose::RaftTick => self.raft_ticking = true,
+            TimerPurpose::Clean => self.cleaner_set = true,
             TimerPurpose::GroupWake(at) => {
                 self.group_wakes.insert(at);
             }
@@ -83,6 +88,7 @@ impl IoWaits {
         let purpose = self.timers.remove(&timer)?;
         match purpose {
             TimerPurpose::RaftTick => self.raft_ticking = false,
+            TimerPurpose::Clean => self.cleaner_set = false,
             TimerPurpose::GroupWake(at) => {
                 self.group_wakes.remove(&at);
             }
@@ -94,6 +100,11 @@ impl IoWaits {
     /// Whether the Raft tick timer is set.
     pub(crate) fn raft_ticking(&self) -> bool {
         self.raft_ticking
+    }
+
+    /// Whether the cleaner's timer is set.
+    pub(crate) fn cleaner_set(&self) -> bool {
+        self.cleaner_set
     }
 
     /// Whether a coordinator wake-up timer is set for `at`.

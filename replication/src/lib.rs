@@ -57,6 +57,7 @@ pub mod hard_state;
 pub mod identity;
 mod io_waits;
 mod list_offsets;
+mod log_cleaner;
 pub mod metadata;
 mod metadata_waits;
 pub mod node;

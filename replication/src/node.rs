@@ -103,6 +103,15 @@ pub struct NodeConfig {
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: i64,
+    /// `log.cleaner.enable`: whether compacted topics are cleaned.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: how long the cleaner sleeps when nothing is dirty
+    /// enough.
+    pub log_cleaner_backoff_ms: i64,
+    /// Bytes the cleaner reads and writes per step (one step per
+    /// [`CLEANER_STEP_INTERVAL_MS`] while a pass runs): its I/O budget, so that a pass
+    /// never holds the event loop long.
+    pub log_cleaner_step_bytes: u64,
     /// The metadata quorum's voters (`controller.quorum.voters`), this node included.
     /// Every voter is also a broker that hosts replicas. Empty means a single-node
     /// cluster of this node alone.
@@ -135,6 +144,9 @@ impl Default for NodeConfig {
             min_insync_replicas: 1,
             log: LogConfig::default(),
             retention_check_interval_ms: 300_000,
+            log_cleaner_enable: true,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_step_bytes: 1 << 20,
             voters: Vec::new(),
             raft_tick_ms: 100,
             election_timeout_ticks: 10,
@@ -145,6 +157,9 @@ impl Default for NodeConfig {
         }
     }
 }
+
+/// How often the cleaner takes a step while a pass runs.
+pub const CLEANER_STEP_INTERVAL_MS: u64 = 10;
 
 /// The broker node. See the module documentation.
 pub struct Node {
@@ -180,6 +195,9 @@ pub struct Node {
     opening: bool,
     /// The consumer-group coordinator of the offsets partitions this node leads.
     pub(crate) groups: GroupHost,
+    /// The partition the cleaner worked on last, and whether its pass goes on: the
+    /// next is looked for after it, so every compacted partition gets its turn.
+    pub(crate) cleaning: Option<(TopicPartition, bool)>,
     /// Topic creations forwarded to the controller and not answered yet.
     pub(crate) forwards: PendingForwards<MetadataWait>,
 }
@@ -236,6 +254,7 @@ impl Node {
             .start_at(node.cluster.producer_ids_reserved_until);
         node.schedule_maintenance(io);
         node.schedule_raft_tick(io);
+        node.schedule_cleaner(io, CLEANER_STEP_INTERVAL_MS);
         node.settle_event(io);
         node.check_invariants();
         Ok(node)
@@ -270,6 +289,7 @@ impl Node {
             // Derived from the seed already drawn, so that the coordinator adds no
             // draw to the node's random stream.
             groups: GroupHost::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),
+            cleaning: None,
             forwards: PendingForwards::default(),
         }
     }
@@ -522,6 +542,7 @@ impl Node {
                 self.run_maintenance(io);
                 self.schedule_maintenance(io);
             }
+            TimerPurpose::Clean => self.run_cleaner(io),
             TimerPurpose::RaftTick => {
                 self.tick_groups(io);
                 self.schedule_raft_tick(io);
@@ -664,13 +685,15 @@ impl Node {
                         return;
                     }
                     self.schedule_raft_tick(io);
+                    self.schedule_cleaner(io, CLEANER_STEP_INTERVAL_MS);
                 }
                 Applied::TopicDeleted { topic } => {
                     self.peers.forget_topic(&topic.name);
                     self.remove_topic_partitions(io, &topic);
                 }
                 Applied::ConfigsAltered { topics, brokers } => {
-                    self.reconfigure_replicas(|topic| brokers || topics.iter().any(|t| t == topic))
+                    self.reconfigure_replicas(|topic| brokers || topics.iter().any(|t| t == topic));
+                    self.schedule_cleaner(io, CLEANER_STEP_INTERVAL_MS);
                 }
             }
         }

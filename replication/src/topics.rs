@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use odradek_log::partition::LogConfig;
+use odradek_log::partition::{CleanupPolicy, LogConfig};
 
 use crate::error::ErrorCode;
 
@@ -151,6 +151,8 @@ pub enum ConfigType {
     Int,
     /// 64-bit integer.
     Long,
+    /// A decimal number (`min.cleanable.dirty.ratio`).
+    Double,
     /// Comma-separated values from a fixed set (`cleanup.policy`).
     List,
 }
@@ -163,6 +165,7 @@ impl ConfigType {
             ConfigType::String => 2,
             ConfigType::Int => 3,
             ConfigType::Long => 5,
+            ConfigType::Double => 6,
             ConfigType::List => 7,
         }
     }
@@ -184,7 +187,27 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "cleanup.policy",
         config_type: ConfigType::List,
-        documentation: "Only 'delete' is supported: old segments are removed by retention.",
+        documentation: "'delete' removes old segments by retention; 'compact' keeps the newest record of every key; 'compact,delete' does both.",
+    },
+    ConfigKey {
+        name: "delete.retention.ms",
+        config_type: ConfigType::Long,
+        documentation: "How long a compacted topic keeps a tombstone after the cleaner first passes it.",
+    },
+    ConfigKey {
+        name: "min.cleanable.dirty.ratio",
+        config_type: ConfigType::Double,
+        documentation: "Share of a compacted log that must be uncleaned before the cleaner runs.",
+    },
+    ConfigKey {
+        name: "min.compaction.lag.ms",
+        config_type: ConfigType::Long,
+        documentation: "A record stays uncompacted at least this long.",
+    },
+    ConfigKey {
+        name: "max.compaction.lag.ms",
+        config_type: ConfigType::Long,
+        documentation: "A record is compacted at the latest after this long, however clean the log.",
     },
     ConfigKey {
         name: "compression.type",
@@ -301,6 +324,24 @@ impl TopicConfig {
         if let Some(v) = long("index.interval.bytes") {
             config.index_interval_bytes = v as u32;
         }
+        if let Some(policy) = self.get("cleanup.policy").and_then(parse_cleanup_policy) {
+            config.cleanup_policy = policy;
+        }
+        if let Some(v) = long("delete.retention.ms") {
+            config.delete_retention_ms = v;
+        }
+        if let Some(v) = self
+            .get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            config.min_cleanable_dirty_ratio_per_mille = (v * 1000.0).round() as u32;
+        }
+        if let Some(v) = long("min.compaction.lag.ms") {
+            config.min_compaction_lag_ms = v;
+        }
+        if let Some(v) = long("max.compaction.lag.ms") {
+            config.max_compaction_lag_ms = v;
+        }
         config
     }
 }
@@ -308,7 +349,13 @@ impl TopicConfig {
 /// The value a key has when no topic overrides it, as text.
 pub fn default_config_value(key: &str, defaults: &LogConfig, min_insync_replicas: i32) -> String {
     match key {
-        "cleanup.policy" => "delete".to_string(),
+        "cleanup.policy" => cleanup_policy_text(defaults.cleanup_policy).to_string(),
+        "delete.retention.ms" => defaults.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => {
+            (f64::from(defaults.min_cleanable_dirty_ratio_per_mille) / 1000.0).to_string()
+        }
+        "min.compaction.lag.ms" => defaults.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" => defaults.max_compaction_lag_ms.to_string(),
         "compression.type" => "producer".to_string(),
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "message.timestamp.type" => "CreateTime".to_string(),
@@ -334,7 +381,19 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
         }
     };
     match key {
-        "cleanup.policy" => one_of(key, value, &["delete"]),
+        "cleanup.policy" => parse_cleanup_policy(value).map(|_| ()).ok_or_else(|| {
+            format!(
+                "invalid value {value:?} for cleanup.policy: expected delete, compact or compact,delete"
+            )
+        }),
+        "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
+            _ => Err(format!(
+                "invalid value {value:?} for min.cleanable.dirty.ratio: expected a number in [0, 1]"
+            )),
+        },
+        "delete.retention.ms" | "min.compaction.lag.ms" => int_in(0, i64::MAX),
+        "max.compaction.lag.ms" => int_in(1, i64::MAX),
         "compression.type" => one_of(key, value, &["producer"]),
         "message.timestamp.type" => one_of(key, value, &["CreateTime"]),
         "unclean.leader.election.enable" => one_of(key, value, &["false"]),
@@ -345,6 +404,28 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
         "segment.ms" => int_in(1, i64::MAX),
         "index.interval.bytes" => int_in(0, i32::MAX as i64),
         _ => Err(format!("unknown topic config {key:?}")),
+    }
+}
+
+/// `cleanup.policy`'s value: `delete`, `compact`, or both in either order.
+pub fn parse_cleanup_policy(value: &str) -> Option<CleanupPolicy> {
+    let mut words: Vec<&str> = value.split(',').map(str::trim).collect();
+    words.sort_unstable();
+    words.dedup();
+    match words.as_slice() {
+        ["delete"] => Some(CleanupPolicy::Delete),
+        ["compact"] => Some(CleanupPolicy::Compact),
+        ["compact", "delete"] => Some(CleanupPolicy::CompactDelete),
+        _ => None,
+    }
+}
+
+/// `cleanup.policy`'s value as Kafka writes it.
+pub fn cleanup_policy_text(policy: CleanupPolicy) -> &'static str {
+    match policy {
+        CleanupPolicy::Delete => "delete",
+        CleanupPolicy::Compact => "compact",
+        CleanupPolicy::CompactDelete => "compact,delete",
     }
 }
 
@@ -413,7 +494,8 @@ mod tests {
             TopicConfig::from_entries([("retention.ms", "soon")]).expect_err("invalid");
         assert_eq!(code, ErrorCode::InvalidConfig);
         assert!(message.contains("retention.ms"), "{message}");
-        assert!(TopicConfig::from_entries([("cleanup.policy", "compact")]).is_err());
+        assert!(TopicConfig::from_entries([("cleanup.policy", "compaction")]).is_err());
+        assert!(TopicConfig::from_entries([("min.cleanable.dirty.ratio", "1.5")]).is_err());
         assert!(TopicConfig::from_entries([("no.such.key", "1")]).is_err());
     }
 

@@ -731,6 +731,72 @@ fn alter_broker_default(key: &str, value: &str) -> RequestKind {
 }
 
 #[test]
+fn a_compacted_topic_keeps_the_newest_value_of_every_key_and_refuses_keyless_records() {
+    let mut h = Harness::new();
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "512"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    h.send(1, 7, create_topics("kv", 1, &configs));
+    h.complete_syncs();
+    h.io.take_response(1).expect("created");
+    h.send(2, 7, produce("kv", 0, -1, build_batch(0, None, &[b"no key"])));
+    h.complete_syncs();
+    let (code, _) = produce_result(h.io.take_response(2).expect("answered"));
+    assert_eq!(code, 87, "INVALID_RECORD");
+
+    // 200 updates of 4 keys, one batch each: many segments of 512 bytes.
+    for round in 0..200u64 {
+        let key = format!("k{}", round % 4);
+        let value = format!("v{round}");
+        let records = [(Some(key.as_bytes()), value.as_bytes())];
+        let batch = odradek_log::batch::build_batch_with_keys(0, None, records);
+        h.send(100 + round, 7, produce("kv", 0, -1, batch));
+        h.complete_syncs();
+        let (code, _) = produce_result(h.io.take_response(100 + round).expect("answered"));
+        assert_eq!(code, 0);
+    }
+    let key = TopicPartition::new("kv", 0);
+    let before = h.node.partition(&key).unwrap().log().size_bytes();
+    for _ in 0..500 {
+        h.advance(Duration::from_millis(10));
+        h.complete_syncs();
+    }
+    let log = h.node.partition(&key).unwrap().log();
+    assert!(log.size_bytes() < before / 2, "{} of {before} bytes left", log.size_bytes());
+    assert_eq!(log.log_end_offset(), 200, "offsets never change");
+
+    // Every key's newest value is read back; what the cleaner removed is not.
+    let mut newest = std::collections::BTreeMap::new();
+    let mut offset = 0;
+    while offset < 200 {
+        h.send(9, 12, fetch("kv", 0, offset, 0));
+        let (code, _, records) = fetch_result(h.io.take_response(9).expect("answered"));
+        assert_eq!(code, 0);
+        odradek_log::batch::for_each_record(&records, |record| {
+            newest.insert(record.key.unwrap().to_vec(), record.value.unwrap().to_vec());
+            Ok::<(), odradek_log::batch::RecordsError>(())
+        })
+        .unwrap();
+        // Clients go on after the last batch, records in it or not.
+        let mut next = offset;
+        let mut rest = &records[..];
+        while !rest.is_empty() {
+            let header = odradek_log::batch::BatchHeader::parse(rest).unwrap();
+            next = header.last_offset() + 1;
+            rest = &rest[header.size_bytes() as usize..];
+        }
+        assert!(next > offset, "fetch at {offset} made no progress");
+        offset = next;
+    }
+    for (index, key) in ["k0", "k1", "k2", "k3"].iter().enumerate() {
+        let value = format!("v{}", 196 + index);
+        assert_eq!(newest.get(key.as_bytes()), Some(&value.into_bytes()), "{key}");
+    }
+}
+
+#[test]
 fn deleted_topics_are_gone_from_disk_and_metadata() {
     let mut h = Harness::new();
     h.create_topic("doomed", 2);

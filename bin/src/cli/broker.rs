@@ -218,6 +218,8 @@ fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
         min_insync_replicas: config.min_insync_replicas,
         log: config.log.clone(),
         retention_check_interval_ms: config.retention_check_interval_ms,
+        log_cleaner_enable: config.log_cleaner_enable,
+        log_cleaner_backoff_ms: config.log_cleaner_backoff_ms,
         voters: config.voters.iter().map(|voter| voter.id).collect(),
         raft_tick_ms: config.raft_tick_ms,
         election_timeout_ticks: config.election_timeout_ticks(),
