@@ -328,7 +328,7 @@ fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
     match key {
         "cleanup.policy" => one_of(key, value, &["delete"]),
         "compression.type" => one_of(key, value, &["producer"]),
-        "message.timestamp.type" => one_of(key, value, &["CreateTime"]),
+        "message.timestamp.type" => one_of(key, value, &["CreateTime", "LogAppendTime"]),
         "unclean.leader.election.enable" => one_of(key, value, &["false"]),
         "max.message.bytes" => int_in(0, i32::MAX as i64),
         "min.insync.replicas" => int_in(1, i32::MAX as i64),
