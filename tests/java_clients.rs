@@ -314,6 +314,20 @@ fn assert_admin(report: &Json, brokers: usize) {
     }
     assert!(!cluster["cluster_id"].text().is_empty(), "{report}");
     assert!(cluster["controller"].int() >= 1, "{report}");
+    // Answered by DescribeCluster: the Metadata fallback has no authorized operations.
+    assert_eq!(
+        cluster["authorized_operations"].texts(),
+        [
+            "ALTER",
+            "ALTER_CONFIGS",
+            "CLUSTER_ACTION",
+            "CREATE",
+            "DESCRIBE",
+            "DESCRIBE_CONFIGS",
+            "IDEMPOTENT_WRITE"
+        ],
+        "{report}"
+    );
     let configs = &report["describeConfigs"];
     assert_eq!(configs["topic_retention_ms"].text(), "3600000", "{report}");
     assert_eq!(configs["topic_cleanup_policy"].text(), "delete", "{report}");
