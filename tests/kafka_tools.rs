@@ -891,13 +891,19 @@ fn log_append_time_topics_show_the_brokers_time_to_the_console_consumer() {
         ],
         b"",
     );
-    let before_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let before_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     tool_ok(
         "kafka-console-producer.sh",
         &["--bootstrap-server", b, "--topic", "stamped"],
         b"one\ntwo\n",
     );
-    let after_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let after_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let out = tool_ok(
         "kafka-console-consumer.sh",
         &[
