@@ -776,6 +776,13 @@ fn kafka_consumer_groups_delete_offsets() {
         ],
         b"",
     );
+    // The consumer left, so the group is Empty and its offsets may go.
+    let (rows, _) = describe_group(b, "analytics-group");
+    let committed: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|row| (row.topic.as_str(), row.current_offset))
+        .collect();
+    assert_eq!(committed, [("user-events", 2)], "{rows:?}");
     let out = tool_ok(
         "kafka-consumer-groups.sh",
         &[
@@ -796,8 +803,24 @@ fn kafka_consumer_groups_delete_offsets() {
         out.stdout,
         out.stderr
     );
-    let (rows, _) = describe_group(b, "analytics-group");
-    assert!(rows.is_empty(), "{rows:?}");
+    // A group left with no offsets and no members has nothing to show.
+    let described = tool_ok(
+        "kafka-consumer-groups.sh",
+        &[
+            "--bootstrap-server",
+            b,
+            "--describe",
+            "--group",
+            "analytics-group",
+        ],
+        b"",
+    );
+    assert!(
+        !described.stdout.contains("user-events"),
+        "{}{}",
+        described.stdout,
+        described.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------
