@@ -73,6 +73,12 @@ impl Node {
             log.log_start_offset(),
             log.log_end_offset(),
         );
+        // Asked only after a leader change: rare, and what to look at when a client
+        // reports a truncation.
+        tracing::debug!(
+            "OffsetForLeaderEpoch {key:?}: epoch {} ends at {end_offset} (as epoch {leader_epoch})",
+            wanted.leader_epoch
+        );
         answer
             .with_leader_epoch(leader_epoch)
             .with_end_offset(end_offset)
