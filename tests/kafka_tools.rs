@@ -1405,7 +1405,12 @@ fn kafka_broker_api_versions_agrees_with_the_broker() {
         match served.get(key) {
             None => assert_eq!(versions, "UNSUPPORTED", "api {key}"),
             Some((min, max)) => {
-                let prefix = format!("{min} to {max} [usable: ");
+                // A single version is printed alone: "OffsetDelete(47): 0 [usable: 0]".
+                let prefix = if min == max {
+                    format!("{min} [usable: ")
+                } else {
+                    format!("{min} to {max} [usable: ")
+                };
                 let usable: i16 = versions
                     .strip_prefix(&prefix)
                     .and_then(|rest| rest.strip_suffix(']'))
