@@ -1159,3 +1159,96 @@ fn a_request_for_the_controller_waits_for_an_election_and_is_answered_with_its_w
     };
     assert_eq!(alone.controller_id.0, 3, "knowing none, it names itself");
 }
+
+/// OffsetCommit v5 of partition 0 of `topic` by a group that only commits (generation
+/// -1, no member id); its error.
+fn commit_without_membership(
+    cluster: &mut Cluster,
+    coordinator: i32,
+    group: &str,
+    topic: &str,
+    offset: i64,
+) -> i16 {
+    let commit = RequestKind::OffsetCommit(
+        OffsetCommitRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(coordinator, 5, commit);
+    let ResponseKind::OffsetCommit(committed) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-commit response")
+    };
+    committed.topics[0].partitions[0].error_code
+}
+
+/// KIP-496: the tombstones OffsetDelete writes are replicated like commits, so the
+/// broker that takes over the group after its coordinator dies has the offset deleted
+/// and the other one kept.
+#[test]
+fn kip_496_deleted_offsets_stay_deleted_when_the_coordinator_moves() {
+    use kafka_protocol::messages::OffsetDeleteRequest;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    let mut cluster = Cluster::new();
+    let coordinator = find_coordinator(&mut cluster, 1, "auditors");
+    assert_eq!(
+        commit_without_membership(&mut cluster, coordinator, "auditors", "kept", 5),
+        0
+    );
+    assert_eq!(
+        commit_without_membership(&mut cluster, coordinator, "auditors", "dropped", 7),
+        0
+    );
+    let delete = RequestKind::OffsetDelete(
+        OffsetDeleteRequest::default()
+            .with_group_id(group_id("auditors"))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(name("dropped"))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(coordinator, 0, delete);
+    let ResponseKind::OffsetDelete(deleted) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-delete response")
+    };
+    assert_eq!(deleted.error_code, 0);
+    assert_eq!(deleted.topics[0].partitions[0].error_code, 0);
+    assert_eq!(
+        fetch_offset(&mut cluster, coordinator, "auditors", "dropped").1,
+        -1
+    );
+
+    cluster.brokers.get_mut(&coordinator).unwrap().node = None;
+    let survivor = if coordinator == 3 { 2 } else { 3 };
+    let mut new_coordinator = coordinator;
+    for _ in 0..100 {
+        new_coordinator = find_coordinator(&mut cluster, survivor, "auditors");
+        if new_coordinator != coordinator {
+            break;
+        }
+        cluster.tick();
+    }
+    assert_ne!(new_coordinator, coordinator, "a new coordinator took over");
+    assert_eq!(
+        fetch_offset(&mut cluster, new_coordinator, "auditors", "dropped").1,
+        -1,
+        "the deletion survived the coordinator"
+    );
+    assert_eq!(
+        fetch_offset(&mut cluster, new_coordinator, "auditors", "kept").1,
+        5
+    );
+}
