@@ -1252,3 +1252,93 @@ fn kip_496_deleted_offsets_stay_deleted_when_the_coordinator_moves() {
         5
     );
 }
+
+/// OffsetForLeaderEpoch v4 for partition 0 of `topic` at broker `at`: (error, leader
+/// epoch, end offset).
+fn epoch_end(
+    cluster: &mut Cluster,
+    at: i32,
+    topic: &str,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let body = RequestKind::OffsetForLeaderEpoch(
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(name(topic))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(current_leader_epoch)
+                            .with_leader_epoch(leader_epoch),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(at, 4, body);
+    let ResponseKind::OffsetForLeaderEpoch(response) = cluster.wait(at, id) else {
+        panic!("not an offset-for-leader-epoch response")
+    };
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.leader_epoch, answer.end_offset)
+}
+
+/// KIP-320 across a leader change: a follower does not answer; the new leader says the
+/// old epoch ended where its own epoch began (its leader marker), which is past every
+/// record the old leader acknowledged, so a consumer at any of them finds no
+/// truncation; a client still naming the old epoch as current is fenced.
+#[test]
+fn kip_320_the_new_leader_answers_where_the_old_epoch_ended() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(&mut cluster, controller, "epochs", "retention.ms", "-1");
+    let (leader, epoch) = cluster.leader(controller, "epochs");
+    let mut acknowledged_end = 0;
+    for value in [b"a", b"b"] {
+        let id = cluster.request(leader, 9, produce("epochs", value));
+        let (error, offset) = produce_result(cluster.wait(leader, id));
+        assert_eq!(error, 0);
+        acknowledged_end = offset + 1;
+    }
+    let follower = if leader == 1 { 2 } else { 1 };
+    assert_eq!(
+        epoch_end(&mut cluster, follower, "epochs", epoch, epoch).0,
+        6,
+        "NOT_LEADER_OR_FOLLOWER"
+    );
+    let end_before = epoch_end(&mut cluster, leader, "epochs", epoch, epoch);
+    assert_eq!(end_before, (0, epoch, acknowledged_end));
+
+    cluster.brokers.get_mut(&leader).unwrap().node = None;
+    let survivor = if leader == 3 { 1 } else { 3 };
+    let (new_leader, new_epoch) = loop {
+        let (named, new_epoch) = cluster.leader(survivor, "epochs");
+        if named != leader {
+            break (named, new_epoch);
+        }
+        cluster.tick();
+    };
+    assert!(new_epoch > epoch);
+    let new_epoch_start = {
+        let node = cluster.brokers[&new_leader].node.as_ref().unwrap();
+        let key = odradek_replication::TopicPartition::new("epochs", 0);
+        let partition = node.partition(&key).expect("a replica");
+        // The new leader's marker is the first entry of its epoch.
+        partition.log().log_end_offset() - 1
+    };
+    assert!(new_epoch_start >= acknowledged_end);
+    assert_eq!(
+        epoch_end(&mut cluster, new_leader, "epochs", new_epoch, epoch),
+        (0, epoch, new_epoch_start)
+    );
+    assert_eq!(
+        epoch_end(&mut cluster, new_leader, "epochs", epoch, epoch).0,
+        75,
+        "FENCED_LEADER_EPOCH"
+    );
+}
