@@ -114,8 +114,9 @@ fn append_batch(
         message: None,
         base_offset,
         durable_needed: Some((last_offset + 1, leader_epoch)),
-        // A duplicate keeps the time of its first append, which is not known here:
-        // Kafka answers -1 for it too.
+        // A duplicate keeps the time of its first append, which the log's producer
+        // state does not remember, so it is answered -1. Kafka remembers and answers
+        // it; a client that retried sees no time rather than a wrong one.
         log_append_time_ms: if log_append_time && appended {
             now_ms
         } else {
