@@ -3,10 +3,11 @@
 //!
 //! An Odradek broker has exactly one data directory (`log.dirs` takes one path), so
 //! the answer has one entry, named as the operator configured it. Every replica here
-//! is in it: leaders and followers alike, internal topics too, as Kafka lists them. A
-//! follower's lag is not reported (0): its Raft member knows how far it is durable,
-//! not how far the leader's log reaches. The seam has no way to ask a file system for
-//! its free space, so total and usable bytes are -1, Kafka's "unknown".
+//! is in it: leaders and followers alike, internal topics too, as Kafka lists them.
+//! The offset lag is Kafka's: how far the replica's log end is behind the high
+//! watermark it knows (0 on a leader; on a follower, what the leader has committed
+//! that it does not hold yet). The seam has no way to ask a file system for its free
+//! space, so total and usable bytes are -1, Kafka's "unknown".
 
 use std::collections::BTreeMap;
 
@@ -41,11 +42,12 @@ impl Node {
                 continue;
             }
             let size = i64::try_from(replica.log().size_bytes()).unwrap_or(i64::MAX);
+            let lag = (replica.high_watermark() - replica.log().log_end_offset()).max(0);
             topics.entry(key.topic.as_str()).or_default().push(
                 DescribeLogDirsPartition::default()
                     .with_partition_index(key.partition)
                     .with_partition_size(size)
-                    .with_offset_lag(0)
+                    .with_offset_lag(lag)
                     .with_is_future_key(false),
             );
         }
