@@ -14,7 +14,9 @@
 //! same producer and Admin calls with replication factor 3, a cooperative rebalance, a
 //! static member's restart, commits and seek, and a producer and a consumer that keep
 //! going while partition 0's leader is killed with -9, and offsetsForTimes on a
-//! replicated topic, past the leader-change markers (tests/FINDINGS.md J1).
+//! replicated topic, past the leader-change markers (tests/FINDINGS.md J1); a consumer
+//! that reads through a leader change validates its position with OffsetForLeaderEpoch
+//! (KIP-320) and reads on exactly where it was.
 
 mod support;
 
@@ -22,7 +24,7 @@ use std::collections::BTreeSet;
 
 use support::clients::{java_client, report};
 use support::json::Json;
-use support::{Broker, bootstrap_list, start_cluster};
+use support::{Broker, bootstrap_list, start_cluster, start_cluster_logging};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
@@ -314,6 +316,20 @@ fn assert_admin(report: &Json, brokers: usize) {
     }
     assert!(!cluster["cluster_id"].text().is_empty(), "{report}");
     assert!(cluster["controller"].int() >= 1, "{report}");
+    // Answered by DescribeCluster: the Metadata fallback has no authorized operations.
+    assert_eq!(
+        cluster["authorized_operations"].texts(),
+        [
+            "ALTER",
+            "ALTER_CONFIGS",
+            "CLUSTER_ACTION",
+            "CREATE",
+            "DESCRIBE",
+            "DESCRIBE_CONFIGS",
+            "IDEMPOTENT_WRITE"
+        ],
+        "{report}"
+    );
     let configs = &report["describeConfigs"];
     assert_eq!(configs["topic_retention_ms"].text(), "3600000", "{report}");
     assert_eq!(configs["topic_cleanup_policy"].text(), "delete", "{report}");
@@ -445,5 +461,41 @@ fn java_producer_and_consumer_survive_a_leader_killed_with_9() {
     assert!(
         report["drain_seconds_after_kill"].float() < 30.0,
         "the cluster took too long to take writes again: {report}"
+    );
+}
+
+/// KIP-320: a consumer whose position was read in the old leader's epoch asks the new
+/// leader where that epoch ends (OffsetForLeaderEpoch) before it fetches again, finds
+/// no truncation, and reads on: every record once, in order, no reset, no error. The
+/// new leader's log shows the question was asked.
+#[test]
+fn kip_320_java_consumer_validates_its_position_after_a_leader_change() {
+    let filter = "info,odradek_replication::offset_for_leader_epoch=debug";
+    let mut brokers = start_cluster_logging(&[], Some(filter));
+    let bootstrap = bootstrap_list(&brokers);
+    let pids = brokers
+        .iter()
+        .map(|b| b.pid().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let report = run(&["leader-change", &bootstrap, "epochs", "100", &pids]);
+    let killed = report["killed_node"].int();
+    assert!((1..=3).contains(&killed), "{report}");
+    brokers[usize::try_from(killed - 1).unwrap()].reap_killed();
+    assert_eq!(report["errors"].array(), &[], "{report}");
+    assert_eq!(report["consumed"].int(), 200, "{report}");
+    assert!(report["in_order_exactly_once"].boolean(), "{report}");
+    assert!(report["offsets_rising"].boolean(), "{report}");
+    let epochs = report["epochs"].ints();
+    assert!(epochs.len() >= 2, "records of two leader epochs: {report}");
+    let asked: usize = brokers
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != usize::try_from(killed - 1).unwrap())
+        .map(|(_, broker)| broker.stderr().matches("OffsetForLeaderEpoch").count())
+        .sum();
+    assert!(
+        asked > 0,
+        "no OffsetForLeaderEpoch reached a live broker: {report}"
     );
 }

@@ -751,7 +751,6 @@ fn kafka_consumer_groups_list_describe_lag_reset_and_delete() {
 
 /// `kafka-consumer-groups --delete-offsets` (Kafka 2.4+).
 #[test]
-#[ignore = "needs OffsetDelete: tests/FINDINGS.md"]
 fn kafka_consumer_groups_delete_offsets() {
     let broker = Broker::start();
     let bootstrap = broker.address();
@@ -777,6 +776,13 @@ fn kafka_consumer_groups_delete_offsets() {
         ],
         b"",
     );
+    // The consumer left, so the group is Empty and its offsets may go.
+    let (rows, _) = describe_group(b, "analytics-group");
+    let committed: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|row| (row.topic.as_str(), row.current_offset))
+        .collect();
+    assert_eq!(committed, [("user-events", 2)], "{rows:?}");
     let out = tool_ok(
         "kafka-consumer-groups.sh",
         &[
@@ -797,8 +803,164 @@ fn kafka_consumer_groups_delete_offsets() {
         out.stdout,
         out.stderr
     );
-    let (rows, _) = describe_group(b, "analytics-group");
-    assert!(rows.is_empty(), "{rows:?}");
+    // A group left with no offsets and no members has nothing to show.
+    let described = tool_ok(
+        "kafka-consumer-groups.sh",
+        &[
+            "--bootstrap-server",
+            b,
+            "--describe",
+            "--group",
+            "analytics-group",
+        ],
+        b"",
+    );
+    assert!(
+        !described.stdout.contains("user-events"),
+        "{}{}",
+        described.stdout,
+        described.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// kafka-log-dirs and message.timestamp.type=LogAppendTime
+
+/// `kafka-log-dirs --describe`: the broker's one data directory, with every partition
+/// of the topic asked for and its size, as DescribeLogDirs answers.
+#[test]
+fn kafka_log_dirs_describes_the_data_directory() {
+    let broker = Broker::start();
+    let bootstrap = broker.address();
+    let b = bootstrap.as_str();
+    create_topic(&broker, "user-events", 2, &[]);
+    tool_ok(
+        "kafka-console-producer.sh",
+        &["--bootstrap-server", b, "--topic", "user-events"],
+        b"one\ntwo\nthree\n",
+    );
+    let out = tool_ok(
+        "kafka-log-dirs.sh",
+        &[
+            "--describe",
+            "--bootstrap-server",
+            b,
+            "--topic-list",
+            "user-events",
+        ],
+        b"",
+    );
+    let json = out
+        .stdout
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in {}{}", out.stdout, out.stderr));
+    let report = support::json::Json::parse(json);
+    let [broker_dirs] = report["brokers"].array() else {
+        panic!("{report}")
+    };
+    assert_eq!(broker_dirs["broker"].int(), 1, "{report}");
+    let [dir] = broker_dirs["logDirs"].array() else {
+        panic!("{report}")
+    };
+    assert!(dir["error"].is_null(), "{report}");
+    assert_eq!(
+        dir["logDir"].text(),
+        broker.data_dir().display().to_string(),
+        "{report}"
+    );
+    let mut partitions: Vec<(String, i64, i64, bool)> = dir["partitions"]
+        .array()
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].text().to_string(),
+                p["size"].int(),
+                p["offsetLag"].int(),
+                p["isFuture"].boolean(),
+            )
+        })
+        .collect();
+    partitions.sort();
+    let names: Vec<&str> = partitions.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(names, ["user-events-0", "user-events-1"], "{report}");
+    assert!(partitions.iter().all(|p| p.2 == 0 && !p.3), "{report}");
+    assert!(
+        partitions.iter().map(|p| p.1).sum::<i64>() > 0,
+        "three records take bytes: {report}"
+    );
+}
+
+/// A topic created with `message.timestamp.type=LogAppendTime` by `kafka-topics`: the
+/// console consumer prints the broker's time for each record, and `kafka-configs`
+/// shows the setting.
+#[test]
+fn log_append_time_topics_show_the_brokers_time_to_the_console_consumer() {
+    let broker = Broker::start();
+    let bootstrap = broker.address();
+    let b = bootstrap.as_str();
+    tool_ok(
+        "kafka-topics.sh",
+        &[
+            "--bootstrap-server",
+            b,
+            "--create",
+            "--topic",
+            "stamped",
+            "--partitions",
+            "1",
+            "--config",
+            "message.timestamp.type=LogAppendTime",
+        ],
+        b"",
+    );
+    let before_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    tool_ok(
+        "kafka-console-producer.sh",
+        &["--bootstrap-server", b, "--topic", "stamped"],
+        b"one\ntwo\n",
+    );
+    let after_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let out = tool_ok(
+        "kafka-console-consumer.sh",
+        &[
+            "--bootstrap-server",
+            b,
+            "--topic",
+            "stamped",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--property",
+            "print.timestamp=true",
+        ],
+        b"",
+    );
+    let printed = lines(&out.stdout);
+    assert_eq!(printed.len(), 2, "{}{}", out.stdout, out.stderr);
+    for (line, value) in printed.iter().zip(["one", "two"]) {
+        let (stamp, read) = line.split_once('\t').expect("timestamp, tab, value");
+        assert_eq!(read, value);
+        let ms: u128 = stamp
+            .strip_prefix("LogAppendTime:")
+            .unwrap_or_else(|| panic!("{line:?}: not the broker's time"))
+            .parse()
+            .expect("milliseconds");
+        assert!((before_ms..=after_ms).contains(&ms), "{line:?}");
+    }
+    let described = describe_configs(b, "topics", "stamped", false);
+    assert!(
+        described
+            .iter()
+            .any(|line| line.contains("message.timestamp.type=LogAppendTime")),
+        "{described:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -1311,7 +1473,12 @@ fn kafka_broker_api_versions_agrees_with_the_broker() {
         match served.get(key) {
             None => assert_eq!(versions, "UNSUPPORTED", "api {key}"),
             Some((min, max)) => {
-                let prefix = format!("{min} to {max} [usable: ");
+                // A single version is printed alone: "OffsetDelete(47): 0 [usable: 0]".
+                let prefix = if min == max {
+                    format!("{min} [usable: ")
+                } else {
+                    format!("{min} to {max} [usable: ")
+                };
                 let usable: i16 = versions
                     .strip_prefix(&prefix)
                     .and_then(|rest| rest.strip_suffix(']'))

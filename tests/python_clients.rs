@@ -339,3 +339,54 @@ fn assert_batches_have_producer_ids(
         }
     }
 }
+
+/// `message.timestamp.type=LogAppendTime`, created by confluent-kafka's AdminClient:
+/// records sent with a 1970 timestamp by confluent-kafka and kafka-python come back
+/// with the broker's time, in the produce response (librdkafka's timestamp type 2,
+/// LogAppendTime) and in the records a consumer reads.
+#[test]
+fn log_append_time_topics_replace_the_producers_time() {
+    let broker = Broker::start();
+    let before_ms = now_ms();
+    let out = run_python(
+        "log_append_time.py",
+        &["--bootstrap", &broker.bootstrap(), "--topic", "stamped"],
+    );
+    out.assert_success("log_append_time.py");
+    let after_ms = now_ms();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    let fields: Vec<[&str; 3]> = lines
+        .iter()
+        .map(|words| [words[0], words[1], words[2]])
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ["produced", "confluent", "2"],
+            ["produced", "kafka-python", "-"],
+            ["read", "confluent", "2"],
+            ["read", "kafka-python", "2"],
+        ],
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    for words in &lines {
+        let ms: u128 = words[3].parse().expect("milliseconds");
+        assert!(
+            (before_ms..=after_ms).contains(&ms),
+            "{words:?}: not the broker's time"
+        );
+    }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}

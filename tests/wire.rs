@@ -509,6 +509,13 @@ fn every_advertised_version_of_every_api_round_trips() {
     }
 
     group_round_trips(&mut client, i32::from(broker.port()), &table, &mut coverage);
+    admin_round_trips(
+        &mut client,
+        i32::from(broker.port()),
+        end,
+        &table,
+        &mut coverage,
+    );
 
     let mut missing = Vec::new();
     for &(key, min, max) in &table {
@@ -1110,5 +1117,135 @@ fn group_round_trips(
             "after DeleteGroups v{version}"
         );
         coverage.mark(ApiKey::DeleteGroups, version);
+    }
+}
+
+/// Every advertised version of OffsetForLeaderEpoch, DescribeCluster, DescribeLogDirs
+/// and OffsetDelete, against topic `wire` (one partition, `end` records, written in
+/// leader epoch 1) and a group that committed an offset of it.
+fn admin_round_trips(
+    client: &mut Client,
+    port: i32,
+    end: i64,
+    table: &[(ApiKey, i16, i16)],
+    coverage: &mut Coverage,
+) {
+    for version in versions(table, ApiKey::OffsetForLeaderEpoch) {
+        let ResponseKind::OffsetForLeaderEpoch(response) = call_sample(
+            client,
+            ApiKey::OffsetForLeaderEpoch,
+            version,
+            Shape::common("wire"),
+        ) else {
+            panic!()
+        };
+        let answer = &response.topics[0].partitions[0];
+        assert_eq!(
+            (answer.error_code, answer.leader_epoch, answer.end_offset),
+            (0, 1, end),
+            "OffsetForLeaderEpoch v{version}"
+        );
+        coverage.mark(ApiKey::OffsetForLeaderEpoch, version);
+    }
+    for version in versions(table, ApiKey::DescribeCluster) {
+        let ResponseKind::DescribeCluster(response) = call_sample(
+            client,
+            ApiKey::DescribeCluster,
+            version,
+            Shape::common("wire"),
+        ) else {
+            panic!()
+        };
+        assert_eq!(response.error_code, 0, "DescribeCluster v{version}");
+        assert!(
+            !response.cluster_id.is_empty(),
+            "DescribeCluster v{version}"
+        );
+        assert_eq!(
+            response.controller_id,
+            BrokerId(1),
+            "DescribeCluster v{version}"
+        );
+        assert_eq!(response.cluster_authorized_operations, i32::MIN);
+        let [me] = response.brokers.as_slice() else {
+            panic!("DescribeCluster v{version}: {response:?}")
+        };
+        assert_eq!(
+            (me.broker_id, me.host.as_str(), me.port, me.rack.is_none()),
+            (BrokerId(1), "127.0.0.1", port, true),
+            "DescribeCluster v{version}"
+        );
+        coverage.mark(ApiKey::DescribeCluster, version);
+    }
+    for version in versions(table, ApiKey::DescribeLogDirs) {
+        let ResponseKind::DescribeLogDirs(response) = call_sample(
+            client,
+            ApiKey::DescribeLogDirs,
+            version,
+            Shape::common("wire"),
+        ) else {
+            panic!()
+        };
+        let [dir] = response.results.as_slice() else {
+            panic!("DescribeLogDirs v{version}: {response:?}")
+        };
+        assert_eq!(dir.error_code, 0, "DescribeLogDirs v{version}");
+        assert!(
+            dir.log_dir.starts_with('/'),
+            "{:?}: an absolute path",
+            dir.log_dir
+        );
+        let wire = dir
+            .topics
+            .iter()
+            .find(|topic| topic.name == topic_name("wire"))
+            .unwrap_or_else(|| panic!("DescribeLogDirs v{version}: no wire in {dir:?}"));
+        assert!(
+            wire.partitions[0].partition_size > 0,
+            "DescribeLogDirs v{version}"
+        );
+        coverage.mark(ApiKey::DescribeLogDirs, version);
+    }
+    // OffsetDelete: the sample deletes group-wire's offset of wire-0, committed first.
+    for version in versions(table, ApiKey::OffsetDelete) {
+        find_coordinator(client, 3, "group-wire");
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(group("group-wire"))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(topic_name("wire"))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]);
+        let ResponseKind::OffsetCommit(committed) =
+            client.call(ApiKey::OffsetCommit, 8, &RequestKind::OffsetCommit(commit))
+        else {
+            panic!()
+        };
+        assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+        let ResponseKind::OffsetDelete(response) =
+            call_sample(client, ApiKey::OffsetDelete, version, Shape::common("wire"))
+        else {
+            panic!()
+        };
+        assert_eq!(response.error_code, 0, "OffsetDelete v{version}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "OffsetDelete v{version}"
+        );
+        let ResponseKind::OffsetFetch(fetched) =
+            call_sample(client, ApiKey::OffsetFetch, 5, Shape::common("wire"))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            fetched.topics[0].partitions[0].committed_offset, -1,
+            "after OffsetDelete v{version}"
+        );
+        coverage.mark(ApiKey::OffsetDelete, version);
     }
 }

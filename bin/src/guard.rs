@@ -76,6 +76,10 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
         ApiKey::DescribeGroups => (5, describe_groups_request),
         ApiKey::ListGroups => (3, list_groups_request),
         ApiKey::DeleteGroups => (2, delete_groups_request),
+        ApiKey::OffsetForLeaderEpoch => (4, offset_for_leader_epoch_request),
+        ApiKey::DescribeCluster => (0, describe_cluster_request),
+        ApiKey::DescribeLogDirs => (2, describe_log_dirs_request),
+        ApiKey::OffsetDelete => (i16::MAX, offset_delete_request),
         other => return Err(Malformed::Unchecked(other, version)),
     };
     Walk::new(body, version >= flexible_from).run(|w| fields(w, version))
@@ -447,6 +451,53 @@ fn list_groups_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
 /// The fields of a DeleteGroups request (the same at every version).
 fn delete_groups_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
     w.array(|w| w.string()) // groups_names
+}
+
+/// The fields of an OffsetForLeaderEpoch request at version `v`.
+fn offset_for_leader_epoch_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    if v >= 3 {
+        w.skip(4)?; // replica_id
+    }
+    w.array(|w| {
+        w.string()?; // topic
+        w.array(|w| {
+            w.skip(4 + 4 + 4)?; // partition, current_leader_epoch, leader_epoch
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a DescribeCluster request at version `v` (no arrays, walked so that
+/// its end is checked like every other's).
+fn describe_cluster_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
+    w.skip(1)?; // include_cluster_authorized_operations
+    if v >= 1 {
+        w.skip(1)?; // endpoint_type
+    }
+    if v >= 2 {
+        w.skip(1)?; // include_fenced_brokers
+    }
+    Ok(())
+}
+
+/// The fields of a DescribeLogDirs request (the same at every version).
+fn describe_log_dirs_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // topic
+        w.array(|w| w.skip(4))?; // partitions
+        w.tagged_fields()
+    })
+}
+
+/// The fields of an OffsetDelete request (v0, the only version, is not flexible).
+fn offset_delete_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.string()?; // group_id
+    w.array(|w| {
+        w.string()?; // name
+        w.array(|w| w.skip(4))?; // partitions
+        w.tagged_fields()
+    })
 }
 
 /// A cursor that skips fields of one message, in its flexible or classic encoding.

@@ -15,6 +15,8 @@
 //!   OffsetCommit starts at v2 (v0/v1 stored offsets in ZooKeeper or had per-commit
 //!   timestamps), OffsetFetch at v1; FindCoordinator stops at v4 (v5+ only add
 //!   transaction errors).
+//! - OffsetForLeaderEpoch starts at v2 and DescribeLogDirs at v1: the codec crate has
+//!   nothing older (Kafka 4 dropped them too, KIP-896).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -58,6 +60,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 5),
     range(ApiKey::DeleteGroups, 0, 2),
+    range(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    range(ApiKey::DescribeCluster, 0, 2),
+    range(ApiKey::DescribeLogDirs, 1, 4),
+    range(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.

@@ -207,6 +207,10 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DescribeGroups(_) => ApiKey::DescribeGroups,
         ResponseKind::ListGroups(_) => ApiKey::ListGroups,
         ResponseKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        ResponseKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
+        ResponseKind::DescribeCluster(_) => ApiKey::DescribeCluster,
+        ResponseKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
+        ResponseKind::OffsetDelete(_) => ApiKey::OffsetDelete,
         _ => return None,
     })
 }

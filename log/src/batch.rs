@@ -370,6 +370,27 @@ pub fn assign(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
+/// Marks a batch's time as the broker's (`message.timestamp.type=LogAppendTime`): sets
+/// the timestamp-type bit and the max timestamp to `now_ms`, then recomputes the CRC,
+/// which covers both. The old CRC is checked first, so that a batch damaged on its way
+/// here is refused instead of being made whole by the new CRC.
+pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) -> Result<(), BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let computed = compute_crc(batch);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    let attributes = header.attributes | TIMESTAMP_TYPE_BIT;
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 /// Splits a `records` field into batch slices, validating each (the tests' fake broker
 /// reads produce requests with it). The broker itself takes exactly one batch per
 /// partition, as Kafka does (`replication/src/produce.rs`).
@@ -921,5 +942,22 @@ mod tests {
         let batch = build_batch(0, Some((1, 0, i32::MAX)), &[b"a", b"b"]);
         let header = validate(&batch, 1 << 20).expect("valid");
         assert_eq!(header.last_sequence(), 0);
+    }
+
+    #[test]
+    fn a_log_append_time_stamp_keeps_the_batch_valid_and_refuses_a_damaged_one() {
+        let mut batch = build_batch(1_000, None, &[b"a", b"b"]);
+        stamp_log_append_time(&mut batch, 5_000).expect("a whole batch");
+        let header = validate(&batch, u32::MAX).expect("the new CRC holds");
+        assert!(header.is_log_append_time());
+        assert_eq!(header.max_timestamp, 5_000);
+        assert_eq!(header.base_timestamp, 1_000);
+        let mut damaged = build_batch(1_000, None, &[b"a"]);
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        assert!(matches!(
+            stamp_log_append_time(&mut damaged, 5_000),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 }

@@ -5,7 +5,9 @@
 //!   ─────────────────────                       ───────────────────
 //!   decoded Kafka request ── Event::Client ──►  Node::handle (the router)
 //!   peer bundle           ── Event::Peer   ──►      ├─► handlers: produce, fetch, list_offsets, admin,
-//!   fsync finished        ── Event::Disk   ──►      │             producer_ids, group_hosting
+//!   fsync finished        ── Event::Disk   ──►      │             producer_ids, group_hosting,
+//!                                                   │             offset_for_leader_epoch,
+//!                                                   │             describe_cluster, describe_log_dirs
 //!   timer due             ── Event::Timer  ──►      ├─► drive: every Replica (partition, offsets
 //!                                                   │          partition, metadata log) → Raft, log
 //!   NodeIo::respond / send ◄────────────────────────┘   end of event: settle driven, flush outbox
@@ -42,7 +44,9 @@ mod alter_configs;
 pub mod commit_point;
 mod config_answer;
 mod controller;
+mod describe_cluster;
 mod describe_configs;
+mod describe_log_dirs;
 mod drive;
 mod driven;
 pub mod dynamic_config;
@@ -62,6 +66,7 @@ pub mod metadata;
 mod metadata_waits;
 pub mod node;
 pub mod node_error;
+mod offset_for_leader_epoch;
 mod outbox;
 pub mod peer;
 mod peer_directory;

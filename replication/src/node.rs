@@ -5,6 +5,8 @@
 //!
 //! ```text
 //!  Event::Client{id, request} ─► produce.rs / fetch.rs / list_offsets.rs / admin.rs /
+//!                                 offset_for_leader_epoch.rs / describe_cluster.rs /
+//!                                 describe_log_dirs.rs /
 //!                                 group_hosting.rs (the coordinator's requests)
 //!  Event::Peer{from, bundle}  ─► drive.rs: each Raft message to its Replica, then drive it
 //!  Event::Disk(completion)    ─► the Replica whose sync it was, then drive it
@@ -90,6 +92,9 @@ pub struct NodeConfig {
     pub advertised_host: String,
     /// Port clients are told to connect to.
     pub advertised_port: i32,
+    /// The data directory as the operator configured it (`log.dirs`), as
+    /// DescribeLogDirs names it; the node reaches its files through the seam only.
+    pub log_dir: String,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `num.partitions`: partitions of an auto-created topic, and of a CreateTopics
@@ -138,6 +143,7 @@ impl Default for NodeConfig {
             node_id: 1,
             advertised_host: "127.0.0.1".to_string(),
             advertised_port: 9092,
+            log_dir: "odradek-data".to_string(),
             auto_create_topics_enable: true,
             num_partitions: 1,
             default_replication_factor: 1,
@@ -387,6 +393,10 @@ impl Node {
                 | ApiKey::DescribeGroups
                 | ApiKey::ListGroups
                 | ApiKey::DeleteGroups
+                | ApiKey::OffsetForLeaderEpoch
+                | ApiKey::DescribeCluster
+                | ApiKey::DescribeLogDirs
+                | ApiKey::OffsetDelete
         )
     }
 
@@ -524,6 +534,11 @@ impl Node {
             }
             RequestKind::AlterConfigs(_) => self.handle_alter_configs(io, id, request),
             RequestKind::FindCoordinator(_) => self.handle_find_coordinator(io, id, request, true),
+            RequestKind::OffsetForLeaderEpoch(_) => {
+                self.handle_offset_for_leader_epoch(io, id, request)
+            }
+            RequestKind::DescribeCluster(_) => self.handle_describe_cluster(io, id, request),
+            RequestKind::DescribeLogDirs(_) => self.handle_describe_log_dirs(io, id, request),
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",

@@ -21,7 +21,7 @@ use kafka_protocol::messages::{
     ProduceRequest, ProduceResponse, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use odradek_log::batch::BatchHeader;
+use odradek_log::batch::{BatchHeader, stamp_log_append_time};
 use odradek_log::partition::AppendOutcome;
 
 use crate::error::ErrorCode;
@@ -32,6 +32,11 @@ use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 use crate::waiting::{PendingProduce, ProduceWait};
 
+/// The topic config that says whose time a batch keeps, and its value for the
+/// broker's: the leader stamps each batch as it appends it.
+const TIMESTAMP_TYPE_KEY: &str = "message.timestamp.type";
+const LOG_APPEND_TIME: &str = "LogAppendTime";
+
 /// Outcome of appending one partition's records.
 struct PartitionAppend {
     error: ErrorCode,
@@ -40,6 +45,8 @@ struct PartitionAppend {
     /// Offset after the last batch, and the epoch it was appended in, if the answer
     /// must wait.
     durable_needed: Option<(i64, i32)>,
+    /// The time the broker stamped the batch with (`LogAppendTime` topics), else -1.
+    log_append_time_ms: i64,
 }
 
 impl PartitionAppend {
@@ -49,11 +56,13 @@ impl PartitionAppend {
             message: message.into(),
             base_offset: -1,
             durable_needed: None,
+            log_append_time_ms: -1,
         }
     }
 }
 
-/// The leader's append of a partition's one batch in `leader_epoch`.
+/// The leader's append of a partition's one batch in `leader_epoch`, stamped with
+/// `now_ms` first if the topic keeps the broker's time (`log_append_time`).
 fn append_batch(
     io: &mut impl NodeIo,
     partition: &mut Replica,
@@ -61,6 +70,7 @@ fn append_batch(
     records: Option<&[u8]>,
     leader_epoch: i32,
     now_ms: i64,
+    log_append_time: bool,
 ) -> PartitionAppend {
     let (batch, header) = match the_one_batch(records) {
         Ok(batch) => batch,
@@ -80,20 +90,21 @@ fn append_batch(
         );
     }
     let mut batch = batch.to_vec();
-    let (base_offset, last_offset) =
+    if log_append_time && let Err(error) = stamp_log_append_time(&mut batch, now_ms) {
+        return PartitionAppend::failed(ErrorCode::CorruptMessage, error.to_string());
+    }
+    let (base_offset, last_offset, appended) =
         match partition.append_as_leader(io, &mut batch, leader_epoch, now_ms) {
             // A duplicate is answered with the offsets it had (idempotence).
-            Ok(
-                AppendOutcome::Appended {
-                    base_offset,
-                    last_offset,
-                    ..
-                }
-                | AppendOutcome::Duplicate {
-                    base_offset,
-                    last_offset,
-                },
-            ) => (base_offset, last_offset),
+            Ok(AppendOutcome::Appended {
+                base_offset,
+                last_offset,
+                ..
+            }) => (base_offset, last_offset, true),
+            Ok(AppendOutcome::Duplicate {
+                base_offset,
+                last_offset,
+            }) => (base_offset, last_offset, false),
             Err(error) => {
                 return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
             }
@@ -103,6 +114,14 @@ fn append_batch(
         message: None,
         base_offset,
         durable_needed: Some((last_offset + 1, leader_epoch)),
+        // A duplicate keeps the time of its first append, which the log's producer
+        // state does not remember, so it is answered -1. Kafka remembers and answers
+        // it; a client that retried sees no time rather than a wrong one.
+        log_append_time_ms: if log_append_time && appended {
+            now_ms
+        } else {
+            -1
+        },
     }
 }
 
@@ -234,7 +253,7 @@ impl Node {
             .with_index(index)
             .with_error_code(outcome.error.code())
             .with_base_offset(outcome.base_offset)
-            .with_log_append_time_ms(-1)
+            .with_log_append_time_ms(outcome.log_append_time_ms)
             .with_log_start_offset(log_start_offset)
             .with_error_message(outcome.message.map(StrBytes::from_string))
     }
@@ -267,6 +286,11 @@ impl Node {
         now_ms: i64,
     ) -> PartitionAppend {
         let min_insync = self.min_insync_replicas(&key.topic);
+        let log_append_time = self
+            .cluster
+            .topics
+            .get(&key.topic)
+            .is_some_and(|topic| topic.config.get(TIMESTAMP_TYPE_KEY) == Some(LOG_APPEND_TIME));
         let lag_ticks = self.replica_lag_ticks();
         if key.topic == OFFSETS_TOPIC_NAME {
             // Kafka's rule: only the coordinator writes to an internal topic.
@@ -290,7 +314,15 @@ impl Node {
         {
             return refused;
         }
-        append_batch(io, partition, key, records, leader_epoch, now_ms)
+        append_batch(
+            io,
+            partition,
+            key,
+            records,
+            leader_epoch,
+            now_ms,
+            log_append_time,
+        )
     }
 
     /// Drops from `pending.waits` every wait that is satisfied (the high watermark, or

@@ -382,6 +382,12 @@ impl Replica {
         self.state.epochs.epoch_at(offset, start, end)
     }
 
+    /// The epoch cache's `(epoch, start_offset)` pairs, oldest first (the first may
+    /// start below the log start: it is the epoch of the entry before it).
+    pub(crate) fn epoch_starts(&self) -> &[(i32, i64)] {
+        self.state.epochs.epochs()
+    }
+
     /// Closes the log, sealing its active segment (the replica is gone afterwards).
     pub(crate) fn close(self, disk: &mut impl Disk) -> Result<(), LogError> {
         self.log.close(disk)

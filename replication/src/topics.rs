@@ -395,7 +395,7 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), String> {
         "delete.retention.ms" | "min.compaction.lag.ms" => int_in(0, i64::MAX),
         "max.compaction.lag.ms" => int_in(1, i64::MAX),
         "compression.type" => one_of(key, value, &["producer"]),
-        "message.timestamp.type" => one_of(key, value, &["CreateTime"]),
+        "message.timestamp.type" => one_of(key, value, &["CreateTime", "LogAppendTime"]),
         "unclean.leader.election.enable" => one_of(key, value, &["false"]),
         "max.message.bytes" => int_in(0, i32::MAX as i64),
         "min.insync.replicas" => int_in(1, i32::MAX as i64),

@@ -1159,3 +1159,186 @@ fn a_request_for_the_controller_waits_for_an_election_and_is_answered_with_its_w
     };
     assert_eq!(alone.controller_id.0, 3, "knowing none, it names itself");
 }
+
+/// OffsetCommit v5 of partition 0 of `topic` by a group that only commits (generation
+/// -1, no member id); its error.
+fn commit_without_membership(
+    cluster: &mut Cluster,
+    coordinator: i32,
+    group: &str,
+    topic: &str,
+    offset: i64,
+) -> i16 {
+    let commit = RequestKind::OffsetCommit(
+        OffsetCommitRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(coordinator, 5, commit);
+    let ResponseKind::OffsetCommit(committed) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-commit response")
+    };
+    committed.topics[0].partitions[0].error_code
+}
+
+/// KIP-496: the tombstones OffsetDelete writes are replicated like commits, so the
+/// broker that takes over the group after its coordinator dies has the offset deleted
+/// and the other one kept.
+#[test]
+fn kip_496_deleted_offsets_stay_deleted_when_the_coordinator_moves() {
+    use kafka_protocol::messages::OffsetDeleteRequest;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    let mut cluster = Cluster::new();
+    let coordinator = find_coordinator(&mut cluster, 1, "auditors");
+    assert_eq!(
+        commit_without_membership(&mut cluster, coordinator, "auditors", "kept", 5),
+        0
+    );
+    assert_eq!(
+        commit_without_membership(&mut cluster, coordinator, "auditors", "dropped", 7),
+        0
+    );
+    let delete = RequestKind::OffsetDelete(
+        OffsetDeleteRequest::default()
+            .with_group_id(group_id("auditors"))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(name("dropped"))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(coordinator, 0, delete);
+    let ResponseKind::OffsetDelete(deleted) = cluster.wait(coordinator, id) else {
+        panic!("not an offset-delete response")
+    };
+    assert_eq!(deleted.error_code, 0);
+    assert_eq!(deleted.topics[0].partitions[0].error_code, 0);
+    assert_eq!(
+        fetch_offset(&mut cluster, coordinator, "auditors", "dropped").1,
+        -1
+    );
+
+    cluster.brokers.get_mut(&coordinator).unwrap().node = None;
+    let survivor = if coordinator == 3 { 2 } else { 3 };
+    let mut new_coordinator = coordinator;
+    for _ in 0..100 {
+        new_coordinator = find_coordinator(&mut cluster, survivor, "auditors");
+        if new_coordinator != coordinator {
+            break;
+        }
+        cluster.tick();
+    }
+    assert_ne!(new_coordinator, coordinator, "a new coordinator took over");
+    assert_eq!(
+        fetch_offset(&mut cluster, new_coordinator, "auditors", "dropped").1,
+        -1,
+        "the deletion survived the coordinator"
+    );
+    assert_eq!(
+        fetch_offset(&mut cluster, new_coordinator, "auditors", "kept").1,
+        5
+    );
+}
+
+/// OffsetForLeaderEpoch v4 for partition 0 of `topic` at broker `at`: (error, leader
+/// epoch, end offset).
+fn epoch_end(
+    cluster: &mut Cluster,
+    at: i32,
+    topic: &str,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let body = RequestKind::OffsetForLeaderEpoch(
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(name(topic))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(current_leader_epoch)
+                            .with_leader_epoch(leader_epoch),
+                    ]),
+            ]),
+    );
+    let id = cluster.request(at, 4, body);
+    let ResponseKind::OffsetForLeaderEpoch(response) = cluster.wait(at, id) else {
+        panic!("not an offset-for-leader-epoch response")
+    };
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.leader_epoch, answer.end_offset)
+}
+
+/// KIP-320 across a leader change: a follower does not answer; the new leader says the
+/// old epoch ended where its own epoch began (its leader marker), which is past every
+/// record the old leader acknowledged, so a consumer at any of them finds no
+/// truncation; a client still naming the old epoch as current is fenced.
+#[test]
+fn kip_320_the_new_leader_answers_where_the_old_epoch_ended() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(&mut cluster, controller, "epochs", "retention.ms", "-1");
+    let (leader, epoch) = cluster.leader(controller, "epochs");
+    let mut acknowledged_end = 0;
+    for value in [b"a", b"b"] {
+        let id = cluster.request(leader, 9, produce("epochs", value));
+        let (error, offset) = produce_result(cluster.wait(leader, id));
+        assert_eq!(error, 0);
+        acknowledged_end = offset + 1;
+    }
+    let follower = if leader == 1 { 2 } else { 1 };
+    assert_eq!(
+        epoch_end(&mut cluster, follower, "epochs", epoch, epoch).0,
+        6,
+        "NOT_LEADER_OR_FOLLOWER"
+    );
+    let end_before = epoch_end(&mut cluster, leader, "epochs", epoch, epoch);
+    assert_eq!(end_before, (0, epoch, acknowledged_end));
+
+    cluster.brokers.get_mut(&leader).unwrap().node = None;
+    let survivor = if leader == 3 { 1 } else { 3 };
+    let (new_leader, new_epoch) = loop {
+        let (named, new_epoch) = cluster.leader(survivor, "epochs");
+        if named != leader {
+            break (named, new_epoch);
+        }
+        cluster.tick();
+    };
+    assert!(new_epoch > epoch);
+    let new_epoch_start = {
+        let node = cluster.brokers[&new_leader].node.as_ref().unwrap();
+        let key = odradek_replication::TopicPartition::new("epochs", 0);
+        let partition = node.partition(&key).expect("a replica");
+        // The new leader's marker is the first entry of its epoch.
+        partition.log().log_end_offset() - 1
+    };
+    assert!(new_epoch_start >= acknowledged_end);
+    assert_eq!(
+        epoch_end(&mut cluster, new_leader, "epochs", new_epoch, epoch),
+        (0, epoch, new_epoch_start)
+    );
+    assert_eq!(
+        epoch_end(&mut cluster, new_leader, "epochs", epoch, epoch).0,
+        75,
+        "FENCED_LEADER_EPOCH"
+    );
+}

@@ -1906,3 +1906,353 @@ fn a_broker_alone_formats_its_directory_and_refuses_one_of_another_cluster_or_br
         "{error}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// OffsetForLeaderEpoch, DescribeCluster, DescribeLogDirs, OffsetDelete, LogAppendTime
+
+/// OffsetForLeaderEpoch v4 for `t`-0: (error, leader epoch, end offset).
+fn epoch_end(
+    h: &mut Harness,
+    id: u64,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let body = RequestKind::OffsetForLeaderEpoch(
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(current_leader_epoch)
+                            .with_leader_epoch(leader_epoch),
+                    ]),
+            ]),
+    );
+    let ResponseKind::OffsetForLeaderEpoch(response) = call(h, id, 4, body) else {
+        panic!("not an offset-for-leader-epoch response")
+    };
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.leader_epoch, answer.end_offset)
+}
+
+#[test]
+fn kip_320_offset_for_leader_epoch_answers_the_end_of_each_epoch() {
+    let mut h = Harness::new();
+    h.create_topic("t", 1);
+    let (error, _) = produce_result(call(
+        &mut h,
+        1,
+        9,
+        produce("t", 0, -1, build_batch(0, None, &[b"a", b"b"])),
+    ));
+    assert_eq!(error, 0);
+    let key = TopicPartition::new("t", 0);
+    let epoch = h.node.partition(&key).expect("hosted").leader_epoch();
+    let end = h
+        .node
+        .partition(&key)
+        .expect("hosted")
+        .log()
+        .log_end_offset();
+    // The current epoch ends at the log end; the client may or may not say its epoch.
+    assert_eq!(epoch_end(&mut h, 2, epoch, epoch), (0, epoch, end));
+    assert_eq!(epoch_end(&mut h, 3, -1, epoch), (0, epoch, end));
+    // An epoch older than the log's first ends where the first starts (offset 0); one
+    // never seen is undefined.
+    assert_eq!(epoch_end(&mut h, 4, -1, epoch - 1), (0, epoch - 1, 0));
+    assert_eq!(epoch_end(&mut h, 5, -1, epoch + 1), (0, -1, -1));
+    // KIP-320 fencing: a client ahead of us, and one behind.
+    let unknown = ErrorCode::UnknownLeaderEpoch.code();
+    assert_eq!(epoch_end(&mut h, 6, epoch + 1, epoch).0, unknown);
+    if epoch > 0 {
+        let fenced = ErrorCode::FencedLeaderEpoch.code();
+        assert_eq!(epoch_end(&mut h, 7, epoch - 1, epoch).0, fenced);
+    }
+    // The partition must exist.
+    let mut h2 = Harness::new();
+    let unknown_topic = ErrorCode::UnknownTopicOrPartition.code();
+    assert_eq!(epoch_end(&mut h2, 8, -1, 1), (unknown_topic, -1, -1));
+}
+
+#[test]
+fn describe_cluster_names_the_cluster_its_controller_and_brokers() {
+    use kafka_protocol::messages::DescribeClusterRequest;
+    let mut h = Harness::new();
+    let ResponseKind::DescribeCluster(response) = call(
+        &mut h,
+        1,
+        1,
+        RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+    ) else {
+        panic!()
+    };
+    assert_eq!(response.error_code, 0);
+    assert_eq!(
+        Some(response.cluster_id.as_str()),
+        h.node.cluster().cluster_id.as_deref()
+    );
+    assert_eq!(response.controller_id.0, 1);
+    assert_eq!(response.cluster_authorized_operations, i32::MIN);
+    let [broker] = response.brokers.as_slice() else {
+        panic!("{response:?}")
+    };
+    assert_eq!(
+        (
+            broker.broker_id.0,
+            broker.host.as_str(),
+            broker.port,
+            &broker.rack
+        ),
+        (1, "127.0.0.1", 9092, &None)
+    );
+    // A broker describes brokers, not controllers (KIP-919's endpoint type 2).
+    let ResponseKind::DescribeCluster(refused) = call(
+        &mut h,
+        2,
+        1,
+        RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(2)),
+    ) else {
+        panic!()
+    };
+    assert_eq!(refused.error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
+}
+
+#[test]
+fn describe_log_dirs_sizes_every_partition_in_the_one_data_directory() {
+    use kafka_protocol::messages::DescribeLogDirsRequest;
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    let mut h = Harness::new();
+    h.create_topic("t", 2);
+    let (error, _) = produce_result(call(
+        &mut h,
+        1,
+        9,
+        produce("t", 1, -1, build_batch(0, None, &[b"abc"])),
+    ));
+    assert_eq!(error, 0);
+    let ResponseKind::DescribeLogDirs(all) = call(
+        &mut h,
+        2,
+        4,
+        RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None)),
+    ) else {
+        panic!()
+    };
+    let [dir] = all.results.as_slice() else {
+        panic!("{all:?}")
+    };
+    assert_eq!((dir.error_code, dir.log_dir.as_str()), (0, "odradek-data"));
+    assert_eq!((dir.total_bytes, dir.usable_bytes), (-1, -1));
+    let [topic] = dir.topics.as_slice() else {
+        panic!("{dir:?}")
+    };
+    let sizes: Vec<(i32, i64, i64, bool)> = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.partition_size,
+                p.offset_lag,
+                p.is_future_key,
+            )
+        })
+        .collect();
+    let size_of = |partition: i32| {
+        let key = TopicPartition::new("t", partition);
+        h.node.partition(&key).expect("hosted").log().size_bytes() as i64
+    };
+    assert!(
+        size_of(1) > size_of(0),
+        "the produced-to partition is larger"
+    );
+    assert_eq!(
+        sizes,
+        vec![(0, size_of(0), 0, false), (1, size_of(1), 0, false)]
+    );
+    // Only what is asked for, and only what is here.
+    let asked = DescribableLogDirTopic::default()
+        .with_topic(name("t"))
+        .with_partitions(vec![1, 7]);
+    let ResponseKind::DescribeLogDirs(one) = call(
+        &mut h,
+        3,
+        1,
+        RequestKind::DescribeLogDirs(
+            DescribeLogDirsRequest::default().with_topics(Some(vec![asked])),
+        ),
+    ) else {
+        panic!()
+    };
+    let partitions = &one.results[0].topics[0].partitions;
+    assert_eq!(partitions.len(), 1);
+    assert_eq!(partitions[0].partition_index, 1);
+}
+
+/// OffsetDelete v0 of `topic`-0 from `group`: (group error, partition error).
+fn delete_offset(h: &mut Harness, id: u64, group: &str, topic: &str) -> (i16, Option<i16>) {
+    use kafka_protocol::messages::OffsetDeleteRequest;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    let body = RequestKind::OffsetDelete(
+        OffsetDeleteRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    ]),
+            ]),
+    );
+    let ResponseKind::OffsetDelete(response) = call(h, id, 0, body) else {
+        panic!("not an offset-delete response")
+    };
+    let partition = response
+        .topics
+        .first()
+        .map(|topic| topic.partitions[0].error_code);
+    (response.error_code, partition)
+}
+
+#[test]
+fn kip_496_offset_delete_writes_tombstones_that_survive_a_restart() {
+    let mut h = group_harness_with_topic_t();
+    // A group that only commits (no members), as `assign()` consumers make.
+    assert_eq!(
+        commit_error(call(
+            &mut h,
+            2,
+            8,
+            commit_request("g", "", -1, "t", 42, "m")
+        )),
+        0
+    );
+    assert_eq!(fetch_offset(&mut h, 3, "g", "t").1, 42);
+    assert_eq!(delete_offset(&mut h, 4, "g", "t"), (0, Some(0)));
+    assert_eq!(fetch_offset(&mut h, 5, "g", "t").1, -1);
+    // Nothing to delete is fine too; a group that does not exist is not.
+    assert_eq!(delete_offset(&mut h, 6, "g", "t"), (0, Some(0)));
+    let not_found = GroupErrorCode::GroupIdNotFound.code();
+    assert_eq!(delete_offset(&mut h, 7, "nobody", "t"), (not_found, None));
+    // The tombstone is in __consumer_offsets: a restart replays it.
+    let mut h = h.restart();
+    assert_eq!(fetch_offset(&mut h, 8, "g", "t").1, -1);
+    // A commit after the deletion stands.
+    assert_eq!(
+        commit_error(call(&mut h, 9, 8, commit_request("g", "", -1, "t", 50, ""))),
+        0
+    );
+    assert_eq!(fetch_offset(&mut h, 10, "g", "t").1, 50);
+}
+
+#[test]
+fn kip_496_offsets_of_a_subscribed_topic_are_not_deleted() {
+    let mut h = group_harness_with_topic_t();
+    // ConsumerProtocolSubscription v0: topics ["t"], null user data.
+    let subscription: &'static [u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff];
+    let join = RequestKind::JoinGroup(
+        JoinGroupRequest::default()
+            .with_group_id(group_id("g"))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(text(""))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(text("range"))
+                    .with_metadata(Bytes::from_static(subscription)),
+            ]),
+    );
+    h.send(2, 3, join);
+    h.advance(Duration::from_millis(3_000));
+    let joined = joined(answer(&mut h, 2));
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.as_str().to_string();
+    let assignment: &[(&str, &'static [u8])] = &[(&member, b"t-0")];
+    let sync = sync_request("g", &member, joined.generation_id, assignment);
+    assert_eq!(synced(call(&mut h, 3, 3, sync)).0, 0);
+    let commit = commit_request("g", &member, joined.generation_id, "t", 7, "");
+    assert_eq!(commit_error(call(&mut h, 4, 8, commit)), 0);
+    let subscribed = GroupErrorCode::GroupSubscribedToTopic.code();
+    assert_eq!(delete_offset(&mut h, 5, "g", "t"), (0, Some(subscribed)));
+    assert_eq!(fetch_offset(&mut h, 6, "g", "t").1, 7);
+    // A topic nobody subscribes to may go while the group is Stable.
+    h.create_topic("u", 1);
+    let commit = commit_request("g", &member, joined.generation_id, "u", 9, "");
+    assert_eq!(commit_error(call(&mut h, 7, 8, commit)), 0);
+    assert_eq!(delete_offset(&mut h, 8, "g", "u"), (0, Some(0)));
+    assert_eq!(fetch_offset(&mut h, 9, "g", "u").1, -1);
+}
+
+#[test]
+fn log_append_time_topics_keep_the_brokers_time() {
+    let mut h = Harness::new();
+    h.send(
+        1,
+        7,
+        create_topics("t", 1, &[("message.timestamp.type", "LogAppendTime")]),
+    );
+    h.complete_syncs();
+    let ResponseKind::CreateTopics(created) = answer(&mut h, 1) else {
+        panic!()
+    };
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "{:?}",
+        created.topics[0].error_message
+    );
+    let now_ms = h.io.wall_ms;
+    let ResponseKind::Produce(produced) = call(
+        &mut h,
+        2,
+        9,
+        produce("t", 0, -1, build_batch(5, None, &[b"a", b"b"])),
+    ) else {
+        panic!()
+    };
+    let partition = &produced.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 0);
+    assert_eq!(partition.log_append_time_ms, now_ms);
+    let (error, _, bytes) = fetch_result(call(&mut h, 3, 12, fetch("t", 0, 0, 0)));
+    assert_eq!(error, 0);
+    let header = odradek_log::batch::validate(&bytes, u32::MAX).expect("a valid batch");
+    assert!(header.is_log_append_time());
+    assert_eq!((header.max_timestamp, header.base_timestamp), (now_ms, 5));
+    // A CreateTime topic keeps the producer's time and answers -1.
+    h.create_topic("c", 1);
+    let ResponseKind::Produce(produced) = call(
+        &mut h,
+        4,
+        9,
+        produce("c", 0, -1, build_batch(5, None, &[b"a"])),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        produced.responses[0].partition_responses[0].log_append_time_ms,
+        -1
+    );
+    // Only Kafka's two spellings are accepted.
+    h.send(
+        5,
+        7,
+        create_topics("bad", 1, &[("message.timestamp.type", "WallClock")]),
+    );
+    h.complete_syncs();
+    let ResponseKind::CreateTopics(refused) = answer(&mut h, 5) else {
+        panic!()
+    };
+    assert_eq!(
+        refused.topics[0].error_code,
+        ErrorCode::InvalidConfig.code()
+    );
+}

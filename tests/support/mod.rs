@@ -115,6 +115,8 @@ pub struct Broker {
     /// Home of the data directory and the broker's captured output.
     dir: TempDir,
     extra_args: Vec<String>,
+    /// The process's `RUST_LOG`, if not the test's own (or `info`).
+    rust_log: Option<String>,
     /// How many times a process was started (names the log files).
     starts: u32,
 }
@@ -127,6 +129,12 @@ impl Broker {
 
     /// Starts a broker on `port` with extra flags (e.g. `["--override", "num.partitions=3"]`).
     pub fn start_with(port: Port, extra_args: &[&str]) -> Broker {
+        Broker::start_logging(port, extra_args, None)
+    }
+
+    /// [`Broker::start_with`], logging as `rust_log` says (a `RUST_LOG` filter) when
+    /// given: a test that asserts on a debug line asks for it.
+    pub fn start_logging(port: Port, extra_args: &[&str], rust_log: Option<&str>) -> Broker {
         if let Port::Fixed(port) = port {
             assert_port_free(port);
         }
@@ -138,6 +146,7 @@ impl Broker {
             },
             dir: TempDir::new("broker"),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            rust_log: rust_log.map(str::to_string),
             starts: 0,
         };
         broker.spawn();
@@ -230,7 +239,9 @@ impl Broker {
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                self.rust_log
+                    .clone()
+                    .unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())),
             )
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -888,6 +899,11 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// Three `odradek broker` processes on 127.0.0.1 forming one cluster (node ids 1-3,
 /// every one a voter), each with `extra_args` too.
 pub fn start_cluster(extra_args: &[&str]) -> Vec<Broker> {
+    start_cluster_logging(extra_args, None)
+}
+
+/// [`start_cluster`] whose brokers log as `rust_log` says, when given.
+pub fn start_cluster_logging(extra_args: &[&str], rust_log: Option<&str>) -> Vec<Broker> {
     let ports = free_ports(6);
     let (client, peer) = (&ports[..3], &ports[3..]);
     let voters = (0..3)
@@ -899,7 +915,7 @@ pub fn start_cluster(extra_args: &[&str]) -> Vec<Broker> {
             let id = (i + 1).to_string();
             let mut args = vec!["--node-id", &id, "--voters", &voters];
             args.extend_from_slice(extra_args);
-            Broker::start_with(Port::Fixed(client[i]), &args)
+            Broker::start_logging(Port::Fixed(client[i]), &args, rust_log)
         })
         .collect()
 }

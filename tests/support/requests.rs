@@ -513,6 +513,77 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(
             DeleteGroupsRequest::default().with_groups_names(vec![group_id(topic)]),
         ),
+        ApiKey::OffsetForLeaderEpoch
+        | ApiKey::DescribeCluster
+        | ApiKey::DescribeLogDirs
+        | ApiKey::OffsetDelete => admin_sample(key, v, shape),
         other => panic!("no sample for {other:?}"),
+    }
+}
+
+/// [`sample`] of the admin APIs: OffsetForLeaderEpoch (partition 0 of the topic, its
+/// epoch 1 as the current one), DescribeCluster, DescribeLogDirs (the topic's partition
+/// 0, or every partition when not exhaustive), OffsetDelete (partition 0 of the topic
+/// from the group named like it).
+fn admin_sample(key: ApiKey, v: i16, shape: Shape<'_>) -> RequestKind {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::{
+        DescribeClusterRequest, DescribeLogDirsRequest, OffsetDeleteRequest,
+        OffsetForLeaderEpochRequest,
+    };
+    let Shape { topic, exhaustive } = shape;
+    match key {
+        ApiKey::OffsetForLeaderEpoch => {
+            let mut request = OffsetForLeaderEpochRequest::default().with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(1)
+                            .with_leader_epoch(1),
+                    ]),
+            ]);
+            if v >= 3 {
+                request = request.with_replica_id(BrokerId(-1));
+            }
+            RequestKind::OffsetForLeaderEpoch(request)
+        }
+        ApiKey::DescribeCluster => {
+            let mut request = DescribeClusterRequest::default()
+                .with_include_cluster_authorized_operations(exhaustive);
+            if exhaustive && v >= 2 {
+                request = request.with_include_fenced_brokers(true);
+            }
+            RequestKind::DescribeCluster(request)
+        }
+        ApiKey::DescribeLogDirs => {
+            let topics = exhaustive.then(|| {
+                vec![
+                    DescribableLogDirTopic::default()
+                        .with_topic(topic_name(topic))
+                        .with_partitions(vec![0]),
+                ]
+            });
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(topics))
+        }
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(group_id(topic))
+                .with_topics(vec![
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partitions(vec![
+                            OffsetDeleteRequestPartition::default().with_partition_index(0),
+                        ]),
+                ]),
+        ),
+        other => panic!("no admin sample for {other:?}"),
     }
 }

@@ -212,6 +212,11 @@ fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
         node_id: config.node_id,
         advertised_host,
         advertised_port: i32::from(advertised_port),
+        // Kafka names its log directories by their absolute paths.
+        log_dir: std::path::absolute(&config.data_dir)
+            .unwrap_or_else(|_| config.data_dir.clone())
+            .display()
+            .to_string(),
         auto_create_topics_enable: config.auto_create_topics_enable,
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,

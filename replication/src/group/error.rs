@@ -42,6 +42,8 @@ pub enum GroupErrorCode {
     NonEmptyGroup = 68,
     /// DeleteGroups of a group that does not exist.
     GroupIdNotFound = 69,
+    /// OffsetDelete of a topic the group's members subscribe to (KIP-496).
+    GroupSubscribedToTopic = 86,
     /// KIP-394: a new dynamic member must rejoin with the member id it was handed.
     MemberIdRequired = 79,
     /// The group already has `group.max.size` members.

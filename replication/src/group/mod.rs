@@ -119,6 +119,7 @@
 
 mod error;
 mod membership;
+mod offset_delete;
 mod offsets;
 pub mod records;
 mod state;
@@ -304,6 +305,8 @@ enum Then {
     StaticRejoin(Box<StaticRejoin>),
     /// Tombstones of deleted groups: count down a DeleteGroups answer.
     DeleteGroups { id: RequestId, groups: Vec<String> },
+    /// Tombstones of deleted offsets: forget them and answer the OffsetDelete.
+    OffsetDelete(Box<offset_delete::PendingOffsetDelete>),
     /// Nothing waits (an empty group's metadata, expired offsets' tombstones).
     Nothing,
 }
@@ -634,6 +637,7 @@ impl Coordinator {
                 | RequestKind::DescribeGroups(_)
                 | RequestKind::ListGroups(_)
                 | RequestKind::DeleteGroups(_)
+                | RequestKind::OffsetDelete(_)
         )
     }
 
@@ -684,6 +688,7 @@ impl Coordinator {
             RequestKind::DescribeGroups(describe) => self.describe_groups(parked, describe),
             RequestKind::ListGroups(list) => self.list_groups(parked, list),
             RequestKind::DeleteGroups(delete) => self.delete_groups(now, parked, delete),
+            RequestKind::OffsetDelete(delete) => self.offset_delete(now, parked, delete),
             other => panic!(
                 "the node routed a request the group coordinator does not handle: {:?}",
                 std::mem::discriminant(other)
@@ -903,6 +908,7 @@ impl Coordinator {
             } => self.complete_group_sync(now, &group_id, incarnation, generation_id, assignment),
             Then::StaticRejoin(rejoin) => self.complete_static_rejoin(now, *rejoin, None),
             Then::DeleteGroups { id, groups } => self.complete_delete(id, &groups, None),
+            Then::OffsetDelete(pending) => self.complete_offset_delete(*pending, last_offset),
             Then::Nothing => {}
         }
     }
@@ -936,6 +942,10 @@ impl Coordinator {
             Then::DeleteGroups { id, groups } => {
                 let code = error::store_group_append_error(error);
                 self.complete_delete(id, &groups, Some(code));
+            }
+            Then::OffsetDelete(pending) => {
+                let code = error::offset_commit_append_error(error);
+                self.fail_offset_delete(*pending, code);
             }
             Then::Nothing => {}
         }
@@ -999,6 +1009,7 @@ impl Coordinator {
                 Then::DeleteGroups { id, groups } => {
                     self.complete_delete(id, &groups, Some(not_coordinator));
                 }
+                Then::OffsetDelete(pending) => self.fail_offset_delete(*pending, not_coordinator),
                 // Their parked requests were answered with the members above.
                 Then::GroupSync { .. } | Then::StaticRejoin(_) | Then::Nothing => {}
             }

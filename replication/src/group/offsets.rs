@@ -367,7 +367,7 @@ impl Coordinator {
         });
     }
 
-    fn group_mut(&mut self, group_id: &str, incarnation: u64) -> Option<&mut Group> {
+    pub(super) fn group_mut(&mut self, group_id: &str, incarnation: u64) -> Option<&mut Group> {
         let partition = Self::partition_for(group_id, self.config.offsets_topic_num_partitions);
         self.partitions
             .get_mut(&partition)?
@@ -817,7 +817,7 @@ fn release_pending(group: &mut Group, key: &TopicPartition) {
     }
 }
 
-fn offset_key(group_id: &str, key: &TopicPartition) -> Bytes {
+pub(super) fn offset_key(group_id: &str, key: &TopicPartition) -> Bytes {
     RecordKey::OffsetCommit {
         group: group_id.to_string(),
         topic: key.topic.clone(),

@@ -11,6 +11,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.MemberDescription;
@@ -64,8 +65,16 @@ final class AdminCalls {
                     admin.listTopics().names().get(30, TimeUnit.SECONDS))));
             call(report, "describeTopics", () -> describe(admin, topic));
             call(report, "describeCluster", () -> {
-                DescribeClusterResult cluster = admin.describeCluster();
+                // Asking for the authorized operations tells the two paths apart: Kafka 4's
+                // Admin answers them from DescribeCluster, and null when it falls back to
+                // Metadata (v11+ has no such field).
+                DescribeClusterResult cluster = admin.describeCluster(
+                        new DescribeClusterOptions().includeAuthorizedOperations(true));
                 Map<String, Object> out = new LinkedHashMap<>();
+                java.util.Set<org.apache.kafka.common.acl.AclOperation> operations =
+                        cluster.authorizedOperations().get(30, TimeUnit.SECONDS);
+                out.put("authorized_operations", operations == null ? null
+                        : operations.stream().map(Enum::name).sorted().toList());
                 out.put("cluster_id", cluster.clusterId().get(30, TimeUnit.SECONDS));
                 out.put("controller", cluster.controller().get(30, TimeUnit.SECONDS).id());
                 List<Object> nodes = new ArrayList<>();

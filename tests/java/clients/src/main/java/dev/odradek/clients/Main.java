@@ -45,6 +45,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *     commits         BOOTSTRAP TOPIC RF           commitSync/Async, seek, offsetsForTimes
  *     admin           BOOTSTRAP PREFIX RF          the Admin calls the tools make
  *     failover        BOOTSTRAP TOPIC COUNT KILL_AT PIDS   kill -9 of a leader
+ *     leader-change   BOOTSTRAP TOPIC COUNT PIDS    a consumer reads through it (KIP-320)
  * </pre>
  */
 public final class Main {
@@ -63,6 +64,7 @@ public final class Main {
             case "admin" -> AdminCalls.run(args[1], args[2], Short.parseShort(args[3]));
             case "failover" -> Failover.run(args[1], args[2], Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), args[5]);
+            case "leader-change" -> LeaderChange.run(args[1], args[2], Integer.parseInt(args[3]), args[4]);
             default -> throw new IllegalArgumentException("unknown subcommand " + args[0]);
         };
         System.out.println(Json.write(report));
