@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
 use super::*;
-use crate::batch::{Compression, build_producer_batch};
+use crate::batch::{BatchHeader, Compression, build_producer_batch};
 use crate::cleaning::{OpenedBatch, compress_batch};
 use crate::mem_disk::MemDisk;
 
@@ -75,8 +75,9 @@ fn clean_fully(
     panic!("a cleaning pass never ends");
 }
 
-/// Every record of every batch from the log start, each batch's codec with it.
-fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compression)> {
+/// Every batch from the log start, read as a consumer reads: from each read's next
+/// offset on.
+fn read_batches(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(BatchHeader, Vec<u8>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
@@ -87,23 +88,62 @@ fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compres
             let header = batch::BatchHeader::parse(&read.bytes[at..]).expect("header");
             let bytes = &read.bytes[at..at + header.size_bytes() as usize];
             at += bytes.len();
-            if header.is_control() {
-                continue;
-            }
-            let opened = OpenedBatch::open(bytes, &header).expect("opens");
-            for record in opened.records().expect("parses") {
-                let rec = (
-                    record.offset,
-                    record.key.map(<[u8]>::to_vec),
-                    record.value.map(<[u8]>::to_vec),
-                    record.timestamp,
-                );
-                out.push((rec, header.compression().expect("codec")));
-            }
+            out.push((header, bytes.to_vec()));
         }
         offset = read.next_offset;
     }
     out
+}
+
+/// Every record of every batch from the log start, each batch's codec with it.
+fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compression)> {
+    let mut out = Vec::new();
+    for (header, bytes) in read_batches(log, disk) {
+        if header.is_control() {
+            continue;
+        }
+        let opened = OpenedBatch::open(&bytes, &header).expect("opens");
+        for record in opened.records().expect("parses") {
+            let rec = (
+                record.offset,
+                record.key.map(<[u8]>::to_vec),
+                record.value.map(<[u8]>::to_vec),
+                record.timestamp,
+            );
+            out.push((rec, header.compression().expect("codec")));
+        }
+    }
+    out
+}
+
+/// `Err` unless the batches cover every offset from the log start to the log end,
+/// each in exactly one batch.
+fn check_contiguous(log: &PartitionLog, batches: &[(BatchHeader, Vec<u8>)]) -> Result<(), String> {
+    let mut expected = batches
+        .first()
+        .map_or(log.log_start_offset(), |(h, _)| h.base_offset);
+    if expected > log.log_start_offset() {
+        return Err(format!(
+            "the first batch starts at {expected}, above the log start {}",
+            log.log_start_offset()
+        ));
+    }
+    for (header, _) in batches {
+        if header.base_offset != expected {
+            return Err(format!(
+                "a batch at {} follows one that ended at {expected}",
+                header.base_offset
+            ));
+        }
+        expected = header.next_offset();
+    }
+    if expected != log.log_end_offset() {
+        return Err(format!(
+            "batches end at {expected}, the log at {}",
+            log.log_end_offset()
+        ));
+    }
+    Ok(())
 }
 
 fn offsets_and_values(records: &[(Rec, Compression)]) -> Vec<(i64, Option<String>)> {
@@ -174,7 +214,19 @@ fn compaction_keeps_the_newest_record_of_each_key_at_its_offset() {
         expected
     );
     assert!(!log.needs_cleaning(NOW, i64::MAX));
-    // Recovery accepts the gaps, and the sealed segments stay sealed.
+    let batches = read_batches(&mut log, &mut disk);
+    check_contiguous(&log, &batches).expect("no gap");
+    // Emptied batches became fillers; batches with records keep their boundaries.
+    let spans: Vec<(i64, i64, bool)> = batches
+        .iter()
+        .map(|(h, _)| (h.base_offset, h.last_offset(), h.is_filler()))
+        .collect();
+    assert!(
+        spans.ends_with(&[(4, 5, false), (6, 6, false)]),
+        "{spans:?}"
+    );
+    assert!(spans[..spans.len() - 2].iter().all(|s| s.2), "{spans:?}");
+    // Recovery finds the log contiguous, and the sealed segments stay sealed.
     log.close(&mut disk).expect("close");
     let mut log = open(&mut disk);
     assert_eq!(
@@ -187,7 +239,7 @@ fn compaction_keeps_the_newest_record_of_each_key_at_its_offset() {
 }
 
 #[test]
-fn a_read_or_a_lookup_at_a_removed_offset_finds_the_next_batch() {
+fn a_read_at_an_emptied_offset_returns_its_filler_and_a_lookup_passes_it() {
     let mut disk = MemDisk::new(1);
     let mut log = open(&mut disk);
     overwritten_keys(&mut log, &mut disk);
@@ -195,11 +247,12 @@ fn a_read_or_a_lookup_at_a_removed_offset_finds_the_next_batch() {
     clean_fully(&mut log, &mut disk, NOW).expect("clean");
     for removed in 0..4 {
         let read = log.read(&mut disk, removed, i64::MAX, 1).expect("read");
-        assert!(
-            read.first_offset.is_some_and(|first| first >= 3),
-            "{removed}"
-        );
-        assert!(read.next_offset > removed);
+        let header = batch::validate_stored(&read.bytes, u32::MAX).expect("one batch");
+        assert!(header.is_filler(), "{removed}: {header:?}");
+        assert!(header.base_offset <= removed && removed <= header.last_offset());
+        assert_eq!(read.first_offset, Some(header.base_offset));
+        assert_eq!(read.next_offset, header.next_offset());
+        assert_eq!(header.max_timestamp, NOW, "the run's newest timestamp");
     }
     let found = log
         .offset_for_timestamp(&mut disk, NOW, i64::MAX)
@@ -322,12 +375,139 @@ fn the_last_batch_of_a_producer_stays_empty_and_its_state_survives_reopen() {
         (0, 0, PRODUCER)
     );
     log.close(&mut disk).expect("close");
-    let log = open(&mut disk);
+    let mut log = open(&mut disk);
     let after = log.producer_state(PRODUCER).expect("still known");
     assert_eq!(
         (after.producer_epoch, after.last_sequence),
         (before.producer_epoch, before.last_sequence)
     );
+    // Once a later batch of the producer is durable, the empty one joins a filler.
+    let mut later = build_producer_batch(
+        NOW,
+        Some((PRODUCER, 3, 1)),
+        [(Some(&b"k1"[..]), Some(&b"x"[..]))],
+    );
+    log.append(&mut disk, &mut later, 1, NOW).expect("append");
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("d"))]));
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    let read = log.read(&mut disk, 0, i64::MAX, 1).expect("read");
+    let header = batch::validate_stored(&read.bytes, u32::MAX).expect("valid");
+    assert!(header.is_filler(), "{header:?}");
+    assert_eq!(header.base_offset, 0);
+}
+
+/// Appends one batch of `records` in leader epoch `epoch`.
+fn append_in(log: &mut PartitionLog, disk: &mut MemDisk, epoch: i32, records: &[(&str, &str)]) {
+    let records: Vec<_> = records.iter().map(|(k, v)| (Some(*k), Some(*v))).collect();
+    let mut bytes = keyed(&records);
+    log.append(disk, &mut bytes, epoch, NOW).expect("append");
+}
+
+/// `(base offset, last offset, is a filler, leader epoch)` of every batch.
+fn spans(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(i64, i64, bool, i32)> {
+    read_batches(log, disk)
+        .iter()
+        .map(|(h, _)| {
+            let filler = h.is_filler();
+            (
+                h.base_offset,
+                h.last_offset(),
+                filler,
+                h.partition_leader_epoch,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_filler_never_spans_two_leader_epochs() {
+    let mut disk = MemDisk::new(1);
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..config()
+    };
+    let mut log = PartitionLog::open(&mut disk, DIR, config, NOW)
+        .expect("open")
+        .0;
+    append_in(&mut log, &mut disk, 1, &[("k0", "a")]);
+    append_in(&mut log, &mut disk, 1, &[("k0", "b")]);
+    append_in(&mut log, &mut disk, 2, &[("k0", "c")]);
+    append_in(&mut log, &mut disk, 2, &[("k0", "d")]);
+    append_in(&mut log, &mut disk, 3, &[("k0", "e")]);
+    seal_all(&mut log, &mut disk);
+    let epochs = log.batch_epochs(&mut disk).expect("epochs");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![(0, 1, true, 1), (2, 3, true, 2), (4, 4, false, 3)]
+    );
+    assert_eq!(log.batch_epochs(&mut disk).expect("epochs"), epochs);
+    log.close(&mut disk).expect("close");
+    let mut log = open(&mut disk);
+    assert_eq!(log.batch_epochs(&mut disk).expect("epochs"), epochs);
+}
+
+#[test]
+fn a_later_pass_merges_an_old_filler_with_batches_it_empties() {
+    let mut disk = MemDisk::new(1);
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..config()
+    };
+    let mut log = PartitionLog::open(&mut disk, DIR, config, NOW)
+        .expect("open")
+        .0;
+    append_in(&mut log, &mut disk, 1, &[("k0", "a")]);
+    append_in(&mut log, &mut disk, 1, &[("k1", "b")]);
+    append_in(&mut log, &mut disk, 1, &[("k0", "c")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![(0, 0, true, 1), (1, 1, false, 1), (2, 2, false, 1)]
+    );
+    // A pass that changes nothing in the first segment leaves it alone.
+    append_in(&mut log, &mut disk, 1, &[("k2", "d")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk)[..3],
+        [(0, 0, true, 1), (1, 1, false, 1), (2, 2, false, 1)]
+    );
+    append_in(&mut log, &mut disk, 1, &[("k1", "e")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![
+            (0, 1, true, 1),
+            (2, 2, false, 1),
+            (3, 3, false, 1),
+            (4, 4, false, 1)
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_cleaner_checkpoint_counts_the_whole_log_as_maybe_cleaned() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    let end = log.log_end_offset();
+    log.close(&mut disk).expect("close");
+    let path = crate::segment::join(DIR, crate::segment::CLEANER_CHECKPOINT);
+    let file = disk
+        .open(&path, crate::io::OpenMode::ReadWrite)
+        .expect("open");
+    disk.write_at(file, 9, &[0xff]).expect("write");
+    disk.sync_now(file).expect("sync");
+    disk.close(file);
+    let log = open(&mut disk);
+    assert_eq!(log.cleaned_through(), Some(end));
+    assert_eq!(log.first_dirty_offset(), None);
 }
 
 #[test]
