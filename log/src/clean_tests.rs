@@ -592,6 +592,8 @@ enum Op {
     Advance {
         ms: i64,
     },
+    /// Later appends come in the next leader epoch.
+    NewEpoch,
     /// Fails one sync after this many more succeed (maybe in the middle of a swap).
     FailSyncAfter {
         syncs_ok: u64,
@@ -620,6 +622,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => Just(Op::Roll),
         5 => (50u64..3000).prop_map(|budget| Op::Clean { budget }),
         3 => (1i64..600).prop_map(|ms| Op::Advance { ms }),
+        1 => Just(Op::NewEpoch),
         1 => (0u64..12).prop_map(|syncs_ok| Op::FailSyncAfter { syncs_ok }),
         1 => any::<u64>().prop_map(|seed| Op::Crash { seed }),
     ]
@@ -634,12 +637,16 @@ struct Appended {
     /// Wall clock at the append: a tombstone may go no earlier than
     /// `delete.retention.ms` after it (the cleaner passes it at the earliest then).
     appended_ms: i64,
+    /// The leader epoch of its batch.
+    epoch: i32,
 }
 
 /// What was appended, by offset, and the producer's sequences by batch.
 #[derive(Default)]
 struct Model {
     records: BTreeMap<i64, Appended>,
+    /// Last offset of each batch appended, by base offset.
+    batches: BTreeMap<i64, i64>,
     /// `(base offset, last offset, last sequence)` of the producer's batches.
     produced: Vec<(i64, i64, i32)>,
     next_sequence: i32,
@@ -648,6 +655,7 @@ struct Model {
 impl Model {
     fn forget_from(&mut self, log_end_offset: i64) {
         self.records.retain(|offset, _| *offset < log_end_offset);
+        self.batches.retain(|_, last| *last < log_end_offset);
         self.produced.retain(|(_, last, _)| *last < log_end_offset);
         self.next_sequence = self.produced.last().map_or(0, |(_, _, seq)| seq + 1);
     }
@@ -660,6 +668,8 @@ struct Run {
     config: LogConfig,
     model: Model,
     now_ms: i64,
+    /// The leader epoch of appends.
+    epoch: i32,
 }
 
 impl Run {
@@ -690,6 +700,7 @@ impl Run {
                 let _ = log.clean_step(&mut self.disk, now, i64::MAX, *budget);
             }
             Op::Advance { ms } => self.now_ms += ms,
+            Op::NewEpoch => self.epoch += 1,
             Op::FailSyncAfter { syncs_ok } => self.disk.fail_one_sync_after(*syncs_ok),
             Op::Crash { seed } => return self.crash(*seed),
         }
@@ -714,13 +725,13 @@ impl Run {
         if codec != Compression::None {
             bytes = compress_batch(&bytes, codec);
         }
-        let now = self.now_ms;
+        let (now, epoch) = (self.now_ms, self.epoch);
         let log = self.log.as_mut().expect("open");
         let Ok(AppendOutcome::Appended {
             base_offset,
             last_offset,
             ..
-        }) = log.append(&mut self.disk, &mut bytes, 1, now)
+        }) = log.append(&mut self.disk, &mut bytes, epoch, now)
         else {
             return;
         };
@@ -730,9 +741,11 @@ impl Run {
                 value,
                 timestamp: now,
                 appended_ms: now,
+                epoch,
             };
             self.model.records.insert(base_offset + at as i64, appended);
         }
+        self.model.batches.insert(base_offset, last_offset);
         if produced {
             let last_sequence = self.model.next_sequence + (last_offset - base_offset) as i32;
             self.model
@@ -771,15 +784,73 @@ impl Run {
         self.check()
     }
 
-    /// The rules: what is read was appended at that offset (a subsequence, offsets
-    /// unchanged); every record at or above `cleaned_through` is there; every key's
-    /// newest record is there, unless it is a tombstone older than the retention.
+    /// The rules of the records ([`Run::check_records`]) and of the batches that hold
+    /// them ([`Run::check_layout`]).
     fn check(&mut self) -> Result<(), String> {
         let log = self.log.as_mut().expect("open");
         if log.failure().is_some() {
             return Ok(());
         }
         log.check_invariants();
+        self.check_layout()?;
+        self.check_records()
+    }
+
+    /// The batches cover every offset from the log start to the log end, each in one
+    /// batch; a batch that is not a filler has the bounds of a batch appended, and a
+    /// filler starts where one started and ends where one ended; every offset's leader
+    /// epoch, by the batch headers, is the one it was appended in, so the epoch cache
+    /// rebuilt from them ([`PartitionLog::batch_epochs`]) is the same as before any
+    /// cleaning.
+    fn check_layout(&mut self) -> Result<(), String> {
+        let log = self.log.as_mut().expect("open");
+        let batches = read_batches(log, &mut self.disk);
+        check_contiguous(log, &batches)?;
+        let appended = &self.model.batches;
+        let last_offsets: std::collections::BTreeSet<i64> = appended.values().copied().collect();
+        for (header, _) in &batches {
+            let (base, last) = (header.base_offset, header.last_offset());
+            let bounds_kept = if header.is_filler() {
+                appended.contains_key(&base) && last_offsets.contains(&last)
+            } else {
+                appended.get(&base) == Some(&last)
+            };
+            if !bounds_kept {
+                return Err(format!("batch {base}..={last} has bounds never appended"));
+            }
+            for offset in base..=last {
+                let epoch = self.model.records.get(&offset).map(|a| a.epoch);
+                if epoch != Some(header.partition_leader_epoch) {
+                    return Err(format!(
+                        "offset {offset} is in epoch {} by its batch, appended in {epoch:?}",
+                        header.partition_leader_epoch
+                    ));
+                }
+            }
+        }
+        let mut expected: Vec<(i32, i64)> = Vec::new();
+        for (offset, appended) in &self.model.records {
+            if expected
+                .last()
+                .is_none_or(|(epoch, _)| *epoch != appended.epoch)
+            {
+                expected.push((appended.epoch, *offset));
+            }
+        }
+        let epochs = log
+            .batch_epochs(&mut self.disk)
+            .map_err(|e| e.to_string())?;
+        if epochs != expected {
+            return Err(format!("epochs {epochs:?}, appended {expected:?}"));
+        }
+        Ok(())
+    }
+
+    /// What is read was appended at that offset (a subsequence, offsets unchanged);
+    /// every record at or above `cleaned_through` is there; every key's newest record
+    /// is there, unless it is a tombstone older than the retention.
+    fn check_records(&mut self) -> Result<(), String> {
+        let log = self.log.as_mut().expect("open");
         let read = read_records(log, &mut self.disk);
         let cleaned_through = log.cleaned_through().unwrap_or(i64::MIN);
         let mut seen = BTreeMap::new();
@@ -830,6 +901,7 @@ fn run_ops(ops: &[Op], config: &LogConfig) -> Result<(), String> {
         config: config.clone(),
         model: Model::default(),
         now_ms: NOW,
+        epoch: 1,
     };
     for op in ops {
         run.apply(op)?;
