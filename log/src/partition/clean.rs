@@ -75,7 +75,7 @@ enum Phase {
     /// is `None`), oldest first, up to the cleaning point.
     Rewriting {
         segment_base: i64,
-        rewrite: Option<Rewrite>,
+        rewrite: Option<Box<Rewrite>>,
     },
 }
 
@@ -424,7 +424,7 @@ impl PartitionLog {
             let started = self.start_segment_rewrite(disk, segment_base)?;
             self.set_phase(Phase::Rewriting {
                 segment_base,
-                rewrite: Some(started),
+                rewrite: Some(Box::new(started)),
             });
             return Ok(false);
         };
@@ -432,7 +432,7 @@ impl PartitionLog {
             let next = self.segments[index].next_offset;
             // A run never spans two segments: its filler ends this one.
             self.write_run(disk, &mut current, budget)?;
-            self.finish_segment(disk, index, current)?;
+            self.finish_segment(disk, index, *current)?;
             self.set_phase(Phase::Rewriting {
                 segment_base: next,
                 rewrite: None,
