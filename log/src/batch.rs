@@ -315,7 +315,7 @@ pub fn validate(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, Batch
 /// Fully validates one batch as the log stores it: [`validate`]'s checks, except that
 /// a batch the log cleaner rewrote may hold fewer records than its offset range
 /// (`record_count <= last_offset_delta + 1`, the missing offsets removed), and none
-/// at all (an empty batch kept for its producer's state or its segment's end).
+/// at all (a filler, or an emptied batch kept for its producer's state).
 pub fn validate_stored(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, BatchError> {
     match validate(batch, max_batch_bytes) {
         Err(BatchError::InvalidHeader { .. }) => {}
