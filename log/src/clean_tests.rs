@@ -801,11 +801,27 @@ impl Run {
     /// filler starts where one started and ends where one ended; every offset's leader
     /// epoch, by the batch headers, is the one it was appended in, so the epoch cache
     /// rebuilt from them ([`PartitionLog::batch_epochs`]) is the same as before any
-    /// cleaning.
+    /// cleaning; and no two fillers of one epoch are neighbours in a segment (the size
+    /// bound: a segment's rewrite merges them, and only rewrites write fillers).
     fn check_layout(&mut self) -> Result<(), String> {
         let log = self.log.as_mut().expect("open");
         let batches = read_batches(log, &mut self.disk);
         check_contiguous(log, &batches)?;
+        let segment_bases: std::collections::BTreeSet<i64> =
+            log.segments.iter().map(|s| s.base_offset).collect();
+        for pair in batches.windows(2) {
+            let (first, second) = (&pair[0].0, &pair[1].0);
+            if first.is_filler()
+                && second.is_filler()
+                && first.partition_leader_epoch == second.partition_leader_epoch
+                && !segment_bases.contains(&second.base_offset)
+            {
+                return Err(format!(
+                    "fillers at {} and {} of one epoch in one segment",
+                    first.base_offset, second.base_offset
+                ));
+            }
+        }
         let appended = &self.model.batches;
         let last_offsets: std::collections::BTreeSet<i64> = appended.values().copied().collect();
         for (header, _) in &batches {
