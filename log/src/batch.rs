@@ -239,6 +239,18 @@ impl BatchHeader {
         self.attributes & DELETE_HORIZON_BIT != 0
     }
 
+    /// Whether the batch is a filler the log cleaner wrote ([`build_filler`]): no
+    /// record and no record bytes, attributes 0, no producer. (An emptied batch kept for
+    /// its producer keeps its producer fields, so it is not one.)
+    pub fn is_filler(&self) -> bool {
+        self.record_count == 0
+            && self.size_bytes() == BATCH_HEADER_BYTES as u64
+            && self.attributes == 0
+            && self.producer_id == NO_PRODUCER_ID
+            && self.producer_epoch == -1
+            && self.base_sequence == -1
+    }
+
     /// Whether the batch comes from an idempotent producer.
     pub fn has_producer_id(&self) -> bool {
         self.producer_id != NO_PRODUCER_ID
@@ -303,7 +315,7 @@ pub fn validate(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, Batch
 /// Fully validates one batch as the log stores it: [`validate`]'s checks, except that
 /// a batch the log cleaner rewrote may hold fewer records than its offset range
 /// (`record_count <= last_offset_delta + 1`, the missing offsets removed), and none
-/// at all (an empty batch kept for its producer's state or its segment's end).
+/// at all (a filler, or an emptied batch kept for its producer's state).
 pub fn validate_stored(batch: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, BatchError> {
     match validate(batch, max_batch_bytes) {
         Err(BatchError::InvalidHeader { .. }) => {}
@@ -706,6 +718,60 @@ pub fn build_leader_change_batch(
     batch
 }
 
+/// Builds a *filler*: the empty batch the log cleaner puts where it emptied a run of
+/// batches of one leader epoch (`docs/storage.md` §13), so that every offset of a
+/// cleaned log stays inside exactly one batch. It covers `base_offset ..= last_offset`
+/// with no record: uncompressed, not control, not transactional, producer id, epoch
+/// and base sequence -1, `partition_leader_epoch = leader_epoch`, both timestamps
+/// `timestamp_ms`. Consumers skip an empty batch and go on at its last offset + 1.
+///
+/// Panics if `last_offset` is below `base_offset` or more than `i32::MAX` above it
+/// (the offset delta field is an i32).
+pub fn build_filler(
+    base_offset: i64,
+    last_offset: i64,
+    leader_epoch: i32,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let last_offset_delta = last_offset
+        .checked_sub(base_offset)
+        .and_then(|delta| i32::try_from(delta).ok())
+        .filter(|delta| *delta >= 0)
+        .expect("a filler spans 1 to 2^31 offsets");
+    let header = BatchHeader {
+        base_offset,
+        batch_length: 0, // computed by rebuild
+        partition_leader_epoch: leader_epoch,
+        crc: 0, // computed by rebuild
+        attributes: 0,
+        last_offset_delta,
+        base_timestamp: timestamp_ms,
+        max_timestamp: timestamp_ms,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: -1,
+        base_sequence: -1,
+        record_count: 0,
+    };
+    rebuild(&header, 0, timestamp_ms, 0, &[])
+}
+
+/// The part of the filler `batch` from offset `from` on, as a filler of its own (same
+/// last offset, leader epoch and timestamp): what a Raft leader sends a follower whose
+/// log ends inside the filler. `None` if `batch` is not one whole, valid filler, or if
+/// `from` is not one of its offsets.
+pub fn slice_filler(batch: &[u8], from: i64) -> Option<Vec<u8>> {
+    let header = validate_stored(batch, u32::MAX).ok()?;
+    if !header.is_filler() || from < header.base_offset || from > header.last_offset() {
+        return None;
+    }
+    Some(build_filler(
+        from,
+        header.last_offset(),
+        header.partition_leader_epoch,
+        header.max_timestamp,
+    ))
+}
+
 /// Encodes a v2 batch of `records` with the given attribute bits, base offset 0 and
 /// partition leader epoch -1 (the broker assigns both).
 fn encode_batch<'a>(
@@ -935,6 +1001,81 @@ mod tests {
         let (header_count, at) = get_varlong(&batch, at + value_length as usize);
         assert_eq!(header_count, 0);
         assert_eq!(at, batch.len());
+    }
+
+    #[test]
+    fn a_filler_is_an_empty_valid_batch_over_its_offsets() {
+        let filler = build_filler(100, 164, 7, 1_700_000_000_123);
+        assert_eq!(filler.len(), BATCH_HEADER_BYTES);
+        let header = validate_stored(&filler, 1 << 20).expect("valid stored, CRC included");
+        assert_eq!(compute_crc(&filler), header.crc);
+        assert!(header.is_filler());
+        assert_eq!((header.base_offset, header.last_offset()), (100, 164));
+        assert_eq!(header.partition_leader_epoch, 7);
+        assert_eq!(header.record_count, 0);
+        assert_eq!(header.compression(), Some(Compression::None));
+        assert!(!header.is_control() && !header.is_transactional());
+        assert!(!header.has_delete_horizon() && !header.is_log_append_time());
+        assert_eq!(
+            (header.base_timestamp, header.max_timestamp),
+            (1_700_000_000_123, 1_700_000_000_123)
+        );
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (-1, -1, -1)
+        );
+        // Producers may not send one: it is a stored batch only.
+        assert!(validate(&filler, 1 << 20).is_err());
+        // One offset is a filler too.
+        let one = build_filler(5, 5, 0, 0);
+        let header = validate_stored(&one, 1 << 20).expect("valid");
+        assert_eq!((header.base_offset, header.next_offset()), (5, 6));
+    }
+
+    #[test]
+    fn an_emptied_producer_batch_or_a_record_batch_is_no_filler() {
+        let produced = build_batch(0, Some((7, 0, 3)), &[b"a"]);
+        let header = validate(&produced, 1 << 20).expect("valid");
+        assert!(!header.is_filler());
+        let emptied = rebuild(&header, 0, header.base_timestamp, 0, &[]);
+        let emptied = validate_stored(&emptied, 1 << 20).expect("valid");
+        assert!(!emptied.is_filler(), "keeps its producer fields");
+        let plain = validate(&build_batch(0, None, &[b"a"]), 1 << 20).expect("valid");
+        assert!(!plain.is_filler());
+        assert!(
+            !validate(&build_leader_change_batch(0, 1, 1, 0), 1 << 20)
+                .expect("valid")
+                .is_filler()
+        );
+    }
+
+    #[test]
+    fn a_sliced_filler_starts_later_and_keeps_the_rest() {
+        let filler = build_filler(100, 164, 7, 42);
+        assert_eq!(slice_filler(&filler, 100), Some(filler.clone()));
+        let sliced = slice_filler(&filler, 130).expect("inside");
+        let header = validate_stored(&sliced, 1 << 20).expect("valid, CRC included");
+        assert!(header.is_filler());
+        assert_eq!((header.base_offset, header.last_offset()), (130, 164));
+        assert_eq!(header.partition_leader_epoch, 7);
+        assert_eq!((header.base_timestamp, header.max_timestamp), (42, 42));
+        let last = slice_filler(&filler, 164).expect("its last offset");
+        assert_eq!(
+            validate_stored(&last, 1 << 20)
+                .expect("valid")
+                .next_offset(),
+            165
+        );
+        assert_eq!(slice_filler(&filler, 99), None);
+        assert_eq!(slice_filler(&filler, 165), None);
+        assert_eq!(slice_filler(&build_batch(0, None, &[b"a"]), 0), None);
+        let mut flipped = filler.clone();
+        flipped[BATCH_HEADER_BYTES - 1] ^= 1;
+        assert_eq!(slice_filler(&flipped, 120), None, "a bad CRC");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
 use super::*;
-use crate::batch::{Compression, build_producer_batch};
+use crate::batch::{BatchHeader, Compression, build_producer_batch};
 use crate::cleaning::{OpenedBatch, compress_batch};
 use crate::mem_disk::MemDisk;
 
@@ -75,8 +75,9 @@ fn clean_fully(
     panic!("a cleaning pass never ends");
 }
 
-/// Every record of every batch from the log start, each batch's codec with it.
-fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compression)> {
+/// Every batch from the log start, read as a consumer reads: from each read's next
+/// offset on.
+fn read_batches(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(BatchHeader, Vec<u8>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
@@ -87,23 +88,62 @@ fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compres
             let header = batch::BatchHeader::parse(&read.bytes[at..]).expect("header");
             let bytes = &read.bytes[at..at + header.size_bytes() as usize];
             at += bytes.len();
-            if header.is_control() {
-                continue;
-            }
-            let opened = OpenedBatch::open(bytes, &header).expect("opens");
-            for record in opened.records().expect("parses") {
-                let rec = (
-                    record.offset,
-                    record.key.map(<[u8]>::to_vec),
-                    record.value.map(<[u8]>::to_vec),
-                    record.timestamp,
-                );
-                out.push((rec, header.compression().expect("codec")));
-            }
+            out.push((header, bytes.to_vec()));
         }
         offset = read.next_offset;
     }
     out
+}
+
+/// Every record of every batch from the log start, each batch's codec with it.
+fn read_records(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(Rec, Compression)> {
+    let mut out = Vec::new();
+    for (header, bytes) in read_batches(log, disk) {
+        if header.is_control() {
+            continue;
+        }
+        let opened = OpenedBatch::open(&bytes, &header).expect("opens");
+        for record in opened.records().expect("parses") {
+            let rec = (
+                record.offset,
+                record.key.map(<[u8]>::to_vec),
+                record.value.map(<[u8]>::to_vec),
+                record.timestamp,
+            );
+            out.push((rec, header.compression().expect("codec")));
+        }
+    }
+    out
+}
+
+/// `Err` unless the batches cover every offset from the log start to the log end,
+/// each in exactly one batch.
+fn check_contiguous(log: &PartitionLog, batches: &[(BatchHeader, Vec<u8>)]) -> Result<(), String> {
+    let mut expected = batches
+        .first()
+        .map_or(log.log_start_offset(), |(h, _)| h.base_offset);
+    if expected > log.log_start_offset() {
+        return Err(format!(
+            "the first batch starts at {expected}, above the log start {}",
+            log.log_start_offset()
+        ));
+    }
+    for (header, _) in batches {
+        if header.base_offset != expected {
+            return Err(format!(
+                "a batch at {} follows one that ended at {expected}",
+                header.base_offset
+            ));
+        }
+        expected = header.next_offset();
+    }
+    if expected != log.log_end_offset() {
+        return Err(format!(
+            "batches end at {expected}, the log at {}",
+            log.log_end_offset()
+        ));
+    }
+    Ok(())
 }
 
 fn offsets_and_values(records: &[(Rec, Compression)]) -> Vec<(i64, Option<String>)> {
@@ -174,7 +214,19 @@ fn compaction_keeps_the_newest_record_of_each_key_at_its_offset() {
         expected
     );
     assert!(!log.needs_cleaning(NOW, i64::MAX));
-    // Recovery accepts the gaps, and the sealed segments stay sealed.
+    let batches = read_batches(&mut log, &mut disk);
+    check_contiguous(&log, &batches).expect("no gap");
+    // Emptied batches became fillers; batches with records keep their boundaries.
+    let spans: Vec<(i64, i64, bool)> = batches
+        .iter()
+        .map(|(h, _)| (h.base_offset, h.last_offset(), h.is_filler()))
+        .collect();
+    assert!(
+        spans.ends_with(&[(4, 5, false), (6, 6, false)]),
+        "{spans:?}"
+    );
+    assert!(spans[..spans.len() - 2].iter().all(|s| s.2), "{spans:?}");
+    // Recovery finds the log contiguous, and the sealed segments stay sealed.
     log.close(&mut disk).expect("close");
     let mut log = open(&mut disk);
     assert_eq!(
@@ -187,7 +239,7 @@ fn compaction_keeps_the_newest_record_of_each_key_at_its_offset() {
 }
 
 #[test]
-fn a_read_or_a_lookup_at_a_removed_offset_finds_the_next_batch() {
+fn a_read_at_an_emptied_offset_returns_its_filler_and_a_lookup_passes_it() {
     let mut disk = MemDisk::new(1);
     let mut log = open(&mut disk);
     overwritten_keys(&mut log, &mut disk);
@@ -195,11 +247,12 @@ fn a_read_or_a_lookup_at_a_removed_offset_finds_the_next_batch() {
     clean_fully(&mut log, &mut disk, NOW).expect("clean");
     for removed in 0..4 {
         let read = log.read(&mut disk, removed, i64::MAX, 1).expect("read");
-        assert!(
-            read.first_offset.is_some_and(|first| first >= 3),
-            "{removed}"
-        );
-        assert!(read.next_offset > removed);
+        let header = batch::validate_stored(&read.bytes, u32::MAX).expect("one batch");
+        assert!(header.is_filler(), "{removed}: {header:?}");
+        assert!(header.base_offset <= removed && removed <= header.last_offset());
+        assert_eq!(read.first_offset, Some(header.base_offset));
+        assert_eq!(read.next_offset, header.next_offset());
+        assert_eq!(header.max_timestamp, NOW, "the run's newest timestamp");
     }
     let found = log
         .offset_for_timestamp(&mut disk, NOW, i64::MAX)
@@ -322,12 +375,139 @@ fn the_last_batch_of_a_producer_stays_empty_and_its_state_survives_reopen() {
         (0, 0, PRODUCER)
     );
     log.close(&mut disk).expect("close");
-    let log = open(&mut disk);
+    let mut log = open(&mut disk);
     let after = log.producer_state(PRODUCER).expect("still known");
     assert_eq!(
         (after.producer_epoch, after.last_sequence),
         (before.producer_epoch, before.last_sequence)
     );
+    // Once a later batch of the producer is durable, the empty one joins a filler.
+    let mut later = build_producer_batch(
+        NOW,
+        Some((PRODUCER, 3, 1)),
+        [(Some(&b"k1"[..]), Some(&b"x"[..]))],
+    );
+    log.append(&mut disk, &mut later, 1, NOW).expect("append");
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("d"))]));
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    let read = log.read(&mut disk, 0, i64::MAX, 1).expect("read");
+    let header = batch::validate_stored(&read.bytes, u32::MAX).expect("valid");
+    assert!(header.is_filler(), "{header:?}");
+    assert_eq!(header.base_offset, 0);
+}
+
+/// Appends one batch of `records` in leader epoch `epoch`.
+fn append_in(log: &mut PartitionLog, disk: &mut MemDisk, epoch: i32, records: &[(&str, &str)]) {
+    let records: Vec<_> = records.iter().map(|(k, v)| (Some(*k), Some(*v))).collect();
+    let mut bytes = keyed(&records);
+    log.append(disk, &mut bytes, epoch, NOW).expect("append");
+}
+
+/// `(base offset, last offset, is a filler, leader epoch)` of every batch.
+fn spans(log: &mut PartitionLog, disk: &mut MemDisk) -> Vec<(i64, i64, bool, i32)> {
+    read_batches(log, disk)
+        .iter()
+        .map(|(h, _)| {
+            let filler = h.is_filler();
+            (
+                h.base_offset,
+                h.last_offset(),
+                filler,
+                h.partition_leader_epoch,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_filler_never_spans_two_leader_epochs() {
+    let mut disk = MemDisk::new(1);
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..config()
+    };
+    let mut log = PartitionLog::open(&mut disk, DIR, config, NOW)
+        .expect("open")
+        .0;
+    append_in(&mut log, &mut disk, 1, &[("k0", "a")]);
+    append_in(&mut log, &mut disk, 1, &[("k0", "b")]);
+    append_in(&mut log, &mut disk, 2, &[("k0", "c")]);
+    append_in(&mut log, &mut disk, 2, &[("k0", "d")]);
+    append_in(&mut log, &mut disk, 3, &[("k0", "e")]);
+    seal_all(&mut log, &mut disk);
+    let epochs = log.batch_epochs(&mut disk).expect("epochs");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![(0, 1, true, 1), (2, 3, true, 2), (4, 4, false, 3)]
+    );
+    assert_eq!(log.batch_epochs(&mut disk).expect("epochs"), epochs);
+    log.close(&mut disk).expect("close");
+    let mut log = open(&mut disk);
+    assert_eq!(log.batch_epochs(&mut disk).expect("epochs"), epochs);
+}
+
+#[test]
+fn a_later_pass_merges_an_old_filler_with_batches_it_empties() {
+    let mut disk = MemDisk::new(1);
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..config()
+    };
+    let mut log = PartitionLog::open(&mut disk, DIR, config, NOW)
+        .expect("open")
+        .0;
+    append_in(&mut log, &mut disk, 1, &[("k0", "a")]);
+    append_in(&mut log, &mut disk, 1, &[("k1", "b")]);
+    append_in(&mut log, &mut disk, 1, &[("k0", "c")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![(0, 0, true, 1), (1, 1, false, 1), (2, 2, false, 1)]
+    );
+    // A pass that changes nothing in the first segment leaves it alone.
+    append_in(&mut log, &mut disk, 1, &[("k2", "d")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk)[..3],
+        [(0, 0, true, 1), (1, 1, false, 1), (2, 2, false, 1)]
+    );
+    append_in(&mut log, &mut disk, 1, &[("k1", "e")]);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        spans(&mut log, &mut disk),
+        vec![
+            (0, 1, true, 1),
+            (2, 2, false, 1),
+            (3, 3, false, 1),
+            (4, 4, false, 1)
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_cleaner_checkpoint_counts_the_whole_log_as_maybe_cleaned() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    let end = log.log_end_offset();
+    log.close(&mut disk).expect("close");
+    let path = crate::segment::join(DIR, crate::segment::CLEANER_CHECKPOINT);
+    let file = disk
+        .open(&path, crate::io::OpenMode::ReadWrite)
+        .expect("open");
+    disk.write_at(file, 9, &[0xff]).expect("write");
+    disk.sync_now(file).expect("sync");
+    disk.close(file);
+    let log = open(&mut disk);
+    assert_eq!(log.cleaned_through(), Some(end));
+    assert_eq!(log.first_dirty_offset(), None);
 }
 
 #[test]
@@ -412,6 +592,8 @@ enum Op {
     Advance {
         ms: i64,
     },
+    /// Later appends come in the next leader epoch.
+    NewEpoch,
     /// Fails one sync after this many more succeed (maybe in the middle of a swap).
     FailSyncAfter {
         syncs_ok: u64,
@@ -440,6 +622,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => Just(Op::Roll),
         5 => (50u64..3000).prop_map(|budget| Op::Clean { budget }),
         3 => (1i64..600).prop_map(|ms| Op::Advance { ms }),
+        1 => Just(Op::NewEpoch),
         1 => (0u64..12).prop_map(|syncs_ok| Op::FailSyncAfter { syncs_ok }),
         1 => any::<u64>().prop_map(|seed| Op::Crash { seed }),
     ]
@@ -454,12 +637,16 @@ struct Appended {
     /// Wall clock at the append: a tombstone may go no earlier than
     /// `delete.retention.ms` after it (the cleaner passes it at the earliest then).
     appended_ms: i64,
+    /// The leader epoch of its batch.
+    epoch: i32,
 }
 
 /// What was appended, by offset, and the producer's sequences by batch.
 #[derive(Default)]
 struct Model {
     records: BTreeMap<i64, Appended>,
+    /// Last offset of each batch appended, by base offset.
+    batches: BTreeMap<i64, i64>,
     /// `(base offset, last offset, last sequence)` of the producer's batches.
     produced: Vec<(i64, i64, i32)>,
     next_sequence: i32,
@@ -468,6 +655,7 @@ struct Model {
 impl Model {
     fn forget_from(&mut self, log_end_offset: i64) {
         self.records.retain(|offset, _| *offset < log_end_offset);
+        self.batches.retain(|_, last| *last < log_end_offset);
         self.produced.retain(|(_, last, _)| *last < log_end_offset);
         self.next_sequence = self.produced.last().map_or(0, |(_, _, seq)| seq + 1);
     }
@@ -480,6 +668,8 @@ struct Run {
     config: LogConfig,
     model: Model,
     now_ms: i64,
+    /// The leader epoch of appends.
+    epoch: i32,
 }
 
 impl Run {
@@ -510,6 +700,7 @@ impl Run {
                 let _ = log.clean_step(&mut self.disk, now, i64::MAX, *budget);
             }
             Op::Advance { ms } => self.now_ms += ms,
+            Op::NewEpoch => self.epoch += 1,
             Op::FailSyncAfter { syncs_ok } => self.disk.fail_one_sync_after(*syncs_ok),
             Op::Crash { seed } => return self.crash(*seed),
         }
@@ -534,13 +725,13 @@ impl Run {
         if codec != Compression::None {
             bytes = compress_batch(&bytes, codec);
         }
-        let now = self.now_ms;
+        let (now, epoch) = (self.now_ms, self.epoch);
         let log = self.log.as_mut().expect("open");
         let Ok(AppendOutcome::Appended {
             base_offset,
             last_offset,
             ..
-        }) = log.append(&mut self.disk, &mut bytes, 1, now)
+        }) = log.append(&mut self.disk, &mut bytes, epoch, now)
         else {
             return;
         };
@@ -550,9 +741,11 @@ impl Run {
                 value,
                 timestamp: now,
                 appended_ms: now,
+                epoch,
             };
             self.model.records.insert(base_offset + at as i64, appended);
         }
+        self.model.batches.insert(base_offset, last_offset);
         if produced {
             let last_sequence = self.model.next_sequence + (last_offset - base_offset) as i32;
             self.model
@@ -591,15 +784,89 @@ impl Run {
         self.check()
     }
 
-    /// The rules: what is read was appended at that offset (a subsequence, offsets
-    /// unchanged); every record at or above `cleaned_through` is there; every key's
-    /// newest record is there, unless it is a tombstone older than the retention.
+    /// The rules of the records ([`Run::check_records`]) and of the batches that hold
+    /// them ([`Run::check_layout`]).
     fn check(&mut self) -> Result<(), String> {
         let log = self.log.as_mut().expect("open");
         if log.failure().is_some() {
             return Ok(());
         }
         log.check_invariants();
+        self.check_layout()?;
+        self.check_records()
+    }
+
+    /// The batches cover every offset from the log start to the log end, each in one
+    /// batch; a batch that is not a filler has the bounds of a batch appended, and a
+    /// filler starts where one started and ends where one ended; every offset's leader
+    /// epoch, by the batch headers, is the one it was appended in, so the epoch cache
+    /// rebuilt from them ([`PartitionLog::batch_epochs`]) is the same as before any
+    /// cleaning; and no two fillers of one epoch are neighbours in a segment (the size
+    /// bound: a segment's rewrite merges them, and only rewrites write fillers).
+    fn check_layout(&mut self) -> Result<(), String> {
+        let log = self.log.as_mut().expect("open");
+        let batches = read_batches(log, &mut self.disk);
+        check_contiguous(log, &batches)?;
+        let segment_bases: std::collections::BTreeSet<i64> =
+            log.segments.iter().map(|s| s.base_offset).collect();
+        for pair in batches.windows(2) {
+            let (first, second) = (&pair[0].0, &pair[1].0);
+            if first.is_filler()
+                && second.is_filler()
+                && first.partition_leader_epoch == second.partition_leader_epoch
+                && !segment_bases.contains(&second.base_offset)
+            {
+                return Err(format!(
+                    "fillers at {} and {} of one epoch in one segment",
+                    first.base_offset, second.base_offset
+                ));
+            }
+        }
+        let appended = &self.model.batches;
+        let last_offsets: std::collections::BTreeSet<i64> = appended.values().copied().collect();
+        for (header, _) in &batches {
+            let (base, last) = (header.base_offset, header.last_offset());
+            let bounds_kept = if header.is_filler() {
+                appended.contains_key(&base) && last_offsets.contains(&last)
+            } else {
+                appended.get(&base) == Some(&last)
+            };
+            if !bounds_kept {
+                return Err(format!("batch {base}..={last} has bounds never appended"));
+            }
+            for offset in base..=last {
+                let epoch = self.model.records.get(&offset).map(|a| a.epoch);
+                if epoch != Some(header.partition_leader_epoch) {
+                    return Err(format!(
+                        "offset {offset} is in epoch {} by its batch, appended in {epoch:?}",
+                        header.partition_leader_epoch
+                    ));
+                }
+            }
+        }
+        let mut expected: Vec<(i32, i64)> = Vec::new();
+        for (offset, appended) in &self.model.records {
+            if expected
+                .last()
+                .is_none_or(|(epoch, _)| *epoch != appended.epoch)
+            {
+                expected.push((appended.epoch, *offset));
+            }
+        }
+        let epochs = log
+            .batch_epochs(&mut self.disk)
+            .map_err(|e| e.to_string())?;
+        if epochs != expected {
+            return Err(format!("epochs {epochs:?}, appended {expected:?}"));
+        }
+        Ok(())
+    }
+
+    /// What is read was appended at that offset (a subsequence, offsets unchanged);
+    /// every record at or above `cleaned_through` is there; every key's newest record
+    /// is there, unless it is a tombstone older than the retention.
+    fn check_records(&mut self) -> Result<(), String> {
+        let log = self.log.as_mut().expect("open");
         let read = read_records(log, &mut self.disk);
         let cleaned_through = log.cleaned_through().unwrap_or(i64::MIN);
         let mut seen = BTreeMap::new();
@@ -650,6 +917,7 @@ fn run_ops(ops: &[Op], config: &LogConfig) -> Result<(), String> {
         config: config.clone(),
         model: Model::default(),
         now_ms: NOW,
+        epoch: 1,
     };
     for op in ops {
         run.apply(op)?;

@@ -1,7 +1,8 @@
 //! What the log cleaner does to one batch (`docs/storage.md`, compaction): the key
-//! map of the dirty part of the log, and the rule that decides, batch by batch, which
-//! records stay. Pure functions over bytes; the partition's cleaner
-//! (`partition/clean.rs`) reads and writes the files.
+//! map of the dirty part of the log, the rule that decides, batch by batch, which
+//! records stay, and the fillers that cover the offsets of emptied batches. Pure
+//! functions over bytes; the partition's cleaner (`partition/clean.rs`) reads and
+//! writes the files.
 //!
 //! ```text
 //!  batch ─► control, at/above the cleaning point, or unreadable ─► keep as it is
@@ -9,9 +10,13 @@
 //!                                 older than its key's newest ───────────► drop
 //!                                 tombstone past its delete horizon ─────► drop
 //!                                 else ──────────────────────────────────► keep
+//!           none kept ─► empty batch if its producer needs it, else drop (a filler
+//!                        already there, or a producer's empty batch no longer needed,
+//!                        is dropped the same way)
 //!           all kept, no new horizon ─► keep as it is
-//!           none kept ─► empty batch if it must stay (producer, segment end), else drop
 //!           else ─► rebuilt: same offsets, producer fields, codec; new count and CRC
+//!
+//!  dropped batches in a row, one leader epoch ─► FillerRun ─► one filler batch
 //! ```
 
 use std::collections::BTreeMap;
@@ -141,9 +146,8 @@ pub struct CleanRules<'m> {
     pub now_ms: i64,
     /// `delete.retention.ms`.
     pub delete_retention_ms: i64,
-    /// The batch must stay even if it loses every record: the last batch of its
-    /// producer (its state is rebuilt from it on open) or of its segment (it keeps the
-    /// segment's end offset).
+    /// The batch must stay, with its producer fields, even if it loses every record:
+    /// the last durable batch of its producer (its state is rebuilt from it on open).
     pub keep_empty: bool,
     /// Mutant `tombstones_removed_at_once`: no delete horizon is waited for.
     pub tombstones_at_once: bool,
@@ -157,7 +161,8 @@ pub struct CleanRules<'m> {
 pub enum Verdict {
     /// Kept byte for byte.
     Keep,
-    /// Removed: none of its records stays and nothing needs it.
+    /// None of its records stays and nothing needs its header: its offsets go into a
+    /// filler ([`FillerRun`]) with those of the dropped batches around it.
     Drop,
     /// Replaced by these bytes (same base offset and offset range).
     Rewrite {
@@ -179,15 +184,17 @@ pub fn clean_batch(bytes: &[u8], header: &BatchHeader, rules: &CleanRules<'_>) -
     let records = opened.records().expect("opened batches parse");
     let horizon = header.has_delete_horizon().then_some(header.base_timestamp);
     let kept = kept_records(&records, horizon, rules);
+    // Before "nothing changed": a batch that was already empty (a filler, or a
+    // producer's batch no longer needed) joins the fillers around it.
+    if kept.is_empty() && !rules.keep_empty {
+        return Verdict::Drop;
+    }
     let tombstone_kept = kept.iter().any(|r| r.tombstone);
     if kept.len() == records.len() && (horizon.is_some() || !tombstone_kept) {
         return Verdict::Keep;
     }
     let records_removed = (records.len() - kept.len()) as u32;
     if kept.is_empty() {
-        if !rules.keep_empty {
-            return Verdict::Drop;
-        }
         // Kafka's empty batches are uncompressed: there are no records to compress.
         let attributes = header.attributes & !COMPRESSION_BITS;
         let bytes = batch::rebuild(header, attributes, header.base_timestamp, 0, &[]);
@@ -216,6 +223,65 @@ pub fn clean_batch(bytes: &[u8], header: &BatchHeader, rules: &CleanRules<'_>) -
     Verdict::Rewrite {
         bytes,
         records_removed,
+    }
+}
+
+/// A run of consecutive dropped batches of one segment and one leader epoch, which the
+/// cleaner writes as one filler ([`batch::build_filler`]): the run's offsets, its
+/// epoch, and the newest `max_timestamp` of its batches, so that the log keeps every
+/// offset inside a batch, the epoch of every offset, and its timestamps for retention
+/// and the time index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillerRun {
+    base_offset: i64,
+    last_offset: i64,
+    leader_epoch: i32,
+    max_timestamp: i64,
+    /// The run is one filler already in the log: writing it again changes nothing.
+    unchanged: bool,
+}
+
+impl FillerRun {
+    /// A run of the one dropped batch `header`.
+    pub fn start(header: &BatchHeader) -> FillerRun {
+        FillerRun {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            leader_epoch: header.partition_leader_epoch,
+            max_timestamp: header.max_timestamp,
+            unchanged: header.is_filler(),
+        }
+    }
+
+    /// Takes the dropped batch `header` into the run if it can join: it starts right
+    /// after the run, has the run's leader epoch (a filler over two epochs would move
+    /// the start of the later one), and the run stays within a filler's offset delta.
+    pub fn extend(&mut self, header: &BatchHeader) -> bool {
+        let joins = header.base_offset == self.last_offset + 1
+            && header.partition_leader_epoch == self.leader_epoch
+            && header.last_offset() - self.base_offset <= i64::from(i32::MAX);
+        if joins {
+            self.last_offset = header.last_offset();
+            self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+            self.unchanged = false;
+        }
+        joins
+    }
+
+    /// The filler that covers the run.
+    pub fn filler(&self) -> Vec<u8> {
+        batch::build_filler(
+            self.base_offset,
+            self.last_offset,
+            self.leader_epoch,
+            self.max_timestamp,
+        )
+    }
+
+    /// Whether writing the filler changes the segment: false if the run is one filler
+    /// that was already there (the filler is then the same bytes).
+    pub fn changes_segment(&self) -> bool {
+        !self.unchanged
     }
 }
 

@@ -8,7 +8,7 @@
 //!   `odradek dump-log`), index and checkpoint formats.
 //! - [`producer`]: idempotent-producer sequence checks.
 //! - [`compression`]: the batch codecs (gzip, snappy, lz4, zstd), for the cleaner.
-//! - [`cleaning`]: the log cleaner's key map and per-batch rule (log compaction);
+//! - [`cleaning`]: the log cleaner's key map, per-batch rule and filler runs (log compaction);
 //!   `PartitionLog::clean_step` runs it over the segments.
 //! - [`synced`]: the synced-through record that tells damage from a torn write.
 //! - [`mem_disk`]: [`mem_disk::MemDisk`], an in-memory [`io::Disk`] with crashes and

@@ -29,7 +29,7 @@ use crate::io::{Disk, DiskCompletion, DiskError, FileId, IoId, OpenMode};
 use crate::producer::{ProducerEntry, ProducerStates, SequenceCheck};
 use crate::segment::{
     LOG_START_OFFSET_CHECKPOINT, ScanRange, SegmentFileKind, SegmentSummary, TEMP_SUFFIX,
-    encode_checkpoint, encode_index, follows, join, read_fully, read_whole_file, scan_file,
+    encode_checkpoint, encode_index, join, read_fully, read_whole_file, scan_file,
     segment_file_name,
 };
 use crate::synced::{SYNCED_THROUGH_FILE, SyncedRecord};
@@ -62,7 +62,6 @@ fn next_header(
     position: u64,
     end: u64,
     expected: i64,
-    gaps_below: i64,
 ) -> Result<BatchHeader, LogError> {
     let mut header_bytes = [0u8; batch::BATCH_HEADER_BYTES];
     let read = read_fully(disk, file, position, &mut header_bytes)?;
@@ -73,7 +72,7 @@ fn next_header(
     };
     let header = BatchHeader::parse(&header_bytes[..read.min(available)])
         .map_err(|error| corrupt(error.to_string()))?;
-    if !follows(header.base_offset, expected, gaps_below) || header.size_bytes() > end - position {
+    if header.base_offset != expected || header.size_bytes() > end - position {
         return Err(corrupt(format!("bad batch at position {position}")));
     }
     Ok(header)
@@ -433,8 +432,7 @@ impl Segment {
     /// Accounts for a batch at `position` (appended, or found by a scan).
     fn add_batch(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u32) {
         assert_eq!(position, self.size_bytes);
-        // Above `next_offset` only after a gap the cleaner made (its callers check).
-        assert!(header.base_offset >= self.next_offset);
+        assert_eq!(header.base_offset, self.next_offset);
         let size = header.size_bytes();
         // A control batch (a leader-change marker) is not a record anyone looks up by
         // time: its timestamp is the election's, and would send a lookup to the marker.
@@ -545,9 +543,9 @@ pub struct PartitionLog {
     dir_dirty: bool,
     /// Base offsets of non-active segments whose files are open, least recent first.
     open_segments: Vec<i64>,
-    /// Below this offset the cleaner may have removed batches, so a batch may follow
-    /// a gap there. `i64::MIN` before the first cleaning. Persisted in the cleaner
-    /// checkpoint before a pass swaps its first segment in.
+    /// Below this offset the cleaner may have removed records; every record at or
+    /// above it is as appended. `i64::MIN` before the first cleaning. Persisted in the
+    /// cleaner checkpoint before a pass swaps its first segment in.
     cleaned_through: i64,
     /// Kafka's first dirty offset: every finished pass cleaned below it; the next one
     /// maps the log from here. Persisted in the cleaner checkpoint when a pass ends.
@@ -1075,8 +1073,7 @@ impl PartitionLog {
         let skip_crc = false;
         let mut index = self.segment_index(offset);
         let (expected, mut position) = self.segments[index].lookup(offset);
-        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected)
-            .with_gaps_below(self.cleaned_through);
+        let mut read = BatchRead::new(offset, max_offset, max_bytes, skip_crc, expected);
         while index < self.segments.len() {
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             let end = self.segments[index].size_bytes;
@@ -1086,7 +1083,7 @@ impl PartitionLog {
             index += 1;
             position = 0;
             if let Some(next) = self.segments.get(index)
-                && !follows(next.base_offset, read.expected(), self.cleaned_through)
+                && next.base_offset != read.expected()
             {
                 // The last header of the segment lied about its offsets.
                 read.fail_if_nothing_served(format!(
@@ -1134,19 +1131,19 @@ impl PartitionLog {
             };
             let (mut expected, mut position) = segment.lookup(start_offset);
             let end = segment.size_bytes;
-            let gaps_below = self.cleaned_through;
             let file = self.segment_file(disk, index).map_err(ReadError::Disk)?;
             while position < end {
                 let corrupt = |reason: String| ReadError::Corrupt {
                     offset: expected,
                     reason,
                 };
-                let header = next_header(disk, file, position, end, expected, gaps_below).map_err(
-                    |error| match error {
-                        LogError::Disk(error) => ReadError::Disk(error),
-                        other => corrupt(other.to_string()),
-                    },
-                )?;
+                let header =
+                    next_header(disk, file, position, end, expected).map_err(
+                        |error| match error {
+                            LogError::Disk(error) => ReadError::Disk(error),
+                            other => corrupt(other.to_string()),
+                        },
+                    )?;
                 if header.last_offset() >= max_offset {
                     return Ok(None);
                 }
@@ -1387,7 +1384,7 @@ impl PartitionLog {
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
         while expected < offset && position < end {
-            let header = next_header(disk, file, position, end, expected, self.cleaned_through)?;
+            let header = next_header(disk, file, position, end, expected)?;
             position += header.size_bytes();
             expected = header.next_offset();
         }
@@ -1767,7 +1764,7 @@ impl PartitionLog {
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
         while position < end {
-            let header = next_header(disk, file, position, end, expected, self.cleaned_through)?;
+            let header = next_header(disk, file, position, end, expected)?;
             let corrupt = |reason: String| LogError::Corrupt {
                 offset: expected,
                 reason,
@@ -1821,8 +1818,6 @@ impl PartitionLog {
         // First rebuild the segment's in-memory state from the batches that stay, so a
         // corrupt header among them refuses the cut before anything changes.
         let (mut segment, file) = self.segment_before_cut(disk, index, position, cut_offset)?;
-        // After a gap the cleaner made, the log ends where the last batch kept ends.
-        let cut_offset = segment.next_offset;
         let base = segment.base_offset;
         self.abort_cleaning(disk);
         if let Err(error) = self.remove_cut_bytes(disk, index, file, position, cut_offset) {
@@ -1882,7 +1877,6 @@ impl PartitionLog {
                 end_position: position,
                 expected_offset: Some(base),
                 verify_crc_from: u64::MAX,
-                gaps_below: self.cleaned_through,
             },
             &mut |at, header| {
                 segment.add_batch(at, header, interval);
@@ -1900,9 +1894,7 @@ impl PartitionLog {
         if let Some((last_position, last_size)) = last_batch {
             check_last_kept(disk, file, last_position, last_size, segment.next_offset)?;
         }
-        // Below `cleaned_through` the cut may follow a gap: the log then ends where
-        // the last batch kept ends, below `cut_offset` (docs/storage.md §13).
-        if !follows(cut_offset, segment.next_offset, self.cleaned_through) {
+        if segment.next_offset != cut_offset {
             return Err(LogError::Corrupt {
                 offset: segment.next_offset,
                 reason: format!(
@@ -1994,7 +1986,6 @@ impl PartitionLog {
                     end_position: segment.size_bytes,
                     expected_offset: Some(segment.base_offset),
                     verify_crc_from: if verify_crc { 0 } else { u64::MAX },
-                    gaps_below: self.cleaned_through,
                 },
                 &mut |_, header| visit(header),
             )?;

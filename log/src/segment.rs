@@ -18,21 +18,12 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Name of the file that persists `log_start_offset`.
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset.checkpoint";
-/// Name of the file that persists the log cleaner's [`CleanerCheckpoint`]: below its
-/// `cleaned_through`, batches may follow a gap (`docs/storage.md` §13).
+/// Name of the file that persists the log cleaner's [`CleanerCheckpoint`]
+/// (`docs/storage.md` §13).
 pub const CLEANER_CHECKPOINT: &str = "cleaner-offset.checkpoint";
 /// Suffix of a segment the log cleaner is writing, `<base>.log.cleaned`, before it is
 /// renamed over `<base>.log`; removed on open.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
-
-/// Whether a batch based at `base_offset` may come where the previous batch ended at
-/// `expected`: right there, or, below the cleaner's `gaps_below` offset, after a gap
-/// (the cleaner removed whole batches there) but never beyond `gaps_below` itself,
-/// which no removed batch reached.
-pub fn follows(base_offset: i64, expected: i64, gaps_below: i64) -> bool {
-    base_offset == expected
-        || (expected < gaps_below && expected < base_offset && base_offset <= gaps_below)
-}
 
 /// The kinds of file a partition directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,15 +119,13 @@ pub struct SegmentScan {
 /// Reads and checks every batch of the segment file at `path` (for `odradek dump-log`).
 /// Stops at the first batch that is short, malformed, fails its CRC, or whose offsets
 /// do not follow the previous batch (the first batch must start at the base offset the
-/// file name gives, if it is a segment file name). Recovery uses the same rules,
-/// including the gaps the cleaner checkpoint beside the file allows.
+/// file name gives, if it is a segment file name). Recovery uses the same rules.
 pub fn scan_segment(disk: &mut impl Disk, path: &str) -> Result<SegmentScan, DiskError> {
-    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let name = path.rsplit_once('/').map_or(path, |(_, name)| name);
     let base_offset = match parse_segment_file_name(name) {
         Some((base, SegmentFileKind::Log)) => Some(base),
         _ => None,
     };
-    let gaps_below = read_cleaner_checkpoint(disk, dir)?.cleaned_through;
     let file = disk.open(path, OpenMode::Read)?;
     let result = (|| {
         let file_bytes = disk.file_len(file)?;
@@ -149,7 +138,6 @@ pub fn scan_segment(disk: &mut impl Disk, path: &str) -> Result<SegmentScan, Dis
                 end_position: file_bytes,
                 expected_offset: base_offset,
                 verify_crc_from: 0,
-                gaps_below,
             },
             &mut |position, header| {
                 batches.push(ScannedBatch {
@@ -181,8 +169,6 @@ pub(crate) struct ScanRange {
     /// Batches starting at or after this position have their CRC checked; before it,
     /// only headers are read (the region a sealed index vouches for).
     pub verify_crc_from: u64,
-    /// Below this offset a batch may follow a gap ([`follows`]); `i64::MIN` for none.
-    pub gaps_below: i64,
 }
 
 /// Where a scan ended.
@@ -216,7 +202,7 @@ pub(crate) fn scan_file(
         let read = read_fully(disk, file, position, &mut header_bytes)?;
         let checked = match BatchHeader::parse(&header_bytes[..read.min(available as usize)]) {
             Err(error) => Err((error.to_string(), Some(error))),
-            Ok(header) => match framing_refusal(&header, available, expected, range.gaps_below) {
+            Ok(header) => match framing_refusal(&header, available, expected) {
                 Some(refusal) => Err(refusal),
                 None if position >= range.verify_crc_from => {
                     check_whole(disk, file, position, header, &mut body)?
@@ -253,12 +239,7 @@ pub(crate) fn scan_file(
 /// Why the batch with this (unchecked) header cannot be the next one, from the
 /// header alone: an impossible length, more bytes than the `available` ones, an
 /// impossible base offset, or one that does not follow the previous batch.
-fn framing_refusal(
-    header: &BatchHeader,
-    available: u64,
-    expected: Option<i64>,
-    gaps_below: i64,
-) -> Option<Refusal> {
+fn framing_refusal(header: &BatchHeader, available: u64, expected: Option<i64>) -> Option<Refusal> {
     let size = header.size_bytes();
     if size > BATCH_BYTES_MAX {
         let error = BatchError::InvalidLength {
@@ -285,7 +266,7 @@ fn framing_refusal(
         ));
     }
     if let Some(expected) = expected
-        && !follows(header.base_offset, expected, gaps_below)
+        && header.base_offset != expected
     {
         return Some((
             format!(
@@ -537,8 +518,9 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Option<i64> {
 /// What the cleaner checkpoint records (`docs/storage.md` §13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CleanerCheckpoint {
-    /// Below this offset the cleaner may have removed batches: a batch may follow a
-    /// gap there. Raised before a pass swaps its first segment in.
+    /// Below this offset the cleaner may have removed records (emptied batches became
+    /// fillers); every record at or above it is as it was appended. Raised before a
+    /// pass swaps its first segment in.
     pub cleaned_through: i64,
     /// Kafka's first dirty offset: every pass that finished cleaned below it. Raised
     /// when a pass ends; the next pass maps the log from here.
@@ -546,7 +528,7 @@ pub struct CleanerCheckpoint {
 }
 
 impl CleanerCheckpoint {
-    /// No cleaning yet: no gaps anywhere, everything dirty.
+    /// No cleaning yet: every record as appended, everything dirty.
     pub const NONE: CleanerCheckpoint = CleanerCheckpoint {
         cleaned_through: i64::MIN,
         first_dirty_offset: i64::MIN,
@@ -589,9 +571,11 @@ pub fn decode_cleaner_checkpoint(bytes: &[u8]) -> Option<CleanerCheckpoint> {
     })
 }
 
-/// The cleaner checkpoint in `dir`: [`CleanerCheckpoint::NONE`] if the file is missing
-/// or damaged. (Damage loses the gaps it allowed: recovery then cuts the log at the
-/// first gap. It is written rarely and atomically, like the log start checkpoint.)
+/// The cleaner checkpoint in `dir`: [`CleanerCheckpoint::NONE`] if the file is missing.
+/// A damaged one (it is written rarely and atomically, like the log start checkpoint)
+/// reads as "anything may have been cleaned, nothing is known clean": `cleaned_through`
+/// `i64::MAX` (recovery lowers it to the log end offset) and no first dirty offset, so
+/// the next pass maps the whole log again.
 pub fn read_cleaner_checkpoint(
     disk: &mut impl Disk,
     dir: &str,
@@ -601,7 +585,12 @@ pub fn read_cleaner_checkpoint(
         return Ok(CleanerCheckpoint::NONE);
     }
     let bytes = read_whole_file(disk, &path)?;
-    Ok(decode_cleaner_checkpoint(&bytes).unwrap_or(CleanerCheckpoint::NONE))
+    Ok(
+        decode_cleaner_checkpoint(&bytes).unwrap_or(CleanerCheckpoint {
+            cleaned_through: i64::MAX,
+            first_dirty_offset: i64::MIN,
+        }),
+    )
 }
 
 /// `magic | version u16 | reserved u16 | offset i64 | CRC-32C u32 of the rest`.

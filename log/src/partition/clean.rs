@@ -9,6 +9,7 @@
 //!               cleaning point stops where the map is full)
 //!    Rewriting: each segment below the cleaning point, oldest first:
 //!               batches ─► cleaning::clean_batch ─► <base>.log.cleaned
+//!               (dropped batches in a row, one epoch ─► one filler batch)
 //!               changed? sync it ─► cleaner checkpoint ─► old index files gone
 //!                        ─► rename over <base>.log ─► new index files (sealed)
 //!    done ─► cleaned_through = the cleaning point
@@ -19,7 +20,7 @@
 
 use super::{LogError, PartitionLog, SealState, Segment, next_header, remove_index_files};
 use crate::batch::{self, BatchHeader};
-use crate::cleaning::{CleanRules, KeyMap, OpenedBatch, Verdict, clean_batch};
+use crate::cleaning::{CleanRules, FillerRun, KeyMap, OpenedBatch, Verdict, clean_batch};
 use crate::constants::CLEANER_MAP_BYTES_MAX;
 use crate::io::{Disk, DiskError, FileId, OpenMode};
 use crate::producer::ProducerEntry;
@@ -74,7 +75,7 @@ enum Phase {
     /// is `None`), oldest first, up to the cleaning point.
     Rewriting {
         segment_base: i64,
-        rewrite: Option<Rewrite>,
+        rewrite: Option<Box<Rewrite>>,
     },
 }
 
@@ -89,6 +90,8 @@ struct Rewrite {
     expected: i64,
     /// The cleaned segment as written so far.
     segment: Segment,
+    /// Dropped batches not yet written as their filler.
+    run: Option<FillerRun>,
     /// A batch was dropped or rewritten: the cleaned file differs from the old one.
     changed: bool,
 }
@@ -369,9 +372,8 @@ impl PartitionLog {
         expected: i64,
     ) -> Result<(BatchHeader, Vec<u8>), LogError> {
         let end = self.segments[index].size_bytes;
-        let gaps_below = self.cleaned_through;
         let file = self.segment_file(disk, index)?;
-        let header = next_header(disk, file, position, end, expected, gaps_below)?;
+        let header = next_header(disk, file, position, end, expected)?;
         let mut bytes = vec![0u8; header.size_bytes() as usize];
         let read = read_fully(disk, file, position, &mut bytes)?;
         let corrupt = |reason: String| LogError::Corrupt {
@@ -422,13 +424,15 @@ impl PartitionLog {
             let started = self.start_segment_rewrite(disk, segment_base)?;
             self.set_phase(Phase::Rewriting {
                 segment_base,
-                rewrite: Some(started),
+                rewrite: Some(Box::new(started)),
             });
             return Ok(false);
         };
         if current.read_position >= self.segments[index].size_bytes {
             let next = self.segments[index].next_offset;
-            self.finish_segment(disk, index, current)?;
+            // A run never spans two segments: its filler ends this one.
+            self.write_run(disk, &mut current, budget)?;
+            self.finish_segment(disk, index, *current)?;
             self.set_phase(Phase::Rewriting {
                 segment_base: next,
                 rewrite: None,
@@ -462,11 +466,14 @@ impl PartitionLog {
             read_position: 0,
             expected: base,
             segment: Segment::new(base),
+            run: None,
             changed: false,
         })
     }
 
-    /// Reads the next batch of segment `index`, decides its fate and writes what stays.
+    /// Reads the next batch of segment `index`, decides its fate and writes what stays:
+    /// a dropped batch joins the run of dropped batches (whose filler is written when
+    /// a batch that cannot join comes, or the segment ends).
     fn clean_one(
         &mut self,
         disk: &mut impl Disk,
@@ -478,7 +485,29 @@ impl PartitionLog {
         let position = current.read_position;
         let (header, bytes) = self.read_stored_batch(disk, index, position, current.expected)?;
         budget.spent += header.size_bytes();
-        let last_of_segment = position + header.size_bytes() == self.segments[index].size_bytes;
+        let verdict = self.verdict(&header, &bytes, now_ms);
+        current.read_position += header.size_bytes();
+        current.expected = header.next_offset();
+        let kept = match verdict {
+            Verdict::Keep => bytes,
+            Verdict::Rewrite { bytes, .. } => bytes,
+            Verdict::Drop => {
+                if current.run.as_mut().is_some_and(|run| run.extend(&header)) {
+                    return Ok(());
+                }
+                self.write_run(disk, current, budget)?;
+                current.run = Some(FillerRun::start(&header));
+                return Ok(());
+            }
+        };
+        self.write_run(disk, current, budget)?;
+        let kept_header = self.write_cleaned(disk, current, &kept, budget)?;
+        current.changed |= kept_header != header;
+        Ok(())
+    }
+
+    /// The fate of the whole, checked batch `bytes` (header `header`) in this pass.
+    fn verdict(&self, header: &BatchHeader, bytes: &[u8], now_ms: i64) -> Verdict {
         let pass = self.cleaning.as_ref().expect("a pass under way");
         // The batch may go only if a later batch of its producer is durable (below
         // the cleanable range's end): a crash could take every later one that is not,
@@ -498,30 +527,44 @@ impl PartitionLog {
             cleaning_point: pass.cleaning_point,
             now_ms,
             delete_retention_ms: self.config.delete_retention_ms,
-            keep_empty: last_of_segment || last_of_producer,
+            keep_empty: last_of_producer,
             tombstones_at_once: self.mutant_tombstones_at_once(),
             keep_older_in_batch: self.mutant_keep_older(),
         };
-        let kept = match clean_batch(&bytes, &header, &rules) {
-            Verdict::Keep => Some(bytes),
-            Verdict::Drop => None,
-            Verdict::Rewrite { bytes, .. } => Some(bytes),
-        };
-        current.read_position += header.size_bytes();
-        current.expected = header.next_offset();
-        let Some(kept) = kept else {
-            current.changed = true;
+        clean_batch(bytes, header, &rules)
+    }
+
+    /// Writes the filler of the run of dropped batches, if there is one.
+    fn write_run(
+        &mut self,
+        disk: &mut impl Disk,
+        current: &mut Rewrite,
+        budget: &mut Budget,
+    ) -> Result<(), LogError> {
+        let Some(run) = current.run.take() else {
             return Ok(());
         };
-        let kept_header =
-            batch::validate_stored(&kept, u32::MAX).expect("the cleaner writes valid batches");
-        current.changed |= kept_header != header;
-        let at = current.segment.size_bytes;
-        disk.write_at(current.file, at, &kept)?;
-        budget.spent += kept.len() as u64;
-        let interval = self.config.index_interval_bytes;
-        current.segment.add_batch(at, &kept_header, interval);
+        current.changed |= run.changes_segment();
+        self.write_cleaned(disk, current, &run.filler(), budget)?;
         Ok(())
+    }
+
+    /// Appends the batch `bytes` to the cleaned file; returns its header.
+    fn write_cleaned(
+        &mut self,
+        disk: &mut impl Disk,
+        current: &mut Rewrite,
+        bytes: &[u8],
+        budget: &mut Budget,
+    ) -> Result<BatchHeader, LogError> {
+        let header =
+            batch::validate_stored(bytes, u32::MAX).expect("the cleaner writes valid batches");
+        let at = current.segment.size_bytes;
+        disk.write_at(current.file, at, bytes)?;
+        budget.spent += bytes.len() as u64;
+        let interval = self.config.index_interval_bytes;
+        current.segment.add_batch(at, &header, interval);
+        Ok(header)
     }
 
     /// The old segment `index` is read through: swaps the cleaned file in if it
@@ -538,7 +581,8 @@ impl PartitionLog {
             return Ok(());
         }
         let old = &self.segments[index];
-        // The last batch of a segment always stays, so its end does not move.
+        // Kept batches and fillers cover every offset of the segment, and a filler has
+        // the epoch of the batches it replaces: neither its end nor its last epoch moves.
         assert_eq!(current.segment.next_offset, old.next_offset);
         assert_eq!(current.segment.last_epoch, old.last_epoch);
         self.swap(disk, index, current)
@@ -611,7 +655,8 @@ impl PartitionLog {
     }
 
     /// Raises `cleaned_through` to `offset`, durably, before the first cleaned segment
-    /// below it is swapped in: recovery must accept its gaps.
+    /// below it is swapped in: after a crash, it must still be true that every record
+    /// at or above it is as appended.
     fn persist_cleaned_through(
         &mut self,
         disk: &mut impl Disk,
@@ -647,7 +692,7 @@ impl PartitionLog {
 
     /// Lowers the cleaner's offsets to the log end offset after a cut below them,
     /// durably if it can (recovery lowers them too, so a failure here costs nothing
-    /// but gaps allowed, and offsets counted clean, a little longer).
+    /// but offsets counted clean a little longer).
     pub(super) fn lower_cleaned_through(&mut self, disk: &mut impl Disk) {
         let end = self.log_end_offset();
         if self.cleaned_through <= end && self.first_dirty_offset <= end {

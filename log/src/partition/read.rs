@@ -15,7 +15,7 @@
 use super::{ReadError, ReadResult};
 use crate::batch::{self, BatchHeader};
 use crate::io::{Disk, FileId};
-use crate::segment::{follows, read_fully};
+use crate::segment::read_fully;
 
 /// A read under way: what was asked, and what it has gathered.
 pub(super) struct BatchRead {
@@ -30,8 +30,6 @@ pub(super) struct BatchRead {
     result: ReadResult,
     /// Base offset the next batch must have.
     expected: i64,
-    /// Below this offset the next batch may also come after a gap the cleaner made.
-    gaps_below: i64,
 }
 
 impl BatchRead {
@@ -55,14 +53,7 @@ impl BatchRead {
                 next_offset: offset,
             },
             expected,
-            gaps_below: i64::MIN,
         }
-    }
-
-    /// The same read, where batches below `gaps_below` (the log's `cleaned_through`)
-    /// may follow a gap.
-    pub(super) fn with_gaps_below(self, gaps_below: i64) -> BatchRead {
-        BatchRead { gaps_below, ..self }
     }
 
     /// Base offset the next batch must have.
@@ -188,7 +179,7 @@ impl BatchRead {
             Ok(header) => header,
             Err(error) => return Ok(Err(error.to_string())),
         };
-        if !follows(header.base_offset, self.expected, self.gaps_below) {
+        if header.base_offset != self.expected {
             return Ok(Err(format!(
                 "batch at position {position} has base offset {}, expected {}",
                 header.base_offset, self.expected

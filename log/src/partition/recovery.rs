@@ -66,7 +66,7 @@ pub(super) fn recover<D: Disk>(
 ) -> Result<Recovered, LogError> {
     let (mut logs, checkpoint) = list_segment_files(disk, dir)?;
     let mut log_start_offset = checkpoint.unwrap_or(0);
-    // Below it the cleaner may have removed batches: one may follow a gap.
+    // Lowered to the log end below, should a cut leave the log ending under it.
     let cleaner = read_cleaner_checkpoint(disk, dir)?;
     // Every batch below this was durable: one that fails its check is damage.
     let (synced_through, record_sequence) = if config.synced_record {
@@ -87,7 +87,6 @@ pub(super) fn recover<D: Disk>(
         segments: Vec::new(),
         producers: ProducerStates::default(),
         truncation: None,
-        gaps_below: cleaner.cleaned_through,
     };
     recovery.check_segments(disk, &logs, on_damage)?;
     recovery.check_end_against_record(disk, log_start_offset, on_damage)?;
@@ -184,8 +183,6 @@ struct Recovery<'a> {
     producers: ProducerStates,
     /// The cut made, if one was.
     truncation: Option<Truncation>,
-    /// Below this offset a batch may follow a gap (the cleaner checkpoint).
-    gaps_below: i64,
 }
 
 /// A segment data file recovery has open.
@@ -336,7 +333,6 @@ impl Recovery<'_> {
             file_bytes,
             trusted,
             index_interval_bytes: self.config.index_interval_bytes,
-            gaps_below: self.gaps_below,
         };
         let producers_before = self.producers.clone();
         // The last segment becomes the active one again: check every CRC in it even
@@ -513,7 +509,6 @@ struct BatchScan {
     /// What the segment's index files vouch for, if they are valid.
     trusted: Option<SegmentSummary>,
     index_interval_bytes: u32,
-    gaps_below: i64,
 }
 
 impl BatchScan {
@@ -538,7 +533,6 @@ impl BatchScan {
                 end_position: self.file_bytes,
                 expected_offset: Some(self.base),
                 verify_crc_from,
-                gaps_below: self.gaps_below,
             },
             &mut |position, header| {
                 segment.add_batch(position, header, self.index_interval_bytes);
@@ -574,8 +568,8 @@ fn cut_file_tail(
 }
 
 /// The cleaner checkpoint's offset lowered to the log end offset, durably, if a cut
-/// (a truncation or this recovery's) left the log ending below it: offsets appended
-/// later must not count as cleaned, nor be allowed to follow gaps.
+/// (a truncation or this recovery's) left the log ending below it: records appended
+/// later must not count as cleaned.
 fn lower_cleaner_checkpoint(
     disk: &mut impl Disk,
     dir: &str,
