@@ -778,7 +778,9 @@ impl PartitionLog {
         if self.failure.is_some() {
             return Err(AppendError::Failed);
         }
-        let header = batch::validate(batch, u32::MAX).map_err(AppendError::Batch)?;
+        // A compacted leader sends what its cleaner left: batches holding fewer
+        // records than offsets, and fillers holding none.
+        let header = batch::validate_stored(batch, u32::MAX).map_err(AppendError::Batch)?;
         if header.base_offset != self.log_end_offset() {
             // No variant of its own: `AppendError` is matched exhaustively by the Kafka
             // error mapping, and a follower's caller checks the offset before (this is

@@ -448,10 +448,31 @@ impl Node {
         disk: &mut impl Disk,
         key: &TopicPartition,
     ) -> Option<Vec<(i64, i64, i32, u32)>> {
+        let log = self.committed_log(disk, key)?;
+        let mut bytes = &log[..];
+        let mut batches = Vec::new();
+        while !bytes.is_empty() {
+            let header = odradek_log::batch::BatchHeader::parse(bytes).ok()?;
+            let size = usize::try_from(header.size_bytes()).ok()?.min(bytes.len());
+            batches.push((
+                header.base_offset,
+                header.last_offset(),
+                header.partition_leader_epoch,
+                header.crc,
+            ));
+            bytes = &bytes[size..];
+        }
+        Some(batches)
+    }
+
+    /// The whole batches of `key` from its log start offset up to its high watermark,
+    /// as stored (for checkers and tests). `None` if this node has no replica of
+    /// `key`, or its log cannot be read.
+    pub fn committed_log(&mut self, disk: &mut impl Disk, key: &TopicPartition) -> Option<Vec<u8>> {
         let partition = self.partitions.get_mut(key)?;
         let high_watermark = partition.high_watermark();
         let mut offset = partition.log().log_start_offset();
-        let mut batches = Vec::new();
+        let mut log = Vec::new();
         while offset < high_watermark {
             let read = partition
                 .log_mut()
@@ -461,21 +482,10 @@ impl Node {
                 // Nothing whole below the high watermark from here.
                 break;
             }
-            let mut bytes = &read.bytes[..];
-            while !bytes.is_empty() {
-                let header = odradek_log::batch::BatchHeader::parse(bytes).ok()?;
-                let size = usize::try_from(header.size_bytes()).ok()?.min(bytes.len());
-                batches.push((
-                    header.base_offset,
-                    header.last_offset(),
-                    header.partition_leader_epoch,
-                    header.crc,
-                ));
-                bytes = &bytes[size..];
-            }
+            log.extend_from_slice(&read.bytes);
             offset = read.next_offset;
         }
-        Some(batches)
+        Some(log)
     }
 
     /// Panics if the node's state contradicts itself. Cheap enough to run after

@@ -93,6 +93,8 @@ fn config(node_id: i32) -> NodeConfig {
         node_id,
         advertised_port: 9090 + node_id,
         voters: vec![1, 2, 3],
+        // The cleaner looks for dirty logs every half second, not Kafka's 15 s.
+        log_cleaner_backoff_ms: 500,
         group: GroupConfig {
             offsets_topic_num_partitions: 3,
             group_initial_rebalance_delay_ms: 0,
@@ -1341,4 +1343,134 @@ fn kip_320_the_new_leader_answers_where_the_old_epoch_ended() {
         75,
         "FENCED_LEADER_EPOCH"
     );
+}
+
+/// An acks=all produce of one keyed record to partition 0 of `topic`.
+fn produce_keyed(topic: &str, key: &[u8], value: &[u8]) -> RequestKind {
+    let batch = odradek_log::batch::build_batch_with_keys(1_000, None, [(Some(key), value)]);
+    RequestKind::Produce(
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(batch))),
+                    ]),
+            ]),
+    )
+}
+
+/// Broker `at`'s replica of partition 0 of `topic` below its high watermark: its
+/// end, checked contiguous from the log start, and the newest value of every key.
+fn replica_contents(
+    cluster: &mut Cluster,
+    at: i32,
+    topic: &str,
+) -> (i64, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let broker = cluster.brokers.get_mut(&at).unwrap();
+    let node = broker.node.as_mut().expect("up");
+    let key = odradek_replication::TopicPartition::new(topic, 0);
+    let log = node
+        .committed_log(&mut broker.io.disk, &key)
+        .expect("readable");
+    let mut next = node.partition(&key).unwrap().log().log_start_offset();
+    let mut rest = &log[..];
+    while !rest.is_empty() {
+        let header = BatchHeader::parse(rest).unwrap();
+        assert_eq!(
+            header.base_offset, next,
+            "broker {at}: a gap before {}",
+            header.base_offset
+        );
+        next = header.last_offset() + 1;
+        rest = &rest[header.size_bytes() as usize..];
+    }
+    let mut newest = BTreeMap::new();
+    odradek_log::batch::for_each_record(&log, |record| {
+        newest.insert(record.key.unwrap().to_vec(), record.value.unwrap().to_vec());
+        Ok::<(), odradek_log::batch::RecordsError>(())
+    })
+    .unwrap();
+    (next, newest)
+}
+
+#[test]
+fn a_follower_cut_off_while_the_leader_compacted_catches_up_through_the_fillers() {
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "512"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ]
+    .map(|(name, value)| {
+        CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str(name))
+            .with_value(Some(StrBytes::from_static_str(value)))
+    });
+    let id = cluster.request(
+        controller,
+        7,
+        create_topic_request("kv", 3, configs.to_vec()),
+    );
+    let ResponseKind::CreateTopics(created) = cluster.wait(controller, id) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    let (leader, _) = cluster.leader(1, "kv");
+    let behind = if leader == 1 { 2 } else { 1 };
+
+    // Half the updates reach everyone; the other half only the leader and one follower.
+    for round in 0..160u32 {
+        if round == 80 {
+            cluster.isolated = Some(behind);
+        }
+        let key = format!("k{}", round % 5);
+        let value = format!("v{round}");
+        let id = cluster.request(
+            leader,
+            9,
+            produce_keyed("kv", key.as_bytes(), value.as_bytes()),
+        );
+        let (code, _) = produce_result(cluster.wait(leader, id));
+        assert_eq!(code, 0, "round {round}");
+    }
+    // The leader cleans below its high watermark, far above the cut-off follower.
+    for _ in 0..100 {
+        cluster.tick();
+    }
+    let (leader_end, leader_newest) = replica_contents(&mut cluster, leader, "kv");
+    let key = odradek_replication::TopicPartition::new("kv", 0);
+    let leader_log = cluster.brokers[&leader]
+        .node
+        .as_ref()
+        .unwrap()
+        .partition(&key)
+        .unwrap()
+        .log();
+    assert!(
+        leader_log.first_dirty_offset().is_some(),
+        "the leader cleaned"
+    );
+    assert_eq!(leader_newest.len(), 5);
+
+    cluster.isolated = None;
+    for _ in 0..100 {
+        cluster.tick();
+    }
+    let (behind_end, behind_newest) = replica_contents(&mut cluster, behind, "kv");
+    assert!(behind_end >= leader_end, "{behind_end} < {leader_end}");
+    assert_eq!(behind_newest, leader_newest);
+    for (index, key) in ["k0", "k1", "k2", "k3", "k4"].iter().enumerate() {
+        let value = format!("v{}", 155 + index);
+        assert_eq!(
+            leader_newest.get(key.as_bytes()),
+            Some(&value.into_bytes()),
+            "{key}"
+        );
+    }
 }

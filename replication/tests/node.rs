@@ -741,7 +741,11 @@ fn a_compacted_topic_keeps_the_newest_value_of_every_key_and_refuses_keyless_rec
     h.send(1, 7, create_topics("kv", 1, &configs));
     h.complete_syncs();
     h.io.take_response(1).expect("created");
-    h.send(2, 7, produce("kv", 0, -1, build_batch(0, None, &[b"no key"])));
+    h.send(
+        2,
+        7,
+        produce("kv", 0, -1, build_batch(0, None, &[b"no key"])),
+    );
     h.complete_syncs();
     let (code, _) = produce_result(h.io.take_response(2).expect("answered"));
     assert_eq!(code, 87, "INVALID_RECORD");
@@ -764,7 +768,11 @@ fn a_compacted_topic_keeps_the_newest_value_of_every_key_and_refuses_keyless_rec
         h.complete_syncs();
     }
     let log = h.node.partition(&key).unwrap().log();
-    assert!(log.size_bytes() < before / 2, "{} of {before} bytes left", log.size_bytes());
+    assert!(
+        log.size_bytes() < before / 2,
+        "{} of {before} bytes left",
+        log.size_bytes()
+    );
     assert_eq!(log.log_end_offset(), 200, "offsets never change");
 
     // Every key's newest value is read back; what the cleaner removed is not.
@@ -792,7 +800,11 @@ fn a_compacted_topic_keeps_the_newest_value_of_every_key_and_refuses_keyless_rec
     }
     for (index, key) in ["k0", "k1", "k2", "k3"].iter().enumerate() {
         let value = format!("v{}", 196 + index);
-        assert_eq!(newest.get(key.as_bytes()), Some(&value.into_bytes()), "{key}");
+        assert_eq!(
+            newest.get(key.as_bytes()),
+            Some(&value.into_bytes()),
+            "{key}"
+        );
     }
 }
 

@@ -321,6 +321,26 @@ impl<'a, D: Disk> PartitionRaftLog<'a, D> {
     }
 }
 
+/// `bytes` (whole batches from a read at `from`) with a first batch that is a cleaner's
+/// filler starting before `from` cut to start at `from`: a follower's log ends at a
+/// batch boundary of the log as it was appended, which may fall inside a filler that
+/// covers several removed batches (docs/storage.md, "Compaction"). Any other first
+/// batch is left alone: the read checks below decide about it.
+fn sliced_to(bytes: Bytes, from: i64) -> Bytes {
+    let Ok(header) = BatchHeader::parse(&bytes) else {
+        return bytes;
+    };
+    if header.base_offset >= from || !header.is_filler() {
+        return bytes;
+    }
+    let size = (header.size_bytes() as usize).min(bytes.len());
+    let Some(mut sliced) = batch::slice_filler(&bytes[..size], from) else {
+        return bytes;
+    };
+    sliced.extend_from_slice(&bytes[size..]);
+    Bytes::from(sliced)
+}
+
 impl<D: Disk> RaftLog for PartitionRaftLog<'_, D> {
     fn start_offset(&self) -> i64 {
         self.log.log_start_offset()
@@ -355,7 +375,7 @@ impl<D: Disk> RaftLog for PartitionRaftLog<'_, D> {
                 return Err(self.storage_error("read", from, error));
             }
         };
-        let bytes = Bytes::from(result.bytes);
+        let bytes = sliced_to(Bytes::from(result.bytes), from);
         let mut entries = Vec::new();
         let mut position = 0;
         while position < bytes.len() {
