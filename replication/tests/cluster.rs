@@ -298,6 +298,11 @@ fn name(topic: &str) -> TopicName {
 }
 
 fn produce(topic: &str, value: &[u8]) -> RequestKind {
+    produce_batch(topic, build_batch(1_000, None, &[value]))
+}
+
+/// An acks=all produce of `batch` to partition 0 of `topic`.
+fn produce_batch(topic: &str, batch: Vec<u8>) -> RequestKind {
     RequestKind::Produce(
         ProduceRequest::default()
             .with_acks(-1)
@@ -308,7 +313,7 @@ fn produce(topic: &str, value: &[u8]) -> RequestKind {
                     .with_partition_data(vec![
                         PartitionProduceData::default()
                             .with_index(0)
-                            .with_records(Some(Bytes::from(build_batch(1_000, None, &[value])))),
+                            .with_records(Some(Bytes::from(batch))),
                     ]),
             ]),
     )
@@ -1348,20 +1353,7 @@ fn kip_320_the_new_leader_answers_where_the_old_epoch_ended() {
 /// An acks=all produce of one keyed record to partition 0 of `topic`.
 fn produce_keyed(topic: &str, key: &[u8], value: &[u8]) -> RequestKind {
     let batch = odradek_log::batch::build_batch_with_keys(1_000, None, [(Some(key), value)]);
-    RequestKind::Produce(
-        ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(name(topic))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(Bytes::from(batch))),
-                    ]),
-            ]),
-    )
+    produce_batch(topic, batch)
 }
 
 /// Broker `at`'s replica of partition 0 of `topic` below its high watermark: its
