@@ -390,3 +390,41 @@ fn now_ms() -> u128 {
         .unwrap()
         .as_millis()
 }
+
+/// A compacted topic (issue 18): 100,000 updates over 1,000 keys, the last update of
+/// every tenth key a tombstone, written by confluent-kafka and by kafka-python; once
+/// the cleaner has run, a fresh consumer of each client reads every key exactly once,
+/// with its newest value (a deleted key: its tombstone, kept for
+/// `delete.retention.ms`), and nothing else.
+#[test]
+fn compacted_topics_keep_one_value_per_key_for_every_client() {
+    let broker = Broker::start_with(Port::Free, &["--override", "log.cleaner.backoff.ms=200"]);
+    for client in ["confluent", "kafka-python"] {
+        let topic = format!("compacted-{client}");
+        let out = run_python(
+            "compacted.py",
+            &[
+                "--bootstrap",
+                &broker.bootstrap(),
+                "--topic",
+                &topic,
+                "--client",
+                client,
+            ],
+        );
+        out.assert_success("compacted.py");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        // 1,000 keys and the end marker; 100 of the keys end in a tombstone.
+        assert_eq!(
+            lines,
+            [
+                "produced 100001",
+                "read confluent 1001 1001 0 100 0",
+                "read kafka-python 1001 1001 0 100 0",
+            ],
+            "{client}\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}
