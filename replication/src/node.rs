@@ -10,7 +10,8 @@
 //!                                 group_hosting.rs (the coordinator's requests)
 //!  Event::Peer{from, bundle}  ─► drive.rs: each Raft message to its Replica, then drive it
 //!  Event::Disk(completion)    ─► the Replica whose sync it was, then drive it
-//!  Event::Timer(id)           ─► fetch deadline, Raft tick, maintenance, coordinator wake
+//!  Event::Timer(id)           ─► fetch deadline, Raft tick, maintenance, log cleaner step,
+//!                                 coordinator wake
 //!  end of every event         ─► coordinator effects run, outbox flushed (one bundle per broker)
 //! ```
 //!
