@@ -1244,6 +1244,101 @@ fn kafka_configs_alter_a_topic_config() {
     );
 }
 
+/// `odradek configs` and `odradek topics alter --config` against `kafka-configs`: each
+/// changes what the other then describes, in the same words.
+#[test]
+fn odradek_configs_and_kafka_configs_agree() {
+    let broker = Broker::start();
+    let bootstrap = broker.address();
+    let b = bootstrap.as_str();
+    create_topic(&broker, "shared", 1, &[]);
+    let ours = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["configs", "--bootstrap-server", b];
+        all.extend_from_slice(args);
+        let out = run(&all, b"").ok();
+        out.stdout.lines().map(str::to_string).collect()
+    };
+    let topic = ["--entity-type", "topics", "--entity-name", "shared"];
+
+    // Ours alters (a list value in brackets); theirs describes.
+    let added = [
+        "--alter",
+        "--add-config",
+        "retention.ms=3600000,cleanup.policy=[compact,delete]",
+    ];
+    assert_eq!(
+        ours(&[&topic[..], &added[..]].concat()),
+        ["Completed updating config for topic shared."]
+    );
+    let theirs = describe_configs(b, "topics", "shared", false);
+    assert_eq!(ours(&[&topic[..], &["--describe"][..]].concat()), theirs);
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    assert!(
+        theirs[1].starts_with("  cleanup.policy=compact,delete sensitive=false"),
+        "{theirs:?}"
+    );
+
+    // Theirs deletes; ours describes the same, --all too.
+    alter_configs(
+        b,
+        "topics",
+        Some("shared"),
+        &["--delete-config", "cleanup.policy"],
+    );
+    assert_eq!(
+        ours(&[&topic[..], &["--describe"][..]].concat()),
+        describe_configs(b, "topics", "shared", false)
+    );
+    assert_eq!(
+        ours(&[&topic[..], &["--describe", "--all"][..]].concat()),
+        describe_configs(b, "topics", "shared", true)
+    );
+
+    // `odradek topics alter --config`, and the broker default through ours.
+    run(
+        &[
+            "topics",
+            "alter",
+            "--bootstrap-server",
+            b,
+            "--topic",
+            "shared",
+            "--config",
+            "segment.ms=600000",
+        ],
+        b"",
+    )
+    .ok();
+    let default = [
+        "--entity-type",
+        "brokers",
+        "--entity-default",
+        "--alter",
+        "--add-config",
+        "log.retention.bytes=1048576",
+    ];
+    assert_eq!(
+        ours(&default),
+        ["Completed updating default config for brokers in the cluster."]
+    );
+    let theirs = describe_configs(b, "topics", "shared", false);
+    assert!(
+        theirs.iter().any(|l| l.starts_with("  segment.ms=600000 ")),
+        "{theirs:?}"
+    );
+    assert_eq!(
+        ours(&[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+            "--describe",
+            "--all"
+        ]),
+        describe_configs(b, "brokers", "1", true)
+    );
+}
+
 /// Seed 004's "Create SCRAM user", verbatim but for the address.
 #[test]
 #[ignore = "needs AlterUserScramCredentials and DescribeUserScramCredentials (and SASL): tests/FINDINGS.md"]

@@ -41,6 +41,8 @@ enum Command {
     /// List, describe and delete consumer groups, reset their offsets (like
     /// kafka-consumer-groups).
     Groups(cli::groups::Args),
+    /// Describe and change topic and broker configs at run time (like kafka-configs).
+    Configs(cli::configs::Args),
     /// Write lines from standard input as records (like kafka-console-producer).
     Produce(cli::produce::Args),
     /// Print records of a topic (like kafka-console-consumer, without a group).
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Format(args) => cli::format::run(args),
         Command::Topics(args) => cli::topics::run(args),
         Command::Groups(args) => cli::groups::run(args),
+        Command::Configs(args) => cli::configs::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),

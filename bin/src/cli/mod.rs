@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod broker;
 pub mod client_tools;
+pub mod configs;
 pub mod consume;
 pub mod dump_log;
 pub mod format;

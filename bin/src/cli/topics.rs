@@ -18,6 +18,7 @@ use clap::ValueEnum;
 
 use crate::cli::UsageError;
 use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
+use crate::client::configs::{ConfigChange, ConfigTarget};
 use crate::client::{
     Client, ClientError, ConfigEntry, ErrorCode, NewTopic, TopicMetadata, topic_id_string,
 };
@@ -33,7 +34,7 @@ pub enum Action {
     Describe,
     /// Delete a topic (--topic).
     Delete,
-    /// Grow a topic to --partitions partitions.
+    /// Grow a topic to --partitions partitions, and/or set --config overrides.
     Alter,
 }
 
@@ -218,17 +219,24 @@ async fn delete(client: &Client, args: &Args) -> anyhow::Result<()> {
 
 async fn alter(client: &Client, args: &Args) -> anyhow::Result<()> {
     let name = args.topic("alter")?;
-    if !args.configs.is_empty() || args.replication_factor.is_some() {
+    if args.replication_factor.is_some() {
         bail!(UsageError(anyhow!(
-            "alter changes only --partitions (configs and replication are not altered here)"
+            "alter changes --partitions and --config; the replication factor is not altered"
         )));
     }
-    let Some(count) = args.partitions else {
+    if args.partitions.is_none() && args.configs.is_empty() {
         bail!(UsageError(anyhow!(
-            "alter needs --partitions N (the new partition count)"
+            "alter needs --partitions N (the new partition count) or --config KEY=VALUE"
         )));
+    }
+    let changed = match alter_configs(client, name, &args.configs).await {
+        Ok(()) => match args.partitions {
+            Some(count) => client.create_partitions(name, count).await,
+            None => Ok(()),
+        },
+        Err(error) => Err(error),
     };
-    match client.create_partitions(name, count).await {
+    match changed {
         Ok(()) => Ok(()),
         Err(error)
             if args.if_exists && error.code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) =>
@@ -237,6 +245,21 @@ async fn alter(client: &Client, args: &Args) -> anyhow::Result<()> {
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Sets each KEY=VALUE of `configs` on topic `name` (IncrementalAlterConfigs).
+async fn alter_configs(client: &Client, name: &str, configs: &[String]) -> Result<(), ClientError> {
+    if configs.is_empty() {
+        return Ok(());
+    }
+    let mut changes = Vec::new();
+    for pair in configs {
+        let (key, value) = client_tools::parse_key_value(pair)
+            .map_err(|error| ClientError::Other(error.to_string()))?;
+        changes.push((key, ConfigChange::Set(value)));
+    }
+    let target = ConfigTarget::Topic(name.to_string());
+    client.alter_configs(&target, &changes).await
 }
 
 /// The kafka-topics `--describe` text for one topic: a summary line with the configs
