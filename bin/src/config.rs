@@ -102,6 +102,8 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// `offsets.topic.replication.factor` (capped at the number of brokers).
     pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i32,
 }
 
 /// One entry of `controller.quorum.voters`: `ID@HOST:PORT`.
@@ -161,6 +163,7 @@ impl Default for BrokerConfig {
             election_timeout_ms: 1000,
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 104_857_600,
         }
     }
 }
@@ -468,6 +471,9 @@ impl Builder {
         if let Some(value) = self.positive::<i16>("offsets.topic.replication.factor")? {
             config.offsets_topic_replication_factor = value;
         }
+        if let Some(value) = self.positive::<i32>("offsets.topic.segment.bytes")? {
+            config.offsets_topic_segment_bytes = value;
+        }
         let group = &mut config.group;
         if let Some(value) = self.positive::<i32>("offsets.topic.num.partitions")? {
             group.offsets_topic_num_partitions = value;
@@ -603,6 +609,13 @@ const KNOWN_KEYS: &[&str] = &[
     "message.max.bytes",
     "log.index.interval.bytes",
     "log.retention.check.interval.ms",
+    "log.cleanup.policy",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.enable",
+    "log.cleaner.backoff.ms",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "max.connections",
@@ -612,6 +625,7 @@ const KNOWN_KEYS: &[&str] = &[
     "controller.quorum.election.timeout.ms",
     "offsets.topic.replication.factor",
     "offsets.topic.num.partitions",
+    "offsets.topic.segment.bytes",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.initial.rebalance.delay.ms",
@@ -909,6 +923,22 @@ mod tests {
         assert_eq!(config.log.retention_ms, 120_000);
         let config = build(&["log.retention.hours=1", "log.retention.ms=5"]).unwrap();
         assert_eq!(config.log.retention_ms, 5);
+        let config = build(&[
+            "log.cleanup.policy=compact,delete",
+            "log.cleaner.min.cleanable.ratio=0.25",
+            "log.cleaner.backoff.ms=500",
+            "offsets.topic.segment.bytes=65536",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.log.cleanup_policy,
+            odradek_log::partition::CleanupPolicy::CompactDelete
+        );
+        assert_eq!(config.log.min_cleanable_dirty_ratio_per_mille, 250);
+        assert_eq!(config.log_cleaner_backoff_ms, 500);
+        assert_eq!(config.offsets_topic_segment_bytes, 65536);
+        let error = build(&["log.cleanup.policy=sometimes"]).unwrap_err().to_string();
+        assert!(error.contains("log.cleanup.policy"), "{error}");
         let config = build(&["log.retention.ms=-1"]).unwrap();
         assert_eq!(config.log.retention_ms, -1);
         let config = build(&["log.roll.hours=2"]).unwrap();

@@ -186,12 +186,16 @@ impl Node {
             .unwrap_or(i16::MAX)
             .min(self.config.offsets_topic_replication_factor)
             .max(1);
-        // Committed offsets must outlive any time-based retention: without compaction
-        // (not built yet) the partition keeps everything; the coordinator expires
-        // offsets itself (offsets.retention.minutes) with tombstones.
-        let config =
-            TopicConfig::from_entries([("retention.ms", "-1"), ("segment.bytes", "104857600")])
-                .expect("valid settings");
+        // Compacted, as Kafka creates it: its size is bounded by the live group and
+        // offset keys, not by the number of commits. The coordinator expires offsets
+        // itself (offsets.retention.minutes) with tombstones, which the cleaner removes.
+        let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
+        let config = TopicConfig::from_entries([
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", segment_bytes.as_str()),
+        ])
+        .map_err(|(_, message)| tracing::warn!("offsets.topic.segment.bytes: {message}"))
+        .ok()?;
         let partitions = self
             .groups
             .coordinator()

@@ -132,6 +132,9 @@ pub struct NodeConfig {
     pub group: GroupConfig,
     /// `offsets.topic.replication.factor`, capped at the number of brokers.
     pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`: `__consumer_offsets`' segments, small enough that
+    /// the cleaner gets closed segments to compact.
+    pub offsets_topic_segment_bytes: i32,
     /// Deliberate bugs of every Raft group on this node, for the simulator's mutation
     /// tests (docs/decisions/0005-mutants.md); all off by default.
     #[cfg(feature = "mutants")]
@@ -159,6 +162,7 @@ impl Default for NodeConfig {
             election_timeout_ticks: 10,
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 104_857_600,
             #[cfg(feature = "mutants")]
             raft_mutants: crate::raft::RaftMutants::default(),
         }

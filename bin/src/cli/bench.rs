@@ -78,6 +78,9 @@ enum Mode {
     /// Prints records/s and MB/s (1 MB = 10^6 bytes of record batches as fetched). Each
     /// batch's CRC-32C is checked; --decode also decodes every record.
     Consume(ConsumeArgs),
+    /// Commit offsets for many groups, then watch the size of __consumer_offsets as the
+    /// cleaner compacts it.
+    Commit(super::bench_commit::CommitArgs),
 }
 
 /// Flags of `odradek bench produce`.
@@ -157,6 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             client_tools::block_on(2, bench_consume(args))
         }
+        Mode::Commit(args) => client_tools::block_on(2, super::bench_commit::bench_commit(args)),
     }
 }
 
@@ -288,7 +292,7 @@ fn end_progress(stop: &AtomicBool) {
 }
 
 /// Creates `args.topic` if it does not exist, then waits for its leaders.
-async fn ensure_topic(
+pub(crate) async fn ensure_topic(
     client: &Client,
     topic: &str,
     partitions: i32,

@@ -230,6 +230,7 @@ fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
         election_timeout_ticks: config.election_timeout_ticks(),
         group: config.group.clone(),
         offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+        offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
         ..NodeConfig::default()
     }

@@ -217,7 +217,7 @@ fn group_id(name: &str) -> GroupId {
 }
 
 /// The id of `group`'s coordinator and the connection to it.
-async fn coordinator(client: &Client, group: &str) -> anyhow::Result<(i32, Connection)> {
+pub(crate) async fn coordinator(client: &Client, group: &str) -> anyhow::Result<(i32, Connection)> {
     let mut last_error = None;
     // The first FindCoordinator of a cluster creates __consumer_offsets: ask again
     // for a few seconds while the coordinator is not available yet.
@@ -785,7 +785,7 @@ async fn new_offsets(
 }
 
 /// Commits `targets`, offsets of `topic`, for `group`.
-async fn commit_offsets(
+pub(crate) async fn commit_offsets(
     connection: &Connection,
     group: &str,
     topic: &str,

@@ -1,6 +1,7 @@
 //! The subcommands of `odradek`, one module each.
 
 pub mod bench;
+pub mod bench_commit;
 pub mod broker;
 pub mod client_tools;
 pub mod configs;
