@@ -291,7 +291,8 @@ fn offsets(value: &Json) -> Vec<i64> {
 }
 
 /// The Admin calls, in order: createTopics (with configs), listTopics, describeTopics,
-/// describeCluster, describeConfigs, createPartitions, listConsumerGroups,
+/// describeCluster, describeConfigs, incrementalAlterConfigs (then describeConfigs),
+/// createPartitions, listConsumerGroups,
 /// describeConsumerGroups, listConsumerGroupOffsets, listOffsets, deleteTopics.
 fn assert_admin(report: &Json, brokers: usize) {
     let topic = "admin-topic";
@@ -334,6 +335,14 @@ fn assert_admin(report: &Json, brokers: usize) {
     assert_eq!(configs["topic_retention_ms"].text(), "3600000", "{report}");
     assert_eq!(configs["topic_cleanup_policy"].text(), "delete", "{report}");
     assert!(configs["broker_config_count"].int() > 0, "{report}");
+    let altered = &report["incrementalAlterConfigs"];
+    assert_eq!(altered["retention_ms"].text(), "7200000", "{report}");
+    assert_eq!(
+        altered["retention_source"].text(),
+        "DYNAMIC_TOPIC_CONFIG",
+        "{report}"
+    );
+    assert_eq!(altered["max_message_bytes"].text(), "2000000", "{report}");
     assert_eq!(
         report.at("createPartitions.partitions").int(),
         4,

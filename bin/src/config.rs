@@ -937,7 +937,9 @@ mod tests {
         assert_eq!(config.log.min_cleanable_dirty_ratio_per_mille, 250);
         assert_eq!(config.log_cleaner_backoff_ms, 500);
         assert_eq!(config.offsets_topic_segment_bytes, 65536);
-        let error = build(&["log.cleanup.policy=sometimes"]).unwrap_err().to_string();
+        let error = build(&["log.cleanup.policy=sometimes"])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("log.cleanup.policy"), "{error}");
         let config = build(&["log.retention.ms=-1"]).unwrap();
         assert_eq!(config.log.retention_ms, -1);

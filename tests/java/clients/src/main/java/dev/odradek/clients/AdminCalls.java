@@ -8,7 +8,9 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -94,6 +96,21 @@ final class AdminCalls {
                 out.put("topic_cleanup_policy", configs.get(topicResource).get("cleanup.policy").value());
                 out.put("topic_config_count", configs.get(topicResource).entries().size());
                 out.put("broker_config_count", configs.get(brokerResource).entries().size());
+                return out;
+            });
+            call(report, "incrementalAlterConfigs", () -> {
+                // Sent to any broker (the least loaded), which forwards it to the controller.
+                ConfigResource topicResource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+                admin.incrementalAlterConfigs(Map.of(topicResource, List.of(
+                        new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
+                        new AlterConfigOp(new ConfigEntry("max.message.bytes", "2000000"), AlterConfigOp.OpType.SET))))
+                        .all().get(30, TimeUnit.SECONDS);
+                Config config = admin.describeConfigs(List.of(topicResource))
+                        .all().get(30, TimeUnit.SECONDS).get(topicResource);
+                Map<String, Object> out = new LinkedHashMap<>();
+                out.put("retention_ms", config.get("retention.ms").value());
+                out.put("retention_source", config.get("retention.ms").source().name());
+                out.put("max_message_bytes", config.get("max.message.bytes").value());
                 return out;
             });
             call(report, "createPartitions", () -> {
