@@ -28,11 +28,14 @@ impl Node {
     /// Sets the cleaner's timer `after_ms` from now, unless it is set, the cleaner is
     /// off, or no replica here is compacted.
     pub(crate) fn schedule_cleaner(&mut self, io: &mut impl NodeIo, after_ms: u64) {
+        if !self.config.log_cleaner_enable || self.io_waits.cleaner_set() {
+            return;
+        }
         let compacted = self
             .partitions
             .values()
             .any(|replica| replica.log().config().cleanup_policy.compacts());
-        if !self.config.log_cleaner_enable || self.io_waits.cleaner_set() || !compacted {
+        if !compacted {
             return;
         }
         let at = io.now() + Duration::from_millis(after_ms);
