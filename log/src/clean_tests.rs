@@ -281,6 +281,39 @@ fn a_read_at_an_emptied_offset_returns_its_filler_and_a_lookup_passes_it() {
 }
 
 #[test]
+fn a_truncation_inside_a_filler_keeps_its_part_below_and_ends_exactly_there() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    overwritten_keys(&mut log, &mut disk);
+    seal_all(&mut log, &mut disk);
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    let read = log.read(&mut disk, 0, i64::MAX, 1).expect("read");
+    let filler = batch::validate_stored(&read.bytes, u32::MAX).expect("one batch");
+    assert!(
+        filler.is_filler() && filler.last_offset() >= 2,
+        "{filler:?}"
+    );
+    log.truncate_to(&mut disk, 2).expect("truncate");
+    assert_eq!(log.log_end_offset(), 2);
+    let read = log.read(&mut disk, 0, i64::MAX, 1 << 20).expect("read");
+    let kept = batch::validate_stored(&read.bytes, u32::MAX).expect("one batch");
+    assert!(kept.is_filler(), "{kept:?}");
+    assert_eq!((kept.base_offset, kept.last_offset()), (0, 1));
+    assert_eq!(kept.partition_leader_epoch, filler.partition_leader_epoch);
+    assert_eq!(
+        read.bytes.len(),
+        kept.size_bytes() as usize,
+        "nothing after it"
+    );
+    // Appends go on from there, and the log reopens the same.
+    append(&mut log, &mut disk, keyed(&[(Some("k9"), Some("z"))]));
+    log.flush_now(&mut disk).expect("flush");
+    drop(log);
+    let reopened = open(&mut disk);
+    assert_eq!(reopened.log_end_offset(), 3);
+}
+
+#[test]
 fn tombstones_stay_for_delete_retention_after_the_first_pass_then_go() {
     let mut disk = MemDisk::new(1);
     let mut log = open(&mut disk);

@@ -1285,7 +1285,9 @@ impl PartitionLog {
     }
 
     /// Removes every batch at or after `offset` (a follower truncating a divergent
-    /// suffix). If `offset` falls inside a batch, that whole batch goes. Durable
+    /// suffix). If `offset` falls inside a batch, that whole batch goes, except a
+    /// cleaner's filler: its part below `offset` is written again (not yet durable:
+    /// the next sync round covers it), so the log ends at `offset`. The cut is durable
     /// before it returns; on a disk error the log goes offline (reopen to recover).
     /// `durable_offset` drops to the cut at once, and a sync round already in flight
     /// completes no higher than the cut: it never vouches for bytes appended after.
@@ -1316,14 +1318,44 @@ impl PartitionLog {
             return Ok(());
         }
         let index = self.segment_index(offset);
-        let (cut_position, cut_offset) = self.find_batch_start(disk, index, offset)?;
+        let (cut_position, cut) = self.find_batch_start(disk, index, offset)?;
+        let cut_offset = cut.base_offset;
         // Producer state may name batches that are about to go: rebuild it from the
         // batches that stay, before anything changes (a corrupt one refuses the cut).
         let producers = self.producers_below(disk, cut_offset)?;
         self.cut(disk, index, cut_position, cut_offset, keep_proof)?;
         self.producers = producers;
+        if cut.is_filler() && cut_offset < offset {
+            // A filler holds no record: its part below `offset` is written again, so
+            // the log ends exactly at `offset` (a Raft follower truncates at a batch
+            // boundary of the log as appended, which may lie inside a filler that
+            // merged several batches).
+            self.refill(disk, &cut, offset)?;
+        }
         self.check_invariants();
         Ok(())
+    }
+
+    /// Appends the part of filler `cut` below `end`, where the log now ends at its base.
+    fn refill(
+        &mut self,
+        disk: &mut impl Disk,
+        cut: &BatchHeader,
+        end: i64,
+    ) -> Result<(), LogError> {
+        let timestamp = cut.max_timestamp;
+        let filler = batch::build_filler(
+            cut.base_offset,
+            end - 1,
+            cut.partition_leader_epoch,
+            timestamp,
+        );
+        let header = batch::validate_stored(&filler, u32::MAX).expect("a filler is valid");
+        self.write_at_end(disk, &filler, &header, timestamp)
+            .map_err(|error| match error {
+                AppendError::Disk(error) => LogError::Disk(error),
+                _ => LogError::Failed,
+            })
     }
 
     /// Whether the batch at `offset` fails its checks on each of
@@ -1755,13 +1787,14 @@ impl PartitionLog {
         Some(ids)
     }
 
-    /// Finds the start of the batch holding `offset` in segment `index`.
+    /// Finds the batch holding `offset` in segment `index`: its position and its
+    /// checked header.
     fn find_batch_start(
         &mut self,
         disk: &mut impl Disk,
         index: usize,
         offset: i64,
-    ) -> Result<(u64, i64), LogError> {
+    ) -> Result<(u64, BatchHeader), LogError> {
         let (mut expected, mut position) = self.segments[index].lookup(offset);
         let end = self.segments[index].size_bytes;
         let file = self.segment_file(disk, index)?;
@@ -1788,7 +1821,7 @@ impl PartitionLog {
                     )));
                 }
                 if checked.last_offset() >= offset {
-                    return Ok((position, checked.base_offset));
+                    return Ok((position, checked));
                 }
                 // The first look at the header was wrong (a bit flipped on that read
                 // only): the checked batch ends below `offset`, go on after it.
