@@ -321,3 +321,49 @@ fn cluster_whose_restarted_broker_serves_before_catching_up_is_caught() {
     let (_, verdict) = detect("serves before catching up", &broken, &healthy);
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
 }
+
+/// Single-broker seeds that all run the compaction workload (`--compaction`).
+fn compacting(faults: &str) -> Options {
+    Options {
+        compaction_always: true,
+        ..options(faults)
+    }
+}
+
+fn compaction_mutant_caught(name: &str, faults: &str, mutants: Mutants) -> u64 {
+    let healthy = compacting(faults);
+    let broken = Options {
+        mutants,
+        ..healthy.clone()
+    };
+    let (seed, verdict) = detect(name, &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+    seed
+}
+
+#[test]
+fn cleaner_that_drops_the_newest_value_of_a_key_is_caught() {
+    let mutants = Mutants {
+        cleaner_drops_newest_value: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("cleaner drops the newest value", "none", mutants);
+}
+
+#[test]
+fn cleaner_that_removes_tombstones_at_once_is_caught() {
+    let mutants = Mutants {
+        tombstones_removed_at_once: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("tombstones removed at once", "none", mutants);
+}
+
+#[test]
+fn cleaner_whose_swap_is_not_crash_safe_is_caught() {
+    let mutants = Mutants {
+        swap_not_crash_safe: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("swap not crash-safe", "crash,torn-writes", mutants);
+}
