@@ -58,6 +58,8 @@
 //! - after the final reads: every acknowledged record is at its acknowledged offset;
 //! - in a cluster: the checks of `check_leaders`, `check_votes_durable` and
 //!   `check_cluster_at_end`.
+//! - with the compaction workload: every Fetch answer of the compacted partition, and
+//!   each replica's committed log at the end, pass `compaction_check.rs`'s rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -11,6 +11,10 @@
 //! brokers), and four in Raft, run on three-broker clusters: the classic replication
 //! bugs, and a replica that forgets it lost records to media rot (decision 0010). The
 //! fourteenth, a disk whose fsync lies, is a simulator option.
+//!
+//! Three more break the log cleaner (a key's newest value dropped, tombstones removed
+//! at once, a segment swap that is not crash-safe); they run single-broker seeds that
+//! all have the compaction workload (`Options::compaction_always`).
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
