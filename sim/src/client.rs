@@ -23,7 +23,7 @@ pub enum Client {
     /// Keeps the clients' metadata (leaders, controller) fresh in a cluster.
     Metadata(MetadataClient),
     /// Writes and reads the compacted topic.
-    Keyed(KeyedClient),
+    Keyed(Box<KeyedClient>),
 }
 
 impl Client {

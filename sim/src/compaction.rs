@@ -71,11 +71,12 @@ pub struct CompactionPlan {
 }
 
 impl CompactionPlan {
-    /// The seed's compaction workload: one seed in three has one (`always`: every seed).
-    pub fn draw(seed: u64, always: bool) -> Option<CompactionPlan> {
+    /// The seed's compaction workload: one seed in three has one, unless `forced`
+    /// says every seed or none.
+    pub fn draw(seed: u64, forced: Option<bool>) -> Option<CompactionPlan> {
         let mut rng = SimRng::new(seed, COMPACTION_STREAM);
-        let on = rng.below(3) == 0;
-        if !on && !always {
+        let drawn = rng.below(3) == 0;
+        if !forced.unwrap_or(drawn) {
             return None;
         }
         Some(CompactionPlan {

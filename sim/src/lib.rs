@@ -106,8 +106,9 @@ pub struct Options {
     /// Add two or three consumer-group members to the workload (`--groups`); their
     /// assignments, commits and offset fetches go through the group checker.
     pub groups: bool,
-    /// Every seed has the compaction workload (`--compaction`); else one in three.
-    pub compaction_always: bool,
+    /// The compaction workload in every seed (`Some(true)`, `--compaction`), in none
+    /// (`Some(false)`, `--no-compaction`), or in one seed in three by its draw.
+    pub compaction: Option<bool>,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -138,7 +139,7 @@ impl Default for Options {
             nemesis_skip: BTreeSet::new(),
             check_history: true,
             groups: false,
-            compaction_always: false,
+            compaction: None,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
@@ -160,8 +161,10 @@ impl Options {
         if self.groups {
             flags.push_str(" --groups");
         }
-        if self.compaction_always {
-            flags.push_str(" --compaction");
+        match self.compaction {
+            Some(true) => flags.push_str(" --compaction"),
+            Some(false) => flags.push_str(" --no-compaction"),
+            None => {}
         }
         if let Some(keep) = &self.keep_faults {
             flags.push_str(&format!(" --keep-faults {}", keep.to_text()));
@@ -368,7 +371,7 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         nemeses_max: options.nemeses_max,
         nemesis_skip: options.nemesis_skip.clone(),
         groups: options.groups,
-        compaction_always: options.compaction_always,
+        compaction: options.compaction,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
         #[cfg(feature = "mutants")]

@@ -14,7 +14,7 @@
 //!
 //! Three more break the log cleaner (a key's newest value dropped, tombstones removed
 //! at once, a segment swap that is not crash-safe); they run single-broker seeds that
-//! all have the compaction workload (`Options::compaction_always`).
+//! all have the compaction workload (`Options::compaction`).
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -329,7 +329,7 @@ fn cluster_whose_restarted_broker_serves_before_catching_up_is_caught() {
 /// Single-broker seeds that all run the compaction workload (`--compaction`).
 fn compacting(faults: &str) -> Options {
     Options {
-        compaction_always: true,
+        compaction: Some(true),
         ..options(faults)
     }
 }
