@@ -222,18 +222,7 @@ impl World {
         let faults = FaultInjector::draw(plan_config, &mut plan_rng);
         let workload = WorkloadPlan::draw(&mut plan_rng, config.idempotent);
         let mut node_config = draw_node_config(config, &mut plan_rng);
-        // Clusters draw it only when asked (`--compaction`): a follower's Raft log can end
-        // below its high watermark on a compacted partition (`--nodes 3 --compaction
-        // --groups --duration 20`, seeds 50, 161, 271, 374 panic in `Raft::check_invariants`),
-        // a broker bug to fix before every cluster seed may draw the workload.
-        let forced = config.compaction.or((config.nodes > 1).then_some(false));
-        let compaction_plan = CompactionPlan::draw(seed, forced);
-        if let Some(plan) = &compaction_plan {
-            // The cleaner must run many times within a seed, in small steps, so that
-            // reads and crashes meet passes half done.
-            node_config.log_cleaner_backoff_ms = plan.cleaner_backoff_ms;
-            node_config.log_cleaner_step_bytes = plan.cleaner_step_bytes;
-        }
+        let compaction_plan = draw_compaction(config, &mut node_config);
         let mut nodes = build_nodes(config, faults.plan());
         if config.nodes > 1 {
             format_cluster(seed, &mut nodes);
@@ -1710,6 +1699,22 @@ fn draw_node_config(config: &WorldConfig, plan_rng: &mut SimRng) -> NodeConfig {
         node_config.raft_mutants = config.raft_mutants;
     }
     node_config
+}
+
+/// The seed's compaction workload, if it has one, and the brokers' cleaner settings
+/// for it.
+fn draw_compaction(config: &WorldConfig, node_config: &mut NodeConfig) -> Option<CompactionPlan> {
+    // Clusters draw it only when asked (`--compaction`): a follower's Raft log can end
+    // below its high watermark on a compacted partition (`--nodes 3 --compaction
+    // --groups --duration 20`, seeds 50, 161, 271, 374 panic in `Raft::check_invariants`),
+    // a broker bug to fix before every cluster seed may draw the workload.
+    let forced = config.compaction.or((config.nodes > 1).then_some(false));
+    let plan = CompactionPlan::draw(config.seed, forced)?;
+    // The cleaner must run many times within a seed, in small steps, so that reads and
+    // crashes meet passes half done.
+    node_config.log_cleaner_backoff_ms = plan.cleaner_backoff_ms;
+    node_config.log_cleaner_step_bytes = plan.cleaner_step_bytes;
+    Some(plan)
 }
 
 /// When the compaction checker lets a tombstone go: after `delete.retention.ms` on
