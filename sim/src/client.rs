@@ -4,6 +4,7 @@
 
 use kafka_protocol::messages::ResponseKind;
 
+use crate::compaction::KeyedClient;
 use crate::group::GroupMember;
 use crate::workload::{Admin, Consumer, Ctx, FinalReader, MetadataClient, Producer, Shared};
 
@@ -21,6 +22,8 @@ pub enum Client {
     GroupMember(GroupMember),
     /// Keeps the clients' metadata (leaders, controller) fresh in a cluster.
     Metadata(MetadataClient),
+    /// Writes and reads the compacted topic.
+    Keyed(Box<KeyedClient>),
 }
 
 impl Client {
@@ -33,6 +36,7 @@ impl Client {
             Client::FinalReader(c) => c.tick(ctx),
             Client::GroupMember(c) => c.tick(ctx),
             Client::Metadata(c) => c.tick(ctx),
+            Client::Keyed(c) => c.tick(ctx),
         }
     }
 
@@ -45,6 +49,7 @@ impl Client {
             Client::FinalReader(c) => c.on_response(ctx, correlation, response),
             Client::GroupMember(c) => c.on_response(ctx, correlation, response),
             Client::Metadata(c) => c.on_response(ctx, correlation, response),
+            Client::Keyed(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -57,6 +62,7 @@ impl Client {
             Client::FinalReader(c) => c.on_lost(ctx, correlation),
             Client::GroupMember(c) => c.on_lost(ctx, correlation),
             Client::Metadata(c) => c.on_lost(ctx, correlation),
+            Client::Keyed(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -69,6 +75,7 @@ impl Client {
             Client::FinalReader(c) => c.is_done(),
             Client::GroupMember(c) => c.is_done(shared),
             Client::Metadata(_) => true,
+            Client::Keyed(c) => c.is_done(shared.phase),
         }
     }
 
@@ -81,6 +88,7 @@ impl Client {
             Client::Producer(c) => c.describe(),
             Client::Consumer(c) => c.describe(),
             Client::FinalReader(c) => c.describe(),
+            Client::Keyed(c) => c.describe(),
         }
     }
 }

@@ -30,6 +30,8 @@
 mod checks;
 pub mod client;
 pub mod clock;
+pub mod compaction;
+pub mod compaction_check;
 mod counters;
 pub mod disk;
 mod event;
@@ -104,6 +106,9 @@ pub struct Options {
     /// Add two or three consumer-group members to the workload (`--groups`); their
     /// assignments, commits and offset fetches go through the group checker.
     pub groups: bool,
+    /// The compaction workload in every seed (`Some(true)`, `--compaction`), in none
+    /// (`Some(false)`, `--no-compaction`), or in one seed in three by its draw.
+    pub compaction: Option<bool>,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -134,6 +139,7 @@ impl Default for Options {
             nemesis_skip: BTreeSet::new(),
             check_history: true,
             groups: false,
+            compaction: None,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
@@ -154,6 +160,11 @@ impl Options {
         let mut flags = format!("--nodes {} --faults {}", self.nodes, self.faults.to_text());
         if self.groups {
             flags.push_str(" --groups");
+        }
+        match self.compaction {
+            Some(true) => flags.push_str(" --compaction"),
+            Some(false) => flags.push_str(" --no-compaction"),
+            None => {}
         }
         if let Some(keep) = &self.keep_faults {
             flags.push_str(&format!(" --keep-faults {}", keep.to_text()));
@@ -360,6 +371,7 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         nemeses_max: options.nemeses_max,
         nemesis_skip: options.nemesis_skip.clone(),
         groups: options.groups,
+        compaction: options.compaction,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
         #[cfg(feature = "mutants")]
@@ -498,7 +510,7 @@ fn describe(
     let check = checked.map(|(report, _)| report.render());
     let client_names = world.client_names();
     let (operations, processes) = count_operations(world, &client_names);
-    let workload_text = world.workload.summary();
+    let workload_text = world.workload_summary();
     RunReport {
         seed: world.seed(),
         verdict,

@@ -2,7 +2,10 @@
 //! each one's CRC (a served batch that fails its CRC is a safety violation at once).
 //!
 //! The workload writes uncompressed batches whose record values start with the
-//! record's workload-unique `u64` (big-endian), optionally followed by padding.
+//! record's workload-unique `u64` (big-endian), optionally followed by padding. On a
+//! compacted topic a record also has a key (a `u64`, big-endian), and a null value is
+//! a tombstone. Batches are checked as the broker stores them (`validate_stored`): a
+//! cleaned batch holds fewer records than offsets, and a filler none.
 
 use odradek_log::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use odradek_model::history::MARKER;
@@ -14,6 +17,10 @@ pub struct FetchedRecord {
     pub offset: i64,
     /// The workload value, if the value holds one.
     pub value: Option<u64>,
+    /// The key, if it is a workload key (eight bytes).
+    pub key: Option<u64>,
+    /// The value is null: a tombstone.
+    pub tombstone: bool,
 }
 
 /// One batch of a fetch response.
@@ -41,7 +48,8 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<FetchedBatch>, String> {
             ));
         }
         let body = &rest[..size];
-        batch::validate(body, u32::MAX).map_err(|e| format!("batch at byte {position}: {e}"))?;
+        batch::validate_stored(body, u32::MAX)
+            .map_err(|e| format!("batch at byte {position}: {e}"))?;
         let records = decode_records(&header, &body[BATCH_HEADER_BYTES..])
             .map_err(|e| format!("records of batch at offset {}: {e}", header.base_offset))?;
         batches.push(FetchedBatch { header, records });
@@ -67,9 +75,12 @@ fn decode_records(header: &BatchHeader, mut body: &[u8]) -> Result<Vec<FetchedRe
         let _timestamp_delta = read_varlong(&mut record)?;
         let offset_delta = read_varlong(&mut record)?;
         let key_length = read_varlong(&mut record)?;
-        if key_length >= 0 {
-            take(&mut record, key_length as usize)?;
-        }
+        let key_bytes = if key_length >= 0 {
+            take(&mut record, key_length as usize)?
+        } else {
+            &[]
+        };
+        let key = <[u8; 8]>::try_from(key_bytes).ok().map(u64::from_be_bytes);
         let value_length = read_varlong(&mut record)?;
         let value = if value_length >= 8 {
             let bytes = take(&mut record, value_length as usize)?;
@@ -89,6 +100,8 @@ fn decode_records(header: &BatchHeader, mut body: &[u8]) -> Result<Vec<FetchedRe
             } else {
                 value
             },
+            key,
+            tombstone: value_length < 0,
         });
     }
     Ok(records)

@@ -37,7 +37,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -53,6 +53,7 @@ use odradek_model::history::{Call, History, Outcome, PartitionKey, ProcessId, Re
 use odradek_replication::Request;
 
 use crate::clock::WALL_CLOCK_ORIGIN_MS;
+use crate::compaction_check::KeyedHistory;
 use crate::records::{decode_batches, encode_value};
 use crate::rng::SimRng;
 
@@ -219,6 +220,11 @@ pub struct Shared {
     pub nodes: u32,
     /// What the clients' metadata says about a cluster (unused with one node).
     pub routing: Routing,
+    /// The compacted topic the admin creates besides `topics`, with its configuration
+    /// (`compaction.rs`; only the keyed client writes it).
+    pub compacted_topic: Option<(String, Vec<(String, String)>)>,
+    /// The keyed writes to the compacted topic.
+    pub compaction: Option<KeyedHistory>,
 }
 
 /// The clients' shared metadata cache in a cluster: who leads what.
@@ -247,6 +253,8 @@ impl Shared {
             stats: ClientStats::new(),
             nodes: 1,
             routing: Routing::default(),
+            compacted_topic: None,
+            compaction: None,
         }
     }
 
@@ -546,7 +554,7 @@ impl Admin {
         } else {
             -1
         };
-        let topics = ctx
+        let mut topics: Vec<CreatableTopic> = ctx
             .shared
             .topics
             .iter()
@@ -558,6 +566,11 @@ impl Admin {
                     .with_replication_factor(replication_factor)
             })
             .collect();
+        if let Some((name, configs)) = &ctx.shared.compacted_topic
+            && !self.created.contains(name)
+        {
+            topics.push(compacted_topic(name, configs, replication_factor));
+        }
         let request = RequestKind::CreateTopics(
             CreateTopicsRequest::default()
                 .with_timeout_ms(30_000)
@@ -586,11 +599,17 @@ impl Admin {
                 }
             }
         }
-        if ctx
+        let compacted_created = ctx
             .shared
-            .topics
-            .iter()
-            .all(|(name, _)| self.created.contains(name))
+            .compacted_topic
+            .as_ref()
+            .is_none_or(|(name, _)| self.created.contains(name));
+        if compacted_created
+            && ctx
+                .shared
+                .topics
+                .iter()
+                .all(|(name, _)| self.created.contains(name))
         {
             ctx.shared.topics_ready = true;
         } else {
@@ -608,6 +627,27 @@ impl Admin {
             ctx.wake_at(at);
         }
     }
+}
+
+/// The compacted topic's creation: one partition, with its configuration.
+fn compacted_topic(
+    name: &str,
+    configs: &[(String, String)],
+    replication_factor: i16,
+) -> CreatableTopic {
+    let configs = configs
+        .iter()
+        .map(|(key, value)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(key.clone()))
+                .with_value(Some(StrBytes::from_string(value.clone())))
+        })
+        .collect();
+    CreatableTopic::default()
+        .with_name(topic_name(name))
+        .with_num_partitions(1)
+        .with_replication_factor(replication_factor)
+        .with_configs(configs)
 }
 
 impl Default for Admin {

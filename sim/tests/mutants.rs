@@ -11,6 +11,10 @@
 //! brokers), and four in Raft, run on three-broker clusters: the classic replication
 //! bugs, and a replica that forgets it lost records to media rot (decision 0010). The
 //! fourteenth, a disk whose fsync lies, is a simulator option.
+//!
+//! Three more break the log cleaner (a key's newest value dropped, tombstones removed
+//! at once, a segment swap that is not crash-safe); they run single-broker seeds that
+//! all have the compaction workload (`Options::compaction`).
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -320,4 +324,50 @@ fn cluster_whose_restarted_broker_serves_before_catching_up_is_caught() {
     };
     let (_, verdict) = detect("serves before catching up", &broken, &healthy);
     assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+/// Single-broker seeds that all run the compaction workload (`--compaction`).
+fn compacting(faults: &str) -> Options {
+    Options {
+        compaction: Some(true),
+        ..options(faults)
+    }
+}
+
+fn compaction_mutant_caught(name: &str, faults: &str, mutants: Mutants) -> u64 {
+    let healthy = compacting(faults);
+    let broken = Options {
+        mutants,
+        ..healthy.clone()
+    };
+    let (seed, verdict) = detect(name, &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+    seed
+}
+
+#[test]
+fn cleaner_that_drops_the_newest_value_of_a_key_is_caught() {
+    let mutants = Mutants {
+        cleaner_drops_newest_value: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("cleaner drops the newest value", "none", mutants);
+}
+
+#[test]
+fn cleaner_that_removes_tombstones_at_once_is_caught() {
+    let mutants = Mutants {
+        tombstones_removed_at_once: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("tombstones removed at once", "none", mutants);
+}
+
+#[test]
+fn cleaner_whose_swap_is_not_crash_safe_is_caught() {
+    let mutants = Mutants {
+        swap_not_crash_safe: true,
+        ..Mutants::default()
+    };
+    compaction_mutant_caught("swap not crash-safe", "crash,torn-writes", mutants);
 }

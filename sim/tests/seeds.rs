@@ -17,6 +17,9 @@ fn options(faults: &str, duration_seconds: u64) -> Options {
     Options {
         faults: FaultSet::parse(faults).expect("valid fault classes"),
         duration_ns: duration_seconds * 1_000_000_000,
+        // Each seed was pinned before the compaction workload existed; with it a third
+        // of seeds add a client, and the schedule that found the bug would move.
+        compaction: Some(false),
         ..Options::default()
     }
 }

@@ -76,6 +76,13 @@ pub struct Args {
     /// committed offsets) and check what the group told them.
     #[arg(long)]
     groups: bool,
+    /// Give every seed the compaction workload (a compacted topic written with keys and
+    /// tombstones, read over and over); without it one seed in three has it.
+    #[arg(long, conflicts_with = "no_compaction")]
+    compaction: bool,
+    /// No seed runs the compaction workload (seeds pinned before it existed).
+    #[arg(long)]
+    no_compaction: bool,
     /// Print every event of the trace (single seed only).
     #[arg(long, conflicts_with = "seeds")]
     verbose: bool,
@@ -140,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         liveness_bound_ns: seconds(args.liveness_bound, "--liveness-bound")?,
         idempotent: !args.non_idempotent,
         groups: args.groups,
+        compaction: (args.compaction || args.no_compaction).then_some(args.compaction),
         verbose: args.verbose,
         keep_faults,
         nemeses_max: args.nemeses_max,
