@@ -426,9 +426,12 @@ impl Checker {
         for key in keys {
             let replicas = read_replicas(nodes, &key, rot_targets, &mut end, &mut problems);
             // Replicas compact on their own (as in Kafka): their cleaned batches
-            // differ in CRC and their fillers in bounds. The compaction checker
-            // compares them record by record instead (`compaction_check.rs`).
-            if !is_compacted(nodes, &key) {
+            // differ in CRC and their fillers in bounds, so they are compared record
+            // by record instead (and the compaction workload's checker holds its
+            // partition to more, `compaction_check.rs`).
+            if is_compacted(nodes, &key) {
+                problems.extend(compacted_replicas_that_differ(nodes, &key));
+            } else {
                 problems.extend(replicas_that_differ(&key, &replicas));
             }
         }
@@ -667,6 +670,56 @@ fn is_compacted(nodes: &[SimNode], key: &TopicPartition) -> bool {
         .iter()
         .filter_map(|sim_node| sim_node.node.as_ref()?.partition(key))
         .any(|partition| partition.log().config().cleanup_policy.compacts())
+}
+
+/// A replica's records below its high watermark, by offset: (key, value).
+type ReplicaRecords = BTreeMap<i64, (Option<Vec<u8>>, Option<Vec<u8>>)>;
+
+/// The replicas of compacted `key` that hold, at an offset below the common high
+/// watermark that the first replica also holds, another record than it does (each may
+/// have removed different records, but never changed one), one problem each. A
+/// replica whose records cannot be decoded (compressed by a client) is left to the
+/// compaction workload's checker.
+fn compacted_replicas_that_differ(nodes: &mut [SimNode], key: &TopicPartition) -> Vec<String> {
+    let mut replicas: Vec<(u32, i64, ReplicaRecords)> = Vec::new();
+    for sim_node in nodes.iter_mut() {
+        let index = sim_node.index;
+        let Some(node) = sim_node.node.as_mut() else {
+            continue;
+        };
+        let Some(high_watermark) = node.partition(key).map(|p| p.high_watermark()) else {
+            continue;
+        };
+        let Some(log) = node.committed_log(&mut sim_node.io, key) else {
+            continue;
+        };
+        let mut records = ReplicaRecords::new();
+        let decoded = odradek_log::batch::for_each_record(&log, |record| {
+            let owned = |bytes: Option<&[u8]>| bytes.map(<[u8]>::to_vec);
+            records.insert(record.offset, (owned(record.key), owned(record.value)));
+            Ok::<(), odradek_log::batch::RecordsError>(())
+        });
+        if decoded.is_ok() {
+            replicas.push((index, high_watermark, records));
+        }
+    }
+    let common = replicas.iter().map(|(_, hw, _)| *hw).min().unwrap_or(0);
+    let Some((first, _, expected)) = replicas.first() else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for (index, _, found) in &replicas[1..] {
+        let differing = found
+            .range(..common)
+            .find(|(offset, record)| expected.get(offset).is_some_and(|e| e != *record));
+        if let Some((offset, _)) = differing {
+            problems.push(format!(
+                "replicas of compacted {}-{} on nodes {first} and {index} hold different records at offset {offset}, below their common high watermark {common}",
+                key.topic, key.partition
+            ));
+        }
+    }
+    problems
 }
 
 /// The replicas of `key` whose batches below the common high watermark differ from the

@@ -1704,12 +1704,7 @@ fn draw_node_config(config: &WorldConfig, plan_rng: &mut SimRng) -> NodeConfig {
 /// The seed's compaction workload, if it has one, and the brokers' cleaner settings
 /// for it.
 fn draw_compaction(config: &WorldConfig, node_config: &mut NodeConfig) -> Option<CompactionPlan> {
-    // Clusters draw it only when asked (`--compaction`): a follower's Raft log can end
-    // below its high watermark on a compacted partition (`--nodes 3 --compaction
-    // --groups --duration 20`, seeds 50, 161, 271, 374 panic in `Raft::check_invariants`),
-    // a broker bug to fix before every cluster seed may draw the workload.
-    let forced = config.compaction.or((config.nodes > 1).then_some(false));
-    let plan = CompactionPlan::draw(config.seed, forced)?;
+    let plan = CompactionPlan::draw(config.seed, config.compaction)?;
     // The cleaner must run many times within a seed, in small steps, so that reads and
     // crashes meet passes half done.
     node_config.log_cleaner_backoff_ms = plan.cleaner_backoff_ms;

@@ -221,6 +221,15 @@ impl<G: Clone + fmt::Debug> Raft<G> {
                 break;
             }
             if log.epoch_at(entry.base_offset) == Some(entry.leader_epoch) {
+                if entry.end_offset() > log.end_offset() {
+                    // A leader's cleaner filler may merge several of our entries and
+                    // reach past our end (decision 0013): we hold only its part below
+                    // our end, and match that far if our last entry is of its epoch
+                    // (Log Matching at our end). The leader then sends the rest, cut
+                    // to start at our end.
+                    end_offset = self.match_inside(log, entry)?;
+                    break;
+                }
                 // Log Matching (§5.3): same offset and epoch, same entry and same prefix.
                 end_offset = entry.end_offset();
                 index += 1;
@@ -255,6 +264,34 @@ impl<G: Clone + fmt::Debug> Raft<G> {
             break;
         }
         Ok((end_offset, index))
+    }
+
+    /// How far our log matches `entry`, which starts at an entry of ours of its epoch
+    /// and ends past our log end: all of our log if our last entry is of its epoch
+    /// too; else our log is cut where its `entry`'s epoch ends here (what follows is
+    /// another epoch's, never committed: the leader's entry covers it and is
+    /// committed), and matches up to there.
+    fn match_inside(&mut self, log: &mut impl RaftLog, entry: &Entry) -> Result<i64, StorageError> {
+        let end = log.end_offset();
+        if log.epoch_at(end - 1) == Some(entry.leader_epoch) {
+            return Ok(end);
+        }
+        let cut = log
+            .end_offset_for_epoch(entry.leader_epoch)
+            .map_or(entry.base_offset, |(_, epoch_end)| epoch_end)
+            .clamp(entry.base_offset, end);
+        assert!(
+            cut >= self.high_watermark,
+            "raft: a filler's epoch {} ends at {cut} here, below the high watermark {}",
+            entry.leader_epoch,
+            self.high_watermark
+        );
+        log.truncate(cut)?;
+        self.sync_log = true;
+        if let Some(verified) = self.verified_end_offset {
+            self.verified_end_offset = Some(verified.min(log.end_offset()));
+        }
+        Ok(log.end_offset())
     }
 
     /// Decision 0010. A recovering follower may vote again once it durably holds every
