@@ -669,7 +669,7 @@ fn adjacent_cleaned_segments_are_grouped_into_one_within_segment_bytes() {
 
 #[test]
 fn a_failure_or_crash_at_any_point_of_a_grouped_swap_keeps_every_newest_value() {
-    for syncs_ok in 0..40 {
+    for (syncs_ok, seed) in (0..40).flat_map(|s| (0..4).map(move |seed| (s, seed))) {
         let mut disk = MemDisk::new(syncs_ok);
         let mut log = open(&mut disk);
         many_small_segments(&mut log, &mut disk);
@@ -678,7 +678,7 @@ fn a_failure_or_crash_at_any_point_of_a_grouped_swap_keeps_every_newest_value() 
         let _ = clean_fully(&mut log, &mut disk, NOW);
         disk.fail_one_sync_after(u64::MAX);
         drop(log);
-        disk.crash(syncs_ok);
+        disk.crash(syncs_ok * 4 + seed);
         let mut log = open(&mut disk);
         assert_eq!(log.log_end_offset(), 43, "{syncs_ok}");
         let batches = read_batches(&mut log, &mut disk);
@@ -728,6 +728,50 @@ fn recovery_removes_a_grouped_segments_leftover_and_keeps_later_segments() {
     assert_eq!(
         offsets_and_values(&read_records(&mut log, &mut disk)),
         expected
+    );
+}
+
+#[test]
+fn leftovers_of_a_group_are_kept_instead_of_it_when_the_log_start_is_among_them() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    many_small_segments(&mut log, &mut disk);
+    // The first group is 0..36 (segments 0, 4, …, 32); keep copies of its last two.
+    let path = |base: i64| join(DIR, &segment_file_name(base, SegmentFileKind::Log));
+    let copies: Vec<(i64, Vec<u8>)> = [28, 32]
+        .into_iter()
+        .map(|base| (base, disk.file_contents(&path(base)).expect("segment")))
+        .collect();
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(log.segments[1].base_offset, 36, "grouped 0..36");
+    log.close(&mut disk).expect("close");
+    // As if a crash came while 5 removed the group's files, oldest first, with the
+    // log start moved to 30 meanwhile.
+    for (base, bytes) in &copies {
+        let file = disk
+            .open(&path(*base), OpenMode::CreateNew)
+            .expect("create");
+        disk.write_at(file, 0, bytes).expect("write");
+        disk.sync_now(file).expect("sync");
+        disk.close(file);
+    }
+    write_checkpoint(&mut disk, DIR, 30).expect("checkpoint");
+    disk.sync_dir_now(DIR).expect("sync dir");
+    let (mut log, report) = PartitionLog::open(&mut disk, DIR, config(), NOW).expect("open");
+    assert!(report.truncation.is_none(), "{:?}", report.truncation);
+    assert!(
+        !disk.exists(&path(0)),
+        "the group lay below the start, as far as open saw"
+    );
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (30, 43));
+    let batches = read_batches(&mut log, &mut disk);
+    check_contiguous(&log, &batches).expect("no gap");
+    // The old copies of 28..36 (fillers of the first pass) cover the offsets up to
+    // the next segment; the newest values are there.
+    assert_eq!(batches[0].0.base_offset, 28);
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        newest_of_many()
     );
 }
 
