@@ -625,6 +625,189 @@ fn a_failure_or_crash_at_any_point_of_a_pass_keeps_every_newest_value() {
     }
 }
 
+/// Three keys overwritten by 40 one-record batches (70 bytes each): ten rolled
+/// segments of 280 bytes (`segment.bytes` 300). A first pass cleans each in place
+/// (no full segment fits next to another's output); three more records, in a new
+/// segment, make the log dirty again, for the pass that groups.
+fn many_small_segments(log: &mut PartitionLog, disk: &mut MemDisk) {
+    let append_values =
+        |log: &mut PartitionLog, disk: &mut MemDisk, values: std::ops::Range<i32>| {
+            for i in values {
+                let key = format!("k{}", i % 3);
+                let value = format!("v{i}");
+                append(log, disk, keyed(&[(Some(&key), Some(&value))]));
+            }
+        };
+    append_values(log, disk, 0..40);
+    seal_all(log, disk);
+    assert!(closed_segments(log).1 >= 10);
+    clean_fully(log, disk, NOW).expect("the first pass");
+    append_values(log, disk, 40..43);
+    seal_all(log, disk);
+}
+
+/// The offsets and values a cleaned `many_small_segments` log holds.
+fn newest_of_many() -> Vec<(i64, Option<String>)> {
+    (40..43).map(|i| (i, Some(format!("v{i}")))).collect()
+}
+
+/// The bytes of the closed segments, and how many there are.
+fn closed_segments(log: &PartitionLog) -> (u64, usize) {
+    let closed = &log.segments[..log.segments.len() - 1];
+    (closed.iter().map(|s| s.size_bytes).sum(), closed.len())
+}
+
+#[test]
+fn adjacent_cleaned_segments_are_grouped_into_one_within_segment_bytes() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    many_small_segments(&mut log, &mut disk);
+    let (_, before) = closed_segments(&log);
+    assert!(before >= 11, "{before} segments");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        newest_of_many()
+    );
+    let (bytes, after) = closed_segments(&log);
+    // Grouping goes by the old segments' bytes: a 280-byte segment that will be
+    // emptied joins no group that already holds a filler, so the fillers of 0..36
+    // and the group of 36..43 stay apart, and a later pass merges them.
+    let segment_bytes = config().segment_bytes;
+    assert!(
+        after as u64 <= 2 * bytes / segment_bytes + 1,
+        "{after}, {bytes} bytes"
+    );
+    assert_eq!(after, 2, "{before} segments became {after}");
+    let batches = read_batches(&mut log, &mut disk);
+    check_contiguous(&log, &batches).expect("no gap");
+    // One filler per group for the emptied batches, then the three newest.
+    assert_eq!(batches.len(), 5, "{batches:?}");
+    // The other segments' files are gone; the grouped one is sealed and reopens so.
+    let logs = disk
+        .read_dir(DIR)
+        .expect("dir")
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .count();
+    assert_eq!(logs, 3);
+    log.close(&mut disk).expect("close");
+    let mut log = open(&mut disk);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        newest_of_many()
+    );
+}
+
+#[test]
+fn a_failure_or_crash_at_any_point_of_a_grouped_swap_keeps_every_newest_value() {
+    for (syncs_ok, seed) in (0..40).flat_map(|s| (0..4).map(move |seed| (s, seed))) {
+        let mut disk = MemDisk::new(syncs_ok);
+        let mut log = open(&mut disk);
+        many_small_segments(&mut log, &mut disk);
+        let all = read_records(&mut log, &mut disk);
+        disk.fail_one_sync_after(syncs_ok);
+        let _ = clean_fully(&mut log, &mut disk, NOW);
+        disk.fail_one_sync_after(u64::MAX);
+        drop(log);
+        disk.crash(syncs_ok * 4 + seed);
+        let mut log = open(&mut disk);
+        assert_eq!(log.log_end_offset(), 43, "{syncs_ok}");
+        let batches = read_batches(&mut log, &mut disk);
+        check_contiguous(&log, &batches).expect("no gap");
+        let read = read_records(&mut log, &mut disk);
+        assert!(read.iter().all(|r| all.contains(r)), "{syncs_ok}: {read:?}");
+        for newest in 40..43 {
+            assert!(
+                read.iter().any(|((o, ..), _)| *o == newest),
+                "{syncs_ok}: {newest}"
+            );
+        }
+        clean_fully(&mut log, &mut disk, NOW).expect("a pass after the crash");
+        assert_eq!(
+            offsets_and_values(&read_records(&mut log, &mut disk)),
+            newest_of_many()
+        );
+        assert!(closed_segments(&log).1 <= 2, "{syncs_ok}");
+    }
+}
+
+#[test]
+fn recovery_removes_a_grouped_segments_leftover_and_keeps_later_segments() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    many_small_segments(&mut log, &mut disk);
+    let second = log.segments[1].base_offset;
+    let leftover = disk
+        .file_contents(&join(DIR, &segment_file_name(second, SegmentFileKind::Log)))
+        .expect("second segment");
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    append(&mut log, &mut disk, keyed(&[(Some("k0"), Some("later"))]));
+    log.close(&mut disk).expect("close");
+    // As if a crash came after the rename and before this file's removal.
+    let path = join(DIR, &segment_file_name(second, SegmentFileKind::Log));
+    let file = disk.open(&path, OpenMode::CreateNew).expect("create");
+    disk.write_at(file, 0, &leftover).expect("write");
+    disk.sync_now(file).expect("sync");
+    disk.close(file);
+    disk.sync_dir_now(DIR).expect("sync dir");
+    let (mut log, report) = PartitionLog::open(&mut disk, DIR, config(), NOW).expect("open");
+    assert!(report.truncation.is_none(), "{:?}", report.truncation);
+    assert!(!disk.exists(&path));
+    assert_eq!(log.log_end_offset(), 44);
+    let mut expected = newest_of_many();
+    expected.push((43, Some("later".to_string())));
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        expected
+    );
+}
+
+#[test]
+fn leftovers_of_a_group_are_kept_instead_of_it_when_the_log_start_is_among_them() {
+    let mut disk = MemDisk::new(1);
+    let mut log = open(&mut disk);
+    many_small_segments(&mut log, &mut disk);
+    // The first group is 0..36 (segments 0, 4, …, 32); keep copies of its last two.
+    let path = |base: i64| join(DIR, &segment_file_name(base, SegmentFileKind::Log));
+    let copies: Vec<(i64, Vec<u8>)> = [28, 32]
+        .into_iter()
+        .map(|base| (base, disk.file_contents(&path(base)).expect("segment")))
+        .collect();
+    clean_fully(&mut log, &mut disk, NOW).expect("clean");
+    assert_eq!(log.segments[1].base_offset, 36, "grouped 0..36");
+    log.close(&mut disk).expect("close");
+    // As if a crash came while 5 removed the group's files, oldest first, with the
+    // log start moved to 30 meanwhile.
+    for (base, bytes) in &copies {
+        let file = disk
+            .open(&path(*base), OpenMode::CreateNew)
+            .expect("create");
+        disk.write_at(file, 0, bytes).expect("write");
+        disk.sync_now(file).expect("sync");
+        disk.close(file);
+    }
+    write_checkpoint(&mut disk, DIR, 30).expect("checkpoint");
+    disk.sync_dir_now(DIR).expect("sync dir");
+    let (mut log, report) = PartitionLog::open(&mut disk, DIR, config(), NOW).expect("open");
+    assert!(report.truncation.is_none(), "{:?}", report.truncation);
+    assert!(
+        !disk.exists(&path(0)),
+        "the group lay below the start, as far as open saw"
+    );
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (30, 43));
+    let batches = read_batches(&mut log, &mut disk);
+    check_contiguous(&log, &batches).expect("no gap");
+    // The old copies of 28..36 (fillers of the first pass) cover the offsets up to
+    // the next segment; the newest values are there.
+    assert_eq!(batches[0].0.base_offset, 28);
+    assert_eq!(
+        offsets_and_values(&read_records(&mut log, &mut disk)),
+        newest_of_many()
+    );
+}
+
 // ---- the model-based property test ----
 
 #[derive(Clone, Debug)]

@@ -10,8 +10,11 @@
 //!    Rewriting: each segment below the cleaning point, oldest first:
 //!               batches ─► cleaning::clean_batch ─► <base>.log.cleaned
 //!               (dropped batches in a row, one epoch ─► one filler batch)
+//!               (the next segments join while the cleaned bytes fit segment.bytes:
+//!               a group of segments becomes one, named after the first)
 //!               changed? sync it ─► cleaner checkpoint ─► old index files gone
-//!                        ─► rename over <base>.log ─► new index files (sealed)
+//!                        ─► rename over <first>.log ─► other grouped .log files gone
+//!                        ─► new index files (sealed)
 //!    done ─► cleaned_through = the cleaning point
 //! ```
 //!
@@ -79,20 +82,22 @@ enum Phase {
     },
 }
 
-/// One segment being rewritten into its `.cleaned` file.
+/// One group of segments (one or more in a row) being rewritten into one `.cleaned`
+/// file, named after the first.
 #[derive(Debug)]
 struct Rewrite {
     file: FileId,
     path: String,
-    /// Next batch of the old segment to read.
+    /// Next batch of the old segment being read (the phase's `segment_base`).
     read_position: u64,
     /// The offset the old segment's next batch follows.
     expected: i64,
-    /// The cleaned segment as written so far.
+    /// The cleaned segment as written so far, based at the group's first base.
     segment: Segment,
     /// Dropped batches not yet written as their filler.
     run: Option<FillerRun>,
-    /// A batch was dropped or rewritten: the cleaned file differs from the old one.
+    /// A batch was dropped or rewritten, or segments were grouped: the cleaned file
+    /// differs from the old ones.
     changed: bool,
 }
 
@@ -430,9 +435,20 @@ impl PartitionLog {
         };
         if current.read_position >= self.segments[index].size_bytes {
             let next = self.segments[index].next_offset;
+            if self.joins_group(index, &current, cleaning_point) {
+                // The next segment goes on into this cleaned file, and so may the run
+                // of dropped batches: the group becomes one segment.
+                current.read_position = 0;
+                current.changed = true;
+                self.set_phase(Phase::Rewriting {
+                    segment_base: next,
+                    rewrite: Some(current),
+                });
+                return Ok(false);
+            }
             // A run never spans two segments: its filler ends this one.
             self.write_run(disk, &mut current, budget)?;
-            self.finish_segment(disk, index, *current)?;
+            self.finish_group(disk, index, *current)?;
             self.set_phase(Phase::Rewriting {
                 segment_base: next,
                 rewrite: None,
@@ -567,12 +583,38 @@ impl PartitionLog {
         Ok(header)
     }
 
-    /// The old segment `index` is read through: swaps the cleaned file in if it
-    /// differs, else drops it.
-    fn finish_segment(
+    /// Whether the segment after segment `index` (just read through) joins the group
+    /// being written to `current`: it is below the cleaning point and not the active
+    /// segment, and the group's cleaned bytes so far plus its bytes fit in
+    /// `segment.bytes` (Kafka's rule; a rewritten batch may grow by a few bytes of
+    /// timestamp deltas, so the group may exceed it by that much).
+    fn joins_group(&self, index: usize, current: &Rewrite, cleaning_point: i64) -> bool {
+        if index + 2 >= self.segments.len() {
+            return false;
+        }
+        let next = &self.segments[index + 1];
+        // Our index files hold whole offsets; the span is bounded as Kafka bounds it
+        // (its index holds i32 offsets relative to the base), so a grouped segment
+        // spans no more offsets than a Kafka one could.
+        let span = next.next_offset - current.segment.base_offset;
+        // The run of dropped batches not yet written becomes one filler.
+        let pending = current
+            .run
+            .as_ref()
+            .map_or(0, |run| run.filler().len() as u64);
+        next.base_offset < cleaning_point
+            && next.state == SealState::Sealed
+            && current.segment.size_bytes + pending + next.size_bytes
+                <= self.config.segment_bytes_effective()
+            && span <= i64::from(i32::MAX)
+    }
+
+    /// The group ending with the old segment `last` is read through: swaps the cleaned
+    /// file in if it differs (a group of two or more always does), else drops it.
+    fn finish_group(
         &mut self,
         disk: &mut impl Disk,
-        index: usize,
+        last: usize,
         current: Rewrite,
     ) -> Result<(), LogError> {
         if !current.changed {
@@ -580,57 +622,45 @@ impl PartitionLog {
             let _ = disk.remove_file(&current.path);
             return Ok(());
         }
-        let old = &self.segments[index];
-        // Kept batches and fillers cover every offset of the segment, and a filler has
+        let first = self.index_of(current.segment.base_offset);
+        let old = &self.segments[last];
+        // Kept batches and fillers cover every offset of the group, and a filler has
         // the epoch of the batches it replaces: neither its end nor its last epoch moves.
         assert_eq!(current.segment.next_offset, old.next_offset);
         assert_eq!(current.segment.last_epoch, old.last_epoch);
-        self.swap(disk, index, current)
+        self.swap(disk, first, last, current)
     }
 
-    /// Replaces segment `index` by its cleaned file, crash-safely (`docs/storage.md`
-    /// §13): the cleaned file durable, the cleaner checkpoint durable, the old index
-    /// files gone durably, the rename durable, then new index files.
+    /// Replaces segments `first..=last` by their cleaned file, crash-safely
+    /// (`docs/storage.md` §13): the cleaned file durable, the cleaner checkpoint
+    /// durable, every old index file gone durably, the rename over the first
+    /// segment's `.log` durable (the commit), the other segments' `.log` files gone
+    /// one by one, durably, then new index files.
     fn swap(
         &mut self,
         disk: &mut impl Disk,
-        index: usize,
+        first: usize,
+        last: usize,
         current: Rewrite,
     ) -> Result<(), LogError> {
-        let base = self.segments[index].base_offset;
+        let base = self.segments[first].base_offset;
         let log_path = join(&self.dir, &segment_file_name(base, SegmentFileKind::Log));
-        let cleaning_point = self
-            .cleaning
-            .as_ref()
-            .expect("a pass under way")
-            .cleaning_point;
-        let prepared = if self.mutant_swap_unsafe() {
-            Ok(())
-        } else {
-            disk.sync_now(current.file)
-        };
-        if let Err(error) =
-            prepared.and_then(|()| self.persist_cleaned_through(disk, cleaning_point))
-        {
+        if let Err(error) = self.prepare_swap(disk, &current) {
             // Nothing changed yet: the cleaned file is simply dropped.
             disk.close(current.file);
             let _ = disk.remove_file(&current.path);
             return Err(error.into());
         }
-        if let Some(file) = self.segments[index].file.take() {
-            disk.close(file);
-        }
-        self.open_segments.retain(|b| *b != base);
+        let members: Vec<i64> = self.segments[first..=last]
+            .iter()
+            .map(|s| s.base_offset)
+            .collect();
         if self.mutant_swap_unsafe() {
             let _ = disk.remove_file(&log_path);
         }
-        // No index file may vouch for the old bytes under the new name.
-        self.segments[index].state = SealState::NeedsIndex;
         disk.close(current.file);
-        let unindexed =
-            remove_index_files(disk, &self.dir, base).and_then(|()| disk.sync_dir_now(&self.dir));
-        if let Err(error) = unindexed {
-            // The old segment stays, to be sealed again by a sync round.
+        if let Err(error) = self.unindex_members(disk, first, last) {
+            // The old segments stay, to be sealed again by a sync round.
             let _ = disk.remove_file(&current.path);
             return Err(error.into());
         }
@@ -644,12 +674,68 @@ impl PartitionLog {
         }
         let mut segment = current.segment;
         segment.state = SealState::NeedsIndex;
-        self.segments[index] = segment;
-        if self.write_index_files_now(disk, index).is_ok() {
-            self.segments[index].state = SealState::Sealed;
+        self.segments.splice(first..=last, [segment]);
+        if let Err(error) = self.remove_grouped(disk, &members[1..]) {
+            // Leftovers overlap the grouped segment: only recovery removes them safely.
+            self.failure = Some(error.clone());
+            return Err(error.into());
+        }
+        if self.write_index_files_now(disk, first).is_ok() {
+            self.segments[first].state = SealState::Sealed;
         } else {
             // A sync round writes them later; recovery checks the segment meanwhile.
             let _ = remove_index_files(disk, &self.dir, base);
+        }
+        Ok(())
+    }
+
+    /// Makes the cleaned file durable, then the cleaner checkpoint that says its
+    /// offsets may be cleaned.
+    fn prepare_swap(&mut self, disk: &mut impl Disk, current: &Rewrite) -> Result<(), DiskError> {
+        let cleaning_point = self
+            .cleaning
+            .as_ref()
+            .expect("a pass under way")
+            .cleaning_point;
+        if !self.mutant_swap_unsafe() {
+            disk.sync_now(current.file)?;
+        }
+        self.persist_cleaned_through(disk, cleaning_point)
+    }
+
+    /// Closes segments `first..=last` and removes their index files, durably: no index
+    /// file may vouch for old bytes once a cleaned file is under their names.
+    fn unindex_members(
+        &mut self,
+        disk: &mut impl Disk,
+        first: usize,
+        last: usize,
+    ) -> Result<(), DiskError> {
+        for index in first..=last {
+            let segment = &mut self.segments[index];
+            let base = segment.base_offset;
+            if let Some(file) = segment.file.take() {
+                disk.close(file);
+            }
+            segment.state = SealState::NeedsIndex;
+            self.open_segments.retain(|b| *b != base);
+        }
+        for index in first..=last {
+            remove_index_files(disk, &self.dir, self.segments[index].base_offset)?;
+        }
+        disk.sync_dir_now(&self.dir)
+    }
+
+    /// Removes the `.log` files of the grouped segments after the first (`bases`),
+    /// oldest first, syncing the directory after each: whatever a crash keeps of them
+    /// is then a run of the newest, which ends where the group ends. Recovery removes
+    /// them when the grouped segment covers them, and keeps them (the old, uncleaned
+    /// copies, contiguous with the next segment) when the grouped segment lies
+    /// below the log start offset and is deleted (`docs/storage.md` §13).
+    fn remove_grouped(&mut self, disk: &mut impl Disk, bases: &[i64]) -> Result<(), DiskError> {
+        for base in bases {
+            super::remove_segment_files(disk, &self.dir, *base)?;
+            disk.sync_dir_now(&self.dir)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! ```text
 //!  list files, read checkpoint and record
 //!    └─► each segment, oldest first:
+//!          starts inside the previous one ───► a grouped swap's leftover: remove it
 //!          does not follow the previous one ──► cut here (it and every later one go)
 //!          scan: headers where index files vouch, CRCs elsewhere
 //!            ├─ all whole ─────────────────────► keep (write checked bytes again, sync)
@@ -228,6 +229,14 @@ impl Recovery<'_> {
     ) -> Result<(), LogError> {
         for at in 0..logs.len() {
             if let Some(previous) = self.segments.last()
+                && previous.next_offset > logs[at]
+            {
+                // A leftover of a grouped swap (docs/storage.md §13): the previous
+                // segment, checked, covers every offset this one could hold.
+                self.remove_covered(disk, logs[at])?;
+                continue;
+            }
+            if let Some(previous) = self.segments.last()
                 && previous.next_offset != logs[at]
             {
                 return self.cut_at_gap(disk, &logs[at..], on_damage);
@@ -237,6 +246,15 @@ impl Recovery<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Removes the segment file `base`, which starts below the end of the segments
+    /// kept: a segment the cleaner grouped into an earlier one, whose `.log` a crash
+    /// left behind after the grouped file was renamed in. Its offsets are all in the
+    /// previous segment, so it holds none the log needs.
+    fn remove_covered(&mut self, disk: &mut impl Disk, base: i64) -> Result<(), DiskError> {
+        remove_segment_files(disk, self.dir, base)?;
+        disk.sync_dir_now(self.dir)
     }
 
     /// Ends the log before the segment file `logs[0]`, which does not start where the
