@@ -132,16 +132,14 @@ const INTENDED: &[Intended] = &[
     },
 ];
 
-/// Topic configs Kafka 4.1 reports and Odradek does not serve yet (issue 18 brings
-/// compaction and dynamic configuration; the rest belongs to features Odradek does not
-/// have: tiered storage, throttled replication, compression levels, flush settings,
-/// preallocation). Left out of both answers; one that Odradek starts to report must be
+/// Topic configs Kafka 4.1 reports and Odradek does not serve: they belong to features
+/// Odradek does not have (tiered storage, throttled replication, compression levels,
+/// flush settings, preallocation, timestamp bounds). Left out of both answers; one that Odradek starts to report must be
 /// taken off this list.
 const CONFIGS_NOT_SERVED: &[&str] = &[
     "compression.gzip.level",
     "compression.lz4.level",
     "compression.zstd.level",
-    "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
     "flush.ms",
@@ -149,11 +147,8 @@ const CONFIGS_NOT_SERVED: &[&str] = &[
     "leader.replication.throttled.replicas",
     "local.retention.bytes",
     "local.retention.ms",
-    "max.compaction.lag.ms",
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
     "preallocate",
     "remote.log.copy.disable",
     "remote.log.delete.on.disable",

@@ -105,8 +105,17 @@ final class AdminCalls {
                         new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
                         new AlterConfigOp(new ConfigEntry("max.message.bytes", "2000000"), AlterConfigOp.OpType.SET))))
                         .all().get(30, TimeUnit.SECONDS);
+                // Every broker applies the change when its copy of the metadata log does,
+                // and the Admin client may ask another broker than it altered through:
+                // read until that one shows it, as a client must.
                 Config config = admin.describeConfigs(List.of(topicResource))
                         .all().get(30, TimeUnit.SECONDS).get(topicResource);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (!"7200000".equals(config.get("retention.ms").value()) && System.nanoTime() < deadline) {
+                    Thread.sleep(100);
+                    config = admin.describeConfigs(List.of(topicResource))
+                            .all().get(30, TimeUnit.SECONDS).get(topicResource);
+                }
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("retention_ms", config.get("retention.ms").value());
                 out.put("retention_source", config.get("retention.ms").source().name());
