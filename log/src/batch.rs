@@ -567,10 +567,7 @@ pub fn for_each_record<'a, E: From<RecordsError>>(
         let malformed = RecordsError::Malformed {
             base_offset: header.base_offset,
         };
-        let mut cursor = RecordCursor {
-            bytes: &bytes[position + BATCH_HEADER_BYTES..end],
-            at: 0,
-        };
+        let mut cursor = RecordCursor::new(&bytes[position + BATCH_HEADER_BYTES..end]);
         for _ in 0..header.record_count {
             let record = cursor.record(&header).ok_or(malformed.clone())?;
             visit(record)?;
@@ -608,30 +605,70 @@ pub fn first_record_at_or_after(
     Ok(found)
 }
 
+/// One record's fields as stored (Kafka's record v2 layout), deltas not yet applied.
+pub(crate) struct RecordParts<'a> {
+    /// Its attributes byte.
+    pub(crate) attributes: u8,
+    pub(crate) timestamp_delta: i64,
+    pub(crate) offset_delta: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    /// Its bytes from the offset delta to its end (offset delta, key, value, headers).
+    pub(crate) tail: &'a [u8],
+}
+
 /// Reads records (Kafka's record v2 layout) one after another.
-struct RecordCursor<'a> {
+pub(crate) struct RecordCursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> RecordCursor<'a> {
-    fn record(&mut self, header: &BatchHeader) -> Option<RecordView<'a>> {
+    /// A cursor at the first record of `bytes` (a batch's records, uncompressed).
+    pub(crate) fn new(bytes: &'a [u8]) -> RecordCursor<'a> {
+        RecordCursor { bytes, at: 0 }
+    }
+
+    /// Whether every byte was read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    /// The next record's fields; `None` if it does not parse.
+    pub(crate) fn parts(&mut self) -> Option<RecordParts<'a>> {
         let length = usize::try_from(self.varlong()?).ok()?;
-        let start = self.at;
-        let end = start
+        let end = self
+            .at
             .checked_add(length)
             .filter(|end| *end <= self.bytes.len())?;
-        self.at += 1; // attributes
+        let attributes = *self.bytes.get(self.at)?;
+        self.at += 1;
         let timestamp_delta = self.varlong()?;
+        let tail_start = self.at;
         let offset_delta = self.varlong()?;
         let key = self.nullable_bytes(end)?;
         let value = self.nullable_bytes(end)?;
-        self.at = end; // headers are not needed
-        Some(RecordView {
-            offset: header.base_offset.checked_add(offset_delta)?,
-            timestamp: header.base_timestamp.checked_add(timestamp_delta)?,
+        if self.at > end {
+            return None;
+        }
+        self.at = end; // headers are kept in the tail, not parsed
+        Some(RecordParts {
+            attributes,
+            timestamp_delta,
+            offset_delta,
             key,
             value,
+            tail: &self.bytes[tail_start..end],
+        })
+    }
+
+    fn record(&mut self, header: &BatchHeader) -> Option<RecordView<'a>> {
+        let parts = self.parts()?;
+        Some(RecordView {
+            offset: header.base_offset.checked_add(parts.offset_delta)?,
+            timestamp: header.base_timestamp.checked_add(parts.timestamp_delta)?,
+            key: parts.key,
+            value: parts.value,
         })
     }
 

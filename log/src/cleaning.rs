@@ -21,7 +21,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::batch::{self, BatchHeader, COMPRESSION_BITS, Compression, DELETE_HORIZON_BIT};
+use crate::batch::{
+    self, BatchHeader, COMPRESSION_BITS, Compression, DELETE_HORIZON_BIT, RecordCursor, RecordParts,
+};
 use crate::compression;
 use crate::constants::CLEANER_MAP_ENTRY_OVERHEAD_BYTES;
 
@@ -69,16 +71,13 @@ impl OpenedBatch {
 
     /// Its records in order; `None` if they do not parse.
     pub fn records(&self) -> Option<Vec<CleanedRecord<'_>>> {
-        let mut cursor = Cursor {
-            bytes: &self.records,
-            at: 0,
-        };
+        let mut cursor = RecordCursor::new(&self.records);
         let count = usize::try_from(self.header.record_count).ok()?;
         let mut records = Vec::with_capacity(count.min(self.records.len()));
         for _ in 0..count {
-            records.push(cursor.record(&self.header)?);
+            records.push(cleaned_record(cursor.parts()?, &self.header)?);
         }
-        (cursor.at == self.records.len()).then_some(records)
+        cursor.at_end().then_some(records)
     }
 }
 
@@ -372,67 +371,20 @@ fn codec_bits(codec: Compression) -> i16 {
     }
 }
 
-/// Reads records (Kafka's record v2 layout) one after another.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn record(&mut self, header: &BatchHeader) -> Option<CleanedRecord<'a>> {
-        let length = usize::try_from(self.varlong()?).ok()?;
-        let end = self
-            .at
-            .checked_add(length)
-            .filter(|end| *end <= self.bytes.len())?;
-        let attributes = *self.bytes.get(self.at)?;
-        self.at += 1;
-        let timestamp_delta = self.varlong()?;
-        let tail_start = self.at;
-        let offset_delta = self.varlong()?;
-        let key = self.nullable_bytes(end)?;
-        let value = self.nullable_bytes(end)?;
-        if self.at > end || offset_delta < 0 || offset_delta > i64::from(header.last_offset_delta) {
-            return None;
-        }
-        let tail = &self.bytes[tail_start..end];
-        self.at = end;
-        Some(CleanedRecord {
-            offset: header.base_offset.checked_add(offset_delta)?,
-            timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
-            key,
-            value,
-            tombstone: value.is_none(),
-            attributes,
-            tail,
-        })
+/// A record's fields as the cleaner sees them; `None` if its offset lies outside
+/// its batch.
+fn cleaned_record<'a>(parts: RecordParts<'a>, header: &BatchHeader) -> Option<CleanedRecord<'a>> {
+    let offset_delta = parts.offset_delta;
+    if offset_delta < 0 || offset_delta > i64::from(header.last_offset_delta) {
+        return None;
     }
-
-    /// A varint length and that many bytes, or null for a negative length.
-    fn nullable_bytes(&mut self, end: usize) -> Option<Option<&'a [u8]>> {
-        let length = self.varlong()?;
-        if length < 0 {
-            return Some(None);
-        }
-        let stop = self
-            .at
-            .checked_add(usize::try_from(length).ok()?)
-            .filter(|stop| *stop <= end)?;
-        let bytes = &self.bytes[self.at..stop];
-        self.at = stop;
-        Some(Some(bytes))
-    }
-
-    fn varlong(&mut self) -> Option<i64> {
-        let mut raw: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.at)?;
-            self.at += 1;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-            }
-        }
-        None
-    }
+    Some(CleanedRecord {
+        offset: header.base_offset.checked_add(offset_delta)?,
+        timestamp: header.base_timestamp.wrapping_add(parts.timestamp_delta),
+        key: parts.key,
+        value: parts.value,
+        tombstone: parts.value.is_none(),
+        attributes: parts.attributes,
+        tail: parts.tail,
+    })
 }
