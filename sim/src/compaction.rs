@@ -27,7 +27,8 @@ use crate::clock::WALL_CLOCK_ORIGIN_MS;
 use crate::records::encode_value;
 use crate::rng::SimRng;
 use crate::workload::{
-    Ctx, FETCH_VERSION, MS, PRODUCE_VERSION, Phase, fetch_partition, fetch_request, topic_name,
+    Ctx, FETCH_VERSION, MS, PRODUCE_VERSION, Phase, code, fetch_partition, fetch_request,
+    topic_name,
 };
 
 /// The random stream the workload's plan and its client draw from.
@@ -38,16 +39,6 @@ pub const COMPACTED_TOPIC: &str = "sim-compact";
 
 /// Bytes a keyed read asks for.
 const READ_BYTES: i32 = 64 << 10;
-
-/// Kafka error codes the keyed client tells apart.
-mod code {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
 
 /// A seed's compaction workload.
 #[derive(Clone, Debug)]

@@ -74,7 +74,7 @@ pub const INIT_PRODUCER_ID_VERSION: i16 = 3;
 pub const METADATA_VERSION: i16 = 9;
 
 /// Kafka error codes the clients tell apart.
-mod code {
+pub(crate) mod code {
     pub const NONE: i16 = 0;
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
