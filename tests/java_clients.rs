@@ -293,7 +293,8 @@ fn offsets(value: &Json) -> Vec<i64> {
 /// The Admin calls, in order: createTopics (with configs), listTopics, describeTopics,
 /// describeCluster, describeConfigs, incrementalAlterConfigs (then describeConfigs),
 /// createPartitions, listConsumerGroups,
-/// describeConsumerGroups, listConsumerGroupOffsets, listOffsets, deleteTopics.
+/// describeConsumerGroups, listConsumerGroupOffsets, listOffsets, deleteRecords (then
+/// listOffsets earliest), deleteTopics.
 fn assert_admin(report: &Json, brokers: usize) {
     let topic = "admin-topic";
     assert_eq!(report["createTopics"].text(), "ok", "{report}");
@@ -392,6 +393,9 @@ fn assert_admin(report: &Json, brokers: usize) {
             "{report}"
         );
     }
+    let deleted = &report["deleteRecords"];
+    assert_eq!(deleted["low_watermark"].int(), 1, "{report}");
+    assert_eq!(deleted["earliest"].int(), 1, "{report}");
     assert_eq!(report["deleteTopics"].text(), "gone", "{report}");
 }
 

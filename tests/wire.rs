@@ -1120,9 +1120,9 @@ fn group_round_trips(
     }
 }
 
-/// Every advertised version of OffsetForLeaderEpoch, DescribeCluster, DescribeLogDirs
-/// and OffsetDelete, against topic `wire` (one partition, `end` records, written in
-/// leader epoch 1) and a group that committed an offset of it.
+/// Every advertised version of OffsetForLeaderEpoch, DescribeCluster, DescribeLogDirs,
+/// OffsetDelete and DeleteRecords, against topic `wire` (one partition, `end` records,
+/// written in leader epoch 1) and a group that committed an offset of it.
 fn admin_round_trips(
     client: &mut Client,
     port: i32,
@@ -1248,4 +1248,64 @@ fn admin_round_trips(
         );
         coverage.mark(ApiKey::OffsetDelete, version);
     }
+    delete_records_round_trips(client, end, table, coverage);
+}
+
+/// Every advertised version of DeleteRecords: version `v` deletes `wire-0` below
+/// `v + 1`, and the log starts there afterwards (what ListOffsets says earliest).
+fn delete_records_round_trips(
+    client: &mut Client,
+    end: i64,
+    table: &[(ApiKey, i16, i16)],
+    coverage: &mut Coverage,
+) {
+    for version in versions(table, ApiKey::DeleteRecords) {
+        let below = i64::from(version) + 1;
+        assert!(below <= end, "wire has {end} records");
+        let ResponseKind::DeleteRecords(response) = call_sample(
+            client,
+            ApiKey::DeleteRecords,
+            version,
+            Shape::common("wire"),
+        ) else {
+            panic!()
+        };
+        let answer = &response.topics[0].partitions[0];
+        assert_eq!(
+            (answer.error_code, answer.low_watermark),
+            (0, below),
+            "DeleteRecords v{version}"
+        );
+        assert_eq!(
+            earliest_offset(client, "wire"),
+            below,
+            "after DeleteRecords v{version}"
+        );
+        coverage.mark(ApiKey::DeleteRecords, version);
+    }
+}
+
+/// Partition 0 of `topic`'s earliest offset, as ListOffsets v7 answers it.
+fn earliest_offset(client: &mut Client, topic: &str) -> i64 {
+    use kafka_protocol::messages::ListOffsetsRequest;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-2),
+                ]),
+        ]);
+    let ResponseKind::ListOffsets(listed) =
+        client.call(ApiKey::ListOffsets, 7, &RequestKind::ListOffsets(request))
+    else {
+        panic!()
+    };
+    let answer = &listed.topics[0].partitions[0];
+    assert_eq!(answer.error_code, 0, "ListOffsets earliest of {topic}");
+    answer.offset
 }

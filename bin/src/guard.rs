@@ -80,6 +80,7 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
         ApiKey::DescribeCluster => (0, describe_cluster_request),
         ApiKey::DescribeLogDirs => (2, describe_log_dirs_request),
         ApiKey::OffsetDelete => (i16::MAX, offset_delete_request),
+        ApiKey::DeleteRecords => (2, delete_records_request),
         other => return Err(Malformed::Unchecked(other, version)),
     };
     Walk::new(body, version >= flexible_from).run(|w| fields(w, version))
@@ -498,6 +499,19 @@ fn offset_delete_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
         w.array(|w| w.skip(4))?; // partitions
         w.tagged_fields()
     })
+}
+
+/// The fields of a DeleteRecords request (the same at every version).
+fn delete_records_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // name
+        w.array(|w| {
+            w.skip(4 + 8)?; // partition_index, offset
+            w.tagged_fields()
+        })?;
+        w.tagged_fields()
+    })?;
+    w.skip(4) // timeout_ms
 }
 
 /// A cursor that skips fields of one message, in its flexible or classic encoding.

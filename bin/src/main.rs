@@ -16,6 +16,7 @@ mod config;
 mod disk;
 mod driver;
 mod guard;
+mod json;
 mod peers;
 mod server;
 mod versions;
@@ -43,6 +44,8 @@ enum Command {
     Groups(cli::groups::Args),
     /// Describe and change topic and broker configs at run time (like kafka-configs).
     Configs(cli::configs::Args),
+    /// Move partitions' log start offsets forward (like kafka-delete-records).
+    DeleteRecords(cli::delete_records::Args),
     /// Write lines from standard input as records (like kafka-console-producer).
     Produce(cli::produce::Args),
     /// Print records of a topic (like kafka-console-consumer, without a group).
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => cli::topics::run(args),
         Command::Groups(args) => cli::groups::run(args),
         Command::Configs(args) => cli::configs::run(args),
+        Command::DeleteRecords(args) => cli::delete_records::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),

@@ -64,6 +64,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeCluster, 0, 2),
     range(ApiKey::DescribeLogDirs, 1, 4),
     range(ApiKey::OffsetDelete, 0, 0),
+    range(ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.

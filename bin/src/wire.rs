@@ -211,6 +211,7 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DescribeCluster(_) => ApiKey::DescribeCluster,
         ResponseKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         ResponseKind::OffsetDelete(_) => ApiKey::OffsetDelete,
+        ResponseKind::DeleteRecords(_) => ApiKey::DeleteRecords,
         _ => return None,
     })
 }

@@ -1205,13 +1205,7 @@ impl PartitionLog {
         now_ms: i64,
         offset_max: i64,
     ) -> Result<MaintenanceReport, LogError> {
-        if self.failure.is_some() {
-            return Err(LogError::Failed);
-        }
-        let mut report = MaintenanceReport {
-            log_start_offset: self.log_start_offset,
-            ..MaintenanceReport::default()
-        };
+        let mut report = self.fresh_report()?;
         let active = self.active();
         if !active.is_empty()
             && active
@@ -1225,8 +1219,50 @@ impl PartitionLog {
             return Ok(report);
         }
         let delete_count = self.retention_delete_count(now_ms, offset_max);
+        self.delete_oldest(disk, delete_count, &mut report)?;
+        Ok(report)
+    }
+
+    /// Deletes every whole segment below `offset` (DeleteRecords moved the start clients
+    /// see there), whatever the cleanup policy; never the active one nor one holding an
+    /// offset at or above `durable_offset`. The segment holding `offset` stays: the
+    /// caller keeps the records below `offset` in it from clients.
+    pub fn delete_segments_below(
+        &mut self,
+        disk: &mut impl Disk,
+        offset: i64,
+    ) -> Result<MaintenanceReport, LogError> {
+        let mut report = self.fresh_report()?;
+        let deletable_end = self.durable_offset.min(offset);
+        let delete_count = self.segments[..self.segments.len() - 1]
+            .iter()
+            .take_while(|segment| segment.next_offset <= deletable_end)
+            .count();
+        self.delete_oldest(disk, delete_count, &mut report)?;
+        Ok(report)
+    }
+
+    /// A report of nothing done yet; `Err` if the log is offline.
+    fn fresh_report(&self) -> Result<MaintenanceReport, LogError> {
+        if self.failure.is_some() {
+            return Err(LogError::Failed);
+        }
+        Ok(MaintenanceReport {
+            log_start_offset: self.log_start_offset,
+            ..MaintenanceReport::default()
+        })
+    }
+
+    /// Deletes the `delete_count` oldest segments (none if 0): persists the epoch
+    /// before the new log start and the new start before removing any file.
+    fn delete_oldest(
+        &mut self,
+        disk: &mut impl Disk,
+        delete_count: usize,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), LogError> {
         if delete_count == 0 {
-            return Ok(report);
+            return Ok(());
         }
         let new_start = self.segments[delete_count].base_offset;
         assert!(new_start > self.log_start_offset);
@@ -1254,7 +1290,7 @@ impl PartitionLog {
         self.dir_dirty = true;
         report.log_start_offset = self.log_start_offset;
         self.check_invariants();
-        Ok(report)
+        Ok(())
     }
 
     /// How many segments, from the oldest, retention deletes now: while one is older

@@ -447,6 +447,33 @@ fn retention_bytes_deletes_oldest_durable_segments_and_persists_log_start() {
 }
 
 #[test]
+fn delete_segments_below_keeps_the_segment_holding_the_offset() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    for _ in 0..12 {
+        append(&mut log, &mut disk, batch(1, 300));
+    }
+    assert!(log.segment_count() > 3, "small segments");
+    // Nothing durable yet: nothing may go.
+    let report = log.delete_segments_below(&mut disk, 7).unwrap();
+    assert_eq!(report.segments_deleted, 0);
+    sync_all(&mut log, &mut disk);
+    let report = log.delete_segments_below(&mut disk, 7).unwrap();
+    assert!(report.segments_deleted > 0);
+    let start = log.log_start_offset();
+    assert!(start <= 7 && start > 0, "start {start}");
+    // Offset 7 is still readable: its segment stays.
+    assert_eq!(read_all(&mut log, &mut disk, 7).next_offset, 12);
+    let again = log.delete_segments_below(&mut disk, 7).unwrap();
+    assert_eq!(again.segments_deleted, 0);
+    drop(log);
+    disk.crash(5);
+    let (log, report) = open(&mut disk);
+    assert_eq!(report.log_start_offset, start);
+    assert_eq!(log.log_end_offset(), 12);
+}
+
+#[test]
 fn retention_ms_deletes_segments_by_their_newest_timestamp() {
     let mut disk = MemDisk::new(1);
     let (mut log, _) = open(&mut disk);

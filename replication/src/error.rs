@@ -55,6 +55,8 @@ pub enum ErrorCode {
     NotController = 41,
     /// The request is malformed or asks for something we do not support.
     InvalidRequest = 42,
+    /// The topic's configuration forbids it (DeleteRecords on a compact-only topic).
+    PolicyViolation = 44,
     /// An idempotent producer skipped or reordered sequence numbers.
     OutOfOrderSequenceNumber = 45,
     /// An idempotent producer with an old epoch.

@@ -53,7 +53,11 @@ fn read_partition(
     let high_watermark = partition.high_watermark();
     data.high_watermark = high_watermark;
     data.last_stable_offset = high_watermark;
-    data.log_start_offset = partition.log().log_start_offset();
+    data.log_start_offset = partition.log_start_offset();
+    if wanted.fetch_offset < data.log_start_offset {
+        // Below where DeleteRecords moved the start: the log may still hold it.
+        return ErrorCode::OffsetOutOfRange;
+    }
     let partition_max = wanted.partition_max_bytes.max(0) as usize;
     let limit_bytes = partition_max.min(budget.remaining);
     // KIP-74: the first partition with data may exceed the limits by one batch so that

@@ -1,4 +1,5 @@
-//! Topic creations and config changes started at a broker that is not the controller.
+//! Topic creations, config changes and record deletions started at a broker that is not
+//! the controller.
 //!
 //! Only the metadata quorum's leader (the controller) appends metadata records. A client
 //! that sends CreateTopics to another broker gets NOT_CONTROLLER and goes to the
@@ -6,7 +7,8 @@
 //! effect of a request a client may send to any broker: auto-creating a topic on
 //! Produce or Metadata, and creating `__consumer_offsets` on the first FindCoordinator.
 //! And Kafka's admin clients send config changes to any broker (KIP-590: the broker
-//! forwards them). Those are forwarded:
+//! forwards them); DeleteRecords goes to each partition's leader, which need not be the
+//! controller. Those are forwarded:
 //!
 //! ```text
 //!  broker 2 (not controller)                     broker 1 (controller)
@@ -181,12 +183,17 @@ impl Node {
             MetadataRecord::CreateTopic { name, .. } => name,
             // Validated by the asker; applying skips what no longer fits (a topic
             // deleted since), and the asker confirms against what applied.
-            MetadataRecord::AlterConfigs { .. } => {
+            MetadataRecord::AlterConfigs { .. } | MetadataRecord::DeleteRecords { .. } => {
                 return self
                     .append_metadata(io, record)
                     .map_err(|error| error.to_string());
             }
-            _ => return Err("only topic creations and config changes are forwarded".into()),
+            _ => {
+                return Err(
+                    "only topic creations, config changes and record deletions are forwarded"
+                        .into(),
+                );
+            }
         };
         if self.cluster.topics.contains_key(name) {
             // Applied here; the asker waits until it has applied as far.
@@ -224,9 +231,7 @@ impl Node {
         (error, message): (ErrorCode, String),
     ) {
         for (id, mut wait) in pending.waiters {
-            if let MetadataWait::Configs(answer) = &mut wait {
-                answer.fail_written(error, &message);
-            }
+            wait.fail_written(error, &message);
             self.run_metadata_wait(io, id, wait);
         }
     }

@@ -65,7 +65,7 @@ impl Node {
                         }
                         match wanted.timestamp {
                             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
-                                answer.offset = partition.log().log_start_offset();
+                                answer.offset = partition.log_start_offset();
                                 ErrorCode::None
                             }
                             LATEST_TIMESTAMP => {

@@ -32,7 +32,7 @@ use crate::dynamic_config::{ConfigChange, ConfigResource, DynamicConfigs};
 use crate::peer::{GroupId, broker_id};
 use crate::raft::{Raft, RaftConfig};
 use crate::replica::{Replica, ReplicaInit, ReplicaOpenError};
-use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, partition_dir};
+use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, TopicPartition, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -92,6 +92,12 @@ pub enum MetadataRecord {
         /// Each resource and its change, in the request's order.
         changes: Vec<(ConfigResource, ConfigChange)>,
     },
+    /// DeleteRecords: each partition's records below its offset are gone for clients,
+    /// on every replica (offsets only move forward).
+    DeleteRecords {
+        /// The partitions of one request, in its order.
+        deletions: Vec<RecordsDeletion>,
+    },
 }
 
 impl MetadataRecord {
@@ -146,6 +152,20 @@ impl MetadataRecord {
                 line.push_str("alter-configs");
                 for (index, (resource, change)) in changes.iter().enumerate() {
                     config_change_fields(&mut line, index, resource, change);
+                }
+            }
+            MetadataRecord::DeleteRecords { deletions } => {
+                line.push_str("delete-records");
+                for (index, deletion) in deletions.iter().enumerate() {
+                    field(&mut line, &format!("d{index}.name"), &deletion.topic);
+                    field(&mut line, &format!("d{index}.id"), &deletion.id.to_hex());
+                    let partition = deletion.partition.to_string();
+                    field(&mut line, &format!("d{index}.partition"), &partition);
+                    field(
+                        &mut line,
+                        &format!("d{index}.offset"),
+                        &deletion.offset.to_string(),
+                    );
                 }
             }
         }
@@ -216,6 +236,9 @@ impl MetadataRecord {
             "alter-configs" => MetadataRecord::AlterConfigs {
                 changes: parse_config_changes(&fields)?,
             },
+            "delete-records" => MetadataRecord::DeleteRecords {
+                deletions: parse_deletions(&fields)?,
+            },
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
@@ -283,6 +306,33 @@ fn parse_config_changes(
         .collect()
 }
 
+/// The deletions of a delete-records record's `dN.name`, `dN.id`, `dN.partition` and
+/// `dN.offset` fields, in index order.
+fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDeletion>, String> {
+    let mut by_index: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
+    for (key, value) in fields {
+        let (index, name) = key
+            .strip_prefix('d')
+            .and_then(|key| key.split_once('.'))
+            .and_then(|(index, name)| Some((index.parse::<usize>().ok()?, name)))
+            .ok_or_else(|| format!("delete-records: bad field {key:?}"))?;
+        by_index.entry(index).or_default().insert(name, value);
+    }
+    by_index
+        .into_values()
+        .map(|parts| {
+            let deletion = RecordsDeletion {
+                topic: parts.get("name")?.to_string(),
+                id: TopicId::from_hex(parts.get("id")?)?,
+                partition: parts.get("partition")?.parse().ok().filter(|p| *p >= 0)?,
+                offset: parts.get("offset")?.parse().ok().filter(|o| *o >= 0)?,
+            };
+            Some(deletion)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| "delete-records: a deletion lacks a field or has a bad one".to_string())
+}
+
 /// `replicas=1,2,3;2,3,1` (one list per partition), left out when empty.
 fn replicas_field(line: &mut String, replicas: &[Vec<i32>]) {
     if replicas.is_empty() {
@@ -347,6 +397,19 @@ fn unescape(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "escaped text is not UTF-8".to_string())
 }
 
+/// One partition of a delete-records record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordsDeletion {
+    /// The topic's name.
+    pub topic: String,
+    /// Its id (a later topic of the same name keeps its records).
+    pub id: TopicId,
+    /// The partition.
+    pub partition: i32,
+    /// The offset its log now starts at for clients.
+    pub offset: i64,
+}
+
 /// What the metadata log says once applied: the cluster as the node knows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterState {
@@ -378,6 +441,12 @@ pub enum Applied {
     TopicDeleted {
         /// The topic that was deleted.
         topic: Topic,
+    },
+    /// DeleteRecords moved these partitions' log start offsets (see
+    /// [`Topic::deleted_below`]).
+    RecordsDeleted {
+        /// The partitions whose start moved.
+        partitions: Vec<TopicPartition>,
     },
     /// Configs changed: these topics' overrides, and with `brokers` the broker-level
     /// defaults every topic starts from.
@@ -442,7 +511,28 @@ impl ClusterState {
                 Applied::Nothing
             }
             MetadataRecord::AlterConfigs { changes } => self.alter_configs(changes),
+            MetadataRecord::DeleteRecords { deletions } => self.delete_records(deletions),
         }
+    }
+
+    /// Applies a delete-records record: each partition's start moves up to its offset,
+    /// never down, if its topic (by id) still exists.
+    fn delete_records(&mut self, deletions: &[RecordsDeletion]) -> Applied {
+        let mut partitions = Vec::new();
+        for deletion in deletions {
+            let Some(topic) = self.topics.get_mut(&deletion.topic) else {
+                continue;
+            };
+            if topic.id != deletion.id || !(0..topic.partitions).contains(&deletion.partition) {
+                continue;
+            }
+            let start = topic.deleted_below.entry(deletion.partition).or_insert(0);
+            if deletion.offset > *start {
+                *start = deletion.offset;
+                partitions.push(TopicPartition::new(&deletion.topic, deletion.partition));
+            }
+        }
+        Applied::RecordsDeleted { partitions }
     }
 
     /// Applies an alter-configs record. A topic that no longer exists is skipped: its
@@ -491,6 +581,7 @@ impl ClusterState {
                 partitions,
                 config,
                 replicas: replicas.to_vec(),
+                deleted_below: BTreeMap::new(),
             },
         );
         Applied::PartitionsCreated {
@@ -911,6 +1002,22 @@ mod tests {
                 replicas: vec![vec![1], vec![2], vec![3]],
             },
             MetadataRecord::ProducerIds { next: 2000 },
+            MetadataRecord::DeleteRecords {
+                deletions: vec![
+                    RecordsDeletion {
+                        topic: "orders".into(),
+                        id: TopicId::random(3, 4),
+                        partition: 0,
+                        offset: 17,
+                    },
+                    RecordsDeletion {
+                        topic: "a b".into(),
+                        id: TopicId::random(5, 6),
+                        partition: 2,
+                        offset: 0,
+                    },
+                ],
+            },
         ];
         for record in records {
             let line = record.encode();
@@ -954,5 +1061,44 @@ mod tests {
         };
         assert_eq!(state.apply(&wrong_id), Applied::Nothing);
         assert!(state.topics.contains_key("t"));
+    }
+
+    #[test]
+    fn deleted_records_move_the_start_forward_only_on_the_topic_named_by_id() {
+        let mut state = ClusterState::default();
+        let id = TopicId::random(3, 4);
+        state.apply(&MetadataRecord::CreateTopic {
+            name: "t".into(),
+            id,
+            partitions: 2,
+            config: BTreeMap::new(),
+            replicas: Vec::new(),
+        });
+        let delete = |id, offsets: Vec<(i32, i64)>| MetadataRecord::DeleteRecords {
+            deletions: offsets
+                .into_iter()
+                .map(|(partition, offset)| RecordsDeletion {
+                    topic: "t".into(),
+                    id,
+                    partition,
+                    offset,
+                })
+                .collect(),
+        };
+        assert_eq!(
+            state.apply(&delete(id, vec![(0, 10), (1, 0), (5, 3)])),
+            Applied::RecordsDeleted {
+                partitions: vec![TopicPartition::new("t", 0)]
+            }
+        );
+        // Older offsets (a slower request) never move the start back.
+        state.apply(&delete(id, vec![(0, 4), (1, 2)]));
+        let topic = &state.topics["t"];
+        assert_eq!((topic.deleted_below(0), topic.deleted_below(1)), (10, 2));
+        // A record for an earlier topic of the same name changes nothing.
+        let earlier = delete(TopicId::random(5, 6), vec![(0, 99)]);
+        let nothing = Applied::RecordsDeleted { partitions: vec![] };
+        assert_eq!(state.apply(&earlier), nothing);
+        assert_eq!(state.topics["t"].deleted_below(0), 10);
     }
 }

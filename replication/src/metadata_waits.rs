@@ -13,6 +13,8 @@ use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::Instant;
 
 use crate::config_answer::ConfigsAnswer;
+use crate::error::ErrorCode;
+use crate::records_answer::RecordsAnswer;
 use crate::request::{Request, RequestId};
 use crate::waiting::WAITING_REQUESTS_MAX;
 
@@ -31,6 +33,23 @@ pub(crate) enum MetadataWait {
     Redispatch(Request),
     /// An alter-configs answer, sent once its record is applied and confirmed.
     Configs(ConfigsAnswer),
+    /// A DeleteRecords answer, sent once its record is applied and confirmed.
+    DeleteRecords(RecordsAnswer),
+}
+
+impl MetadataWait {
+    /// The record this request waits for will not be applied as hoped: what it
+    /// changes is answered `error` (a creation's waiter has nothing to mark; it is
+    /// handled again and finds the topic missing).
+    pub(crate) fn fail_written(&mut self, error: ErrorCode, message: &str) {
+        match self {
+            MetadataWait::Configs(answer) => answer.fail_written(error, message),
+            MetadataWait::DeleteRecords(answer) => answer.fail_written(error),
+            MetadataWait::Respond(_)
+            | MetadataWait::RespondPartitions(..)
+            | MetadataWait::Redispatch(_) => {}
+        }
+    }
 }
 
 /// A Metadata request waiting for the metadata quorum to have a leader.

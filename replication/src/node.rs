@@ -402,6 +402,7 @@ impl Node {
                 | ApiKey::DescribeCluster
                 | ApiKey::DescribeLogDirs
                 | ApiKey::OffsetDelete
+                | ApiKey::DeleteRecords
         )
     }
 
@@ -554,6 +555,7 @@ impl Node {
             }
             RequestKind::DescribeCluster(_) => self.handle_describe_cluster(io, id, request),
             RequestKind::DescribeLogDirs(_) => self.handle_describe_log_dirs(io, id, request),
+            RequestKind::DeleteRecords(_) => self.handle_delete_records(io, id, request),
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",
@@ -690,7 +692,11 @@ impl Node {
             error: error.to_string(),
         });
         io.recovery_hint(false);
-        opened.map_err(NodeError::from)
+        let mut replica = opened.map_err(NodeError::from)?;
+        if let Some(topic) = self.cluster.topics.get(&key.topic) {
+            replica.delete_records_below(io, topic.deleted_below(key.partition));
+        }
+        Ok(replica)
     }
 
     /// Applies newly committed metadata records, then releases the requests that
@@ -721,6 +727,9 @@ impl Node {
                     self.peers.forget_topic(&topic.name);
                     self.remove_topic_partitions(io, &topic);
                 }
+                Applied::RecordsDeleted { partitions } => {
+                    self.delete_records_below(io, &partitions);
+                }
                 Applied::ConfigsAltered { topics, brokers } => {
                     self.reconfigure_replicas(|topic| brokers || topics.iter().any(|t| t == topic));
                     self.schedule_cleaner(io, CLEANER_STEP_INTERVAL_MS);
@@ -728,6 +737,19 @@ impl Node {
             }
         }
         self.release_metadata_waits(io);
+    }
+
+    /// Moves the start clients see of this node's replicas of `partitions` to where the
+    /// applied metadata says DeleteRecords moved it.
+    fn delete_records_below(&mut self, io: &mut impl NodeIo, partitions: &[TopicPartition]) {
+        for key in partitions {
+            if let (Some(topic), Some(replica)) = (
+                self.cluster.topics.get(&key.topic),
+                self.partitions.get_mut(key),
+            ) {
+                replica.delete_records_below(io, topic.deleted_below(key.partition));
+            }
+        }
     }
 
     /// The log settings a topic without overrides runs with on this broker: the
@@ -920,6 +942,10 @@ impl Node {
                 answer.confirm(&self.cluster);
                 io.respond(id, answer.into_response());
             }
+            MetadataWait::DeleteRecords(mut answer) => {
+                self.confirm_deletions(&mut answer);
+                io.respond(id, answer.into_response());
+            }
             MetadataWait::Redispatch(request) => match &request.body {
                 RequestKind::Metadata(_) => self.handle_metadata(io, id, request, false),
                 RequestKind::FindCoordinator(_) => {
@@ -979,6 +1005,8 @@ impl Node {
             {
                 tracing::warn!("retention on {key:?}: {error}");
             }
+            // A follower deletes what DeleteRecords removed once it has committed it.
+            partition.delete_deleted_segments(io);
         }
         let keys: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         for key in keys {

@@ -244,9 +244,7 @@ impl Node {
         outcome: PartitionAppend,
     ) -> PartitionProduceResponse {
         let log_start_offset = match self.partitions.get(key) {
-            Some(partition) if outcome.error == ErrorCode::None => {
-                partition.log().log_start_offset()
-            }
+            Some(partition) if outcome.error == ErrorCode::None => partition.log_start_offset(),
             _ => -1,
         };
         PartitionProduceResponse::default()

@@ -113,6 +113,10 @@ pub struct Replica {
     driven_high_watermark: i64,
     /// The epoch this node led in at the last drive, if it led.
     led_epoch: Option<i32>,
+    /// Where DeleteRecords moved the start clients see (the metadata log says; 0 if it
+    /// never did). The log itself keeps whole segments: the one holding this offset
+    /// stays, and Raft still replicates from the log's own start.
+    deleted_below: i64,
 }
 
 impl Replica {
@@ -183,6 +187,7 @@ impl Replica {
             replicas: init.replicas,
             driven_high_watermark,
             led_epoch: None,
+            deleted_below: 0,
         })
     }
 
@@ -368,6 +373,34 @@ impl Replica {
     /// The Kafka leader epoch (the Raft term) this replica knows.
     pub fn leader_epoch(&self) -> i32 {
         self.raft.leader_epoch()
+    }
+
+    /// The log start offset clients see: the log's own, or where DeleteRecords moved it
+    /// if that is above (never past the log end: a follower that has not caught up
+    /// that far starts at its end).
+    pub fn log_start_offset(&self) -> i64 {
+        let log = &self.log;
+        let deleted_below = self.deleted_below.min(log.log_end_offset());
+        log.log_start_offset().max(deleted_below)
+    }
+
+    /// DeleteRecords moved the start clients see to `offset` (it never moves back), and
+    /// whole segments below it go once they are committed.
+    pub(crate) fn delete_records_below(&mut self, disk: &mut impl Disk, offset: i64) {
+        self.deleted_below = self.deleted_below.max(offset);
+        self.delete_deleted_segments(disk);
+    }
+
+    /// Deletes the whole segments below where DeleteRecords moved the start, up to the
+    /// high watermark (only committed records are deleted, as retention does).
+    pub(crate) fn delete_deleted_segments(&mut self, disk: &mut impl Disk) {
+        let below = self.deleted_below.min(self.raft.high_watermark());
+        if below <= self.log.log_start_offset() {
+            return;
+        }
+        if let Err(error) = self.log.delete_segments_below(disk, below) {
+            tracing::warn!("{}: deleting segments below {below}: {error}", self.dir);
+        }
     }
 
     /// The epoch this replica leads in, or who leads if it does not.

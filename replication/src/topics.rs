@@ -31,9 +31,18 @@ pub struct Topic {
     /// Each partition's replicas, preferred leader first; empty for a topic created
     /// before replication (every partition on the one node of that cluster).
     pub replicas: Vec<Vec<i32>>,
+    /// Where DeleteRecords moved each partition's log start offset (only partitions it
+    /// moved): records below it are gone for clients on every replica.
+    pub deleted_below: BTreeMap<i32, i64>,
 }
 
 impl Topic {
+    /// The offset below which DeleteRecords removed partition `partition`'s records
+    /// (0 if it never did).
+    pub fn deleted_below(&self, partition: i32) -> i64 {
+        self.deleted_below.get(&partition).copied().unwrap_or(0)
+    }
+
     /// The brokers holding partition `partition`; `[node_id]` for a topic from before
     /// replication, whose partitions all live on the node that created them.
     pub fn replicas_of(&self, partition: i32, node_id: i32) -> Vec<i32> {

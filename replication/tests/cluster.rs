@@ -1466,3 +1466,128 @@ fn a_follower_cut_off_while_the_leader_compacted_catches_up_through_the_fillers(
         );
     }
 }
+
+/// A DeleteRecords of partition 0 of `topic` below `offset`, sent to broker `at`: its
+/// error code and low watermark.
+fn delete_records(cluster: &mut Cluster, at: i32, topic: &str, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::DeleteRecordsRequest;
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let body = RequestKind::DeleteRecords(
+        DeleteRecordsRequest::default()
+            .with_topics(vec![
+                DeleteRecordsTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(offset),
+                    ]),
+            ])
+            .with_timeout_ms(30_000),
+    );
+    let id = cluster.request(at, 2, body);
+    let ResponseKind::DeleteRecords(response) = cluster.wait(at, id) else {
+        panic!("not a DeleteRecords response")
+    };
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.low_watermark)
+}
+
+/// Broker `at`'s replica of partition 0 of `topic`: the log start clients see, and its
+/// log's own (whole segments).
+fn starts(cluster: &Cluster, at: i32, topic: &str) -> (i64, i64) {
+    let node = cluster.brokers[&at].node.as_ref().expect("up");
+    let key = odradek_replication::TopicPartition::new(topic, 0);
+    let replica = node.partition(&key).expect("a replica");
+    (replica.log_start_offset(), replica.log().log_start_offset())
+}
+
+/// DeleteRecords is taken by the partition's leader only, moves the start clients see
+/// on every replica (through the metadata log), deletes the whole segments below it,
+/// and holds across a follower's restart and a leader change.
+#[test]
+fn delete_records_moves_every_replicas_start_and_survives_restarts_and_failover() {
+    const OFFSET_OUT_OF_RANGE: i16 = 1;
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(&mut cluster, controller, "trim", "segment.bytes", "512");
+    let (leader, _) = cluster.leader(controller, "trim");
+    let mut end = 0;
+    for round in 0..60u32 {
+        let id = cluster.request(leader, 9, produce("trim", format!("v{round}").as_bytes()));
+        let (error, offset) = produce_result(cluster.wait(leader, id));
+        assert_eq!(error, 0);
+        end = offset + 1;
+    }
+    let follower = if leader == 1 { 2 } else { 1 };
+    assert_eq!(
+        delete_records(&mut cluster, follower, "trim", 40).0,
+        NOT_LEADER_OR_FOLLOWER
+    );
+    assert_eq!(
+        delete_records(&mut cluster, leader, "trim", end + 1).0,
+        OFFSET_OUT_OF_RANGE
+    );
+    assert_eq!(delete_records(&mut cluster, leader, "trim", 40), (0, 40));
+    // An older offset changes nothing and says where the start is.
+    assert_eq!(delete_records(&mut cluster, leader, "trim", 10), (0, 40));
+    for _ in 0..10 {
+        cluster.tick();
+    }
+    for at in 1..=3 {
+        let (visible, own) = starts(&cluster, at, "trim");
+        assert_eq!(visible, 40, "broker {at}");
+        assert!(
+            own > 0 && own <= 40,
+            "broker {at}: segments below 40 go, {own}"
+        );
+    }
+    assert_eq!(
+        fetch_at(&mut cluster, leader, "trim", 39).0,
+        OFFSET_OUT_OF_RANGE
+    );
+    let (error, records) = fetch_at(&mut cluster, leader, "trim", 40);
+    assert_eq!(error, 0);
+    assert!(!records.is_empty());
+
+    cluster.power_cycle(follower);
+    for _ in 0..10 {
+        cluster.tick();
+    }
+    assert_eq!(starts(&cluster, follower, "trim").0, 40, "after a restart");
+
+    cluster.brokers.get_mut(&leader).unwrap().node = None;
+    let new_leader = loop {
+        let (named, _) = cluster.leader(follower, "trim");
+        if named != leader {
+            break named;
+        }
+        cluster.tick();
+    };
+    assert_eq!(starts(&cluster, new_leader, "trim").0, 40, "the new leader");
+    // -1: everything committed.
+    let (error, low) = delete_records(&mut cluster, new_leader, "trim", -1);
+    assert_eq!(error, 0);
+    assert!(low >= end, "{low} < {end}");
+}
+
+/// A compact-only topic keeps every key's newest record: DeleteRecords is refused as
+/// Kafka refuses it.
+#[test]
+fn delete_records_on_a_compact_only_topic_is_a_policy_violation() {
+    const POLICY_VIOLATION: i16 = 44;
+    let mut cluster = Cluster::new();
+    let controller = cluster.controller();
+    create_replicated(&mut cluster, controller, "kv", "cleanup.policy", "compact");
+    let (leader, _) = cluster.leader(controller, "kv");
+    let id = cluster.request(leader, 9, produce_keyed("kv", b"k", b"v"));
+    assert_eq!(produce_result(cluster.wait(leader, id)).0, 0);
+    assert_eq!(
+        delete_records(&mut cluster, leader, "kv", 1),
+        (POLICY_VIOLATION, -1)
+    );
+    assert_eq!(starts(&cluster, leader, "kv").0, 0);
+}

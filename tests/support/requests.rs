@@ -516,7 +516,8 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
         ApiKey::OffsetForLeaderEpoch
         | ApiKey::DescribeCluster
         | ApiKey::DescribeLogDirs
-        | ApiKey::OffsetDelete => admin_sample(key, v, shape),
+        | ApiKey::OffsetDelete
+        | ApiKey::DeleteRecords => admin_sample(key, v, shape),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -524,7 +525,8 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
 /// [`sample`] of the admin APIs: OffsetForLeaderEpoch (partition 0 of the topic, its
 /// epoch 1 as the current one), DescribeCluster, DescribeLogDirs (the topic's partition
 /// 0, or every partition when not exhaustive), OffsetDelete (partition 0 of the topic
-/// from the group named like it).
+/// from the group named like it), DeleteRecords (partition 0 of the topic below offset
+/// `v + 1`, so that each version moves the start one further).
 fn admin_sample(key: ApiKey, v: i16, shape: Shape<'_>) -> RequestKind {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
     use kafka_protocol::messages::offset_delete_request::{
@@ -584,6 +586,25 @@ fn admin_sample(key: ApiKey, v: i16, shape: Shape<'_>) -> RequestKind {
                         ]),
                 ]),
         ),
+        ApiKey::DeleteRecords => {
+            use kafka_protocol::messages::DeleteRecordsRequest;
+            use kafka_protocol::messages::delete_records_request::{
+                DeleteRecordsPartition, DeleteRecordsTopic,
+            };
+            RequestKind::DeleteRecords(
+                DeleteRecordsRequest::default()
+                    .with_topics(vec![
+                        DeleteRecordsTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_partitions(vec![
+                                DeleteRecordsPartition::default()
+                                    .with_partition_index(0)
+                                    .with_offset(i64::from(v) + 1),
+                            ]),
+                    ])
+                    .with_timeout_ms(30_000),
+            )
+        }
         other => panic!("no admin sample for {other:?}"),
     }
 }

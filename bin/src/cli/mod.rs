@@ -6,6 +6,7 @@ pub mod broker;
 pub mod client_tools;
 pub mod configs;
 pub mod consume;
+pub mod delete_records;
 pub mod dump_log;
 pub mod format;
 pub mod groups;

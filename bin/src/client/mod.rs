@@ -21,6 +21,7 @@
 
 pub mod configs;
 pub mod connection;
+pub mod delete_records;
 pub mod error;
 pub mod partitioner;
 pub mod records;

@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.DeletedRecords;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
@@ -20,6 +21,7 @@ import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -191,6 +193,18 @@ final class AdminCalls {
                     answer.forEach((partition, info) -> offsets.put(Integer.toString(partition.partition()), info.offset()));
                     out.put(spec.getKey(), offsets);
                 }
+                return out;
+            });
+            call(report, "deleteRecords", () -> {
+                // Sent to partition 0's leader, which writes the new start to the metadata log.
+                TopicPartition first = new TopicPartition(topic, 0);
+                DeletedRecords deleted = admin.deleteRecords(Map.of(first, RecordsToDelete.beforeOffset(1)))
+                        .lowWatermarks().get(first).get(30, TimeUnit.SECONDS);
+                long earliest = admin.listOffsets(Map.of(first, OffsetSpec.earliest()))
+                        .all().get(30, TimeUnit.SECONDS).get(first).offset();
+                Map<String, Object> out = new LinkedHashMap<>();
+                out.put("low_watermark", deleted.lowWatermark());
+                out.put("earliest", earliest);
                 return out;
             });
             call(report, "deleteTopics", () -> {
