@@ -424,8 +424,9 @@ impl Builder {
         self.build_cleaner(config)
     }
 
-    /// Compaction: the topic defaults (`log.cleanup.policy`, `log.cleaner.*` for a
-    /// topic's `cleanup.policy`, `delete.retention.ms`, ...) and the cleaner itself.
+    /// Compaction and timestamps: the topic defaults (`log.cleanup.policy`,
+    /// `log.cleaner.*` for a topic's `cleanup.policy`, `delete.retention.ms`, ...,
+    /// `log.message.timestamp.type`) and the cleaner itself.
     fn build_cleaner(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         let mut entries = Vec::new();
         for key in [
@@ -434,6 +435,7 @@ impl Builder {
             "log.cleaner.min.cleanable.ratio",
             "log.cleaner.min.compaction.lag.ms",
             "log.cleaner.max.compaction.lag.ms",
+            "log.message.timestamp.type",
         ] {
             let Some(value) = self.raw(key) else { continue };
             let topic_key = topic_synonym(key).expect("a broker synonym of a topic key");
@@ -616,6 +618,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log.cleaner.max.compaction.lag.ms",
     "log.cleaner.enable",
     "log.cleaner.backoff.ms",
+    "log.message.timestamp.type",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "max.connections",
@@ -941,6 +944,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("log.cleanup.policy"), "{error}");
+        let config = build(&["log.message.timestamp.type=LogAppendTime"]).unwrap();
+        assert!(config.log.log_append_time);
+        let error = build(&["log.message.timestamp.type=Sometimes"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("log.message.timestamp.type"), "{error}");
         let config = build(&["log.retention.ms=-1"]).unwrap();
         assert_eq!(config.log.retention_ms, -1);
         let config = build(&["log.roll.hours=2"]).unwrap();

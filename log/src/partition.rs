@@ -126,6 +126,9 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a dirty segment whose newest batch is older is
     /// cleaned even below the dirty ratio.
     pub max_compaction_lag_ms: i64,
+    /// `message.timestamp.type=LogAppendTime`: the leader stamps each batch it appends
+    /// with its own clock (else `CreateTime`: the producer's timestamps stay).
+    pub log_append_time: bool,
     /// Deliberate bugs for the simulator's mutation tests (feature `mutants` only).
     #[cfg(feature = "mutants")]
     pub mutants: crate::mutants::Mutants,
@@ -170,6 +173,7 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio_per_mille: 500,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            log_append_time: false,
             #[cfg(feature = "mutants")]
             mutants: crate::mutants::Mutants::default(),
         }

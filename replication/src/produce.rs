@@ -32,11 +32,6 @@ use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 use crate::waiting::{PendingProduce, ProduceWait};
 
-/// The topic config that says whose time a batch keeps, and its value for the
-/// broker's: the leader stamps each batch as it appends it.
-const TIMESTAMP_TYPE_KEY: &str = "message.timestamp.type";
-const LOG_APPEND_TIME: &str = "LogAppendTime";
-
 /// Outcome of appending one partition's records.
 struct PartitionAppend {
     error: ErrorCode,
@@ -284,11 +279,6 @@ impl Node {
         now_ms: i64,
     ) -> PartitionAppend {
         let min_insync = self.min_insync_replicas(&key.topic);
-        let log_append_time = self
-            .cluster
-            .topics
-            .get(&key.topic)
-            .is_some_and(|topic| topic.config.get(TIMESTAMP_TYPE_KEY) == Some(LOG_APPEND_TIME));
         let lag_ticks = self.replica_lag_ticks();
         if key.topic == OFFSETS_TOPIC_NAME {
             // Kafka's rule: only the coordinator writes to an internal topic.
@@ -312,6 +302,8 @@ impl Node {
         {
             return refused;
         }
+        // The topic's, or the broker's default (`log.message.timestamp.type`).
+        let log_append_time = partition.log().config().log_append_time;
         append_batch(
             io,
             partition,

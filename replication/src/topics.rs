@@ -231,7 +231,7 @@ pub const TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "message.timestamp.type",
         config_type: ConfigType::String,
-        documentation: "Only 'CreateTime' is supported.",
+        documentation: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the leader's clock when it is appended.",
     },
     ConfigKey {
         name: "min.insync.replicas",
@@ -351,7 +351,19 @@ impl TopicConfig {
         if let Some(v) = long("max.compaction.lag.ms") {
             config.max_compaction_lag_ms = v;
         }
+        if let Some(v) = self.get("message.timestamp.type") {
+            config.log_append_time = v == "LogAppendTime";
+        }
         config
+    }
+}
+
+/// `message.timestamp.type` as Kafka spells it.
+fn timestamp_type_text(log_append_time: bool) -> &'static str {
+    if log_append_time {
+        "LogAppendTime"
+    } else {
+        "CreateTime"
     }
 }
 
@@ -367,7 +379,7 @@ pub fn default_config_value(key: &str, defaults: &LogConfig, min_insync_replicas
         "max.compaction.lag.ms" => defaults.max_compaction_lag_ms.to_string(),
         "compression.type" => "producer".to_string(),
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
-        "message.timestamp.type" => "CreateTime".to_string(),
+        "message.timestamp.type" => timestamp_type_text(defaults.log_append_time).to_string(),
         "min.insync.replicas" => min_insync_replicas.to_string(),
         "retention.bytes" => defaults.retention_bytes.to_string(),
         "retention.ms" => defaults.retention_ms.to_string(),

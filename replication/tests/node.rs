@@ -2268,3 +2268,45 @@ fn log_append_time_topics_keep_the_brokers_time() {
         ErrorCode::InvalidConfig.code()
     );
 }
+
+/// `log.message.timestamp.type`, every broker's default changed at run time, reaches the
+/// topics without an override (and not one that says CreateTime).
+#[test]
+fn the_brokers_default_timestamp_type_applies_to_topics_without_an_override() {
+    let mut h = Harness::new();
+    h.create_topic("plain", 1);
+    h.send(
+        1,
+        7,
+        create_topics("own", 1, &[("message.timestamp.type", "CreateTime")]),
+    );
+    h.complete_syncs();
+    h.io.take_response(1).expect("created");
+    h.send(
+        2,
+        1,
+        alter_broker_default("log.message.timestamp.type", "LogAppendTime"),
+    );
+    h.complete_syncs();
+    let ResponseKind::IncrementalAlterConfigs(altered) = h.io.take_response(2).unwrap() else {
+        panic!()
+    };
+    assert_eq!(altered.responses[0].error_code, 0, "{altered:?}");
+    let now_ms = h.io.wall_ms;
+    for (id, topic, stamped) in [(3, "plain", now_ms), (4, "own", -1)] {
+        let ResponseKind::Produce(produced) = call(
+            &mut h,
+            id,
+            9,
+            produce(topic, 0, -1, build_batch(5, None, &[b"a"])),
+        ) else {
+            panic!()
+        };
+        let partition = &produced.responses[0].partition_responses[0];
+        assert_eq!(
+            (partition.error_code, partition.log_append_time_ms),
+            (0, stamped),
+            "{topic}"
+        );
+    }
+}
