@@ -11,9 +11,9 @@
 //! dynamic broker values of the cluster default or of one broker. The keys are ones a
 //! replica picks up at run time and that cannot make the other checkers' acknowledged
 //! records legitimately go: segment size and age, index interval, the cleaner's dirty
-//! ratio, retention so long that nothing expires, and a message size limit above any
-//! batch the producers send. Values carry the operation's number, so a value names the
-//! operation that set it. Now and then a request carries a value that does not parse:
+//! ratio, a message size limit above any batch the producers send, and retention set
+//! off explicitly (-1; see `value_of`). Values other than -1 carry the operation's
+//! number, so such a value names the operation that set it. Now and then a request carries a value that does not parse:
 //! it must be refused, and never applied.
 //!
 //! A seed has the workload or not by a draw of its own stream, so the seeds without it
@@ -244,16 +244,19 @@ impl ConfigClient {
             .collect()
     }
 
-    /// A harmless value of `topic_key` (module documentation) that ends in this
+    /// A harmless value of `topic_key` (module documentation), most ending in this
     /// operation's number.
     fn value_of(&mut self, topic_key: &str) -> String {
         let n = self.ops;
         match topic_key {
             "segment.bytes" => (self.rng.pick(&[16_384, 65_536, 1 << 20]) + n).to_string(),
             "segment.ms" => (self.rng.pick(&[2_000, 10_000, 600_000]) + n).to_string(),
-            // Centuries: nothing the run writes can expire, whatever the clocks do.
-            "retention.ms" => (10_000_000_000_000 + n).to_string(),
-            "retention.bytes" => (1_000_000_000_000_000 + n).to_string(),
+            // Retention stays off, as the simulator runs it (`draw_node_config`): with
+            // any limit, even centuries, a segment that holds only control batches
+            // (the epoch-start batches of a replicated partition) has no timestamp and
+            // counts as expired at once, so replicas drop their first offsets on their
+            // own and the final reads, which start at 0, stall.
+            "retention.ms" | "retention.bytes" => "-1".to_string(),
             "index.interval.bytes" => (self.rng.pick(&[128, 1_024, 4_096]) + n).to_string(),
             "min.cleanable.dirty.ratio" => format!("0.{:04}", n % 10_000),
             // Above Kafka's default and far above the producers' batches.
