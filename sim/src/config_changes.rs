@@ -206,6 +206,8 @@ impl ConfigClient {
             INCREMENTAL_ALTER_CONFIGS_VERSION,
             Some(self.plan.timeout_ns),
         );
+        let history = ctx.shared.config_changes.as_mut().expect("checked above");
+        history.sent(correlation, index);
         ctx.shared.count("config.change");
         self.in_flight = Some((correlation, index));
     }

@@ -9,10 +9,11 @@
 //!
 //! - (a) *a broker's value is explained by the history*: it is the value of the last
 //!   acknowledged operation on the key (unset before any), or of an indefinite (or
-//!   still pending) operation on it. An indefinite operation anywhere in the history
-//!   counts, not only after the last acknowledged one: a forwarded change may reach the
-//!   controller after the client gave up and sent the next one. A failed operation's
-//!   value never explains anything.
+//!   still pending) operation on it, or of one whose request the network delivered
+//!   twice. Such an operation anywhere in the history counts, not only after the last
+//!   acknowledged one: a forwarded change may reach the controller after the client
+//!   gave up and sent the next one, and a second copy of a request is applied again
+//!   when it arrives. The value of a failed operation delivered once explains nothing.
 //! - (b) *brokers agree*: every broker that applied the metadata log as far as the
 //!   controller committed holds the same topic overrides and dynamic broker values.
 //! - (c) *replicas run with what was applied*: every replica of every topic on a
@@ -51,12 +52,17 @@ struct ConfigOp {
     /// Key -> the value it is set to, `None` for a delete.
     keys: Vec<(String, Option<String>)>,
     outcome: ConfigOutcome,
+    /// The network delivered its request more than once: a copy may be applied after
+    /// the answer, and after later operations (the request is not idempotent).
+    duplicated: bool,
 }
 
 /// The config client's operations, in the order it sent them.
 #[derive(Debug, Default)]
 pub struct ConfigHistory {
     ops: Vec<ConfigOp>,
+    /// The operation each request (by correlation id) carries.
+    requests: BTreeMap<u64, usize>,
 }
 
 /// The values a key may hold: the last acknowledged one and every maybe-applied one.
@@ -84,8 +90,21 @@ impl ConfigHistory {
             resource,
             keys,
             outcome: ConfigOutcome::Pending,
+            duplicated: false,
         });
         self.ops.len() - 1
+    }
+
+    /// Request `correlation` carries operation `index`.
+    pub fn sent(&mut self, correlation: u64, index: usize) {
+        self.requests.insert(correlation, index);
+    }
+
+    /// The network delivers request `correlation` more than once.
+    pub fn duplicated(&mut self, correlation: u64) {
+        if let Some(&index) = self.requests.get(&correlation) {
+            self.ops[index].duplicated = true;
+        }
     }
 
     /// Operation `index` ended.
@@ -119,6 +138,11 @@ impl ConfigHistory {
                 let entry = allowed
                     .entry((op.resource.clone(), key.clone()))
                     .or_default();
+                // A copy is handled on its own: one refused (a broker that did not
+                // know the topic yet) says nothing of the other.
+                if op.duplicated {
+                    entry.maybe.insert(value.clone());
+                }
                 match op.outcome {
                     ConfigOutcome::Acknowledged => entry.acknowledged = value.clone(),
                     ConfigOutcome::Pending | ConfigOutcome::Indefinite => {

@@ -694,10 +694,13 @@ impl World {
             Endpoint::Node(node),
             !acks_zero,
         );
-        if arrivals.len() > 1
-            && let Some(history) = self.shared.compaction.as_mut()
-        {
-            history.duplicated(correlation);
+        if arrivals.len() > 1 {
+            if let Some(history) = self.shared.compaction.as_mut() {
+                history.duplicated(correlation);
+            }
+            if let Some(history) = self.shared.config_changes.as_mut() {
+                history.duplicated(correlation);
+            }
         }
         self.trace.event(
             self.queue.now(),
