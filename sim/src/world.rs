@@ -250,11 +250,7 @@ impl World {
             let checker = CompactionChecker::new(tombstone_expiry(config, faults.plan(), &plan));
             (plan, checker)
         });
-        let config_plan = ConfigPlan::draw(seed, config.config_changes);
-        if let Some(plan) = &config_plan {
-            shared.config_changes = Some(ConfigHistory::default());
-            clients.push(Client::Config(Box::new(ConfigClient::new(seed, plan))));
-        }
+        let config_plan = add_config_changes(config, &mut shared, &mut clients);
         let network = Network::new(faults.plan().network.clone());
         let mut world = World {
             queue: Scheduler::new(),
@@ -1771,6 +1767,21 @@ fn draw_compaction(config: &WorldConfig, node_config: &mut NodeConfig) -> Option
     // crashes meet passes half done.
     node_config.log_cleaner_backoff_ms = plan.cleaner_backoff_ms;
     node_config.log_cleaner_step_bytes = plan.cleaner_step_bytes;
+    Some(plan)
+}
+
+/// The seed's config-change workload, if it has one, with its client and history.
+fn add_config_changes(
+    config: &WorldConfig,
+    shared: &mut Shared,
+    clients: &mut Vec<Client>,
+) -> Option<ConfigPlan> {
+    let plan = ConfigPlan::draw(config.seed, config.config_changes)?;
+    shared.config_changes = Some(ConfigHistory::default());
+    clients.push(Client::Config(Box::new(ConfigClient::new(
+        config.seed,
+        &plan,
+    ))));
     Some(plan)
 }
 
