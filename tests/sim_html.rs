@@ -93,8 +93,9 @@ fn a_mutant_run_marks_what_the_check_named_and_explains_it() {
             ..Mutants::default()
         },
         // The main history's checker marks operations; the compaction workload's
-        // checker names records, not operations.
+        // checker names records, not operations; so does the config-change checker.
         compaction: Some(false),
+        config_changes: Some(false),
         ..options("sync-latency", 20)
     };
     let (seed, report) = (0..SEEDS_MAX)

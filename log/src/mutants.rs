@@ -39,4 +39,8 @@ pub struct Mutants {
     /// The log cleaner removes tombstones at its first pass, ignoring
     /// `delete.retention.ms`.
     pub tombstones_removed_at_once: bool,
+    /// A broker that replays its metadata log as it opens skips the config changes
+    /// (alter-configs records) committed before it stopped: it comes back with the
+    /// configs it started with, and learns only the changes made after.
+    pub alter_configs_not_replayed: bool,
 }

@@ -156,7 +156,7 @@ impl Node {
         }
     }
 
-    /// The checked change one resource asks for; `None` if it changes nothing.
+    /// The checked change one resource asks for; `None` if it names no key.
     fn config_change(
         &self,
         wanted: &Wanted,
@@ -189,8 +189,13 @@ impl Node {
         };
         let defaults = |key: &str| self.list_default(&resource, key);
         let change = change_from_ops(wanted, &current, &rules, defaults)?;
-        let unchanged = change.applied_to(&current) == current;
-        Ok((!unchanged).then_some((resource, change)))
+        // A change this broker's applied state already shows is written all the same:
+        // that state may lag what the controller will apply before the change (one
+        // made through another broker, or appended and not yet committed), and "done"
+        // answered from it would let that older value stand after this change was
+        // acknowledged.
+        let empty = change.set.is_empty() && change.removed.is_empty();
+        Ok((!empty).then_some((resource, change)))
     }
 
     /// A broker resource's name: "" for every broker's default, else a broker of the

@@ -714,6 +714,13 @@ impl Node {
                 self.fatal = Some(fatal);
                 return;
             }
+            #[cfg(feature = "mutants")]
+            if self.opening
+                && self.config.log.mutants.alter_configs_not_replayed
+                && matches!(record, MetadataRecord::AlterConfigs { .. })
+            {
+                continue;
+            }
             match self.cluster.apply(record) {
                 Applied::Nothing => {}
                 Applied::PartitionsCreated { topic, partitions } => {

@@ -712,6 +712,29 @@ fn altered_configs_apply_to_the_replicas_are_answered_once_durable_and_survive_a
     );
 }
 
+#[test]
+fn a_change_the_applied_state_already_shows_is_still_written_after_the_one_before_it() {
+    // The first change is appended and not yet applied; the node's applied state has
+    // no override, so the delete looks like no change. Answered from that state, the
+    // delete would be "done" and the first change would then apply over it.
+    let mut h = Harness::new();
+    h.create_topic("c", 1);
+    h.send(
+        1,
+        1,
+        alter_topic_config("c", "retention.ms", 0, Some("60000")),
+    );
+    h.send(2, 1, alter_topic_config("c", "retention.ms", 1, None));
+    assert!(h.io.take_response(2).is_none(), "answered before durable");
+    h.complete_syncs();
+    assert_eq!(alter_result(h.io.take_response(1).unwrap()), (0, None));
+    assert_eq!(alter_result(h.io.take_response(2).unwrap()), (0, None));
+    assert_eq!(
+        h.node.cluster().topics["c"].config.get("retention.ms"),
+        None
+    );
+}
+
 /// IncrementalAlterConfigs `SET` of every broker's default (`--entity-default`).
 fn alter_broker_default(key: &str, value: &str) -> RequestKind {
     use kafka_protocol::messages::incremental_alter_configs_request::{

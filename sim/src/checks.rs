@@ -826,7 +826,7 @@ fn denied_topics(
 
 /// The metadata high watermark of the controller (the quorum leader of the
 /// highest epoch running), or `i64::MAX` if none runs.
-fn controller_high_watermark(nodes: &[SimNode]) -> i64 {
+pub(crate) fn controller_high_watermark(nodes: &[SimNode]) -> i64 {
     nodes
         .iter()
         .filter_map(|sim_node| sim_node.node.as_ref())

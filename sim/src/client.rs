@@ -5,6 +5,7 @@
 use kafka_protocol::messages::ResponseKind;
 
 use crate::compaction::KeyedClient;
+use crate::config_changes::ConfigClient;
 use crate::group::GroupMember;
 use crate::workload::{Admin, Consumer, Ctx, FinalReader, MetadataClient, Producer, Shared};
 
@@ -24,6 +25,8 @@ pub enum Client {
     Metadata(MetadataClient),
     /// Writes and reads the compacted topic.
     Keyed(Box<KeyedClient>),
+    /// Changes topic and broker configs at run time.
+    Config(Box<ConfigClient>),
 }
 
 impl Client {
@@ -37,6 +40,7 @@ impl Client {
             Client::GroupMember(c) => c.tick(ctx),
             Client::Metadata(c) => c.tick(ctx),
             Client::Keyed(c) => c.tick(ctx),
+            Client::Config(c) => c.tick(ctx),
         }
     }
 
@@ -50,6 +54,7 @@ impl Client {
             Client::GroupMember(c) => c.on_response(ctx, correlation, response),
             Client::Metadata(c) => c.on_response(ctx, correlation, response),
             Client::Keyed(c) => c.on_response(ctx, correlation, response),
+            Client::Config(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -63,6 +68,7 @@ impl Client {
             Client::GroupMember(c) => c.on_lost(ctx, correlation),
             Client::Metadata(c) => c.on_lost(ctx, correlation),
             Client::Keyed(c) => c.on_lost(ctx, correlation),
+            Client::Config(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -76,6 +82,7 @@ impl Client {
             Client::GroupMember(c) => c.is_done(shared),
             Client::Metadata(_) => true,
             Client::Keyed(c) => c.is_done(shared.phase),
+            Client::Config(c) => c.is_done(shared.phase),
         }
     }
 
@@ -89,6 +96,7 @@ impl Client {
             Client::Consumer(c) => c.describe(),
             Client::FinalReader(c) => c.describe(),
             Client::Keyed(c) => c.describe(),
+            Client::Config(c) => c.describe(),
         }
     }
 }

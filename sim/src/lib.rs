@@ -32,6 +32,8 @@ pub mod client;
 pub mod clock;
 pub mod compaction;
 pub mod compaction_check;
+pub mod config_changes;
+pub mod config_check;
 mod counters;
 pub mod disk;
 mod event;
@@ -109,6 +111,9 @@ pub struct Options {
     /// The compaction workload in every seed (`Some(true)`, `--compaction`), in none
     /// (`Some(false)`, `--no-compaction`), or in one seed in three by its draw.
     pub compaction: Option<bool>,
+    /// The config-change workload in every seed (`Some(true)`, `--config-changes`), in
+    /// none (`Some(false)`, `--no-config-changes`), or in one seed in three by its draw.
+    pub config_changes: Option<bool>,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -140,6 +145,7 @@ impl Default for Options {
             check_history: true,
             groups: false,
             compaction: None,
+            config_changes: None,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
@@ -164,6 +170,11 @@ impl Options {
         match self.compaction {
             Some(true) => flags.push_str(" --compaction"),
             Some(false) => flags.push_str(" --no-compaction"),
+            None => {}
+        }
+        match self.config_changes {
+            Some(true) => flags.push_str(" --config-changes"),
+            Some(false) => flags.push_str(" --no-config-changes"),
             None => {}
         }
         if let Some(keep) = &self.keep_faults {
@@ -372,6 +383,7 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         nemesis_skip: options.nemesis_skip.clone(),
         groups: options.groups,
         compaction: options.compaction,
+        config_changes: options.config_changes,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
         #[cfg(feature = "mutants")]

@@ -54,6 +54,7 @@ use odradek_replication::Request;
 
 use crate::clock::WALL_CLOCK_ORIGIN_MS;
 use crate::compaction_check::KeyedHistory;
+use crate::config_check::ConfigHistory;
 use crate::records::{decode_batches, encode_value};
 use crate::rng::SimRng;
 
@@ -83,7 +84,9 @@ pub(crate) mod code {
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const NOT_ENOUGH_REPLICAS: i16 = 19;
     pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
+    pub const INVALID_CONFIG: i16 = 40;
     pub const NOT_CONTROLLER: i16 = 41;
+    pub const INVALID_REQUEST: i16 = 42;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -225,6 +228,8 @@ pub struct Shared {
     pub compacted_topic: Option<(String, Vec<(String, String)>)>,
     /// The keyed writes to the compacted topic.
     pub compaction: Option<KeyedHistory>,
+    /// The config changes the config client asked for (`config_changes.rs`).
+    pub config_changes: Option<ConfigHistory>,
 }
 
 /// The clients' shared metadata cache in a cluster: who leads what.
@@ -255,6 +260,7 @@ impl Shared {
             routing: Routing::default(),
             compacted_topic: None,
             compaction: None,
+            config_changes: None,
         }
     }
 

@@ -60,6 +60,8 @@
 //!   `check_cluster_at_end`.
 //! - with the compaction workload: every Fetch answer of the compacted partition, and
 //!   each replica's committed log at the end, pass `compaction_check.rs`'s rules.
+//! - with the config-change workload: a lone broker's applied configs after it opens,
+//!   and every broker's at the end, pass `config_check.rs`'s rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,6 +77,8 @@ use crate::client::Client;
 use crate::clock::NodeClock;
 use crate::compaction::{COMPACTED_TOPIC, CompactionPlan, KeyedClient};
 use crate::compaction_check::{CompactionChecker, KeyedHistory, TombstoneExpiry};
+use crate::config_changes::{ConfigClient, ConfigPlan, config_resources};
+use crate::config_check::ConfigHistory;
 use crate::counters::Counters;
 use crate::disk::SimDisk;
 use crate::event::Event;
@@ -144,6 +148,9 @@ pub struct WorldConfig {
     /// The compaction workload: `Some(true)` in every seed, `Some(false)` in none,
     /// `None` in one seed in three, by its draw.
     pub compaction: Option<bool>,
+    /// The config-change workload: `Some(true)` in every seed, `Some(false)` in none,
+    /// `None` in one seed in three, by its draw.
+    pub config_changes: Option<bool>,
     /// The node configuration's log mutants.
     #[cfg(feature = "mutants")]
     pub mutants: odradek_log::mutants::Mutants,
@@ -203,6 +210,8 @@ pub struct World {
     operation_clients: Vec<u32>,
     /// The seed's compaction workload and its checker, if it has one.
     compaction: Option<(CompactionPlan, CompactionChecker)>,
+    /// The seed's config-change workload, if it has one.
+    config_plan: Option<ConfigPlan>,
 }
 
 impl World {
@@ -241,6 +250,7 @@ impl World {
             let checker = CompactionChecker::new(tombstone_expiry(config, faults.plan(), &plan));
             (plan, checker)
         });
+        let config_plan = add_config_changes(config, &mut shared, &mut clients);
         let network = Network::new(faults.plan().network.clone());
         let mut world = World {
             queue: Scheduler::new(),
@@ -270,6 +280,7 @@ impl World {
             timeline: Vec::new(),
             operation_clients: Vec::new(),
             compaction,
+            config_plan,
         };
         world.schedule_first_events(config.nodes);
         world
@@ -458,6 +469,7 @@ impl World {
                     Client::GroupMember(_) => "group member",
                     Client::Metadata(_) => "metadata",
                     Client::Keyed(_) => "keyed (compaction)",
+                    Client::Config(_) => "config changes",
                 };
                 format!("client {index} ({role})")
             })
@@ -678,10 +690,13 @@ impl World {
             Endpoint::Node(node),
             !acks_zero,
         );
-        if arrivals.len() > 1
-            && let Some(history) = self.shared.compaction.as_mut()
-        {
-            history.duplicated(correlation);
+        if arrivals.len() > 1 {
+            if let Some(history) = self.shared.compaction.as_mut() {
+                history.duplicated(correlation);
+            }
+            if let Some(history) = self.shared.config_changes.as_mut() {
+                history.duplicated(correlation);
+            }
         }
         self.trace.event(
             self.queue.now(),
@@ -739,6 +754,7 @@ impl World {
                         self.check_cluster_at_end();
                     }
                     self.check_compacted_replicas_at_end();
+                    self.check_configs_at_end();
                     self.shared.phase = Phase::Done;
                     self.note(TimelineKind::Phase("done"));
                     self.trace
@@ -779,6 +795,7 @@ impl World {
                 self.checks
                     .check_after_open(self.nodes.as_slice(), &self.history, index);
                 self.note_violation();
+                self.check_configs_after_open(index);
                 self.after_node_step(index);
             }
             Opened::Failed {
@@ -1632,7 +1649,48 @@ impl World {
                 checker.summary()
             ));
         }
+        if let (Some(plan), Some(history)) = (
+            self.config_plan.as_ref(),
+            self.shared.config_changes.as_ref(),
+        ) {
+            text.push_str(&format!("; {}; {}", plan.summary(), history.summary()));
+        }
         text
+    }
+
+    /// A lone broker applies everything durable as it opens: its configs must show
+    /// every change acknowledged so far (`config_check.rs`, rule (a)).
+    fn check_configs_after_open(&mut self, index: u32) {
+        let Some(history) = self.shared.config_changes.as_ref() else {
+            return;
+        };
+        if self.nodes.is_cluster() {
+            return;
+        }
+        let Some(node) = self.nodes.node(index).node.as_ref() else {
+            return;
+        };
+        let who = format!("node {index} right after it opened");
+        if let Err(violation) = history.check_node(&who, node) {
+            self.fail(violation);
+        }
+    }
+
+    /// At the end: the caught-up brokers' configs are explained by the changes and
+    /// agree, and every replica runs with its topic's applied settings.
+    fn check_configs_at_end(&mut self) {
+        let Some(history) = self.shared.config_changes.as_ref() else {
+            return;
+        };
+        let nodes = self.nodes.as_slice();
+        let resources = config_resources(nodes.len() as u32);
+        let high_watermark = crate::checks::controller_high_watermark(nodes);
+        let checked =
+            crate::config_check::check_caught_up(history, nodes, &resources, high_watermark)
+                .and_then(|()| crate::config_check::check_replica_configs(nodes));
+        if let Err(violation) = checked {
+            self.fail(violation);
+        }
     }
 
     /// The seed this world runs.
@@ -1709,6 +1767,21 @@ fn draw_compaction(config: &WorldConfig, node_config: &mut NodeConfig) -> Option
     // crashes meet passes half done.
     node_config.log_cleaner_backoff_ms = plan.cleaner_backoff_ms;
     node_config.log_cleaner_step_bytes = plan.cleaner_step_bytes;
+    Some(plan)
+}
+
+/// The seed's config-change workload, if it has one, with its client and history.
+fn add_config_changes(
+    config: &WorldConfig,
+    shared: &mut Shared,
+    clients: &mut Vec<Client>,
+) -> Option<ConfigPlan> {
+    let plan = ConfigPlan::draw(config.seed, config.config_changes)?;
+    shared.config_changes = Some(ConfigHistory::default());
+    clients.push(Client::Config(Box::new(ConfigClient::new(
+        config.seed,
+        &plan,
+    ))));
     Some(plan)
 }
 

@@ -15,6 +15,10 @@
 //! Three more break the log cleaner (a key's newest value dropped, tombstones removed
 //! at once, a segment swap that is not crash-safe); they run single-broker seeds that
 //! all have the compaction workload (`Options::compaction`).
+//!
+//! One more makes a broker forget, as it restarts, the config changes it had applied;
+//! it runs seeds that all have the config-change workload (`Options::config_changes`),
+//! on one broker and on three.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -370,4 +374,45 @@ fn cleaner_whose_swap_is_not_crash_safe_is_caught() {
         ..Mutants::default()
     };
     compaction_mutant_caught("swap not crash-safe", "crash,torn-writes", mutants);
+}
+
+/// Seeds that all run the config-change workload (`--config-changes`) under `faults`.
+fn changing_configs(nodes: u32, faults: &str) -> Options {
+    Options {
+        nodes,
+        config_changes: Some(true),
+        ..options(faults)
+    }
+}
+
+fn config_mutant_caught(name: &str, nodes: u32, faults: &str) {
+    let healthy = changing_configs(nodes, faults);
+    let broken = Options {
+        mutants: Mutants {
+            alter_configs_not_replayed: true,
+            ..Mutants::default()
+        },
+        ..healthy.clone()
+    };
+    let (_, verdict) = detect(name, &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+}
+
+#[test]
+fn broker_that_forgets_config_changes_when_it_restarts_is_caught() {
+    // The bug: a broker replaying its metadata log at start skips the config changes,
+    // so after a restart it runs with the configs it started with. A lone broker is
+    // checked as it opens; it needs a restart after an acknowledged change.
+    config_mutant_caught("config changes not replayed", 1, "crash,kill,restart");
+}
+
+#[test]
+fn cluster_whose_restarted_broker_forgets_config_changes_is_caught() {
+    // The same bug on three brokers: the restarted one learns only the changes made
+    // after it came back, and disagrees with the others at the end.
+    config_mutant_caught(
+        "config changes not replayed (cluster)",
+        3,
+        "crash,kill,restart",
+    );
 }

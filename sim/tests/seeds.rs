@@ -20,6 +20,8 @@ fn options(faults: &str, duration_seconds: u64) -> Options {
         // Each seed was pinned before the compaction workload existed; with it a third
         // of seeds add a client, and the schedule that found the bug would move.
         compaction: Some(false),
+        // Likewise the config-change workload.
+        config_changes: Some(false),
         ..Options::default()
     }
 }

@@ -20,6 +20,8 @@ fn sim_trace_seed_3() {
         check_history: false,
         // The snapshot predates the compaction workload, which seed 3 draws.
         compaction: Some(false),
+        // And the config-change workload.
+        config_changes: Some(false),
         ..Options::default()
     };
     let report = odradek_sim::run(3, &options);

@@ -83,6 +83,13 @@ pub struct Args {
     /// No seed runs the compaction workload (seeds pinned before it existed).
     #[arg(long)]
     no_compaction: bool,
+    /// Give every seed the config-change workload (topic and broker configs changed at
+    /// run time, one request at a time); without it one seed in three has it.
+    #[arg(long, conflicts_with = "no_config_changes")]
+    config_changes: bool,
+    /// No seed runs the config-change workload (seeds pinned before it existed).
+    #[arg(long)]
+    no_config_changes: bool,
     /// Print every event of the trace (single seed only).
     #[arg(long, conflicts_with = "seeds")]
     verbose: bool,
@@ -148,6 +155,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         idempotent: !args.non_idempotent,
         groups: args.groups,
         compaction: (args.compaction || args.no_compaction).then_some(args.compaction),
+        config_changes: (args.config_changes || args.no_config_changes)
+            .then_some(args.config_changes),
         verbose: args.verbose,
         keep_faults,
         nemeses_max: args.nemeses_max,
