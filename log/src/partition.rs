@@ -1300,26 +1300,37 @@ impl PartitionLog {
     /// How many segments, from the oldest, retention deletes now: while one is older
     /// than `retention.ms` or the log stays at least `retention.bytes` without it,
     /// never the active one nor one holding an offset at or above `offset_max` or
-    /// `durable_offset`.
+    /// `durable_offset`. A segment with no record timestamp (only control batches, or
+    /// empty fillers) is no older than the next segment that has one, and goes by time
+    /// only with it: deleting it at once would let each replica drop its first
+    /// offsets on its own schedule.
     fn retention_delete_count(&self, now_ms: i64, offset_max: i64) -> usize {
         let mut total_bytes = self.size_bytes();
         let mut delete_count = 0;
+        // Undated segments after the first `delete_count`, waiting for a verdict.
+        let mut undated = 0;
         let deletable_end = self.durable_offset.min(offset_max);
         for segment in &self.segments[..self.segments.len() - 1] {
             if segment.next_offset > deletable_end {
                 break;
             }
+            let by_size = self.config.retention_bytes >= 0
+                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
             let by_time = self.config.retention_ms >= 0
                 && segment
                     .max_timestamp
-                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
-            let by_size = self.config.retention_bytes >= 0
-                && total_bytes - segment.size_bytes >= self.config.retention_bytes as u64;
+                    .is_some_and(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms);
+            if segment.max_timestamp.is_none() && self.config.retention_ms >= 0 && !by_size {
+                total_bytes -= segment.size_bytes;
+                undated += 1;
+                continue;
+            }
             if !(by_time || by_size) {
                 break;
             }
             total_bytes -= segment.size_bytes;
-            delete_count += 1;
+            delete_count += undated + 1;
+            undated = 0;
         }
         delete_count
     }

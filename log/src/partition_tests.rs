@@ -500,6 +500,33 @@ fn retention_ms_deletes_segments_by_their_newest_timestamp() {
     assert_eq!(log.log_start_offset(), log.segments[0].base_offset);
 }
 
+/// A segment of control batches only has no record timestamp: it goes by time with the
+/// next dated segment, not at once (replicas would drop their first offsets each on
+/// its own).
+#[test]
+fn a_segment_without_record_timestamps_goes_with_the_next_dated_one() {
+    let mut disk = MemDisk::new(1);
+    let (mut log, _) = open(&mut disk);
+    let mut marker = crate::batch::build_leader_change_batch(0, 1, 1, NOW);
+    log.append(&mut disk, &mut marker, 1, NOW).expect("append");
+    log.roll_now(&mut disk).unwrap();
+    append(&mut log, &mut disk, batch(1, 300));
+    log.roll_now(&mut disk).unwrap();
+    append(&mut log, &mut disk, batch(1, 300));
+    sync_all(&mut log, &mut disk);
+    log.set_config(LogConfig {
+        segment_ms: i64::MAX,
+        ..config()
+    });
+    assert_eq!(log.segment_count(), 3);
+    let retention_ms = config().retention_ms;
+    let report = log.maintain(&mut disk, NOW + 1).unwrap();
+    assert_eq!(report.segments_deleted, 0, "the marker's segment is kept");
+    let report = log.maintain(&mut disk, NOW + retention_ms + 1).unwrap();
+    assert_eq!(report.segments_deleted, 2, "with the dated one after it");
+    assert_eq!(log.log_start_offset(), 2);
+}
+
 #[test]
 fn segment_ms_rolls_the_active_segment() {
     let mut disk = MemDisk::new(1);
