@@ -11,8 +11,8 @@
 //! dynamic broker values of the cluster default or of one broker. The keys are ones a
 //! replica picks up at run time and that cannot make the other checkers' acknowledged
 //! records legitimately go: segment size and age, index interval, the cleaner's dirty
-//! ratio, a message size limit above any batch the producers send, and retention set
-//! off explicitly (-1; see `value_of`). Values other than -1 carry the operation's
+//! ratio, a message size limit above any batch the producers send, and retention by time
+//! off (-1) or a century (see `value_of`). Values other than -1 carry the operation's
 //! number, so such a value names the operation that set it. Now and then a request carries a value that does not parse:
 //! it must be refused, and never applied.
 //!
@@ -29,6 +29,9 @@ use odradek_replication::dynamic_config::ConfigResource;
 use crate::config_check::ConfigOutcome;
 use crate::rng::SimRng;
 use crate::workload::{Ctx, MS, Phase, code};
+
+/// A `retention.ms` that deletes nothing in a run: a hundred years.
+const RETENTION_CENTURY_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// The random stream the workload's plan and its client draw from.
 const CONFIG_STREAM: u64 = 9;
@@ -253,12 +256,19 @@ impl ConfigClient {
         match topic_key {
             "segment.bytes" => (self.rng.pick(&[16_384, 65_536, 1 << 20]) + n).to_string(),
             "segment.ms" => (self.rng.pick(&[2_000, 10_000, 600_000]) + n).to_string(),
-            // Retention stays off, as the simulator runs it (`draw_node_config`): with
-            // any limit, even centuries, a segment that holds only control batches
-            // (the epoch-start batches of a replicated partition) has no timestamp and
-            // counts as expired at once, so replicas drop their first offsets on their
-            // own and the final reads, which start at 0, stall.
-            "retention.ms" | "retention.bytes" => "-1".to_string(),
+            // Retention by time is off or a century: the other checkers' acknowledged
+            // records must not legitimately go, and a century is longer than any
+            // record timestamp's age here (even 0) and any clock step. A segment of
+            // control batches only (the epoch-start batches of a replicated partition)
+            // has no timestamp; before retention kept it with the next dated segment,
+            // a century expired it at once and replicas dropped their first offsets
+            // on their own (seed 24 of --nodes 3 --config-changes). By size it stays
+            // off: any limit deletes.
+            "retention.ms" => match self.rng.below(2) {
+                0 => "-1".to_string(),
+                _ => (RETENTION_CENTURY_MS + n).to_string(),
+            },
+            "retention.bytes" => "-1".to_string(),
             "index.interval.bytes" => (self.rng.pick(&[128, 1_024, 4_096]) + n).to_string(),
             "min.cleanable.dirty.ratio" => format!("0.{:04}", n % 10_000),
             // Above Kafka's default and far above the producers' batches.
