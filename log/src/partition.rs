@@ -239,6 +239,8 @@ pub enum AppendOutcome {
         base_offset: i64,
         /// Offset of the batch's last record.
         last_offset: i64,
+        /// The stored batch's `max_timestamp` (its append time, with LogAppendTime).
+        max_timestamp: i64,
     },
 }
 
@@ -726,10 +728,12 @@ impl PartitionLog {
                 SequenceCheck::Duplicate {
                     base_offset,
                     last_offset,
+                    max_timestamp,
                 } => {
                     return Ok(AppendOutcome::Duplicate {
                         base_offset,
                         last_offset,
+                        max_timestamp,
                     });
                 }
                 SequenceCheck::InvalidEpoch { current } => {

@@ -240,7 +240,8 @@ fn retried_idempotent_batch_is_a_duplicate_and_is_not_written() {
         append(&mut log, &mut disk, first),
         AppendOutcome::Duplicate {
             base_offset: 1,
-            last_offset: 2
+            last_offset: 2,
+            max_timestamp: NOW
         }
     );
     assert_eq!(log.log_end_offset(), 3);
@@ -1004,7 +1005,8 @@ fn append_replicated_skips_sequence_checks_but_records_producers_for_a_later_lea
         log.append(&mut disk, &mut retry, 2, NOW),
         Ok(AppendOutcome::Duplicate {
             base_offset: 0,
-            last_offset: 1
+            last_offset: 1,
+            max_timestamp: NOW
         })
     );
     // ...and takes the next sequence.

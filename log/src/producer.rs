@@ -30,6 +30,8 @@ pub struct ProducerBatch {
     pub base_offset: i64,
     /// Offset of the batch's last record.
     pub last_offset: i64,
+    /// The batch's `max_timestamp` as stored (with LogAppendTime, when it was appended).
+    pub max_timestamp: i64,
 }
 
 /// What the log knows of one idempotent producer.
@@ -50,7 +52,11 @@ pub(crate) enum SequenceCheck {
     /// Append it.
     Accept,
     /// Already in the log at these offsets.
-    Duplicate { base_offset: i64, last_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+        last_offset: i64,
+        max_timestamp: i64,
+    },
     /// Stale epoch.
     InvalidEpoch { current: i16 },
     /// Gap or reordering.
@@ -113,6 +119,7 @@ impl ProducerStates {
             return SequenceCheck::Duplicate {
                 base_offset: cached.base_offset,
                 last_offset: cached.last_offset,
+                max_timestamp: cached.max_timestamp,
             };
         }
         let expected = match state.batches.back() {
@@ -137,6 +144,7 @@ impl ProducerStates {
             last_sequence: header.last_sequence(),
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
         };
         self.clock += 1;
         let now = self.clock;
@@ -229,7 +237,8 @@ mod tests {
             states.check(&header((1, 0, 0), 3, 99)),
             SequenceCheck::Duplicate {
                 base_offset: 10,
-                last_offset: 12
+                last_offset: 12,
+                max_timestamp: 0
             }
         );
         assert_eq!(

@@ -838,6 +838,7 @@ impl Harness {
                 Ok(AppendOutcome::Duplicate {
                     base_offset,
                     last_offset,
+                    ..
                 }),
                 Expected::Duplicate(base, last),
             ) => {

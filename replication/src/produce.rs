@@ -88,18 +88,19 @@ fn append_batch(
     if log_append_time && let Err(error) = stamp_log_append_time(&mut batch, now_ms) {
         return PartitionAppend::failed(ErrorCode::CorruptMessage, error.to_string());
     }
-    let (base_offset, last_offset, appended) =
+    // A duplicate is answered with the offsets and the time it had (idempotence).
+    let (base_offset, last_offset, appended_ms) =
         match partition.append_as_leader(io, &mut batch, leader_epoch, now_ms) {
-            // A duplicate is answered with the offsets it had (idempotence).
             Ok(AppendOutcome::Appended {
                 base_offset,
                 last_offset,
                 ..
-            }) => (base_offset, last_offset, true),
+            }) => (base_offset, last_offset, now_ms),
             Ok(AppendOutcome::Duplicate {
                 base_offset,
                 last_offset,
-            }) => (base_offset, last_offset, false),
+                max_timestamp,
+            }) => (base_offset, last_offset, max_timestamp),
             Err(error) => {
                 return PartitionAppend::failed(ErrorCode::from(&error), error.to_string());
             }
@@ -109,14 +110,7 @@ fn append_batch(
         message: None,
         base_offset,
         durable_needed: Some((last_offset + 1, leader_epoch)),
-        // A duplicate keeps the time of its first append, which the log's producer
-        // state does not remember, so it is answered -1. Kafka remembers and answers
-        // it; a client that retried sees no time rather than a wrong one.
-        log_append_time_ms: if log_append_time && appended {
-            now_ms
-        } else {
-            -1
-        },
+        log_append_time_ms: if log_append_time { appended_ms } else { -1 },
     }
 }
 

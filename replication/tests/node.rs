@@ -2262,6 +2262,12 @@ fn log_append_time_topics_keep_the_brokers_time() {
     let header = odradek_log::batch::validate(&bytes, u32::MAX).expect("a valid batch");
     assert!(header.is_log_append_time());
     assert_eq!((header.max_timestamp, header.base_timestamp), (now_ms, 5));
+    // An idempotent producer's retry is answered with its first append's time.
+    let idempotent = build_batch(5, Some((42, 0, 0)), &[b"i"]);
+    let first = produce_time(call(&mut h, 10, 9, produce("t", 0, -1, idempotent.clone())));
+    h.io.wall_ms += 1_000;
+    let retried = produce_time(call(&mut h, 11, 9, produce("t", 0, -1, idempotent)));
+    assert_eq!((first, retried), (now_ms, now_ms));
     // A CreateTime topic keeps the producer's time and answers -1.
     h.create_topic("c", 1);
     let ResponseKind::Produce(produced) = call(
@@ -2290,6 +2296,16 @@ fn log_append_time_topics_keep_the_brokers_time() {
         refused.topics[0].error_code,
         ErrorCode::InvalidConfig.code()
     );
+}
+
+/// The `log_append_time_ms` of partition 0 of a produce answer, which must be no error.
+fn produce_time(response: ResponseKind) -> i64 {
+    let ResponseKind::Produce(produced) = response else {
+        panic!("{response:?}")
+    };
+    let partition = &produced.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 0, "{partition:?}");
+    partition.log_append_time_ms
 }
 
 /// `log.message.timestamp.type`, every broker's default changed at run time, reaches the

@@ -745,7 +745,8 @@ mod tests {
             view.append_produced(&mut retry, 2),
             Ok(AppendOutcome::Duplicate {
                 base_offset: 0,
-                last_offset: 1
+                last_offset: 1,
+                max_timestamp: NOW
             })
         );
         let mut next = build_batch(NOW, Some((7, 0, 2)), &[b"c"]);
