@@ -39,4 +39,11 @@ pub struct Mutants {
     /// The log cleaner removes tombstones at its first pass, ignoring
     /// `delete.retention.ms`.
     pub tombstones_removed_at_once: bool,
+    /// DeleteRecords deletes the segment that holds its offset too, with the
+    /// acknowledged records at and above the offset in it.
+    pub delete_records_deletes_above_the_offset: bool,
+    /// A broker replaying its metadata log at start skips the delete-records records,
+    /// so its replicas start where they did before any DeleteRecords (whatever whole
+    /// segments were deleted stay deleted).
+    pub deleted_records_not_replayed: bool,
 }

@@ -714,6 +714,9 @@ impl Node {
                 self.fatal = Some(fatal);
                 return;
             }
+            if self.skips_replayed_deletion(record) {
+                continue;
+            }
             match self.cluster.apply(record) {
                 Applied::Nothing => {}
                 Applied::PartitionsCreated { topic, partitions } => {
@@ -737,6 +740,20 @@ impl Node {
             }
         }
         self.release_metadata_waits(io);
+    }
+
+    /// Mutant `deleted_records_not_replayed`: while the node opens, a delete-records
+    /// record of its metadata log is not applied.
+    #[cfg(feature = "mutants")]
+    fn skips_replayed_deletion(&self, record: &MetadataRecord) -> bool {
+        self.opening
+            && self.config.log.mutants.deleted_records_not_replayed
+            && matches!(record, MetadataRecord::DeleteRecords { .. })
+    }
+
+    #[cfg(not(feature = "mutants"))]
+    fn skips_replayed_deletion(&self, _record: &MetadataRecord) -> bool {
+        false
     }
 
     /// Moves the start clients see of this node's replicas of `partitions` to where the
