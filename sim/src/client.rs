@@ -6,6 +6,7 @@ use kafka_protocol::messages::ResponseKind;
 
 use crate::compaction::KeyedClient;
 use crate::group::GroupMember;
+use crate::trim::TrimClient;
 use crate::workload::{Admin, Consumer, Ctx, FinalReader, MetadataClient, Producer, Shared};
 
 /// One client process.
@@ -24,6 +25,8 @@ pub enum Client {
     Metadata(MetadataClient),
     /// Writes and reads the compacted topic.
     Keyed(Box<KeyedClient>),
+    /// Writes, trims and reads the delete-records workload's topic.
+    Trim(Box<TrimClient>),
 }
 
 impl Client {
@@ -37,6 +40,7 @@ impl Client {
             Client::GroupMember(c) => c.tick(ctx),
             Client::Metadata(c) => c.tick(ctx),
             Client::Keyed(c) => c.tick(ctx),
+            Client::Trim(c) => c.tick(ctx),
         }
     }
 
@@ -50,6 +54,7 @@ impl Client {
             Client::GroupMember(c) => c.on_response(ctx, correlation, response),
             Client::Metadata(c) => c.on_response(ctx, correlation, response),
             Client::Keyed(c) => c.on_response(ctx, correlation, response),
+            Client::Trim(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -63,6 +68,7 @@ impl Client {
             Client::GroupMember(c) => c.on_lost(ctx, correlation),
             Client::Metadata(c) => c.on_lost(ctx, correlation),
             Client::Keyed(c) => c.on_lost(ctx, correlation),
+            Client::Trim(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -76,6 +82,7 @@ impl Client {
             Client::GroupMember(c) => c.is_done(shared),
             Client::Metadata(_) => true,
             Client::Keyed(c) => c.is_done(shared.phase),
+            Client::Trim(c) => c.is_done(shared.phase),
         }
     }
 
@@ -89,6 +96,7 @@ impl Client {
             Client::Consumer(c) => c.describe(),
             Client::FinalReader(c) => c.describe(),
             Client::Keyed(c) => c.describe(),
+            Client::Trim(c) => c.describe(),
         }
     }
 }

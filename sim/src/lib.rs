@@ -48,6 +48,8 @@ pub mod shrink;
 mod supervision;
 pub mod timeline;
 pub mod trace;
+pub mod trim;
+pub mod trim_check;
 pub mod workload;
 pub mod world;
 
@@ -109,6 +111,10 @@ pub struct Options {
     /// The compaction workload in every seed (`Some(true)`, `--compaction`), in none
     /// (`Some(false)`, `--no-compaction`), or in one seed in three by its draw.
     pub compaction: Option<bool>,
+    /// The delete-records workload in every seed (`Some(true)`, `--delete-records`),
+    /// in none (`Some(false)`, `--no-delete-records`), or in one seed in three by its
+    /// draw.
+    pub delete_records: Option<bool>,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -140,6 +146,7 @@ impl Default for Options {
             check_history: true,
             groups: false,
             compaction: None,
+            delete_records: None,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
@@ -164,6 +171,11 @@ impl Options {
         match self.compaction {
             Some(true) => flags.push_str(" --compaction"),
             Some(false) => flags.push_str(" --no-compaction"),
+            None => {}
+        }
+        match self.delete_records {
+            Some(true) => flags.push_str(" --delete-records"),
+            Some(false) => flags.push_str(" --no-delete-records"),
             None => {}
         }
         if let Some(keep) = &self.keep_faults {
@@ -372,6 +384,7 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         nemesis_skip: options.nemesis_skip.clone(),
         groups: options.groups,
         compaction: options.compaction,
+        delete_records: options.delete_records,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
         #[cfg(feature = "mutants")]

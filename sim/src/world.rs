@@ -60,6 +60,8 @@
 //!   `check_cluster_at_end`.
 //! - with the compaction workload: every Fetch answer of the compacted partition, and
 //!   each replica's committed log at the end, pass `compaction_check.rs`'s rules.
+//! - with the delete-records workload: every Fetch and DeleteRecords answer to its
+//!   client, and every broker at the end, pass `trim_check.rs`'s rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +90,7 @@ use crate::scheduler::Scheduler;
 use crate::supervision::{Opened, Supervisor};
 use crate::timeline::{TimelineEvent, TimelineKind};
 use crate::trace::{Fnv64, Trace, TraceKind};
+use crate::trim::{TrimClient, TrimPlan};
 use crate::workload::{
     Admin, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
     WorkloadPlan,
@@ -144,6 +147,8 @@ pub struct WorldConfig {
     /// The compaction workload: `Some(true)` in every seed, `Some(false)` in none,
     /// `None` in one seed in three, by its draw.
     pub compaction: Option<bool>,
+    /// The delete-records workload, as `compaction` (its own draw).
+    pub delete_records: Option<bool>,
     /// The node configuration's log mutants.
     #[cfg(feature = "mutants")]
     pub mutants: odradek_log::mutants::Mutants,
@@ -241,6 +246,9 @@ impl World {
             let checker = CompactionChecker::new(tombstone_expiry(config, faults.plan(), &plan));
             (plan, checker)
         });
+        if let Some(plan) = TrimPlan::draw(seed, config.delete_records) {
+            clients.push(Client::Trim(Box::new(TrimClient::new(seed, &plan))));
+        }
         let network = Network::new(faults.plan().network.clone());
         let mut world = World {
             queue: Scheduler::new(),
@@ -458,6 +466,7 @@ impl World {
                     Client::GroupMember(_) => "group member",
                     Client::Metadata(_) => "metadata",
                     Client::Keyed(_) => "keyed (compaction)",
+                    Client::Trim(_) => "trim (delete records)",
                 };
                 format!("client {index} ({role})")
             })
@@ -739,6 +748,7 @@ impl World {
                         self.check_cluster_at_end();
                     }
                     self.check_compacted_replicas_at_end();
+                    self.check_trimmed_at_end();
                     self.shared.phase = Phase::Done;
                     self.note(TimelineKind::Phase("done"));
                     self.trace
@@ -1175,6 +1185,7 @@ impl World {
         self.checks
             .check_known_topics(applied, index, &held, &response);
         self.check_compacted_fetch(index, held.client, &response);
+        self.check_trim_answer(index, held.client, held.correlation, &response);
         self.note_violation();
         let digest = response_digest(&response);
         self.trace.event(
@@ -1632,7 +1643,51 @@ impl World {
                 checker.summary()
             ));
         }
+        if let Some(client) = self.trim_client() {
+            text.push_str(&format!("; {}", client.summary()));
+        }
         text
+    }
+
+    /// The delete-records workload's client, if the seed has one.
+    fn trim_client(&self) -> Option<&TrimClient> {
+        self.clients.iter().find_map(|client| match client {
+            Client::Trim(trim) => Some(&**trim),
+            _ => None,
+        })
+    }
+
+    /// The delete-records checker's rules on an answer to its client (`trim_check.rs`).
+    fn check_trim_answer(
+        &mut self,
+        index: u32,
+        client: u32,
+        correlation: u64,
+        response: &ResponseKind,
+    ) {
+        let single_broker = !self.nodes.is_cluster();
+        let Some(Client::Trim(trim)) = self.clients.get_mut(client as usize) else {
+            return;
+        };
+        let checked = trim
+            .checker_mut()
+            .check_answer(index, single_broker, correlation, response);
+        if let Err(violation) = checked {
+            self.checks.fail_response(client, violation);
+        }
+    }
+
+    /// The delete-records checker's rules on every broker at the end.
+    fn check_trimmed_at_end(&mut self) {
+        let Some(trim) = self.clients.iter_mut().find_map(|client| match client {
+            Client::Trim(trim) => Some(trim),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Err(violation) = trim.checker_mut().check_at_end(self.nodes.as_mut_slice()) {
+            self.checks.fail(violation);
+        }
     }
 
     /// The seed this world runs.
