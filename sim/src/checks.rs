@@ -722,17 +722,25 @@ fn compacted_replicas_that_differ(nodes: &mut [SimNode], key: &TopicPartition) -
     problems
 }
 
-/// The replicas of `key` whose batches below the common high watermark differ from the
-/// first replica's, one problem each.
+/// The replicas of `key` whose batches below the common high watermark, from the
+/// highest log start among them, differ from the first replica's, one problem each.
 fn replicas_that_differ(key: &TopicPartition, replicas: &[ReplicaBatches]) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(common) = replicas.iter().map(|(_, hw, _)| *hw).min() else {
         return problems;
     };
+    // After DeleteRecords each replica deletes the whole segments below the point on
+    // its own, and replicas roll segments at different offsets: below the highest
+    // log start some hold batches the others deleted already.
+    let start = replicas
+        .iter()
+        .filter_map(|(_, _, batches)| batches.first().map(|batch| batch.0))
+        .max()
+        .unwrap_or(0);
     let below = |batches: &[(i64, i64, i32, u32)]| -> Vec<(i64, i64, i32, u32)> {
         batches
             .iter()
-            .filter(|batch| batch.1 < common)
+            .filter(|batch| batch.0 >= start && batch.1 < common)
             .copied()
             .collect()
     };
