@@ -474,7 +474,7 @@ impl TrimClient {
                 .deletion_ended(correlation, DeletionEnd::Indefinite);
             self.next_delete_at = ctx.now + self.plan.delete_every_ns;
         } else if self.read == Read::Listing(correlation)
-            || self.read == Read::At(self.read_offset(), Some(correlation))
+            || matches!(self.read, Read::At(_, Some(fetch)) if fetch == correlation)
         {
             self.read = Read::Idle;
         } else {
@@ -483,13 +483,6 @@ impl TrimClient {
         ctx.shared.leader_stale(&self.key);
         let at = ctx.backoff();
         ctx.wake_at(at);
-    }
-
-    fn read_offset(&self) -> i64 {
-        match self.read {
-            Read::At(offset, _) => offset,
-            _ => -1,
-        }
     }
 }
 

@@ -29,12 +29,19 @@
 //!   applied asked for; each live replica starts, for clients, at or above the
 //!   acknowledged point (or at its log end, if that is lower).
 //!
+//! - (f) *a broker's deletion point never goes back*: after every step of a broker,
+//!   its deletion point is at or above the highest any broker (itself in an earlier
+//!   incarnation too) had with its metadata applied to the same offset or less: every
+//!   broker applies the same committed records in the same order, so restarts and
+//!   replays must reach the same point.
+//!
 //! (e) replicas agree on the records they hold: `checks::check_cluster_at_end`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::messages::fetch_response::PartitionData;
+use odradek_replication::Node;
 use odradek_replication::TopicPartition;
 
 use crate::node::SimNode;
@@ -78,6 +85,9 @@ pub struct TrimChecker {
     deleted_point: i64,
     reads: u64,
     records_read: u64,
+    /// Metadata applied offset -> the deletion point a broker had there; both rise
+    /// (a staircase: only points higher than every earlier step are kept).
+    points: BTreeMap<i64, i64>,
 }
 
 impl TrimChecker {
@@ -287,6 +297,36 @@ impl TrimChecker {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Rule (f) on node `index` after one of its steps.
+    pub fn observe_point(&mut self, index: u32, node: &Node) -> Result<(), String> {
+        let Some(topic) = node.cluster().topics.get(TRIMMED_TOPIC) else {
+            return Ok(());
+        };
+        let (applied, point) = (node.metadata().applied_offset(), topic.deleted_below(0));
+        let reached = self.points.range(..=applied).next_back();
+        if let Some((&at, &before)) = reached {
+            if point < before {
+                return Err(format!(
+                    "node {index} has {TRIMMED_TOPIC}-0 deleted below {point} with its metadata applied to {applied}, where a broker had it deleted below {before} at metadata offset {at}"
+                ));
+            }
+            if point == before {
+                return Ok(());
+            }
+        }
+        self.points.insert(applied, point);
+        let above: Vec<i64> = self
+            .points
+            .range(applied + 1..)
+            .take_while(|(_, later)| **later <= point)
+            .map(|(&at, _)| at)
+            .collect();
+        for at in above {
+            self.points.remove(&at);
         }
         Ok(())
     }

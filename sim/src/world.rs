@@ -1096,6 +1096,7 @@ impl World {
             self.note_violation();
         }
         self.observe_cleaning_point(index);
+        self.observe_trim_point(index);
         let now = self.queue.now();
         let sim_node = self.nodes.node_mut(index);
         let responses = std::mem::take(&mut sim_node.io.responses);
@@ -1674,6 +1675,23 @@ impl World {
             .check_answer(index, single_broker, correlation, response);
         if let Err(violation) = checked {
             self.checks.fail_response(client, violation);
+        }
+    }
+
+    /// Node `index`'s deletion point of the trimmed partition never goes back against
+    /// what it or another broker had applied at the same metadata offset.
+    fn observe_trim_point(&mut self, index: u32) {
+        let Some(node) = self.nodes.node(index).node.as_ref() else {
+            return;
+        };
+        let Some(trim) = self.clients.iter_mut().find_map(|client| match client {
+            Client::Trim(trim) => Some(trim),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Err(violation) = trim.checker_mut().observe_point(index, node) {
+            self.checks.fail(violation);
         }
     }
 
