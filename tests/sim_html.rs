@@ -92,10 +92,11 @@ fn a_mutant_run_marks_what_the_check_named_and_explains_it() {
             serve_above_high_watermark: true,
             ..Mutants::default()
         },
-        // The main history's checker marks operations; the compaction workload's
-        // checker names records, not operations; so does the config-change checker.
+        // The main history's checker marks operations; the compaction, config-change
+        // and delete-records workloads' checkers name records, not operations.
         compaction: Some(false),
         config_changes: Some(false),
+        delete_records: Some(false),
         ..options("sync-latency", 20)
     };
     let (seed, report) = (0..SEEDS_MAX)

@@ -43,4 +43,11 @@ pub struct Mutants {
     /// (alter-configs records) committed before it stopped: it comes back with the
     /// configs it started with, and learns only the changes made after.
     pub alter_configs_not_replayed: bool,
+    /// DeleteRecords deletes the segment that holds its offset too, with the
+    /// acknowledged records at and above the offset in it.
+    pub delete_records_deletes_above_the_offset: bool,
+    /// A broker replaying its metadata log at start skips the delete-records records,
+    /// so its replicas start where they did before any DeleteRecords (whatever whole
+    /// segments were deleted stay deleted).
+    pub deleted_records_not_replayed: bool,
 }

@@ -1242,9 +1242,16 @@ impl PartitionLog {
     ) -> Result<MaintenanceReport, LogError> {
         let mut report = self.fresh_report()?;
         let deletable_end = self.durable_offset.min(offset);
+        #[cfg(feature = "mutants")]
+        let past_the_offset = self.config.mutants.delete_records_deletes_above_the_offset;
+        #[cfg(not(feature = "mutants"))]
+        let past_the_offset = false;
         let delete_count = self.segments[..self.segments.len() - 1]
             .iter()
-            .take_while(|segment| segment.next_offset <= deletable_end)
+            .take_while(|segment| {
+                segment.next_offset <= deletable_end
+                    || (past_the_offset && segment.base_offset < deletable_end)
+            })
             .count();
         self.delete_oldest(disk, delete_count, &mut report)?;
         Ok(report)

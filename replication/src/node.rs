@@ -714,11 +714,7 @@ impl Node {
                 self.fatal = Some(fatal);
                 return;
             }
-            #[cfg(feature = "mutants")]
-            if self.opening
-                && self.config.log.mutants.alter_configs_not_replayed
-                && matches!(record, MetadataRecord::AlterConfigs { .. })
-            {
+            if self.skips_replayed_record(record) {
                 continue;
             }
             match self.cluster.apply(record) {
@@ -744,6 +740,25 @@ impl Node {
             }
         }
         self.release_metadata_waits(io);
+    }
+
+    /// Mutants `alter_configs_not_replayed` and `deleted_records_not_replayed`: while
+    /// the node opens, its metadata log's alter-configs or delete-records records are
+    /// not applied.
+    #[cfg(feature = "mutants")]
+    fn skips_replayed_record(&self, record: &MetadataRecord) -> bool {
+        let mutants = &self.config.log.mutants;
+        self.opening
+            && match record {
+                MetadataRecord::AlterConfigs { .. } => mutants.alter_configs_not_replayed,
+                MetadataRecord::DeleteRecords { .. } => mutants.deleted_records_not_replayed,
+                _ => false,
+            }
+    }
+
+    #[cfg(not(feature = "mutants"))]
+    fn skips_replayed_record(&self, _record: &MetadataRecord) -> bool {
+        false
     }
 
     /// Moves the start clients see of this node's replicas of `partitions` to where the

@@ -432,7 +432,17 @@ impl Checker {
             if is_compacted(nodes, &key) {
                 problems.extend(compacted_replicas_that_differ(nodes, &key));
             } else {
-                problems.extend(replicas_that_differ(&key, &replicas));
+                // After DeleteRecords each replica deletes the whole segments below
+                // the point on its own, and replicas roll segments at different
+                // offsets: below the highest log start some still hold batches the
+                // others deleted.
+                let start = nodes
+                    .iter()
+                    .filter_map(|sim_node| sim_node.node.as_ref()?.partition(&key))
+                    .map(|replica| replica.log().log_start_offset())
+                    .max()
+                    .unwrap_or(0);
+                problems.extend(replicas_that_differ(&key, &replicas, start));
             }
         }
         if let Some(problem) = problems.into_iter().next() {
@@ -722,9 +732,14 @@ fn compacted_replicas_that_differ(nodes: &mut [SimNode], key: &TopicPartition) -
     problems
 }
 
-/// The replicas of `key` whose batches below the common high watermark differ from the
-/// first replica's, one problem each.
-fn replicas_that_differ(key: &TopicPartition, replicas: &[ReplicaBatches]) -> Vec<String> {
+/// The replicas of `key` whose batches below the common high watermark, from `start`
+/// (the highest log start among them), differ from the first replica's, one problem
+/// each.
+fn replicas_that_differ(
+    key: &TopicPartition,
+    replicas: &[ReplicaBatches],
+    start: i64,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(common) = replicas.iter().map(|(_, hw, _)| *hw).min() else {
         return problems;
@@ -732,7 +747,7 @@ fn replicas_that_differ(key: &TopicPartition, replicas: &[ReplicaBatches]) -> Ve
     let below = |batches: &[(i64, i64, i32, u32)]| -> Vec<(i64, i64, i32, u32)> {
         batches
             .iter()
-            .filter(|batch| batch.1 < common)
+            .filter(|batch| batch.0 >= start && batch.1 < common)
             .copied()
             .collect()
     };

@@ -7,6 +7,7 @@ use kafka_protocol::messages::ResponseKind;
 use crate::compaction::KeyedClient;
 use crate::config_changes::ConfigClient;
 use crate::group::GroupMember;
+use crate::trim::TrimClient;
 use crate::workload::{Admin, Consumer, Ctx, FinalReader, MetadataClient, Producer, Shared};
 
 /// One client process.
@@ -27,6 +28,8 @@ pub enum Client {
     Keyed(Box<KeyedClient>),
     /// Changes topic and broker configs at run time.
     Config(Box<ConfigClient>),
+    /// Writes, trims and reads the delete-records workload's topic.
+    Trim(Box<TrimClient>),
 }
 
 impl Client {
@@ -41,6 +44,7 @@ impl Client {
             Client::Metadata(c) => c.tick(ctx),
             Client::Keyed(c) => c.tick(ctx),
             Client::Config(c) => c.tick(ctx),
+            Client::Trim(c) => c.tick(ctx),
         }
     }
 
@@ -55,6 +59,7 @@ impl Client {
             Client::Metadata(c) => c.on_response(ctx, correlation, response),
             Client::Keyed(c) => c.on_response(ctx, correlation, response),
             Client::Config(c) => c.on_response(ctx, correlation, response),
+            Client::Trim(c) => c.on_response(ctx, correlation, response),
         }
     }
 
@@ -69,6 +74,7 @@ impl Client {
             Client::Metadata(c) => c.on_lost(ctx, correlation),
             Client::Keyed(c) => c.on_lost(ctx, correlation),
             Client::Config(c) => c.on_lost(ctx, correlation),
+            Client::Trim(c) => c.on_lost(ctx, correlation),
         }
     }
 
@@ -83,6 +89,7 @@ impl Client {
             Client::Metadata(_) => true,
             Client::Keyed(c) => c.is_done(shared.phase),
             Client::Config(c) => c.is_done(shared.phase),
+            Client::Trim(c) => c.is_done(shared.phase),
         }
     }
 
@@ -97,6 +104,7 @@ impl Client {
             Client::FinalReader(c) => c.describe(),
             Client::Keyed(c) => c.describe(),
             Client::Config(c) => c.describe(),
+            Client::Trim(c) => c.describe(),
         }
     }
 }

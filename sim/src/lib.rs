@@ -50,6 +50,8 @@ pub mod shrink;
 mod supervision;
 pub mod timeline;
 pub mod trace;
+pub mod trim;
+pub mod trim_check;
 pub mod workload;
 pub mod world;
 
@@ -114,6 +116,10 @@ pub struct Options {
     /// The config-change workload in every seed (`Some(true)`, `--config-changes`), in
     /// none (`Some(false)`, `--no-config-changes`), or in one seed in three by its draw.
     pub config_changes: Option<bool>,
+    /// The delete-records workload in every seed (`Some(true)`, `--delete-records`),
+    /// in none (`Some(false)`, `--no-delete-records`), or in one seed in three by its
+    /// draw.
+    pub delete_records: Option<bool>,
     /// Keep the trace as text lines in the report.
     pub keep_trace: bool,
     /// Print the trace to stdout as the run goes (`--verbose`).
@@ -146,6 +152,7 @@ impl Default for Options {
             groups: false,
             compaction: None,
             config_changes: None,
+            delete_records: None,
             keep_trace: false,
             verbose: false,
             fsync_lies: false,
@@ -175,6 +182,11 @@ impl Options {
         match self.config_changes {
             Some(true) => flags.push_str(" --config-changes"),
             Some(false) => flags.push_str(" --no-config-changes"),
+            None => {}
+        }
+        match self.delete_records {
+            Some(true) => flags.push_str(" --delete-records"),
+            Some(false) => flags.push_str(" --no-delete-records"),
             None => {}
         }
         if let Some(keep) = &self.keep_faults {
@@ -384,6 +396,7 @@ pub fn run(seed: u64, options: &Options) -> RunReport {
         groups: options.groups,
         compaction: options.compaction,
         config_changes: options.config_changes,
+        delete_records: options.delete_records,
         #[cfg(feature = "mutants")]
         mutants: options.mutants,
         #[cfg(feature = "mutants")]

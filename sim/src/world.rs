@@ -62,6 +62,8 @@
 //!   each replica's committed log at the end, pass `compaction_check.rs`'s rules.
 //! - with the config-change workload: a lone broker's applied configs after it opens,
 //!   and every broker's at the end, pass `config_check.rs`'s rules.
+//! - with the delete-records workload: every Fetch and DeleteRecords answer to its
+//!   client, and every broker at the end, pass `trim_check.rs`'s rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,6 +94,7 @@ use crate::scheduler::Scheduler;
 use crate::supervision::{Opened, Supervisor};
 use crate::timeline::{TimelineEvent, TimelineKind};
 use crate::trace::{Fnv64, Trace, TraceKind};
+use crate::trim::{TrimClient, TrimPlan};
 use crate::workload::{
     Admin, Consumer, Ctx, FinalReader, MetadataClient, Outgoing, Phase, Producer, Shared,
     WorkloadPlan,
@@ -151,6 +154,8 @@ pub struct WorldConfig {
     /// The config-change workload: `Some(true)` in every seed, `Some(false)` in none,
     /// `None` in one seed in three, by its draw.
     pub config_changes: Option<bool>,
+    /// The delete-records workload, as `compaction` (its own draw).
+    pub delete_records: Option<bool>,
     /// The node configuration's log mutants.
     #[cfg(feature = "mutants")]
     pub mutants: odradek_log::mutants::Mutants,
@@ -251,6 +256,9 @@ impl World {
             (plan, checker)
         });
         let config_plan = add_config_changes(config, &mut shared, &mut clients);
+        if let Some(plan) = TrimPlan::draw(seed, config.delete_records) {
+            clients.push(Client::Trim(Box::new(TrimClient::new(seed, &plan))));
+        }
         let network = Network::new(faults.plan().network.clone());
         let mut world = World {
             queue: Scheduler::new(),
@@ -470,6 +478,7 @@ impl World {
                     Client::Metadata(_) => "metadata",
                     Client::Keyed(_) => "keyed (compaction)",
                     Client::Config(_) => "config changes",
+                    Client::Trim(_) => "trim (delete records)",
                 };
                 format!("client {index} ({role})")
             })
@@ -755,6 +764,7 @@ impl World {
                     }
                     self.check_compacted_replicas_at_end();
                     self.check_configs_at_end();
+                    self.check_trimmed_at_end();
                     self.shared.phase = Phase::Done;
                     self.note(TimelineKind::Phase("done"));
                     self.trace
@@ -1103,6 +1113,7 @@ impl World {
             self.note_violation();
         }
         self.observe_cleaning_point(index);
+        self.observe_trim_point(index);
         let now = self.queue.now();
         let sim_node = self.nodes.node_mut(index);
         let responses = std::mem::take(&mut sim_node.io.responses);
@@ -1192,6 +1203,7 @@ impl World {
         self.checks
             .check_known_topics(applied, index, &held, &response);
         self.check_compacted_fetch(index, held.client, &response);
+        self.check_trim_answer(index, held.client, held.correlation, &response);
         self.note_violation();
         let digest = response_digest(&response);
         self.trace.event(
@@ -1655,6 +1667,9 @@ impl World {
         ) {
             text.push_str(&format!("; {}; {}", plan.summary(), history.summary()));
         }
+        if let Some(client) = self.trim_client() {
+            text.push_str(&format!("; {}", client.summary()));
+        }
         text
     }
 
@@ -1690,6 +1705,64 @@ impl World {
                 .and_then(|()| crate::config_check::check_replica_configs(nodes));
         if let Err(violation) = checked {
             self.fail(violation);
+        }
+    }
+
+    /// The delete-records workload's client, if the seed has one.
+    fn trim_client(&self) -> Option<&TrimClient> {
+        self.clients.iter().find_map(|client| match client {
+            Client::Trim(trim) => Some(&**trim),
+            _ => None,
+        })
+    }
+
+    /// The delete-records checker's rules on an answer to its client (`trim_check.rs`).
+    fn check_trim_answer(
+        &mut self,
+        index: u32,
+        client: u32,
+        correlation: u64,
+        response: &ResponseKind,
+    ) {
+        let single_broker = !self.nodes.is_cluster();
+        let Some(Client::Trim(trim)) = self.clients.get_mut(client as usize) else {
+            return;
+        };
+        let checked = trim
+            .checker_mut()
+            .check_answer(index, single_broker, correlation, response);
+        if let Err(violation) = checked {
+            self.checks.fail_response(client, violation);
+        }
+    }
+
+    /// Node `index`'s deletion point of the trimmed partition never goes back against
+    /// what it or another broker had applied at the same metadata offset.
+    fn observe_trim_point(&mut self, index: u32) {
+        let Some(node) = self.nodes.node(index).node.as_ref() else {
+            return;
+        };
+        let Some(trim) = self.clients.iter_mut().find_map(|client| match client {
+            Client::Trim(trim) => Some(trim),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Err(violation) = trim.checker_mut().observe_point(index, node) {
+            self.checks.fail(violation);
+        }
+    }
+
+    /// The delete-records checker's rules on every broker at the end.
+    fn check_trimmed_at_end(&mut self) {
+        let Some(trim) = self.clients.iter_mut().find_map(|client| match client {
+            Client::Trim(trim) => Some(trim),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Err(violation) = trim.checker_mut().check_at_end(self.nodes.as_mut_slice()) {
+            self.checks.fail(violation);
         }
     }
 

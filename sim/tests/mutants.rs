@@ -18,7 +18,11 @@
 //!
 //! One more makes a broker forget, as it restarts, the config changes it had applied;
 //! it runs seeds that all have the config-change workload (`Options::config_changes`),
-//! on one broker and on three.
+//! on one broker and on three. Two break DeleteRecords
+//! (the segment holding the offset deleted too, a broker that does not replay the
+//! deletions of its metadata log at start); they run seeds that all have the
+//! delete-records workload (`Options::delete_records`), the second on one broker and
+//! on three.
 
 use odradek_replication::group::GroupMutants;
 use odradek_replication::raft::RaftMutants;
@@ -385,6 +389,16 @@ fn changing_configs(nodes: u32, faults: &str) -> Options {
     }
 }
 
+/// Seeds that all run the delete-records workload (`--delete-records`), on `nodes`
+/// brokers.
+fn trimming(faults: &str, nodes: u32) -> Options {
+    Options {
+        nodes,
+        delete_records: Some(true),
+        ..options(faults)
+    }
+}
+
 fn config_mutant_caught(name: &str, nodes: u32, faults: &str) {
     let healthy = changing_configs(nodes, faults);
     let broken = Options {
@@ -415,4 +429,44 @@ fn cluster_whose_restarted_broker_forgets_config_changes_is_caught() {
         3,
         "crash,kill,restart",
     );
+}
+
+fn trim_mutant_caught(name: &str, healthy: Options, mutants: Mutants) -> u64 {
+    let broken = Options {
+        mutants,
+        ..healthy.clone()
+    };
+    let (seed, verdict) = detect(name, &broken, &healthy);
+    assert!(matches!(verdict, Verdict::Safety(_)), "{verdict:?}");
+    seed
+}
+
+#[test]
+fn delete_records_that_deletes_the_segment_holding_its_offset_is_caught() {
+    let mutants = Mutants {
+        delete_records_deletes_above_the_offset: true,
+        ..Mutants::default()
+    };
+    let name = "DeleteRecords deletes above its offset";
+    trim_mutant_caught(name, trimming("none", 1), mutants);
+}
+
+#[test]
+fn deletions_a_restarted_broker_does_not_replay_are_caught() {
+    let mutants = Mutants {
+        deleted_records_not_replayed: true,
+        ..Mutants::default()
+    };
+    let name = "deletions not replayed";
+    trim_mutant_caught(name, trimming("restart", 1), mutants);
+}
+
+#[test]
+fn deletions_a_restarted_cluster_broker_does_not_replay_are_caught() {
+    let mutants = Mutants {
+        deleted_records_not_replayed: true,
+        ..Mutants::default()
+    };
+    let name = "deletions not replayed (three brokers)";
+    trim_mutant_caught(name, trimming("restart", 3), mutants);
 }

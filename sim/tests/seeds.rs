@@ -17,11 +17,12 @@ fn options(faults: &str, duration_seconds: u64) -> Options {
     Options {
         faults: FaultSet::parse(faults).expect("valid fault classes"),
         duration_ns: duration_seconds * 1_000_000_000,
-        // Each seed was pinned before the compaction workload existed; with it a third
-        // of seeds add a client, and the schedule that found the bug would move.
+        // Each seed was pinned before the compaction, config-change and delete-records
+        // workloads existed; with any of them a third of seeds add a client, and the
+        // schedule that found the bug would move.
         compaction: Some(false),
-        // Likewise the config-change workload.
         config_changes: Some(false),
+        delete_records: Some(false),
         ..Options::default()
     }
 }

@@ -18,10 +18,11 @@ fn sim_trace_seed_3() {
         duration_ns: 2_000_000_000,
         keep_trace: true,
         check_history: false,
-        // The snapshot predates the compaction workload, which seed 3 draws.
+        // The snapshot predates the compaction, config-change and delete-records
+        // workloads.
         compaction: Some(false),
-        // And the config-change workload.
         config_changes: Some(false),
+        delete_records: Some(false),
         ..Options::default()
     };
     let report = odradek_sim::run(3, &options);

@@ -90,6 +90,14 @@ pub struct Args {
     /// No seed runs the config-change workload (seeds pinned before it existed).
     #[arg(long)]
     no_config_changes: bool,
+    /// Give every seed the delete-records workload (a topic of its own, written,
+    /// trimmed with DeleteRecords and read from its start, over and over); without
+    /// it one seed in three has it.
+    #[arg(long, conflicts_with = "no_delete_records")]
+    delete_records: bool,
+    /// No seed runs the delete-records workload (seeds pinned before it existed).
+    #[arg(long)]
+    no_delete_records: bool,
     /// Print every event of the trace (single seed only).
     #[arg(long, conflicts_with = "seeds")]
     verbose: bool,
@@ -157,6 +165,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compaction: (args.compaction || args.no_compaction).then_some(args.compaction),
         config_changes: (args.config_changes || args.no_config_changes)
             .then_some(args.config_changes),
+        delete_records: (args.delete_records || args.no_delete_records)
+            .then_some(args.delete_records),
         verbose: args.verbose,
         keep_faults,
         nemeses_max: args.nemeses_max,
