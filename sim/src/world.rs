@@ -248,13 +248,8 @@ impl World {
         let mut shared = Shared::new(workload.topics.clone());
         shared.nodes = config.nodes;
         let mut clients = build_clients(config, &workload, &mut shared);
-        let compaction = compaction_plan.map(|plan| {
-            shared.compacted_topic = Some((COMPACTED_TOPIC.to_string(), plan.topic_configs()));
-            shared.compaction = Some(KeyedHistory::default());
-            clients.push(Client::Keyed(Box::new(KeyedClient::new(seed, &plan))));
-            let checker = CompactionChecker::new(tombstone_expiry(config, faults.plan(), &plan));
-            (plan, checker)
-        });
+        let compaction = compaction_plan
+            .map(|plan| add_compaction(config, faults.plan(), plan, &mut shared, &mut clients));
         let config_plan = add_config_changes(config, &mut shared, &mut clients);
         if let Some(plan) = TrimPlan::draw(seed, config.delete_records) {
             clients.push(Client::Trim(Box::new(TrimClient::new(seed, &plan))));
@@ -1844,6 +1839,25 @@ fn draw_compaction(config: &WorldConfig, node_config: &mut NodeConfig) -> Option
 }
 
 /// The seed's config-change workload, if it has one, with its client and history.
+/// The compaction workload's client and the history its checker reads; its checker.
+fn add_compaction(
+    config: &WorldConfig,
+    faults: &FaultPlan,
+    plan: CompactionPlan,
+    shared: &mut Shared,
+    clients: &mut Vec<Client>,
+) -> (CompactionPlan, CompactionChecker) {
+    shared.compacted_topic = Some((COMPACTED_TOPIC.to_string(), plan.topic_configs()));
+    shared.compaction = Some(KeyedHistory::default());
+    clients.push(Client::Keyed(Box::new(KeyedClient::new(
+        config.seed,
+        &plan,
+    ))));
+    let checker = CompactionChecker::new(tombstone_expiry(config, faults, &plan));
+    (plan, checker)
+}
+
+/// The config-change workload's client and its history, if the seed has it; its plan.
 fn add_config_changes(
     config: &WorldConfig,
     shared: &mut Shared,

@@ -195,6 +195,12 @@ fn coordinator_that_loads_groups_before_they_are_committed_is_caught() {
 fn cluster(faults: &str) -> Options {
     Options {
         nodes: 3,
+        // The Raft and repair mutants' bounds were set before the config-change and
+        // delete-records workloads existed; their clients in a third of the seeds
+        // each move the schedules that catch two of them (the high watermark before a
+        // quorum fsynced, a forgotten misdirected write) past the bound.
+        config_changes: Some(false),
+        delete_records: Some(false),
         ..options(faults)
     }
 }
