@@ -39,6 +39,7 @@
 //! Nothing here touches the OS: see `log/src/io.rs` for the seam's contract.
 #![deny(missing_docs)]
 
+pub mod acl;
 mod admin;
 mod alter_configs;
 pub mod commit_point;
