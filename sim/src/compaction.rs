@@ -18,8 +18,6 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::ResponseKind;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, RequestKind};
 use odradek_log::batch::build_batch_with_nullable_values;
 use odradek_model::history::PartitionKey;
 
@@ -28,7 +26,7 @@ use crate::records::encode_value;
 use crate::rng::SimRng;
 use crate::workload::{
     Ctx, FETCH_VERSION, MS, PRODUCE_VERSION, Phase, code, fetch_partition, fetch_request,
-    topic_name,
+    produce_request,
 };
 
 /// The random stream the workload's plan and its client draw from.
@@ -238,7 +236,8 @@ impl KeyedClient {
                 .iter()
                 .map(|(key, value)| (Some(&key[..]), value.as_deref())),
         );
-        let request = produce(&self.key, Bytes::from(batch));
+        // acks=all, no retry: an answer ends each write.
+        let request = produce_request(&self.key, -1, Bytes::from(batch), 2_000);
         let correlation = ctx.send_to_leader(&self.key, request, PRODUCE_VERSION, Some(2_000 * MS));
         let history = ctx.shared.compaction.as_mut().expect("checked above");
         history.sent(correlation, writes);
@@ -345,22 +344,4 @@ impl KeyedClient {
         let at = ctx.backoff();
         ctx.wake_at(at);
     }
-}
-
-fn produce(key: &PartitionKey, records: Bytes) -> RequestKind {
-    RequestKind::Produce(
-        ProduceRequest::default()
-            .with_transactional_id(None)
-            .with_acks(-1)
-            .with_timeout_ms(2_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(topic_name(&key.topic))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(key.partition)
-                            .with_records(Some(records)),
-                    ]),
-            ]),
-    )
 }

@@ -22,9 +22,8 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteRecordsRequest, ProduceRequest, RequestKind, ResponseKind,
+    CreateTopicsRequest, DeleteRecordsRequest, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::build_batch_with_nullable_values;
@@ -36,7 +35,8 @@ use crate::rng::SimRng;
 use crate::trim_check::{DeletionEnd, TRIMMED_TOPIC, TrimChecker};
 use crate::workload::{
     CREATE_TOPICS_VERSION, Ctx, FETCH_VERSION, LIST_OFFSETS_VERSION, MS, PRODUCE_VERSION, Phase,
-    code, fetch_partition, fetch_request, list_offsets_partition, list_offsets_request, topic_name,
+    code, fetch_partition, fetch_request, list_offsets_partition, list_offsets_request,
+    produce_request, topic_name,
 };
 
 /// The random stream the workload's plan draws from (its client draws from the next).
@@ -276,7 +276,8 @@ impl TrimClient {
             timestamp,
             encoded.iter().map(|value| (None, Some(&value[..]))),
         );
-        let request = produce(&self.key, Bytes::from(batch));
+        // acks=all, no retry: an answer ends each write.
+        let request = produce_request(&self.key, -1, Bytes::from(batch), 2_000);
         let correlation = ctx.send_to_leader(&self.key, request, PRODUCE_VERSION, Some(2_000 * MS));
         self.produce = Some((correlation, values));
     }
@@ -484,22 +485,4 @@ impl TrimClient {
         let at = ctx.backoff();
         ctx.wake_at(at);
     }
-}
-
-fn produce(key: &PartitionKey, records: Bytes) -> RequestKind {
-    RequestKind::Produce(
-        ProduceRequest::default()
-            .with_transactional_id(None)
-            .with_acks(-1)
-            .with_timeout_ms(2_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(topic_name(&key.topic))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(key.partition)
-                            .with_records(Some(records)),
-                    ]),
-            ]),
-    )
 }

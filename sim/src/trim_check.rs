@@ -333,7 +333,7 @@ impl TrimChecker {
 
     /// Rules (c) and (d) once the final reads are done and the world is quiet.
     pub fn check_at_end(&self, nodes: &mut [SimNode]) -> Result<(), String> {
-        let controller_high_watermark = controller_high_watermark(nodes);
+        let controller_high_watermark = crate::checks::controller_high_watermark(nodes);
         let mut points = BTreeSet::new();
         for sim_node in nodes.iter_mut() {
             let index = sim_node.index;
@@ -428,16 +428,4 @@ impl TrimChecker {
         );
         self.compare(&who, start..=high_watermark - 1, &read)
     }
-}
-
-/// The metadata log's high watermark as its leader (the controller) knows it, or the
-/// highest offset if no node leads it now.
-fn controller_high_watermark(nodes: &[SimNode]) -> i64 {
-    nodes
-        .iter()
-        .filter_map(|sim_node| sim_node.node.as_ref())
-        .map(|node| node.metadata().raft())
-        .filter(|raft| raft.check_leader().is_ok())
-        .max_by_key(|raft| raft.leader_epoch())
-        .map_or(i64::MAX, |raft| raft.high_watermark())
 }

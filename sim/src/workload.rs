@@ -418,7 +418,12 @@ pub(crate) fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
-fn produce_request(key: &PartitionKey, acks: i16, records: Bytes, timeout_ms: i32) -> RequestKind {
+pub(crate) fn produce_request(
+    key: &PartitionKey,
+    acks: i16,
+    records: Bytes,
+    timeout_ms: i32,
+) -> RequestKind {
     RequestKind::Produce(
         ProduceRequest::default()
             .with_transactional_id(None)
