@@ -46,6 +46,8 @@ use odradek_replication::dynamic_config::{topic_synonym, validate_broker_value};
 use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
 
+use crate::security::SecurityProtocol;
+
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerConfig {
@@ -53,6 +55,10 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// Where to listen: `host:port` (from `listeners`, or `--listen`).
     pub listen: String,
+    /// The client listener's name in `listeners` (`PLAINTEXT`, `SASL_SSL`, `EXTERNAL`...).
+    pub listener_name: String,
+    /// Its security protocol (`listener.security.protocol.map`).
+    pub listener_protocol: SecurityProtocol,
     /// What clients are told to connect to (`advertised.listeners`); `None` means the
     /// listen address (with the real port if it was 0).
     pub advertised: Option<(String, u16)>,
@@ -144,6 +150,8 @@ impl Default for BrokerConfig {
         BrokerConfig {
             node_id: 1,
             listen: "127.0.0.1:9092".to_string(),
+            listener_name: "PLAINTEXT".to_string(),
+            listener_protocol: SecurityProtocol::Plaintext,
             advertised: None,
             data_dir: PathBuf::from("./odradek-data"),
             num_partitions: 1,
@@ -188,7 +196,6 @@ const IGNORED_KEYS: &[&str] = &[
     "process.roles",
     "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "delete.topic.enable",
 ];
 
@@ -337,10 +344,16 @@ impl Builder {
                 .collect(),
             None => vec!["CONTROLLER".to_string()],
         };
+        let protocols = match self.raw("listener.security.protocol.map") {
+            Some(value) => parse_protocol_map(value)?,
+            None => default_protocol_map(),
+        };
         if let Some(value) = self.raw("listeners") {
-            let (client, peer) = client_and_peer_listeners(value, &controller_names)?;
-            config.listen = client;
-            config.peer_listen = peer;
+            let listeners = Listeners::parse(value, &controller_names, &protocols)?;
+            config.listen = listeners.client.address;
+            config.listener_name = listeners.client.name;
+            config.listener_protocol = listeners.client.protocol;
+            config.peer_listen = listeners.peer;
         }
         if let Some(value) = self.raw("controller.quorum.voters") {
             config.voters = parse_voters("controller.quorum.voters", value)?;
@@ -352,7 +365,7 @@ impl Builder {
             config.election_timeout_ms = value;
         }
         if let Some(value) = self.raw("advertised.listeners") {
-            let address = listener_address("advertised.listeners", value)?;
+            let address = advertised_address(value, &config.listener_name)?;
             config.advertised = Some(split_host_port("advertised.listeners", &address)?);
         }
         Ok(())
@@ -624,6 +637,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max.connections",
     "controller.quorum.voters",
     "controller.listener.names",
+    "listener.security.protocol.map",
     "raft.tick.ms",
     "controller.quorum.election.timeout.ms",
     "offsets.topic.replication.factor",
@@ -659,17 +673,21 @@ fn parse_listeners(key: &str, value: &str) -> anyhow::Result<Vec<(String, String
     Ok(listeners)
 }
 
-/// The `host:port` of the PLAINTEXT listener in a Kafka listener list; other
-/// listeners are passed over.
-fn listener_address(key: &str, value: &str) -> anyhow::Result<String> {
+/// The `host:port` `advertised.listeners` gives the client listener `name`: its entry of
+/// that name, or its only entry.
+fn advertised_address(value: &str, name: &str) -> anyhow::Result<String> {
+    let key = "advertised.listeners";
     let listeners = parse_listeners(key, value)?;
-    let found = listeners
+    if let Some((_, address)) = listeners
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("PLAINTEXT"));
-    match found {
-        Some((_, address)) => Ok(address.clone()),
-        None => bail!(
-            "{key}: only a PLAINTEXT listener is supported (no TLS or SASL yet), got {}",
+        .find(|(listener, _)| listener.eq_ignore_ascii_case(name))
+    {
+        return Ok(address.clone());
+    }
+    match listeners.as_slice() {
+        [(_, address)] => Ok(address.clone()),
+        _ => bail!(
+            "{key}: no entry for the client listener {name} among {}",
             names(&listeners)
         ),
     }
@@ -680,50 +698,106 @@ fn names(listeners: &[(String, String)]) -> String {
     names.join(", ")
 }
 
-/// The client listener (the one named PLAINTEXT) and the peer listener (the one named
-/// in `controller.listener.names`, if any) of `listeners`. Any other listener is an
-/// error: it would name a protocol (TLS, SASL) that is not served.
-fn client_and_peer_listeners(
-    value: &str,
-    controller_names: &[String],
-) -> anyhow::Result<(String, Option<String>)> {
-    let key = "listeners";
-    let listeners = parse_listeners(key, value)?;
-    let mut client = None;
-    let mut peer = None;
-    for (name, address) in &listeners {
-        if controller_names
-            .iter()
-            .any(|controller| controller.eq_ignore_ascii_case(name))
-        {
-            if peer.is_some() {
+/// Kafka's default `listener.security.protocol.map`: each protocol's own name.
+fn default_protocol_map() -> BTreeMap<String, SecurityProtocol> {
+    SecurityProtocol::ALL
+        .iter()
+        .map(|protocol| (protocol.name().to_string(), *protocol))
+        .collect()
+}
+
+/// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,...`); names are kept
+/// upper-case, as Kafka compares them.
+fn parse_protocol_map(value: &str) -> anyhow::Result<BTreeMap<String, SecurityProtocol>> {
+    let key = "listener.security.protocol.map";
+    let mut map = BTreeMap::new();
+    for entry in value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Some((name, protocol)) = entry.split_once(':') else {
+            bail!("{key}: {entry:?} is not of the form NAME:PROTOCOL");
+        };
+        let protocol = SecurityProtocol::parse(protocol.trim())
+            .with_context(|| format!("{key}: {entry:?}"))?;
+        map.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    Ok(map)
+}
+
+/// One listener of `listeners`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Its name (`PLAINTEXT`, `SASL_SSL`, `EXTERNAL`...).
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// Its security protocol.
+    pub protocol: SecurityProtocol,
+}
+
+/// The listeners of `listeners`: the one that serves clients and the peer (controller)
+/// listener, if any.
+struct Listeners {
+    client: Listener,
+    peer: Option<String>,
+}
+
+impl Listeners {
+    /// The client listener (the one not named in `controller.listener.names`) and the
+    /// peer listener (the one that is). Odradek serves clients on one listener; a
+    /// listener name without a security protocol is an error, as in Kafka.
+    fn parse(
+        value: &str,
+        controller_names: &[String],
+        protocols: &BTreeMap<String, SecurityProtocol>,
+    ) -> anyhow::Result<Listeners> {
+        let key = "listeners";
+        let listeners = parse_listeners(key, value)?;
+        let mut client: Option<Listener> = None;
+        let mut peer = None;
+        for (name, address) in &listeners {
+            let is_controller = controller_names
+                .iter()
+                .any(|controller| controller.eq_ignore_ascii_case(name));
+            if is_controller {
+                if peer.is_some() {
+                    bail!(
+                        "{key}: more than one controller listener ({}): odradek listens for peers on one",
+                        controller_names.join(", ")
+                    );
+                }
+                peer = Some(address.clone());
+                continue;
+            }
+            let Some(protocol) = protocols.get(&name.to_ascii_uppercase()) else {
                 bail!(
-                    "{key}: more than one controller listener ({}): odradek listens for peers on one",
+                    "{key}: listener {name} is not named in controller.listener.names ({}) \
+                     and has no security protocol in listener.security.protocol.map",
                     controller_names.join(", ")
                 );
+            };
+            if let Some(first) = &client {
+                bail!(
+                    "{key}: two client listeners ({} and {name}): odradek serves clients on one",
+                    first.name
+                );
             }
-            peer = Some(address.clone());
-        } else if name.eq_ignore_ascii_case("PLAINTEXT") {
-            if client.is_some() {
-                bail!("{key}: more than one PLAINTEXT listener");
-            }
-            client = Some(address.clone());
-        } else {
-            bail!(
-                "{key}: listener {name} is neither PLAINTEXT nor named in \
-                 controller.listener.names ({}): only a PLAINTEXT listener is supported \
-                 (no TLS or SASL yet)",
-                controller_names.join(", ")
-            );
+            client = Some(Listener {
+                name: name.clone(),
+                address: address.clone(),
+                protocol: *protocol,
+            });
         }
-    }
-    match client {
-        Some(client) => Ok((client, peer)),
-        None => bail!(
-            "{key}: only a PLAINTEXT listener is supported (no TLS or SASL yet), and every \
-             odradek broker serves clients (no controller-only nodes), got {}",
-            names(&listeners)
-        ),
+        match client {
+            Some(client) => Ok(Listeners { client, peer }),
+            None => bail!(
+                "{key}: no client listener (every odradek broker serves clients; there are \
+                 no controller-only nodes), got {}",
+                names(&listeners)
+            ),
+        }
     }
 }
 
@@ -962,10 +1036,10 @@ mod tests {
         assert!(error.contains("num.partitions"), "{error}");
         let error = build(&["num.partitions=0"]).unwrap_err().to_string();
         assert!(error.contains("num.partitions"), "{error}");
-        let error = build(&["listeners=SASL_PLAINTEXT://localhost:9092"])
+        let error = build(&["listeners=LOCAL://localhost:9092"])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("PLAINTEXT listener"), "{error}");
+        assert!(error.contains("listener.security.protocol.map"), "{error}");
         let error = build(&["log.dirs=/a,/b"]).unwrap_err().to_string();
         assert!(error.contains("log.dirs"), "{error}");
         assert!(build(&["auto.create.topics.enable=yes"]).is_err());
@@ -1039,11 +1113,28 @@ mod tests {
             "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
             "controller.listener.names=RAFT",
         ]);
-        assert!(error.contains("listener CONTROLLER is neither"), "{error}");
+        assert!(
+            error.contains("listener CONTROLLER is not named"),
+            "{error}"
+        );
         let error = error_of(&["listeners=PLAINTEXT://:9092,SSL://:9094"]);
-        assert!(error.contains("no TLS or SASL"), "{error}");
+        assert!(error.contains("two client listeners"), "{error}");
         let error = error_of(&["listeners=CONTROLLER://:9093"]);
         assert!(error.contains("no controller-only nodes"), "{error}");
+        let config = build(&[
+            "listeners=EXTERNAL://:9094,CONTROLLER://:9093",
+            "listener.security.protocol.map=EXTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "advertised.listeners=EXTERNAL://broker.example:9094",
+        ])
+        .unwrap();
+        assert_eq!(config.listener_name, "EXTERNAL");
+        assert_eq!(config.listener_protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(
+            config.advertised,
+            Some(("broker.example".to_string(), 9094))
+        );
+        let error = error_of(&["listener.security.protocol.map=EXTERNAL:TLS"]);
+        assert!(error.contains("EXTERNAL:TLS"), "{error}");
         let error = error_of(&["listeners=CONTROLLER://:9093,CONTROLLER://:9094"]);
         assert!(
             error.contains("more than one controller listener"),

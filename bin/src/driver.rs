@@ -481,6 +481,7 @@ mod tests {
             api_version: 1,
             client_id: None,
             client_host: String::new(),
+            principal: odradek_replication::request::ANONYMOUS.to_string(),
             body,
         };
         running
@@ -505,6 +506,7 @@ mod tests {
             api_version: 3,
             client_id: None,
             client_host: String::new(),
+            principal: odradek_replication::request::ANONYMOUS.to_string(),
             body: RequestKind::Produce(produce),
         };
         running
@@ -609,6 +611,7 @@ mod tests {
                 api_version: 1,
                 client_id: None,
                 client_host: String::new(),
+                principal: odradek_replication::request::ANONYMOUS.to_string(),
                 body: RequestKind::Metadata(Default::default()),
             };
             let client = ClientRequest {

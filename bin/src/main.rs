@@ -18,6 +18,7 @@ mod driver;
 mod guard;
 mod json;
 mod peers;
+mod security;
 mod server;
 mod versions;
 mod wire;

@@ -21,14 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::ResponseKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::driver::ClientRequest;
+use crate::security::Session;
 use crate::wire::{self, Inbound, Preamble};
 use odradek_replication::Request;
 
@@ -83,10 +83,13 @@ pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>,
                 continue;
             }
         };
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%peer, "cannot set TCP_NODELAY: {error}");
+        }
         let requests = requests.clone();
         let limits = Arc::clone(&limits);
         tokio::spawn(async move {
-            connection(stream, peer, requests, &limits).await;
+            connection(stream, peer, Session::anonymous(), requests, &limits).await;
             drop(permit);
         });
     }
@@ -149,19 +152,28 @@ enum Owed {
 }
 
 /// Serves one connection until the client closes it, breaks a rule, or idles out.
-async fn connection(
-    stream: TcpStream,
+/// `stream` is the TCP stream, or the TLS session over it; `session` says who the
+/// client is so far.
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
+    session: Session,
     requests: mpsc::Sender<ClientRequest>,
     limits: &Limits,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     debug!(%peer, "connection opened");
-    if let Err(error) = stream.set_nodelay(true) {
-        debug!(%peer, "cannot set TCP_NODELAY: {error}");
-    }
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, write_half) = tokio::io::split(stream);
     let (owed_tx, owed_rx) = mpsc::unbounded_channel();
-    let reader = read_requests(read_half, peer, requests, owed_tx, Budget::new(), limits);
+    let reader = Reader {
+        peer,
+        session,
+        requests,
+        owed: owed_tx,
+        budget: Budget::new(),
+    };
+    let reader = reader.read_requests(read_half, limits);
     let writer = write_responses(write_half, owed_rx, limits.idle);
     tokio::pin!(reader, writer);
     tokio::select! {
@@ -181,73 +193,94 @@ async fn connection(
     debug!(%peer, "connection closed");
 }
 
-/// Reads frames until end of stream (`Ok`) or a reason to close (`Err`).
-async fn read_requests(
-    mut socket: OwnedReadHalf,
+/// The reading side of one connection: who the client is, and where its requests and
+/// owed responses go.
+struct Reader {
     peer: SocketAddr,
+    session: Session,
     requests: mpsc::Sender<ClientRequest>,
     owed: mpsc::UnboundedSender<Owed>,
     budget: Budget,
-    limits: &Limits,
-) -> anyhow::Result<()> {
-    let mut buffer = BytesMut::new();
-    loop {
-        let Some((frame, share)) = next_frame(&mut socket, &mut buffer, &budget, limits).await?
-        else {
-            return Ok(());
-        };
-        match wire::parse_request(frame)? {
-            Inbound::Reply(bytes) => {
-                if owed.send(Owed::Ready(bytes, share)).is_err() {
-                    return Ok(()); // the writer is gone; the connection is closing
-                }
-            }
-            Inbound::Node {
-                preamble,
-                api_key,
-                client_id,
-                body,
-            } => {
-                let (reply, response) = if wire::expects_response(&body) {
-                    let (reply, response) = oneshot::channel();
-                    (Some(reply), Some(response))
-                } else {
-                    (None, None)
-                };
-                debug!(%peer, ?api_key, version = preamble.api_version, correlation_id = preamble.correlation_id, "request");
-                let request = Request {
-                    api_version: preamble.api_version,
+}
+
+impl Reader {
+    /// Reads frames until end of stream (`Ok`) or a reason to close (`Err`).
+    async fn read_requests<R: AsyncRead + Unpin>(
+        mut self,
+        mut socket: ReadHalf<R>,
+        limits: &Limits,
+    ) -> anyhow::Result<()> {
+        let mut buffer = BytesMut::new();
+        loop {
+            let Some((frame, share)) =
+                next_frame(&mut socket, &mut buffer, &self.budget, limits).await?
+            else {
+                return Ok(());
+            };
+            let open = match wire::parse_request(frame)? {
+                Inbound::Reply(bytes) => self.owed.send(Owed::Ready(bytes, share)).is_ok(),
+                Inbound::Node {
+                    preamble,
+                    api_key,
                     client_id,
-                    client_host: format!("/{}", peer.ip()),
                     body,
-                };
-                if requests
-                    .send(ClientRequest { request, reply })
-                    .await
-                    .is_err()
-                {
-                    anyhow::bail!("the broker is shutting down");
+                } => {
+                    debug!(peer = %self.peer, ?api_key, version = preamble.api_version, correlation_id = preamble.correlation_id, "request");
+                    self.send_to_node(preamble, client_id, body, share).await?
                 }
-                if let Some(response) = response
-                    && owed
-                        .send(Owed::Node {
-                            preamble,
-                            response,
-                            _share: share,
-                        })
-                        .is_err()
-                {
-                    return Ok(());
-                }
+            };
+            if !open {
+                return Ok(()); // the writer is gone; the connection is closing
             }
         }
+    }
+
+    /// Hands one request to the node and queues its answer for the writer. `false`
+    /// when the writer is gone.
+    async fn send_to_node(
+        &mut self,
+        preamble: Preamble,
+        client_id: Option<String>,
+        body: RequestKind,
+        share: Share,
+    ) -> anyhow::Result<bool> {
+        let (reply, response) = if wire::expects_response(&body) {
+            let (reply, response) = oneshot::channel();
+            (Some(reply), Some(response))
+        } else {
+            (None, None)
+        };
+        let request = Request {
+            api_version: preamble.api_version,
+            client_id,
+            client_host: format!("/{}", self.peer.ip()),
+            principal: self.session.principal().to_string(),
+            body,
+        };
+        if self
+            .requests
+            .send(ClientRequest { request, reply })
+            .await
+            .is_err()
+        {
+            anyhow::bail!("the broker is shutting down");
+        }
+        let Some(response) = response else {
+            return Ok(true);
+        };
+        let owed = Owed::Node {
+            preamble,
+            response,
+            _share: share,
+        };
+        Ok(self.owed.send(owed).is_ok())
     }
 }
 
 /// Reads the next whole frame (without its size prefix), once the connection's budget
 /// has room for it. `None` at a clean end of stream between frames.
-async fn next_frame(
-    socket: &mut OwnedReadHalf,
+async fn next_frame<R: AsyncRead + Unpin>(
+    socket: &mut ReadHalf<R>,
     buffer: &mut BytesMut,
     budget: &Budget,
     limits: &Limits,
@@ -301,8 +334,8 @@ async fn next_frame(
 /// up to [`WRITE_COALESCE_BYTES`], so a pipelining client is not answered one syscall
 /// (and, with `TCP_NODELAY`, one packet) per response. The gathered bytes are flushed
 /// before waiting for anything.
-async fn write_responses(
-    socket: OwnedWriteHalf,
+async fn write_responses<W: AsyncWrite + Unpin>(
+    socket: WriteHalf<W>,
     mut owed: mpsc::UnboundedReceiver<Owed>,
     idle: Duration,
 ) -> anyhow::Result<()> {
@@ -357,13 +390,13 @@ async fn write_responses(
 pub const WRITE_COALESCE_BYTES: usize = 64 * 1024;
 
 /// The write half of a connection with its gathering buffer.
-struct Outgoing {
-    socket: OwnedWriteHalf,
+struct Outgoing<W> {
+    socket: WriteHalf<W>,
     gathered: BytesMut,
     idle: Duration,
 }
 
-impl Outgoing {
+impl<W: AsyncWrite + Unpin> Outgoing<W> {
     async fn push(&mut self, frame: Bytes) -> anyhow::Result<()> {
         if frame.len() >= WRITE_COALESCE_BYTES {
             self.flush().await?;
@@ -386,8 +419,8 @@ impl Outgoing {
 }
 
 /// Writes all of `bytes`, failing if the client reads nothing for `idle`.
-async fn write_within(
-    socket: &mut OwnedWriteHalf,
+async fn write_within<W: AsyncWrite + Unpin>(
+    socket: &mut WriteHalf<W>,
     bytes: &[u8],
     idle: Duration,
 ) -> anyhow::Result<()> {

@@ -4,6 +4,9 @@
 
 use kafka_protocol::messages::RequestKind;
 
+/// The principal of a connection that did not authenticate (Kafka's `User:ANONYMOUS`).
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
 /// Identifies one client request; allocated by the driver, unique for the node's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
@@ -18,6 +21,9 @@ pub struct Request {
     /// The client's address as Kafka shows it in group descriptions (`/127.0.0.1`),
     /// or empty when the driver does not know it.
     pub client_host: String,
+    /// Who sent it, as ACLs name principals (`User:alice`): the user the connection
+    /// authenticated as, or [`ANONYMOUS`] on a listener that authenticates no one.
+    pub principal: String,
     /// The request itself.
     pub body: RequestKind,
 }

@@ -208,6 +208,7 @@ impl Cluster {
                     api_version: version,
                     client_id: None,
                     client_host: String::new(),
+                    principal: odradek_replication::request::ANONYMOUS.to_string(),
                     body,
                 },
             },

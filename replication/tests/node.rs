@@ -128,6 +128,7 @@ impl Harness {
             api_version: version,
             client_id: None,
             client_host: String::new(),
+            principal: odradek_replication::request::ANONYMOUS.to_string(),
             body,
         };
         self.node.handle(
@@ -1087,6 +1088,7 @@ fn shutdown_with_a_sync_in_flight_closes_cleanly_and_loses_nothing_acknowledged(
         api_version: 12,
         client_id: None,
         client_host: String::new(),
+        principal: odradek_replication::request::ANONYMOUS.to_string(),
         body: fetch("t", 0, 0, 0),
     };
     node.handle(

@@ -389,6 +389,7 @@ impl Ctx<'_> {
                 api_version: version,
                 client_id: Some("odradek-sim".to_string()),
                 client_host: String::new(),
+                principal: odradek_replication::request::ANONYMOUS.to_string(),
                 body,
             },
             acks_zero,

@@ -34,6 +34,7 @@ use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
+use crate::security::SecurityProtocol;
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -102,6 +103,13 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
             );
         }
         config.peer_listen = Some(peer_listen.clone());
+    }
+    if config.listener_protocol != SecurityProtocol::Plaintext {
+        anyhow::bail!(
+            "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
+            config.listener_protocol,
+            config.listener_name
+        );
     }
     let cluster_warnings = config.resolve_cluster()?;
     for warning in builder.warnings().iter().chain(&cluster_warnings) {

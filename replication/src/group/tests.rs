@@ -211,6 +211,7 @@ impl Harness {
             api_version,
             client_id: Some("client".to_string()),
             client_host: "/10.0.0.1".to_string(),
+            principal: crate::request::ANONYMOUS.to_string(),
             body,
         };
         let effects = self.coordinator.handle(self.now, id, &request, "/10.0.0.1");
