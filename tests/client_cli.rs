@@ -4,7 +4,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::{Broker, run};
+use support::{Broker, bootstrap_list, run, start_cluster};
 
 fn topics(broker: &Broker, args: &[&str]) -> support::Run {
     let address = broker.address();
@@ -546,6 +546,70 @@ fn bench_produce_then_consume_counts_agree() {
     let values: Vec<&str> = sample.stdout.lines().collect();
     assert_eq!(values.len(), 3);
     assert_ne!(values[0], values[1]);
+}
+
+/// On a cluster, a topic the benchmark creates appears in Metadata a moment before its
+/// leaders serve it (the benchmark waits, as clients retry), and each partition's log
+/// holds a leader-change marker that takes an offset and is no record (the consumer
+/// reads to the end offsets and counts records, not offsets). Both failed before
+/// (issue 23's two tool bugs).
+#[test]
+fn bench_on_a_cluster_waits_for_new_leaders_and_counts_records_not_offsets() {
+    let brokers = start_cluster(&["--override", "default.replication.factor=3"]);
+    let bootstrap = bootstrap_list(&brokers);
+    let produced = run(
+        &[
+            "bench",
+            "produce",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "fresh",
+            "--partitions",
+            "3",
+            "--records",
+            "3000",
+            "--batch-records",
+            "100",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(
+        field(&produced.stdout, "records"),
+        "3000 sent, 3000 acknowledged, 0 failed",
+        "{}",
+        produced.stdout
+    );
+    let consumed = run(
+        &[
+            "bench",
+            "consume",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "fresh",
+            "--decode",
+        ],
+        b"",
+    )
+    .ok();
+    let records = field(&consumed.stdout, "records");
+    assert!(
+        records.starts_with("3000 consumed of "),
+        "{}",
+        consumed.stdout
+    );
+    let wanted: u64 = records
+        .trim_start_matches("3000 consumed of ")
+        .trim_end_matches(" wanted")
+        .parse()
+        .unwrap();
+    assert!(
+        wanted > 3000,
+        "every partition has a leader marker taking an offset: {}",
+        consumed.stdout
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 
 use crate::cli::UsageError;
-use crate::client::{Client, ClientError, ConnectionOptions, TopicMetadata};
+use crate::client::{Client, ClientError, ConnectionOptions, OffsetSpec, TopicMetadata};
 
 /// Where the tools look for a broker unless told otherwise (`odradek broker`'s default).
 pub const DEFAULT_BOOTSTRAP_SERVER: &str = "127.0.0.1:9092";
@@ -84,6 +84,38 @@ pub async fn topic_with_leaders(client: &Client, topic: &str) -> anyhow::Result<
                 .into());
             }
             return Ok(metadata);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// [`topic_with_leaders`] for a topic the caller just created, once every leader
+/// answers for its partition (a ListOffsets without error). A new topic reaches each
+/// broker's Metadata, and each partition's leader, a moment apart; Kafka's clients find
+/// that out by retrying, and so does this, on any retriable error (an unknown topic
+/// included) for up to [`LEADER_WAIT`].
+pub async fn created_topic_served(client: &Client, topic: &str) -> anyhow::Result<TopicMetadata> {
+    let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+    loop {
+        let error = match topic_with_leaders(client, topic).await {
+            Ok(metadata) => {
+                let partitions: Vec<i32> =
+                    metadata.partitions.iter().map(|p| p.partition).collect();
+                match client
+                    .list_offsets(topic, &partitions, OffsetSpec::Latest)
+                    .await
+                {
+                    Ok(_) => return Ok(metadata),
+                    Err(error) => anyhow::Error::from(error),
+                }
+            }
+            Err(error) => error,
+        };
+        let retriable = error
+            .downcast_ref::<ClientError>()
+            .is_some_and(ClientError::is_retriable);
+        if !retriable || tokio::time::Instant::now() >= deadline {
+            return Err(error);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
