@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseKind,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader, RequestKind,
+    ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use support::wire_client::Client;
@@ -527,4 +528,71 @@ fn a_small_socket_request_max_bytes_is_enforced() {
     let mut client = broker.client();
     let response = client.call(ApiKey::ApiVersions, 0, &api_versions_request(0));
     assert!(matches!(response, ResponseKind::ApiVersions(r) if r.error_code == 0));
+}
+
+/// The brokers a Metadata v1 answer on `client` lists, as (host, port).
+fn advertised(client: &mut Client) -> Vec<(String, i32)> {
+    let request = RequestKind::Metadata(MetadataRequest::default());
+    let ResponseKind::Metadata(response) = client.call(ApiKey::Metadata, 1, &request) else {
+        panic!("not a Metadata response");
+    };
+    response
+        .brokers
+        .iter()
+        .map(|broker| (broker.host.to_string(), broker.port))
+        .collect()
+}
+
+#[test]
+fn each_client_listener_is_served_and_advertises_its_own_endpoint() {
+    let external = support::free_ports(1)[0];
+    let listeners = format!("listeners=PLAINTEXT://127.0.0.1:0,EXTERNAL://127.0.0.1:{external}");
+    let advertised_external = format!("advertised.listeners=EXTERNAL://localhost:{external}");
+    let broker = Broker::start_with(
+        Port::Free,
+        &[
+            "--override",
+            &listeners,
+            "--override",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            "--override",
+            &advertised_external,
+        ],
+    );
+    let internal = vec![("127.0.0.1".to_string(), i32::from(broker.port()))];
+    assert_eq!(advertised(&mut broker.client()), internal);
+    let external_endpoint = vec![("localhost".to_string(), i32::from(external))];
+    assert_eq!(
+        advertised(&mut Client::connect(external)),
+        external_endpoint
+    );
+    // A client that bootstraps through the external listener is sent back to it, and
+    // what it writes is read through the internal one.
+    let through_external = format!("localhost:{external}");
+    run(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &through_external,
+            "--topic",
+            "two-doors",
+        ],
+        b"in by the side door\n",
+    )
+    .ok();
+    let read = run(
+        &[
+            "consume",
+            "--bootstrap-server",
+            &broker.address(),
+            "--topic",
+            "two-doors",
+            "--from-beginning",
+            "--max-messages",
+            "1",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(read.stdout.trim(), "in by the side door");
 }

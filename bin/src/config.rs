@@ -59,6 +59,9 @@ pub struct BrokerConfig {
     pub listener_name: String,
     /// Its security protocol (`listener.security.protocol.map`).
     pub listener_protocol: SecurityProtocol,
+    /// The client listeners of `listeners` after the first (the one above), each
+    /// served the same way on its own port, each told its own endpoints.
+    pub extra_listeners: Vec<Listener>,
     /// What clients are told to connect to (`advertised.listeners`); `None` means the
     /// listen address (with the real port if it was 0).
     pub advertised: Option<(String, u16)>,
@@ -112,6 +115,21 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: i32,
 }
 
+impl BrokerConfig {
+    /// Every client listener, the first (`listen`, `listener_name`...) first.
+    pub fn client_listeners(&self) -> Vec<Listener> {
+        let first = Listener {
+            name: self.listener_name.clone(),
+            address: self.listen.clone(),
+            protocol: self.listener_protocol,
+            advertised: self.advertised.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.extra_listeners.iter().cloned())
+            .collect()
+    }
+}
+
 /// One entry of `controller.quorum.voters`: `ID@HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Voter {
@@ -152,6 +170,7 @@ impl Default for BrokerConfig {
             listen: "127.0.0.1:9092".to_string(),
             listener_name: "PLAINTEXT".to_string(),
             listener_protocol: SecurityProtocol::Plaintext,
+            extra_listeners: Vec::new(),
             advertised: None,
             data_dir: PathBuf::from("./odradek-data"),
             num_partitions: 1,
@@ -349,10 +368,12 @@ impl Builder {
             None => default_protocol_map(),
         };
         if let Some(value) = self.raw("listeners") {
-            let listeners = Listeners::parse(value, &controller_names, &protocols)?;
-            config.listen = listeners.client.address;
-            config.listener_name = listeners.client.name;
-            config.listener_protocol = listeners.client.protocol;
+            let mut listeners = Listeners::parse(value, &controller_names, &protocols)?;
+            let first = listeners.clients.remove(0);
+            config.listen = first.address;
+            config.listener_name = first.name;
+            config.listener_protocol = first.protocol;
+            config.extra_listeners = listeners.clients;
             config.peer_listen = listeners.peer;
         }
         if let Some(value) = self.raw("controller.quorum.voters") {
@@ -365,8 +386,12 @@ impl Builder {
             config.election_timeout_ms = value;
         }
         if let Some(value) = self.raw("advertised.listeners") {
-            let address = advertised_address(value, &config.listener_name)?;
-            config.advertised = Some(split_host_port("advertised.listeners", &address)?);
+            let advertised = Advertised::parse(value)?;
+            let single = config.extra_listeners.is_empty();
+            config.advertised = advertised.of(&config.listener_name, single)?;
+            for listener in &mut config.extra_listeners {
+                listener.advertised = advertised.of(&listener.name, false)?;
+            }
         }
         Ok(())
     }
@@ -673,23 +698,37 @@ fn parse_listeners(key: &str, value: &str) -> anyhow::Result<Vec<(String, String
     Ok(listeners)
 }
 
-/// The `host:port` `advertised.listeners` gives the client listener `name`: its entry of
-/// that name, or its only entry.
-fn advertised_address(value: &str, name: &str) -> anyhow::Result<String> {
-    let key = "advertised.listeners";
-    let listeners = parse_listeners(key, value)?;
-    if let Some((_, address)) = listeners
-        .iter()
-        .find(|(listener, _)| listener.eq_ignore_ascii_case(name))
-    {
-        return Ok(address.clone());
+/// `advertised.listeners`: what clients of each listener are told to connect to.
+struct Advertised {
+    entries: Vec<(String, String)>,
+}
+
+impl Advertised {
+    fn parse(value: &str) -> anyhow::Result<Advertised> {
+        Ok(Advertised {
+            entries: parse_listeners("advertised.listeners", value)?,
+        })
     }
-    match listeners.as_slice() {
-        [(_, address)] => Ok(address.clone()),
-        _ => bail!(
-            "{key}: no entry for the client listener {name} among {}",
-            names(&listeners)
-        ),
+
+    /// The `(host, port)` of the client listener `name`: its entry, or, when it is the
+    /// broker's `only` client listener, the one entry there is. `None`: the listener
+    /// advertises the address it is bound to.
+    fn of(&self, name: &str, only: bool) -> anyhow::Result<Option<(String, u16)>> {
+        let key = "advertised.listeners";
+        let entry = self
+            .entries
+            .iter()
+            .find(|(listener, _)| listener.eq_ignore_ascii_case(name));
+        let address = match (entry, self.entries.as_slice()) {
+            (Some((_, address)), _) => address,
+            (None, [(_, address)]) if only => address,
+            (None, _) if !only => return Ok(None),
+            (None, _) => bail!(
+                "{key}: no entry for the client listener {name} among {}",
+                names(&self.entries)
+            ),
+        };
+        Ok(Some(split_host_port(key, address)?))
     }
 }
 
@@ -726,7 +765,7 @@ fn parse_protocol_map(value: &str) -> anyhow::Result<BTreeMap<String, SecurityPr
     Ok(map)
 }
 
-/// One listener of `listeners`.
+/// One client listener of `listeners`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
     /// Its name (`PLAINTEXT`, `SASL_SSL`, `EXTERNAL`...).
@@ -735,19 +774,22 @@ pub struct Listener {
     pub address: String,
     /// Its security protocol.
     pub protocol: SecurityProtocol,
+    /// What its clients are told to connect to (`advertised.listeners`); `None`: the
+    /// address it is bound to.
+    pub advertised: Option<(String, u16)>,
 }
 
-/// The listeners of `listeners`: the one that serves clients and the peer (controller)
-/// listener, if any.
+/// The listeners of `listeners`: those that serve clients (at least one), and the peer
+/// (controller) listener, if any.
 struct Listeners {
-    client: Listener,
+    clients: Vec<Listener>,
     peer: Option<String>,
 }
 
 impl Listeners {
-    /// The client listener (the one not named in `controller.listener.names`) and the
-    /// peer listener (the one that is). Odradek serves clients on one listener; a
-    /// listener name without a security protocol is an error, as in Kafka.
+    /// The client listeners (those not named in `controller.listener.names`) and the
+    /// peer listener (the one that is). A listener name without a security protocol, or
+    /// twice, is an error, as in Kafka.
     fn parse(
         value: &str,
         controller_names: &[String],
@@ -755,7 +797,7 @@ impl Listeners {
     ) -> anyhow::Result<Listeners> {
         let key = "listeners";
         let listeners = parse_listeners(key, value)?;
-        let mut client: Option<Listener> = None;
+        let mut clients: Vec<Listener> = Vec::new();
         let mut peer = None;
         for (name, address) in &listeners {
             let is_controller = controller_names
@@ -778,21 +820,22 @@ impl Listeners {
                     controller_names.join(", ")
                 );
             };
-            if let Some(first) = &client {
-                bail!(
-                    "{key}: two client listeners ({} and {name}): odradek serves clients on one",
-                    first.name
-                );
+            if clients
+                .iter()
+                .any(|client| client.name.eq_ignore_ascii_case(name))
+            {
+                bail!("{key}: listener {name} is named twice");
             }
-            client = Some(Listener {
+            clients.push(Listener {
                 name: name.clone(),
                 address: address.clone(),
                 protocol: *protocol,
+                advertised: None,
             });
         }
-        match client {
-            Some(client) => Ok(Listeners { client, peer }),
-            None => bail!(
+        match clients.is_empty() {
+            false => Ok(Listeners { clients, peer }),
+            true => bail!(
                 "{key}: no client listener (every odradek broker serves clients; there are \
                  no controller-only nodes), got {}",
                 names(&listeners)
@@ -1117,8 +1160,27 @@ mod tests {
             error.contains("listener CONTROLLER is not named"),
             "{error}"
         );
-        let error = error_of(&["listeners=PLAINTEXT://:9092,SSL://:9094"]);
-        assert!(error.contains("two client listeners"), "{error}");
+        let error = error_of(&["listeners=PLAINTEXT://:9092,plaintext://:9094"]);
+        assert!(error.contains("named twice"), "{error}");
+        let config = build(&[
+            "listeners=PLAINTEXT://:9092,EXTERNAL://:9094,CONTROLLER://:9093",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            "advertised.listeners=EXTERNAL://broker.example:19094",
+        ])
+        .unwrap();
+        assert_eq!(
+            (config.listen.as_str(), config.advertised.as_ref()),
+            (":9092", None)
+        );
+        let external = &config.extra_listeners[0];
+        assert_eq!(
+            (external.name.as_str(), external.address.as_str()),
+            ("EXTERNAL", ":9094")
+        );
+        assert_eq!(
+            external.advertised,
+            Some(("broker.example".to_string(), 19094))
+        );
         let error = error_of(&["listeners=CONTROLLER://:9093"]);
         assert!(error.contains("no controller-only nodes"), "{error}");
         let config = build(&[

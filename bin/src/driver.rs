@@ -482,6 +482,7 @@ mod tests {
             client_id: None,
             client_host: String::new(),
             principal: odradek_replication::request::ANONYMOUS.to_string(),
+            listener: String::new(),
             body,
         };
         running
@@ -507,6 +508,7 @@ mod tests {
             client_id: None,
             client_host: String::new(),
             principal: odradek_replication::request::ANONYMOUS.to_string(),
+            listener: String::new(),
             body: RequestKind::Produce(produce),
         };
         running
@@ -612,6 +614,7 @@ mod tests {
                 client_id: None,
                 client_host: String::new(),
                 principal: odradek_replication::request::ANONYMOUS.to_string(),
+                listener: String::new(),
                 body: RequestKind::Metadata(Default::default()),
             };
             let client = ClientRequest {

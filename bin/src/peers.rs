@@ -828,7 +828,9 @@ mod tests {
 
     use bytes::Bytes;
     use odradek_replication::TopicPartition;
-    use odradek_replication::peer::{BrokerInfo, Forward, GroupId, LeaderInfo, RaftMessage};
+    use odradek_replication::peer::{
+        BrokerInfo, ClientEndpoint, Forward, GroupId, LeaderInfo, RaftMessage,
+    };
     use odradek_replication::raft::{Append, Entry, Message, VoteRequest};
     use tokio::task::JoinHandle;
 
@@ -895,8 +897,11 @@ mod tests {
         PeerMessage {
             broker: Some(BrokerInfo {
                 id: 1,
-                host: "broker-1".to_string(),
-                port: 9092,
+                endpoints: vec![ClientEndpoint {
+                    listener: "PLAINTEXT".to_string(),
+                    host: "broker-1".to_string(),
+                    port: 9092,
+                }],
             }),
             raft: vec![
                 RaftMessage {

@@ -66,8 +66,14 @@ pub struct Limits {
     pub connections_max: usize,
 }
 
-/// Accepts connections on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>, limits: Limits) {
+/// Accepts connections on `listener`, the listener named `name` in `listeners`, until
+/// the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    name: Arc<str>,
+    requests: mpsc::Sender<ClientRequest>,
+    limits: Limits,
+) {
     let limits = Arc::new(limits);
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     loop {
@@ -88,8 +94,10 @@ pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>,
         }
         let requests = requests.clone();
         let limits = Arc::clone(&limits);
+        let name = Arc::clone(&name);
         tokio::spawn(async move {
-            connection(stream, peer, Session::anonymous(), requests, &limits).await;
+            let session = Session::anonymous();
+            connection(stream, peer, name, session, requests, &limits).await;
             drop(permit);
         });
     }
@@ -157,6 +165,7 @@ enum Owed {
 async fn connection<S>(
     stream: S,
     peer: SocketAddr,
+    listener: Arc<str>,
     session: Session,
     requests: mpsc::Sender<ClientRequest>,
     limits: &Limits,
@@ -168,6 +177,7 @@ async fn connection<S>(
     let (owed_tx, owed_rx) = mpsc::unbounded_channel();
     let reader = Reader {
         peer,
+        listener,
         session,
         requests,
         owed: owed_tx,
@@ -197,6 +207,8 @@ async fn connection<S>(
 /// owed responses go.
 struct Reader {
     peer: SocketAddr,
+    /// The name of the listener the connection came through.
+    listener: Arc<str>,
     session: Session,
     requests: mpsc::Sender<ClientRequest>,
     owed: mpsc::UnboundedSender<Owed>,
@@ -255,6 +267,7 @@ impl Reader {
             client_id,
             client_host: format!("/{}", self.peer.ip()),
             principal: self.session.principal().to_string(),
+            listener: self.listener.to_string(),
             body,
         };
         if self

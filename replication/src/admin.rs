@@ -189,7 +189,7 @@ impl Node {
             return;
         }
         let include_topic_operations = metadata.include_topic_authorized_operations;
-        let mut response = self.metadata_response_header();
+        let mut response = self.metadata_response_header(&request.listener);
         let names: Vec<String> = match wanted {
             Some(names) => names,
             None => self.cluster.topics.keys().cloned().collect(),
@@ -221,10 +221,10 @@ impl Node {
 
     /// A Metadata answer with the brokers, the cluster id and the controller, and no
     /// topics yet.
-    fn metadata_response_header(&self) -> MetadataResponse {
+    fn metadata_response_header(&self, listener: &str) -> MetadataResponse {
         MetadataResponse::default()
             .with_brokers(
-                self.client_endpoints()
+                self.client_endpoints(listener)
                     .into_iter()
                     .map(|(id, host, port)| {
                         MetadataResponseBroker::default()

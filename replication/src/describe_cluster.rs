@@ -65,7 +65,7 @@ impl Node {
                 .map_or(-1, crate::peer::broker_id),
         );
         response.brokers = self
-            .client_endpoints()
+            .client_endpoints(&request.listener)
             .into_iter()
             .map(|(broker, host, port)| {
                 DescribeClusterBroker::default()

@@ -5,6 +5,7 @@
 
 use crate::node::{Node, NodeIo, quorum_voters};
 use crate::peer::{BrokerId, BrokerInfo, LeaderInfo, PeerMessage};
+use crate::peer_directory::endpoint_of;
 
 impl Node {
     /// Counts a Raft tick, and gossips every so many of them.
@@ -20,7 +21,7 @@ impl Node {
         if let Some(info) = &message.broker
             && info.id == from
         {
-            self.peers.note_endpoint(from, &info.host, info.port);
+            self.peers.note_endpoints(from, &info.endpoints);
         }
         for info in std::mem::take(&mut message.leaders) {
             if self.cluster.topics.contains_key(&info.partition.topic) {
@@ -56,27 +57,24 @@ impl Node {
         let config = &self.config;
         let sender = || BrokerInfo {
             id: config.node_id,
-            host: config.advertised_host.clone(),
-            port: config.advertised_port,
+            endpoints: config.endpoints.clone(),
         };
         for (to, message) in self.outbox.take(sender) {
             io.send(to, message);
         }
     }
 
-    /// Every broker clients can be sent to, as (id, host, port): this one, and each
-    /// peer that said where clients reach it.
-    pub(crate) fn client_endpoints(&self) -> Vec<(BrokerId, String, i32)> {
-        let mut endpoints = vec![(
-            self.config.node_id,
-            self.config.advertised_host.clone(),
-            self.config.advertised_port,
-        )];
-        endpoints.extend(
-            self.peers
-                .endpoints()
-                .map(|(id, host, port)| (id, host.to_string(), port)),
-        );
+    /// Every broker a client of `listener` can be sent to, as (id, host, port): this
+    /// one, and each peer that said where clients of that listener reach it.
+    pub(crate) fn client_endpoints(&self, listener: &str) -> Vec<(BrokerId, String, i32)> {
+        let own = endpoint_of(&self.config.endpoints, listener)
+            .or_else(|| self.config.endpoints.first())
+            .map(|endpoint| (self.config.node_id, endpoint));
+        let mut endpoints: Vec<(BrokerId, String, i32)> = own
+            .into_iter()
+            .chain(self.peers.endpoints(listener))
+            .map(|(id, endpoint)| (id, endpoint.host.clone(), endpoint.port))
+            .collect();
         endpoints.sort();
         endpoints
     }

@@ -109,7 +109,7 @@ impl Node {
         let found: Vec<(String, Found)> = keys
             .into_iter()
             .map(|key| {
-                let found = self.find_coordinator(find.key_type, &key);
+                let found = self.find_coordinator(find.key_type, &key, &request.listener);
                 (key, found)
             })
             .collect();
@@ -139,7 +139,7 @@ impl Node {
         io.respond(id, ResponseKind::FindCoordinator(response));
     }
 
-    fn find_coordinator(&self, key_type: i8, key: &str) -> Found {
+    fn find_coordinator(&self, key_type: i8, key: &str, listener: &str) -> Found {
         if key_type != KEY_TYPE_GROUP {
             return Found::error(
                 ErrorCode::InvalidRequest,
@@ -159,7 +159,7 @@ impl Node {
             None => self.peers.leader_of(&key).map(|remote| remote.leader),
         };
         let endpoint = leader.and_then(|leader| {
-            self.client_endpoints()
+            self.client_endpoints(listener)
                 .into_iter()
                 .find(|(node_id, _, _)| *node_id == leader)
         });

@@ -36,7 +36,7 @@ use crate::metadata::{Applied, ClusterState, MetadataAppendError, MetadataLog, M
 use crate::metadata_waits::{MetadataWait, MetadataWaits, TopicChanges};
 use crate::node_error::NodeError;
 use crate::outbox::Outbox;
-use crate::peer::{BrokerId, GroupId, PeerMessage};
+use crate::peer::{BrokerId, ClientEndpoint, GroupId, PeerMessage};
 use crate::peer_directory::PeerDirectory;
 use crate::pending_forwards::PendingForwards;
 use crate::producer_id_pool::ProducerIdPool;
@@ -89,10 +89,10 @@ pub trait NodeIo: Io {
 pub struct NodeConfig {
     /// `node.id`.
     pub node_id: i32,
-    /// Host clients are told to connect to (from `advertised.listeners`).
-    pub advertised_host: String,
-    /// Port clients are told to connect to.
-    pub advertised_port: i32,
+    /// Where clients are told to connect, one endpoint per client listener (from
+    /// `advertised.listeners`); a request is answered with the endpoints of the
+    /// listener it came through ([`crate::Request::listener`]).
+    pub endpoints: Vec<ClientEndpoint>,
     /// The data directory as the operator configured it (`log.dirs`), as
     /// DescribeLogDirs names it; the node reaches its files through the seam only.
     pub log_dir: String,
@@ -145,8 +145,11 @@ impl Default for NodeConfig {
     fn default() -> NodeConfig {
         NodeConfig {
             node_id: 1,
-            advertised_host: "127.0.0.1".to_string(),
-            advertised_port: 9092,
+            endpoints: vec![ClientEndpoint {
+                listener: "PLAINTEXT".to_string(),
+                host: "127.0.0.1".to_string(),
+                port: 9092,
+            }],
             log_dir: "odradek-data".to_string(),
             auto_create_topics_enable: true,
             num_partitions: 1,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::peer::{BrokerId, LeaderInfo};
+use crate::peer::{BrokerId, ClientEndpoint, LeaderInfo};
 use crate::topics::TopicPartition;
 
 /// Every how many Raft ticks a broker gossips its leaderships (once a second by
@@ -22,11 +22,26 @@ pub(crate) struct RemoteLeader {
     pub(crate) in_sync: Vec<BrokerId>,
 }
 
+/// The endpoint of `listener` among `endpoints` (names compare without case, as
+/// Kafka's listener names do), or the first endpoint when `listener` is empty (a
+/// request whose listener the driver did not say).
+pub(crate) fn endpoint_of<'a>(
+    endpoints: &'a [ClientEndpoint],
+    listener: &str,
+) -> Option<&'a ClientEndpoint> {
+    if listener.is_empty() {
+        return endpoints.first();
+    }
+    endpoints
+        .iter()
+        .find(|endpoint| endpoint.listener.eq_ignore_ascii_case(listener))
+}
+
 /// The peers as their gossip describes them.
 #[derive(Debug, Default)]
 pub(crate) struct PeerDirectory {
-    /// Where clients reach each peer.
-    endpoints: BTreeMap<BrokerId, (String, i32)>,
+    /// Where clients reach each peer, per listener.
+    endpoints: BTreeMap<BrokerId, Vec<ClientEndpoint>>,
     /// The newest leadership announced for each partition.
     leaders: BTreeMap<TopicPartition, RemoteLeader>,
     /// Raft ticks since start, to gossip every so many.
@@ -41,16 +56,23 @@ impl PeerDirectory {
         due
     }
 
-    /// Broker `id` says clients reach it at `host:port`.
-    pub(crate) fn note_endpoint(&mut self, id: BrokerId, host: &str, port: i32) {
-        self.endpoints.insert(id, (host.to_string(), port));
+    /// Broker `id` says clients reach it at `endpoints`.
+    pub(crate) fn note_endpoints(&mut self, id: BrokerId, endpoints: &[ClientEndpoint]) {
+        if self.endpoints.get(&id).map(Vec::as_slice) != Some(endpoints) {
+            self.endpoints.insert(id, endpoints.to_vec());
+        }
     }
 
-    /// Where clients reach each peer that said so, as (id, host, port).
-    pub(crate) fn endpoints(&self) -> impl Iterator<Item = (BrokerId, &str, i32)> {
-        self.endpoints
-            .iter()
-            .map(|(&id, (host, port))| (id, host.as_str(), *port))
+    /// Where clients of `listener` reach each peer that said so, as (id, endpoint). A
+    /// peer without an endpoint of that listener is left out, as Kafka leaves out
+    /// brokers without the listener a client came through.
+    pub(crate) fn endpoints<'a>(
+        &'a self,
+        listener: &'a str,
+    ) -> impl Iterator<Item = (BrokerId, &'a ClientEndpoint)> + 'a {
+        self.endpoints.iter().filter_map(move |(&id, endpoints)| {
+            endpoint_of(endpoints, listener).map(|endpoint| (id, endpoint))
+        })
     }
 
     /// Broker `from` leads `info.partition`: kept unless a newer epoch is known.

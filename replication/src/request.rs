@@ -24,6 +24,9 @@ pub struct Request {
     /// Who sent it, as ACLs name principals (`User:alice`): the user the connection
     /// authenticated as, or [`ANONYMOUS`] on a listener that authenticates no one.
     pub principal: String,
+    /// The name of the listener it came through (`PLAINTEXT`, `SASL_SSL`, ...): its
+    /// answers name brokers by their endpoints of that listener. Empty: the first.
+    pub listener: String,
     /// The request itself.
     pub body: RequestKind,
 }

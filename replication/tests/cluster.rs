@@ -33,6 +33,7 @@ use odradek_log::io::{Disk, Duration, Instant, Io, TimerId};
 use odradek_log::mem_disk::MemDisk;
 use odradek_replication::group::GroupConfig;
 use odradek_replication::identity;
+use odradek_replication::peer::ClientEndpoint;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeConfig, NodeError, NodeIo, Request, RequestId};
 
@@ -91,7 +92,20 @@ struct Cluster {
 fn config(node_id: i32) -> NodeConfig {
     NodeConfig {
         node_id,
-        advertised_port: 9090 + node_id,
+        // Two client listeners: an internal one (the first, which requests that name
+        // none are answered with) and an external one on another host and port.
+        endpoints: vec![
+            ClientEndpoint {
+                listener: "PLAINTEXT".to_string(),
+                host: "127.0.0.1".to_string(),
+                port: 9090 + node_id,
+            },
+            ClientEndpoint {
+                listener: "EXTERNAL".to_string(),
+                host: format!("broker-{node_id}.example"),
+                port: 19090 + node_id,
+            },
+        ],
         voters: vec![1, 2, 3],
         // The cleaner looks for dirty logs every half second, not Kafka's 15 s.
         log_cleaner_backoff_ms: 500,
@@ -196,6 +210,11 @@ impl Cluster {
     }
 
     fn request(&mut self, to: i32, version: i16, body: RequestKind) -> u64 {
+        self.request_via(to, "", version, body)
+    }
+
+    /// [`Cluster::request`] as if it came through the client listener `listener`.
+    fn request_via(&mut self, to: i32, listener: &str, version: i16, body: RequestKind) -> u64 {
         let id = self.next_request;
         self.next_request += 1;
         let broker = self.brokers.get_mut(&to).unwrap();
@@ -209,6 +228,7 @@ impl Cluster {
                     client_id: None,
                     client_host: String::new(),
                     principal: odradek_replication::request::ANONYMOUS.to_string(),
+                    listener: listener.to_string(),
                     body,
                 },
             },
@@ -1591,4 +1611,53 @@ fn delete_records_on_a_compact_only_topic_is_a_policy_violation() {
         (POLICY_VIOLATION, -1)
     );
     assert_eq!(starts(&cluster, leader, "kv").0, 0);
+}
+
+/// The brokers a Metadata answer lists, as (id, host, port), for a client of `listener`.
+fn brokers_via(cluster: &mut Cluster, at: i32, listener: &str) -> Vec<(i32, String, i32)> {
+    let body = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())));
+    let id = cluster.request_via(at, listener, 12, body);
+    let ResponseKind::Metadata(response) = cluster.wait(at, id) else {
+        panic!("not a metadata response")
+    };
+    response
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect()
+}
+
+#[test]
+fn each_client_listener_is_told_the_brokers_endpoints_of_that_listener() {
+    let mut cluster = Cluster::new();
+    cluster.controller();
+    for _ in 0..20 {
+        cluster.tick(); // every broker has gossiped its endpoints
+    }
+    for at in 1..=3 {
+        let external = brokers_via(&mut cluster, at, "EXTERNAL");
+        let wanted: Vec<(i32, String, i32)> = (1..=3)
+            .map(|id| (id, format!("broker-{id}.example"), 19090 + id))
+            .collect();
+        assert_eq!(external, wanted, "at broker {at}");
+        // Listener names compare without case; no listener named means the first.
+        assert_eq!(brokers_via(&mut cluster, at, "external"), wanted);
+        let internal: Vec<(i32, String, i32)> = (1..=3)
+            .map(|id| (id, "127.0.0.1".to_string(), 9090 + id))
+            .collect();
+        assert_eq!(brokers_via(&mut cluster, at, "PLAINTEXT"), internal);
+        assert_eq!(brokers_via(&mut cluster, at, ""), internal);
+    }
+    // The coordinator's endpoint follows the listener too.
+    let coordinator = find_coordinator(&mut cluster, 1, "listeners");
+    let body = RequestKind::FindCoordinator(
+        FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("listeners")),
+    );
+    let id = cluster.request_via(2, "EXTERNAL", 3, body);
+    let ResponseKind::FindCoordinator(found) = cluster.wait(2, id) else {
+        panic!("not a find-coordinator response")
+    };
+    assert_eq!(found.node_id.0, coordinator);
+    assert_eq!(found.port, 19090 + coordinator);
+    assert_eq!(found.host.as_str(), format!("broker-{coordinator}.example"));
 }

@@ -129,6 +129,7 @@ impl Harness {
             client_id: None,
             client_host: String::new(),
             principal: odradek_replication::request::ANONYMOUS.to_string(),
+            listener: String::new(),
             body,
         };
         self.node.handle(
@@ -1089,6 +1090,7 @@ fn shutdown_with_a_sync_in_flight_closes_cleanly_and_loses_nothing_acknowledged(
         client_id: None,
         client_host: String::new(),
         principal: odradek_replication::request::ANONYMOUS.to_string(),
+        listener: String::new(),
         body: fetch("t", 0, 0, 0),
     };
     node.handle(

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use odradek_replication::peer::ClientEndpoint;
 use odradek_replication::{Node, NodeConfig, NodeError, RequestId, TopicPartition};
 
 use crate::node::{HeldRequest, SimNode};
@@ -118,7 +119,11 @@ impl Supervisor {
         sim_node.io.disk.take_fired();
         let mut config = self.config.clone();
         config.node_id = index as i32 + 1;
-        config.advertised_port = 9092 + index as i32;
+        config.endpoints = vec![ClientEndpoint {
+            listener: "PLAINTEXT".to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 9092 + index as i32,
+        }];
         let opened = Node::open(&mut sim_node.io, config);
         sim_node.io.disk.set_recovering(false);
         let faults_during_open = sim_node.io.disk.take_fired();

@@ -390,6 +390,7 @@ impl Ctx<'_> {
                 client_id: Some("odradek-sim".to_string()),
                 client_host: String::new(),
                 principal: odradek_replication::request::ANONYMOUS.to_string(),
+                listener: String::new(),
                 body,
             },
             acks_zero,

@@ -30,12 +30,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::cli::UsageError;
-use crate::config::{self, BrokerConfig};
+use crate::config::{self, BrokerConfig, Listener};
 use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
 use crate::server::{self, Limits};
+use odradek_replication::peer::ClientEndpoint;
 use odradek_replication::{Node, NodeConfig};
 
 /// Flags of `odradek broker`. Precedence: `--config` file, then `--override`s, then
@@ -104,12 +105,14 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
         }
         config.peer_listen = Some(peer_listen.clone());
     }
-    if config.listener_protocol != SecurityProtocol::Plaintext {
-        anyhow::bail!(
-            "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
-            config.listener_protocol,
-            config.listener_name
-        );
+    for listener in config.client_listeners() {
+        if listener.protocol != SecurityProtocol::Plaintext {
+            anyhow::bail!(
+                "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
+                listener.protocol,
+                listener.name
+            );
+        }
     }
     let cluster_warnings = config.resolve_cluster()?;
     for warning in builder.warnings().iter().chain(&cluster_warnings) {
@@ -136,9 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .with_context(|| format!("data directory {}", config.data_dir.display()))?;
     info!(data_dir = %disk.root().display(), node_id = config.node_id, "starting");
 
-    let (listener, peer_listener) = bind_listeners(&runtime, &config)?;
-    let address = listener.local_addr().context("listener address")?;
-    let node_config = node_config(&config, &address);
+    let (listeners, peer_listener) = bind_listeners(&runtime, &config)?;
+    let node_config = node_config(&config, &listeners);
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
@@ -162,8 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot start the node thread")?;
 
     let serving = Serving {
-        listener,
-        address,
+        listeners,
         transport,
         requests: outbox.requests,
         limits: Limits {
@@ -190,12 +191,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Binds the client listener and, for a broker of a cluster, the peer listener.
+/// A client listener with its socket bound.
+struct BoundListener {
+    listener: Listener,
+    socket: TcpListener,
+    address: SocketAddr,
+}
+
+/// Binds the client listeners and, for a broker of a cluster, the peer listener.
 fn bind_listeners(
     runtime: &tokio::runtime::Runtime,
     config: &BrokerConfig,
-) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
-    let listener = runtime.block_on(bind(&config.listen))?;
+) -> anyhow::Result<(Vec<BoundListener>, Option<TcpListener>)> {
+    let mut listeners = Vec::new();
+    for listener in config.client_listeners() {
+        let socket = runtime
+            .block_on(bind(&listener.address))
+            .with_context(|| format!("listener {}", listener.name))?;
+        let address = socket.local_addr().context("listener address")?;
+        listeners.push(BoundListener {
+            listener,
+            socket,
+            address,
+        });
+    }
     let peer_listener = match &config.peer_listen {
         Some(peer_listen) => Some(
             runtime
@@ -204,22 +223,33 @@ fn bind_listeners(
         ),
         None => None,
     };
-    Ok((listener, peer_listener))
+    Ok((listeners, peer_listener))
 }
 
-/// The node's configuration: the broker's, with the address clients are told
-/// (`advertised.listeners`, else what the listener at `address` was bound as).
-fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
-    let (advertised_host, advertised_port) = match &config.advertised {
+/// The endpoint clients of `bound` are told: `advertised.listeners`' entry, else what
+/// the listener was bound as.
+fn client_endpoint(bound: &BoundListener) -> ClientEndpoint {
+    let (host, port) = match &bound.listener.advertised {
         Some((host, port)) => (host.clone(), *port),
-        None => (advertised_host(&config.listen, address), address.port()),
+        None => (
+            advertised_host(&bound.listener.address, &bound.address),
+            bound.address.port(),
+        ),
     };
+    ClientEndpoint {
+        listener: bound.listener.name.clone(),
+        host,
+        port: i32::from(port),
+    }
+}
+
+/// The node's configuration: the broker's, with the endpoints clients are told.
+fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> NodeConfig {
     // Without the `mutants` feature every field is set and the update is empty.
     #[allow(clippy::needless_update)]
     NodeConfig {
         node_id: config.node_id,
-        advertised_host,
-        advertised_port: i32::from(advertised_port),
+        endpoints: listeners.iter().map(client_endpoint).collect(),
         // Kafka names its log directories by their absolute paths.
         log_dir: std::path::absolute(&config.data_dir)
             .unwrap_or_else(|_| config.data_dir.clone())
@@ -298,8 +328,7 @@ fn run_node(
 /// What the network runtime serves once the node is open: the client listener and,
 /// in a cluster, the peer transport.
 struct Serving {
-    listener: TcpListener,
-    address: SocketAddr,
+    listeners: Vec<BoundListener>,
     transport: Option<Transport>,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
@@ -319,19 +348,34 @@ impl Serving {
             Ok(Err(error)) => return Err(error),
             Err(_) => return Err(anyhow!("the node thread died while opening")),
         }
-        let address = self.address;
-        info!(%address, "listening");
-        println!("odradek broker listening on {address}");
+        let mut accepting = Vec::new();
+        for (index, bound) in self.listeners.into_iter().enumerate() {
+            let (address, name) = (bound.address, bound.listener.name);
+            info!(%address, listener = %name, "listening");
+            // The first line is the one scripts and tests wait for.
+            if index == 0 {
+                println!("odradek broker listening on {address}");
+            } else {
+                println!("odradek broker listener {name} on {address}");
+            }
+            accepting.push(tokio::spawn(server::serve(
+                bound.socket,
+                Arc::from(name.as_str()),
+                self.requests.clone(),
+                self.limits.clone(),
+            )));
+        }
         if let Some(transport) = &self.transport {
             println!("odradek broker peer listener on {}", transport.local_addr());
         }
         std::io::stdout().flush().ok();
-        let accept = tokio::spawn(server::serve(self.listener, self.requests, self.limits));
         let stopped_by_signal = tokio::select! {
             signal = shutdown_signal() => { info!("{signal}: shutting down"); true }
             _ = ended => false,
         };
-        accept.abort();
+        for accept in accepting {
+            accept.abort();
+        }
         if let Some(transport) = self.transport {
             transport.shutdown().await;
         }

@@ -212,6 +212,7 @@ impl Harness {
             client_id: Some("client".to_string()),
             client_host: "/10.0.0.1".to_string(),
             principal: crate::request::ANONYMOUS.to_string(),
+            listener: String::new(),
             body,
         };
         let effects = self.coordinator.handle(self.now, id, &request, "/10.0.0.1");

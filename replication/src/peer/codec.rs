@@ -17,10 +17,11 @@
 //! - an enum is a one-byte tag and then the fields of that variant.
 //!
 //! ```text
-//! PeerMessage   := version:u8 (= 2)
+//! PeerMessage   := version:u8 (= 3)
 //!                  broker:Option<BrokerInfo>
 //!                  raft:[RaftMessage]  leaders:[LeaderInfo]  forwards:[Forward]
-//! BrokerInfo    := id:i32 host:string port:i32
+//! BrokerInfo    := id:i32 endpoints:[ClientEndpoint]
+//! ClientEndpoint := listener:string host:string port:i32
 //! RaftMessage   := GroupId Message
 //! GroupId       := 0                                     Metadata
 //!                | 1 topic:string partition:i32          Partition
@@ -53,14 +54,14 @@
 
 use bytes::Bytes;
 
-use super::{BrokerInfo, Forward, GroupId, LeaderInfo, PeerMessage, RaftMessage};
+use super::{BrokerInfo, ClientEndpoint, Forward, GroupId, LeaderInfo, PeerMessage, RaftMessage};
 use crate::raft::{
     Append, AppendResponse, AppendResult, Entry, Message, VoteRequest, VoteResponse,
 };
 use crate::topics::TopicPartition;
 
 /// The format version this broker writes, and the only one it reads.
-pub const PEER_FORMAT_VERSION: u8 = 2;
+pub const PEER_FORMAT_VERSION: u8 = 3;
 
 /// Why bytes are not a [`PeerMessage`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +126,8 @@ pub enum PeerDecodeError {
 const RAFT_MESSAGE_BYTES_MIN: usize = 1 + 1 + 4 + 1 + 1;
 /// An [`Entry`]: two offsets, an epoch and an empty data length.
 const ENTRY_BYTES_MIN: usize = 8 + 8 + 4 + 4;
+/// A [`ClientEndpoint`]: an empty listener name and host (4 each) and a port.
+const ENDPOINT_BYTES_MIN: usize = 4 + 4 + 4;
 /// A [`LeaderInfo`]: an empty topic (4), partition, epoch, empty in-sync list, high watermark.
 const LEADER_INFO_BYTES_MIN: usize = 4 + 4 + 4 + 4 + 8;
 /// An in-sync replica id.
@@ -147,8 +150,12 @@ impl PeerMessage {
             Some(broker) => {
                 out.push(1);
                 put_i32(out, broker.id);
-                put_string(out, &broker.host);
-                put_i32(out, broker.port);
+                put_count(out, broker.endpoints.len());
+                for endpoint in &broker.endpoints {
+                    put_string(out, &endpoint.listener);
+                    put_string(out, &endpoint.host);
+                    put_i32(out, endpoint.port);
+                }
             }
         }
         put_count(out, self.raft.len());
@@ -449,16 +456,20 @@ impl<'a> Reader<'a> {
 
     /// The sending broker's address, if the bundle carries it.
     fn broker(&mut self) -> Result<Option<BrokerInfo>, PeerDecodeError> {
-        let broker = if self.flag("broker flag")? {
-            Some(BrokerInfo {
-                id: self.i32("broker id")?,
-                host: self.string("broker host")?,
-                port: self.i32("broker port")?,
-            })
-        } else {
-            None
-        };
-        Ok(broker)
+        if !self.flag("broker flag")? {
+            return Ok(None);
+        }
+        let id = self.i32("broker id")?;
+        let count = self.count("broker endpoints", ENDPOINT_BYTES_MIN)?;
+        let mut endpoints = Vec::with_capacity(count);
+        for _ in 0..count {
+            endpoints.push(ClientEndpoint {
+                listener: self.string("endpoint listener")?,
+                host: self.string("endpoint host")?,
+                port: self.i32("endpoint port")?,
+            });
+        }
+        Ok(Some(BrokerInfo { id, endpoints }))
     }
 
     /// One [`LeaderInfo`].
@@ -606,8 +617,18 @@ mod tests {
         PeerMessage {
             broker: Some(BrokerInfo {
                 id: 2,
-                host: "broker-2.example".to_string(),
-                port: 9092,
+                endpoints: vec![
+                    ClientEndpoint {
+                        listener: "PLAINTEXT".to_string(),
+                        host: "broker-2.example".to_string(),
+                        port: 9092,
+                    },
+                    ClientEndpoint {
+                        listener: "SASL_SSL".to_string(),
+                        host: "broker-2.example".to_string(),
+                        port: 9094,
+                    },
+                ],
             }),
             raft: vec![
                 raft(
@@ -752,8 +773,11 @@ mod tests {
         let message = PeerMessage {
             broker: Some(BrokerInfo {
                 id: 1,
-                host: "h".to_string(),
-                port: 9092,
+                endpoints: vec![ClientEndpoint {
+                    listener: "P".to_string(),
+                    host: "h".to_string(),
+                    port: 9092,
+                }],
             }),
             raft: vec![raft(
                 GroupId::Metadata,
@@ -768,10 +792,12 @@ mod tests {
         };
         #[rustfmt::skip]
         let expected: &[u8] = &[
-            2,                          // version
+            3,                          // version
             1, 0, 0, 0, 1,              // broker: present, id 1
-            0, 0, 0, 1, b'h',           //   host "h"
-            0, 0, 0x23, 0x84,           //   port 9092
+            0, 0, 0, 1,                 //   one endpoint
+            0, 0, 0, 1, b'P',           //     listener "P"
+            0, 0, 0, 1, b'h',           //     host "h"
+            0, 0, 0x23, 0x84,           //     port 9092
             0, 0, 0, 1,                 // one raft message
             0,                          //   group: metadata
             2,                          //   message: vote
@@ -887,10 +913,12 @@ mod tests {
             Err(PeerDecodeError::TrailingBytes { count: 1 })
         );
         let mut bytes = PeerMessage::default().to_bytes();
-        bytes[0] = 3;
+        bytes[0] = PEER_FORMAT_VERSION - 1;
         assert_eq!(
             PeerMessage::decode(&bytes),
-            Err(PeerDecodeError::UnsupportedVersion { found: 3 })
+            Err(PeerDecodeError::UnsupportedVersion {
+                found: PEER_FORMAT_VERSION - 1
+            })
         );
         assert!(matches!(
             PeerMessage::decode(&[]),
@@ -905,22 +933,24 @@ mod tests {
     fn bad_tags_flags_and_utf8_are_refused() {
         // A broker flag of 2.
         assert_eq!(
-            PeerMessage::decode(&[2, 2]),
+            PeerMessage::decode(&[3, 2]),
             Err(PeerDecodeError::UnknownTag {
                 what: "broker flag",
                 tag: 2
             })
         );
-        // A broker host that is not UTF-8.
-        let bytes = [2, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xFF, 0, 0, 0, 0];
+        // An endpoint host that is not UTF-8 (after broker 1, one endpoint, listener "").
+        let bytes = [
+            3, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0, 0, 0, 0,
+        ];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::InvalidUtf8 {
-                what: "broker host"
+                what: "endpoint host"
             })
         );
         // One raft message with group tag 9.
-        let bytes = [2, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0];
+        let bytes = [3, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::UnknownTag {
@@ -933,7 +963,7 @@ mod tests {
     #[test]
     fn a_huge_count_in_a_tiny_frame_is_refused_before_allocating() {
         // Four billion raft messages claimed in a 6-byte frame.
-        let bytes = [2, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        let bytes = [3, 0, 0xFF, 0xFF, 0xFF, 0xFF];
         assert_eq!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong {
@@ -943,18 +973,20 @@ mod tests {
             })
         );
         // A count that would fit if elements were one byte each, but they are not.
-        let mut bytes = vec![2, 0, 0, 0, 0, 10];
+        let mut bytes = vec![3, 0, 0, 0, 0, 10];
         bytes.extend_from_slice(&[0; 10 * RAFT_MESSAGE_BYTES_MIN - 1]);
         assert!(matches!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong { count: 10, .. })
         ));
-        // A 4 GiB host name in a 10-byte frame.
-        let bytes = [2, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF];
+        // A 4 GiB host name in a 22-byte frame.
+        let bytes = [
+            3, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0,
+        ];
         assert!(matches!(
             PeerMessage::decode(&bytes),
             Err(PeerDecodeError::TooLong {
-                what: "broker host",
+                what: "endpoint host",
                 ..
             })
         ));
@@ -1083,12 +1115,15 @@ mod tests {
     }
 
     fn any_peer_message() -> impl Strategy<Value = PeerMessage> {
-        let broker = proptest::option::of(
-            (any::<i32>(), ".{0,16}", any::<i32>()).prop_map(|(id, host, port)| BrokerInfo {
-                id,
+        let endpoint =
+            (".{0,8}", ".{0,16}", any::<i32>()).prop_map(|(listener, host, port)| ClientEndpoint {
+                listener,
                 host,
                 port,
-            }),
+            });
+        let broker = proptest::option::of(
+            (any::<i32>(), proptest::collection::vec(endpoint, 0..3))
+                .prop_map(|(id, endpoints)| BrokerInfo { id, endpoints }),
         );
         let raft = proptest::collection::vec(
             (any_group(), any_message())

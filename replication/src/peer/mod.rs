@@ -62,7 +62,18 @@ pub struct RaftMessage {
 pub struct BrokerInfo {
     /// The sender's `node.id`.
     pub id: BrokerId,
-    /// The host clients connect to (from `advertised.listeners`).
+    /// Where clients reach it, one endpoint per client listener (from
+    /// `advertised.listeners`).
+    pub endpoints: Vec<ClientEndpoint>,
+}
+
+/// Where clients of one listener reach a broker.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClientEndpoint {
+    /// The listener's name (`PLAINTEXT`, `SASL_SSL`, `EXTERNAL`...): a client that
+    /// connected through a listener of this name is told the endpoints of that name.
+    pub listener: String,
+    /// The host clients connect to.
     pub host: String,
     /// The port clients connect to.
     pub port: i32,
