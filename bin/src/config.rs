@@ -47,6 +47,7 @@ use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
 
 use crate::security::SecurityProtocol;
+use crate::security::tls::{self, TlsSettings};
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,9 @@ pub struct BrokerConfig {
     pub listener_name: String,
     /// Its security protocol (`listener.security.protocol.map`).
     pub listener_protocol: SecurityProtocol,
+    /// The client listener's `ssl.*` settings (read when its protocol is SSL or
+    /// SASL_SSL; see `crate::security::tls`).
+    pub tls: TlsSettings,
     /// What clients are told to connect to (`advertised.listeners`); `None` means the
     /// listen address (with the real port if it was 0).
     pub advertised: Option<(String, u16)>,
@@ -152,6 +156,7 @@ impl Default for BrokerConfig {
             listen: "127.0.0.1:9092".to_string(),
             listener_name: "PLAINTEXT".to_string(),
             listener_protocol: SecurityProtocol::Plaintext,
+            tls: TlsSettings::default(),
             advertised: None,
             data_dir: PathBuf::from("./odradek-data"),
             num_partitions: 1,
@@ -289,7 +294,7 @@ impl Builder {
         if key.is_empty() {
             bail!("{source}: empty key");
         }
-        if !KNOWN_KEYS.contains(&key) {
+        if !KNOWN_KEYS.contains(&key) && !tls::is_tls_key(key) {
             let why = if IGNORED_KEYS.contains(&key) {
                 "not used by odradek"
             } else {
@@ -318,6 +323,7 @@ impl Builder {
         self.build_log(&mut config)?;
         self.build_connections(&mut config)?;
         self.build_group(&mut config)?;
+        self.build_tls(&mut config);
         Ok(config)
     }
 
@@ -369,6 +375,12 @@ impl Builder {
             config.advertised = Some(split_host_port("advertised.listeners", &address)?);
         }
         Ok(())
+    }
+
+    /// The client listener's TLS settings, kept as given: `crate::security::tls`
+    /// reads them when the listener's protocol needs them.
+    fn build_tls(&self, config: &mut BrokerConfig) {
+        config.tls = TlsSettings::collect(&config.listener_name, |key| self.raw(key));
     }
 
     /// The data directory (one).

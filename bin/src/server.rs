@@ -29,6 +29,7 @@ use tracing::{debug, warn};
 
 use crate::driver::ClientRequest;
 use crate::security::Session;
+use crate::security::tls::ServerTls;
 use crate::wire::{self, Inbound, Preamble};
 use odradek_replication::Request;
 
@@ -66,8 +67,15 @@ pub struct Limits {
     pub connections_max: usize,
 }
 
-/// Accepts connections on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>, limits: Limits) {
+/// Accepts connections on `listener` until the task is dropped. With `tls` (an SSL or
+/// SASL_SSL listener) each connection's task first runs the TLS handshake, bounded by
+/// its timeout; a connection whose handshake fails is closed and noticed by no other.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
+    requests: mpsc::Sender<ClientRequest>,
+    limits: Limits,
+) {
     let limits = Arc::new(limits);
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     loop {
@@ -88,8 +96,16 @@ pub async fn serve(listener: TcpListener, requests: mpsc::Sender<ClientRequest>,
         }
         let requests = requests.clone();
         let limits = Arc::clone(&limits);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, peer, Session::anonymous(), requests, &limits).await;
+            match tls {
+                None => connection(stream, peer, Session::anonymous(), requests, &limits).await,
+                Some(tls) => {
+                    if let Some((stream, session)) = tls.accept(stream, peer).await {
+                        connection(stream, peer, session, requests, &limits).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

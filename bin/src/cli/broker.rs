@@ -35,6 +35,7 @@ use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
+use crate::security::tls::ServerTls;
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -104,9 +105,12 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
         }
         config.peer_listen = Some(peer_listen.clone());
     }
-    if config.listener_protocol != SecurityProtocol::Plaintext {
+    if matches!(
+        config.listener_protocol,
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+    ) {
         anyhow::bail!(
-            "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
+            "listeners: {} listener {}: only PLAINTEXT and SSL are served yet (SASL is being built)",
             config.listener_protocol,
             config.listener_name
         );
@@ -118,9 +122,27 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
+/// The client listener's TLS when its protocol is SSL or SASL_SSL: the keystore,
+/// truststore and options read now, so a bad one stops the broker at start.
+pub(crate) fn server_tls(config: &BrokerConfig) -> anyhow::Result<Option<Arc<ServerTls>>> {
+    match config.listener_protocol {
+        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+            let tls = ServerTls::from_settings(&config.tls).with_context(|| {
+                format!(
+                    "{} listener {}",
+                    config.listener_protocol, config.listener_name
+                )
+            })?;
+            Ok(Some(Arc::new(tls)))
+        }
+        SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => Ok(None),
+    }
+}
+
 /// Runs the broker until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = configure(&args).map_err(|error| anyhow::Error::new(UsageError(error)))?;
+    let tls = server_tls(&config).map_err(|error| anyhow::Error::new(UsageError(error)))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("odradek-net")
@@ -165,6 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         listener,
         address,
         transport,
+        tls,
         requests: outbox.requests,
         limits: Limits {
             request_bytes_max: config.socket_request_max_bytes,
@@ -301,6 +324,7 @@ struct Serving {
     listener: TcpListener,
     address: SocketAddr,
     transport: Option<Transport>,
+    tls: Option<Arc<ServerTls>>,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
 }
@@ -326,7 +350,12 @@ impl Serving {
             println!("odradek broker peer listener on {}", transport.local_addr());
         }
         std::io::stdout().flush().ok();
-        let accept = tokio::spawn(server::serve(self.listener, self.requests, self.limits));
+        let accept = tokio::spawn(server::serve(
+            self.listener,
+            self.tls,
+            self.requests,
+            self.limits,
+        ));
         let stopped_by_signal = tokio::select! {
             signal = shutdown_signal() => { info!("{signal}: shutting down"); true }
             _ = ended => false,
