@@ -139,10 +139,18 @@ pub(crate) fn server_tls(config: &BrokerConfig) -> anyhow::Result<Option<Arc<Ser
     }
 }
 
+/// The configuration and the client listener's TLS; a problem with either is a
+/// usage error (exit status 2).
+fn configure_serving(args: &Args) -> anyhow::Result<(BrokerConfig, Option<Arc<ServerTls>>)> {
+    let usage = |error| anyhow::Error::new(UsageError(error));
+    let config = configure(args).map_err(usage)?;
+    let tls = server_tls(&config).map_err(usage)?;
+    Ok((config, tls))
+}
+
 /// Runs the broker until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = configure(&args).map_err(|error| anyhow::Error::new(UsageError(error)))?;
-    let tls = server_tls(&config).map_err(|error| anyhow::Error::new(UsageError(error)))?;
+    let (config, tls) = configure_serving(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("odradek-net")
@@ -189,11 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         transport,
         tls,
         requests: outbox.requests,
-        limits: Limits {
-            request_bytes_max: config.socket_request_max_bytes,
-            idle: config.idle(),
-            connections_max: usize::try_from(config.max_connections).unwrap_or(1),
-        },
+        limits: limits(&config),
     };
     let served = runtime.block_on(serving.serve(ready_rx, ended_rx));
     let _ = stop_tx.send(());
@@ -210,6 +214,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             error!("node stopped: {reason}");
             Err(anyhow!("node stopped: {reason}"))
         }
+    }
+}
+
+/// The limits every client connection shares.
+fn limits(config: &BrokerConfig) -> Limits {
+    Limits {
+        request_bytes_max: config.socket_request_max_bytes,
+        idle: config.idle(),
+        connections_max: usize::try_from(config.max_connections).unwrap_or(1),
     }
 }
 

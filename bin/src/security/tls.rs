@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream as ClientTlsStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::Session;
 use super::distinguished_name::subject_of_certificate;
@@ -229,7 +229,10 @@ impl ServerTls {
             .and_then(|chain| chain.first());
         match certificate.map(|certificate| session_of_certificate(certificate)) {
             None => Some((stream, Session::anonymous())),
-            Some(Ok(session)) => Some((stream, session)),
+            Some(Ok(session)) => {
+                debug!(%peer, principal = session.principal(), "TLS client certificate verified");
+                Some((stream, session))
+            }
             Some(Err(error)) => {
                 info!(%peer, "client certificate subject unreadable, closing: {error:#}");
                 None
