@@ -271,4 +271,38 @@ mod tests {
         assert!(name_in_rfc_2253(&name[..name.len() - 1]).is_err());
         assert!(subject_of_certificate(&[0x30, 0x05, 0x30]).is_err());
     }
+
+    /// A certificate made by `openssl req -x509 -multivalue-rdn -subj "/C=US/ST=Some
+    /// State/O=Odradek, Inc./OU=eng/CN=alice+UID=a1/emailAddress=a@b.c/DC=example/street=
+    /// lead#;=x "` (its public part only), and the subject OpenJDK 17's
+    /// `X500Principal.getName()` printed for it.
+    const OPENSSL_CERTIFICATE_HEX: [&str; 16] = [
+        "308202b330820259a00302010202145da1e524afaf75bb997df3a55edaa9a76ca7a289300a06082a8648ce3d",
+        "0403023081ae310b30090603550406130255533113301106035504080c0a536f6d6520537461746531163014",
+        "060355040a0c0d4f64726164656b2c20496e632e310c300a060355040b0c03656e673120300c06035504030c",
+        "05616c6963653010060a0992268993f22c6401010c0261313114301206092a864886f70d0109011605614062",
+        "2e6331173015060a0992268993f22c64011916076578616d706c653113301106035504090c0a206c65616423",
+        "3b3d7820301e170d3236313230383033323330345a170d3236313230393033323330345a3081ae310b300906",
+        "03550406130255533113301106035504080c0a536f6d6520537461746531163014060355040a0c0d4f647261",
+        "64656b2c20496e632e310c300a060355040b0c03656e673120300c06035504030c05616c6963653010060a09",
+        "92268993f22c6401010c0261313114301206092a864886f70d01090116056140622e6331173015060a099226",
+        "8993f22c64011916076578616d706c653113301106035504090c0a206c656164233b3d78203059301306072a",
+        "8648ce3d020106082a8648ce3d03010703420004d6e0ab6478600ee8ea4a33e26cb6f5daeff277087b08bc22",
+        "99916303aedff1c3e4a0e214e532f2d702cf75adec41c755cff8af14010067995e39e50395f426cea3533051",
+        "301d0603551d0e04160414b39e8ce0d6e8e0c38fe30576b6cf7903ff5e0e82301f0603551d23041830168014",
+        "b39e8ce0d6e8e0c38fe30576b6cf7903ff5e0e82300f0603551d130101ff040530030101ff300a06082a8648",
+        "ce3d0403020348003045022100a1fe6473836c656803f8c83d76eecd453be2b8c1c80c411d89ea519371d959",
+        "890220658b4b6e54b1e7623cecdb78fd1e0c92de570c98703b6e263f356be7765722d1",
+    ];
+    const JDK_SUBJECT: &str = "STREET=\\ lead\\#\\;\\=x\\ ,DC=example,1.2.840.113549.1.9.1=#16056140622e63,CN=alice+UID=a1,OU=eng,O=Odradek\\, Inc.,ST=Some State,C=US";
+
+    #[test]
+    fn the_subject_reads_as_the_jdk_prints_it() {
+        let hex: String = OPENSSL_CERTIFICATE_HEX.concat();
+        let der: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
+            .collect();
+        assert_eq!(subject_of_certificate(&der).unwrap(), JDK_SUBJECT);
+    }
 }
