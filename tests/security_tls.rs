@@ -526,3 +526,103 @@ fn bad_keystores_stop_the_broker_with_exit_status_2_naming_the_key() {
         &["ssl.client.auth=required", "truststore"],
     );
 }
+
+/// Three brokers whose controller listener is SSL; `plaintext_peer` leaves broker 3's
+/// peer listener (and its dialling) plain.
+fn start_tls_cluster(pki: &Pki, plaintext_peer: bool) -> Vec<Broker> {
+    let ports = support::free_ports(6);
+    let (client, peer) = (&ports[..3], &ports[3..]);
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, peer[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    (0..3)
+        .map(|i| {
+            let peer_protocol = if plaintext_peer && i == 2 {
+                "PLAINTEXT"
+            } else {
+                "SSL"
+            };
+            let mut flags = ssl_flags(
+                pki,
+                "server-keystore.pem",
+                &[&format!(
+                    "listener.security.protocol.map=SSL:SSL,CONTROLLER:{peer_protocol}"
+                )],
+            );
+            flags[1] = format!(
+                "listeners=SSL://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                client[i], peer[i]
+            );
+            let id = (i + 1).to_string();
+            flags.extend([
+                "--node-id".to_string(),
+                id,
+                "--voters".to_string(),
+                voters.clone(),
+            ]);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            Broker::start_with(Port::Fixed(client[i]), &flags)
+        })
+        .collect()
+}
+
+#[test]
+fn a_cluster_links_its_brokers_over_mutual_tls() {
+    let pki = Pki::new();
+    let brokers = start_tls_cluster(&pki, false);
+    let config = pki.command_config(None);
+    tool(
+        &brokers[0],
+        &config,
+        &[
+            "topics",
+            "create",
+            "--topic",
+            "replicated",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "3",
+        ],
+        b"",
+    )
+    .ok();
+    tool(
+        &brokers[0],
+        &config,
+        &["produce", "--topic", "replicated", "--acks", "all"],
+        b"a\nb\n",
+    )
+    .ok();
+    let read = tool(
+        &brokers[2],
+        &config,
+        &[
+            "consume",
+            "--topic",
+            "replicated",
+            "--from-beginning",
+            "--exit-at-end",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(
+        read.stdout.lines().collect::<Vec<_>>(),
+        ["a", "b"],
+        "{}",
+        read.stderr
+    );
+}
+
+#[test]
+fn a_broker_whose_peer_link_is_plaintext_is_refused_by_the_tls_peers() {
+    let pki = Pki::new();
+    let brokers = start_tls_cluster(&pki, true);
+    // Broker 3 dials broker 1's SSL peer listener in plaintext: the handshake fails.
+    assert_logged(&brokers[0], &["TLS handshake failed", "127.0.0.1"]);
+    // Brokers 1 and 2 are a quorum between themselves over TLS.
+    let config = pki.command_config(None);
+    create_topic(&brokers[0], &config, "two-of-three");
+}

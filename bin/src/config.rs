@@ -99,6 +99,12 @@ pub struct BrokerConfig {
     /// `--peer-listen`. After [`BrokerConfig::resolve_cluster`], `Some` exactly when
     /// there are voters (this node's voter address unless set).
     pub peer_listen: Option<String>,
+    /// The peer (controller) listener's security protocol
+    /// (`listener.security.protocol.map`; PLAINTEXT when unmapped or not in `listeners`).
+    pub peer_protocol: SecurityProtocol,
+    /// The peer listener's `ssl.*` settings (`listener.name.<controller>.ssl.*` winning),
+    /// read when `peer_protocol` is SSL: both ends of a peer link present and check them.
+    pub peer_tls: TlsSettings,
     /// `raft.tick.ms`: how often every Raft group ticks (Odradek's own key).
     pub raft_tick_ms: i64,
     /// `controller.quorum.election.timeout.ms`: a follower that hears from no leader
@@ -172,6 +178,8 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             voters: Vec::new(),
             peer_listen: None,
+            peer_protocol: SecurityProtocol::Plaintext,
+            peer_tls: TlsSettings::default(),
             raft_tick_ms: 100,
             election_timeout_ms: 1000,
             group: GroupConfig::default(),
@@ -359,7 +367,11 @@ impl Builder {
             config.listen = listeners.client.address;
             config.listener_name = listeners.client.name;
             config.listener_protocol = listeners.client.protocol;
-            config.peer_listen = listeners.peer;
+            config.peer_listen = listeners.peer.as_ref().map(|peer| peer.address.clone());
+            if let Some(peer) = listeners.peer {
+                config.peer_protocol = peer.protocol;
+                config.peer_tls = TlsSettings::collect(&peer.name, |key| self.raw(key));
+            }
         }
         if let Some(value) = self.raw("controller.quorum.voters") {
             config.voters = parse_voters("controller.quorum.voters", value)?;
@@ -753,7 +765,7 @@ pub struct Listener {
 /// listener, if any.
 struct Listeners {
     client: Listener,
-    peer: Option<String>,
+    peer: Option<Listener>,
 }
 
 impl Listeners {
@@ -780,7 +792,14 @@ impl Listeners {
                         controller_names.join(", ")
                     );
                 }
-                peer = Some(address.clone());
+                peer = Some(Listener {
+                    name: name.clone(),
+                    address: address.clone(),
+                    protocol: protocols
+                        .get(&name.to_ascii_uppercase())
+                        .copied()
+                        .unwrap_or(SecurityProtocol::Plaintext),
+                });
                 continue;
             }
             let Some(protocol) = protocols.get(&name.to_ascii_uppercase()) else {
@@ -1243,5 +1262,28 @@ mod tests {
         .unwrap();
         assert_eq!(config.raft_tick_ms, 30);
         assert_eq!(config.election_timeout_ticks(), 4, "rounded up");
+    }
+
+    #[test]
+    fn each_listener_gets_its_own_tls_settings_and_protocol() {
+        let config = build(&[
+            "listeners=SSL://:9094,CONTROLLER://:9093",
+            "listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL",
+            "ssl.keystore.location=/shared.pem",
+            "listener.name.controller.ssl.keystore.location=/peer.pem",
+        ])
+        .unwrap();
+        assert_eq!(config.listener_protocol, SecurityProtocol::Ssl);
+        assert_eq!(config.peer_protocol, SecurityProtocol::Ssl);
+        let peer = format!("{:?}", config.peer_tls);
+        assert!(
+            peer.contains("listener.name.controller.ssl.keystore.location"),
+            "{peer}"
+        );
+        let client = format!("{:?}", config.tls);
+        assert!(client.contains("\"ssl.keystore.location\""), "{client}");
+        // An unmapped controller listener is plain, as before.
+        let config = build(&["listeners=PLAINTEXT://:9092,CONTROLLER://:9093"]).unwrap();
+        assert_eq!(config.peer_protocol, SecurityProtocol::Plaintext);
     }
 }

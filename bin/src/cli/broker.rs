@@ -35,7 +35,7 @@ use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
-use crate::security::tls::ServerTls;
+use crate::security::tls::{PeerTls, ServerTls};
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -115,6 +115,15 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
             config.listener_name
         );
     }
+    if !matches!(
+        config.peer_protocol,
+        SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+    ) {
+        anyhow::bail!(
+            "listener.security.protocol.map: the controller listener is {}: peer links speak PLAINTEXT or SSL",
+            config.peer_protocol
+        );
+    }
     let cluster_warnings = config.resolve_cluster()?;
     for warning in builder.warnings().iter().chain(&cluster_warnings) {
         warn!("{warning}");
@@ -122,9 +131,33 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
-/// The client listener's TLS when its protocol is SSL or SASL_SSL: the keystore,
-/// truststore and options read now, so a bad one stops the broker at start.
-pub(crate) fn server_tls(config: &BrokerConfig) -> anyhow::Result<Option<Arc<ServerTls>>> {
+/// TLS of the client listener and of the peer links, each when its listener's protocol
+/// asks for it.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerTls {
+    client: Option<Arc<ServerTls>>,
+    peer: Option<Arc<PeerTls>>,
+}
+
+/// The listeners' TLS: keystores, truststores and options read now, so a bad one stops
+/// the broker at start.
+pub(crate) fn listener_tls(config: &BrokerConfig) -> anyhow::Result<ListenerTls> {
+    let peer = match config.peer_protocol {
+        SecurityProtocol::Ssl if config.peer_listen.is_some() => {
+            let tls = PeerTls::from_settings(&config.peer_tls)
+                .context("the SSL controller listener (peer links)")?;
+            Some(Arc::new(tls))
+        }
+        _ => None,
+    };
+    Ok(ListenerTls {
+        client: server_tls(config)?,
+        peer,
+    })
+}
+
+/// The client listener's TLS when its protocol is SSL or SASL_SSL.
+fn server_tls(config: &BrokerConfig) -> anyhow::Result<Option<Arc<ServerTls>>> {
     match config.listener_protocol {
         SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
             let tls = ServerTls::from_settings(&config.tls).with_context(|| {
@@ -141,10 +174,10 @@ pub(crate) fn server_tls(config: &BrokerConfig) -> anyhow::Result<Option<Arc<Ser
 
 /// The configuration and the client listener's TLS; a problem with either is a
 /// usage error (exit status 2).
-fn configure_serving(args: &Args) -> anyhow::Result<(BrokerConfig, Option<Arc<ServerTls>>)> {
+fn configure_serving(args: &Args) -> anyhow::Result<(BrokerConfig, ListenerTls)> {
     let usage = |error| anyhow::Error::new(UsageError(error));
     let config = configure(args).map_err(usage)?;
-    let tls = server_tls(&config).map_err(usage)?;
+    let tls = listener_tls(&config).map_err(usage)?;
     Ok((config, tls))
 }
 
@@ -173,7 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
             let (transport, peer_outbox) =
-                start_transport(&runtime, &config, peer_listener, outbox.peers)?;
+                start_transport(&runtime, &config, &tls, peer_listener, outbox.peers)?;
             (Some(transport), Some(peer_outbox))
         }
         None => (None, None),
@@ -195,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         listener,
         address,
         transport,
-        tls,
+        tls: tls.client,
         requests: outbox.requests,
         limits: limits(&config),
     };
@@ -285,6 +318,7 @@ fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
 fn start_transport(
     runtime: &tokio::runtime::Runtime,
     config: &BrokerConfig,
+    tls: &ListenerTls,
     peer_listener: TcpListener,
     deliver: mpsc::Sender<PeerDelivery>,
 ) -> anyhow::Result<(Transport, PeerOutbox)> {
@@ -295,6 +329,7 @@ fn start_transport(
             .iter()
             .map(|voter| (voter.id, voter.address()))
             .collect(),
+        tls: tls.peer.clone(),
     };
     Transport::start(runtime.handle(), peer_config, peer_listener, deliver)
         .context("cannot start the peer transport")

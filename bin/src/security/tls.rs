@@ -153,6 +153,14 @@ impl ServerTls {
     /// Reads the keystore, truststore and options of `settings`; any problem is an
     /// error naming its key.
     pub fn from_settings(settings: &TlsSettings) -> anyhow::Result<ServerTls> {
+        ServerTls::with_client_auth(settings, client_auth(settings)?)
+    }
+
+    /// [`ServerTls::from_settings`] with `client_auth` whatever `ssl.client.auth` says.
+    fn with_client_auth(
+        settings: &TlsSettings,
+        client_auth: ClientAuth,
+    ) -> anyhow::Result<ServerTls> {
         let (chain, key) = keystore(settings)?.ok_or_else(|| {
             anyhow!(
                 "an SSL listener needs a keystore: set ssl.keystore.location (a PEM file \
@@ -160,7 +168,6 @@ impl ServerTls {
                  ssl.keystore.key"
             )
         })?;
-        let client_auth = client_auth(settings)?;
         let roots = truststore(settings)?;
         let provider = ring_provider();
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -238,6 +245,51 @@ impl ServerTls {
                 None
             }
         }
+    }
+}
+
+/// TLS on the links between brokers: each broker presents its keystore's certificate
+/// and checks the other's against its truststore, whichever side dialled.
+pub struct PeerTls {
+    server: ServerTls,
+    client: ClientTls,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+impl PeerTls {
+    /// Reads the peer listener's keystore and truststore (both needed).
+    pub fn from_settings(settings: &TlsSettings) -> anyhow::Result<PeerTls> {
+        Ok(PeerTls {
+            server: ServerTls::with_client_auth(settings, ClientAuth::Required)?,
+            client: ClientTls::from_settings(settings)?,
+        })
+    }
+
+    /// The listener's side: a handshake that needs a trusted broker certificate.
+    /// `None` (logged once) when it fails or takes too long.
+    pub async fn accept(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<TlsStream<TcpStream>> {
+        self.server
+            .accept(stream, peer)
+            .await
+            .map(|(stream, _)| stream)
+    }
+
+    /// The dialler's side: checks that the broker's certificate names `host`.
+    pub async fn connect(
+        &self,
+        host: &str,
+        stream: TcpStream,
+    ) -> std::io::Result<ClientTlsStream<TcpStream>> {
+        self.client.connect(host, stream).await
     }
 }
 
