@@ -1,7 +1,8 @@
-//! TLS on the client listener (issue 19 item 1), against a real `odradek broker`
-//! process with an `SSL` listener and real clients: confluent-kafka and kafka-python
-//! (tests/python/tls_client.py), kcat, and odradek's own tools with
-//! `--command-config`.
+//! TLS (issue 19 item 1), against real `odradek broker` processes with an `SSL`
+//! listener and real clients: confluent-kafka and kafka-python
+//! (tests/python/tls_client.py), kcat, Kafka's Java tools (PEM stores in their client
+//! configs), and odradek's own tools with `--command-config`; and peer links over
+//! mutual TLS in a three-broker cluster.
 //!
 //! Certificates are made here, at test time, with rcgen (never committed keys): a CA;
 //! a server certificate for localhost and 127.0.0.1; a client certificate
@@ -625,4 +626,57 @@ fn a_broker_whose_peer_link_is_plaintext_is_refused_by_the_tls_peers() {
     // Brokers 1 and 2 are a quorum between themselves over TLS.
     let config = pki.command_config(None);
     create_topic(&brokers[0], &config, "two-of-three");
+}
+
+/// Kafka's own tools (the Java client) with a PEM truststore and keystore in their
+/// `--command-config`, `--producer.config` and `--consumer.config`.
+#[test]
+fn kafka_tools_create_produce_and_consume_over_mtls() {
+    let pki = Pki::new();
+    let broker = start_ssl_broker(&pki, &["ssl.client.auth=required"]);
+    let config = pki.command_config(Some("alice"));
+    let config = config.to_str().unwrap();
+    let bootstrap = broker.bootstrap();
+    let java = |script: &str, args: &[&str], stdin: &[u8]| {
+        let output = support::java::kafka_tool(script, args, stdin);
+        output.assert_success(&format!("{script} {}", args.join(" ")));
+        output
+    };
+    let server = ["--bootstrap-server", bootstrap.as_str()];
+    let topic = ["--topic", "java-mtls"];
+    java(
+        "kafka-topics.sh",
+        &[
+            &server[..],
+            &topic,
+            &["--create", "--partitions", "1", "--command-config", config],
+        ]
+        .concat(),
+        b"",
+    );
+    java(
+        "kafka-console-producer.sh",
+        &[&server[..], &topic, &["--producer.config", config]].concat(),
+        b"java-1\njava-2\n",
+    );
+    let consumed = java(
+        "kafka-console-consumer.sh",
+        &[
+            &server[..],
+            &topic,
+            &[
+                "--consumer.config",
+                config,
+                "--from-beginning",
+                "--max-messages",
+                "2",
+            ],
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(
+        consumed.stdout.lines().collect::<Vec<_>>(),
+        ["java-1", "java-2"]
+    );
 }
