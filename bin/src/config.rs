@@ -47,6 +47,7 @@ use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
 
 use crate::security::SecurityProtocol;
+use crate::security::tls::{self, TlsSettings};
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,9 @@ pub struct BrokerConfig {
     pub listener_name: String,
     /// Its security protocol (`listener.security.protocol.map`).
     pub listener_protocol: SecurityProtocol,
+    /// The client listener's `ssl.*` settings (read when its protocol is SSL or
+    /// SASL_SSL; see `crate::security::tls`).
+    pub tls: TlsSettings,
     /// The client listeners of `listeners` after the first (the one above), each
     /// served the same way on its own port, each told its own endpoints.
     pub extra_listeners: Vec<Listener>,
@@ -98,6 +102,12 @@ pub struct BrokerConfig {
     /// `--peer-listen`. After [`BrokerConfig::resolve_cluster`], `Some` exactly when
     /// there are voters (this node's voter address unless set).
     pub peer_listen: Option<String>,
+    /// The peer (controller) listener's security protocol
+    /// (`listener.security.protocol.map`; PLAINTEXT when unmapped or not in `listeners`).
+    pub peer_protocol: SecurityProtocol,
+    /// The peer listener's `ssl.*` settings (`listener.name.<controller>.ssl.*` winning),
+    /// read when `peer_protocol` is SSL: both ends of a peer link present and check them.
+    pub peer_tls: TlsSettings,
     /// `raft.tick.ms`: how often every Raft group ticks (Odradek's own key).
     pub raft_tick_ms: i64,
     /// `controller.quorum.election.timeout.ms`: a follower that hears from no leader
@@ -123,6 +133,7 @@ impl BrokerConfig {
             address: self.listen.clone(),
             protocol: self.listener_protocol,
             advertised: self.advertised.clone(),
+            tls: self.tls.clone(),
         };
         std::iter::once(first)
             .chain(self.extra_listeners.iter().cloned())
@@ -170,6 +181,7 @@ impl Default for BrokerConfig {
             listen: "127.0.0.1:9092".to_string(),
             listener_name: "PLAINTEXT".to_string(),
             listener_protocol: SecurityProtocol::Plaintext,
+            tls: TlsSettings::default(),
             extra_listeners: Vec::new(),
             advertised: None,
             data_dir: PathBuf::from("./odradek-data"),
@@ -186,6 +198,8 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             voters: Vec::new(),
             peer_listen: None,
+            peer_protocol: SecurityProtocol::Plaintext,
+            peer_tls: TlsSettings::default(),
             raft_tick_ms: 100,
             election_timeout_ms: 1000,
             group: GroupConfig::default(),
@@ -308,7 +322,7 @@ impl Builder {
         if key.is_empty() {
             bail!("{source}: empty key");
         }
-        if !KNOWN_KEYS.contains(&key) {
+        if !KNOWN_KEYS.contains(&key) && !tls::is_tls_key(key) {
             let why = if IGNORED_KEYS.contains(&key) {
                 "not used by odradek"
             } else {
@@ -337,6 +351,7 @@ impl Builder {
         self.build_log(&mut config)?;
         self.build_connections(&mut config)?;
         self.build_group(&mut config)?;
+        self.build_tls(&mut config);
         Ok(config)
     }
 
@@ -374,7 +389,14 @@ impl Builder {
             config.listener_name = first.name;
             config.listener_protocol = first.protocol;
             config.extra_listeners = listeners.clients;
-            config.peer_listen = listeners.peer;
+            for listener in &mut config.extra_listeners {
+                listener.tls = TlsSettings::collect(&listener.name, |key| self.raw(key));
+            }
+            config.peer_listen = listeners.peer.as_ref().map(|peer| peer.address.clone());
+            if let Some(peer) = listeners.peer {
+                config.peer_protocol = peer.protocol;
+                config.peer_tls = TlsSettings::collect(&peer.name, |key| self.raw(key));
+            }
         }
         if let Some(value) = self.raw("controller.quorum.voters") {
             config.voters = parse_voters("controller.quorum.voters", value)?;
@@ -394,6 +416,12 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// The client listener's TLS settings, kept as given: `crate::security::tls`
+    /// reads them when the listener's protocol needs them.
+    fn build_tls(&self, config: &mut BrokerConfig) {
+        config.tls = TlsSettings::collect(&config.listener_name, |key| self.raw(key));
     }
 
     /// The data directory (one).
@@ -777,13 +805,16 @@ pub struct Listener {
     /// What its clients are told to connect to (`advertised.listeners`); `None`: the
     /// address it is bound to.
     pub advertised: Option<(String, u16)>,
+    /// Its `ssl.*` settings (`listener.name.<name>.ssl.*` over `ssl.*`), read when
+    /// its protocol is SSL or SASL_SSL.
+    pub tls: TlsSettings,
 }
 
 /// The listeners of `listeners`: those that serve clients (at least one), and the peer
 /// (controller) listener, if any.
 struct Listeners {
     clients: Vec<Listener>,
-    peer: Option<String>,
+    peer: Option<Listener>,
 }
 
 impl Listeners {
@@ -810,7 +841,16 @@ impl Listeners {
                         controller_names.join(", ")
                     );
                 }
-                peer = Some(address.clone());
+                peer = Some(Listener {
+                    name: name.clone(),
+                    address: address.clone(),
+                    protocol: protocols
+                        .get(&name.to_ascii_uppercase())
+                        .copied()
+                        .unwrap_or(SecurityProtocol::Plaintext),
+                    advertised: None,
+                    tls: TlsSettings::default(),
+                });
                 continue;
             }
             let Some(protocol) = protocols.get(&name.to_ascii_uppercase()) else {
@@ -831,6 +871,7 @@ impl Listeners {
                 address: address.clone(),
                 protocol: *protocol,
                 advertised: None,
+                tls: TlsSettings::default(),
             });
         }
         match clients.is_empty() {
@@ -1293,5 +1334,28 @@ mod tests {
         .unwrap();
         assert_eq!(config.raft_tick_ms, 30);
         assert_eq!(config.election_timeout_ticks(), 4, "rounded up");
+    }
+
+    #[test]
+    fn each_listener_gets_its_own_tls_settings_and_protocol() {
+        let config = build(&[
+            "listeners=SSL://:9094,CONTROLLER://:9093",
+            "listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL",
+            "ssl.keystore.location=/shared.pem",
+            "listener.name.controller.ssl.keystore.location=/peer.pem",
+        ])
+        .unwrap();
+        assert_eq!(config.listener_protocol, SecurityProtocol::Ssl);
+        assert_eq!(config.peer_protocol, SecurityProtocol::Ssl);
+        let peer = format!("{:?}", config.peer_tls);
+        assert!(
+            peer.contains("listener.name.controller.ssl.keystore.location"),
+            "{peer}"
+        );
+        let client = format!("{:?}", config.tls);
+        assert!(client.contains("\"ssl.keystore.location\""), "{client}");
+        // An unmapped controller listener is plain, as before.
+        let config = build(&["listeners=PLAINTEXT://:9092,CONTROLLER://:9093"]).unwrap();
+        assert_eq!(config.peer_protocol, SecurityProtocol::Plaintext);
     }
 }

@@ -68,14 +68,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::security::tls::PeerTls;
 use odradek_log::mixing::Fnv64;
 use odradek_replication::peer::{BrokerId, PeerMessage};
+
+/// A peer connection: TCP, or TLS over it.
+trait PeerStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> PeerStream for S {}
+type BoxedStream = Box<dyn PeerStream>;
 
 /// The handshake's first bytes: "this is an Odradek broker".
 pub const PEER_MAGIC: [u8; 4] = *b"ODRK";
@@ -131,6 +137,8 @@ pub struct PeerConfig {
     /// Every voter's peer address (`host:port`, what `connect` takes), this broker
     /// included (its own entry is never dialled, but counts in the identity).
     pub voters: BTreeMap<BrokerId, String>,
+    /// TLS on every link (the peer listener's protocol is SSL), or plain TCP.
+    pub tls: Option<Arc<PeerTls>>,
 }
 
 impl PeerConfig {
@@ -492,18 +500,25 @@ async fn listen(shared: Arc<Shared>, listener: TcpListener, deliver: mpsc::Sende
 /// rule, or is replaced by a newer connection from the same peer.
 async fn incoming(
     shared: &Shared,
-    mut stream: TcpStream,
+    stream: TcpStream,
     address: SocketAddr,
     connection: u64,
     deliver: mpsc::Sender<PeerDelivery>,
     registry: &Registry,
 ) {
-    let Some(from) = answer_handshake(shared, &mut stream, address).await else {
-        return;
-    };
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%address, "cannot set TCP_NODELAY: {error}");
     }
+    let mut stream: BoxedStream = match &shared.config.tls {
+        None => Box::new(stream),
+        Some(tls) => match tls.accept(stream, address).await {
+            Some(stream) => Box::new(stream),
+            None => return,
+        },
+    };
+    let Some(from) = answer_handshake(shared, &mut stream, address).await else {
+        return;
+    };
     let (replaced_tx, mut replaced) = oneshot::channel();
     {
         let mut registry = registry.lock().expect("never poisoned: no panics under it");
@@ -537,7 +552,7 @@ async fn incoming(
 /// and returns the dialler's id if both passed; otherwise logs why and returns `None`.
 async fn answer_handshake(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut BoxedStream,
     address: SocketAddr,
 ) -> Option<BrokerId> {
     let theirs = match read_handshake(stream).await {
@@ -586,7 +601,7 @@ fn refuse(shared: &Shared, address: SocketAddr, error: anyhow::Error) {
 /// the rules.
 async fn read_frames(
     shared: &Shared,
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<BoxedStream>,
     from: BrokerId,
     deliver: &mpsc::Sender<PeerDelivery>,
 ) -> anyhow::Result<String> {
@@ -718,14 +733,26 @@ async fn link(
 }
 
 /// Connects to `peer` and exchanges handshakes.
-async fn dial(shared: &Shared, peer: BrokerId, address: &str) -> anyhow::Result<TcpStream> {
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+async fn dial(shared: &Shared, peer: BrokerId, address: &str) -> anyhow::Result<BoxedStream> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
         .map_err(|_| anyhow!("connect timed out after {} ms", CONNECT_TIMEOUT.as_millis()))?
         .context("connect")?;
     if let Err(error) = stream.set_nodelay(true) {
         debug!(peer, "cannot set TCP_NODELAY: {error}");
     }
+    let mut stream: BoxedStream = match &shared.config.tls {
+        None => Box::new(stream),
+        Some(tls) => {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            let handshake = tls.connect(host, stream);
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+                .await
+                .map_err(|_| anyhow!("TLS handshake timed out"))?
+                .context("TLS handshake")?;
+            Box::new(stream)
+        }
+    };
     let ours = Handshake {
         version: PEER_PROTOCOL_VERSION,
         from: shared.config.node_id,
@@ -747,12 +774,12 @@ async fn dial(shared: &Shared, peer: BrokerId, address: &str) -> anyhow::Result<
 /// fails. The peer never writes after its handshake, so anything readable (data or
 /// end of stream) means the connection is over.
 async fn pump(
-    stream: TcpStream,
+    stream: BoxedStream,
     queue: &mut mpsc::Receiver<PeerMessage>,
     first: Option<PeerMessage>,
     stats: &LinkStats,
 ) -> Down {
-    let (mut read_half, mut write_half) = stream.into_split();
+    let (mut read_half, mut write_half) = tokio::io::split(stream);
     let mut buffer = Vec::new();
     let mut frames = 0u64;
     if let Some(first) = first {
@@ -868,6 +895,7 @@ mod tests {
             let config = PeerConfig {
                 node_id,
                 voters: voters.clone(),
+                tls: None,
             };
             let (transport, outbox) = Transport::start(
                 &tokio::runtime::Handle::current(),
@@ -1017,6 +1045,7 @@ mod tests {
                 .iter()
                 .map(|&(id, address)| (id, address.to_string()))
                 .collect(),
+            tls: None,
         };
         let sorted = config(&[(1, "h1:9093"), (2, "h2:9093")]);
         assert_eq!(sorted.cluster_identity(), Fnv64::of(b"1@h1:9093,2@h2:9093"));
@@ -1219,6 +1248,7 @@ mod tests {
         let identity = PeerConfig {
             node_id: 3,
             voters: voters.clone(),
+            tls: None,
         }
         .cluster_identity();
         let mut one = Broker::start(1, &voters, one);

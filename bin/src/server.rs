@@ -29,6 +29,7 @@ use tracing::{debug, warn};
 
 use crate::driver::ClientRequest;
 use crate::security::Session;
+use crate::security::tls::ServerTls;
 use crate::wire::{self, Inbound, Preamble};
 use odradek_replication::Request;
 
@@ -67,10 +68,13 @@ pub struct Limits {
 }
 
 /// Accepts connections on `listener`, the listener named `name` in `listeners`, until
-/// the task is dropped.
+/// the task is dropped. With `tls` (an SSL or SASL_SSL listener) each connection's
+/// task first runs the TLS handshake, bounded by its timeout; a connection whose
+/// handshake fails is closed and noticed by no other.
 pub async fn serve(
     listener: TcpListener,
     name: Arc<str>,
+    tls: Option<Arc<ServerTls>>,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
 ) {
@@ -95,9 +99,19 @@ pub async fn serve(
         let requests = requests.clone();
         let limits = Arc::clone(&limits);
         let name = Arc::clone(&name);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let session = Session::anonymous();
-            connection(stream, peer, name, session, requests, &limits).await;
+            match tls {
+                None => {
+                    let session = Session::anonymous();
+                    connection(stream, peer, name, session, requests, &limits).await;
+                }
+                Some(tls) => {
+                    if let Some((stream, session)) = tls.accept(stream, peer).await {
+                        connection(stream, peer, name, session, requests, &limits).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

@@ -89,6 +89,10 @@ pub struct ProduceArgs {
     /// A broker to bootstrap from.
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Topic to write to; created with --partitions if it does not exist.
     #[arg(long, value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
     topic: String,
@@ -133,6 +137,10 @@ pub struct ConsumeArgs {
     /// A broker to bootstrap from.
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Topic to read.
     #[arg(long, value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
     topic: String,
@@ -521,8 +529,14 @@ fn count_acknowledged(run: &ProduceRun, report: &mut WorkerReport, records: u64,
 
 /// Runs `odradek bench produce`: --connections workers, then the summary.
 async fn bench_produce(args: ProduceArgs) -> anyhow::Result<()> {
-    let client =
-        Arc::new(client_tools::connect(&args.bootstrap_server, "odradek-bench-producer").await?);
+    let client = Arc::new(
+        client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-bench-producer",
+        )
+        .await?,
+    );
     let topic = ensure_topic(&client, &args.topic, args.partitions).await?;
     let leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
     let records_total = match (args.records, args.duration) {
@@ -655,7 +669,12 @@ struct ConsumePosition {
 
 /// Runs `odradek bench consume`: reads to the end offsets, then the summary.
 async fn bench_consume(args: ConsumeArgs) -> anyhow::Result<()> {
-    let client = client_tools::connect(&args.bootstrap_server, "odradek-bench-consumer").await?;
+    let client = client_tools::connect(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        "odradek-bench-consumer",
+    )
+    .await?;
     let topic = client_tools::topic_with_leaders(&client, &args.topic).await?;
     let partitions: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
     let positions = consume_positions(&client, &args.topic, &partitions).await?;
@@ -975,6 +994,7 @@ mod tests {
     fn produce_flags_are_checked() {
         let args = |batch_records, record_size| ProduceArgs {
             bootstrap_server: DEFAULT_BOOTSTRAP_SERVER.to_string(),
+            command_config: None,
             topic: DEFAULT_TOPIC.to_string(),
             partitions: 1,
             records: Some(10),

@@ -25,6 +25,10 @@ pub struct CommitArgs {
     /// A broker to bootstrap from.
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Groups committing side by side.
     #[arg(long, value_name = "N", default_value_t = 100)]
     groups: usize,
@@ -41,7 +45,14 @@ pub struct CommitArgs {
 
 /// Runs `odradek bench commit`.
 pub async fn bench_commit(args: CommitArgs) -> anyhow::Result<()> {
-    let client = Arc::new(client_tools::connect(&args.bootstrap_server, "odradek-bench").await?);
+    let client = Arc::new(
+        client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-bench",
+        )
+        .await?,
+    );
     super::bench::ensure_topic(&client, &args.topic, 1).await?;
     let per_group = (args.commits / args.groups.max(1) as u64).max(1);
     let started = Instant::now();

@@ -35,6 +35,7 @@ use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
+use crate::security::tls::{PeerTls, ServerTls};
 use crate::server::{self, Limits};
 use odradek_replication::peer::ClientEndpoint;
 use odradek_replication::{Node, NodeConfig};
@@ -106,13 +107,25 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
         config.peer_listen = Some(peer_listen.clone());
     }
     for listener in config.client_listeners() {
-        if listener.protocol != SecurityProtocol::Plaintext {
+        if matches!(
+            listener.protocol,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        ) {
             anyhow::bail!(
-                "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
+                "listeners: {} listener {}: only PLAINTEXT and SSL are served yet (SASL is being built)",
                 listener.protocol,
                 listener.name
             );
         }
+    }
+    if !matches!(
+        config.peer_protocol,
+        SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+    ) {
+        anyhow::bail!(
+            "listener.security.protocol.map: the controller listener is {}: peer links speak PLAINTEXT or SSL",
+            config.peer_protocol
+        );
     }
     let cluster_warnings = config.resolve_cluster()?;
     for warning in builder.warnings().iter().chain(&cluster_warnings) {
@@ -121,9 +134,58 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
+/// TLS of the client listeners and of the peer links, each when its listener's
+/// protocol asks for it.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerTls {
+    /// One per client listener, in [`BrokerConfig::client_listeners`]' order.
+    clients: Vec<Option<Arc<ServerTls>>>,
+    peer: Option<Arc<PeerTls>>,
+}
+
+/// The listeners' TLS: keystores, truststores and options read now, so a bad one stops
+/// the broker at start.
+pub(crate) fn listener_tls(config: &BrokerConfig) -> anyhow::Result<ListenerTls> {
+    let peer = match config.peer_protocol {
+        SecurityProtocol::Ssl if config.peer_listen.is_some() => {
+            let tls = PeerTls::from_settings(&config.peer_tls)
+                .context("the SSL controller listener (peer links)")?;
+            Some(Arc::new(tls))
+        }
+        _ => None,
+    };
+    let clients = config
+        .client_listeners()
+        .iter()
+        .map(server_tls)
+        .collect::<anyhow::Result<_>>()?;
+    Ok(ListenerTls { clients, peer })
+}
+
+/// A client listener's TLS when its protocol is SSL or SASL_SSL.
+fn server_tls(listener: &Listener) -> anyhow::Result<Option<Arc<ServerTls>>> {
+    match listener.protocol {
+        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+            let tls = ServerTls::from_settings(&listener.tls)
+                .with_context(|| format!("{} listener {}", listener.protocol, listener.name))?;
+            Ok(Some(Arc::new(tls)))
+        }
+        SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => Ok(None),
+    }
+}
+
+/// The configuration and the client listener's TLS; a problem with either is a
+/// usage error (exit status 2).
+fn configure_serving(args: &Args) -> anyhow::Result<(BrokerConfig, ListenerTls)> {
+    let usage = |error| anyhow::Error::new(UsageError(error));
+    let config = configure(args).map_err(usage)?;
+    let tls = listener_tls(&config).map_err(usage)?;
+    Ok((config, tls))
+}
+
 /// Runs the broker until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = configure(&args).map_err(|error| anyhow::Error::new(UsageError(error)))?;
+    let (config, tls) = configure_serving(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("odradek-net")
@@ -139,13 +201,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .with_context(|| format!("data directory {}", config.data_dir.display()))?;
     info!(data_dir = %disk.root().display(), node_id = config.node_id, "starting");
 
-    let (listeners, peer_listener) = bind_listeners(&runtime, &config)?;
+    let (listeners, peer_listener) = bind_listeners(&runtime, &config, &tls)?;
     let node_config = node_config(&config, &listeners);
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
             let (transport, peer_outbox) =
-                start_transport(&runtime, &config, peer_listener, outbox.peers)?;
+                start_transport(&runtime, &config, &tls, peer_listener, outbox.peers)?;
             (Some(transport), Some(peer_outbox))
         }
         None => (None, None),
@@ -167,11 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         listeners,
         transport,
         requests: outbox.requests,
-        limits: Limits {
-            request_bytes_max: config.socket_request_max_bytes,
-            idle: config.idle(),
-            connections_max: usize::try_from(config.max_connections).unwrap_or(1),
-        },
+        limits: limits(&config),
     };
     let served = runtime.block_on(serving.serve(ready_rx, ended_rx));
     let _ = stop_tx.send(());
@@ -191,20 +249,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The limits every client connection shares.
+fn limits(config: &BrokerConfig) -> Limits {
+    Limits {
+        request_bytes_max: config.socket_request_max_bytes,
+        idle: config.idle(),
+        connections_max: usize::try_from(config.max_connections).unwrap_or(1),
+    }
+}
+
 /// A client listener with its socket bound.
 struct BoundListener {
     listener: Listener,
     socket: TcpListener,
     address: SocketAddr,
+    /// Its TLS, if its protocol is SSL or SASL_SSL.
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// Binds the client listeners and, for a broker of a cluster, the peer listener.
 fn bind_listeners(
     runtime: &tokio::runtime::Runtime,
     config: &BrokerConfig,
+    tls: &ListenerTls,
 ) -> anyhow::Result<(Vec<BoundListener>, Option<TcpListener>)> {
     let mut listeners = Vec::new();
-    for listener in config.client_listeners() {
+    for (listener, tls) in config.client_listeners().into_iter().zip(&tls.clients) {
         let socket = runtime
             .block_on(bind(&listener.address))
             .with_context(|| format!("listener {}", listener.name))?;
@@ -213,6 +283,7 @@ fn bind_listeners(
             listener,
             socket,
             address,
+            tls: tls.clone(),
         });
     }
     let peer_listener = match &config.peer_listen {
@@ -279,6 +350,7 @@ fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> NodeConfig
 fn start_transport(
     runtime: &tokio::runtime::Runtime,
     config: &BrokerConfig,
+    tls: &ListenerTls,
     peer_listener: TcpListener,
     deliver: mpsc::Sender<PeerDelivery>,
 ) -> anyhow::Result<(Transport, PeerOutbox)> {
@@ -289,6 +361,7 @@ fn start_transport(
             .iter()
             .map(|voter| (voter.id, voter.address()))
             .collect(),
+        tls: tls.peer.clone(),
     };
     Transport::start(runtime.handle(), peer_config, peer_listener, deliver)
         .context("cannot start the peer transport")
@@ -361,6 +434,7 @@ impl Serving {
             accepting.push(tokio::spawn(server::serve(
                 bound.socket,
                 Arc::from(name.as_str()),
+                bound.tls,
                 self.requests.clone(),
                 self.limits.clone(),
             )));

@@ -2,13 +2,18 @@
 //! share: the `--bootstrap-server` flag, a runtime, connecting, small parsers, and the
 //! errors kept to show.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 
 use crate::cli::UsageError;
 use crate::client::{Client, ClientError, ConnectionOptions, OffsetSpec, TopicMetadata};
+use crate::config;
+use crate::security::SecurityProtocol;
+use crate::security::tls::{ClientTls, TlsSettings};
 
 /// Where the tools look for a broker unless told otherwise (`odradek broker`'s default).
 pub const DEFAULT_BOOTSTRAP_SERVER: &str = "127.0.0.1:9092";
@@ -38,15 +43,57 @@ pub fn block_on<F: Future<Output = anyhow::Result<()>>>(
     runtime.block_on(future)
 }
 
-/// Connects to the cluster with the tools' client id.
-pub async fn connect(bootstrap_server: &str, client_id: &str) -> anyhow::Result<Client> {
+/// Connects to the cluster with the tools' client id and the security settings of
+/// `command_config` (`--command-config`), if given.
+pub async fn connect(
+    bootstrap_server: &str,
+    command_config: Option<&Path>,
+    client_id: &str,
+) -> anyhow::Result<Client> {
+    let tls = match command_config {
+        Some(path) => client_tls(path).map_err(|error| anyhow::Error::new(UsageError(error)))?,
+        None => None,
+    };
     let options = ConnectionOptions {
         client_id: client_id.to_string(),
+        tls,
         ..ConnectionOptions::default()
     };
     Client::connect(bootstrap_server, options)
         .await
         .with_context(|| format!("cannot reach a broker at {bootstrap_server}"))
+}
+
+/// The client TLS a `--command-config` file asks for: `None` for
+/// `security.protocol=PLAINTEXT` (the default). librdkafka's `ssl.ca.location` is
+/// read as `ssl.truststore.location`; SASL is not spoken by the tools yet.
+pub fn client_tls(path: &Path) -> anyhow::Result<Option<ClientTls>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--command-config: cannot read {}", path.display()))?;
+    let mut pairs: BTreeMap<String, String> = config::parse_properties(&text)
+        .into_iter()
+        .map(|(_, key, value)| (key, value))
+        .collect();
+    if let Some(location) = pairs.remove("ssl.ca.location") {
+        pairs
+            .entry("ssl.truststore.location".to_string())
+            .or_insert(location);
+    }
+    let protocol = match pairs.get("security.protocol") {
+        Some(name) => SecurityProtocol::parse(name)
+            .with_context(|| format!("--command-config {}: security.protocol", path.display()))?,
+        None => SecurityProtocol::Plaintext,
+    };
+    match protocol {
+        SecurityProtocol::Plaintext => Ok(None),
+        SecurityProtocol::Ssl => ClientTls::from_settings(&TlsSettings::from_pairs(&pairs))
+            .map(Some)
+            .with_context(|| format!("--command-config {}", path.display())),
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => bail!(
+            "--command-config {}: security.protocol={protocol}: odradek's tools do not speak SASL yet",
+            path.display()
+        ),
+    }
 }
 
 /// Metadata of `topic`, waiting (bounded) while its partitions have no leader yet or

@@ -22,6 +22,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// `topics` or `brokers` (`topic`, `broker` too).
     #[arg(long, value_name = "TYPE")]
     entity_type: Option<String>,
@@ -66,7 +70,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Vec::new()
     };
     client_tools::block_on(1, async move {
-        let client = client_tools::connect(&args.bootstrap_server, "odradek-configs").await?;
+        let client = client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-configs",
+        )
+        .await?;
         if args.alter {
             client.alter_configs(&target, &changes).await?;
             println!("{}", altered_line(&target));

@@ -68,6 +68,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Read only this partition (default: all).
     #[arg(long, value_name = "N")]
     partition: Option<i32>,
@@ -174,7 +178,12 @@ impl Format {
 
 /// Reads and prints until the run is over; a closed standard output ends it quietly.
 async fn consume(args: Args) -> anyhow::Result<()> {
-    let client = client_tools::connect(&args.bootstrap_server, "odradek-console-consumer").await?;
+    let client = client_tools::connect(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        "odradek-console-consumer",
+    )
+    .await?;
     let topic = client_tools::topic_with_leaders(&client, &args.topic).await?;
     let partitions = partitions_to_read(&args, &topic)?;
     let positions = start_positions(&client, &args, &partitions).await?;

@@ -22,6 +22,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// The partitions and offsets, as kafka-delete-records reads them.
     #[arg(long, value_name = "FILE")]
     offset_json_file: String,
@@ -42,8 +46,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let deletions = parse_offsets(&text)
         .map_err(|error| UsageError(anyhow!("{}: {error}", args.offset_json_file)))?;
     client_tools::block_on(1, async move {
-        let client =
-            client_tools::connect(&args.bootstrap_server, "odradek-delete-records").await?;
+        let client = client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-delete-records",
+        )
+        .await?;
         println!("Executing records delete operation");
         let mut results = Vec::with_capacity(deletions.len());
         for deletion in &deletions {

@@ -77,6 +77,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// The group (repeat for delete); the same as naming it after the action.
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
@@ -166,7 +170,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     client_tools::block_on(1, async move {
-        let client = client_tools::connect(&args.bootstrap_server, "odradek-groups").await?;
+        let client = client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-groups",
+        )
+        .await?;
         match action {
             Action::List => list(&client).await,
             Action::Describe => describe(&client, one_group(&groups, "describe")?).await,

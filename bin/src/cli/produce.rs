@@ -49,6 +49,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Split each line at the first SEP into key and value.
     #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
@@ -320,7 +324,12 @@ impl Producer<'_> {
 /// Sends standard input's lines as records until it ends, then waits for every
 /// acknowledgement.
 async fn produce(args: Args) -> anyhow::Result<()> {
-    let client = client_tools::connect(&args.bootstrap_server, "odradek-console-producer").await?;
+    let client = client_tools::connect(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        "odradek-console-producer",
+    )
+    .await?;
     let partition_count = partition_count(&client, &args).await?;
     let producer = if args.idempotent {
         Some(client.init_producer_id().await?)

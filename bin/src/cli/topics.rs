@@ -64,6 +64,10 @@ pub struct Args {
     /// A broker to bootstrap from (comma-separated list allowed).
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_BOOTSTRAP_SERVER)]
     bootstrap_server: String,
+    /// Client security settings, a properties file (Kafka's `--command-config`):
+    /// `security.protocol=SSL`, `ssl.truststore.location`, `ssl.keystore.location`, ...
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// The topic.
     #[arg(long, value_name = "TOPIC")]
     topic: Option<String>,
@@ -113,7 +117,12 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let action = args.action()?;
     client_tools::block_on(1, async move {
-        let client = client_tools::connect(&args.bootstrap_server, "odradek-topics").await?;
+        let client = client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-topics",
+        )
+        .await?;
         match action {
             Action::Create => create(&client, &args).await,
             Action::List => list(&client).await,

@@ -31,12 +31,17 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{ClientError, ClientResult, ErrorCode};
+use crate::security::tls::ClientTls;
+
+/// The reading side of a connection: a TCP stream's, or a TLS session's over it.
+type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing side of a connection.
+type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Largest response frame accepted. A fetch answer is bounded by the `max_bytes` the
 /// client asks for; anything far beyond that is a broken stream, not data.
@@ -58,6 +63,8 @@ pub struct ConnectionOptions {
     pub connect_timeout: Duration,
     /// Limit for waiting on any one response.
     pub request_timeout: Duration,
+    /// TLS to the brokers (`security.protocol=SSL`), or plain TCP.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConnectionOptions {
@@ -66,6 +73,7 @@ impl Default for ConnectionOptions {
             client_id: "odradek-cli".to_string(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -246,7 +254,23 @@ impl Connection {
         };
         let stream = TcpStream::connect(address).await.map_err(io_error)?;
         stream.set_nodelay(true).map_err(io_error)?;
-        let (read_half, write_half) = stream.into_split();
+        let (read_half, write_half): (ReadStream, WriteStream) = match &options.tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (Box::new(read_half), Box::new(write_half))
+            }
+            Some(tls) => {
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let stream = tls.connect(host, stream).await.map_err(|error| {
+                    io_error(std::io::Error::new(
+                        error.kind(),
+                        format!("TLS handshake failed: {error}"),
+                    ))
+                })?;
+                let (read_half, write_half) = tokio::io::split(stream);
+                (Box::new(read_half), Box::new(write_half))
+            }
+        };
         let (frames, frames_receiver) = mpsc::channel(QUEUED_FRAMES_MAX);
         let inner = Arc::new(Inner {
             address: Arc::from(address),
@@ -265,6 +289,8 @@ impl Connection {
         tokio::spawn(read_frames(Arc::downgrade(&inner), read_half));
         let connection = Connection { inner };
         connection.negotiate_versions().await?;
+        // SASL authentication belongs here: Kafka's clients send ApiVersions first,
+        // then SaslHandshake and SaslAuthenticate, before any other request.
         Ok(connection)
     }
 
@@ -526,7 +552,7 @@ fn api_key<R: Request>() -> ClientResult<ApiKey> {
 
 async fn write_frames(
     inner: std::sync::Weak<Inner>,
-    write_half: OwnedWriteHalf,
+    write_half: WriteStream,
     mut queue: mpsc::Receiver<Outgoing>,
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, write_half);
@@ -560,7 +586,7 @@ async fn write_frames(
     }
 }
 
-async fn read_frames(inner: std::sync::Weak<Inner>, mut read_half: OwnedReadHalf) {
+async fn read_frames(inner: std::sync::Weak<Inner>, mut read_half: ReadStream) {
     let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let reason = loop {
         match read_frame(&mut read_half, &mut buffer).await {
@@ -600,7 +626,7 @@ async fn read_frames(inner: std::sync::Weak<Inner>, mut read_half: OwnedReadHalf
 
 /// Reads one size-prefixed frame; `None` on a clean end of stream between frames.
 async fn read_frame(
-    read_half: &mut OwnedReadHalf,
+    read_half: &mut ReadStream,
     buffer: &mut BytesMut,
 ) -> Result<Option<Bytes>, String> {
     while buffer.len() < 4 {

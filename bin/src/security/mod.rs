@@ -5,6 +5,9 @@
 use anyhow::bail;
 use odradek_replication::request::ANONYMOUS;
 
+mod distinguished_name;
+pub mod tls;
+
 /// A listener's security protocol, as `listener.security.protocol.map` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SecurityProtocol {
@@ -70,6 +73,16 @@ impl Session {
         Session {
             principal: ANONYMOUS.to_string(),
         }
+    }
+
+    /// A connection whose client proved it is `principal` (`User:CN=alice,O=Odradek`
+    /// for an mTLS client certificate).
+    pub fn authenticated(principal: String) -> Session {
+        assert!(
+            principal.starts_with("User:"),
+            "a principal has a type: {principal}"
+        );
+        Session { principal }
     }
 
     /// The principal, as ACLs name it (`User:alice`).
