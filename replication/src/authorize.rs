@@ -113,3 +113,29 @@ impl Node {
         (!allowed).then_some((error, message))
     }
 }
+
+impl Node {
+    /// Why the principal may not alter (`alter`) or describe SCRAM credentials: Kafka
+    /// asks ALTER, or DESCRIBE, on the cluster (AlterUserScramCredentials,
+    /// DescribeUserScramCredentials). The handlers of those APIs call this first.
+    // Unused until the SCRAM credential handlers (issue 19, part 2: SASL) are merged.
+    #[allow(dead_code)]
+    pub(crate) fn scram_credentials_refusal(
+        &self,
+        request: &Request,
+        alter: bool,
+    ) -> Option<(ErrorCode, String)> {
+        let operation = if alter {
+            Operation::Alter
+        } else {
+            Operation::Describe
+        };
+        let allowed = self.allows_cluster(request, operation);
+        let message = format!(
+            "{} may not {} the cluster",
+            request.principal,
+            operation.name()
+        );
+        (!allowed).then_some((ErrorCode::ClusterAuthorizationFailed, message))
+    }
+}

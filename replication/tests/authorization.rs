@@ -115,6 +115,28 @@ impl Harness {
         Harness::new(Some(Authorizer::new([ADMIN.to_string()], false)))
     }
 
+    /// [`Harness::secured`] with a small offsets topic, for the group APIs.
+    fn secured_groups() -> Harness {
+        let mut io = TestIo {
+            disk: MemDisk::new(5),
+            random: 5,
+            responses: Vec::new(),
+        };
+        io.disk.sync_dir_now("").expect("root");
+        let mut config = NodeConfig {
+            authorizer: Some(Authorizer::new([ADMIN.to_string()], false)),
+            ..NodeConfig::default()
+        };
+        config.group.offsets_topic_num_partitions = 2;
+        let node = Node::open(&mut io, config.clone()).expect("opens");
+        Harness {
+            node,
+            io,
+            config,
+            next_id: 1,
+        }
+    }
+
     /// Sends `body` as `principal`, completes the syncs it starts, returns the answer.
     fn call(&mut self, principal: &str, version: i16, body: RequestKind) -> ResponseKind {
         let id = RequestId(self.next_id);
@@ -513,4 +535,66 @@ fn a_group_member_needs_read_on_the_group() {
     assert_eq!(error(h.call(ALICE, 9, join())), refused);
     h.grant(&[(GROUP, "g", LITERAL, ALICE, READ, ALLOW)]);
     assert_ne!(error(h.call(ALICE, 9, join())), refused);
+}
+
+#[test]
+fn offset_commits_need_read_on_the_topic_and_list_groups_shows_what_may_be_described() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        FindCoordinatorRequest, ListGroupsRequest, OffsetCommitRequest,
+    };
+    let mut h = Harness::secured_groups();
+    h.call(ADMIN, 7, create_topic("t"));
+    h.grant(&[(GROUP, "g", LITERAL, ALICE, READ, ALLOW)]);
+    let find = RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(text("g")));
+    let ResponseKind::FindCoordinator(found) = h.call(ALICE, 3, find.clone()) else {
+        panic!()
+    };
+    assert_eq!(found.error_code, 0, "{:?}", found.error_message);
+    let ResponseKind::FindCoordinator(found) = h.call(BOB, 3, find) else {
+        panic!()
+    };
+    assert_eq!(found.error_code, ErrorCode::GroupAuthorizationFailed as i16);
+    let commit = || {
+        RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(text("g")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(vec![
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1),
+                        ]),
+                ]),
+        )
+    };
+    let error = |response: ResponseKind| {
+        let ResponseKind::OffsetCommit(response) = response else {
+            panic!()
+        };
+        response.topics[0].partitions[0].error_code
+    };
+    assert_eq!(error(h.call(ALICE, 8, commit())), TOPIC_DENIED);
+    assert_eq!(
+        error(h.call(BOB, 8, commit())),
+        ErrorCode::GroupAuthorizationFailed as i16
+    );
+    h.grant(&[(TOPIC, "t", LITERAL, ALICE, READ, ALLOW)]);
+    assert_eq!(error(h.call(ALICE, 8, commit())), 0);
+    let groups = |h: &mut Harness, principal: &str| {
+        let list = RequestKind::ListGroups(ListGroupsRequest::default());
+        let ResponseKind::ListGroups(listed) = h.call(principal, 4, list) else {
+            panic!()
+        };
+        let names = listed.groups.iter().map(|g| g.group_id.to_string());
+        names.collect::<Vec<String>>()
+    };
+    assert_eq!(groups(&mut h, ALICE), ["g"]);
+    assert!(groups(&mut h, BOB).is_empty());
+    assert_eq!(groups(&mut h, ADMIN), ["g"]);
 }
