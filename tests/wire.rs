@@ -127,6 +127,11 @@ fn every_advertised_version_of_every_api_round_trips() {
             "group.initial.rebalance.delay.ms=0",
             "--override",
             "offsets.topic.num.partitions=3",
+            // ACLs in force, every request allowed: the ACL APIs round trip too.
+            "--override",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "--override",
+            "super.users=User:ANONYMOUS",
         ],
     );
     let mut client = broker.client();
@@ -516,6 +521,8 @@ fn every_advertised_version_of_every_api_round_trips() {
         &table,
         &mut coverage,
     );
+
+    acl_round_trips(&mut client, &table, &mut coverage);
 
     let mut missing = Vec::new();
     for &(key, min, max) in &table {
@@ -1282,6 +1289,56 @@ fn delete_records_round_trips(
             "after DeleteRecords v{version}"
         );
         coverage.mark(ApiKey::DeleteRecords, version);
+    }
+}
+
+/// Every advertised version of CreateAcls, DescribeAcls and DeleteAcls: version `v`
+/// creates a binding on topic `acl-v<v>`, describes it and deletes it.
+fn acl_round_trips(client: &mut Client, table: &[(ApiKey, i16, i16)], coverage: &mut Coverage) {
+    let created: Vec<i16> = versions(table, ApiKey::CreateAcls).collect();
+    for &version in &created {
+        let topic = format!("acl-v{version}");
+        let ResponseKind::CreateAcls(response) =
+            call_sample(client, ApiKey::CreateAcls, version, Shape::common(&topic))
+        else {
+            panic!()
+        };
+        assert_eq!(response.results.len(), 1, "CreateAcls v{version}");
+        let result = &response.results[0];
+        assert_eq!(
+            result.error_code, 0,
+            "CreateAcls v{version}: {:?}",
+            result.error_message
+        );
+        coverage.mark(ApiKey::CreateAcls, version);
+    }
+    for (index, version) in versions(table, ApiKey::DescribeAcls).enumerate() {
+        let topic = format!("acl-v{}", created[index % created.len()]);
+        let ResponseKind::DescribeAcls(response) = call_sample(
+            client,
+            ApiKey::DescribeAcls,
+            version,
+            Shape::exhaustive(&topic),
+        ) else {
+            panic!()
+        };
+        assert_eq!(response.error_code, 0, "DescribeAcls v{version}");
+        let acls: Vec<_> = response.resources.iter().flat_map(|r| &r.acls).collect();
+        assert_eq!(acls.len(), 1, "DescribeAcls v{version}: {response:?}");
+        assert_eq!(acls[0].principal.as_str(), "User:alice");
+        coverage.mark(ApiKey::DescribeAcls, version);
+    }
+    for (index, version) in versions(table, ApiKey::DeleteAcls).enumerate() {
+        let topic = format!("acl-v{}", created[index % created.len()]);
+        let ResponseKind::DeleteAcls(response) =
+            call_sample(client, ApiKey::DeleteAcls, version, Shape::common(&topic))
+        else {
+            panic!()
+        };
+        let result = &response.filter_results[0];
+        assert_eq!(result.error_code, 0, "DeleteAcls v{version}");
+        assert_eq!(result.matching_acls.len(), 1, "DeleteAcls v{version}");
+        coverage.mark(ApiKey::DeleteAcls, version);
     }
 }
 

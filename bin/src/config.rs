@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use odradek_log::partition::LogConfig;
+use odradek_replication::acl::Authorizer;
 use odradek_replication::dynamic_config::{topic_synonym, validate_broker_value};
 use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
@@ -123,6 +124,9 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// `authorizer.class.name` (Kafka's StandardAuthorizer or empty), with
+    /// `super.users` and `allow.everyone.if.no.acl.found`; `None`: no authorization.
+    pub authorizer: Option<Authorizer>,
 }
 
 impl BrokerConfig {
@@ -205,6 +209,7 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
+            authorizer: None,
         }
     }
 }
@@ -352,6 +357,7 @@ impl Builder {
         self.build_connections(&mut config)?;
         self.build_group(&mut config)?;
         self.build_tls(&mut config);
+        config.authorizer = self.build_authorizer()?;
         Ok(config)
     }
 
@@ -534,6 +540,39 @@ impl Builder {
         Ok(())
     }
 
+    /// `authorizer.class.name`: Kafka's StandardAuthorizer turns ACLs on, empty (the
+    /// default) leaves every request allowed, anything else is refused. `super.users`
+    /// (`User:a;User:b`) and `allow.everyone.if.no.acl.found` configure it.
+    fn build_authorizer(&self) -> anyhow::Result<Option<Authorizer>> {
+        let class = self.raw("authorizer.class.name").unwrap_or_default().trim();
+        let super_users: Vec<String> = self
+            .raw("super.users")
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|user| !user.is_empty())
+            .map(str::to_string)
+            .collect();
+        for user in &super_users {
+            if !user
+                .split_once(':')
+                .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty())
+            {
+                bail!("super.users: {user:?} is not a principal of the form User:name");
+            }
+        }
+        let allow_if_no_acl = self
+            .parse::<bool>("allow.everyone.if.no.acl.found")?
+            .unwrap_or(false);
+        match class {
+            "" => Ok(None),
+            STANDARD_AUTHORIZER => Ok(Some(Authorizer::new(super_users, allow_if_no_acl))),
+            other => bail!(
+                "authorizer.class.name: {other:?} is not supported; odradek runs Kafka's {STANDARD_AUTHORIZER} (or none, when empty)"
+            ),
+        }
+    }
+
     /// The group coordinator's keys.
     fn build_group(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         if let Some(value) = self.positive::<i16>("offsets.topic.replication.factor")? {
@@ -703,7 +742,13 @@ const KNOWN_KEYS: &[&str] = &[
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
     "offset.metadata.max.bytes",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
 ];
+
+/// The one `authorizer.class.name` odradek runs: Kafka's KRaft authorizer.
+const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 /// The `(name, host:port)` pairs of a Kafka listener list
 /// (`PLAINTEXT://host:port[,NAME://host:port...]`), each address checked.
@@ -1020,6 +1065,29 @@ mod tests {
             builder.override_pair(line)?;
         }
         builder.build()
+    }
+
+    #[test]
+    fn the_standard_authorizer_turns_acls_on_and_other_authorizers_are_refused() {
+        assert_eq!(build(&[]).unwrap().authorizer, None);
+        assert_eq!(build(&["authorizer.class.name="]).unwrap().authorizer, None);
+        let config = build(&[
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:admin; User:ops",
+            "allow.everyone.if.no.acl.found=true",
+        ])
+        .unwrap();
+        let expected = Authorizer::new(["User:admin".into(), "User:ops".into()], true);
+        assert_eq!(config.authorizer, Some(expected));
+        let error = build(&["authorizer.class.name=kafka.security.authorizer.AclAuthorizer"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("AclAuthorizer") && error.contains("StandardAuthorizer"),
+            "{error}"
+        );
+        let error = build(&["super.users=admin"]).unwrap_err().to_string();
+        assert!(error.contains("super.users"), "{error}");
     }
 
     #[test]

@@ -81,6 +81,9 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
         ApiKey::DescribeLogDirs => (2, describe_log_dirs_request),
         ApiKey::OffsetDelete => (i16::MAX, offset_delete_request),
         ApiKey::DeleteRecords => (2, delete_records_request),
+        ApiKey::CreateAcls => (2, create_acls_request),
+        ApiKey::DescribeAcls => (2, describe_acls_request),
+        ApiKey::DeleteAcls => (2, delete_acls_request),
         other => return Err(Malformed::Unchecked(other, version)),
     };
     Walk::new(body, version >= flexible_from).run(|w| fields(w, version))
@@ -512,6 +515,38 @@ fn delete_records_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
         w.tagged_fields()
     })?;
     w.skip(4) // timeout_ms
+}
+
+/// The fields of a CreateAcls request (v1 and later: each creation has a pattern type).
+fn create_acls_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        acl_fields(w)?;
+        w.tagged_fields()
+    })
+}
+
+/// The fields of a DescribeAcls request (v1 and later): one filter.
+fn describe_acls_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    acl_fields(w)
+}
+
+/// The fields of a DeleteAcls request (v1 and later).
+fn delete_acls_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        acl_fields(w)?;
+        w.tagged_fields()
+    })
+}
+
+/// One ACL binding or filter: resource type, name, pattern type, principal, host,
+/// operation, permission (a filter's strings may be null).
+fn acl_fields(w: &mut Walk<'_>) -> Result<(), Malformed> {
+    w.skip(1)?; // resource_type
+    w.string()?; // resource_name
+    w.skip(1)?; // pattern_type
+    w.string()?; // principal
+    w.string()?; // host
+    w.skip(1 + 1) // operation, permission_type
 }
 
 /// A cursor that skips fields of one message, in its flexible or classic encoding.

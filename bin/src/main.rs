@@ -47,6 +47,8 @@ enum Command {
     Configs(cli::configs::Args),
     /// Move partitions' log start offsets forward (like kafka-delete-records).
     DeleteRecords(cli::delete_records::Args),
+    /// Add, list and remove ACLs (like kafka-acls).
+    Acls(cli::acls::Args),
     /// Write lines from standard input as records (like kafka-console-producer).
     Produce(cli::produce::Args),
     /// Print records of a topic (like kafka-console-consumer, without a group).
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => cli::groups::run(args),
         Command::Configs(args) => cli::configs::run(args),
         Command::DeleteRecords(args) => cli::delete_records::run(args),
+        Command::Acls(args) => cli::acls::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Bench(args) => cli::bench::run(args),

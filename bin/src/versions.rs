@@ -65,6 +65,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeLogDirs, 1, 4),
     range(ApiKey::OffsetDelete, 0, 0),
     range(ApiKey::DeleteRecords, 0, 2),
+    range(ApiKey::DescribeAcls, 1, 3),
+    range(ApiKey::CreateAcls, 1, 3),
+    range(ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.

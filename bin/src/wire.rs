@@ -212,6 +212,9 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         ResponseKind::OffsetDelete(_) => ApiKey::OffsetDelete,
         ResponseKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        ResponseKind::DescribeAcls(_) => ApiKey::DescribeAcls,
+        ResponseKind::CreateAcls(_) => ApiKey::CreateAcls,
+        ResponseKind::DeleteAcls(_) => ApiKey::DeleteAcls,
         _ => return None,
     })
 }

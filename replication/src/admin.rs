@@ -23,6 +23,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::OFFSETS_TOPIC_NAME;
@@ -179,10 +180,25 @@ impl Node {
             unreachable!("routed by kind")
         };
         let wanted = self.wanted_topics(metadata, request.api_version);
-        let allow_auto_create = request.api_version < 4 || metadata.allow_auto_topic_creation;
+        let auto_creates = (request.api_version < 4 || metadata.allow_auto_topic_creation)
+            && self.config.auto_create_topics_enable;
+        // Named topics the principal may not DESCRIBE, or may not create when they
+        // would be auto-created, are answered TOPIC_AUTHORIZATION_FAILED.
+        let refused = |name: &String| {
+            !self.allows_topic(&request, Operation::Describe, name)
+                || (auto_creates
+                    && !self.cluster.topics.contains_key(name)
+                    && !self.may_create_topic(&request, name))
+        };
+        let (refused, wanted): (Vec<String>, Option<Vec<String>>) = match wanted {
+            Some(names) => {
+                let (refused, allowed) = names.into_iter().partition(refused);
+                (refused, Some(allowed))
+            }
+            None => (Vec::new(), None),
+        };
         if auto_create
-            && allow_auto_create
-            && self.config.auto_create_topics_enable
+            && auto_creates
             && let Some(names) = &wanted
             && self.auto_create_then_redispatch(io, id, &request, names)
         {
@@ -190,15 +206,33 @@ impl Node {
         }
         let include_topic_operations = metadata.include_topic_authorized_operations;
         let mut response = self.metadata_response_header(&request.listener);
+        // All topics: those the principal may not DESCRIBE are left out.
         let names: Vec<String> = match wanted {
             Some(names) => names,
-            None => self.cluster.topics.keys().cloned().collect(),
+            None => (self.cluster.topics.keys())
+                .filter(|name| self.allows_topic(&request, Operation::Describe, name))
+                .cloned()
+                .collect(),
         };
         for name in names {
             let topic = self.topic_metadata(io, &name, include_topic_operations);
             response.topics.push(topic);
         }
+        for name in refused {
+            let refused = MetadataResponseTopic::default()
+                .with_name(Some(topic_name(&name)))
+                .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+            response.topics.push(refused);
+        }
         io.respond(id, ResponseKind::Metadata(response));
+    }
+
+    /// Whether `request`'s principal may create topic `name`: CREATE on the cluster or
+    /// on the topic.
+    pub(crate) fn may_create_topic(&self, request: &Request, name: &str) -> bool {
+        self.allows_cluster(request, Operation::Create)
+            || self.allows_topic(request, Operation::Create, name)
     }
 
     /// The topics a Metadata request names, `None` for all. v0: an empty list means
@@ -369,6 +403,16 @@ impl Node {
         }
         for topic in &create.topics {
             let duplicated = seen[topic.name.0.as_str()] > 1;
+            if !self.may_create_topic(&request, topic.name.0.as_str()) {
+                let result = CreatableTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1);
+                let message = format!("{} may not create this topic", request.principal);
+                let code = ErrorCode::TopicAuthorizationFailed;
+                response.topics.push(refused(result, code, message));
+                continue;
+            }
             let (result, wait) = self.create_topic(io, topic, duplicated, create.validate_only);
             if let Some(offset) = wait {
                 wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
@@ -610,6 +654,24 @@ impl Node {
         let mut response = DeleteTopicsResponse::default();
         let mut wait_for: Option<i64> = None;
         for (name, topic_id) in wanted {
+            let named = name.clone().or_else(|| {
+                let name = self.resolve_topic_name(&TopicName::default(), topic_id);
+                Some(name).filter(|name| !name.is_empty())
+            });
+            if let Some(named) = named
+                && !self.allows_topic(&request, Operation::Delete, &named)
+            {
+                let result = DeletableTopicResult::default()
+                    .with_name(name.as_deref().map(topic_name))
+                    .with_topic_id(topic_id)
+                    .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(text(format!(
+                        "{} may not delete this topic",
+                        request.principal
+                    ))));
+                response.responses.push(result);
+                continue;
+            }
             let (result, wait) = self.delete_topic(io, name, topic_id);
             if let Some(offset) = wait {
                 wait_for = Some(wait_for.map_or(offset, |w| w.max(offset)));
@@ -711,7 +773,12 @@ impl Node {
         for topic in &create.topics {
             let name = topic.name.0.as_str().to_string();
             let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            let checked = self.check_partitions_growth(&name, topic);
+            let checked = if self.allows_topic(&request, Operation::Alter, &name) {
+                self.check_partitions_growth(&name, topic)
+            } else {
+                let message = format!("{} may not alter this topic", request.principal);
+                Err((ErrorCode::TopicAuthorizationFailed, message))
+            };
             match checked {
                 Err((code, message)) => {
                     result.error_code = code.code();

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::RequestKind;
 
+use crate::acl::Operation;
 use crate::config_answer::ConfigsAnswer;
 use crate::dynamic_config::{ConfigChange, ConfigResource, topic_synonym, validate_broker_value};
 use crate::error::ErrorCode;
@@ -89,7 +90,7 @@ impl Node {
             replace_all: false,
         });
         let wanted: Vec<Wanted> = wanted.collect();
-        self.alter_configs(io, id, true, &wanted, alter.validate_only);
+        self.alter_configs(io, id, &request, true, &wanted, alter.validate_only);
     }
 
     pub(crate) fn handle_alter_configs(
@@ -123,7 +124,7 @@ impl Node {
                 replace_all: true,
             })
             .collect();
-        self.alter_configs(io, id, false, &wanted, alter.validate_only);
+        self.alter_configs(io, id, &request, false, &wanted, alter.validate_only);
     }
 
     /// Checks every resource, then writes the accepted changes as one record.
@@ -131,15 +132,24 @@ impl Node {
         &mut self,
         io: &mut impl NodeIo,
         id: RequestId,
+        request: &Request,
         incremental: bool,
         wanted: &[Wanted],
         validate_only: bool,
     ) {
         let mut answer = ConfigsAnswer::new(incremental);
         for resource in wanted {
-            let result = self
-                .config_change(resource)
-                .map(|change| change.filter(|_| !validate_only));
+            let refusal = self.config_resource_refusal(
+                request,
+                Operation::AlterConfigs,
+                resource.resource_type,
+                &resource.name,
+            );
+            let result = match refusal {
+                Some(refused) => Err(refused),
+                None => self.config_change(resource),
+            }
+            .map(|change| change.filter(|_| !validate_only));
             answer.push(resource.resource_type, &resource.name, result);
         }
         let changes = answer.changes();

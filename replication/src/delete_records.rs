@@ -19,6 +19,7 @@
 
 use kafka_protocol::messages::RequestKind;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::metadata::{MetadataRecord, RecordsDeletion};
 use crate::metadata_waits::MetadataWait;
@@ -51,10 +52,16 @@ impl Node {
         };
         let mut answer = RecordsAnswer::default();
         for topic in &delete.topics {
+            let authorized = self.allows_topic(&request, Operation::Delete, topic.name.0.as_str());
             answer.push_topic(topic.name.clone());
             for wanted in &topic.partitions {
                 let key = TopicPartition::new(topic.name.0.as_str(), wanted.partition_index);
-                match self.deletion(&key, wanted.offset) {
+                let deletion = if authorized {
+                    self.deletion(&key, wanted.offset)
+                } else {
+                    Err(ErrorCode::TopicAuthorizationFailed)
+                };
+                match deletion {
                     Ok(Deletion::Done(start)) => answer.push_partition(key.partition, Ok(start)),
                     Ok(Deletion::Write(offset)) => answer.push_written(RecordsDeletion {
                         id: self.cluster.topics[&key.topic].id,

@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo};
 use crate::request::{Request, RequestId};
@@ -46,6 +47,11 @@ impl Node {
                     AUTHORIZED_OPERATIONS_OMITTED
                 },
             );
+        if !self.allows_cluster(&request, Operation::Describe) {
+            response.error_code = ErrorCode::ClusterAuthorizationFailed.code();
+            io.respond(id, ResponseKind::DescribeCluster(response));
+            return;
+        }
         // v0 has no endpoint type field and always means brokers.
         if request.api_version >= 1 && describe.endpoint_type != ENDPOINT_TYPE_BROKERS {
             response.error_code = UNSUPPORTED_ENDPOINT_TYPE;

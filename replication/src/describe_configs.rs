@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::Operation;
 use crate::dynamic_config::{DYNAMIC_BROKER_KEYS, broker_synonym, topic_synonym};
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo};
@@ -61,7 +62,17 @@ impl Node {
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match self.resource_configs(resource.resource_type, &name) {
+            let refusal = self.config_resource_refusal(
+                &request,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                &name,
+            );
+            let configs = match refusal {
+                Some(refused) => Err(refused),
+                None => self.resource_configs(resource.resource_type, &name),
+            };
+            match configs {
                 Err((code, message)) => {
                     result.error_code = code.code();
                     result.error_message = Some(StrBytes::from_string(message));

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::Operation;
 use crate::node::{Node, NodeIo};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
@@ -36,6 +37,12 @@ impl Node {
         let RequestKind::DescribeLogDirs(describe) = &request.body else {
             unreachable!("routed by kind")
         };
+        if !self.allows_cluster(&request, Operation::Describe) {
+            let response = DescribeLogDirsResponse::default()
+                .with_error_code(crate::error::ErrorCode::ClusterAuthorizationFailed.code());
+            io.respond(id, ResponseKind::DescribeLogDirs(response));
+            return;
+        }
         let mut topics: BTreeMap<&str, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
         for (key, replica) in &self.partitions {
             if !is_asked(describe, key) {

@@ -57,6 +57,16 @@ pub enum ErrorCode {
     InvalidRequest = 42,
     /// The topic's configuration forbids it (DeleteRecords on a compact-only topic).
     PolicyViolation = 44,
+    /// The principal may not do this to the topic.
+    TopicAuthorizationFailed = 29,
+    /// The principal may not do this to the group.
+    GroupAuthorizationFailed = 30,
+    /// The principal may not do this to the cluster.
+    ClusterAuthorizationFailed = 31,
+    /// The principal may not use this transactional id.
+    TransactionalIdAuthorizationFailed = 53,
+    /// ACL requests to a broker that runs no authorizer.
+    SecurityDisabled = 54,
     /// An idempotent producer skipped or reordered sequence numbers.
     OutOfOrderSequenceNumber = 45,
     /// An idempotent producer with an old epoch.

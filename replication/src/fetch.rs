@@ -13,10 +13,11 @@
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
+use kafka_protocol::messages::{FetchResponse, RequestKind, ResponseKind};
 use odradek_log::io::Duration;
 use odradek_log::partition::ReadError;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::io_waits::TimerPurpose;
 use crate::node::{Node, NodeIo};
@@ -124,7 +125,7 @@ impl Node {
             io.respond(id, ResponseKind::Fetch(response));
             return;
         }
-        let read = self.read_fetch(io, fetch);
+        let read = self.read_fetch(io, &request);
         let satisfied = read.bytes >= fetch.min_bytes.max(0) as usize;
         if satisfied || read.has_error || fetch.max_wait_ms <= 0 || self.parked_fetches.is_full() {
             io.respond(id, ResponseKind::Fetch(read.response));
@@ -149,7 +150,7 @@ impl Node {
             let RequestKind::Fetch(fetch) = &parked.request.body else {
                 unreachable!("only fetches are parked")
             };
-            let read = self.read_fetch(io, fetch);
+            let read = self.read_fetch(io, &parked.request);
             if read.bytes >= fetch.min_bytes.max(1) as usize
                 || read.has_error
                 || io.now() >= parked.deadline
@@ -166,15 +167,16 @@ impl Node {
         let Some(parked) = self.parked_fetches.take(id) else {
             return; // answered earlier
         };
-        let RequestKind::Fetch(fetch) = &parked.request.body else {
-            unreachable!("only fetches are parked")
-        };
-        let read = self.read_fetch(io, fetch);
+        let read = self.read_fetch(io, &parked.request);
         io.respond(id, ResponseKind::Fetch(read.response));
     }
 
-    /// Reads every partition a fetch asks for, within its byte limits.
-    fn read_fetch(&mut self, io: &mut impl NodeIo, fetch: &FetchRequest) -> FetchRead {
+    /// Reads every partition a fetch asks for, within its byte limits; a topic the
+    /// principal may not READ is answered TOPIC_AUTHORIZATION_FAILED.
+    fn read_fetch(&mut self, io: &mut impl NodeIo, request: &Request) -> FetchRead {
+        let RequestKind::Fetch(fetch) = &request.body else {
+            unreachable!("only fetches are read")
+        };
         let response_max_bytes = if fetch.max_bytes <= 0 {
             i32::MAX
         } else {
@@ -189,13 +191,18 @@ impl Node {
         let mut response = FetchResponse::default().with_session_id(0);
         for topic in &fetch.topics {
             let name = self.resolve_topic_name(&topic.topic, topic.topic_id);
+            // An unknown topic id (no name) is answered UNKNOWN_TOPIC_ID, as in Kafka.
+            let authorized = name.is_empty() || self.allows_topic(request, Operation::Read, &name);
             let mut topic_response = FetchableTopicResponse::default()
                 .with_topic(topic.topic.clone())
                 .with_topic_id(topic.topic_id);
             for wanted in &topic.partitions {
                 let key = TopicPartition::new(name.clone(), wanted.partition);
-                let data =
-                    self.fetch_partition(io, &key, wanted, fetch.isolation_level, &mut budget);
+                let data = if authorized {
+                    self.fetch_partition(io, &key, wanted, fetch.isolation_level, &mut budget)
+                } else {
+                    refused_partition(wanted.partition, ErrorCode::TopicAuthorizationFailed)
+                };
                 has_error |= data.error_code != ErrorCode::None.code();
                 topic_response.partitions.push(data);
                 partitions.push(key);
@@ -220,14 +227,7 @@ impl Node {
         isolation_level: i8,
         budget: &mut FetchBudget,
     ) -> PartitionData {
-        let mut data = PartitionData::default()
-            .with_partition_index(wanted.partition)
-            .with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-            .with_preferred_read_replica((-1).into())
-            .with_records(Some(Bytes::new()))
-            .with_aborted_transactions(Some(Vec::new()));
+        let mut data = refused_partition(wanted.partition, ErrorCode::None);
         let missing = self.missing_partition_error(key);
         let hosted = self.partitions.contains_key(key);
         let error = match self.partitions.get_mut(key) {
@@ -250,4 +250,17 @@ impl Node {
         data.error_code = error.code();
         data
     }
+}
+
+/// A partition's part of a fetch answer with nothing read: -1 offsets, no records.
+fn refused_partition(partition: i32, error: ErrorCode) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(error.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_preferred_read_replica((-1).into())
+        .with_records(Some(Bytes::new()))
+        .with_aborted_transactions(Some(Vec::new()))
 }

@@ -1,5 +1,5 @@
-//! Topic creations, config changes and record deletions started at a broker that is not
-//! the controller.
+//! Topic creations, config changes, record deletions and ACL changes started at a broker
+//! that is not the controller.
 //!
 //! Only the metadata quorum's leader (the controller) appends metadata records. A client
 //! that sends CreateTopics to another broker gets NOT_CONTROLLER and goes to the
@@ -8,7 +8,8 @@
 //! Produce or Metadata, and creating `__consumer_offsets` on the first FindCoordinator.
 //! And Kafka's admin clients send config changes to any broker (KIP-590: the broker
 //! forwards them); DeleteRecords goes to each partition's leader, which need not be the
-//! controller. Those are forwarded:
+//! controller; and ACL changes go to any broker (as Kafka's admin clients send them).
+//! Those are forwarded:
 //!
 //! ```text
 //!  broker 2 (not controller)                     broker 1 (controller)
@@ -183,14 +184,17 @@ impl Node {
             MetadataRecord::CreateTopic { name, .. } => name,
             // Validated by the asker; applying skips what no longer fits (a topic
             // deleted since), and the asker confirms against what applied.
-            MetadataRecord::AlterConfigs { .. } | MetadataRecord::DeleteRecords { .. } => {
+            MetadataRecord::AlterConfigs { .. }
+            | MetadataRecord::DeleteRecords { .. }
+            | MetadataRecord::CreateAcls { .. }
+            | MetadataRecord::DeleteAcls { .. } => {
                 return self
                     .append_metadata(io, record)
                     .map_err(|error| error.to_string());
             }
             _ => {
                 return Err(
-                    "only topic creations, config changes and record deletions are forwarded"
+                    "only topic creations, config changes, record deletions and ACL changes are forwarded"
                         .into(),
                 );
             }

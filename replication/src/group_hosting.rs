@@ -26,6 +26,7 @@ use odradek_log::batch;
 use odradek_log::io::Instant;
 use odradek_log::partition::AppendOutcome;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::forward::Creation;
 use crate::group::{Coordinator, Effect, Now, OFFSETS_TOPIC_NAME};
@@ -109,7 +110,14 @@ impl Node {
         let found: Vec<(String, Found)> = keys
             .into_iter()
             .map(|key| {
-                let found = self.find_coordinator(find.key_type, &key, &request.listener);
+                let found = if find.key_type == KEY_TYPE_GROUP
+                    && !self.allows_group(&request, Operation::Describe, &key)
+                {
+                    let message = format!("{} may not describe group {key}", request.principal);
+                    Found::error(ErrorCode::GroupAuthorizationFailed, message)
+                } else {
+                    self.find_coordinator(find.key_type, &key, &request.listener)
+                };
                 (key, found)
             })
             .collect();
@@ -224,6 +232,14 @@ impl Node {
         id: RequestId,
         request: Request,
     ) {
+        if let Some(refused) = self.group_request_refusal(&request) {
+            io.respond(id, refused);
+            return;
+        }
+        let (request, view) = self.authorized_view(request);
+        if let Some(view) = view {
+            self.group_views.insert(id, view);
+        }
         let now = Self::group_now(io);
         self.groups.handle(now, id, &request);
     }
@@ -325,7 +341,13 @@ impl Node {
         while self.groups.has_effects() {
             for effect in self.groups.take_effects() {
                 match effect {
-                    Effect::Respond { id, response } => io.respond(id, response),
+                    Effect::Respond { id, response } => {
+                        let response = match self.group_views.remove(&id) {
+                            Some(view) => self.through_view(view, response),
+                            None => response,
+                        };
+                        io.respond(id, response)
+                    }
                     Effect::Wake(at) => self.schedule_group_wake(io, at),
                     Effect::Append {
                         partition,

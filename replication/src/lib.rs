@@ -40,8 +40,11 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+mod acls;
+mod acls_answer;
 mod admin;
 mod alter_configs;
+mod authorize;
 pub mod commit_point;
 mod config_answer;
 mod controller;
@@ -57,8 +60,10 @@ mod fetch;
 mod forward;
 mod gossip;
 pub mod group;
+mod group_authorization;
 mod group_host;
 mod group_hosting;
+mod group_view;
 pub mod hard_state;
 pub mod identity;
 mod io_waits;

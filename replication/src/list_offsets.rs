@@ -7,11 +7,13 @@
 //! after it (KIP-79), or -1 if there is none. Leader-change control records are never
 //! an answer: they are not records a consumer reads.
 
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsResponse, RequestKind, ResponseKind};
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo};
 use crate::replica::Replica;
@@ -37,62 +39,77 @@ impl Node {
         };
         let mut response = ListOffsetsResponse::default();
         for topic in &list.topics {
+            let name = topic.name.0.as_str();
+            let authorized = self.allows_topic(&request, Operation::Describe, name);
             let mut topic_response =
                 ListOffsetsTopicResponse::default().with_name(topic.name.clone());
             for wanted in &topic.partitions {
                 let key = TopicPartition::new(topic.name.0.as_str(), wanted.partition_index);
-                let mut answer = ListOffsetsPartitionResponse::default()
-                    .with_partition_index(wanted.partition_index)
-                    .with_timestamp(-1)
-                    .with_offset(-1)
-                    .with_leader_epoch(-1);
-                let missing = self.missing_partition_error(&key);
-                let error = match self.partitions.get_mut(&key) {
-                    None => missing,
-                    Some(partition)
-                        if let Err(code) = partition.check_reading(
-                            wanted.current_leader_epoch,
-                            ErrorCode::OffsetNotAvailable,
-                        ) =>
-                    {
-                        code
-                    }
-                    Some(partition) => {
-                        // leader_epoch exists from v4 on; an older response must keep
-                        // the default -1, or it cannot be encoded (aiokafka asks v3).
-                        if request.api_version >= LEADER_EPOCH_VERSION_MIN {
-                            answer.leader_epoch = partition.leader_epoch();
-                        }
-                        match wanted.timestamp {
-                            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
-                                answer.offset = partition.log_start_offset();
-                                ErrorCode::None
-                            }
-                            LATEST_TIMESTAMP => {
-                                answer.offset = partition.high_watermark();
-                                ErrorCode::None
-                            }
-                            // The first record with the newest timestamp (KIP-734).
-                            MAX_TIMESTAMP => {
-                                let newest = partition
-                                    .log()
-                                    .max_timestamp()
-                                    .map_or(i64::MAX, |(ts, _)| ts);
-                                find_by_time(io, partition, newest, &mut answer)
-                            }
-                            timestamp if timestamp >= 0 => {
-                                find_by_time(io, partition, timestamp, &mut answer)
-                            }
-                            _ => ErrorCode::InvalidRequest,
-                        }
-                    }
-                };
-                answer.error_code = error.code();
+                let answer =
+                    self.partition_offset(io, request.api_version, &key, wanted, authorized);
                 topic_response.partitions.push(answer);
             }
             response.topics.push(topic_response);
         }
         io.respond(id, ResponseKind::ListOffsets(response));
+    }
+
+    /// One partition's answer (TOPIC_AUTHORIZATION_FAILED unless `authorized`).
+    fn partition_offset(
+        &mut self,
+        io: &mut impl NodeIo,
+        api_version: i16,
+        key: &TopicPartition,
+        wanted: &ListOffsetsPartition,
+        authorized: bool,
+    ) -> ListOffsetsPartitionResponse {
+        let mut answer = ListOffsetsPartitionResponse::default()
+            .with_partition_index(wanted.partition_index)
+            .with_timestamp(-1)
+            .with_offset(-1)
+            .with_leader_epoch(-1);
+        let missing = self.missing_partition_error(key);
+        let error = match self.partitions.get_mut(key) {
+            _ if !authorized => ErrorCode::TopicAuthorizationFailed,
+            None => missing,
+            Some(partition)
+                if let Err(code) = partition
+                    .check_reading(wanted.current_leader_epoch, ErrorCode::OffsetNotAvailable) =>
+            {
+                code
+            }
+            Some(partition) => {
+                // leader_epoch exists from v4 on; an older response must keep
+                // the default -1, or it cannot be encoded (aiokafka asks v3).
+                if api_version >= LEADER_EPOCH_VERSION_MIN {
+                    answer.leader_epoch = partition.leader_epoch();
+                }
+                match wanted.timestamp {
+                    EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
+                        answer.offset = partition.log_start_offset();
+                        ErrorCode::None
+                    }
+                    LATEST_TIMESTAMP => {
+                        answer.offset = partition.high_watermark();
+                        ErrorCode::None
+                    }
+                    // The first record with the newest timestamp (KIP-734).
+                    MAX_TIMESTAMP => {
+                        let newest = partition
+                            .log()
+                            .max_timestamp()
+                            .map_or(i64::MAX, |(ts, _)| ts);
+                        find_by_time(io, partition, newest, &mut answer)
+                    }
+                    timestamp if timestamp >= 0 => {
+                        find_by_time(io, partition, timestamp, &mut answer)
+                    }
+                    _ => ErrorCode::InvalidRequest,
+                }
+            }
+        };
+        answer.error_code = error.code();
+        answer
     }
 }
 

@@ -15,6 +15,7 @@
 //! create-partitions name=orders partitions=6
 //! producer-ids next=2000
 //! cluster-init cluster-id=q0b…7 node-id=1
+//! create-acls b0.type=TOPIC b0.pattern=LITERAL b0.name=orders b0.principal=User:alice b0.host=* b0.operation=READ b0.permission=ALLOW
 //! ```
 //! Values are %-escaped (`%`, space, `=`, and control bytes as `%XX`).
 
@@ -27,6 +28,7 @@ use odradek_log::partition::{
     AppendError, AppendOutcome, LogConfig, LogError, PartitionLog, ReadError,
 };
 
+use crate::acl::{AclBinding, AclBindings, Operation, PatternType, Permission, ResourceType};
 use crate::commit_point::{CommitPoint, read_commit_point, write_commit_point};
 use crate::dynamic_config::{ConfigChange, ConfigResource, DynamicConfigs};
 use crate::peer::{GroupId, broker_id};
@@ -98,6 +100,17 @@ pub enum MetadataRecord {
         /// The partitions of one request, in its order.
         deletions: Vec<RecordsDeletion>,
     },
+    /// CreateAcls: these bindings are in force (adding one twice changes nothing).
+    CreateAcls {
+        /// The bindings of one request, in its order.
+        bindings: Vec<AclBinding>,
+    },
+    /// DeleteAcls: these bindings (the ones the request's filters matched where it was
+    /// received) are no longer in force.
+    DeleteAcls {
+        /// The bindings to remove.
+        bindings: Vec<AclBinding>,
+    },
 }
 
 impl MetadataRecord {
@@ -156,17 +169,16 @@ impl MetadataRecord {
             }
             MetadataRecord::DeleteRecords { deletions } => {
                 line.push_str("delete-records");
-                for (index, deletion) in deletions.iter().enumerate() {
-                    field(&mut line, &format!("d{index}.name"), &deletion.topic);
-                    field(&mut line, &format!("d{index}.id"), &deletion.id.to_hex());
-                    let partition = deletion.partition.to_string();
-                    field(&mut line, &format!("d{index}.partition"), &partition);
-                    field(
-                        &mut line,
-                        &format!("d{index}.offset"),
-                        &deletion.offset.to_string(),
-                    );
-                }
+                deletion_fields(&mut line, deletions);
+            }
+            MetadataRecord::CreateAcls { bindings } | MetadataRecord::DeleteAcls { bindings } => {
+                let created = matches!(self, MetadataRecord::CreateAcls { .. });
+                line.push_str(if created {
+                    "create-acls"
+                } else {
+                    "delete-acls"
+                });
+                acl_fields(&mut line, bindings);
             }
         }
         line
@@ -212,13 +224,7 @@ impl MetadataRecord {
                 name: text("name")?,
                 id: topic_id("id")?,
                 partitions: number("partitions")? as i32,
-                config: fields
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        k.strip_prefix("config.")
-                            .map(|k| (k.to_string(), v.clone()))
-                    })
-                    .collect(),
+                config: config_fields(&fields),
                 replicas: replicas()?,
             },
             "delete-topic" => MetadataRecord::DeleteTopic {
@@ -239,6 +245,7 @@ impl MetadataRecord {
             "delete-records" => MetadataRecord::DeleteRecords {
                 deletions: parse_deletions(&fields)?,
             },
+            "create-acls" | "delete-acls" => acl_record(kind, parse_acls(&fields)?),
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
@@ -333,6 +340,94 @@ fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDelet
         .ok_or_else(|| "delete-records: a deletion lacks a field or has a bad one".to_string())
 }
 
+/// A create-topic record's `config.key=value` fields, as key and value.
+fn config_fields(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let configs = fields.iter().filter_map(|(key, value)| {
+        let key = key.strip_prefix("config.")?;
+        Some((key.to_string(), value.clone()))
+    });
+    configs.collect()
+}
+
+/// Deletion `N` of a delete-records record as `dN.name`, `dN.id`, `dN.partition` and
+/// `dN.offset`.
+fn deletion_fields(line: &mut String, deletions: &[RecordsDeletion]) {
+    for (index, deletion) in deletions.iter().enumerate() {
+        field(line, &format!("d{index}.name"), &deletion.topic);
+        field(line, &format!("d{index}.id"), &deletion.id.to_hex());
+        let partition = deletion.partition.to_string();
+        field(line, &format!("d{index}.partition"), &partition);
+        field(
+            line,
+            &format!("d{index}.offset"),
+            &deletion.offset.to_string(),
+        );
+    }
+}
+
+/// A create-acls (`kind`) or delete-acls record of `bindings`.
+fn acl_record(kind: &str, bindings: Vec<AclBinding>) -> MetadataRecord {
+    if kind == "create-acls" {
+        MetadataRecord::CreateAcls { bindings }
+    } else {
+        MetadataRecord::DeleteAcls { bindings }
+    }
+}
+
+/// Binding `N` of a create-acls or delete-acls record as `bN.type`, `bN.pattern`,
+/// `bN.name`, `bN.principal`, `bN.host`, `bN.operation` and `bN.permission` (Kafka's
+/// names of the enums).
+fn acl_fields(line: &mut String, bindings: &[AclBinding]) {
+    for (index, binding) in bindings.iter().enumerate() {
+        let mut put = |key: &str, value: &str| field(line, &format!("b{index}.{key}"), value);
+        put("type", binding.resource_type.name());
+        put("pattern", binding.pattern_type.name());
+        put("name", &binding.name);
+        put("principal", &binding.principal);
+        put("host", &binding.host);
+        put("operation", binding.operation.name());
+        put("permission", binding.permission.name());
+    }
+}
+
+/// The bindings of [`acl_fields`], in index order.
+fn parse_acls(fields: &BTreeMap<String, String>) -> Result<Vec<AclBinding>, String> {
+    let mut by_index: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
+    for (key, value) in fields {
+        let (index, name) = key
+            .strip_prefix('b')
+            .and_then(|key| key.split_once('.'))
+            .and_then(|(index, name)| Some((index.parse::<usize>().ok()?, name)))
+            .ok_or_else(|| format!("acls: bad field {key:?}"))?;
+        by_index.entry(index).or_default().insert(name, value);
+    }
+    by_index
+        .into_values()
+        .map(|parts| {
+            let text = |key: &str| parts.get(key).map(|value| value.to_string());
+            let binding = AclBinding {
+                resource_type: ResourceType::ALL
+                    .into_iter()
+                    .find(|t| Some(t.name()) == parts.get("type").copied())?,
+                pattern_type: PatternType::ALL
+                    .into_iter()
+                    .find(|p| Some(p.name()) == parts.get("pattern").copied())?,
+                name: text("name")?,
+                principal: text("principal")?,
+                host: text("host")?,
+                operation: Operation::ALL
+                    .into_iter()
+                    .find(|o| Some(o.name()) == parts.get("operation").copied())?,
+                permission: [Permission::Allow, Permission::Deny]
+                    .into_iter()
+                    .find(|p| Some(p.name()) == parts.get("permission").copied())?,
+            };
+            Some(binding)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| "acls: a binding lacks a field or has a bad one".to_string())
+}
+
 /// `replicas=1,2,3;2,3,1` (one list per partition), left out when empty.
 fn replicas_field(line: &mut String, replicas: &[Vec<i32>]) {
     if replicas.is_empty() {
@@ -423,6 +518,8 @@ pub struct ClusterState {
     pub producer_ids_reserved_until: i64,
     /// Broker-level configs changed at run time.
     pub dynamic: DynamicConfigs,
+    /// The ACL bindings in force (create-acls and delete-acls records).
+    pub acls: AclBindings,
 }
 
 /// What applying one record did to the set of partitions, for the node to act on.
@@ -512,6 +609,18 @@ impl ClusterState {
             }
             MetadataRecord::AlterConfigs { changes } => self.alter_configs(changes),
             MetadataRecord::DeleteRecords { deletions } => self.delete_records(deletions),
+            MetadataRecord::CreateAcls { bindings } => {
+                for binding in bindings {
+                    self.acls.add(binding.clone());
+                }
+                Applied::Nothing
+            }
+            MetadataRecord::DeleteAcls { bindings } => {
+                for binding in bindings {
+                    self.acls.remove(binding);
+                }
+                Applied::Nothing
+            }
         }
     }
 
@@ -1018,11 +1127,44 @@ mod tests {
                     },
                 ],
             },
+            MetadataRecord::CreateAcls {
+                bindings: vec![acl_binding("orders"), acl_binding("a b=%")],
+            },
+            MetadataRecord::DeleteAcls {
+                bindings: vec![acl_binding("orders")],
+            },
         ];
         for record in records {
             let line = record.encode();
             assert_eq!(MetadataRecord::decode(&line), Ok(record), "{line}");
         }
+    }
+
+    fn acl_binding(name: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::TransactionalId,
+            pattern_type: PatternType::Prefixed,
+            name: name.into(),
+            principal: "User:alice".into(),
+            host: "10.0.0.1".into(),
+            operation: Operation::IdempotentWrite,
+            permission: Permission::Deny,
+        }
+    }
+
+    #[test]
+    fn acl_records_add_and_remove_bindings_idempotently() {
+        let mut cluster = ClusterState::default();
+        let created = MetadataRecord::CreateAcls {
+            bindings: vec![acl_binding("t"), acl_binding("t"), acl_binding("u")],
+        };
+        cluster.apply(&created);
+        assert_eq!(cluster.acls.iter().count(), 2);
+        cluster.apply(&MetadataRecord::DeleteAcls {
+            bindings: vec![acl_binding("t"), acl_binding("absent")],
+        });
+        let names: Vec<&str> = cluster.acls.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["u"]);
     }
 
     #[test]

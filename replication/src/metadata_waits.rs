@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::Instant;
 
+use crate::acls_answer::AclsAnswer;
 use crate::config_answer::ConfigsAnswer;
 use crate::error::ErrorCode;
 use crate::records_answer::RecordsAnswer;
@@ -35,6 +36,8 @@ pub(crate) enum MetadataWait {
     Configs(ConfigsAnswer),
     /// A DeleteRecords answer, sent once its record is applied and confirmed.
     DeleteRecords(RecordsAnswer),
+    /// A CreateAcls or DeleteAcls answer, sent once its record is applied and confirmed.
+    Acls(AclsAnswer),
 }
 
 impl MetadataWait {
@@ -45,6 +48,7 @@ impl MetadataWait {
         match self {
             MetadataWait::Configs(answer) => answer.fail_written(error, message),
             MetadataWait::DeleteRecords(answer) => answer.fail_written(error),
+            MetadataWait::Acls(answer) => answer.fail_written(error, message),
             MetadataWait::Respond(_)
             | MetadataWait::RespondPartitions(..)
             | MetadataWait::Redispatch(_) => {}

@@ -135,6 +135,10 @@ pub struct NodeConfig {
     /// `offsets.topic.segment.bytes`: `__consumer_offsets`' segments, small enough that
     /// the cleaner gets closed segments to compact.
     pub offsets_topic_segment_bytes: i32,
+    /// The authorizer in force (`authorizer.class.name` set to Kafka's
+    /// StandardAuthorizer, with `super.users` and `allow.everyone.if.no.acl.found`);
+    /// `None`: every request is allowed and ACL requests are refused.
+    pub authorizer: Option<crate::acl::Authorizer>,
     /// Deliberate bugs of every Raft group on this node, for the simulator's mutation
     /// tests (docs/decisions/0005-mutants.md); all off by default.
     #[cfg(feature = "mutants")]
@@ -166,6 +170,7 @@ impl Default for NodeConfig {
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
+            authorizer: None,
             #[cfg(feature = "mutants")]
             raft_mutants: crate::raft::RaftMutants::default(),
         }
@@ -214,6 +219,9 @@ pub struct Node {
     pub(crate) cleaning: Option<(TopicPartition, bool)>,
     /// Topic creations forwarded to the controller and not answered yet.
     pub(crate) forwards: PendingForwards<MetadataWait>,
+    /// Group requests whose answers show only what their principal may see, until
+    /// the coordinator answers them (see group_authorization.rs).
+    pub(crate) group_views: BTreeMap<RequestId, crate::group_view::GroupView>,
 }
 
 impl Node {
@@ -305,6 +313,7 @@ impl Node {
             groups: GroupHost::new(group_config, random_seed ^ 0x9e37_79b9_7f4a_7c15),
             cleaning: None,
             forwards: PendingForwards::default(),
+            group_views: BTreeMap::new(),
         }
     }
 
@@ -406,6 +415,9 @@ impl Node {
                 | ApiKey::DescribeLogDirs
                 | ApiKey::OffsetDelete
                 | ApiKey::DeleteRecords
+                | ApiKey::CreateAcls
+                | ApiKey::DescribeAcls
+                | ApiKey::DeleteAcls
         )
     }
 
@@ -559,6 +571,9 @@ impl Node {
             RequestKind::DescribeCluster(_) => self.handle_describe_cluster(io, id, request),
             RequestKind::DescribeLogDirs(_) => self.handle_describe_log_dirs(io, id, request),
             RequestKind::DeleteRecords(_) => self.handle_delete_records(io, id, request),
+            RequestKind::CreateAcls(_) => self.handle_create_acls(io, id, request),
+            RequestKind::DescribeAcls(_) => self.handle_describe_acls(io, id, request),
+            RequestKind::DeleteAcls(_) => self.handle_delete_acls(io, id, request),
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",
@@ -969,6 +984,10 @@ impl Node {
             }
             MetadataWait::DeleteRecords(mut answer) => {
                 self.confirm_deletions(&mut answer);
+                io.respond(id, answer.into_response());
+            }
+            MetadataWait::Acls(mut answer) => {
+                answer.confirm(&self.cluster);
                 io.respond(id, answer.into_response());
             }
             MetadataWait::Redispatch(request) => match &request.body {

@@ -22,6 +22,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochResponse, RequestKind, ResponseKind};
 
+use crate::acl::Operation;
+use crate::error::ErrorCode;
 use crate::node::{Node, NodeIo};
 use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
@@ -41,10 +43,21 @@ impl Node {
         };
         let mut response = OffsetForLeaderEpochResponse::default();
         for topic in &asked.topics {
+            let authorized =
+                self.allows_topic(&request, Operation::Describe, topic.topic.0.as_str());
             let mut result = OffsetForLeaderTopicResult::default().with_topic(topic.topic.clone());
             for wanted in &topic.partitions {
                 let key = TopicPartition::new(topic.topic.0.as_str(), wanted.partition);
-                result.partitions.push(self.epoch_end_offset(&key, wanted));
+                let answer = if authorized {
+                    self.epoch_end_offset(&key, wanted)
+                } else {
+                    EpochEndOffset::default()
+                        .with_partition(wanted.partition)
+                        .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1)
+                };
+                result.partitions.push(answer);
             }
             response.topics.push(result);
         }

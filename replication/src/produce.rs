@@ -24,6 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use odradek_log::batch::{BatchHeader, stamp_log_append_time};
 use odradek_log::partition::AppendOutcome;
 
+use crate::acl::Operation;
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC_NAME;
 use crate::node::{Node, NodeIo};
@@ -189,6 +190,7 @@ impl Node {
         let mut touched = Vec::new();
         for (topic_index, topic) in produce.topic_data.iter().enumerate() {
             let name = self.resolve_topic_name(&topic.name, topic.topic_id);
+            let authorized = self.allows_topic(&request, Operation::Write, &name);
             let mut topic_response = TopicProduceResponse::default()
                 .with_name(topic.name.clone())
                 .with_topic_id(topic.topic_id);
@@ -196,6 +198,9 @@ impl Node {
                 let key = TopicPartition::new(name.clone(), data.index);
                 let outcome = match &refuse_all {
                     Some((code, message)) => PartitionAppend::failed(*code, message.clone()),
+                    None if !authorized => {
+                        PartitionAppend::failed(ErrorCode::TopicAuthorizationFailed, None)
+                    }
                     None => self.append_partition(io, &key, data.records.as_deref(), acks, now_ms),
                 };
                 if let Some((end_offset, leader_epoch)) = outcome.durable_needed {

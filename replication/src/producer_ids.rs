@@ -29,6 +29,11 @@ impl Node {
             io.respond(id, ResponseKind::InitProducerId(response));
             return;
         }
+        if !self.allows_idempotent_write(&request) {
+            response.error_code = ErrorCode::ClusterAuthorizationFailed.code();
+            io.respond(id, ResponseKind::InitProducerId(response));
+            return;
+        }
         // KIP-360: a producer that already has an id may ask for its epoch to be bumped
         // (after a timeout left its sequence numbers in doubt). An exhausted epoch gets
         // a fresh id instead.

@@ -518,7 +518,64 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
         | ApiKey::DescribeLogDirs
         | ApiKey::OffsetDelete
         | ApiKey::DeleteRecords => admin_sample(key, v, shape),
+        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => acl_sample(key, shape),
         other => panic!("no sample for {other:?}"),
+    }
+}
+
+/// [`sample`] of the ACL APIs (the same at versions 1 to 3): ALLOW READ on the topic
+/// for `User:alice` from any host, and filters for it (exhaustive: every text given;
+/// common: principal and host null, any operation and permission).
+fn acl_sample(key: ApiKey, shape: Shape<'_>) -> RequestKind {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
+    let Shape { topic, exhaustive } = shape;
+    // Kafka's codes: TOPIC, LITERAL, READ, ALLOW; 1 is ANY in a filter.
+    let (resource, literal, read, allow, any) = (2, 3, 3, 3, 1);
+    let principal = exhaustive.then(|| text("User:alice"));
+    let host = exhaustive.then(|| text("*"));
+    let (operation, permission) = if exhaustive {
+        (read, allow)
+    } else {
+        (any, any)
+    };
+    match key {
+        ApiKey::CreateAcls => {
+            RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                AclCreation::default()
+                    .with_resource_type(resource)
+                    .with_resource_name(text(topic))
+                    .with_resource_pattern_type(literal)
+                    .with_principal(text("User:alice"))
+                    .with_host(text("*"))
+                    .with_operation(read)
+                    .with_permission_type(allow),
+            ]))
+        }
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(resource)
+                .with_resource_name_filter(Some(text(topic)))
+                .with_pattern_type_filter(literal)
+                .with_principal_filter(principal)
+                .with_host_filter(host)
+                .with_operation(operation)
+                .with_permission_type(permission),
+        ),
+        ApiKey::DeleteAcls => {
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                DeleteAclsFilter::default()
+                    .with_resource_type_filter(resource)
+                    .with_resource_name_filter(Some(text(topic)))
+                    .with_pattern_type_filter(literal)
+                    .with_principal_filter(principal)
+                    .with_host_filter(host)
+                    .with_operation(operation)
+                    .with_permission_type(permission),
+            ]))
+        }
+        other => panic!("no ACL sample for {other:?}"),
     }
 }
 

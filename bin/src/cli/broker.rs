@@ -340,6 +340,7 @@ fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> NodeConfig
         group: config.group.clone(),
         offsets_topic_replication_factor: config.offsets_topic_replication_factor,
         offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
+        authorizer: config.authorizer.clone(),
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
         ..NodeConfig::default()
     }

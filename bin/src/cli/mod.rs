@@ -1,5 +1,6 @@
 //! The subcommands of `odradek`, one module each.
 
+pub mod acls;
 pub mod bench;
 pub mod bench_commit;
 pub mod broker;

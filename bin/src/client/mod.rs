@@ -19,6 +19,7 @@
 //! last Metadata answer named it, and a `NOT_LEADER_OR_FOLLOWER` style error is a
 //! retriable [`ClientError`] after which callers call [`Client::refresh_metadata`].
 
+pub mod acls;
 pub mod configs;
 pub mod connection;
 pub mod delete_records;

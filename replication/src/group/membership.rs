@@ -78,7 +78,7 @@ fn join_response(api_version: i16, answer: JoinAnswer<'_>) -> ResponseKind {
 }
 
 /// A JoinGroup error (Kafka's `JoinGroupResult(memberId, error)`).
-pub(super) fn join_error(api_version: i16, member_id: &str, error: i16) -> ResponseKind {
+pub(crate) fn join_error(api_version: i16, member_id: &str, error: i16) -> ResponseKind {
     join_response(
         api_version,
         JoinAnswer {

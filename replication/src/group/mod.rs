@@ -141,6 +141,7 @@ use crate::request::{Request, RequestId};
 use crate::topics::TopicPartition;
 
 pub use error::GroupErrorCode;
+pub(crate) use membership::join_error;
 pub use state::GroupState;
 
 use records::{GroupMetadataValue, MemberMetadataValue, RecordKey};
