@@ -47,6 +47,7 @@ use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
 
 use crate::security::SecurityProtocol;
+use crate::security::sasl::{self, SaslConfig};
 
 /// Everything `odradek broker` is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +111,8 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// SASL on the client listener (used when it is `SASL_PLAINTEXT`).
+    pub sasl: SaslConfig,
 }
 
 /// One entry of `controller.quorum.voters`: `ID@HOST:PORT`.
@@ -172,6 +175,7 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
+            sasl: SaslConfig::default(),
         }
     }
 }
@@ -289,7 +293,15 @@ impl Builder {
         if key.is_empty() {
             bail!("{source}: empty key");
         }
-        if !KNOWN_KEYS.contains(&key) {
+        if INTER_BROKER_SECURITY_KEYS.contains(&key) {
+            self.warnings.push(format!(
+                "{source}: {key}={value} has no effect: brokers talk to each other over \
+                 odradek's own peer transport, not Kafka's protocol, so there is no \
+                 inter-broker SASL or TLS to configure"
+            ));
+            return Ok(());
+        }
+        if !KNOWN_KEYS.contains(&key) && !is_sasl_listener_key(key) {
             let why = if IGNORED_KEYS.contains(&key) {
                 "not used by odradek"
             } else {
@@ -318,7 +330,33 @@ impl Builder {
         self.build_log(&mut config)?;
         self.build_connections(&mut config)?;
         self.build_group(&mut config)?;
+        self.build_sasl(&mut config)?;
         Ok(config)
+    }
+
+    /// SASL's keys, for the client listener: the `listener.name.<listener>.` form wins
+    /// over the plain key, as in Kafka. PLAIN's users come from PlainLoginModule's JAAS
+    /// configuration (`listener.name.<l>.plain.sasl.jaas.config`, then `sasl.jaas.config`).
+    fn build_sasl(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+        let prefix = format!("listener.name.{}.", config.listener_name.to_lowercase());
+        let mechanisms_key = format!("{prefix}sasl.enabled.mechanisms");
+        for key in [mechanisms_key.as_str(), "sasl.enabled.mechanisms"] {
+            if let Some(value) = self.raw(key) {
+                config.sasl.mechanisms = sasl::parse_mechanisms(key, value)?;
+                break;
+            }
+        }
+        let jaas_key = format!("{prefix}plain.sasl.jaas.config");
+        for key in [jaas_key.as_str(), "sasl.jaas.config"] {
+            if let Some(value) = self.raw(key) {
+                config.sasl.plain_users = sasl::parse_jaas_plain_users(key, value)?;
+                break;
+            }
+        }
+        if let Some(value) = self.non_negative::<i64>("connections.max.reauth.ms")? {
+            config.sasl.reauth_ms = value;
+        }
+        Ok(())
     }
 
     /// The node's id, its listeners, its cluster's voters and Raft's timing.
@@ -602,6 +640,20 @@ fn type_name<T>() -> &'static str {
     }
 }
 
+/// Keys about security between brokers, which do not apply to odradek's peer links.
+const INTER_BROKER_SECURITY_KEYS: &[&str] = &[
+    "security.inter.broker.protocol",
+    "sasl.mechanism.inter.broker.protocol",
+];
+
+/// Whether `key` is a listener-prefixed SASL key (`listener.name.<l>.sasl.enabled.mechanisms`,
+/// `listener.name.<l>.<mechanism>.sasl.jaas.config`).
+fn is_sasl_listener_key(key: &str) -> bool {
+    key.strip_prefix("listener.name.").is_some_and(|rest| {
+        rest.ends_with(".sasl.enabled.mechanisms") || rest.ends_with(".sasl.jaas.config")
+    })
+}
+
 /// Every key this broker interprets.
 const KNOWN_KEYS: &[&str] = &[
     "node.id",
@@ -650,6 +702,9 @@ const KNOWN_KEYS: &[&str] = &[
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
     "offset.metadata.max.bytes",
+    "sasl.enabled.mechanisms",
+    "sasl.jaas.config",
+    "connections.max.reauth.ms",
 ];
 
 /// The `(name, host:port)` pairs of a Kafka listener list

@@ -17,6 +17,10 @@
 //!   transaction errors).
 //! - OffsetForLeaderEpoch starts at v2 and DescribeLogDirs at v1: the codec crate has
 //!   nothing older (Kafka 4 dropped them too, KIP-896).
+//! - SaslHandshake v0 is listed although clients use v1: librdkafka refuses SASL with a
+//!   broker that does not list v0. After a v0 handshake the tokens come as bare
+//!   size-prefixed frames (served too). Both SASL APIs are answered by the connection
+//!   itself (bin/src/security/sasl.rs), not the node.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -65,6 +69,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeLogDirs, 1, 4),
     range(ApiKey::OffsetDelete, 0, 0),
     range(ApiKey::DeleteRecords, 0, 2),
+    range(ApiKey::SaslHandshake, 0, 1),
+    range(ApiKey::SaslAuthenticate, 0, 2),
+    range(ApiKey::AlterUserScramCredentials, 0, 0),
+    range(ApiKey::DescribeUserScramCredentials, 0, 0),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.
@@ -120,6 +128,7 @@ mod tests {
         assert!(!is_supported(ApiKey::Fetch, 13));
         assert!(is_supported(ApiKey::JoinGroup, 0));
         assert!(!is_supported(ApiKey::JoinGroup, 10));
-        assert!(!is_supported(ApiKey::SaslHandshake, 0));
+        assert!(is_supported(ApiKey::SaslHandshake, 0));
+        assert!(!is_supported(ApiKey::SaslHandshake, 2));
     }
 }

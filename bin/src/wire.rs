@@ -212,6 +212,10 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         ResponseKind::OffsetDelete(_) => ApiKey::OffsetDelete,
         ResponseKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        ResponseKind::SaslHandshake(_) => ApiKey::SaslHandshake,
+        ResponseKind::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
+        ResponseKind::AlterUserScramCredentials(_) => ApiKey::AlterUserScramCredentials,
+        ResponseKind::DescribeUserScramCredentials(_) => ApiKey::DescribeUserScramCredentials,
         _ => return None,
     })
 }

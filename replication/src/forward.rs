@@ -183,7 +183,9 @@ impl Node {
             MetadataRecord::CreateTopic { name, .. } => name,
             // Validated by the asker; applying skips what no longer fits (a topic
             // deleted since), and the asker confirms against what applied.
-            MetadataRecord::AlterConfigs { .. } | MetadataRecord::DeleteRecords { .. } => {
+            MetadataRecord::AlterConfigs { .. }
+            | MetadataRecord::DeleteRecords { .. }
+            | MetadataRecord::ScramCredentials { .. } => {
                 return self
                     .append_metadata(io, record)
                     .map_err(|error| error.to_string());

@@ -80,7 +80,9 @@ pub mod raft;
 mod records_answer;
 pub mod replica;
 pub mod request;
+pub mod scram;
 pub mod topics;
+mod user_scram;
 mod waiting;
 
 pub use node::{Event, Node, NodeConfig, NodeIo};

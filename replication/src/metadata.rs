@@ -32,6 +32,10 @@ use crate::dynamic_config::{ConfigChange, ConfigResource, DynamicConfigs};
 use crate::peer::{GroupId, broker_id};
 use crate::raft::{Raft, RaftConfig};
 use crate::replica::{Replica, ReplicaInit, ReplicaOpenError};
+use crate::scram::{
+    ScramCredential, ScramDeletion, ScramMechanism, ScramUpsertion, UserScramCredentials, from_hex,
+    to_hex,
+};
 use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, TopicPartition, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
@@ -97,6 +101,14 @@ pub enum MetadataRecord {
     DeleteRecords {
         /// The partitions of one request, in its order.
         deletions: Vec<RecordsDeletion>,
+    },
+    /// Users' SCRAM credentials set or removed (AlterUserScramCredentials, `format
+    /// --add-scram`): one request's changes, applied together.
+    ScramCredentials {
+        /// Credentials set.
+        upsertions: Vec<ScramUpsertion>,
+        /// Credentials removed.
+        deletions: Vec<ScramDeletion>,
     },
 }
 
@@ -167,6 +179,13 @@ impl MetadataRecord {
                         &deletion.offset.to_string(),
                     );
                 }
+            }
+            MetadataRecord::ScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                line.push_str("scram-credentials");
+                scram_fields(&mut line, upsertions, deletions);
             }
         }
         line
@@ -239,10 +258,102 @@ impl MetadataRecord {
             "delete-records" => MetadataRecord::DeleteRecords {
                 deletions: parse_deletions(&fields)?,
             },
+            "scram-credentials" => {
+                let (upsertions, deletions) = parse_scram(&fields)?;
+                MetadataRecord::ScramCredentials {
+                    upsertions,
+                    deletions,
+                }
+            }
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
     }
+}
+
+/// A scram-credentials record's fields: `u0.user=alice u0.mechanism=SCRAM-SHA-256
+/// u0.salt=<hex> u0.stored-key=<hex> u0.server-key=<hex> u0.iterations=8192` per
+/// upsertion, `d0.user=bob d0.mechanism=SCRAM-SHA-512` per deletion.
+fn scram_fields(line: &mut String, upsertions: &[ScramUpsertion], deletions: &[ScramDeletion]) {
+    for (index, upsertion) in upsertions.iter().enumerate() {
+        let credential = &upsertion.credential;
+        field(line, &format!("u{index}.user"), &upsertion.user);
+        field(
+            line,
+            &format!("u{index}.mechanism"),
+            upsertion.mechanism.name(),
+        );
+        field(line, &format!("u{index}.salt"), &to_hex(&credential.salt));
+        field(
+            line,
+            &format!("u{index}.stored-key"),
+            &to_hex(&credential.stored_key),
+        );
+        field(
+            line,
+            &format!("u{index}.server-key"),
+            &to_hex(&credential.server_key),
+        );
+        let iterations = credential.iterations.to_string();
+        field(line, &format!("u{index}.iterations"), &iterations);
+    }
+    for (index, deletion) in deletions.iter().enumerate() {
+        field(line, &format!("d{index}.user"), &deletion.user);
+        field(
+            line,
+            &format!("d{index}.mechanism"),
+            deletion.mechanism.name(),
+        );
+    }
+}
+
+/// Parses [`scram_fields`]' output.
+fn parse_scram(
+    fields: &BTreeMap<String, String>,
+) -> Result<(Vec<ScramUpsertion>, Vec<ScramDeletion>), String> {
+    let get = |key: String| {
+        fields
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("scram-credentials: missing {key}"))
+    };
+    let mechanism = |key: String| {
+        ScramMechanism::from_name(&get(key.clone())?)
+            .ok_or_else(|| format!("scram-credentials: bad {key}"))
+    };
+    let bytes = |key: String| {
+        from_hex(&get(key.clone())?).ok_or_else(|| format!("scram-credentials: bad {key}"))
+    };
+    let mut upsertions = Vec::new();
+    while fields.contains_key(&format!("u{}.user", upsertions.len())) {
+        let index = upsertions.len();
+        let iterations = get(format!("u{index}.iterations"))?
+            .parse::<i32>()
+            .map_err(|_| "scram-credentials: bad iterations".to_string())?;
+        upsertions.push(ScramUpsertion {
+            user: get(format!("u{index}.user"))?,
+            mechanism: mechanism(format!("u{index}.mechanism"))?,
+            credential: ScramCredential {
+                salt: bytes(format!("u{index}.salt"))?,
+                stored_key: bytes(format!("u{index}.stored-key"))?,
+                server_key: bytes(format!("u{index}.server-key"))?,
+                iterations,
+            },
+        });
+    }
+    let mut deletions = Vec::new();
+    while fields.contains_key(&format!("d{}.user", deletions.len())) {
+        let index = deletions.len();
+        deletions.push(ScramDeletion {
+            user: get(format!("d{index}.user"))?,
+            mechanism: mechanism(format!("d{index}.mechanism"))?,
+        });
+    }
+    let expected = 6 * upsertions.len() + 2 * deletions.len();
+    if fields.len() != expected {
+        return Err("scram-credentials: unexpected fields".to_string());
+    }
+    Ok((upsertions, deletions))
 }
 
 /// Resource `index` of an alter-configs record: `r0.topic=t` or `r0.broker=2` (empty:
@@ -423,6 +534,8 @@ pub struct ClusterState {
     pub producer_ids_reserved_until: i64,
     /// Broker-level configs changed at run time.
     pub dynamic: DynamicConfigs,
+    /// Users' SCRAM credentials.
+    pub scram: UserScramCredentials,
 }
 
 /// What applying one record did to the set of partitions, for the node to act on.
@@ -512,6 +625,13 @@ impl ClusterState {
             }
             MetadataRecord::AlterConfigs { changes } => self.alter_configs(changes),
             MetadataRecord::DeleteRecords { deletions } => self.delete_records(deletions),
+            MetadataRecord::ScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                self.scram.apply(upsertions, deletions);
+                Applied::Nothing
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use crate::config_answer::ConfigsAnswer;
 use crate::error::ErrorCode;
 use crate::records_answer::RecordsAnswer;
 use crate::request::{Request, RequestId};
+use crate::user_scram::ScramAnswer;
 use crate::waiting::WAITING_REQUESTS_MAX;
 
 /// What a request waiting for metadata records does once they are applied.
@@ -35,6 +36,9 @@ pub(crate) enum MetadataWait {
     Configs(ConfigsAnswer),
     /// A DeleteRecords answer, sent once its record is applied and confirmed.
     DeleteRecords(RecordsAnswer),
+    /// An AlterUserScramCredentials answer, sent once its record is applied and
+    /// confirmed.
+    Scram(ScramAnswer),
 }
 
 impl MetadataWait {
@@ -45,6 +49,7 @@ impl MetadataWait {
         match self {
             MetadataWait::Configs(answer) => answer.fail_written(error, message),
             MetadataWait::DeleteRecords(answer) => answer.fail_written(error),
+            MetadataWait::Scram(answer) => answer.fail_written(error, message),
             MetadataWait::Respond(_)
             | MetadataWait::RespondPartitions(..)
             | MetadataWait::Redispatch(_) => {}

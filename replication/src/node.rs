@@ -135,6 +135,10 @@ pub struct NodeConfig {
     /// `offsets.topic.segment.bytes`: `__consumer_offsets`' segments, small enough that
     /// the cleaner gets closed segments to compact.
     pub offsets_topic_segment_bytes: i32,
+    /// Records `odradek format` left for the cluster's first metadata (Kafka's
+    /// bootstrap records: `--add-scram` users): appended right after the cluster-init
+    /// record, by whichever broker writes that, so they are written once per cluster.
+    pub bootstrap_records: Vec<MetadataRecord>,
     /// Deliberate bugs of every Raft group on this node, for the simulator's mutation
     /// tests (docs/decisions/0005-mutants.md); all off by default.
     #[cfg(feature = "mutants")]
@@ -163,6 +167,7 @@ impl Default for NodeConfig {
             group: GroupConfig::default(),
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
+            bootstrap_records: Vec::new(),
             #[cfg(feature = "mutants")]
             raft_mutants: crate::raft::RaftMutants::default(),
         }
@@ -318,9 +323,12 @@ impl Node {
             // No event loop runs yet to deliver sync completions, so start-up makes
             // the first record durable the blocking way before serving anyone.
             let now_ms = io.wall_clock_ms();
-            self.metadata
-                .append(io, record, now_ms)
-                .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            let bootstrap = self.config.bootstrap_records.clone();
+            for record in std::iter::once(record).chain(bootstrap) {
+                self.metadata
+                    .append(io, record, now_ms)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            }
             self.metadata
                 .flush_now(io, now_ms)
                 .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
@@ -403,6 +411,8 @@ impl Node {
                 | ApiKey::DescribeLogDirs
                 | ApiKey::OffsetDelete
                 | ApiKey::DeleteRecords
+                | ApiKey::AlterUserScramCredentials
+                | ApiKey::DescribeUserScramCredentials
         )
     }
 
@@ -556,6 +566,12 @@ impl Node {
             RequestKind::DescribeCluster(_) => self.handle_describe_cluster(io, id, request),
             RequestKind::DescribeLogDirs(_) => self.handle_describe_log_dirs(io, id, request),
             RequestKind::DeleteRecords(_) => self.handle_delete_records(io, id, request),
+            RequestKind::AlterUserScramCredentials(_) => {
+                self.handle_alter_user_scram_credentials(io, id, request)
+            }
+            RequestKind::DescribeUserScramCredentials(_) => {
+                self.handle_describe_user_scram_credentials(io, id, request)
+            }
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",
@@ -966,6 +982,10 @@ impl Node {
             }
             MetadataWait::DeleteRecords(mut answer) => {
                 self.confirm_deletions(&mut answer);
+                io.respond(id, answer.into_response());
+            }
+            MetadataWait::Scram(mut answer) => {
+                answer.confirm(&self.cluster);
                 io.respond(id, answer.into_response());
             }
             MetadataWait::Redispatch(request) => match &request.body {

@@ -26,15 +26,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::cli::UsageError;
 use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
-use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
+use crate::driver::{self, ClientRequest, CredentialsPublisher, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
+use crate::security::sasl::{SaslServer, ScramCredentials};
 use crate::server::{self, Limits};
 use odradek_replication::{Node, NodeConfig};
 
@@ -104,9 +105,12 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
         }
         config.peer_listen = Some(peer_listen.clone());
     }
-    if config.listener_protocol != SecurityProtocol::Plaintext {
+    if !matches!(
+        config.listener_protocol,
+        SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext
+    ) {
         anyhow::bail!(
-            "listeners: {} listener {}: only PLAINTEXT is served yet (TLS and SASL are being built)",
+            "listeners: {} listener {}: only PLAINTEXT and SASL_PLAINTEXT are served yet (TLS is being built)",
             config.listener_protocol,
             config.listener_name
         );
@@ -138,7 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let (listener, peer_listener) = bind_listeners(&runtime, &config)?;
     let address = listener.local_addr().context("listener address")?;
-    let node_config = node_config(&config, &address);
+    let mut node_config = node_config(&config, &address);
+    node_config.bootstrap_records = crate::cli::format::read_bootstrap_records(&config.data_dir)?;
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
@@ -149,6 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (None, None),
     };
 
+    // The node thread publishes the SCRAM credentials of the metadata log here.
+    let (scram_tx, scram_rx) = watch::channel(Arc::new(ScramCredentials::new()));
     let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (ended_tx, ended_rx) = oneshot::channel::<()>();
@@ -157,14 +164,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .spawn(move || {
             // Dropped when the thread ends, however it ends, to wake the main task.
             let _ended = ended_tx;
-            run_node(disk, peer_outbox, node_config, inbox, ready_tx, stop_rx)
+            let credentials = CredentialsPublisher::new(scram_tx);
+            run_node(
+                disk,
+                peer_outbox,
+                node_config,
+                inbox,
+                ready_tx,
+                stop_rx,
+                credentials,
+            )
         })
         .context("cannot start the node thread")?;
 
+    let sasl = (config.listener_protocol == SecurityProtocol::SaslPlaintext)
+        .then(|| SaslServer::new(config.sasl.clone(), scram_rx));
     let serving = Serving {
         listener,
         address,
         transport,
+        sasl,
         requests: outbox.requests,
         limits: Limits {
             request_bytes_max: config.socket_request_max_bytes,
@@ -273,6 +292,7 @@ fn run_node(
     inbox: Inbox,
     ready: oneshot::Sender<anyhow::Result<()>>,
     stop: oneshot::Receiver<()>,
+    mut credentials: CredentialsPublisher,
 ) -> LoopEnd {
     let mut io = match ProdIo::new(disk) {
         Ok(io) => io,
@@ -292,7 +312,7 @@ fn run_node(
         }
     };
     let _ = ready.send(Ok(()));
-    driver::run_event_loop(&mut node, &mut io, inbox, stop)
+    driver::run_event_loop(&mut node, &mut io, inbox, stop, &mut credentials)
 }
 
 /// What the network runtime serves once the node is open: the client listener and,
@@ -301,6 +321,8 @@ struct Serving {
     listener: TcpListener,
     address: SocketAddr,
     transport: Option<Transport>,
+    /// The SASL side of a SASL listener.
+    sasl: Option<SaslServer>,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
 }
@@ -326,7 +348,12 @@ impl Serving {
             println!("odradek broker peer listener on {}", transport.local_addr());
         }
         std::io::stdout().flush().ok();
-        let accept = tokio::spawn(server::serve(self.listener, self.requests, self.limits));
+        let accept = tokio::spawn(server::serve(
+            self.listener,
+            self.requests,
+            self.limits,
+            self.sasl,
+        ));
         let stopped_by_signal = tokio::select! {
             signal = shutdown_signal() => { info!("{signal}: shutting down"); true }
             _ = ended => false,

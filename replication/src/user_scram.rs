@@ -1,0 +1,385 @@
+//! AlterUserScramCredentials and DescribeUserScramCredentials (KIP-554): users' SCRAM
+//! credentials in the metadata log.
+//!
+//! ```text
+//!  alter ──► each user: named once? mechanism known? iterations in range? salt and
+//!            salted password given? deleting one that exists?
+//!               refused ─► its result carries Kafka's error (the others go on)
+//!               accepted ─► StoredKey/ServerKey derived from the salted password
+//!        ──► one scram-credentials record, appended here if this broker is the
+//!            controller, else forwarded to it (forward.rs)
+//!        ──► answered once this broker applied it, for what the applied state shows
+//!  describe ──► the applied credentials (mechanism and iterations, never keys)
+//! ```
+
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+    DescribeUserScramCredentialsResponse, RequestKind, ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::ErrorCode;
+use crate::metadata::{ClusterState, MetadataRecord};
+use crate::metadata_waits::MetadataWait;
+use crate::node::{Node, NodeIo};
+use crate::request::{Request, RequestId};
+use crate::scram::{
+    ITERATIONS_MAX, ITERATIONS_MIN, ScramCredential, ScramDeletion, ScramMechanism, ScramUpsertion,
+    UserScramCredentials,
+};
+
+/// One user's changes of an AlterUserScramCredentials request, or why they are refused.
+type UserOutcome = Result<(Vec<ScramUpsertion>, Vec<ScramDeletion>), (ErrorCode, String)>;
+
+/// The answer to AlterUserScramCredentials while its record is written: per user, in
+/// the order the request first names them, the changes accepted or the refusal.
+pub(crate) struct ScramAnswer {
+    users: Vec<(String, UserOutcome)>,
+}
+
+impl ScramAnswer {
+    /// Every accepted change, for the record.
+    fn changes(&self) -> (Vec<ScramUpsertion>, Vec<ScramDeletion>) {
+        let mut upsertions = Vec::new();
+        let mut deletions = Vec::new();
+        for (_, outcome) in &self.users {
+            if let Ok((upserted, deleted)) = outcome {
+                upsertions.extend(upserted.iter().cloned());
+                deletions.extend(deleted.iter().cloned());
+            }
+        }
+        (upsertions, deletions)
+    }
+
+    /// The record was not written, or cut: every accepted user gets `error`.
+    pub(crate) fn fail_written(&mut self, error: ErrorCode, message: &str) {
+        for (_, outcome) in &mut self.users {
+            if outcome.is_ok() {
+                *outcome = Err((error, message.to_string()));
+            }
+        }
+    }
+
+    /// Keeps "done" only for users whose changes the applied state shows.
+    pub(crate) fn confirm(&mut self, cluster: &ClusterState) {
+        let applied = |(upserted, deleted): &(Vec<ScramUpsertion>, Vec<ScramDeletion>)| {
+            upserted.iter().all(|upsertion| {
+                cluster.scram.get(&upsertion.user, upsertion.mechanism)
+                    == Some(&upsertion.credential)
+            }) && deleted.iter().all(|deletion| {
+                cluster
+                    .scram
+                    .get(&deletion.user, deletion.mechanism)
+                    .is_none()
+            })
+        };
+        for (_, outcome) in &mut self.users {
+            if let Ok(changes) = outcome
+                && !applied(changes)
+            {
+                let message = "the change was cut by a controller change; retry";
+                *outcome = Err((ErrorCode::NotController, message.to_string()));
+            }
+        }
+    }
+
+    /// The response.
+    pub(crate) fn into_response(self) -> ResponseKind {
+        let results = self
+            .users
+            .into_iter()
+            .map(|(user, outcome)| {
+                let (code, message) = match outcome {
+                    Ok(_) => (ErrorCode::None, None),
+                    Err((code, message)) => (code, Some(StrBytes::from_string(message))),
+                };
+                AlterUserScramCredentialsResult::default()
+                    .with_user(StrBytes::from_string(user))
+                    .with_error_code(code.code())
+                    .with_error_message(message)
+            })
+            .collect();
+        ResponseKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsResponse::default().with_results(results),
+        )
+    }
+}
+
+impl Node {
+    pub(crate) fn handle_alter_user_scram_credentials(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::AlterUserScramCredentials(alter) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let mut answer = ScramAnswer {
+            users: check_alterations(alter, &self.cluster.scram),
+        };
+        let (upsertions, deletions) = answer.changes();
+        if upsertions.is_empty() && deletions.is_empty() {
+            io.respond(id, answer.into_response());
+            return;
+        }
+        let record = MetadataRecord::ScramCredentials {
+            upsertions,
+            deletions,
+        };
+        match self.append_or_forward(io, None, record) {
+            Ok(written) => self.wait_for_creation(id, written, MetadataWait::Scram(answer)),
+            Err(error) => {
+                answer.fail_written(error.error_code(), &error.to_string());
+                io.respond(id, answer.into_response());
+            }
+        }
+    }
+
+    pub(crate) fn handle_describe_user_scram_credentials(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        request: Request,
+    ) {
+        let RequestKind::DescribeUserScramCredentials(describe) = &request.body else {
+            unreachable!("routed by kind")
+        };
+        let credentials = &self.cluster.scram;
+        let results = match &describe.users {
+            None => credentials
+                .users()
+                .into_iter()
+                .map(|user| describe_user(credentials, user, false))
+                .collect(),
+            Some(users) => {
+                let names: Vec<&str> = users.iter().map(|user| user.name.as_str()).collect();
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(index, user)| {
+                        let twice =
+                            names[..index].contains(user) || names[index + 1..].contains(user);
+                        describe_user(credentials, user, twice)
+                    })
+                    .collect()
+            }
+        };
+        let response = DescribeUserScramCredentialsResponse::default().with_results(results);
+        io.respond(id, ResponseKind::DescribeUserScramCredentials(response));
+    }
+}
+
+/// One user's DescribeUserScramCredentials result.
+fn describe_user(
+    credentials: &UserScramCredentials,
+    user: &str,
+    named_twice: bool,
+) -> DescribeUserScramCredentialsResult {
+    let result = DescribeUserScramCredentialsResult::default()
+        .with_user(StrBytes::from_string(user.to_string()));
+    let refuse = |code: ErrorCode, message: &str| {
+        result
+            .clone()
+            .with_error_code(code.code())
+            .with_error_message(Some(StrBytes::from_string(message.to_string())))
+    };
+    if named_twice {
+        return refuse(
+            ErrorCode::DuplicateResource,
+            "Cannot describe SCRAM credentials for the same user twice in a single request",
+        );
+    }
+    let infos: Vec<CredentialInfo> = credentials
+        .of_user(user)
+        .map(|(mechanism, credential)| {
+            CredentialInfo::default()
+                .with_mechanism(mechanism.wire_type())
+                .with_iterations(credential.iterations)
+        })
+        .collect();
+    if infos.is_empty() {
+        return refuse(
+            ErrorCode::ResourceNotFound,
+            "Attempt to describe a user credential that does not exist",
+        );
+    }
+    result.clone().with_credential_infos(infos)
+}
+
+/// Each user the request names, once, in first-named order, with its checked changes.
+fn check_alterations(
+    alter: &AlterUserScramCredentialsRequest,
+    current: &UserScramCredentials,
+) -> Vec<(String, UserOutcome)> {
+    let named: Vec<&str> = alter
+        .deletions
+        .iter()
+        .map(|deletion| deletion.name.as_str())
+        .chain(
+            alter
+                .upsertions
+                .iter()
+                .map(|upsertion| upsertion.name.as_str()),
+        )
+        .collect();
+    let mut users: Vec<(String, UserOutcome)> = Vec::new();
+    for user in &named {
+        if users.iter().any(|(seen, _)| seen == user) {
+            continue;
+        }
+        let outcome = if named.iter().filter(|other| *other == user).count() > 1 {
+            Err((
+                ErrorCode::DuplicateResource,
+                "A user credential cannot be altered twice in the same request".to_string(),
+            ))
+        } else {
+            check_user(alter, current, user)
+        };
+        users.push((user.to_string(), outcome));
+    }
+    users
+}
+
+/// The one change the request asks for `user` (named exactly once).
+fn check_user(
+    alter: &AlterUserScramCredentialsRequest,
+    current: &UserScramCredentials,
+    user: &str,
+) -> UserOutcome {
+    let unacceptable =
+        |message: &str| Err((ErrorCode::UnacceptableCredential, message.to_string()));
+    if user.is_empty() {
+        return unacceptable("Username must not be empty");
+    }
+    let unknown_mechanism = || {
+        (
+            ErrorCode::UnsupportedSaslMechanism,
+            "Unknown SCRAM mechanism".to_string(),
+        )
+    };
+    if let Some(deletion) = alter.deletions.iter().find(|d| d.name.as_str() == user) {
+        let mechanism =
+            ScramMechanism::from_wire_type(deletion.mechanism).ok_or_else(unknown_mechanism)?;
+        if current.get(user, mechanism).is_none() {
+            return Err((
+                ErrorCode::ResourceNotFound,
+                "Attempt to delete a user credential that does not exist".to_string(),
+            ));
+        }
+        let deletion = ScramDeletion {
+            user: user.to_string(),
+            mechanism,
+        };
+        return Ok((Vec::new(), vec![deletion]));
+    }
+    let upsertion = alter
+        .upsertions
+        .iter()
+        .find(|u| u.name.as_str() == user)
+        .expect("a named user is deleted or upserted");
+    let mechanism =
+        ScramMechanism::from_wire_type(upsertion.mechanism).ok_or_else(unknown_mechanism)?;
+    if upsertion.iterations < ITERATIONS_MIN {
+        return unacceptable(&format!("Too few iterations (minimum {ITERATIONS_MIN})"));
+    }
+    if upsertion.iterations > ITERATIONS_MAX {
+        return unacceptable(&format!("Too many iterations (maximum {ITERATIONS_MAX})"));
+    }
+    if upsertion.salt.is_empty() || upsertion.salted_password.is_empty() {
+        return unacceptable("Salt and salted password must not be empty");
+    }
+    let credential = ScramCredential::from_salted_password(
+        mechanism,
+        &upsertion.salt,
+        &upsertion.salted_password,
+        upsertion.iterations,
+    );
+    let upsertion = ScramUpsertion {
+        user: user.to_string(),
+        mechanism,
+        credential,
+    };
+    Ok((vec![upsertion], Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::alter_user_scram_credentials_request::{
+        ScramCredentialDeletion, ScramCredentialUpsertion,
+    };
+
+    fn upsert(user: &str, mechanism: i8, iterations: i32) -> ScramCredentialUpsertion {
+        ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_string(user.to_string()))
+            .with_mechanism(mechanism)
+            .with_iterations(iterations)
+            .with_salt(b"salt".to_vec().into())
+            .with_salted_password(b"salted".to_vec().into())
+    }
+
+    fn delete(user: &str, mechanism: i8) -> ScramCredentialDeletion {
+        ScramCredentialDeletion::default()
+            .with_name(StrBytes::from_string(user.to_string()))
+            .with_mechanism(mechanism)
+    }
+
+    fn codes(outcomes: &[(String, UserOutcome)]) -> Vec<(&str, i16)> {
+        outcomes
+            .iter()
+            .map(|(user, outcome)| {
+                let code = match outcome {
+                    Ok(_) => 0,
+                    Err((code, _)) => code.code(),
+                };
+                (user.as_str(), code)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn alterations_get_kafkas_error_codes() {
+        let mut current = UserScramCredentials::default();
+        let credential =
+            ScramCredential::from_salted_password(ScramMechanism::Sha256, b"s", b"p", 4096);
+        let existing = ScramUpsertion {
+            user: "dave".to_string(),
+            mechanism: ScramMechanism::Sha256,
+            credential,
+        };
+        current.apply(&[existing], &[]);
+        let alter = AlterUserScramCredentialsRequest::default()
+            .with_deletions(vec![
+                delete("carol", 1),
+                delete("dave", 1),
+                delete("erin", 3),
+            ])
+            .with_upsertions(vec![
+                upsert("alice", 1, 8192),
+                upsert("bob", 2, 4095),
+                upsert("frank", 2, 16385),
+                upsert("", 1, 4096),
+                upsert("gina", 2, 4096),
+                upsert("gina", 1, 4096),
+            ]);
+        let outcomes = check_alterations(&alter, &current);
+        assert_eq!(
+            codes(&outcomes),
+            [
+                ("carol", 91),
+                ("dave", 0),
+                ("erin", 33),
+                ("alice", 0),
+                ("bob", 93),
+                ("frank", 93),
+                ("", 93),
+                ("gina", 92),
+            ]
+        );
+    }
+}
