@@ -73,6 +73,7 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::SaslAuthenticate, 0, 2),
     range(ApiKey::AlterUserScramCredentials, 0, 0),
     range(ApiKey::DescribeUserScramCredentials, 0, 0),
+    range(ApiKey::DescribeClientQuotas, 0, 1),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.

@@ -216,6 +216,7 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
         ResponseKind::AlterUserScramCredentials(_) => ApiKey::AlterUserScramCredentials,
         ResponseKind::DescribeUserScramCredentials(_) => ApiKey::DescribeUserScramCredentials,
+        ResponseKind::DescribeClientQuotas(_) => ApiKey::DescribeClientQuotas,
         _ => return None,
     })
 }

@@ -168,17 +168,7 @@ impl MetadataRecord {
             }
             MetadataRecord::DeleteRecords { deletions } => {
                 line.push_str("delete-records");
-                for (index, deletion) in deletions.iter().enumerate() {
-                    field(&mut line, &format!("d{index}.name"), &deletion.topic);
-                    field(&mut line, &format!("d{index}.id"), &deletion.id.to_hex());
-                    let partition = deletion.partition.to_string();
-                    field(&mut line, &format!("d{index}.partition"), &partition);
-                    field(
-                        &mut line,
-                        &format!("d{index}.offset"),
-                        &deletion.offset.to_string(),
-                    );
-                }
+                deletion_fields(&mut line, deletions);
             }
             MetadataRecord::ScramCredentials {
                 upsertions,
@@ -258,16 +248,26 @@ impl MetadataRecord {
             "delete-records" => MetadataRecord::DeleteRecords {
                 deletions: parse_deletions(&fields)?,
             },
-            "scram-credentials" => {
-                let (upsertions, deletions) = parse_scram(&fields)?;
-                MetadataRecord::ScramCredentials {
-                    upsertions,
-                    deletions,
-                }
-            }
+            "scram-credentials" => parse_scram(&fields)?,
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
+    }
+}
+
+/// A delete-records record's fields: `d0.name`, `d0.id`, `d0.partition`, `d0.offset`
+/// per partition.
+fn deletion_fields(line: &mut String, deletions: &[RecordsDeletion]) {
+    for (index, deletion) in deletions.iter().enumerate() {
+        field(line, &format!("d{index}.name"), &deletion.topic);
+        field(line, &format!("d{index}.id"), &deletion.id.to_hex());
+        let partition = deletion.partition.to_string();
+        field(line, &format!("d{index}.partition"), &partition);
+        field(
+            line,
+            &format!("d{index}.offset"),
+            &deletion.offset.to_string(),
+        );
     }
 }
 
@@ -308,9 +308,7 @@ fn scram_fields(line: &mut String, upsertions: &[ScramUpsertion], deletions: &[S
 }
 
 /// Parses [`scram_fields`]' output.
-fn parse_scram(
-    fields: &BTreeMap<String, String>,
-) -> Result<(Vec<ScramUpsertion>, Vec<ScramDeletion>), String> {
+fn parse_scram(fields: &BTreeMap<String, String>) -> Result<MetadataRecord, String> {
     let get = |key: String| {
         fields
             .get(&key)
@@ -353,7 +351,10 @@ fn parse_scram(
     if fields.len() != expected {
         return Err("scram-credentials: unexpected fields".to_string());
     }
-    Ok((upsertions, deletions))
+    Ok(MetadataRecord::ScramCredentials {
+        upsertions,
+        deletions,
+    })
 }
 
 /// Resource `index` of an alter-configs record: `r0.topic=t` or `r0.broker=2` (empty:
@@ -1137,6 +1138,22 @@ mod tests {
                         offset: 0,
                     },
                 ],
+            },
+            MetadataRecord::ScramCredentials {
+                upsertions: vec![ScramUpsertion {
+                    user: "al ice=".into(),
+                    mechanism: ScramMechanism::Sha512,
+                    credential: ScramCredential::from_password(
+                        ScramMechanism::Sha512,
+                        "pw",
+                        b"salt",
+                        8192,
+                    ),
+                }],
+                deletions: vec![ScramDeletion {
+                    user: "bob".into(),
+                    mechanism: ScramMechanism::Sha256,
+                }],
             },
         ];
         for record in records {

@@ -413,6 +413,7 @@ impl Node {
                 | ApiKey::DeleteRecords
                 | ApiKey::AlterUserScramCredentials
                 | ApiKey::DescribeUserScramCredentials
+                | ApiKey::DescribeClientQuotas
         )
     }
 
@@ -571,6 +572,9 @@ impl Node {
             }
             RequestKind::DescribeUserScramCredentials(_) => {
                 self.handle_describe_user_scram_credentials(io, id, request)
+            }
+            RequestKind::DescribeClientQuotas(_) => {
+                self.handle_describe_client_quotas(io, id, request)
             }
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(

@@ -18,7 +18,7 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 };
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
-    DescribeUserScramCredentialsResponse, RequestKind, ResponseKind,
+    DescribeClientQuotasResponse, DescribeUserScramCredentialsResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -171,6 +171,20 @@ impl Node {
         };
         let response = DescribeUserScramCredentialsResponse::default().with_results(results);
         io.respond(id, ResponseKind::DescribeUserScramCredentials(response));
+    }
+}
+
+impl Node {
+    /// DescribeClientQuotas: odradek enforces no client quotas, so there are none to
+    /// list (kafka-configs asks before it lists a user's SCRAM credentials).
+    pub(crate) fn handle_describe_client_quotas(
+        &mut self,
+        io: &mut impl NodeIo,
+        id: RequestId,
+        _request: Request,
+    ) {
+        let response = DescribeClientQuotasResponse::default().with_entries(Some(Vec::new()));
+        io.respond(id, ResponseKind::DescribeClientQuotas(response));
     }
 }
 

@@ -521,7 +521,8 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
         ApiKey::SaslHandshake
         | ApiKey::SaslAuthenticate
         | ApiKey::AlterUserScramCredentials
-        | ApiKey::DescribeUserScramCredentials => sasl_sample(key, shape),
+        | ApiKey::DescribeUserScramCredentials
+        | ApiKey::DescribeClientQuotas => sasl_sample(key, shape),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -558,6 +559,18 @@ fn sasl_sample(key: ApiKey, shape: Shape<'_>) -> RequestKind {
             DescribeUserScramCredentialsRequest::default()
                 .with_users(Some(vec![UserName::default().with_name(text(topic))])),
         ),
+        ApiKey::DescribeClientQuotas => {
+            use kafka_protocol::messages::DescribeClientQuotasRequest;
+            use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+            RequestKind::DescribeClientQuotas(
+                DescribeClientQuotasRequest::default().with_components(vec![
+                    ComponentData::default()
+                        .with_entity_type(text("user"))
+                        .with_match_type(0)
+                        .with_match(Some(text(topic))),
+                ]),
+            )
+        }
         other => panic!("no SASL sample for {other:?}"),
     }
 }
