@@ -133,6 +133,8 @@ pub struct Inbox {
     pub peers: mpsc::Receiver<PeerDelivery>,
     /// Sync completions from the disk's sync threads.
     pub completions: mpsc::UnboundedReceiver<DiskCompletion>,
+    /// The other way: the SCRAM credentials, published to the connection tasks.
+    pub credentials: CredentialsPublisher,
 }
 
 /// The senders matching an [`Inbox`].
@@ -143,6 +145,8 @@ pub struct Outbox {
     pub peers: mpsc::Sender<PeerDelivery>,
     /// For the disk's completion callback.
     pub completions: mpsc::UnboundedSender<DiskCompletion>,
+    /// The SCRAM credentials the node thread publishes, for the connection tasks.
+    pub credentials: watch::Receiver<Arc<ScramCredentials>>,
 }
 
 /// A connected pair of queues.
@@ -150,16 +154,19 @@ pub fn queues() -> (Outbox, Inbox) {
     let (requests_tx, requests_rx) = mpsc::channel(REQUESTS_QUEUED_MAX);
     let (peers_tx, peers_rx) = mpsc::channel(PEER_BUNDLES_QUEUED_MAX);
     let (completions_tx, completions_rx) = mpsc::unbounded_channel();
+    let (credentials_tx, credentials_rx) = watch::channel(Arc::new(ScramCredentials::new()));
     (
         Outbox {
             requests: requests_tx,
             peers: peers_tx,
             completions: completions_tx,
+            credentials: credentials_rx,
         },
         Inbox {
             requests: requests_rx,
             peers: peers_rx,
             completions: completions_rx,
+            credentials: CredentialsPublisher::new(credentials_tx),
         },
     )
 }
@@ -321,7 +328,6 @@ pub fn run_event_loop<C: Core>(
     io: &mut ProdIo,
     mut inbox: Inbox,
     mut stop: oneshot::Receiver<()>,
-    credentials: &mut CredentialsPublisher,
 ) -> LoopEnd {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -329,7 +335,7 @@ pub fn run_event_loop<C: Core>(
         .expect("a current-thread runtime with only a timer builds");
     let end = runtime.block_on(async {
         loop {
-            credentials.publish(core);
+            inbox.credentials.publish(core);
             if let Some(reason) = core.fatal() {
                 return LoopEnd::Fatal(reason);
             }
@@ -508,9 +514,7 @@ mod tests {
         };
         let thread = std::thread::spawn(move || {
             let mut io = ProdIo::new(disk).unwrap();
-            let (credentials, _) = watch::channel(Arc::new(ScramCredentials::new()));
-            let mut credentials = CredentialsPublisher::new(credentials);
-            let end = run_event_loop(&mut fake, &mut io, inbox, stop_rx, &mut credentials);
+            let end = run_event_loop(&mut fake, &mut io, inbox, stop_rx);
             (end, fake)
         });
         Running {

@@ -81,6 +81,7 @@ mod records_answer;
 pub mod replica;
 pub mod request;
 pub mod scram;
+mod scram_answer;
 pub mod topics;
 mod user_scram;
 mod waiting;

@@ -245,9 +245,7 @@ impl MetadataRecord {
             "alter-configs" => MetadataRecord::AlterConfigs {
                 changes: parse_config_changes(&fields)?,
             },
-            "delete-records" => MetadataRecord::DeleteRecords {
-                deletions: parse_deletions(&fields)?,
-            },
+            "delete-records" => parse_deletions(&fields)?,
             "scram-credentials" => parse_scram(&fields)?,
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
@@ -420,7 +418,7 @@ fn parse_config_changes(
 
 /// The deletions of a delete-records record's `dN.name`, `dN.id`, `dN.partition` and
 /// `dN.offset` fields, in index order.
-fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDeletion>, String> {
+fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<MetadataRecord, String> {
     let mut by_index: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
     for (key, value) in fields {
         let (index, name) = key
@@ -442,6 +440,7 @@ fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDelet
             Some(deletion)
         })
         .collect::<Option<Vec<_>>>()
+        .map(|deletions| MetadataRecord::DeleteRecords { deletions })
         .ok_or_else(|| "delete-records: a deletion lacks a field or has a bad one".to_string())
 }
 

@@ -16,7 +16,7 @@ use crate::config_answer::ConfigsAnswer;
 use crate::error::ErrorCode;
 use crate::records_answer::RecordsAnswer;
 use crate::request::{Request, RequestId};
-use crate::user_scram::ScramAnswer;
+use crate::scram_answer::ScramAnswer;
 use crate::waiting::WAITING_REQUESTS_MAX;
 
 /// What a request waiting for metadata records does once they are applied.

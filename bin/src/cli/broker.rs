@@ -32,7 +32,7 @@ use tracing::{error, info, warn};
 use crate::cli::UsageError;
 use crate::config::{self, BrokerConfig};
 use crate::disk::ProdDisk;
-use crate::driver::{self, ClientRequest, CredentialsPublisher, Inbox, LoopEnd, ProdIo};
+use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
 use crate::security::sasl::{SaslServer, ScramCredentials};
@@ -142,8 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let (listener, peer_listener) = bind_listeners(&runtime, &config)?;
     let address = listener.local_addr().context("listener address")?;
-    let mut node_config = node_config(&config, &address);
-    node_config.bootstrap_records = crate::cli::format::read_bootstrap_records(&config.data_dir)?;
+    let node_config = node_config(&config, &address)?;
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
@@ -154,8 +153,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (None, None),
     };
 
-    // The node thread publishes the SCRAM credentials of the metadata log here.
-    let (scram_tx, scram_rx) = watch::channel(Arc::new(ScramCredentials::new()));
     let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (ended_tx, ended_rx) = oneshot::channel::<()>();
@@ -164,33 +161,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .spawn(move || {
             // Dropped when the thread ends, however it ends, to wake the main task.
             let _ended = ended_tx;
-            let credentials = CredentialsPublisher::new(scram_tx);
-            run_node(
-                disk,
-                peer_outbox,
-                node_config,
-                inbox,
-                ready_tx,
-                stop_rx,
-                credentials,
-            )
+            run_node(disk, peer_outbox, node_config, inbox, ready_tx, stop_rx)
         })
         .context("cannot start the node thread")?;
 
-    let sasl = (config.listener_protocol == SecurityProtocol::SaslPlaintext)
-        .then(|| SaslServer::new(config.sasl.clone(), scram_rx));
-    let serving = Serving {
-        listener,
-        address,
+    let serving = Serving::new(
+        &config,
+        (listener, address),
         transport,
-        sasl,
-        requests: outbox.requests,
-        limits: Limits {
-            request_bytes_max: config.socket_request_max_bytes,
-            idle: config.idle(),
-            connections_max: usize::try_from(config.max_connections).unwrap_or(1),
-        },
-    };
+        outbox.requests,
+        outbox.credentials,
+    );
     let served = runtime.block_on(serving.serve(ready_rx, ended_rx));
     let _ = stop_tx.send(());
     let end = node_thread
@@ -228,14 +209,14 @@ fn bind_listeners(
 
 /// The node's configuration: the broker's, with the address clients are told
 /// (`advertised.listeners`, else what the listener at `address` was bound as).
-fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
+fn node_config(config: &BrokerConfig, address: &SocketAddr) -> anyhow::Result<NodeConfig> {
     let (advertised_host, advertised_port) = match &config.advertised {
         Some((host, port)) => (host.clone(), *port),
         None => (advertised_host(&config.listen, address), address.port()),
     };
     // Without the `mutants` feature every field is set and the update is empty.
     #[allow(clippy::needless_update)]
-    NodeConfig {
+    Ok(NodeConfig {
         node_id: config.node_id,
         advertised_host,
         advertised_port: i32::from(advertised_port),
@@ -259,8 +240,9 @@ fn node_config(config: &BrokerConfig, address: &SocketAddr) -> NodeConfig {
         offsets_topic_replication_factor: config.offsets_topic_replication_factor,
         offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
+        bootstrap_records: crate::cli::format::read_bootstrap_records(&config.data_dir)?,
         ..NodeConfig::default()
-    }
+    })
 }
 
 /// Starts the peer transport of a broker of a cluster on `peer_listener`; bundles it
@@ -292,7 +274,6 @@ fn run_node(
     inbox: Inbox,
     ready: oneshot::Sender<anyhow::Result<()>>,
     stop: oneshot::Receiver<()>,
-    mut credentials: CredentialsPublisher,
 ) -> LoopEnd {
     let mut io = match ProdIo::new(disk) {
         Ok(io) => io,
@@ -312,7 +293,7 @@ fn run_node(
         }
     };
     let _ = ready.send(Ok(()));
-    driver::run_event_loop(&mut node, &mut io, inbox, stop, &mut credentials)
+    driver::run_event_loop(&mut node, &mut io, inbox, stop)
 }
 
 /// What the network runtime serves once the node is open: the client listener and,
@@ -328,6 +309,31 @@ struct Serving {
 }
 
 impl Serving {
+    /// What serves `config`'s client listener; a SASL listener logs clients in with
+    /// the SCRAM credentials the node thread publishes to `scram`.
+    fn new(
+        config: &BrokerConfig,
+        (listener, address): (TcpListener, SocketAddr),
+        transport: Option<Transport>,
+        requests: mpsc::Sender<ClientRequest>,
+        scram: watch::Receiver<Arc<ScramCredentials>>,
+    ) -> Serving {
+        let sasl = (config.listener_protocol == SecurityProtocol::SaslPlaintext)
+            .then(|| SaslServer::new(config.sasl.clone(), scram));
+        Serving {
+            listener,
+            address,
+            transport,
+            sasl,
+            requests,
+            limits: Limits {
+                request_bytes_max: config.socket_request_max_bytes,
+                idle: config.idle(),
+                connections_max: usize::try_from(config.max_connections).unwrap_or(1),
+            },
+        }
+    }
+
     /// Waits for the node to open (`ready`), announces the listeners, accepts
     /// connections until a signal or the node thread's end (`ended`), then stops
     /// accepting and closes the peer connections.

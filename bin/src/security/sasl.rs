@@ -248,6 +248,13 @@ pub enum Gate {
     Expired,
 }
 
+/// A failed step: the reason to log, and what the client is told if not
+/// `Authentication failed: <reason>`.
+type Failure = (String, Option<String>);
+
+/// A step that went through: the user once the exchange ends, and the token to send.
+type StepDone = (Option<String>, Vec<u8>);
+
 /// One connection's SASL authentication (and re-authentication).
 pub struct Authenticator {
     server: SaslServer,
@@ -346,7 +353,7 @@ impl Authenticator {
     }
 
     /// RFC 4616: `[authzid] NUL user NUL password`.
-    fn plain(&self, token: &[u8]) -> Result<String, (String, Option<String>)> {
+    fn plain(&self, token: &[u8]) -> Result<String, Failure> {
         let malformed = || ("malformed PLAIN token".to_string(), None);
         let text = std::str::from_utf8(token).map_err(|_| malformed())?;
         let mut parts = text.split('\0');
@@ -377,7 +384,7 @@ impl Authenticator {
         &mut self,
         mechanism: ScramMechanism,
         token: &[u8],
-    ) -> Result<(Option<String>, Vec<u8>), (String, Option<String>)> {
+    ) -> Result<StepDone, Failure> {
         let nonce = self.server.server_nonce();
         let lookup = |user: &str| self.server.scram_credential(user, mechanism);
         match scram::client_first(mechanism, token, &nonce, lookup) {
