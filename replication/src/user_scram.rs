@@ -147,27 +147,38 @@ fn describe_user(
 }
 
 /// Each user the request names, once, in first-named order, with its checked changes.
+/// A user may change several mechanisms in one request (kafka-configs sends
+/// `SCRAM-SHA-256=[..],SCRAM-SHA-512=[..]` so); one user and mechanism named twice is
+/// DUPLICATE_RESOURCE.
 fn check_alterations(
     alter: &AlterUserScramCredentialsRequest,
     current: &UserScramCredentials,
 ) -> Vec<(String, UserOutcome)> {
-    let named: Vec<&str> = alter
+    let named: Vec<(&str, i8)> = alter
         .deletions
         .iter()
-        .map(|deletion| deletion.name.as_str())
+        .map(|deletion| (deletion.name.as_str(), deletion.mechanism))
         .chain(
             alter
                 .upsertions
                 .iter()
-                .map(|upsertion| upsertion.name.as_str()),
+                .map(|u| (u.name.as_str(), u.mechanism)),
         )
         .collect();
     let mut users: Vec<(String, UserOutcome)> = Vec::new();
-    for user in &named {
+    for (user, _) in &named {
         if users.iter().any(|(seen, _)| seen == user) {
             continue;
         }
-        let outcome = if named.iter().filter(|other| *other == user).count() > 1 {
+        let mut mechanisms: Vec<i8> = named
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, m)| *m)
+            .collect();
+        let count = mechanisms.len();
+        mechanisms.sort_unstable();
+        mechanisms.dedup();
+        let outcome = if mechanisms.len() < count {
             Err((
                 ErrorCode::DuplicateResource,
                 "A user credential cannot be altered twice in the same request".to_string(),
@@ -180,66 +191,71 @@ fn check_alterations(
     users
 }
 
-/// The one change the request asks for `user` (named exactly once).
+/// Every change the request asks for `user` (each mechanism named once).
 fn check_user(
     alter: &AlterUserScramCredentialsRequest,
     current: &UserScramCredentials,
     user: &str,
 ) -> UserOutcome {
-    let unacceptable =
-        |message: &str| Err((ErrorCode::UnacceptableCredential, message.to_string()));
     if user.is_empty() {
-        return unacceptable("Username must not be empty");
+        return Err(unacceptable("Username must not be empty"));
     }
-    let unknown_mechanism = || {
-        (
-            ErrorCode::UnsupportedSaslMechanism,
-            "Unknown SCRAM mechanism".to_string(),
-        )
-    };
-    if let Some(deletion) = alter.deletions.iter().find(|d| d.name.as_str() == user) {
-        let mechanism =
-            ScramMechanism::from_wire_type(deletion.mechanism).ok_or_else(unknown_mechanism)?;
+    let mut deletions = Vec::new();
+    for deletion in alter.deletions.iter().filter(|d| d.name.as_str() == user) {
+        let mechanism = known_mechanism(deletion.mechanism)?;
         if current.get(user, mechanism).is_none() {
             return Err((
                 ErrorCode::ResourceNotFound,
                 "Attempt to delete a user credential that does not exist".to_string(),
             ));
         }
-        let deletion = ScramDeletion {
+        deletions.push(ScramDeletion {
             user: user.to_string(),
             mechanism,
-        };
-        return Ok((Vec::new(), vec![deletion]));
+        });
     }
-    let upsertion = alter
-        .upsertions
-        .iter()
-        .find(|u| u.name.as_str() == user)
-        .expect("a named user is deleted or upserted");
-    let mechanism =
-        ScramMechanism::from_wire_type(upsertion.mechanism).ok_or_else(unknown_mechanism)?;
-    if upsertion.iterations < ITERATIONS_MIN {
-        return unacceptable(&format!("Too few iterations (minimum {ITERATIONS_MIN})"));
+    let mut upsertions = Vec::new();
+    for upsertion in alter.upsertions.iter().filter(|u| u.name.as_str() == user) {
+        let mechanism = known_mechanism(upsertion.mechanism)?;
+        if upsertion.iterations < ITERATIONS_MIN {
+            return Err(unacceptable(&format!(
+                "Too few iterations (minimum {ITERATIONS_MIN})"
+            )));
+        }
+        if upsertion.iterations > ITERATIONS_MAX {
+            return Err(unacceptable(&format!(
+                "Too many iterations (maximum {ITERATIONS_MAX})"
+            )));
+        }
+        if upsertion.salt.is_empty() || upsertion.salted_password.is_empty() {
+            return Err(unacceptable("Salt and salted password must not be empty"));
+        }
+        let credential = ScramCredential::from_salted_password(
+            mechanism,
+            &upsertion.salt,
+            &upsertion.salted_password,
+            upsertion.iterations,
+        );
+        upsertions.push(ScramUpsertion {
+            user: user.to_string(),
+            mechanism,
+            credential,
+        });
     }
-    if upsertion.iterations > ITERATIONS_MAX {
-        return unacceptable(&format!("Too many iterations (maximum {ITERATIONS_MAX})"));
-    }
-    if upsertion.salt.is_empty() || upsertion.salted_password.is_empty() {
-        return unacceptable("Salt and salted password must not be empty");
-    }
-    let credential = ScramCredential::from_salted_password(
-        mechanism,
-        &upsertion.salt,
-        &upsertion.salted_password,
-        upsertion.iterations,
-    );
-    let upsertion = ScramUpsertion {
-        user: user.to_string(),
-        mechanism,
-        credential,
-    };
-    Ok((vec![upsertion], Vec::new()))
+    Ok((upsertions, deletions))
+}
+
+fn unacceptable(message: &str) -> (ErrorCode, String) {
+    (ErrorCode::UnacceptableCredential, message.to_string())
+}
+
+fn known_mechanism(wire_type: i8) -> Result<ScramMechanism, (ErrorCode, String)> {
+    ScramMechanism::from_wire_type(wire_type).ok_or_else(|| {
+        (
+            ErrorCode::UnsupportedSaslMechanism,
+            "Unknown SCRAM mechanism".to_string(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -300,7 +316,9 @@ mod tests {
                 upsert("frank", 2, 16385),
                 upsert("", 1, 4096),
                 upsert("gina", 2, 4096),
-                upsert("gina", 1, 4096),
+                upsert("gina", 2, 4096),
+                upsert("hal", 1, 4096),
+                upsert("hal", 2, 4096),
             ]);
         let outcomes = check_alterations(&alter, &current);
         assert_eq!(
@@ -314,6 +332,7 @@ mod tests {
                 ("frank", 93),
                 ("", 93),
                 ("gina", 92),
+                ("hal", 0),
             ]
         );
     }
