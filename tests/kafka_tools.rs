@@ -1341,7 +1341,6 @@ fn odradek_configs_and_kafka_configs_agree() {
 
 /// Seed 004's "Create SCRAM user", verbatim but for the address.
 #[test]
-#[ignore = "needs AlterUserScramCredentials and DescribeUserScramCredentials (and SASL): tests/FINDINGS.md"]
 fn kafka_configs_add_a_scram_user() {
     let broker = Broker::start();
     let bootstrap = broker.address();

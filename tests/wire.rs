@@ -523,6 +523,7 @@ fn every_advertised_version_of_every_api_round_trips() {
     );
 
     acl_round_trips(&mut client, &table, &mut coverage);
+    security_round_trips(&mut client, &table, &mut coverage);
 
     let mut missing = Vec::new();
     for &(key, min, max) in &table {
@@ -1365,4 +1366,60 @@ fn earliest_offset(client: &mut Client, topic: &str) -> i64 {
     let answer = &listed.topics[0].partitions[0];
     assert_eq!(answer.error_code, 0, "ListOffsets earliest of {topic}");
     answer.offset
+}
+
+/// The SASL and SCRAM APIs on this PLAINTEXT listener: SaslHandshake and
+/// SaslAuthenticate are answered ILLEGAL_SASL_STATE (34) as Kafka answers them on a
+/// listener without SASL; a SCRAM credential is stored and described; there are no
+/// client quotas.
+fn security_round_trips(
+    client: &mut Client,
+    table: &[(ApiKey, i16, i16)],
+    coverage: &mut Coverage,
+) {
+    for key in [ApiKey::SaslHandshake, ApiKey::SaslAuthenticate] {
+        for version in versions(table, key) {
+            let error_code = match call_sample(client, key, version, Shape::common("wire")) {
+                ResponseKind::SaslHandshake(response) => response.error_code,
+                ResponseKind::SaslAuthenticate(response) => response.error_code,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(error_code, 34, "{key:?} v{version}");
+            coverage.mark(key, version);
+        }
+    }
+    for version in versions(table, ApiKey::AlterUserScramCredentials) {
+        let key = ApiKey::AlterUserScramCredentials;
+        let ResponseKind::AlterUserScramCredentials(response) =
+            call_sample(client, key, version, Shape::common("scram-user"))
+        else {
+            panic!()
+        };
+        assert_eq!(response.results.len(), 1, "{response:?}");
+        assert_eq!(response.results[0].error_code, 0, "{response:?}");
+        coverage.mark(key, version);
+    }
+    for version in versions(table, ApiKey::DescribeUserScramCredentials) {
+        let key = ApiKey::DescribeUserScramCredentials;
+        let ResponseKind::DescribeUserScramCredentials(response) =
+            call_sample(client, key, version, Shape::common("scram-user"))
+        else {
+            panic!()
+        };
+        let infos = &response.results[0].credential_infos;
+        assert_eq!(infos.len(), 1, "{response:?}");
+        assert_eq!((infos[0].mechanism, infos[0].iterations), (1, 4096));
+        coverage.mark(key, version);
+    }
+    for version in versions(table, ApiKey::DescribeClientQuotas) {
+        let key = ApiKey::DescribeClientQuotas;
+        let ResponseKind::DescribeClientQuotas(response) =
+            call_sample(client, key, version, Shape::common("wire"))
+        else {
+            panic!()
+        };
+        assert_eq!(response.error_code, 0);
+        assert_eq!(response.entries, Some(Vec::new()));
+        coverage.mark(key, version);
+    }
 }

@@ -48,6 +48,7 @@ use odradek_replication::group::GroupConfig;
 use odradek_replication::topics::TopicConfig;
 
 use crate::security::SecurityProtocol;
+use crate::security::sasl::{self, SaslConfig};
 use crate::security::tls::{self, TlsSettings};
 
 /// Everything `odradek broker` is configured with.
@@ -127,6 +128,8 @@ pub struct BrokerConfig {
     /// `authorizer.class.name` (Kafka's StandardAuthorizer or empty), with
     /// `super.users` and `allow.everyone.if.no.acl.found`; `None`: no authorization.
     pub authorizer: Option<Authorizer>,
+    /// SASL on the client listener (used when it is `SASL_PLAINTEXT` or `SASL_SSL`).
+    pub sasl: SaslConfig,
 }
 
 impl BrokerConfig {
@@ -138,6 +141,7 @@ impl BrokerConfig {
             protocol: self.listener_protocol,
             advertised: self.advertised.clone(),
             tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
         };
         std::iter::once(first)
             .chain(self.extra_listeners.iter().cloned())
@@ -210,6 +214,7 @@ impl Default for BrokerConfig {
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
             authorizer: None,
+            sasl: SaslConfig::default(),
         }
     }
 }
@@ -327,7 +332,15 @@ impl Builder {
         if key.is_empty() {
             bail!("{source}: empty key");
         }
-        if !KNOWN_KEYS.contains(&key) && !tls::is_tls_key(key) {
+        if INTER_BROKER_SECURITY_KEYS.contains(&key) {
+            self.warnings.push(format!(
+                "{source}: {key}={value} has no effect: brokers talk to each other over \
+                 odradek's own peer transport, not Kafka's protocol, so there is no \
+                 inter-broker SASL or TLS to configure"
+            ));
+            return Ok(());
+        }
+        if !KNOWN_KEYS.contains(&key) && !tls::is_tls_key(key) && !is_sasl_listener_key(key) {
             let why = if IGNORED_KEYS.contains(&key) {
                 "not used by odradek"
             } else {
@@ -358,7 +371,43 @@ impl Builder {
         self.build_group(&mut config)?;
         self.build_tls(&mut config);
         config.authorizer = self.build_authorizer()?;
+        self.build_sasl(&mut config)?;
         Ok(config)
+    }
+
+    /// SASL's keys, for the client listener: the `listener.name.<listener>.` form wins
+    /// over the plain key, as in Kafka. PLAIN's users come from PlainLoginModule's JAAS
+    /// configuration (`listener.name.<l>.plain.sasl.jaas.config`, then `sasl.jaas.config`).
+    fn build_sasl(&self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+        config.sasl = self.sasl_settings(&config.listener_name)?;
+        for listener in &mut config.extra_listeners {
+            listener.sasl = self.sasl_settings(&listener.name)?;
+        }
+        Ok(())
+    }
+
+    /// The SASL settings of the client listener `name`.
+    fn sasl_settings(&self, name: &str) -> anyhow::Result<SaslConfig> {
+        let mut settings = SaslConfig::default();
+        let prefix = format!("listener.name.{}.", name.to_lowercase());
+        let mechanisms_key = format!("{prefix}sasl.enabled.mechanisms");
+        for key in [mechanisms_key.as_str(), "sasl.enabled.mechanisms"] {
+            if let Some(value) = self.raw(key) {
+                settings.mechanisms = sasl::parse_mechanisms(key, value)?;
+                break;
+            }
+        }
+        let jaas_key = format!("{prefix}plain.sasl.jaas.config");
+        for key in [jaas_key.as_str(), "sasl.jaas.config"] {
+            if let Some(value) = self.raw(key) {
+                settings.plain_users = sasl::parse_jaas_plain_users(key, value)?;
+                break;
+            }
+        }
+        if let Some(value) = self.non_negative::<i64>("connections.max.reauth.ms")? {
+            settings.reauth_ms = value;
+        }
+        Ok(settings)
     }
 
     /// The node's id, its listeners, its cluster's voters and Raft's timing.
@@ -694,6 +743,20 @@ fn type_name<T>() -> &'static str {
     }
 }
 
+/// Keys about security between brokers, which do not apply to odradek's peer links.
+const INTER_BROKER_SECURITY_KEYS: &[&str] = &[
+    "security.inter.broker.protocol",
+    "sasl.mechanism.inter.broker.protocol",
+];
+
+/// Whether `key` is a listener-prefixed SASL key (`listener.name.<l>.sasl.enabled.mechanisms`,
+/// `listener.name.<l>.<mechanism>.sasl.jaas.config`).
+fn is_sasl_listener_key(key: &str) -> bool {
+    key.strip_prefix("listener.name.").is_some_and(|rest| {
+        rest.ends_with(".sasl.enabled.mechanisms") || rest.ends_with(".sasl.jaas.config")
+    })
+}
+
 /// Every key this broker interprets.
 const KNOWN_KEYS: &[&str] = &[
     "node.id",
@@ -745,6 +808,9 @@ const KNOWN_KEYS: &[&str] = &[
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
+    "sasl.enabled.mechanisms",
+    "sasl.jaas.config",
+    "connections.max.reauth.ms",
 ];
 
 /// The one `authorizer.class.name` odradek runs: Kafka's KRaft authorizer.
@@ -853,6 +919,8 @@ pub struct Listener {
     /// Its `ssl.*` settings (`listener.name.<name>.ssl.*` over `ssl.*`), read when
     /// its protocol is SSL or SASL_SSL.
     pub tls: TlsSettings,
+    /// Its SASL settings, used when its protocol is SASL_PLAINTEXT or SASL_SSL.
+    pub sasl: SaslConfig,
 }
 
 /// The listeners of `listeners`: those that serve clients (at least one), and the peer
@@ -895,6 +963,7 @@ impl Listeners {
                         .unwrap_or(SecurityProtocol::Plaintext),
                     advertised: None,
                     tls: TlsSettings::default(),
+                    sasl: SaslConfig::default(),
                 });
                 continue;
             }
@@ -917,6 +986,7 @@ impl Listeners {
                 protocol: *protocol,
                 advertised: None,
                 tls: TlsSettings::default(),
+                sasl: SaslConfig::default(),
             });
         }
         match clients.is_empty() {

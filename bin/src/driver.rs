@@ -22,14 +22,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read as _;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::ResponseKind;
 use odradek_log::io::{DiskCompletion, Duration, Instant, Io, TimerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::disk::ProdDisk;
 use crate::peers::{PeerDelivery, PeerOutbox};
+use crate::security::sasl::ScramCredentials;
 use odradek_replication::peer::{BrokerId, PeerMessage};
 use odradek_replication::{Event, Node, NodeIo, Request, RequestId};
 
@@ -57,6 +59,14 @@ pub trait Core {
     fn handle(&mut self, io: &mut ProdIo, event: Event);
     /// Makes everything durable before the process exits.
     fn shutdown(&mut self, io: &mut ProdIo);
+    /// How many times the users' SCRAM credentials changed so far.
+    fn scram_changes(&self) -> u64 {
+        0
+    }
+    /// A copy of the users' SCRAM credentials.
+    fn scram_credentials(&self) -> ScramCredentials {
+        ScramCredentials::new()
+    }
     /// Why the node stopped serving, if it did.
     fn fatal(&self) -> Option<String>;
 }
@@ -70,6 +80,39 @@ impl Core for Node {
     }
     fn fatal(&self) -> Option<String> {
         Node::fatal(self).map(str::to_string)
+    }
+    fn scram_changes(&self) -> u64 {
+        self.cluster().scram.changes()
+    }
+    fn scram_credentials(&self) -> ScramCredentials {
+        self.cluster().scram.all().clone()
+    }
+}
+
+/// Hands the connections the SCRAM credentials each time the applied metadata changes
+/// them; the connections read the latest copy when a client logs in.
+pub struct CredentialsPublisher {
+    sender: watch::Sender<Arc<ScramCredentials>>,
+    published: Option<u64>,
+}
+
+impl CredentialsPublisher {
+    /// Publishes to `sender`'s receivers.
+    pub fn new(sender: watch::Sender<Arc<ScramCredentials>>) -> CredentialsPublisher {
+        CredentialsPublisher {
+            sender,
+            published: None,
+        }
+    }
+
+    /// Publishes `core`'s credentials if they changed since the last time.
+    fn publish<C: Core>(&mut self, core: &C) {
+        let changes = core.scram_changes();
+        if self.published == Some(changes) {
+            return;
+        }
+        self.sender.send_replace(Arc::new(core.scram_credentials()));
+        self.published = Some(changes);
     }
 }
 
@@ -90,6 +133,8 @@ pub struct Inbox {
     pub peers: mpsc::Receiver<PeerDelivery>,
     /// Sync completions from the disk's sync threads.
     pub completions: mpsc::UnboundedReceiver<DiskCompletion>,
+    /// The other way: the SCRAM credentials, published to the connection tasks.
+    pub credentials: CredentialsPublisher,
 }
 
 /// The senders matching an [`Inbox`].
@@ -100,6 +145,8 @@ pub struct Outbox {
     pub peers: mpsc::Sender<PeerDelivery>,
     /// For the disk's completion callback.
     pub completions: mpsc::UnboundedSender<DiskCompletion>,
+    /// The SCRAM credentials the node thread publishes, for the connection tasks.
+    pub credentials: watch::Receiver<Arc<ScramCredentials>>,
 }
 
 /// A connected pair of queues.
@@ -107,16 +154,19 @@ pub fn queues() -> (Outbox, Inbox) {
     let (requests_tx, requests_rx) = mpsc::channel(REQUESTS_QUEUED_MAX);
     let (peers_tx, peers_rx) = mpsc::channel(PEER_BUNDLES_QUEUED_MAX);
     let (completions_tx, completions_rx) = mpsc::unbounded_channel();
+    let (credentials_tx, credentials_rx) = watch::channel(Arc::new(ScramCredentials::new()));
     (
         Outbox {
             requests: requests_tx,
             peers: peers_tx,
             completions: completions_tx,
+            credentials: credentials_rx,
         },
         Inbox {
             requests: requests_rx,
             peers: peers_rx,
             completions: completions_rx,
+            credentials: CredentialsPublisher::new(credentials_tx),
         },
     )
 }
@@ -285,6 +335,7 @@ pub fn run_event_loop<C: Core>(
         .expect("a current-thread runtime with only a timer builds");
     let end = runtime.block_on(async {
         loop {
+            inbox.credentials.publish(core);
             if let Some(reason) = core.fatal() {
                 return LoopEnd::Fatal(reason);
             }

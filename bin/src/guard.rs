@@ -55,7 +55,10 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
     // The version from which each request is flexible, and the walk of its fields.
     let (flexible_from, fields): (i16, FieldsWalk) = match key {
         // No arrays at all: the codec cannot be made to over-allocate.
-        ApiKey::ApiVersions | ApiKey::InitProducerId => return Ok(None),
+        ApiKey::ApiVersions
+        | ApiKey::InitProducerId
+        | ApiKey::SaslHandshake
+        | ApiKey::SaslAuthenticate => return Ok(None),
         ApiKey::Produce => (9, produce_request),
         ApiKey::Fetch => (12, fetch_request),
         ApiKey::ListOffsets => (6, list_offsets_request),
@@ -84,6 +87,9 @@ fn walk(key: ApiKey, version: i16, body: &[u8]) -> Result<Option<usize>, Malform
         ApiKey::CreateAcls => (2, create_acls_request),
         ApiKey::DescribeAcls => (2, describe_acls_request),
         ApiKey::DeleteAcls => (2, delete_acls_request),
+        ApiKey::AlterUserScramCredentials => (0, alter_user_scram_credentials_request),
+        ApiKey::DescribeUserScramCredentials => (0, describe_user_scram_credentials_request),
+        ApiKey::DescribeClientQuotas => (1, describe_client_quotas_request),
         other => return Err(Malformed::Unchecked(other, version)),
     };
     Walk::new(body, version >= flexible_from).run(|w| fields(w, version))
@@ -485,6 +491,41 @@ fn describe_cluster_request(w: &mut Walk<'_>, v: i16) -> Result<(), Malformed> {
     Ok(())
 }
 
+/// The fields of an AlterUserScramCredentials request (v0, flexible).
+fn alter_user_scram_credentials_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // name
+        w.skip(1)?; // mechanism
+        w.tagged_fields()
+    })?; // deletions
+    w.array(|w| {
+        w.string()?; // name
+        w.skip(1 + 4)?; // mechanism, iterations
+        w.bytes()?; // salt
+        w.bytes()?; // salted_password
+        w.tagged_fields()
+    }) // upsertions
+}
+
+/// The fields of a DescribeUserScramCredentials request (v0, flexible).
+fn describe_user_scram_credentials_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // name
+        w.tagged_fields()
+    }) // users (nullable)
+}
+
+/// The fields of a DescribeClientQuotas request (flexible from v1).
+fn describe_client_quotas_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
+    w.array(|w| {
+        w.string()?; // entity_type
+        w.skip(1)?; // match_type
+        w.string()?; // match (nullable)
+        w.tagged_fields()
+    })?; // components
+    w.skip(1) // strict
+}
+
 /// The fields of a DescribeLogDirs request (the same at every version).
 fn describe_log_dirs_request(w: &mut Walk<'_>, _v: i16) -> Result<(), Malformed> {
     w.array(|w| {
@@ -736,7 +777,13 @@ mod tests {
                     trailing, 0,
                     "{key:?} v{version}: walk stopped {trailing} bytes early"
                 ),
-                Ok(None) => assert!(matches!(key, ApiKey::ApiVersions | ApiKey::InitProducerId)),
+                Ok(None) => assert!(matches!(
+                    key,
+                    ApiKey::ApiVersions
+                        | ApiKey::InitProducerId
+                        | ApiKey::SaslHandshake
+                        | ApiKey::SaslAuthenticate
+                )),
                 Err(error) => panic!("{key:?} v{version}: {error} in {body:?}"),
             }
             assert!(decodes(key, version, &body));
@@ -794,8 +841,8 @@ mod tests {
     #[test]
     fn apis_without_a_walk_are_refused() {
         assert_eq!(
-            check(ApiKey::SaslHandshake, 0, &[]),
-            Err(Malformed::Unchecked(ApiKey::SaslHandshake, 0))
+            check(ApiKey::AlterReplicaLogDirs, 0, &[]),
+            Err(Malformed::Unchecked(ApiKey::AlterReplicaLogDirs, 0))
         );
     }
 

@@ -18,17 +18,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::driver::ClientRequest;
 use crate::security::Session;
+use crate::security::sasl::{self, Authenticator, Gate, Next, SaslServer};
 use crate::security::tls::ServerTls;
 use crate::wire::{self, Inbound, Preamble};
 use odradek_replication::Request;
@@ -67,14 +68,15 @@ pub struct Limits {
     pub connections_max: usize,
 }
 
-/// Accepts connections on `listener`, the listener named `name` in `listeners`, until
-/// the task is dropped. With `tls` (an SSL or SASL_SSL listener) each connection's
+/// Accepts connections on `listener`, the listener named `door.name` in `listeners`,
+/// until the task is dropped. With TLS (an SSL or SASL_SSL listener) each connection's
 /// task first runs the TLS handshake, bounded by its timeout; a connection whose
-/// handshake fails is closed and noticed by no other.
+/// handshake fails is closed and noticed by no other. With SASL (SASL_PLAINTEXT or
+/// SASL_SSL), each connection must authenticate before anything but ApiVersions is
+/// served.
 pub async fn serve(
     listener: TcpListener,
-    name: Arc<str>,
-    tls: Option<Arc<ServerTls>>,
+    door: Door,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
 ) {
@@ -98,23 +100,36 @@ pub async fn serve(
         }
         let requests = requests.clone();
         let limits = Arc::clone(&limits);
-        let name = Arc::clone(&name);
-        let tls = tls.clone();
+        let name = Arc::clone(&door.name);
+        let tls = door.tls.clone();
+        let sasl = door.sasl.clone().map(Authenticator::new);
         tokio::spawn(async move {
             match tls {
                 None => {
                     let session = Session::anonymous();
-                    connection(stream, peer, name, session, requests, &limits).await;
+                    connection(stream, peer, name, session, sasl, requests, &limits).await;
                 }
                 Some(tls) => {
                     if let Some((stream, session)) = tls.accept(stream, peer).await {
-                        connection(stream, peer, name, session, requests, &limits).await;
+                        connection(stream, peer, name, session, sasl, requests, &limits).await;
                     }
                 }
             }
             drop(permit);
         });
     }
+}
+
+/// How a listener's connections are let in: its name, its TLS and its SASL, each when
+/// its security protocol asks for it.
+#[derive(Clone)]
+pub struct Door {
+    /// The listener's name in `listeners`.
+    pub name: Arc<str>,
+    /// TLS, for SSL and SASL_SSL listeners.
+    pub tls: Option<Arc<ServerTls>>,
+    /// SASL, for SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<SaslServer>,
 }
 
 /// What one connection may have in flight: requests and their bytes.
@@ -175,12 +190,13 @@ enum Owed {
 
 /// Serves one connection until the client closes it, breaks a rule, or idles out.
 /// `stream` is the TCP stream, or the TLS session over it; `session` says who the
-/// client is so far.
+/// client is so far; `sasl`, when the listener authenticates with SASL.
 async fn connection<S>(
     stream: S,
     peer: SocketAddr,
     listener: Arc<str>,
     session: Session,
+    sasl: Option<Authenticator>,
     requests: mpsc::Sender<ClientRequest>,
     limits: &Limits,
 ) where
@@ -193,6 +209,9 @@ async fn connection<S>(
         peer,
         listener,
         session,
+        sasl,
+        opened: Instant::now(),
+        bare_tokens: false,
         requests,
         owed: owed_tx,
         budget: Budget::new(),
@@ -224,6 +243,14 @@ struct Reader {
     /// The name of the listener the connection came through.
     listener: Arc<str>,
     session: Session,
+    /// The SASL state of a SASL listener's connection; `None` on other listeners.
+    sasl: Option<Authenticator>,
+    /// When the connection was accepted: authentication must end within
+    /// [`sasl::AUTHENTICATION_TIME_MAX`] of it.
+    opened: Instant,
+    /// After a SaslHandshake v0, the SASL tokens come as bare size-prefixed frames
+    /// (no Kafka header) until the exchange ends.
+    bare_tokens: bool,
     requests: mpsc::Sender<ClientRequest>,
     owed: mpsc::UnboundedSender<Owed>,
     budget: Budget,
@@ -238,11 +265,26 @@ impl Reader {
     ) -> anyhow::Result<()> {
         let mut buffer = BytesMut::new();
         loop {
-            let Some((frame, share)) =
-                next_frame(&mut socket, &mut buffer, &self.budget, limits).await?
-            else {
+            let next = next_frame(&mut socket, &mut buffer, &self.budget, limits);
+            let next = match self.authentication_deadline() {
+                None => next.await?,
+                Some(deadline) => match tokio::time::timeout_at(deadline.into(), next).await {
+                    Ok(next) => next?,
+                    Err(_elapsed) => anyhow::bail!(
+                        "SASL authentication not finished within {} s",
+                        sasl::AUTHENTICATION_TIME_MAX.as_secs()
+                    ),
+                },
+            };
+            let Some((frame, share)) = next else {
                 return Ok(());
             };
+            if self.bare_tokens {
+                if !self.answer_bare_token(frame, share)? {
+                    return Ok(());
+                }
+                continue;
+            }
             let open = match wire::parse_request(frame)? {
                 Inbound::Reply(bytes) => self.owed.send(Owed::Ready(bytes, share)).is_ok(),
                 Inbound::Node {
@@ -252,13 +294,124 @@ impl Reader {
                     body,
                 } => {
                     debug!(peer = %self.peer, ?api_key, version = preamble.api_version, correlation_id = preamble.correlation_id, "request");
-                    self.send_to_node(preamble, client_id, body, share).await?
+                    match api_key {
+                        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                            self.answer_sasl(preamble, body, share)?
+                        }
+                        _ => {
+                            self.check_authenticated(api_key)?;
+                            self.send_to_node(preamble, client_id, body, share).await?
+                        }
+                    }
                 }
             };
             if !open {
                 return Ok(()); // the writer is gone; the connection is closing
             }
         }
+    }
+
+    /// Answers a bare SASL token (after SaslHandshake v0) with a bare token; a failure
+    /// closes the connection without an answer, as Kafka does for v0 clients.
+    fn answer_bare_token(&mut self, token: Bytes, share: Share) -> anyhow::Result<bool> {
+        use kafka_protocol::messages::SaslAuthenticateRequest;
+        let sasl = self
+            .sasl
+            .as_mut()
+            .expect("bare tokens only follow a SASL handshake");
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(token);
+        match sasl.authenticate(&request, Instant::now()) {
+            Next::Continue(response) => {
+                if sasl.exchange_finished() {
+                    self.bare_tokens = false;
+                }
+                if let Some(user) = sasl.user() {
+                    self.session = Session::user(user);
+                }
+                let mut frame = BytesMut::with_capacity(4 + response.auth_bytes.len());
+                frame.extend_from_slice(&(response.auth_bytes.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&response.auth_bytes);
+                Ok(self.owed.send(Owed::Ready(frame.freeze(), share)).is_ok())
+            }
+            Next::Close(_, why) => {
+                info!(peer = %self.peer, "SASL authentication failed, closing the connection: {why}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Until a SASL connection has authenticated, when it must have.
+    fn authentication_deadline(&self) -> Option<Instant> {
+        let sasl = self.sasl.as_ref()?;
+        (sasl.user().is_none()).then(|| self.opened + sasl::AUTHENTICATION_TIME_MAX)
+    }
+
+    /// Refuses (by closing) a request a SASL connection may not send yet, or any more.
+    fn check_authenticated(&self, api_key: ApiKey) -> anyhow::Result<()> {
+        let Some(sasl) = &self.sasl else {
+            return Ok(());
+        };
+        match sasl.gate(Instant::now()) {
+            Gate::Open => Ok(()),
+            Gate::NotAuthenticated => {
+                anyhow::bail!("{api_key:?} request before SASL authentication")
+            }
+            Gate::Expired => anyhow::bail!(
+                "{api_key:?} request after the SASL session expired (connections.max.reauth.ms)"
+            ),
+        }
+    }
+
+    /// Answers SaslHandshake and SaslAuthenticate on the connection itself. `Ok(false)`
+    /// when the connection is to close after the answer (a failed authentication).
+    fn answer_sasl(
+        &mut self,
+        preamble: Preamble,
+        body: RequestKind,
+        share: Share,
+    ) -> anyhow::Result<bool> {
+        let Some(sasl) = &mut self.sasl else {
+            // Kafka answers ILLEGAL_SASL_STATE on a listener without SASL.
+            let response = not_a_sasl_listener(&body);
+            let frame = encode(&preamble, &response)?;
+            return Ok(self.owed.send(Owed::Ready(frame, share)).is_ok());
+        };
+        let next = match &body {
+            RequestKind::SaslHandshake(request) => match sasl.handshake(request) {
+                Next::Continue(response) => Next::Continue(ResponseKind::SaslHandshake(response)),
+                Next::Close(response, why) => {
+                    Next::Close(ResponseKind::SaslHandshake(response), why)
+                }
+            },
+            RequestKind::SaslAuthenticate(request) => {
+                match sasl.authenticate(request, Instant::now()) {
+                    Next::Continue(response) => {
+                        Next::Continue(ResponseKind::SaslAuthenticate(response))
+                    }
+                    Next::Close(response, why) => {
+                        Next::Close(ResponseKind::SaslAuthenticate(response), why)
+                    }
+                }
+            }
+            _ => unreachable!("only the SASL APIs are answered here"),
+        };
+        if let Some(user) = sasl.user() {
+            self.session = Session::user(user);
+        }
+        if preamble.api_key == ApiKey::SaslHandshake as i16 && preamble.api_version == 0 {
+            self.bare_tokens = matches!(next, Next::Continue(_));
+        }
+        let (response, close) = match next {
+            Next::Continue(response) => (response, None),
+            Next::Close(response, why) => (response, Some(why)),
+        };
+        let frame = encode(&preamble, &response)?;
+        let open = self.owed.send(Owed::Ready(frame, share)).is_ok();
+        if let Some(why) = close {
+            info!(peer = %self.peer, "SASL authentication failed, closing the connection: {why}");
+            return Ok(false);
+        }
+        Ok(open)
     }
 
     /// Hands one request to the node and queues its answer for the writer. `false`
@@ -301,6 +454,19 @@ impl Reader {
             _share: share,
         };
         Ok(self.owed.send(owed).is_ok())
+    }
+}
+
+/// The answer to a SASL request on a listener that does not authenticate with SASL.
+fn not_a_sasl_listener(body: &RequestKind) -> ResponseKind {
+    use kafka_protocol::messages::{SaslAuthenticateResponse, SaslHandshakeResponse};
+    match body {
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(
+            SaslHandshakeResponse::default().with_error_code(sasl::ILLEGAL_SASL_STATE),
+        ),
+        _ => ResponseKind::SaslAuthenticate(
+            SaslAuthenticateResponse::default().with_error_code(sasl::ILLEGAL_SASL_STATE),
+        ),
     }
 }
 

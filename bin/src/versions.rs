@@ -17,6 +17,10 @@
 //!   transaction errors).
 //! - OffsetForLeaderEpoch starts at v2 and DescribeLogDirs at v1: the codec crate has
 //!   nothing older (Kafka 4 dropped them too, KIP-896).
+//! - SaslHandshake v0 is listed although clients use v1: librdkafka refuses SASL with a
+//!   broker that does not list v0. After a v0 handshake the tokens come as bare
+//!   size-prefixed frames (served too). Both SASL APIs are answered by the connection
+//!   itself (bin/src/security/sasl.rs), not the node.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -68,6 +72,11 @@ pub const SUPPORTED: &[ApiRange] = &[
     range(ApiKey::DescribeAcls, 1, 3),
     range(ApiKey::CreateAcls, 1, 3),
     range(ApiKey::DeleteAcls, 1, 3),
+    range(ApiKey::SaslHandshake, 0, 1),
+    range(ApiKey::SaslAuthenticate, 0, 2),
+    range(ApiKey::AlterUserScramCredentials, 0, 0),
+    range(ApiKey::DescribeUserScramCredentials, 0, 0),
+    range(ApiKey::DescribeClientQuotas, 0, 1),
 ];
 
 /// The versions of `key` this broker serves, if it serves `key` at all.
@@ -123,6 +132,7 @@ mod tests {
         assert!(!is_supported(ApiKey::Fetch, 13));
         assert!(is_supported(ApiKey::JoinGroup, 0));
         assert!(!is_supported(ApiKey::JoinGroup, 10));
-        assert!(!is_supported(ApiKey::SaslHandshake, 0));
+        assert!(is_supported(ApiKey::SaslHandshake, 0));
+        assert!(!is_supported(ApiKey::SaslHandshake, 2));
     }
 }

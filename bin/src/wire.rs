@@ -215,6 +215,11 @@ pub fn response_api_key(response: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::DescribeAcls(_) => ApiKey::DescribeAcls,
         ResponseKind::CreateAcls(_) => ApiKey::CreateAcls,
         ResponseKind::DeleteAcls(_) => ApiKey::DeleteAcls,
+        ResponseKind::SaslHandshake(_) => ApiKey::SaslHandshake,
+        ResponseKind::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
+        ResponseKind::AlterUserScramCredentials(_) => ApiKey::AlterUserScramCredentials,
+        ResponseKind::DescribeUserScramCredentials(_) => ApiKey::DescribeUserScramCredentials,
+        ResponseKind::DescribeClientQuotas(_) => ApiKey::DescribeClientQuotas,
         _ => return None,
     })
 }

@@ -118,8 +118,6 @@ impl Node {
     /// Why the principal may not alter (`alter`) or describe SCRAM credentials: Kafka
     /// asks ALTER, or DESCRIBE, on the cluster (AlterUserScramCredentials,
     /// DescribeUserScramCredentials). The handlers of those APIs call this first.
-    // Unused until the SCRAM credential handlers (issue 19, part 2: SASL) are merged.
-    #[allow(dead_code)]
     pub(crate) fn scram_credentials_refusal(
         &self,
         request: &Request,

@@ -149,8 +149,12 @@ impl Node {
                 cluster_id: self.new_cluster_id(io),
                 node_id: self.config.node_id,
             };
-            if let Err(error) = self.metadata.append(io, record, now_ms) {
-                tracing::warn!("cannot write the cluster-init record: {error}");
+            let bootstrap = self.config.bootstrap_records.clone();
+            for record in std::iter::once(record).chain(bootstrap) {
+                if let Err(error) = self.metadata.append(io, record, now_ms) {
+                    tracing::warn!("cannot write the cluster-init or a bootstrap record: {error}");
+                    break;
+                }
             }
             self.start_metadata_sync(io);
         }

@@ -86,6 +86,14 @@ pub enum ErrorCode {
     InvalidRecord = 87,
     /// A topic id that does not exist.
     UnknownTopicId = 100,
+    /// A SASL mechanism this broker does not know or enable.
+    UnsupportedSaslMechanism = 33,
+    /// A resource (a user's SCRAM credential) that does not exist.
+    ResourceNotFound = 91,
+    /// The same resource twice in one request.
+    DuplicateResource = 92,
+    /// A SCRAM credential Kafka would refuse (iterations out of range, empty user...).
+    UnacceptableCredential = 93,
 }
 
 impl ErrorCode {

@@ -187,14 +187,15 @@ impl Node {
             MetadataRecord::AlterConfigs { .. }
             | MetadataRecord::DeleteRecords { .. }
             | MetadataRecord::CreateAcls { .. }
-            | MetadataRecord::DeleteAcls { .. } => {
+            | MetadataRecord::DeleteAcls { .. }
+            | MetadataRecord::ScramCredentials { .. } => {
                 return self
                     .append_metadata(io, record)
                     .map_err(|error| error.to_string());
             }
             _ => {
                 return Err(
-                    "only topic creations, config changes, record deletions and ACL changes are forwarded"
+                    "only topic creations, config changes, record deletions, ACL and credential changes are forwarded"
                         .into(),
                 );
             }

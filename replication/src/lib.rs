@@ -85,7 +85,10 @@ pub mod raft;
 mod records_answer;
 pub mod replica;
 pub mod request;
+pub mod scram;
+mod scram_answer;
 pub mod topics;
+mod user_scram;
 mod waiting;
 
 pub use node::{Event, Node, NodeConfig, NodeIo};

@@ -34,6 +34,10 @@ use crate::dynamic_config::{ConfigChange, ConfigResource, DynamicConfigs};
 use crate::peer::{GroupId, broker_id};
 use crate::raft::{Raft, RaftConfig};
 use crate::replica::{Replica, ReplicaInit, ReplicaOpenError};
+use crate::scram::{
+    ScramCredential, ScramDeletion, ScramMechanism, ScramUpsertion, UserScramCredentials, from_hex,
+    to_hex,
+};
 use crate::topics::{METADATA_TOPIC, Topic, TopicConfig, TopicId, TopicPartition, partition_dir};
 
 /// Producer ids are handed out in blocks this large; one metadata record per block.
@@ -111,6 +115,14 @@ pub enum MetadataRecord {
         /// The bindings to remove.
         bindings: Vec<AclBinding>,
     },
+    /// Users' SCRAM credentials set or removed (AlterUserScramCredentials, `format
+    /// --add-scram`): one request's changes, applied together.
+    ScramCredentials {
+        /// Credentials set.
+        upsertions: Vec<ScramUpsertion>,
+        /// Credentials removed.
+        deletions: Vec<ScramDeletion>,
+    },
 }
 
 impl MetadataRecord {
@@ -132,16 +144,7 @@ impl MetadataRecord {
                 partitions,
                 config,
                 replicas,
-            } => {
-                line.push_str("create-topic");
-                field(&mut line, "name", name);
-                field(&mut line, "id", &id.to_hex());
-                field(&mut line, "partitions", &partitions.to_string());
-                replicas_field(&mut line, replicas);
-                for (key, value) in config {
-                    field(&mut line, &format!("config.{key}"), value);
-                }
-            }
+            } => create_topic_fields(&mut line, name, *id, *partitions, config, replicas),
             MetadataRecord::DeleteTopic { name, id } => {
                 line.push_str("delete-topic");
                 field(&mut line, "name", name);
@@ -171,14 +174,20 @@ impl MetadataRecord {
                 line.push_str("delete-records");
                 deletion_fields(&mut line, deletions);
             }
-            MetadataRecord::CreateAcls { bindings } | MetadataRecord::DeleteAcls { bindings } => {
-                let created = matches!(self, MetadataRecord::CreateAcls { .. });
-                line.push_str(if created {
-                    "create-acls"
-                } else {
-                    "delete-acls"
-                });
+            MetadataRecord::CreateAcls { bindings } => {
+                line.push_str("create-acls");
                 acl_fields(&mut line, bindings);
+            }
+            MetadataRecord::DeleteAcls { bindings } => {
+                line.push_str("delete-acls");
+                acl_fields(&mut line, bindings);
+            }
+            MetadataRecord::ScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                line.push_str("scram-credentials");
+                scram_fields(&mut line, upsertions, deletions);
             }
         }
         line
@@ -242,14 +251,134 @@ impl MetadataRecord {
             "alter-configs" => MetadataRecord::AlterConfigs {
                 changes: parse_config_changes(&fields)?,
             },
-            "delete-records" => MetadataRecord::DeleteRecords {
-                deletions: parse_deletions(&fields)?,
-            },
+            "delete-records" => parse_deletions(&fields)?,
             "create-acls" | "delete-acls" => acl_record(kind, parse_acls(&fields)?),
+            "scram-credentials" => parse_scram(&fields)?,
             other => return Err(format!("unknown metadata record kind {other:?}")),
         };
         Ok(record)
     }
+}
+
+/// A create-topic record: its kind, then its fields.
+fn create_topic_fields(
+    line: &mut String,
+    name: &str,
+    id: TopicId,
+    partitions: i32,
+    config: &BTreeMap<String, String>,
+    replicas: &[Vec<i32>],
+) {
+    line.push_str("create-topic");
+    field(line, "name", name);
+    field(line, "id", &id.to_hex());
+    field(line, "partitions", &partitions.to_string());
+    replicas_field(line, replicas);
+    for (key, value) in config {
+        field(line, &format!("config.{key}"), value);
+    }
+}
+
+/// A delete-records record's fields: `d0.name`, `d0.id`, `d0.partition`, `d0.offset`
+/// per partition.
+fn deletion_fields(line: &mut String, deletions: &[RecordsDeletion]) {
+    for (index, deletion) in deletions.iter().enumerate() {
+        field(line, &format!("d{index}.name"), &deletion.topic);
+        field(line, &format!("d{index}.id"), &deletion.id.to_hex());
+        let partition = deletion.partition.to_string();
+        field(line, &format!("d{index}.partition"), &partition);
+        field(
+            line,
+            &format!("d{index}.offset"),
+            &deletion.offset.to_string(),
+        );
+    }
+}
+
+/// A scram-credentials record's fields: `u0.user=alice u0.mechanism=SCRAM-SHA-256
+/// u0.salt=<hex> u0.stored-key=<hex> u0.server-key=<hex> u0.iterations=8192` per
+/// upsertion, `d0.user=bob d0.mechanism=SCRAM-SHA-512` per deletion.
+fn scram_fields(line: &mut String, upsertions: &[ScramUpsertion], deletions: &[ScramDeletion]) {
+    for (index, upsertion) in upsertions.iter().enumerate() {
+        let credential = &upsertion.credential;
+        field(line, &format!("u{index}.user"), &upsertion.user);
+        field(
+            line,
+            &format!("u{index}.mechanism"),
+            upsertion.mechanism.name(),
+        );
+        field(line, &format!("u{index}.salt"), &to_hex(&credential.salt));
+        field(
+            line,
+            &format!("u{index}.stored-key"),
+            &to_hex(&credential.stored_key),
+        );
+        field(
+            line,
+            &format!("u{index}.server-key"),
+            &to_hex(&credential.server_key),
+        );
+        let iterations = credential.iterations.to_string();
+        field(line, &format!("u{index}.iterations"), &iterations);
+    }
+    for (index, deletion) in deletions.iter().enumerate() {
+        field(line, &format!("d{index}.user"), &deletion.user);
+        field(
+            line,
+            &format!("d{index}.mechanism"),
+            deletion.mechanism.name(),
+        );
+    }
+}
+
+/// Parses [`scram_fields`]' output.
+fn parse_scram(fields: &BTreeMap<String, String>) -> Result<MetadataRecord, String> {
+    let get = |key: String| {
+        fields
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("scram-credentials: missing {key}"))
+    };
+    let mechanism = |key: String| {
+        ScramMechanism::from_name(&get(key.clone())?)
+            .ok_or_else(|| format!("scram-credentials: bad {key}"))
+    };
+    let bytes = |key: String| {
+        from_hex(&get(key.clone())?).ok_or_else(|| format!("scram-credentials: bad {key}"))
+    };
+    let mut upsertions = Vec::new();
+    while fields.contains_key(&format!("u{}.user", upsertions.len())) {
+        let index = upsertions.len();
+        let iterations = get(format!("u{index}.iterations"))?
+            .parse::<i32>()
+            .map_err(|_| "scram-credentials: bad iterations".to_string())?;
+        upsertions.push(ScramUpsertion {
+            user: get(format!("u{index}.user"))?,
+            mechanism: mechanism(format!("u{index}.mechanism"))?,
+            credential: ScramCredential {
+                salt: bytes(format!("u{index}.salt"))?,
+                stored_key: bytes(format!("u{index}.stored-key"))?,
+                server_key: bytes(format!("u{index}.server-key"))?,
+                iterations,
+            },
+        });
+    }
+    let mut deletions = Vec::new();
+    while fields.contains_key(&format!("d{}.user", deletions.len())) {
+        let index = deletions.len();
+        deletions.push(ScramDeletion {
+            user: get(format!("d{index}.user"))?,
+            mechanism: mechanism(format!("d{index}.mechanism"))?,
+        });
+    }
+    let expected = 6 * upsertions.len() + 2 * deletions.len();
+    if fields.len() != expected {
+        return Err("scram-credentials: unexpected fields".to_string());
+    }
+    Ok(MetadataRecord::ScramCredentials {
+        upsertions,
+        deletions,
+    })
 }
 
 /// Resource `index` of an alter-configs record: `r0.topic=t` or `r0.broker=2` (empty:
@@ -315,7 +444,7 @@ fn parse_config_changes(
 
 /// The deletions of a delete-records record's `dN.name`, `dN.id`, `dN.partition` and
 /// `dN.offset` fields, in index order.
-fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDeletion>, String> {
+fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<MetadataRecord, String> {
     let mut by_index: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
     for (key, value) in fields {
         let (index, name) = key
@@ -337,6 +466,7 @@ fn parse_deletions(fields: &BTreeMap<String, String>) -> Result<Vec<RecordsDelet
             Some(deletion)
         })
         .collect::<Option<Vec<_>>>()
+        .map(|deletions| MetadataRecord::DeleteRecords { deletions })
         .ok_or_else(|| "delete-records: a deletion lacks a field or has a bad one".to_string())
 }
 
@@ -347,22 +477,6 @@ fn config_fields(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> 
         Some((key.to_string(), value.clone()))
     });
     configs.collect()
-}
-
-/// Deletion `N` of a delete-records record as `dN.name`, `dN.id`, `dN.partition` and
-/// `dN.offset`.
-fn deletion_fields(line: &mut String, deletions: &[RecordsDeletion]) {
-    for (index, deletion) in deletions.iter().enumerate() {
-        field(line, &format!("d{index}.name"), &deletion.topic);
-        field(line, &format!("d{index}.id"), &deletion.id.to_hex());
-        let partition = deletion.partition.to_string();
-        field(line, &format!("d{index}.partition"), &partition);
-        field(
-            line,
-            &format!("d{index}.offset"),
-            &deletion.offset.to_string(),
-        );
-    }
 }
 
 /// A create-acls (`kind`) or delete-acls record of `bindings`.
@@ -520,6 +634,8 @@ pub struct ClusterState {
     pub dynamic: DynamicConfigs,
     /// The ACL bindings in force (create-acls and delete-acls records).
     pub acls: AclBindings,
+    /// Users' SCRAM credentials.
+    pub scram: UserScramCredentials,
 }
 
 /// What applying one record did to the set of partitions, for the node to act on.
@@ -589,20 +705,7 @@ impl ClusterState {
                 name,
                 partitions,
                 replicas,
-            } => match self.topics.get_mut(name) {
-                Some(topic) if *partitions > topic.partitions => {
-                    let old = topic.partitions;
-                    topic.partitions = *partitions;
-                    if !topic.replicas.is_empty() || !replicas.is_empty() {
-                        topic.replicas.extend(replicas.iter().cloned());
-                    }
-                    Applied::PartitionsCreated {
-                        topic: name.clone(),
-                        partitions: old..*partitions,
-                    }
-                }
-                _ => Applied::Nothing,
-            },
+            } => self.create_partitions(name, *partitions, replicas),
             MetadataRecord::ProducerIds { next } => {
                 self.producer_ids_reserved_until = self.producer_ids_reserved_until.max(*next);
                 Applied::Nothing
@@ -621,6 +724,32 @@ impl ClusterState {
                 }
                 Applied::Nothing
             }
+            MetadataRecord::ScramCredentials {
+                upsertions,
+                deletions,
+            } => {
+                self.scram.apply(upsertions, deletions);
+                Applied::Nothing
+            }
+        }
+    }
+
+    /// Applies a create-partitions record: the topic grows to `partitions`, if it
+    /// exists and is smaller.
+    fn create_partitions(&mut self, name: &str, partitions: i32, replicas: &[Vec<i32>]) -> Applied {
+        match self.topics.get_mut(name) {
+            Some(topic) if partitions > topic.partitions => {
+                let old = topic.partitions;
+                topic.partitions = partitions;
+                if !topic.replicas.is_empty() || !replicas.is_empty() {
+                    topic.replicas.extend(replicas.iter().cloned());
+                }
+                Applied::PartitionsCreated {
+                    topic: name.to_string(),
+                    partitions: old..partitions,
+                }
+            }
+            _ => Applied::Nothing,
         }
     }
 
@@ -1132,6 +1261,22 @@ mod tests {
             },
             MetadataRecord::DeleteAcls {
                 bindings: vec![acl_binding("orders")],
+            },
+            MetadataRecord::ScramCredentials {
+                upsertions: vec![ScramUpsertion {
+                    user: "al ice=".into(),
+                    mechanism: ScramMechanism::Sha512,
+                    credential: ScramCredential::from_password(
+                        ScramMechanism::Sha512,
+                        "pw",
+                        b"salt",
+                        8192,
+                    ),
+                }],
+                deletions: vec![ScramDeletion {
+                    user: "bob".into(),
+                    mechanism: ScramMechanism::Sha256,
+                }],
             },
         ];
         for record in records {

@@ -17,6 +17,7 @@ use crate::config_answer::ConfigsAnswer;
 use crate::error::ErrorCode;
 use crate::records_answer::RecordsAnswer;
 use crate::request::{Request, RequestId};
+use crate::scram_answer::ScramAnswer;
 use crate::waiting::WAITING_REQUESTS_MAX;
 
 /// What a request waiting for metadata records does once they are applied.
@@ -38,6 +39,9 @@ pub(crate) enum MetadataWait {
     DeleteRecords(RecordsAnswer),
     /// A CreateAcls or DeleteAcls answer, sent once its record is applied and confirmed.
     Acls(AclsAnswer),
+    /// An AlterUserScramCredentials answer, sent once its record is applied and
+    /// confirmed.
+    Scram(ScramAnswer),
 }
 
 impl MetadataWait {
@@ -49,6 +53,7 @@ impl MetadataWait {
             MetadataWait::Configs(answer) => answer.fail_written(error, message),
             MetadataWait::DeleteRecords(answer) => answer.fail_written(error),
             MetadataWait::Acls(answer) => answer.fail_written(error, message),
+            MetadataWait::Scram(answer) => answer.fail_written(error, message),
             MetadataWait::Respond(_)
             | MetadataWait::RespondPartitions(..)
             | MetadataWait::Redispatch(_) => {}

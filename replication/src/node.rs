@@ -139,6 +139,10 @@ pub struct NodeConfig {
     /// StandardAuthorizer, with `super.users` and `allow.everyone.if.no.acl.found`);
     /// `None`: every request is allowed and ACL requests are refused.
     pub authorizer: Option<crate::acl::Authorizer>,
+    /// Records `odradek format` left for the cluster's first metadata (Kafka's
+    /// bootstrap records: `--add-scram` users): appended right after the cluster-init
+    /// record, by whichever broker writes that, so they are written once per cluster.
+    pub bootstrap_records: Vec<MetadataRecord>,
     /// Deliberate bugs of every Raft group on this node, for the simulator's mutation
     /// tests (docs/decisions/0005-mutants.md); all off by default.
     #[cfg(feature = "mutants")]
@@ -171,6 +175,7 @@ impl Default for NodeConfig {
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
             authorizer: None,
+            bootstrap_records: Vec::new(),
             #[cfg(feature = "mutants")]
             raft_mutants: crate::raft::RaftMutants::default(),
         }
@@ -330,9 +335,12 @@ impl Node {
             // No event loop runs yet to deliver sync completions, so start-up makes
             // the first record durable the blocking way before serving anyone.
             let now_ms = io.wall_clock_ms();
-            self.metadata
-                .append(io, record, now_ms)
-                .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            let bootstrap = self.config.bootstrap_records.clone();
+            for record in std::iter::once(record).chain(bootstrap) {
+                self.metadata
+                    .append(io, record, now_ms)
+                    .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
+            }
             self.metadata
                 .flush_now(io, now_ms)
                 .map_err(|error| NodeError::MetadataAppend(error.to_string()))?;
@@ -418,6 +426,9 @@ impl Node {
                 | ApiKey::CreateAcls
                 | ApiKey::DescribeAcls
                 | ApiKey::DeleteAcls
+                | ApiKey::AlterUserScramCredentials
+                | ApiKey::DescribeUserScramCredentials
+                | ApiKey::DescribeClientQuotas
         )
     }
 
@@ -574,6 +585,15 @@ impl Node {
             RequestKind::CreateAcls(_) => self.handle_create_acls(io, id, request),
             RequestKind::DescribeAcls(_) => self.handle_describe_acls(io, id, request),
             RequestKind::DeleteAcls(_) => self.handle_delete_acls(io, id, request),
+            RequestKind::AlterUserScramCredentials(_) => {
+                self.handle_alter_user_scram_credentials(io, id, request)
+            }
+            RequestKind::DescribeUserScramCredentials(_) => {
+                self.handle_describe_user_scram_credentials(io, id, request)
+            }
+            RequestKind::DescribeClientQuotas(_) => {
+                self.handle_describe_client_quotas(io, id, request)
+            }
             body if Coordinator::handles(body) => self.handle_group_request(io, id, request),
             other => panic!(
                 "the front end routed a request the node does not handle: {:?}",
@@ -987,6 +1007,10 @@ impl Node {
                 io.respond(id, answer.into_response());
             }
             MetadataWait::Acls(mut answer) => {
+                answer.confirm(&self.cluster);
+                io.respond(id, answer.into_response());
+            }
+            MetadataWait::Scram(mut answer) => {
                 answer.confirm(&self.cluster);
                 io.respond(id, answer.into_response());
             }

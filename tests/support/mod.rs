@@ -119,6 +119,9 @@ pub struct Broker {
     rust_log: Option<String>,
     /// How many times a process was started (names the log files).
     starts: u32,
+    /// Extra flags of `odradek format`, run before the first start when not empty
+    /// (e.g. `--add-scram`).
+    format_args: Vec<String>,
 }
 
 impl Broker {
@@ -148,6 +151,23 @@ impl Broker {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             rust_log: rust_log.map(str::to_string),
             starts: 0,
+            format_args: Vec::new(),
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// Formats a fresh data directory with `format_args` (`--add-scram ...`), then
+    /// starts a broker on a free port with `extra_args`.
+    pub fn start_formatted(extra_args: &[&str], format_args: &[&str]) -> Broker {
+        let mut broker = Broker {
+            child: None,
+            port: 0,
+            dir: TempDir::new("broker"),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            rust_log: None,
+            starts: 0,
+            format_args: format_args.iter().map(|s| s.to_string()).collect(),
         };
         broker.spawn();
         broker
@@ -207,13 +227,15 @@ impl Broker {
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "a broker is already running");
         self.starts += 1;
-        if self.starts == 1 && self.extra_args.iter().any(|arg| arg == "--voters") {
+        let in_cluster = self.extra_args.iter().any(|arg| arg == "--voters");
+        if self.starts == 1 && (in_cluster || !self.format_args.is_empty()) {
             // A broker of a cluster starts only on a formatted directory.
             let output = odradek()
                 .arg("format")
                 .arg("--data-dir")
                 .arg(self.data_dir())
                 .args(&self.extra_args)
+                .args(&self.format_args)
                 .arg("--cluster-id")
                 .arg("test-cluster")
                 .output()

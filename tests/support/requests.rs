@@ -519,6 +519,11 @@ pub fn sample(key: ApiKey, version: i16, shape: Shape<'_>) -> RequestKind {
         | ApiKey::OffsetDelete
         | ApiKey::DeleteRecords => admin_sample(key, v, shape),
         ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => acl_sample(key, shape),
+        ApiKey::SaslHandshake
+        | ApiKey::SaslAuthenticate
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::DescribeUserScramCredentials
+        | ApiKey::DescribeClientQuotas => sasl_sample(key, shape),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -576,6 +581,54 @@ fn acl_sample(key: ApiKey, shape: Shape<'_>) -> RequestKind {
             ]))
         }
         other => panic!("no ACL sample for {other:?}"),
+    }
+}
+
+/// [`sample`] of the SASL APIs: a PLAIN handshake, a PLAIN token, a SCRAM-SHA-256
+/// credential for a user named like the topic (4096 iterations), and a description of
+/// that user.
+fn sasl_sample(key: ApiKey, shape: Shape<'_>) -> RequestKind {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    use kafka_protocol::messages::{
+        AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+        SaslAuthenticateRequest, SaslHandshakeRequest,
+    };
+    let topic = shape.topic;
+    match key {
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(text("PLAIN")),
+        ),
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p")),
+        ),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                ScramCredentialUpsertion::default()
+                    .with_name(text(topic))
+                    .with_mechanism(1)
+                    .with_iterations(4096)
+                    .with_salt(Bytes::from_static(b"salt"))
+                    .with_salted_password(Bytes::from_static(&[7; 32])),
+            ]),
+        ),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default()
+                .with_users(Some(vec![UserName::default().with_name(text(topic))])),
+        ),
+        ApiKey::DescribeClientQuotas => {
+            use kafka_protocol::messages::DescribeClientQuotasRequest;
+            use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+            RequestKind::DescribeClientQuotas(
+                DescribeClientQuotasRequest::default().with_components(vec![
+                    ComponentData::default()
+                        .with_entity_type(text("user"))
+                        .with_match_type(0)
+                        .with_match(Some(text(topic))),
+                ]),
+            )
+        }
+        other => panic!("no SASL sample for {other:?}"),
     }
 }
 

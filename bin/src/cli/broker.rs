@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::cli::UsageError;
@@ -35,8 +35,9 @@ use crate::disk::ProdDisk;
 use crate::driver::{self, ClientRequest, Inbox, LoopEnd, ProdIo};
 use crate::peers::{PeerConfig, PeerDelivery, PeerOutbox, Transport};
 use crate::security::SecurityProtocol;
+use crate::security::sasl::{SaslServer, ScramCredentials};
 use crate::security::tls::{PeerTls, ServerTls};
-use crate::server::{self, Limits};
+use crate::server::{self, Door, Limits};
 use odradek_replication::peer::ClientEndpoint;
 use odradek_replication::{Node, NodeConfig};
 
@@ -105,18 +106,6 @@ pub(crate) fn configure(args: &Args) -> anyhow::Result<BrokerConfig> {
             );
         }
         config.peer_listen = Some(peer_listen.clone());
-    }
-    for listener in config.client_listeners() {
-        if matches!(
-            listener.protocol,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        ) {
-            anyhow::bail!(
-                "listeners: {} listener {}: only PLAINTEXT and SSL are served yet (SASL is being built)",
-                listener.protocol,
-                listener.name
-            );
-        }
     }
     if !matches!(
         config.peer_protocol,
@@ -202,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     info!(data_dir = %disk.root().display(), node_id = config.node_id, "starting");
 
     let (listeners, peer_listener) = bind_listeners(&runtime, &config, &tls)?;
-    let node_config = node_config(&config, &listeners);
+    let node_config = node_config(&config, &listeners)?;
     // Bundles that arrive before the node is open wait in its peer queue.
     let (transport, peer_outbox) = match peer_listener {
         Some(peer_listener) => {
@@ -228,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let serving = Serving {
         listeners,
         transport,
+        scram: outbox.credentials,
         requests: outbox.requests,
         limits: limits(&config),
     };
@@ -315,10 +305,10 @@ fn client_endpoint(bound: &BoundListener) -> ClientEndpoint {
 }
 
 /// The node's configuration: the broker's, with the endpoints clients are told.
-fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> NodeConfig {
+fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> anyhow::Result<NodeConfig> {
     // Without the `mutants` feature every field is set and the update is empty.
     #[allow(clippy::needless_update)]
-    NodeConfig {
+    Ok(NodeConfig {
         node_id: config.node_id,
         endpoints: listeners.iter().map(client_endpoint).collect(),
         // Kafka names its log directories by their absolute paths.
@@ -342,8 +332,9 @@ fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> NodeConfig
         offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
         authorizer: config.authorizer.clone(),
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
+        bootstrap_records: crate::cli::format::read_bootstrap_records(&config.data_dir)?,
         ..NodeConfig::default()
-    }
+    })
 }
 
 /// Starts the peer transport of a broker of a cluster on `peer_listener`; bundles it
@@ -404,6 +395,8 @@ fn run_node(
 struct Serving {
     listeners: Vec<BoundListener>,
     transport: Option<Transport>,
+    /// The SCRAM credentials the node thread publishes, for SASL listeners.
+    scram: watch::Receiver<Arc<ScramCredentials>>,
     requests: mpsc::Sender<ClientRequest>,
     limits: Limits,
 }
@@ -432,10 +425,19 @@ impl Serving {
             } else {
                 println!("odradek broker listener {name} on {address}");
             }
+            let uses_sasl = matches!(
+                bound.listener.protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            );
+            let door = Door {
+                name: Arc::from(name.as_str()),
+                tls: bound.tls,
+                sasl: uses_sasl
+                    .then(|| SaslServer::new(bound.listener.sasl.clone(), self.scram.clone())),
+            };
             accepting.push(tokio::spawn(server::serve(
                 bound.socket,
-                Arc::from(name.as_str()),
-                bound.tls,
+                door,
                 self.requests.clone(),
                 self.limits.clone(),
             )));

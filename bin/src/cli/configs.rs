@@ -8,6 +8,9 @@
 //! odradek configs --entity-type topics --entity-name T --alter --delete-config retention.ms
 //! odradek configs --entity-type brokers --entity-default --alter --add-config log.retention.ms=60000
 //! odradek configs --entity-type brokers --entity-name 1 --describe [--all]
+//! odradek configs --entity-type users --entity-name alice --alter \
+//!     --add-config 'SCRAM-SHA-256=[iterations=8192,password=secret]'
+//! odradek configs --entity-type users [--entity-name alice] --describe
 //! ```
 
 use anyhow::{anyhow, bail};
@@ -15,6 +18,8 @@ use anyhow::{anyhow, bail};
 use crate::cli::UsageError;
 use crate::cli::client_tools::{self, DEFAULT_BOOTSTRAP_SERVER};
 use crate::client::configs::{ConfigChange, ConfigTarget, DescribedConfig};
+use crate::client::scram::{ScramPassword, UserCredentials};
+use odradek_replication::scram::ScramMechanism;
 
 /// Flags of `odradek configs`.
 #[derive(clap::Args, Debug)]
@@ -60,6 +65,9 @@ pub struct Args {
 
 /// Runs `odradek configs`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if matches!(args.entity_type.as_deref(), Some("users" | "user")) {
+        return run_users(args);
+    }
     let target = target(&args)?;
     if args.describe == args.alter {
         bail!(UsageError(anyhow!("say what to do: --describe or --alter")));
@@ -87,6 +95,124 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
+/// `--entity-type users`: SCRAM credentials (the only user configs served).
+fn run_users(args: Args) -> anyhow::Result<()> {
+    if args.describe == args.alter {
+        bail!(UsageError(anyhow!("say what to do: --describe or --alter")));
+    }
+    let user = args.entity_name.clone();
+    let (set, delete) = if args.alter {
+        let Some(user) = &user else {
+            bail!(UsageError(anyhow!(
+                "--alter of users needs --entity-name USER"
+            )));
+        };
+        let (set, delete) =
+            scram_changes(args.add_config.as_deref(), args.delete_config.as_deref())?;
+        if user.is_empty() {
+            bail!(UsageError(anyhow!("--entity-name must not be empty")));
+        }
+        (set, delete)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    client_tools::block_on(1, async move {
+        let client = client_tools::connect(
+            &args.bootstrap_server,
+            args.command_config.as_deref(),
+            "odradek-configs",
+        )
+        .await?;
+        match (args.alter, user) {
+            (true, Some(user)) => {
+                client.alter_user_scram(&user, &set, &delete).await?;
+                println!("Completed updating config for user {user}.");
+            }
+            (_, user) => {
+                let named = user.map(|user| vec![user]);
+                for described in client.describe_user_scram(named.as_deref()).await? {
+                    println!("{}", scram_describe_line(&described));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// kafka-configs' line for one user's SCRAM credentials.
+fn scram_describe_line(described: &UserCredentials) -> String {
+    let credentials: Vec<String> = described
+        .credentials
+        .iter()
+        .map(|(mechanism, iterations)| format!("{}=iterations={iterations}", mechanism.name()))
+        .collect();
+    format!(
+        "SCRAM credential configs for user-principal '{}' are {}",
+        described.user,
+        credentials.join(", ")
+    )
+}
+
+/// The SCRAM changes of --add-config (`SCRAM-SHA-256=[password=p,iterations=8192]`,
+/// comma-separated) and --delete-config (`SCRAM-SHA-256`).
+fn scram_changes(
+    add: Option<&str>,
+    delete: Option<&str>,
+) -> anyhow::Result<(Vec<ScramPassword>, Vec<ScramMechanism>)> {
+    let mechanism = |name: &str| {
+        ScramMechanism::from_name(name.trim()).ok_or_else(|| {
+            UsageError(anyhow!(
+                "user config {name:?} is not supported: SCRAM-SHA-256 or SCRAM-SHA-512"
+            ))
+        })
+    };
+    let mut set = Vec::new();
+    for pair in split_outside_brackets(add.unwrap_or_default()) {
+        let (name, fields) = pair.split_once('=').unwrap_or((pair, ""));
+        let mechanism = mechanism(name)?;
+        let fields = fields
+            .trim()
+            .strip_prefix('[')
+            .and_then(|f| f.strip_suffix(']'));
+        let (mut password, mut iterations) = (None, 4096);
+        for field in fields.unwrap_or_default().split(',') {
+            match field.split_once('=') {
+                Some(("password", value)) => password = Some(value.to_string()),
+                Some(("iterations", value)) => {
+                    iterations = value
+                        .parse()
+                        .map_err(|_| UsageError(anyhow!("iterations {value:?} is not a number")))?;
+                }
+                _ => bail!(UsageError(anyhow!(
+                    "--add-config {pair:?}: expected {name}=[password=P] or {name}=[iterations=N,password=P]"
+                ))),
+            }
+        }
+        let Some(password) = password.filter(|p| !p.is_empty()) else {
+            bail!(UsageError(anyhow!("--add-config {pair:?}: no password")));
+        };
+        set.push(ScramPassword {
+            mechanism,
+            password,
+            iterations,
+        });
+    }
+    let mut removed = Vec::new();
+    for name in delete
+        .unwrap_or_default()
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+    {
+        removed.push(mechanism(name)?);
+    }
+    if set.is_empty() && removed.is_empty() {
+        bail!(UsageError(anyhow!(
+            "--alter needs --add-config or --delete-config"
+        )));
+    }
+    Ok((set, removed))
+}
+
 /// Whose configs the flags name.
 fn target(args: &Args) -> anyhow::Result<ConfigTarget> {
     if let Some(topic) = &args.topic {
@@ -107,7 +233,7 @@ fn target(args: &Args) -> anyhow::Result<ConfigTarget> {
         },
         Some("brokers" | "broker") => broker_target(name),
         Some(other) => bail!(UsageError(anyhow!(
-            "--entity-type {other} is not supported: topics or brokers"
+            "--entity-type {other} is not supported: topics, brokers or users"
         ))),
         None => bail!(UsageError(anyhow!(
             "say whose configs: --entity-type topics|brokers with --entity-name or --entity-default"

@@ -10,8 +10,17 @@
 //! ```text
 //! odradek format --node-id 2 --voters 1@h1:9093,2@h2:9093,3@h3:9093 --data-dir data-2 \
 //!     --cluster-id orders-cluster
+//! odradek format --data-dir data --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]'
 //! ```
+//!
+//! `--add-scram` (kafka-storage's flag) gives the cluster its first SCRAM users, so a
+//! SASL listener has someone to let in before anyone could run `odradek configs`. The
+//! credentials (salted with the OS random source, never the password itself) are
+//! written to `bootstrap.records` in the data directory; the broker that writes the
+//! cluster's first metadata record (at the first start of a single broker, at the first
+//! election of a cluster) appends them to the metadata log right after it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -22,6 +31,10 @@ use crate::disk::ProdDisk;
 use crate::driver::ProdIo;
 use odradek_replication::NodeError;
 use odradek_replication::identity;
+use odradek_replication::metadata::MetadataRecord;
+use odradek_replication::scram::{
+    ITERATIONS_MAX, ITERATIONS_MIN, ScramCredential, ScramMechanism, ScramUpsertion,
+};
 
 /// Flags of `odradek format`. Its group needs a name of its own: the broker's flags it
 /// flattens in are a group named `Args` too, and two groups of one name make clap
@@ -40,6 +53,98 @@ pub struct Args {
     /// already (Kafka: `--ignore-formatted`), so that a start script may always run it.
     #[arg(long)]
     ignore_formatted: bool,
+    /// A SCRAM user for the new cluster, kafka-storage's way:
+    /// `SCRAM-SHA-256=[name=alice,password=secret]` (optionally `,iterations=8192`).
+    /// Repeatable.
+    #[arg(long, value_name = "MECHANISM=[name=N,password=P]")]
+    add_scram: Vec<String>,
+}
+
+/// The file in a data directory that holds `format`'s bootstrap records, one encoded
+/// metadata record per line.
+pub const BOOTSTRAP_RECORDS_FILE: &str = "bootstrap.records";
+
+/// The bootstrap records `format` left in `data_dir` (none if it left none).
+pub fn read_bootstrap_records(data_dir: &Path) -> anyhow::Result<Vec<MetadataRecord>> {
+    let path = data_dir.join(BOOTSTRAP_RECORDS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            MetadataRecord::decode(line)
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+        })
+        .collect()
+}
+
+/// The SCRAM credentials `--add-scram` asks for, each salted with fresh random bytes.
+fn scram_record(specs: &[String]) -> anyhow::Result<Option<MetadataRecord>> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let random = ring::rand::SystemRandom::new();
+    let mut upsertions = Vec::new();
+    for spec in specs {
+        let (mechanism, user, password, iterations) = parse_add_scram(spec)?;
+        let mut salt = [0u8; SALT_BYTES];
+        ring::rand::SecureRandom::fill(&random, &mut salt)
+            .map_err(|_| anyhow::anyhow!("the OS random source failed"))?;
+        let credential = ScramCredential::from_password(mechanism, &password, &salt, iterations);
+        upsertions.push(ScramUpsertion {
+            user,
+            mechanism,
+            credential,
+        });
+    }
+    Ok(Some(MetadataRecord::ScramCredentials {
+        upsertions,
+        deletions: Vec::new(),
+    }))
+}
+
+/// Random bytes of a SCRAM salt made here.
+const SALT_BYTES: usize = 32;
+
+/// Kafka's default SCRAM iterations.
+const DEFAULT_ITERATIONS: i32 = 4096;
+
+/// Parses `SCRAM-SHA-256=[name=alice,password=secret,iterations=8192]`.
+fn parse_add_scram(spec: &str) -> anyhow::Result<(ScramMechanism, String, String, i32)> {
+    let usage = || {
+        UsageError(anyhow::anyhow!(
+            "--add-scram {spec:?}: expected SCRAM-SHA-256=[name=USER,password=PASSWORD] (or SCRAM-SHA-512)"
+        ))
+    };
+    let (mechanism, fields) = spec.split_once('=').ok_or_else(usage)?;
+    let mechanism = ScramMechanism::from_name(mechanism.trim()).ok_or_else(usage)?;
+    let fields = fields
+        .trim()
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .ok_or_else(usage)?;
+    let (mut user, mut password, mut iterations) = (None, None, DEFAULT_ITERATIONS);
+    for field in fields.split(',') {
+        match field.split_once('=') {
+            Some(("name", value)) if !value.is_empty() => user = Some(value.to_string()),
+            Some(("password", value)) if !value.is_empty() => password = Some(value.to_string()),
+            Some(("iterations", value)) => {
+                iterations = value.parse().ok().filter(|n| (ITERATIONS_MIN..=ITERATIONS_MAX).contains(n)).ok_or_else(|| {
+                    UsageError(anyhow::anyhow!(
+                        "--add-scram {spec:?}: iterations must be {ITERATIONS_MIN} to {ITERATIONS_MAX}"
+                    ))
+                })?;
+            }
+            _ => return Err(usage().into()),
+        }
+    }
+    match (user, password) {
+        (Some(user), Some(password)) => Ok((mechanism, user, password, iterations)),
+        _ => Err(usage().into()),
+    }
 }
 
 /// Formats the data directory.
@@ -61,6 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let disk = ProdDisk::open(&config.data_dir, Arc::new(|_| {}))
         .with_context(|| format!("data directory {dir}"))?;
     let mut io = ProdIo::new(disk).context("cannot open the entropy source")?;
+    let scram = scram_record(&args.add_scram)?;
     let directory_id = identity::random_id(&mut io);
     match identity::format(
         &mut io,
@@ -69,6 +175,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         directory_id,
     ) {
         Ok(identity) => {
+            if let Some(record) = scram {
+                let path = config.data_dir.join(BOOTSTRAP_RECORDS_FILE);
+                std::fs::write(&path, format!("{}\n", record.encode()))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             println!(
                 "formatted {dir} for node {} (directory id {}{})",
                 identity.node_id,

@@ -26,6 +26,7 @@ pub mod delete_records;
 pub mod error;
 pub mod partitioner;
 pub mod records;
+pub mod scram;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

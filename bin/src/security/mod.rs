@@ -2,6 +2,10 @@
 //! listener (Kafka's `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`) and the
 //! principal each connection's requests carry to the node, which authorizes them.
 
+pub mod base64;
+pub mod sasl;
+pub mod scram;
+
 use anyhow::bail;
 use odradek_replication::request::ANONYMOUS;
 
@@ -83,6 +87,13 @@ impl Session {
             "a principal has a type: {principal}"
         );
         Session { principal }
+    }
+
+    /// A connection authenticated as `user` (SASL): `User:<user>`.
+    pub fn user(user: &str) -> Session {
+        Session {
+            principal: format!("User:{user}"),
+        }
     }
 
     /// The principal, as ACLs name it (`User:alice`).
