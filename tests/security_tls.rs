@@ -680,3 +680,137 @@ fn kafka_tools_create_produce_and_consume_over_mtls() {
         ["java-1", "java-2"]
     );
 }
+
+/// kcat over SASL_SSL as `user` with SCRAM-SHA-512, trusting the test CA: its output,
+/// whatever its exit status.
+fn kcat_sasl_ssl(
+    broker: &Broker,
+    pki: &Pki,
+    (user, password): (&str, &str),
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    let bootstrap = broker.bootstrap();
+    let ca = format!("ssl.ca.location={}", pki.path("ca.pem"));
+    let mut child = std::process::Command::new(support::kcat())
+        .args([
+            "-b",
+            &bootstrap,
+            "-X",
+            "security.protocol=SASL_SSL",
+            "-X",
+            &ca,
+        ])
+        .args(["-X", "sasl.mechanisms=SCRAM-SHA-512"])
+        .args(["-X", &format!("sasl.username={user}")])
+        .args(["-X", &format!("sasl.password={password}")])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running kcat");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin)
+        .expect("kcat's stdin");
+    child.wait_with_output().expect("waiting for kcat")
+}
+
+/// SASL inside TLS: SCRAM-SHA-512 logins on a SASL_SSL listener, and the user a login
+/// names meeting the ACLs: admin (a super user) creates the topic and grants alice
+/// WRITE with Kafka's kafka-acls.sh over SASL_SSL; alice may produce, bob may not, and
+/// a wrong password is refused.
+#[test]
+fn sasl_ssl_logs_users_in_and_the_acls_judge_them() {
+    let pki = Pki::new();
+    let mut flags = ssl_flags(
+        &pki,
+        "server-keystore.pem",
+        &[
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:admin",
+        ],
+    );
+    flags.extend([
+        "--override".into(),
+        "listeners=SASL_SSL://127.0.0.1:0".into(),
+    ]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let users = ["admin", "alice", "bob"]
+        .map(|user| format!("SCRAM-SHA-512=[name={user},password={user}-secret,iterations=4096]"));
+    let format: Vec<&str> = users
+        .iter()
+        .flat_map(|u| ["--add-scram", u.as_str()])
+        .collect();
+    let broker = Broker::start_formatted(&flags, &format);
+    let produce = ["-P", "-t", "guarded", "-p", "0"];
+    let admin = kcat_sasl_ssl(
+        &broker,
+        &pki,
+        ("admin", "admin-secret"),
+        &produce,
+        b"by admin\n",
+    );
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+
+    let config = pki.dir.path().join("admin-sasl-ssl.properties");
+    let jaas = r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";"#;
+    let text = format!(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n\
+         ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+        pki.path("ca.pem")
+    );
+    std::fs::write(&config, text).unwrap();
+    let bootstrap = broker.bootstrap();
+    let args = [
+        "--bootstrap-server",
+        bootstrap.as_str(),
+        "--command-config",
+        config.to_str().unwrap(),
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--operation",
+        "Write",
+        "--topic",
+        "guarded",
+    ];
+    support::java::kafka_tool("kafka-acls.sh", &args, b"").assert_success("kafka-acls.sh --add");
+
+    let alice = kcat_sasl_ssl(
+        &broker,
+        &pki,
+        ("alice", "alice-secret"),
+        &produce,
+        b"by alice\n",
+    );
+    assert!(
+        alice.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alice.stderr)
+    );
+    let bob = kcat_sasl_ssl(&broker, &pki, ("bob", "bob-secret"), &produce, b"by bob\n");
+    let refusal = String::from_utf8_lossy(&bob.stderr).to_lowercase();
+    assert!(refusal.contains("authorization failed"), "bob: {refusal}");
+    let wrong = kcat_sasl_ssl(&broker, &pki, ("alice", "nope"), &produce, b"x\n");
+    let refusal = String::from_utf8_lossy(&wrong.stderr).to_lowercase();
+    assert!(
+        refusal.contains("authentication"),
+        "a wrong password: {refusal}"
+    );
+
+    let consume = ["-C", "-t", "guarded", "-o", "beginning", "-e", "-f", "%s\n"];
+    let read = kcat_sasl_ssl(&broker, &pki, ("admin", "admin-secret"), &consume, b"");
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        "by admin\nby alice\n"
+    );
+}
