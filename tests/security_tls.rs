@@ -807,6 +807,28 @@ fn sasl_ssl_logs_users_in_and_the_acls_judge_them() {
         "a wrong password: {refusal}"
     );
 
+    // confluent-kafka, seed 004's producer and group consumer, as admin over SASL_SSL.
+    let ca = pki.path("ca.pem");
+    let python = run_python(
+        "sasl_clients.py",
+        &[
+            "confluent",
+            &bootstrap,
+            "SCRAM-SHA-512",
+            "admin",
+            "admin-secret",
+            "user-events",
+            "50",
+            &ca,
+        ],
+    );
+    python.assert_success("confluent-kafka over SASL_SSL");
+    assert!(
+        python.stdout.contains("produced 50") && python.stdout.contains("consumed 50"),
+        "{}",
+        python.stdout
+    );
+
     let consume = ["-C", "-t", "guarded", "-o", "beginning", "-e", "-f", "%s\n"];
     let read = kcat_sasl_ssl(&broker, &pki, ("admin", "admin-secret"), &consume, b"");
     assert_eq!(

@@ -1,6 +1,8 @@
 # SASL logins with real Python clients (tests/security_sasl.rs).
 #
-# usage: sasl_clients.py LIBRARY BOOTSTRAP MECHANISM USER PASSWORD TOPIC COUNT
+# usage: sasl_clients.py LIBRARY BOOTSTRAP MECHANISM USER PASSWORD TOPIC COUNT [CA_FILE]
+#
+# With CA_FILE (confluent only) the clients speak SASL_SSL, trusting that CA.
 #
 # LIBRARY is kafka-python, confluent or aiokafka. Produces COUNT JSON records to TOPIC
 # (seed 004's user-events producer with security settings added), then reads them
@@ -15,6 +17,7 @@ import time
 
 library, bootstrap, mechanism, user, password, topic, count = sys.argv[1:8]
 count = int(count)
+ca_file = sys.argv[8] if len(sys.argv) > 8 else None
 
 
 def event(i):
@@ -76,6 +79,9 @@ def confluent():
         'sasl.username': user,
         'sasl.password': password,
     }
+    if ca_file:
+        security['security.protocol'] = 'SASL_SSL'
+        security['ssl.ca.location'] = ca_file
     errors = []
     producer = Producer({**security, 'error_cb': errors.append, 'message.timeout.ms': 20000})
     delivered = []
