@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bootstrap_records;
 mod cli;
 mod client;
 mod config;

@@ -332,7 +332,7 @@ fn node_config(config: &BrokerConfig, listeners: &[BoundListener]) -> anyhow::Re
         offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
         authorizer: config.authorizer.clone(),
         // Only the deliberate bugs of a test build (feature `mutants`), all off.
-        bootstrap_records: crate::cli::format::read_bootstrap_records(&config.data_dir)?,
+        bootstrap_records: crate::bootstrap_records::read(&config.data_dir)?,
         ..NodeConfig::default()
     })
 }

@@ -20,11 +20,11 @@
 //! cluster's first metadata record (at the first start of a single broker, at the first
 //! election of a cluster) appends them to the metadata log right after it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::bootstrap_records;
 use crate::cli::UsageError;
 use crate::cli::broker;
 use crate::disk::ProdDisk;
@@ -58,27 +58,6 @@ pub struct Args {
     /// Repeatable.
     #[arg(long, value_name = "MECHANISM=[name=N,password=P]")]
     add_scram: Vec<String>,
-}
-
-/// The file in a data directory that holds `format`'s bootstrap records, one encoded
-/// metadata record per line.
-pub const BOOTSTRAP_RECORDS_FILE: &str = "bootstrap.records";
-
-/// The bootstrap records `format` left in `data_dir` (none if it left none).
-pub fn read_bootstrap_records(data_dir: &Path) -> anyhow::Result<Vec<MetadataRecord>> {
-    let path = data_dir.join(BOOTSTRAP_RECORDS_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
-    };
-    text.lines()
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            MetadataRecord::decode(line)
-                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
-        })
-        .collect()
 }
 
 /// The SCRAM credentials `--add-scram` asks for, each salted with fresh random bytes.
@@ -176,9 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     ) {
         Ok(identity) => {
             if let Some(record) = scram {
-                let path = config.data_dir.join(BOOTSTRAP_RECORDS_FILE);
-                std::fs::write(&path, format!("{}\n", record.encode()))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                bootstrap_records::write(&config.data_dir, &[record])?;
             }
             println!(
                 "formatted {dir} for node {} (directory id {}{})",
